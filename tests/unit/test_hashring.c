@@ -1,0 +1,506 @@
+/* Unit tests for the hashring module. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "hashring_int.h"
+#include "ring/error.h"
+#include "ring/hashring.h"
+#include "testmem.h"
+
+static struct testmem tm;
+
+static void setup(void)
+{
+    testmem_init(&tm);
+}
+
+static void teardown(void)
+{
+    cr_assert(eq(sz, tm.bytes, 0), "leaked %zu bytes in %zu blocks", tm.bytes, tm.blocks);
+}
+
+TestSuite(hashring, .init = setup, .fini = teardown);
+
+/* Ids live in one static table so member arrays can point at them. */
+#define IDS_MAX 10001
+static char ids[IDS_MAX][32];
+
+static struct hashring_member *make_members(size_t n, const char *prefix)
+{
+    struct hashring_member *m = calloc(n, sizeof(*m));
+    for (size_t i = 0; i < n; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "%s-%05zu", prefix, i);
+        m[i].id = ids[i];
+        m[i].id_len = strlen(ids[i]);
+        m[i].weight = 1;
+    }
+    return m;
+}
+
+static struct hashring *build(const struct hashring_member *m, size_t n, uint32_t vnodes)
+{
+    struct hashring_config cfg = { .vnodes = vnodes };
+    struct hashring *r = NULL;
+    int rv = hashring_new(&r, m, n, &cfg, &tm.mem);
+    cr_assert(eq(int, rv, 0), "hashring_new: %s", ring_strerror(rv));
+    return r;
+}
+
+static uint32_t owner_of(const struct hashring *r, const char *key)
+{
+    uint32_t owner = HASHRING_NONE;
+    cr_assert(eq(int, hashring_lookup(r, key, strlen(key), &owner), 0));
+    return owner;
+}
+
+static const char *owner_id(const struct hashring *r, uint32_t idx, char *buf, size_t len)
+{
+    const struct hashring_member *m = hashring_member(r, idx);
+    snprintf(buf, len, "%.*s", (int)m->id_len, m->id);
+    return buf;
+}
+
+Test(hashring, empty_ring_lookup_fails_with_eempty)
+{
+    struct hashring *r = build(NULL, 0, 0);
+    uint32_t owner;
+    uint32_t owners[3];
+    cr_assert(eq(int, hashring_lookup(r, "k", 1, &owner), RING_EEMPTY));
+    cr_assert(eq(int, hashring_lookup_n(r, "k", 1, 3, owners), RING_EEMPTY));
+    cr_assert(eq(sz, hashring_member_count(r), 0));
+    hashring_del(r);
+}
+
+Test(hashring, rejects_bad_member_sets)
+{
+    struct hashring *r = NULL;
+    struct hashring_member dup[2] = { { "a", 1, 1 }, { "a", 1, 1 } };
+    struct hashring_member zero_weight[1] = { { "a", 1, 0 } };
+    struct hashring_member heavy[1] = { { "a", 1, HASHRING_WEIGHT_MAX + 1 } };
+    struct hashring_member empty_id[1] = { { "", 0, 1 } };
+    struct hashring_config big = { .vnodes = HASHRING_VNODES_MAX + 1 };
+    cr_assert(eq(int, hashring_new(&r, dup, 2, NULL, &tm.mem), RING_EEXIST));
+    cr_assert(eq(int, hashring_new(&r, zero_weight, 1, NULL, &tm.mem), RING_EINVAL));
+    cr_assert(eq(int, hashring_new(&r, heavy, 1, NULL, &tm.mem), RING_ERANGE));
+    cr_assert(eq(int, hashring_new(&r, empty_id, 1, NULL, &tm.mem), RING_EINVAL));
+    cr_assert(eq(int, hashring_new(&r, zero_weight, 1, &big, &tm.mem), RING_ERANGE));
+    cr_assert(eq(int, hashring_new(NULL, dup, 1, NULL, &tm.mem), RING_EINVAL));
+    cr_assert(eq(int, hashring_new(&r, NULL, 1, NULL, &tm.mem), RING_EINVAL));
+    cr_assert(eq(ptr, r, NULL));
+}
+
+Test(hashring, rejects_more_members_than_max)
+{
+    size_t n = HASHRING_MEMBERS_MAX + 1;
+    struct hashring_member *m = calloc(n, sizeof(*m));
+    for (size_t i = 0; i < n; i++) {
+        m[i] = (struct hashring_member){ "x", 1, 1 };
+    }
+    struct hashring *r = NULL;
+    cr_assert(eq(int, hashring_new(&r, m, n, NULL, &tm.mem), RING_E2BIG));
+    free(m);
+}
+
+Test(hashring, allocation_failure_returns_enomem_without_leaking)
+{
+    struct hashring_member *m = make_members(5, "node");
+    for (uint64_t fail_at = 1; fail_at <= 6; fail_at++) {
+        tm.calls = 0;
+        tm.fail_at = fail_at;
+        struct hashring *r = NULL;
+        int rv = hashring_new(&r, m, 5, NULL, &tm.mem);
+        if (rv == 0) {
+            hashring_del(r);
+            continue;
+        }
+        cr_assert(eq(int, rv, RING_ENOMEM));
+        cr_assert(eq(sz, tm.bytes, 0));
+    }
+    tm.fail_at = 0;
+    free(m);
+}
+
+Test(hashring, same_members_in_any_order_build_identical_rings)
+{
+    size_t n = 50;
+    struct hashring_member *m = make_members(n, "node");
+    struct hashring *a = build(m, n, 64);
+    uint64_t seed = 7;
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j = test_rand(&seed) % (i + 1);
+        struct hashring_member t = m[i];
+        m[i] = m[j];
+        m[j] = t;
+    }
+    struct hashring *b = build(m, n, 64);
+    size_t na, nb;
+    const uint64_t *pa = hashring__points(a, &na);
+    const uint64_t *pb = hashring__points(b, &nb);
+    cr_assert(eq(sz, na, nb));
+    cr_assert(eq(int, memcmp(pa, pb, na * sizeof(*pa)), 0));
+    cr_assert(eq(u64, hashring_checksum(a), hashring_checksum(b)));
+    hashring_del(a);
+    hashring_del(b);
+    free(m);
+}
+
+Test(hashring, points_are_sorted_and_counted)
+{
+    struct hashring_member m[3] = { { "a", 1, 1 }, { "b", 1, 2 }, { "c", 1, 3 } };
+    struct hashring *r = build(m, 3, 10);
+    size_t n;
+    const uint64_t *p = hashring__points(r, &n);
+    cr_assert(eq(sz, n, 60));
+    cr_assert(eq(sz, hashring_point_count(r), 60));
+    for (size_t i = 1; i < n; i++) {
+        cr_assert(le(u64, p[i - 1], p[i]));
+    }
+    hashring_del(r);
+}
+
+/* The owner by definition: scan every point key with XXH3 directly, no ring structure. */
+static uint32_t brute_force_owner(const struct hashring *r, uint64_t key_hash)
+{
+    uint64_t key_pos = key_hash >> 16;
+    uint64_t best_pos = UINT64_MAX, wrap_pos = UINT64_MAX;
+    uint32_t best = HASHRING_NONE, wrap = HASHRING_NONE;
+    for (uint32_t m = 0; m < hashring_member_count(r); m++) {
+        const struct hashring_member *mm = hashring_member(r, m);
+        for (uint32_t i = 0; i < hashring_vnodes(r) * mm->weight; i++) {
+            uint8_t buf[300];
+            memcpy(buf, mm->id, mm->id_len);
+            for (int b = 0; b < 4; b++) {
+                buf[mm->id_len + b] = (uint8_t)(i >> (8 * b));
+            }
+            uint64_t pos = XXH3_64bits(buf, mm->id_len + 4) >> 16;
+            /* Members are visited in index order, so strict < keeps the smaller index on ties. */
+            if (pos >= key_pos && pos < best_pos) {
+                best_pos = pos;
+                best = m;
+            }
+            if (pos < wrap_pos) {
+                wrap_pos = pos;
+                wrap = m;
+            }
+        }
+    }
+    return best != HASHRING_NONE ? best : wrap;
+}
+
+Test(hashring, lookup_matches_the_definition)
+{
+    struct hashring_member m[4] = {
+        { "10.0.0.1:7946", 13, 1 },
+        { "10.0.0.2:7946", 13, 2 },
+        { "host:2100", 9, 1 },
+        { "host:21001", 10, 1 },
+    };
+    struct hashring *r = build(m, 4, 16);
+    uint64_t seed = 42;
+    for (int k = 0; k < 2000; k++) {
+        uint64_t h = test_rand(&seed);
+        uint32_t got;
+        cr_assert(eq(int, hashring_lookup_hash(r, h, &got), 0));
+        cr_assert(eq(u32, got, brute_force_owner(r, h)), "key hash %016llx", (unsigned long long)h);
+    }
+    hashring_del(r);
+}
+
+Test(hashring, lookup_wraps_past_last_point)
+{
+    struct hashring_member m[3] = { { "a", 1, 1 }, { "b", 1, 1 }, { "c", 1, 1 } };
+    struct hashring *r = build(m, 3, 4);
+    size_t n;
+    const uint64_t *p = hashring__points(r, &n);
+    uint32_t owner;
+    cr_assert(eq(int, hashring_lookup_hash(r, UINT64_MAX, &owner), 0));
+    cr_assert(eq(u32, owner, (uint32_t)(p[0] & 0xffff)));
+    cr_assert(eq(int, hashring_lookup_hash(r, 0, &owner), 0));
+    cr_assert(eq(u32, owner, (uint32_t)(p[0] & 0xffff)));
+    /* A key exactly at a point's position belongs to that point. */
+    cr_assert(eq(int, hashring_lookup_hash(r, p[n - 1] & ~UINT64_C(0xffff), &owner), 0));
+    cr_assert(eq(u32, owner, (uint32_t)(p[n - 1] & 0xffff)));
+    hashring_del(r);
+}
+
+Test(hashring, point_keys_do_not_collide_like_ringpop)
+{
+    /* ringpop hashes id + decimal(i): "host:2100"+"11" == "host:21001"+"1". */
+    struct hashring_member m[2] = { { "host:2100", 9, 1 }, { "host:21001", 10, 1 } };
+    struct hashring *r = build(m, 2, 16);
+    size_t n;
+    const uint64_t *p = hashring__points(r, &n);
+    for (size_t i = 1; i < n; i++) {
+        cr_assert(ne(u64, p[i - 1] >> 16, p[i] >> 16));
+    }
+    hashring_del(r);
+}
+
+Test(hashring, lookup_n_gives_distinct_owners_in_ring_order)
+{
+    size_t n = 20;
+    struct hashring_member *m = make_members(n, "node");
+    struct hashring *r = build(m, n, 32);
+    size_t np;
+    const uint64_t *p = hashring__points(r, &np);
+    for (int k = 0; k < 500; k++) {
+        char key[32];
+        snprintf(key, sizeof(key), "key-%d", k);
+        uint32_t owners[5];
+        cr_assert(eq(int, hashring_lookup_n(r, key, strlen(key), 5, owners), 5));
+        cr_assert(eq(u32, owners[0], owner_of(r, key)));
+        /* Walk the points clockwise from the key: owners appear in first-seen order. */
+        uint64_t target = XXH3_64bits(key, strlen(key)) & ~UINT64_C(0xffff);
+        size_t i = 0;
+        while (i < np && p[i] < target) {
+            i++;
+        }
+        uint32_t seen[5];
+        size_t found = 0;
+        for (size_t step = 0; step < np && found < 5; step++) {
+            uint32_t o = (uint32_t)(p[(i + step) % np] & 0xffff);
+            int dup = 0;
+            for (size_t j = 0; j < found; j++) {
+                dup |= seen[j] == o;
+            }
+            if (!dup) {
+                seen[found++] = o;
+            }
+        }
+        for (size_t j = 0; j < 5; j++) {
+            cr_assert(eq(u32, owners[j], seen[j]));
+        }
+    }
+    hashring_del(r);
+    free(m);
+}
+
+Test(hashring, lookup_n_returns_every_member_when_n_exceeds_size)
+{
+    struct hashring_member m[3] = { { "a", 1, 1 }, { "b", 1, 1 }, { "c", 1, 1 } };
+    struct hashring *r = build(m, 3, 8);
+    uint32_t owners[10];
+    cr_assert(eq(int, hashring_lookup_n(r, "k", 1, 10, owners), 3));
+    cr_assert(ne(u32, owners[0], owners[1]));
+    cr_assert(ne(u32, owners[1], owners[2]));
+    cr_assert(ne(u32, owners[0], owners[2]));
+    cr_assert(eq(int, hashring_lookup_n(r, "k", 1, 0, owners), RING_ERANGE));
+    cr_assert(
+        eq(int, hashring_lookup_n(r, "k", 1, HASHRING_REPLICAS_MAX + 1, owners), RING_ERANGE));
+    hashring_del(r);
+}
+
+Test(hashring, weights_give_proportional_shares)
+{
+    struct hashring_member m[3] = { { "a", 1, 1 }, { "b", 1, 2 }, { "c", 1, 4 } };
+    struct hashring *r = build(m, 3, 2048);
+    double a = hashring_share(r, 0), b = hashring_share(r, 1), c = hashring_share(r, 2);
+    cr_assert(gt(dbl, a + b + c, 0.999999));
+    cr_assert(lt(dbl, a + b + c, 1.000001));
+    cr_assert(gt(dbl, b / a, 1.8));
+    cr_assert(lt(dbl, b / a, 2.2));
+    cr_assert(gt(dbl, c / a, 3.6));
+    cr_assert(lt(dbl, c / a, 4.4));
+    hashring_del(r);
+}
+
+struct diff_tally {
+    uint64_t ranges;
+    double moved;
+    uint32_t only_from;
+    uint32_t only_to;
+    int all_from_same;
+    int all_to_same;
+    uint64_t prev_last;
+};
+
+static void tally_cb(const struct hashring_range *range, void *arg)
+{
+    struct diff_tally *t = arg;
+    cr_assert(le(u64, range->first, range->last));
+    if (t->ranges > 0) {
+        cr_assert(gt(u64, range->first, t->prev_last));
+    }
+    t->prev_last = range->last;
+    t->moved += ((double)(range->last - range->first) + 1.0) / 18446744073709551616.0;
+    t->all_from_same &= range->from == t->only_from;
+    t->all_to_same &= range->to == t->only_to;
+    t->ranges++;
+}
+
+Test(hashring, join_moves_only_keys_to_the_joiner_about_one_in_n_plus_one)
+{
+    size_t n = 100;
+    struct hashring_member *m = make_members(n + 1, "node");
+    struct hashring *before = build(m, n, 0);
+    struct hashring *after = build(m, n + 1, 0);
+    uint32_t joiner;
+    cr_assert(eq(int, hashring_find(after, ids[n], strlen(ids[n]), &joiner), 0));
+    struct diff_tally t = { .only_to = joiner, .all_from_same = 1, .all_to_same = 1 };
+    cr_assert(eq(int, hashring_diff(before, after, tally_cb, &t), 0));
+    cr_assert(t.all_to_same, "a join moved keys to someone other than the joiner");
+    double ideal = 1.0 / (double)(n + 1);
+    cr_assert(gt(dbl, t.moved, ideal * 0.9));
+    cr_assert(lt(dbl, t.moved, ideal * 1.1));
+    /* The same seen through keys: a key that changed owner went to the joiner. */
+    char b1[32], b2[32];
+    int moved = 0;
+    for (int k = 0; k < 20000; k++) {
+        char key[32];
+        snprintf(key, sizeof(key), "user:%d", k);
+        const char *was = owner_id(before, owner_of(before, key), b1, sizeof(b1));
+        const char *now = owner_id(after, owner_of(after, key), b2, sizeof(b2));
+        if (strcmp(was, now) != 0) {
+            ASSERT_STR_EQ(now, ids[n]);
+            moved++;
+        }
+    }
+    cr_assert(gt(int, moved, 20000 / 101 / 2));
+    hashring_del(before);
+    hashring_del(after);
+    free(m);
+}
+
+Test(hashring, leave_moves_only_the_leavers_keys)
+{
+    size_t n = 50;
+    struct hashring_member *m = make_members(n, "node");
+    struct hashring *before = build(m, n, 256);
+    /* Drop member 17 by swapping the last one into its place. */
+    uint32_t leaver;
+    cr_assert(eq(int, hashring_find(before, ids[17], strlen(ids[17]), &leaver), 0));
+    double leaver_share = hashring_share(before, leaver);
+    m[17] = m[n - 1];
+    struct hashring *after = build(m, n - 1, 256);
+    struct diff_tally t = { .only_from = leaver, .all_from_same = 1, .all_to_same = 1 };
+    cr_assert(eq(int, hashring_diff(before, after, tally_cb, &t), 0));
+    cr_assert(t.all_from_same, "a leave moved keys of members that stayed");
+    cr_assert(gt(dbl, t.moved, leaver_share * 0.999999));
+    cr_assert(lt(dbl, t.moved, leaver_share * 1.000001));
+    hashring_del(before);
+    hashring_del(after);
+    free(m);
+}
+
+Test(hashring, diff_of_equal_rings_is_empty_and_from_empty_is_everything)
+{
+    struct hashring_member m[3] = { { "a", 1, 1 }, { "b", 1, 1 }, { "c", 1, 1 } };
+    struct hashring *r1 = build(m, 3, 16);
+    struct hashring *r2 = build(m, 3, 16);
+    struct hashring *empty = build(NULL, 0, 16);
+    struct diff_tally t = { .all_from_same = 1, .all_to_same = 1 };
+    cr_assert(eq(int, hashring_diff(r1, r2, tally_cb, &t), 0));
+    cr_assert(eq(u64, t.ranges, 0));
+    struct diff_tally all = { .only_from = HASHRING_NONE, .all_from_same = 1, .all_to_same = 1 };
+    cr_assert(eq(int, hashring_diff(empty, r1, tally_cb, &all), 0));
+    cr_assert(all.all_from_same);
+    cr_assert(gt(dbl, all.moved, 0.999999));
+    struct diff_tally none = { .only_to = HASHRING_NONE, .all_from_same = 1, .all_to_same = 1 };
+    cr_assert(eq(int, hashring_diff(r1, empty, tally_cb, &none), 0));
+    cr_assert(none.all_to_same);
+    cr_assert(gt(dbl, none.moved, 0.999999));
+    hashring_del(r1);
+    hashring_del(r2);
+    hashring_del(empty);
+}
+
+Test(hashring, checksum_tracks_members_weights_and_vnodes)
+{
+    struct hashring_member m[2] = { { "a", 1, 1 }, { "b", 1, 1 } };
+    struct hashring_member heavier[2] = { { "a", 1, 1 }, { "b", 1, 2 } };
+    struct hashring *r1 = build(m, 2, 16);
+    struct hashring *r2 = build(m, 2, 16);
+    struct hashring *r3 = build(heavier, 2, 16);
+    struct hashring *r4 = build(m, 2, 17);
+    struct hashring *r5 = build(m, 1, 16);
+    cr_assert(eq(u64, hashring_checksum(r1), hashring_checksum(r2)));
+    cr_assert(ne(u64, hashring_checksum(r1), hashring_checksum(r3)));
+    cr_assert(ne(u64, hashring_checksum(r1), hashring_checksum(r4)));
+    cr_assert(ne(u64, hashring_checksum(r1), hashring_checksum(r5)));
+    hashring_del(r1);
+    hashring_del(r2);
+    hashring_del(r3);
+    hashring_del(r4);
+    hashring_del(r5);
+}
+
+Test(hashring, ten_thousand_members_work)
+{
+    size_t n = 10000;
+    struct hashring_member *m = make_members(n, "pod");
+    struct hashring *r = build(m, n, 0);
+    cr_assert(eq(sz, hashring_member_count(r), n));
+    cr_assert(eq(sz, hashring_point_count(r), n * HASHRING_VNODES_DEFAULT));
+    cr_assert(le(sz, hashring_memory_bytes(r), hashring_point_count(r) * 16));
+    uint32_t idx;
+    cr_assert(eq(int, hashring_find(r, ids[9999], strlen(ids[9999]), &idx), 0));
+    uint32_t owners[3];
+    cr_assert(eq(int, hashring_lookup_n(r, "some-key", 8, 3, owners), 3));
+    hashring_del(r);
+    free(m);
+}
+
+/* proto/vectors/hashring.txt: a fixed member set and keys with their owners, so another
+ * implementation can check its placement against ours (format described in the file). */
+Test(hashring, known_answer_vectors)
+{
+    FILE *f = fopen(RING_SOURCE_DIR "/proto/vectors/hashring.txt", "r");
+    cr_assert(not(eq(ptr, f, NULL)), "cannot open proto/vectors/hashring.txt");
+    static char idbuf[64][64];
+    struct hashring_member m[64];
+    size_t n = 0;
+    uint32_t vnodes = 0;
+    struct hashring *r = NULL;
+    char line[512];
+    int keys = 0, points = 0;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char a[128], b[128], c[128], d[128];
+        unsigned long long u;
+        if (line[0] == '#' || line[0] == '\n') {
+            continue;
+        }
+        if (sscanf(line, "vnodes %u", &vnodes) == 1) {
+            continue;
+        }
+        if (sscanf(line, "member %63s %llu", idbuf[n], &u) == 2) {
+            m[n] = (struct hashring_member){ idbuf[n], strlen(idbuf[n]), (uint32_t)u };
+            n++;
+            continue;
+        }
+        if (r == NULL) {
+            r = build(m, n, vnodes);
+        }
+        if (sscanf(line, "checksum %llx", &u) == 1) {
+            cr_assert(eq(u64, hashring_checksum(r), (uint64_t)u));
+        } else if (sscanf(line, "point %127s %s %llx", a, b, &u) == 3) {
+            uint8_t buf[200];
+            size_t len = strlen(a);
+            uint32_t i = (uint32_t)strtoul(b, NULL, 10);
+            memcpy(buf, a, len);
+            for (int k = 0; k < 4; k++) {
+                buf[len + k] = (uint8_t)(i >> (8 * k));
+            }
+            cr_assert(eq(u64, XXH3_64bits(buf, len + 4), (uint64_t)u));
+            points++;
+        } else if (sscanf(line, "key %127s %127s %127s %127s", a, b, c, d) == 4) {
+            uint32_t owners[3];
+            char o[64];
+            cr_assert(eq(int, hashring_lookup_n(r, a, strlen(a), 3, owners), 3));
+            ASSERT_STR_EQ(owner_id(r, owners[0], o, sizeof(o)), b);
+            ASSERT_STR_EQ(owner_id(r, owners[1], o, sizeof(o)), c);
+            ASSERT_STR_EQ(owner_id(r, owners[2], o, sizeof(o)), d);
+            keys++;
+        } else {
+            cr_fail("bad vector line: %s", line);
+        }
+    }
+    fclose(f);
+    cr_assert(gt(int, keys, 10));
+    cr_assert(gt(int, points, 2));
+    hashring_del(r);
+}
