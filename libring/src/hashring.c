@@ -243,21 +243,40 @@ static void le32_put(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)(v >> 24);
 }
 
-static uint64_t compute_checksum(const struct hashring *r)
+static void le64_put(uint8_t *p, uint64_t v)
+{
+    le32_put(p, (uint32_t)v);
+    le32_put(p + 4, (uint32_t)(v >> 32));
+}
+
+uint64_t hashring_member_digest(const char *id, size_t id_len, uint32_t weight)
 {
     XXH3_state_t state;
     uint8_t word[4];
     XXH3_64bits_reset(&state);
-    le32_put(word, r->vnodes);
+    le32_put(word, (uint32_t)id_len);
     XXH3_64bits_update(&state, word, 4);
-    for (uint32_t m = 0; m < r->member_count; m++) {
-        le32_put(word, (uint32_t)r->members[m].id_len);
-        XXH3_64bits_update(&state, word, 4);
-        XXH3_64bits_update(&state, r->members[m].id, r->members[m].id_len);
-        le32_put(word, r->members[m].weight);
-        XXH3_64bits_update(&state, word, 4);
-    }
+    XXH3_64bits_update(&state, id, id_len);
+    le32_put(word, weight);
+    XXH3_64bits_update(&state, word, 4);
     return XXH3_64bits_digest(&state);
+}
+
+uint64_t hashring_checksum_from_sum(uint32_t vnodes, uint64_t digest_sum)
+{
+    uint8_t buf[12];
+    le32_put(buf, vnodes);
+    le64_put(buf + 4, digest_sum);
+    return XXH3_64bits(buf, sizeof(buf));
+}
+
+static uint64_t compute_checksum(const struct hashring *r)
+{
+    uint64_t sum = 0;
+    for (uint32_t m = 0; m < r->member_count; m++) {
+        sum += hashring_member_digest(r->members[m].id, r->members[m].id_len, r->members[m].weight);
+    }
+    return hashring_checksum_from_sum(r->vnodes, sum);
 }
 
 static void assert_sorted(const struct hashring *r)

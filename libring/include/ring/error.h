@@ -24,7 +24,9 @@
     XX(MSGSIZE, "message too long")                                                                \
     XX(VERSION, "unsupported protocol version")                                                    \
     XX(AGAIN, "try again later")                                                                   \
-    XX(AUTH, "authentication failed")
+    XX(AUTH, "authentication failed")                                                              \
+    XX(TRUNC, "message truncated")                                                                 \
+    XX(TYPE, "wrong type in message")
 
 enum ring__err_index {
     RING__EINDEX_NONE = 0,

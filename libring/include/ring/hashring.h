@@ -123,9 +123,19 @@ RING_EXTERN const struct hashring_member *hashring_member(const struct hashring 
 RING_EXTERN int hashring_find(const struct hashring *r, const char *id, size_t id_len,
                               uint32_t *idx);
 
-/* The ring checksum: xxHash3-64 over vnodes and the sorted (id, weight) list (proto/RING.md).
- * Two rings have the same checksum exactly when they map every key to the same owner id. */
+/* The ring checksum (proto/RING.md): xxHash3-64 of le32(vnodes) || le64(S), where S is the
+ * sum mod 2^64 of hashring_member_digest() over the members. Rings with the same checksum
+ * have the same (id, weight) set and vnodes, and so map every key to the same owner id.
+ * Being a sum, it can be kept up to date member by member without building a ring (swim
+ * does so). */
 RING_EXTERN uint64_t hashring_checksum(const struct hashring *r);
+
+/* xxHash3-64 of le32(id_len) || id || le32(weight): one member's term in the ring checksum. */
+RING_EXTERN uint64_t hashring_member_digest(const char *id, size_t id_len, uint32_t weight);
+
+/* The ring checksum of a member set whose hashring_member_digest() values sum to
+ * |digest_sum| (mod 2^64), for a ring of |vnodes| points per unit of weight. */
+RING_EXTERN uint64_t hashring_checksum_from_sum(uint32_t vnodes, uint64_t digest_sum);
 
 /* Bytes of memory the ring holds (its points, index, members and ids). */
 RING_EXTERN size_t hashring_memory_bytes(const struct hashring *r);

@@ -1,0 +1,155 @@
+/*
+ * members: the member table and the rules that merge what nodes say about members.
+ *
+ * A member is what gossip spreads about one node: its id, address, incarnation, status,
+ * ring weight, group and labels. The table keeps one record per id, applies updates by the
+ * SWIM precedence rules (members_update_overrides()), and keeps the membership checksum
+ * current in O(1) per change, so two nodes compare whole memberships with one number.
+ *
+ * The table knows nothing of time or probing: swim decides when a member becomes suspect,
+ * faulty or reaped, and calls in here to record it.
+ */
+#ifndef RING_MEMBERS_H
+#define RING_MEMBERS_H
+
+#include "ring/addr.h"
+#include "ring/base.h"
+#include "ring/mem.h"
+
+/* Kubernetes pod names are DNS labels (63) and host:port ids fit easily; a smaller bound
+ * keeps more updates in one 1,400-byte datagram. */
+#define MEMBER_ID_BYTES_MAX    128
+#define MEMBER_GROUP_BYTES_MAX 63
+/* Labels are small key=value pairs (zone, version, ...) for operators and routing. */
+#define MEMBER_LABELS_MAX            8
+#define MEMBER_LABEL_KEY_BYTES_MAX   31
+#define MEMBER_LABEL_VALUE_BYTES_MAX 63
+/* Flat clusters up to 65,535 members (the ring's limit); larger ones use sub-sharding. */
+#define MEMBERS_MAX 65535
+
+/* Status, in precedence order: at equal incarnation a higher value wins. The values are
+ * also the wire encoding (proto/PROTOCOL.md). */
+enum member_status {
+    MEMBER_ALIVE = 0,
+    MEMBER_SUSPECT = 1,
+    MEMBER_FAULTY = 2,
+    MEMBER_LEFT = 3,
+};
+
+struct member_label {
+    uint8_t key_len;
+    uint8_t value_len;
+    char key[MEMBER_LABEL_KEY_BYTES_MAX + 1];
+    char value[MEMBER_LABEL_VALUE_BYTES_MAX + 1];
+};
+
+/* One member as gossip knows it. Strings are NUL-terminated and also carry their length. */
+struct member {
+    char id[MEMBER_ID_BYTES_MAX + 1];
+    uint8_t id_len;
+    uint8_t status;  /* enum member_status */
+    uint16_t weight; /* ring weight, 1..HASHRING_WEIGHT_MAX */
+    uint64_t incarnation;
+    struct ring_addr addr;
+    char group[MEMBER_GROUP_BYTES_MAX + 1];
+    uint8_t group_len;
+    uint8_t label_count;
+    struct member_label labels[MEMBER_LABELS_MAX];
+};
+
+struct members;
+
+/* Returns the status name: "alive", "suspect", "faulty", "left" (or "unknown"). */
+RING_EXTERN const char *member_status_name(int status);
+
+/* Copies |id_len| bytes of |id| into |m|'s id. Returns 0 or RING_EINVAL (empty or too long). */
+RING_EXTERN int member_set_id(struct member *m, const char *id, size_t id_len);
+
+/* Adds or replaces label |key|=|value| (NUL-terminated). Returns 0, RING_EINVAL (empty key,
+ * key or value too long) or RING_E2BIG (MEMBER_LABELS_MAX labels already). */
+RING_EXTERN int member_set_label(struct member *m, const char *key, const char *value);
+
+/* Checks that |m| is well-formed: id non-empty, lengths match the NUL-terminated strings,
+ * status known, weight in range, labels within bounds. Decoders call it on every member
+ * they read. Returns 0 or RING_EPROTO. */
+RING_EXTERN int member_validate(const struct member *m);
+
+/*
+ * Returns 1 if update |upd| about a member should replace what we know, |cur|, else 0:
+ * a higher incarnation wins; at equal incarnation a higher status wins
+ * (left > faulty > suspect > alive). Both must be about the same id.
+ */
+RING_EXTERN int members_update_overrides(const struct member *cur, const struct member *upd);
+
+/* This member's term of the membership checksum: xxHash3-64 over its id, address, status and
+ * incarnation (proto/PROTOCOL.md gives the bytes). */
+RING_EXTERN uint64_t member_digest(const struct member *m);
+
+/*
+ * Creates an empty table for up to |capacity| members (<= MEMBERS_MAX; it grows as needed
+ * up to that) in |*out|. |mem| may be NULL for libc.
+ * Returns 0, RING_EINVAL or RING_ENOMEM.
+ */
+RING_EXTERN int members_new(struct members **out, size_t capacity, const struct ring_mem *mem);
+
+/* Frees |t|; NULL is fine. */
+RING_EXTERN void members_del(struct members *t);
+
+/*
+ * Applies |upd|: inserts it when the id is new, replaces the record when
+ * members_update_overrides() says so, otherwise leaves the table alone. Stores in
+ * |*applied| 1 if the table changed, else 0.
+ * Returns 0, or RING_EPROTO (|upd| fails member_validate()), RING_E2BIG (table full, new
+ * id), RING_ENOMEM.
+ */
+RING_EXTERN int members_apply(struct members *t, const struct member *upd, int *applied);
+
+/* Sets the record for |m->id| to exactly |m|, bypassing precedence (for a node's own record
+ * and for swim's local decisions). Same errors as members_apply(). */
+RING_EXTERN int members_put(struct members *t, const struct member *m);
+
+/* Removes the record with this id (reaping a tombstone). Another record may move into its
+ * index. Returns 0 or RING_ENOENT. */
+RING_EXTERN int members_remove(struct members *t, const char *id, size_t id_len);
+
+/*
+ * Records live in a dense array, stored compactly (the fixed fields inline, id, group and
+ * labels in one small allocation), because the simulator holds 10,000 tables of 10,000
+ * members: struct member is the exchange format, not the storage format. Indexes run
+ * 0..members_count()-1 and stay valid until the next call that changes the table.
+ */
+
+/* Number of records (all statuses). */
+RING_EXTERN size_t members_count(const struct members *t);
+
+/* Index of the record with this id, or RING_ENOENT. O(1) expected. */
+RING_EXTERN int members_index(const struct members *t, const char *id, size_t id_len);
+
+/* Copies record |idx| into |out|. */
+RING_EXTERN void members_get(const struct members *t, size_t idx, struct member *out);
+
+/* Cheap accessors for record |idx|. The id is not NUL-terminated; its pointer is valid until
+ * the next change to |t|. */
+RING_EXTERN const char *members_id(const struct members *t, size_t idx, size_t *id_len);
+RING_EXTERN int members_status(const struct members *t, size_t idx);
+RING_EXTERN uint64_t members_incarnation(const struct members *t, size_t idx);
+RING_EXTERN const struct ring_addr *members_addr(const struct members *t, size_t idx);
+RING_EXTERN uint16_t members_weight(const struct members *t, size_t idx);
+
+/* Number of records with status |status|. */
+RING_EXTERN size_t members_count_status(const struct members *t, int status);
+
+/* The membership checksum: the sum mod 2^64 of member_digest() over every record. */
+RING_EXTERN uint64_t members_checksum(const struct members *t);
+
+/* The ring checksum of the table's alive and suspect members (they hold points), exactly
+ * hashring_checksum() of a ring built from them with |vnodes|. O(1). */
+RING_EXTERN uint64_t members_ring_checksum(const struct members *t, uint32_t vnodes);
+
+/* Number of alive and suspect members (the ring's member count). */
+RING_EXTERN size_t members_ring_count(const struct members *t);
+
+/* Bytes of memory the table holds. */
+RING_EXTERN size_t members_memory_bytes(const struct members *t);
+
+#endif

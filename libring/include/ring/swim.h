@@ -1,0 +1,207 @@
+/*
+ * swim: the SWIM membership protocol with the Lifeguard refinements, as a sans-I/O state
+ * machine (proto/SWIM.md describes the rules, proto/PROTOCOL.md the messages).
+ *
+ * The caller owns every socket and the clock. It feeds in datagrams (swim_recv), stream
+ * requests and responses (swim_stream_*), and time (swim_tick, every entry point takes
+ * now_ms from one monotonic clock), and drains out datagrams (swim_send_next), stream
+ * requests (swim_stream_next) and events (swim_next_event). It arms one timer for
+ * swim_next_deadline(). Randomness comes from a PRNG seeded by swim_config.seed, so the
+ * same inputs give the same outputs: ringd and ringsim run exactly this code.
+ *
+ * Streams are request/response pairs that ringd carries over TCP (one frame each way,
+ * codec_frame_*): full-state sync (push-pull) and the fallback stream ping.
+ */
+#ifndef RING_SWIM_H
+#define RING_SWIM_H
+
+#include <sys/types.h>
+
+#include "ring/addr.h"
+#include "ring/base.h"
+#include "ring/mem.h"
+#include "ring/members.h"
+
+struct swim;
+
+/* Every 0 field takes the default in brackets. */
+struct swim_config {
+    /* This node's id (1..MEMBER_ID_BYTES_MAX bytes) and the address peers reach it at. */
+    const char *id;
+    size_t id_len;
+    struct ring_addr addr;
+    /* Ring weight [1], group [""] and labels of this node, gossiped with its record. */
+    uint16_t weight;
+    const char *group;
+    size_t group_len;
+    const struct member_label *labels;
+    size_t label_count;
+    /* The lowest incarnation this node may start with [1]. ringd passes its start time in
+     * seconds; correctness does not depend on it (proto/SWIM.md, "Incarnations"). */
+    uint64_t incarnation_min;
+    /* Seeds the PRNG that drives every random choice. */
+    uint64_t seed;
+    /* Points per unit of weight of the ring whose checksum swim reports
+     * [HASHRING_VNODES_DEFAULT]. */
+    uint32_t ring_vnodes;
+
+    /* Protocol period: one probe per period [1000]. */
+    uint32_t probe_interval_ms;
+    /* Wait for a direct ack before indirect probes [500]. */
+    uint32_t probe_timeout_ms;
+    /* Members asked to ping-req a silent target [3]. */
+    uint32_t indirect_probes;
+    /* Lifeguard suspicion timeout: min = suspicion_mult x log10(max(N, 1)) x probe
+     * interval [4]; it starts at max = suspicion_max_mult x min [6] and falls toward min as
+     * independent suspicions arrive. */
+    uint32_t suspicion_mult;
+    uint32_t suspicion_max_mult;
+    /* Lifeguard local health: the largest awareness score (probe intervals and timeouts are
+     * stretched by 1 + score) [8]. */
+    uint32_t awareness_max;
+    /* Each update is piggybacked retransmit_mult x ceil(log10(N + 1)) times [4]. */
+    uint32_t retransmit_mult;
+    /* Gossip fanout: every gossip interval, pending updates go to this many random members
+     * [200 ms, 3]; gossip_nodes = UINT32_MAX turns it off (probe piggybacking only). */
+    uint32_t gossip_interval_ms;
+    uint32_t gossip_nodes;
+    /* Push-pull with one random member every sync interval [30000]. */
+    uint32_t sync_interval_ms;
+    /* A faulty or left member is kept (and gossiped) this long, then becomes a tombstone
+     * [30000]; a tombstone is kept this long to reject stale updates, then reaped [60000]. */
+    uint32_t dead_ms;
+    uint32_t tombstone_ms;
+    /* Partition healing: a probe of a random faulty member or seed this often [10000]. */
+    uint32_t heal_interval_ms;
+    /* Datagram send budget, never exceeded [1400]. */
+    uint32_t datagram_bytes_max;
+    /* Largest member table [MEMBERS_MAX]. */
+    uint32_t members_max;
+};
+
+enum swim_event_type {
+    SWIM_EVENT_MEMBER_JOINED = 1,
+    SWIM_EVENT_MEMBER_CHANGED = 2, /* status, incarnation, address, labels or weight */
+    SWIM_EVENT_MEMBER_LEFT = 3,    /* reaped: no longer in the table */
+    SWIM_EVENT_RING_CHANGED = 4,   /* the alive+suspect set (the ring) changed */
+};
+
+struct swim_event {
+    uint8_t type;           /* enum swim_event_type */
+    uint8_t old_status;     /* MEMBER_CHANGED: the status before */
+    struct member member;   /* MEMBER_*: the record after (before, for LEFT) */
+    uint64_t ring_checksum; /* RING_CHANGED: the new ring checksum */
+};
+
+/* Counters for metrics; monotonic from swim_new(). */
+struct swim_stats {
+    uint64_t probes;          /* probes started */
+    uint64_t probe_acks;      /* direct acks in time */
+    uint64_t indirect_probes; /* probes that needed ping-req */
+    uint64_t stream_probes;   /* fallback stream pings sent */
+    uint64_t nacks_received;
+    uint64_t suspicions;        /* members this node began to suspect */
+    uint64_t faulty;            /* members this node declared faulty */
+    uint64_t refutations;       /* times this node refuted a suspicion of itself */
+    uint64_t syncs;             /* completed full syncs (either side) */
+    uint64_t msgs_in, msgs_out; /* datagrams */
+    uint64_t bytes_in, bytes_out;
+    uint64_t stream_bytes_in, stream_bytes_out;
+    uint64_t decode_errors;  /* datagrams and stream messages that failed to decode */
+    uint64_t events_dropped; /* member events lost to a full event queue */
+};
+
+/* A stream request for the caller to carry: connect to |to|, send one frame with |data|,
+ * read one frame back, then call swim_stream_response() or swim_stream_failed() with
+ * |token|. |data| is valid until the next swim_stream_next() call. */
+struct swim_stream_req {
+    uint32_t token;
+    struct ring_addr to;
+    const uint8_t *data;
+    size_t len;
+};
+
+/*
+ * Creates a node that knows only itself (alive) in |*out|. |mem| may be NULL for libc.
+ * Returns 0, RING_EINVAL (bad id, address, weight, labels or timing), RING_ENOMEM.
+ */
+RING_EXTERN int swim_new(struct swim **out, const struct swim_config *cfg,
+                         const struct ring_mem *mem, uint64_t now_ms);
+
+/* Frees |s|; NULL is fine. */
+RING_EXTERN void swim_del(struct swim *s);
+
+/*
+ * Starts joining through |seeds| (|n| addresses; this node's own address is skipped): a
+ * join sync goes to each seed, retried with backoff until one succeeds, and the seeds are
+ * kept for partition healing. Calling it again replaces the seed list (DNS re-resolved).
+ * With no other seeds the node is a cluster of one.
+ * Returns 0, RING_EINVAL, RING_E2BIG (more than SWIM_SEEDS_MAX), RING_ENOMEM.
+ */
+#define SWIM_SEEDS_MAX 64
+RING_EXTERN int swim_join(struct swim *s, const struct ring_addr *seeds, size_t n, uint64_t now_ms);
+
+/* Leaves gracefully: marks itself left and gossips it; the caller keeps draining and
+ * ticking until swim_leave_done() or its own deadline, then stops. Returns 0. */
+RING_EXTERN int swim_leave(struct swim *s, uint64_t now_ms);
+
+/* 1 once the leave has been sent to every member's fair share of retransmits, else 0. */
+RING_EXTERN int swim_leave_done(const struct swim *s);
+
+/* Feeds one datagram from |from|. Returns 0 or a codec error (counted in decode_errors). */
+RING_EXTERN int swim_recv(struct swim *s, const struct ring_addr *from, const uint8_t *buf,
+                          size_t len, uint64_t now_ms);
+
+/* Does what is due at |now_ms| (bounded work per call). Returns 0. */
+RING_EXTERN int swim_tick(struct swim *s, uint64_t now_ms);
+
+/* The time at which swim_tick() has work next, or UINT64_MAX. */
+RING_EXTERN uint64_t swim_next_deadline(const struct swim *s);
+
+/*
+ * Writes the next datagram to send into |buf| (|cap| >= the datagram budget) and its
+ * destination into |*to|. Returns its length, 0 when nothing is queued, or RING_ENOBUFS.
+ */
+RING_EXTERN ssize_t swim_send_next(struct swim *s, struct ring_addr *to, uint8_t *buf, size_t cap,
+                                   uint64_t now_ms);
+
+/* Takes the next stream request into |*out|. Returns 1, or 0 when none is queued. */
+RING_EXTERN int swim_stream_next(struct swim *s, struct swim_stream_req *out);
+
+/* Delivers the response frame to stream request |token|. Returns 0, RING_ENOENT (unknown
+ * or expired token) or a codec error. */
+RING_EXTERN int swim_stream_response(struct swim *s, uint32_t token, const uint8_t *buf, size_t len,
+                                     uint64_t now_ms);
+
+/* Reports that stream request |token| failed (connect, timeout, bad frame). Returns 0 or
+ * RING_ENOENT. */
+RING_EXTERN int swim_stream_failed(struct swim *s, uint32_t token, uint64_t now_ms);
+
+/*
+ * Serves an incoming stream request |req| from |from| and writes the response frame's
+ * payload into |resp| (|cap| bytes). Returns its length, or a codec error, or RING_ENOBUFS.
+ */
+RING_EXTERN ssize_t swim_stream_serve(struct swim *s, const struct ring_addr *from,
+                                      const uint8_t *req, size_t len, uint8_t *resp, size_t cap,
+                                      uint64_t now_ms);
+
+/* Takes the next event into |*ev|. Returns 1, or 0 when none is queued. */
+#define SWIM_EVENTS_MAX 4096
+RING_EXTERN int swim_next_event(struct swim *s, struct swim_event *ev);
+
+/* The member table (this node included). Valid until the next call that feeds |s|. */
+RING_EXTERN const struct members *swim_members(const struct swim *s);
+
+/* Membership checksum and ring checksum (see members.h). */
+RING_EXTERN uint64_t swim_checksum(const struct swim *s);
+RING_EXTERN uint64_t swim_ring_checksum(const struct swim *s);
+
+/* This node's current incarnation. */
+RING_EXTERN uint64_t swim_incarnation(const struct swim *s);
+
+/* Lifeguard's local health score, 0 (healthy) .. awareness_max. */
+RING_EXTERN uint32_t swim_health(const struct swim *s);
+
+RING_EXTERN const struct swim_stats *swim_stats(const struct swim *s);
+
+#endif
