@@ -44,11 +44,13 @@ static int build(struct hashring **r, char ids[][32], size_t n, uint32_t vnodes)
 
 static void print_ring(const struct hashring *r)
 {
+    double shares[DEMO_MEMBERS_MAX + 1];
+    hashring_shares(r, shares);
     printf("%-20s %8s %8s\n", "MEMBER", "POINTS", "SHARE");
     for (uint32_t i = 0; i < hashring_member_count(r); i++) {
         const struct hashring_member *m = hashring_member(r, i);
         printf("%-20.*s %8u %7.2f%%\n", (int)m->id_len, m->id, hashring_vnodes(r) * m->weight,
-               100.0 * hashring_share(r, i));
+               100.0 * shares[i]);
     }
     printf("checksum %016llx, %zu points, %zu bytes\n\n", (unsigned long long)hashring_checksum(r),
            hashring_point_count(r), hashring_memory_bytes(r));

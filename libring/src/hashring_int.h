@@ -1,11 +1,92 @@
-/* hashring internals that tests may look at (never part of the public API). */
+/*
+ * hashring internals shared by hashring.c (API, lookups), hashring_layout.c (building the
+ * bucket table) and hashring_walk.c (walking boundaries: lookup_n, shares, diffs).
+ * Never part of the public API; tests may read the layout through hashring__layout().
+ */
 #ifndef RING_HASHRING_INT_H
 #define RING_HASHRING_INT_H
 
 #include "ring/hashring.h"
 
-/* The sorted point array ((position << 16) | member index) and its length. Valid until
- * hashring_del(r). For tests that check the array is byte-identical across nodes. */
-const uint64_t *hashring__points(const struct hashring *r, size_t *count);
+/* Positions are the top 32 bits of a 64-bit xxHash3. */
+#define HASHRING__POSITION_MAX UINT32_MAX
+/* A bucket holds up to three boundaries inline; more go to the overflow array. */
+#define HASHRING__INLINE_MAX 3
+/* Fragments are 20 bits: a bucket spans at most 2^32 / 4096 = 2^20 positions. */
+#define HASHRING__BUCKETS_MIN   4096u
+#define HASHRING__FRAG_BITS     20
+#define HASHRING__FRAG_MASK     ((UINT64_C(1) << HASHRING__FRAG_BITS) - 1)
+#define HASHRING__OVERFLOW_FLAG (UINT64_C(1) << 63)
+#define HASHRING__COUNT_SHIFT   60
+
+/*
+ * One bucket, 16 bytes, 16-byte aligned so it never straddles a cache line.
+ * Inline form (flag clear): frags = f0 | f1 << 20 | f2 << 40 | count << 60, unused
+ * fragments all ones; owners = o0 | o1 << 16 | o2 << 32 | o3 << 48, where o_k owns the keys
+ * up to boundary k and o_count owns the keys past the last one (the next bucket's first
+ * owner, wrapping around the ring).
+ * Overflow form (flag set): frags = flag | count << 32 | start; owners = o0 = the owner past
+ * the bucket's last boundary; the boundaries are overflow[start .. start + count), each
+ * (frag << 16) | owner, sorted.
+ */
+struct hashring_bucket {
+    uint64_t frags;
+    uint64_t owners;
+};
+
+struct hashring {
+    struct ring_mem mem;
+    uint32_t vnodes;
+    uint32_t member_count;
+    /* Sorted by id; each id points into |id_pool|. */
+    struct hashring_member *members;
+    char *id_pool;
+    /* Points as configured (vnodes x weights), and boundaries: one per distinct position,
+     * since of points sharing a position only the smallest member's owns anything. */
+    uint32_t point_count;
+    uint32_t boundary_count;
+    uint32_t bucket_count;
+    struct hashring_bucket *buckets;
+    uint64_t *overflow;
+    uint32_t overflow_count;
+    uint64_t checksum;
+    size_t memory_bytes;
+};
+
+/* Where a position falls: its bucket and its 20-bit fragment within the bucket. */
+static inline uint32_t hashring__bucket_of(const struct hashring *r, uint32_t position,
+                                           uint32_t *frag)
+{
+    uint64_t scaled = (uint64_t)position * r->bucket_count;
+    *frag = (uint32_t)scaled >> 12;
+    return (uint32_t)(scaled >> 32);
+}
+
+/* The owner of the keys at |position|. The ring must not be empty. */
+uint32_t hashring__owner_at(const struct hashring *r, uint32_t position);
+
+/* Builds the bucket table of |r| (members already set). Returns 0 or RING_ENOMEM. */
+int hashring__layout(struct hashring *r, uint64_t point_count);
+
+/* A position in the ring's sorted list of boundaries. */
+struct hashring_cursor {
+    uint32_t bucket;
+    uint32_t k; /* index within the bucket */
+};
+
+/* The first boundary at or after |position| (wrapping to the ring's first boundary). The
+ * ring must not be empty. */
+struct hashring_cursor hashring__seek(const struct hashring *r, uint32_t position);
+/* The ring's first boundary. */
+struct hashring_cursor hashring__first(const struct hashring *r);
+/* Moves to the next boundary; returns 1 if it wrapped past the end. */
+int hashring__next(const struct hashring *r, struct hashring_cursor *c);
+/* The owner and the position of the boundary under |c|. */
+uint32_t hashring__cursor_owner(const struct hashring *r, const struct hashring_cursor *c);
+uint32_t hashring__cursor_position(const struct hashring *r, const struct hashring_cursor *c);
+
+/* For tests: the bucket table and overflow array, valid until hashring_del(r). */
+void hashring__table(const struct hashring *r, const struct hashring_bucket **buckets,
+                     size_t *bucket_count, const uint64_t **overflow, size_t *overflow_count);
 
 #endif

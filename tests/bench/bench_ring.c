@@ -1,4 +1,307 @@
-int main(void)
+/*
+ * bench_ring: measures the hashring against its floor and prints one JSON object.
+ *
+ * For each ring size it times lookups of random 16-byte keys and, in the same run,
+ * interleaved round by round, the bare xxHash3 of the same keys (a lookup must hash the key,
+ * so the hash is the floor and the ratio is what the ring itself costs). It also reports
+ * build time, memory, the busiest member's share over the mean (over 1M keys and exactly,
+ * from the arcs), and the fraction of keys one join moves against the ideal 1/(N+1).
+ *
+ *   bench_ring [--members N[,N...]] [--vnodes V] [--rounds R] [--quick]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "ring/error.h"
+#include "ring/hashring.h"
+
+#define KEY_BYTES 16
+/* 64K keys (1 MiB) per timing round: big enough to defeat the branch predictor, small
+ * enough to stay in L2 so the ring's memory, not the keys', is what is measured. */
+#define TIMING_KEYS (1u << 16)
+#define SHARE_KEYS  1000000u
+#define SIZES_MAX   8
+
+struct options {
+    size_t sizes[SIZES_MAX];
+    size_t size_count;
+    uint32_t vnodes;
+    int rounds;
+    int builds;
+};
+
+struct result {
+    size_t members;
+    uint32_t vnodes;
+    double lookup_ns;
+    double hash_ns;
+    double build_ms;
+    size_t ring_bytes;
+    size_t points;
+    double max_over_mean;
+    double max_over_mean_exact;
+    double moved_fraction;
+    double moved_fraction_exact;
+};
+
+static volatile uint64_t sink;
+
+static uint64_t splitmix(uint64_t *state)
 {
+    uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
+static void fill_keys(uint8_t *keys, size_t n, uint64_t seed)
+{
+    for (size_t i = 0; i < n * KEY_BYTES; i += 8) {
+        uint64_t v = splitmix(&seed);
+        memcpy(keys + i, &v, 8);
+    }
+}
+
+static struct hashring_member *make_members(size_t n, char (*ids)[32])
+{
+    struct hashring_member *m = calloc(n, sizeof(*m));
+    for (size_t i = 0; i < n; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "member-%06zu", i);
+        m[i] = (struct hashring_member){ ids[i], strlen(ids[i]), 1 };
+    }
+    return m;
+}
+
+static struct hashring *build(const struct hashring_member *m, size_t n, uint32_t vnodes)
+{
+    struct hashring_config cfg = { .vnodes = vnodes };
+    struct hashring *r = NULL;
+    int rv = hashring_new(&r, m, n, &cfg, NULL);
+    if (rv != 0) {
+        fprintf(stderr, "bench_ring: hashring_new(%zu members): %s\n", n, ring_strerror(rv));
+        exit(1);
+    }
+    return r;
+}
+
+static double time_hash_round(const uint8_t *keys)
+{
+    uint64_t acc = 0;
+    double t0 = now_ns();
+    for (size_t i = 0; i < TIMING_KEYS; i++) {
+        acc ^= XXH3_64bits(keys + i * KEY_BYTES, KEY_BYTES);
+    }
+    double t1 = now_ns();
+    sink ^= acc;
+    return (t1 - t0) / TIMING_KEYS;
+}
+
+static double time_lookup_round(const struct hashring *r, const uint8_t *keys)
+{
+    uint64_t acc = 0;
+    double t0 = now_ns();
+    for (size_t i = 0; i < TIMING_KEYS; i++) {
+        uint32_t owner;
+        hashring_lookup(r, keys + i * KEY_BYTES, KEY_BYTES, &owner);
+        acc += owner;
+    }
+    double t1 = now_ns();
+    sink ^= acc;
+    return (t1 - t0) / TIMING_KEYS;
+}
+
+/* Hash and lookup rounds alternate so both see the same machine noise. */
+static void time_lookups(const struct hashring *r, int rounds, struct result *res)
+{
+    uint8_t *keys = malloc((size_t)TIMING_KEYS * KEY_BYTES);
+    double *hash = calloc((size_t)rounds, sizeof(double));
+    double *lookup = calloc((size_t)rounds, sizeof(double));
+    fill_keys(keys, TIMING_KEYS, 1);
+    time_hash_round(keys);
+    time_lookup_round(r, keys);
+    for (int i = 0; i < rounds; i++) {
+        hash[i] = time_hash_round(keys);
+        lookup[i] = time_lookup_round(r, keys);
+    }
+    res->hash_ns = median(hash, rounds);
+    res->lookup_ns = median(lookup, rounds);
+    free(keys);
+    free(hash);
+    free(lookup);
+}
+
+static void measure_balance(const struct hashring *r, struct result *res)
+{
+    size_t n = hashring_member_count(r);
+    uint32_t *counts = calloc(n, sizeof(*counts));
+    uint64_t seed = 2;
+    for (uint32_t k = 0; k < SHARE_KEYS; k++) {
+        uint64_t v[2] = { splitmix(&seed), splitmix(&seed) };
+        uint32_t owner;
+        hashring_lookup(r, v, sizeof(v), &owner);
+        counts[owner]++;
+    }
+    double *shares = calloc(n, sizeof(*shares));
+    hashring_shares(r, shares);
+    uint32_t busiest = 0;
+    double share_max = 0.0;
+    for (uint32_t m = 0; m < n; m++) {
+        busiest = counts[m] > busiest ? counts[m] : busiest;
+        share_max = shares[m] > share_max ? shares[m] : share_max;
+    }
+    free(shares);
+    res->max_over_mean = (double)busiest / ((double)SHARE_KEYS / (double)n);
+    res->max_over_mean_exact = share_max * (double)n;
+    free(counts);
+}
+
+static void add_range(const struct hashring_range *range, void *arg)
+{
+    *(double *)arg += ((double)(range->last - range->first) + 1.0) / 18446744073709551616.0;
+}
+
+/* One join: the same members plus one, compared by key and exactly by hashring_diff. */
+static void measure_join(const struct hashring *before, const struct hashring *after,
+                         struct result *res)
+{
+    uint64_t seed = 3;
+    uint32_t moved = 0;
+    for (uint32_t k = 0; k < SHARE_KEYS; k++) {
+        uint64_t v[2] = { splitmix(&seed), splitmix(&seed) };
+        uint32_t a, b;
+        hashring_lookup(before, v, sizeof(v), &a);
+        hashring_lookup(after, v, sizeof(v), &b);
+        const struct hashring_member *ma = hashring_member(before, a);
+        const struct hashring_member *mb = hashring_member(after, b);
+        moved += ma->id_len != mb->id_len || memcmp(ma->id, mb->id, ma->id_len) != 0;
+    }
+    res->moved_fraction = (double)moved / SHARE_KEYS;
+    res->moved_fraction_exact = 0.0;
+    hashring_diff(before, after, add_range, &res->moved_fraction_exact);
+}
+
+static void run_size(size_t n, const struct options *o, struct result *res)
+{
+    char(*ids)[32] = calloc(n + 1, sizeof(*ids));
+    struct hashring_member *m = make_members(n + 1, ids);
+    double *build_ms = calloc((size_t)o->builds, sizeof(double));
+    struct hashring *r = NULL;
+    for (int i = 0; i < o->builds; i++) {
+        hashring_del(r);
+        double t0 = now_ns();
+        r = build(m, n, o->vnodes);
+        build_ms[i] = (now_ns() - t0) / 1e6;
+    }
+    memset(res, 0, sizeof(*res));
+    res->members = n;
+    res->vnodes = hashring_vnodes(r);
+    res->build_ms = median(build_ms, o->builds);
+    res->ring_bytes = hashring_memory_bytes(r);
+    res->points = hashring_point_count(r);
+    time_lookups(r, o->rounds, res);
+    measure_balance(r, res);
+    struct hashring *joined = build(m, n + 1, o->vnodes);
+    measure_join(r, joined, res);
+    hashring_del(joined);
+    hashring_del(r);
+    free(build_ms);
+    free(m);
+    free(ids);
+}
+
+static void print_result(const struct result *r, int last)
+{
+    double ideal = 1.0 / (double)(r->members + 1);
+    printf("    {\"members\": %zu, \"vnodes\": %u, \"points\": %zu, \"lookup_ns\": %.2f, "
+           "\"hash_ns\": %.2f, \"lookup_over_hash\": %.2f, \"build_ms\": %.2f, "
+           "\"ring_bytes\": %zu, \"bytes_per_point\": %.2f, \"max_over_mean\": %.4f, "
+           "\"max_over_mean_exact\": %.4f, \"moved_fraction\": %.6f, "
+           "\"moved_fraction_exact\": %.6f, \"moved_ideal\": %.6f, "
+           "\"moved_over_ideal\": %.4f}%s\n",
+           r->members, r->vnodes, r->points, r->lookup_ns, r->hash_ns, r->lookup_ns / r->hash_ns,
+           r->build_ms, r->ring_bytes, (double)r->ring_bytes / (double)r->points, r->max_over_mean,
+           r->max_over_mean_exact, r->moved_fraction, r->moved_fraction_exact, ideal,
+           r->moved_fraction_exact / ideal, last ? "" : ",");
+}
+
+static int parse_sizes(struct options *o, const char *arg)
+{
+    o->size_count = 0;
+    char *copy = strdup(arg);
+    for (char *tok = strtok(copy, ","); tok != NULL; tok = strtok(NULL, ",")) {
+        if (o->size_count == SIZES_MAX || atol(tok) < 1) {
+            free(copy);
+            return -1;
+        }
+        o->sizes[o->size_count++] = (size_t)atol(tok);
+    }
+    free(copy);
+    return o->size_count > 0 ? 0 : -1;
+}
+
+static int parse_options(struct options *o, int argc, char **argv)
+{
+    *o = (struct options){
+        .sizes = { 10, 100, 1000, 10000 }, .size_count = 4, .rounds = 31, .builds = 5
+    };
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--members") == 0 && i + 1 < argc) {
+            if (parse_sizes(o, argv[++i]) != 0) {
+                return -1;
+            }
+        } else if (strcmp(argv[i], "--vnodes") == 0 && i + 1 < argc) {
+            o->vnodes = (uint32_t)atol(argv[++i]);
+        } else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
+            o->rounds = atoi(argv[++i]) > 0 ? atoi(argv[i]) : 1;
+        } else if (strcmp(argv[i], "--quick") == 0) {
+            o->rounds = 7;
+            o->builds = 3;
+        } else {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    if (parse_options(&o, argc, argv) != 0) {
+        fprintf(stderr, "usage: bench_ring [--members N[,N...]] [--vnodes V] [--rounds R] "
+                        "[--quick]\n");
+        return 2;
+    }
+    printf("{\"benchmark\": \"ring\", \"key_bytes\": %d, \"results\": [\n", KEY_BYTES);
+    for (size_t i = 0; i < o.size_count; i++) {
+        struct result r;
+        run_size(o.sizes[i], &o, &r);
+        print_result(&r, i + 1 == o.size_count);
+        fflush(stdout);
+    }
+    printf("]}\n");
     return 0;
 }

@@ -23,13 +23,7 @@ struct point {
 
 static uint64_t point_hash(const char *id, uint32_t i)
 {
-    uint8_t buf[300];
-    size_t len = strlen(id);
-    memcpy(buf, id, len);
-    for (int b = 0; b < 4; b++) {
-        buf[len + b] = (uint8_t)(i >> (8 * b));
-    }
-    return XXH3_64bits(buf, len + 4);
+    return XXH3_64bits_withSeed(id, strlen(id), i);
 }
 
 static void put32(uint8_t *p, uint32_t v)
@@ -68,10 +62,18 @@ int main(void)
     for (size_t rank = 0; rank < NMEMBERS; rank++) {
         size_t m = order[rank];
         for (uint32_t i = 0; i < VNODES * weights[m]; i++) {
-            points[n++] = (struct point){ point_hash(members[m], i) >> 16, rank };
+            points[n++] = (struct point){ point_hash(members[m], i) >> 32, rank };
         }
     }
     qsort(points, n, sizeof(points[0]), point_cmp);
+    /* Of points sharing a position only the smallest member's counts. */
+    size_t kept = 1;
+    for (size_t i = 1; i < n; i++) {
+        if (points[i].position != points[kept - 1].position) {
+            points[kept++] = points[i];
+        }
+    }
+    n = kept;
 
     /* Ring checksum: XXH3(le32(vnodes) || le64(sum of XXH3(le32(len) || id || le32(weight)))). */
     uint64_t sum = 0;
@@ -94,8 +96,9 @@ int main(void)
            "# vnodes V            points per unit of weight\n"
            "# member ID WEIGHT    the member set (any order)\n"
            "# checksum HEX        the ring checksum\n"
-           "# point ID I HEX      xxHash3-64 of the point key ID || le32(I)\n"
-           "# key KEY A B C       the key's owner, then the next two distinct owners clockwise\n");
+           "# point ID I HEX      XXH3_64bits_withSeed(ID, seed I): point I of member ID\n"
+           "# key KEY A B C       the owner (nearest point), then the next two distinct owners "
+           "clockwise\n");
     printf("vnodes %d\n", VNODES);
     for (size_t m = 0; m < NMEMBERS; m++) {
         printf("member %s %u\n", members[m], weights[m]);
@@ -107,10 +110,18 @@ int main(void)
     for (int k = 0; k < 40; k++) {
         char key[32];
         snprintf(key, sizeof(key), k % 2 ? "user:%d" : "key-%d", k);
-        uint64_t pos = XXH3_64bits(key, strlen(key)) >> 16;
+        /* The nearest point either way; at a tie, the one before the key. */
+        uint32_t x = (uint32_t)(XXH3_64bits(key, strlen(key)) >> 32);
         size_t i = 0;
-        while (i < n && points[i].position < pos) {
-            i++;
+        uint64_t best = UINT64_MAX;
+        for (size_t j = 0; j < n; j++) {
+            uint32_t cw = (uint32_t)points[j].position - x, ccw = x - (uint32_t)points[j].position;
+            uint32_t d = cw < ccw ? cw : ccw;
+            uint64_t score = ((uint64_t)d << 1) | (ccw == d ? 0 : 1);
+            if (score < best) {
+                best = score;
+                i = j;
+            }
         }
         size_t found[3], nf = 0;
         for (size_t s = 0; s < n && nf < 3; s++) {

@@ -138,58 +138,98 @@ Test(hashring, same_members_in_any_order_build_identical_rings)
         m[j] = t;
     }
     struct hashring *b = build(m, n, 64);
-    size_t na, nb;
-    const uint64_t *pa = hashring__points(a, &na);
-    const uint64_t *pb = hashring__points(b, &nb);
+    const struct hashring_bucket *ba, *bb;
+    const uint64_t *oa, *ob;
+    size_t na, nb, noa, nob;
+    hashring__table(a, &ba, &na, &oa, &noa);
+    hashring__table(b, &bb, &nb, &ob, &nob);
     cr_assert(eq(sz, na, nb));
-    cr_assert(eq(int, memcmp(pa, pb, na * sizeof(*pa)), 0));
+    cr_assert(eq(sz, noa, nob));
+    cr_assert(eq(int, memcmp(ba, bb, na * sizeof(*ba)), 0));
+    cr_assert(eq(int, memcmp(oa, ob, noa * sizeof(*oa)), 0));
     cr_assert(eq(u64, hashring_checksum(a), hashring_checksum(b)));
     hashring_del(a);
     hashring_del(b);
     free(m);
 }
 
-Test(hashring, points_are_sorted_and_counted)
+Test(hashring, boundaries_are_sorted_and_counted)
 {
     struct hashring_member m[3] = { { "a", 1, 1 }, { "b", 1, 2 }, { "c", 1, 3 } };
     struct hashring *r = build(m, 3, 10);
-    size_t n;
-    const uint64_t *p = hashring__points(r, &n);
-    cr_assert(eq(sz, n, 60));
     cr_assert(eq(sz, hashring_point_count(r), 60));
-    for (size_t i = 1; i < n; i++) {
-        cr_assert(le(u64, p[i - 1], p[i]));
+    struct hashring_cursor c = hashring__first(r);
+    uint32_t prev = hashring__cursor_position(r, &c);
+    size_t n = 1;
+    while (!hashring__next(r, &c)) {
+        uint32_t pos = hashring__cursor_position(r, &c);
+        cr_assert(ge(u32, pos, prev));
+        prev = pos;
+        n++;
     }
+    cr_assert(eq(sz, n, 60));
     hashring_del(r);
 }
 
-/* The owner by definition: scan every point key with XXH3 directly, no ring structure. */
-static uint32_t brute_force_owner(const struct hashring *r, uint64_t key_hash)
+/* The ring by definition (proto/RING.md), with none of hashring's structures: every point's
+ * position straight from XXH3, sorted, ties kept only for the smallest member. */
+struct brute {
+    uint32_t pos[4096];
+    uint32_t member[4096];
+    size_t n;
+};
+
+static int brute_cmp(const void *a, const void *b)
 {
-    uint64_t key_pos = key_hash >> 16;
-    uint64_t best_pos = UINT64_MAX, wrap_pos = UINT64_MAX;
-    uint32_t best = HASHRING_NONE, wrap = HASHRING_NONE;
+    const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void brute_init(struct brute *bf, const struct hashring *r)
+{
+    uint64_t all[4096];
+    size_t n = 0;
     for (uint32_t m = 0; m < hashring_member_count(r); m++) {
         const struct hashring_member *mm = hashring_member(r, m);
         for (uint32_t i = 0; i < hashring_vnodes(r) * mm->weight; i++) {
-            uint8_t buf[300];
-            memcpy(buf, mm->id, mm->id_len);
-            for (int b = 0; b < 4; b++) {
-                buf[mm->id_len + b] = (uint8_t)(i >> (8 * b));
-            }
-            uint64_t pos = XXH3_64bits(buf, mm->id_len + 4) >> 16;
-            /* Members are visited in index order, so strict < keeps the smaller index on ties. */
-            if (pos >= key_pos && pos < best_pos) {
-                best_pos = pos;
-                best = m;
-            }
-            if (pos < wrap_pos) {
-                wrap_pos = pos;
-                wrap = m;
-            }
+            cr_assert(lt(sz, n, 4096));
+            all[n++] = ((XXH3_64bits_withSeed(mm->id, mm->id_len, i) >> 32) << 16) | m;
         }
     }
-    return best != HASHRING_NONE ? best : wrap;
+    qsort(all, n, sizeof(all[0]), brute_cmp);
+    bf->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t pos = (uint32_t)(all[i] >> 16);
+        if (bf->n == 0 || bf->pos[bf->n - 1] != pos) {
+            bf->pos[bf->n] = pos;
+            bf->member[bf->n++] = (uint32_t)(all[i] & 0xffff);
+        }
+    }
+}
+
+/* Index of the point nearest to key position |x|: smallest distance either way; at a tie,
+ * the point before the key (counterclockwise). */
+static size_t brute_nearest(const struct brute *bf, uint32_t x)
+{
+    size_t best = 0;
+    uint64_t best_score = UINT64_MAX;
+    for (size_t i = 0; i < bf->n; i++) {
+        uint32_t cw = bf->pos[i] - x, ccw = x - bf->pos[i];
+        uint32_t d = cw < ccw ? cw : ccw;
+        uint64_t score = ((uint64_t)d << 1) | (ccw == d ? 0 : 1);
+        if (score < best_score) {
+            best_score = score;
+            best = i;
+        }
+    }
+    return best;
+}
+
+static uint32_t brute_force_owner(const struct hashring *r, uint64_t key_hash)
+{
+    static struct brute bf;
+    brute_init(&bf, r);
+    return bf.member[brute_nearest(&bf, (uint32_t)(key_hash >> 32))];
 }
 
 Test(hashring, lookup_matches_the_definition)
@@ -211,20 +251,29 @@ Test(hashring, lookup_matches_the_definition)
     hashring_del(r);
 }
 
-Test(hashring, lookup_wraps_past_last_point)
+Test(hashring, lookup_at_the_edges_matches_the_definition)
 {
     struct hashring_member m[3] = { { "a", 1, 1 }, { "b", 1, 1 }, { "c", 1, 1 } };
     struct hashring *r = build(m, 3, 4);
-    size_t n;
-    const uint64_t *p = hashring__points(r, &n);
-    uint32_t owner;
-    cr_assert(eq(int, hashring_lookup_hash(r, UINT64_MAX, &owner), 0));
-    cr_assert(eq(u32, owner, (uint32_t)(p[0] & 0xffff)));
-    cr_assert(eq(int, hashring_lookup_hash(r, 0, &owner), 0));
-    cr_assert(eq(u32, owner, (uint32_t)(p[0] & 0xffff)));
-    /* A key exactly at a point's position belongs to that point. */
-    cr_assert(eq(int, hashring_lookup_hash(r, p[n - 1] & ~UINT64_C(0xffff), &owner), 0));
-    cr_assert(eq(u32, owner, (uint32_t)(p[n - 1] & 0xffff)));
+    static struct brute bf;
+    brute_init(&bf, r);
+    uint64_t edges[64];
+    size_t n = 0;
+    edges[n++] = 0;
+    edges[n++] = UINT64_MAX;
+    for (size_t i = 0; i < bf.n; i++) {
+        uint64_t p = bf.pos[i], q = bf.pos[(i + 1) % bf.n] + (i + 1 == bf.n ? (1ull << 32) : 0);
+        uint64_t mid = ((p + q) / 2) & 0xffffffffu;
+        edges[n++] = p << 32;                         /* exactly at a point */
+        edges[n++] = mid << 32;                       /* exactly halfway (or just below it) */
+        edges[n++] = ((mid + 1) & 0xffffffffu) << 32; /* just past halfway */
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint32_t got;
+        cr_assert(eq(int, hashring_lookup_hash(r, edges[i], &got), 0));
+        cr_assert(eq(u32, got, bf.member[brute_nearest(&bf, (uint32_t)(edges[i] >> 32))]),
+                  "key hash %016llx", (unsigned long long)edges[i]);
+    }
     hashring_del(r);
 }
 
@@ -233,11 +282,9 @@ Test(hashring, point_keys_do_not_collide_like_ringpop)
     /* ringpop hashes id + decimal(i): "host:2100"+"11" == "host:21001"+"1". */
     struct hashring_member m[2] = { { "host:2100", 9, 1 }, { "host:21001", 10, 1 } };
     struct hashring *r = build(m, 2, 16);
-    size_t n;
-    const uint64_t *p = hashring__points(r, &n);
-    for (size_t i = 1; i < n; i++) {
-        cr_assert(ne(u64, p[i - 1] >> 16, p[i] >> 16));
-    }
+    static struct brute bf;
+    brute_init(&bf, r);
+    cr_assert(eq(sz, bf.n, 32));
     hashring_del(r);
 }
 
@@ -246,24 +293,20 @@ Test(hashring, lookup_n_gives_distinct_owners_in_ring_order)
     size_t n = 20;
     struct hashring_member *m = make_members(n, "node");
     struct hashring *r = build(m, n, 32);
-    size_t np;
-    const uint64_t *p = hashring__points(r, &np);
+    static struct brute bf;
+    brute_init(&bf, r);
     for (int k = 0; k < 500; k++) {
         char key[32];
         snprintf(key, sizeof(key), "key-%d", k);
         uint32_t owners[5];
         cr_assert(eq(int, hashring_lookup_n(r, key, strlen(key), 5, owners), 5));
         cr_assert(eq(u32, owners[0], owner_of(r, key)));
-        /* Walk the points clockwise from the key: owners appear in first-seen order. */
-        uint64_t target = XXH3_64bits(key, strlen(key)) & ~UINT64_C(0xffff);
-        size_t i = 0;
-        while (i < np && p[i] < target) {
-            i++;
-        }
+        /* From the nearest point, walk clockwise: owners appear in first-seen order. */
+        size_t i = brute_nearest(&bf, (uint32_t)(XXH3_64bits(key, strlen(key)) >> 32));
         uint32_t seen[5];
         size_t found = 0;
-        for (size_t step = 0; step < np && found < 5; step++) {
-            uint32_t o = (uint32_t)(p[(i + step) % np] & 0xffff);
+        for (size_t step = 0; step < bf.n && found < 5; step++) {
+            uint32_t o = bf.member[(i + step) % bf.n];
             int dup = 0;
             for (size_t j = 0; j < found; j++) {
                 dup |= seen[j] == o;
@@ -299,7 +342,9 @@ Test(hashring, weights_give_proportional_shares)
 {
     struct hashring_member m[3] = { { "a", 1, 1 }, { "b", 1, 2 }, { "c", 1, 4 } };
     struct hashring *r = build(m, 3, 2048);
-    double a = hashring_share(r, 0), b = hashring_share(r, 1), c = hashring_share(r, 2);
+    double shares[3];
+    hashring_shares(r, shares);
+    double a = shares[0], b = shares[1], c = shares[2];
     cr_assert(gt(dbl, a + b + c, 0.999999));
     cr_assert(lt(dbl, a + b + c, 1.000001));
     cr_assert(gt(dbl, b / a, 1.8));
@@ -374,7 +419,9 @@ Test(hashring, leave_moves_only_the_leavers_keys)
     /* Drop member 17 by swapping the last one into its place. */
     uint32_t leaver;
     cr_assert(eq(int, hashring_find(before, ids[17], strlen(ids[17]), &leaver), 0));
-    double leaver_share = hashring_share(before, leaver);
+    double shares[50];
+    hashring_shares(before, shares);
+    double leaver_share = shares[leaver];
     m[17] = m[n - 1];
     struct hashring *after = build(m, n - 1, 256);
     struct diff_tally t = { .only_from = leaver, .all_from_same = 1, .all_to_same = 1 };
@@ -478,14 +525,8 @@ Test(hashring, known_answer_vectors)
         if (sscanf(line, "checksum %llx", &u) == 1) {
             cr_assert(eq(u64, hashring_checksum(r), (uint64_t)u));
         } else if (sscanf(line, "point %127s %s %llx", a, b, &u) == 3) {
-            uint8_t buf[200];
-            size_t len = strlen(a);
-            uint32_t i = (uint32_t)strtoul(b, NULL, 10);
-            memcpy(buf, a, len);
-            for (int k = 0; k < 4; k++) {
-                buf[len + k] = (uint8_t)(i >> (8 * k));
-            }
-            cr_assert(eq(u64, XXH3_64bits(buf, len + 4), (uint64_t)u));
+            uint64_t i = strtoull(b, NULL, 10);
+            cr_assert(eq(u64, XXH3_64bits_withSeed(a, strlen(a), i), (uint64_t)u));
             points++;
         } else if (sscanf(line, "key %127s %127s %127s %127s", a, b, c, d) == 4) {
             uint32_t owners[3];

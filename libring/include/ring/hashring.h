@@ -140,8 +140,9 @@ RING_EXTERN uint64_t hashring_checksum_from_sum(uint32_t vnodes, uint64_t digest
 /* Bytes of memory the ring holds (its points, index, members and ids). */
 RING_EXTERN size_t hashring_memory_bytes(const struct hashring *r);
 
-/* The fraction of the 2^64 key-hash space that member |idx| owns (its exact share). */
-RING_EXTERN double hashring_share(const struct hashring *r, uint32_t idx);
+/* Stores in shares[m], for every member m (|shares| has hashring_member_count() entries),
+ * the fraction of the key-hash space it owns: its exact share, from one walk of the ring. */
+RING_EXTERN void hashring_shares(const struct hashring *r, double *shares);
 
 /*
  * Calls |cb| for every maximal range of key hashes whose owner id differs between |old_r|

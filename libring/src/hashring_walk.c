@@ -1,0 +1,284 @@
+/*
+ * hashring_walk: walks a ring's boundaries in order, for what needs more than one owner:
+ * lookup_n (the next distinct owners clockwise), shares (the arc each boundary closes) and
+ * diffs (both rings' boundaries merged). These are cold paths next to hashring_lookup(), so
+ * they recover a boundary's exact position from its bucket and fragment with a division
+ * rather than storing positions.
+ */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "ring/error.h"
+#include "hashring_int.h"
+#include "mem_int.h"
+
+static int is_overflow(const struct hashring_bucket *e)
+{
+    return (e->frags & HASHRING__OVERFLOW_FLAG) != 0;
+}
+
+static uint32_t bucket_size(const struct hashring_bucket *e)
+{
+    if (is_overflow(e)) {
+        return (uint32_t)(e->frags >> 32) & 0x7fffffffu;
+    }
+    return (uint32_t)(e->frags >> HASHRING__COUNT_SHIFT) & 3;
+}
+
+static uint32_t bucket_frag(const struct hashring *r, const struct hashring_bucket *e, uint32_t k)
+{
+    if (is_overflow(e)) {
+        return (uint32_t)(r->overflow[(uint32_t)e->frags + k] >> 16);
+    }
+    return (uint32_t)(e->frags >> (HASHRING__FRAG_BITS * k)) & HASHRING__FRAG_MASK;
+}
+
+/* Index of the first boundary of bucket |e| whose fragment is >= |frag| (may be its size). */
+static uint32_t bucket_rank(const struct hashring *r, const struct hashring_bucket *e,
+                            uint32_t frag)
+{
+    uint32_t n = bucket_size(e);
+    uint32_t k = 0;
+    while (k < n && bucket_frag(r, e, k) < frag) {
+        k++;
+    }
+    return k;
+}
+
+/* Moves |c| to a real boundary: from (bucket, k) forward past empty tails. */
+static int settle(const struct hashring *r, struct hashring_cursor *c)
+{
+    int wrapped = 0;
+    while (c->k >= bucket_size(&r->buckets[c->bucket])) {
+        c->k = 0;
+        c->bucket++;
+        if (c->bucket == r->bucket_count) {
+            c->bucket = 0;
+            wrapped = 1;
+        }
+    }
+    return wrapped;
+}
+
+struct hashring_cursor hashring__first(const struct hashring *r)
+{
+    struct hashring_cursor c = { 0, 0 };
+    settle(r, &c);
+    return c;
+}
+
+struct hashring_cursor hashring__seek(const struct hashring *r, uint32_t position)
+{
+    uint32_t frag;
+    uint32_t b = hashring__bucket_of(r, position, &frag);
+    struct hashring_cursor c = { b, bucket_rank(r, &r->buckets[b], frag) };
+    settle(r, &c);
+    return c;
+}
+
+int hashring__next(const struct hashring *r, struct hashring_cursor *c)
+{
+    c->k++;
+    return settle(r, c);
+}
+
+uint32_t hashring__cursor_owner(const struct hashring *r, const struct hashring_cursor *c)
+{
+    const struct hashring_bucket *e = &r->buckets[c->bucket];
+    if (is_overflow(e)) {
+        return (uint32_t)(r->overflow[(uint32_t)e->frags + c->k] & 0xffff);
+    }
+    return (uint32_t)(e->owners >> (16 * c->k)) & 0xffff;
+}
+
+uint32_t hashring__cursor_position(const struct hashring *r, const struct hashring_cursor *c)
+{
+    /* The one position p with p * B in [bucket * 2^32 + frag * 2^12, ... + 2^12): B >= 2^12
+     * makes it unique, and it is the smallest p with p * B above the lower end. */
+    uint64_t frag = bucket_frag(r, &r->buckets[c->bucket], c->k);
+    uint64_t low = ((uint64_t)c->bucket << 32) + (frag << 12);
+    return (uint32_t)((low + r->bucket_count - 1) / r->bucket_count);
+}
+
+static int contains(const uint32_t *a, size_t n, uint32_t v)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (a[i] == v) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int hashring_lookup_n(const struct hashring *r, const void *key, size_t key_len, size_t n,
+                      uint32_t *owners)
+{
+    if (n == 0 || n > HASHRING_REPLICAS_MAX) {
+        return RING_ERANGE;
+    }
+    if (r->point_count == 0) {
+        return RING_EEMPTY;
+    }
+    size_t want = n < r->member_count ? n : r->member_count;
+    size_t found = 0;
+    uint32_t position = (uint32_t)(XXH3_64bits(key, key_len) >> 32);
+    struct hashring_cursor c = hashring__seek(r, position);
+    for (uint32_t steps = 0; steps < r->boundary_count && found < want; steps++) {
+        uint32_t m = hashring__cursor_owner(r, &c);
+        if (!contains(owners, found, m)) {
+            owners[found++] = m;
+        }
+        hashring__next(r, &c);
+    }
+    RING_ASSERT(found == want);
+    return (int)found;
+}
+
+void hashring_shares(const struct hashring *r, double *shares)
+{
+    for (uint32_t m = 0; m < r->member_count; m++) {
+        shares[m] = 0.0;
+    }
+    if (r->boundary_count == 0) {
+        return;
+    }
+    /* Boundary j owns the keys in (boundary j-1, boundary j]; the first one's arc wraps
+     * around from the last. A single boundary owns everything. */
+    struct hashring_cursor c = hashring__first(r);
+    uint32_t first = hashring__cursor_position(r, &c);
+    uint32_t first_owner = hashring__cursor_owner(r, &c);
+    uint32_t prev = first;
+    while (!hashring__next(r, &c)) {
+        uint32_t pos = hashring__cursor_position(r, &c);
+        shares[hashring__cursor_owner(r, &c)] += (double)(uint32_t)(pos - prev);
+        prev = pos;
+    }
+    uint32_t wrap = (uint32_t)(first - prev);
+    shares[first_owner] += r->boundary_count == 1 ? 4294967296.0 : (double)wrap;
+    for (uint32_t m = 0; m < r->member_count; m++) {
+        shares[m] /= 4294967296.0;
+    }
+}
+
+/* The diff walks both rings' boundaries at once. Between two consecutive boundaries (of
+ * either ring) each ring has one owner; runs of such intervals whose owner ids differ are
+ * merged and reported. */
+struct diff_side {
+    const struct hashring *r;
+    struct hashring_cursor c;
+    int done; /* walked past the ring's last boundary */
+};
+
+static void side_init(struct diff_side *s, const struct hashring *r)
+{
+    s->r = r;
+    s->done = r->point_count == 0;
+    if (!s->done) {
+        s->c = hashring__first(r);
+    }
+}
+
+static uint64_t side_boundary(const struct diff_side *s)
+{
+    return s->done ? HASHRING__POSITION_MAX : hashring__cursor_position(s->r, &s->c);
+}
+
+static uint32_t side_owner(const struct diff_side *s)
+{
+    if (s->r->point_count == 0) {
+        return HASHRING_NONE;
+    }
+    if (s->done) {
+        /* Past the last boundary the keys wrap around to the first. */
+        struct hashring_cursor first = hashring__first(s->r);
+        return hashring__cursor_owner(s->r, &first);
+    }
+    return hashring__cursor_owner(s->r, &s->c);
+}
+
+static void side_pass(struct diff_side *s, uint64_t position)
+{
+    while (!s->done && hashring__cursor_position(s->r, &s->c) <= position) {
+        s->done = hashring__next(s->r, &s->c);
+    }
+}
+
+/* old_to_new[m] = index in |new_r| of old member m's id, or HASHRING_NONE. */
+static void map_members(const struct hashring *old_r, const struct hashring *new_r,
+                        uint32_t *old_to_new)
+{
+    for (uint32_t m = 0; m < old_r->member_count; m++) {
+        uint32_t idx;
+        const struct hashring_member *mm = &old_r->members[m];
+        old_to_new[m] = hashring_find(new_r, mm->id, mm->id_len, &idx) == 0 ? idx : HASHRING_NONE;
+    }
+}
+
+static int owner_changed(uint32_t from, uint32_t to, const uint32_t *old_to_new)
+{
+    if (from == HASHRING_NONE || to == HASHRING_NONE) {
+        return from != to;
+    }
+    return old_to_new[from] != to;
+}
+
+struct diff_out {
+    hashring_range_cb cb;
+    void *arg;
+    struct hashring_range pending;
+    int have;
+};
+
+static void diff_emit(struct diff_out *out, const struct hashring_range *next)
+{
+    struct hashring_range *p = &out->pending;
+    if (out->have && p->from == next->from && p->to == next->to && p->last + 1 == next->first) {
+        p->last = next->last;
+        return;
+    }
+    if (out->have) {
+        out->cb(p, out->arg);
+    }
+    *p = *next;
+    out->have = 1;
+}
+
+int hashring_diff(const struct hashring *old_r, const struct hashring *new_r, hashring_range_cb cb,
+                  void *arg)
+{
+    uint32_t *old_to_new = ring__mallocarray(&old_r->mem, old_r->member_count + 1, 4);
+    if (old_to_new == NULL) {
+        return RING_ENOMEM;
+    }
+    map_members(old_r, new_r, old_to_new);
+    struct diff_side a, b;
+    side_init(&a, old_r);
+    side_init(&b, new_r);
+    struct diff_out out = { .cb = cb, .arg = arg };
+    uint64_t start = 0;
+    for (;;) {
+        uint64_t end_a = side_boundary(&a), end_b = side_boundary(&b);
+        uint64_t end = end_a < end_b ? end_a : end_b;
+        uint32_t from = side_owner(&a), to = side_owner(&b);
+        if (owner_changed(from, to, old_to_new)) {
+            struct hashring_range next = {
+                .first = start << 32,
+                .last = (end << 32) | UINT32_MAX,
+                .from = from,
+                .to = to,
+            };
+            diff_emit(&out, &next);
+        }
+        if (end == HASHRING__POSITION_MAX) {
+            break;
+        }
+        side_pass(&a, end);
+        side_pass(&b, end);
+        start = end + 1;
+    }
+    if (out.have) {
+        cb(&out.pending, arg);
+    }
+    ring__free(&old_r->mem, old_to_new);
+    return 0;
+}
