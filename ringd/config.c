@@ -538,38 +538,33 @@ struct opt {
 };
 
 static const struct opt opts[] = {
-    { "id", "ID", "$POD_NAME, else the advertise address", "this member's id", SEC_NODE, 0,
-      set_id },
-    { "bind", "IP:PORT", DEFAULT_BIND, "gossip listen address (UDP and TCP)", SEC_NODE, 0,
+    { "id", "ID", "$POD_NAME, else advertise addr", "member id", SEC_NODE, 0, set_id },
+    { "bind", "IP:PORT", DEFAULT_BIND, "gossip listen address, UDP and TCP", SEC_NODE, 0,
       set_bind },
-    { "advertise", "IP[:PORT]", "$POD_IP and the bind port", "address peers reach this node at",
-      SEC_NODE, 0, set_advertise },
-    { "join", "SEEDS", NULL, "seeds: host:port,... or dns:NAME:PORT", SEC_CLUSTER, 1, set_join },
+    { "advertise", "IP[:PORT]", "$POD_IP:bind port", "address peers reach us at", SEC_NODE, 0,
+      set_advertise },
+    { "join", "SEEDS", NULL, "host:port,... or dns:NAME:PORT", SEC_CLUSTER, 1, set_join },
     { "join-file", "PATH", NULL, "file of seeds, one per line", SEC_CLUSTER, 0, set_join_file },
-    { "keyfile", "PATH", NULL, "gossip encryption keys (first one encrypts)", SEC_CLUSTER, 0,
-      set_keyfile },
+    { "keyfile", "PATH", NULL, "gossip encryption keys", SEC_CLUSTER, 0, set_keyfile },
     { "group", "NAME", NULL, "sub-sharding group of this node", SEC_CLUSTER, 0, set_group },
     { "label", "KEY=VALUE", NULL, "member label, at most 8", SEC_CLUSTER, 1, set_label },
-    { "socket", "PATH", DEFAULT_SOCKET, "local API unix socket (msgpack-RPC)", SEC_LOCAL, 0,
-      set_socket },
-    { "admin", "IP:PORT", DEFAULT_ADMIN, "admin HTTP: /metrics, /healthz, /v1/...", SEC_LOCAL, 0,
-      set_admin },
-    { "proxy", "IP:PORT", NULL, "forwarding proxy listen address (off if unset)", SEC_LOCAL, 0,
+    { "socket", "PATH", DEFAULT_SOCKET, "local API socket", SEC_LOCAL, 0, set_socket },
+    { "admin", "IP:PORT", DEFAULT_ADMIN, "admin HTTP address", SEC_LOCAL, 0, set_admin },
+    { "proxy", "IP:PORT", NULL, "forwarding proxy address (off if unset)", SEC_LOCAL, 0,
       set_proxy },
-    { "app", "HOST:PORT", NULL, "local app the proxy passes owned requests to", SEC_LOCAL, 0,
-      set_app },
-    { "key-header", "NAME", DEFAULT_KEY_HEADER, "request header holding the key", SEC_LOCAL, 0,
+    { "app", "HOST:PORT", NULL, "app that serves owned requests", SEC_LOCAL, 0, set_app },
+    { "key-header", "NAME", DEFAULT_KEY_HEADER, "header holding the key", SEC_LOCAL, 0,
       set_key_header },
     { "vnodes", "N", "1024", "ring points per unit of weight", SEC_RING, 0, set_vnodes },
     { "weight", "N", "1", "this node's ring weight (1..1000)", SEC_RING, 0, set_weight },
     { "probe-interval", "DURATION", "1s", "time between probes", SEC_SWIM, 0, set_probe_interval },
-    { "probe-timeout", "DURATION", "500ms", "wait for an ack before indirect probes", SEC_SWIM, 0,
+    { "probe-timeout", "DURATION", "500ms", "ack wait before indirect probes", SEC_SWIM, 0,
       set_probe_timeout },
     { "indirect-probes", "N", "3", "members asked to probe a silent one", SEC_SWIM, 0,
       set_indirect_probes },
-    { "suspect-timeout", "MULT", "4", "suspicion timeout, x probe interval x log10(N)", SEC_SWIM, 0,
+    { "suspect-timeout", "MULT", "4", "multiplier: x interval x log10(members)", SEC_SWIM, 0,
       set_suspect_timeout },
-    { "sync-interval", "DURATION", "30s", "full state sync with a random member", SEC_SWIM, 0,
+    { "sync-interval", "DURATION", "30s", "full sync with a random member", SEC_SWIM, 0,
       set_sync_interval },
     { "log-level", "LEVEL", "info", "debug, info, warn or error", SEC_LOG, 0, set_log_level },
     { "log-format", "FORMAT", "text", "text or json", SEC_LOG, 0, set_log_format },
@@ -820,8 +815,8 @@ int ringd_config_parse(struct ringd_config *out, int argc, char **argv, char **e
 
 /* ---- --help ---------------------------------------------------------------------------- */
 
-#define USAGE_FLAG_COLUMNS 28
-#define USAGE_ENV_COLUMNS  24
+#define USAGE_FLAG_COLUMNS 25
+#define USAGE_ENV_COLUMNS  21
 
 static void usage_option(FILE *f, const struct opt *o)
 {

@@ -429,7 +429,7 @@ Test(ringd_config, help_mentions_every_flag_its_variable_and_default)
         }
         column = column ? column : (size_t)(env - line);
         cr_assert(eq(sz, (size_t)(env - line), column), "misaligned: %s", line);
-        cr_assert(le(sz, strlen(line), 120), "too wide: %s", line);
+        cr_assert(le(sz, strlen(line), 100), "too wide: %s", line);
     }
     cr_assert(gt(sz, column, 0));
     free(text);
