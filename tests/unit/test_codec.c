@@ -614,3 +614,16 @@ Test(codec, known_answer_sync_vectors)
         members_del(t);
     }
 }
+
+/* What codec.h promises swim about the header's dependence on the update count. */
+Test(codec, header_size_depends_on_update_count_as_documented)
+{
+    vec_msg("ack", &msg_a);
+    size_t base = codec_header_size(&msg_a);
+    size_t want[] = { 0, 2, 2, 4, 4 };
+    uint16_t counts[] = { 0, 1, 15, 16, CODEC_UPDATES_MAX };
+    for (size_t i = 0; i < RING_ARRAY_LEN(counts); i++) {
+        msg_a.update_count = counts[i];
+        cr_assert(eq(sz, codec_header_size(&msg_a) - base, want[i]), "count %u", counts[i]);
+    }
+}
