@@ -98,7 +98,10 @@ RING_EXTERN ssize_t codec_encode(uint8_t *buf, size_t cap, const struct codec_ms
 
 /* The exact encoded size of |msg| without its updates, and of one update: a message with
  * updates u1..uk encodes to codec_header_size() + the sum of codec_update_size(ui), so
- * swim can pack a datagram to its budget without trial encoding. */
+ * swim can pack a datagram to its budget without trial encoding. codec_header_size()
+ * depends on |msg->update_count| only through the updates array header: 0 bytes for no
+ * updates, 2 for 1..15, 4 for 16..64 (key included); size the header with the largest
+ * count you might send, then add updates while they fit. */
 RING_EXTERN size_t codec_header_size(const struct codec_msg *msg);
 RING_EXTERN size_t codec_update_size(const struct codec_update *u);
 
@@ -109,6 +112,8 @@ RING_EXTERN size_t codec_update_size(const struct codec_update *u);
  * an unknown type or a member that fails member_validate()).
  */
 RING_EXTERN int codec_decode(const uint8_t *buf, size_t len, struct codec_msg *out);
+/* (On error the contents of |out| are unspecified. On success, fields the type does not
+ * carry are zero, and updates[update_count..] are left untouched.) */
 
 /* The message type of an encoded message (for dispatch before a full decode), or the
  * errors of codec_decode(). */
@@ -120,6 +125,9 @@ RING_EXTERN int codec_peek_type(const uint8_t *buf, size_t len);
  */
 RING_EXTERN ssize_t codec_encode_sync(uint8_t *buf, size_t cap, const struct codec_sync *hdr,
                                       const struct members *t);
+
+/* The exact length codec_encode_sync() gives for |hdr| and |t| (to size a frame buffer). */
+RING_EXTERN size_t codec_sync_size(const struct codec_sync *hdr, const struct members *t);
 
 /*
  * Decodes a sync or sync reply: fills |hdr|, then calls |cb| for each member. The whole

@@ -1,0 +1,86 @@
+/*
+ * libFuzzer target: codec_decode_sync() on arbitrary stream frames.
+ *
+ * Checks: the callback is never called when the decode fails; every accepted input is valid
+ * msgpack to msgpack-c; its members all go into a table (they passed member_validate(), so
+ * members_put() must take them), and the table re-encodes (at exactly codec_sync_size())
+ * and decodes into a table with the same membership checksum.
+ */
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ring/codec.h"
+#include "ring/members.h"
+
+/* Inputs are capped below the frame limit to keep each run fast. */
+#define INPUT_BYTES_MAX (1u << 20)
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+static uint8_t enc[2 * INPUT_BYTES_MAX];
+
+struct sink {
+    struct members *t;
+    size_t calls;
+};
+
+static void on_member(const struct member *m, void *arg)
+{
+    struct sink *s = arg;
+    s->calls++;
+    CHECK(member_validate(m) == 0);
+    CHECK(members_put(s->t, m) == 0);
+}
+
+static void check_msgpack_c_accepts(const uint8_t *data, size_t size)
+{
+    msgpack_unpacked u;
+    size_t off = 0;
+    msgpack_unpacked_init(&u);
+    msgpack_unpack_return rv = msgpack_unpack_next(&u, (const char *)data, size, &off);
+    CHECK(rv == MSGPACK_UNPACK_SUCCESS && off == size);
+    msgpack_unpacked_destroy(&u);
+}
+
+static void check_reencode(const struct codec_sync *hdr, const struct members *t)
+{
+    struct sink again = { NULL, 0 };
+    struct codec_sync hdr2;
+    CHECK(members_new(&again.t, 0, NULL) == 0);
+    ssize_t n = codec_encode_sync(enc, sizeof(enc), hdr, t);
+    CHECK(n > 0 && (size_t)n == codec_sync_size(hdr, t));
+    CHECK(codec_decode_sync(enc, (size_t)n, &hdr2, on_member, &again) == 0);
+    CHECK(hdr2.type == hdr->type && hdr2.join == hdr->join && hdr2.checksum == hdr->checksum);
+    CHECK(strcmp(hdr2.from, hdr->from) == 0 && hdr2.member_count == members_count(t));
+    CHECK(members_checksum(again.t) == members_checksum(t));
+    CHECK(members_count(again.t) == members_count(t));
+    members_del(again.t);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size > INPUT_BYTES_MAX) {
+        return 0;
+    }
+    struct sink s = { NULL, 0 };
+    struct codec_sync hdr;
+    CHECK(members_new(&s.t, 0, NULL) == 0);
+    int rv = codec_decode_sync(data, size, &hdr, on_member, &s);
+    if (rv != 0) {
+        CHECK(rv < 0 && s.calls == 0 && members_count(s.t) == 0);
+    } else {
+        CHECK(s.calls == hdr.member_count);
+        check_msgpack_c_accepts(data, size);
+        check_reencode(&hdr, s.t);
+    }
+    members_del(s.t);
+    return 0;
+}
