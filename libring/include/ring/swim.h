@@ -109,6 +109,7 @@ struct swim_stats {
     uint64_t stream_bytes_in, stream_bytes_out;
     uint64_t decode_errors;  /* datagrams and stream messages that failed to decode */
     uint64_t events_dropped; /* member events lost to a full event queue */
+    uint64_t msgs_dropped;   /* datagrams not queued because the send queue was full */
 };
 
 /* A stream request for the caller to carry: connect to |to|, send one frame with |data|,
