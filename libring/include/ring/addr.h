@@ -29,10 +29,12 @@ struct ring_addr {
 RING_EXTERN int ring_addr_parse(const char *text, size_t len, struct ring_addr *out);
 
 /* Writes "a.b.c.d:port" or "[v6]:port" and a NUL into |buf| (|cap| bytes; RING_ADDR_STRLEN
- * always suffices). Returns the length written without the NUL, or RING_ENOBUFS. */
+ * always suffices). Returns the length written without the NUL, RING_ENOBUFS, or RING_EINVAL
+ * (family is neither RING_ADDR_V4 nor RING_ADDR_V6). */
 RING_EXTERN int ring_addr_format(const struct ring_addr *a, char *buf, size_t cap);
 
-/* Returns 1 if |a| and |b| are the same family, ip and port, else 0. */
+/* Returns 1 if |a| and |b| are the same family, ip and port, else 0 (only the family's 4 or
+ * 16 ip bytes are compared). */
 RING_EXTERN int ring_addr_equal(const struct ring_addr *a, const struct ring_addr *b);
 
 #endif

@@ -143,7 +143,8 @@ RING_EXTERN size_t members_count_status(const struct members *t, int status);
 RING_EXTERN uint64_t members_checksum(const struct members *t);
 
 /* The ring checksum of the table's alive and suspect members (they hold points), exactly
- * hashring_checksum() of a ring built from them with |vnodes|. O(1). */
+ * hashring_checksum() of a ring built from them with |vnodes| (0 means HASHRING_VNODES_DEFAULT,
+ * as in struct hashring_config). O(1). */
 RING_EXTERN uint64_t members_ring_checksum(const struct members *t, uint32_t vnodes);
 
 /* Number of alive and suspect members (the ring's member count). */

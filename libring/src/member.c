@@ -1,0 +1,183 @@
+/*
+ * member: one member record as gossip exchanges it (struct member), its validation, the
+ * precedence rule that merges two views of it, and its term of the membership checksum.
+ *
+ * These are the pure functions of members.h; the table itself is in members.c.
+ *
+ * Precedence follows SWIM with one addition: a higher incarnation always wins, and at equal
+ * incarnation the "worse" status wins, with left above faulty (memberlist's order), because
+ * a node that announced its own leave must never be resurrected by a stale faulty rumour.
+ *
+ * The digest covers exactly what the DESIGN says two nodes must agree on (id, address,
+ * status, incarnation) in a fixed byte layout (proto/PROTOCOL.md, "Checksums"), hashed with
+ * xxHash3-64 in one call over a stack buffer: no allocation, no streaming state.
+ */
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "ring/error.h"
+#include "ring/hashring.h"
+#include "ring/members.h"
+#include "members_int.h"
+
+static const char *const status_names[] = { "alive", "suspect", "faulty", "left" };
+
+const char *member_status_name(int status)
+{
+    if (status < 0 || (size_t)status >= RING_ARRAY_LEN(status_names)) {
+        return "unknown";
+    }
+    return status_names[status];
+}
+
+int member_set_id(struct member *m, const char *id, size_t id_len)
+{
+    if (id_len == 0 || id_len > MEMBER_ID_BYTES_MAX || memchr(id, '\0', id_len) != NULL) {
+        return RING_EINVAL;
+    }
+    memcpy(m->id, id, id_len);
+    m->id[id_len] = '\0';
+    m->id_len = (uint8_t)id_len;
+    return 0;
+}
+
+static int label_find(const struct member *m, const char *key, size_t key_len)
+{
+    for (int i = 0; i < m->label_count; i++) {
+        if (m->labels[i].key_len == key_len && memcmp(m->labels[i].key, key, key_len) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+int member_set_label(struct member *m, const char *key, const char *value)
+{
+    size_t key_len = strlen(key);
+    size_t value_len = strlen(value);
+    if (key_len == 0 || key_len > MEMBER_LABEL_KEY_BYTES_MAX ||
+        value_len > MEMBER_LABEL_VALUE_BYTES_MAX) {
+        return RING_EINVAL;
+    }
+    int i = label_find(m, key, key_len);
+    if (i < 0) {
+        if (m->label_count >= MEMBER_LABELS_MAX) {
+            return RING_E2BIG;
+        }
+        i = m->label_count++;
+    }
+    struct member_label *l = &m->labels[i];
+    memset(l, 0, sizeof(*l));
+    memcpy(l->key, key, key_len);
+    memcpy(l->value, value, value_len);
+    l->key_len = (uint8_t)key_len;
+    l->value_len = (uint8_t)value_len;
+    return 0;
+}
+
+/* |len| bytes of |s| hold no NUL and |s|[len] is the terminator. */
+static int str_ok(const char *s, size_t len, size_t max)
+{
+    return len <= max && memchr(s, '\0', len) == NULL && s[len] == '\0';
+}
+
+/* A member has a real v4 or v6 address; the unused ip bytes of a v4 address are zero, so
+ * the digest (which hashes all 16) cannot differ between equal addresses. */
+static int addr_ok(const struct ring_addr *a)
+{
+    static const uint8_t zero[12];
+    if (a->family == RING_ADDR_V4) {
+        return memcmp(a->ip + 4, zero, sizeof(zero)) == 0;
+    }
+    return a->family == RING_ADDR_V6;
+}
+
+static int labels_ok(const struct member *m)
+{
+    if (m->label_count > MEMBER_LABELS_MAX) {
+        return 0;
+    }
+    for (int i = 0; i < m->label_count; i++) {
+        const struct member_label *l = &m->labels[i];
+        if (l->key_len == 0 || !str_ok(l->key, l->key_len, MEMBER_LABEL_KEY_BYTES_MAX) ||
+            !str_ok(l->value, l->value_len, MEMBER_LABEL_VALUE_BYTES_MAX)) {
+            return 0;
+        }
+        if (label_find(m, l->key, l->key_len) != i) {
+            return 0; /* duplicate key: labels are a map */
+        }
+    }
+    return 1;
+}
+
+int member_validate(const struct member *m)
+{
+    if (m->id_len == 0 || !str_ok(m->id, m->id_len, MEMBER_ID_BYTES_MAX)) {
+        return RING_EPROTO;
+    }
+    if (m->status > MEMBER_LEFT || m->weight == 0 || m->weight > HASHRING_WEIGHT_MAX) {
+        return RING_EPROTO;
+    }
+    if (!addr_ok(&m->addr) || !str_ok(m->group, m->group_len, MEMBER_GROUP_BYTES_MAX)) {
+        return RING_EPROTO;
+    }
+    return labels_ok(m) ? 0 : RING_EPROTO;
+}
+
+int members__overrides(uint64_t cur_incarnation, uint8_t cur_status, const struct member *upd)
+{
+    if (upd->incarnation != cur_incarnation) {
+        return upd->incarnation > cur_incarnation;
+    }
+    return upd->status > cur_status;
+}
+
+int members_update_overrides(const struct member *cur, const struct member *upd)
+{
+    return members__overrides(cur->incarnation, cur->status, upd);
+}
+
+static void le16_put(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void le32_put(uint8_t *p, uint32_t v)
+{
+    le16_put(p, (uint16_t)v);
+    le16_put(p + 2, (uint16_t)(v >> 16));
+}
+
+static void le64_put(uint8_t *p, uint64_t v)
+{
+    le32_put(p, (uint32_t)v);
+    le32_put(p + 4, (uint32_t)(v >> 32));
+}
+
+/* The layout of proto/PROTOCOL.md "Checksums": le32(id_len) || id || u8(family) || ip[16]
+ * || le16(port) || u8(status) || le64(incarnation). */
+#define DIGEST_FIXED_BYTES (4 + 1 + 16 + 2 + 1 + 8)
+
+uint64_t members__digest(const char *id, size_t id_len, const struct ring_addr *addr,
+                         uint8_t status, uint64_t incarnation)
+{
+    uint8_t buf[DIGEST_FIXED_BYTES + MEMBER_ID_BYTES_MAX];
+    RING_ASSERT(id_len <= MEMBER_ID_BYTES_MAX);
+    uint8_t *p = buf;
+    le32_put(p, (uint32_t)id_len);
+    memcpy(p + 4, id, id_len);
+    p += 4 + id_len;
+    p[0] = addr->family;
+    memcpy(p + 1, addr->ip, 16);
+    le16_put(p + 17, addr->port);
+    p[19] = status;
+    le64_put(p + 20, incarnation);
+    return XXH3_64bits(buf, DIGEST_FIXED_BYTES + id_len);
+}
+
+uint64_t member_digest(const struct member *m)
+{
+    return members__digest(m->id, m->id_len, &m->addr, m->status, m->incarnation);
+}

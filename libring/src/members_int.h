@@ -1,0 +1,17 @@
+/* members internals shared between member.c, members.c and the tests. */
+#ifndef RING_MEMBERS_INT_H
+#define RING_MEMBERS_INT_H
+
+#include "ring/members.h"
+
+/* member_digest() over loose fields, for records that are not a struct member. */
+uint64_t members__digest(const char *id, size_t id_len, const struct ring_addr *addr,
+                         uint8_t status, uint64_t incarnation);
+
+/* members_update_overrides() against a record's incarnation and status. */
+int members__overrides(uint64_t cur_incarnation, uint8_t cur_status, const struct member *upd);
+
+/* Size of one stored record in the dense array (not counting a spilled blob). */
+size_t members__record_bytes(void);
+
+#endif
