@@ -22,6 +22,9 @@
 #define SWIM_RELAYS_MAX 64
 /* Stream requests queued or in flight (syncs, join syncs, stream pings). */
 #define SWIM_STREAMS_MAX 32
+/* A helper nacks when its ping got no ack within this share of the probe timeout (the
+ * Lifeguard paper's 80%): the origin still has the rest of its period to count the nack. */
+#define SWIM_NACK_PERCENT 80
 /* Upper bound of indirect_probes: memberlist's default is 3; more buys little. */
 #define SWIM_INDIRECT_MAX 16
 /* Upper bound of gossip_nodes (when not turned off). */

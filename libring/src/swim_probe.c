@@ -289,9 +289,9 @@ void swim__on_ping_req(struct swim *s, const struct ring_addr *from, const struc
     r->seq = o->seq;
     r->origin_seq = msg->seq;
     r->origin = *from;
-    /* The relay waits the configured probe timeout, not its own stretched one: the origin
-     * budgets for that. */
-    r->deadline_ms = s->now_ms + s->cfg.probe_timeout_ms;
+    /* Lifeguard: the nack goes out at 80% of the (unstretched) probe timeout, so that it
+     * reaches the origin before its period ends, where it is counted. */
+    r->deadline_ms = s->now_ms + (uint64_t)s->cfg.probe_timeout_ms * SWIM_NACK_PERCENT / 100;
 }
 
 void swim__on_ack(struct swim *s, const struct codec_msg *msg)
