@@ -119,15 +119,25 @@ static int same_member(const struct codec_update *a, const struct codec_update *
     return a->m.id_len == b->m.id_len && memcmp(a->m.id, b->m.id, a->m.id_len) == 0;
 }
 
+/* The encoded size of |msg| with |count| updates totalling |updates_size| bytes: the header
+ * itself grows with the count (the updates key and the array header). */
+static size_t size_with(struct codec_msg *msg, uint16_t count, size_t updates_size)
+{
+    uint16_t saved = msg->update_count;
+    msg->update_count = count;
+    size_t n = codec_header_size(msg) + updates_size;
+    msg->update_count = saved;
+    return n;
+}
+
 void swim__piggyback(struct swim *s, struct codec_msg *msg, size_t budget,
                      const struct codec_update *first)
 {
     msg->update_count = 0;
-    const size_t empty = codec_header_size(msg);
-    size_t size = empty;
-    if (first != NULL && size + codec_update_size(first) <= budget) {
+    size_t used = 0; /* bytes of the updates taken so far */
+    if (first != NULL && size_with(msg, 1, codec_update_size(first)) <= budget) {
         msg->updates[msg->update_count++] = *first;
-        size += codec_update_size(first);
+        used += codec_update_size(first);
     }
     if (s->bcast_count == 0) {
         return;
@@ -144,11 +154,11 @@ void swim__piggyback(struct swim *s, struct codec_msg *msg, size_t budget,
         }
         size_t usize = codec_update_size(u);
         int dup = first != NULL && same_member(u, first);
-        if (!dup && size + usize <= budget) {
+        if (!dup && size_with(msg, msg->update_count + 1, used + usize) <= budget) {
             msg->update_count++;
-            size += usize;
+            used += usize;
             b->transmits++;
-        } else if (empty + usize > budget) {
+        } else if (size_with(msg, 1, usize) > budget) {
             b->transmits++; /* can never fit: let it age out (sync carries it) */
         }
         if (b->transmits >= limit) {
