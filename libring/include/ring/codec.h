@@ -121,6 +121,9 @@ RING_EXTERN int codec_peek_type(const uint8_t *buf, size_t len);
 RING_EXTERN ssize_t codec_encode_sync(uint8_t *buf, size_t cap, const struct codec_sync *hdr,
                                       const struct members *t);
 
+/* The exact length codec_encode_sync() gives for |hdr| and |t| (to size a frame buffer). */
+RING_EXTERN size_t codec_sync_size(const struct codec_sync *hdr, const struct members *t);
+
 /*
  * Decodes a sync or sync reply: fills |hdr|, then calls |cb| for each member. The whole
  * message is validated first, so on error |cb| was never called.

@@ -1,0 +1,149 @@
+/*
+ * Writes proto/vectors/codec/<name>.hex (the encoded message, hex) and <name>.txt (its
+ * fields, for people and other implementations) for every message in
+ * tests/unit/codec_vectors.h. Usage: gen_codec_vectors OUT_DIR.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "codec_vectors.h"
+#include "ring/codec.h"
+#include "ring/members.h"
+
+static void write_hex(const char *dir, const char *name, const uint8_t *b, size_t n)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s.hex", dir, name);
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        perror(path);
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        fprintf(f, "%02x%s", b[i], (i % 32 == 31 || i + 1 == n) ? "\n" : "");
+    }
+    fclose(f);
+}
+
+static void dump_addr(FILE *f, const char *key, const struct ring_addr *a)
+{
+    char text[RING_ADDR_STRLEN];
+    if (ring_addr_format(a, text, sizeof(text)) < 0) {
+        snprintf(text, sizeof(text), "-");
+    }
+    fprintf(f, "%s %s\n", key, text);
+}
+
+static void dump_member(FILE *f, const char *prefix, const struct member *m)
+{
+    fprintf(f, "%s.id %s\n", prefix, m->id);
+    char key[64];
+    snprintf(key, sizeof(key), "%s.addr", prefix);
+    dump_addr(f, key, &m->addr);
+    fprintf(f, "%s.status %u (%s)\n", prefix, m->status, member_status_name(m->status));
+    fprintf(f, "%s.incarnation %llu\n", prefix, (unsigned long long)m->incarnation);
+    fprintf(f, "%s.weight %u\n", prefix, m->weight);
+    if (m->group_len > 0) {
+        fprintf(f, "%s.group %s\n", prefix, m->group);
+    }
+    for (int i = 0; i < m->label_count; i++) {
+        fprintf(f, "%s.label %s=%s\n", prefix, m->labels[i].key, m->labels[i].value);
+    }
+}
+
+static FILE *open_txt(const char *dir, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s.txt", dir, name);
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        perror(path);
+        exit(1);
+    }
+    return f;
+}
+
+static void dump_msg(const char *dir, const char *name, const struct codec_msg *msg)
+{
+    FILE *f = open_txt(dir, name);
+    fprintf(f, "version %d\ntype %u\nseq %u\nfrom %s\n", CODEC_VERSION, msg->type, msg->seq,
+            msg->from);
+    if (msg->type == CODEC_PING || msg->type == CODEC_PING_REQ || msg->type == CODEC_STREAM_PING) {
+        fprintf(f, "target %s\n", msg->target);
+    }
+    if (msg->type == CODEC_PING_REQ) {
+        dump_addr(f, "target_addr", &msg->target_addr);
+    }
+    if (msg->type == CODEC_PING || msg->type == CODEC_ACK) {
+        fprintf(f, "checksum 0x%016llx\n", (unsigned long long)msg->checksum);
+    }
+    fprintf(f, "updates %u\n", msg->update_count);
+    for (int i = 0; i < msg->update_count; i++) {
+        char prefix[32];
+        snprintf(prefix, sizeof(prefix), "update[%d]", i);
+        dump_member(f, prefix, &msg->updates[i].m);
+        if (msg->updates[i].source_len > 0) {
+            fprintf(f, "%s.source %s\n", prefix, msg->updates[i].source);
+        }
+    }
+    fclose(f);
+}
+
+static void dump_sync(const char *dir, const char *name, const struct codec_sync *hdr,
+                      const struct members *t)
+{
+    FILE *f = open_txt(dir, name);
+    fprintf(f, "version %d\ntype %u\nfrom %s\nchecksum 0x%016llx\njoin %u\nmembers %zu\n",
+            CODEC_VERSION, hdr->type, hdr->from, (unsigned long long)hdr->checksum, hdr->join,
+            members_count(t));
+    for (size_t i = 0; i < members_count(t); i++) {
+        struct member m;
+        char prefix[32];
+        members_get(t, i, &m);
+        snprintf(prefix, sizeof(prefix), "member[%zu]", i);
+        dump_member(f, prefix, &m);
+    }
+    fclose(f);
+}
+
+static void gen_sync(const char *dir, const char *name, int type)
+{
+    static uint8_t buf[4096];
+    struct members *t = NULL;
+    struct codec_sync hdr;
+    if (members_new(&t, 0, NULL) != 0) {
+        exit(1);
+    }
+    vec_sync(&hdr, t, type);
+    ssize_t n = codec_encode_sync(buf, sizeof(buf), &hdr, t);
+    if (n < 0) {
+        fprintf(stderr, "%s: encode failed (%zd)\n", name, n);
+        exit(1);
+    }
+    write_hex(dir, name, buf, (size_t)n);
+    dump_sync(dir, name, &hdr, t);
+    members_del(t);
+}
+
+int main(int argc, char **argv)
+{
+    static struct codec_msg msg;
+    static uint8_t buf[4096];
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s OUT_DIR\n", argv[0]);
+        return 2;
+    }
+    for (size_t i = 0; i < sizeof(vec_msg_names) / sizeof(vec_msg_names[0]); i++) {
+        vec_msg(vec_msg_names[i], &msg);
+        ssize_t n = codec_encode(buf, sizeof(buf), &msg);
+        if (n < 0) {
+            fprintf(stderr, "%s: encode failed (%zd)\n", vec_msg_names[i], n);
+            return 1;
+        }
+        write_hex(argv[1], vec_msg_names[i], buf, (size_t)n);
+        dump_msg(argv[1], vec_msg_names[i], &msg);
+    }
+    gen_sync(argv[1], "sync", CODEC_SYNC);
+    gen_sync(argv[1], "sync_reply", CODEC_SYNC_REPLY);
+    return 0;
+}

@@ -1,0 +1,110 @@
+/*
+ * The fixed messages behind proto/vectors/codec/<name>.hex, shared by the unit test that
+ * checks them and by tests/tools/gen_codec_vectors.c that writes them. Changing a message
+ * here changes the wire vectors: regenerate them and say why in the commit.
+ */
+#ifndef RING_CODEC_VECTORS_H
+#define RING_CODEC_VECTORS_H
+
+#include <string.h>
+
+#include "ring/codec.h"
+#include "ring/members.h"
+
+static inline void vec_member(struct member *m, const char *id, uint8_t a, uint16_t port)
+{
+    memset(m, 0, sizeof(*m));
+    member_set_id(m, id, strlen(id));
+    m->weight = 1;
+    m->incarnation = 1;
+    m->addr.family = RING_ADDR_V4;
+    m->addr.ip[0] = 10;
+    m->addr.ip[3] = a;
+    m->addr.port = port;
+}
+
+static inline void vec_text(char *dst, uint8_t *len, const char *s)
+{
+    *len = (uint8_t)strlen(s);
+    memcpy(dst, s, *len + 1);
+}
+
+/* A suspect update with a source, and an alive one with a v6 address, group and labels. */
+static inline void vec_updates(struct codec_msg *msg)
+{
+    struct codec_update *u = &msg->updates[0];
+    vec_member(&u->m, "node-c", 3, 7946);
+    u->m.status = MEMBER_SUSPECT;
+    u->m.incarnation = 42;
+    vec_text(u->source, &u->source_len, "node-a");
+    u = &msg->updates[1];
+    vec_member(&u->m, "node-d", 4, 7946);
+    u->m.addr.family = RING_ADDR_V6;
+    memset(u->m.addr.ip, 0, 16);
+    u->m.addr.ip[0] = 0xfd;
+    u->m.addr.ip[15] = 4;
+    u->m.incarnation = 1700000000;
+    u->m.weight = 3;
+    vec_text(u->m.group, &u->m.group_len, "g1");
+    member_set_label(&u->m, "zone", "eu-west-1a");
+    msg->update_count = 2;
+}
+
+/* The datagram and stream vectors, by file name; 0 for an unknown name. */
+static inline int vec_msg(const char *name, struct codec_msg *msg)
+{
+    memset(msg, 0, sizeof(*msg));
+    msg->seq = 7;
+    vec_text(msg->from, &msg->from_len, "node-a");
+    if (strcmp(name, "ping") == 0) {
+        msg->type = CODEC_PING;
+        vec_text(msg->target, &msg->target_len, "node-b");
+        msg->checksum = UINT64_C(0x0123456789abcdef);
+        vec_updates(msg);
+    } else if (strcmp(name, "ack") == 0) {
+        msg->type = CODEC_ACK;
+        msg->checksum = UINT64_C(0xfedcba9876543210);
+    } else if (strcmp(name, "nack") == 0) {
+        msg->type = CODEC_NACK;
+    } else if (strcmp(name, "ping_req") == 0) {
+        msg->type = CODEC_PING_REQ;
+        msg->seq = 70000;
+        vec_text(msg->target, &msg->target_len, "node-b");
+        msg->target_addr.family = RING_ADDR_V4;
+        msg->target_addr.ip[0] = 10;
+        msg->target_addr.ip[3] = 2;
+        msg->target_addr.port = 7946;
+    } else if (strcmp(name, "stream_ping") == 0) {
+        msg->type = CODEC_STREAM_PING;
+        vec_text(msg->target, &msg->target_len, "node-b");
+    } else if (strcmp(name, "stream_ack") == 0) {
+        msg->type = CODEC_STREAM_ACK;
+        vec_updates(msg);
+        msg->update_count = 1;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+static const char *const vec_msg_names[] = { "ping",     "ack",         "nack",
+                                             "ping_req", "stream_ping", "stream_ack" };
+
+/* The sync (join) and sync reply vectors' header and members (put into |t| in order). */
+static inline void vec_sync(struct codec_sync *hdr, struct members *t, int type)
+{
+    struct member m;
+    memset(hdr, 0, sizeof(*hdr));
+    hdr->type = (uint8_t)type;
+    hdr->join = type == CODEC_SYNC;
+    vec_text(hdr->from, &hdr->from_len, "node-a");
+    vec_member(&m, "node-a", 1, 7946);
+    members_put(t, &m);
+    vec_member(&m, "node-b", 2, 7946);
+    m.status = MEMBER_FAULTY;
+    m.incarnation = 3;
+    members_put(t, &m);
+    hdr->checksum = members_checksum(t);
+}
+
+#endif
