@@ -109,6 +109,7 @@ struct swim_stats {
     uint64_t stream_bytes_in, stream_bytes_out;
     uint64_t decode_errors;  /* datagrams and stream messages that failed to decode */
     uint64_t events_dropped; /* member events lost to a full event queue */
+    uint64_t msgs_dropped;   /* datagrams not queued because the send queue was full */
 };
 
 /* A stream request for the caller to carry: connect to |to|, send one frame with |data|,
@@ -179,7 +180,9 @@ RING_EXTERN int swim_stream_failed(struct swim *s, uint32_t token, uint64_t now_
 
 /*
  * Serves an incoming stream request |req| from |from| and writes the response frame's
- * payload into |resp| (|cap| bytes). Returns its length, or a codec error, or RING_ENOBUFS.
+ * payload into |resp| (|cap| bytes). Returns its length, or a codec error (counted in
+ * decode_errors), RING_ENOBUFS, or RING_ENOENT (a stream ping for another id: the address was
+ * reused; close the stream without a response).
  */
 RING_EXTERN ssize_t swim_stream_serve(struct swim *s, const struct ring_addr *from,
                                       const uint8_t *req, size_t len, uint8_t *resp, size_t cap,

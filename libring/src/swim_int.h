@@ -1,0 +1,264 @@
+/*
+ * swim internals shared by the swim_*.c files (never part of the public API).
+ *
+ * The split by concern:
+ *   swim.c          the object, configuration, the PRNG, datagram in/out, tick dispatch, events
+ *   swim_probe.c    the probe round: order, ping, ping-req, relays, acks and nacks, local health
+ *   swim_gossip.c   the dissemination queue: piggybacking within the budget, gossip fanout
+ *   swim_sync.c     stream requests: join, push-pull sync, partition healing, stream ping
+ *   swim_suspect.c  applying updates to the table: refutation, suspicion timers, tombstones
+ */
+#ifndef RING_SWIM_INT_H
+#define RING_SWIM_INT_H
+
+#include "ring/codec.h"
+#include "ring/swim.h"
+
+/* Datagrams queued for the caller to send. A tick queues at most 1 ping, indirect_probes
+ * ping-reqs and gossip_nodes gossips; replies to received datagrams take the rest. When the
+ * caller does not drain, the newest datagram is dropped (and counted): SWIM tolerates loss. */
+#define SWIM_OUT_MAX 256
+/* Ping-reqs this node serves at once (each waits one probe timeout for its target). */
+#define SWIM_RELAYS_MAX 64
+/* Stream requests queued or in flight (syncs, join syncs, stream pings). */
+#define SWIM_STREAMS_MAX 32
+/* A helper nacks when its ping got no ack within this share of the probe timeout (the
+ * Lifeguard paper's 80%): the origin still has the rest of its period to count the nack. */
+#define SWIM_NACK_PERCENT 80
+/* Upper bound of indirect_probes: memberlist's default is 3; more buys little. */
+#define SWIM_INDIRECT_MAX 16
+/* Upper bound of gossip_nodes (when not turned off). */
+#define SWIM_GOSSIP_NODES_MAX 64
+/* Distinct suspicion sources remembered per suspect; Lifeguard expects suspicion_mult - 2. */
+#define SWIM_CONFIRMATIONS_MAX 8
+/* The smallest datagram budget: a header and a typical update must fit. An update larger
+ * than the budget (a member with many long labels) spreads by sync only. */
+#define SWIM_DATAGRAM_BYTES_MIN 512
+/* A stream request unanswered after this many probe intervals is forgotten (ringd should
+ * time it out sooner and call swim_stream_failed()). */
+#define SWIM_STREAM_EXPIRE_PERIODS 30
+/* Checksum-mismatch syncs are at most one per this many probe intervals. */
+#define SWIM_MISMATCH_SYNC_PERIODS 5
+/* Join retries back off from one probe interval, doubling up to this. */
+#define SWIM_JOIN_BACKOFF_MAX_MS 30000
+/* The first sync buffer; it doubles up to CODEC_FRAME_BYTES_MAX as the table grows. */
+#define SWIM_STREAM_BUF_BYTES_MIN 4096
+
+/* Marks an invalidated probe-order slot (its member was reaped). */
+#define SWIM_NO_NODE UINT32_MAX
+
+/* What this node knows locally about the member at the same index of the table. */
+struct swim_node {
+    /* When the status last changed: the start of a suspicion or of the dead period. */
+    uint64_t changed_ms;
+    /* SUSPECT: 1 + index into swim.susp; otherwise 0. */
+    uint32_t susp;
+};
+
+/* One running suspicion (Lifeguard): its timeout falls from max toward min as distinct
+ * sources confirm it. */
+struct swim_suspicion {
+    uint32_t node; /* member index */
+    uint32_t k;    /* confirmations expected */
+    uint32_t confirmations;
+    uint32_t source_count;
+    uint64_t start_ms, min_ms, max_ms;
+    uint64_t sources[SWIM_CONFIRMATIONS_MAX]; /* hashes of the suspecting ids */
+};
+
+/* The probe of the current protocol period. */
+struct swim_probe {
+    uint8_t active;
+    uint8_t indirect; /* ping-reqs and the stream ping went out */
+    uint32_t seq;
+    uint32_t nacks_expected;
+    uint32_t nacks;
+    uint64_t ack_deadline_ms; /* direct ack wait ends: go indirect */
+    uint64_t end_ms;          /* the period ends: suspect if still silent */
+    struct ring_addr addr;
+    uint8_t id_len;
+    char id[MEMBER_ID_BYTES_MAX + 1];
+};
+
+/* A ping-req this node serves: it pinged |target| with |seq| for |origin|. */
+struct swim_relay {
+    uint8_t used;
+    uint32_t seq;
+    uint32_t origin_seq;
+    uint64_t deadline_ms;
+    struct ring_addr origin;
+};
+
+/* A datagram to send. Its updates are packed when the caller drains it, so it carries the
+ * newest state and the least-sent updates at that moment. */
+struct swim_out {
+    uint8_t type;          /* CODEC_PING, CODEC_ACK, CODEC_NACK, CODEC_PING_REQ */
+    uint8_t carry_suspect; /* ping to a suspect: carry the suspicion first */
+    uint32_t seq;
+    struct ring_addr to;
+    struct ring_addr target_addr;
+    uint8_t target_len;
+    char target[MEMBER_ID_BYTES_MAX + 1];
+};
+
+/* A member update waiting to be piggybacked; the record itself is read from the table when
+ * it is sent, so a newer change to the same member replaces an older one for free. */
+struct swim_bcast {
+    uint64_t order; /* enqueue sequence: larger is newer */
+    uint32_t transmits;
+    uint8_t id_len;
+    uint8_t source_len;
+    char id[MEMBER_ID_BYTES_MAX + 1];
+    char source[MEMBER_ID_BYTES_MAX + 1];
+};
+
+enum swim_stream_kind {
+    SWIM_STREAM_SYNC = 1,
+    SWIM_STREAM_JOIN = 2,
+    SWIM_STREAM_PING = 3,
+};
+
+struct swim_stream {
+    uint8_t used;
+    uint8_t kind; /* enum swim_stream_kind */
+    uint8_t sent; /* handed to the caller by swim_stream_next() */
+    uint32_t token;
+    uint32_t seq; /* PING: the probe's seq */
+    uint64_t expire_ms;
+    struct ring_addr to;
+    uint8_t target_len;
+    char target[MEMBER_ID_BYTES_MAX + 1];
+};
+
+struct swim {
+    struct ring_mem mem;
+    struct swim_config cfg; /* defaults filled in; its pointers are not kept */
+    struct member self;     /* this node's record, also in |table| */
+    struct members *table;
+    uint64_t rng;
+    uint64_t now_ms;
+
+    /* Per-member local state, parallel to the table's indexes. */
+    struct swim_node *nodes;
+    size_t nodes_cap;
+    struct swim_suspicion *susp;
+    size_t susp_count, susp_cap;
+    /* Earliest suspicion, dead or tombstone deadline (may be early, never late). */
+    uint64_t timers_next_ms;
+    /* Sum of member_digest() of faulty and left records (they leave the checksum). */
+    uint64_t dead_digest_sum;
+
+    /* Probing. */
+    uint32_t *order;
+    size_t order_len, order_pos, order_cap;
+    struct swim_probe probe;
+    uint64_t probe_next_ms;
+    uint32_t seq_next;
+    uint32_t awareness;
+    struct swim_relay relays[SWIM_RELAYS_MAX];
+
+    /* Dissemination. */
+    struct swim_bcast *bcasts;
+    size_t bcast_count, bcast_cap;
+    uint64_t bcast_order;
+    uint64_t gossip_next_ms;
+
+    /* Datagrams for the caller, a ring buffer. */
+    struct swim_out out[SWIM_OUT_MAX];
+    size_t out_head, out_count;
+    struct codec_msg *msg; /* scratch for one encode or decode */
+
+    /* Streams. */
+    struct swim_stream streams[SWIM_STREAMS_MAX];
+    uint32_t token_next;
+    uint8_t *stream_buf;
+    size_t stream_buf_cap;
+
+    /* Join, sync, healing, leave. */
+    struct ring_addr seeds[SWIM_SEEDS_MAX];
+    size_t seed_count;
+    uint8_t joined;
+    uint8_t leaving;
+    uint8_t leave_spread;
+    uint32_t join_inflight;
+    uint64_t join_next_ms;
+    uint64_t join_backoff_ms;
+    uint64_t sync_next_ms;
+    uint64_t heal_next_ms;
+    uint64_t mismatch_sync_next_ms;
+
+    /* Events, a ring buffer that grows up to SWIM_EVENTS_MAX. */
+    struct swim_event *events;
+    size_t ev_head, ev_count, ev_cap;
+    uint64_t ring_reported;
+
+    struct swim_stats stats;
+};
+
+/* swim.c */
+uint64_t swim__rand(struct swim *s);
+/* A uniform number in [0, n); n > 0. */
+uint32_t swim__rand_below(struct swim *s, uint32_t n);
+void *swim__grow(struct swim *s, void *ptr, size_t *cap, size_t want, size_t size, size_t max);
+int swim__is_self(const struct swim *s, const char *id, size_t id_len);
+uint64_t swim__id_hash(const char *id, size_t id_len);
+/* The protocol period and probe timeout stretched by the local health score. */
+uint64_t swim__scaled(const struct swim *s, uint64_t ms);
+struct swim_out *swim__out_push(struct swim *s, uint8_t type, const struct ring_addr *to);
+void swim__event(struct swim *s, uint8_t type, uint8_t old_status, const struct member *m);
+/* Adds |delta| to the local health score, within 0..awareness_max. */
+void swim__health(struct swim *s, int delta);
+
+/* swim_probe.c */
+void swim__probe_tick(struct swim *s);
+uint64_t swim__probe_deadline(const struct swim *s);
+void swim__order_insert(struct swim *s, uint32_t idx);
+void swim__order_moved(struct swim *s, uint32_t removed, uint32_t moved_from);
+void swim__on_ping(struct swim *s, const struct ring_addr *from, const struct codec_msg *msg);
+void swim__on_ping_req(struct swim *s, const struct ring_addr *from, const struct codec_msg *msg);
+void swim__on_ack(struct swim *s, const struct codec_msg *msg);
+void swim__on_nack(struct swim *s, const struct codec_msg *msg);
+/* The probe with |seq| got an ack (direct, relayed or over a stream). */
+void swim__probe_acked(struct swim *s, uint32_t seq, int direct);
+
+/* swim_gossip.c */
+/* Queues member |id| for piggybacking (again, from zero transmits). */
+int swim__bcast(struct swim *s, const char *id, size_t id_len, const char *source,
+                size_t source_len);
+/* Fills |msg|'s updates with what fits in |budget| bytes, least-sent first. */
+void swim__piggyback(struct swim *s, struct codec_msg *msg, size_t budget,
+                     const struct codec_update *first);
+uint32_t swim__retransmit_limit(const struct swim *s);
+void swim__gossip_tick(struct swim *s);
+uint64_t swim__gossip_deadline(const struct swim *s);
+void swim__bcast_drop_all(struct swim *s);
+
+/* swim_sync.c */
+/* Queues a sync of kind SWIM_STREAM_SYNC or SWIM_STREAM_JOIN to |to|. */
+int swim__sync_start(struct swim *s, const struct ring_addr *to, uint8_t kind);
+int swim__stream_ping_start(struct swim *s, const struct ring_addr *to, const char *target,
+                            size_t target_len, uint32_t seq);
+void swim__sync_tick(struct swim *s);
+uint64_t swim__sync_deadline(const struct swim *s);
+/* A ping or ack from a peer whose checksum differs: maybe sync with it. */
+void swim__checksum_seen(struct swim *s, const struct ring_addr *from, const struct codec_msg *msg);
+
+/* swim_suspect.c */
+/* Merges one update heard from a peer (gossip or sync) by the precedence rules. */
+int swim__apply_update(struct swim *s, const struct member *m, const char *source,
+                       size_t source_len);
+/* Stores |m| as decided locally, with its events, timers and gossip. */
+int swim__commit(struct swim *s, const struct member *m, const char *source, size_t source_len);
+/* Our probe of member |idx| failed: suspect it (or confirm the suspicion). */
+void swim__suspect(struct swim *s, int idx);
+void swim__timers_tick(struct swim *s);
+/* Extends the node array to the table's size. */
+int swim__nodes_fit(struct swim *s);
+uint64_t swim__checksum_now(const struct swim *s);
+/* Whether member |idx| is a live peer (alive or suspect, not us). */
+int swim__is_live_peer(const struct swim *s, size_t idx);
+
+/* For tests: stores |m| in the table as if a change had arrived, without gossiping it. */
+int swim__test_put(struct swim *s, const struct member *m);
+
+#endif

@@ -1,0 +1,457 @@
+/*
+ * swim_sync: the stream side of swim, request/response pairs the caller carries over TCP.
+ *
+ * Push-pull sync (anti-entropy, memberlist's pushPull). The initiator sends its whole table
+ * (CODEC_SYNC), the other side merges it and answers with its own (CODEC_SYNC_REPLY), which
+ * the initiator merges. Merging is record by record through swim__apply_update(), the
+ * same rules as gossip: a record that says we are suspect or faulty makes us refute, and a
+ * record that says a member is alive wins only by precedence. A sync starts
+ *   - on join, to every seed, retried with exponential backoff until one answers;
+ *   - every sync_interval, with one random live member;
+ *   - when a ping or ack shows a checksum different from ours while neither side has
+ *     updates in flight (ringpop's trigger), at most once per SWIM_MISMATCH_SYNC_PERIODS;
+ *   - every heal_interval, with a random faulty member (not yet a tombstone), or when there
+ *     is none, a seed that is not a live member: two halves of a healed partition meet.
+ *
+ * Stream ping (memberlist's TCP fallback): CODEC_STREAM_PING to the target of a probe that
+ * went indirect, answered by CODEC_STREAM_ACK with the probe's seq.
+ *
+ * Sizes: a sync is the whole table, so it is bounded by members_max records; its buffer
+ * grows to the table's size, never past CODEC_FRAME_BYTES_MAX.
+ */
+#include <string.h>
+
+#include "ring/codec.h"
+#include "ring/error.h"
+#include "swim_int.h"
+
+/* ---- the stream table ---- */
+
+static struct swim_stream *stream_alloc(struct swim *s, uint8_t kind, const struct ring_addr *to)
+{
+    struct swim_stream *free_slot = NULL;
+    for (size_t i = 0; i < SWIM_STREAMS_MAX; i++) {
+        struct swim_stream *st = &s->streams[i];
+        if (!st->used) {
+            free_slot = free_slot != NULL ? free_slot : st;
+        } else if (st->kind == kind && ring_addr_equal(&st->to, to) && kind != SWIM_STREAM_PING) {
+            return NULL; /* one sync per peer at a time */
+        }
+    }
+    if (free_slot == NULL) {
+        return NULL;
+    }
+    memset(free_slot, 0, sizeof(*free_slot));
+    free_slot->used = 1;
+    free_slot->kind = kind;
+    free_slot->token = s->token_next++;
+    if (s->token_next == 0) {
+        s->token_next = 1;
+    }
+    free_slot->to = *to;
+    free_slot->expire_ms = UINT64_MAX;
+    return free_slot;
+}
+
+static struct swim_stream *stream_find(struct swim *s, uint32_t token)
+{
+    for (size_t i = 0; i < SWIM_STREAMS_MAX; i++) {
+        struct swim_stream *st = &s->streams[i];
+        if (st->used && st->sent && st->token == token) {
+            return st;
+        }
+    }
+    return NULL;
+}
+
+int swim__sync_start(struct swim *s, const struct ring_addr *to, uint8_t kind)
+{
+    return stream_alloc(s, kind, to) != NULL ? 0 : RING_EAGAIN;
+}
+
+int swim__stream_ping_start(struct swim *s, const struct ring_addr *to, const char *target,
+                            size_t target_len, uint32_t seq)
+{
+    struct swim_stream *st = stream_alloc(s, SWIM_STREAM_PING, to);
+    if (st == NULL) {
+        return RING_EAGAIN;
+    }
+    st->seq = seq;
+    memcpy(st->target, target, target_len);
+    st->target_len = (uint8_t)target_len;
+    return 0;
+}
+
+/* ---- encoding ---- */
+
+static ssize_t encode_sync(struct swim *s, uint8_t type, uint8_t join, uint8_t *buf, size_t cap)
+{
+    struct codec_sync hdr;
+    memset(&hdr, 0, sizeof(hdr));
+    hdr.type = type;
+    hdr.join = join;
+    memcpy(hdr.from, s->self.id, s->self.id_len + 1);
+    hdr.from_len = s->self.id_len;
+    hdr.checksum = swim__checksum_now(s);
+    return codec_encode_sync(buf, cap, &hdr, s->table);
+}
+
+/* Encodes a sync into the stream buffer, growing it as the table requires. */
+static ssize_t encode_sync_buf(struct swim *s, uint8_t join)
+{
+    for (;;) {
+        if (s->stream_buf_cap > 0) {
+            ssize_t n = encode_sync(s, CODEC_SYNC, join, s->stream_buf, s->stream_buf_cap);
+            if (n != RING_EMSGSIZE) {
+                return n;
+            }
+        }
+        size_t want = s->stream_buf_cap ? s->stream_buf_cap * 2 : SWIM_STREAM_BUF_BYTES_MIN;
+        uint8_t *b =
+            swim__grow(s, s->stream_buf, &s->stream_buf_cap, want, 1, CODEC_FRAME_BYTES_MAX);
+        if (b == NULL) {
+            return RING_EMSGSIZE;
+        }
+        s->stream_buf = b;
+    }
+}
+
+static ssize_t encode_ping(struct swim *s, const struct swim_stream *st)
+{
+    struct codec_msg *msg = s->msg;
+    memset(msg, 0, offsetof(struct codec_msg, updates));
+    msg->type = CODEC_STREAM_PING;
+    msg->seq = st->seq;
+    memcpy(msg->from, s->self.id, s->self.id_len + 1);
+    msg->from_len = s->self.id_len;
+    memcpy(msg->target, st->target, st->target_len);
+    msg->target[st->target_len] = '\0';
+    msg->target_len = st->target_len;
+    if (s->stream_buf_cap < SWIM_STREAM_BUF_BYTES_MIN) {
+        uint8_t *b = swim__grow(s, s->stream_buf, &s->stream_buf_cap, SWIM_STREAM_BUF_BYTES_MIN, 1,
+                                CODEC_FRAME_BYTES_MAX);
+        if (b == NULL) {
+            return RING_ENOMEM;
+        }
+        s->stream_buf = b;
+    }
+    return codec_encode(s->stream_buf, s->stream_buf_cap, msg);
+}
+
+static void join_failed(struct swim *s)
+{
+    if (s->join_inflight > 0) {
+        s->join_inflight--;
+    }
+}
+
+/* A stream that will never complete: free it, and let join retry. */
+static void stream_drop(struct swim *s, struct swim_stream *st)
+{
+    if (st->kind == SWIM_STREAM_JOIN) {
+        join_failed(s);
+    }
+    st->used = 0;
+}
+
+int swim_stream_next(struct swim *s, struct swim_stream_req *out)
+{
+    /* Oldest first: the smallest token not yet handed out (tokens only wrap after 2^32). */
+    for (;;) {
+        struct swim_stream *st = NULL;
+        for (size_t i = 0; i < SWIM_STREAMS_MAX; i++) {
+            struct swim_stream *c = &s->streams[i];
+            if (c->used && !c->sent && (st == NULL || c->token < st->token)) {
+                st = c;
+            }
+        }
+        if (st == NULL) {
+            return 0;
+        }
+        ssize_t n = st->kind == SWIM_STREAM_PING ? encode_ping(s, st)
+                                                 : encode_sync_buf(s, st->kind == SWIM_STREAM_JOIN);
+        if (n < 0) {
+            stream_drop(s, st);
+            continue;
+        }
+        st->sent = 1;
+        st->expire_ms = s->now_ms + (uint64_t)s->cfg.probe_interval_ms * SWIM_STREAM_EXPIRE_PERIODS;
+        out->token = st->token;
+        out->to = st->to;
+        out->data = s->stream_buf;
+        out->len = (size_t)n;
+        s->stats.stream_bytes_out += (uint64_t)n;
+        return 1;
+    }
+}
+
+/* ---- merging a sync ---- */
+
+static void merge_member(const struct member *m, void *arg)
+{
+    (void)swim__apply_update(arg, m, NULL, 0);
+}
+
+static int merge_sync(struct swim *s, const uint8_t *buf, size_t len, uint8_t want_type,
+                      struct codec_sync *hdr)
+{
+    int rv = codec_peek_type(buf, len);
+    if (rv >= 0 && rv != want_type) {
+        rv = RING_EPROTO;
+    }
+    if (rv >= 0) {
+        rv = codec_decode_sync(buf, len, hdr, merge_member, s);
+    }
+    if (rv < 0) {
+        s->stats.decode_errors++;
+        return rv;
+    }
+    s->stats.syncs++;
+    return 0;
+}
+
+int swim_stream_response(struct swim *s, uint32_t token, const uint8_t *buf, size_t len,
+                         uint64_t now_ms)
+{
+    s->now_ms = now_ms;
+    struct swim_stream *st = stream_find(s, token);
+    if (st == NULL) {
+        return RING_ENOENT;
+    }
+    struct swim_stream done = *st;
+    st->used = 0;
+    s->stats.stream_bytes_in += len;
+    if (done.kind == SWIM_STREAM_PING) {
+        int rv = codec_decode(buf, len, s->msg);
+        if (rv == 0 && (s->msg->type != CODEC_STREAM_ACK || s->msg->seq != done.seq)) {
+            rv = RING_EPROTO;
+        }
+        if (rv != 0) {
+            s->stats.decode_errors++;
+            return rv;
+        }
+        swim__probe_acked(s, done.seq, 0);
+        return 0;
+    }
+    struct codec_sync hdr;
+    int rv = merge_sync(s, buf, len, CODEC_SYNC_REPLY, &hdr);
+    if (done.kind == SWIM_STREAM_JOIN) {
+        if (rv == 0) {
+            s->joined = 1;
+            s->join_next_ms = UINT64_MAX;
+        }
+        join_failed(s);
+    }
+    return rv;
+}
+
+int swim_stream_failed(struct swim *s, uint32_t token, uint64_t now_ms)
+{
+    s->now_ms = now_ms;
+    struct swim_stream *st = stream_find(s, token);
+    if (st == NULL) {
+        return RING_ENOENT;
+    }
+    stream_drop(s, st);
+    return 0;
+}
+
+/* ---- serving ---- */
+
+static ssize_t serve_ping(struct swim *s, const uint8_t *req, size_t len, uint8_t *resp, size_t cap)
+{
+    struct codec_msg *msg = s->msg;
+    int rv = codec_decode(req, len, msg);
+    if (rv != 0) {
+        s->stats.decode_errors++;
+        return rv;
+    }
+    if (msg->target_len > 0 && !swim__is_self(s, msg->target, msg->target_len)) {
+        return RING_ENOENT; /* probing whoever had our address before */
+    }
+    uint32_t seq = msg->seq;
+    memset(msg, 0, offsetof(struct codec_msg, updates));
+    msg->type = CODEC_STREAM_ACK;
+    msg->seq = seq;
+    memcpy(msg->from, s->self.id, s->self.id_len + 1);
+    msg->from_len = s->self.id_len;
+    ssize_t n = codec_encode(resp, cap, msg);
+    return n == RING_EMSGSIZE ? RING_ENOBUFS : n;
+}
+
+ssize_t swim_stream_serve(struct swim *s, const struct ring_addr *from, const uint8_t *req,
+                          size_t len, uint8_t *resp, size_t cap, uint64_t now_ms)
+{
+    s->now_ms = now_ms;
+    s->stats.stream_bytes_in += len;
+    int type = codec_peek_type(req, len);
+    ssize_t n;
+    if (type == CODEC_STREAM_PING) {
+        n = serve_ping(s, req, len, resp, cap);
+    } else if (type == CODEC_SYNC) {
+        struct codec_sync hdr;
+        int rv = merge_sync(s, req, len, CODEC_SYNC, &hdr);
+        n = rv != 0 ? rv : encode_sync(s, CODEC_SYNC_REPLY, 0, resp, cap);
+        n = n == RING_EMSGSIZE ? RING_ENOBUFS : n;
+    } else {
+        s->stats.decode_errors++;
+        n = type < 0 ? type : RING_EPROTO;
+    }
+    if (n > 0) {
+        s->stats.stream_bytes_out += (uint64_t)n;
+    }
+    return n;
+}
+
+/* ---- join ---- */
+
+int swim_join(struct swim *s, const struct ring_addr *seeds, size_t n, uint64_t now_ms)
+{
+    s->now_ms = now_ms;
+    if (n > SWIM_SEEDS_MAX) {
+        return RING_E2BIG;
+    }
+    if (seeds == NULL && n > 0) {
+        return RING_EINVAL;
+    }
+    s->seed_count = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (seeds[i].family != RING_ADDR_V4 && seeds[i].family != RING_ADDR_V6) {
+            return RING_EINVAL;
+        }
+        if (!ring_addr_equal(&seeds[i], &s->self.addr)) {
+            s->seeds[s->seed_count++] = seeds[i];
+        }
+    }
+    s->joined = s->seed_count == 0;
+    s->join_next_ms = s->joined ? UINT64_MAX : now_ms;
+    s->join_backoff_ms = s->cfg.probe_interval_ms;
+    return 0;
+}
+
+static void join_tick(struct swim *s)
+{
+    if (s->joined || s->join_inflight > 0 || s->now_ms < s->join_next_ms) {
+        return;
+    }
+    for (size_t i = 0; i < s->seed_count; i++) {
+        if (swim__sync_start(s, &s->seeds[i], SWIM_STREAM_JOIN) == 0) {
+            s->join_inflight++;
+        }
+    }
+    s->join_next_ms = s->now_ms + s->join_backoff_ms;
+    s->join_backoff_ms *= 2;
+    if (s->join_backoff_ms > SWIM_JOIN_BACKOFF_MAX_MS) {
+        s->join_backoff_ms = SWIM_JOIN_BACKOFF_MAX_MS;
+    }
+}
+
+/* ---- periodic sync, healing, checksum mismatch ---- */
+
+/* A uniformly random member index for which |want| holds, or -1. */
+static int random_member(struct swim *s, int (*want)(const struct swim *, size_t))
+{
+    size_t n = members_count(s->table);
+    int picked = -1;
+    uint32_t seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (want(s, i) && swim__rand_below(s, ++seen) == 0) {
+            picked = (int)i;
+        }
+    }
+    return picked;
+}
+
+static int heal_candidate(const struct swim *s, size_t idx)
+{
+    return members_status(s->table, idx) == MEMBER_FAULTY &&
+           s->now_ms < s->nodes[idx].changed_ms + s->cfg.dead_ms;
+}
+
+static int seed_is_live_member(const struct swim *s, const struct ring_addr *a)
+{
+    size_t n = members_count(s->table);
+    for (size_t i = 0; i < n; i++) {
+        if (swim__is_live_peer(s, i) && ring_addr_equal(members_addr(s->table, i), a)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void heal(struct swim *s)
+{
+    int idx = random_member(s, heal_candidate);
+    if (idx >= 0) {
+        (void)swim__sync_start(s, members_addr(s->table, (size_t)idx), SWIM_STREAM_SYNC);
+        return;
+    }
+    struct ring_addr pick;
+    memset(&pick, 0, sizeof(pick));
+    uint32_t seen = 0;
+    for (size_t i = 0; i < s->seed_count; i++) {
+        if (!seed_is_live_member(s, &s->seeds[i]) && swim__rand_below(s, ++seen) == 0) {
+            pick = s->seeds[i];
+        }
+    }
+    if (seen > 0) {
+        (void)swim__sync_start(s, &pick, SWIM_STREAM_SYNC);
+    }
+}
+
+static void expire_streams(struct swim *s)
+{
+    for (size_t i = 0; i < SWIM_STREAMS_MAX; i++) {
+        struct swim_stream *st = &s->streams[i];
+        if (st->used && st->sent && s->now_ms >= st->expire_ms) {
+            stream_drop(s, st);
+        }
+    }
+}
+
+void swim__sync_tick(struct swim *s)
+{
+    uint64_t now = s->now_ms;
+    join_tick(s);
+    expire_streams(s);
+    if (now >= s->sync_next_ms) {
+        s->sync_next_ms = now + s->cfg.sync_interval_ms;
+        int idx = random_member(s, swim__is_live_peer);
+        if (idx >= 0) {
+            (void)swim__sync_start(s, members_addr(s->table, (size_t)idx), SWIM_STREAM_SYNC);
+        }
+    }
+    if (now >= s->heal_next_ms) {
+        s->heal_next_ms = now + s->cfg.heal_interval_ms;
+        heal(s);
+    }
+}
+
+uint64_t swim__sync_deadline(const struct swim *s)
+{
+    uint64_t t = s->sync_next_ms < s->heal_next_ms ? s->sync_next_ms : s->heal_next_ms;
+    if (!s->joined && s->join_inflight == 0 && s->join_next_ms < t) {
+        t = s->join_next_ms;
+    }
+    for (size_t i = 0; i < SWIM_STREAMS_MAX; i++) {
+        const struct swim_stream *st = &s->streams[i];
+        if (st->used && st->sent && st->expire_ms < t) {
+            t = st->expire_ms;
+        }
+    }
+    return t;
+}
+
+void swim__checksum_seen(struct swim *s, const struct ring_addr *from, const struct codec_msg *msg)
+{
+    if (msg->update_count > 0 || s->bcast_count > 0 || s->now_ms < s->mismatch_sync_next_ms) {
+        return; /* updates in flight explain a difference: let gossip finish first */
+    }
+    if (msg->checksum == swim__checksum_now(s)) {
+        return;
+    }
+    if (swim__sync_start(s, from, SWIM_STREAM_SYNC) == 0) {
+        s->mismatch_sync_next_ms =
+            s->now_ms + (uint64_t)s->cfg.probe_interval_ms * SWIM_MISMATCH_SYNC_PERIODS;
+    }
+}
