@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds ring and runs the whole default test suite: the Criterion suite in a normal build
+# and again under AddressSanitizer + UndefinedBehaviorSanitizer, then a short run of every
+# fuzz target. Long fuzzing and full benchmarks have their own scripts (see README).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc 2>/dev/null || echo 2)
+scripts/deps.sh test
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "build (RelWithDebInfo, assertions on)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$jobs" >/dev/null
+step "unit tests"
+./build/tests/ring_tests --jobs "$jobs"
+
+step "build with ASan + UBSan"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRING_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs" >/dev/null
+step "unit tests under ASan + UBSan"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    ./build-asan/tests/ring_tests --jobs "$jobs"
+
+step "fuzz targets, short runs"
+scripts/fuzz.sh "${RING_FUZZ_RUNS:-20000}"
