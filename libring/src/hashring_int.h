@@ -62,8 +62,25 @@ static inline uint32_t hashring__bucket_of(const struct hashring *r, uint32_t po
     return (uint32_t)(scaled >> 32);
 }
 
-/* The owner of the keys at |position|. The ring must not be empty. */
-uint32_t hashring__owner_at(const struct hashring *r, uint32_t position);
+/* The owner of the keys past fragment |frag| in overflow bucket |e| (the slow path). */
+uint32_t hashring__overflow_owner(const struct hashring *r, const struct hashring_bucket *e,
+                                  uint32_t frag);
+
+/* The owner of the keys at |position|: one bucket read; the ring must not be empty. Unused
+ * fragments are all ones, never below a key's, so they count as nothing. */
+static inline uint32_t hashring__owner_at(const struct hashring *r, uint32_t position)
+{
+    uint32_t frag;
+    const struct hashring_bucket *e = &r->buckets[hashring__bucket_of(r, position, &frag)];
+    uint64_t frags = e->frags;
+    if (__builtin_expect((frags & HASHRING__OVERFLOW_FLAG) != 0, 0)) {
+        return hashring__overflow_owner(r, e, frag);
+    }
+    uint32_t k = ((frags & HASHRING__FRAG_MASK) < frag) +
+                 (((frags >> HASHRING__FRAG_BITS) & HASHRING__FRAG_MASK) < frag) +
+                 (((frags >> (2 * HASHRING__FRAG_BITS)) & HASHRING__FRAG_MASK) < frag);
+    return (uint32_t)(e->owners >> (16 * k)) & 0xffff;
+}
 
 /* Builds the bucket table of |r| (members already set). Returns 0 or RING_ENOMEM. */
 int hashring__layout(struct hashring *r, uint64_t point_count);
