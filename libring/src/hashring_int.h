@@ -45,6 +45,9 @@ struct hashring {
      * since of points sharing a position only the smallest member's owns anything. */
     uint32_t point_count;
     uint32_t boundary_count;
+    /* Members that own at least one boundary (a member whose every point lost a tie owns
+     * nothing, and lookup_n cannot return it). */
+    uint32_t owning_count;
     uint32_t bucket_count;
     struct hashring_bucket *buckets;
     uint64_t *overflow;

@@ -99,6 +99,7 @@ struct writer {
     uint32_t next_unwritten; /* buckets below this are written */
     uint32_t pending_from;   /* buckets from here to next_unwritten need a successor */
     uint32_t first_owner;    /* owner of the ring's first boundary (for the wrap) */
+    uint8_t *owns;           /* owns[m]: member m owns a boundary */
 };
 
 static const uint64_t EMPTY_FRAGS = HASHRING__FRAG_MASK |
@@ -164,6 +165,9 @@ static void overflow_append(struct hashring *r, uint64_t boundary)
 
 static void emit(struct writer *w, uint64_t boundary)
 {
+    uint32_t owner = (uint32_t)(boundary & 0xffff);
+    w->r->owning_count += !w->owns[owner];
+    w->owns[owner] = 1;
     uint32_t frag;
     uint32_t b = hashring__bucket_of(w->r, (uint32_t)(boundary >> 16), &frag);
     if (b != w->bucket) {
@@ -269,7 +273,9 @@ int hashring__layout(struct hashring *r, uint64_t point_count)
     r->bucket_count = bucket_count_for(point_count);
     r->buckets = ring__mallocarray(&r->mem, r->bucket_count, sizeof(*r->buckets));
     r->overflow = ring__mallocarray(&r->mem, point_count, sizeof(uint64_t));
-    if (r->buckets == NULL || r->overflow == NULL) {
+    uint8_t *owns = ring__calloc(&r->mem, r->member_count, 1);
+    if (r->buckets == NULL || r->overflow == NULL || owns == NULL) {
+        ring__free(&r->mem, owns);
         return RING_ENOMEM;
     }
     RING_ASSERT(((uintptr_t)r->buckets & 15) == 0);
@@ -280,8 +286,9 @@ int hashring__layout(struct hashring *r, uint64_t point_count)
     memset(counts, 0, sizeof(counts));
     hash_points(r, r->overflow, counts);
     radix_sort(r->overflow, (uint64_t *)r->buckets, r->point_count, counts);
-    struct writer w = { .r = r, .bucket = UINT32_MAX };
+    struct writer w = { .r = r, .bucket = UINT32_MAX, .owns = owns };
     emit_boundaries(&w, r->overflow, r->point_count);
+    ring__free(&r->mem, owns);
     trim_overflow(r);
     r->memory_bytes += r->bucket_count * sizeof(*r->buckets) + r->overflow_count * sizeof(uint64_t);
     return 0;

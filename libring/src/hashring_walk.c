@@ -119,7 +119,7 @@ int hashring_lookup_n(const struct hashring *r, const void *key, size_t key_len,
     if (r->point_count == 0) {
         return RING_EEMPTY;
     }
-    size_t want = n < r->member_count ? n : r->member_count;
+    size_t want = n < r->owning_count ? n : r->owning_count;
     size_t found = 0;
     uint32_t position = (uint32_t)(XXH3_64bits(key, key_len) >> 32);
     struct hashring_cursor c = hashring__seek(r, position);

@@ -277,6 +277,34 @@ Test(hashring, lookup_at_the_edges_matches_the_definition)
     hashring_del(r);
 }
 
+/* Found by a birthday search: point 0 of these two ids sits at the same position,
+ * 0x2ed4791a. Only the smaller id ("tie-111205" < "tie-70993" bytewise) owns it. */
+Test(hashring, a_tied_position_belongs_to_the_smallest_id)
+{
+    struct hashring_member m[3] = { { "tie-70993", 9, 1 }, { "tie-111205", 10, 1 }, { "c", 1, 1 } };
+    struct hashring *r = build(m, 3, 1);
+    uint32_t winner, loser, owner;
+    cr_assert(eq(int, hashring_find(r, "tie-111205", 10, &winner), 0));
+    cr_assert(eq(int, hashring_find(r, "tie-70993", 9, &loser), 0));
+    cr_assert(eq(int, hashring_lookup_hash(r, UINT64_C(0x2ed4791a) << 32, &owner), 0));
+    cr_assert(eq(u32, owner, winner));
+    double shares[3];
+    hashring_shares(r, shares);
+    cr_assert(eq(dbl, shares[loser], 0.0));
+    cr_assert(gt(dbl, shares[winner], 0.0));
+    uint32_t owners[3];
+    cr_assert(eq(int, hashring_lookup_n(r, "k", 1, 3, owners), 2));
+    static struct brute bf;
+    brute_init(&bf, r);
+    uint64_t seed = 9;
+    for (int k = 0; k < 1000; k++) {
+        uint64_t h = test_rand(&seed);
+        cr_assert(eq(int, hashring_lookup_hash(r, h, &owner), 0));
+        cr_assert(eq(u32, owner, bf.member[brute_nearest(&bf, (uint32_t)(h >> 32))]));
+    }
+    hashring_del(r);
+}
+
 Test(hashring, point_keys_do_not_collide_like_ringpop)
 {
     /* ringpop hashes id + decimal(i): "host:2100"+"11" == "host:21001"+"1". */

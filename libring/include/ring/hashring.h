@@ -96,8 +96,9 @@ RING_EXTERN int hashring_lookup_hash(const struct hashring *r, uint64_t key_hash
 
 /*
  * Stores up to |n| distinct owners of |key| in |owners|, in ring order starting with the
- * primary owner (the one hashring_lookup() returns). Fewer than |n| are stored when the
- * ring has fewer members. Never allocates.
+ * primary owner (the one hashring_lookup() returns). Fewer than |n| are stored when fewer
+ * members own keys (all members, unless every point of one lost a position tie, see
+ * proto/RING.md). Never allocates.
  *
  * Returns the number stored (>= 1), or:
  *   RING_EEMPTY  the ring has no members
