@@ -9,7 +9,10 @@
  * build time, memory, the busiest member's share over the mean (over 1M keys and exactly,
  * from the arcs), and the fraction of keys one join moves against the ideal 1/(N+1).
  *
- *   bench_ring [--members N[,N...]] [--vnodes V] [--rounds R] [--quick]
+ *   bench_ring [--members N[,N...]] [--vnodes V] [--rounds R] [--quick] [--no-hugepages]
+ *
+ * Rings are built with ringd's allocator (ringd/hugemem.c: huge pages for big tables), as
+ * ringd builds them; --no-hugepages uses libc's instead.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +27,7 @@
 
 #include "ring/error.h"
 #include "ring/hashring.h"
+#include "hugemem.h"
 
 #define KEY_BYTES 16
 /* 64K keys (1 MiB) per timing round: big enough to defeat the branch predictor, small
@@ -38,6 +42,9 @@ struct options {
     uint32_t vnodes;
     int rounds;
     int builds;
+    /* The allocator rings are built with: ringd's (huge pages for big tables) unless
+     * --no-hugepages asks for libc's. */
+    const struct ring_mem *mem;
 };
 
 struct result {
@@ -102,11 +109,13 @@ static struct hashring_member *make_members(size_t n, char (*ids)[32])
     return m;
 }
 
+static const struct ring_mem *ring_allocator;
+
 static struct hashring *build(const struct hashring_member *m, size_t n, uint32_t vnodes)
 {
     struct hashring_config cfg = { .vnodes = vnodes };
     struct hashring *r = NULL;
-    int rv = hashring_new(&r, m, n, &cfg, NULL);
+    int rv = hashring_new(&r, m, n, &cfg, ring_allocator);
     if (rv != 0) {
         fprintf(stderr, "bench_ring: hashring_new(%zu members): %s\n", n, ring_strerror(rv));
         exit(1);
@@ -296,6 +305,8 @@ static int parse_options(struct options *o, int argc, char **argv)
             o->vnodes = (uint32_t)atol(argv[++i]);
         } else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
             o->rounds = atoi(argv[++i]) > 0 ? atoi(argv[i]) : 1;
+        } else if (strcmp(argv[i], "--no-hugepages") == 0) {
+            o->mem = ring_mem_default();
         } else if (strcmp(argv[i], "--quick") == 0) {
             o->rounds = 7;
             o->builds = 3;
@@ -311,10 +322,12 @@ int main(int argc, char **argv)
     struct options o;
     if (parse_options(&o, argc, argv) != 0) {
         fprintf(stderr, "usage: bench_ring [--members N[,N...]] [--vnodes V] [--rounds R] "
-                        "[--quick]\n");
+                        "[--quick] [--no-hugepages]\n");
         return 2;
     }
-    printf("{\"benchmark\": \"ring\", \"key_bytes\": %d, \"results\": [\n", KEY_BYTES);
+    ring_allocator = o.mem;
+    printf("{\"benchmark\": \"ring\", \"key_bytes\": %d, \"hugepages\": %s, \"results\": [\n",
+           KEY_BYTES, o.mem == ring_mem_default() ? "false" : "true");
     for (size_t i = 0; i < o.size_count; i++) {
         struct result r;
         run_size(o.sizes[i], &o, &r);
