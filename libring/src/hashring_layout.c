@@ -64,8 +64,8 @@ static void hash_points(const struct hashring *r, uint64_t *points,
 static void radix_sort(uint64_t *a, uint64_t *tmp, uint32_t n,
                        uint32_t counts[RADIX_PASSES][RADIX_SIZE])
 {
-    static_assert(RADIX_PASSES * RADIX_BITS >= 32, "passes must cover the position");
-    static_assert(RADIX_PASSES % 2 == 0, "the result must end in a");
+    _Static_assert(RADIX_PASSES * RADIX_BITS >= 32, "passes must cover the position");
+    _Static_assert(RADIX_PASSES % 2 == 0, "the result must end in a");
     uint64_t *src = a, *dst = tmp;
     for (int p = 0; p < RADIX_PASSES; p++) {
         uint32_t start = 0;
@@ -279,7 +279,7 @@ int hashring__layout(struct hashring *r, uint64_t point_count)
         return RING_ENOMEM;
     }
     RING_ASSERT(((uintptr_t)r->buckets & 15) == 0);
-    static_assert(BUCKETS_PER_POINT_NUM * sizeof(struct hashring_bucket) >=
+    _Static_assert(BUCKETS_PER_POINT_NUM * sizeof(struct hashring_bucket) >=
                       BUCKETS_PER_POINT_DEN * sizeof(uint64_t),
                   "the bucket table must hold the sort's scratch");
     uint32_t counts[RADIX_PASSES][RADIX_SIZE];

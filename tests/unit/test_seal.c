@@ -1,0 +1,184 @@
+/* Unit tests for the seal module (the encryption envelope). */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <sodium.h>
+#include <string.h>
+
+#include "ring/error.h"
+#include "ring/seal.h"
+#include "testmem.h"
+
+/* Keys as a key file holds them (base64 of 32 bytes); KEY_A is the bytes 1..32. */
+#define KEY_A "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+#define KEY_B "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
+#define KEY_C "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8="
+
+static void setup(void)
+{
+    cr_assert(ge(int, sodium_init(), 0));
+}
+
+TestSuite(seal, .init = setup);
+
+static void parse(struct seal_keyring *kr, const char *text)
+{
+    char err[128] = "";
+    int rv = seal_keyring_parse(kr, text, strlen(text), err, sizeof(err));
+    cr_assert(eq(int, rv, 0), "parse: %s", err);
+}
+
+static const uint8_t nonce[SEAL_NONCE_BYTES] = { 7, 7, 7, 7, 1, 2, 3 };
+static const uint8_t plain[] = "\x93\x01\x01\x80 a gossip datagram";
+
+static ssize_t open_ctx(const struct seal_keyring *kr, int ctx, const uint8_t *in, size_t len,
+                        size_t cap, size_t *which)
+{
+    static uint8_t out[512];
+    return seal_decrypt(kr, ctx, in, len, out, cap, which);
+}
+
+Test(seal, round_trip_in_both_contexts)
+{
+    struct seal_keyring kr;
+    parse(&kr, KEY_A "\n");
+    for (int ctx = SEAL_DATAGRAM; ctx <= SEAL_STREAM; ctx++) {
+        uint8_t sealed[256], opened[256];
+        ssize_t n = seal_encrypt(&kr, ctx, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
+        cr_assert(eq(sz, (size_t)n, sizeof(plain) + SEAL_OVERHEAD_BYTES));
+        cr_assert(eq(int, seal_is_sealed(sealed, (size_t)n), 1));
+        size_t which = 99;
+        ssize_t m = seal_decrypt(&kr, ctx, sealed, (size_t)n, opened, sizeof(opened), &which);
+        cr_assert(eq(sz, (size_t)m, sizeof(plain)));
+        cr_assert(eq(int, memcmp(opened, plain, sizeof(plain)), 0));
+        cr_assert(eq(sz, which, 0));
+        /* The other context does not open it. */
+        cr_assert(eq(int, (int)open_ctx(&kr, !ctx, sealed, (size_t)n, 256, NULL), RING_EAUTH));
+    }
+    cr_assert(eq(int, seal_is_sealed(plain, sizeof(plain)), 0));
+}
+
+Test(seal, rotation_every_key_opens_only_the_primary_seals)
+{
+    struct seal_keyring old_ring, both, new_ring;
+    parse(&old_ring, KEY_A "\n");
+    parse(&both, "# rotating\n" KEY_B "\n\n" KEY_A "\n");
+    parse(&new_ring, KEY_B "\n");
+    uint8_t sealed[256];
+    ssize_t n =
+        seal_encrypt(&old_ring, SEAL_DATAGRAM, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
+    size_t which = 99;
+    cr_assert(eq(sz, (size_t)open_ctx(&both, SEAL_DATAGRAM, sealed, (size_t)n, 256, &which),
+                 sizeof(plain)));
+    cr_assert(eq(sz, which, 1));
+    cr_assert(
+        eq(int, (int)open_ctx(&new_ring, SEAL_DATAGRAM, sealed, (size_t)n, 256, NULL), RING_EAUTH));
+    /* A node on the new primary reaches one that still holds both keys. */
+    n = seal_encrypt(&both, SEAL_DATAGRAM, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
+    cr_assert(eq(sz, (size_t)open_ctx(&new_ring, SEAL_DATAGRAM, sealed, (size_t)n, 256, NULL),
+                 sizeof(plain)));
+    seal_keyring_clear(&both);
+    cr_assert(eq(sz, both.count, 0));
+}
+
+Test(seal, any_changed_byte_fails_with_its_error)
+{
+    struct seal_keyring kr;
+    parse(&kr, KEY_A);
+    uint8_t sealed[256];
+    ssize_t n = seal_encrypt(&kr, SEAL_STREAM, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
+    for (ssize_t i = 0; i < n; i++) {
+        uint8_t copy[256];
+        memcpy(copy, sealed, (size_t)n);
+        copy[i] ^= 0x20;
+        int want = i == 0 ? RING_EPROTO : i == 1 ? RING_EVERSION : RING_EAUTH;
+        cr_assert(eq(int, (int)open_ctx(&kr, SEAL_STREAM, copy, (size_t)n, 256, NULL), want),
+                  "byte %zd", i);
+    }
+    for (size_t cut = 0; cut < SEAL_OVERHEAD_BYTES; cut++) {
+        cr_assert(eq(int, (int)open_ctx(&kr, SEAL_STREAM, sealed, cut, 256, NULL), RING_EPROTO));
+    }
+    cr_assert(
+        eq(int, (int)open_ctx(&kr, SEAL_STREAM, sealed, (size_t)n - 1, 256, NULL), RING_EAUTH));
+}
+
+Test(seal, buffers_too_small_and_empty_keyring)
+{
+    struct seal_keyring kr, empty = { 0 };
+    parse(&kr, KEY_A);
+    uint8_t sealed[256];
+    cr_assert(eq(int,
+                 (int)seal_encrypt(&kr, SEAL_DATAGRAM, nonce, plain, sizeof(plain), sealed,
+                                   sizeof(plain) + SEAL_OVERHEAD_BYTES - 1),
+                 RING_ENOBUFS));
+    cr_assert(eq(int, (int)seal_encrypt(&empty, SEAL_DATAGRAM, nonce, plain, 4, sealed, 256),
+                 RING_EINVAL));
+    cr_assert(eq(int, (int)seal_encrypt(&kr, 7, nonce, plain, 4, sealed, 256), RING_EINVAL));
+    ssize_t n = seal_encrypt(&kr, SEAL_DATAGRAM, nonce, plain, sizeof(plain), sealed, 256);
+    cr_assert(eq(int, (int)open_ctx(&kr, SEAL_DATAGRAM, sealed, (size_t)n, sizeof(plain) - 1, NULL),
+                 RING_ENOBUFS));
+}
+
+/* The envelope as proto/PROTOCOL.md lays it out, opened with raw libsodium calls. */
+Test(seal, envelope_matches_the_spec)
+{
+    struct seal_keyring kr;
+    parse(&kr, KEY_A);
+    uint8_t sealed[256], opened[256];
+    ssize_t n = seal_encrypt(&kr, SEAL_STREAM, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
+    uint8_t key[32];
+    for (int i = 0; i < 32; i++) {
+        key[i] = (uint8_t)(i + 1);
+    }
+    uint8_t fp[8];
+    crypto_generichash(fp, 8, key, 32, NULL, 0);
+    cr_assert(eq(u8, sealed[0], 0xc1));
+    cr_assert(eq(u8, sealed[1], 1));
+    cr_assert(eq(int, memcmp(sealed + 2, fp, 4), 0));
+    cr_assert(eq(int, memcmp(sealed + 6, nonce, 24), 0));
+    uint8_t ad[7];
+    memcpy(ad, sealed, 6);
+    ad[6] = SEAL_STREAM;
+    unsigned long long len = 0;
+    int rv = crypto_aead_xchacha20poly1305_ietf_decrypt(
+        opened, &len, NULL, sealed + 30, (unsigned long long)n - 30, ad, 7, sealed + 6, key);
+    cr_assert(eq(int, rv, 0));
+    cr_assert(eq(u64, (uint64_t)len, sizeof(plain)));
+    char hex[SEAL_FINGERPRINT_LEN], want[SEAL_FINGERPRINT_LEN];
+    seal_fingerprint(&kr, 0, hex);
+    sodium_bin2hex(want, sizeof(want), fp, 8);
+    ASSERT_STR_EQ(hex, want);
+}
+
+Test(seal, key_files_that_are_refused)
+{
+    struct {
+        const char *text;
+        int rv;
+        const char *msg;
+    } cases[] = {
+        { "", RING_EINVAL, "no key" },
+        { "# only a comment\n\n", RING_EINVAL, "no key" },
+        { KEY_A "\nnot base64!\n", RING_EINVAL, "line 2: not a base64" },
+        { "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHw==\n", RING_EINVAL, "line 1: not a base64" },
+        { KEY_A "\n" KEY_B "\n" KEY_A "\n", RING_EINVAL, "line 3: the same key twice" },
+        { KEY_A "\n" KEY_B "\n" KEY_C "\n"
+                "YGFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6e3x9fn8=\n"
+                "gIGCg4SFhoeIiYqLjI2Oj5CRkpOUlZaXmJmam5ydnp8=\n"
+                "oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8=\n"
+                "wMHCw8TFxsfIycrLzM3Oz9DR0tPU1dbX2Nna29zd3t8=\n"
+                "4OHi4+Tl5ufo6err7O3u7/Dx8vP09fb3+Pn6+/z9/v8=\n"
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n",
+          RING_E2BIG, "line 9: more than 8" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct seal_keyring kr;
+        char err[128] = "";
+        int rv = seal_keyring_parse(&kr, cases[i].text, strlen(cases[i].text), err, sizeof(err));
+        cr_assert(eq(int, rv, cases[i].rv), "case %zu", i);
+        cr_assert(ne(ptr, strstr(err, cases[i].msg), NULL), "case %zu: %s", i, err);
+        cr_assert(eq(sz, kr.count, 0));
+    }
+    struct seal_keyring kr;
+    parse(&kr, "  " KEY_A "  \r\n\t# comment\n" KEY_B);
+    cr_assert(eq(sz, kr.count, 2));
+}
