@@ -280,8 +280,8 @@ int hashring__layout(struct hashring *r, uint64_t point_count)
     }
     RING_ASSERT(((uintptr_t)r->buckets & 15) == 0);
     _Static_assert(BUCKETS_PER_POINT_NUM * sizeof(struct hashring_bucket) >=
-                      BUCKETS_PER_POINT_DEN * sizeof(uint64_t),
-                  "the bucket table must hold the sort's scratch");
+                       BUCKETS_PER_POINT_DEN * sizeof(uint64_t),
+                   "the bucket table must hold the sort's scratch");
     uint32_t counts[RADIX_PASSES][RADIX_SIZE];
     memset(counts, 0, sizeof(counts));
     hash_points(r, r->overflow, counts);
