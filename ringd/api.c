@@ -286,7 +286,7 @@ void ringd_api_ring_changed(struct ringd *d, const struct ringd_ring *old)
         }
         msgpack_packer pk;
         msgpack_packer_init(&pk, &c->out, rpc_buf_write);
-        rpc_pack_notification_begin(&pk, "ring_changed", 12, 1);
+        rpc_pack_notification_begin(&pk, "ring_changed", 12, 5);
         ringd_api_pack_ring_changed(d, old, &pk);
         if (c->out.error != 0) {
             conn_close(c); /* a watcher that does not read */

@@ -27,7 +27,8 @@ struct api_call {
 int ringd_api_call(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
                    struct api_call *call);
 
-/* Packs the params of a ring_changed notification (an array of one map). */
+/* Packs the 5 params of a ring_changed notification (after rpc_pack_notification_begin):
+ * checksum, members, added, removed, omitted. */
 int ringd_api_pack_ring_changed(struct ringd *d, const struct ringd_ring *old, msgpack_packer *pk);
 
 #endif

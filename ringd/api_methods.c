@@ -340,38 +340,43 @@ int ringd_api_call(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     return fail(call, RING_ENOENT, "unknown method \"%s\"", name);
 }
 
-/* The ids in |a| that are not in |b|, as an array. */
-static void pack_missing(msgpack_packer *pk, const struct hashring *a, const struct hashring *b)
+/* The ids in |a| that are not in |b| (all of |a| when |b| is NULL), as an array of at most
+ * |*room| entries; |*room| goes down by the number packed and |*omitted| up by the rest. */
+static void pack_missing(msgpack_packer *pk, const struct hashring *a, const struct hashring *b,
+                         size_t *room, uint64_t *omitted)
 {
-    size_t n = hashring_member_count(a);
+    size_t n = a != NULL ? hashring_member_count(a) : 0;
     size_t count = 0;
     uint32_t idx;
     for (uint32_t i = 0; i < n; i++) {
         const struct hashring_member *m = hashring_member(a, i);
         count += b == NULL || hashring_find(b, m->id, m->id_len, &idx) != 0;
     }
-    msgpack_pack_array(pk, count);
-    for (uint32_t i = 0; i < n; i++) {
+    size_t packed = count < *room ? count : *room;
+    *omitted += count - packed;
+    *room -= packed;
+    msgpack_pack_array(pk, packed);
+    for (uint32_t i = 0; i < n && packed > 0; i++) {
         const struct hashring_member *m = hashring_member(a, i);
         if (b == NULL || hashring_find(b, m->id, m->id_len, &idx) != 0) {
             msgpack_pack_str_with_body(pk, m->id, m->id_len);
+            packed--;
         }
     }
 }
 
+/* The params are positional, [checksum, members, added, removed, omitted], because a
+ * msgpack-RPC reader takes only scalars and lists of strings as params (proto/RPC.md): the
+ * id lists hold RPC_PARAM_ITEMS_MAX ids between them, and |omitted| counts the ids left
+ * out (0 unless more than 64 members changed at once; call ring() then). */
 int ringd_api_pack_ring_changed(struct ringd *d, const struct ringd_ring *old, msgpack_packer *pk)
 {
-    msgpack_pack_array(pk, 1);
-    msgpack_pack_map(pk, 4);
-    pack_key_u64(pk, "checksum", d->ring.checksum);
-    pack_key_u64(pk, "members", hashring_member_count(d->ring.ring));
-    pack_str(pk, "added");
-    pack_missing(pk, d->ring.ring, old->ring);
-    pack_str(pk, "removed");
-    if (old->ring != NULL) {
-        pack_missing(pk, old->ring, d->ring.ring);
-    } else {
-        msgpack_pack_array(pk, 0);
-    }
+    size_t room = RPC_PARAM_ITEMS_MAX;
+    uint64_t omitted = 0;
+    msgpack_pack_uint64(pk, d->ring.checksum);
+    msgpack_pack_uint64(pk, hashring_member_count(d->ring.ring));
+    pack_missing(pk, d->ring.ring, old->ring, &room, &omitted);
+    pack_missing(pk, old->ring, d->ring.ring, &room, &omitted);
+    msgpack_pack_uint64(pk, omitted);
     return 0;
 }

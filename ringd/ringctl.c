@@ -298,30 +298,55 @@ static int cmd_ring(struct ctl *ctl, int argc, char **argv)
     return 0;
 }
 
-static void print_change(struct ctl *ctl, const msgpack_object *change)
+/* A watch() result (a map) or a ring_changed notification's params
+ * ([checksum, members, added, removed, omitted]), printed as one line. */
+static void print_change(struct ctl *ctl, const msgpack_object *o)
 {
-    if (ctl->json) {
-        print_json(change);
-        return;
+    uint64_t checksum = 0, members = 0, omitted = 0;
+    const msgpack_object *lists[2] = { NULL, NULL };
+    if (o->type == MSGPACK_OBJECT_MAP) {
+        checksum = ringc_get_u64(o, "checksum", 0);
+        members = ringc_get_u64(o, "members", 0);
+    } else if (o->type == MSGPACK_OBJECT_ARRAY && o->via.array.size >= 5) {
+        const msgpack_object *p = o->via.array.ptr;
+        checksum = p[0].via.u64;
+        members = p[1].via.u64;
+        lists[0] = &p[2];
+        lists[1] = &p[3];
+        omitted = p[4].via.u64;
     }
-    char when[32];
-    time_t t = time(NULL);
-    strftime(when, sizeof(when), "%H:%M:%S", localtime(&t));
-    printf("%s ring %016llx, %llu members", when,
-           (unsigned long long)ringc_get_u64(change, "checksum", 0),
-           (unsigned long long)ringc_get_u64(change, "members", 0));
-    const char *keys[] = { "added", "removed" };
-    const char *signs[] = { "+", "-" };
-    for (size_t k = 0; k < 2; k++) {
-        const msgpack_object *l = ringc_get(change, keys[k]);
-        for (uint32_t i = 0; l != NULL && l->type == MSGPACK_OBJECT_ARRAY && i < l->via.array.size;
-             i++) {
-            printf(" %s%.*s", signs[k], (int)l->via.array.ptr[i].via.str.size,
-                   l->via.array.ptr[i].via.str.ptr);
+    struct sbuf b;
+    sbuf_init(&b, 1 << 20);
+    if (ctl->json) {
+        sbuf_printf(&b, "{\"checksum\":%llu,\"members\":%llu", (unsigned long long)checksum,
+                    (unsigned long long)members);
+        const char *keys[] = { "added", "removed" };
+        for (size_t k = 0; k < 2 && lists[0] != NULL; k++) {
+            sbuf_printf(&b, ",\"%s\":", keys[k]);
+            to_json(&b, lists[k]);
+        }
+        sbuf_printf(&b, ",\"omitted\":%llu}", (unsigned long long)omitted);
+    } else {
+        char when[32];
+        time_t t = time(NULL);
+        strftime(when, sizeof(when), "%H:%M:%S", localtime(&t));
+        sbuf_printf(&b, "%s ring %016llx, %llu members", when, (unsigned long long)checksum,
+                    (unsigned long long)members);
+        const char *signs[] = { "+", "-" };
+        for (size_t k = 0; k < 2 && lists[0] != NULL; k++) {
+            const msgpack_object *l = lists[k];
+            for (uint32_t i = 0; l->type == MSGPACK_OBJECT_ARRAY && i < l->via.array.size; i++) {
+                sbuf_printf(&b, " %s%.*s", signs[k], (int)l->via.array.ptr[i].via.str.size,
+                            l->via.array.ptr[i].via.str.ptr);
+            }
+        }
+        if (omitted > 0) {
+            sbuf_printf(&b, " (+%llu more)", (unsigned long long)omitted);
         }
     }
-    printf("\n");
+    printf("%s\n", b.data != NULL ? b.data : "");
     fflush(stdout);
+    sbuf_free(&b);
 }
 
 static int cmd_watch(struct ctl *ctl, int argc, char **argv)
@@ -341,9 +366,9 @@ static int cmd_watch(struct ctl *ctl, int argc, char **argv)
             return report(ctl, "watch", rv);
         }
         const msgpack_object *params;
-        if (msg.kind == RPC_NOTIFICATION && ringc_unpack(ctl->c, &msg, &params) == 0 &&
-            params->type == MSGPACK_OBJECT_ARRAY && params->via.array.size == 1) {
-            print_change(ctl, &params->via.array.ptr[0]);
+        if (msg.kind == RPC_NOTIFICATION && rpc_method_is(&msg, "ring_changed") &&
+            ringc_unpack(ctl->c, &msg, &params) == 0) {
+            print_change(ctl, params);
         }
     }
 }
