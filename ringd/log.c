@@ -10,6 +10,8 @@
 
 /* Longest line; longer ones are cut (and still end with a newline). */
 #define LOG_LINE_BYTES_MAX 2048
+/* A line is built whole (up to this much) and then cut to the caller's buffer. */
+#define LOG_BUILD_BYTES_MAX (64u << 10)
 /* Key/value pairs in one line. */
 #define LOG_FIELDS_MAX 16
 
@@ -73,7 +75,7 @@ size_t ringd_log_format(char *buf, size_t cap, int format, uint64_t wall_ms, int
                         const char *event, const char *const *kv, size_t kv_count)
 {
     struct sbuf b;
-    sbuf_init(&b, cap > 1 ? cap - 2 : 0);
+    sbuf_init(&b, LOG_BUILD_BYTES_MAX);
     if (format == RINGD_LOG_JSON) {
         format_json(&b, wall_ms, level, event, kv, kv_count);
     } else {
