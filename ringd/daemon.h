@@ -78,6 +78,7 @@ struct ringd {
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t leave_timer;
     int leaving;
+    int leave_signal; /* the signal that started the leave, 0 for the API */
     uint64_t leave_deadline_ms;
     int stopping;
 

@@ -242,10 +242,16 @@ static void on_signal(uv_signal_t *s, int signum)
         return;
     }
     if (d->leaving) {
-        ringd_log(&d->log, RINGD_LOG_WARN, "stop", "why", "second signal", NULL);
-        ringd_stop(d);
+        /* The same signal twice (Ctrl-C, Ctrl-C) means "now". A different one is ignored:
+         * Ctrl-C in a shell sends SIGINT to the whole process group while a supervising
+         * script may send SIGTERM too, and that must not cut the leave short. */
+        if (signum == d->leave_signal) {
+            ringd_log(&d->log, RINGD_LOG_WARN, "stop", "why", "second signal", NULL);
+            ringd_stop(d);
+        }
         return;
     }
+    d->leave_signal = signum;
     ringd_leave(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
