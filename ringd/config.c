@@ -297,6 +297,17 @@ static int add_seed(const char *item, struct ringd_config *c, struct errbuf *e)
     return 0;
 }
 
+int ringd_seed_parse(const char *item, struct ringd_seed *out, char *err, size_t errlen)
+{
+    struct errbuf e = { err, errlen, "seed" };
+    if (err != NULL && errlen > 0) {
+        err[0] = '\0';
+    }
+    memset(out, 0, sizeof(*out));
+    out->dns = strncmp(item, "dns:", 4) == 0;
+    return set_hostport(out->dns ? item + 4 : item, 0, 0, &out->addr, &e);
+}
+
 static int check_label_part(const char *item, size_t len, size_t max, const char *what,
                             struct errbuf *e)
 {

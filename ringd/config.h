@@ -144,6 +144,10 @@ struct ringd_config {
 int ringd_config_parse(struct ringd_config *out, int argc, char **argv, char **envp, char *err,
                        size_t errlen);
 
+/* Parses one seed, "host:port" or "dns:NAME:PORT" (as in --join), into |*out|. Returns 0, or
+ * RING_EINVAL with one line in |err|. Used for the join file and the join() API call. */
+int ringd_seed_parse(const char *item, struct ringd_seed *out, char *err, size_t errlen);
+
 /* Prints `ringd --help` to |f|: usage, then every flag grouped, with its variable and
  * default. */
 void ringd_config_usage(FILE *f);

@@ -14,6 +14,8 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs" >/dev/null
 step "unit tests"
 ./build/tests/ring_tests --jobs "$jobs"
+step "cluster tests (real ringd processes on 127.0.0.1)"
+./build/tests/ring_cluster_tests --jobs "$jobs"
 
 step "build with ASan + UBSan"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRING_SANITIZE=ON >/dev/null
@@ -21,6 +23,9 @@ cmake --build build-asan -j"$jobs" >/dev/null
 step "unit tests under ASan + UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     ./build-asan/tests/ring_tests --jobs "$jobs"
+step "cluster tests under ASan + UBSan"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    ./build-asan/tests/ring_cluster_tests --jobs "$jobs"
 
 step "fuzz targets, short runs"
 scripts/fuzz.sh "${RING_FUZZ_RUNS:-20000}"

@@ -1,0 +1,355 @@
+/*
+ * api: the local API's connections on the unix socket (proto/RPC.md). Each connection has an
+ * rpc_reader that libuv reads straight into, and two output buffers: one being filled with
+ * responses while the other is on the wire, swapped when a write completes, so pipelined
+ * responses go out in batches without copies.
+ *
+ * Bounds: the reader holds at most one message plus one read; when a connection's pending
+ * output passes OUT_HIGH_BYTES (a client that pipelines and does not read) reading stops
+ * until it drains; a watcher whose notifications pile up past OUT_BYTES_MAX is closed. A
+ * message that breaks framing closes that connection only; a malformed request gets an error
+ * response and the connection carries on.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "ring/error.h"
+
+/* Stop reading from a connection whose unsent output exceeds this. */
+#define OUT_HIGH_BYTES (1u << 20)
+/* The most output a connection may have queued: a ring() or members() result of a large
+ * cluster plus notifications. */
+#define OUT_BYTES_MAX (16u << 20)
+/* Connections open at once; more are refused. */
+#define API_CONNS_MAX 1024
+
+struct api_conn {
+    struct ringd *d;
+    struct api_conn *prev, *next;
+    uv_pipe_t pipe;
+    uv_write_t wreq;
+    struct rpc_reader *reader;
+    struct rpc_buf out;  /* being filled */
+    struct rpc_buf wbuf; /* on the wire */
+    int writing;
+    int paused; /* reading stopped: too much output queued */
+    int closing;
+    int watching;
+    int leave_after_write;
+    int close_after_write; /* framing broke: send the error, then close */
+};
+
+struct ringd_api {
+    uv_pipe_t listen;
+    struct api_conn *conns;
+    size_t conn_count;
+};
+
+const double ringd_latency_bounds_us[RINGD_LATENCY_BUCKETS - 1] = {
+    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10000, 100000,
+};
+
+void ringd_api_observe(struct ringd *d, uint64_t latency_ns, int failed)
+{
+    d->m.api_requests++;
+    d->m.api_errors += failed != 0;
+    d->m.api_latency_sum_ns += latency_ns;
+    size_t b = 0;
+    while (b < RINGD_LATENCY_BUCKETS - 1 &&
+           (double)latency_ns / 1000.0 > ringd_latency_bounds_us[b]) {
+        b++;
+    }
+    d->m.api_latency[b]++;
+}
+
+size_t ringd_api_connections(const struct ringd *d)
+{
+    return d->api != NULL ? d->api->conn_count : 0;
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    struct api_conn *c = h->data;
+    rpc_reader_del(c->reader);
+    rpc_buf_free(&c->out);
+    rpc_buf_free(&c->wbuf);
+    free(c);
+}
+
+static void conn_close(struct api_conn *c)
+{
+    if (c->closing) {
+        return;
+    }
+    c->closing = 1;
+    struct ringd_api *api = c->d->api;
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        api->conns = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    api->conn_count--;
+    uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+}
+
+static void flush(struct api_conn *c);
+static void process(struct api_conn *c);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void on_written(uv_write_t *w, int status)
+{
+    struct api_conn *c = w->data;
+    c->writing = 0;
+    rpc_buf_truncate(&c->wbuf, 0);
+    if (c->closing) {
+        return;
+    }
+    if (status != 0) {
+        conn_close(c);
+        return;
+    }
+    if (c->leave_after_write) {
+        c->leave_after_write = 0;
+        ringd_leave(c->d, "leave() from the local API");
+    }
+    flush(c);
+    if (!c->writing && c->close_after_write) {
+        conn_close(c);
+        return;
+    }
+    if (c->paused && c->out.len < OUT_HIGH_BYTES) {
+        c->paused = 0;
+        process(c); /* requests that were buffered while paused */
+        if (!c->closing && !c->paused &&
+            uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) != 0) {
+            conn_close(c);
+        }
+    }
+}
+
+static void flush(struct api_conn *c)
+{
+    if (c->writing || c->closing || c->out.len == 0) {
+        return;
+    }
+    struct rpc_buf t = c->wbuf;
+    c->wbuf = c->out;
+    c->out = t;
+    uv_buf_t b = uv_buf_init(c->wbuf.data, (unsigned)c->wbuf.len);
+    c->writing = 1;
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->pipe, &b, 1, on_written) != 0) {
+        c->writing = 0;
+        conn_close(c);
+    }
+}
+
+static void answer(struct api_conn *c, const struct rpc_msg *m, int decode_err)
+{
+    struct ringd *d = c->d;
+    uint64_t t0 = uv_hrtime();
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &c->out, rpc_buf_write);
+    size_t mark = c->out.len;
+    struct api_call call;
+    memset(&call, 0, sizeof(call));
+    int rv = decode_err;
+    if (rv == 0 && m->kind != RPC_REQUEST) {
+        rv = RING_ETYPE;
+        call.message = "only requests are accepted";
+    } else if (rv != 0) {
+        call.message = m->detail;
+    }
+    if (rv == 0) {
+        rv = ringd_api_call(d, m, &pk, &call);
+        if (rv == 0 && c->out.error != 0) {
+            rv = c->out.error;
+            call.message = "the result does not fit the connection's output buffer";
+        }
+    }
+    if (rv != 0) {
+        rpc_buf_truncate(&c->out, mark);
+        const char *msg = call.message != NULL ? call.message : ring_strerror(rv);
+        rpc_pack_error(&pk, m->msgid, rv, msg, strlen(msg));
+    }
+    c->watching |= call.watch;
+    c->leave_after_write |= call.leave;
+    ringd_api_observe(d, uv_hrtime() - t0, rv != 0);
+}
+
+static void process(struct api_conn *c)
+{
+    struct rpc_msg m;
+    for (;;) {
+        if (c->close_after_write) {
+            return;
+        }
+        if (c->out.len >= OUT_HIGH_BYTES) {
+            c->paused = 1;
+            uv_read_stop((uv_stream_t *)&c->pipe);
+            break;
+        }
+        int rv = rpc_reader_next(c->reader, &m);
+        if (rv == 0) {
+            break;
+        }
+        if (rv < 0 && rpc_error_is_fatal(rv)) {
+            c->d->m.api_protocol_errors++;
+            /* Say why before closing; nothing after this can be framed. */
+            msgpack_packer pk;
+            msgpack_packer_init(&pk, &c->out, rpc_buf_write);
+            rpc_pack_error(&pk, 0, rv, m.detail, strlen(m.detail));
+            c->close_after_write = 1;
+            uv_read_stop((uv_stream_t *)&c->pipe);
+            flush(c);
+            if (!c->writing) {
+                conn_close(c);
+            }
+            return;
+        }
+        if (rv == 1 || m.has_msgid) {
+            answer(c, &m, rv == 1 ? 0 : rv);
+            rpc_reader_answered(c->reader);
+        }
+    }
+    flush(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct api_conn *c = h->data;
+    void *p;
+    size_t len;
+    (void)suggested;
+    if (rpc_reader_buf(c->reader, &p, &len) != 0) {
+        *buf = uv_buf_init(NULL, 0);
+        return;
+    }
+    *buf = uv_buf_init(p, (unsigned)(len > RPC_FEED_BYTES_MAX ? RPC_FEED_BYTES_MAX : len));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct api_conn *c = s->data;
+    if (nread == UV_ENOBUFS || (nread < 0)) {
+        conn_close(c);
+        return;
+    }
+    (void)buf;
+    rpc_reader_commit(c->reader, (size_t)nread);
+    process(c);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct ringd *d = server->data;
+    if (status != 0) {
+        return;
+    }
+    struct api_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return;
+    }
+    c->d = d;
+    uv_pipe_init(d->loop, &c->pipe, 0);
+    c->pipe.data = c;
+    c->wreq.data = c;
+    rpc_buf_init(&c->out, NULL, OUT_BYTES_MAX);
+    rpc_buf_init(&c->wbuf, NULL, OUT_BYTES_MAX);
+    struct ringd_api *api = d->api;
+    c->next = api->conns;
+    if (api->conns != NULL) {
+        api->conns->prev = c;
+    }
+    api->conns = c;
+    api->conn_count++;
+    d->m.api_connections++;
+    if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0 || api->conn_count > API_CONNS_MAX ||
+        rpc_reader_new(&c->reader, NULL, NULL) != 0 ||
+        uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) != 0) {
+        conn_close(c);
+    }
+}
+
+void ringd_api_ring_changed(struct ringd *d, const struct ringd_ring *old)
+{
+    for (struct api_conn *c = d->api != NULL ? d->api->conns : NULL, *next; c != NULL; c = next) {
+        next = c->next;
+        if (!c->watching) {
+            continue;
+        }
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &c->out, rpc_buf_write);
+        rpc_pack_notification_begin(&pk, "ring_changed", 12, 5);
+        ringd_api_pack_ring_changed(d, old, &pk);
+        if (c->out.error != 0) {
+            conn_close(c); /* a watcher that does not read */
+            continue;
+        }
+        flush(c);
+    }
+}
+
+/* Removes a socket file left by a previous run (only a socket: never a regular file). */
+static void remove_stale(struct ringd *d, const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+        unlink(path);
+        ringd_log(&d->log, RINGD_LOG_DEBUG, "socket_removed", "path", path, NULL);
+    }
+}
+
+int ringd_api_start(struct ringd *d)
+{
+    struct ringd_api *api = calloc(1, sizeof(*api));
+    if (api == NULL) {
+        return UV_ENOMEM;
+    }
+    d->api = api;
+    const char *path = d->cfg.socket_path;
+    remove_stale(d, path);
+    uv_pipe_init(d->loop, &api->listen, 0);
+    api->listen.data = d;
+    int rv = uv_pipe_bind(&api->listen, path);
+    if (rv == 0 && chmod(path, 0660) != 0) {
+        rv = UV_EPERM;
+    }
+    if (rv == 0) {
+        rv = uv_listen((uv_stream_t *)&api->listen, 128, on_connection);
+    }
+    if (rv != 0) {
+        ringd_log(&d->log, RINGD_LOG_ERROR, "listen", "what", "local api", "path", path, "error",
+                  uv_strerror(rv), NULL);
+        return rv;
+    }
+    ringd_log(&d->log, RINGD_LOG_INFO, "listen", "what", "local api", "path", path, NULL);
+    return 0;
+}
+
+void ringd_api_close(struct ringd *d)
+{
+    struct ringd_api *api = d->api;
+    if (api == NULL) {
+        return;
+    }
+    while (api->conns != NULL) {
+        conn_close(api->conns);
+    }
+    if (!uv_is_closing((uv_handle_t *)&api->listen)) {
+        uv_close((uv_handle_t *)&api->listen, NULL);
+        unlink(d->cfg.socket_path);
+    }
+}
+
+void ringd_api_free(struct ringd *d)
+{
+    free(d->api);
+    d->api = NULL;
+}

@@ -1,0 +1,34 @@
+/*
+ * api: the local API's methods (proto/RPC.md), separate from the connection handling in api.c
+ * so the packing of each result reads on its own.
+ */
+#ifndef RINGD_API_H
+#define RINGD_API_H
+
+#include <msgpack.h>
+
+#include "daemon.h"
+#include "ring/rpc.h"
+
+/* What a call asks of its connection besides the response. */
+struct api_call {
+    int watch; /* start ring-change notifications */
+    int leave; /* leave the cluster once the response is out */
+    /* On error: a message for the error map (NULL for ring_strerror()). */
+    const char *message;
+    char message_buf[160];
+};
+
+/*
+ * Answers request |m|: on success packs the whole response ([1, msgid, nil, result]) through
+ * |pk| and returns 0; otherwise returns the RING_E* code to answer with (the caller drops
+ * whatever was packed and packs the error with call->message).
+ */
+int ringd_api_call(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                   struct api_call *call);
+
+/* Packs the 5 params of a ring_changed notification (after rpc_pack_notification_begin):
+ * checksum, members, added, removed, omitted. */
+int ringd_api_pack_ring_changed(struct ringd *d, const struct ringd_ring *old, msgpack_packer *pk);
+
+#endif

@@ -1,0 +1,382 @@
+/*
+ * api_methods: lookup, lookup_n, members, ring, stats, watch, join, leave. Each validates its
+ * params first, then packs its result; maps use string keys so any msgpack client reads them.
+ * Answers come from the current ring (rebuilt once per loop iteration, see node.c) and
+ * swim's member table.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "api.h"
+#include "ring/error.h"
+
+static void pack_str(msgpack_packer *pk, const char *s)
+{
+    msgpack_pack_str_with_body(pk, s, strlen(s));
+}
+
+static void pack_key_str(msgpack_packer *pk, const char *k, const char *v, size_t len)
+{
+    pack_str(pk, k);
+    msgpack_pack_str_with_body(pk, v, len);
+}
+
+static void pack_key_u64(msgpack_packer *pk, const char *k, uint64_t v)
+{
+    pack_str(pk, k);
+    msgpack_pack_uint64(pk, v);
+}
+
+static void pack_owner(struct ringd *d, msgpack_packer *pk, uint32_t idx)
+{
+    const struct hashring_member *m = hashring_member(d->ring.ring, idx);
+    char addr[RING_ADDR_STRLEN];
+    msgpack_pack_map(pk, 2);
+    pack_key_str(pk, "id", m->id, m->id_len);
+    ringd_addr_str(&d->ring.addrs[idx], addr);
+    pack_key_str(pk, "address", addr, strlen(addr));
+}
+
+static int fail(struct api_call *call, int err, const char *fmt, const char *arg)
+{
+    snprintf(call->message_buf, sizeof(call->message_buf), fmt, arg);
+    call->message = call->message_buf;
+    return err;
+}
+
+static int get_key(const struct rpc_msg *m, struct rpc_bytes *key, struct api_call *call)
+{
+    int rv = rpc_param_bytes(m, 0, key);
+    if (rv != 0) {
+        return fail(call, rv, "%s: the first param must be the key (str or bin)",
+                    rv == RING_EINVAL ? "missing key" : "wrong type");
+    }
+    return 0;
+}
+
+static int m_lookup(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                    struct api_call *call)
+{
+    struct rpc_bytes key;
+    uint32_t owner;
+    int rv = get_key(m, &key, call);
+    if (rv == 0 && m->param_count != 1) {
+        rv = fail(call, RING_EINVAL, "lookup takes one param, the key%s", "");
+    }
+    if (rv == 0) {
+        rv = hashring_lookup(d->ring.ring, key.ptr, key.len, &owner);
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    rpc_pack_result_begin(pk, m->msgid);
+    pack_owner(d, pk, owner);
+    return 0;
+}
+
+static int m_lookup_n(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                      struct api_call *call)
+{
+    struct rpc_bytes key;
+    uint64_t n = 0;
+    uint32_t owners[HASHRING_REPLICAS_MAX];
+    int rv = get_key(m, &key, call);
+    if (rv == 0 && m->param_count != 2) {
+        rv = fail(call, RING_EINVAL, "lookup_n takes two params, the key and n%s", "");
+    }
+    if (rv == 0 && (rv = rpc_param_uint(m, 1, HASHRING_REPLICAS_MAX, &n)) != 0) {
+        return fail(call, rv, "n must be an integer from 1 to 64%s", "");
+    }
+    if (rv == 0 && n == 0) {
+        return fail(call, RING_ERANGE, "n must be an integer from 1 to 64%s", "");
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    int count = hashring_lookup_n(d->ring.ring, key.ptr, key.len, (size_t)n, owners);
+    if (count < 0) {
+        return count;
+    }
+    rpc_pack_result_begin(pk, m->msgid);
+    msgpack_pack_array(pk, (size_t)count);
+    for (int i = 0; i < count; i++) {
+        pack_owner(d, pk, owners[i]);
+    }
+    return 0;
+}
+
+static double member_share(const struct ringd *d, const char *id, size_t id_len)
+{
+    uint32_t idx;
+    if (d->ring.ring == NULL || hashring_find(d->ring.ring, id, id_len, &idx) != 0) {
+        return 0.0;
+    }
+    return d->ring.shares[idx];
+}
+
+static void pack_member(struct ringd *d, msgpack_packer *pk, const struct member *mb)
+{
+    char addr[RING_ADDR_STRLEN];
+    ringd_addr_str(&mb->addr, addr);
+    msgpack_pack_map(pk, 8);
+    pack_key_str(pk, "id", mb->id, mb->id_len);
+    pack_key_str(pk, "address", addr, strlen(addr));
+    pack_str(pk, "status");
+    pack_str(pk, member_status_name(mb->status));
+    pack_key_u64(pk, "incarnation", mb->incarnation);
+    pack_key_u64(pk, "weight", mb->weight);
+    pack_key_str(pk, "group", mb->group, mb->group_len);
+    pack_str(pk, "labels");
+    msgpack_pack_map(pk, mb->label_count);
+    for (size_t i = 0; i < mb->label_count; i++) {
+        pack_key_str(pk, mb->labels[i].key, mb->labels[i].value, mb->labels[i].value_len);
+    }
+    pack_str(pk, "share");
+    msgpack_pack_double(pk, member_share(d, mb->id, mb->id_len));
+}
+
+static int no_params(const struct rpc_msg *m, struct api_call *call)
+{
+    if (m->param_count != 0) {
+        return fail(call, RING_EINVAL, "this method takes no params%s", "");
+    }
+    return 0;
+}
+
+static int m_members(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                     struct api_call *call)
+{
+    int rv = no_params(m, call);
+    if (rv != 0) {
+        return rv;
+    }
+    const struct members *t = swim_members(d->swim);
+    size_t n = members_count(t);
+    rpc_pack_result_begin(pk, m->msgid);
+    msgpack_pack_map(pk, 1);
+    pack_str(pk, "members");
+    msgpack_pack_array(pk, n);
+    for (size_t i = 0; i < n; i++) {
+        struct member mb;
+        members_get(t, i, &mb);
+        pack_member(d, pk, &mb);
+    }
+    return 0;
+}
+
+static int m_ring(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                  struct api_call *call)
+{
+    int rv = no_params(m, call);
+    if (rv != 0) {
+        return rv;
+    }
+    const struct hashring *r = d->ring.ring;
+    size_t n = hashring_member_count(r);
+    rpc_pack_result_begin(pk, m->msgid);
+    msgpack_pack_map(pk, 4);
+    pack_key_u64(pk, "checksum", d->ring.checksum);
+    pack_key_u64(pk, "vnodes", hashring_vnodes(r));
+    pack_key_u64(pk, "points", hashring_point_count(r));
+    pack_str(pk, "members");
+    msgpack_pack_array(pk, n);
+    for (uint32_t i = 0; i < n; i++) {
+        const struct hashring_member *hm = hashring_member(r, i);
+        char addr[RING_ADDR_STRLEN];
+        ringd_addr_str(&d->ring.addrs[i], addr);
+        msgpack_pack_map(pk, 4);
+        pack_key_str(pk, "id", hm->id, hm->id_len);
+        pack_key_str(pk, "address", addr, strlen(addr));
+        pack_key_u64(pk, "weight", hm->weight);
+        pack_str(pk, "share");
+        msgpack_pack_double(pk, d->ring.shares[i]);
+    }
+    return 0;
+}
+
+static void pack_swim_stats(msgpack_packer *pk, const struct swim_stats *st)
+{
+    msgpack_pack_map(pk, 16);
+    pack_key_u64(pk, "probes", st->probes);
+    pack_key_u64(pk, "probe_acks", st->probe_acks);
+    pack_key_u64(pk, "indirect_probes", st->indirect_probes);
+    pack_key_u64(pk, "stream_probes", st->stream_probes);
+    pack_key_u64(pk, "nacks_received", st->nacks_received);
+    pack_key_u64(pk, "suspicions", st->suspicions);
+    pack_key_u64(pk, "faulty", st->faulty);
+    pack_key_u64(pk, "refutations", st->refutations);
+    pack_key_u64(pk, "syncs", st->syncs);
+    pack_key_u64(pk, "msgs_in", st->msgs_in);
+    pack_key_u64(pk, "msgs_out", st->msgs_out);
+    pack_key_u64(pk, "bytes_in", st->bytes_in);
+    pack_key_u64(pk, "bytes_out", st->bytes_out);
+    pack_key_u64(pk, "stream_bytes_in", st->stream_bytes_in);
+    pack_key_u64(pk, "stream_bytes_out", st->stream_bytes_out);
+    pack_key_u64(pk, "decode_errors", st->decode_errors);
+}
+
+static int m_stats(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                   struct api_call *call)
+{
+    int rv = no_params(m, call);
+    if (rv != 0) {
+        return rv;
+    }
+    const struct members *t = swim_members(d->swim);
+    char addr[RING_ADDR_STRLEN];
+    ringd_addr_str(&d->self, addr);
+    rpc_pack_result_begin(pk, m->msgid);
+    msgpack_pack_map(pk, 12);
+    pack_key_str(pk, "id", d->cfg.id, d->cfg.id_len);
+    pack_key_str(pk, "address", addr, strlen(addr));
+    pack_key_u64(pk, "incarnation", swim_incarnation(d->swim));
+    pack_key_u64(pk, "health", swim_health(d->swim));
+    pack_key_u64(pk, "checksum", swim_checksum(d->swim));
+    pack_key_u64(pk, "ring_checksum", swim_ring_checksum(d->swim));
+    pack_str(pk, "ready");
+    ringd_ready(d) ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    pack_str(pk, "members");
+    msgpack_pack_map(pk, 4);
+    for (int st = MEMBER_ALIVE; st <= MEMBER_LEFT; st++) {
+        pack_key_u64(pk, member_status_name(st), members_count_status(t, st));
+    }
+    pack_key_u64(pk, "ring_changes", d->m.ring_changes);
+    pack_key_u64(pk, "api_requests", d->m.api_requests);
+    pack_key_u64(pk, "api_connections", ringd_api_connections(d));
+    pack_str(pk, "swim");
+    pack_swim_stats(pk, swim_stats(d->swim));
+    return 0;
+}
+
+static int m_watch(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                   struct api_call *call)
+{
+    int rv = no_params(m, call);
+    if (rv != 0) {
+        return rv;
+    }
+    call->watch = 1;
+    rpc_pack_result_begin(pk, m->msgid);
+    msgpack_pack_map(pk, 2);
+    pack_key_u64(pk, "checksum", d->ring.checksum);
+    pack_key_u64(pk, "members", hashring_member_count(d->ring.ring));
+    return 0;
+}
+
+static int m_join(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                  struct api_call *call)
+{
+    const struct rpc_bytes *items;
+    uint32_t count;
+    struct ring_addr addrs[RPC_PARAM_ITEMS_MAX];
+    int rv = rpc_param_list(m, 0, &items, &count);
+    if (rv != 0 || m->param_count != 1) {
+        return fail(call, rv != 0 ? rv : RING_EINVAL,
+                    "join takes one param, a list of \"ip:port\" strings%s", "");
+    }
+    if (count == 0) {
+        return fail(call, RING_EINVAL, "join: no addresses%s", "");
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        if (ring_addr_parse(items[i].ptr, items[i].len, &addrs[i]) != 0) {
+            char text[80];
+            snprintf(text, sizeof(text), "%.*s", (int)(items[i].len > 64 ? 64 : items[i].len),
+                     items[i].ptr);
+            return fail(call, RING_EINVAL, "join: \"%s\" is not a numeric ip:port", text);
+        }
+    }
+    rv = ringd_seeds_add(d, addrs, count);
+    if (rv != 0) {
+        return fail(call, rv, "join: too many seeds%s", "");
+    }
+    rpc_pack_result_begin(pk, m->msgid);
+    msgpack_pack_map(pk, 1);
+    pack_key_u64(pk, "seeds", count);
+    return 0;
+}
+
+static int m_leave(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                   struct api_call *call)
+{
+    int rv = no_params(m, call);
+    if (rv != 0) {
+        return rv;
+    }
+    call->leave = 1;
+    rpc_pack_result_begin(pk, m->msgid);
+    msgpack_pack_map(pk, 1);
+    pack_str(pk, "leaving");
+    msgpack_pack_true(pk);
+    (void)d;
+    return 0;
+}
+
+typedef int (*method_fn)(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                         struct api_call *call);
+
+static const struct {
+    const char *name;
+    method_fn fn;
+} methods[] = {
+    { "lookup", m_lookup }, { "lookup_n", m_lookup_n }, { "members", m_members },
+    { "ring", m_ring },     { "stats", m_stats },       { "watch", m_watch },
+    { "join", m_join },     { "leave", m_leave },
+};
+
+int ringd_api_call(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                   struct api_call *call)
+{
+    for (size_t i = 0; i < RING_ARRAY_LEN(methods); i++) {
+        if (rpc_method_is(m, methods[i].name)) {
+            if (d->ring.ring == NULL && methods[i].fn != m_join && methods[i].fn != m_leave &&
+                methods[i].fn != m_stats && methods[i].fn != m_members) {
+                return fail(call, RING_EAGAIN, "the ring is not built yet%s", "");
+            }
+            return methods[i].fn(d, m, pk, call);
+        }
+    }
+    char name[RPC_METHOD_BYTES_MAX + 1];
+    snprintf(name, sizeof(name), "%.*s", (int)m->method.len, m->method.ptr);
+    return fail(call, RING_ENOENT, "unknown method \"%s\"", name);
+}
+
+/* The ids in |a| that are not in |b| (all of |a| when |b| is NULL), as an array of at most
+ * |*room| entries; |*room| goes down by the number packed and |*omitted| up by the rest. */
+static void pack_missing(msgpack_packer *pk, const struct hashring *a, const struct hashring *b,
+                         size_t *room, uint64_t *omitted)
+{
+    size_t n = a != NULL ? hashring_member_count(a) : 0;
+    size_t count = 0;
+    uint32_t idx;
+    for (uint32_t i = 0; i < n; i++) {
+        const struct hashring_member *m = hashring_member(a, i);
+        count += b == NULL || hashring_find(b, m->id, m->id_len, &idx) != 0;
+    }
+    size_t packed = count < *room ? count : *room;
+    *omitted += count - packed;
+    *room -= packed;
+    msgpack_pack_array(pk, packed);
+    for (uint32_t i = 0; i < n && packed > 0; i++) {
+        const struct hashring_member *m = hashring_member(a, i);
+        if (b == NULL || hashring_find(b, m->id, m->id_len, &idx) != 0) {
+            msgpack_pack_str_with_body(pk, m->id, m->id_len);
+            packed--;
+        }
+    }
+}
+
+/* The params are positional, [checksum, members, added, removed, omitted], because a
+ * msgpack-RPC reader takes only scalars and lists of strings as params (proto/RPC.md): the
+ * id lists hold RPC_PARAM_ITEMS_MAX ids between them, and |omitted| counts the ids left
+ * out (0 unless more than 64 members changed at once; call ring() then). */
+int ringd_api_pack_ring_changed(struct ringd *d, const struct ringd_ring *old, msgpack_packer *pk)
+{
+    size_t room = RPC_PARAM_ITEMS_MAX;
+    uint64_t omitted = 0;
+    msgpack_pack_uint64(pk, d->ring.checksum);
+    msgpack_pack_uint64(pk, hashring_member_count(d->ring.ring));
+    pack_missing(pk, d->ring.ring, old->ring, &room, &omitted);
+    pack_missing(pk, old->ring, d->ring.ring, &room, &omitted);
+    msgpack_pack_uint64(pk, omitted);
+    return 0;
+}

@@ -1,0 +1,140 @@
+/*
+ * ringd: the daemon's state and the functions its glue files share. ringd is a thin libuv
+ * adapter around libring (STYLE.md habit 2): sockets, timers and signals feed swim with
+ * uv_now(); every protocol decision is swim's.
+ *
+ *   node.c     the swim glue: pump (drain datagrams, streams, events; re-arm the one
+ *              timer), the ring rebuilt once per loop iteration, graceful leave
+ *   net.c      UDP gossip and address conversion
+ *   stream.c   TCP streams on the gossip port: one frame each way, with timeouts
+ *   seeds.c    --join / --join-file / dns: seeds, resolved with uv_getaddrinfo
+ *   api.c      the local API (unix socket) connections; api_methods.c its methods
+ *   admin.c    the admin HTTP server; metrics.c its Prometheus text
+ */
+#ifndef RINGD_DAEMON_H
+#define RINGD_DAEMON_H
+
+#include <uv.h>
+
+#include "config.h"
+#include "log.h"
+#include "ring/codec.h"
+#include "ring/hashring.h"
+#include "ring/swim.h"
+
+/* API latency histogram bucket upper bounds, in microseconds (the last is +Inf). */
+#define RINGD_LATENCY_BUCKETS 12
+extern const double ringd_latency_bounds_us[RINGD_LATENCY_BUCKETS - 1];
+
+struct ringd_metrics {
+    uint64_t api_requests;
+    uint64_t api_errors;
+    uint64_t api_connections;     /* accepted so far */
+    uint64_t api_protocol_errors; /* connections closed for framing garbage */
+    uint64_t api_latency[RINGD_LATENCY_BUCKETS];
+    uint64_t api_latency_sum_ns;
+    uint64_t ring_changes;
+    uint64_t ring_builds_failed;
+    uint64_t streams_out, streams_out_failed, streams_in;
+    uint64_t udp_send_errors;
+    uint64_t http_requests;
+};
+
+/* The ring as the API serves it: swim's alive and suspect members laid out by hashring,
+ * with each ring member's address and share. Replaced whole when membership changes. */
+struct ringd_ring {
+    struct hashring *ring;
+    struct ring_addr *addrs; /* by ring member index */
+    double *shares;          /* by ring member index */
+    uint64_t checksum;
+};
+
+struct ringd_api;
+struct ringd_admin;
+struct ringd_seeds;
+struct ringd_stream;
+
+struct ringd {
+    uv_loop_t *loop;
+    struct ringd_config cfg;
+    struct ringd_log log;
+    struct swim *swim;
+    struct ring_addr self;
+    struct ringd_metrics m;
+
+    struct ringd_ring ring;
+    int ring_dirty;
+    uint64_t ring_changed_ms; /* uv_now() of the last ring change */
+    int joined;               /* latched: other members seen, or nobody to join */
+
+    uv_timer_t swim_timer;
+    uv_check_t check;
+    uv_udp_t udp;
+    uv_tcp_t peer;
+    uint32_t streams_in_open;
+    struct ringd_stream *streams; /* open streams, both directions */
+    uint8_t *dgram;               /* CODEC_DATAGRAM_BYTES_MAX: receive and send scratch */
+
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t leave_timer;
+    int leaving;
+    int leave_signal; /* the signal that started the leave, 0 for the API */
+    uint64_t leave_deadline_ms;
+    int stopping;
+
+    struct ringd_seeds *seeds;
+    struct ringd_api *api;
+    struct ringd_admin *admin;
+};
+
+/* node.c */
+int ringd_start(struct ringd *d);
+void ringd_pump(struct ringd *d);
+void ringd_leave(struct ringd *d, const char *why);
+void ringd_stop(struct ringd *d);
+void ringd_free(struct ringd *d);
+int ringd_ready(const struct ringd *d);
+/* Closes |h| unless it is already closing (for handles owned by |d|). */
+void ringd_close_handle(uv_handle_t *h);
+
+/* net.c */
+int ringd_udp_start(struct ringd *d);
+void ringd_udp_send(struct ringd *d, const struct ring_addr *to, const uint8_t *buf, size_t len);
+/* sockaddr <-> ring_addr (IPv4-mapped IPv6 becomes IPv4). Return 0 or -1. */
+int ringd_addr_from_sockaddr(const struct sockaddr *sa, struct ring_addr *out);
+void ringd_addr_to_sockaddr(const struct ring_addr *a, int v6_socket, struct sockaddr_storage *ss);
+/* The sockaddr of a numeric host:port from the config. Returns 0 or a uv error. */
+int ringd_bind_sockaddr(const struct ringd *d, const struct ringd_hostport *hp,
+                        struct sockaddr_storage *ss);
+/* "ip:port" of |a| into |buf| (RING_ADDR_STRLEN). */
+const char *ringd_addr_str(const struct ring_addr *a, char *buf);
+
+/* stream.c */
+int ringd_stream_listen(struct ringd *d);
+void ringd_stream_start(struct ringd *d, const struct swim_stream_req *req);
+void ringd_stream_close_all(struct ringd *d);
+
+/* seeds.c */
+int ringd_seeds_start(struct ringd *d);
+/* Re-reads the join file and re-resolves every seed now (SIGHUP). */
+void ringd_seeds_reload(struct ringd *d);
+/* Adds numeric seeds given by the API and joins through them now. */
+int ringd_seeds_add(struct ringd *d, const struct ring_addr *addrs, size_t n);
+void ringd_seeds_close(struct ringd *d);
+
+/* api.c */
+int ringd_api_start(struct ringd *d);
+/* Sends a ring_changed notification to every watcher; |old| is the ring before (may have no
+ * ring). */
+void ringd_api_ring_changed(struct ringd *d, const struct ringd_ring *old);
+void ringd_api_close(struct ringd *d);
+void ringd_api_free(struct ringd *d);
+size_t ringd_api_connections(const struct ringd *d);
+void ringd_api_observe(struct ringd *d, uint64_t latency_ns, int failed);
+
+/* admin.c */
+int ringd_admin_start(struct ringd *d);
+void ringd_admin_close(struct ringd *d);
+void ringd_admin_free(struct ringd *d);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * ringd: the sidecar daemon. Parses the config (config.c), starts everything (node.c), runs
+ * the loop until a graceful leave (SIGTERM, SIGINT, or leave() from the local API) ends it.
+ * Exit status: 0 after a leave, 1 when startup fails, 2 for bad flags.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+
+extern char **environ;
+
+int main(int argc, char **argv)
+{
+    static struct ringd d;
+    char err[512];
+    if (ringd_config_parse(&d.cfg, argc, argv, environ, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 2;
+    }
+    if (d.cfg.show_help) {
+        ringd_config_usage(stdout);
+        return 0;
+    }
+    if (d.cfg.show_version) {
+        printf("ringd %s\n", RINGD_VERSION);
+        return 0;
+    }
+    d.log.level = d.cfg.log_level;
+    d.log.format = d.cfg.log_format;
+    d.loop = uv_default_loop();
+    int rv = ringd_start(&d);
+    if (rv == 0) {
+        char port[8];
+        snprintf(port, sizeof(port), "%u", d.cfg.bind.port);
+        ringd_log(&d.log, RINGD_LOG_INFO, "started", "id", d.cfg.id, "bind", d.cfg.bind.host,
+                  "port", port, "version", RINGD_VERSION, NULL);
+    } else {
+        ringd_stop(&d);
+    }
+    uv_run(d.loop, UV_RUN_DEFAULT);
+    ringd_free(&d);
+    uv_loop_close(d.loop);
+    return rv == 0 ? 0 : 1;
+}

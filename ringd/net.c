@@ -1,0 +1,134 @@
+/*
+ * net: UDP gossip. A datagram in goes to swim_recv() with uv_now(); datagrams out come from
+ * ringd_pump(). Sends use uv_udp_try_send: gossip is lossy by design, so a datagram the
+ * kernel will not take right now is dropped and counted rather than queued.
+ */
+#include <string.h>
+
+#include "daemon.h"
+
+int ringd_addr_from_sockaddr(const struct sockaddr *sa, struct ring_addr *out)
+{
+    static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+    memset(out, 0, sizeof(*out));
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        out->family = RING_ADDR_V4;
+        out->port = ntohs(in->sin_port);
+        memcpy(out->ip, &in->sin_addr, 4);
+        return 0;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        out->port = ntohs(in6->sin6_port);
+        if (memcmp(&in6->sin6_addr, v4mapped, 12) == 0) {
+            out->family = RING_ADDR_V4;
+            memcpy(out->ip, (const uint8_t *)&in6->sin6_addr + 12, 4);
+        } else {
+            out->family = RING_ADDR_V6;
+            memcpy(out->ip, &in6->sin6_addr, 16);
+        }
+        return 0;
+    }
+    return -1;
+}
+
+void ringd_addr_to_sockaddr(const struct ring_addr *a, int v6_socket, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (a->family == RING_ADDR_V4 && !v6_socket) {
+        struct sockaddr_in *in = (struct sockaddr_in *)ss;
+        in->sin_family = AF_INET;
+        in->sin_port = htons(a->port);
+        memcpy(&in->sin_addr, a->ip, 4);
+        return;
+    }
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(a->port);
+    if (a->family == RING_ADDR_V4) {
+        uint8_t *p = (uint8_t *)&in6->sin6_addr;
+        p[10] = 0xff;
+        p[11] = 0xff;
+        memcpy(p + 12, a->ip, 4);
+    } else {
+        memcpy(&in6->sin6_addr, a->ip, 16);
+    }
+}
+
+const char *ringd_addr_str(const struct ring_addr *a, char *buf)
+{
+    if (ring_addr_format(a, buf, RING_ADDR_STRLEN) < 0) {
+        memcpy(buf, "-", 2);
+    }
+    return buf;
+}
+
+static int bind_is_v6(const struct ringd *d)
+{
+    return d->cfg.bind.family == 6;
+}
+
+void ringd_udp_send(struct ringd *d, const struct ring_addr *to, const uint8_t *buf, size_t len)
+{
+    struct sockaddr_storage ss;
+    ringd_addr_to_sockaddr(to, bind_is_v6(d), &ss);
+    uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
+    int rv = uv_udp_try_send(&d->udp, &b, 1, (const struct sockaddr *)&ss);
+    if (rv < 0) {
+        d->m.udp_send_errors++;
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct ringd *d = h->data;
+    (void)suggested;
+    *buf = uv_buf_init((char *)d->dgram, CODEC_DATAGRAM_BYTES_MAX);
+}
+
+static void on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from,
+                    unsigned flags)
+{
+    struct ringd *d = u->data;
+    struct ring_addr addr;
+    if (nread <= 0 || from == NULL || (flags & UV_UDP_PARTIAL) ||
+        ringd_addr_from_sockaddr(from, &addr) != 0) {
+        return;
+    }
+    /* Decode errors are counted by swim (decode_errors) and shown in /metrics. */
+    (void)swim_recv(d->swim, &addr, (const uint8_t *)buf->base, (size_t)nread, uv_now(d->loop));
+    ringd_pump(d);
+}
+
+/* Fills |ss| with the --bind address. */
+int ringd_bind_sockaddr(const struct ringd *d, const struct ringd_hostport *hp,
+                        struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (hp->family == 6) {
+        return uv_ip6_addr(hp->host, hp->port, (struct sockaddr_in6 *)ss);
+    }
+    return uv_ip4_addr(hp->host, hp->port, (struct sockaddr_in *)ss);
+}
+
+int ringd_udp_start(struct ringd *d)
+{
+    struct sockaddr_storage ss;
+    int rv = ringd_bind_sockaddr(d, &d->cfg.bind, &ss);
+    if (rv == 0) {
+        rv = uv_udp_init(d->loop, &d->udp);
+    }
+    d->udp.data = d;
+    if (rv == 0) {
+        rv = uv_udp_bind(&d->udp, (const struct sockaddr *)&ss, 0);
+    }
+    if (rv == 0) {
+        rv = uv_udp_recv_start(&d->udp, on_alloc, on_recv);
+    }
+    if (rv != 0) {
+        ringd_log(&d->log, RINGD_LOG_ERROR, "listen", "what", "gossip udp", "address",
+                  d->cfg.bind.host, "error", uv_strerror(rv), NULL);
+    }
+    return rv;
+}

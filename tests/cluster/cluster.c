@@ -1,0 +1,290 @@
+/* cluster: see cluster.h. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cluster.h"
+
+struct cluster cl;
+
+void cluster_sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void cluster_init(void)
+{
+    memset(&cl, 0, sizeof(cl));
+    snprintf(cl.dir, sizeof(cl.dir), "/tmp/ring-cluster-XXXXXX");
+    cr_assert(mkdtemp(cl.dir) != NULL, "mkdtemp: %s", strerror(errno));
+    /* Distinct ports per test process (Criterion runs each test in its own). */
+    cl.base_port = 20000 + (int)(getpid() % 1500) * 20;
+}
+
+const char *cluster_socket(int i, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/n%d.sock", cl.dir, i);
+    return buf;
+}
+
+int cluster_gossip_port(int i)
+{
+    return cl.base_port + i;
+}
+
+int cluster_admin_port(int i)
+{
+    return cl.base_port + 10 + i;
+}
+
+void cluster_start_node(int i, int seed)
+{
+    char id[16], bind[32], admin[32], join[32], sock[128], logf[128];
+    snprintf(id, sizeof(id), "n%d", i);
+    snprintf(bind, sizeof(bind), "127.0.0.1:%d", cluster_gossip_port(i));
+    snprintf(admin, sizeof(admin), "127.0.0.1:%d", cluster_admin_port(i));
+    snprintf(join, sizeof(join), "127.0.0.1:%d", cluster_gossip_port(seed < 0 ? i : seed));
+    snprintf(logf, sizeof(logf), "%s/n%d.log", cl.dir, i);
+    cluster_socket(i, sock, sizeof(sock));
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    cr_assert(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) {
+            _exit(127);
+        }
+        int fd = open(logf, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        char *argv[] = { RINGD_BIN, "--id",
+                         id,        "--bind",
+                         bind,      "--admin",
+                         admin,     "--socket",
+                         sock,      "--join",
+                         join,      "--probe-interval",
+                         "100ms",   "--probe-timeout",
+                         "50ms",    "--log-level",
+                         "debug",   NULL };
+        if (seed < 0) {
+            argv[9] = NULL;
+        }
+        char *envp[] = { NULL };
+        execve(RINGD_BIN, argv, envp);
+        _exit(127);
+    }
+    cl.pids[i] = pid;
+    if (i >= cl.n) {
+        cl.n = i + 1;
+    }
+    /* Wait for its socket, so callers can talk to it at once. */
+    for (int t = 0; t < 200; t++) {
+        if (access(sock, F_OK) == 0) {
+            return;
+        }
+        cluster_sleep_ms(10);
+    }
+    cr_assert(0, "node %d did not create its socket %s", i, sock);
+}
+
+void cluster_start(int n)
+{
+    cluster_start_node(0, -1);
+    for (int i = 1; i < n; i++) {
+        cluster_start_node(i, 0);
+    }
+}
+
+void cluster_signal(int i, int sig)
+{
+    cr_assert(cl.pids[i] > 0);
+    kill(cl.pids[i], sig);
+}
+
+int cluster_wait_exit(int i, int timeout_ms)
+{
+    int64_t end = now_ms() + timeout_ms;
+    int status;
+    while (now_ms() < end) {
+        pid_t p = waitpid(cl.pids[i], &status, WNOHANG);
+        if (p == cl.pids[i]) {
+            cl.pids[i] = 0;
+            return status;
+        }
+        cluster_sleep_ms(10);
+    }
+    return -1;
+}
+
+void cluster_stop(void)
+{
+    for (int i = 0; i < CLUSTER_NODES_MAX; i++) {
+        if (cl.pids[i] > 0) {
+            kill(cl.pids[i], SIGKILL);
+            waitpid(cl.pids[i], NULL, 0);
+            cl.pids[i] = 0;
+        }
+    }
+    if (cl.dir[0] != '\0' && getenv("RING_CLUSTER_KEEP") == NULL) {
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", cl.dir);
+        if (system(cmd) != 0) {
+            fprintf(stderr, "could not remove %s\n", cl.dir);
+        }
+    }
+}
+
+struct ringc *cluster_connect(int i)
+{
+    char sock[128], err[256];
+    struct ringc *c = NULL;
+    int rv = ringc_connect(&c, cluster_socket(i, sock, sizeof(sock)), err, sizeof(err));
+    cr_assert(eq(int, rv, 0), "%s", err);
+    return c;
+}
+
+int cluster_member(int i, const char *id, char *status, size_t cap, uint64_t *inc)
+{
+    char sock[128], err[256];
+    struct ringc *c;
+    if (ringc_connect(&c, cluster_socket(i, sock, sizeof(sock)), err, sizeof(err)) != 0) {
+        return -1;
+    }
+    const msgpack_object *res;
+    int found = -1;
+    if (ringc_call(c, &res, 2000, "members", "") == 0) {
+        const msgpack_object *list = ringc_get(res, "members");
+        for (uint32_t k = 0; list != NULL && k < list->via.array.size; k++) {
+            char mid[130];
+            ringc_get_str(&list->via.array.ptr[k], "id", mid, sizeof(mid));
+            if (strcmp(mid, id) == 0) {
+                ringc_get_str(&list->via.array.ptr[k], "status", status, cap);
+                *inc = ringc_get_u64(&list->via.array.ptr[k], "incarnation", 0);
+                found = 0;
+            }
+        }
+    }
+    ringc_close(c);
+    return found;
+}
+
+int cluster_stats(int i, uint64_t *alive, uint64_t *ring_checksum, uint64_t *checksum)
+{
+    char sock[128], err[256];
+    struct ringc *c;
+    if (ringc_connect(&c, cluster_socket(i, sock, sizeof(sock)), err, sizeof(err)) != 0) {
+        return -1;
+    }
+    const msgpack_object *res;
+    int rv = ringc_call(c, &res, 2000, "stats", "");
+    if (rv == 0) {
+        *alive = ringc_get_u64(ringc_get(res, "members"), "alive", 0);
+        *ring_checksum = ringc_get_u64(res, "ring_checksum", 0);
+        *checksum = ringc_get_u64(res, "checksum", 0);
+    }
+    ringc_close(c);
+    return rv == 0 ? 0 : -1;
+}
+
+int cluster_wait(int (*cond)(void *), void *arg, int timeout_ms)
+{
+    int64_t start = now_ms();
+    while (now_ms() - start < timeout_ms) {
+        if (cond(arg)) {
+            return (int)(now_ms() - start);
+        }
+        cluster_sleep_ms(20);
+    }
+    return -1;
+}
+
+int cluster_converged(void *want)
+{
+    uint64_t first_ring = 0, first_sum = 0;
+    int seen = 0;
+    for (int i = 0; i < cl.n; i++) {
+        if (cl.pids[i] <= 0) {
+            continue;
+        }
+        uint64_t alive, ring, sum;
+        if (cluster_stats(i, &alive, &ring, &sum) != 0 || alive != (uint64_t)(intptr_t)want) {
+            return 0;
+        }
+        if (seen++ == 0) {
+            first_ring = ring;
+            first_sum = sum;
+        } else if (ring != first_ring || sum != first_sum) {
+            return 0;
+        }
+    }
+    return seen > 0;
+}
+
+int cluster_http(int i, const char *request, char *body, size_t cap)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(cluster_admin_port(i)) };
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    struct timeval tv = { .tv_sec = 3 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (write(fd, request, strlen(request)) != (ssize_t)strlen(request)) {
+        close(fd);
+        return -1;
+    }
+    static char resp[1 << 20];
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof(resp) - 1 && (n = read(fd, resp + len, sizeof(resp) - 1 - len)) > 0) {
+        len += (size_t)n;
+    }
+    close(fd);
+    resp[len] = '\0';
+    int status = -1;
+    if (sscanf(resp, "HTTP/1.1 %d", &status) != 1) {
+        return -1;
+    }
+    const char *b = strstr(resp, "\r\n\r\n");
+    snprintf(body, cap, "%s", b != NULL ? b + 4 : "");
+    return status;
+}
+
+int cluster_sh(const char *cmd, char *out, size_t cap)
+{
+    FILE *p = popen(cmd, "r");
+    if (p == NULL) {
+        return -1;
+    }
+    size_t len = fread(out, 1, cap - 1, p);
+    out[len] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}

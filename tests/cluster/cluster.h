@@ -1,0 +1,65 @@
+/*
+ * cluster: real ringd processes on 127.0.0.1 for the cluster tests. Every process a test
+ * starts is recorded and killed by PID in cluster_stop() (the suites' fini), and each child
+ * asks the kernel to SIGKILL it if the test process dies first, so nothing outlives a test.
+ */
+#ifndef RING_TESTS_CLUSTER_H
+#define RING_TESTS_CLUSTER_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "client.h"
+
+#define CLUSTER_NODES_MAX 8
+
+struct cluster {
+    int n;
+    pid_t pids[CLUSTER_NODES_MAX];
+    char dir[64];
+    int base_port;
+};
+
+extern struct cluster cl;
+
+/* Makes a temp dir and picks ports for this test process. */
+void cluster_init(void);
+/* Starts node |i| (id "n<i>"), joining node |seed| (-1: no --join). */
+void cluster_start_node(int i, int seed);
+/* Starts nodes 0..n-1, all joining node 0. */
+void cluster_start(int n);
+/* Kills every node still running (SIGKILL) and removes the temp dir. */
+void cluster_stop(void);
+/* Sends |sig| to node |i|. */
+void cluster_signal(int i, int sig);
+/* Waits for node |i| to exit; returns its wait status, or -1 after |timeout_ms|. */
+int cluster_wait_exit(int i, int timeout_ms);
+
+const char *cluster_socket(int i, char *buf, size_t cap);
+int cluster_gossip_port(int i);
+int cluster_admin_port(int i);
+
+/* Connects to node |i|'s local API (asserts). */
+struct ringc *cluster_connect(int i);
+/* Node |i|'s view of member |id|: its status ("alive", ...) into |status|, incarnation into
+ * |*inc|; returns 0, or -1 if the node does not know it or cannot be asked. */
+int cluster_member(int i, const char *id, char *status, size_t cap, uint64_t *inc);
+/* Node |i|'s stats: alive members, ring checksum. Returns 0 or -1. */
+int cluster_stats(int i, uint64_t *alive, uint64_t *ring_checksum, uint64_t *checksum);
+
+/* Polls |cond| every 20 ms until it returns 1 or |timeout_ms| passes; returns the ms it took
+ * or -1. */
+int cluster_wait(int (*cond)(void *), void *arg, int timeout_ms);
+
+/* Node |i| sees |want| alive members and every running node reports the same ring checksum. */
+int cluster_converged(void *want);
+
+/* GET |path| from node |i|'s admin server: returns the status, the body in |body|. */
+int cluster_http(int i, const char *request, char *body, size_t cap);
+
+void cluster_sleep_ms(int ms);
+
+/* Runs a shell command; returns its exit status and up to |cap| bytes of stdout in |out|. */
+int cluster_sh(const char *cmd, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,162 @@
+/* Unit tests for ringd's pure parts: the admin HTTP request reader, the join file, log lines,
+ * text buffers. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <string.h>
+
+#include "http.h"
+#include "joinfile.h"
+#include "log.h"
+#include "ring/error.h"
+#include "sbuf.h"
+
+static struct http_request req;
+
+static int parse(const char *text)
+{
+    return http_parse_request(text, strlen(text), &req);
+}
+
+Test(ringd_http, reads_a_get_with_query_and_keep_alive)
+{
+    const char *text = "GET /v1/lookup?key=a%20b HTTP/1.1\r\nHost: x\r\n\r\nGET /next";
+    int n = parse(text);
+    cr_assert(eq(int, n, (int)(strstr(text, "GET /next") - text)));
+    cr_assert(eq(str, req.method, "GET"));
+    cr_assert(eq(str, req.path, "/v1/lookup"));
+    cr_assert(eq(str, req.query, "key=a%20b"));
+    cr_assert(eq(int, req.keep_alive, 1));
+    char key[64];
+    cr_assert(eq(int, http_query_param(req.query, "key", key, sizeof(key)), 3));
+    cr_assert(eq(str, key, "a b"));
+}
+
+Test(ringd_http, needs_more_bytes_until_the_blank_line)
+{
+    cr_assert(eq(int, parse("GET / HTTP/1.1\r\nHost: x\r\n"), 0));
+    cr_assert(eq(int, parse(""), 0));
+}
+
+Test(ringd_http, connection_close_and_http_1_0_end_the_connection)
+{
+    cr_assert(gt(int, parse("GET / HTTP/1.1\r\nConnection: close\r\n\r\n"), 0));
+    cr_assert(eq(int, req.keep_alive, 0));
+    cr_assert(gt(int, parse("GET / HTTP/1.0\r\n\r\n"), 0));
+    cr_assert(eq(int, req.keep_alive, 0));
+}
+
+Test(ringd_http, malformed_requests_get_their_error)
+{
+    static const struct {
+        const char *text;
+        int want;
+    } cases[] = {
+        { "POST /metrics HTTP/1.1\r\n\r\n", RING_EINVAL },
+        { "get / HTTP/1.1\r\n\r\n", RING_EPROTO },
+        { "GET / HTTP/2.0\r\n\r\n", RING_EPROTO },
+        { "GET noslash HTTP/1.1\r\n\r\n", RING_EPROTO },
+        { "GET /\r\n\r\n", RING_EPROTO },
+        { "GET / HTTP/1.1\r\nNo colon\r\n\r\n", RING_EPROTO },
+        { "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", RING_EPROTO },
+        { "GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n", RING_EPROTO },
+        { "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", RING_EPROTO },
+        { "GET / HTTP/1.1\nHost: x\r\n\r\n", RING_EPROTO },
+        { "garbage\r\n\r\n", RING_EPROTO },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cr_assert(eq(int, parse(cases[i].text), cases[i].want), "case %zu: %s", i, cases[i].text);
+    }
+}
+
+Test(ringd_http, a_head_over_the_limit_is_refused)
+{
+    static char big[HTTP_HEAD_BYTES_MAX + 100];
+    memset(big, 'a', sizeof(big) - 1);
+    memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
+    cr_assert(eq(int, parse(big), RING_EMSGSIZE));
+}
+
+Test(ringd_http, query_params)
+{
+    char v[8];
+    cr_assert(eq(int, http_query_param("a=1&key=x+y", "key", v, sizeof(v)), 3));
+    cr_assert(eq(str, v, "x y"));
+    cr_assert(eq(int, http_query_param("a=1", "key", v, sizeof(v)), RING_ENOENT));
+    cr_assert(eq(int, http_query_param("key=%zz", "key", v, sizeof(v)), RING_EPROTO));
+    cr_assert(eq(int, http_query_param("key=%4", "key", v, sizeof(v)), RING_EPROTO));
+    cr_assert(eq(int, http_query_param("key=0123456789", "key", v, sizeof(v)), RING_ENOBUFS));
+    cr_assert(eq(int, http_query_param("key", "key", v, sizeof(v)), 0));
+}
+
+static struct ringd_seed seeds[4];
+static size_t n;
+static char err[256];
+
+static int parse_join(const char *text)
+{
+    return ringd_join_file_parse(text, strlen(text), seeds, 4, &n, err, sizeof(err));
+}
+
+Test(ringd_joinfile, json_list_of_seeds)
+{
+    cr_assert(eq(int, parse_join(" [\"10.0.0.1:7946\", \"dns:ringd.svc:7946\"]\n"), 0), "%s", err);
+    cr_assert(eq(sz, n, 2));
+    cr_assert(eq(str, seeds[0].addr.host, "10.0.0.1"));
+    cr_assert(eq(u16, seeds[0].addr.port, 7946));
+    cr_assert(eq(int, seeds[1].dns, 1));
+    cr_assert(eq(str, seeds[1].addr.host, "ringd.svc"));
+    cr_assert(eq(int, parse_join("[]"), 0));
+    cr_assert(eq(sz, n, 0));
+}
+
+Test(ringd_joinfile, one_seed_per_line_with_comments)
+{
+    cr_assert(eq(int, parse_join("# seeds\n10.0.0.1:7946\n\n  [::1]:7000  \r\n"), 0), "%s", err);
+    cr_assert(eq(sz, n, 2));
+    cr_assert(eq(str, seeds[1].addr.host, "::1"));
+    cr_assert(eq(u16, seeds[1].addr.port, 7000));
+}
+
+Test(ringd_joinfile, bad_files_say_why)
+{
+    cr_assert(eq(int, parse_join("[\"10.0.0.1:7946\""), RING_EINVAL));
+    cr_assert(eq(int, parse_join("[\"10.0.0.1:7946\"] x"), RING_EINVAL));
+    cr_assert(eq(int, parse_join("[10]"), RING_EINVAL));
+    cr_assert(eq(int, parse_join("[\"a\\\"b:1\"]"), RING_EINVAL));
+    cr_assert(eq(int, parse_join("[\"nohostport\"]"), RING_EINVAL));
+    cr_assert(eq(int, parse_join("a:1\nb:2\nc:3\nd:4\ne:5\n"), RING_E2BIG));
+    cr_assert(strstr(err, "more than 4 seeds") != NULL, "%s", err);
+}
+
+Test(ringd_log, text_and_json_lines)
+{
+    char line[256];
+    const char *kv[] = { "id", "n1", "why", "two words" };
+    size_t len = ringd_log_format(line, sizeof(line), 0, 1700000000123ull, 1, "member", kv, 4);
+    cr_assert(eq(str, line, "2023-11-14T22:13:20.123Z info  member id=n1 why=\"two words\"\n"));
+    cr_assert(eq(sz, len, strlen(line)));
+    ringd_log_format(line, sizeof(line), 1, 1700000000123ull, 2, "member", kv, 4);
+    cr_assert(eq(str, line,
+                 "{\"ts\":\"2023-11-14T22:13:20.123Z\",\"level\":\"warn\",\"event\":\"member\","
+                 "\"id\":\"n1\",\"why\":\"two words\"}\n"));
+}
+
+Test(ringd_log, long_lines_are_cut_and_still_end_in_a_newline)
+{
+    char line[40];
+    const char *kv[] = { "k", "a value far longer than the line buffer can hold" };
+    size_t len = ringd_log_format(line, sizeof(line), 0, 0, 1, "e", kv, 2);
+    cr_assert(eq(sz, len, sizeof(line) - 1));
+    cr_assert(eq(chr, line[len - 1], '\n'));
+}
+
+Test(ringd_sbuf, json_escapes_and_cap)
+{
+    struct sbuf b;
+    sbuf_init(&b, 64);
+    sbuf_json_str(&b, "a\"b\\c\n\x01", 7);
+    cr_assert(eq(str, b.data, "\"a\\\"b\\\\c\\n\\u0001\""));
+    sbuf_printf(&b, "%0100d", 1);
+    cr_assert(eq(int, b.failed, 1));
+    sbuf_free(&b);
+}
