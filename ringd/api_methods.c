@@ -248,6 +248,31 @@ static int m_stats(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     return 0;
 }
 
+/* keys(): the fingerprints of the gossip keys, primary first, and what encryption refused. */
+static int m_keys(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                  struct api_call *call)
+{
+    int rv = no_params(m, call);
+    if (rv != 0) {
+        return rv;
+    }
+    rpc_pack_result_begin(pk, m->msgid);
+    msgpack_pack_map(pk, 5);
+    pack_str(pk, "encrypted");
+    ringd_encrypting(d) ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    pack_str(pk, "fingerprints");
+    msgpack_pack_array(pk, d->keys.count);
+    for (size_t i = 0; i < d->keys.count; i++) {
+        char fp[SEAL_FINGERPRINT_LEN];
+        seal_fingerprint(&d->keys, i, fp);
+        pack_str(pk, fp);
+    }
+    pack_key_u64(pk, "auth_failures", d->m.auth_failures);
+    pack_key_u64(pk, "plaintext_refused", d->m.plaintext_refused);
+    pack_key_u64(pk, "sealed_refused", d->m.sealed_refused);
+    return 0;
+}
+
 static int m_watch(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
                    struct api_call *call)
 {
@@ -320,7 +345,7 @@ static const struct {
 } methods[] = {
     { "lookup", m_lookup }, { "lookup_n", m_lookup_n }, { "members", m_members },
     { "ring", m_ring },     { "stats", m_stats },       { "watch", m_watch },
-    { "join", m_join },     { "leave", m_leave },
+    { "join", m_join },     { "leave", m_leave },       { "keys", m_keys },
 };
 
 int ringd_api_call(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
@@ -329,7 +354,7 @@ int ringd_api_call(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     for (size_t i = 0; i < RING_ARRAY_LEN(methods); i++) {
         if (rpc_method_is(m, methods[i].name)) {
             if (d->ring.ring == NULL && methods[i].fn != m_join && methods[i].fn != m_leave &&
-                methods[i].fn != m_stats && methods[i].fn != m_members) {
+                methods[i].fn != m_stats && methods[i].fn != m_members && methods[i].fn != m_keys) {
                 return fail(call, RING_EAGAIN, "the ring is not built yet%s", "");
             }
             return methods[i].fn(d, m, pk, call);

@@ -10,6 +10,7 @@
  *   seeds.c    --join / --join-file / dns: seeds, resolved with uv_getaddrinfo
  *   api.c      the local API (unix socket) connections; api_methods.c its methods
  *   admin.c    the admin HTTP server; metrics.c its Prometheus text
+ *   envelope.c gossip encryption: seal what goes out, open what comes in (--keyfile)
  */
 #ifndef RINGD_DAEMON_H
 #define RINGD_DAEMON_H
@@ -20,6 +21,7 @@
 #include "log.h"
 #include "ring/codec.h"
 #include "ring/hashring.h"
+#include "ring/seal.h"
 #include "ring/swim.h"
 
 /* API latency histogram bucket upper bounds, in microseconds (the last is +Inf). */
@@ -38,6 +40,9 @@ struct ringd_metrics {
     uint64_t streams_out, streams_out_failed, streams_in;
     uint64_t udp_send_errors;
     uint64_t http_requests;
+    uint64_t auth_failures;     /* sealed packets no key of ours opens */
+    uint64_t plaintext_refused; /* plaintext packets while we require encryption */
+    uint64_t sealed_refused;    /* sealed packets while we have no keys */
 };
 
 /* The ring as the API serves it: swim's alive and suspect members laid out by hashring,
@@ -74,6 +79,10 @@ struct ringd {
     uint32_t streams_in_open;
     struct ringd_stream *streams; /* open streams, both directions */
     uint8_t *dgram;               /* CODEC_DATAGRAM_BYTES_MAX: receive and send scratch */
+    uint8_t *dgram_wire;          /* as large: a datagram sealed, or opened */
+
+    struct seal_keyring keys; /* --keyfile; empty: no encryption */
+    uint64_t auth_logged_ms, plaintext_logged_ms, sealed_logged_ms;
 
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t leave_timer;
@@ -131,6 +140,21 @@ void ringd_api_close(struct ringd *d);
 void ringd_api_free(struct ringd *d);
 size_t ringd_api_connections(const struct ringd *d);
 void ringd_api_observe(struct ringd *d, uint64_t latency_ns, int failed);
+
+/* envelope.c */
+/* (Re)reads --keyfile into d->keys; without --keyfile does nothing. On error logs it and keeps
+ * the keys it had. Returns 0 or -1. */
+int ringd_keys_load(struct ringd *d);
+int ringd_encrypting(const struct ringd *d);
+/* Seals |len| bytes of |in| for |context| (SEAL_DATAGRAM or SEAL_STREAM) into |out| (|cap|
+ * bytes), or copies them when the node does not encrypt. Returns the length or a RING_E*. */
+ssize_t ringd_seal(struct ringd *d, int context, const uint8_t *in, size_t len, uint8_t *out,
+                   size_t cap);
+/* Opens what |from| sent: the plaintext (|in| itself when the node does not encrypt, else
+ * opened into |out|) and its length in |*out_len|, or NULL when it must be dropped (counted
+ * and logged here). */
+const uint8_t *ringd_open(struct ringd *d, int context, const struct ring_addr *from,
+                          const uint8_t *in, size_t len, uint8_t *out, size_t cap, size_t *out_len);
 
 /* admin.c */
 int ringd_admin_start(struct ringd *d);

@@ -89,6 +89,12 @@ void ringd_metrics_text(struct ringd *d, struct sbuf *b)
     swim_metrics(b, swim_stats(d->swim));
     one(b, "ringd_udp_send_errors_total", "counter", "Datagrams the kernel refused.",
         d->m.udp_send_errors);
+    one(b, "ringd_auth_failures_total", "counter",
+        "Sealed packets no key of this node opens (wrong key or tampered).", d->m.auth_failures);
+    one(b, "ringd_plaintext_refused_total", "counter",
+        "Plaintext packets dropped because this node requires encryption.", d->m.plaintext_refused);
+    one(b, "ringd_sealed_refused_total", "counter",
+        "Sealed packets dropped because this node has no --keyfile.", d->m.sealed_refused);
     in_out(b, "ringd_streams_total", "TCP streams opened.", d->m.streams_in, d->m.streams_out);
     one(b, "ringd_stream_failures_total", "counter", "Outgoing streams that failed or timed out.",
         d->m.streams_out_failed);

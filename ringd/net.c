@@ -1,7 +1,8 @@
 /*
  * net: UDP gossip. A datagram in goes to swim_recv() with uv_now(); datagrams out come from
  * ringd_pump(). Sends use uv_udp_try_send: gossip is lossy by design, so a datagram the
- * kernel will not take right now is dropped and counted rather than queued.
+ * kernel will not take right now is dropped and counted rather than queued. With --keyfile
+ * every datagram is sealed on the way out and opened on the way in (envelope.c).
  */
 #include <string.h>
 
@@ -71,9 +72,15 @@ static int bind_is_v6(const struct ringd *d)
 
 void ringd_udp_send(struct ringd *d, const struct ring_addr *to, const uint8_t *buf, size_t len)
 {
+    ssize_t wire_len =
+        ringd_seal(d, SEAL_DATAGRAM, buf, len, d->dgram_wire, CODEC_DATAGRAM_BYTES_MAX);
+    if (wire_len < 0) {
+        d->m.udp_send_errors++;
+        return;
+    }
     struct sockaddr_storage ss;
     ringd_addr_to_sockaddr(to, bind_is_v6(d), &ss);
-    uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
+    uv_buf_t b = uv_buf_init((char *)d->dgram_wire, (unsigned)wire_len);
     int rv = uv_udp_try_send(&d->udp, &b, 1, (const struct sockaddr *)&ss);
     if (rv < 0) {
         d->m.udp_send_errors++;
@@ -96,8 +103,14 @@ static void on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struc
         ringd_addr_from_sockaddr(from, &addr) != 0) {
         return;
     }
+    size_t len = 0;
+    const uint8_t *plain = ringd_open(d, SEAL_DATAGRAM, &addr, (const uint8_t *)buf->base,
+                                      (size_t)nread, d->dgram_wire, CODEC_DATAGRAM_BYTES_MAX, &len);
+    if (plain == NULL) {
+        return;
+    }
     /* Decode errors are counted by swim (decode_errors) and shown in /metrics. */
-    (void)swim_recv(d->swim, &addr, (const uint8_t *)buf->base, (size_t)nread, uv_now(d->loop));
+    (void)swim_recv(d->swim, &addr, plain, len, uv_now(d->loop));
     ringd_pump(d);
 }
 

@@ -231,6 +231,8 @@ static int swim_start(struct ringd *d)
         .indirect_probes = c->indirect_probes,
         .suspicion_mult = c->suspect_mult,
         .sync_interval_ms = c->sync_interval_ms,
+        /* Sealed datagrams must still fit the 1,400 bytes that are never fragmented. */
+        .datagram_bytes_max = ringd_encrypting(d) ? 1400 - SEAL_OVERHEAD_BYTES : 0,
     };
     return swim_new(&d->swim, &sc, NULL, uv_now(d->loop));
 }
@@ -239,8 +241,13 @@ static void on_signal(uv_signal_t *s, int signum)
 {
     struct ringd *d = s->data;
     if (signum == SIGHUP) {
-        ringd_log(&d->log, RINGD_LOG_INFO, "reload", "what", "join seeds", NULL);
+        ringd_log(&d->log, RINGD_LOG_INFO, "reload", "what", "join seeds and keys", NULL);
         ringd_seeds_reload(d);
+        if (ringd_encrypting(d)) {
+            /* Key rotation; a node cannot switch encryption on or off without a restart,
+             * because swim's datagram budget was set for one or the other. */
+            (void)ringd_keys_load(d);
+        }
         return;
     }
     if (d->leaving) {
@@ -275,8 +282,12 @@ static int signals_start(struct ringd *d)
 int ringd_start(struct ringd *d)
 {
     d->dgram = malloc(CODEC_DATAGRAM_BYTES_MAX);
-    if (d->dgram == NULL) {
+    d->dgram_wire = malloc(CODEC_DATAGRAM_BYTES_MAX);
+    if (d->dgram == NULL || d->dgram_wire == NULL) {
         return UV_ENOMEM;
+    }
+    if (ringd_keys_load(d) != 0) {
+        return UV_EINVAL;
     }
     int rv = swim_start(d);
     if (rv != 0) {
@@ -364,6 +375,9 @@ void ringd_free(struct ringd *d)
     d->swim = NULL;
     free(d->dgram);
     d->dgram = NULL;
+    free(d->dgram_wire);
+    d->dgram_wire = NULL;
+    seal_keyring_clear(&d->keys);
     free(d->seeds);
     d->seeds = NULL;
     ringd_api_free(d);

@@ -47,6 +47,8 @@ static void usage(FILE *f)
             "  join ADDR...       join the cluster through ip:port seeds\n"
             "  leave              leave the cluster gracefully (ringd then exits)\n"
             "  stats              counters and state of the local ringd\n"
+            "  keys               fingerprints of the gossip keys (primary first) and\n"
+            "                     packets refused by encryption\n"
             "\n"
             "options:\n"
             "  --socket PATH      ringd's local API socket [$RINGD_SOCKET, else %s]\n"
@@ -554,6 +556,38 @@ static int cmd_stats(struct ctl *ctl, int argc, char **argv)
     return 0;
 }
 
+/* keys: the gossip keys in use (fingerprints, primary first) and what encryption refused. */
+static int cmd_keys(struct ctl *ctl, int argc, char **argv)
+{
+    const msgpack_object *res;
+    (void)argc;
+    (void)argv;
+    int rv = ringc_call(ctl->c, &res, ctl->timeout_ms, "keys", "");
+    if (rv != 0) {
+        return report(ctl, "keys", rv);
+    }
+    if (ctl->json) {
+        print_json(res);
+        return 0;
+    }
+    const msgpack_object *fps = ringc_get(res, "fingerprints");
+    uint32_t n = fps != NULL && fps->type == MSGPACK_OBJECT_ARRAY ? fps->via.array.size : 0;
+    if (n == 0) {
+        printf("encryption off: gossip is plaintext (no --keyfile)\n");
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        const msgpack_object *fp = &fps->via.array.ptr[i];
+        printf("%-10s %.*s\n", i == 0 ? "primary" : "secondary",
+               fp->type == MSGPACK_OBJECT_STR ? (int)fp->via.str.size : 0,
+               fp->type == MSGPACK_OBJECT_STR ? fp->via.str.ptr : "");
+    }
+    printf("refused: %llu failed authentication, %llu plaintext, %llu sealed without a key\n",
+           (unsigned long long)ringc_get_u64(res, "auth_failures", 0),
+           (unsigned long long)ringc_get_u64(res, "plaintext_refused", 0),
+           (unsigned long long)ringc_get_u64(res, "sealed_refused", 0));
+    return 0;
+}
+
 static int run(struct ctl *ctl, const char *cmd, int argc, char **argv)
 {
     if (strcmp(cmd, "members") == 0) {
@@ -580,14 +614,17 @@ static int run(struct ctl *ctl, const char *cmd, int argc, char **argv)
     if (strcmp(cmd, "stats") == 0) {
         return cmd_stats(ctl, argc, argv);
     }
+    if (strcmp(cmd, "keys") == 0) {
+        return cmd_keys(ctl, argc, argv);
+    }
     fprintf(stderr, "ringctl: unknown command \"%s\" (see ringctl --help)\n", cmd);
     return EXIT_USAGE;
 }
 
 static int is_command(const char *s)
 {
-    static const char *const cmds[] = { "members",   "lookup", "ring",  "watch",
-                                        "checksums", "join",   "leave", "stats" };
+    static const char *const cmds[] = { "members", "lookup", "ring",  "watch", "checksums",
+                                        "join",    "leave",  "stats", "keys" };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         if (strcmp(s, cmds[i]) == 0) {
             return 1;

@@ -129,16 +129,45 @@ static struct ringd_stream *stream_new(struct ringd *d, int outgoing, uint64_t t
     return st;
 }
 
-/* Takes |payload| (|len| bytes) as the frame to send. Returns 0 or -1. */
+/* Takes |payload| (|len| bytes), sealed when the node encrypts, as the frame to send.
+ * Returns 0 or -1. */
 static int set_frame(struct ringd_stream *st, const void *payload, size_t len)
 {
-    st->out = malloc(CODEC_FRAME_HEADER_BYTES + len);
+    size_t cap = len + SEAL_OVERHEAD_BYTES;
+    st->out = malloc(CODEC_FRAME_HEADER_BYTES + cap);
     if (st->out == NULL) {
         return -1;
     }
-    codec_frame_header(st->out, (uint32_t)len);
-    memcpy(st->out + CODEC_FRAME_HEADER_BYTES, payload, len);
-    st->out_len = CODEC_FRAME_HEADER_BYTES + len;
+    ssize_t n =
+        ringd_seal(st->d, SEAL_STREAM, payload, len, st->out + CODEC_FRAME_HEADER_BYTES, cap);
+    if (n < 0 || (size_t)n > CODEC_FRAME_BYTES_MAX) {
+        return -1;
+    }
+    codec_frame_header(st->out, (uint32_t)n);
+    st->out_len = CODEC_FRAME_HEADER_BYTES + (size_t)n;
+    return 0;
+}
+
+/* Replaces the frame read with its plaintext (opened when the node encrypts). Returns 0, or
+ * -1 when it must be dropped (ringd_open counted it). */
+static int open_frame(struct ringd_stream *st)
+{
+    uint8_t *plain = ringd_encrypting(st->d) ? malloc(st->in_len) : NULL;
+    if (ringd_encrypting(st->d) && plain == NULL) {
+        return -1;
+    }
+    size_t len = 0;
+    const uint8_t *got =
+        ringd_open(st->d, SEAL_STREAM, &st->peer, st->in, st->in_len, plain, st->in_len, &len);
+    if (got == NULL || len == 0) {
+        free(plain);
+        return -1;
+    }
+    if (got == plain) {
+        free(st->in);
+        st->in = plain;
+    }
+    st->in_len = (uint32_t)len;
     return 0;
 }
 
@@ -335,6 +364,10 @@ static void serve_swim(struct ringd_stream *st)
 static void frame_done(struct ringd_stream *st)
 {
     struct ringd *d = st->d;
+    if (open_frame(st) != 0) {
+        stream_close(st); /* an outgoing one is reported to swim as failed there */
+        return;
+    }
     if (st->outgoing) {
         st->done = 1;
         int rv = swim_stream_response(d->swim, st->token, st->in, st->in_len, uv_now(d->loop));

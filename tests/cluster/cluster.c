@@ -80,19 +80,18 @@ void cluster_start_node(int i, int seed)
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        char *argv[] = { RINGD_BIN, "--id",
-                         id,        "--bind",
-                         bind,      "--admin",
-                         admin,     "--socket",
-                         sock,      "--join",
-                         join,      "--probe-interval",
-                         "100ms",   "--probe-timeout",
-                         "50ms",    "--log-level",
-                         "debug",   NULL };
+        char *argv[] = {
+            RINGD_BIN, "--id",        id,      "--bind",           bind,    "--admin",
+            admin,     "--socket",    sock,    "--probe-interval", "100ms", "--probe-timeout",
+            "50ms",    "--log-level", "debug", "--join",           join,    NULL
+        };
         if (seed < 0) {
-            argv[9] = NULL;
+            argv[15] = NULL; /* no --join */
         }
-        char *envp[] = { NULL };
+        /* Flags read the environment too: the key file goes that way (RINGD_KEYFILE). */
+        char keyfile[200];
+        snprintf(keyfile, sizeof(keyfile), "RINGD_KEYFILE=%s", cl.keyfile[i]);
+        char *envp[] = { cl.keyfile[i][0] != '\0' ? keyfile : NULL, NULL };
         execve(RINGD_BIN, argv, envp);
         _exit(127);
     }

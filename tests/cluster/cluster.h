@@ -18,6 +18,8 @@ struct cluster {
     pid_t pids[CLUSTER_NODES_MAX];
     char dir[64];
     int base_port;
+    /* The --keyfile of node i ("" for none), set before starting it. */
+    char keyfile[CLUSTER_NODES_MAX][160];
 };
 
 extern struct cluster cl;
