@@ -1,6 +1,6 @@
 /*
  * codec_decode: msgpack bytes from the network to messages, strictly and without
- * allocating (the reader is codec_reader.c; why not msgpack-c's unpacker is said there).
+ * allocating (the reader is mpread.c; why not msgpack-c's unpacker is said there).
  *
  * The decoder walks the envelope [version, type, body], then the body map key by key. A key
  * the message type carries is decoded into its field; any other key (a newer peer's field,
@@ -25,11 +25,13 @@
 #include "ring/error.h"
 #include "ring/hashring.h"
 #include "codec_int.h"
-#include "codec_reader.h"
+#include "mpread.h"
 
 #define DEPTH_BODY     2
 #define DEPTH_MEMBER   4
 #define ENVELOPE_ITEMS 3
+
+_Static_assert(CODEC_DEPTH_MAX <= MPREAD_DEPTH_MAX, "mpread__skip() must reach our depth");
 
 uint32_t codec__type_keys(int type)
 {
@@ -65,17 +67,17 @@ int codec__is_sync_type(int type)
 }
 
 /* Reads [version, type, and leaves the cursor at the body. */
-static int read_envelope(struct codec__reader *r, int *type)
+static int read_envelope(struct mpread__cur *r, int *type)
 {
     size_t n;
     uint64_t version;
     uint64_t t;
-    int rv = codec__read_array(r, ENVELOPE_ITEMS, &n);
+    int rv = mpread__array(r, ENVELOPE_ITEMS, &n);
     if (rv == RING_E2BIG) {
         rv = 0; /* a later version may have more items: report the version instead */
     }
     if (rv == 0) {
-        rv = codec__read_uint(r, &version);
+        rv = mpread__uint(r, &version);
     }
     if (rv != 0) {
         return rv;
@@ -86,7 +88,7 @@ static int read_envelope(struct codec__reader *r, int *type)
     if (n != ENVELOPE_ITEMS) {
         return RING_EPROTO;
     }
-    rv = codec__read_uint(r, &t);
+    rv = mpread__uint(r, &t);
     if (rv == 0 && codec__type_keys(t <= INT16_MAX ? (int)t : 0) == 0) {
         rv = RING_EPROTO;
     }
@@ -96,19 +98,19 @@ static int read_envelope(struct codec__reader *r, int *type)
 
 int codec_peek_type(const uint8_t *buf, size_t len)
 {
-    struct codec__reader r;
+    struct mpread__cur r;
     int type = 0;
-    codec__reader_init(&r, buf, len);
+    mpread__init(&r, buf, len);
     int rv = read_envelope(&r, &type);
     return rv != 0 ? rv : type;
 }
 
 /* Copies an id-like string of at most |max| bytes; embedded NULs are RING_EPROTO. */
-static int read_text(struct codec__reader *r, size_t max, char *dst, uint8_t *dst_len)
+static int read_text(struct mpread__cur *r, size_t max, char *dst, uint8_t *dst_len)
 {
     const uint8_t *s;
     size_t len;
-    int rv = codec__read_str(r, max, &s, &len);
+    int rv = mpread__str(r, max, &s, &len);
     if (rv != 0) {
         return rv;
     }
@@ -121,11 +123,11 @@ static int read_text(struct codec__reader *r, size_t max, char *dst, uint8_t *ds
     return 0;
 }
 
-static int read_addr(struct codec__reader *r, struct ring_addr *a)
+static int read_addr(struct mpread__cur *r, struct ring_addr *a)
 {
     const uint8_t *b;
     size_t len;
-    int rv = codec__read_bin(r, CODEC_ADDR_V6_BYTES, &b, &len);
+    int rv = mpread__bin(r, CODEC_ADDR_V6_BYTES, &b, &len);
     if (rv != 0) {
         return rv;
     }
@@ -141,9 +143,9 @@ static int read_addr(struct codec__reader *r, struct ring_addr *a)
 }
 
 /* Reads a map key (a non-negative integer) and checks it is not a repeat of a known key. */
-static int read_key(struct codec__reader *r, uint32_t known, uint32_t *seen, uint64_t *key)
+static int read_key(struct mpread__cur *r, uint32_t known, uint32_t *seen, uint64_t *key)
 {
-    int rv = codec__read_uint(r, key);
+    int rv = mpread__uint(r, key);
     if (rv != 0 || *key >= 32 || !(known & KEY_BIT(*key))) {
         return rv;
     }
@@ -154,15 +156,22 @@ static int read_key(struct codec__reader *r, uint32_t known, uint32_t *seen, uin
     return 0;
 }
 
+/* Skips the value of a key this version does not know; too deep is RING_EPROTO (codec.h). */
+static int skip_unknown(struct mpread__cur *r, int depth)
+{
+    int rv = mpread__skip(r, depth, CODEC_DEPTH_MAX, MPREAD__DEPTH_ALL);
+    return rv == RING_E2BIG ? RING_EPROTO : rv;
+}
+
 static int is_known(uint32_t known, uint64_t key)
 {
     return key < 32 && (known & KEY_BIT(key));
 }
 
-static int read_labels(struct codec__reader *r, struct member *m)
+static int read_labels(struct mpread__cur *r, struct member *m)
 {
     size_t n;
-    int rv = codec__read_map(r, MEMBER_LABELS_MAX, &n);
+    int rv = mpread__map(r, MEMBER_LABELS_MAX, &n);
     for (size_t i = 0; i < n && rv == 0; i++) {
         struct member_label *l = &m->labels[i];
         rv = read_text(r, MEMBER_LABEL_KEY_BYTES_MAX, l->key, &l->key_len);
@@ -175,7 +184,7 @@ static int read_labels(struct codec__reader *r, struct member *m)
 }
 
 /* Decodes the value of member key |key| into |m| (or |source|). */
-static int read_member_field(struct codec__reader *r, uint64_t key, struct member *m,
+static int read_member_field(struct mpread__cur *r, uint64_t key, struct member *m,
                              struct codec_update *source)
 {
     uint64_t v = 0;
@@ -186,13 +195,13 @@ static int read_member_field(struct codec__reader *r, uint64_t key, struct membe
     case MKEY_ADDR:
         return read_addr(r, &m->addr);
     case MKEY_STATUS:
-        rv = codec__read_uint_max(r, MEMBER_LEFT, &v);
+        rv = mpread__uint_max(r, MEMBER_LEFT, &v);
         m->status = (uint8_t)v;
         return rv;
     case MKEY_INCARNATION:
-        return codec__read_uint(r, &m->incarnation);
+        return mpread__uint(r, &m->incarnation);
     case MKEY_WEIGHT:
-        rv = codec__read_uint_max(r, HASHRING_WEIGHT_MAX, &v);
+        rv = mpread__uint_max(r, HASHRING_WEIGHT_MAX, &v);
         m->weight = (uint16_t)v;
         return rv;
     case MKEY_GROUP:
@@ -209,20 +218,20 @@ static int read_member_field(struct codec__reader *r, uint64_t key, struct membe
      KEY_BIT(MKEY_WEIGHT))
 
 /* Decodes one member map into |m|; |u| (NULL in a sync) also takes the source key. */
-static int read_member(struct codec__reader *r, struct member *m, struct codec_update *u)
+static int read_member(struct mpread__cur *r, struct member *m, struct codec_update *u)
 {
     uint32_t known = MEMBER_REQUIRED | KEY_BIT(MKEY_GROUP) | KEY_BIT(MKEY_LABELS) |
                      (u != NULL ? KEY_BIT(MKEY_SOURCE) : 0);
     uint32_t seen = 0;
     size_t n;
     memset(m, 0, sizeof(*m));
-    int rv = codec__read_map(r, CODEC_MAP_KEYS_MAX, &n);
+    int rv = mpread__map(r, CODEC_MAP_KEYS_MAX, &n);
     for (size_t i = 0; i < n && rv == 0; i++) {
         uint64_t key;
         rv = read_key(r, known, &seen, &key);
         if (rv == 0) {
             rv = is_known(known, key) ? read_member_field(r, key, m, u)
-                                      : codec__skip(r, DEPTH_MEMBER + 1);
+                                      : skip_unknown(r, DEPTH_MEMBER + 1);
         }
     }
     if (rv == 0 && (seen & MEMBER_REQUIRED) != MEMBER_REQUIRED) {
@@ -231,10 +240,10 @@ static int read_member(struct codec__reader *r, struct member *m, struct codec_u
     return rv != 0 ? rv : member_validate(m);
 }
 
-static int read_updates(struct codec__reader *r, struct codec_msg *out)
+static int read_updates(struct mpread__cur *r, struct codec_msg *out)
 {
     size_t n;
-    int rv = codec__read_array(r, CODEC_UPDATES_MAX, &n);
+    int rv = mpread__array(r, CODEC_UPDATES_MAX, &n);
     for (size_t i = 0; i < n && rv == 0; i++) {
         struct codec_update *u = &out->updates[i];
         u->source[0] = '\0';
@@ -245,13 +254,13 @@ static int read_updates(struct codec__reader *r, struct codec_msg *out)
     return rv;
 }
 
-static int read_msg_field(struct codec__reader *r, uint64_t key, struct codec_msg *out)
+static int read_msg_field(struct mpread__cur *r, uint64_t key, struct codec_msg *out)
 {
     uint64_t v = 0;
     int rv;
     switch (key) {
     case KEY_SEQ:
-        rv = codec__read_uint_max(r, UINT32_MAX, &v);
+        rv = mpread__uint_max(r, UINT32_MAX, &v);
         out->seq = (uint32_t)v;
         return rv;
     case KEY_FROM:
@@ -261,7 +270,7 @@ static int read_msg_field(struct codec__reader *r, uint64_t key, struct codec_ms
     case KEY_TARGET_ADDR:
         return read_addr(r, &out->target_addr);
     case KEY_CHECKSUM:
-        return codec__read_uint(r, &out->checksum);
+        return mpread__uint(r, &out->checksum);
     default:
         return read_updates(r, out);
     }
@@ -273,19 +282,19 @@ static void msg_clear(struct codec_msg *out)
     memset(out, 0, offsetof(struct codec_msg, updates));
 }
 
-static int read_msg_body(struct codec__reader *r, struct codec_msg *out)
+static int read_msg_body(struct mpread__cur *r, struct codec_msg *out)
 {
     uint32_t known = codec__type_keys(out->type);
     uint32_t required = known & ~KEY_BIT(KEY_UPDATES);
     uint32_t seen = 0;
     size_t n;
-    int rv = codec__read_map(r, CODEC_MAP_KEYS_MAX, &n);
+    int rv = mpread__map(r, CODEC_MAP_KEYS_MAX, &n);
     for (size_t i = 0; i < n && rv == 0; i++) {
         uint64_t key;
         rv = read_key(r, known, &seen, &key);
         if (rv == 0) {
-            rv =
-                is_known(known, key) ? read_msg_field(r, key, out) : codec__skip(r, DEPTH_BODY + 1);
+            rv = is_known(known, key) ? read_msg_field(r, key, out)
+                                      : skip_unknown(r, DEPTH_BODY + 1);
         }
     }
     if (rv == 0 && (seen & required) != required) {
@@ -305,9 +314,9 @@ static int msg_check(const struct codec_msg *m)
 
 int codec_decode(const uint8_t *buf, size_t len, struct codec_msg *out)
 {
-    struct codec__reader r;
+    struct mpread__cur r;
     int type;
-    codec__reader_init(&r, buf, len);
+    mpread__init(&r, buf, len);
     msg_clear(out);
     int rv = read_envelope(&r, &type);
     if (rv != 0) {
@@ -318,19 +327,19 @@ int codec_decode(const uint8_t *buf, size_t len, struct codec_msg *out)
     }
     out->type = (uint8_t)type;
     rv = read_msg_body(&r, out);
-    if (rv == 0 && codec__remaining(&r) != 0) {
+    if (rv == 0 && mpread__remaining(&r) != 0) {
         rv = RING_EPROTO;
     }
     return rv != 0 ? rv : msg_check(out);
 }
 
 /* Reads the members array, calling |cb| (when not NULL) for each. */
-static int read_sync_members(struct codec__reader *r, struct codec_sync *hdr, codec_member_cb cb,
+static int read_sync_members(struct mpread__cur *r, struct codec_sync *hdr, codec_member_cb cb,
                              void *arg)
 {
     size_t n;
     struct member m;
-    int rv = codec__read_array(r, MEMBERS_MAX, &n);
+    int rv = mpread__array(r, MEMBERS_MAX, &n);
     for (size_t i = 0; i < n && rv == 0; i++) {
         rv = read_member(r, &m, NULL);
         if (rv == 0 && cb != NULL) {
@@ -341,7 +350,7 @@ static int read_sync_members(struct codec__reader *r, struct codec_sync *hdr, co
     return rv;
 }
 
-static int read_sync_field(struct codec__reader *r, uint64_t key, struct codec_sync *hdr,
+static int read_sync_field(struct mpread__cur *r, uint64_t key, struct codec_sync *hdr,
                            codec_member_cb cb, void *arg)
 {
     int join = 0;
@@ -350,9 +359,9 @@ static int read_sync_field(struct codec__reader *r, uint64_t key, struct codec_s
     case KEY_FROM:
         return read_text(r, MEMBER_ID_BYTES_MAX, hdr->from, &hdr->from_len);
     case KEY_CHECKSUM:
-        return codec__read_uint(r, &hdr->checksum);
+        return mpread__uint(r, &hdr->checksum);
     case KEY_JOIN:
-        rv = codec__read_bool(r, &join);
+        rv = mpread__bool(r, &join);
         hdr->join = (uint8_t)join;
         return rv;
     default:
@@ -364,9 +373,9 @@ static int read_sync_field(struct codec__reader *r, uint64_t key, struct codec_s
 static int read_sync(const uint8_t *buf, size_t len, struct codec_sync *hdr, codec_member_cb cb,
                      void *arg)
 {
-    struct codec__reader r;
+    struct mpread__cur r;
     int type;
-    codec__reader_init(&r, buf, len);
+    mpread__init(&r, buf, len);
     memset(hdr, 0, sizeof(*hdr));
     int rv = read_envelope(&r, &type);
     if (rv != 0) {
@@ -379,16 +388,16 @@ static int read_sync(const uint8_t *buf, size_t len, struct codec_sync *hdr, cod
     uint32_t known = codec__type_keys(type);
     uint32_t seen = 0;
     size_t n;
-    rv = codec__read_map(&r, CODEC_MAP_KEYS_MAX, &n);
+    rv = mpread__map(&r, CODEC_MAP_KEYS_MAX, &n);
     for (size_t i = 0; i < n && rv == 0; i++) {
         uint64_t key;
         rv = read_key(&r, known, &seen, &key);
         if (rv == 0) {
             rv = is_known(known, key) ? read_sync_field(&r, key, hdr, cb, arg)
-                                      : codec__skip(&r, DEPTH_BODY + 1);
+                                      : skip_unknown(&r, DEPTH_BODY + 1);
         }
     }
-    if (rv == 0 && (seen != known || hdr->from_len == 0 || codec__remaining(&r) != 0)) {
+    if (rv == 0 && (seen != known || hdr->from_len == 0 || mpread__remaining(&r) != 0)) {
         rv = RING_EPROTO;
     }
     return rv;

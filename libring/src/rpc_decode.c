@@ -1,14 +1,9 @@
 /*
  * rpc_decode: a framed msgpack-RPC message into a bounded view (struct rpc_msg).
  *
- * Why our own cursor rather than msgpack-c's unpacker: the unpacker builds every message as a
- * tree of msgpack_object in a zone that mallocs chunks per message (outside our ring_mem, so
- * the counting allocator could not see them), and bounds neither counts nor lengths before it
- * allocates for them. The view here needs none of that: it points into the bytes it was
- * given, keeps at most RPC_PARAMS_MAX params and RPC_PARAM_ITEMS_MAX list items in fixed
- * arrays, and checks every length and count before use. msgpack-c's packer is still what the
- * writers use, and a client may hand msg->result to msgpack_unpack() once we have bounded
- * its depth.
+ * The view points into the bytes it was given, keeps at most RPC_PARAMS_MAX params and
+ * RPC_PARAM_ITEMS_MAX list items in fixed arrays, and checks every length and count before
+ * use; the msgpack reader is mpread.c (why not msgpack-c's unpacker is said there).
  *
  * The decoder reads the envelope first (type, arity, msgid), so that whatever fails later the
  * server knows which request to answer; then it bounds the depth of the whole message; then
@@ -19,12 +14,7 @@
 #include "ring/error.h"
 #include "rpc_int.h"
 
-/* A cursor over a complete message. */
-struct cur {
-    const uint8_t *p;
-    size_t len;
-    size_t off;
-};
+_Static_assert(RPC_DEPTH_MAX <= MPREAD_DEPTH_MAX, "mpread__skip() must reach our depth");
 
 static int fail(struct rpc_msg *m, int rv, const char *detail)
 {
@@ -32,93 +22,38 @@ static int fail(struct rpc_msg *m, int rv, const char *detail)
     return rv;
 }
 
-/* Reads one header and checks that its payload is inside the message. */
-static int cur_head(struct cur *c, struct rpc__mp_head *h)
+/* The payload of the str or bin just read, as bytes; moves past it. */
+static struct rpc_bytes take(struct mpread__cur *c, const struct mpread__head *h)
 {
-    int n = rpc__mp_head(c->p + c->off, c->len - c->off, h);
-    if (n <= 0) {
-        return n == 0 ? RING_ETRUNC : n;
-    }
-    c->off += (size_t)n;
-    int has = h->kind == RPC__MP_STR || h->kind == RPC__MP_BIN || h->kind == RPC__MP_EXT;
-    if (has && h->n > c->len - c->off) {
-        return RING_ETRUNC;
-    }
-    return 0;
+    return (struct rpc_bytes){ (const char *)mpread__take(c, h->n), (size_t)h->n };
 }
 
-/* The payload of the str/bin/ext just read, as bytes; moves past it. */
-static struct rpc_bytes cur_take(struct cur *c, const struct rpc__mp_head *h)
+/* Moves past one whole value. The whole message passed check_depth() first, so the depth
+ * limit here never fails. */
+static int skip(struct mpread__cur *c, int depth)
 {
-    struct rpc_bytes b = { (const char *)c->p + c->off, (size_t)h->n };
-    c->off += (size_t)h->n;
-    return b;
-}
-
-/* Moves past one whole value (of any depth: a count, not a stack). */
-static int cur_skip(struct cur *c)
-{
-    uint64_t pending = 1;
-    while (pending > 0) {
-        struct rpc__mp_head h;
-        int rv = cur_head(c, &h);
-        if (rv != 0) {
-            return rv;
-        }
-        if (h.kind == RPC__MP_STR || h.kind == RPC__MP_BIN || h.kind == RPC__MP_EXT) {
-            c->off += (size_t)h.n;
-        }
-        pending += (h.kind == RPC__MP_ARRAY ? h.n : h.kind == RPC__MP_MAP ? 2 * h.n : 0) - 1;
-        if (pending > c->len - c->off) {
-            return RING_ETRUNC;
-        }
-    }
-    return 0;
+    return mpread__skip(c, depth, RPC_DEPTH_MAX, MPREAD__DEPTH_NONEMPTY);
 }
 
 /* Fails with RING_E2BIG when a non-empty container nests deeper than RPC_DEPTH_MAX. */
 static int check_depth(const uint8_t *p, size_t len)
 {
-    struct cur c = { p, len, 0 };
-    uint64_t left[RPC_DEPTH_MAX];
-    size_t top = 0;
-    do {
-        struct rpc__mp_head h;
-        int rv = cur_head(&c, &h);
-        if (rv != 0) {
-            return rv;
-        }
-        c.off += (h.kind == RPC__MP_STR || h.kind == RPC__MP_BIN || h.kind == RPC__MP_EXT)
-                     ? (size_t)h.n
-                     : 0;
-        if (top > 0) {
-            left[top - 1]--;
-        }
-        uint64_t kids = h.kind == RPC__MP_ARRAY ? h.n : h.kind == RPC__MP_MAP ? 2 * h.n : 0;
-        if (kids > 0) {
-            if (top == RPC_DEPTH_MAX) {
-                return RING_E2BIG;
-            }
-            left[top++] = kids;
-        }
-        while (top > 0 && left[top - 1] == 0) {
-            top--;
-        }
-    } while (top > 0);
-    return 0;
+    struct mpread__cur c;
+    mpread__init(&c, p, len);
+    return skip(&c, 1);
 }
 
-static int read_msgid(struct cur *c, struct rpc_msg *m)
+static int read_msgid(struct mpread__cur *c, struct rpc_msg *m)
 {
-    struct rpc__mp_head h;
-    int rv = cur_head(c, &h);
+    struct mpread__head h;
+    int rv = mpread__next(c, &h);
     if (rv != 0) {
         return fail(m, rv, "truncated msgid");
     }
-    if (h.kind == RPC__MP_INT || (h.kind == RPC__MP_UINT && h.n > UINT32_MAX)) {
+    if (h.kind == MPREAD__INT || (h.kind == MPREAD__UINT && h.n > UINT32_MAX)) {
         return fail(m, RING_ERANGE, "msgid must be a uint32");
     }
-    if (h.kind != RPC__MP_UINT) {
+    if (h.kind != MPREAD__UINT) {
         return fail(m, RING_ETYPE, "msgid must be an integer");
     }
     m->msgid = (uint32_t)h.n;
@@ -127,21 +62,21 @@ static int read_msgid(struct cur *c, struct rpc_msg *m)
 }
 
 /* [type, ...] with the arity of its type, then the msgid of a request or response. */
-static int read_envelope(struct cur *c, struct rpc_msg *m)
+static int read_envelope(struct mpread__cur *c, struct rpc_msg *m)
 {
-    struct rpc__mp_head arr;
-    struct rpc__mp_head type;
-    int rv = cur_head(c, &arr);
-    if (rv == 0 && arr.kind != RPC__MP_ARRAY) {
+    struct mpread__head arr;
+    struct mpread__head type;
+    int rv = mpread__next(c, &arr);
+    if (rv == 0 && arr.kind != MPREAD__ARRAY) {
         return fail(m, RING_ETYPE, "a message must be an array");
     }
     if (rv == 0 && arr.n > 0) {
-        rv = cur_head(c, &type);
+        rv = mpread__next(c, &type);
     }
     if (rv != 0) {
         return fail(m, rv, "truncated envelope");
     }
-    if (arr.n == 0 || type.kind != RPC__MP_UINT || type.n > RPC_NOTIFICATION) {
+    if (arr.n == 0 || type.kind != MPREAD__UINT || type.n > RPC_NOTIFICATION) {
         return fail(m, RING_ETYPE, "message type must be 0, 1 or 2");
     }
     m->kind = (uint8_t)type.n;
@@ -158,25 +93,25 @@ static int read_envelope(struct cur *c, struct rpc_msg *m)
     return 0;
 }
 
-static int read_method(struct cur *c, struct rpc_msg *m)
+static int read_method(struct mpread__cur *c, struct rpc_msg *m)
 {
-    struct rpc__mp_head h;
-    int rv = cur_head(c, &h);
+    struct mpread__head h;
+    int rv = mpread__next(c, &h);
     if (rv != 0) {
         return fail(m, rv, "truncated method");
     }
-    if (h.kind != RPC__MP_STR || h.n == 0) {
+    if (h.kind != MPREAD__STR || h.n == 0) {
         return fail(m, RING_ETYPE, "method must be a non-empty string");
     }
     if (h.n > RPC_METHOD_BYTES_MAX) {
         return fail(m, RING_E2BIG, "method name too long");
     }
-    m->method = cur_take(c, &h);
+    m->method = take(c, &h);
     return 0;
 }
 
 /* An array param: a list of strings, stored in m->items. */
-static int read_list(struct cur *c, struct rpc_msg *m, uint64_t count, struct rpc_val *v)
+static int read_list(struct mpread__cur *c, struct rpc_msg *m, uint64_t count, struct rpc_val *v)
 {
     if (count > RPC_PARAM_ITEMS_MAX - m->item_count) {
         return fail(m, RING_E2BIG, "too many list items in params");
@@ -185,79 +120,79 @@ static int read_list(struct cur *c, struct rpc_msg *m, uint64_t count, struct rp
     v->v.list.first = m->item_count;
     v->v.list.count = (uint32_t)count;
     for (uint64_t k = 0; k < count; k++) {
-        struct rpc__mp_head h;
-        int rv = cur_head(c, &h);
+        struct mpread__head h;
+        int rv = mpread__next(c, &h);
         if (rv != 0) {
             return fail(m, rv, "truncated list item");
         }
-        if (h.kind != RPC__MP_STR && h.kind != RPC__MP_BIN) {
+        if (h.kind != MPREAD__STR && h.kind != MPREAD__BIN) {
             return fail(m, RING_ETYPE, "list params may hold only strings");
         }
         if (h.n > RPC_STR_BYTES_MAX) {
             return fail(m, RING_E2BIG, "string param too long");
         }
-        m->items[m->item_count++] = cur_take(c, &h);
+        m->items[m->item_count++] = take(c, &h);
     }
     return 0;
 }
 
-static int read_scalar(struct cur *c, const struct rpc__mp_head *h, struct rpc_msg *m,
+static int read_scalar(struct mpread__cur *c, const struct mpread__head *h, struct rpc_msg *m,
                        struct rpc_val *v)
 {
     switch (h->kind) {
-    case RPC__MP_NIL:
+    case MPREAD__NIL:
         v->type = RPC_VAL_NIL;
         return 0;
-    case RPC__MP_BOOL:
+    case MPREAD__BOOL:
         v->type = RPC_VAL_BOOL;
         v->v.b = (int)h->n;
         return 0;
-    case RPC__MP_UINT:
+    case MPREAD__UINT:
         v->type = RPC_VAL_UINT;
         v->v.u = h->n;
         return 0;
-    case RPC__MP_INT:
+    case MPREAD__INT:
         v->type = RPC_VAL_INT;
         v->v.i = h->i;
         return 0;
-    case RPC__MP_FLOAT:
+    case MPREAD__FLOAT:
         v->type = RPC_VAL_FLOAT;
         v->v.f = h->f;
         return 0;
-    case RPC__MP_STR:
-    case RPC__MP_BIN:
+    case MPREAD__STR:
+    case MPREAD__BIN:
         if (h->n > RPC_STR_BYTES_MAX) {
             return fail(m, RING_E2BIG, "string param too long");
         }
-        v->type = h->kind == RPC__MP_STR ? RPC_VAL_STR : RPC_VAL_BIN;
-        v->v.s = cur_take(c, h);
+        v->type = h->kind == MPREAD__STR ? RPC_VAL_STR : RPC_VAL_BIN;
+        v->v.s = take(c, h);
         return 0;
     default:
         return fail(m, RING_ETYPE, "params may be nil, bool, numbers, strings or string lists");
     }
 }
 
-static int read_param(struct cur *c, struct rpc_msg *m, struct rpc_val *v)
+static int read_param(struct mpread__cur *c, struct rpc_msg *m, struct rpc_val *v)
 {
-    struct rpc__mp_head h;
-    int rv = cur_head(c, &h);
+    struct mpread__head h;
+    int rv = mpread__next(c, &h);
     if (rv != 0) {
         return fail(m, rv, "truncated param");
     }
-    if (h.kind == RPC__MP_ARRAY) {
+    if (h.kind == MPREAD__ARRAY) {
         return read_list(c, m, h.n, v);
     }
     return read_scalar(c, &h, m, v);
 }
 
-static int read_params(struct cur *c, struct rpc_msg *m)
+static int read_params(struct mpread__cur *c, struct rpc_msg *m)
 {
-    struct rpc__mp_head h;
-    int rv = cur_head(c, &h);
+    struct mpread__head h;
+    int rv = mpread__next(c, &h);
     if (rv != 0) {
         return fail(m, rv, "truncated params");
     }
-    if (h.kind != RPC__MP_ARRAY) {
+    if (h.kind != MPREAD__ARRAY) {
         return fail(m, RING_ETYPE, "params must be an array");
     }
     if (h.n > RPC_PARAMS_MAX) {
@@ -274,20 +209,21 @@ static int read_params(struct cur *c, struct rpc_msg *m)
 }
 
 /* The value of the error map key "code" or "message": a string within |max| bytes. */
-static int read_error_str(struct cur *c, struct rpc_msg *m, size_t max, struct rpc_bytes *out)
+static int read_error_str(struct mpread__cur *c, struct rpc_msg *m, size_t max,
+                          struct rpc_bytes *out)
 {
-    struct rpc__mp_head h;
-    int rv = cur_head(c, &h);
+    struct mpread__head h;
+    int rv = mpread__next(c, &h);
     if (rv != 0) {
         return fail(m, rv, "truncated error");
     }
-    if (h.kind != RPC__MP_STR) {
+    if (h.kind != MPREAD__STR) {
         return fail(m, RING_ETYPE, "error code and message must be strings");
     }
     if (h.n > max) {
         return fail(m, RING_E2BIG, "error code or message too long");
     }
-    *out = cur_take(c, &h);
+    *out = take(c, &h);
     return 0;
 }
 
@@ -296,39 +232,39 @@ static int key_is(struct rpc_bytes key, const char *name)
     return key.len == strlen(name) && memcmp(key.ptr, name, key.len) == 0;
 }
 
-static int read_error_entry(struct cur *c, struct rpc_msg *m)
+static int read_error_entry(struct mpread__cur *c, struct rpc_msg *m)
 {
-    struct rpc__mp_head h;
-    int rv = cur_head(c, &h);
+    struct mpread__head h;
+    int rv = mpread__next(c, &h);
     if (rv != 0) {
         return fail(m, rv, "truncated error");
     }
-    if (h.kind != RPC__MP_STR) {
+    if (h.kind != MPREAD__STR) {
         return fail(m, RING_ETYPE, "error map keys must be strings");
     }
-    struct rpc_bytes key = cur_take(c, &h);
+    struct rpc_bytes key = take(c, &h);
     if (key_is(key, "code")) {
         return read_error_str(c, m, RPC_ERROR_CODE_BYTES_MAX, &m->error_code);
     }
     if (key_is(key, "message")) {
         return read_error_str(c, m, RPC_STR_BYTES_MAX, &m->error_message);
     }
-    rv = cur_skip(c);
+    rv = skip(c, 3);
     return rv == 0 ? 0 : fail(m, rv, "truncated error");
 }
 
 /* nil, or {"code": str, "message": str, ...}. */
-static int read_error(struct cur *c, struct rpc_msg *m)
+static int read_error(struct mpread__cur *c, struct rpc_msg *m)
 {
-    struct rpc__mp_head h;
-    int rv = cur_head(c, &h);
+    struct mpread__head h;
+    int rv = mpread__next(c, &h);
     if (rv != 0) {
         return fail(m, rv, "truncated error");
     }
-    if (h.kind == RPC__MP_NIL) {
+    if (h.kind == MPREAD__NIL) {
         return 0;
     }
-    if (h.kind != RPC__MP_MAP) {
+    if (h.kind != MPREAD__MAP) {
         return fail(m, RING_ETYPE, "error must be nil or a map");
     }
     if (h.n > RPC_ERROR_KEYS_MAX) {
@@ -348,19 +284,19 @@ static int read_error(struct cur *c, struct rpc_msg *m)
     return 0;
 }
 
-static int read_response(struct cur *c, struct rpc_msg *m)
+static int read_response(struct mpread__cur *c, struct rpc_msg *m)
 {
     int rv = read_error(c, m);
     if (rv != 0) {
         return rv;
     }
-    size_t start = c->off;
-    rv = cur_skip(c);
+    const uint8_t *start = c->p;
+    rv = skip(c, 2);
     if (rv != 0) {
         return fail(m, rv, "truncated result");
     }
-    m->result.ptr = (const char *)c->p + start;
-    m->result.len = c->off - start;
+    m->result.ptr = (const char *)start;
+    m->result.len = (size_t)(c->p - start);
     return 0;
 }
 
@@ -383,7 +319,8 @@ static void msg_clear(struct rpc_msg *m, const uint8_t *p, size_t len)
 
 int rpc__decode(const uint8_t *p, size_t len, struct rpc_msg *m)
 {
-    struct cur c = { p, len, 0 };
+    struct mpread__cur c;
+    mpread__init(&c, p, len);
     msg_clear(m, p, len);
     int rv = read_envelope(&c, m);
     if (rv != 0) {

@@ -1,38 +1,10 @@
-/* Internals shared by the rpc files: a bounded msgpack header reader, the frame scanner and
- * the message decoder. */
+/* Internals shared by the rpc files: the frame scanner and the message decoder (both read
+ * msgpack with mpread.h). */
 #ifndef RING_RPC_INT_H
 #define RING_RPC_INT_H
 
 #include "ring/rpc.h"
-
-enum rpc__mp_kind {
-    RPC__MP_NIL = 0,
-    RPC__MP_BOOL,
-    RPC__MP_UINT,
-    RPC__MP_INT,
-    RPC__MP_FLOAT,
-    RPC__MP_STR,
-    RPC__MP_BIN,
-    RPC__MP_EXT,
-    RPC__MP_ARRAY,
-    RPC__MP_MAP,
-};
-
-/* One msgpack header. |n| is the value of a UINT (or a non-negative signed int), the item
- * count of an ARRAY, the pair count of a MAP, or the payload bytes of a STR, BIN or EXT
- * (which follow the header). */
-struct rpc__mp_head {
-    uint8_t kind; /* enum rpc__mp_kind */
-    uint64_t n;
-    int64_t i;
-    double f;
-};
-
-/*
- * Reads the header at |p| (|avail| bytes readable). Returns the header's length (1..9), 0
- * when |avail| is too short to hold it, or RING_EPROTO for the never-used byte 0xc1.
- */
-int rpc__mp_head(const uint8_t *p, size_t avail, struct rpc__mp_head *h);
+#include "mpread.h"
 
 /* Resumable framing: where the scan of the current message stands. */
 struct rpc__frame {
