@@ -260,5 +260,8 @@ int swim__is_live_peer(const struct swim *s, size_t idx);
 
 /* For tests: stores |m| in the table as if a change had arrived, without gossiping it. */
 int swim__test_put(struct swim *s, const struct member *m);
+/* For ringsim's warm start: the table was filled by swim__test_put() as if a join had
+ * completed long ago; no join sync is due. */
+void swim__test_joined(struct swim *s);
 
 #endif

@@ -329,6 +329,13 @@ int swim_join(struct swim *s, const struct ring_addr *seeds, size_t n, uint64_t 
     return 0;
 }
 
+void swim__test_joined(struct swim *s)
+{
+    s->joined = 1;
+    s->join_next_ms = UINT64_MAX;
+    s->join_inflight = 0;
+}
+
 static void join_tick(struct swim *s)
 {
     if (s->joined || s->join_inflight > 0 || s->now_ms < s->join_next_ms) {
