@@ -227,7 +227,7 @@ static int fill_warm(struct sim *w, uint32_t i)
         if (rv != 0) {
             return rv;
         }
-        if ((j & 1023) == 1023) {
+        if ((j & 63) == 63) {
             while (swim_next_event(s, &ev) == 1) {
             }
         }

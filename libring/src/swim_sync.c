@@ -84,35 +84,48 @@ int swim__stream_ping_start(struct swim *s, const struct ring_addr *to, const ch
 
 /* ---- encoding ---- */
 
+static void sync_header(const struct swim *s, uint8_t type, uint8_t join, struct codec_sync *hdr)
+{
+    memset(hdr, 0, sizeof(*hdr));
+    hdr->type = type;
+    hdr->join = join;
+    memcpy(hdr->from, s->self.id, s->self.id_len + 1);
+    hdr->from_len = s->self.id_len;
+    hdr->checksum = swim__checksum_now(s);
+}
+
 static ssize_t encode_sync(struct swim *s, uint8_t type, uint8_t join, uint8_t *buf, size_t cap)
 {
     struct codec_sync hdr;
-    memset(&hdr, 0, sizeof(hdr));
-    hdr.type = type;
-    hdr.join = join;
-    memcpy(hdr.from, s->self.id, s->self.id_len + 1);
-    hdr.from_len = s->self.id_len;
-    hdr.checksum = swim__checksum_now(s);
+    sync_header(s, type, join, &hdr);
     return codec_encode_sync(buf, cap, &hdr, s->table);
 }
 
-/* Encodes a sync into the stream buffer, growing it as the table requires. */
+/* Encodes a sync into the stream buffer, sized for it at once (codec_sync_size()). */
 static ssize_t encode_sync_buf(struct swim *s, uint8_t join)
 {
-    for (;;) {
-        if (s->stream_buf_cap > 0) {
-            ssize_t n = encode_sync(s, CODEC_SYNC, join, s->stream_buf, s->stream_buf_cap);
-            if (n != RING_EMSGSIZE) {
-                return n;
-            }
-        }
-        size_t want = s->stream_buf_cap ? s->stream_buf_cap * 2 : SWIM_STREAM_BUF_BYTES_MIN;
-        uint8_t *b =
-            swim__grow(s, s->stream_buf, &s->stream_buf_cap, want, 1, CODEC_FRAME_BYTES_MAX);
-        if (b == NULL) {
-            return RING_EMSGSIZE;
-        }
-        s->stream_buf = b;
+    struct codec_sync hdr;
+    sync_header(s, CODEC_SYNC, join, &hdr);
+    size_t want = codec_sync_size(&hdr, s->table);
+    if (want > CODEC_FRAME_BYTES_MAX) {
+        return RING_EMSGSIZE;
+    }
+    uint8_t *b = swim__grow(s, s->stream_buf, &s->stream_buf_cap, want, 1, CODEC_FRAME_BYTES_MAX);
+    if (b == NULL) {
+        return RING_EMSGSIZE;
+    }
+    s->stream_buf = b;
+    return codec_encode_sync(s->stream_buf, s->stream_buf_cap, &hdr, s->table);
+}
+
+/* The previous request's data is no longer valid: a sync-sized buffer (1 MB at 10,000
+ * members) is given back rather than kept by every node. */
+static void stream_buf_release(struct swim *s)
+{
+    if (s->stream_buf_cap > SWIM_STREAM_BUF_BYTES_MIN) {
+        s->mem.free(s->stream_buf, s->mem.user_data);
+        s->stream_buf = NULL;
+        s->stream_buf_cap = 0;
     }
 }
 
@@ -156,6 +169,7 @@ static void stream_drop(struct swim *s, struct swim_stream *st)
 
 int swim_stream_next(struct swim *s, struct swim_stream_req *out)
 {
+    stream_buf_release(s);
     /* Oldest first: the smallest token not yet handed out (tokens only wrap after 2^32). */
     for (;;) {
         struct swim_stream *st = NULL;
@@ -315,6 +329,7 @@ int swim_join(struct swim *s, const struct ring_addr *seeds, size_t n, uint64_t 
         return RING_EINVAL;
     }
     s->seed_count = 0;
+    memset(s->seed_hint, 0, sizeof(s->seed_hint));
     for (size_t i = 0; i < n; i++) {
         if (seeds[i].family != RING_ADDR_V4 && seeds[i].family != RING_ADDR_V6) {
             return RING_EINVAL;
@@ -355,31 +370,44 @@ static void join_tick(struct swim *s)
 
 /* ---- periodic sync, healing, checksum mismatch ---- */
 
-/* A uniformly random member index for which |want| holds, or -1. */
-static int random_member(struct swim *s, int (*want)(const struct swim *, size_t))
-{
-    size_t n = members_count(s->table);
-    int picked = -1;
-    uint32_t seen = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (want(s, i) && swim__rand_below(s, ++seen) == 0) {
-            picked = (int)i;
-        }
-    }
-    return picked;
-}
-
 static int heal_candidate(const struct swim *s, size_t idx)
 {
     return members_status(s->table, idx) == MEMBER_FAULTY &&
            s->now_ms < s->nodes[idx].changed_ms + s->cfg.dead_ms;
 }
 
-static int seed_is_live_member(const struct swim *s, const struct ring_addr *a)
+/* A random recently faulty member, from the dead list (never a walk of the table). */
+static int random_heal_candidate(struct swim *s)
 {
+    int picked = -1;
+    uint32_t seen = 0;
+    for (size_t k = 0; k < s->dead_count; k++) {
+        if (heal_candidate(s, s->dead[k]) && swim__rand_below(s, ++seen) == 0) {
+            picked = (int)s->dead[k];
+        }
+    }
+    return picked;
+}
+
+static int live_at(const struct swim *s, size_t idx, const struct ring_addr *a)
+{
+    return idx < members_count(s->table) && swim__is_live_peer(s, idx) &&
+           ring_addr_equal(members_addr(s->table, idx), a);
+}
+
+/* Whether seed |k| is a live member. The index where it was last found is checked first,
+ * so the table is walked only when a seed is not (or no longer) where it was. */
+static int seed_is_live_member(struct swim *s, size_t k)
+{
+    const struct ring_addr *a = &s->seeds[k];
+    if (s->seed_hint[k] != 0 && live_at(s, s->seed_hint[k] - 1, a)) {
+        return 1;
+    }
+    s->seed_hint[k] = 0;
     size_t n = members_count(s->table);
     for (size_t i = 0; i < n; i++) {
-        if (swim__is_live_peer(s, i) && ring_addr_equal(members_addr(s->table, i), a)) {
+        if (live_at(s, i, a)) {
+            s->seed_hint[k] = (uint32_t)i + 1;
             return 1;
         }
     }
@@ -388,7 +416,7 @@ static int seed_is_live_member(const struct swim *s, const struct ring_addr *a)
 
 static void heal(struct swim *s)
 {
-    int idx = random_member(s, heal_candidate);
+    int idx = random_heal_candidate(s);
     if (idx >= 0) {
         (void)swim__sync_start(s, members_addr(s->table, (size_t)idx), SWIM_STREAM_SYNC);
         return;
@@ -397,7 +425,7 @@ static void heal(struct swim *s)
     memset(&pick, 0, sizeof(pick));
     uint32_t seen = 0;
     for (size_t i = 0; i < s->seed_count; i++) {
-        if (!seed_is_live_member(s, &s->seeds[i]) && swim__rand_below(s, ++seen) == 0) {
+        if (!seed_is_live_member(s, i) && swim__rand_below(s, ++seen) == 0) {
             pick = s->seeds[i];
         }
     }
@@ -423,7 +451,7 @@ void swim__sync_tick(struct swim *s)
     expire_streams(s);
     if (now >= s->sync_next_ms) {
         s->sync_next_ms = now + s->cfg.sync_interval_ms;
-        int idx = random_member(s, swim__is_live_peer);
+        int idx = swim__random_member(s, swim__is_live_peer);
         if (idx >= 0) {
             (void)swim__sync_start(s, members_addr(s->table, (size_t)idx), SWIM_STREAM_SYNC);
         }
