@@ -5,6 +5,7 @@
  * the seed and a replay command), 2 on a usage error.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,6 +239,10 @@ int main(int argc, char **argv)
 {
     struct cli c;
     parse(argc, argv, &c);
+    /* Sync messages are megabytes at 10,000 nodes: keep them in the heap instead of an
+     * mmap and munmap (and page faults) per message. */
+    (void)mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    (void)mallopt(M_TRIM_THRESHOLD, 512 << 20);
     static struct sim w;
     char err[512];
     if (sim_init(&w, &c.o, err, sizeof(err)) != 0) {

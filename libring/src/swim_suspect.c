@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "ring/error.h"
+#include "members_int.h"
 #include "swim_int.h"
 
 static int is_dead(int status)
@@ -190,7 +191,14 @@ static void susp_confirm(struct swim *s, size_t idx, const char *source, size_t 
 
 /* ---- storing records ---- */
 
-static void track_status(struct swim *s, size_t idx, const struct member *old,
+/* What store() needs of a record it replaces (a struct member is 1 KB to fill). */
+struct prior {
+    uint8_t status;
+    uint64_t incarnation;
+    uint64_t digest; /* member_digest() */
+};
+
+static void track_status(struct swim *s, size_t idx, const struct prior *old,
                          const struct member *m, const char *source, size_t source_len)
 {
     struct swim_node *node = &s->nodes[idx];
@@ -214,9 +222,14 @@ static int store(struct swim *s, const struct member *m, const char *source, siz
                  int gossip)
 {
     int idx = members_index(s->table, m->id, m->id_len);
-    struct member old;
+    struct prior old = { 0, 0, 0 };
     if (idx >= 0) {
-        members_get(s->table, (size_t)idx, &old);
+        size_t id_len;
+        const char *id = members_id(s->table, (size_t)idx, &id_len);
+        old.status = (uint8_t)members_status(s->table, (size_t)idx);
+        old.incarnation = members_incarnation(s->table, (size_t)idx);
+        old.digest = members__digest(id, id_len, members_addr(s->table, (size_t)idx), old.status,
+                                     old.incarnation);
     }
     int rv = swim__nodes_fit(s);
     if (rv == 0) {
@@ -226,7 +239,7 @@ static int store(struct swim *s, const struct member *m, const char *source, siz
         return rv;
     }
     if (idx >= 0 && is_dead(old.status)) {
-        s->dead_digest_sum -= member_digest(&old);
+        s->dead_digest_sum -= old.digest;
     }
     if (is_dead(m->status)) {
         s->dead_digest_sum += member_digest(m);
@@ -309,9 +322,8 @@ int swim__apply_update(struct swim *s, const struct member *m, const char *sourc
         susp_confirm(s, (size_t)idx, source, source_len);
         return 0;
     }
-    struct member cur;
-    members_get(s->table, (size_t)idx, &cur);
-    if (!members_update_overrides(&cur, m)) {
+    if (!members__overrides(members_incarnation(s->table, (size_t)idx),
+                            (uint8_t)members_status(s->table, (size_t)idx), m)) {
         return 0;
     }
     return swim__commit(s, m, source, source_len);

@@ -444,13 +444,33 @@ static void expire_streams(struct swim *s)
     }
 }
 
+/* memberlist's pushPullScale: above 32 members the push-pull interval grows by one interval
+ * per doubling, x (ceil(log2 N) - 4): x3 at 100, x10 at 10,000. A sync carries the whole
+ * table, so a fixed interval makes sync traffic per node grow as N and the cluster's as N^2
+ * (at 10,000 members: 1.2 MB each way per node every 30 s); gossip, not sync, is what
+ * spreads changes, and anti-entropy can afford to be slow. */
+#define SYNC_SCALE_MIN_MEMBERS 32
+static uint64_t sync_interval(const struct swim *s)
+{
+    size_t n = members_ring_count(s->table);
+    uint64_t mult = 1;
+    if (n > SYNC_SCALE_MIN_MEMBERS) {
+        unsigned ceil_log2 = 0;
+        while (((size_t)1 << ceil_log2) < n) {
+            ceil_log2++;
+        }
+        mult = ceil_log2 - 4;
+    }
+    return s->cfg.sync_interval_ms * mult;
+}
+
 void swim__sync_tick(struct swim *s)
 {
     uint64_t now = s->now_ms;
     join_tick(s);
     expire_streams(s);
     if (now >= s->sync_next_ms) {
-        s->sync_next_ms = now + s->cfg.sync_interval_ms;
+        s->sync_next_ms = now + sync_interval(s);
         int idx = swim__random_member(s, swim__is_live_peer);
         if (idx >= 0) {
             (void)swim__sync_start(s, members_addr(s->table, (size_t)idx), SWIM_STREAM_SYNC);
