@@ -265,8 +265,9 @@ static void schedule_start(struct swim *s, uint64_t now_ms)
     s->probe_next_ms = now_ms + swim__rand_below(s, c->probe_interval_ms);
     s->gossip_next_ms = now_ms + c->gossip_interval_ms;
     /* The first sync falls in the second half of the first interval, for the same reason. */
-    s->sync_next_ms =
-        now_ms + c->sync_interval_ms / 2 + swim__rand_below(s, c->sync_interval_ms / 2 + 1);
+    s->sync_base_ms = now_ms;
+    s->sync_phase_ms = swim__rand_below(s, c->sync_interval_ms / 2 + 1);
+    s->sync_next_ms = now_ms + c->sync_interval_ms - s->sync_phase_ms;
     s->heal_next_ms = now_ms + c->heal_interval_ms;
     s->join_next_ms = UINT64_MAX;
     s->timers_next_ms = UINT64_MAX;

@@ -206,6 +206,9 @@ struct swim {
     uint64_t join_next_ms;
     uint64_t join_backoff_ms;
     uint64_t sync_next_ms;
+    /* The next sync is due at sync_base + the (size-scaled) interval - sync_phase. */
+    uint64_t sync_base_ms;
+    uint64_t sync_phase_ms;
     uint64_t heal_next_ms;
     uint64_t mismatch_sync_next_ms;
 
