@@ -84,6 +84,71 @@ void *swim__grow(struct swim *s, void *ptr, size_t *cap, size_t want, size_t siz
     return p;
 }
 
+int swim__random_member(struct swim *s, int (*want)(const struct swim *, size_t))
+{
+    size_t n = members_count(s->table);
+    if (n > SWIM_SAMPLE_SCAN_MAX) {
+        for (int tries = 0; tries < 4 * SWIM_SAMPLE_TRIES; tries++) {
+            uint32_t i = swim__rand_below(s, (uint32_t)n);
+            if (want(s, i)) {
+                return (int)i;
+            }
+        }
+        return -1;
+    }
+    int picked = -1;
+    uint32_t seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (want(s, i) && swim__rand_below(s, ++seen) == 0) {
+            picked = (int)i;
+        }
+    }
+    return picked;
+}
+
+static int picked_already(const uint32_t *out, size_t got, uint32_t i)
+{
+    for (size_t k = 0; k < got; k++) {
+        if (out[k] == i) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+size_t swim__random_members(struct swim *s, int (*want)(const struct swim *, size_t), uint32_t *out,
+                            size_t n)
+{
+    size_t count = members_count(s->table);
+    size_t got = 0;
+    if (count > SWIM_SAMPLE_SCAN_MAX) {
+        for (size_t tries = n * SWIM_SAMPLE_TRIES; got < n && tries > 0; tries--) {
+            uint32_t i = swim__rand_below(s, (uint32_t)count);
+            if (want(s, i) && !picked_already(out, got, i)) {
+                out[got++] = i;
+            }
+        }
+        return got;
+    }
+    /* Reservoir sampling over the table: one pass, uniform, deterministic. */
+    size_t seen = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (!want(s, i)) {
+            continue;
+        }
+        seen++;
+        if (got < n) {
+            out[got++] = (uint32_t)i;
+        } else {
+            uint32_t j = swim__rand_below(s, (uint32_t)seen);
+            if (j < n) {
+                out[j] = (uint32_t)i;
+            }
+        }
+    }
+    return got;
+}
+
 int swim__is_self(const struct swim *s, const char *id, size_t id_len)
 {
     return id_len == s->self.id_len && memcmp(id, s->self.id, id_len) == 0;
@@ -199,7 +264,10 @@ static void schedule_start(struct swim *s, uint64_t now_ms)
      * lock step. */
     s->probe_next_ms = now_ms + swim__rand_below(s, c->probe_interval_ms);
     s->gossip_next_ms = now_ms + c->gossip_interval_ms;
-    s->sync_next_ms = now_ms + c->sync_interval_ms;
+    /* The first sync falls in the second half of the first interval, for the same reason. */
+    s->sync_base_ms = now_ms;
+    s->sync_phase_ms = swim__rand_below(s, c->sync_interval_ms / 2 + 1);
+    s->sync_next_ms = now_ms + c->sync_interval_ms - s->sync_phase_ms;
     s->heal_next_ms = now_ms + c->heal_interval_ms;
     s->join_next_ms = UINT64_MAX;
     s->timers_next_ms = UINT64_MAX;
@@ -238,7 +306,10 @@ int swim_new(struct swim **out, const struct swim_config *cfg, const struct ring
     s->seq_next = 1;
     s->token_next = 1;
     s->msg = ring__calloc(mem, 1, sizeof(*s->msg));
-    rv = s->msg == NULL ? RING_ENOMEM : members_new(&s->table, c.members_max, mem);
+    /* The table starts small and doubles as members arrive: reserving members_max records
+     * up front cost 4.7 MB per node, which ringsim's 10,000 nodes cannot afford.
+     * members_max is enforced by swim__nodes_fit(). */
+    rv = s->msg == NULL ? RING_ENOMEM : members_new(&s->table, 0, mem);
     if (rv == 0) {
         rv = swim__commit(s, &self, NULL, 0);
     }
@@ -264,6 +335,7 @@ void swim_del(struct swim *s)
     ring__free(&mem, s->susp);
     ring__free(&mem, s->order);
     ring__free(&mem, s->bcasts);
+    ring__free(&mem, s->dead);
     ring__free(&mem, s->msg);
     ring__free(&mem, s->stream_buf);
     ring__free(&mem, s->events);
@@ -494,6 +566,12 @@ int swim_next_event(struct swim *s, struct swim_event *ev)
         *ev = s->events[s->ev_head];
         s->ev_head = (s->ev_head + 1) % s->ev_cap;
         s->ev_count--;
+        if (s->ev_count == 0 && s->ev_cap > SWIM_EVENTS_KEEP) {
+            s->mem.free(s->events, s->mem.user_data);
+            s->events = NULL;
+            s->ev_cap = 0;
+            s->ev_head = 0;
+        }
         return 1;
     }
     /* RING_CHANGED is a level, not an edge: it is derived here from the ring checksum, so

@@ -7,10 +7,13 @@
  * sent retransmit_mult x ceil(log10(N + 1)) times before it leaves the queue (memberlist's
  * TransmitLimitedQueue; SWIM §4.1 shows O(log N) rounds reach everyone w.h.p.).
  *
- * The queue holds ids, not records: the record is read from the table when packed, so an
- * update superseded before it went out is never sent, and re-queuing an id restarts its
- * count. Sizes come from codec_header_size() + codec_update_size(), exact by contract, so
- * the budget is met without trial encoding.
+ * The queue holds member indexes, not records: the record is read from the table when
+ * packed, so an update superseded before it went out is never sent, and re-queuing a member
+ * restarts its count. It is a binary heap with each member's position kept in its
+ * swim_node, so queuing, re-queuing and packing cost O(log queue), not a sort per datagram:
+ * a node that merges a 10,000-member sync queues 10,000 updates. Sizes come from
+ * codec_header_size() + codec_update_size(), exact by contract, so the budget is met without trial
+ * encoding.
  *
  * Gossip fanout: every gossip_interval, while updates are pending, an ack with seq 0 (it
  * answers no probe) carries them to gossip_nodes random members, including recently faulty
@@ -18,7 +21,6 @@
  * dead"). It speeds spreading from one update per probe period to several; ringsim
  * measures the difference, and gossip_nodes = UINT32_MAX turns it off.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "ring/codec.h"
@@ -35,83 +37,154 @@ uint32_t swim__retransmit_limit(const struct swim *s)
     return s->cfg.retransmit_mult * digits;
 }
 
-static int find_bcast(const struct swim *s, const char *id, size_t id_len)
+/* ---- the queue: a min-heap of (transmits, newest first) ---- */
+
+static int bcast_before(const struct swim_bcast *a, const struct swim_bcast *b)
 {
-    for (size_t i = 0; i < s->bcast_count; i++) {
-        const struct swim_bcast *b = &s->bcasts[i];
-        if (b->id_len == id_len && memcmp(b->id, id, id_len) == 0) {
-            return (int)i;
-        }
-    }
-    return -1;
+    return a->transmits != b->transmits ? a->transmits < b->transmits : a->order > b->order;
 }
 
-int swim__bcast(struct swim *s, const char *id, size_t id_len, const char *source,
-                size_t source_len)
+static void bcast_place(struct swim *s, size_t pos, const struct swim_bcast *b)
 {
-    int i = find_bcast(s, id, id_len);
-    if (i < 0) {
-        struct swim_bcast *b = swim__grow(s, s->bcasts, &s->bcast_cap, s->bcast_count + 1,
-                                          sizeof(*b), (size_t)s->cfg.members_max + 1);
-        if (b == NULL) {
-            return -1; /* the member still spreads by sync */
+    s->bcasts[pos] = *b;
+    s->nodes[b->node].bcast = (uint32_t)pos + 1;
+}
+
+static void bcast_sift_up(struct swim *s, size_t pos)
+{
+    struct swim_bcast b = s->bcasts[pos];
+    while (pos > 0) {
+        size_t parent = (pos - 1) / 2;
+        if (!bcast_before(&b, &s->bcasts[parent])) {
+            break;
         }
-        s->bcasts = b;
-        i = (int)s->bcast_count++;
-        memcpy(b[i].id, id, id_len);
-        b[i].id[id_len] = '\0';
-        b[i].id_len = (uint8_t)id_len;
+        bcast_place(s, pos, &s->bcasts[parent]);
+        pos = parent;
     }
-    struct swim_bcast *b = &s->bcasts[i];
-    b->transmits = 0;
-    b->order = ++s->bcast_order;
-    b->source_len = (uint8_t)(source != NULL ? source_len : 0);
-    if (b->source_len > 0) {
-        memcpy(b->source, source, source_len);
+    bcast_place(s, pos, &b);
+}
+
+static void bcast_sift_down(struct swim *s, size_t pos)
+{
+    struct swim_bcast b = s->bcasts[pos];
+    for (;;) {
+        size_t c = 2 * pos + 1;
+        if (c >= s->bcast_count) {
+            break;
+        }
+        if (c + 1 < s->bcast_count && bcast_before(&s->bcasts[c + 1], &s->bcasts[c])) {
+            c++;
+        }
+        if (!bcast_before(&s->bcasts[c], &b)) {
+            break;
+        }
+        bcast_place(s, pos, &s->bcasts[c]);
+        pos = c;
     }
-    b->source[b->source_len] = '\0';
+    bcast_place(s, pos, &b);
+}
+
+/* Takes the entry at |pos| out of the heap (its node no longer points at it). */
+static void bcast_take(struct swim *s, size_t pos)
+{
+    s->nodes[s->bcasts[pos].node].bcast = 0;
+    s->bcast_count--;
+    if (pos == s->bcast_count) {
+        return;
+    }
+    bcast_place(s, pos, &s->bcasts[s->bcast_count]);
+    bcast_sift_down(s, pos);
+    bcast_sift_up(s, pos);
+}
+
+static void bcast_put(struct swim *s, const struct swim_bcast *b)
+{
+    bcast_place(s, s->bcast_count++, b);
+    bcast_sift_up(s, s->bcast_count - 1);
+}
+
+static void set_source(struct swim *s, size_t idx, const char *source, size_t source_len)
+{
+    uint32_t slot = s->nodes[idx].susp;
+    if (slot == 0 || members_status(s->table, idx) != MEMBER_SUSPECT) {
+        return;
+    }
+    struct swim_suspicion *e = &s->susp[slot - 1];
+    e->bcast_source_len = (uint8_t)(source != NULL ? source_len : 0);
+    if (e->bcast_source_len > 0) {
+        memcpy(e->bcast_source, source, source_len);
+    }
+    e->bcast_source[e->bcast_source_len] = '\0';
+}
+
+int swim__bcast(struct swim *s, size_t idx, const char *source, size_t source_len)
+{
+    set_source(s, idx, source, source_len);
+    uint32_t pos = s->nodes[idx].bcast;
+    if (pos != 0) {
+        struct swim_bcast *b = &s->bcasts[pos - 1];
+        b->transmits = 0;
+        b->order = ++s->bcast_order;
+        bcast_sift_up(s, pos - 1);
+        return 0;
+    }
+    struct swim_bcast *v = swim__grow(s, s->bcasts, &s->bcast_cap, s->bcast_count + 1, sizeof(*v),
+                                      (size_t)s->cfg.members_max + 1);
+    if (v == NULL) {
+        return -1; /* the member still spreads by sync */
+    }
+    s->bcasts = v;
+    struct swim_bcast b = { .order = ++s->bcast_order, .node = (uint32_t)idx, .transmits = 0 };
+    bcast_put(s, &b);
     return 0;
 }
 
-static void bcast_remove(struct swim *s, size_t i)
+void swim__bcast_moved(struct swim *s, uint32_t removed, uint32_t moved_from)
 {
-    const struct swim_bcast *b = &s->bcasts[i];
-    if (s->leaving && swim__is_self(s, b->id, b->id_len)) {
+    /* The caller has already copied nodes[moved_from] into nodes[removed]; the removed
+     * member's own entry went with swim__bcast_forget(). */
+    uint32_t pos = s->nodes[removed].bcast;
+    if (removed != moved_from && pos != 0) {
+        s->bcasts[pos - 1].node = removed;
+    }
+}
+
+void swim__bcast_forget(struct swim *s, size_t idx)
+{
+    if (s->nodes[idx].bcast != 0) {
+        bcast_take(s, s->nodes[idx].bcast - 1);
+    }
+}
+
+/* An update sent its last time: it leaves the queue. */
+static void bcast_done(struct swim *s, const struct swim_bcast *b)
+{
+    size_t id_len;
+    const char *id = members_id(s->table, b->node, &id_len);
+    if (s->leaving && swim__is_self(s, id, id_len)) {
         s->leave_spread = 1;
     }
-    s->bcasts[i] = s->bcasts[--s->bcast_count];
 }
 
 void swim__bcast_drop_all(struct swim *s)
 {
-    s->bcast_count = 0;
+    while (s->bcast_count > 0) {
+        bcast_take(s, s->bcast_count - 1);
+    }
 }
 
-static int bcast_cmp(const void *a, const void *b)
+/* The update for bcast |b|. */
+static void bcast_update(const struct swim *s, const struct swim_bcast *b, struct codec_update *u)
 {
-    const struct swim_bcast *x = a;
-    const struct swim_bcast *y = b;
-    if (x->transmits != y->transmits) {
-        return x->transmits < y->transmits ? -1 : 1;
-    }
-    return x->order > y->order ? -1 : (x->order < y->order);
-}
-
-/* The update for bcast |b|, or 0 when its member is gone. */
-static int bcast_update(const struct swim *s, const struct swim_bcast *b, struct codec_update *u)
-{
-    int idx = members_index(s->table, b->id, b->id_len);
-    if (idx < 0) {
-        return 0;
-    }
-    members_get(s->table, (size_t)idx, &u->m);
+    members_get(s->table, b->node, &u->m);
     u->source_len = 0;
     u->source[0] = '\0';
-    if (u->m.status == MEMBER_SUSPECT && b->source_len > 0) {
-        memcpy(u->source, b->source, (size_t)b->source_len + 1);
-        u->source_len = b->source_len;
+    uint32_t slot = s->nodes[b->node].susp;
+    if (u->m.status == MEMBER_SUSPECT && slot != 0) {
+        const struct swim_suspicion *e = &s->susp[slot - 1];
+        memcpy(u->source, e->bcast_source, (size_t)e->bcast_source_len + 1);
+        u->source_len = e->bcast_source_len;
     }
-    return 1;
 }
 
 static int same_member(const struct codec_update *a, const struct codec_update *b)
@@ -130,6 +203,9 @@ static size_t size_with(struct codec_msg *msg, uint16_t count, size_t updates_si
     return n;
 }
 
+/* Takes queued updates least-sent first (newest first among equals) while they fit; an
+ * update that does not fit now stays queued as it was, one that never can fit ages out.
+ * At most SWIM_PACK_SCAN_MAX entries are looked at: O(log queue) each. */
 void swim__piggyback(struct swim *s, struct codec_msg *msg, size_t budget,
                      const struct codec_update *first)
 {
@@ -139,33 +215,32 @@ void swim__piggyback(struct swim *s, struct codec_msg *msg, size_t budget,
         msg->updates[msg->update_count++] = *first;
         used += codec_update_size(first);
     }
-    if (s->bcast_count == 0) {
-        return;
-    }
-    qsort(s->bcasts, s->bcast_count, sizeof(*s->bcasts), bcast_cmp);
     uint32_t limit = swim__retransmit_limit(s);
-    size_t i = 0;
-    while (i < s->bcast_count && msg->update_count < CODEC_UPDATES_MAX) {
-        struct swim_bcast *b = &s->bcasts[i];
+    struct swim_bcast taken[SWIM_PACK_SCAN_MAX];
+    size_t n_taken = 0;
+    while (s->bcast_count > 0 && n_taken < SWIM_PACK_SCAN_MAX &&
+           msg->update_count < CODEC_UPDATES_MAX) {
+        struct swim_bcast b = s->bcasts[0];
+        bcast_take(s, 0);
         struct codec_update *u = &msg->updates[msg->update_count];
-        if (!bcast_update(s, b, u)) {
-            bcast_remove(s, i);
-            continue;
-        }
+        bcast_update(s, &b, u);
         size_t usize = codec_update_size(u);
         int dup = first != NULL && same_member(u, first);
         if (!dup && size_with(msg, msg->update_count + 1, used + usize) <= budget) {
             msg->update_count++;
             used += usize;
-            b->transmits++;
+            b.transmits++;
         } else if (size_with(msg, 1, usize) > budget) {
-            b->transmits++; /* can never fit: let it age out (sync carries it) */
+            b.transmits++; /* can never fit: let it age out (sync carries it) */
         }
-        if (b->transmits >= limit) {
-            bcast_remove(s, i);
+        if (b.transmits >= limit) {
+            bcast_done(s, &b);
             continue;
         }
-        i++;
+        taken[n_taken++] = b;
+    }
+    for (size_t i = 0; i < n_taken; i++) {
+        bcast_put(s, &taken[i]);
     }
 }
 
@@ -189,23 +264,7 @@ void swim__gossip_tick(struct swim *s)
         return;
     }
     uint32_t picked[SWIM_GOSSIP_NODES_MAX];
-    size_t want = s->cfg.gossip_nodes;
-    size_t got = 0, seen = 0;
-    size_t n = members_count(s->table);
-    for (size_t i = 0; i < n; i++) {
-        if (!gossip_candidate(s, i)) {
-            continue;
-        }
-        seen++;
-        if (got < want) {
-            picked[got++] = (uint32_t)i;
-        } else {
-            uint32_t j = swim__rand_below(s, (uint32_t)seen);
-            if (j < want) {
-                picked[j] = (uint32_t)i;
-            }
-        }
-    }
+    size_t got = swim__random_members(s, gossip_candidate, picked, s->cfg.gossip_nodes);
     for (size_t i = 0; i < got; i++) {
         /* seq 0 marks an ack that answers nothing: a pure gossip carrier. */
         (void)swim__out_push(s, CODEC_ACK, members_addr(s->table, picked[i]));

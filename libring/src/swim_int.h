@@ -44,15 +44,29 @@
 /* The first sync buffer; it doubles up to CODEC_FRAME_BYTES_MAX as the table grows. */
 #define SWIM_STREAM_BUF_BYTES_MIN 4096
 
+/* Tables up to this size are sampled by a full scan (exact, and what the unit tests were
+ * tuned on); larger ones by random probing, SWIM_SAMPLE_TRIES per wanted member, which
+ * keeps a gossip round O(1) instead of O(N) at 10,000 members. */
+#define SWIM_SAMPLE_SCAN_MAX 512
+#define SWIM_SAMPLE_TRIES    16
+/* A datagram's packing looks at most this many queued updates (the budget holds ~25). */
+#define SWIM_PACK_SCAN_MAX (CODEC_UPDATES_MAX + 16)
+/* The event queue is freed when drained if it grew past this many entries (a sync of a
+ * large table queues thousands of 1 KB events once; they should not stay allocated). */
+#define SWIM_EVENTS_KEEP 64
+
 /* Marks an invalidated probe-order slot (its member was reaped). */
 #define SWIM_NO_NODE UINT32_MAX
 
-/* What this node knows locally about the member at the same index of the table. */
+/* What this node knows locally about the member at the same index of the table. 16 bytes:
+ * ringsim holds 10,000 nodes x 10,000 members of these. */
 struct swim_node {
     /* When the status last changed: the start of a suspicion or of the dead period. */
     uint64_t changed_ms;
     /* SUSPECT: 1 + index into swim.susp; otherwise 0. */
     uint32_t susp;
+    /* Queued for piggybacking: 1 + position in the swim.bcasts heap; otherwise 0. */
+    uint32_t bcast;
 };
 
 /* One running suspicion (Lifeguard): its timeout falls from max toward min as distinct
@@ -64,6 +78,9 @@ struct swim_suspicion {
     uint32_t source_count;
     uint64_t start_ms, min_ms, max_ms;
     uint64_t sources[SWIM_CONFIRMATIONS_MAX]; /* hashes of the suspecting ids */
+    /* The source the queued update of this suspect carries (the latest accepted one). */
+    uint8_t bcast_source_len;
+    char bcast_source[MEMBER_ID_BYTES_MAX + 1];
 };
 
 /* The probe of the current protocol period. */
@@ -101,15 +118,14 @@ struct swim_out {
     char target[MEMBER_ID_BYTES_MAX + 1];
 };
 
-/* A member update waiting to be piggybacked; the record itself is read from the table when
- * it is sent, so a newer change to the same member replaces an older one for free. */
+/* A member update waiting to be piggybacked, an entry of the swim.bcasts min-heap ordered by
+ * (transmits, newest first). It names the member by table index (swim_node.bcast points
+ * back), and the record is read from the table when it is sent, so a newer change to the
+ * same member replaces an older one for free. 16 bytes, against 272 when it held the id. */
 struct swim_bcast {
     uint64_t order; /* enqueue sequence: larger is newer */
+    uint32_t node;  /* member index */
     uint32_t transmits;
-    uint8_t id_len;
-    uint8_t source_len;
-    char id[MEMBER_ID_BYTES_MAX + 1];
-    char source[MEMBER_ID_BYTES_MAX + 1];
 };
 
 enum swim_stream_kind {
@@ -143,6 +159,10 @@ struct swim {
     size_t nodes_cap;
     struct swim_suspicion *susp;
     size_t susp_count, susp_cap;
+    /* Indexes of the faulty and left members (self included when it left): the only ones
+     * with dead or tombstone timers, so the timer sweep and healing never walk the table. */
+    uint32_t *dead;
+    size_t dead_count, dead_cap;
     /* Earliest suspicion, dead or tombstone deadline (may be early, never late). */
     uint64_t timers_next_ms;
     /* Sum of member_digest() of faulty and left records (they leave the checksum). */
@@ -177,6 +197,8 @@ struct swim {
     /* Join, sync, healing, leave. */
     struct ring_addr seeds[SWIM_SEEDS_MAX];
     size_t seed_count;
+    /* 1 + the member index where each seed's address was last found live (a hint). */
+    uint32_t seed_hint[SWIM_SEEDS_MAX];
     uint8_t joined;
     uint8_t leaving;
     uint8_t leave_spread;
@@ -184,6 +206,9 @@ struct swim {
     uint64_t join_next_ms;
     uint64_t join_backoff_ms;
     uint64_t sync_next_ms;
+    /* The next sync is due at sync_base + the (size-scaled) interval - sync_phase. */
+    uint64_t sync_base_ms;
+    uint64_t sync_phase_ms;
     uint64_t heal_next_ms;
     uint64_t mismatch_sync_next_ms;
 
@@ -222,9 +247,13 @@ void swim__on_nack(struct swim *s, const struct codec_msg *msg);
 void swim__probe_acked(struct swim *s, uint32_t seq, int direct);
 
 /* swim_gossip.c */
-/* Queues member |id| for piggybacking (again, from zero transmits). */
-int swim__bcast(struct swim *s, const char *id, size_t id_len, const char *source,
-                size_t source_len);
+/* Queues member |idx| for piggybacking (again, from zero transmits); a suspect's update
+ * carries |source|. O(log queue). */
+int swim__bcast(struct swim *s, size_t idx, const char *source, size_t source_len);
+/* Member |removed| was reaped and the table moved |moved_from| into its index. */
+void swim__bcast_moved(struct swim *s, uint32_t removed, uint32_t moved_from);
+/* Drops member |idx|'s queued update, if any (it is being reaped). */
+void swim__bcast_forget(struct swim *s, size_t idx);
 /* Fills |msg|'s updates with what fits in |budget| bytes, least-sent first. */
 void swim__piggyback(struct swim *s, struct codec_msg *msg, size_t budget,
                      const struct codec_update *first);
@@ -257,8 +286,17 @@ int swim__nodes_fit(struct swim *s);
 uint64_t swim__checksum_now(const struct swim *s);
 /* Whether member |idx| is a live peer (alive or suspect, not us). */
 int swim__is_live_peer(const struct swim *s, size_t idx);
+/* A uniformly random member index for which |want| holds, or -1: a scan of small tables,
+ * bounded random probing of large ones (where |want| holds for most members). */
+int swim__random_member(struct swim *s, int (*want)(const struct swim *, size_t));
+/* Up to |n| distinct random members for which |want| holds, into |out|; same method. */
+size_t swim__random_members(struct swim *s, int (*want)(const struct swim *, size_t), uint32_t *out,
+                            size_t n);
 
 /* For tests: stores |m| in the table as if a change had arrived, without gossiping it. */
 int swim__test_put(struct swim *s, const struct member *m);
+/* For ringsim's warm start: the table was filled by swim__test_put() as if a join had
+ * completed long ago; no join sync is due. */
+void swim__test_joined(struct swim *s);
 
 #endif

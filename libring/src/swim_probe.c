@@ -65,11 +65,13 @@ void swim__order_insert(struct swim *s, uint32_t idx)
     if (order_fit(s, s->order_len + 1) != 0) {
         return; /* it joins the order at the next reshuffle */
     }
+    /* A random position in the rest of the round; the member there moves to the round's end
+     * (still probed this round), so an insert is O(1), not a memmove of the order. */
     size_t span = s->order_len - s->order_pos + 1;
     size_t at = s->order_pos + swim__rand_below(s, (uint32_t)span);
-    memmove(&s->order[at + 1], &s->order[at], (s->order_len - at) * sizeof(*s->order));
+    size_t end = s->order_len++;
+    s->order[end] = at < end ? s->order[at] : idx;
     s->order[at] = idx;
-    s->order_len++;
 }
 
 void swim__order_moved(struct swim *s, uint32_t removed, uint32_t moved_from)
@@ -129,31 +131,22 @@ static void probe_start(struct swim *s)
     }
 }
 
-/* Picks up to |want| distinct random live members other than the target. */
+/* A ping-req helper: an alive member other than us and the probe's target. */
+static int helper_candidate(const struct swim *s, size_t idx)
+{
+    if (members_status(s->table, idx) != MEMBER_ALIVE) {
+        return 0;
+    }
+    size_t id_len;
+    const char *id = members_id(s->table, idx, &id_len);
+    return !swim__is_self(s, id, id_len) &&
+           !(id_len == s->probe.id_len && memcmp(id, s->probe.id, id_len) == 0);
+}
+
+/* Picks up to |want| distinct random helpers. */
 static size_t pick_helpers(struct swim *s, uint32_t *out, size_t want)
 {
-    size_t n = members_count(s->table);
-    size_t got = 0;
-    /* Reservoir sampling over the table: one pass, uniform, deterministic. */
-    size_t seen = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t id_len;
-        const char *id = members_id(s->table, i, &id_len);
-        if (members_status(s->table, i) != MEMBER_ALIVE || swim__is_self(s, id, id_len) ||
-            (id_len == s->probe.id_len && memcmp(id, s->probe.id, id_len) == 0)) {
-            continue;
-        }
-        seen++;
-        if (got < want) {
-            out[got++] = (uint32_t)i;
-        } else {
-            uint32_t j = swim__rand_below(s, (uint32_t)seen);
-            if (j < want) {
-                out[j] = (uint32_t)i;
-            }
-        }
-    }
-    return got;
+    return swim__random_members(s, helper_candidate, out, want);
 }
 
 static void probe_indirect(struct swim *s)

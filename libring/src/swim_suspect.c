@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "ring/error.h"
+#include "members_int.h"
 #include "swim_int.h"
 
 static int is_dead(int status)
@@ -62,6 +63,39 @@ int swim__nodes_fit(struct swim *s)
     }
     s->nodes = n;
     return 0;
+}
+
+/* ---- the dead list ---- */
+
+static void dead_add(struct swim *s, size_t idx)
+{
+    uint32_t *d = swim__grow(s, s->dead, &s->dead_cap, s->dead_count + 1, sizeof(*d),
+                             (size_t)s->cfg.members_max + 1);
+    if (d == NULL) {
+        return; /* never reaped: a tombstone kept for good is safe, only memory */
+    }
+    s->dead = d;
+    s->dead[s->dead_count++] = (uint32_t)idx;
+}
+
+static void dead_remove(struct swim *s, size_t idx)
+{
+    for (size_t k = 0; k < s->dead_count; k++) {
+        if (s->dead[k] == idx) {
+            s->dead[k] = s->dead[--s->dead_count];
+            return;
+        }
+    }
+}
+
+static void dead_renamed(struct swim *s, uint32_t from, uint32_t to)
+{
+    for (size_t k = 0; k < s->dead_count; k++) {
+        if (s->dead[k] == from) {
+            s->dead[k] = to;
+            return;
+        }
+    }
 }
 
 static void timer_at(struct swim *s, uint64_t at_ms)
@@ -152,14 +186,19 @@ static void susp_confirm(struct swim *s, size_t idx, const char *source, size_t 
     }
     e->confirmations++;
     timer_at(s, susp_deadline(e));
-    size_t id_len;
-    const char *id = members_id(s->table, idx, &id_len);
-    (void)swim__bcast(s, id, id_len, source, source_len);
+    (void)swim__bcast(s, idx, source, source_len);
 }
 
 /* ---- storing records ---- */
 
-static void track_status(struct swim *s, size_t idx, const struct member *old,
+/* What store() needs of a record it replaces (a struct member is 1 KB to fill). */
+struct prior {
+    uint8_t status;
+    uint64_t incarnation;
+    uint64_t digest; /* member_digest() */
+};
+
+static void track_status(struct swim *s, size_t idx, const struct prior *old,
                          const struct member *m, const char *source, size_t source_len)
 {
     struct swim_node *node = &s->nodes[idx];
@@ -183,9 +222,14 @@ static int store(struct swim *s, const struct member *m, const char *source, siz
                  int gossip)
 {
     int idx = members_index(s->table, m->id, m->id_len);
-    struct member old;
+    struct prior old = { 0, 0, 0 };
     if (idx >= 0) {
-        members_get(s->table, (size_t)idx, &old);
+        size_t id_len;
+        const char *id = members_id(s->table, (size_t)idx, &id_len);
+        old.status = (uint8_t)members_status(s->table, (size_t)idx);
+        old.incarnation = members_incarnation(s->table, (size_t)idx);
+        old.digest = members__digest(id, id_len, members_addr(s->table, (size_t)idx), old.status,
+                                     old.incarnation);
     }
     int rv = swim__nodes_fit(s);
     if (rv == 0) {
@@ -195,7 +239,7 @@ static int store(struct swim *s, const struct member *m, const char *source, siz
         return rv;
     }
     if (idx >= 0 && is_dead(old.status)) {
-        s->dead_digest_sum -= member_digest(&old);
+        s->dead_digest_sum -= old.digest;
     }
     if (is_dead(m->status)) {
         s->dead_digest_sum += member_digest(m);
@@ -204,6 +248,7 @@ static int store(struct swim *s, const struct member *m, const char *source, siz
     if (self) {
         s->self = *m;
     }
+    int was_dead = idx >= 0 && is_dead(old.status);
     if (idx < 0) {
         idx = members_index(s->table, m->id, m->id_len);
         RING_ASSERT(idx >= 0);
@@ -217,8 +262,13 @@ static int store(struct swim *s, const struct member *m, const char *source, siz
         track_status(s, (size_t)idx, &old, m, source, source_len);
         swim__event(s, SWIM_EVENT_MEMBER_CHANGED, old.status, m);
     }
+    if (!was_dead && is_dead(m->status)) {
+        dead_add(s, (size_t)idx);
+    } else if (was_dead && !is_dead(m->status)) {
+        dead_remove(s, (size_t)idx);
+    }
     if (gossip) {
-        (void)swim__bcast(s, m->id, m->id_len, source, source_len);
+        (void)swim__bcast(s, (size_t)idx, source, source_len);
     }
     return 0;
 }
@@ -272,9 +322,8 @@ int swim__apply_update(struct swim *s, const struct member *m, const char *sourc
         susp_confirm(s, (size_t)idx, source, source_len);
         return 0;
     }
-    struct member cur;
-    members_get(s->table, (size_t)idx, &cur);
-    if (!members_update_overrides(&cur, m)) {
+    if (!members__overrides(members_incarnation(s->table, (size_t)idx),
+                            (uint8_t)members_status(s->table, (size_t)idx), m)) {
         return 0;
     }
     return swim__commit(s, m, source, source_len);
@@ -324,6 +373,8 @@ static void reap(struct swim *s, size_t idx)
         return;
     }
     s->dead_digest_sum -= member_digest(&old);
+    swim__bcast_forget(s, idx);
+    dead_remove(s, idx);
     if (idx != last) {
         /* The table moves its last record into the freed index; follow it. */
         RING_ASSERT(members_index(s->table, moved_id, moved_len) == (int)idx);
@@ -331,6 +382,8 @@ static void reap(struct swim *s, size_t idx)
         if (s->nodes[idx].susp != 0) {
             s->susp[s->nodes[idx].susp - 1].node = (uint32_t)idx;
         }
+        swim__bcast_moved(s, (uint32_t)idx, (uint32_t)last);
+        dead_renamed(s, (uint32_t)last, (uint32_t)idx);
     }
     swim__order_moved(s, (uint32_t)idx, (uint32_t)last);
     swim__event(s, SWIM_EVENT_MEMBER_LEFT, old.status, &old);
@@ -343,6 +396,9 @@ static int is_self_idx(const struct swim *s, size_t idx)
     return swim__is_self(s, id, id_len);
 }
 
+/* Only suspects (the susp array) and dead members (the dead list) have timers, so the sweep
+ * is O(suspects + dead), not O(N). Both walk backwards: ending a suspicion or reaping moves
+ * the last entry into the freed slot, and that entry was already visited. */
 void swim__timers_tick(struct swim *s)
 {
     uint64_t now = s->now_ms;
@@ -350,23 +406,30 @@ void swim__timers_tick(struct swim *s)
         return;
     }
     uint64_t next = UINT64_MAX;
+    for (size_t k = s->susp_count; k-- > 0;) {
+        if (k >= s->susp_count) {
+            continue;
+        }
+        uint64_t at = susp_deadline(&s->susp[k]);
+        if (now >= at) {
+            declare_faulty(s, s->susp[k].node); /* it joins the dead list */
+            continue;
+        }
+        next = at < next ? at : next;
+    }
     const uint64_t dead_total = (uint64_t)s->cfg.dead_ms + s->cfg.tombstone_ms;
-    /* Backwards, so a reap's move of the last record brings in one already visited. */
-    for (size_t i = members_count(s->table); i-- > 0;) {
-        int st = members_status(s->table, i);
-        uint64_t at = UINT64_MAX;
-        if (st == MEMBER_SUSPECT && s->nodes[i].susp != 0) {
-            at = susp_deadline(&s->susp[s->nodes[i].susp - 1]);
-            if (now >= at) {
-                declare_faulty(s, i);
-                at = now + dead_total;
-            }
-        } else if (is_dead(st) && !is_self_idx(s, i)) {
-            at = s->nodes[i].changed_ms + dead_total;
-            if (now >= at) {
-                reap(s, i);
-                at = UINT64_MAX;
-            }
+    for (size_t k = s->dead_count; k-- > 0;) {
+        if (k >= s->dead_count) {
+            continue;
+        }
+        uint32_t idx = s->dead[k];
+        if (is_self_idx(s, idx)) {
+            continue;
+        }
+        uint64_t at = s->nodes[idx].changed_ms + dead_total;
+        if (now >= at) {
+            reap(s, idx);
+            continue;
         }
         next = at < next ? at : next;
     }

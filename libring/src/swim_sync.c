@@ -84,35 +84,48 @@ int swim__stream_ping_start(struct swim *s, const struct ring_addr *to, const ch
 
 /* ---- encoding ---- */
 
+static void sync_header(const struct swim *s, uint8_t type, uint8_t join, struct codec_sync *hdr)
+{
+    memset(hdr, 0, sizeof(*hdr));
+    hdr->type = type;
+    hdr->join = join;
+    memcpy(hdr->from, s->self.id, s->self.id_len + 1);
+    hdr->from_len = s->self.id_len;
+    hdr->checksum = swim__checksum_now(s);
+}
+
 static ssize_t encode_sync(struct swim *s, uint8_t type, uint8_t join, uint8_t *buf, size_t cap)
 {
     struct codec_sync hdr;
-    memset(&hdr, 0, sizeof(hdr));
-    hdr.type = type;
-    hdr.join = join;
-    memcpy(hdr.from, s->self.id, s->self.id_len + 1);
-    hdr.from_len = s->self.id_len;
-    hdr.checksum = swim__checksum_now(s);
+    sync_header(s, type, join, &hdr);
     return codec_encode_sync(buf, cap, &hdr, s->table);
 }
 
-/* Encodes a sync into the stream buffer, growing it as the table requires. */
+/* Encodes a sync into the stream buffer, sized for it at once (codec_sync_size()). */
 static ssize_t encode_sync_buf(struct swim *s, uint8_t join)
 {
-    for (;;) {
-        if (s->stream_buf_cap > 0) {
-            ssize_t n = encode_sync(s, CODEC_SYNC, join, s->stream_buf, s->stream_buf_cap);
-            if (n != RING_EMSGSIZE) {
-                return n;
-            }
-        }
-        size_t want = s->stream_buf_cap ? s->stream_buf_cap * 2 : SWIM_STREAM_BUF_BYTES_MIN;
-        uint8_t *b =
-            swim__grow(s, s->stream_buf, &s->stream_buf_cap, want, 1, CODEC_FRAME_BYTES_MAX);
-        if (b == NULL) {
-            return RING_EMSGSIZE;
-        }
-        s->stream_buf = b;
+    struct codec_sync hdr;
+    sync_header(s, CODEC_SYNC, join, &hdr);
+    size_t want = codec_sync_size(&hdr, s->table);
+    if (want > CODEC_FRAME_BYTES_MAX) {
+        return RING_EMSGSIZE;
+    }
+    uint8_t *b = swim__grow(s, s->stream_buf, &s->stream_buf_cap, want, 1, CODEC_FRAME_BYTES_MAX);
+    if (b == NULL) {
+        return RING_EMSGSIZE;
+    }
+    s->stream_buf = b;
+    return codec_encode_sync(s->stream_buf, s->stream_buf_cap, &hdr, s->table);
+}
+
+/* The previous request's data is no longer valid: a sync-sized buffer (1 MB at 10,000
+ * members) is given back rather than kept by every node. */
+static void stream_buf_release(struct swim *s)
+{
+    if (s->stream_buf_cap > SWIM_STREAM_BUF_BYTES_MIN) {
+        s->mem.free(s->stream_buf, s->mem.user_data);
+        s->stream_buf = NULL;
+        s->stream_buf_cap = 0;
     }
 }
 
@@ -156,6 +169,7 @@ static void stream_drop(struct swim *s, struct swim_stream *st)
 
 int swim_stream_next(struct swim *s, struct swim_stream_req *out)
 {
+    stream_buf_release(s);
     /* Oldest first: the smallest token not yet handed out (tokens only wrap after 2^32). */
     for (;;) {
         struct swim_stream *st = NULL;
@@ -315,6 +329,7 @@ int swim_join(struct swim *s, const struct ring_addr *seeds, size_t n, uint64_t 
         return RING_EINVAL;
     }
     s->seed_count = 0;
+    memset(s->seed_hint, 0, sizeof(s->seed_hint));
     for (size_t i = 0; i < n; i++) {
         if (seeds[i].family != RING_ADDR_V4 && seeds[i].family != RING_ADDR_V6) {
             return RING_EINVAL;
@@ -327,6 +342,13 @@ int swim_join(struct swim *s, const struct ring_addr *seeds, size_t n, uint64_t 
     s->join_next_ms = s->joined ? UINT64_MAX : now_ms;
     s->join_backoff_ms = s->cfg.probe_interval_ms;
     return 0;
+}
+
+void swim__test_joined(struct swim *s)
+{
+    s->joined = 1;
+    s->join_next_ms = UINT64_MAX;
+    s->join_inflight = 0;
 }
 
 static void join_tick(struct swim *s)
@@ -348,31 +370,44 @@ static void join_tick(struct swim *s)
 
 /* ---- periodic sync, healing, checksum mismatch ---- */
 
-/* A uniformly random member index for which |want| holds, or -1. */
-static int random_member(struct swim *s, int (*want)(const struct swim *, size_t))
-{
-    size_t n = members_count(s->table);
-    int picked = -1;
-    uint32_t seen = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (want(s, i) && swim__rand_below(s, ++seen) == 0) {
-            picked = (int)i;
-        }
-    }
-    return picked;
-}
-
 static int heal_candidate(const struct swim *s, size_t idx)
 {
     return members_status(s->table, idx) == MEMBER_FAULTY &&
            s->now_ms < s->nodes[idx].changed_ms + s->cfg.dead_ms;
 }
 
-static int seed_is_live_member(const struct swim *s, const struct ring_addr *a)
+/* A random recently faulty member, from the dead list (never a walk of the table). */
+static int random_heal_candidate(struct swim *s)
 {
+    int picked = -1;
+    uint32_t seen = 0;
+    for (size_t k = 0; k < s->dead_count; k++) {
+        if (heal_candidate(s, s->dead[k]) && swim__rand_below(s, ++seen) == 0) {
+            picked = (int)s->dead[k];
+        }
+    }
+    return picked;
+}
+
+static int live_at(const struct swim *s, size_t idx, const struct ring_addr *a)
+{
+    return idx < members_count(s->table) && swim__is_live_peer(s, idx) &&
+           ring_addr_equal(members_addr(s->table, idx), a);
+}
+
+/* Whether seed |k| is a live member. The index where it was last found is checked first,
+ * so the table is walked only when a seed is not (or no longer) where it was. */
+static int seed_is_live_member(struct swim *s, size_t k)
+{
+    const struct ring_addr *a = &s->seeds[k];
+    if (s->seed_hint[k] != 0 && live_at(s, s->seed_hint[k] - 1, a)) {
+        return 1;
+    }
+    s->seed_hint[k] = 0;
     size_t n = members_count(s->table);
     for (size_t i = 0; i < n; i++) {
-        if (swim__is_live_peer(s, i) && ring_addr_equal(members_addr(s->table, i), a)) {
+        if (live_at(s, i, a)) {
+            s->seed_hint[k] = (uint32_t)i + 1;
             return 1;
         }
     }
@@ -381,7 +416,7 @@ static int seed_is_live_member(const struct swim *s, const struct ring_addr *a)
 
 static void heal(struct swim *s)
 {
-    int idx = random_member(s, heal_candidate);
+    int idx = random_heal_candidate(s);
     if (idx >= 0) {
         (void)swim__sync_start(s, members_addr(s->table, (size_t)idx), SWIM_STREAM_SYNC);
         return;
@@ -390,7 +425,7 @@ static void heal(struct swim *s)
     memset(&pick, 0, sizeof(pick));
     uint32_t seen = 0;
     for (size_t i = 0; i < s->seed_count; i++) {
-        if (!seed_is_live_member(s, &s->seeds[i]) && swim__rand_below(s, ++seen) == 0) {
+        if (!seed_is_live_member(s, i) && swim__rand_below(s, ++seen) == 0) {
             pick = s->seeds[i];
         }
     }
@@ -409,20 +444,54 @@ static void expire_streams(struct swim *s)
     }
 }
 
+/* memberlist's pushPullScale: above 32 members the push-pull interval grows by one interval
+ * per doubling, x (ceil(log2 N) - 4): x3 at 100, x10 at 10,000. A sync carries the whole
+ * table, so a fixed interval makes sync traffic per node grow as N and the cluster's as N^2
+ * (at 10,000 members: 1.2 MB each way per node every 30 s); gossip, not sync, is what
+ * spreads changes, and anti-entropy can afford to be slow. */
+#define SYNC_SCALE_MIN_MEMBERS 32
+static uint64_t sync_scale(const struct swim *s)
+{
+    size_t n = members_ring_count(s->table);
+    uint64_t mult = 1;
+    if (n > SYNC_SCALE_MIN_MEMBERS) {
+        unsigned ceil_log2 = 0;
+        while (((size_t)1 << ceil_log2) < n) {
+            ceil_log2++;
+        }
+        mult = ceil_log2 - 4;
+    }
+    return mult;
+}
+
+static uint64_t sync_interval(const struct swim *s)
+{
+    return s->cfg.sync_interval_ms * sync_scale(s);
+}
+
 void swim__sync_tick(struct swim *s)
 {
     uint64_t now = s->now_ms;
     join_tick(s);
     expire_streams(s);
+    if (now >= s->sync_next_ms && now < s->sync_base_ms + sync_interval(s) - s->sync_phase_ms) {
+        /* The table grew since this was scheduled: the interval is longer now. */
+        s->sync_next_ms = s->sync_base_ms + sync_interval(s) - s->sync_phase_ms;
+    }
     if (now >= s->sync_next_ms) {
-        s->sync_next_ms = now + s->cfg.sync_interval_ms;
-        int idx = random_member(s, swim__is_live_peer);
+        s->sync_base_ms = now;
+        s->sync_phase_ms = 0;
+        s->sync_next_ms = now + sync_interval(s);
+        int idx = swim__random_member(s, swim__is_live_peer);
         if (idx >= 0) {
             (void)swim__sync_start(s, members_addr(s->table, (size_t)idx), SWIM_STREAM_SYNC);
         }
     }
     if (now >= s->heal_next_ms) {
-        s->heal_next_ms = now + s->cfg.heal_interval_ms;
+        /* A heal is a full sync too (ringsim at 10,000 nodes: one dead member made every
+         * node encode 1.2 MB for it every 10 s), so it scales the same way; gossip to the
+         * recently dead already reaches a healed partition sooner. */
+        s->heal_next_ms = now + (uint64_t)s->cfg.heal_interval_ms * sync_scale(s);
         heal(s);
     }
 }

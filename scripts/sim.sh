@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The full-size ringsim runs behind the README's simulator table (minutes, not seconds; the
+# default test suite runs small versions of every scenario instead). Builds a Release tree
+# with assertions off (build-rel) and prints one markdown table per target.
+# Usage: scripts/sim.sh [quick]   (quick: N up to 3,000 and a 2-minute loss run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh build
+command -v jq >/dev/null || { echo "sim.sh: needs jq (apt-get install -y jq)" >&2; exit 2; }
+cmake -S . -B build-rel -DCMAKE_BUILD_TYPE=Release -DRING_ASSERTS=OFF >/dev/null
+cmake --build build-rel -j"$(nproc 2>/dev/null || echo 2)" --target ringsim >/dev/null
+sim=./build-rel/sim/ringsim
+sizes=(100 300 1000 3000 10000)
+loss_duration=10m
+if [ "${1:-}" = quick ]; then
+    sizes=(100 300 1000 3000)
+    loss_duration=2m
+fi
+
+run() { echo "\$ ringsim $*" >&2; "$sim" --json "$@" || true; }
+
+echo "### Dissemination: one node joins a converged cluster (seconds after it starts)"
+echo
+echo "| N | 50% know | 99% know | 99.99% know | all know | msgs/node/s | wall s |"
+echo "|---|---|---|---|---|---|---|"
+for n in "${sizes[@]}"; do
+    run --nodes "$n" --scenario join --joiners 1 --duration 20s --seed 1 |
+        jq -r --arg n "$n" '"| \($n) | \(.join_50pct_s) | \(.join_99pct_s) | \(.join_99_99pct_s) | \(.join_all_s) | \(.msgs_per_node_per_s*100|round/100) | \(.wall_s*10|round/10) |"'
+done
+
+echo
+echo "### Scale and load: kill one node at 5 s, 60 s of virtual time"
+echo
+echo "| N | first suspicion s | all faulty s | convergence s | msgs/node/s | bytes/node/s | swim bytes/node | events | events/s | wall s |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+for n in "${sizes[@]}"; do
+    run --nodes "$n" --scenario kill --seed 1 |
+        jq -r --arg n "$n" '"| \($n) | \(.first_suspect_s) | \(.all_faulty_s) | \(.convergence_s) | \(.msgs_per_node_per_s*100|round/100) | \(.bytes_per_node_per_s|round) | \(.member_table_bytes_per_node) | \(.events) | \(.events_per_s|round) | \(.wall_s*10|round/10) |"'
+done
+
+echo
+echo "### Detection at N = 100: one kill per seed, seeds 1..20"
+echo
+echo "| seed | first suspicion (periods) | all faulty s |"
+echo "|---|---|---|"
+for seed in $(seq 1 20); do
+    run --nodes 100 --scenario kill --seed "$seed" --duration 30s |
+        jq -r --arg s "$seed" '"| \($s) | \(.first_suspect_periods) | \(.all_faulty_s) |"'
+done
+
+echo
+echo "### Accuracy at N = 100: steady loss on datagrams and stream segments, $loss_duration"
+echo
+echo "| loss | false positives | false suspicions | msgs/node/s |"
+echo "|---|---|---|---|"
+for loss in 0.1 0.2 0.3; do
+    run --nodes 100 --scenario loss --loss "$loss" --duration "$loss_duration" --seed 1 |
+        jq -r '"| \(.loss) | \(.false_positives) | \(.false_suspicions) | \(.msgs_per_node_per_s*100|round/100) |"'
+done
+
+echo
+echo "### The other scenarios at N = 1,000"
+echo
+echo "| scenario | convergence s | false positives | full syncs | wall s |"
+echo "|---|---|---|---|---|"
+for sc in pause partition churn flap; do
+    run --nodes 1000 --scenario "$sc" --seed 1 |
+        jq -r '"| \(.scenario) | \(.convergence_s) | \(.false_positives) | \(.full_syncs) | \(.wall_s*10|round/10) |"'
+done

@@ -1,0 +1,383 @@
+/* sim: the world and its run loop; see sim.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "ring/codec.h"
+#include "ring/error.h"
+#include "swim_int.h"
+
+#include "scenario.h"
+#include "sim.h"
+
+/* ---- randomness and the trace ---- */
+
+uint64_t sim_rand(uint64_t *state)
+{
+    uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
+double sim_rand01(uint64_t *state)
+{
+    return (double)(sim_rand(state) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* A seed for stream |stream| derived from the run's seed. */
+static uint64_t derive(uint64_t seed, uint64_t stream)
+{
+    uint64_t s = seed ^ (stream * UINT64_C(0xd1b54a32d192ed03));
+    return sim_rand(&s);
+}
+
+void sim_trace(struct sim *w, const void *p, size_t len)
+{
+    w->trace = XXH3_64bits_withSeed(p, len, w->trace);
+}
+
+/* ---- the counting allocator: a 16-byte header holds each block's size ---- */
+
+#define MEM_HDR 16
+
+static void *mem_malloc(size_t size, void *ud)
+{
+    struct sim_mem *m = ud;
+    uint8_t *p = malloc(size + MEM_HDR);
+    if (p == NULL) {
+        return NULL;
+    }
+    memcpy(p, &size, sizeof(size));
+    m->bytes += size;
+    m->peak = m->bytes > m->peak ? m->bytes : m->peak;
+    return p + MEM_HDR;
+}
+
+static void mem_free(void *ptr, void *ud)
+{
+    struct sim_mem *m = ud;
+    if (ptr == NULL) {
+        return;
+    }
+    uint8_t *p = (uint8_t *)ptr - MEM_HDR;
+    size_t size;
+    memcpy(&size, p, sizeof(size));
+    m->bytes -= size;
+    free(p);
+}
+
+static void *mem_calloc(size_t nmemb, size_t size, void *ud)
+{
+    if (size != 0 && nmemb > SIZE_MAX / size - MEM_HDR) {
+        return NULL;
+    }
+    void *p = mem_malloc(nmemb * size, ud);
+    if (p != NULL) {
+        memset(p, 0, nmemb * size);
+    }
+    return p;
+}
+
+static void *mem_realloc(void *ptr, size_t size, void *ud)
+{
+    struct sim_mem *m = ud;
+    if (ptr == NULL) {
+        return mem_malloc(size, ud);
+    }
+    uint8_t *p = (uint8_t *)ptr - MEM_HDR;
+    size_t old;
+    memcpy(&old, p, sizeof(old));
+    uint8_t *q = realloc(p, size + MEM_HDR);
+    if (q == NULL) {
+        return NULL;
+    }
+    memcpy(q, &size, sizeof(size));
+    m->bytes = m->bytes - old + size;
+    m->peak = m->bytes > m->peak ? m->bytes : m->peak;
+    return q + MEM_HDR;
+}
+
+static void mem_setup(struct sim_mem *m)
+{
+    m->mem.user_data = m;
+    m->mem.malloc = mem_malloc;
+    m->mem.calloc = mem_calloc;
+    m->mem.realloc = mem_realloc;
+    m->mem.free = mem_free;
+}
+
+/* ---- nodes ---- */
+
+static void node_addr(uint32_t i, struct ring_addr *a)
+{
+    uint32_t v = i + 1;
+    memset(a, 0, sizeof(*a));
+    a->family = RING_ADDR_V4;
+    a->port = 7946;
+    a->ip[0] = 10;
+    a->ip[1] = (uint8_t)(v >> 16);
+    a->ip[2] = (uint8_t)(v >> 8);
+    a->ip[3] = (uint8_t)v;
+}
+
+int sim_addr_node(const struct sim *w, const struct ring_addr *a)
+{
+    if (a->family != RING_ADDR_V4 || a->ip[0] != 10 || a->port != 7946) {
+        return -1;
+    }
+    uint32_t v = (uint32_t)a->ip[1] << 16 | (uint32_t)a->ip[2] << 8 | a->ip[3];
+    return v >= 1 && v <= w->n ? (int)(v - 1) : -1;
+}
+
+int sim_node_paused(const struct sim *w, uint32_t i)
+{
+    return w->now_us < w->nodes[i].paused_until_us;
+}
+
+void sim_node_arm(struct sim *w, uint32_t i, uint64_t at_us)
+{
+    struct sim_node *nd = &w->nodes[i];
+    if (at_us >= nd->armed_us) {
+        return;
+    }
+    nd->armed_us = at_us;
+    if (heap_push(&w->heap, at_us, SIM_EV_TIMER, i, NULL) != 0) {
+        abort();
+    }
+}
+
+static void on_event(struct sim *w, uint32_t i, const struct swim_event *ev)
+{
+    uint64_t words[5] = { w->now_us, i, ev->type, ev->member.status, ev->member.incarnation };
+    sim_trace(w, words, sizeof(words));
+    if (ev->type == SWIM_EVENT_RING_CHANGED) {
+        sim_trace(w, &ev->ring_checksum, sizeof(ev->ring_checksum));
+        return;
+    }
+    sim_trace(w, ev->member.id, ev->member.id_len);
+    metrics_on_event(w, i, ev);
+}
+
+void sim_node_drain(struct sim *w, uint32_t i)
+{
+    static uint8_t buf[CODEC_DATAGRAM_BYTES_MAX];
+    struct sim_node *nd = &w->nodes[i];
+    uint64_t now_ms = w->now_us / 1000;
+    struct ring_addr to;
+    ssize_t n;
+    while ((n = swim_send_next(nd->s, &to, buf, sizeof(buf), now_ms)) > 0) {
+        net_send_dgram(w, i, sim_addr_node(w, &to), buf, (size_t)n);
+    }
+    RING_ASSERT(n == 0);
+    struct swim_stream_req req;
+    while (swim_stream_next(nd->s, &req) == 1) {
+        net_send_stream(w, i, sim_addr_node(w, &req.to), req.token, req.data, req.len);
+    }
+    struct swim_event ev;
+    while (swim_next_event(nd->s, &ev) == 1) {
+        on_event(w, i, &ev);
+    }
+    metrics_after_drain(w, i);
+    uint64_t d = swim_next_deadline(nd->s);
+    if (d != UINT64_MAX) {
+        uint64_t at = d * 1000;
+        sim_node_arm(w, i, at > w->now_us ? at : w->now_us);
+    }
+}
+
+static void node_config(struct sim *w, uint32_t i, struct swim_config *cfg)
+{
+    struct sim_node *nd = &w->nodes[i];
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->id = nd->id;
+    cfg->id_len = strlen(nd->id);
+    cfg->addr = nd->addr;
+    cfg->seed = derive(w->opts.seed, ((uint64_t)nd->gen << 32 | i) + 16);
+    /* ringd passes its start time in seconds: a restart comes back above its old self. */
+    cfg->incarnation_min = w->now_us / 1000000 + 1;
+    cfg->probe_interval_ms = w->opts.probe_interval_ms;
+    cfg->probe_timeout_ms = w->opts.probe_timeout_ms;
+    cfg->suspicion_mult = w->opts.suspicion_mult;
+}
+
+/* Fills node |i|'s table with every other node, alive at incarnation 1, as after a join
+ * long ago: the record-by-record path of the unit tests (no gossip queued, no syncs), so a
+ * 10,000-node cluster starts converged without simulating its bootstrap. */
+static int fill_warm(struct sim *w, uint32_t i)
+{
+    struct swim *s = w->nodes[i].s;
+    struct member m;
+    memset(&m, 0, sizeof(m));
+    m.status = MEMBER_ALIVE;
+    m.weight = 1;
+    m.incarnation = 1;
+    struct swim_event ev;
+    for (uint32_t j = 0; j < w->warm_count; j++) {
+        if (j == i) {
+            continue;
+        }
+        (void)member_set_id(&m, w->nodes[j].id, strlen(w->nodes[j].id));
+        m.addr = w->nodes[j].addr;
+        int rv = swim__test_put(s, &m);
+        if (rv != 0) {
+            return rv;
+        }
+        if ((j & 63) == 63) {
+            while (swim_next_event(s, &ev) == 1) {
+            }
+        }
+    }
+    while (swim_next_event(s, &ev) == 1) {
+    }
+    swim__test_joined(s);
+    return 0;
+}
+
+int sim_node_start(struct sim *w, uint32_t i, int warm)
+{
+    struct sim_node *nd = &w->nodes[i];
+    if (nd->s != NULL) {
+        swim_del(nd->s);
+        nd->s = NULL;
+        nd->gen++;
+    }
+    struct swim_config cfg;
+    node_config(w, i, &cfg);
+    uint64_t now_ms = w->now_us / 1000;
+    int rv = swim_new(&nd->s, &cfg, &nd->mem.mem, now_ms);
+    if (rv == 0) {
+        rv = warm ? fill_warm(w, i) : swim_join(nd->s, w->seeds, w->seed_count, now_ms);
+    }
+    if (rv != 0) {
+        fprintf(stderr, "ringsim: node %u: %s\n", i, ring_strerror(rv));
+        return -1;
+    }
+    if (!nd->up) {
+        nd->up = 1;
+        w->up++;
+    }
+    nd->armed_us = UINT64_MAX;
+    sim_node_drain(w, i);
+    return 0;
+}
+
+void sim_node_kill(struct sim *w, uint32_t i)
+{
+    struct sim_node *nd = &w->nodes[i];
+    if (!nd->up) {
+        return;
+    }
+    nd->up = 0;
+    w->up--;
+    swim_del(nd->s);
+    nd->s = NULL;
+    nd->gen++;
+    nd->armed_us = UINT64_MAX;
+}
+
+/* ---- the world ---- */
+
+int sim_init(struct sim *w, const struct sim_opts *opts, char *err, size_t err_cap)
+{
+    memset(w, 0, sizeof(*w));
+    w->opts = *opts;
+    w->n = opts->nodes;
+    w->end_us = opts->duration_ms * 1000;
+    w->rng = derive(opts->seed, 1);
+    w->net.rng = derive(opts->seed, 2);
+    w->net.loss = opts->loss;
+    w->net.latency_us = (uint64_t)(opts->latency_ms * 1000.0 + 0.5);
+    w->net.jitter_us = (uint64_t)(opts->jitter_ms * 1000.0 + 0.5);
+    w->nodes = calloc(w->n, sizeof(*w->nodes));
+    if (w->nodes == NULL || metrics_init(w) != 0) {
+        snprintf(err, err_cap, "out of memory for %u nodes", w->n);
+        return -1;
+    }
+    for (uint32_t i = 0; i < w->n; i++) {
+        struct sim_node *nd = &w->nodes[i];
+        snprintf(nd->id, sizeof(nd->id), "node-%05u", i);
+        node_addr(i, &nd->addr);
+        mem_setup(&nd->mem);
+        nd->armed_us = UINT64_MAX;
+    }
+    w->seed_count = w->n < 3 ? w->n : 3;
+    for (size_t k = 0; k < w->seed_count; k++) {
+        w->seeds[k] = w->nodes[k].addr;
+    }
+    if (heap_push(&w->heap, 0, SIM_EV_SAMPLE, 0, NULL) != 0) {
+        snprintf(err, err_cap, "out of memory");
+        return -1;
+    }
+    return scenario_setup(w, err, err_cap);
+}
+
+static void on_timer(struct sim *w, const struct sim_ev *ev)
+{
+    struct sim_node *nd = &w->nodes[ev->node];
+    if (!nd->up || ev->at_us != nd->armed_us) {
+        return; /* superseded by an earlier arm, or the process is gone */
+    }
+    nd->armed_us = UINT64_MAX;
+    if (sim_node_paused(w, ev->node)) {
+        sim_node_arm(w, ev->node, nd->paused_until_us);
+        return;
+    }
+    uint64_t now_ms = w->now_us / 1000;
+    (void)swim_tick(nd->s, now_ms);
+    sim_node_drain(w, ev->node);
+    if (swim_next_deadline(nd->s) <= now_ms) {
+        sim_node_arm(w, ev->node, (now_ms + 1) * 1000); /* more than a tick's work is due */
+    }
+}
+
+void sim_run(struct sim *w)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct sim_ev ev;
+    while (heap_next_us(&w->heap) <= w->end_us && heap_pop(&w->heap, &ev)) {
+        w->now_us = ev.at_us;
+        w->events++;
+        switch (ev.kind) {
+        case SIM_EV_TIMER:
+            on_timer(w, &ev);
+            break;
+        case SIM_EV_DELIVER:
+            net_deliver(w, ev.ptr);
+            break;
+        case SIM_EV_ACTION:
+            scenario_apply(w, ev.node);
+            break;
+        default:
+            metrics_sample(w);
+            (void)heap_push(&w->heap, w->now_us + SIM_SAMPLE_US, SIM_EV_SAMPLE, 0, NULL);
+            break;
+        }
+    }
+    w->now_us = w->end_us;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    w->wall_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+}
+
+void sim_free(struct sim *w)
+{
+    struct sim_ev ev;
+    while (heap_pop(&w->heap, &ev)) {
+        if (ev.kind == SIM_EV_DELIVER) {
+            free(ev.ptr);
+        }
+    }
+    heap_free(&w->heap);
+    for (uint32_t i = 0; w->nodes != NULL && i < w->n; i++) {
+        swim_del(w->nodes[i].s);
+    }
+    metrics_free(w);
+    free(w->nodes);
+    free(w->actions);
+    memset(w, 0, sizeof(*w));
+}

@@ -1,0 +1,140 @@
+/* ringsim: small runs of every scenario through the simulator's own core (sim/), so the
+ * default suite checks determinism and the protocol's expectations in seconds. The full-size
+ * runs are scripts/sim.sh. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <string.h>
+
+#include "scenario.h"
+#include "sim.h"
+
+TestSuite(ringsim, .timeout = 60);
+
+static struct sim w;
+
+static void opts_for(struct sim_opts *o, int scenario, uint32_t nodes, uint64_t seed)
+{
+    memset(o, 0, sizeof(*o));
+    o->nodes = nodes;
+    o->scenario = scenario;
+    o->seed = seed;
+    o->duration_ms = 60000;
+    o->latency_ms = 1;
+    o->jitter_ms = 0.5;
+}
+
+/* Runs a scenario; returns metrics_check()'s verdict, leaving the world in |w| (the caller
+ * frees it). */
+static int run(const struct sim_opts *o)
+{
+    char err[256];
+    cr_assert(eq(int, sim_init(&w, o, err, sizeof(err)), 0), "%s", err);
+    sim_run(&w);
+    int rv = metrics_check(&w, err, sizeof(err));
+    if (rv != 0) {
+        cr_log_error("%s: %s", scenario_name(o->scenario), err);
+    }
+    return rv;
+}
+
+static uint64_t trace_of(int scenario, uint32_t nodes, uint64_t seed, double loss)
+{
+    struct sim_opts o;
+    opts_for(&o, scenario, nodes, seed);
+    o.duration_ms = 30000;
+    o.loss = loss;
+    (void)run(&o);
+    uint64_t t = w.trace;
+    sim_free(&w);
+    return t;
+}
+
+Test(ringsim, same_seed_replays_the_same_trace)
+{
+    uint64_t a = trace_of(SIM_KILL, 40, 42, 0.05);
+    uint64_t b = trace_of(SIM_KILL, 40, 42, 0.05);
+    uint64_t c = trace_of(SIM_KILL, 40, 43, 0.05);
+    cr_assert(eq(u64, a, b), "same seed, different traces");
+    cr_assert(ne(u64, a, c), "different seeds, same trace");
+    cr_assert(eq(u64, trace_of(SIM_CHURN, 30, 9, 0.02), trace_of(SIM_CHURN, 30, 9, 0.02)));
+}
+
+Test(ringsim, cold_join_converges_without_suspicion)
+{
+    struct sim_opts o;
+    opts_for(&o, SIM_JOIN, 60, 1);
+    cr_assert(eq(int, run(&o), 0));
+    cr_assert(eq(u64, w.m.false_suspicions, 0));
+    for (uint32_t i = 0; i < w.n; i++) {
+        cr_assert(ne(u64, w.m.knows_all_us[i], UINT64_MAX), "node %u never knew everyone", i);
+    }
+    sim_free(&w);
+}
+
+Test(ringsim, one_join_reaches_every_node_within_2_5_s)
+{
+    struct sim_opts o;
+    opts_for(&o, SIM_JOIN, 200, 3);
+    o.joiners = 1;
+    o.duration_ms = 20000;
+    cr_assert(eq(int, run(&o), 0));
+    double *v;
+    size_t k = metrics_join_times(&w, &v);
+    cr_assert(eq(sz, k, (size_t)w.n));
+    cr_assert(le(dbl, v[k - 1], 2.5), "last node knew after %.3f s", v[k - 1]);
+    free(v);
+    sim_free(&w);
+}
+
+Test(ringsim, kill_is_detected_by_every_live_node)
+{
+    struct sim_opts o;
+    opts_for(&o, SIM_KILL, 50, 5);
+    o.kill = 2;
+    cr_assert(eq(int, run(&o), 0));
+    cr_assert(eq(u32, w.m.watch_count, 2));
+    for (uint32_t k = 0; k < w.m.watch_count; k++) {
+        cr_assert(ne(u64, w.m.watch[k].first_suspect_us, UINT64_MAX));
+    }
+    sim_free(&w);
+}
+
+Test(ringsim, pause_does_not_get_others_declared_faulty)
+{
+    struct sim_opts o;
+    opts_for(&o, SIM_PAUSE, 40, 11);
+    cr_assert(eq(int, run(&o), 0));
+    cr_assert(eq(u64, w.m.false_positives, 0));
+    sim_free(&w);
+}
+
+Test(ringsim, partition_heals_to_one_ring)
+{
+    struct sim_opts o;
+    opts_for(&o, SIM_PARTITION, 40, 13);
+    cr_assert(eq(int, run(&o), 0));
+    sim_free(&w);
+}
+
+Test(ringsim, ten_percent_loss_has_no_false_positive)
+{
+    struct sim_opts o;
+    opts_for(&o, SIM_LOSS, 40, 17);
+    o.loss = 0.10;
+    o.duration_ms = 120000;
+    cr_assert(eq(int, run(&o), 0));
+    cr_assert(eq(u64, w.m.false_positives, 0));
+    sim_free(&w);
+}
+
+Test(ringsim, churn_and_flap_converge_after_quiet)
+{
+    struct sim_opts o;
+    opts_for(&o, SIM_CHURN, 40, 19);
+    o.churn_per_min = 0.2;
+    cr_assert(eq(int, run(&o), 0));
+    sim_free(&w);
+    opts_for(&o, SIM_FLAP, 40, 23);
+    cr_assert(eq(int, run(&o), 0));
+    sim_free(&w);
+}
