@@ -31,6 +31,7 @@ static const char usage[] =
     "  --churn R             churn: fraction of nodes restarted per minute [0.1]\n"
     "  --oneway              partition: cut one direction only\n"
     "  --probe-interval-ms, --probe-timeout-ms, --suspicion-mult  swim timing overrides\n"
+    "  --no-gossip           no gossip fanout: updates ride only on probes\n"
     "  --json                print one JSON object instead of the text summary\n"
     "  --plot DIR            write SVG charts into DIR (needs gnuplot)\n"
     "  --help                this text\n"
@@ -178,6 +179,8 @@ static void parse_flag(int argc, char **argv, int *i, struct cli *c)
         o->probe_timeout_ms = (uint32_t)parse_u64(f, value(argc, argv, i), 1, 600000);
     } else if (strcmp(f, "--suspicion-mult") == 0) {
         o->suspicion_mult = (uint32_t)parse_u64(f, value(argc, argv, i), 1, 100);
+    } else if (strcmp(f, "--no-gossip") == 0) {
+        o->no_gossip = 1;
     } else if (strcmp(f, "--plot") == 0) {
         c->plot_dir = value(argc, argv, i);
     } else {
@@ -229,6 +232,9 @@ static void replay(const struct cli *c, char *buf, size_t cap)
     }
     if (n > 0 && (size_t)n < cap && o->churn_per_min > 0) {
         n += snprintf(buf + n, cap - (size_t)n, " --churn %.17g", o->churn_per_min);
+    }
+    if (n > 0 && (size_t)n < cap && o->no_gossip) {
+        n += snprintf(buf + n, cap - (size_t)n, " --no-gossip");
     }
     if (n > 0 && (size_t)n < cap && o->oneway) {
         snprintf(buf + n, cap - (size_t)n, " --oneway");
