@@ -150,15 +150,18 @@ static void flush(struct api_conn *c)
     }
 }
 
-static void answer(struct api_conn *c, const struct rpc_msg *m, int decode_err)
+/* Answers |m|. |*t_ns| is when the previous answer of this batch was done (or the batch
+ * started): one clock read per request times both, decoding included. */
+static void answer(struct api_conn *c, const struct rpc_msg *m, int decode_err, uint64_t *t_ns)
 {
     struct ringd *d = c->d;
-    uint64_t t0 = uv_hrtime();
     msgpack_packer pk;
     msgpack_packer_init(&pk, &c->out, rpc_buf_write);
     size_t mark = c->out.len;
     struct api_call call;
-    memset(&call, 0, sizeof(call));
+    call.watch = 0;
+    call.leave = 0;
+    call.message = NULL;
     int rv = decode_err;
     if (rv == 0 && m->kind != RPC_REQUEST) {
         rv = RING_ETYPE;
@@ -180,12 +183,15 @@ static void answer(struct api_conn *c, const struct rpc_msg *m, int decode_err)
     }
     c->watching |= call.watch;
     c->leave_after_write |= call.leave;
-    ringd_api_observe(d, uv_hrtime() - t0, rv != 0);
+    uint64_t t1 = uv_hrtime();
+    ringd_api_observe(d, t1 - *t_ns, rv != 0);
+    *t_ns = t1;
 }
 
 static void process(struct api_conn *c)
 {
     struct rpc_msg m;
+    uint64_t t_ns = uv_hrtime();
     for (;;) {
         if (c->close_after_write) {
             return;
@@ -214,7 +220,7 @@ static void process(struct api_conn *c)
             return;
         }
         if (rv == 1 || m.has_msgid) {
-            answer(c, &m, rv == 1 ? 0 : rv);
+            answer(c, &m, rv == 1 ? 0 : rv, &t_ns);
             rpc_reader_answered(c->reader);
         }
     }

@@ -5,6 +5,7 @@
  * swim's member table.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
@@ -27,14 +28,36 @@ static void pack_key_u64(msgpack_packer *pk, const char *k, uint64_t v)
     msgpack_pack_uint64(pk, v);
 }
 
+int ringd_api_pack_owners(struct ringd_ring *r)
+{
+    size_t n = hashring_member_count(r->ring);
+    struct rpc_buf b;
+    msgpack_packer pk;
+    rpc_buf_init(&b, NULL, 0);
+    msgpack_packer_init(&pk, &b, rpc_buf_write);
+    r->owner_offs = calloc(n + 1, sizeof(*r->owner_offs));
+    for (uint32_t i = 0; i < n && r->owner_offs != NULL; i++) {
+        const struct hashring_member *m = hashring_member(r->ring, i);
+        char addr[RING_ADDR_STRLEN];
+        r->owner_offs[i] = b.len;
+        msgpack_pack_map(&pk, 2);
+        pack_key_str(&pk, "id", m->id, m->id_len);
+        ringd_addr_str(&r->addrs[i], addr);
+        pack_key_str(&pk, "address", addr, strlen(addr));
+    }
+    if (r->owner_offs == NULL || b.error != 0) {
+        rpc_buf_free(&b);
+        return RING_ENOMEM;
+    }
+    r->owner_offs[n] = b.len;
+    r->owners = b.data; /* NULL for an empty ring: nothing to look up */
+    return 0;
+}
+
 static void pack_owner(struct ringd *d, msgpack_packer *pk, uint32_t idx)
 {
-    const struct hashring_member *m = hashring_member(d->ring.ring, idx);
-    char addr[RING_ADDR_STRLEN];
-    msgpack_pack_map(pk, 2);
-    pack_key_str(pk, "id", m->id, m->id_len);
-    ringd_addr_str(&d->ring.addrs[idx], addr);
-    pack_key_str(pk, "address", addr, strlen(addr));
+    const size_t *off = d->ring.owner_offs;
+    pk->callback(pk->data, d->ring.owners + off[idx], off[idx + 1] - off[idx]);
 }
 
 static int fail(struct api_call *call, int err, const char *fmt, const char *arg)

@@ -51,6 +51,10 @@ struct ringd_ring {
     struct hashring *ring;
     struct ring_addr *addrs; /* by ring member index */
     double *shares;          /* by ring member index */
+    /* By ring member index: its lookup answer, the map {"id", "address"}, packed once per
+     * rebuild so a lookup copies bytes instead of formatting the address each time. */
+    char *owners;
+    size_t *owner_offs; /* member i's map is owners[owner_offs[i] .. owner_offs[i + 1]) */
     uint64_t checksum;
 };
 
@@ -140,6 +144,9 @@ void ringd_api_close(struct ringd *d);
 void ringd_api_free(struct ringd *d);
 size_t ringd_api_connections(const struct ringd *d);
 void ringd_api_observe(struct ringd *d, uint64_t latency_ns, int failed);
+/* Packs every ring member's lookup answer into r->owners (api_methods.c). Returns 0 or
+ * RING_ENOMEM. */
+int ringd_api_pack_owners(struct ringd_ring *r);
 
 /* envelope.c */
 /* (Re)reads --keyfile into d->keys; without --keyfile does nothing. On error logs it and keeps

@@ -105,6 +105,8 @@ static void ring_free(struct ringd_ring *r)
     hashring_del(r->ring);
     free(r->addrs);
     free(r->shares);
+    free(r->owners);
+    free(r->owner_offs);
     memset(r, 0, sizeof(*r));
 }
 
@@ -147,6 +149,10 @@ static int ring_build(struct ringd *d, struct ringd_ring *out)
     }
     hashring_shares(out->ring, out->shares);
     out->checksum = hashring_checksum(out->ring);
+    if (ringd_api_pack_owners(out) != 0) {
+        ring_free(out);
+        return RING_ENOMEM;
+    }
     return 0;
 }
 
