@@ -29,7 +29,8 @@
 #define SWIM_INDIRECT_MAX 16
 /* Upper bound of gossip_nodes (when not turned off). */
 #define SWIM_GOSSIP_NODES_MAX 64
-/* Distinct suspicion sources remembered per suspect; Lifeguard expects suspicion_mult - 2. */
+/* Distinct suspicion sources remembered per suspect; suspicion_confirmations (k)
+ * is below it. */
 #define SWIM_CONFIRMATIONS_MAX 8
 /* The smallest datagram budget: a header and a typical update must fit. An update larger
  * than the budget (a member with many long labels) spreads by sync only. */
