@@ -28,16 +28,16 @@
 #include "swim_int.h"
 
 /* Defaults (swim.h documents each): memberlist's LAN profile with a faster period (300 ms,
- * probe timeout 150 ms) and a shorter suspicion floor (mult 2; Lifeguard's k = 2 and max
- * mult 6 kept), chosen with ringsim and 8 real ringd so that a kill is faulty everywhere
- * within 3 s at N = 100 and 2.5 s at N = 8 with 0 false positives at 10% loss
+ * probe timeout 150 ms), a shorter suspicion floor (mult 2) and a higher ceiling (max mult
+ * 10; Lifeguard's k = 2 kept), chosen with ringsim and 8 real ringd so that a kill is faulty
+ * everywhere within 3 s at N = 100 and 2.5 s at N = 8 with 0 false positives at 10% loss
  * (proto/SWIM.md "Defaults" has the numbers); and the longer dead and tombstone periods
  * that ringpop uses so a flapping pod does not churn the ring. */
 #define DEFAULT_PROBE_INTERVAL_MS       300
 #define DEFAULT_PROBE_TIMEOUT_MS        150
 #define DEFAULT_INDIRECT_PROBES         3
 #define DEFAULT_SUSPICION_MULT          2
-#define DEFAULT_SUSPICION_MAX_MULT      6
+#define DEFAULT_SUSPICION_MAX_MULT      10
 #define DEFAULT_SUSPICION_CONFIRMATIONS 2
 #define DEFAULT_AWARENESS_MAX           8
 #define DEFAULT_RETRANSMIT_MULT         4

@@ -52,9 +52,9 @@ struct swim_config {
     /* Members asked to ping-req a silent target [3]. */
     uint32_t indirect_probes;
     /* Lifeguard suspicion timeout: min = suspicion_mult x log10(max(N, 1)) x probe
-     * interval [2]; it starts at max = suspicion_max_mult x min [6] and falls toward min as
-     * independent suspicions arrive. With the defaults: 0.6 s to 3.6 s for N <= 10, 1.2 s
-     * to 7.2 s at N = 100 (proto/SWIM.md "Defaults" has the evidence). */
+     * interval [2]; it starts at max = suspicion_max_mult x min [10] and falls toward min
+     * as independent suspicions arrive. With the defaults: 0.6 s to 6 s for N <= 10, 1.2 s
+     * to 12 s at N = 100 (proto/SWIM.md "Defaults" has the evidence). */
     uint32_t suspicion_mult;
     uint32_t suspicion_max_mult;
     /* Lifeguard's k: the distinct confirmations that bring the timeout down to min [2,
