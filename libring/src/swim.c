@@ -276,7 +276,11 @@ static void schedule_start(struct swim *s, uint64_t now_ms)
     s->sync_base_ms = now_ms;
     s->sync_phase_ms = swim__rand_below(s, c->sync_interval_ms / 2 + 1);
     s->sync_next_ms = now_ms + c->sync_interval_ms - s->sync_phase_ms;
-    s->heal_next_ms = now_ms + c->heal_interval_ms;
+    /* Heals too: nodes started together would otherwise all sync with a fresh faulty
+     * member in the same instant (ringsim's converged starts, a fleet rollout). */
+    s->heal_base_ms = now_ms;
+    s->heal_phase_ms = swim__rand_below(s, c->heal_interval_ms / 2 + 1);
+    s->heal_next_ms = now_ms + c->heal_interval_ms - s->heal_phase_ms;
     s->join_next_ms = UINT64_MAX;
     s->timers_next_ms = UINT64_MAX;
     s->joined = 1;

@@ -211,6 +211,8 @@ struct swim {
     uint64_t sync_base_ms;
     uint64_t sync_phase_ms;
     uint64_t heal_next_ms;
+    uint64_t heal_base_ms; /* when the pending heal was scheduled, and its random head start */
+    uint64_t heal_phase_ms;
     uint64_t mismatch_sync_next_ms;
 
     /* Events, a ring buffer that grows up to SWIM_EVENTS_MAX. */
