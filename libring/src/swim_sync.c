@@ -488,6 +488,12 @@ void swim__sync_tick(struct swim *s)
         }
     }
     uint64_t heal_interval = (uint64_t)s->cfg.heal_interval_ms * sync_scale(s);
+    if (heal_interval > s->cfg.dead_ms / 2) {
+        /* ...but at least twice per dead_ms, so every node tries a member of the other side
+         * while it is still a heal target (ringsim: with a 300 ms period a 20 s partition
+         * at N = 1,000 never healed when heals came every 60 s). */
+        heal_interval = s->cfg.dead_ms / 2;
+    }
     if (now >= s->heal_next_ms && now < s->heal_base_ms + heal_interval - s->heal_phase_ms) {
         /* As for syncs: the table grew since this was scheduled (the first heal is
          * scheduled when the table holds only this node). */
