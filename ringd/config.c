@@ -568,12 +568,13 @@ static const struct opt opts[] = {
       set_key_header },
     { "vnodes", "N", "1024", "ring points per unit of weight", SEC_RING, 0, set_vnodes },
     { "weight", "N", "1", "this node's ring weight (1..1000)", SEC_RING, 0, set_weight },
-    { "probe-interval", "DURATION", "1s", "time between probes", SEC_SWIM, 0, set_probe_interval },
-    { "probe-timeout", "DURATION", "500ms", "ack wait before indirect probes", SEC_SWIM, 0,
+    { "probe-interval", "DURATION", "300ms", "time between probes", SEC_SWIM, 0,
+      set_probe_interval },
+    { "probe-timeout", "DURATION", "150ms", "ack wait before indirect probes", SEC_SWIM, 0,
       set_probe_timeout },
     { "indirect-probes", "N", "3", "members asked to probe a silent one", SEC_SWIM, 0,
       set_indirect_probes },
-    { "suspect-timeout", "MULT", "4", "multiplier: x interval x log10(members)", SEC_SWIM, 0,
+    { "suspect-timeout", "MULT", "2", "multiplier: x interval x log10(members)", SEC_SWIM, 0,
       set_suspect_timeout },
     { "sync-interval", "DURATION", "30s", "full sync with a random member", SEC_SWIM, 0,
       set_sync_interval },
@@ -720,10 +721,10 @@ static void set_defaults(struct ringd_config *c)
     set_key_header(DEFAULT_KEY_HEADER, c, &none);
     c->vnodes = HASHRING_VNODES_DEFAULT;
     c->weight = 1;
-    c->probe_interval_ms = 1000;
-    c->probe_timeout_ms = 500;
+    c->probe_interval_ms = 300;
+    c->probe_timeout_ms = 150;
     c->indirect_probes = 3;
-    c->suspect_mult = 4;
+    c->suspect_mult = 2;
     c->sync_interval_ms = 30000;
     c->log_level = RINGD_LOG_INFO;
     c->log_format = RINGD_LOG_TEXT;

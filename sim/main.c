@@ -30,6 +30,8 @@ static const char usage[] =
     "  --kill K              kill: nodes killed at once [1]\n"
     "  --churn R             churn: fraction of nodes restarted per minute [0.1]\n"
     "  --oneway              partition: cut one direction only\n"
+    "  --probe-interval-ms, --probe-timeout-ms, --suspicion-mult, --suspicion-max-mult,\n"
+    "  --suspicion-k         swim timing overrides [libring's defaults]\n"
     "  --probe-interval-ms, --probe-timeout-ms, --suspicion-mult  swim timing overrides\n"
     "  --no-gossip           no gossip fanout: updates ride only on probes\n"
     "  --json                print one JSON object instead of the text summary\n"
@@ -179,6 +181,10 @@ static void parse_flag(int argc, char **argv, int *i, struct cli *c)
         o->probe_timeout_ms = (uint32_t)parse_u64(f, value(argc, argv, i), 1, 600000);
     } else if (strcmp(f, "--suspicion-mult") == 0) {
         o->suspicion_mult = (uint32_t)parse_u64(f, value(argc, argv, i), 1, 100);
+    } else if (strcmp(f, "--suspicion-max-mult") == 0) {
+        o->suspicion_max_mult = (uint32_t)parse_u64(f, value(argc, argv, i), 1, 100);
+    } else if (strcmp(f, "--suspicion-k") == 0) {
+        o->suspicion_confirmations = (uint32_t)parse_u64(f, value(argc, argv, i), 1, 7);
     } else if (strcmp(f, "--no-gossip") == 0) {
         o->no_gossip = 1;
     } else if (strcmp(f, "--plot") == 0) {
@@ -221,10 +227,16 @@ static void replay(const struct cli *c, char *buf, size_t cap)
                      "--latency-ms %.17g,%.17g",
                      o->nodes, scenario_name(o->scenario), (unsigned long long)o->seed,
                      (unsigned long long)o->duration_ms, o->loss, o->latency_ms, o->jitter_ms);
-    const char *flags[] = { "--joiners", "--kill", "--probe-interval-ms", "--probe-timeout-ms",
-                            "--suspicion-mult" };
-    uint32_t vals[] = { o->joiners, o->kill, o->probe_interval_ms, o->probe_timeout_ms,
-                        o->suspicion_mult };
+    const char *flags[] = { "--joiners",          "--kill",           "--probe-interval-ms",
+                            "--probe-timeout-ms", "--suspicion-mult", "--suspicion-max-mult",
+                            "--suspicion-k" };
+    uint32_t vals[] = { o->joiners,
+                        o->kill,
+                        o->probe_interval_ms,
+                        o->probe_timeout_ms,
+                        o->suspicion_mult,
+                        o->suspicion_max_mult,
+                        o->suspicion_confirmations };
     for (size_t k = 0; k < sizeof(vals) / sizeof(vals[0]) && n > 0 && (size_t)n < cap; k++) {
         if (vals[k] != 0) {
             n += snprintf(buf + n, cap - (size_t)n, " %s %u", flags[k], vals[k]);

@@ -313,7 +313,9 @@ void metrics_report(const struct sim *w, int json, FILE *f)
     double conv = m->converged_us != UINT64_MAX && m->converged_now
                       ? (double)(m->converged_us - m->disturb_us) / 1e6
                       : -1;
-    double interval_s = (w->opts.probe_interval_ms ? w->opts.probe_interval_ms : 1000) / 1e3;
+    struct swim_config defaults = { .probe_interval_ms = w->opts.probe_interval_ms };
+    swim_config_defaults(&defaults);
+    double interval_s = defaults.probe_interval_ms / 1e3;
     if (json) {
         fprintf(f, "{\"scenario\":\"%s\",\"nodes\":%u,\"seed\":%llu,",
                 scenario_name(w->opts.scenario), w->n, (unsigned long long)w->opts.seed);

@@ -117,13 +117,14 @@ void net_send_stream(struct sim *w, uint32_t from, int to, uint32_t token, const
 {
     struct sim_net *net = &w->net;
     net->streams++;
-    net->stream_bytes += len;
     uint64_t words[4] = { w->now_us, from, (uint64_t)(int64_t)to, len | (uint64_t)1 << 63 };
     sim_trace(w, words, sizeof(words));
-    if (to < 0 || (uint32_t)to == from) {
+    if (to < 0 || (uint32_t)to == from || !w->nodes[to].up) {
+        /* Refused after the handshake's round trip: the request never goes on the wire. */
         stream_fail(w, from, 2 * latency(w), token, w->nodes[from].gen);
         return;
     }
+    net->stream_bytes += len;
     if (path_cut(w, net->stream_cut, from, (uint32_t)to)) {
         stream_fail(w, from, STREAM_CONNECT_TIMEOUT_US, token, w->nodes[from].gen);
         return;

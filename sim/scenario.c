@@ -67,11 +67,15 @@ static int push_action(struct sim *w, uint64_t at_us, uint8_t type, uint32_t nod
  * fault: the longest Lifeguard suspicion (no confirmations) plus two periods. */
 static uint64_t grace_us(const struct sim *w)
 {
-    double interval = w->opts.probe_interval_ms ? w->opts.probe_interval_ms : 1000;
-    double mult = w->opts.suspicion_mult ? w->opts.suspicion_mult : 4;
+    struct swim_config c = { .probe_interval_ms = w->opts.probe_interval_ms,
+                             .suspicion_mult = w->opts.suspicion_mult,
+                             .suspicion_max_mult = w->opts.suspicion_max_mult };
+    swim_config_defaults(&c);
+    double interval = c.probe_interval_ms;
     double n = (double)w->n;
     double scale = n > 10.0 ? log10(n) : 1.0;
-    return (uint64_t)((6.0 * mult * scale + 2.0) * interval * 1000.0);
+    return (uint64_t)(((double)c.suspicion_max_mult * c.suspicion_mult * scale + 2.0) * interval *
+                      1000.0);
 }
 
 static uint32_t random_node(struct sim *w, uint32_t lo)

@@ -203,6 +203,8 @@ static void node_config(struct sim *w, uint32_t i, struct swim_config *cfg)
     cfg->probe_interval_ms = w->opts.probe_interval_ms;
     cfg->probe_timeout_ms = w->opts.probe_timeout_ms;
     cfg->suspicion_mult = w->opts.suspicion_mult;
+    cfg->suspicion_max_mult = w->opts.suspicion_max_mult;
+    cfg->suspicion_confirmations = w->opts.suspicion_confirmations;
     cfg->gossip_nodes = w->opts.no_gossip ? UINT32_MAX : 0;
 }
 

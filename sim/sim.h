@@ -49,6 +49,8 @@ struct sim_opts {
     uint32_t probe_interval_ms;
     uint32_t probe_timeout_ms;
     uint32_t suspicion_mult;
+    uint32_t suspicion_max_mult;
+    uint32_t suspicion_confirmations;
     /* 1: no gossip fanout, updates ride only on probes (to measure what the fanout buys). */
     int no_gossip;
 };

@@ -29,7 +29,8 @@
 #define SWIM_INDIRECT_MAX 16
 /* Upper bound of gossip_nodes (when not turned off). */
 #define SWIM_GOSSIP_NODES_MAX 64
-/* Distinct suspicion sources remembered per suspect; Lifeguard expects suspicion_mult - 2. */
+/* Distinct suspicion sources remembered per suspect; suspicion_confirmations (k)
+ * is below it. */
 #define SWIM_CONFIRMATIONS_MAX 8
 /* The smallest datagram budget: a header and a typical update must fit. An update larger
  * than the budget (a member with many long labels) spreads by sync only. */
@@ -210,6 +211,8 @@ struct swim {
     uint64_t sync_base_ms;
     uint64_t sync_phase_ms;
     uint64_t heal_next_ms;
+    uint64_t heal_base_ms; /* when the pending heal was scheduled, and its random head start */
+    uint64_t heal_phase_ms;
     uint64_t mismatch_sync_next_ms;
 
     /* Events, a ring buffer that grows up to SWIM_EVENTS_MAX. */

@@ -16,7 +16,7 @@
  * Suspicion (Lifeguard). A suspect becomes faulty after a timeout that starts at
  * max = suspicion_max_mult x min, min = suspicion_mult x max(1, log10 N) x probe_interval,
  * and falls toward min as distinct sources confirm it:
- *     timeout(c) = max - (max - min) x log(c + 1) / log(k + 1),   k = suspicion_mult - 2
+ *     timeout(c) = max - (max - min) x log(c + 1) / log(k + 1),   k = suspicion_confirmations
  * (k = 0, i.e. the timeout is min, when N - 2 < k: too few members to expect confirmations).
  *
  * Dead members. A faulty or left record stays dead_ms (still gossiped, and a healing target
@@ -147,7 +147,7 @@ static void susp_start(struct swim *s, size_t idx, const char *source, size_t so
     double scale = n > 10.0 ? log10(n) : 1.0;
     e->min_ms = (uint64_t)(s->cfg.suspicion_mult * scale * s->cfg.probe_interval_ms);
     e->max_ms = e->min_ms * s->cfg.suspicion_max_mult;
-    uint32_t k = s->cfg.suspicion_mult > 2 ? s->cfg.suspicion_mult - 2 : 0;
+    uint32_t k = s->cfg.suspicion_confirmations;
     e->k = n - 2 < (double)k ? 0 : k;
     if (source_len > 0) {
         e->sources[e->source_count++] = swim__id_hash(source, source_len);

@@ -487,11 +487,25 @@ void swim__sync_tick(struct swim *s)
             (void)swim__sync_start(s, members_addr(s->table, (size_t)idx), SWIM_STREAM_SYNC);
         }
     }
+    uint64_t heal_interval = (uint64_t)s->cfg.heal_interval_ms * sync_scale(s);
+    if (heal_interval > s->cfg.dead_ms / 2) {
+        /* ...but at least twice per dead_ms, so every node tries a member of the other side
+         * while it is still a heal target (ringsim: with a 300 ms period a 20 s partition
+         * at N = 1,000 never healed when heals came every 60 s). */
+        heal_interval = s->cfg.dead_ms / 2;
+    }
+    if (now >= s->heal_next_ms && now < s->heal_base_ms + heal_interval - s->heal_phase_ms) {
+        /* As for syncs: the table grew since this was scheduled (the first heal is
+         * scheduled when the table holds only this node). */
+        s->heal_next_ms = s->heal_base_ms + heal_interval - s->heal_phase_ms;
+    }
     if (now >= s->heal_next_ms) {
         /* A heal is a full sync too (ringsim at 10,000 nodes: one dead member made every
          * node encode 1.2 MB for it every 10 s), so it scales the same way; gossip to the
          * recently dead already reaches a healed partition sooner. */
-        s->heal_next_ms = now + (uint64_t)s->cfg.heal_interval_ms * sync_scale(s);
+        s->heal_base_ms = now;
+        s->heal_phase_ms = 0;
+        s->heal_next_ms = now + heal_interval;
         heal(s);
     }
 }

@@ -80,14 +80,24 @@ void cluster_start_node(int i, int seed)
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        char *argv[] = {
-            RINGD_BIN, "--id",        id,      "--bind",           bind,    "--admin",
-            admin,     "--socket",    sock,    "--probe-interval", "100ms", "--probe-timeout",
-            "50ms",    "--log-level", "debug", "--join",           join,    NULL
-        };
-        if (seed < 0) {
-            argv[15] = NULL; /* no --join */
+        char *argv[20];
+        int argc = 0;
+        char *fixed[] = { RINGD_BIN, "--id",     id,   "--bind",      bind,   "--admin",
+                          admin,     "--socket", sock, "--log-level", "debug" };
+        for (size_t k = 0; k < sizeof(fixed) / sizeof(fixed[0]); k++) {
+            argv[argc++] = fixed[k];
         }
+        if (!cl.default_timing) {
+            argv[argc++] = "--probe-interval";
+            argv[argc++] = "100ms";
+            argv[argc++] = "--probe-timeout";
+            argv[argc++] = "50ms";
+        }
+        if (seed >= 0) {
+            argv[argc++] = "--join";
+            argv[argc++] = join;
+        }
+        argv[argc] = NULL;
         /* Flags read the environment too: the key file goes that way (RINGD_KEYFILE). */
         char keyfile[200];
         snprintf(keyfile, sizeof(keyfile), "RINGD_KEYFILE=%s", cl.keyfile[i]);

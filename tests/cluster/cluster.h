@@ -20,6 +20,9 @@ struct cluster {
     int base_port;
     /* The --keyfile of node i ("" for none), set before starting it. */
     char keyfile[CLUSTER_NODES_MAX][160];
+    /* Start nodes with ringd's default timings instead of the fast 100ms/50ms probes the
+     * functional tests use (the timing tests measure the defaults). */
+    int default_timing;
 };
 
 extern struct cluster cl;

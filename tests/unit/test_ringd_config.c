@@ -8,6 +8,7 @@
 #include "config.h"
 #include "ring/error.h"
 #include "ring/hashring.h"
+#include "ring/swim.h"
 #include "testmem.h"
 
 #define ARGS_MAX 64
@@ -70,11 +71,17 @@ Test(ringd_config, defaults)
     cr_assert(eq(sz, cfg.label_count, 0));
     ASSERT_STR_EQ(cfg.group, "");
     ASSERT_STR_EQ(cfg.keyfile, "");
-    cr_assert(eq(u32, cfg.probe_interval_ms, 1000));
-    cr_assert(eq(u32, cfg.probe_timeout_ms, 500));
-    cr_assert(eq(u32, cfg.indirect_probes, 3));
-    cr_assert(eq(u32, cfg.suspect_mult, 4));
-    cr_assert(eq(u32, cfg.sync_interval_ms, 30000));
+    /* ringd's timing flags default to libring's defaults. */
+    struct swim_config lib = { 0 };
+    swim_config_defaults(&lib);
+    cr_assert(eq(u32, cfg.probe_interval_ms, lib.probe_interval_ms));
+    cr_assert(eq(u32, cfg.probe_timeout_ms, lib.probe_timeout_ms));
+    cr_assert(eq(u32, cfg.indirect_probes, lib.indirect_probes));
+    cr_assert(eq(u32, cfg.suspect_mult, lib.suspicion_mult));
+    cr_assert(eq(u32, cfg.sync_interval_ms, lib.sync_interval_ms));
+    cr_assert(eq(u32, cfg.probe_interval_ms, 300));
+    cr_assert(eq(u32, cfg.probe_timeout_ms, 150));
+    cr_assert(eq(u32, cfg.suspect_mult, 2));
     cr_assert(eq(u8, cfg.log_level, RINGD_LOG_INFO));
     cr_assert(eq(u8, cfg.log_format, RINGD_LOG_TEXT));
     cr_assert(eq(u8, cfg.show_help, 0));
@@ -310,7 +317,7 @@ Test(ringd_config, bad_values_each_with_its_message)
         { "--id=a b", "ringd: --id: id \"a b\" may not contain spaces or control characters" },
         { "--socket=", "ringd: --socket: must not be empty" },
         { "--probe-timeout=1s",
-          "ringd: --probe-timeout: 1000ms must be shorter than --probe-interval (1000ms)" },
+          "ringd: --probe-timeout: 1000ms must be shorter than --probe-interval (300ms)" },
         { "--proxy=127.0.0.1:8081", "ringd: --proxy: --proxy and --app go together: the proxy "
                                     "passes owned requests to the app" },
         { "--frobnicate=1", "ringd: unknown flag --frobnicate (see ringd --help)" },
@@ -407,15 +414,11 @@ Test(ringd_config, help_mentions_every_flag_its_variable_and_default)
         cr_assert(ne(ptr, strstr(text, flag), NULL), "--help lacks %s", flag);
         cr_assert(ne(ptr, strstr(text, env), NULL), "--help lacks %s", env);
     }
-    static const char *const defaults[] = { "[0.0.0.0:7946]",
-                                            "[/run/ringd/ringd.sock]",
-                                            "[127.0.0.1:7947]",
-                                            "[X-Ring-Key]",
-                                            "[1024]",
-                                            "[500ms]",
-                                            "[30s]",
-                                            "[info]",
-                                            "--help",
+    static const char *const defaults[] = { "[0.0.0.0:7946]",   "[/run/ringd/ringd.sock]",
+                                            "[127.0.0.1:7947]", "[X-Ring-Key]",
+                                            "[1024]",           "[300ms]",
+                                            "[150ms]",          "[30s]",
+                                            "[info]",           "--help",
                                             "--version" };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
         cr_assert(ne(ptr, strstr(text, defaults[i]), NULL), "--help lacks %s", defaults[i]);

@@ -45,17 +45,22 @@ struct swim_config {
      * [HASHRING_VNODES_DEFAULT]. */
     uint32_t ring_vnodes;
 
-    /* Protocol period: one probe per period [1000]. */
+    /* Protocol period: one probe per period [300]. */
     uint32_t probe_interval_ms;
-    /* Wait for a direct ack before indirect probes [500]. */
+    /* Wait for a direct ack before indirect probes [150]. */
     uint32_t probe_timeout_ms;
     /* Members asked to ping-req a silent target [3]. */
     uint32_t indirect_probes;
     /* Lifeguard suspicion timeout: min = suspicion_mult x log10(max(N, 1)) x probe
-     * interval [4]; it starts at max = suspicion_max_mult x min [6] and falls toward min as
-     * independent suspicions arrive. */
+     * interval [2]; it starts at max = suspicion_max_mult x min [10] and falls toward min
+     * as independent suspicions arrive. With the defaults: 0.6 s to 6 s for N <= 10, 1.2 s
+     * to 12 s at N = 100 (proto/SWIM.md "Defaults" has the evidence). */
     uint32_t suspicion_mult;
     uint32_t suspicion_max_mult;
+    /* Lifeguard's k: the distinct confirmations that bring the timeout down to min [2,
+     * memberlist's suspicion_mult - 2 at its mult 4]; at most 7. Taken as 0 (the timeout is min)
+     * when N - 2 < k. */
+    uint32_t suspicion_confirmations;
     /* Lifeguard local health: the largest awareness score (probe intervals and timeouts are
      * stretched by 1 + score) [8]. */
     uint32_t awareness_max;
@@ -121,6 +126,10 @@ struct swim_stream_req {
     const uint8_t *data;
     size_t len;
 };
+
+/* Fills every zero field of |c| with libring's default, as swim_new() does (ringsim and
+ * tools read the effective timings this way). */
+RING_EXTERN void swim_config_defaults(struct swim_config *c);
 
 /*
  * Creates a node that knows only itself (alive) in |*out|. |mem| may be NULL for libc.
