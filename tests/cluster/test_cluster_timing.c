@@ -36,6 +36,14 @@ static void teardown(void)
     cluster_stop();
 }
 
+/* The measured figures go to stderr, so every run shows them: Criterion 2.4 exits 1 when a
+ * test logs a warning, and hides info logs unless --verbose. */
+#define REPORT(...)                                                                                \
+    do {                                                                                           \
+        fprintf(stderr, __VA_ARGS__);                                                              \
+        fputc('\n', stderr);                                                                       \
+    } while (0)
+
 TestSuite(cluster_timing, .init = setup, .fini = teardown, .timeout = 40);
 
 static int64_t mono_ms(void)
@@ -104,8 +112,7 @@ static uint64_t node_bytes(int i)
 Test(cluster_timing, eight_nodes_join_detect_a_kill_and_see_a_leave_with_default_timings)
 {
     int join_ms = start_and_converge(5000);
-    cr_log_warn("timing: join converged %d ms after the last start (bound %d)", join_ms,
-                JOIN_MS_MAX);
+    REPORT("timing: join converged %d ms after the last start (bound %d)", join_ms, JOIN_MS_MAX);
     cr_assert(ge(int, join_ms, 0), "8 nodes did not converge in 5 s");
     cr_expect(le(int, join_ms, JOIN_MS_MAX), "join took %d ms", join_ms);
 
@@ -125,23 +132,23 @@ Test(cluster_timing, eight_nodes_join_detect_a_kill_and_see_a_leave_with_default
         most = d > most ? d : most;
         msgs += stat_u64(i, "msgs_out") - msgs_before[i];
     }
-    cr_log_warn("timing: steady state sent %.0f B/s per node on average (%.0f at most), "
-                "%.1f datagrams/s",
-                (double)total / NODES / secs, (double)most / secs, (double)msgs / NODES / secs);
+    REPORT("timing: steady state sent %.0f B/s per node on average (%.0f at most), "
+           "%.1f datagrams/s",
+           (double)total / NODES / secs, (double)most / secs, (double)msgs / NODES / secs);
 
     int64_t t0 = mono_ms();
     cluster_signal(NODES - 1, SIGKILL);
     int faulty_ms = wait_status(NODES - 1, -1, "faulty", t0, 10000);
-    cr_log_warn("timing: kill -9 -> faulty at every other node after %d ms (bound %d)", faulty_ms,
-                FAULTY_MS_MAX);
+    REPORT("timing: kill -9 -> faulty at every other node after %d ms (bound %d)", faulty_ms,
+           FAULTY_MS_MAX);
     cr_assert(ge(int, faulty_ms, 0), "the killed node was not faulty everywhere in 10 s");
     cr_expect(le(int, faulty_ms, FAULTY_MS_MAX), "kill -> faulty took %d ms", faulty_ms);
 
     t0 = mono_ms();
     cluster_signal(NODES - 2, SIGTERM);
     int left_ms = wait_status(NODES - 2, NODES - 1, "left", t0, 5000);
-    cr_log_warn("timing: SIGTERM -> left at every other node after %d ms (bound %d)", left_ms,
-                LEAVE_MS_MAX);
+    REPORT("timing: SIGTERM -> left at every other node after %d ms (bound %d)", left_ms,
+           LEAVE_MS_MAX);
     cr_assert(ge(int, left_ms, 0), "the leave was not seen everywhere in 5 s");
     cr_expect(le(int, left_ms, LEAVE_MS_MAX), "SIGTERM -> left took %d ms", left_ms);
 }
@@ -156,7 +163,7 @@ Test(cluster_timing, eight_node_join_converges_within_a_second_every_time)
             cl.default_timing = 1;
         }
         int join_ms = start_and_converge(5000);
-        cr_log_warn("timing: join run %d converged %d ms after the last start", run, join_ms);
+        REPORT("timing: join run %d converged %d ms after the last start", run, join_ms);
         cr_assert(ge(int, join_ms, 0), "run %d: 8 nodes did not converge in 5 s", run);
         cr_expect(le(int, join_ms, JOIN_MS_MAX), "run %d: join took %d ms", run, join_ms);
     }
