@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "client.h"
 #include "ring/error.h"
 #include "ring/members.h"
@@ -101,9 +102,7 @@ static void die(const char *what)
 
 static double now_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+    return bench_now_ns() / 1e3;
 }
 
 static void sleep_ms(int ms)
@@ -338,18 +337,6 @@ struct run {
     double p50_us, p99_us;
 };
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
-}
-
 static void send_batch(const struct proto *pr, struct conn *c, int p)
 {
     size_t k = c->next % pr->keys;
@@ -495,9 +482,9 @@ static void run_case(const struct options *o, struct bench_case *bc, const struc
     }
     struct run *dst[3] = { &bc->redis, &bc->ringd, &bc->redis_own };
     for (int k = 0; k < 3; k++) {
-        dst[k]->ops_s = median(v[k], o->rounds);
-        dst[k]->p50_us = median(p50[k], o->rounds);
-        dst[k]->p99_us = median(p99[k], o->rounds);
+        dst[k]->ops_s = bench_median(v[k], o->rounds);
+        dst[k]->p50_us = bench_median(p50[k], o->rounds);
+        dst[k]->p99_us = bench_median(p99[k], o->rounds);
     }
 }
 

@@ -23,6 +23,7 @@
  * like hashring_lookup(); bench_hash_inline.c measures the inlined hash too. */
 #include <xxhash.h>
 
+#include "bench_util.h"
 #include "bench_hash_inline.h"
 
 #include "ring/error.h"
@@ -72,25 +73,6 @@ static uint64_t splitmix(uint64_t *state)
     return z ^ (z >> 31);
 }
 
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
-}
-
 static void fill_keys(uint8_t *keys, size_t n, uint64_t seed)
 {
     for (size_t i = 0; i < n * KEY_BYTES; i += 8) {
@@ -126,32 +108,32 @@ static struct hashring *build(const struct hashring_member *m, size_t n, uint32_
 static double time_hash_round(const uint8_t *keys)
 {
     uint64_t acc = 0;
-    double t0 = now_ns();
+    double t0 = bench_now_ns();
     for (size_t i = 0; i < TIMING_KEYS; i++) {
         acc ^= XXH3_64bits(keys + i * KEY_BYTES, KEY_BYTES);
     }
-    double t1 = now_ns();
+    double t1 = bench_now_ns();
     sink ^= acc;
     return (t1 - t0) / TIMING_KEYS;
 }
 
 static double time_hash_inline_round(const uint8_t *keys)
 {
-    double t0 = now_ns();
+    double t0 = bench_now_ns();
     sink ^= bench_hash_inline(keys, TIMING_KEYS, KEY_BYTES);
-    return (now_ns() - t0) / TIMING_KEYS;
+    return (bench_now_ns() - t0) / TIMING_KEYS;
 }
 
 static double time_lookup_round(const struct hashring *r, const uint8_t *keys)
 {
     uint64_t acc = 0;
-    double t0 = now_ns();
+    double t0 = bench_now_ns();
     for (size_t i = 0; i < TIMING_KEYS; i++) {
         uint32_t owner;
         hashring_lookup(r, keys + i * KEY_BYTES, KEY_BYTES, &owner);
         acc += owner;
     }
-    double t1 = now_ns();
+    double t1 = bench_now_ns();
     sink ^= acc;
     return (t1 - t0) / TIMING_KEYS;
 }
@@ -171,9 +153,9 @@ static void time_lookups(const struct hashring *r, int rounds, struct result *re
         lookup[i] = time_lookup_round(r, keys);
         inl[i] = time_hash_inline_round(keys);
     }
-    res->hash_ns = median(hash, rounds);
-    res->lookup_ns = median(lookup, rounds);
-    res->hash_inline_ns = median(inl, rounds);
+    res->hash_ns = bench_median(hash, rounds);
+    res->lookup_ns = bench_median(lookup, rounds);
+    res->hash_inline_ns = bench_median(inl, rounds);
     free(inl);
     free(keys);
     free(hash);
@@ -238,14 +220,14 @@ static void run_size(size_t n, const struct options *o, struct result *res)
     struct hashring *r = NULL;
     for (int i = 0; i < o->builds; i++) {
         hashring_del(r);
-        double t0 = now_ns();
+        double t0 = bench_now_ns();
         r = build(m, n, o->vnodes);
-        build_ms[i] = (now_ns() - t0) / 1e6;
+        build_ms[i] = (bench_now_ns() - t0) / 1e6;
     }
     memset(res, 0, sizeof(*res));
     res->members = n;
     res->vnodes = hashring_vnodes(r);
-    res->build_ms = median(build_ms, o->builds);
+    res->build_ms = bench_median(build_ms, o->builds);
     res->ring_bytes = hashring_memory_bytes(r);
     res->points = hashring_point_count(r);
     time_lookups(r, o->rounds, res);
