@@ -416,7 +416,7 @@ static void run_load(const struct proto *pr, const char *sock, int conns, int p,
         close(c[i].fd);
         free(c[i].buf);
     }
-    qsort(lat, (size_t)samples, sizeof(double), cmp_double);
+    bench_sort(lat, (int)samples);
     out->ops_s = (double)(batches * p) / ((t1 - t0) / 1e6);
     out->p50_us = lat[samples / 2];
     out->p99_us = lat[(size_t)((double)samples * 0.99)];

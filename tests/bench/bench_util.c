@@ -16,8 +16,13 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-double bench_median(double *v, int n)
+void bench_sort(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof(*v), cmp_double);
+}
+
+double bench_median(double *v, int n)
+{
+    bench_sort(v, n);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
 }

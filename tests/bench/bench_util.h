@@ -5,6 +5,9 @@
 /* Nanoseconds on CLOCK_MONOTONIC. */
 double bench_now_ns(void);
 
+/* Sorts |v| (|n| values) ascending. */
+void bench_sort(double *v, int n);
+
 /* The median of |v| (|n| > 0 values); sorts |v| in place. */
 double bench_median(double *v, int n);
 
