@@ -6,8 +6,10 @@
  *   - kill -9: every other node marks the victim faulty <= 2.5 s after the kill;
  *   - SIGTERM: every other node sees the leave <= 0.5 s after the signal.
  * Also prints the steady-state gossip traffic per node (bytes/s in and out, datagrams and
- * streams), which the issue asks to report. The bounds are the issue's, asserted as written:
- * proto/SWIM.md "Defaults" has the measured margins.
+ * streams), which the issue asks to report. The bounds are the issue's, asserted as written
+ * in the normal build (proto/SWIM.md "Defaults" has the measured margins). The ASan/UBSan
+ * build runs the same checks with the bounds stretched by half: instrumentation slows every
+ * ringd several times over, and there the test is about behaviour, not about the targets.
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
@@ -18,10 +20,16 @@
 
 #include "cluster.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define SLACK(ms) ((ms)*3 / 2)
+#else
+#define SLACK(ms) (ms)
+#endif
+
 #define NODES         8
-#define JOIN_MS_MAX   1000
-#define FAULTY_MS_MAX 2500
-#define LEAVE_MS_MAX  500
+#define JOIN_MS_MAX   SLACK(1000)
+#define FAULTY_MS_MAX SLACK(2500)
+#define LEAVE_MS_MAX  SLACK(500)
 #define POLL_MS       20
 #define STEADY_MS     3000
 
