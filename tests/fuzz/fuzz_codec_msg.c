@@ -14,27 +14,12 @@
 
 #include "ring/codec.h"
 
+#include "fuzz_util.h"
+
 static struct codec_msg first;
 static struct codec_msg second;
 static uint8_t enc1[CODEC_DATAGRAM_BYTES_MAX];
 static uint8_t enc2[CODEC_DATAGRAM_BYTES_MAX];
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
-static void check_msgpack_c_accepts(const uint8_t *data, size_t size)
-{
-    msgpack_unpacked u;
-    size_t off = 0;
-    msgpack_unpacked_init(&u);
-    msgpack_unpack_return rv = msgpack_unpack_next(&u, (const char *)data, size, &off);
-    CHECK(rv == MSGPACK_UNPACK_SUCCESS && off == size);
-    msgpack_unpacked_destroy(&u);
-}
 
 static void check_same(const struct codec_msg *a, const struct codec_msg *b)
 {

@@ -13,15 +13,10 @@
 #include "ring/codec.h"
 #include "ring/members.h"
 
+#include "fuzz_util.h"
+
 /* Inputs are capped below the frame limit to keep each run fast. */
 #define INPUT_BYTES_MAX (1u << 20)
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static uint8_t enc[2 * INPUT_BYTES_MAX];
 
@@ -36,16 +31,6 @@ static void on_member(const struct member *m, void *arg)
     s->calls++;
     CHECK(member_validate(m) == 0);
     CHECK(members_put(s->t, m) == 0);
-}
-
-static void check_msgpack_c_accepts(const uint8_t *data, size_t size)
-{
-    msgpack_unpacked u;
-    size_t off = 0;
-    msgpack_unpacked_init(&u);
-    msgpack_unpack_return rv = msgpack_unpack_next(&u, (const char *)data, size, &off);
-    CHECK(rv == MSGPACK_UNPACK_SUCCESS && off == size);
-    msgpack_unpacked_destroy(&u);
 }
 
 static void check_reencode(const struct codec_sync *hdr, const struct members *t)

@@ -16,18 +16,13 @@
 #include "ring/hashring.h"
 #include "ring/members.h"
 
+#include "fuzz_util.h"
+
 /* 64 distinct ids keep collisions (the interesting case) frequent; some spill the inline
  * blob so heap blobs churn too. */
 #define IDS         64
 #define STEPS_MAX   4096
 #define RING_VNODES 4
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static void make_member(const uint8_t *step, struct member *m)
 {
