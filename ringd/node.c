@@ -185,6 +185,8 @@ static void rebuild_ring(struct ringd *d)
         ringd_api_ring_changed(d, &old);
     }
     ring_free(&old);
+    /* after the new ring is in place: waiting requests retry on it */
+    ringd_proxy_ring_changed(d);
 }
 
 static void on_check(uv_check_t *c)
@@ -322,6 +324,9 @@ int ringd_start(struct ringd *d)
         rv = ringd_admin_start(d);
     }
     if (rv == 0) {
+        rv = ringd_proxy_start(d);
+    }
+    if (rv == 0) {
         rv = ringd_seeds_start(d);
     }
     if (rv == 0) {
@@ -372,6 +377,7 @@ void ringd_stop(struct ringd *d)
     ringd_seeds_close(d);
     ringd_api_close(d);
     ringd_admin_close(d);
+    ringd_proxy_close(d);
 }
 
 void ringd_free(struct ringd *d)
@@ -388,4 +394,5 @@ void ringd_free(struct ringd *d)
     d->seeds = NULL;
     ringd_api_free(d);
     ringd_admin_free(d);
+    ringd_proxy_free(d);
 }
