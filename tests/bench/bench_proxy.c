@@ -103,6 +103,7 @@ struct bench_case {
     const char *want_app;   /* X-App-Id of the app that must answer */
     const char *want_owner; /* X-Ring-Owner, NULL when not through ringd */
     pid_t proxy_pids[2];    /* whose CPU time counts as the proxy's */
+    const char *log;        /* the first proxy process's log, in the temp dir */
     int available;
     char why[160];  /* why it is unavailable */
     char note[160]; /* a route check that failed without stopping the measurement */
@@ -373,6 +374,43 @@ static void write_lua(char keys[KEYS][32])
              "e.status, e.timeout, latency:percentile(50), latency:percentile(99)))\n"
              "end\n");
     write_file("keys.lua", lua);
+}
+
+/* The last line of |log_name| in the temp dir into |buf| ("" when none). */
+static void last_log_line(const char *log_name, char *buf, size_t cap)
+{
+    char path[128], line[256];
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, log_name);
+    buf[0] = '\0';
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        line[strcspn(line, "\r\n\"\\")] = '\0'; /* it goes into JSON */
+        if (line[0] != '\0') {
+            snprintf(buf, cap, "%.*s", (int)(cap - 1), line);
+        }
+    }
+    fclose(f);
+}
+
+/* When the case's proxy process has exited, says so in |bc->why| with its log's last line. */
+static void explain_exit(struct bench_case *bc)
+{
+    int status;
+    pid_t pid = bc->proxy_pids[0];
+    if (pid <= 0 || waitpid(pid, &status, WNOHANG) != pid) {
+        return;
+    }
+    for (int i = 0; i < pid_count; i++) {
+        pids[i] = pids[i] == pid ? 0 : pids[i];
+    }
+    char line[120];
+    last_log_line(bc->log, line, sizeof(line));
+    snprintf(bc->why, sizeof(bc->why), "the proxy exited with status %d; %s: %s",
+             WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), bc->log,
+             line[0] != '\0' ? line : "(empty)");
 }
 
 /* Sends one request as wrk would and checks who answered. Returns 0, or -1 with |why|. */
@@ -691,17 +729,20 @@ static void setup_cases(struct bench_case *c, const pid_t *ringd, pid_t nginx)
                                          .port = port(P_S_PROXY),
                                          .want_app = "app0",
                                          .want_owner = "S",
+                                         .log = "S.log",
                                          .proxy_pids = { ringd[0] } };
     c[CASE_HOP] = (struct bench_case){ .name = "ringd_hop",
                                        .what = "wrk -> ringd A -> ringd B -> app1",
                                        .port = port(P_A_PROXY),
                                        .want_app = "app1",
                                        .want_owner = "B",
+                                       .log = "A.log",
                                        .proxy_pids = { ringd[1], ringd[2] } };
     c[CASE_NGINX] = (struct bench_case){ .name = "nginx",
                                          .what = "wrk -> nginx -> app0",
                                          .port = port(P_NGINX),
                                          .want_app = "app0",
+                                         .log = "nginx-error.log",
                                          .proxy_pids = { nginx } };
 }
 
@@ -750,6 +791,9 @@ int main(int argc, char **argv)
             if (!cases[i].available) {
                 sleep_ms(100);
             }
+        }
+        if (!cases[i].available) {
+            explain_exit(&cases[i]);
         }
     }
     run_rounds(&o, cases);

@@ -606,12 +606,13 @@ static void on_sleep_done(uv_timer_t *t)
 static void message_complete_count(struct conn *c)
 {
     struct request *r = &c->req;
+    /* route() found "?...id=" in the URL. */
     const char *q = memchr(r->url, '?', r->url_len);
-    size_t qlen = r->url_len - (size_t)(q - r->url) - 1, vlen;
-    const char *v = query_get(q + 1, qlen, "id", &vlen);
+    size_t qlen = q != NULL ? r->url_len - (size_t)(q - r->url) - 1 : 0, vlen = 0;
+    const char *v = q != NULL ? query_get(q + 1, qlen, "id", &vlen) : NULL;
+    uint64_t count = v != NULL ? ids_count(&c->app->ids, v, vlen) : 0;
     char body[32];
-    int n = snprintf(body, sizeof(body), "%llu\n",
-                     (unsigned long long)ids_count(&c->app->ids, v, vlen));
+    int n = snprintf(body, sizeof(body), "%llu\n", (unsigned long long)count);
     out_simple(c, "200 OK", body, (size_t)n);
 }
 
