@@ -10,6 +10,7 @@
 #include "fault.h"
 
 struct netns fault_net;
+uint32_t fault_unasked;
 
 int fault_full(void)
 {
@@ -36,6 +37,7 @@ void fault_setup(void)
     cluster_init();
     cl.default_timing = 1;
     cl.ns = &fault_net;
+    fault_unasked = 0;
 }
 
 void fault_teardown(void)
@@ -117,7 +119,11 @@ int fault_view(int i, struct fault_view *v)
 void fault_view_all(struct fault_view v[CLUSTER_NODES_MAX])
 {
     for (int i = 0; i < CLUSTER_NODES_MAX; i++) {
-        fault_view(i, &v[i]);
+        if ((fault_unasked >> i) & 1u) {
+            memset(&v[i], 0, sizeof(v[i]));
+        } else {
+            fault_view(i, &v[i]);
+        }
     }
 }
 

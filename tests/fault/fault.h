@@ -25,6 +25,8 @@
 #define FAULT_POLL_MS 100
 
 extern struct netns fault_net;
+/* Nodes fault_view_all() leaves out (e.g. a stopped one, whose API would only time out). */
+extern uint32_t fault_unasked;
 
 /* 1 when RING_FAULT_FULL is set: the full durations. */
 int fault_full(void);
@@ -52,7 +54,7 @@ struct fault_view {
     char status[CLUSTER_NODES_MAX];
 };
 int fault_view(int i, struct fault_view *v);
-/* Views of all running nodes (v[i].ok = 0 for the others). */
+/* Views of all running nodes but those in fault_unasked (v[i].ok = 0 for the others). */
 void fault_view_all(struct fault_view v[CLUSTER_NODES_MAX]);
 
 /* Bit i of a node set is node i. */

@@ -26,7 +26,7 @@ static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static int sh(const char *fmt, ...)
 {
-    char cmd[1024];
+    char cmd[8192];
     va_list ap;
     va_start(ap, fmt);
     int len = vsnprintf(cmd, sizeof(cmd), fmt, ap);
@@ -261,6 +261,22 @@ int netns_block(const struct netns *ns, int i, int j)
     int rv = netns_iptables(ns, i, rule);
     snprintf(rule, sizeof(rule), "-A OUTPUT -d %s -j DROP", ip);
     return rv == 0 && netns_iptables(ns, i, rule) == 0 ? 0 : -1;
+}
+
+int netns_isolate(const struct netns *ns, int i, uint64_t peers)
+{
+    char cmd[NETNS_HOSTS_MAX * 120] = "true", ip[NETNS_IP_STRLEN];
+    size_t len = strlen(cmd);
+    for (int j = 0; j < ns->n; j++) {
+        if ((peers >> j) & 1u) {
+            netns_ip(ns, j, ip, sizeof(ip));
+            len += (size_t)snprintf(cmd + len, sizeof(cmd) - len,
+                                    " && iptables -w -A INPUT -s %s -j DROP"
+                                    " && iptables -w -A OUTPUT -d %s -j DROP",
+                                    ip, ip);
+        }
+    }
+    return netns_exec(ns, i, cmd) == 0 ? 0 : -1;
 }
 
 int netns_block_from(const struct netns *ns, int i, int j)

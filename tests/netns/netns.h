@@ -30,6 +30,7 @@
 #define RING_TESTS_NETNS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Host namespaces per network: the subnet plan <subnet>.10 .. <subnet>.(10 + max - 1). */
@@ -90,6 +91,10 @@ int netns_iptables_flush(const struct netns *ns, int i);
 /* Host |i| drops every packet, UDP and TCP, between it and host |j|, both directions
  * (rules in |i| only: call it for j as well to be symmetric). Returns 0 or -1. */
 int netns_block(const struct netns *ns, int i, int j);
+
+/* Host |i| drops every packet to and from each host j with bit j set in |peers|, in one
+ * iptables run (so a partition of many hosts starts at nearly one instant). Returns 0 or -1. */
+int netns_isolate(const struct netns *ns, int i, uint64_t peers);
 
 /* Host |i| drops packets coming from host |j| (j still receives from i). Returns 0 or -1. */
 int netns_block_from(const struct netns *ns, int i, int j);
