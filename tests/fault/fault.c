@@ -212,3 +212,52 @@ void fault_report(const char *scenario, const char *fields_fmt, ...)
             fault_full() ? "true" : "false", fields);
     fflush(stderr);
 }
+
+void fault_watch_init(struct fault_watch *w)
+{
+    memset(w, 0, sizeof(*w));
+    memset(w->last, 'a', sizeof(w->last));
+}
+
+void fault_watch_poll(struct fault_watch *w, fault_set members, struct fault_view v[])
+{
+    fault_view_all(v);
+    w->polls++;
+    w->disagreeing += !fault_agree(v, members, members);
+    for (int i = 0; i < CLUSTER_NODES_MAX; i++) {
+        for (int j = 0; FAULT_IN(members, i) && v[i].ok && j < CLUSTER_NODES_MAX; j++) {
+            char now = v[i].status[j];
+            if (!FAULT_IN(members, j) || now == w->last[i][j]) {
+                continue;
+            }
+            w->changes++;
+            w->to_suspect += now == 's';
+            w->to_faulty += now == 'f';
+            w->last[i][j] = now;
+            w->last_change_ms = fault_now_ms();
+        }
+    }
+}
+
+void fault_watch_for(struct fault_watch *w, fault_set members, int ms)
+{
+    struct fault_view v[CLUSTER_NODES_MAX];
+    int64_t t0 = fault_now_ms();
+    while (fault_now_ms() - t0 < ms) {
+        fault_watch_poll(w, members, v);
+        cluster_sleep_ms(FAULT_POLL_MS);
+    }
+}
+
+void fault_counts_delta(const struct fault_view a[], const struct fault_view b[], fault_set set,
+                        struct fault_counts *d)
+{
+    memset(d, 0, sizeof(*d));
+    for (int i = 0; i < CLUSTER_NODES_MAX; i++) {
+        if (FAULT_IN(set, i)) {
+            d->suspicions += b[i].suspicions - a[i].suspicions;
+            d->faulty += b[i].faulty - a[i].faulty;
+            d->refutations += b[i].refutations - a[i].refutations;
+        }
+    }
+}

@@ -75,6 +75,28 @@ int fault_wait_agree(fault_set observers, fault_set members, int64_t t0, int tim
 /* The same for fault_all_see. */
 int fault_wait_see(fault_set observers, fault_set targets, char status, int64_t t0, int timeout_ms);
 
+/* What a watcher saw over many polls of every node: how often any node's view of any
+ * other changed (a flap is alive -> suspect -> alive, two changes), how many of those
+ * changes went to suspect and to faulty, and how many polls found the nodes disagreeing. */
+struct fault_watch {
+    char last[CLUSTER_NODES_MAX][CLUSTER_NODES_MAX];
+    int polls, changes, to_suspect, to_faulty, disagreeing;
+    int64_t last_change_ms; /* fault_now_ms() of the last change, 0 for none */
+};
+void fault_watch_init(struct fault_watch *w);
+/* One poll of |members|' views of one another (they all should be alive); returns the views
+ * in |v|. */
+void fault_watch_poll(struct fault_watch *w, fault_set members, struct fault_view v[]);
+/* Polls every FAULT_POLL_MS for |ms|. */
+void fault_watch_for(struct fault_watch *w, fault_set members, int ms);
+
+/* The sum over |set| of b - a for each of the three counters, into *d. */
+struct fault_counts {
+    uint64_t suspicions, faulty, refutations;
+};
+void fault_counts_delta(const struct fault_view a[], const struct fault_view b[], fault_set set,
+                        struct fault_counts *d);
+
 int64_t fault_now_ms(void);
 
 /* Prints one line of figures: {"scenario": "<name>", <fields>} on stderr. */

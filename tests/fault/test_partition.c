@@ -82,18 +82,25 @@ Test(fault_partition, halves_split_then_heal_into_one_ring)
     struct fault_view v[CLUSTER_NODES_MAX];
     fault_view_all(v);
     int stable = fault_agree(v, side_a, side_a) && fault_agree(v, side_b, side_b);
+    uint64_t dropped = 0;
+    for (int i = 0; i < FAULT_NODES; i++) {
+        uint64_t d;
+        cr_assert(eq(int, netns_drop_count(&fault_net, i, &d), 0));
+        dropped += d;
+    }
     int64_t t1 = fault_now_ms();
     for (int i = 0; i < FAULT_NODES; i++) {
         cr_assert(eq(int, netns_iptables_flush(&fault_net, i), 0));
     }
     int heal_ms = fault_wait_agree(FAULT_ALL, FAULT_ALL, t1, 2 * HEAL_MS_MAX);
     fault_report("partition",
-                 "\"nodes\": %d, \"split_ms\": %d, \"cut_ms\": %d, "
+                 "\"nodes\": %d, \"split_ms\": %d, \"cut_ms\": %d, \"dropped\": %llu, "
                  "\"a_sees_b_faulty_ms\": %d, \"b_sees_a_faulty_ms\": %d, \"a_own_ring_ms\": %d, "
                  "\"b_own_ring_ms\": %d, \"stable_until_heal\": %s, \"heal_converge_ms\": %d, "
                  "\"heal_bound_ms\": %d",
-                 FAULT_NODES, split_ms, cut_ms, detect_a, detect_b, own_a, own_b,
-                 stable ? "true" : "false", heal_ms, HEAL_MS_MAX);
+                 FAULT_NODES, split_ms, cut_ms, (unsigned long long)dropped, detect_a, detect_b,
+                 own_a, own_b, stable ? "true" : "false", heal_ms, HEAL_MS_MAX);
+    cr_assert(gt(u64, dropped, 0), "the partition dropped nothing");
     cr_assert(stable, "the two halves did not keep their own rings until the heal");
     cr_assert(ge(int, heal_ms, 0), "no single membership %d s after the heal",
               2 * HEAL_MS_MAX / 1000);

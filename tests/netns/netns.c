@@ -286,10 +286,86 @@ int netns_block_from(const struct netns *ns, int i, int j)
     return netns_iptables(ns, i, rule) == 0 ? 0 : -1;
 }
 
+/* The comments that name netns_loss()'s two rules in `iptables -L` output. */
+#define LOSS_SEEN_TAG "netns-loss-seen"
+#define LOSS_DROP_TAG "netns-loss-drop"
+
 int netns_loss(const struct netns *ns, int i, double p)
 {
-    char rule[128];
+    char rule[192];
+    if (netns_iptables(ns, i, "-A INPUT -i eth0 -m comment --comment " LOSS_SEEN_TAG) != 0) {
+        return -1;
+    }
     snprintf(rule, sizeof(rule),
-             "-A INPUT -i eth0 -m statistic --mode random --probability %.4f -j DROP", p);
+             "-A INPUT -i eth0 -m statistic --mode random --probability %.4f"
+             " -m comment --comment " LOSS_DROP_TAG " -j DROP",
+             p);
     return netns_iptables(ns, i, rule) == 0 ? 0 : -1;
+}
+
+int netns_capture(const struct netns *ns, int i, const char *cmd, char *out, size_t cap)
+{
+    char name[64], full[1024];
+    if (strchr(cmd, '\'') != NULL) {
+        return -1;
+    }
+    snprintf(full, sizeof(full), "ip netns exec '%s' /bin/sh -c '%s'",
+             netns_name(ns, i, name, sizeof(name)), cmd);
+    FILE *p = popen(full, "r");
+    if (p == NULL) {
+        return -1;
+    }
+    size_t len = fread(out, 1, cap - 1, p);
+    out[len] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* The packet count of the `iptables -L -v -x` line that carries |tag|, or -1. */
+static long long tagged_packets(const char *listing, const char *tag)
+{
+    const char *hit = strstr(listing, tag);
+    if (hit == NULL) {
+        return -1;
+    }
+    const char *line = hit;
+    while (line > listing && line[-1] != '\n') {
+        line--;
+    }
+    long long pkts;
+    return sscanf(line, " %lld", &pkts) == 1 ? pkts : -1;
+}
+
+int netns_loss_counts(const struct netns *ns, int i, uint64_t *seen, uint64_t *dropped)
+{
+    char out[8192];
+    if (netns_capture(ns, i, "iptables -w -L INPUT -v -x -n", out, sizeof(out)) != 0) {
+        return -1;
+    }
+    long long s = tagged_packets(out, LOSS_SEEN_TAG), d = tagged_packets(out, LOSS_DROP_TAG);
+    if (s < 0 || d < 0) {
+        return -1;
+    }
+    *seen = (uint64_t)s;
+    *dropped = (uint64_t)d;
+    return 0;
+}
+
+int netns_drop_count(const struct netns *ns, int i, uint64_t *n)
+{
+    char out[16384];
+    if (netns_capture(ns, i, "iptables -w -L -v -x -n", out, sizeof(out)) != 0) {
+        return -1;
+    }
+    *n = 0;
+    /* Rule lines are "pkts bytes target prot ...". */
+    for (char *line = strtok(out, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        unsigned long long pkts, bytes;
+        char target[32];
+        if (sscanf(line, " %llu %llu %31s", &pkts, &bytes, target) == 3 &&
+            strcmp(target, "DROP") == 0) {
+            *n += pkts;
+        }
+    }
+    return 0;
 }

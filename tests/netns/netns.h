@@ -100,7 +100,19 @@ int netns_isolate(const struct netns *ns, int i, uint64_t peers);
 int netns_block_from(const struct netns *ns, int i, int j);
 
 /* Host |i| drops each packet arriving on eth0 with probability |p| (0..1), UDP and TCP
- * alike (iptables -m statistic --mode random). Returns 0 or -1. */
+ * alike (iptables -m statistic --mode random), after a rule that only counts them, so
+ * netns_loss_counts() can tell the loss that really happened. Returns 0 or -1. */
 int netns_loss(const struct netns *ns, int i, double p);
+
+/* The packets host |i|'s netns_loss() rules saw arrive on eth0 and dropped. Returns 0 or -1. */
+int netns_loss_counts(const struct netns *ns, int i, uint64_t *seen, uint64_t *dropped);
+
+/* The packets every DROP rule of host |i| (any chain) has dropped so far, into *n: proof
+ * that a fault was really in the path. Returns 0 or -1. */
+int netns_drop_count(const struct netns *ns, int i, uint64_t *n);
+
+/* Runs `/bin/sh -c |cmd|` inside host |i| and keeps up to |cap| - 1 bytes of its stdout in
+ * |out|; returns its exit status or -1. */
+int netns_capture(const struct netns *ns, int i, const char *cmd, char *out, size_t cap);
 
 #endif
