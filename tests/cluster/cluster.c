@@ -87,7 +87,7 @@ static pid_t spawn_here(char *const argv[], char *const envp[], const char *logf
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        execve(RINGD_BIN, argv, envp);
+        execve(argv[0], argv, envp);
         _exit(127);
     }
     return pid;
@@ -102,8 +102,11 @@ void cluster_start_node(int i, int seed)
     node_addr(seed < 0 ? i : seed, cluster_gossip_port, join, sizeof(join));
     snprintf(logf, sizeof(logf), "%s/n%d.log", cl.dir, i);
     cluster_socket(i, sock, sizeof(sock));
-    char *argv[20 + CLUSTER_EXTRA_ARGS_MAX];
+    char *argv[20 + 2 * CLUSTER_EXTRA_ARGS_MAX];
     int argc = 0;
+    for (int k = 0; k < CLUSTER_EXTRA_ARGS_MAX && cl.wrapper[i][k] != NULL; k++) {
+        argv[argc++] = (char *)cl.wrapper[i][k];
+    }
     char *fixed[] = { RINGD_BIN, "--id",     id,   "--bind",      bind,   "--admin",
                       admin,     "--socket", sock, "--log-level", "debug" };
     for (size_t k = 0; k < sizeof(fixed) / sizeof(fixed[0]); k++) {
@@ -135,8 +138,9 @@ void cluster_start_node(int i, int seed)
     if (i >= cl.n) {
         cl.n = i + 1;
     }
-    /* Wait for its socket, so callers can talk to it at once. */
-    for (int t = 0; t < 200; t++) {
+    /* Wait for its socket, so callers can talk to it at once (10 s: under valgrind ringd
+     * takes seconds to start). */
+    for (int t = 0; t < 1000; t++) {
         if (access(sock, F_OK) == 0) {
             return;
         }

@@ -32,6 +32,9 @@ struct cluster {
     const struct netns *ns;
     /* More flags for node i, NULL-terminated (e.g. "--proxy", "10.250.0.10:8080"). */
     const char *extra_args[CLUSTER_NODES_MAX][CLUSTER_EXTRA_ARGS_MAX + 1];
+    /* A program node i runs under, NULL-terminated, its argv[0] a path (e.g. valgrind and
+     * its flags): ringd and its flags follow. */
+    const char *wrapper[CLUSTER_NODES_MAX][CLUSTER_EXTRA_ARGS_MAX + 1];
 };
 
 extern struct cluster cl;
