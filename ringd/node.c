@@ -6,6 +6,7 @@
  * once (however many changes arrived), and the old ring serves lookups until the new one is
  * built.
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -274,6 +275,10 @@ static void on_signal(uv_signal_t *s, int signum)
 
 static int signals_start(struct ringd *d)
 {
+    /* A peer or a local client that hangs up before its answer is written must cost a write
+     * error (EPIPE), not the daemon: without this, one API client that timed out while ringd
+     * was stopped killed it when it answered (found by tests/fault, scenario 4). */
+    signal(SIGPIPE, SIG_IGN);
     uv_signal_t *sigs[] = { &d->sig_term, &d->sig_int, &d->sig_hup };
     int nums[] = { SIGTERM, SIGINT, SIGHUP };
     for (size_t i = 0; i < 3; i++) {

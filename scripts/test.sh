@@ -17,6 +17,19 @@ step "unit tests"
 step "cluster tests (real ringd processes on 127.0.0.1)"
 ./build/tests/ring_cluster_tests --jobs "$jobs"
 
+# The short fault scenarios (1, 3, 4, 7 of tests/fault; tests/fault/run has all, at full length)
+# need root for their network namespaces; the valgrind leak check of ringd does not.
+# Together about a minute.
+fault_short='@(fault_partition|fault_kill|fault_pause|fault_wrongkey|leaks)/*'
+if [ "$(id -u)" -eq 0 ]; then
+    step "fault scenarios, short (ringd in network namespaces) + valgrind leak check"
+    trap tests/fault/sweep.sh EXIT
+    ./build/tests/ring_fault_tests --jobs 1 --filter "$fault_short"
+else
+    step "valgrind leak check (fault scenarios SKIPPED: they need root for network namespaces)"
+    ./build/tests/ring_fault_tests --jobs 1 --filter 'leaks/*'
+fi
+
 step "build with ASan + UBSan"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRING_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs" >/dev/null
