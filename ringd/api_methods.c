@@ -238,6 +238,33 @@ static void pack_swim_stats(msgpack_packer *pk, const struct swim_stats *st)
     pack_key_u64(pk, "decode_errors", st->decode_errors);
 }
 
+/* The proxy's counters: requests and mean latency by path, errors by cause, retries. */
+static void pack_proxy_stats(msgpack_packer *pk, const struct ringd_metrics *m)
+{
+    msgpack_pack_map(pk, 8);
+    pack_str(pk, "requests");
+    msgpack_pack_map(pk, PROXY_PATHS);
+    for (size_t p = 0; p < PROXY_PATHS; p++) {
+        pack_key_u64(pk, ringd_proxy_path_names[p], m->proxy_requests[p]);
+    }
+    pack_str(pk, "mean_latency_us");
+    msgpack_pack_map(pk, PROXY_PATHS);
+    for (size_t p = 0; p < PROXY_PATHS; p++) {
+        uint64_t n = m->proxy_requests[p];
+        pack_key_u64(pk, ringd_proxy_path_names[p], n > 0 ? m->proxy_latency_sum_us[p] / n : 0);
+    }
+    pack_str(pk, "errors");
+    msgpack_pack_map(pk, PROXY_ERRORS);
+    for (size_t e = 0; e < PROXY_ERRORS; e++) {
+        pack_key_u64(pk, ringd_proxy_error_names[e], m->proxy_errors[e]);
+    }
+    pack_key_u64(pk, "retries", m->proxy_retries);
+    pack_key_u64(pk, "reroutes", m->proxy_reroutes);
+    pack_key_u64(pk, "reforwards", m->proxy_reforwards);
+    pack_key_u64(pk, "client_connections", m->proxy_clients);
+    pack_key_u64(pk, "peer_connect_failures", m->proxy_peer_connect_failures);
+}
+
 static int m_stats(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
                    struct api_call *call)
 {
@@ -249,7 +276,7 @@ static int m_stats(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     char addr[RING_ADDR_STRLEN];
     ringd_addr_str(&d->self, addr);
     rpc_pack_result_begin(pk, m->msgid);
-    msgpack_pack_map(pk, 12);
+    msgpack_pack_map(pk, d->proxy != NULL ? 13 : 12);
     pack_key_str(pk, "id", d->cfg.id, d->cfg.id_len);
     pack_key_str(pk, "address", addr, strlen(addr));
     pack_key_u64(pk, "incarnation", swim_incarnation(d->swim));
@@ -268,6 +295,10 @@ static int m_stats(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     pack_key_u64(pk, "api_connections", ringd_api_connections(d));
     pack_str(pk, "swim");
     pack_swim_stats(pk, swim_stats(d->swim));
+    if (d->proxy != NULL) {
+        pack_str(pk, "proxy");
+        pack_proxy_stats(pk, &d->m);
+    }
     return 0;
 }
 

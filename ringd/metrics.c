@@ -70,6 +70,64 @@ static void latency(struct sbuf *b, const struct ringd_metrics *m)
                 (unsigned long long)cum);
 }
 
+static void proxy_latency(struct sbuf *b, const struct ringd_metrics *m)
+{
+    const char *name = "ringd_proxy_request_duration_seconds";
+    family(b, name, "histogram", "Proxied request time, first byte in to last byte out, by path.");
+    for (size_t p = 0; p < PROXY_PATHS; p++) {
+        const char *path = ringd_proxy_path_names[p];
+        uint64_t cum = 0;
+        for (size_t i = 0; i < RINGD_PROXY_LATENCY_BUCKETS; i++) {
+            cum += m->proxy_latency[p][i];
+            if (i + 1 < RINGD_PROXY_LATENCY_BUCKETS) {
+                sbuf_printf(b, "%s_bucket{path=\"%s\",le=\"%g\"} %llu\n", name, path,
+                            ringd_proxy_latency_bounds_us[i] / 1e6, (unsigned long long)cum);
+            } else {
+                sbuf_printf(b, "%s_bucket{path=\"%s\",le=\"+Inf\"} %llu\n", name, path,
+                            (unsigned long long)cum);
+            }
+        }
+        sbuf_printf(b, "%s_sum{path=\"%s\"} %.6f\n%s_count{path=\"%s\"} %llu\n", name, path,
+                    (double)m->proxy_latency_sum_us[p] / 1e6, name, path, (unsigned long long)cum);
+    }
+}
+
+static void proxy_metrics(struct sbuf *b, const struct ringd_metrics *m)
+{
+    family(b, "ringd_proxy_requests_total", "counter",
+           "Proxied requests answered, by path: local (our app, our client), forward (sent to "
+           "the owner's ringd), peer (our app, for a peer).");
+    for (size_t p = 0; p < PROXY_PATHS; p++) {
+        sbuf_printf(b, "ringd_proxy_requests_total{path=\"%s\"} %llu\n", ringd_proxy_path_names[p],
+                    (unsigned long long)m->proxy_requests[p]);
+    }
+    family(b, "ringd_proxy_errors_total", "counter",
+           "Requests the proxy answered with an error, or cut short, by cause.");
+    for (size_t e = 0; e < PROXY_ERRORS; e++) {
+        sbuf_printf(b, "ringd_proxy_errors_total{cause=\"%s\"} %llu\n", ringd_proxy_error_names[e],
+                    (unsigned long long)m->proxy_errors[e]);
+    }
+    one(b, "ringd_proxy_retries_total", "counter", "Re-attempts after an owner failed.",
+        m->proxy_retries);
+    one(b, "ringd_proxy_reroutes_total", "counter", "Re-attempts sent to a different owner.",
+        m->proxy_reroutes);
+    one(b, "ringd_proxy_reforwards_total", "counter",
+        "Requests from a peer passed on because this node does not own the key.",
+        m->proxy_reforwards);
+    one(b, "ringd_proxy_client_connections_total", "counter", "Client connections accepted.",
+        m->proxy_clients);
+    one(b, "ringd_proxy_app_connects_total", "counter", "Connections opened to the local app.",
+        m->proxy_app_connects);
+    in_out(b, "ringd_proxy_peer_connections_total", "Forwarding connections between ringd's.",
+           m->proxy_peer_conns_in, m->proxy_peer_conns_out);
+    one(b, "ringd_proxy_peer_connect_failures_total", "counter",
+        "Forwarding connections that failed to connect in time.", m->proxy_peer_connect_failures);
+    one(b, "ringd_proxy_peer_protocol_errors_total", "counter",
+        "Forwarding connections closed for frames that break the protocol.",
+        m->proxy_peer_protocol_errors);
+    proxy_latency(b, m);
+}
+
 void ringd_metrics_text(struct ringd *d, struct sbuf *b)
 {
     const struct members *t = swim_members(d->swim);
@@ -108,4 +166,7 @@ void ringd_metrics_text(struct ringd *d, struct sbuf *b)
         ringd_api_connections(d));
     latency(b, &d->m);
     one(b, "ringd_http_requests_total", "counter", "Admin HTTP requests.", d->m.http_requests);
+    if (d->proxy != NULL) {
+        proxy_metrics(b, &d->m);
+    }
 }

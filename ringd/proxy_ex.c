@@ -287,11 +287,9 @@ int px_ex_body(struct px_ex *ex, const char *at, size_t len)
     if (ex->chunked_up) {
         char line[24];
         size_t n = httpmsg_chunk_line(line, len);
-        sbuf_reset(&ex->head);
-        sbuf_add(&ex->head, line, n);
-        sbuf_add(&ex->head, at, len);
-        sbuf_add(&ex->head, "\r\n", 2);
-        send_up(ex, ex->head.data, ex->head.len);
+        send_up(ex, line, n);
+        send_up(ex, at, len);
+        send_up(ex, "\r\n", 2);
     } else {
         send_up(ex, at, len);
     }
@@ -469,11 +467,9 @@ static int on_body(http_parser *p, const char *at, size_t len)
     if (ex->resp_chunked) {
         char line[24];
         size_t n = httpmsg_chunk_line(line, len);
-        sbuf_reset(&ex->head);
-        sbuf_add(&ex->head, line, n);
-        sbuf_add(&ex->head, at, len);
-        sbuf_add(&ex->head, "\r\n", 2);
-        write_client(ex, ex->head.data, ex->head.len);
+        write_client(ex, line, n);
+        write_client(ex, at, len);
+        write_client(ex, "\r\n", 2);
     } else {
         write_client(ex, at, len);
     }

@@ -16,8 +16,9 @@
 
 int testapp_port(int i)
 {
-    /* The cluster's ports are 20000 + (pid % 1500) * 20 + 0..19; these sit above them. */
-    return 52000 + (int)(getpid() % 2000) * 4 + i;
+    /* The cluster's ports are 16000 + (pid % 800) * 20 + 0..19; these sit below them, and all
+     * below the ephemeral range (32768 and up). */
+    return 8000 + (int)(getpid() % 1000) * 4 + i;
 }
 
 static void sleep_ms(int ms)

@@ -1,0 +1,513 @@
+/*
+ * The forwarding proxy with real processes: 3 ringd (--proxy, --app) and 3 ring_testapp's,
+ * each app answering with its id (X-App-Id). Requests go in through any node's proxy and must
+ * come out of the app of the key's owner, over raw HTTP (tests/cluster/httpc.h), so every byte
+ * the client sends is the test's choice.
+ */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+#include <stdint.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "cluster.h"
+#include "httpc.h"
+#include "testapp.h"
+
+#define NODES 3
+#define IO_MS 10000
+
+static struct testapp apps[NODES];
+static char proxy_addr[NODES][32], app_addr[NODES][32];
+static struct httpc_resp resp; /* large: not on the stack */
+
+static int proxy_port(int i)
+{
+    /* Between the apps' ports (8000..12000) and the cluster's (16000..32000), below the
+     * ephemeral range. */
+    return 12000 + (int)(getpid() % 1000) * 4 + i;
+}
+
+/* Gives node |i| a proxy in front of app |i|, with |extra| more flags (NULL-ended, may be NULL). */
+static void proxy_flags(int i, const char *const *extra)
+{
+    snprintf(proxy_addr[i], sizeof(proxy_addr[i]), "127.0.0.1:%d", proxy_port(i));
+    snprintf(app_addr[i], sizeof(app_addr[i]), "127.0.0.1:%d", testapp_port(i));
+    const char **a = cl.extra_args[i];
+    size_t n = 0;
+    a[n++] = "--proxy";
+    a[n++] = proxy_addr[i];
+    a[n++] = "--app";
+    a[n++] = app_addr[i];
+    for (size_t k = 0; extra != NULL && extra[k] != NULL && n < CLUSTER_EXTRA_ARGS_MAX; k++) {
+        a[n++] = extra[k];
+    }
+    a[n] = NULL;
+}
+
+static void start_apps(void)
+{
+    for (int i = 0; i < NODES; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "app%d", i);
+        cr_assert(eq(int, testapp_start(&apps[i], testapp_port(i), id, NULL), 0),
+                  "ring_testapp %d did not start", i);
+    }
+}
+
+/* 3 nodes with proxies, each with |extra| flags (may be NULL), converged. */
+static void start_proxies(const char *const *extra)
+{
+    start_apps();
+    for (int i = 0; i < NODES; i++) {
+        proxy_flags(i, extra);
+    }
+    cluster_start(NODES);
+    cr_assert(ge(int, cluster_wait(cluster_converged, (void *)(intptr_t)NODES, 10000), 0),
+              "no convergence");
+}
+
+static void setup(void)
+{
+    cluster_init();
+}
+
+static void teardown(void)
+{
+    cluster_stop();
+    for (int i = 0; i < NODES; i++) {
+        testapp_stop(&apps[i]);
+    }
+}
+
+TestSuite(proxy, .init = setup, .fini = teardown, .timeout = 120);
+
+static struct httpc *connect_proxy(int i)
+{
+    struct httpc *h = httpc_connect(proxy_port(i));
+    cr_assert(ne(ptr, h, NULL), "cannot connect to node %d's proxy", i);
+    return h;
+}
+
+/* |got| (may be NULL: a missing header) equals |want|. */
+#define EXPECT_STR(got, want)                                                                      \
+    do {                                                                                           \
+        const char *got_ = (got), *want_ = (want);                                                 \
+        cr_assert(got_ != NULL && strcmp(got_, want_) == 0, "%s: \"%s\", want \"%s\"", #got,       \
+                  got_ != NULL ? got_ : "(none)", want_);                                          \
+    } while (0)
+
+static void send_str(struct httpc *h, const char *s)
+{
+    cr_assert(eq(int, httpc_send_str(h, s), 0));
+}
+
+static void read_status(struct httpc *h, int status)
+{
+    int rv = httpc_read(h, &resp, IO_MS);
+    cr_assert(eq(int, rv, 0), "no response: %s", strerror(-rv));
+    cr_assert(eq(int, resp.status, status), "status %d, body %s", resp.status, resp.body);
+}
+
+/* The owner id of |key| as node |i| sees it ("n0".."n2"), via the local API. */
+static void owner_of(int i, const char *key, char *out, size_t cap)
+{
+    struct ringc *c = cluster_connect(i);
+    const msgpack_object *res;
+    int rv = ringc_call(c, &res, 2000, "lookup", "s", key);
+    cr_assert(eq(int, rv, 0), "lookup failed");
+    const msgpack_object *id = ringc_get(res, "id");
+    cr_assert(ne(ptr, (void *)id, NULL));
+    cr_assert(eq(int, id->type, MSGPACK_OBJECT_STR));
+    snprintf(out, cap, "%.*s", (int)id->via.str.size, id->via.str.ptr);
+    ringc_close(c);
+}
+
+/* The app behind node "n<i>" is "app<i>". */
+static void expect_app_of(const char *owner)
+{
+    const char *app = httpc_header(&resp, "X-App-Id");
+    const char *by = httpc_header(&resp, "X-Ring-Owner");
+    cr_assert(ne(ptr, (void *)app, NULL), "no X-App-Id");
+    cr_assert(ne(ptr, (void *)by, NULL), "no X-Ring-Owner");
+    EXPECT_STR(by, owner);
+    cr_assert(eq(int, app[3], owner[1]), "owner %s answered by %s", owner, app);
+}
+
+/* A key that node |via| sees owned by node |owner|, written into |key|. */
+static void key_owned_by(int via, int owner, char *key, size_t cap)
+{
+    char want[8], got[32];
+    snprintf(want, sizeof(want), "n%d", owner);
+    for (int k = 0; k < 1000; k++) {
+        snprintf(key, cap, "key-%d-%d", owner, k);
+        owner_of(via, key, got, sizeof(got));
+        if (strcmp(got, want) == 0) {
+            return;
+        }
+    }
+    cr_fatal("no key owned by %s in 1000 tries", want);
+}
+
+Test(proxy, thousand_random_keys_land_on_the_owners_app)
+{
+    start_proxies(NULL);
+    struct httpc *h[NODES];
+    for (int i = 0; i < NODES; i++) {
+        h[i] = connect_proxy(i);
+    }
+    srand(7);
+    int forwarded = 0;
+    for (int r = 0; r < 1000; r++) {
+        char key[32], owner[32], req[256];
+        snprintf(key, sizeof(key), "user-%d", rand());
+        int via = r % NODES;
+        owner_of(via, key, owner, sizeof(owner));
+        snprintf(req, sizeof(req), "GET /r%d HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n", r,
+                 key);
+        send_str(h[via], req);
+        read_status(h[via], 200);
+        expect_app_of(owner);
+        EXPECT_STR(httpc_header(&resp, "X-Echo-Key"), key);
+        forwarded += owner[1] - '0' != via;
+    }
+    /* with 3 nodes about 2/3 go through a forward hop */
+    cr_assert(gt(int, forwarded, 500), "only %d of 1000 forwarded", forwarded);
+    for (int i = 0; i < NODES; i++) {
+        httpc_close(h[i]);
+    }
+}
+
+Test(proxy, keep_alive_and_pipelining_answer_in_order_across_a_hop)
+{
+    start_proxies(NULL);
+    char remote[32], local[32];
+    key_owned_by(0, 1, remote, sizeof(remote));
+    key_owned_by(0, 0, local, sizeof(local));
+    struct httpc *h = connect_proxy(0);
+    char req[2048] = "";
+    for (int r = 0; r < 6; r++) {
+        char one[256];
+        /* alternate remote and local keys, with a slow one first: answers must stay in order */
+        snprintf(
+            one, sizeof(one),
+            "POST /echo HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\nContent-Length: 2\r\n\r\n%02d",
+            r % 2 == 0 ? remote : local, r);
+        strcat(req, one);
+    }
+    send_str(h, req);
+    for (int r = 0; r < 6; r++) {
+        read_status(h, 200);
+        char want[4];
+        snprintf(want, sizeof(want), "%02d", r);
+        EXPECT_STR(resp.body, want);
+        expect_app_of(r % 2 == 0 ? "n1" : "n0");
+        cr_assert(resp.keep_alive);
+    }
+    /* the connection stays usable */
+    send_str(h, "GET /again HTTP/1.1\r\nHost: t\r\nX-Ring-Key: x\r\n\r\n");
+    read_status(h, 200);
+    httpc_close(h);
+}
+
+Test(proxy, chunked_request_and_response_through_a_hop)
+{
+    start_proxies(NULL);
+    char key[32];
+    key_owned_by(2, 0, key, sizeof(key));
+    struct httpc *h = connect_proxy(2);
+    char req[512];
+    snprintf(
+        req, sizeof(req),
+        "POST /echo HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n",
+        key);
+    send_str(h, req);
+    read_status(h, 200);
+    EXPECT_STR(resp.body, "hello, world");
+    cr_assert(resp.chunked, "an echo of unknown length goes back chunked");
+    expect_app_of("n0");
+    snprintf(req, sizeof(req),
+             "GET /gen?bytes=300000&chunked=1 HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n", key);
+    send_str(h, req);
+    read_status(h, 200);
+    cr_assert(eq(u64, resp.body_bytes, 300000));
+    cr_assert(resp.chunked);
+    for (size_t i = 0; i < resp.body_len; i++) {
+        cr_assert(eq(int, (unsigned char)resp.body[i], (int)(i % 251)), "byte %zu", i);
+    }
+    httpc_close(h);
+}
+
+Test(proxy, expect_100_continue_and_http10)
+{
+    start_proxies(NULL);
+    char key[32];
+    key_owned_by(0, 2, key, sizeof(key));
+    struct httpc *h = connect_proxy(0);
+    char req[512];
+    snprintf(req, sizeof(req),
+             "PUT /echo HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\nExpect: 100-continue\r\n"
+             "Content-Length: 4\r\n\r\n",
+             key);
+    send_str(h, req);
+    read_status(h, 100); /* the app's interim answer, through two ringd's */
+    send_str(h, "body");
+    read_status(h, 200);
+    EXPECT_STR(resp.body, "body");
+    httpc_close(h);
+
+    h = connect_proxy(0);
+    snprintf(req, sizeof(req), "GET /x HTTP/1.0\r\nX-Ring-Key: %s\r\n\r\n", key);
+    send_str(h, req);
+    read_status(h, 200);
+    EXPECT_STR(resp.body, "app2\n");
+    cr_assert(eq(int, httpc_wait_eof(h, IO_MS), 0), "an HTTP/1.0 exchange ends the connection");
+    httpc_close(h);
+}
+
+/* Peak resident memory of node |i| in kB (VmHWM). */
+static long peak_rss_kb(int i)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)cl.pids[i]);
+    FILE *f = fopen(path, "r");
+    cr_assert(ne(ptr, f, NULL));
+    long kb = -1;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "VmHWM:", 6) == 0) {
+            kb = strtol(line + 6, NULL, 10);
+        }
+    }
+    fclose(f);
+    return kb;
+}
+
+Test(proxy, hundred_megabyte_upload_through_a_hop_in_bounded_memory)
+{
+    start_proxies(NULL);
+    char key[32];
+    key_owned_by(0, 1, key, sizeof(key));
+    long before0 = peak_rss_kb(0), before1 = peak_rss_kb(1);
+    const size_t total = 100u << 20;
+    struct httpc *h = connect_proxy(0);
+    char req[256];
+    snprintf(req, sizeof(req),
+             "POST /sink HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\nContent-Length: %zu\r\n\r\n", key,
+             total);
+    send_str(h, req);
+    static char chunk[1 << 16];
+    XXH64_state_t *st = XXH64_createState();
+    XXH64_reset(st, 0);
+    for (size_t sent = 0; sent < total; sent += sizeof(chunk)) {
+        for (size_t k = 0; k < sizeof(chunk); k++) {
+            chunk[k] = (char)((sent + k) * 2654435761u >> 24);
+        }
+        XXH64_update(st, chunk, sizeof(chunk));
+        cr_assert(eq(int, httpc_send(h, chunk, sizeof(chunk)), 0), "send failed at %zu", sent);
+    }
+    read_status(h, 200);
+    char want[96];
+    snprintf(want, sizeof(want), "{\"bytes\":%zu,\"xxh64\":\"%016llx\"}", total,
+             (unsigned long long)XXH64_digest(st));
+    XXH64_freeState(st);
+    EXPECT_STR(resp.body, want);
+    long grew0 = peak_rss_kb(0) - before0, grew1 = peak_rss_kb(1) - before1;
+    fprintf(stderr, "proxy: 100 MB through a hop: peak RSS grew %ld kB (sender), %ld kB (owner)\n",
+            grew0, grew1);
+    /* a few 256 KB windows and 64 KB buffers, never the body */
+    cr_assert(lt(long, grew0, 16 * 1024));
+    cr_assert(lt(long, grew1, 16 * 1024));
+    httpc_close(h);
+}
+
+/* Sends GET /count?id=ID with |key| through |h| and returns the count the app reports. */
+static int count_of(struct httpc *h, const char *key, const char *id)
+{
+    char req[256];
+    snprintf(req, sizeof(req), "GET /count?id=%s HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n", id,
+             key);
+    send_str(h, req);
+    read_status(h, 200);
+    return atoi(resp.body);
+}
+
+Test(proxy, owner_killed_idempotent_requests_reroute_posts_get_502)
+{
+    /* fast failure detection: the functional cluster probes every 100 ms */
+    start_proxies(NULL);
+    char key[32];
+    key_owned_by(0, 2, key, sizeof(key));
+    struct httpc *h = connect_proxy(0);
+    char req[256];
+    snprintf(req, sizeof(req), "GET /sleep?ms=3000 HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n",
+             key);
+    send_str(h, req);
+    struct httpc *p = connect_proxy(0);
+    snprintf(req, sizeof(req),
+             "POST /sleep?ms=3000 HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\nX-Request-Id: post-1\r\n"
+             "Content-Length: 1\r\n\r\nx",
+             key);
+    send_str(p, req);
+    cluster_sleep_ms(300); /* both are in node 2's app now */
+    cluster_signal(2, SIGKILL);
+    testapp_stop(&apps[2]);
+    /* the GET is retried on the key's next owner once the ring drops node 2 */
+    read_status(h, 200);
+    const char *app = httpc_header(&resp, "X-App-Id");
+    cr_assert(app != NULL && strcmp(app, "app2") != 0, "answered by %s", app);
+    /* the POST may have reached node 2's app: 502, never a second delivery */
+    read_status(p, 502);
+    EXPECT_STR(httpc_header(&resp, "X-Ring-Error"), "owner_unreachable");
+    char owner[32];
+    owner_of(0, key, owner, sizeof(owner));
+    cr_assert(eq(int, count_of(p, key, "post-1"), 0), "the POST reached %s too", owner);
+    /* a stream of idempotent requests keeps succeeding */
+    for (int r = 0; r < 50; r++) {
+        snprintf(req, sizeof(req), "GET /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n", key);
+        send_str(h, req);
+        read_status(h, 200);
+    }
+    httpc_close(h);
+    httpc_close(p);
+}
+
+Test(proxy, app_down_gives_502_with_a_body)
+{
+    start_proxies(NULL);
+    char key[32];
+    key_owned_by(1, 1, key, sizeof(key));
+    testapp_stop(&apps[1]);
+    for (int via = 0; via < 2; via++) {
+        struct httpc *h = connect_proxy(via);
+        char req[256];
+        snprintf(req, sizeof(req), "GET /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n", key);
+        send_str(h, req);
+        read_status(h, 502);
+        EXPECT_STR(httpc_header(&resp, "X-Ring-Error"), "app_failed");
+        cr_assert(ne(ptr, strstr(resp.body, "app"), NULL), "body: %s", resp.body);
+        httpc_close(h);
+    }
+}
+
+Test(proxy, ring_disagreement_stops_at_the_hop_limit)
+{
+    /* Different --vnodes make each node build a different ring from the same members: a real
+     * key-ownership disagreement, without a partition. */
+    start_apps();
+    const char *const v0[] = { "--vnodes", "1024", NULL };
+    const char *const v1[] = { "--vnodes", "16", NULL };
+    const char *const v2[] = { "--vnodes", "64", NULL };
+    const char *const *v[NODES] = { v0, v1, v2 };
+    for (int i = 0; i < NODES; i++) {
+        proxy_flags(i, v[i]);
+    }
+    cluster_start(NODES);
+    cluster_sleep_ms(1500);
+    /* find a key node 0 gives to node 1, node 1 to node 2, and node 2 to someone else */
+    char key[32] = "", o0[32], o1[32], o2[32];
+    int found = 0;
+    for (int k = 0; k < 5000 && !found; k++) {
+        snprintf(key, sizeof(key), "dis-%d", k);
+        owner_of(0, key, o0, sizeof(o0));
+        if (strcmp(o0, "n1") != 0) {
+            continue;
+        }
+        owner_of(1, key, o1, sizeof(o1));
+        if (strcmp(o1, "n2") != 0) {
+            continue;
+        }
+        owner_of(2, key, o2, sizeof(o2));
+        found = strcmp(o2, "n2") != 0;
+    }
+    cr_assert(found, "no key with a three-way disagreement");
+    struct httpc *h = connect_proxy(0);
+    char req[256];
+    snprintf(req, sizeof(req), "GET /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n", key);
+    send_str(h, req);
+    read_status(h, 503);
+    EXPECT_STR(httpc_header(&resp, "X-Ring-Error"), "hop_limit");
+    httpc_close(h);
+}
+
+Test(proxy, garbage_gets_400_and_a_close_others_unaffected)
+{
+    start_proxies(NULL);
+    struct httpc *good = connect_proxy(0);
+    send_str(good, "GET /a HTTP/1.1\r\nHost: t\r\nX-Ring-Key: a\r\n\r\n");
+    read_status(good, 200);
+    struct httpc *bad = connect_proxy(0);
+    send_str(bad, "\x16\x03\x01 this is not http\r\n\r\n");
+    read_status(bad, 400);
+    cr_assert(eq(int, httpc_wait_eof(bad, IO_MS), 0), "the bad connection stays open");
+    httpc_close(bad);
+    bad = connect_proxy(0);
+    send_str(bad, "GET /nokey HTTP/1.1\r\nHost: t\r\n\r\n");
+    read_status(bad, 400);
+    EXPECT_STR(httpc_header(&resp, "X-Ring-Error"), "no_key");
+    httpc_close(bad);
+    bad = connect_proxy(0);
+    static char big[40000];
+    memset(big, 'a', sizeof(big) - 1);
+    char head[64];
+    snprintf(head, sizeof(head), "GET /x HTTP/1.1\r\nX-Ring-Key: a\r\nX-Big: ");
+    send_str(bad, head);
+    send_str(bad, big);
+    read_status(bad, 431);
+    httpc_close(bad);
+    send_str(good, "GET /b HTTP/1.1\r\nHost: t\r\nX-Ring-Key: b\r\n\r\n");
+    read_status(good, 200);
+    httpc_close(good);
+}
+
+Test(proxy, limits_and_timeouts_answer_413_and_504)
+{
+    const char *const extra[] = { "--max-body", "1K", "--request-timeout", "500ms", NULL };
+    start_proxies(extra);
+    char key[32];
+    key_owned_by(0, 1, key, sizeof(key));
+    struct httpc *h = connect_proxy(0);
+    char req[256];
+    snprintf(req, sizeof(req),
+             "POST /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\nContent-Length: 5000\r\n\r\n", key);
+    send_str(h, req);
+    read_status(h, 413);
+    httpc_close(h);
+    h = connect_proxy(0);
+    snprintf(req, sizeof(req), "GET /sleep?ms=2000 HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n",
+             key);
+    send_str(h, req);
+    read_status(h, 504);
+    EXPECT_STR(httpc_header(&resp, "X-Ring-Error"), "timeout");
+    httpc_close(h);
+}
+
+Test(proxy, stats_count_local_and_forwarded_requests)
+{
+    start_proxies(NULL);
+    char local[32], remote[32];
+    key_owned_by(0, 0, local, sizeof(local));
+    key_owned_by(0, 1, remote, sizeof(remote));
+    struct httpc *h = connect_proxy(0);
+    char req[256];
+    for (int r = 0; r < 10; r++) {
+        snprintf(req, sizeof(req), "GET /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n",
+                 r < 4 ? local : remote);
+        send_str(h, req);
+        read_status(h, 200);
+    }
+    httpc_close(h);
+    char out[16384];
+    char cmd[256], sock[128];
+    snprintf(cmd, sizeof(cmd), "%s --socket %s --json stats", RINGCTL_BIN,
+             cluster_socket(0, sock, sizeof(sock)));
+    cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 0));
+    cr_assert(ne(ptr, strstr(out, "\"local\":4"), NULL), "%s", out);
+    cr_assert(ne(ptr, strstr(out, "\"forward\":6"), NULL), "%s", out);
+}
