@@ -16,12 +16,23 @@
 
 #include "sbuf.h"
 
-/* The largest head (request target or reason phrase, header names and values): requests
- * over it get 431, responses over it 502. Ample for browsers' and gRPC gateways' headers;
- * nginx's default large_client_header_buffers is 4 x 8 KB. */
+/* The largest head (request target or reason phrase, end-to-end header names and values):
+ * requests over it get 431, responses over it 502. Ample for browsers' and gRPC gateways'
+ * headers; nginx's default large_client_header_buffers is 4 x 8 KB. */
 #define HTTPMSG_HEAD_BYTES_MAX (16u << 10)
-/* Header lines in one head: over it, 431 (request) or 502 (response). */
+/* End-to-end header lines in one head: over it, 431 (request) or 502 (response). */
 #define HTTPMSG_HEADERS_MAX 100
+/* Room beyond those limits for hop-by-hop headers, which are dropped, and for the framing
+ * headers and X-Ring-Owner the proxy adds: a head the proxy accepted and wrote onward is
+ * always accepted by the next ringd. */
+#define HTTPMSG_SLACK_HEADERS 8
+#define HTTPMSG_SLACK_BYTES   1024
+/* The parser's limit on a raw head: what httpmsg keeps, plus ": " and CRLF per header and
+ * room for a request or status line and the proxy's own headers, so any head the proxy
+ * writes onward (to a peer ringd, which parses it with this same limit) is accepted there. */
+#define HTTPMSG_WIRE_BYTES_MAX                                                                     \
+    (HTTPMSG_HEAD_BYTES_MAX + HTTPMSG_SLACK_BYTES +                                                \
+     4 * (HTTPMSG_HEADERS_MAX + HTTPMSG_SLACK_HEADERS) + 512)
 /* The longest method name written onward ("PROPPATCH", "MKCALENDAR" ...). */
 #define HTTPMSG_METHOD_BYTES_MAX 16
 
@@ -31,12 +42,12 @@ struct httpmsg_header {
 };
 
 struct httpmsg {
-    char buf[HTTPMSG_HEAD_BYTES_MAX];
+    char buf[HTTPMSG_HEAD_BYTES_MAX + HTTPMSG_SLACK_BYTES];
     uint32_t len;
     /* A request's target, or a response's reason phrase, in buf. */
     uint32_t text_off, text_len;
     uint32_t count;
-    struct httpmsg_header h[HTTPMSG_HEADERS_MAX];
+    struct httpmsg_header h[HTTPMSG_HEADERS_MAX + HTTPMSG_SLACK_HEADERS];
     int in_value; /* the last callback was a header value */
     int error;    /* RING_EMSGSIZE once over a limit */
 };
@@ -48,6 +59,15 @@ void httpmsg_reset(struct httpmsg *m);
 int httpmsg_on_text(struct httpmsg *m, const char *at, size_t len);
 int httpmsg_on_field(struct httpmsg *m, const char *at, size_t len);
 int httpmsg_on_value(struct httpmsg *m, const char *at, size_t len);
+
+/* Checks the limits (HTTPMSG_HEAD_BYTES_MAX, HTTPMSG_HEADERS_MAX: RING_EMSGSIZE, 431) and
+ * what http_parser lets through but the next hop must never see (RFC 9110 section
+ * 5.1, RFC 9112 section 5.1): a header name that is not a token (whitespace before the colon
+ * is the classic request-smuggling trick), a name that only starts like Transfer-Encoding or
+ * Content-Length (http_parser takes those for framing), or a value with control bytes other
+ * than tab.
+ * Returns 0, RING_EMSGSIZE, or RING_EPROTO (the proxy answers 400). */
+int httpmsg_check(const struct httpmsg *m);
 
 /* The value of the first header named |name| (case-insensitive) and its length in |*len|,
  * or NULL. The pointer is into |m|. */

@@ -568,7 +568,7 @@ int ringd_proxy_start(struct ringd *d)
     }
     d->proxy = p;
     snprintf(p->owner_line, sizeof(p->owner_line), "%s: %s\r\n", PROXY_OWNER_HEADER, d->cfg.id);
-    http_parser_set_max_header_size(HTTPMSG_HEAD_BYTES_MAX);
+    http_parser_set_max_header_size(HTTPMSG_WIRE_BYTES_MAX);
     int rv = resolve_app(d);
     struct sockaddr_storage ss;
     if (rv == 0) {

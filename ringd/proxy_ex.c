@@ -245,6 +245,15 @@ int px_ex_head(struct px_ex *ex)
                      "the proxy does not tunnel (CONNECT, Upgrade)", 1);
         return -1;
     }
+    int bad = httpmsg_check(&ex->req);
+    if (bad == RING_EMSGSIZE) {
+        px_ex_answer(ex, 431, PROXY_ERR_HEAD_TOO_LARGE, "request head too large", 1);
+        return -1;
+    }
+    if (bad != 0) {
+        px_ex_answer(ex, 400, PROXY_ERR_BAD_REQUEST, "malformed header", 1);
+        return -1;
+    }
     ex->key = httpmsg_get(&ex->req, d->cfg.key_header, &ex->key_len);
     if (ex->key == NULL || ex->key_len == 0) {
         char why[RINGD_HEADER_BYTES_MAX + 32];
