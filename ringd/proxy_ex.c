@@ -347,7 +347,12 @@ static int up_lost(struct px_ex *ex, int delivered)
         return -1;
     }
     if (ex->attempts >= d->cfg.proxy_retries || now >= ex->deadline_ms) {
-        px_ex_answer(ex, 503, PROXY_ERR_NO_OWNER, "no owner answered: retries exhausted", 0);
+        if (ex->hop_limited) {
+            px_ex_answer(ex, 503, PROXY_ERR_HOP_LIMIT,
+                         "ring disagreement: the rings still disagreed after the retries", 0);
+        } else {
+            px_ex_answer(ex, 503, PROXY_ERR_NO_OWNER, "no owner answered: retries exhausted", 0);
+        }
         return -1;
     }
     ex->waiting_retry = 1;
@@ -426,6 +431,16 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     return httpmsg_on_value(&ex->rsp, at, len) == 0 ? 0 : bad_response(ex);
 }
 
+/* 1 for the answer of a ringd that gave the request to no app (X-Ring-Error hop_limit or
+ * no_owner). */
+static int peer_refused(struct px_ex *ex)
+{
+    size_t n;
+    const char *why = httpmsg_get(&ex->rsp, "X-Ring-Error", &n);
+    ex->hop_limited = why != NULL && n == 9 && memcmp(why, "hop_limit", 9) == 0;
+    return ex->hop_limited || (why != NULL && n == 8 && memcmp(why, "no_owner", 8) == 0);
+}
+
 static int on_headers_complete(http_parser *p)
 {
     struct px_ex *ex = p->data;
@@ -443,6 +458,14 @@ static int on_headers_complete(http_parser *p)
             write_client(ex, ex->head.data, ex->head.len);
         }
         httpmsg_reset(&ex->rsp);
+        return 0;
+    }
+    if (ex->up == UP_PEER && !ex->cl->is_peer && status == 503 && peer_refused(ex)) {
+        /* No app saw it (a ring in flux past the hop limit, or an empty ring there): like
+         * a failed owner, it may go again once the ring settles. Only the first ringd
+         * retries, so retries never multiply along the path. */
+        ex->peer_refused = 1;
+        http_parser_pause(p, 1);
         return 0;
     }
     int has_length = (p->flags & F_CONTENTLENGTH) && !(p->flags & F_CHUNKED);
@@ -533,6 +556,15 @@ static void response_failed(struct px_ex *ex)
 void px_ex_up_data(struct px_ex *ex, const char *data, size_t len)
 {
     http_parser_execute(&ex->resp, &response_settings, data, len);
+    if (ex->peer_refused) {
+        ex->peer_refused = 0;
+        detach_up(ex, 0);
+        http_parser_init(&ex->resp, HTTP_RESPONSE);
+        ex->resp.data = ex;
+        httpmsg_reset(&ex->rsp);
+        (void)up_lost(ex, 0);
+        return;
+    }
     if (ex->resp_done) {
         complete(ex);
         return;
