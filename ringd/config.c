@@ -435,6 +435,52 @@ static int set_key_header(const char *v, struct ringd_config *c, struct errbuf *
     return 0;
 }
 
+static int set_proxy_connect_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_duration(v, &c->proxy_connect_timeout_ms, e);
+}
+
+static int set_proxy_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_duration(v, &c->proxy_timeout_ms, e);
+}
+
+static int set_proxy_idle_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_duration(v, &c->proxy_idle_timeout_ms, e);
+}
+
+static int set_proxy_retries(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_uint(v, 0, RINGD_PROXY_RETRIES_MAX, &c->proxy_retries, e);
+}
+
+static int set_proxy_max_body(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    static const struct {
+        char suffix;
+        uint64_t mult;
+    } units[] = { { 'K', 1ull << 10 }, { 'M', 1ull << 20 }, { 'G', 1ull << 30 } };
+    size_t digits = strspn(v, "0123456789");
+    uint64_t n, mult = 1;
+    int ok = digits > 0 && parse_uint(v, digits, UINT32_MAX, &n) == 0;
+    if (ok && v[digits] != '\0') {
+        ok = 0;
+        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+            if (v[digits] == units[i].suffix && v[digits + 1] == '\0') {
+                mult = units[i].mult;
+                ok = 1;
+            }
+        }
+    }
+    if (!ok) {
+        return bad(e, "invalid size \"%s\" (expected bytes, or e.g. 512K, 100M, 2G; 0: no limit)",
+                   v);
+    }
+    c->proxy_max_body_bytes = n * mult;
+    return 0;
+}
+
 static int set_vnodes(const char *v, struct ringd_config *c, struct errbuf *e)
 {
     return set_uint(v, 1, HASHRING_VNODES_MAX, &c->vnodes, e);
@@ -566,6 +612,16 @@ static const struct opt opts[] = {
     { "app", "HOST:PORT", NULL, "app that serves owned requests", SEC_LOCAL, 0, set_app },
     { "key-header", "NAME", DEFAULT_KEY_HEADER, "header holding the key", SEC_LOCAL, 0,
       set_key_header },
+    { "connect-timeout", "DURATION", "1s", "proxy: connect to the app or a peer", SEC_LOCAL, 0,
+      set_proxy_connect_timeout },
+    { "request-timeout", "DURATION", "30s", "proxy: whole request (504)", SEC_LOCAL, 0,
+      set_proxy_timeout },
+    { "idle-timeout", "DURATION", "60s", "proxy: idle client connection", SEC_LOCAL, 0,
+      set_proxy_idle_timeout },
+    { "proxy-retries", "N", "5", "proxy: re-routes when an owner fails", SEC_LOCAL, 0,
+      set_proxy_retries },
+    { "max-body", "SIZE", "0", "proxy: largest request body (413); 0: none", SEC_LOCAL, 0,
+      set_proxy_max_body },
     { "vnodes", "N", "1024", "ring points per unit of weight", SEC_RING, 0, set_vnodes },
     { "weight", "N", "1", "this node's ring weight (1..1000)", SEC_RING, 0, set_weight },
     { "probe-interval", "DURATION", "300ms", "time between probes", SEC_SWIM, 0,
@@ -726,6 +782,10 @@ static void set_defaults(struct ringd_config *c)
     c->indirect_probes = 3;
     c->suspect_mult = 2;
     c->sync_interval_ms = 30000;
+    c->proxy_connect_timeout_ms = 1000;
+    c->proxy_timeout_ms = 30000;
+    c->proxy_idle_timeout_ms = 60000;
+    c->proxy_retries = 5;
     c->log_level = RINGD_LOG_INFO;
     c->log_format = RINGD_LOG_TEXT;
 }
@@ -827,7 +887,7 @@ int ringd_config_parse(struct ringd_config *out, int argc, char **argv, char **e
 
 /* ---- --help ---------------------------------------------------------------------------- */
 
-#define USAGE_FLAG_COLUMNS 25
+#define USAGE_FLAG_COLUMNS 26
 #define USAGE_ENV_COLUMNS  21
 
 static void usage_option(FILE *f, const struct opt *o)

@@ -56,6 +56,8 @@
 #define RINGD_INDIRECT_PROBES_MAX 16
 /* Suspicion multiplier: memberlist's default is 4 (LAN) to 6 (WAN). */
 #define RINGD_SUSPECT_MULT_MAX 64
+/* Proxy re-routes after a failed owner: the backoff doubles from 100 ms, so 10 is ~100 s. */
+#define RINGD_PROXY_RETRIES_MAX 10
 /* Longest argument or variable value looked at (a --join list of 64 seeds fits). */
 #define RINGD_VALUE_BYTES_MAX 16384
 
@@ -108,6 +110,13 @@ struct ringd_config {
     struct ringd_hostport app;
     /* --key-header: the request header holding the key. */
     char key_header[RINGD_HEADER_BYTES_MAX + 1];
+    /* The proxy's --connect-timeout, --request-timeout (a whole request, retries included),
+     * --idle-timeout (a keep-alive client), --proxy-retries, --max-body (0: no limit). */
+    uint32_t proxy_connect_timeout_ms;
+    uint32_t proxy_timeout_ms;
+    uint32_t proxy_idle_timeout_ms;
+    uint32_t proxy_retries;
+    uint64_t proxy_max_body_bytes;
     /* --vnodes, --weight: ring points per unit of weight, and this node's weight. */
     uint32_t vnodes;
     uint32_t weight;

@@ -28,6 +28,42 @@
 #define RINGD_LATENCY_BUCKETS 12
 extern const double ringd_latency_bounds_us[RINGD_LATENCY_BUCKETS - 1];
 
+/* The proxy's paths: a request served by the local app for a local client, forwarded to a
+ * peer, or served by the local app for a peer that forwarded it. */
+enum ringd_proxy_path {
+    PROXY_PATH_LOCAL,
+    PROXY_PATH_FORWARD,
+    PROXY_PATH_PEER,
+    PROXY_PATHS,
+};
+
+/* Why the proxy answered with an error (or cut a response short); also X-Ring-Error. */
+#define RINGD_PROXY_ERRORS(X)                                                                      \
+    X(BAD_REQUEST, "bad_request")             /* 400: malformed HTTP */                            \
+    X(NO_KEY, "no_key")                       /* 400: no key header */                             \
+    X(BODY_TOO_LARGE, "body_too_large")       /* 413 */                                            \
+    X(HEAD_TOO_LARGE, "head_too_large")       /* 431 */                                            \
+    X(NOT_IMPLEMENTED, "not_implemented")     /* 501: CONNECT, Upgrade */                          \
+    X(APP_FAILED, "app_failed")               /* 502: the owner's app failed or is down */         \
+    X(OWNER_UNREACHABLE, "owner_unreachable") /* 502: may have reached it, not retried */          \
+    X(NO_OWNER, "no_owner")                   /* 503: empty ring, or retries exhausted */          \
+    X(HOP_LIMIT, "hop_limit")                 /* 503: the rings disagree past the hop limit */     \
+    X(TIMEOUT, "timeout")                     /* 504 */                                            \
+    X(ABORTED, "aborted")                     /* the response was cut short */
+
+enum ringd_proxy_error {
+#define RINGD_PROXY_ERROR_ENUM(name, text) PROXY_ERR_##name,
+    RINGD_PROXY_ERRORS(RINGD_PROXY_ERROR_ENUM)
+#undef RINGD_PROXY_ERROR_ENUM
+        PROXY_ERRORS,
+};
+extern const char *const ringd_proxy_error_names[PROXY_ERRORS];
+extern const char *const ringd_proxy_path_names[PROXY_PATHS];
+
+/* Proxy latency histogram bucket upper bounds, in microseconds (the last is +Inf). */
+#define RINGD_PROXY_LATENCY_BUCKETS 14
+extern const double ringd_proxy_latency_bounds_us[RINGD_PROXY_LATENCY_BUCKETS - 1];
+
 struct ringd_metrics {
     uint64_t api_requests;
     uint64_t api_errors;
@@ -43,6 +79,19 @@ struct ringd_metrics {
     uint64_t auth_failures;     /* sealed packets no key of ours opens */
     uint64_t plaintext_refused; /* plaintext packets while we require encryption */
     uint64_t sealed_refused;    /* sealed packets while we have no keys */
+    /* The forwarding proxy. */
+    uint64_t proxy_requests[PROXY_PATHS]; /* completed, errors included */
+    uint64_t proxy_latency[PROXY_PATHS][RINGD_PROXY_LATENCY_BUCKETS];
+    uint64_t proxy_latency_sum_us[PROXY_PATHS];
+    uint64_t proxy_errors[PROXY_ERRORS];
+    uint64_t proxy_retries;    /* re-attempts after an owner failed */
+    uint64_t proxy_reroutes;   /* re-attempts that went to a different owner */
+    uint64_t proxy_reforwards; /* requests from a peer passed on: the key was not ours */
+    uint64_t proxy_clients;    /* client connections accepted */
+    uint64_t proxy_app_connects;
+    uint64_t proxy_peer_conns_in, proxy_peer_conns_out;
+    uint64_t proxy_peer_connect_failures;
+    uint64_t proxy_peer_protocol_errors;
 };
 
 /* The ring as the API serves it: swim's alive and suspect members laid out by hashring,
@@ -62,6 +111,8 @@ struct ringd_api;
 struct ringd_admin;
 struct ringd_seeds;
 struct ringd_stream;
+struct ringd_mux;
+struct ringd_proxy;
 
 struct ringd {
     uv_loop_t *loop;
@@ -98,6 +149,8 @@ struct ringd {
     struct ringd_seeds *seeds;
     struct ringd_api *api;
     struct ringd_admin *admin;
+    struct ringd_proxy *proxy;
+    struct ringd_mux *mux;
 };
 
 /* node.c */
@@ -162,6 +215,13 @@ ssize_t ringd_seal(struct ringd *d, int context, const uint8_t *in, size_t len, 
  * and logged here). */
 const uint8_t *ringd_open(struct ringd *d, int context, const struct ring_addr *from,
                           const uint8_t *in, size_t len, uint8_t *out, size_t cap, size_t *out_len);
+
+/* proxy.c */
+int ringd_proxy_start(struct ringd *d);
+/* The ring changed: requests waiting to retry go now. */
+void ringd_proxy_ring_changed(struct ringd *d);
+void ringd_proxy_close(struct ringd *d);
+void ringd_proxy_free(struct ringd *d);
 
 /* admin.c */
 int ringd_admin_start(struct ringd *d);

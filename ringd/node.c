@@ -186,6 +186,8 @@ static void rebuild_ring(struct ringd *d)
         ringd_api_ring_changed(d, &old);
     }
     ring_free(&old);
+    /* after the new ring is in place: waiting requests retry on it */
+    ringd_proxy_ring_changed(d);
 }
 
 static void on_check(uv_check_t *c)
@@ -327,6 +329,9 @@ int ringd_start(struct ringd *d)
         rv = ringd_admin_start(d);
     }
     if (rv == 0) {
+        rv = ringd_proxy_start(d);
+    }
+    if (rv == 0) {
         rv = ringd_seeds_start(d);
     }
     if (rv == 0) {
@@ -377,6 +382,7 @@ void ringd_stop(struct ringd *d)
     ringd_seeds_close(d);
     ringd_api_close(d);
     ringd_admin_close(d);
+    ringd_proxy_close(d);
 }
 
 void ringd_free(struct ringd *d)
@@ -393,4 +399,5 @@ void ringd_free(struct ringd *d)
     d->seeds = NULL;
     ringd_api_free(d);
     ringd_admin_free(d);
+    ringd_proxy_free(d);
 }

@@ -7,6 +7,8 @@
  *   incoming: read one frame, answer with swim_stream_serve()'s response frame. A frame that
  *             holds a msgpack-RPC request (its first byte is 0x94, a 4-array, where every
  *             codec message starts with 0x93) is a peer query from ringctl: "checksums".
+ *             One whose first byte is 0x4d is a forwarding proxy's HELLO (ring/fwd.h): the
+ *             connection is handed over to mux.c and lives on there.
  *
  * Reads never take more than the frame: the header first, then exactly its length.
  */
@@ -14,7 +16,9 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "mux.h"
 #include "ring/error.h"
+#include "ring/fwd.h"
 #include "ring/rpc.h"
 
 /* An outgoing stream (connect, write, read) must finish within this many probe intervals,
@@ -361,6 +365,34 @@ static void serve_swim(struct ringd_stream *st)
     }
 }
 
+/* A forwarding proxy's connection: off the stream list and its timer, over to mux.c. */
+static void hand_over(struct ringd_stream *st)
+{
+    struct ringd *d = st->d;
+    struct fwd_frame f;
+    if (fwd_parse(st->in, st->in_len, &f) != 0 || f.type != FWD_HELLO) {
+        d->m.proxy_peer_protocol_errors++;
+        stream_close(st);
+        return;
+    }
+    st->closing = 1;
+    d->streams_in_open--;
+    if (st->prev != NULL) {
+        st->prev->next = st->next;
+    } else {
+        d->streams = st->next;
+    }
+    if (st->next != NULL) {
+        st->next->prev = st->prev;
+    }
+    free(st->in);
+    free(st->out);
+    st->in = st->out = NULL;
+    uv_close((uv_handle_t *)&st->timer, on_closed);
+    /* the tcp handle stays in |st|'s memory; mux.c closes it with on_closed */
+    ringd_mux_accept(d, &st->tcp, st, on_closed, &st->peer);
+}
+
 static void frame_done(struct ringd_stream *st)
 {
     struct ringd *d = st->d;
@@ -380,6 +412,8 @@ static void frame_done(struct ringd_stream *st)
     }
     if (st->in[0] == 0x94) {
         serve_peer_query(st);
+    } else if (st->in[0] == FWD_HELLO) {
+        hand_over(st);
     } else {
         serve_swim(st);
     }

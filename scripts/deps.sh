@@ -3,7 +3,7 @@
 # Usage: scripts/deps.sh [build|test]   (test adds clang, clang-format and the fuzz runtime)
 set -euo pipefail
 want=(build-essential cmake pkg-config libuv1-dev libxxhash-dev libmsgpack-dev libsodium-dev
-      libcriterion-dev)
+      libcriterion-dev libhttp-parser-dev)
 if [ "${1:-build}" = test ]; then
     want+=(clang clang-format libclang-rt-dev binutils python3 iproute2 iptables valgrind)
 fi

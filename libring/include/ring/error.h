@@ -26,7 +26,8 @@
     XX(AGAIN, "try again later")                                                                   \
     XX(AUTH, "authentication failed")                                                              \
     XX(TRUNC, "message truncated")                                                                 \
-    XX(TYPE, "wrong type in message")
+    XX(TYPE, "wrong type in message")                                                              \
+    XX(CLOSED, "connection closed")
 
 enum ring__err_index {
     RING__EINDEX_NONE = 0,

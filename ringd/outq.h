@@ -1,0 +1,49 @@
+/*
+ * outq: bytes waiting to go out on a libuv stream, with backpressure. A write first tries
+ * uv_try_write (on loopback it usually takes everything, so the common path copies and
+ * allocates nothing); whatever the kernel did not take is copied into a chain of blocks and
+ * written in order by uv_write. The owner watches outq_bytes() against its high-water mark
+ * and gets on_drained once the queue empties, to resume reading its source.
+ *
+ * Block memory must outlive in-flight uv_writes, so outq_free() is called from the stream's
+ * close callback (libuv runs every write callback, cancelled, before that).
+ */
+#ifndef RINGD_OUTQ_H
+#define RINGD_OUTQ_H
+
+#include <stddef.h>
+#include <uv.h>
+
+/* Smallest block allocated for queued bytes: small writes share one. */
+#define OUTQ_BLOCK_BYTES (16u << 10)
+
+struct outq_block;
+struct outq;
+
+/* Called, from a write callback only, when the queued bytes were all written (status 0) or a
+ * write failed (a uv error; the queue then refuses further writes). */
+typedef void (*outq_cb)(struct outq *q, int status);
+
+struct outq {
+    uv_stream_t *stream; /* NULL until connected: writes queue until outq_attach() */
+    struct outq_block *head, *tail;
+    size_t bytes; /* queued, not yet taken by the kernel */
+    uv_write_t req;
+    int writing;
+    int failed; /* a uv error: later writes are dropped */
+    outq_cb on_done;
+};
+
+void outq_init(struct outq *q, outq_cb on_done);
+/* Starts writing to |stream| (connected); queued bytes go out now. Returns 0 or a uv error. */
+int outq_attach(struct outq *q, uv_stream_t *stream);
+/* Writes |n| buffers, in order after anything queued. Returns 0, or a uv error when the
+ * queue already failed, the write failed or memory ran out (on_done is not called then). */
+int outq_write(struct outq *q, const uv_buf_t *bufs, unsigned n);
+static inline size_t outq_bytes(const struct outq *q)
+{
+    return q->bytes;
+}
+void outq_free(struct outq *q);
+
+#endif

@@ -1,0 +1,623 @@
+/*
+ * proxy: the forwarding proxy's front (DESIGN.md, "Forwarding proxy"). An app sends plain
+ * HTTP/1.1 to --proxy with the key in --key-header; each request is answered by the app of
+ * the key's owner (proxy_ex.c). The same request reader serves streams that peers open to
+ * forward requests here (mux.c), so a forwarded request is parsed and checked exactly like a
+ * local one.
+ *
+ * One request per client is in flight at a time: a pipelined request waits, unparsed, until
+ * the one before it is answered, which keeps answers in order (as nginx does) and bounds
+ * what a client can make us hold to one read buffer.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy_int.h"
+#include "ring/error.h"
+
+const char *const ringd_proxy_error_names[PROXY_ERRORS] = {
+#define RINGD_PROXY_ERROR_NAME(name, text) text,
+    RINGD_PROXY_ERRORS(RINGD_PROXY_ERROR_NAME)
+#undef RINGD_PROXY_ERROR_NAME
+};
+const char *const ringd_proxy_path_names[PROXY_PATHS] = { "local", "forward", "peer" };
+const double ringd_proxy_latency_bounds_us[RINGD_PROXY_LATENCY_BUCKETS - 1] = {
+    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000, 5000000,
+};
+
+static void client_feed(struct px_client *cl, const char *data, size_t len);
+
+/* Parses the pipelined bytes held back while the previous request was answered. */
+static void feed_held(struct px_client *cl)
+{
+    char *held = cl->held;
+    size_t held_len = cl->held_len;
+    cl->held = NULL;
+    cl->held_len = 0;
+    if (held != NULL) {
+        client_feed(cl, held, held_len);
+        free(held);
+    }
+}
+
+/* ---- closing ----------------------------------------------------------------------------- */
+
+static void on_client_closed(uv_handle_t *h)
+{
+    struct px_client *cl = h->data;
+    outq_free(&cl->out);
+    free(cl);
+}
+
+static void client_close(struct px_client *cl)
+{
+    if (cl->closing) {
+        return;
+    }
+    cl->closing = 1;
+    struct ringd_proxy *p = cl->d->proxy;
+    if (cl->prev != NULL) {
+        cl->prev->next = cl->next;
+    } else {
+        p->clients = cl->next;
+    }
+    if (cl->next != NULL) {
+        cl->next->prev = cl->prev;
+    }
+    p->client_count--;
+    struct px_ex *ex = cl->ex;
+    cl->ex = NULL;
+    if (ex != NULL) {
+        px_ex_client_gone(ex);
+        px_ex_free(ex);
+    }
+    free(cl->held);
+    cl->held = NULL;
+    if (cl->is_peer) {
+        if (cl->ms != NULL) {
+            mux_release(cl->ms);
+            cl->ms = NULL;
+        }
+        /* freed by the next sweep: a parser callback may be running on it */
+        cl->next = p->dead;
+        p->dead = cl;
+    } else {
+        uv_close((uv_handle_t *)&cl->tcp, on_client_closed);
+    }
+}
+
+static void close_when_flushed(struct px_client *cl)
+{
+    if (cl->is_peer) {
+        mux_fin(cl->ms);
+        client_close(cl);
+    } else if (outq_bytes(&cl->out) == 0) {
+        client_close(cl);
+    } else {
+        cl->close_when_flushed = 1;
+        uv_read_stop((uv_stream_t *)&cl->tcp);
+    }
+}
+
+/* ---- the client side of an exchange ------------------------------------------------------ */
+
+int px_client_write(struct px_client *cl, const void *data, size_t len)
+{
+    if (cl->is_peer) {
+        return mux_write(cl->ms, data, len) == 0 ? 0 : -1;
+    }
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    return outq_write(&cl->out, &b, 1) == 0 ? 0 : -1;
+}
+
+size_t px_client_queued(const struct px_client *cl)
+{
+    return cl->is_peer ? mux_queued(cl->ms) : outq_bytes(&cl->out);
+}
+
+void px_client_want_drain(struct px_client *cl)
+{
+    if (cl->is_peer) {
+        mux_want_writable(cl->ms);
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void update_reading(struct px_client *cl)
+{
+    if (cl->is_peer || cl->closing) {
+        return;
+    }
+    if (cl->paused || cl->waiting || cl->close_when_flushed) {
+        uv_read_stop((uv_stream_t *)&cl->tcp);
+    } else if (uv_read_start((uv_stream_t *)&cl->tcp, on_alloc, on_read) != 0) {
+        client_close(cl);
+    }
+}
+
+void px_client_pause(struct px_client *cl)
+{
+    cl->paused = 1;
+    update_reading(cl);
+}
+
+void px_client_resume(struct px_client *cl)
+{
+    cl->paused = 0;
+    if (cl->is_peer && cl->owed > 0) {
+        mux_consumed(cl->ms, cl->owed);
+        cl->owed = 0;
+    }
+    update_reading(cl);
+}
+
+void px_client_done(struct px_client *cl, int keep)
+{
+    struct px_ex *ex = cl->ex;
+    cl->ex = NULL;
+    px_ex_free(ex);
+    cl->active_ms = uv_now(cl->d->loop);
+    if (!keep || cl->is_peer || cl->d->proxy->closing) {
+        close_when_flushed(cl);
+        return;
+    }
+    cl->paused = 0;
+    cl->waiting = 0;
+    http_parser_pause(&cl->parser, 0);
+    if (cl->feeding) {
+        cl->resume_pending = 1; /* client_feed goes on once its parser call returns */
+        return;
+    }
+    feed_held(cl);
+    if (!cl->closing) {
+        update_reading(cl);
+    }
+}
+
+void px_client_abort(struct px_client *cl)
+{
+    struct ringd *d = cl->d;
+    d->m.proxy_errors[PROXY_ERR_ABORTED]++;
+    if (cl->is_peer && cl->ms != NULL) {
+        struct mux_stream *ms = cl->ms;
+        cl->ms = NULL;
+        mux_release(ms); /* no FIN sent yet: the peer sees a reset */
+    }
+    client_close(cl);
+}
+
+/* ---- the request parser ------------------------------------------------------------------ */
+
+static int on_message_begin(http_parser *p)
+{
+    struct px_client *cl = p->data;
+    cl->ex = px_ex_new(cl);
+    return cl->ex != NULL ? 0 : -1;
+}
+
+static int head_error(struct px_client *cl, int rv)
+{
+    if (rv != 0) {
+        px_ex_answer(cl->ex, 431, PROXY_ERR_HEAD_TOO_LARGE, "request head too large", 1);
+        cl->failed_parse = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    struct px_client *cl = p->data;
+    return head_error(cl, httpmsg_on_text(&cl->ex->req, at, len));
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    struct px_client *cl = p->data;
+    return head_error(cl, httpmsg_on_field(&cl->ex->req, at, len));
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    struct px_client *cl = p->data;
+    return head_error(cl, httpmsg_on_value(&cl->ex->req, at, len));
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    struct px_client *cl = p->data;
+    if (px_ex_head(cl->ex) != 0) {
+        cl->failed_parse = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    struct px_client *cl = p->data;
+    if (px_ex_body(cl->ex, at, len) != 0) {
+        cl->failed_parse = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    struct px_client *cl = p->data;
+    /* Stop here: a pipelined request waits until this one is answered. */
+    http_parser_pause(p, 1);
+    cl->waiting = 1;
+    px_ex_request_done(cl->ex);
+    return 0;
+}
+
+static const http_parser_settings request_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* A malformed request: 400 (or 413/431 from the limits) and the connection closes. */
+static void parse_failed(struct px_client *cl)
+{
+    enum http_errno err = HTTP_PARSER_ERRNO(&cl->parser);
+    if (cl->ex == NULL) {
+        cl->ex = px_ex_new(cl);
+        if (cl->ex == NULL) {
+            client_close(cl);
+            return;
+        }
+    }
+    if (err == HPE_HEADER_OVERFLOW) {
+        px_ex_fail(cl->ex, PROXY_ERR_HEAD_TOO_LARGE, "request head too large");
+    } else {
+        px_ex_fail(cl->ex, PROXY_ERR_BAD_REQUEST, http_errno_description(err));
+    }
+}
+
+/* Parses |len| bytes of requests (|len| 0: the client finished sending). */
+static void client_feed(struct px_client *cl, const char *data, size_t len)
+{
+    cl->feeding++;
+    size_t n = http_parser_execute(&cl->parser, &request_settings, data, len);
+    cl->feeding--;
+    if (cl->closing) {
+        return;
+    }
+    if (cl->resume_pending && cl->feeding == 0) {
+        /* the request just read was answered at once (an error answer that keeps the
+         * connection): parse on from where the parser stopped */
+        cl->resume_pending = 0;
+        if (n < len) {
+            client_feed(cl, data + n, len - n);
+        }
+        return;
+    }
+    enum http_errno err = HTTP_PARSER_ERRNO(&cl->parser);
+    if (err == HPE_PAUSED) {
+        if (n < len && cl->ex != NULL) {
+            /* pipelined bytes: keep them for after this answer */
+            cl->held = malloc(len - n);
+            if (cl->held == NULL) {
+                client_close(cl);
+                return;
+            }
+            memcpy(cl->held, data + n, len - n);
+            cl->held_len = len - n;
+        }
+        update_reading(cl);
+        return;
+    }
+    if (err != HPE_OK) {
+        if (!cl->failed_parse) {
+            parse_failed(cl);
+        }
+        return;
+    }
+    if (len == 0 && cl->ex != NULL && !cl->waiting) {
+        px_ex_fail(cl->ex, PROXY_ERR_BAD_REQUEST, "the client closed mid-request");
+    }
+}
+
+/* ---- TCP clients ------------------------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct px_client *cl = h->data;
+    (void)suggested;
+    *buf = uv_buf_init(cl->d->proxy->rbuf, sizeof(cl->d->proxy->rbuf));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct px_client *cl = s->data;
+    if (nread == 0) {
+        return;
+    }
+    cl->active_ms = uv_now(cl->d->loop);
+    if (nread < 0) {
+        if (cl->ex != NULL && nread == UV_EOF && !cl->waiting) {
+            client_feed(cl, NULL, 0); /* may end a request, or answer 400 */
+        }
+        if (cl->ex == NULL || nread != UV_EOF) {
+            client_close(cl);
+        } else {
+            /* half-closed after a whole request: answer it, then close */
+            cl->waiting = 1;
+            update_reading(cl);
+        }
+        return;
+    }
+    client_feed(cl, buf->base, (size_t)nread);
+}
+
+static void on_client_out_done(struct outq *q, int status)
+{
+    struct px_client *cl = (struct px_client *)((char *)q - offsetof(struct px_client, out));
+    if (cl->closing) {
+        return;
+    }
+    if (status != 0) {
+        client_close(cl);
+    } else if (cl->close_when_flushed) {
+        client_close(cl);
+    } else if (cl->ex != NULL) {
+        px_ex_client_drained(cl->ex);
+    }
+}
+
+static struct px_client *client_new(struct ringd *d, int is_peer)
+{
+    struct ringd_proxy *p = d->proxy;
+    struct px_client *cl = calloc(1, sizeof(*cl));
+    if (cl == NULL) {
+        return NULL;
+    }
+    cl->d = d;
+    cl->is_peer = is_peer;
+    cl->active_ms = uv_now(d->loop);
+    http_parser_init(&cl->parser, HTTP_REQUEST);
+    cl->parser.data = cl;
+    outq_init(&cl->out, on_client_out_done);
+    cl->next = p->clients;
+    if (p->clients != NULL) {
+        p->clients->prev = cl;
+    }
+    p->clients = cl;
+    p->client_count++;
+    return cl;
+}
+
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct ringd *d = server->data;
+    struct ringd_proxy *p = d->proxy;
+    if (status != 0 || p->closing) {
+        return;
+    }
+    struct px_client *cl = p->client_count < PROXY_CLIENTS_MAX ? client_new(d, 0) : NULL;
+    if (cl == NULL) {
+        /* over the limit: accept and close, so the client hears no rather than waits */
+        uv_tcp_t *t = malloc(sizeof(*t));
+        if (t != NULL) {
+            uv_tcp_init(d->loop, t);
+            t->data = t;
+            if (uv_accept(server, (uv_stream_t *)t) != 0) {
+                (void)0;
+            }
+            uv_close((uv_handle_t *)t, free_handle);
+        }
+        return;
+    }
+    d->m.proxy_clients++;
+    uv_tcp_init(d->loop, &cl->tcp);
+    cl->tcp.data = cl;
+    if (uv_accept(server, (uv_stream_t *)&cl->tcp) != 0 ||
+        outq_attach(&cl->out, (uv_stream_t *)&cl->tcp) != 0) {
+        client_close(cl);
+        return;
+    }
+    uv_tcp_nodelay(&cl->tcp, 1);
+    update_reading(cl);
+}
+
+/* ---- peer clients (forwarded requests) --------------------------------------------------- */
+
+static void peer_on_data(struct mux_stream *s, const uint8_t *data, size_t len)
+{
+    struct px_client *cl = mux_user(s);
+    cl->active_ms = uv_now(cl->d->loop);
+    client_feed(cl, (const char *)data, len);
+    if (cl->closing) {
+        return;
+    }
+    if (cl->paused || cl->waiting) {
+        cl->owed += len;
+    } else {
+        mux_consumed(s, len);
+    }
+}
+
+static void peer_on_fin(struct mux_stream *s)
+{
+    struct px_client *cl = mux_user(s);
+    if (!cl->waiting) {
+        client_feed(cl, NULL, 0);
+    }
+}
+
+static void peer_on_reset(struct mux_stream *s, int delivered)
+{
+    struct px_client *cl = mux_user(s);
+    (void)delivered;
+    cl->ms = NULL;
+    mux_release(s);
+    client_close(cl);
+}
+
+static void peer_on_writable(struct mux_stream *s)
+{
+    struct px_client *cl = mux_user(s);
+    if (cl->ex != NULL) {
+        px_ex_client_drained(cl->ex);
+    }
+}
+
+static const struct mux_stream_cbs peer_cbs = {
+    .on_data = peer_on_data,
+    .on_fin = peer_on_fin,
+    .on_reset = peer_on_reset,
+    .on_writable = peer_on_writable,
+};
+
+void ringd_proxy_incoming(struct ringd *d, struct mux_stream *s, uint8_t hops, uint64_t checksum)
+{
+    (void)checksum; /* ownership is checked per key, not by comparing whole rings */
+    struct px_client *cl = d->proxy != NULL && !d->proxy->closing ? client_new(d, 1) : NULL;
+    if (cl == NULL) {
+        mux_set_cbs(s, &peer_cbs, NULL);
+        mux_release(s);
+        return;
+    }
+    cl->ms = s;
+    cl->hops = hops;
+    mux_set_cbs(s, &peer_cbs, cl);
+}
+
+/* ---- start, sweep, stop ------------------------------------------------------------------ */
+
+static void on_sweep(uv_timer_t *t)
+{
+    struct ringd *d = t->data;
+    struct ringd_proxy *p = d->proxy;
+    uint64_t now = uv_now(d->loop);
+    while (p->dead != NULL) {
+        struct px_client *cl = p->dead;
+        p->dead = cl->next;
+        free(cl);
+    }
+    struct px_client *next;
+    for (struct px_client *cl = p->clients; cl != NULL; cl = next) {
+        next = cl->next;
+        if (cl->ex != NULL) {
+            px_ex_sweep(cl->ex, now);
+        } else if (!cl->is_peer && now - cl->active_ms >= d->cfg.proxy_idle_timeout_ms) {
+            client_close(cl);
+        }
+    }
+    px_app_sweep(d, now);
+    ringd_mux_sweep(d, now);
+}
+
+void ringd_proxy_ring_changed(struct ringd *d)
+{
+    struct ringd_proxy *p = d->proxy;
+    if (p == NULL) {
+        return;
+    }
+    struct px_ex *ex = p->waiting;
+    p->waiting = NULL;
+    while (ex != NULL) {
+        struct px_ex *next = ex->wait_next;
+        ex->wait_next = NULL;
+        ex->waiting_retry = 0;
+        px_ex_retry(ex);
+        ex = next;
+    }
+}
+
+static int resolve_app(struct ringd *d)
+{
+    const struct ringd_hostport *app = &d->cfg.app;
+    char port[8];
+    snprintf(port, sizeof(port), "%u", app->port);
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
+    uv_getaddrinfo_t req;
+    int rv = uv_getaddrinfo(d->loop, &req, NULL, app->host, port, &hints);
+    if (rv != 0) {
+        ringd_log(&d->log, RINGD_LOG_ERROR, "resolve", "what", "--app", "host", app->host, "error",
+                  uv_strerror(rv), NULL);
+        return rv;
+    }
+    memcpy(&d->proxy->app_addr, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
+    uv_freeaddrinfo(req.addrinfo);
+    return 0;
+}
+
+int ringd_proxy_start(struct ringd *d)
+{
+    if (d->cfg.proxy.host[0] == '\0') {
+        return 0;
+    }
+    struct ringd_proxy *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        return UV_ENOMEM;
+    }
+    d->proxy = p;
+    snprintf(p->owner_line, sizeof(p->owner_line), "%s: %s\r\n", PROXY_OWNER_HEADER, d->cfg.id);
+    http_parser_set_max_header_size(HTTPMSG_HEAD_BYTES_MAX);
+    int rv = resolve_app(d);
+    struct sockaddr_storage ss;
+    if (rv == 0) {
+        rv = ringd_bind_sockaddr(d, &d->cfg.proxy, &ss);
+    }
+    uv_tcp_init(d->loop, &p->listen);
+    p->listen.data = d;
+    uv_timer_init(d->loop, &p->sweep);
+    p->sweep.data = d;
+    if (rv == 0) {
+        rv = uv_tcp_bind(&p->listen, (const struct sockaddr *)&ss, 0);
+    }
+    if (rv == 0) {
+        rv = uv_listen((uv_stream_t *)&p->listen, 511, on_connection);
+    }
+    if (rv != 0) {
+        ringd_log(&d->log, RINGD_LOG_ERROR, "listen", "what", "proxy", "address", d->cfg.proxy.host,
+                  "error", uv_strerror(rv), NULL);
+        return rv;
+    }
+    uv_timer_start(&p->sweep, on_sweep, PROXY_SWEEP_MS, PROXY_SWEEP_MS);
+    return 0;
+}
+
+void ringd_proxy_close(struct ringd *d)
+{
+    struct ringd_proxy *p = d->proxy;
+    if (p != NULL && !p->closing) {
+        p->closing = 1;
+        while (p->clients != NULL) {
+            client_close(p->clients);
+        }
+        p->waiting = NULL;
+        px_app_close_all(d);
+        ringd_close_handle((uv_handle_t *)&p->listen);
+        ringd_close_handle((uv_handle_t *)&p->sweep);
+    }
+    ringd_mux_close_all(d);
+}
+
+void ringd_proxy_free(struct ringd *d)
+{
+    while (d->proxy != NULL && d->proxy->dead != NULL) {
+        struct px_client *cl = d->proxy->dead;
+        d->proxy->dead = cl->next;
+        free(cl);
+    }
+    free(d->proxy);
+    d->proxy = NULL;
+    free(d->mux);
+    d->mux = NULL;
+}

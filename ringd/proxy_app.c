@@ -1,0 +1,243 @@
+/*
+ * proxy_app: keep-alive connections from the proxy to the local app (--app). An exchange
+ * takes an idle connection or opens one; when its response ends cleanly the connection goes
+ * back on the idle list for the next request, like nginx's upstream keepalive.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy_int.h"
+
+static void on_closed(uv_handle_t *h)
+{
+    struct px_app *a = h->data;
+    outq_free(&a->out);
+    free(a);
+}
+
+static void unlink_idle(struct px_app *a)
+{
+    struct ringd_proxy *p = a->d->proxy;
+    for (struct px_app **q = &p->idle_apps; *q != NULL; q = &(*q)->idle_next) {
+        if (*q == a) {
+            *q = a->idle_next;
+            break;
+        }
+    }
+    a->idle = 0;
+}
+
+/* Closes |a|; its exchange, if any, is told by the caller. */
+static void app_close(struct px_app *a)
+{
+    if (a->closing) {
+        return;
+    }
+    a->closing = 1;
+    struct ringd_proxy *p = a->d->proxy;
+    if (a->idle) {
+        unlink_idle(a);
+    }
+    if (a->prev != NULL) {
+        a->prev->next = a->next;
+    } else {
+        p->apps = a->next;
+    }
+    if (a->next != NULL) {
+        a->next->prev = a->prev;
+    }
+    p->app_count--;
+    uv_close((uv_handle_t *)&a->tcp, on_closed);
+}
+
+/* The connection broke (or the app closed it). */
+static void app_failed(struct px_app *a, int delivered)
+{
+    struct px_ex *ex = a->ex;
+    a->ex = NULL;
+    app_close(a);
+    if (ex != NULL) {
+        px_ex_up_failed(ex, delivered);
+    }
+}
+
+static void on_out_done(struct outq *q, int status)
+{
+    struct px_app *a = (struct px_app *)((char *)q - offsetof(struct px_app, out));
+    if (a->closing) {
+        return;
+    }
+    if (status != 0) {
+        app_failed(a, 1);
+    } else if (a->ex != NULL) {
+        px_ex_up_drained(a->ex);
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct px_app *a = h->data;
+    (void)suggested;
+    *buf = uv_buf_init(a->d->proxy->rbuf, sizeof(a->d->proxy->rbuf));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct px_app *a = s->data;
+    if (nread == 0) {
+        return;
+    }
+    if (a->ex == NULL) {
+        app_close(a); /* an idle connection: EOF, or bytes nobody asked for */
+        return;
+    }
+    if (nread == UV_EOF) {
+        struct px_ex *ex = a->ex;
+        px_ex_up_eof(ex); /* ends a close-delimited response, or fails the exchange */
+        return;
+    }
+    if (nread < 0) {
+        app_failed(a, 1);
+        return;
+    }
+    px_ex_up_data(a->ex, buf->base, (size_t)nread);
+}
+
+static void on_connected(uv_connect_t *req, int status)
+{
+    struct px_app *a = req->data;
+    if (a->closing) {
+        return;
+    }
+    if (status != 0 || outq_attach(&a->out, (uv_stream_t *)&a->tcp) != 0) {
+        app_failed(a, 0);
+        return;
+    }
+    a->connected = 1;
+    uv_tcp_nodelay(&a->tcp, 1);
+    if (!a->paused && uv_read_start((uv_stream_t *)&a->tcp, on_alloc, on_read) != 0) {
+        app_failed(a, 1);
+    }
+}
+
+static struct px_app *app_new(struct ringd *d)
+{
+    struct ringd_proxy *p = d->proxy;
+    if (p->app_count >= PROXY_APP_CONNS_MAX) {
+        return NULL;
+    }
+    struct px_app *a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        return NULL;
+    }
+    a->d = d;
+    outq_init(&a->out, on_out_done);
+    uv_tcp_init(d->loop, &a->tcp);
+    a->tcp.data = a;
+    a->connect.data = a;
+    a->since_ms = uv_now(d->loop);
+    a->next = p->apps;
+    if (p->apps != NULL) {
+        p->apps->prev = a;
+    }
+    p->apps = a;
+    p->app_count++;
+    d->m.proxy_app_connects++;
+    if (uv_tcp_connect(&a->connect, &a->tcp, (const struct sockaddr *)&p->app_addr, on_connected) !=
+        0) {
+        app_close(a);
+        return NULL;
+    }
+    return a;
+}
+
+struct px_app *px_app_get(struct ringd *d, struct px_ex *ex)
+{
+    struct ringd_proxy *p = d->proxy;
+    struct px_app *a = p->idle_apps;
+    if (a != NULL) {
+        unlink_idle(a);
+        a->reused = 1;
+    } else {
+        a = app_new(d);
+        if (a == NULL) {
+            return NULL;
+        }
+    }
+    a->ex = ex; /* an idle connection is still reading (px_app_release) */
+    a->paused = 0;
+    return a;
+}
+
+int px_app_write(struct px_app *a, const void *data, size_t len)
+{
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    return outq_write(&a->out, &b, 1) == 0 ? 0 : -1;
+}
+
+size_t px_app_queued(const struct px_app *a)
+{
+    return outq_bytes(&a->out);
+}
+
+void px_app_pause(struct px_app *a)
+{
+    a->paused = 1;
+    if (a->connected) {
+        uv_read_stop((uv_stream_t *)&a->tcp);
+    }
+}
+
+void px_app_resume(struct px_app *a)
+{
+    a->paused = 0;
+    if (a->connected && !a->closing &&
+        uv_read_start((uv_stream_t *)&a->tcp, on_alloc, on_read) != 0) {
+        app_failed(a, 1);
+    }
+}
+
+void px_app_release(struct px_app *a, int reusable)
+{
+    a->ex = NULL;
+    if (!reusable || !a->connected || a->closing || outq_bytes(&a->out) > 0 ||
+        a->d->proxy->closing) {
+        app_close(a);
+        return;
+    }
+    /* Keep reading: an idle connection that gets EOF or bytes is closed at once. */
+    if (a->paused) {
+        px_app_resume(a);
+        if (a->closing) {
+            return;
+        }
+    }
+    struct ringd_proxy *p = a->d->proxy;
+    a->idle = 1;
+    a->since_ms = uv_now(a->d->loop);
+    a->idle_next = p->idle_apps;
+    p->idle_apps = a;
+}
+
+void px_app_sweep(struct ringd *d, uint64_t now_ms)
+{
+    struct px_app *next;
+    for (struct px_app *a = d->proxy->apps; a != NULL; a = next) {
+        next = a->next;
+        uint64_t age = now_ms - a->since_ms;
+        if (a->idle && age >= PROXY_APP_IDLE_MS) {
+            app_close(a);
+        } else if (!a->connected && age >= d->cfg.proxy_connect_timeout_ms) {
+            app_failed(a, 0);
+        }
+    }
+}
+
+void px_app_close_all(struct ringd *d)
+{
+    while (d->proxy->apps != NULL) {
+        struct px_app *a = d->proxy->apps;
+        a->ex = NULL;
+        app_close(a);
+    }
+}
