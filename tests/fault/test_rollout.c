@@ -260,7 +260,8 @@ Test(fault_rollout, proxy_answers_through_a_rolling_restart, .fini = teardown)
                  "\"unanswered\": %ld, \"success\": %.5f, \"latency_ms_max\": %d, "
                  "\"last_failure_status\": %d, \"last_failure_body\": \"%s\"",
                  FAULT_NODES, rollout_ms, pause_ms, SEND_EVERY_MS, client.sent, client.ok,
-                 client.non_200, client.lost, success, client.latency_ms_max, client.last_status);
+                 client.non_200, client.lost, success, client.latency_ms_max, client.last_status,
+                 client.last_body);
     cr_assert(gt(long, client.sent, 0));
     cr_assert(eq(long, client.lost, 0), "%ld requests got no answer", client.lost);
     cr_assert(ge(dbl, success, SUCCESS_MIN), "%.4f%% answered 200", 100.0 * success);
