@@ -167,6 +167,11 @@ struct httpc *httpc_connect(int port)
         close(fd);
         return NULL;
     }
+    return httpc_wrap(fd);
+}
+
+struct httpc *httpc_wrap(int fd)
+{
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     struct httpc *h = calloc(1, sizeof(*h));

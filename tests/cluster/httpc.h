@@ -42,6 +42,9 @@ struct httpc_resp {
 
 /* Connects to 127.0.0.1:|port|; NULL when it cannot. */
 struct httpc *httpc_connect(int port);
+/* Takes over |fd|, a TCP socket the caller connected (e.g. inside a network namespace,
+ * tests/netns); closes it and returns NULL when out of memory. */
+struct httpc *httpc_wrap(int fd);
 void httpc_close(struct httpc *h);
 int httpc_fd(const struct httpc *h);
 
