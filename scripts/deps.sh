@@ -5,7 +5,7 @@ set -euo pipefail
 want=(build-essential cmake pkg-config libuv1-dev libxxhash-dev libmsgpack-dev libsodium-dev
       libcriterion-dev libhttp-parser-dev)
 if [ "${1:-build}" = test ]; then
-    want+=(clang clang-format libclang-rt-dev binutils python3)
+    want+=(clang clang-format libclang-rt-dev binutils python3 iproute2 iptables valgrind)
 fi
 missing=()
 for pkg in "${want[@]}"; do

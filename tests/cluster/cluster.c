@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cluster.h"
+#include "netns.h"
 
 struct cluster cl;
 
@@ -50,23 +51,29 @@ const char *cluster_socket(int i, char *buf, size_t cap)
 
 int cluster_gossip_port(int i)
 {
-    return cl.base_port + i;
+    /* In its own namespace every node has ringd's default ports to itself. */
+    return cl.ns != NULL ? 7946 : cl.base_port + i;
 }
 
 int cluster_admin_port(int i)
 {
-    return cl.base_port + 10 + i;
+    return cl.ns != NULL ? 7947 : cl.base_port + 10 + i;
 }
 
-void cluster_start_node(int i, int seed)
+/* Node |i|'s gossip (|port_of| = cluster_gossip_port) or admin address: 127.0.0.1 and a port
+ * of this test process, or its namespace's address and the fixed port inside one. */
+static void node_addr(int i, int (*port_of)(int), char *buf, size_t cap)
 {
-    char id[16], bind[32], admin[32], join[32], sock[128], logf[128];
-    snprintf(id, sizeof(id), "n%d", i);
-    snprintf(bind, sizeof(bind), "127.0.0.1:%d", cluster_gossip_port(i));
-    snprintf(admin, sizeof(admin), "127.0.0.1:%d", cluster_admin_port(i));
-    snprintf(join, sizeof(join), "127.0.0.1:%d", cluster_gossip_port(seed < 0 ? i : seed));
-    snprintf(logf, sizeof(logf), "%s/n%d.log", cl.dir, i);
-    cluster_socket(i, sock, sizeof(sock));
+    char ip[NETNS_IP_STRLEN] = "127.0.0.1";
+    if (cl.ns != NULL) {
+        netns_ip(cl.ns, i, ip, sizeof(ip));
+    }
+    snprintf(buf, cap, "%s:%d", ip, port_of(i));
+}
+
+/* The child side of cluster_start_node() on loopback: ringd in this network. */
+static pid_t spawn_here(char *const argv[], char *const envp[], const char *logf)
+{
     pid_t parent = getpid();
     pid_t pid = fork();
     cr_assert(pid >= 0, "fork: %s", strerror(errno));
@@ -80,31 +87,50 @@ void cluster_start_node(int i, int seed)
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        char *argv[20];
-        int argc = 0;
-        char *fixed[] = { RINGD_BIN, "--id",     id,   "--bind",      bind,   "--admin",
-                          admin,     "--socket", sock, "--log-level", "debug" };
-        for (size_t k = 0; k < sizeof(fixed) / sizeof(fixed[0]); k++) {
-            argv[argc++] = fixed[k];
-        }
-        if (!cl.default_timing) {
-            argv[argc++] = "--probe-interval";
-            argv[argc++] = "100ms";
-            argv[argc++] = "--probe-timeout";
-            argv[argc++] = "50ms";
-        }
-        if (seed >= 0) {
-            argv[argc++] = "--join";
-            argv[argc++] = join;
-        }
-        argv[argc] = NULL;
-        /* Flags read the environment too: the key file goes that way (RINGD_KEYFILE). */
-        char keyfile[200];
-        snprintf(keyfile, sizeof(keyfile), "RINGD_KEYFILE=%s", cl.keyfile[i]);
-        char *envp[] = { cl.keyfile[i][0] != '\0' ? keyfile : NULL, NULL };
         execve(RINGD_BIN, argv, envp);
         _exit(127);
     }
+    return pid;
+}
+
+void cluster_start_node(int i, int seed)
+{
+    char id[16], bind[48], admin[48], join[48], sock[128], logf[128];
+    snprintf(id, sizeof(id), "n%d", i);
+    node_addr(i, cluster_gossip_port, bind, sizeof(bind));
+    node_addr(i, cluster_admin_port, admin, sizeof(admin));
+    node_addr(seed < 0 ? i : seed, cluster_gossip_port, join, sizeof(join));
+    snprintf(logf, sizeof(logf), "%s/n%d.log", cl.dir, i);
+    cluster_socket(i, sock, sizeof(sock));
+    char *argv[20 + CLUSTER_EXTRA_ARGS_MAX];
+    int argc = 0;
+    char *fixed[] = { RINGD_BIN, "--id",     id,   "--bind",      bind,   "--admin",
+                      admin,     "--socket", sock, "--log-level", "debug" };
+    for (size_t k = 0; k < sizeof(fixed) / sizeof(fixed[0]); k++) {
+        argv[argc++] = fixed[k];
+    }
+    if (!cl.default_timing) {
+        argv[argc++] = "--probe-interval";
+        argv[argc++] = "100ms";
+        argv[argc++] = "--probe-timeout";
+        argv[argc++] = "50ms";
+    }
+    if (seed >= 0) {
+        argv[argc++] = "--join";
+        argv[argc++] = join;
+    }
+    for (int k = 0; k < CLUSTER_EXTRA_ARGS_MAX && cl.extra_args[i][k] != NULL; k++) {
+        argv[argc++] = (char *)cl.extra_args[i][k];
+    }
+    argv[argc] = NULL;
+    /* Flags read the environment too: the key file goes that way (RINGD_KEYFILE). */
+    char keyfile[200];
+    snprintf(keyfile, sizeof(keyfile), "RINGD_KEYFILE=%s", cl.keyfile[i]);
+    char *envp[] = { cl.keyfile[i][0] != '\0' ? keyfile : NULL, NULL };
+    unlink(sock); /* a restarted node's old socket must not pass for the new one's */
+    pid_t pid =
+        cl.ns != NULL ? netns_spawn(cl.ns, i, argv, envp, logf) : spawn_here(argv, envp, logf);
+    cr_assert(pid > 0, "could not start node %d", i);
     cl.pids[i] = pid;
     if (i >= cl.n) {
         cl.n = i + 1;
@@ -254,9 +280,14 @@ int cluster_converged(void *want)
 
 int cluster_http(int i, const char *request, char *body, size_t cap)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = cl.ns != NULL ? netns_socket(cl.ns, i, AF_INET, SOCK_STREAM)
+                           : socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(cluster_admin_port(i)) };
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    char ip[NETNS_IP_STRLEN] = "127.0.0.1";
+    if (cl.ns != NULL) {
+        netns_ip(cl.ns, i, ip, sizeof(ip));
+    }
+    inet_pton(AF_INET, ip, &sa.sin_addr);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         if (fd >= 0) {
             close(fd);

@@ -12,6 +12,10 @@
 #include "client.h"
 
 #define CLUSTER_NODES_MAX 8
+/* Extra ringd flags per node (cluster.extra_args). */
+#define CLUSTER_EXTRA_ARGS_MAX 8
+
+struct netns;
 
 struct cluster {
     int n;
@@ -23,6 +27,11 @@ struct cluster {
     /* Start nodes with ringd's default timings instead of the fast 100ms/50ms probes the
      * functional tests use (the timing tests measure the defaults). */
     int default_timing;
+    /* When set (tests/netns), node i runs in host namespace i of this network, listening on
+     * its address with ringd's default ports; NULL: every node on 127.0.0.1. */
+    const struct netns *ns;
+    /* More flags for node i, NULL-terminated (e.g. "--proxy", "10.250.0.10:8080"). */
+    const char *extra_args[CLUSTER_NODES_MAX][CLUSTER_EXTRA_ARGS_MAX + 1];
 };
 
 extern struct cluster cl;
