@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # Installs, with apt-get, whatever ring needs to build and test that is not there yet.
-# Usage: scripts/deps.sh [build|test]   (test adds clang, clang-format and the fuzz runtime)
+# Usage: scripts/deps.sh [build|test]   (test adds clang, clang-format and the fuzz runtime,
+# and for k8s/: buildah, dnsmasq, Node.js and kubectl)
 set -euo pipefail
 want=(build-essential cmake pkg-config libuv1-dev libxxhash-dev libmsgpack-dev libsodium-dev
       libcriterion-dev libhttp-parser-dev)
 if [ "${1:-build}" = test ]; then
     want+=(clang clang-format libclang-rt-dev binutils python3 iproute2 iptables valgrind)
+    # k8s/: the image build (buildah), the pod-like test's cluster DNS (dnsmasq-base: the
+    # binary without the system service), the manifest checks (Node.js with its npm).
+    want+=(buildah dnsmasq-base)
+    command -v node >/dev/null && command -v npm >/dev/null || want+=(nodejs npm)
+    # Any kubectl renders k8s/ (`kubectl kustomize`); Debian's kubernetes-client is the
+    # fallback (its 1.20 kustomize renders these manifests the same).
+    command -v kubectl >/dev/null || want+=(kubernetes-client)
 fi
 missing=()
 for pkg in "${want[@]}"; do

@@ -30,6 +30,14 @@ else
     ./build/tests/ring_fault_tests --jobs 1 --filter 'leaks/*'
 fi
 
+step "container image: static ringd/ringctl, buildah, inspect (k8s/build-image.sh --check)"
+RING_BUILDAH_ROOT=build-static/buildah k8s/build-image.sh --check
+step "Kubernetes manifests: kustomize render and offline schema checks (k8s/validate.sh)"
+k8s/validate.sh
+step "pod-like end-to-end test (network namespaces as pods, dnsmasq as the cluster DNS)"
+cmake --build build-static -j"$jobs" --target ring_k8s_tests >/dev/null
+./build-static/tests/ring_k8s_tests --jobs 1
+
 step "build with ASan + UBSan"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRING_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs" >/dev/null

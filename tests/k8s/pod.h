@@ -1,0 +1,88 @@
+/*
+ * pod: network namespaces standing in for the pods of k8s/statefulset.yaml, for the pod-like
+ * end-to-end test (test_pods.c). Needs root.
+ *
+ * The network is tests/netns (the fault suite's): prefix "ringpod-", subnet 10.251.0.0/24.
+ * Host 0 is the cluster DNS: dnsmasq answering for cluster.local from a hosts file that
+ * holds the headless Service's records, one A record per published pod under
+ * ring-headless.ring.svc.cluster.local (and NAME.ring-headless... per pod), re-read on
+ * SIGHUP when the test publishes or withdraws a pod. Hosts 1.. are pod "slots": a pod runs
+ * in a slot, so a pod replaced into another slot comes back at another IP.
+ *
+ * A pod is what the kubelet would make of the manifest's ringd container: a root directory
+ * holding only the image's files (the static ringd and ringctl, k8s/rootfs/etc) plus what the
+ * kubelet adds (/etc/resolv.conf naming the cluster DNS with the pod's search path,
+ * /etc/hosts, the Secret's key file at /etc/ringd/keys, an empty /run/ringd for the socket),
+ * and ringd started in the slot's namespace, chrooted there, as the image's user 65532, with
+ * the environment the manifest gives it: k8s/ringd.env (the ConfigMap), POD_IP, POD_NAME,
+ * POD_NAMESPACE and RINGD_JOIN as statefulset.yaml spells it with $(POD_NAMESPACE)
+ * expanded. So a dns: seed is resolved by the static binary with nothing but those files.
+ *
+ * Every process is killed by PID in pods_teardown() (the test's fini), which also deletes
+ * the namespaces and the temp dir.
+ */
+#ifndef RING_TESTS_POD_H
+#define RING_TESTS_POD_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "netns.h"
+
+/* Pod slots (hosts 1..POD_SLOTS of the network; host 0 is the DNS server). */
+#define POD_SLOTS 8
+/* The Kubernetes namespace the pods pretend to be in, and the headless Service's name. */
+#define POD_K8S_NAMESPACE "ring"
+#define POD_SERVICE       "ring-headless"
+/* The image's user (k8s/Containerfile, USER). */
+#define POD_UID 65532
+
+struct pod {
+    char name[32]; /* "" while the slot is empty */
+    pid_t pid;
+    int published; /* in the headless Service's DNS records */
+    char root[128];
+    char ip[NETNS_IP_STRLEN];
+};
+
+struct pods {
+    struct netns net;
+    char dir[64];
+    pid_t dns_pid;
+    struct pod slot[POD_SLOTS + 1]; /* 1..POD_SLOTS */
+};
+
+extern struct pods pods;
+
+/* Sets up the network, the temp dir and the cluster DNS (no records yet). Asserts. */
+void pods_setup(void);
+/* Kills every pod and dnsmasq by PID, deletes the namespaces and the temp dir. */
+void pods_teardown(void);
+
+/* Starts pod |name| in |slot| (asserts). Its DNS record is not published. */
+void pod_start(int slot, const char *name);
+/* Deletes the pod as the kubelet does: the preStop hook (`ringctl leave` in the pod), then
+ * SIGTERM, then SIGKILL after the grace period. Returns ringd's exit status (-1: killed). */
+int pod_delete(int slot);
+/* Starts pod_delete() for several slots at once: preStop everywhere, then SIGTERM, then
+ * the waits. Returns the number of ringd that exited 0. */
+int pod_delete_all(const int *slots, int n);
+/* kill -9 (a crashed node). */
+void pod_kill(int slot);
+
+/* Adds (1) or removes (0) the slot's A records and makes dnsmasq re-read them. */
+void pod_publish(int slot, int on);
+
+/* Runs |argv| (a path inside the pod's root) in the pod as `kubectl exec` would: same
+ * network, root and user. Returns the exit status; stdout (at most |cap| - 1 bytes) in
+ * |out|. */
+int pod_exec(int slot, char *const argv[], char *out, size_t cap);
+
+/* The kubelet's httpGet probe: GET |path| on POD_IP:7947 from inside the slot's network.
+ * Returns the HTTP status, or -1. */
+int pod_probe(int slot, const char *path);
+
+/* The pod's local API socket (under its root). */
+const char *pod_socket(int slot, char *buf, size_t cap);
+
+#endif
