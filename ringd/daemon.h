@@ -48,7 +48,7 @@ enum ringd_proxy_path {
     X(OWNER_UNREACHABLE, "owner_unreachable") /* 502: may have reached it, not retried */          \
     X(NO_OWNER, "no_owner")                   /* 503: empty ring, or retries exhausted */          \
     X(HOP_LIMIT, "hop_limit")                 /* 503: the rings disagree past the hop limit */     \
-    X(TIMEOUT, "timeout")                     /* 504 */                                            \
+    X(TIMEOUT, "timeout")                     /* 504, or 408 for a slow client */                  \
     X(ABORTED, "aborted")                     /* the response was cut short */
 
 enum ringd_proxy_error {

@@ -380,7 +380,10 @@ void px_ex_retry(struct px_ex *ex)
 
 void px_ex_sweep(struct px_ex *ex, uint64_t now_ms)
 {
-    if (now_ms >= ex->deadline_ms) {
+    if (now_ms >= ex->deadline_ms && !ex->req_done) {
+        px_ex_answer(ex, 408, PROXY_ERR_TIMEOUT,
+                     "the request did not arrive within --request-timeout", 1);
+    } else if (now_ms >= ex->deadline_ms) {
         px_ex_answer(ex, 504, PROXY_ERR_TIMEOUT, "no answer within --request-timeout", 0);
     } else if (ex->waiting_retry && now_ms >= ex->retry_at_ms) {
         px_ex_retry(ex);

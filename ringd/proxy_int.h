@@ -103,8 +103,8 @@ struct px_ex {
     int req_done, resp_started, resp_chunked, resp_close, interim, resp_done, up_eof;
     int peer_refused; /* the owner's ringd answered that no app got it: retry */
     int hop_limited;  /* ... the last time because of the hop limit */
-    int up_paused;  /* the upstream's reading is stopped: the client is full */
-    size_t up_owed; /* UP_PEER: bytes to acknowledge once the client drains */
+    int up_paused;    /* the upstream's reading is stopped: the client is full */
+    size_t up_owed;   /* UP_PEER: bytes to acknowledge once the client drains */
     int waiting_retry;
     uint32_t attempts;
     uint64_t body_bytes;
