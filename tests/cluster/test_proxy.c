@@ -518,3 +518,34 @@ Test(proxy, stats_count_local_and_forwarded_requests)
     cr_assert(ne(ptr, strstr(out, "\"local\":4"), NULL), "%s", out);
     cr_assert(ne(ptr, strstr(out, "\"forward\":6"), NULL), "%s", out);
 }
+
+Test(proxy, forwarding_is_sealed_when_the_cluster_encrypts)
+{
+    for (int i = 0; i < NODES; i++) {
+        snprintf(cl.keyfile[i], sizeof(cl.keyfile[i]), "%s/keys-n%d", cl.dir, i);
+        FILE *f = fopen(cl.keyfile[i], "w");
+        cr_assert(ne(ptr, f, NULL));
+        fputs("AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=\n", f);
+        fclose(f);
+    }
+    start_proxies(NULL);
+    char key[32];
+    key_owned_by(0, 2, key, sizeof(key));
+    struct httpc *h = connect_proxy(0);
+    char req[256];
+    snprintf(req, sizeof(req),
+             "POST /echo HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\nContent-Length: 6\r\n\r\nsealed",
+             key);
+    send_str(h, req);
+    read_status(h, 200);
+    EXPECT_STR(resp.body, "sealed");
+    expect_app_of("n2");
+    httpc_close(h);
+    /* every forwarding frame was sealed and opened: nothing failed authentication */
+    char body[65536];
+    cr_assert(eq(
+        int, cluster_http(2, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", body, sizeof(body)), 200));
+    cr_assert(ne(ptr, strstr(body, "ringd_auth_failures_total 0"), NULL));
+    cr_assert(ne(ptr, strstr(body, "ringd_proxy_requests_total{path=\"peer\"} 1"), NULL), "%s",
+              body);
+}
