@@ -611,6 +611,9 @@ void ringd_proxy_close(struct ringd *d)
 
 void ringd_proxy_free(struct ringd *d)
 {
+    if (d->proxy != NULL) {
+        px_ex_free_all(d->proxy);
+    }
     while (d->proxy != NULL && d->proxy->dead != NULL) {
         struct px_client *cl = d->proxy->dead;
         d->proxy->dead = cl->next;

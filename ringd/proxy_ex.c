@@ -28,19 +28,33 @@ static const struct mux_stream_cbs up_cbs;
 /* Callbacks of the stream to the owner's ringd, when it is the upstream. */
 struct px_ex *px_ex_new(struct px_client *cl)
 {
-    struct px_ex *ex = malloc(sizeof(*ex));
-    if (ex == NULL) {
-        return NULL;
+    struct ringd *d = cl->d;
+    struct ringd_proxy *p = d->proxy;
+    struct px_ex *ex = p->free_ex;
+    struct sbuf head, replay;
+    if (ex != NULL) {
+        p->free_ex = ex->wait_next;
+        p->free_ex_count--;
+        head = ex->head;
+        replay = ex->replay;
+        sbuf_reset(&head);
+        sbuf_reset(&replay);
+    } else {
+        ex = malloc(sizeof(*ex));
+        if (ex == NULL) {
+            return NULL;
+        }
+        sbuf_init(&head, HTTPMSG_HEAD_BYTES_MAX + 4096);
+        sbuf_init(&replay, PROXY_REPLAY_BYTES_MAX);
     }
     memset(ex, 0, offsetof(struct px_ex, req));
-    struct ringd *d = cl->d;
+    ex->head = head;
+    ex->replay = replay;
     ex->d = d;
     ex->cl = cl;
     ex->replayable = 1;
     ex->start_ms = uv_now(d->loop);
     ex->deadline_ms = ex->start_ms + d->cfg.proxy_timeout_ms;
-    sbuf_init(&ex->head, HTTPMSG_HEAD_BYTES_MAX + 4096);
-    sbuf_init(&ex->replay, PROXY_REPLAY_BYTES_MAX);
     httpmsg_reset(&ex->req);
     httpmsg_reset(&ex->rsp);
     http_parser_init(&ex->resp, HTTP_RESPONSE);
@@ -86,9 +100,28 @@ void px_ex_free(struct px_ex *ex)
     }
     unwait(ex);
     detach_up(ex, 0);
+    struct ringd_proxy *p = ex->d->proxy;
+    if (p->free_ex_count < PROXY_FREE_EXCHANGES_MAX && !p->closing) {
+        ex->wait_next = p->free_ex;
+        p->free_ex = ex;
+        p->free_ex_count++;
+        return;
+    }
     sbuf_free(&ex->head);
     sbuf_free(&ex->replay);
     free(ex);
+}
+
+void px_ex_free_all(struct ringd_proxy *p)
+{
+    while (p->free_ex != NULL) {
+        struct px_ex *ex = p->free_ex;
+        p->free_ex = ex->wait_next;
+        sbuf_free(&ex->head);
+        sbuf_free(&ex->replay);
+        free(ex);
+    }
+    p->free_ex_count = 0;
 }
 
 static void observe(struct px_ex *ex)

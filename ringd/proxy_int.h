@@ -36,6 +36,9 @@
 #define PROXY_SWEEP_MS 50
 /* The first retry waits this long (or until the ring changes); each next one twice as long. */
 #define PROXY_RETRY_BACKOFF_MS 100
+/* Finished exchanges kept for reuse, with their buffers: a busy keep-alive proxy then
+ * allocates nothing per request. */
+#define PROXY_FREE_EXCHANGES_MAX 64
 /* One read from a socket. */
 #define PROXY_READ_BYTES (64u << 10)
 /* The value of an X-Ring-Owner header: a member id. */
@@ -127,6 +130,8 @@ struct ringd_proxy {
     size_t app_count;
     struct px_ex *waiting;
     struct px_client *dead; /* peer clients closed, freed by the next sweep */
+    struct px_ex *free_ex;  /* finished exchanges for reuse (wait_next links them) */
+    size_t free_ex_count;
     int closing;
     char owner_line[MEMBER_ID_BYTES_MAX + 32]; /* "X-Ring-Owner: <our id>\r\n" */
     char rbuf[PROXY_READ_BYTES];
@@ -146,7 +151,10 @@ void px_client_abort(struct px_client *cl);
 
 /* proxy_ex.c */
 struct px_ex *px_ex_new(struct px_client *cl);
+/* Finishes with |ex|: kept for reuse (up to PROXY_FREE_EXCHANGES_MAX) or freed. */
 void px_ex_free(struct px_ex *ex);
+/* Frees the exchanges kept for reuse. */
+void px_ex_free_all(struct ringd_proxy *p);
 /* The request head is complete (cl->parser has it). Returns 0, or -1 when the exchange was
  * answered with an error and the client must stop parsing. */
 int px_ex_head(struct px_ex *ex);
