@@ -5,6 +5,7 @@
 
 #include "ring/members.h"
 
+#include "groups.h"
 #include "scenario.h"
 #include "sim.h"
 
@@ -121,6 +122,9 @@ void metrics_after_drain(struct sim *w, uint32_t i)
  * majority vote, then a count (a pair held by at most half is reported as its count). */
 static uint32_t agreement(const struct sim *w)
 {
+    if (simgroups_on(w)) {
+        return simgroups_agreement(w);
+    }
     uint64_t cand[2] = { 0, 0 };
     uint32_t votes = 0;
     for (uint32_t i = 0; i < w->n; i++) {
@@ -144,6 +148,9 @@ static uint32_t agreement(const struct sim *w)
 
 static int all_see_all_alive(const struct sim *w)
 {
+    if (simgroups_on(w)) {
+        return simgroups_converged(w);
+    }
     for (uint32_t i = 0; i < w->n; i++) {
         if (!w->nodes[i].up) {
             continue;
@@ -169,6 +176,7 @@ void metrics_sample(struct sim *w)
         s->agree = agree;
     }
     m->converged_now = converged;
+    simgroups_sample(w);
     if (w->now_us < m->disturb_us) {
         return;
     }
@@ -256,8 +264,8 @@ static struct detection detection(const struct sim *w)
             first_n++;
         }
         for (uint32_t i = 0; i < w->n; i++) {
-            if (!w->nodes[i].up) {
-                continue;
+            if (!w->nodes[i].up || !simgroups_same(w, i, wa->node)) {
+                continue; /* with groups, only its own group watches a node */
             }
             if (wa->faulty_at_us[i] == UINT64_MAX) {
                 all = 0;
@@ -349,6 +357,7 @@ void metrics_report(const struct sim *w, int json, FILE *f)
     num(f, json, "stream_fails", (double)net->stream_fails, 0);
     num(f, json, "full_syncs", (double)full_syncs(w), 0);
     num(f, json, "member_table_bytes_per_node", (double)table_bytes_peak(w), 0);
+    simgroups_report(w, json, f);
     num(f, json, "events", (double)w->events, 0);
     num(f, json, "events_per_s", w->wall_s > 0 ? (double)w->events / w->wall_s : -1, 0);
     num(f, json, "wall_s", w->wall_s, !json);

@@ -5,6 +5,7 @@
 #include "ring/codec.h"
 #include "ring/swim.h"
 
+#include "groups.h"
 #include "net.h"
 #include "sim.h"
 
@@ -173,7 +174,9 @@ static int deliver_to(struct sim *w, struct sim_msg *m)
     }
     switch (m->kind) {
     case SIM_MSG_DGRAM:
-        (void)swim_recv(nd->s, &w->nodes[m->from].addr, m->data, m->len, now_ms);
+        if (!simgroups_deliver(w, m->to, m->from, m->data, m->len)) {
+            (void)swim_recv(nd->s, &w->nodes[m->from].addr, m->data, m->len, now_ms);
+        }
         break;
     case SIM_MSG_STREAM_REQ:
         serve(w, m);

@@ -11,6 +11,7 @@
 #include "ring/error.h"
 #include "swim_int.h"
 
+#include "groups.h"
 #include "scenario.h"
 #include "sim.h"
 
@@ -102,7 +103,7 @@ static void *mem_realloc(void *ptr, size_t size, void *ud)
     return q + MEM_HDR;
 }
 
-static void mem_setup(struct sim_mem *m)
+void sim_mem_init(struct sim_mem *m)
 {
     m->mem.user_data = m;
     m->mem.malloc = mem_malloc;
@@ -183,7 +184,10 @@ void sim_node_drain(struct sim *w, uint32_t i)
         on_event(w, i, &ev);
     }
     metrics_after_drain(w, i);
+    simgroups_node_drain(w, i);
     uint64_t d = swim_next_deadline(nd->s);
+    uint64_t gd = simgroups_node_deadline(w, i);
+    d = gd < d ? gd : d;
     if (d != UINT64_MAX) {
         uint64_t at = d * 1000;
         sim_node_arm(w, i, at > w->now_us ? at : w->now_us);
@@ -206,6 +210,8 @@ static void node_config(struct sim *w, uint32_t i, struct swim_config *cfg)
     cfg->suspicion_max_mult = w->opts.suspicion_max_mult;
     cfg->suspicion_confirmations = w->opts.suspicion_confirmations;
     cfg->gossip_nodes = w->opts.no_gossip ? UINT32_MAX : 0;
+    cfg->group = simgroups_name(w, i);
+    cfg->group_len = cfg->group != NULL ? strlen(cfg->group) : 0;
 }
 
 /* Fills node |i|'s table with every other node, alive at incarnation 1, as after a join
@@ -221,11 +227,15 @@ static int fill_warm(struct sim *w, uint32_t i)
     m.incarnation = 1;
     struct swim_event ev;
     for (uint32_t j = 0; j < w->warm_count; j++) {
-        if (j == i) {
+        if (j == i || !simgroups_same(w, i, j)) {
             continue;
         }
         (void)member_set_id(&m, w->nodes[j].id, strlen(w->nodes[j].id));
         m.addr = w->nodes[j].addr;
+        if (simgroups_on(w)) {
+            m.group_len = (uint8_t)strlen(simgroups_name(w, j));
+            memcpy(m.group, simgroups_name(w, j), m.group_len + 1);
+        }
         int rv = swim__test_put(s, &m);
         if (rv != 0) {
             return rv;
@@ -253,8 +263,13 @@ int sim_node_start(struct sim *w, uint32_t i, int warm)
     node_config(w, i, &cfg);
     uint64_t now_ms = w->now_us / 1000;
     int rv = swim_new(&nd->s, &cfg, &nd->mem.mem, now_ms);
+    size_t seed_count;
+    const struct ring_addr *seeds = simgroups_seeds(w, i, &seed_count);
     if (rv == 0) {
-        rv = warm ? fill_warm(w, i) : swim_join(nd->s, w->seeds, w->seed_count, now_ms);
+        rv = warm ? fill_warm(w, i) : swim_join(nd->s, seeds, seed_count, now_ms);
+    }
+    if (rv == 0 && simgroups_node_start(w, i, warm) != 0) {
+        rv = RING_ENOMEM;
     }
     if (rv != 0) {
         fprintf(stderr, "ringsim: node %u: %s\n", i, ring_strerror(rv));
@@ -279,6 +294,7 @@ void sim_node_kill(struct sim *w, uint32_t i)
     w->up--;
     swim_del(nd->s);
     nd->s = NULL;
+    simgroups_node_kill(w, i);
     nd->gen++;
     nd->armed_us = UINT64_MAX;
 }
@@ -305,8 +321,12 @@ int sim_init(struct sim *w, const struct sim_opts *opts, char *err, size_t err_c
         struct sim_node *nd = &w->nodes[i];
         snprintf(nd->id, sizeof(nd->id), "node-%05u", i);
         node_addr(i, &nd->addr);
-        mem_setup(&nd->mem);
+        sim_mem_init(&nd->mem);
         nd->armed_us = UINT64_MAX;
+    }
+    if (simgroups_init(w) != 0) {
+        snprintf(err, err_cap, "out of memory for %u groups", w->opts.groups);
+        return -1;
     }
     w->seed_count = w->n < 3 ? w->n : 3;
     for (size_t k = 0; k < w->seed_count; k++) {
@@ -333,7 +353,7 @@ static void on_timer(struct sim *w, const struct sim_ev *ev)
     uint64_t now_ms = w->now_us / 1000;
     (void)swim_tick(nd->s, now_ms);
     sim_node_drain(w, ev->node);
-    if (swim_next_deadline(nd->s) <= now_ms) {
+    if (swim_next_deadline(nd->s) <= now_ms || simgroups_node_deadline(w, ev->node) <= now_ms) {
         sim_node_arm(w, ev->node, (now_ms + 1) * 1000); /* more than a tick's work is due */
     }
 }
@@ -363,6 +383,7 @@ void sim_run(struct sim *w)
         }
     }
     w->now_us = w->end_us;
+    simgroups_finish(w);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     w->wall_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 }
@@ -379,6 +400,7 @@ void sim_free(struct sim *w)
     for (uint32_t i = 0; w->nodes != NULL && i < w->n; i++) {
         swim_del(w->nodes[i].s);
     }
+    simgroups_free(w);
     metrics_free(w);
     free(w->nodes);
     free(w->actions);
