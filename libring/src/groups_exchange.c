@@ -327,7 +327,8 @@ static int pick_seed(struct groups *g, struct ring_addr *to)
 /*
  * Not ready yet: our own group's members first (they know every group we should), else
  * any group's contact, else a seed. Ready: another group's contact, so summaries cross
- * groups; our own members only when we know no other group.
+ * groups. Knowing no other group: a seed or a member of ours, in turns, since the seeds
+ * are how the groups of a new cluster first meet (and a member of ours may have met one).
  */
 static int pick_peer(struct groups *g, const struct members *t, struct ring_addr *to,
                      uint64_t *hash, int *contact)
@@ -337,7 +338,13 @@ static int pick_peer(struct groups *g, const struct members *t, struct ring_addr
     if (!g->ready) {
         return pick_member(g, t, to) || pick_other(g, to, hash, contact) || pick_seed(g, to);
     }
-    return pick_other(g, to, hash, contact) || pick_member(g, t, to) || pick_seed(g, to);
+    if (pick_other(g, to, hash, contact)) {
+        return 1;
+    }
+    if (groups__rand_below(g, 2) == 0) {
+        return pick_seed(g, to) || pick_member(g, t, to);
+    }
+    return pick_member(g, t, to) || pick_seed(g, to);
 }
 
 static void start_exchange(struct groups *g, const struct members *t)
