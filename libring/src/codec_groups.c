@@ -1,6 +1,6 @@
 /*
  * codec_groups: the three datagrams of the cross-group exchange (group syn, ack and push,
- * proto/PROTOCOL.md section 11), encoded and decoded by the same rules as every other
+ * proto/PROTOCOL.md section 12), encoded and decoded by the same rules as every other
  * message: ascending integer keys, exact sizes computed without a trial encode, a strict
  * bounded reader that skips unknown keys and never allocates.
  *

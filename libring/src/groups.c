@@ -71,13 +71,19 @@ static void le64(uint8_t *p, uint64_t v)
     }
 }
 
-static uint64_t term_of(const struct codec_summary *s)
+static uint64_t term_raw(const void *name, size_t len, uint64_t version, uint64_t ring_checksum)
 {
     uint8_t buf[16 + MEMBER_GROUP_BYTES_MAX];
-    le64(buf, s->version);
-    le64(buf + 8, s->ring_checksum);
-    memcpy(buf + 16, s->name, s->name_len);
-    return XXH3_64bits(buf, 16 + (size_t)s->name_len);
+    le64(buf, version);
+    le64(buf + 8, ring_checksum);
+    memcpy(buf + 16, name, len);
+    return XXH3_64bits(buf, 16 + len);
+}
+
+/* An entry's term, recomputed rather than stored (8 bytes x groups x nodes in ringsim). */
+static uint64_t entry_term(const struct groups_entry *e)
+{
+    return term_raw(e->blob, e->name_len, e->version, e->ring_checksum);
 }
 
 /* ---- packing ---- */
@@ -217,11 +223,10 @@ static int newer(const struct codec_summary *s, const struct groups_entry *e)
            (s->version == e->version && s->ring_checksum > e->ring_checksum);
 }
 
-static void set_term(struct groups *g, struct groups_entry *e, uint64_t term)
+/* Moves |e|'s bucket sum from term |old| to |e|'s current term. */
+static void bucket_update(struct groups *g, const struct groups_entry *e, uint64_t old)
 {
-    uint32_t b = groups__bucket_of(e->name_hash);
-    g->bucket_sums[b] += term - e->term;
-    e->term = term;
+    g->bucket_sums[groups__bucket_of(e->name_hash)] += entry_term(e) - old;
 }
 
 static int insert(struct groups *g, size_t at, uint64_t hash, const struct codec_summary *s)
@@ -248,7 +253,7 @@ static int insert(struct groups *g, size_t at, uint64_t hash, const struct codec
     memmove(&g->entries[at + 1], &g->entries[at], (g->count - at) * sizeof(e));
     g->entries[at] = e;
     g->count++;
-    set_term(g, &g->entries[at], term_of(s));
+    bucket_update(g, &g->entries[at], 0);
     if (!(hash == g->group_hash && entry_is(&e, g->group, g->group_len))) {
         g->set_digest_sum += groupmap_name_digest(s->name, s->name_len);
     }
@@ -268,10 +273,11 @@ int groups__merge(struct groups *g, const struct codec_summary *s)
         if (!entry_is(e, s->name, s->name_len) || !newer(s, e)) {
             return 0; /* older, or a 64-bit hash collision: keep the first */
         }
+        uint64_t old = entry_term(e);
         rv = groups__store(g, e, s);
         if (rv == 0) {
             e->failed = 0;
-            set_term(g, e, term_of(s));
+            bucket_update(g, e, old);
         }
     } else {
         rv = insert(g, i, h, s);

@@ -1,6 +1,6 @@
 /*
  * groups_exchange: the slow push-pull of group summaries (groups.h gives the design,
- * proto/PROTOCOL.md section 11 the messages).
+ * proto/PROTOCOL.md section 12 the messages).
  *
  *   A -> B  syn   digest, group count                         (~40 bytes)
  *   B -> A  ack   digest, group count, + buckets if the digests differ

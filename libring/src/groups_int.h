@@ -24,7 +24,6 @@ struct groups_entry {
     uint64_t name_hash; /* XXH3-64 of the name: table order and bucket */
     uint64_t version;
     uint64_t ring_checksum;
-    uint64_t term; /* this entry's term of its bucket's digest */
     uint32_t size;
     uint16_t blob_len;
     uint8_t name_len;

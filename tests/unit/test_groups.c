@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "codec_vectors.h"
 #include "ring/codec.h"
 #include "ring/error.h"
 #include "ring/groupmap.h"
@@ -349,6 +350,40 @@ Test(codec_groups, malformed_messages_fail_with_their_error)
         size_t n = unhex(cases[i].hex, in);
         int rv = codec_decode_groups(in, n, &msg_b);
         cr_assert(eq(int, rv, cases[i].err), "%s: got %s", cases[i].what, ring_err_name(rv));
+    }
+}
+
+/* Reads proto/vectors/codec/<name>.hex into |out|. */
+static size_t read_vector(const char *name, uint8_t *out)
+{
+    char path[512], hex[8192];
+    snprintf(path, sizeof(path), "%s/proto/vectors/codec/%s.hex", RING_SOURCE_DIR, name);
+    FILE *f = fopen(path, "r");
+    cr_assert(not(eq(ptr, f, NULL)), "cannot open %s", path);
+    size_t n = 0;
+    int c;
+    while ((c = fgetc(f)) != EOF && n + 1 < sizeof(hex)) {
+        if (c != '\n') {
+            hex[n++] = (char)c;
+        }
+    }
+    hex[n] = '\0';
+    fclose(f);
+    return unhex(hex, out);
+}
+
+Test(codec_groups, known_answer_vectors_decode_and_encode_byte_for_byte)
+{
+    static uint8_t want[4096];
+    for (size_t i = 0; i < RING_ARRAY_LEN(vec_groups_names); i++) {
+        size_t n = read_vector(vec_groups_names[i], want);
+        cr_assert(eq(int, vec_groups(vec_groups_names[i], &msg_a), 1));
+        cr_assert(eq(int, codec_decode_groups(want, n, &msg_b), 0), "%s", vec_groups_names[i]);
+        assert_groups_eq(&msg_a, &msg_b);
+        ssize_t got = codec_encode_groups(buf, sizeof(buf), &msg_a);
+        cr_assert(eq(sz, (size_t)got, n), "%s", vec_groups_names[i]);
+        cr_assert(eq(int, memcmp(buf, want, n), 0), "%s differs from its vector",
+                  vec_groups_names[i]);
     }
 }
 

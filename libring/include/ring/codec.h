@@ -91,7 +91,7 @@ struct codec_sync {
     uint32_t member_count;
 };
 
-/* ---- the cross-group exchange (proto/PROTOCOL.md, section 11) ---- */
+/* ---- the cross-group exchange (proto/PROTOCOL.md, section 12) ---- */
 
 /* Summaries in one group message: a 1,400-byte datagram holds about 10 with 4 contacts. */
 #define CODEC_SUMMARIES_MAX 64

@@ -27,7 +27,7 @@
  * while alive and replaced at random when they die, so a routing contact changes only when
  * it must.
  *
- * The exchange (proto/PROTOCOL.md section 11). Every exchange_interval_ms (jittered
+ * The exchange (proto/PROTOCOL.md section 12). Every exchange_interval_ms (jittered
  * 0.5x..1.5x) a node sends a group syn to a random contact of a random other group: its
  * table digest and group count, about 40 bytes. Equal digests end it with a 40-byte ack.
  * Otherwise the ack carries the 64 bucket digests; the initiator pushes its summaries of the
