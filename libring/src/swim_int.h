@@ -77,6 +77,9 @@ struct swim_suspicion {
     uint32_t k;    /* confirmations expected */
     uint32_t confirmations;
     uint32_t source_count;
+    /* This node has probed the suspect since the suspicion started (or started it with a
+     * failed probe of its own): swim_probe.c probes a suspect it only heard about next. */
+    uint8_t probed;
     uint64_t start_ms, min_ms, max_ms;
     uint64_t sources[SWIM_CONFIRMATIONS_MAX]; /* hashes of the suspecting ids */
     /* The source the queued update of this suspect carries (the latest accepted one). */

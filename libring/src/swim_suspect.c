@@ -152,6 +152,7 @@ static void susp_start(struct swim *s, size_t idx, const char *source, size_t so
     if (source_len > 0) {
         e->sources[e->source_count++] = swim__id_hash(source, source_len);
     }
+    e->probed = source_len > 0 && swim__is_self(s, source, source_len);
     timer_at(s, susp_deadline(e));
 }
 

@@ -157,6 +157,34 @@ Test(swim, false_suspicion_is_refuted)
     }
 }
 
+Test(swim, a_suspect_heard_of_is_the_next_probe_target)
+{
+    int n = 8;
+    converge(n, 18, NULL);
+    for (int i = 0; i < n; i++) {
+        if (i != 3) {
+            net_cut(&net, i, 3, 1, 1); /* no refutation from node 3 can end the suspicion */
+        }
+    }
+    struct member m;
+    member_of(1, 3, &m);
+    m.status = MEMBER_SUSPECT;
+    uint8_t buf[1400];
+    size_t len = craft_ping(buf, sizeof(buf), 2, &m, net.nodes[2].id);
+    struct swim *s = net.nodes[1].s;
+    cr_assert(eq(int, swim_recv(s, &net.nodes[2].addr, buf, len, net.now_ms), 0));
+    cr_assert(eq(int, net_status(&net, 1, 3), MEMBER_SUSPECT));
+    /* Node 1 only heard of it: its next probe goes to node 3, ahead of its round. */
+    uint64_t probes = swim_stats(s)->probes;
+    net_run(&net, s->probe_next_ms + 1);
+    cr_assert(eq(u64, swim_stats(s)->probes, probes + 1));
+    cr_assert(eq(int, s->probe.active, 1));
+    ASSERT_STR_EQ(s->probe.id, net.nodes[3].id);
+    /* Once probed, it is not picked again ahead of the round in the next period. */
+    net_run(&net, s->probe_next_ms + 1);
+    cr_assert(ne(int, strcmp(s->probe.id, net.nodes[3].id), 0));
+}
+
 Test(swim, cut_direct_link_is_bridged_by_ping_req)
 {
     int n = 8;
