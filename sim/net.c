@@ -92,6 +92,7 @@ void net_send_dgram(struct sim *w, uint32_t from, int to, const uint8_t *buf, si
     net->dgram_bytes += len;
     uint64_t words[4] = { w->now_us, from, (uint64_t)(int64_t)to, len };
     sim_trace(w, words, sizeof(words));
+    metrics_on_dgram(w, from, to, buf, len);
     if (to < 0 || (uint32_t)to == from) {
         return;
     }

@@ -94,7 +94,8 @@ struct sim {
     struct sim_node *nodes;
     uint32_t n;
     uint32_t up;
-    uint32_t warm_count; /* nodes 0..warm_count-1 start converged */
+    uint32_t warm_count;        /* nodes 0..warm_count-1 start converged */
+    struct members *warm_table; /* their starting table (sim.c), built at the first warm start */
     struct sim_net net;
     struct sim_metrics m;
     struct sim_action *actions;
