@@ -232,10 +232,9 @@ int simgroups_node_start(struct sim *w, uint32_t i, int warm)
     cfg.seed = sim_rand(&(uint64_t){ w->opts.seed ^ ((uint64_t)nd->gen << 32 | i) ^ 0x67 });
     cfg.exchange_interval_ms = w->opts.exchange_interval_ms;
     int rv = groups_new(&gs->obj[i], &cfg, &gs->gmem[i].mem, w->now_us / 1000);
-    size_t n;
-    const struct ring_addr *seeds = simgroups_seeds(w, i, &n);
+    /* The world's seeds (nodes 0..2, one per group for G >= 3): how groups first meet. */
     if (rv == 0) {
-        rv = groups_join(gs->obj[i], seeds, n);
+        rv = groups_join(gs->obj[i], w->seeds, w->seed_count);
     }
     /* A warm start begins long after every group authored its summary. */
     if (rv == 0 && warm) {
@@ -827,42 +826,68 @@ static void table_bytes(const struct sim *w, double *swim_b, double *groups_b)
     *groups_b = n ? g / n : 0;
 }
 
-void simgroups_report(const struct sim *w, int json, FILE *f)
+void simgroups_figures(const struct sim *w, struct simgroups_figures *out)
 {
     const struct simgroups *gs = w->gs;
-    if (gs == NULL) {
-        return;
-    }
+    memset(out, 0, sizeof(*out));
     double ns = w->m.node_seconds > 0 ? w->m.node_seconds : 1;
     struct reach_fig d = reach_fig(w, REACH_DEATH);
     struct reach_fig r = reach_fig(w, REACH_REJOIN);
-    double swim_b, groups_b;
-    table_bytes(w, &swim_b, &groups_b);
-    field(f, json, "groups", gs->count);
-    field(f, json, "death_reach_mean_s", d.mean_s);
-    field(f, json, "death_reach_p99_s", d.p99_s);
-    field(f, json, "death_reach_max_s", d.max_s);
-    field(f, json, "death_reach_count", d.count);
-    field(f, json, "rejoin_reach_mean_s", r.mean_s);
-    field(f, json, "rejoin_reach_p99_s", r.p99_s);
-    field(f, json, "rejoin_reach_max_s", r.max_s);
-    field(f, json, "rejoin_reach_count", r.count);
-    field(f, json, "reach_pending", d.pending + r.pending + (double)gs->reach_untimed);
-    field(f, json, "key_agreement_final", gs->agree.last);
-    field(f, json, "key_agreement_mean",
-          gs->agree.samples ? gs->agree.sum / gs->agree.samples : -1);
-    field(f, json, "key_agreement_min", gs->agree.samples ? gs->agree.min : -1);
-    field(f, json, "key_agreement_strict_final", gs->agree.strict_last);
-    field(f, json, "key_agreement_strict_mean",
-          gs->agree.samples ? gs->agree.strict_sum / gs->agree.samples : -1);
-    field(f, json, "agreement_samples", gs->agree.samples);
-    field(f, json, "routable_pairs_final", gs->routable_last);
-    field(f, json, "current_summary_pairs_final", gs->current_last);
-    field(f, json, "unready_nodes_final", gs->unready_last);
-    field(f, json, "agreement_capped_nodes", gs->capped_last);
-    field(f, json, "swim_table_bytes_per_node", swim_b);
-    field(f, json, "group_table_bytes_per_node", groups_b);
-    field(f, json, "member_table_total_bytes_per_node", swim_b + groups_b);
-    field(f, json, "exchange_msgs_per_node_per_s", (double)gs->x_dgrams / ns);
-    field(f, json, "exchange_bytes_per_node_per_s", (double)gs->x_bytes / ns);
+    out->death_reach_mean_s = d.mean_s;
+    out->death_reach_p99_s = d.p99_s;
+    out->death_reach_max_s = d.max_s;
+    out->death_reach_count = d.count;
+    out->rejoin_reach_mean_s = r.mean_s;
+    out->rejoin_reach_p99_s = r.p99_s;
+    out->rejoin_reach_max_s = r.max_s;
+    out->rejoin_reach_count = r.count;
+    out->reach_pending = d.pending + r.pending + (uint32_t)gs->reach_untimed;
+    const struct agree_stats *a = &gs->agree;
+    out->agreement_samples = a->samples;
+    out->key_agreement_final = a->samples ? a->last : -1;
+    out->key_agreement_mean = a->samples ? a->sum / a->samples : -1;
+    out->key_agreement_min = a->samples ? a->min : -1;
+    out->key_agreement_strict_final = a->samples ? a->strict_last : -1;
+    out->key_agreement_strict_mean = a->samples ? a->strict_sum / a->samples : -1;
+    out->routable_final = gs->routable_last;
+    out->current_final = gs->current_last;
+    out->unready_final = gs->unready_last;
+    out->capped_final = gs->capped_last;
+    table_bytes(w, &out->swim_table_bytes, &out->group_table_bytes);
+    out->exchange_msgs_per_node_per_s = (double)gs->x_dgrams / ns;
+    out->exchange_bytes_per_node_per_s = (double)gs->x_bytes / ns;
+}
+
+void simgroups_report(const struct sim *w, int json, FILE *f)
+{
+    if (w->gs == NULL) {
+        return;
+    }
+    struct simgroups_figures x;
+    simgroups_figures(w, &x);
+    field(f, json, "groups", w->gs->count);
+    field(f, json, "death_reach_mean_s", x.death_reach_mean_s);
+    field(f, json, "death_reach_p99_s", x.death_reach_p99_s);
+    field(f, json, "death_reach_max_s", x.death_reach_max_s);
+    field(f, json, "death_reach_count", x.death_reach_count);
+    field(f, json, "rejoin_reach_mean_s", x.rejoin_reach_mean_s);
+    field(f, json, "rejoin_reach_p99_s", x.rejoin_reach_p99_s);
+    field(f, json, "rejoin_reach_max_s", x.rejoin_reach_max_s);
+    field(f, json, "rejoin_reach_count", x.rejoin_reach_count);
+    field(f, json, "reach_pending", x.reach_pending);
+    field(f, json, "key_agreement_final", x.key_agreement_final);
+    field(f, json, "key_agreement_mean", x.key_agreement_mean);
+    field(f, json, "key_agreement_min", x.key_agreement_min);
+    field(f, json, "key_agreement_strict_final", x.key_agreement_strict_final);
+    field(f, json, "key_agreement_strict_mean", x.key_agreement_strict_mean);
+    field(f, json, "agreement_samples", x.agreement_samples);
+    field(f, json, "routable_pairs_final", x.routable_final);
+    field(f, json, "current_summary_pairs_final", x.current_final);
+    field(f, json, "unready_nodes_final", x.unready_final);
+    field(f, json, "agreement_capped_nodes", x.capped_final);
+    field(f, json, "swim_table_bytes_per_node", x.swim_table_bytes);
+    field(f, json, "group_table_bytes_per_node", x.group_table_bytes);
+    field(f, json, "member_table_total_bytes_per_node", x.swim_table_bytes + x.group_table_bytes);
+    field(f, json, "exchange_msgs_per_node_per_s", x.exchange_msgs_per_node_per_s);
+    field(f, json, "exchange_bytes_per_node_per_s", x.exchange_bytes_per_node_per_s);
 }

@@ -72,6 +72,21 @@ int simgroups_converged(const struct sim *w);
 /* Running nodes agreeing with the most common checksums of their group. */
 uint32_t simgroups_agreement(const struct sim *w);
 
+/* The figures, for the report and for tests. Times in seconds, -1 when none. */
+struct simgroups_figures {
+    double death_reach_mean_s, death_reach_p99_s, death_reach_max_s;
+    double rejoin_reach_mean_s, rejoin_reach_p99_s, rejoin_reach_max_s;
+    uint32_t death_reach_count, rejoin_reach_count, reach_pending;
+    double key_agreement_final, key_agreement_mean, key_agreement_min;
+    double key_agreement_strict_final, key_agreement_strict_mean;
+    uint32_t agreement_samples;
+    double routable_final, current_final;
+    uint32_t unready_final, capped_final;
+    double swim_table_bytes, group_table_bytes; /* per running node, mean */
+    double exchange_msgs_per_node_per_s, exchange_bytes_per_node_per_s;
+};
+void simgroups_figures(const struct sim *w, struct simgroups_figures *out);
+
 /* Appends this module's figures to the report (JSON fields or text lines). */
 void simgroups_report(const struct sim *w, int json, FILE *f);
 /* Takes a final agreement sample (the end of the run is its steady state). */

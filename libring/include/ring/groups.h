@@ -132,7 +132,7 @@ RING_EXTERN void groups_del(struct groups *g);
 /* Addresses of any ring nodes (any group) to exchange with while this node knows no other
  * group and no other member of its own. Replaces the previous list.
  * Returns 0 or RING_E2BIG (more than GROUPS_SEEDS_MAX). */
-#define GROUPS_SEEDS_MAX 64
+#define GROUPS_SEEDS_MAX 16
 RING_EXTERN int groups_join(struct groups *g, const struct ring_addr *seeds, size_t n);
 
 /* Feeds one group datagram from |from|. Returns 0 or a codec error (counted). */
