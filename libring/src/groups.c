@@ -512,6 +512,7 @@ static int author(struct groups *g, const struct members *t, uint64_t ring_check
         return rv;
     }
     g->stats.authored++;
+    groups__news(g);
     g->authored_ms = g->now_ms;
     g->authored_once = 1;
     g->mismatch_since_ms = 0;

@@ -186,6 +186,25 @@ static void push_diff(struct groups *g, const struct ring_addr *to, uint32_t seq
     }
 }
 
+/*
+ * News travels at once: a node whose table just changed (it authored, or merged a newer
+ * summary) starts its next exchange within one bootstrap interval instead of waiting for
+ * its period, so a new summary doubles its reach every few hundred milliseconds, like a
+ * rumor, and the periodic exchanges mop up the nodes it missed. At most one exchange per
+ * bootstrap interval, so a burst of news costs a bounded number of exchanges.
+ */
+void groups__news(struct groups *g)
+{
+    uint64_t soon = g->exchange_last_ms + g->cfg.bootstrap_interval_ms;
+    if (soon < g->now_ms) {
+        soon = g->now_ms;
+    }
+    soon += groups__rand_below(g, g->cfg.bootstrap_interval_ms / 4 + 1);
+    if (soon < g->exchange_next_ms) {
+        g->exchange_next_ms = soon;
+    }
+}
+
 static void check_ready(struct groups *g, uint32_t peer_count)
 {
     if (g->count >= peer_count) {
@@ -212,10 +231,16 @@ int groups__on_msg(struct groups *g, const struct ring_addr *from, struct codec_
     uint16_t buckets[CODEC_GROUP_BUCKETS];
     memcpy(buckets, m->buckets, sizeof(buckets));
     groups__heard_from(g, m->group, m->group_len, m->from, m->from_len, from);
+    int news = 0;
     for (int i = 0; i < m->summary_count; i++) {
-        if (groups__merge(g, &m->summaries[i]) < 0) {
+        int rv = groups__merge(g, &m->summaries[i]);
+        if (rv < 0) {
             return RING_ENOMEM;
         }
+        news |= rv;
+    }
+    if (news && g->ready) {
+        groups__news(g);
     }
     switch (type) {
     case CODEC_GROUP_SYN:
@@ -385,6 +410,7 @@ void groups__exchange_tick(struct groups *g, const struct members *local)
         return;
     }
     start_exchange(g, local);
+    g->exchange_last_ms = g->now_ms;
     uint32_t interval = g->ready ? g->cfg.exchange_interval_ms : g->cfg.bootstrap_interval_ms;
     g->exchange_next_ms = g->now_ms + interval / 2 + groups__rand_below(g, interval + 1);
 }

@@ -78,6 +78,7 @@ struct groups {
 
     /* Exchange. */
     uint64_t exchange_next_ms;
+    uint64_t exchange_last_ms; /* when the last exchange started */
     uint32_t seq_next;
     struct groups_pending pending;
     struct ring_addr seeds[GROUPS_SEEDS_MAX];
@@ -115,6 +116,8 @@ void groups__fail_contact(struct groups *g, uint64_t name_hash, int contact);
 int groups__store(struct groups *g, struct groups_entry *e, const struct codec_summary *s);
 
 /* groups_exchange.c */
+/* Our table just learned something: pass it on soon (groups_exchange.c says why). */
+void groups__news(struct groups *g);
 void groups__exchange_tick(struct groups *g, const struct members *local);
 uint64_t groups__exchange_deadline(const struct groups *g);
 /* Handles decoded message |m| from |from|; |m| is reused as scratch for the reply. */

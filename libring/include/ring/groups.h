@@ -32,7 +32,9 @@
  * table digest and group count, about 40 bytes. Equal digests end it with a 40-byte ack.
  * Otherwise the ack carries the 64 bucket digests; the initiator pushes its summaries of the
  * differing buckets with its own bucket digests, and the peer pushes back what still
- * differs (Cassandra's syn/ack/ack2): both leave with the newer of each summary. A syn that
+ * differs (Cassandra's syn/ack/ack2): both leave with the newer of each summary. A node
+ * whose table just changed exchanges again within bootstrap_interval_ms, so news spreads
+ * like a rumor and the periodic exchanges mop up. A syn that
  * gets no ack within exchange_timeout_ms marks that contact failed here, and lookups route
  * through another; hearing from a group's member directly replaces a failed contact. Until a
  * node knows as many groups as a peer it is not ready (groups_ready()) and exchanges every
