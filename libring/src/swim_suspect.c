@@ -345,6 +345,12 @@ static int hear_self(struct swim *s, const struct member *m)
 int swim__apply_update(struct swim *s, const struct member *m, const char *source,
                        size_t source_len)
 {
+    /* Sub-sharding: each group runs its own swim, so a record of another group (heard from a
+     * seed or a peer of the wrong group) never enters the table. Flat clusters have one
+     * group, "", and are unaffected. */
+    if (m->group_len != s->self.group_len || memcmp(m->group, s->self.group, m->group_len) != 0) {
+        return 0;
+    }
     if (swim__is_self(s, m->id, m->id_len)) {
         return hear_self(s, m);
     }

@@ -12,6 +12,7 @@
 #include "ring/groups.h"
 #include "ring/hashring.h"
 #include "ring/members.h"
+#include "ring/swim.h"
 #include "testmem.h"
 
 static struct testmem tm;
@@ -711,4 +712,40 @@ Test(groups, a_restart_within_the_settle_time_is_not_published)
     cr_assert(eq(u64, sum_b.version, sum_a.version), "a restart was published");
     assert_converged();
     net_free();
+}
+
+/* swim keeps to its group: records of another group never enter its table. */
+Test(groups, swim_ignores_records_of_other_groups)
+{
+    struct swim_config cfg = { 0 };
+    cfg.id = "node-a";
+    cfg.id_len = 6;
+    addr_v4(&cfg.addr, 1, 7946);
+    cfg.group = "ga";
+    cfg.group_len = 2;
+    struct swim *s = NULL;
+    cr_assert(eq(int, swim_new(&s, &cfg, &tm.mem, 0), 0));
+    static struct codec_msg msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.type = CODEC_ACK; /* seq 0: the gossip carrier */
+    text(msg.from, &msg.from_len, "node-x");
+    const char *ids[] = { "node-y", "node-z" };
+    const char *groups[] = { "gb", "ga" };
+    for (int k = 0; k < 2; k++) {
+        struct member *m = &msg.updates[k].m;
+        member_set_id(m, ids[k], 6);
+        addr_v4(&m->addr, (uint8_t)(10 + k), 7946);
+        m->weight = 1;
+        m->incarnation = 1;
+        text(m->group, &m->group_len, groups[k]);
+    }
+    msg.update_count = 2;
+    ssize_t n = codec_encode(buf, sizeof(buf), &msg);
+    cr_assert(gt(sz, (size_t)(n > 0 ? n : 0), 0));
+    cr_assert(eq(int, swim_recv(s, &cfg.addr, buf, (size_t)n, 10), 0));
+    const struct members *t = swim_members(s);
+    cr_assert(eq(sz, members_count(t), 2));
+    cr_assert(ge(int, members_index(t, "node-z", 6), 0));
+    cr_assert(eq(int, members_index(t, "node-y", 6), RING_ENOENT));
+    swim_del(s);
 }
