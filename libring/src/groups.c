@@ -428,18 +428,25 @@ static int contacts_serve(const struct groups *g, const struct groups_entry *own
     return 1;
 }
 
-/* The group's author in our view: the alive member with the lowest id hash. */
-static int we_author(const struct groups *g, const struct members *t)
+/* The group's author in our view: the alive member with the lowest id hash. A scan of the
+ * table, so its answer is kept until the membership checksum changes. */
+static int we_author(struct groups *g, const struct members *t)
 {
+    uint64_t cs = members_checksum(t);
+    if (g->author_known && g->author_table_checksum == cs) {
+        return g->author_is_us;
+    }
     uint64_t mine = XXH3_64bits(g->id, g->id_len);
-    for (size_t i = 0; i < members_count(t); i++) {
+    int us = 1;
+    for (size_t i = 0; i < members_count(t) && us; i++) {
         size_t len;
         const char *id = members_id(t, i, &len);
-        if (alive_at(t, i) && XXH3_64bits(id, len) < mine) {
-            return 0;
-        }
+        us = !(alive_at(t, i) && XXH3_64bits(id, len) < mine);
     }
-    return 1;
+    g->author_known = 1;
+    g->author_table_checksum = cs;
+    g->author_is_us = (uint8_t)us;
+    return us;
 }
 
 static int has_contact(const struct codec_summary *s, const char *id, size_t len)

@@ -70,6 +70,10 @@ struct groups {
     uint64_t mismatch_since_ms; /* 0: the view agrees with our group's summary */
     uint64_t authored_ms;
     uint64_t author_due_ms; /* when authoring may be due next, or UINT64_MAX */
+    /* we_author()'s last answer and the membership checksum it holds for. */
+    uint8_t author_known;
+    uint8_t author_is_us;
+    uint64_t author_table_checksum;
     /* Our view of the ring, and since when we have held it. */
     uint64_t view_checksum;
     uint32_t view_size;
