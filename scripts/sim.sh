@@ -2,7 +2,8 @@
 # The full-size ringsim runs behind the README's simulator table (minutes, not seconds; the
 # default test suite runs small versions of every scenario instead). Builds a Release tree
 # with assertions off (build-rel) and prints one markdown table per target.
-# Usage: scripts/sim.sh [quick]   (quick: N up to 3,000 and a 2-minute loss run)
+# Usage: scripts/sim.sh [quick|groups]   (quick: N up to 3,000 and a 2-minute loss run;
+#        groups: only the sub-sharding table, flat against groups under 1%/min churn)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh build
@@ -18,6 +19,26 @@ if [ "${1:-}" = quick ]; then
 fi
 
 run() { echo "\$ ringsim $*" >&2; "$sim" --json "$@" || true; }
+
+# Sub-sharding (issue #7): flat against groups of 100 under 1% of nodes restarting per
+# minute, same seed; then G = 1,000 at the largest N this machine holds (RING_SIM_BIG_N,
+# 100,000 by default: about 30 KB of swim per node plus the group table, see sim/README.md).
+groups_table() {
+    echo "### Sub-sharding: churn of 1% of nodes per minute, 60 s virtual, seed 1"
+    echo
+    echo "| N | G | bytes/node/s | msgs/node/s | exchange bytes/node/s | member-table bytes/node | death reaches group s (mean / p99) | rejoin reaches group s (mean / p99) | keys agreed (final / mean / min) | strict final / mean | wall s |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    local big_n="${RING_SIM_BIG_N:-100000}"
+    for spec in "10000 1" "10000 100" "$big_n $((big_n / 100))"; do
+        set -- $spec
+        run --nodes "$1" --groups "$2" --scenario churn --churn 0.01 --duration 60s --seed 1 |
+            jq -r --arg n "$1" --arg g "$2" '"| \($n) | \($g) | \(.bytes_per_node_per_s|round) | \(.msgs_per_node_per_s*100|round/100) | \(.exchange_bytes_per_node_per_s|round) | \(.member_table_total_bytes_per_node|round) | \(.death_reach_mean_s*100|round/100) / \(.death_reach_p99_s*100|round/100) | \(.rejoin_reach_mean_s*100|round/100) / \(.rejoin_reach_p99_s*100|round/100) | \(.key_agreement_final) / \(.key_agreement_mean*10000|round/10000) / \(.key_agreement_min) | \(.key_agreement_strict_final) / \(.key_agreement_strict_mean*10000|round/10000) | \(.wall_s|round) |"'
+    done
+}
+if [ "${1:-}" = groups ]; then
+    groups_table
+    exit 0
+fi
 
 echo "### Dissemination: one node joins a converged cluster (seconds after it starts)"
 echo
@@ -67,3 +88,6 @@ for sc in pause partition churn flap; do
     run --nodes 1000 --scenario "$sc" --seed 1 |
         jq -r '"| \(.scenario) | \(.convergence_s) | \(.false_positives) | \(.full_syncs) | \(.wall_s*10|round/10) |"'
 done
+
+echo
+groups_table

@@ -10,22 +10,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ring/members.h"
+
 #include "plot.h"
 #include "scenario.h"
 #include "sim.h"
+
+/* Nodes a run may have: 100,000 take about 10 GB with --groups 1000. */
+#define SIM_NODES_MAX 1000000
 
 static const char usage[] =
     "usage: ringsim --nodes N --scenario S [options]\n"
     "\n"
     "Runs N real swim nodes over a virtual network and clock, reproducibly from one seed.\n"
     "\n"
-    "  --nodes N             nodes (1..65535)\n"
+    "  --nodes N             nodes (1..65535; up to 1000000 with --groups)\n"
     "  --scenario S          join | kill | pause | partition | loss | churn | flap\n"
     "  --seed X              seed of every random choice [1]\n"
     "  --duration T          virtual time: 60s, 2m, 500ms, or seconds [60s]\n"
     "  --loss P              datagram and stream-segment loss, 0..1 or 10% [0; loss: 0.1]\n"
     "  --latency-ms M[,J]    one-way latency mean and +-jitter in ms [1,0.5]\n"
-    "  --groups G            sub-sharding groups (only 1 until sub-sharding lands)\n"
+    "  --groups G            sub-sharding: G groups, node i in group i mod G [1: flat]\n"
+    "  --exchange-interval-ms MS  cross-group exchange interval [libring's default]\n"
     "  --joiners K           join: K nodes join a converged cluster of N-K [N: cold start]\n"
     "  --kill K              kill: nodes killed at once [1]\n"
     "  --churn R             churn: fraction of nodes restarted per minute [0.1]\n"
@@ -149,7 +155,7 @@ static void parse_flag(int argc, char **argv, int *i, struct cli *c)
     } else if (strcmp(f, "--oneway") == 0) {
         o->oneway = 1;
     } else if (strcmp(f, "--nodes") == 0) {
-        o->nodes = (uint32_t)parse_u64(f, value(argc, argv, i), 1, 65535);
+        o->nodes = (uint32_t)parse_u64(f, value(argc, argv, i), 1, SIM_NODES_MAX);
     } else if (strcmp(f, "--scenario") == 0) {
         const char *v = value(argc, argv, i);
         o->scenario = scenario_parse(v);
@@ -166,9 +172,9 @@ static void parse_flag(int argc, char **argv, int *i, struct cli *c)
     } else if (strcmp(f, "--latency-ms") == 0) {
         parse_latency(value(argc, argv, i), o);
     } else if (strcmp(f, "--groups") == 0) {
-        if (parse_u64(f, value(argc, argv, i), 1, 65535) != 1) {
-            die("%s: sub-sharding is not implemented yet (issue #7); only --groups 1 runs", f);
-        }
+        o->groups = (uint32_t)parse_u64(f, value(argc, argv, i), 1, 65535);
+    } else if (strcmp(f, "--exchange-interval-ms") == 0) {
+        o->exchange_interval_ms = (uint32_t)parse_u64(f, value(argc, argv, i), 100, 600000);
     } else if (strcmp(f, "--joiners") == 0) {
         o->joiners = (uint32_t)parse_u64(f, value(argc, argv, i), 1, 65535);
     } else if (strcmp(f, "--kill") == 0) {
@@ -210,6 +216,12 @@ static void parse(int argc, char **argv, struct cli *c)
     if (c->o.scenario == 0) {
         die("%s", "--scenario is required");
     }
+    if (c->o.nodes > MEMBERS_MAX && c->o.groups <= 1) {
+        die("%s", "more than 65535 nodes need --groups (a flat member table holds 65535)");
+    }
+    if (c->o.groups > c->o.nodes) {
+        die("%s", "--groups must not exceed --nodes");
+    }
     if (c->o.scenario == SIM_LOSS && !c->loss_set) {
         c->o.loss = 0.1;
     }
@@ -244,6 +256,13 @@ static void replay(const struct cli *c, char *buf, size_t cap)
     }
     if (n > 0 && (size_t)n < cap && o->churn_per_min > 0) {
         n += snprintf(buf + n, cap - (size_t)n, " --churn %.17g", o->churn_per_min);
+    }
+    if (n > 0 && (size_t)n < cap && o->groups > 1) {
+        n += snprintf(buf + n, cap - (size_t)n, " --groups %u", o->groups);
+    }
+    if (n > 0 && (size_t)n < cap && o->exchange_interval_ms > 0) {
+        n += snprintf(buf + n, cap - (size_t)n, " --exchange-interval-ms %u",
+                      o->exchange_interval_ms);
     }
     if (n > 0 && (size_t)n < cap && o->no_gossip) {
         n += snprintf(buf + n, cap - (size_t)n, " --no-gossip");

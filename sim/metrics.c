@@ -3,8 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ring/codec.h"
 #include "ring/members.h"
 
+#include "groups.h"
 #include "scenario.h"
 #include "sim.h"
 
@@ -52,7 +54,9 @@ void metrics_watch(struct sim *w, uint32_t i)
     }
     wa->node = i;
     wa->at_us = w->now_us;
+    wa->first_probe_us = UINT64_MAX;
     wa->first_suspect_us = UINT64_MAX;
+    wa->first_faulty_us = UINT64_MAX;
     m->watch_count++;
 }
 
@@ -104,6 +108,19 @@ void metrics_on_event(struct sim *w, uint32_t i, const struct swim_event *ev)
     }
     if (dead) {
         wa->faulty_at_us[i] = min_u64(wa->faulty_at_us[i], w->now_us);
+        wa->first_faulty_us = min_u64(wa->first_faulty_us, w->now_us);
+    }
+}
+
+void metrics_on_dgram(struct sim *w, uint32_t from, int to, const uint8_t *buf, size_t len)
+{
+    (void)from;
+    if (to < 0 || w->nodes[to].up || codec_peek_type(buf, len) != CODEC_PING) {
+        return; /* gossip rides on acks (seq 0); only a ping is a probe (or a ping-req's) */
+    }
+    struct sim_watch *wa = watch_of(w, (uint32_t)to);
+    if (wa != NULL) {
+        wa->first_probe_us = min_u64(wa->first_probe_us, w->now_us);
     }
 }
 
@@ -121,6 +138,9 @@ void metrics_after_drain(struct sim *w, uint32_t i)
  * majority vote, then a count (a pair held by at most half is reported as its count). */
 static uint32_t agreement(const struct sim *w)
 {
+    if (simgroups_on(w)) {
+        return simgroups_agreement(w);
+    }
     uint64_t cand[2] = { 0, 0 };
     uint32_t votes = 0;
     for (uint32_t i = 0; i < w->n; i++) {
@@ -144,6 +164,9 @@ static uint32_t agreement(const struct sim *w)
 
 static int all_see_all_alive(const struct sim *w)
 {
+    if (simgroups_on(w)) {
+        return simgroups_converged(w);
+    }
     for (uint32_t i = 0; i < w->n; i++) {
         if (!w->nodes[i].up) {
             continue;
@@ -169,6 +192,7 @@ void metrics_sample(struct sim *w)
         s->agree = agree;
     }
     m->converged_now = converged;
+    simgroups_sample(w);
     if (w->now_us < m->disturb_us) {
         return;
     }
@@ -236,28 +260,70 @@ static double join_quantile(const struct sim *w, double fraction)
     return t;
 }
 
+/* The protocol period every node runs with (libring's default unless overridden). */
+static uint64_t probe_interval_us(const struct sim *w)
+{
+    struct swim_config c = { .probe_interval_ms = w->opts.probe_interval_ms };
+    swim_config_defaults(&c);
+    return (uint64_t)c.probe_interval_ms * 1000;
+}
+
+/* Means over the watched nodes that got there (-1 when none did). */
 struct detection {
-    double first_suspect_s; /* mean over watched nodes, -1 if none suspected */
-    double all_faulty_s;    /* worst over watched nodes, -1 if some live node never did */
-    double mean_faulty_s;   /* mean over (watched, live observer) */
+    double first_probe_s; /* kill -> the first ping anyone sent it */
+    /* SWIM's measure: protocol periods, counted from the kill, up to and including the one
+     * in which some member first picked it as its probe target, ceil(first_probe_s / T);
+     * e/(e-1) = 1.58 when each of N members picks it with probability 1/(N-1) per period. */
+    double first_probe_periods;
+    double first_suspect_s;
+    double suspect_after_probe_s; /* that first probe's period running out, mostly */
+    double first_faulty_s;        /* kill -> the first faulty verdict anywhere */
+    double all_faulty_s;          /* worst over watched nodes, -1 if some live node never did */
+    double mean_faulty_s;         /* mean over (watched, live observer) */
 };
+
+struct mean {
+    double sum;
+    uint32_t n;
+};
+
+static void mean_add(struct mean *a, uint64_t from_us, uint64_t to_us)
+{
+    if (from_us != UINT64_MAX && to_us != UINT64_MAX && to_us >= from_us) {
+        a->sum += (double)(to_us - from_us) / 1e6;
+        a->n++;
+    }
+}
+
+static double mean_of(const struct mean *a)
+{
+    return a->n > 0 ? a->sum / a->n : -1;
+}
 
 static struct detection detection(const struct sim *w)
 {
     const struct sim_metrics *m = &w->m;
-    struct detection d = { -1, -1, -1 };
-    double first_sum = 0, faulty_sum = 0, worst = 0;
-    uint32_t first_n = 0, faulty_n = 0;
+    struct detection d = { -1, -1, -1, -1, -1, -1, -1 };
+    struct mean probe = { 0, 0 }, periods = { 0, 0 }, first = { 0, 0 }, after = { 0, 0 },
+                faulty1 = { 0, 0 };
+    uint64_t t_us = probe_interval_us(w);
+    double faulty_sum = 0, worst = 0;
+    uint32_t faulty_n = 0;
     int all = m->watch_count > 0;
     for (uint32_t j = 0; j < m->watch_count; j++) {
         const struct sim_watch *wa = &m->watch[j];
-        if (wa->first_suspect_us != UINT64_MAX) {
-            first_sum += (double)(wa->first_suspect_us - wa->at_us) / 1e6;
-            first_n++;
+        mean_add(&probe, wa->at_us, wa->first_probe_us);
+        if (wa->first_probe_us != UINT64_MAX) {
+            uint64_t k = (wa->first_probe_us - wa->at_us + t_us - 1) / t_us;
+            periods.sum += (double)(k > 0 ? k : 1);
+            periods.n++;
         }
+        mean_add(&first, wa->at_us, wa->first_suspect_us);
+        mean_add(&after, wa->first_probe_us, wa->first_suspect_us);
+        mean_add(&faulty1, wa->at_us, wa->first_faulty_us);
         for (uint32_t i = 0; i < w->n; i++) {
-            if (!w->nodes[i].up) {
-                continue;
+            if (!w->nodes[i].up || !simgroups_same(w, i, wa->node)) {
+                continue; /* with groups, only its own group watches a node */
             }
             if (wa->faulty_at_us[i] == UINT64_MAX) {
                 all = 0;
@@ -269,7 +335,11 @@ static struct detection detection(const struct sim *w)
             worst = t > worst ? t : worst;
         }
     }
-    d.first_suspect_s = first_n ? first_sum / first_n : -1;
+    d.first_probe_s = mean_of(&probe);
+    d.first_probe_periods = mean_of(&periods);
+    d.first_suspect_s = mean_of(&first);
+    d.suspect_after_probe_s = mean_of(&after);
+    d.first_faulty_s = mean_of(&faulty1);
     d.all_faulty_s = all ? worst : -1;
     d.mean_faulty_s = faulty_n ? faulty_sum / faulty_n : -1;
     return d;
@@ -313,9 +383,7 @@ void metrics_report(const struct sim *w, int json, FILE *f)
     double conv = m->converged_us != UINT64_MAX && m->converged_now
                       ? (double)(m->converged_us - m->disturb_us) / 1e6
                       : -1;
-    struct swim_config defaults = { .probe_interval_ms = w->opts.probe_interval_ms };
-    swim_config_defaults(&defaults);
-    double interval_s = defaults.probe_interval_ms / 1e3;
+    double interval_s = (double)probe_interval_us(w) / 1e6;
     if (json) {
         fprintf(f, "{\"scenario\":\"%s\",\"nodes\":%u,\"seed\":%llu,",
                 scenario_name(w->opts.scenario), w->n, (unsigned long long)w->opts.seed);
@@ -329,9 +397,13 @@ void metrics_report(const struct sim *w, int json, FILE *f)
     num(f, json, "duration_s", (double)w->end_us / 1e6, 0);
     num(f, json, "loss", w->opts.loss, 0);
     num(f, json, "convergence_s", conv, 0);
+    num(f, json, "first_probe_s", d.first_probe_s, 0);
+    num(f, json, "first_probe_periods", d.first_probe_periods, 0);
     num(f, json, "first_suspect_s", d.first_suspect_s, 0);
     num(f, json, "first_suspect_periods",
         d.first_suspect_s < 0 ? -1 : d.first_suspect_s / interval_s, 0);
+    num(f, json, "suspect_after_probe_s", d.suspect_after_probe_s, 0);
+    num(f, json, "first_faulty_s", d.first_faulty_s, 0);
     num(f, json, "all_faulty_s", d.all_faulty_s, 0);
     num(f, json, "mean_faulty_s", d.mean_faulty_s, 0);
     if (w->opts.scenario == SIM_JOIN) {
@@ -349,6 +421,7 @@ void metrics_report(const struct sim *w, int json, FILE *f)
     num(f, json, "stream_fails", (double)net->stream_fails, 0);
     num(f, json, "full_syncs", (double)full_syncs(w), 0);
     num(f, json, "member_table_bytes_per_node", (double)table_bytes_peak(w), 0);
+    simgroups_report(w, json, f);
     num(f, json, "events", (double)w->events, 0);
     num(f, json, "events_per_s", w->wall_s > 0 ? (double)w->events / w->wall_s : -1, 0);
     num(f, json, "wall_s", w->wall_s, !json);

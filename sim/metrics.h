@@ -7,7 +7,9 @@
  *   - convergence: sampled every SIM_SAMPLE_US; the first sample after the last disturbance
  *     at which every running node sees every running node alive and all agree on the
  *     membership and ring checksums;
- *   - detection, per killed node: the first suspicion by anyone, and when each live node
+ *   - detection, per killed node: the first ping anyone sent it (when some member first
+ *     picked it as a probe target: SWIM's "first detection" counts the periods until then),
+ *     the first suspicion and the first faulty verdict by anyone, and when each live node
  *     marked it faulty (so also when all had);
  *   - join: when each node first knew every running node alive;
  *   - false positives: a node declared faulty while it was healthy and reachable (not down,
@@ -32,7 +34,9 @@ struct sim;
 struct sim_watch {
     uint32_t node;
     uint64_t at_us;
+    uint64_t first_probe_us;   /* the first ping sent to it after the kill; UINT64_MAX: none */
     uint64_t first_suspect_us; /* UINT64_MAX: nobody yet */
+    uint64_t first_faulty_us;  /* the first faulty (or left) verdict by anyone */
     uint64_t *faulty_at_us;    /* per observer; UINT64_MAX: not yet */
 };
 
@@ -62,6 +66,8 @@ int metrics_init(struct sim *w);
 void metrics_free(struct sim *w);
 /* Node |i| reported |ev|. */
 void metrics_on_event(struct sim *w, uint32_t i, const struct swim_event *ev);
+/* Node |from| sends the datagram |buf| to node |to| (-1: no node) now. */
+void metrics_on_dgram(struct sim *w, uint32_t from, int to, const uint8_t *buf, size_t len);
 /* Node |i| was fed and drained. */
 void metrics_after_drain(struct sim *w, uint32_t i);
 void metrics_sample(struct sim *w);

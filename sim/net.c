@@ -5,6 +5,7 @@
 #include "ring/codec.h"
 #include "ring/swim.h"
 
+#include "groups.h"
 #include "net.h"
 #include "sim.h"
 
@@ -91,6 +92,7 @@ void net_send_dgram(struct sim *w, uint32_t from, int to, const uint8_t *buf, si
     net->dgram_bytes += len;
     uint64_t words[4] = { w->now_us, from, (uint64_t)(int64_t)to, len };
     sim_trace(w, words, sizeof(words));
+    metrics_on_dgram(w, from, to, buf, len);
     if (to < 0 || (uint32_t)to == from) {
         return;
     }
@@ -173,7 +175,9 @@ static int deliver_to(struct sim *w, struct sim_msg *m)
     }
     switch (m->kind) {
     case SIM_MSG_DGRAM:
-        (void)swim_recv(nd->s, &w->nodes[m->from].addr, m->data, m->len, now_ms);
+        if (!simgroups_deliver(w, m->to, m->from, m->data, m->len)) {
+            (void)swim_recv(nd->s, &w->nodes[m->from].addr, m->data, m->len, now_ms);
+        }
         break;
     case SIM_MSG_STREAM_REQ:
         serve(w, m);

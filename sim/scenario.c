@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "groups.h"
 #include "scenario.h"
 #include "sim.h"
 
@@ -288,10 +289,12 @@ void scenario_apply(struct sim *w, uint32_t idx)
         if (!nd->up) {
             nd->disturbed_until_us = w->now_us + grace_us(w);
             (void)sim_node_start(w, a->node, 0);
+            simgroups_on_restart(w, a->node);
         }
         break;
     case SIM_ACT_KILL:
         if (nd->up) {
+            simgroups_on_kill(w, a->node);
             sim_node_kill(w, a->node);
             nd->disturbed_until_us = UINT64_MAX;
             if (a->arg) {

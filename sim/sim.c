@@ -11,6 +11,7 @@
 #include "ring/error.h"
 #include "swim_int.h"
 
+#include "groups.h"
 #include "scenario.h"
 #include "sim.h"
 
@@ -102,7 +103,7 @@ static void *mem_realloc(void *ptr, size_t size, void *ud)
     return q + MEM_HDR;
 }
 
-static void mem_setup(struct sim_mem *m)
+void sim_mem_init(struct sim_mem *m)
 {
     m->mem.user_data = m;
     m->mem.malloc = mem_malloc;
@@ -183,7 +184,10 @@ void sim_node_drain(struct sim *w, uint32_t i)
         on_event(w, i, &ev);
     }
     metrics_after_drain(w, i);
+    simgroups_node_drain(w, i);
     uint64_t d = swim_next_deadline(nd->s);
+    uint64_t gd = simgroups_node_deadline(w, i);
+    d = gd < d ? gd : d;
     if (d != UINT64_MAX) {
         uint64_t at = d * 1000;
         sim_node_arm(w, i, at > w->now_us ? at : w->now_us);
@@ -206,39 +210,76 @@ static void node_config(struct sim *w, uint32_t i, struct swim_config *cfg)
     cfg->suspicion_max_mult = w->opts.suspicion_max_mult;
     cfg->suspicion_confirmations = w->opts.suspicion_confirmations;
     cfg->gossip_nodes = w->opts.no_gossip ? UINT32_MAX : 0;
+    cfg->group = simgroups_name(w, i);
+    cfg->group_len = cfg->group != NULL ? strlen(cfg->group) : 0;
 }
 
-/* Fills node |i|'s table with every other node, alive at incarnation 1, as after a join
- * long ago: the record-by-record path of the unit tests (no gossip queued, no syncs), so a
- * 10,000-node cluster starts converged without simulating its bootstrap. */
-static int fill_warm(struct sim *w, uint32_t i)
+/* The table a warm node starts from: every warm node alive at incarnation 1, as after a
+ * join long ago. Built once per run; each warm node gets a copy (swim__test_adopt: no
+ * events, no gossip queued, no syncs), so a 10,000-node cluster starts converged without
+ * simulating its bootstrap, and without 10^8 record-by-record inserts (~60 s of setup). */
+static int warm_table(struct sim *w, struct members **out)
 {
-    struct swim *s = w->nodes[i].s;
+    if (w->warm_table != NULL && members_count(w->warm_table) == w->warm_count) {
+        *out = w->warm_table;
+        return 0;
+    }
+    members_del(w->warm_table);
+    w->warm_table = NULL;
+    /* Room for every node of the run, so joiners never make 10,000 copies double. */
+    int rv = members_new(&w->warm_table, w->n, NULL);
     struct member m;
     memset(&m, 0, sizeof(m));
     m.status = MEMBER_ALIVE;
     m.weight = 1;
     m.incarnation = 1;
-    struct swim_event ev;
-    for (uint32_t j = 0; j < w->warm_count; j++) {
-        if (j == i) {
-            continue;
-        }
+    for (uint32_t j = 0; j < w->warm_count && rv == 0; j++) {
         (void)member_set_id(&m, w->nodes[j].id, strlen(w->nodes[j].id));
         m.addr = w->nodes[j].addr;
-        int rv = swim__test_put(s, &m);
-        if (rv != 0) {
-            return rv;
-        }
-        if ((j & 63) == 63) {
-            while (swim_next_event(s, &ev) == 1) {
-            }
+        rv = members_put(w->warm_table, &m);
+    }
+    *out = w->warm_table;
+    return rv;
+}
+
+/* With groups, node |i|'s group's warm table (its warm members, the group in each record):
+ * a small one, built for each node and dropped after the copy. */
+static int group_warm_table(struct sim *w, uint32_t i, struct members **out)
+{
+    const char *group = simgroups_name(w, i);
+    int rv = members_new(out, 0, NULL);
+    struct member m;
+    memset(&m, 0, sizeof(m));
+    m.status = MEMBER_ALIVE;
+    m.weight = 1;
+    m.incarnation = 1;
+    m.group_len = (uint8_t)strlen(group);
+    memcpy(m.group, group, m.group_len + 1);
+    for (uint32_t j = 0; j < w->warm_count && rv == 0; j++) {
+        if (simgroups_same(w, i, j)) {
+            (void)member_set_id(&m, w->nodes[j].id, strlen(w->nodes[j].id));
+            m.addr = w->nodes[j].addr;
+            rv = members_put(*out, &m);
         }
     }
-    while (swim_next_event(s, &ev) == 1) {
+    return rv;
+}
+
+static int fill_warm(struct sim *w, uint32_t i)
+{
+    struct members *t = NULL;
+    int grouped = simgroups_on(w);
+    int rv = grouped ? group_warm_table(w, i, &t) : warm_table(w, &t);
+    if (rv == 0) {
+        rv = swim__test_adopt(w->nodes[i].s, t);
     }
-    swim__test_joined(s);
-    return 0;
+    if (grouped) {
+        members_del(t);
+    }
+    if (rv == 0) {
+        swim__test_joined(w->nodes[i].s);
+    }
+    return rv;
 }
 
 int sim_node_start(struct sim *w, uint32_t i, int warm)
@@ -253,8 +294,13 @@ int sim_node_start(struct sim *w, uint32_t i, int warm)
     node_config(w, i, &cfg);
     uint64_t now_ms = w->now_us / 1000;
     int rv = swim_new(&nd->s, &cfg, &nd->mem.mem, now_ms);
+    size_t seed_count;
+    const struct ring_addr *seeds = simgroups_seeds(w, i, &seed_count);
     if (rv == 0) {
-        rv = warm ? fill_warm(w, i) : swim_join(nd->s, w->seeds, w->seed_count, now_ms);
+        rv = warm ? fill_warm(w, i) : swim_join(nd->s, seeds, seed_count, now_ms);
+    }
+    if (rv == 0 && simgroups_node_start(w, i, warm) != 0) {
+        rv = RING_ENOMEM;
     }
     if (rv != 0) {
         fprintf(stderr, "ringsim: node %u: %s\n", i, ring_strerror(rv));
@@ -279,6 +325,7 @@ void sim_node_kill(struct sim *w, uint32_t i)
     w->up--;
     swim_del(nd->s);
     nd->s = NULL;
+    simgroups_node_kill(w, i);
     nd->gen++;
     nd->armed_us = UINT64_MAX;
 }
@@ -305,8 +352,12 @@ int sim_init(struct sim *w, const struct sim_opts *opts, char *err, size_t err_c
         struct sim_node *nd = &w->nodes[i];
         snprintf(nd->id, sizeof(nd->id), "node-%05u", i);
         node_addr(i, &nd->addr);
-        mem_setup(&nd->mem);
+        sim_mem_init(&nd->mem);
         nd->armed_us = UINT64_MAX;
+    }
+    if (simgroups_init(w) != 0) {
+        snprintf(err, err_cap, "out of memory for %u groups", w->opts.groups);
+        return -1;
     }
     w->seed_count = w->n < 3 ? w->n : 3;
     for (size_t k = 0; k < w->seed_count; k++) {
@@ -333,7 +384,7 @@ static void on_timer(struct sim *w, const struct sim_ev *ev)
     uint64_t now_ms = w->now_us / 1000;
     (void)swim_tick(nd->s, now_ms);
     sim_node_drain(w, ev->node);
-    if (swim_next_deadline(nd->s) <= now_ms) {
+    if (swim_next_deadline(nd->s) <= now_ms || simgroups_node_deadline(w, ev->node) <= now_ms) {
         sim_node_arm(w, ev->node, (now_ms + 1) * 1000); /* more than a tick's work is due */
     }
 }
@@ -363,6 +414,7 @@ void sim_run(struct sim *w)
         }
     }
     w->now_us = w->end_us;
+    simgroups_finish(w);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     w->wall_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 }
@@ -379,7 +431,9 @@ void sim_free(struct sim *w)
     for (uint32_t i = 0; w->nodes != NULL && i < w->n; i++) {
         swim_del(w->nodes[i].s);
     }
+    simgroups_free(w);
     metrics_free(w);
+    members_del(w->warm_table);
     free(w->nodes);
     free(w->actions);
     memset(w, 0, sizeof(*w));

@@ -53,6 +53,10 @@ struct sim_opts {
     uint32_t suspicion_confirmations;
     /* 1: no gossip fanout, updates ride only on probes (to measure what the fanout buys). */
     int no_gossip;
+    /* Sub-sharding (sim/groups.h): groups (0 or 1: flat) and the cross-group exchange
+     * interval override (0: libring's default). */
+    uint32_t groups;
+    uint32_t exchange_interval_ms;
 };
 
 /* A counting allocator: every node's swim allocates through its own. */
@@ -79,6 +83,7 @@ struct sim_node {
 };
 
 struct sim_action;
+struct simgroups;
 
 struct sim {
     struct sim_opts opts;
@@ -89,7 +94,8 @@ struct sim {
     struct sim_node *nodes;
     uint32_t n;
     uint32_t up;
-    uint32_t warm_count; /* nodes 0..warm_count-1 start converged */
+    uint32_t warm_count;        /* nodes 0..warm_count-1 start converged */
+    struct members *warm_table; /* their starting table (sim.c), built at the first warm start */
     struct sim_net net;
     struct sim_metrics m;
     struct sim_action *actions;
@@ -99,6 +105,7 @@ struct sim {
     uint64_t events; /* heap events processed */
     uint64_t trace;  /* hash of everything observable, in order */
     double wall_s;
+    struct simgroups *gs; /* sub-sharding and its figures (groups.c) */
 };
 
 /* Builds the world for |opts| and schedules the scenario. Returns 0, or -1 with a message
@@ -128,5 +135,7 @@ void sim_node_arm(struct sim *w, uint32_t i, uint64_t at_us);
 int sim_node_paused(const struct sim *w, uint32_t i);
 /* Node index of an address, or -1. */
 int sim_addr_node(const struct sim *w, const struct ring_addr *a);
+/* Sets up a counting allocator. */
+void sim_mem_init(struct sim_mem *m);
 
 #endif

@@ -51,6 +51,11 @@ uint32_t codec__type_keys(int type)
     case CODEC_SYNC:
     case CODEC_SYNC_REPLY:
         return KEY_BIT(KEY_FROM) | KEY_BIT(KEY_CHECKSUM) | KEY_BIT(KEY_JOIN) | KEY_BIT(KEY_MEMBERS);
+    case CODEC_GROUP_SYN:
+    case CODEC_GROUP_ACK:
+    case CODEC_GROUP_PUSH:
+        return KEY_BIT(KEY_SEQ) | KEY_BIT(KEY_FROM) | KEY_BIT(KEY_GROUP) | KEY_BIT(KEY_DIGEST) |
+               KEY_BIT(KEY_GROUP_COUNT) | KEY_BIT(KEY_BUCKETS) | KEY_BIT(KEY_SUMMARIES);
     default:
         return 0;
     }
@@ -58,7 +63,7 @@ uint32_t codec__type_keys(int type)
 
 int codec__is_msg_type(int type)
 {
-    return codec__type_keys(type) != 0 && !codec__is_sync_type(type);
+    return codec__type_keys(type) != 0 && !codec__is_sync_type(type) && !codec_is_groups_type(type);
 }
 
 int codec__is_sync_type(int type)
@@ -67,7 +72,7 @@ int codec__is_sync_type(int type)
 }
 
 /* Reads [version, type, and leaves the cursor at the body. */
-static int read_envelope(struct mpread__cur *r, int *type)
+int codec__read_envelope(struct mpread__cur *r, int *type)
 {
     size_t n;
     uint64_t version;
@@ -101,12 +106,12 @@ int codec_peek_type(const uint8_t *buf, size_t len)
     struct mpread__cur r;
     int type = 0;
     mpread__init(&r, buf, len);
-    int rv = read_envelope(&r, &type);
+    int rv = codec__read_envelope(&r, &type);
     return rv != 0 ? rv : type;
 }
 
 /* Copies an id-like string of at most |max| bytes; embedded NULs are RING_EPROTO. */
-static int read_text(struct mpread__cur *r, size_t max, char *dst, uint8_t *dst_len)
+int codec__read_text(struct mpread__cur *r, size_t max, char *dst, uint8_t *dst_len)
 {
     const uint8_t *s;
     size_t len;
@@ -123,7 +128,7 @@ static int read_text(struct mpread__cur *r, size_t max, char *dst, uint8_t *dst_
     return 0;
 }
 
-static int read_addr(struct mpread__cur *r, struct ring_addr *a)
+int codec__read_addr(struct mpread__cur *r, struct ring_addr *a)
 {
     const uint8_t *b;
     size_t len;
@@ -143,7 +148,7 @@ static int read_addr(struct mpread__cur *r, struct ring_addr *a)
 }
 
 /* Reads a map key (a non-negative integer) and checks it is not a repeat of a known key. */
-static int read_key(struct mpread__cur *r, uint32_t known, uint32_t *seen, uint64_t *key)
+int codec__read_key(struct mpread__cur *r, uint32_t known, uint32_t *seen, uint64_t *key)
 {
     int rv = mpread__uint(r, key);
     if (rv != 0 || *key >= 32 || !(known & KEY_BIT(*key))) {
@@ -157,13 +162,13 @@ static int read_key(struct mpread__cur *r, uint32_t known, uint32_t *seen, uint6
 }
 
 /* Skips the value of a key this version does not know; too deep is RING_EPROTO (codec.h). */
-static int skip_unknown(struct mpread__cur *r, int depth)
+int codec__skip_unknown(struct mpread__cur *r, int depth)
 {
     int rv = mpread__skip(r, depth, CODEC_DEPTH_MAX, MPREAD__DEPTH_ALL);
     return rv == RING_E2BIG ? RING_EPROTO : rv;
 }
 
-static int is_known(uint32_t known, uint64_t key)
+int codec__is_known(uint32_t known, uint64_t key)
 {
     return key < 32 && (known & KEY_BIT(key));
 }
@@ -174,9 +179,9 @@ static int read_labels(struct mpread__cur *r, struct member *m)
     int rv = mpread__map(r, MEMBER_LABELS_MAX, &n);
     for (size_t i = 0; i < n && rv == 0; i++) {
         struct member_label *l = &m->labels[i];
-        rv = read_text(r, MEMBER_LABEL_KEY_BYTES_MAX, l->key, &l->key_len);
+        rv = codec__read_text(r, MEMBER_LABEL_KEY_BYTES_MAX, l->key, &l->key_len);
         if (rv == 0) {
-            rv = read_text(r, MEMBER_LABEL_VALUE_BYTES_MAX, l->value, &l->value_len);
+            rv = codec__read_text(r, MEMBER_LABEL_VALUE_BYTES_MAX, l->value, &l->value_len);
         }
     }
     m->label_count = (uint8_t)n;
@@ -191,9 +196,9 @@ static int read_member_field(struct mpread__cur *r, uint64_t key, struct member 
     int rv;
     switch (key) {
     case MKEY_ID:
-        return read_text(r, MEMBER_ID_BYTES_MAX, m->id, &m->id_len);
+        return codec__read_text(r, MEMBER_ID_BYTES_MAX, m->id, &m->id_len);
     case MKEY_ADDR:
-        return read_addr(r, &m->addr);
+        return codec__read_addr(r, &m->addr);
     case MKEY_STATUS:
         rv = mpread__uint_max(r, MEMBER_LEFT, &v);
         m->status = (uint8_t)v;
@@ -205,11 +210,11 @@ static int read_member_field(struct mpread__cur *r, uint64_t key, struct member 
         m->weight = (uint16_t)v;
         return rv;
     case MKEY_GROUP:
-        return read_text(r, MEMBER_GROUP_BYTES_MAX, m->group, &m->group_len);
+        return codec__read_text(r, MEMBER_GROUP_BYTES_MAX, m->group, &m->group_len);
     case MKEY_LABELS:
         return read_labels(r, m);
     default:
-        return read_text(r, MEMBER_ID_BYTES_MAX, source->source, &source->source_len);
+        return codec__read_text(r, MEMBER_ID_BYTES_MAX, source->source, &source->source_len);
     }
 }
 
@@ -228,10 +233,10 @@ static int read_member(struct mpread__cur *r, struct member *m, struct codec_upd
     int rv = mpread__map(r, CODEC_MAP_KEYS_MAX, &n);
     for (size_t i = 0; i < n && rv == 0; i++) {
         uint64_t key;
-        rv = read_key(r, known, &seen, &key);
+        rv = codec__read_key(r, known, &seen, &key);
         if (rv == 0) {
-            rv = is_known(known, key) ? read_member_field(r, key, m, u)
-                                      : skip_unknown(r, DEPTH_MEMBER + 1);
+            rv = codec__is_known(known, key) ? read_member_field(r, key, m, u)
+                                             : codec__skip_unknown(r, DEPTH_MEMBER + 1);
         }
     }
     if (rv == 0 && (seen & MEMBER_REQUIRED) != MEMBER_REQUIRED) {
@@ -264,11 +269,11 @@ static int read_msg_field(struct mpread__cur *r, uint64_t key, struct codec_msg 
         out->seq = (uint32_t)v;
         return rv;
     case KEY_FROM:
-        return read_text(r, MEMBER_ID_BYTES_MAX, out->from, &out->from_len);
+        return codec__read_text(r, MEMBER_ID_BYTES_MAX, out->from, &out->from_len);
     case KEY_TARGET:
-        return read_text(r, MEMBER_ID_BYTES_MAX, out->target, &out->target_len);
+        return codec__read_text(r, MEMBER_ID_BYTES_MAX, out->target, &out->target_len);
     case KEY_TARGET_ADDR:
-        return read_addr(r, &out->target_addr);
+        return codec__read_addr(r, &out->target_addr);
     case KEY_CHECKSUM:
         return mpread__uint(r, &out->checksum);
     default:
@@ -291,10 +296,10 @@ static int read_msg_body(struct mpread__cur *r, struct codec_msg *out)
     int rv = mpread__map(r, CODEC_MAP_KEYS_MAX, &n);
     for (size_t i = 0; i < n && rv == 0; i++) {
         uint64_t key;
-        rv = read_key(r, known, &seen, &key);
+        rv = codec__read_key(r, known, &seen, &key);
         if (rv == 0) {
-            rv = is_known(known, key) ? read_msg_field(r, key, out)
-                                      : skip_unknown(r, DEPTH_BODY + 1);
+            rv = codec__is_known(known, key) ? read_msg_field(r, key, out)
+                                             : codec__skip_unknown(r, DEPTH_BODY + 1);
         }
     }
     if (rv == 0 && (seen & required) != required) {
@@ -318,7 +323,7 @@ int codec_decode(const uint8_t *buf, size_t len, struct codec_msg *out)
     int type;
     mpread__init(&r, buf, len);
     msg_clear(out);
-    int rv = read_envelope(&r, &type);
+    int rv = codec__read_envelope(&r, &type);
     if (rv != 0) {
         return rv;
     }
@@ -357,7 +362,7 @@ static int read_sync_field(struct mpread__cur *r, uint64_t key, struct codec_syn
     int rv;
     switch (key) {
     case KEY_FROM:
-        return read_text(r, MEMBER_ID_BYTES_MAX, hdr->from, &hdr->from_len);
+        return codec__read_text(r, MEMBER_ID_BYTES_MAX, hdr->from, &hdr->from_len);
     case KEY_CHECKSUM:
         return mpread__uint(r, &hdr->checksum);
     case KEY_JOIN:
@@ -377,7 +382,7 @@ static int read_sync(const uint8_t *buf, size_t len, struct codec_sync *hdr, cod
     int type;
     mpread__init(&r, buf, len);
     memset(hdr, 0, sizeof(*hdr));
-    int rv = read_envelope(&r, &type);
+    int rv = codec__read_envelope(&r, &type);
     if (rv != 0) {
         return rv;
     }
@@ -391,10 +396,10 @@ static int read_sync(const uint8_t *buf, size_t len, struct codec_sync *hdr, cod
     rv = mpread__map(&r, CODEC_MAP_KEYS_MAX, &n);
     for (size_t i = 0; i < n && rv == 0; i++) {
         uint64_t key;
-        rv = read_key(&r, known, &seen, &key);
+        rv = codec__read_key(&r, known, &seen, &key);
         if (rv == 0) {
-            rv = is_known(known, key) ? read_sync_field(&r, key, hdr, cb, arg)
-                                      : skip_unknown(&r, DEPTH_BODY + 1);
+            rv = codec__is_known(known, key) ? read_sync_field(&r, key, hdr, cb, arg)
+                                             : codec__skip_unknown(&r, DEPTH_BODY + 1);
         }
     }
     if (rv == 0 && (seen != known || hdr->from_len == 0 || mpread__remaining(&r) != 0)) {

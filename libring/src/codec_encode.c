@@ -21,15 +21,7 @@
 #include "ring/error.h"
 #include "codec_int.h"
 
-/* Writes into a fixed buffer; a write past its end marks it full and fails the packer. */
-struct sink {
-    uint8_t *buf;
-    size_t cap;
-    size_t len;
-    int overflow;
-};
-
-static int sink_write(void *data, const char *bytes, size_t len)
+int codec__sink_write(void *data, const char *bytes, size_t len)
 {
     struct sink *s = data;
     if (s->overflow || len > s->cap - s->len) {
@@ -42,32 +34,32 @@ static int sink_write(void *data, const char *bytes, size_t len)
 }
 
 /* Sizes of msgpack's shortest forms (the msgpack spec, "Formats"). */
-static size_t uint_size(uint64_t v)
+size_t codec__uint_size(uint64_t v)
 {
     return v < 128 ? 1 : v <= UINT8_MAX ? 2 : v <= UINT16_MAX ? 3 : v <= UINT32_MAX ? 5 : 9;
 }
 
-static size_t str_size(size_t n)
+size_t codec__str_size(size_t n)
 {
     return n + (n < 32 ? 1 : n <= UINT8_MAX ? 2 : n <= UINT16_MAX ? 3 : 5);
 }
 
-static size_t bin_size(size_t n)
+size_t codec__bin_size(size_t n)
 {
     return n + (n <= UINT8_MAX ? 2 : n <= UINT16_MAX ? 3 : 5);
 }
 
-static size_t container_size(size_t n)
+size_t codec__container_size(size_t n)
 {
     return n < 16 ? 1 : n <= UINT16_MAX ? 3 : 5;
 }
 
-static size_t addr_size(const struct ring_addr *a)
+size_t codec__addr_size(const struct ring_addr *a)
 {
-    return bin_size(a->family == RING_ADDR_V6 ? CODEC_ADDR_V6_BYTES : CODEC_ADDR_V4_BYTES);
+    return codec__bin_size(a->family == RING_ADDR_V6 ? CODEC_ADDR_V6_BYTES : CODEC_ADDR_V4_BYTES);
 }
 
-static size_t popcount(uint32_t x)
+size_t codec__popcount(uint32_t x)
 {
     size_t n = 0;
     for (; x != 0; x &= x - 1) {
@@ -84,9 +76,9 @@ static size_t member_key_count(const struct member *m, size_t source_len)
 
 static size_t labels_size(const struct member *m)
 {
-    size_t n = container_size(m->label_count);
+    size_t n = codec__container_size(m->label_count);
     for (int i = 0; i < m->label_count; i++) {
-        n += str_size(m->labels[i].key_len) + str_size(m->labels[i].value_len);
+        n += codec__str_size(m->labels[i].key_len) + codec__str_size(m->labels[i].value_len);
     }
     return n;
 }
@@ -95,12 +87,12 @@ static size_t labels_size(const struct member *m)
 static size_t member_size(const struct member *m, size_t source_len)
 {
     size_t keys = member_key_count(m, source_len);
-    size_t n = container_size(keys) + keys;
-    n += str_size(m->id_len) + addr_size(&m->addr) + uint_size(m->status) +
-         uint_size(m->incarnation) + uint_size(m->weight);
-    n += m->group_len > 0 ? str_size(m->group_len) : 0;
+    size_t n = codec__container_size(keys) + keys;
+    n += codec__str_size(m->id_len) + codec__addr_size(&m->addr) + codec__uint_size(m->status) +
+         codec__uint_size(m->incarnation) + codec__uint_size(m->weight);
+    n += m->group_len > 0 ? codec__str_size(m->group_len) : 0;
     n += m->label_count > 0 ? labels_size(m) : 0;
-    n += source_len > 0 ? str_size(source_len) : 0;
+    n += source_len > 0 ? codec__str_size(source_len) : 0;
     return n;
 }
 
@@ -120,23 +112,23 @@ size_t codec_header_size(const struct codec_msg *msg)
 {
     uint32_t keys = msg_keys(msg);
     /* fixarray(3), version, type, map header, one byte per key. */
-    size_t n = 1 + uint_size(CODEC_VERSION) + uint_size(msg->type);
-    n += container_size(popcount(keys)) + popcount(keys);
-    n += uint_size(msg->seq) + str_size(msg->from_len);
-    n += keys & KEY_BIT(KEY_TARGET) ? str_size(msg->target_len) : 0;
-    n += keys & KEY_BIT(KEY_TARGET_ADDR) ? addr_size(&msg->target_addr) : 0;
-    n += keys & KEY_BIT(KEY_CHECKSUM) ? uint_size(msg->checksum) : 0;
-    n += keys & KEY_BIT(KEY_UPDATES) ? container_size(msg->update_count) : 0;
+    size_t n = 1 + codec__uint_size(CODEC_VERSION) + codec__uint_size(msg->type);
+    n += codec__container_size(codec__popcount(keys)) + codec__popcount(keys);
+    n += codec__uint_size(msg->seq) + codec__str_size(msg->from_len);
+    n += keys & KEY_BIT(KEY_TARGET) ? codec__str_size(msg->target_len) : 0;
+    n += keys & KEY_BIT(KEY_TARGET_ADDR) ? codec__addr_size(&msg->target_addr) : 0;
+    n += keys & KEY_BIT(KEY_CHECKSUM) ? codec__uint_size(msg->checksum) : 0;
+    n += keys & KEY_BIT(KEY_UPDATES) ? codec__container_size(msg->update_count) : 0;
     return n;
 }
 
-static void pack_str(msgpack_packer *pk, const char *s, size_t n)
+void codec__pack_str(msgpack_packer *pk, const char *s, size_t n)
 {
     msgpack_pack_str(pk, n);
     msgpack_pack_str_body(pk, s, n);
 }
 
-static void pack_addr(msgpack_packer *pk, const struct ring_addr *a)
+void codec__pack_addr(msgpack_packer *pk, const struct ring_addr *a)
 {
     uint8_t b[CODEC_ADDR_V6_BYTES];
     size_t ip_len = a->family == RING_ADDR_V6 ? 16 : 4;
@@ -151,8 +143,8 @@ static void pack_labels(msgpack_packer *pk, const struct member *m)
 {
     msgpack_pack_map(pk, m->label_count);
     for (int i = 0; i < m->label_count; i++) {
-        pack_str(pk, m->labels[i].key, m->labels[i].key_len);
-        pack_str(pk, m->labels[i].value, m->labels[i].value_len);
+        codec__pack_str(pk, m->labels[i].key, m->labels[i].key_len);
+        codec__pack_str(pk, m->labels[i].value, m->labels[i].value_len);
     }
 }
 
@@ -161,9 +153,9 @@ static void pack_member(msgpack_packer *pk, const struct member *m, const char *
 {
     msgpack_pack_map(pk, member_key_count(m, source_len));
     msgpack_pack_uint8(pk, MKEY_ID);
-    pack_str(pk, m->id, m->id_len);
+    codec__pack_str(pk, m->id, m->id_len);
     msgpack_pack_uint8(pk, MKEY_ADDR);
-    pack_addr(pk, &m->addr);
+    codec__pack_addr(pk, &m->addr);
     msgpack_pack_uint8(pk, MKEY_STATUS);
     msgpack_pack_uint8(pk, m->status);
     msgpack_pack_uint8(pk, MKEY_INCARNATION);
@@ -172,7 +164,7 @@ static void pack_member(msgpack_packer *pk, const struct member *m, const char *
     msgpack_pack_uint16(pk, m->weight);
     if (m->group_len > 0) {
         msgpack_pack_uint8(pk, MKEY_GROUP);
-        pack_str(pk, m->group, m->group_len);
+        codec__pack_str(pk, m->group, m->group_len);
     }
     if (m->label_count > 0) {
         msgpack_pack_uint8(pk, MKEY_LABELS);
@@ -180,11 +172,11 @@ static void pack_member(msgpack_packer *pk, const struct member *m, const char *
     }
     if (source_len > 0) {
         msgpack_pack_uint8(pk, MKEY_SOURCE);
-        pack_str(pk, source, source_len);
+        codec__pack_str(pk, source, source_len);
     }
 }
 
-static void pack_envelope(msgpack_packer *pk, int type, size_t body_keys)
+void codec__pack_envelope(msgpack_packer *pk, int type, size_t body_keys)
 {
     msgpack_pack_array(pk, 3);
     msgpack_pack_uint8(pk, CODEC_VERSION);
@@ -195,18 +187,18 @@ static void pack_envelope(msgpack_packer *pk, int type, size_t body_keys)
 static void pack_msg(msgpack_packer *pk, const struct codec_msg *msg)
 {
     uint32_t keys = msg_keys(msg);
-    pack_envelope(pk, msg->type, popcount(keys));
+    codec__pack_envelope(pk, msg->type, codec__popcount(keys));
     msgpack_pack_uint8(pk, KEY_SEQ);
     msgpack_pack_uint32(pk, msg->seq);
     msgpack_pack_uint8(pk, KEY_FROM);
-    pack_str(pk, msg->from, msg->from_len);
+    codec__pack_str(pk, msg->from, msg->from_len);
     if (keys & KEY_BIT(KEY_TARGET)) {
         msgpack_pack_uint8(pk, KEY_TARGET);
-        pack_str(pk, msg->target, msg->target_len);
+        codec__pack_str(pk, msg->target, msg->target_len);
     }
     if (keys & KEY_BIT(KEY_TARGET_ADDR)) {
         msgpack_pack_uint8(pk, KEY_TARGET_ADDR);
-        pack_addr(pk, &msg->target_addr);
+        codec__pack_addr(pk, &msg->target_addr);
     }
     if (keys & KEY_BIT(KEY_CHECKSUM)) {
         msgpack_pack_uint8(pk, KEY_CHECKSUM);
@@ -223,7 +215,7 @@ static void pack_msg(msgpack_packer *pk, const struct codec_msg *msg)
 }
 
 /* An id field: 1..MEMBER_ID_BYTES_MAX bytes (0.. when |may_be_empty|), no NUL inside. */
-static int id_ok(const char *s, size_t len, int may_be_empty)
+int codec__id_ok(const char *s, size_t len, int may_be_empty)
 {
     if ((len == 0 && !may_be_empty) || len > MEMBER_ID_BYTES_MAX) {
         return 0;
@@ -231,24 +223,25 @@ static int id_ok(const char *s, size_t len, int may_be_empty)
     return memchr(s, '\0', len) == NULL;
 }
 
-static int addr_ok(const struct ring_addr *a)
+int codec__addr_ok(const struct ring_addr *a)
 {
     return a->family == RING_ADDR_V4 || a->family == RING_ADDR_V6;
 }
 
 static int msg_ok(const struct codec_msg *msg)
 {
-    if (!codec__is_msg_type(msg->type) || !id_ok(msg->from, msg->from_len, 0) ||
+    if (!codec__is_msg_type(msg->type) || !codec__id_ok(msg->from, msg->from_len, 0) ||
         msg->update_count > CODEC_UPDATES_MAX) {
         return 0;
     }
     int is_req = msg->type == CODEC_PING_REQ;
-    if (!id_ok(msg->target, msg->target_len, !is_req) || (is_req && !addr_ok(&msg->target_addr))) {
+    if (!codec__id_ok(msg->target, msg->target_len, !is_req) ||
+        (is_req && !codec__addr_ok(&msg->target_addr))) {
         return 0;
     }
     for (int i = 0; i < msg->update_count; i++) {
         const struct codec_update *u = &msg->updates[i];
-        if (member_validate(&u->m) != 0 || !id_ok(u->source, u->source_len, 1)) {
+        if (member_validate(&u->m) != 0 || !codec__id_ok(u->source, u->source_len, 1)) {
             return 0;
         }
     }
@@ -269,7 +262,7 @@ ssize_t codec_encode(uint8_t *buf, size_t cap, const struct codec_msg *msg)
     }
     struct sink s = { buf, cap, 0, 0 };
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &s, sink_write);
+    msgpack_packer_init(&pk, &s, codec__sink_write);
     pack_msg(&pk, msg);
     RING_ASSERT(!s.overflow && s.len == size);
     return (ssize_t)s.len;
@@ -277,9 +270,9 @@ ssize_t codec_encode(uint8_t *buf, size_t cap, const struct codec_msg *msg)
 
 static void pack_sync(msgpack_packer *pk, const struct codec_sync *hdr, const struct members *t)
 {
-    pack_envelope(pk, hdr->type, 4);
+    codec__pack_envelope(pk, hdr->type, 4);
     msgpack_pack_uint8(pk, KEY_FROM);
-    pack_str(pk, hdr->from, hdr->from_len);
+    codec__pack_str(pk, hdr->from, hdr->from_len);
     msgpack_pack_uint8(pk, KEY_CHECKSUM);
     msgpack_pack_uint64(pk, hdr->checksum);
     msgpack_pack_uint8(pk, KEY_JOIN);
@@ -301,9 +294,9 @@ static void pack_sync(msgpack_packer *pk, const struct codec_sync *hdr, const st
 size_t codec_sync_size(const struct codec_sync *hdr, const struct members *t)
 {
     /* fixarray(3), version, type, fixmap(4), four one-byte keys, join (a bool). */
-    size_t n = 1 + uint_size(CODEC_VERSION) + uint_size(hdr->type) + 1 + 4 + 1;
-    n += str_size(hdr->from_len) + uint_size(hdr->checksum);
-    n += container_size(members_count(t));
+    size_t n = 1 + codec__uint_size(CODEC_VERSION) + codec__uint_size(hdr->type) + 1 + 4 + 1;
+    n += codec__str_size(hdr->from_len) + codec__uint_size(hdr->checksum);
+    n += codec__container_size(members_count(t));
     struct member m;
     for (size_t i = 0; i < members_count(t); i++) {
         members_get(t, i, &m);
@@ -317,12 +310,13 @@ size_t codec_sync_size(const struct codec_sync *hdr, const struct members *t)
 ssize_t codec_encode_sync(uint8_t *buf, size_t cap, const struct codec_sync *hdr,
                           const struct members *t)
 {
-    if (!codec__is_sync_type(hdr->type) || !id_ok(hdr->from, hdr->from_len, 0) || hdr->join > 1) {
+    if (!codec__is_sync_type(hdr->type) || !codec__id_ok(hdr->from, hdr->from_len, 0) ||
+        hdr->join > 1) {
         return RING_EINVAL;
     }
     struct sink s = { buf, cap, 0, 0 };
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &s, sink_write);
+    msgpack_packer_init(&pk, &s, codec__sink_write);
     pack_sync(&pk, hdr, t);
     return s.overflow ? RING_EMSGSIZE : (ssize_t)s.len;
 }

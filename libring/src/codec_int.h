@@ -3,7 +3,10 @@
 #ifndef RING_CODEC_INT_H
 #define RING_CODEC_INT_H
 
+#include <msgpack.h>
+
 #include "ring/codec.h"
+#include "mpread.h"
 
 /* Body keys: one registry for every message type, so a key means the same everywhere. */
 enum {
@@ -15,6 +18,27 @@ enum {
     KEY_UPDATES = 5,
     KEY_JOIN = 6,
     KEY_MEMBERS = 7,
+    /* The cross-group exchange. */
+    KEY_GROUP = 8,
+    KEY_DIGEST = 9,
+    KEY_GROUP_COUNT = 10,
+    KEY_BUCKETS = 11,
+    KEY_SUMMARIES = 12,
+};
+
+/* Summary keys. */
+enum {
+    SKEY_NAME = 0,
+    SKEY_VERSION = 1,
+    SKEY_SIZE = 2,
+    SKEY_RING_CHECKSUM = 3,
+    SKEY_CONTACTS = 4,
+};
+
+/* Contact keys. */
+enum {
+    CKEY_ID = 0,
+    CKEY_ADDR = 1,
 };
 
 /* Member record keys (a member in a sync, an update on a datagram). */
@@ -31,6 +55,9 @@ enum {
 
 #define KEY_BIT(k) (1u << (k))
 
+/* The bucket digests travel as one bin of 16-bit big-endian values. */
+#define CODEC_BUCKETS_BYTES (2 * CODEC_GROUP_BUCKETS)
+
 /* Keys any body or member map may hold, known or not: far more than v1 uses, small enough
  * that a map header cannot ask for unbounded work. */
 #define CODEC_MAP_KEYS_MAX 32
@@ -45,5 +72,39 @@ uint32_t codec__type_keys(int type);
 /* 1 for the datagram and stream types codec_encode()/codec_decode() handle. */
 int codec__is_msg_type(int type);
 int codec__is_sync_type(int type);
+
+/* Shared by codec_encode.c and codec_groups.c: a fixed output buffer for msgpack-c's packer
+ * (a write past its end marks it full and fails the packer), msgpack's shortest-form sizes
+ * and the packers of the common fields. */
+struct sink {
+    uint8_t *buf;
+    size_t cap;
+    size_t len;
+    int overflow;
+};
+int codec__sink_write(void *data, const char *bytes, size_t len);
+size_t codec__uint_size(uint64_t v);
+size_t codec__str_size(size_t n);
+size_t codec__bin_size(size_t n);
+size_t codec__container_size(size_t n);
+size_t codec__addr_size(const struct ring_addr *a);
+size_t codec__popcount(uint32_t x);
+void codec__pack_str(msgpack_packer *pk, const char *s, size_t n);
+void codec__pack_addr(msgpack_packer *pk, const struct ring_addr *a);
+void codec__pack_envelope(msgpack_packer *pk, int type, size_t body_keys);
+/* An id field: 1..MEMBER_ID_BYTES_MAX bytes (0.. when |may_be_empty|), no NUL inside. */
+int codec__id_ok(const char *s, size_t len, int may_be_empty);
+int codec__addr_ok(const struct ring_addr *a);
+
+/* Shared by codec_decode.c and codec_groups.c: the envelope, strings, addresses and keys. */
+int codec__read_envelope(struct mpread__cur *r, int *type);
+/* Copies an id-like string of at most |max| bytes; embedded NULs are RING_EPROTO. */
+int codec__read_text(struct mpread__cur *r, size_t max, char *dst, uint8_t *dst_len);
+int codec__read_addr(struct mpread__cur *r, struct ring_addr *a);
+/* Reads a map key (a non-negative integer) and checks it is not a repeat of a known key. */
+int codec__read_key(struct mpread__cur *r, uint32_t known, uint32_t *seen, uint64_t *key);
+/* Skips the value of a key this version does not know; too deep is RING_EPROTO. */
+int codec__skip_unknown(struct mpread__cur *r, int depth);
+int codec__is_known(uint32_t known, uint64_t key);
 
 #endif

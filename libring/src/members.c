@@ -289,6 +289,43 @@ void members_del(struct members *t)
     ring__free(&t->mem, t);
 }
 
+int members__clone(struct members **out, const struct members *src, const struct ring_mem *mem)
+{
+    *out = NULL;
+    mem = mem != NULL ? mem : ring_mem_default();
+    struct members *t = ring__calloc(mem, 1, sizeof(*t));
+    if (t == NULL) {
+        return RING_ENOMEM;
+    }
+    *t = *src; /* sums, counts and sizes; the pointers are replaced below */
+    t->mem = *mem;
+    t->count = 0;
+    t->heap_bytes = 0;
+    t->records = ring__mallocarray(mem, src->capacity, sizeof(*t->records));
+    t->slots = ring__mallocarray(mem, (size_t)src->slot_mask + 1, sizeof(*t->slots));
+    if (t->records == NULL || t->slots == NULL) {
+        members_del(t);
+        return RING_ENOMEM;
+    }
+    /* Same records at the same indexes: the slots can be copied as they are. */
+    memcpy(t->slots, src->slots, ((size_t)src->slot_mask + 1) * sizeof(*t->slots));
+    for (uint32_t k = 0; k < src->count; k++) {
+        struct record r = src->records[k];
+        if (r.blob_len > BLOB_INLINE_BYTES) {
+            r.blob.heap = ring__mallocarray(mem, r.blob_len, 1);
+            if (r.blob.heap == NULL) {
+                members_del(t); /* frees the blobs of records 0..k-1, which it owns */
+                return RING_ENOMEM;
+            }
+            memcpy(r.blob.heap, src->records[k].blob.heap, r.blob_len);
+            t->heap_bytes += r.blob_len;
+        }
+        t->records[t->count++] = r;
+    }
+    *out = t;
+    return 0;
+}
+
 /* Replaces record |idx| with |r| (whose blob it takes over). */
 static void record_replace(struct members *t, uint32_t idx, const struct record *r)
 {

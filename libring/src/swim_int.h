@@ -77,6 +77,9 @@ struct swim_suspicion {
     uint32_t k;    /* confirmations expected */
     uint32_t confirmations;
     uint32_t source_count;
+    /* This node has probed the suspect since the suspicion started (or started it with a
+     * failed probe of its own): swim_probe.c probes a suspect it only heard about next. */
+    uint8_t probed;
     uint64_t start_ms, min_ms, max_ms;
     uint64_t sources[SWIM_CONFIRMATIONS_MAX]; /* hashes of the suspecting ids */
     /* The source the queued update of this suspect carries (the latest accepted one). */
@@ -298,7 +301,15 @@ size_t swim__random_members(struct swim *s, int (*want)(const struct swim *, siz
 
 /* For tests: stores |m| in the table as if a change had arrived, without gossiping it. */
 int swim__test_put(struct swim *s, const struct member *m);
-/* For ringsim's warm start: the table was filled by swim__test_put() as if a join had
+/* For ringsim's warm start of a large cluster: replaces the table of a freshly created node
+ * with a copy of |table| (every member alive; our own record is kept as ours), with no
+ * events, no gossip queued and a fresh probe round. O(table) memory copies instead of a
+ * swim__test_put() per member, which hashes, digests and queues an event for each.
+ * Returns 0, RING_EINVAL (|table| holds a non-alive member, or this node has timers
+ * running) or RING_ENOMEM (the node is left as it was). */
+int swim__test_adopt(struct swim *s, const struct members *table);
+/* For ringsim's warm start: the table was filled by swim__test_put() or
+ * swim__test_adopt() as if a join had
  * completed long ago; no join sync is due. */
 void swim__test_joined(struct swim *s);
 

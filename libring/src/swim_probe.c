@@ -6,6 +6,16 @@
  * the rest of the round. Every live member is probed once per round, so a failure is
  * detected within two rounds in the worst case, not "eventually" as with random picks.
  *
+ * Suspects first (a departure from SWIM and Lifeguard). A member we heard is suspect and
+ * have not probed since is our next target, ahead of the round (which resumes one period
+ * later). Lifeguard's suspicion timeout only falls to its minimum once k other members
+ * confirm, and confirmations come from independent probes: left to the round-robin, the
+ * k-th comes after ~k more periods on average with a long geometric tail (at N = 100, one
+ * run in ten waited 0.3-1 s past the minimum). Probing the suspect at once turns every
+ * member that heard the rumor into an independent witness within about one period, at no
+ * extra traffic (the probe replaces a round-robin one), and each of those pings carries
+ * the suspicion to the suspect, so a healthy one hears of it and refutes sooner.
+ *
  * One period. Ping the target and wait probe_timeout for the ack. Silence: ask up to
  * indirect_probes random live members to ping it for us (ping-req), and at the same time
  * ask the caller to ping it over the stream transport (memberlist's TCP fallback), which
@@ -100,13 +110,37 @@ static int order_next(struct swim *s)
     return -1;
 }
 
+/* The suspect we heard about longest ago and have not probed ourselves, or -1. */
+static int unprobed_suspect(const struct swim *s)
+{
+    int best = -1;
+    for (size_t k = 0; k < s->susp_count; k++) {
+        const struct swim_suspicion *e = &s->susp[k];
+        if (!e->probed && (best < 0 || e->start_ms < s->susp[best].start_ms)) {
+            best = (int)k;
+        }
+    }
+    return best;
+}
+
+/* This period's target: a suspect first, else the next member of the round. */
+static int probe_target(struct swim *s)
+{
+    int k = unprobed_suspect(s);
+    int idx = k >= 0 ? (int)s->susp[k].node : order_next(s);
+    if (idx >= 0 && s->nodes[idx].susp != 0) {
+        s->susp[s->nodes[idx].susp - 1].probed = 1;
+    }
+    return idx;
+}
+
 /* ---- the probe ---- */
 
 static void probe_start(struct swim *s)
 {
     uint64_t now = s->now_ms;
     s->probe_next_ms = now + swim__scaled(s, s->cfg.probe_interval_ms);
-    int idx = order_next(s);
+    int idx = probe_target(s);
     if (idx < 0) {
         return;
     }

@@ -152,6 +152,7 @@ static void susp_start(struct swim *s, size_t idx, const char *source, size_t so
     if (source_len > 0) {
         e->sources[e->source_count++] = swim__id_hash(source, source_len);
     }
+    e->probed = source_len > 0 && swim__is_self(s, source, source_len);
     timer_at(s, susp_deadline(e));
 }
 
@@ -283,6 +284,43 @@ int swim__test_put(struct swim *s, const struct member *m)
     return store(s, m, NULL, 0, 0);
 }
 
+int swim__test_adopt(struct swim *s, const struct members *table)
+{
+    size_t n = members_count(table);
+    if (members_count_status(table, MEMBER_ALIVE) != n || s->susp_count > 0 || s->dead_count > 0) {
+        return RING_EINVAL; /* only a fresh node, only a table with no timers to start */
+    }
+    struct members *t;
+    int rv = members__clone(&t, table, &s->mem);
+    if (rv == 0) {
+        rv = members_put(t, &s->self); /* our own record stays what we say it is */
+    }
+    if (rv != 0) {
+        members_del(t);
+        return rv;
+    }
+    struct members *old = s->table;
+    s->table = t;
+    rv = swim__nodes_fit(s);
+    if (rv != 0) {
+        s->table = old;
+        members_del(t);
+        return rv;
+    }
+    /* Indexes change: nothing queued may point into the old table. In a cluster converged
+     * long ago nothing is news, so the queue stays empty. */
+    swim__bcast_drop_all(s);
+    members_del(old);
+    for (size_t i = 0; i < members_count(t); i++) {
+        memset(&s->nodes[i], 0, sizeof(s->nodes[i]));
+        s->nodes[i].changed_ms = s->now_ms;
+    }
+    /* An empty order: the first probe shuffles the whole table into a round. */
+    s->order_len = 0;
+    s->order_pos = 0;
+    return 0;
+}
+
 /* ---- updates from peers ---- */
 
 /* An update about ourselves: refute it when it is at our incarnation or above and says
@@ -307,6 +345,12 @@ static int hear_self(struct swim *s, const struct member *m)
 int swim__apply_update(struct swim *s, const struct member *m, const char *source,
                        size_t source_len)
 {
+    /* Sub-sharding: each group runs its own swim, so a record of another group (heard from a
+     * seed or a peer of the wrong group) never enters the table. Flat clusters have one
+     * group, "", and are unaffected. */
+    if (m->group_len != s->self.group_len || memcmp(m->group, s->self.group, m->group_len) != 0) {
+        return 0;
+    }
     if (swim__is_self(s, m->id, m->id_len)) {
         return hear_self(s, m);
     }

@@ -125,6 +125,53 @@ static void gen_sync(const char *dir, const char *name, int type)
     members_del(t);
 }
 
+static void dump_groups(const char *dir, const char *name, const struct codec_groups *m)
+{
+    FILE *f = open_txt(dir, name);
+    fprintf(f, "version %d\ntype %u\nseq %u\nfrom %s\ngroup %s\n", CODEC_VERSION, m->type, m->seq,
+            m->from, m->group);
+    fprintf(f, "digest 0x%016llx\ngroup_count %u\n", (unsigned long long)m->digest, m->group_count);
+    if (m->has_buckets) {
+        fprintf(f, "buckets");
+        for (int b = 0; b < CODEC_GROUP_BUCKETS; b++) {
+            fprintf(f, " %04x", m->buckets[b]);
+        }
+        fprintf(f, "\n");
+    }
+    fprintf(f, "summaries %u\n", m->summary_count);
+    for (int i = 0; i < m->summary_count; i++) {
+        const struct codec_summary *s = &m->summaries[i];
+        fprintf(f, "summary[%d].name %s\nsummary[%d].version %llu\nsummary[%d].size %u\n", i,
+                s->name, i, (unsigned long long)s->version, i, s->size);
+        fprintf(f, "summary[%d].ring_checksum 0x%016llx\n", i,
+                (unsigned long long)s->ring_checksum);
+        for (int k = 0; k < s->contact_count; k++) {
+            char key[64];
+            fprintf(f, "summary[%d].contact[%d].id %s\n", i, k, s->contacts[k].id);
+            snprintf(key, sizeof(key), "summary[%d].contact[%d].addr", i, k);
+            dump_addr(f, key, &s->contacts[k].addr);
+        }
+    }
+    fclose(f);
+}
+
+static int gen_groups(const char *dir)
+{
+    static struct codec_groups m;
+    static uint8_t buf[4096];
+    for (size_t i = 0; i < sizeof(vec_groups_names) / sizeof(vec_groups_names[0]); i++) {
+        vec_groups(vec_groups_names[i], &m);
+        ssize_t n = codec_encode_groups(buf, sizeof(buf), &m);
+        if (n < 0) {
+            fprintf(stderr, "%s: encode failed (%zd)\n", vec_groups_names[i], n);
+            return 1;
+        }
+        write_hex(dir, vec_groups_names[i], buf, (size_t)n);
+        dump_groups(dir, vec_groups_names[i], &m);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static struct codec_msg msg;
@@ -145,5 +192,5 @@ int main(int argc, char **argv)
     }
     gen_sync(argv[1], "sync", CODEC_SYNC);
     gen_sync(argv[1], "sync_reply", CODEC_SYNC_REPLY);
-    return 0;
+    return gen_groups(argv[1]);
 }

@@ -90,6 +90,61 @@ static inline int vec_msg(const char *name, struct codec_msg *msg)
 static const char *const vec_msg_names[] = { "ping",     "ack",         "nack",
                                              "ping_req", "stream_ping", "stream_ack" };
 
+/* The group exchange vectors (proto/PROTOCOL.md section 12): a syn, an ack with buckets,
+ * and a push carrying two summaries (one with a v4 and a v6 contact, one without contacts)
+ * and the sender's buckets. 0 for an unknown name. */
+static inline int vec_groups(const char *name, struct codec_groups *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->seq = 9;
+    vec_text(m->from, &m->from_len, "node-a");
+    vec_text(m->group, &m->group_len, "g1");
+    m->digest = UINT64_C(0x0123456789abcdef);
+    m->group_count = 3;
+    if (strcmp(name, "group_syn") == 0) {
+        m->type = CODEC_GROUP_SYN;
+        return 1;
+    }
+    for (int b = 0; b < CODEC_GROUP_BUCKETS; b++) {
+        m->buckets[b] = (uint16_t)(0x0101 * b);
+    }
+    m->has_buckets = 1;
+    if (strcmp(name, "group_ack") == 0) {
+        m->type = CODEC_GROUP_ACK;
+        m->digest = UINT64_C(0xfedcba9876543210);
+        return 1;
+    }
+    if (strcmp(name, "group_push") != 0) {
+        return 0;
+    }
+    m->type = CODEC_GROUP_PUSH;
+    struct codec_summary *s = &m->summaries[0];
+    vec_text(s->name, &s->name_len, "g2");
+    s->version = 5;
+    s->size = 100;
+    s->ring_checksum = UINT64_C(0x1122334455667788);
+    s->contact_count = 2;
+    vec_text(s->contacts[0].id, &s->contacts[0].id_len, "node-b");
+    s->contacts[0].addr.family = RING_ADDR_V4;
+    s->contacts[0].addr.ip[0] = 10;
+    s->contacts[0].addr.ip[3] = 2;
+    s->contacts[0].addr.port = 7946;
+    vec_text(s->contacts[1].id, &s->contacts[1].id_len, "node-e");
+    s->contacts[1].addr.family = RING_ADDR_V6;
+    s->contacts[1].addr.ip[0] = 0xfd;
+    s->contacts[1].addr.ip[15] = 5;
+    s->contacts[1].addr.port = 7946;
+    s = &m->summaries[1];
+    vec_text(s->name, &s->name_len, "g3");
+    s->version = 1;
+    s->size = 1;
+    s->ring_checksum = 42;
+    m->summary_count = 2;
+    return 1;
+}
+
+static const char *const vec_groups_names[] = { "group_syn", "group_ack", "group_push" };
+
 /* The sync (join) and sync reply vectors' header and members (put into |t| in order). */
 static inline void vec_sync(struct codec_sync *hdr, struct members *t, int type)
 {

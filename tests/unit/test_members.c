@@ -519,3 +519,61 @@ Test(members, allocation_failures_leave_the_table_unchanged)
     cr_assert(eq(u64, members_checksum(t), slow_checksum(t)));
     members_del(t);
 }
+
+Test(members, clone_is_an_equal_independent_copy)
+{
+    struct members *t = table(0);
+    char id[96];
+    for (uint32_t i = 0; i < 100; i++) {
+        snprintf(id, sizeof(id), i % 3 ? "p%u" : "a-long-id-that-does-not-fit-inline-%u", i);
+        struct member m = mk(id, i);
+        m.status = (uint8_t)(i % 7 == 0 ? MEMBER_SUSPECT : MEMBER_ALIVE);
+        put(t, &m);
+    }
+    struct members *c = NULL;
+    cr_assert(eq(int, members__clone(&c, t, &tm.mem), 0));
+    cr_assert(eq(sz, members_count(c), members_count(t)));
+    cr_assert(eq(u64, members_checksum(c), members_checksum(t)));
+    cr_assert(eq(u64, members_ring_checksum(c, 8), members_ring_checksum(t, 8)));
+    cr_assert(eq(sz, members_count_status(c, MEMBER_SUSPECT), 15));
+    struct member a, b;
+    for (size_t i = 0; i < members_count(t); i++) {
+        members_get(t, i, &a);
+        members_get(c, i, &b);
+        cr_assert(eq(int, memcmp(&a, &b, sizeof(a)), 0), "record %zu differs", i);
+    }
+    check_index(c);
+    /* Independent: changing one leaves the other (and its spilled blobs) alone. */
+    cr_assert(eq(int, members_remove(t, "a-long-id-that-does-not-fit-inline-0", 36), 0));
+    struct member m = mk("p1", 1);
+    m.incarnation = 9;
+    put(c, &m);
+    members_del(t);
+    cr_assert(eq(u64, members_checksum(c), slow_checksum(c)));
+    cr_assert(ge(int, members_index(c, "a-long-id-that-does-not-fit-inline-0", 36), 0));
+    check_index(c);
+    members_del(c);
+}
+
+Test(members, clone_allocation_failures_leak_nothing)
+{
+    struct members *t = table(0);
+    char id[96];
+    for (uint32_t i = 0; i < 10; i++) {
+        snprintf(id, sizeof(id), i % 2 ? "p%u" : "a-long-id-that-does-not-fit-inline-%u", i);
+        struct member m = mk(id, i);
+        put(t, &m);
+    }
+    size_t before = tm.bytes;
+    /* The struct, the records, the slots and five spilled blobs: 8 allocations. */
+    for (uint64_t fail_at = 1; fail_at <= 8; fail_at++) {
+        struct members *c = (struct members *)1;
+        tm.calls = 0;
+        tm.fail_at = fail_at;
+        cr_assert(eq(int, members__clone(&c, t, &tm.mem), RING_ENOMEM));
+        cr_assert(eq(ptr, c, NULL));
+        cr_assert(eq(sz, tm.bytes, before));
+    }
+    tm.fail_at = 0;
+    members_del(t);
+}

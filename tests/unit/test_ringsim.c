@@ -3,6 +3,7 @@
  * runs are scripts/sim.sh. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "scenario.h"
@@ -97,6 +98,54 @@ Test(ringsim, kill_is_detected_by_every_live_node)
         cr_assert(ne(u64, w.m.watch[k].first_suspect_us, UINT64_MAX));
     }
     sim_free(&w);
+}
+
+/* The detection target at N = 100 (faulty everywhere within 3 s), over ten seeds, and the
+ * anatomy behind it: the first probe of the dead node ends its period in a suspicion, and
+ * the confirmations arrive in time for the minimum suspicion timeout everywhere. */
+Test(ringsim, kill_at_100_is_faulty_everywhere_within_3_s)
+{
+    const double period_s = 0.3, min_timeout_s = 2 * 2 * period_s; /* mult 2, log10(100) */
+    for (uint64_t seed = 1; seed <= 10; seed++) {
+        struct sim_opts o;
+        opts_for(&o, SIM_KILL, 100, seed);
+        o.duration_ms = 20000;
+        cr_assert(eq(int, run(&o), 0));
+        const struct sim_watch *wa = &w.m.watch[0];
+        double probe = (double)(wa->first_probe_us - wa->at_us) / 1e6;
+        double suspect = (double)(wa->first_suspect_us - wa->at_us) / 1e6;
+        double faulty = (double)(wa->first_faulty_us - wa->at_us) / 1e6;
+        double *v;
+        size_t k = metrics_detection_times(&w, &v);
+        cr_assert(eq(sz, k, (size_t)w.n - 1));
+        cr_assert(le(dbl, v[k - 1], 3.0), "seed %llu: all faulty after %.3f s",
+                  (unsigned long long)seed, v[k - 1]);
+        free(v);
+        cr_assert(le(dbl, suspect - probe, period_s + 0.001), "seed %llu",
+                  (unsigned long long)seed);
+        cr_assert(le(dbl, faulty - suspect, min_timeout_s + 0.001), "seed %llu: %.3f s",
+                  (unsigned long long)seed, faulty - suspect);
+        sim_free(&w);
+    }
+}
+
+/* Load: datagrams per node per second do not grow with N. */
+Test(ringsim, load_per_node_is_flat_in_n)
+{
+    double rate[2];
+    uint32_t sizes[2] = { 50, 400 };
+    for (int i = 0; i < 2; i++) {
+        struct sim_opts o;
+        opts_for(&o, SIM_KILL, sizes[i], 29);
+        o.duration_ms = 20000;
+        cr_assert(eq(int, run(&o), 0));
+        rate[i] = (double)w.net.dgrams / w.m.node_seconds;
+        sim_free(&w);
+    }
+    cr_assert(le(dbl, rate[1], rate[0] * 1.1), "%.2f msgs/node/s at 50, %.2f at 400", rate[0],
+              rate[1]);
+    cr_assert(ge(dbl, rate[1], rate[0] * 0.9), "%.2f msgs/node/s at 50, %.2f at 400", rate[0],
+              rate[1]);
 }
 
 Test(ringsim, pause_does_not_get_others_declared_faulty)

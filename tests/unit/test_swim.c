@@ -157,6 +157,34 @@ Test(swim, false_suspicion_is_refuted)
     }
 }
 
+Test(swim, a_suspect_heard_of_is_the_next_probe_target)
+{
+    int n = 8;
+    converge(n, 18, NULL);
+    for (int i = 0; i < n; i++) {
+        if (i != 3) {
+            net_cut(&net, i, 3, 1, 1); /* no refutation from node 3 can end the suspicion */
+        }
+    }
+    struct member m;
+    member_of(1, 3, &m);
+    m.status = MEMBER_SUSPECT;
+    uint8_t buf[1400];
+    size_t len = craft_ping(buf, sizeof(buf), 2, &m, net.nodes[2].id);
+    struct swim *s = net.nodes[1].s;
+    cr_assert(eq(int, swim_recv(s, &net.nodes[2].addr, buf, len, net.now_ms), 0));
+    cr_assert(eq(int, net_status(&net, 1, 3), MEMBER_SUSPECT));
+    /* Node 1 only heard of it: its next probe goes to node 3, ahead of its round. */
+    uint64_t probes = swim_stats(s)->probes;
+    net_run(&net, s->probe_next_ms + 1);
+    cr_assert(eq(u64, swim_stats(s)->probes, probes + 1));
+    cr_assert(eq(int, s->probe.active, 1));
+    ASSERT_STR_EQ(s->probe.id, net.nodes[3].id);
+    /* Once probed, it is not picked again ahead of the round in the next period. */
+    net_run(&net, s->probe_next_ms + 1);
+    cr_assert(ne(int, strcmp(s->probe.id, net.nodes[3].id), 0));
+}
+
 Test(swim, cut_direct_link_is_bridged_by_ping_req)
 {
     int n = 8;
@@ -477,4 +505,54 @@ Test(swim, send_next_needs_a_budget_sized_buffer)
     uint8_t small[100];
     cr_assert(eq(i64, (int64_t)swim_send_next(net.nodes[0].s, &to, small, sizeof(small), 0),
                  RING_ENOBUFS));
+}
+
+/* Node |i|'s own record, as it holds it. */
+static void self_of(int i, struct member *m)
+{
+    member_of(i, i, m);
+}
+
+Test(swim, adopted_table_starts_a_converged_cluster_that_detects_a_kill)
+{
+    int n = 8;
+    for (int i = 0; i < n; i++) {
+        net_start(&net, i, NULL, 17);
+    }
+    struct members *t = NULL;
+    cr_assert(eq(int, members_new(&t, 0, &tm.mem), 0));
+    struct member m;
+    for (int i = 0; i < n; i++) {
+        self_of(i, &m);
+        cr_assert(eq(int, members_put(t, &m), 0));
+    }
+    /* A table with a suspect would need a suspicion timer: refused, the node unchanged. */
+    m.status = MEMBER_SUSPECT;
+    struct members *bad = NULL;
+    cr_assert(eq(int, members_new(&bad, 0, &tm.mem), 0));
+    cr_assert(eq(int, members_put(bad, &m), 0));
+    cr_assert(eq(int, swim__test_adopt(net.nodes[0].s, bad), RING_EINVAL));
+    cr_assert(eq(sz, members_count(swim_members(net.nodes[0].s)), 1));
+    members_del(bad);
+    for (int i = 0; i < n; i++) {
+        cr_assert(eq(int, swim__test_adopt(net.nodes[i].s, t), 0));
+        swim__test_joined(net.nodes[i].s);
+        /* Nothing is news: no member events, only the level-triggered ring change. */
+        struct swim_event ev;
+        cr_assert(eq(int, swim_next_event(net.nodes[i].s, &ev), 1));
+        cr_assert(eq(int, ev.type, SWIM_EVENT_RING_CHANGED));
+        cr_assert(eq(int, swim_next_event(net.nodes[i].s, &ev), 0));
+    }
+    members_del(t);
+    cr_assert(net_converged(&net));
+    net_run(&net, 5000);
+    cr_assert(net_converged(&net));
+    cr_assert(gt(u64, net.dgrams, 0));
+    net_kill(&net, 3);
+    net_run(&net, net.now_ms + 40000);
+    for (int i = 0; i < n; i++) {
+        if (i != 3) {
+            cr_assert(eq(int, net_status(&net, i, 3), MEMBER_FAULTY), "node %d", i);
+        }
+    }
 }

@@ -39,6 +39,10 @@ enum codec_type {
     CODEC_ACK = 2,
     CODEC_NACK = 3,
     CODEC_PING_REQ = 4,
+    /* Datagrams of the cross-group exchange (groups.h): a push-pull of group summaries. */
+    CODEC_GROUP_SYN = 5,
+    CODEC_GROUP_ACK = 6,
+    CODEC_GROUP_PUSH = 7,
     /* Stream messages. */
     CODEC_SYNC = 16,
     CODEC_SYNC_REPLY = 17,
@@ -86,6 +90,77 @@ struct codec_sync {
     uint64_t checksum;
     uint32_t member_count;
 };
+
+/* ---- the cross-group exchange (proto/PROTOCOL.md, section 12) ---- */
+
+/* Summaries in one group message: a 1,400-byte datagram holds about 10 with 4 contacts. */
+#define CODEC_SUMMARIES_MAX 64
+/* Contacts in one summary. */
+#define CODEC_CONTACTS_MAX 8
+/* Bucket digests of a group table: 64 buckets of 16 bits (a 128-byte bin). */
+#define CODEC_GROUP_BUCKETS 64
+
+/* A live member of a group that nodes of other groups can reach it through. */
+struct codec_contact {
+    char id[MEMBER_ID_BYTES_MAX + 1];
+    uint8_t id_len;
+    struct ring_addr addr;
+};
+
+/* What the rest of the cluster knows about one group, authored by one of its members. */
+struct codec_summary {
+    char name[MEMBER_GROUP_BYTES_MAX + 1];
+    uint8_t name_len;
+    /* Newer wins: a higher version, then at equal versions a higher ring checksum. */
+    uint64_t version;
+    /* Members holding ring points (alive and suspect) in the author's view. */
+    uint32_t size;
+    uint64_t ring_checksum;
+    uint8_t contact_count;
+    struct codec_contact contacts[CODEC_CONTACTS_MAX];
+};
+
+/* A group syn, ack or push (all three carry the same keys). */
+struct codec_groups {
+    uint8_t type; /* CODEC_GROUP_SYN, CODEC_GROUP_ACK, CODEC_GROUP_PUSH */
+    /* The exchange this message belongs to: an ack or push echoes the syn's seq. */
+    uint32_t seq;
+    /* The sender's id and group. */
+    char from[MEMBER_ID_BYTES_MAX + 1];
+    uint8_t from_len;
+    char group[MEMBER_GROUP_BYTES_MAX + 1];
+    uint8_t group_len;
+    /* Digest of the sender's whole table of summaries, and how many groups it holds. */
+    uint64_t digest;
+    uint32_t group_count;
+    /* Per-bucket digests, sent when the receiver is asked to compare bucket by bucket. */
+    uint8_t has_buckets;
+    uint16_t buckets[CODEC_GROUP_BUCKETS];
+    uint16_t summary_count;
+    struct codec_summary summaries[CODEC_SUMMARIES_MAX];
+};
+
+/*
+ * Encodes a group message with all |m->summary_count| summaries.
+ * Returns the length, or RING_EMSGSIZE, RING_EINVAL (bad type, empty from or group, a bad
+ * summary: empty name, bad contact id or address, counts over their limits).
+ */
+RING_EXTERN ssize_t codec_encode_groups(uint8_t *buf, size_t cap, const struct codec_groups *m);
+
+/* Exact sizes, as codec_header_size()/codec_update_size(): a message encodes to
+ * codec_groups_header_size() (sized with the largest summary count you may send) plus the
+ * codec_summary_size() of each summary. */
+RING_EXTERN size_t codec_groups_header_size(const struct codec_groups *m);
+RING_EXTERN size_t codec_summary_size(const struct codec_summary *s);
+
+/*
+ * Decodes a group message into |out|. Returns 0 or the errors of codec_decode() (a message
+ * of another type is RING_EPROTO).
+ */
+RING_EXTERN int codec_decode_groups(const uint8_t *buf, size_t len, struct codec_groups *out);
+
+/* 1 for CODEC_GROUP_SYN, _ACK and _PUSH (to dispatch a datagram to groups_recv()). */
+RING_EXTERN int codec_is_groups_type(int type);
 
 /* Called once per member of a decoded sync, in message order. */
 typedef void (*codec_member_cb)(const struct member *m, void *arg);
