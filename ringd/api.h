@@ -27,6 +27,17 @@ struct api_call {
 int ringd_api_call(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
                    struct api_call *call);
 
+/* Packs members()'s answer, {"members": [...]}: also the peer query of that name. */
+void ringd_api_pack_members(struct ringd *d, msgpack_packer *pk);
+
+/* api_groups.c (--group): lookup's answer for a sub-sharded node, and groups(). Return 0 or
+ * a RING_E* (RING_ENOENT from groups() when sub-sharding is off). */
+int ringd_api_lookup_groups(struct ringd *d, const struct rpc_msg *m, const void *key,
+                            size_t key_len, msgpack_packer *pk);
+int ringd_api_groups(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk);
+/* The groups module's counters, as a map (stats()). */
+void ringd_api_pack_groups_stats(struct ringd *d, msgpack_packer *pk);
+
 /* Packs the 5 params of a ring_changed notification (after rpc_pack_notification_begin):
  * checksum, members, added, removed, omitted. */
 int ringd_api_pack_ring_changed(struct ringd *d, const struct ringd_ring *old, msgpack_packer *pk);

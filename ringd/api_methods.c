@@ -1,5 +1,6 @@
 /*
- * api_methods: lookup, lookup_n, members, ring, stats, watch, join, leave. Each validates its
+ * api_methods: lookup, lookup_n, members, ring, stats, watch, join, leave, keys, groups
+ * (api_groups.c answers for sub-sharded nodes). Each validates its
  * params first, then packs its result; maps use string keys so any msgpack client reads them.
  * Answers come from the current ring (rebuilt once per loop iteration, see node.c) and
  * swim's member table.
@@ -85,6 +86,9 @@ static int m_lookup(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk
     int rv = get_key(m, &key, call);
     if (rv == 0 && m->param_count != 1) {
         rv = fail(call, RING_EINVAL, "lookup takes one param, the key%s", "");
+    }
+    if (rv == 0 && d->groups != NULL) {
+        return ringd_api_lookup_groups(d, m, key.ptr, key.len, pk);
     }
     if (rv == 0) {
         rv = hashring_lookup(d->ring.ring, key.ptr, key.len, &owner);
@@ -173,9 +177,15 @@ static int m_members(struct ringd *d, const struct rpc_msg *m, msgpack_packer *p
     if (rv != 0) {
         return rv;
     }
+    rpc_pack_result_begin(pk, m->msgid);
+    ringd_api_pack_members(d, pk);
+    return 0;
+}
+
+void ringd_api_pack_members(struct ringd *d, msgpack_packer *pk)
+{
     const struct members *t = swim_members(d->swim);
     size_t n = members_count(t);
-    rpc_pack_result_begin(pk, m->msgid);
     msgpack_pack_map(pk, 1);
     pack_str(pk, "members");
     msgpack_pack_array(pk, n);
@@ -184,7 +194,16 @@ static int m_members(struct ringd *d, const struct rpc_msg *m, msgpack_packer *p
         members_get(t, i, &mb);
         pack_member(d, pk, &mb);
     }
-    return 0;
+}
+
+static int m_groups(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                    struct api_call *call)
+{
+    int rv = no_params(m, call);
+    if (rv == 0 && d->groups == NULL) {
+        return fail(call, RING_ENOENT, "sub-sharding is off: this node has no --group%s", "");
+    }
+    return rv == 0 ? ringd_api_groups(d, m, pk) : rv;
 }
 
 static int m_ring(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
@@ -276,7 +295,7 @@ static int m_stats(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     char addr[RING_ADDR_STRLEN];
     ringd_addr_str(&d->self, addr);
     rpc_pack_result_begin(pk, m->msgid);
-    msgpack_pack_map(pk, d->proxy != NULL ? 13 : 12);
+    msgpack_pack_map(pk, 12 + (d->proxy != NULL) + (d->groups != NULL));
     pack_key_str(pk, "id", d->cfg.id, d->cfg.id_len);
     pack_key_str(pk, "address", addr, strlen(addr));
     pack_key_u64(pk, "incarnation", swim_incarnation(d->swim));
@@ -298,6 +317,10 @@ static int m_stats(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     if (d->proxy != NULL) {
         pack_str(pk, "proxy");
         pack_proxy_stats(pk, &d->m);
+    }
+    if (d->groups != NULL) {
+        pack_str(pk, "groups");
+        ringd_api_pack_groups_stats(d, pk);
     }
     return 0;
 }
@@ -400,6 +423,7 @@ static const struct {
     { "lookup", m_lookup }, { "lookup_n", m_lookup_n }, { "members", m_members },
     { "ring", m_ring },     { "stats", m_stats },       { "watch", m_watch },
     { "join", m_join },     { "leave", m_leave },       { "keys", m_keys },
+    { "groups", m_groups },
 };
 
 int ringd_api_call(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,

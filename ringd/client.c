@@ -429,7 +429,8 @@ static int read_exact(int fd, void *buf, size_t len, int64_t deadline)
 }
 
 /* The peer's reply frame, parsed into |out|. */
-static int peer_reply(int fd, int64_t deadline, struct ringc_checksums *out)
+static int peer_reply(int fd, int64_t deadline, struct ringc_peer_result *out,
+                      const msgpack_object **result)
 {
     uint8_t hdr[CODEC_FRAME_HEADER_BYTES];
     uint32_t len;
@@ -437,40 +438,33 @@ static int peer_reply(int fd, int64_t deadline, struct ringc_checksums *out)
     if (rv == 0 && (codec_frame_length(hdr, &len) != 0 || len > RPC_MESSAGE_BYTES_MAX)) {
         rv = -EPROTO;
     }
-    char *body = rv == 0 ? malloc(len) : NULL;
-    if (rv == 0 && body == NULL) {
+    out->body = rv == 0 ? malloc(len) : NULL;
+    if (rv == 0 && out->body == NULL) {
         rv = -ENOMEM;
     }
     if (rv == 0) {
-        rv = read_exact(fd, body, len, deadline);
+        rv = read_exact(fd, out->body, len, deadline);
     }
     struct rpc_msg msg;
-    if (rv == 0 && rpc_parse(body, len, &msg, NULL) != 0) {
+    if (rv == 0 && rpc_parse(out->body, len, &msg, NULL) != 0) {
         rv = -EPROTO;
     }
     if (rv == 0 && (msg.kind != RPC_RESPONSE || msg.is_error)) {
         rv = msg.is_error ? RINGC_ERESPONSE : -EPROTO;
     }
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    if (rv == 0 &&
-        msgpack_unpack_next(&u, msg.result.ptr, msg.result.len, NULL) != MSGPACK_UNPACK_SUCCESS) {
+    if (rv == 0 && msgpack_unpack_next(&out->u, msg.result.ptr, msg.result.len, NULL) !=
+                       MSGPACK_UNPACK_SUCCESS) {
         rv = -EPROTO;
     }
-    if (rv == 0) {
-        memset(out, 0, sizeof(*out));
-        ringc_get_str(&u.data, "id", out->id, sizeof(out->id));
-        out->checksum = ringc_get_u64(&u.data, "checksum", 0);
-        out->ring_checksum = ringc_get_u64(&u.data, "ring_checksum", 0);
-        out->members = ringc_get_u64(&u.data, "members", 0);
-    }
-    msgpack_unpacked_destroy(&u);
-    free(body);
+    *result = rv == 0 ? &out->u.data : NULL;
     return rv;
 }
 
-int ringc_peer_checksums(const struct ring_addr *peer, int timeout_ms, struct ringc_checksums *out)
+int ringc_peer_call(const struct ring_addr *peer, int timeout_ms, const char *method,
+                    struct ringc_peer_result *out, const msgpack_object **result)
 {
+    memset(out, 0, sizeof(*out));
+    msgpack_unpacked_init(&out->u);
     int64_t deadline = now_ms() + timeout_ms;
     int fd = peer_connect(peer, deadline);
     if (fd < 0) {
@@ -482,15 +476,38 @@ int ringc_peer_checksums(const struct ring_addr *peer, int timeout_ms, struct ri
     msgpack_packer_init(&pk, &b, rpc_buf_write);
     uint8_t hdr[CODEC_FRAME_HEADER_BYTES] = { 0 };
     rpc_buf_write(&b, (const char *)hdr, sizeof(hdr));
-    int rv = rpc_pack_request_begin(&pk, 1, "checksums", 9, 0) == 0 ? 0 : -ENOMEM;
+    int rv = rpc_pack_request_begin(&pk, 1, method, strlen(method), 0) == 0 ? 0 : -ENOMEM;
     if (rv == 0) {
         codec_frame_header((uint8_t *)b.data, (uint32_t)(b.len - sizeof(hdr)));
         rv = write_all(fd, b.data, b.len);
     }
     rpc_buf_free(&b);
     if (rv == 0) {
-        rv = peer_reply(fd, deadline, out);
+        rv = peer_reply(fd, deadline, out, result);
     }
     close(fd);
+    return rv;
+}
+
+void ringc_peer_result_free(struct ringc_peer_result *r)
+{
+    msgpack_unpacked_destroy(&r->u);
+    free(r->body);
+    r->body = NULL;
+}
+
+int ringc_peer_checksums(const struct ring_addr *peer, int timeout_ms, struct ringc_checksums *out)
+{
+    struct ringc_peer_result r;
+    const msgpack_object *res;
+    int rv = ringc_peer_call(peer, timeout_ms, "checksums", &r, &res);
+    if (rv == 0) {
+        memset(out, 0, sizeof(*out));
+        ringc_get_str(res, "id", out->id, sizeof(out->id));
+        out->checksum = ringc_get_u64(res, "checksum", 0);
+        out->ring_checksum = ringc_get_u64(res, "ring_checksum", 0);
+        out->members = ringc_get_u64(res, "members", 0);
+    }
+    ringc_peer_result_free(&r);
     return rv;
 }

@@ -89,4 +89,15 @@ struct ringc_checksums {
 /* Returns 0, RINGC_ERESPONSE or a negative errno. */
 int ringc_peer_checksums(const struct ring_addr *peer, int timeout_ms, struct ringc_checksums *out);
 
+/* Any peer query (no params): "checksums", or "members" (the same answer as the local API's
+ * members(), for `ringctl members --group` of another group). On 0, |*result| is valid until
+ * ringc_peer_result_free(out), which is needed after any return. */
+struct ringc_peer_result {
+    msgpack_unpacked u;
+    char *body;
+};
+int ringc_peer_call(const struct ring_addr *peer, int timeout_ms, const char *method,
+                    struct ringc_peer_result *out, const msgpack_object **result);
+void ringc_peer_result_free(struct ringc_peer_result *r);
+
 #endif

@@ -113,6 +113,8 @@ struct ringd_seeds;
 struct ringd_stream;
 struct ringd_mux;
 struct ringd_proxy;
+struct groups;
+struct groupmap;
 
 struct ringd {
     uv_loop_t *loop;
@@ -151,6 +153,13 @@ struct ringd {
     struct ringd_admin *admin;
     struct ringd_proxy *proxy;
     struct ringd_mux *mux;
+
+    /* Sub-sharding (--group; subshard.c): the other groups' summaries and the key -> group
+     * map built from them. NULL without --group. */
+    struct groups *groups;
+    struct groupmap *gmap;
+    uint64_t gmap_checksum;
+    uint64_t groups_join_at_ms; /* when a node alone in its group next joins its contacts */
 };
 
 /* node.c */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "subshard.h"
 
 int ringd_addr_from_sockaddr(const struct sockaddr *sa, struct ring_addr *out)
 {
@@ -110,7 +111,9 @@ static void on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struc
         return;
     }
     /* Decode errors are counted by swim (decode_errors) and shown in /metrics. */
-    (void)swim_recv(d->swim, &addr, plain, len, uv_now(d->loop));
+    if (!ringd_groups_recv(d, &addr, plain, len)) {
+        (void)swim_recv(d->swim, &addr, plain, len, uv_now(d->loop));
+    }
     ringd_pump(d);
 }
 

@@ -14,6 +14,7 @@
 
 #include "daemon.h"
 #include "hugemem.h"
+#include "subshard.h"
 #include "ring/error.h"
 
 /* A graceful leave never takes longer than this: the leave spreads by gossip in a few
@@ -92,6 +93,8 @@ void ringd_pump(struct ringd *d)
         return;
     }
     uint64_t deadline = swim_next_deadline(d->swim);
+    uint64_t groups_deadline = ringd_groups_pump(d, now);
+    deadline = groups_deadline < deadline ? groups_deadline : deadline;
     if (deadline == UINT64_MAX) {
         uv_timer_stop(&d->swim_timer);
     } else {
@@ -307,6 +310,10 @@ int ringd_start(struct ringd *d)
         ringd_log(&d->log, RINGD_LOG_ERROR, "swim_new", "error", ring_strerror(rv), NULL);
         return UV_EINVAL;
     }
+    rv = ringd_groups_start(d);
+    if (rv != 0) {
+        return rv;
+    }
     uv_timer_init(d->loop, &d->swim_timer);
     d->swim_timer.data = d;
     uv_timer_init(d->loop, &d->leave_timer);
@@ -400,4 +407,5 @@ void ringd_free(struct ringd *d)
     ringd_api_free(d);
     ringd_admin_free(d);
     ringd_proxy_free(d);
+    ringd_groups_free(d);
 }

@@ -16,6 +16,7 @@
 #include "proxy_int.h"
 #include "ring/error.h"
 #include "ring/fwd.h"
+#include "subshard.h"
 
 static int up_lost(struct px_ex *ex, int delivered);
 static void up_on_data(struct mux_stream *s, const uint8_t *data, size_t len);
@@ -220,17 +221,58 @@ static int is_self(const struct ringd *d, const struct hashring_member *m)
 
 /* Connects the exchange to the key's owner now and sends what it has of the request.
  * Returns 0, or -1 when the exchange was answered (and freed). */
+/* Where the key goes: 1 and |*idx| for an owner in this node's ring, 0 and |*to| for a
+ * contact of the key's group elsewhere (sub-sharding); -1 when the exchange was answered
+ * (and freed), -2 when it waits for a retry. */
+static int pick(struct px_ex *ex, uint32_t *idx, struct ring_addr *to)
+{
+    struct ringd *d = ex->d;
+    const struct ringd_ring *r = &d->ring;
+    ex->via_contact = 0;
+    if (ringd_groups_on(d)) {
+        struct groups_route gr;
+        int rv = ringd_groups_route(d, ex->key, ex->key_len, &gr);
+        if (rv == RING_EAGAIN) {
+            /* every contact of the key's group failed here: wait for new ones */
+            ex->path = PROXY_PATH_FORWARD;
+            return up_lost(ex, 0) == 0 ? -2 : -1;
+        }
+        if (rv == 0 && !gr.local) {
+            ex->via_contact = 1;
+            snprintf(ex->contact_group, sizeof(ex->contact_group), "%.*s", (int)gr.group_len,
+                     gr.group);
+            snprintf(ex->contact_id, sizeof(ex->contact_id), "%.*s", (int)gr.contact_id_len,
+                     gr.contact_id);
+            *to = gr.contact_addr;
+            return 0;
+        }
+        if (rv == 0) {
+            *idx = gr.owner;
+            return 1;
+        }
+        /* no group map yet: this node's own ring answers */
+    }
+    if (r->ring == NULL || hashring_lookup(r->ring, ex->key, ex->key_len, idx) != 0) {
+        px_ex_answer(ex, 503, PROXY_ERR_NO_OWNER, "no owner: the ring is empty", 0);
+        return -1;
+    }
+    return 1;
+}
+
+/* Connects the exchange to the key's owner (or a contact of its group) now and sends what
+ * it has of the request. Returns 0, or -1 when the exchange was answered (and freed). */
 static int route(struct px_ex *ex)
 {
     struct ringd *d = ex->d;
     struct px_client *cl = ex->cl;
     const struct ringd_ring *r = &d->ring;
-    uint32_t idx;
-    if (r->ring == NULL || hashring_lookup(r->ring, ex->key, ex->key_len, &idx) != 0) {
-        px_ex_answer(ex, 503, PROXY_ERR_NO_OWNER, "no owner: the ring is empty", 0);
-        return -1;
+    uint32_t idx = 0;
+    struct ring_addr to;
+    int mine = pick(ex, &idx, &to);
+    if (mine < 0) {
+        return mine == -2 ? 0 : -1;
     }
-    if (is_self(d, hashring_member(r->ring, idx))) {
+    if (mine && is_self(d, hashring_member(r->ring, idx))) {
         ex->path = cl->is_peer ? PROXY_PATH_PEER : PROXY_PATH_LOCAL;
         ex->app = px_app_get(d, ex);
         if (ex->app == NULL) {
@@ -247,10 +289,13 @@ static int route(struct px_ex *ex)
             d->m.proxy_reforwards++;
         }
         ex->path = PROXY_PATH_FORWARD;
-        if (ex->attempts > 0 && !ring_addr_equal(&ex->owner_addr, &r->addrs[idx])) {
+        if (mine) {
+            to = r->addrs[idx];
+        }
+        if (ex->attempts > 0 && !ring_addr_equal(&ex->owner_addr, &to)) {
             d->m.proxy_reroutes++;
         }
-        ex->owner_addr = r->addrs[idx];
+        ex->owner_addr = to;
         ex->ms = mux_open(d, &ex->owner_addr, (uint8_t)(cl->is_peer ? cl->hops + 1 : 1),
                           r->checksum, &up_cbs, ex);
         if (ex->ms == NULL) {
@@ -363,6 +408,12 @@ static int up_lost(struct px_ex *ex, int delivered)
 {
     struct ringd *d = ex->d;
     int was_app = ex->path != PROXY_PATH_FORWARD;
+    if (ex->via_contact && d->groups != NULL) {
+        /* the next try takes another contact of that group */
+        (void)groups_contact_failed(d->groups, ex->contact_group, strlen(ex->contact_group),
+                                    ex->contact_id, strlen(ex->contact_id));
+        ex->via_contact = 0;
+    }
     if (ex->resp_started) {
         px_client_abort(ex->cl);
         return -1;

@@ -98,9 +98,12 @@ struct px_ex {
     struct px_app *app;
     struct mux_stream *ms;
     struct ring_addr owner_addr; /* UP_PEER: where it went */
-    int retryable;               /* idempotent, or marked so by the app */
-    int replayable;              /* every request byte so far is in |replay| */
-    int chunked_up;              /* the request body goes up chunked */
+    int via_contact;             /* ... a contact of the key's group (sub-sharding): */
+    char contact_group[MEMBER_GROUP_BYTES_MAX + 1];
+    char contact_id[MEMBER_ID_BYTES_MAX + 1];
+    int retryable;  /* idempotent, or marked so by the app */
+    int replayable; /* every request byte so far is in |replay| */
+    int chunked_up; /* the request body goes up chunked */
     int head_request;
     int client_http10, client_keep_alive;
     int req_done, resp_started, resp_chunked, resp_close, interim, resp_done, up_eof;

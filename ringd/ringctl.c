@@ -2,7 +2,8 @@
  * ringctl: the command line for ringd's local API.
  *
  *   ringctl [--socket PATH] [--json] [--timeout DURATION_MS] COMMAND [ARGS]
- *     members | lookup KEY [-n N] | ring | watch | checksums | join ADDR... | leave | stats
+ *     members [--group G] | lookup KEY [-n N] | ring | watch | checksums | join ADDR... |
+ *     leave | stats | keys | groups
  *
  * Exit status: 0 success; 1 ringd unreachable or an error answer; 2 usage; 3 (checksums) the
  * members disagree or some could not be asked.
@@ -37,8 +38,8 @@ static void usage(FILE *f)
             "usage: ringctl [--socket PATH] [--json] [--timeout MS] COMMAND [ARGS]\n"
             "\n"
             "commands:\n"
-            "  members            the member table: id, address, status, incarnation,\n"
-            "                     labels, ring share\n"
+            "  members [--group G]  the member table: id, address, status, incarnation,\n"
+            "                     labels, ring share (of group G: asked of a contact there)\n"
             "  lookup KEY [-n N]  the owner of KEY (N owners in ring order with -n)\n"
             "  ring               ring ownership per member, with a bar chart\n"
             "  watch              print every ring change until interrupted\n"
@@ -49,6 +50,8 @@ static void usage(FILE *f)
             "  stats              counters and state of the local ringd\n"
             "  keys               fingerprints of the gossip keys (primary first) and\n"
             "                     packets refused by encryption\n"
+            "  groups             sub-sharding: every group known, its size, ring checksum\n"
+            "                     and contacts (ringd --group)\n"
             "\n"
             "options:\n"
             "  --socket PATH      ringd's local API socket [$RINGD_SOCKET, else %s]\n"
@@ -160,22 +163,8 @@ static void format_labels(const msgpack_object *labels, char *buf, size_t cap)
     }
 }
 
-static int cmd_members(struct ctl *ctl, int argc, char **argv)
+static void print_members(const msgpack_object *res)
 {
-    const msgpack_object *res;
-    (void)argv;
-    if (argc != 0) {
-        fprintf(stderr, "ringctl: members takes no arguments\n");
-        return EXIT_USAGE;
-    }
-    int rv = ringc_call(ctl->c, &res, ctl->timeout_ms, "members", "");
-    if (rv != 0) {
-        return report(ctl, "members", rv);
-    }
-    if (ctl->json) {
-        print_json(res);
-        return 0;
-    }
     const msgpack_object *list = ringc_get(res, "members");
     printf("%-24s %-24s %-8s %-12s %-20s %7s\n", "ID", "ADDRESS", "STATUS", "INCARNATION", "LABELS",
            "SHARE");
@@ -190,6 +179,122 @@ static int cmd_members(struct ctl *ctl, int argc, char **argv)
                (unsigned long long)ringc_get_u64(m, "incarnation", 0), labels,
                100.0 * ringc_get_f64(m, "share", 0));
     }
+}
+
+/* The summary of group |name| in groups()'s answer |res|, or NULL. */
+static const msgpack_object *find_group(const msgpack_object *res, const char *name)
+{
+    const msgpack_object *list = ringc_get(res, "groups");
+    for (uint32_t i = 0; list != NULL && i < list->via.array.size; i++) {
+        char g[80];
+        ringc_get_str(&list->via.array.ptr[i], "name", g, sizeof(g));
+        if (strcmp(g, name) == 0) {
+            return &list->via.array.ptr[i];
+        }
+    }
+    return NULL;
+}
+
+/* members --group G of another group: ask its contacts, over their gossip ports, in turn. */
+static int members_elsewhere(struct ctl *ctl, const msgpack_object *group, const char *name)
+{
+    const msgpack_object *contacts = ringc_get(group, "contacts");
+    for (uint32_t i = 0; contacts != NULL && i < contacts->via.array.size; i++) {
+        char addr[64];
+        ringc_get_str(&contacts->via.array.ptr[i], "address", addr, sizeof(addr));
+        struct ring_addr a;
+        if (ring_addr_parse(addr, strlen(addr), &a) != 0) {
+            continue;
+        }
+        struct ringc_peer_result r;
+        const msgpack_object *res;
+        int rv = ringc_peer_call(&a, ctl->timeout_ms, "members", &r, &res);
+        if (rv == 0) {
+            ctl->json ? print_json(res) : print_members(res);
+        }
+        ringc_peer_result_free(&r);
+        if (rv == 0) {
+            return 0;
+        }
+    }
+    fprintf(stderr, "ringctl: members: no contact of group %s answered\n", name);
+    return EXIT_FAIL;
+}
+
+static int cmd_members(struct ctl *ctl, int argc, char **argv)
+{
+    const char *group = NULL;
+    if (argc == 2 && strcmp(argv[0], "--group") == 0) {
+        group = argv[1];
+    } else if (argc != 0) {
+        fprintf(stderr, "ringctl: members takes no arguments but --group G\n");
+        return EXIT_USAGE;
+    }
+    const msgpack_object *res;
+    if (group != NULL) {
+        int rv = ringc_call(ctl->c, &res, ctl->timeout_ms, "groups", "");
+        if (rv != 0) {
+            return report(ctl, "members --group", rv);
+        }
+        const msgpack_object *g = find_group(res, group);
+        if (g == NULL) {
+            fprintf(stderr, "ringctl: members: no group %s is known here (see ringctl groups)\n",
+                    group);
+            return EXIT_FAIL;
+        }
+        const msgpack_object *local = ringc_get(g, "local");
+        if (local == NULL || local->type != MSGPACK_OBJECT_BOOLEAN || !local->via.boolean) {
+            return members_elsewhere(ctl, g, group);
+        }
+    }
+    int rv = ringc_call(ctl->c, &res, ctl->timeout_ms, "members", "");
+    if (rv != 0) {
+        return report(ctl, "members", rv);
+    }
+    ctl->json ? print_json(res) : print_members(res);
+    return 0;
+}
+
+/* groups: one line per group known here; contacts that failed from here are marked "!". */
+static int cmd_groups(struct ctl *ctl, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 0) {
+        fprintf(stderr, "ringctl: groups takes no arguments\n");
+        return EXIT_USAGE;
+    }
+    const msgpack_object *res;
+    int rv = ringc_call(ctl->c, &res, ctl->timeout_ms, "groups", "");
+    if (rv != 0) {
+        return report(ctl, "groups", rv);
+    }
+    if (ctl->json) {
+        print_json(res);
+        return 0;
+    }
+    const msgpack_object *list = ringc_get(res, "groups");
+    printf("%-20s %6s %-16s %s\n", "GROUP", "SIZE", "RING CHECKSUM", "CONTACTS");
+    for (uint32_t i = 0; list != NULL && i < list->via.array.size; i++) {
+        const msgpack_object *g = &list->via.array.ptr[i];
+        char name[80];
+        ringc_get_str(g, "name", name, sizeof(name));
+        const msgpack_object *local = ringc_get(g, "local");
+        int here = local != NULL && local->type == MSGPACK_OBJECT_BOOLEAN && local->via.boolean;
+        printf("%-20s %6llu %016llx ", here ? strcat(name, " *") : name,
+               (unsigned long long)ringc_get_u64(g, "size", 0),
+               (unsigned long long)ringc_get_u64(g, "ring_checksum", 0));
+        const msgpack_object *cs = ringc_get(g, "contacts");
+        for (uint32_t c = 0; cs != NULL && c < cs->via.array.size; c++) {
+            char id[130], addr[64];
+            ringc_get_str(&cs->via.array.ptr[c], "id", id, sizeof(id));
+            ringc_get_str(&cs->via.array.ptr[c], "address", addr, sizeof(addr));
+            const msgpack_object *f = ringc_get(&cs->via.array.ptr[c], "failed");
+            int failed = f != NULL && f->type == MSGPACK_OBJECT_BOOLEAN && f->via.boolean;
+            printf("%s%s%s(%s)", c > 0 ? " " : "", failed ? "!" : "", id, addr);
+        }
+        printf("\n");
+    }
+    printf("(* this node's group)\n");
     return 0;
 }
 
@@ -225,9 +330,12 @@ static int cmd_lookup(struct ctl *ctl, int argc, char **argv)
     struct sbuf b;
     sbuf_init(&b, 1 << 20);
     if (n == 0) {
-        char id[130], addr[64];
+        char id[130], addr[64], group[80] = "";
         ringc_get_str(res, "id", id, sizeof(id));
         ringc_get_str(res, "address", addr, sizeof(addr));
+        ringc_get_str(res, "group", group, sizeof(group));
+        const msgpack_object *local = ringc_get(res, "local");
+        int via = local != NULL && local->type == MSGPACK_OBJECT_BOOLEAN && !local->via.boolean;
         if (ctl->json) {
             sbuf_adds(&b, "{\"key\":");
             sbuf_json_str(&b, key, strlen(key));
@@ -235,9 +343,18 @@ static int cmd_lookup(struct ctl *ctl, int argc, char **argv)
             sbuf_json_str(&b, id, strlen(id));
             sbuf_adds(&b, ",\"address\":");
             sbuf_json_str(&b, addr, strlen(addr));
+            if (group[0] != '\0') {
+                sbuf_adds(&b, ",\"group\":");
+                sbuf_json_str(&b, group, strlen(group));
+                sbuf_adds(&b, via ? ",\"local\":false" : ",\"local\":true");
+            }
             sbuf_adds(&b, "}");
-        } else {
+        } else if (group[0] == '\0') {
             sbuf_printf(&b, "%s -> %s (%s)", key, id, addr);
+        } else if (via) {
+            sbuf_printf(&b, "%s -> group %s, via contact %s (%s)", key, group, id, addr);
+        } else {
+            sbuf_printf(&b, "%s -> %s (%s), group %s", key, id, addr, group);
         }
     } else if (ctl->json) {
         sbuf_adds(&b, "{\"key\":");
@@ -611,6 +728,9 @@ static int run(struct ctl *ctl, const char *cmd, int argc, char **argv)
     if (strcmp(cmd, "leave") == 0) {
         return cmd_simple(ctl, "leave", "leaving: ringd announces its leave, then exits");
     }
+    if (strcmp(cmd, "groups") == 0) {
+        return cmd_groups(ctl, argc, argv);
+    }
     if (strcmp(cmd, "stats") == 0) {
         return cmd_stats(ctl, argc, argv);
     }
@@ -624,7 +744,7 @@ static int run(struct ctl *ctl, const char *cmd, int argc, char **argv)
 static int is_command(const char *s)
 {
     static const char *const cmds[] = { "members", "lookup", "ring",  "watch", "checksums",
-                                        "join",    "leave",  "stats", "keys" };
+                                        "join",    "leave",  "stats", "keys",  "groups" };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         if (strcmp(s, cmds[i]) == 0) {
             return 1;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "subshard.h"
 #include "joinfile.h"
 #include "ring/error.h"
 
@@ -94,6 +95,7 @@ static void finish_round(struct ringd_seeds *s)
     }
     if (!s->joined_once || !same_set(s->round_addrs, s->round_count, s->joined, s->joined_count)) {
         int rv = swim_join(d->swim, s->round_addrs, s->round_count, uv_now(d->loop));
+        ringd_groups_join(d, s->round_addrs, s->round_count);
         char n[12];
         snprintf(n, sizeof(n), "%zu", s->round_count);
         if (rv != 0) {

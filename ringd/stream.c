@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "daemon.h"
 #include "mux.h"
 #include "ring/error.h"
@@ -298,7 +299,8 @@ static void send_response(struct ringd_stream *st, const uint8_t *payload, size_
     }
 }
 
-/* ringctl checksums: [1, msgid, nil, {id, address, checksum, ring_checksum, members}]. */
+/* ringctl checksums: [1, msgid, nil, {id, address, checksum, ring_checksum, members}];
+ * ringctl members --group (of another group): members()'s answer. */
 static void serve_peer_query(struct ringd_stream *st)
 {
     struct ringd *d = st->d;
@@ -323,8 +325,11 @@ static void serve_peer_query(struct ringd_stream *st)
         msgpack_pack_uint64(&pk, swim_ring_checksum(d->swim));
         msgpack_pack_str_with_body(&pk, "members", 7);
         msgpack_pack_uint64(&pk, members_ring_count(swim_members(d->swim)));
+    } else if (rv == 0 && m.kind == RPC_REQUEST && rpc_method_is(&m, "members")) {
+        rpc_pack_result_begin(&pk, m.msgid);
+        ringd_api_pack_members(d, &pk);
     } else if (rv == 0 || m.has_msgid) {
-        const char *why = rv != 0 ? m.detail : "the peer port answers only checksums";
+        const char *why = rv != 0 ? m.detail : "the peer port answers only checksums and members";
         rpc_pack_error(&pk, m.msgid, rv != 0 ? rv : RING_ENOENT, why, strlen(why));
     }
     if (b.len > 0 && b.error == 0) {

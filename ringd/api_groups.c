@@ -1,0 +1,127 @@
+/*
+ * api_groups: the local API's sub-sharding answers (--group). lookup(key) gives the key's
+ * group and, when the group is this node's, its owner; otherwise the contact of that group
+ * to route through ("local": false). groups() lists the groups this node knows: size, ring
+ * checksum, version and contacts (with the ones that failed from here marked).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "api.h"
+#include "ring/error.h"
+#include "subshard.h"
+
+static void pack_str(msgpack_packer *pk, const char *s)
+{
+    msgpack_pack_str_with_body(pk, s, strlen(s));
+}
+
+static void pack_addr(msgpack_packer *pk, const struct ring_addr *a)
+{
+    char addr[RING_ADDR_STRLEN];
+    ringd_addr_str(a, addr);
+    pack_str(pk, "address");
+    pack_str(pk, addr);
+}
+
+int ringd_api_lookup_groups(struct ringd *d, const struct rpc_msg *m, const void *key,
+                            size_t key_len, msgpack_packer *pk)
+{
+    struct groups_route gr;
+    int rv = ringd_groups_route(d, key, key_len, &gr);
+    if (rv != 0) {
+        return rv;
+    }
+    rpc_pack_result_begin(pk, m->msgid);
+    msgpack_pack_map(pk, 4);
+    pack_str(pk, "group");
+    msgpack_pack_str_with_body(pk, gr.group, gr.group_len);
+    pack_str(pk, "local");
+    gr.local ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    pack_str(pk, "id");
+    if (gr.local) {
+        const struct hashring_member *hm = hashring_member(d->ring.ring, gr.owner);
+        msgpack_pack_str_with_body(pk, hm->id, hm->id_len);
+        pack_addr(pk, &d->ring.addrs[gr.owner]);
+    } else {
+        msgpack_pack_str_with_body(pk, gr.contact_id, gr.contact_id_len);
+        pack_addr(pk, &gr.contact_addr);
+    }
+    return 0;
+}
+
+static void pack_summary(struct ringd *d, msgpack_packer *pk, size_t idx)
+{
+    struct codec_summary s;
+    groups_get(d->groups, idx, &s);
+    uint32_t failed = groups_failed_contacts(d->groups, idx);
+    msgpack_pack_map(pk, 6);
+    pack_str(pk, "name");
+    msgpack_pack_str_with_body(pk, s.name, s.name_len);
+    pack_str(pk, "local");
+    s.name_len == d->cfg.group_len &&memcmp(s.name, d->cfg.group, s.name_len) == 0
+        ? msgpack_pack_true(pk)
+        : msgpack_pack_false(pk);
+    pack_str(pk, "size");
+    msgpack_pack_uint32(pk, s.size);
+    pack_str(pk, "ring_checksum");
+    msgpack_pack_uint64(pk, s.ring_checksum);
+    pack_str(pk, "version");
+    msgpack_pack_uint64(pk, s.version);
+    pack_str(pk, "contacts");
+    msgpack_pack_array(pk, s.contact_count);
+    for (uint8_t c = 0; c < s.contact_count; c++) {
+        msgpack_pack_map(pk, 3);
+        pack_str(pk, "id");
+        msgpack_pack_str_with_body(pk, s.contacts[c].id, s.contacts[c].id_len);
+        pack_addr(pk, &s.contacts[c].addr);
+        pack_str(pk, "failed");
+        (failed >> c) & 1 ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    }
+}
+
+int ringd_api_groups(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk)
+{
+    if (!ringd_groups_on(d)) {
+        return RING_ENOENT;
+    }
+    size_t n = groups_count(d->groups);
+    rpc_pack_result_begin(pk, m->msgid);
+    msgpack_pack_map(pk, 3);
+    pack_str(pk, "group");
+    msgpack_pack_str_with_body(pk, d->cfg.group, d->cfg.group_len);
+    pack_str(pk, "ready");
+    groups_ready(d->groups) ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    pack_str(pk, "groups");
+    msgpack_pack_array(pk, n);
+    for (size_t i = 0; i < n; i++) {
+        pack_summary(d, pk, i);
+    }
+    return 0;
+}
+
+void ringd_api_pack_groups_stats(struct ringd *d, msgpack_packer *pk)
+{
+    const struct groups_stats *st = groups_stats(d->groups);
+    const struct {
+        const char *name;
+        uint64_t v;
+    } f[] = {
+        { "known", groups_count(d->groups) },
+        { "exchanges", st->exchanges },
+        { "exchange_timeouts", st->exchange_timeouts },
+        { "authored", st->authored },
+        { "merged", st->merged },
+        { "msgs_in", st->msgs_in },
+        { "msgs_out", st->msgs_out },
+        { "bytes_in", st->bytes_in },
+        { "bytes_out", st->bytes_out },
+        { "decode_errors", st->decode_errors },
+        { "msgs_dropped", st->msgs_dropped },
+    };
+    msgpack_pack_map(pk, sizeof(f) / sizeof(f[0]));
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        pack_str(pk, f[i].name);
+        msgpack_pack_uint64(pk, f[i].v);
+    }
+}

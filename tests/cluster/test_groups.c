@@ -1,0 +1,176 @@
+/*
+ * Sub-sharding with real processes: 2 groups of 3 ringd (--group a, --group b), each with a
+ * proxy in front of its own ring_testapp. Every node learns the other group's summary
+ * (size, ring checksum, contacts), and a request for a key of the other group, sent to any
+ * node's proxy, reaches the app of the key's owner inside that group (through a contact:
+ * at most two hops).
+ */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "httpc.h"
+#include "testapp.h"
+
+#define NODES 6
+#define IO_MS 10000
+
+static struct testapp apps[NODES];
+static char proxy_addr[NODES][32], app_addr[NODES][32], seeds[64];
+static struct httpc_resp resp;
+
+static int proxy_port(int i)
+{
+    /* The proxy tests use 12000 + (pid % 1000) * 4 + 0..3; these sit apart from them. */
+    return 24000 + (int)(getpid() % 800) * 8 + i;
+}
+
+static int group_of(int i)
+{
+    return i < NODES / 2 ? 'a' : 'b';
+}
+
+static void setup(void)
+{
+    cluster_init();
+}
+
+static void teardown(void)
+{
+    cluster_stop();
+    for (int i = 0; i < NODES; i++) {
+        testapp_stop(&apps[i]);
+    }
+}
+
+TestSuite(groups, .init = setup, .fini = teardown, .timeout = 120);
+
+/* Node |i|'s view of the groups (groups()): how many it knows. */
+static int groups_known(int i)
+{
+    struct ringc *c = cluster_connect(i);
+    const msgpack_object *res;
+    int n = -1;
+    if (ringc_call(c, &res, 2000, "groups", "") == 0) {
+        const msgpack_object *list = ringc_get(res, "groups");
+        n = list != NULL && list->type == MSGPACK_OBJECT_ARRAY ? (int)list->via.array.size : -1;
+    }
+    ringc_close(c);
+    return n;
+}
+
+static int all_know_both(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < NODES; i++) {
+        if (groups_known(i) != 2) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void start_groups(void)
+{
+    char group[NODES][2];
+    snprintf(seeds, sizeof(seeds), "127.0.0.1:%d,127.0.0.1:%d", cluster_gossip_port(0),
+             cluster_gossip_port(NODES / 2));
+    for (int i = 0; i < NODES; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "app%d", i);
+        cr_assert(eq(int, testapp_start(&apps[i], testapp_port(i), id, NULL), 0));
+        snprintf(proxy_addr[i], sizeof(proxy_addr[i]), "127.0.0.1:%d", proxy_port(i));
+        snprintf(app_addr[i], sizeof(app_addr[i]), "127.0.0.1:%d", testapp_port(i));
+        group[i][0] = (char)group_of(i);
+        group[i][1] = '\0';
+        /* seeds of both groups: swim meets its own group, groups meet each other */
+        const char *args[] = { "--group",   group[i], "--proxy", proxy_addr[i], "--app",
+                               app_addr[i], "--join", seeds,     NULL };
+        memcpy(cl.extra_args[i], args, sizeof(args));
+    }
+    cl.n = NODES;
+    for (int i = 0; i < NODES; i++) {
+        cluster_start_node(i, -1);
+    }
+    cr_assert(ge(int, cluster_wait(all_know_both, NULL, 30000), 0),
+              "the nodes did not learn both groups");
+}
+
+/* Node |i|'s lookup of |key|: group, whether it is node i's own, and the id answered (the
+ * owner, or the contact to route through). */
+static void lookup(int i, const char *key, char *group, int *local, char *id)
+{
+    struct ringc *c = cluster_connect(i);
+    const msgpack_object *res;
+    cr_assert(eq(int, ringc_call(c, &res, 2000, "lookup", "s", key), 0));
+    ringc_get_str(res, "group", group, 8);
+    ringc_get_str(res, "id", id, 16);
+    const msgpack_object *l = ringc_get(res, "local");
+    cr_assert(ne(ptr, (void *)l, NULL));
+    *local = l->via.boolean;
+    ringc_close(c);
+}
+
+Test(groups, every_node_learns_the_other_group)
+{
+    start_groups();
+    char out[8192], cmd[256], sock[128];
+    snprintf(cmd, sizeof(cmd), "%s --socket %s --json groups", RINGCTL_BIN,
+             cluster_socket(0, sock, sizeof(sock)));
+    cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 0));
+    cr_assert(ne(ptr, strstr(out, "\"name\":\"b\""), NULL), "%s", out);
+    cr_assert(ne(ptr, strstr(out, "\"size\":3"), NULL), "%s", out);
+    /* members --group of the other group: asked of a contact over its gossip port */
+    snprintf(cmd, sizeof(cmd), "%s --socket %s members --group b", RINGCTL_BIN,
+             cluster_socket(0, sock, sizeof(sock)));
+    cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 0));
+    cr_assert(ne(ptr, strstr(out, "n3 "), NULL), "%s", out);
+    cr_assert(ne(ptr, strstr(out, "n5 "), NULL), "%s", out);
+    cr_assert(eq(ptr, strstr(out, "n0 "), NULL), "%s", out);
+}
+
+Test(groups, requests_for_the_other_group_reach_the_owners_app)
+{
+    start_groups();
+    struct httpc *h[NODES];
+    for (int i = 0; i < NODES; i++) {
+        h[i] = httpc_connect(proxy_port(i));
+        cr_assert(ne(ptr, h[i], NULL));
+    }
+    int crossed = 0;
+    for (int r = 0; r < 200; r++) {
+        char key[32], group[8], id[16], req[256];
+        int local;
+        snprintf(key, sizeof(key), "acct-%d", r * 7919);
+        int via = r % NODES;
+        lookup(via, key, group, &local, id);
+        /* the owner, as a node of the key's group sees it */
+        int inside = group[0] == 'a' ? 0 : NODES / 2;
+        char g2[8], owner[16];
+        int local2;
+        lookup(inside, key, g2, &local2, owner);
+        cr_assert(eq(int, local2, 1));
+        cr_assert(eq(int, strcmp(g2, group), 0));
+        crossed += !local;
+        snprintf(req, sizeof(req), "GET /g%d HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n", r,
+                 key);
+        cr_assert(eq(int, httpc_send_str(h[via], req), 0));
+        cr_assert(eq(int, httpc_read(h[via], &resp, IO_MS), 0));
+        cr_assert(eq(int, resp.status, 200), "status %d: %s", resp.status, resp.body);
+        const char *app = httpc_header(&resp, "X-App-Id");
+        const char *by = httpc_header(&resp, "X-Ring-Owner");
+        cr_assert(app != NULL && by != NULL);
+        cr_assert(eq(int, strcmp(by, owner), 0), "key %s: owner %s, answered by %s", key, owner,
+                  by);
+        cr_assert(eq(int, app[3], owner[1]), "owner %s, app %s", owner, app);
+    }
+    cr_assert(gt(int, crossed, 50), "only %d of 200 keys crossed groups", crossed);
+    for (int i = 0; i < NODES; i++) {
+        httpc_close(h[i]);
+    }
+}
