@@ -276,7 +276,11 @@ static int parse_sizes(struct options *o, const char *arg)
 static int parse_options(struct options *o, int argc, char **argv)
 {
     *o = (struct options){
-        .sizes = { 10, 100, 1000, 10000 }, .size_count = 4, .rounds = 31, .builds = 5
+        .sizes = { 10, 100, 1000, 10000 },
+        .size_count = 4,
+        .rounds = 31,
+        .builds = 5,
+        .mem = ringd_hugemem(),
     };
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--members") == 0 && i + 1 < argc) {
