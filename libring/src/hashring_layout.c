@@ -102,9 +102,23 @@ struct writer {
     uint8_t *owns;           /* owns[m]: member m owns a boundary */
 };
 
-static const uint64_t EMPTY_FRAGS = HASHRING__FRAG_MASK |
-                                    (HASHRING__FRAG_MASK << HASHRING__FRAG_BITS) |
-                                    (HASHRING__FRAG_MASK << (2 * HASHRING__FRAG_BITS));
+/* An inline bucket with no boundaries: every fragment all ones (lanes 0x7fff once biased,
+ * nibbles 0xf), count 0. */
+#define EMPTY_LANE    (0xffffu ^ HASHRING__LANE_BIAS)
+#define EMPTY_NIBBLES UINT64_C(0xfff)
+static const uint64_t EMPTY_FRAGS = EMPTY_LANE | (uint64_t)EMPTY_LANE << 16 |
+                                    (uint64_t)EMPTY_LANE << 32 |
+                                    EMPTY_NIBBLES << HASHRING__NIBBLE_SHIFT;
+
+/* |frags| with fragment |k| set to |frag| (it was unused: all ones). */
+static uint64_t set_frag(uint64_t frags, uint32_t k, uint32_t frag)
+{
+    uint64_t lane = (frag >> 4) ^ HASHRING__LANE_BIAS;
+    uint64_t nibble = frag & 0xf;
+    frags &=
+        ~((UINT64_C(0xffff) << (16 * k)) | (UINT64_C(0xf) << (HASHRING__NIBBLE_SHIFT + 4 * k)));
+    return frags | lane << (16 * k) | nibble << (HASHRING__NIBBLE_SHIFT + 4 * k);
+}
 
 static uint32_t frag_of(const struct hashring *r, uint64_t boundary)
 {
@@ -148,9 +162,7 @@ static void flush_bucket(struct writer *w)
         e->frags = EMPTY_FRAGS | ((uint64_t)w->count << HASHRING__COUNT_SHIFT);
         e->owners = 0;
         for (uint32_t k = 0; k < w->count; k++) {
-            uint64_t shift = (uint64_t)HASHRING__FRAG_BITS * k;
-            e->frags &= ~(HASHRING__FRAG_MASK << shift);
-            e->frags |= (uint64_t)frag_of(r, w->first3[k]) << shift;
+            e->frags = set_frag(e->frags, k, frag_of(r, w->first3[k]));
             e->owners |= (w->first3[k] & 0xffff) << (16 * k);
         }
     }
