@@ -277,6 +277,31 @@ Test(hashring, lookup_at_the_edges_matches_the_definition)
     hashring_del(r);
 }
 
+/* One point: its only boundary is the midpoint across the top, half a turn away, and it
+ * wraps past zero for about half of the ids. */
+Test(hashring, a_single_point_ring_has_one_boundary_half_a_turn_away)
+{
+    int wrapped = 0, unwrapped = 0;
+    for (int i = 0; i < 16; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "solo-%d", i);
+        struct hashring_member m = { id, strlen(id), 1 };
+        struct hashring *r = build(&m, 1, 1);
+        uint32_t p = (uint32_t)(XXH3_64bits_withSeed(id, strlen(id), 0) >> 32);
+        struct hashring_cursor c = hashring__first(r);
+        cr_assert(eq(u32, hashring__cursor_position(r, &c), p + (UINT32_C(1) << 31)));
+        cr_assert(eq(int, hashring__next(r, &c), 1), "one boundary, then the wrap");
+        uint32_t owner = HASHRING_NONE;
+        cr_assert(eq(int, hashring_lookup_hash(r, (uint64_t)p << 32, &owner), 0));
+        cr_assert(eq(u32, owner, 0));
+        wrapped += p >= (UINT32_C(1) << 31);
+        unwrapped += p < (UINT32_C(1) << 31);
+        hashring_del(r);
+    }
+    cr_assert(gt(int, wrapped, 0));
+    cr_assert(gt(int, unwrapped, 0));
+}
+
 /* The definition again, for rings too big for struct brute: distinct positions sorted on
  * the heap, the nearest point found by binary search. */
 struct big_brute {
