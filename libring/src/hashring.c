@@ -27,7 +27,11 @@
  * with more than three boundaries point into a sorted overflow array instead. About 14
  * bytes a point in all. The fragment is the low 32 bits of p * B shifted right by 12: with
  * B >= 4096, distinct positions in one bucket have distinct fragments in the same order,
- * so comparing fragments is exact.
+ * so comparing fragments is exact. Its top 16 bits are exact on their own once B >= 2^16
+ * (82,000 points and up: the rings whose lookups miss cache), so a bucket keeps them in
+ * three 16-bit lanes and the other bits apart, and on x86 the hot path compares the key
+ * with the three lanes in one SSE2 instruction; smaller rings, other CPUs and overflow
+ * buckets take the exact scalar path (lookup_exact).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -231,12 +235,16 @@ uint32_t hashring__owner_at(const struct hashring *r, uint32_t position)
     return (uint32_t)(e->owners >> (16 * k)) & 0xffff;
 }
 
-/* Everything off the hot path: small rings, overflow buckets, other CPUs. Reached by a tail
- * call, as is the long-key path below: the hot path then calls nothing that returns to it,
- * so it saves and restores no registers. */
+/* Everything off the hot path: empty and small rings, overflow buckets, other CPUs. (An
+ * empty ring has no buckets, so the hot path, which needs 65,536, never sees one.) Reached
+ * by a tail call, as is the long-key path below: the hot path then calls nothing that
+ * returns to it, so it saves and restores no registers. */
 __attribute__((noinline)) static int lookup_exact(const struct hashring *r, uint32_t position,
                                                   uint32_t *owner)
 {
+    if (r->point_count == 0) {
+        return RING_EEMPTY;
+    }
     *owner = hashring__owner_at(r, position);
     return 0;
 }
@@ -266,11 +274,12 @@ static inline uint32_t lanes_owner(const struct hashring_bucket *e, uint32_t top
 static inline int lookup_position(const struct hashring *r, uint32_t position, uint32_t *owner)
 {
     uint64_t scaled = (uint64_t)position * r->bucket_count;
-    const struct hashring_bucket *e = &r->buckets[scaled >> 32];
-    if (__builtin_expect(r->bucket_count >= HASHRING__LANES_EXACT_MIN, 1) &&
-        __builtin_expect((e->frags & HASHRING__OVERFLOW_FLAG) == 0, 1)) {
-        *owner = lanes_owner(e, (uint32_t)scaled >> 16);
-        return 0;
+    if (__builtin_expect(r->bucket_count >= HASHRING__LANES_EXACT_MIN, 1)) {
+        const struct hashring_bucket *e = &r->buckets[scaled >> 32];
+        if (__builtin_expect((e->frags & HASHRING__OVERFLOW_FLAG) == 0, 1)) {
+            *owner = lanes_owner(e, (uint32_t)scaled >> 16);
+            return 0;
+        }
     }
     return lookup_exact(r, position, owner);
 }
@@ -283,9 +292,6 @@ static inline int lookup_position(const struct hashring *r, uint32_t position, u
 
 int hashring_lookup_hash(const struct hashring *r, uint64_t key_hash, uint32_t *owner)
 {
-    if (r->point_count == 0) {
-        return RING_EEMPTY;
-    }
     return lookup_position(r, (uint32_t)(key_hash >> 32), owner);
 }
 
@@ -302,9 +308,6 @@ __attribute__((noinline)) static int lookup_long_key(const struct hashring *r, c
  * lookups' cache misses in flight at once. Through two calls it was twice as slow. */
 int hashring_lookup(const struct hashring *r, const void *key, size_t key_len, uint32_t *owner)
 {
-    if (r->point_count == 0) {
-        return RING_EEMPTY;
-    }
     if (key_len > 16) {
         return lookup_long_key(r, key, key_len, owner);
     }

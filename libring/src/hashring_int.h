@@ -58,7 +58,7 @@ struct hashring {
     /* Members that own at least one boundary (a member whose every point lost a tie owns
      * nothing, and lookup_n cannot return it). */
     uint32_t owning_count;
-    uint32_t bucket_count;
+    uint32_t bucket_count; /* 0 in an empty ring */
     struct hashring_bucket *buckets;
     uint64_t *overflow;
     uint32_t overflow_count;
