@@ -93,7 +93,6 @@ static void radix_sort(uint64_t *a, uint64_t *tmp, uint32_t n,
 static const uint64_t EMPTY_FRAGS = EMPTY_LANE | (uint64_t)EMPTY_LANE << 16 |
                                     (uint64_t)EMPTY_LANE << 32 |
                                     EMPTY_NIBBLES << HASHRING__NIBBLE_SHIFT;
-#define COUNT_MASK (UINT64_C(3) << HASHRING__COUNT_SHIFT)
 
 /* Pass 1, in place: the boundary after each distinct position but the last, (midpoint to
  * the next distinct position << 16) | owner, owned by the first (smallest member) point at
@@ -129,26 +128,22 @@ static void spill(struct hashring *r, struct hashring_bucket *e)
     e->owners = 0;
 }
 
-/* Pass 2: puts boundary |bd|, the |k|th (from 0) of its bucket |b|, in place. Buckets start
- * empty, so an inline boundary is a few ors with no branch but the rare fourth boundary
- * (3.8% of buckets; a writer that wrote each bucket whole branched on every count, every
- * run of empty buckets and every bucket change, and took 12 ms of the 25 of a 1M-point
- * build). */
-static void place(struct hashring *r, uint64_t bd, uint32_t b, uint32_t frag, uint32_t k)
+/* Pass 2, the common case: puts fragment |frag| of |owner| in the still unused slot |k| of
+ * inline bucket |e|. That slot's lane and nibble are all ones and its count is k, so a xor
+ * and an add set them, with no branch. */
+static void place_inline(struct hashring_bucket *e, uint64_t owner, uint32_t frag, uint32_t k)
 {
-    struct hashring_bucket *e = &r->buckets[b];
-    uint64_t owner = bd & 0xffff;
-    if (__builtin_expect(k < HASHRING__INLINE_MAX, 1)) {
-        uint64_t lane = (frag >> 4) ^ HASHRING__LANE_BIAS;
-        uint64_t nibble = frag & 0xf;
-        uint64_t clear = UINT64_C(0xffff) << (16 * k) |
-                         UINT64_C(0xf) << (HASHRING__NIBBLE_SHIFT + 4 * k) | COUNT_MASK;
-        e->frags = (e->frags & ~clear) | lane << (16 * k) |
-                   nibble << (HASHRING__NIBBLE_SHIFT + 4 * k) |
-                   (uint64_t)(k + 1) << HASHRING__COUNT_SHIFT;
-        e->owners |= owner << (16 * k);
-        return;
-    }
+    uint64_t lane = EMPTY_LANE ^ (frag >> 4) ^ HASHRING__LANE_BIAS;
+    uint64_t nibble = 0xf ^ (frag & 0xf);
+    e->frags ^= lane << (16 * k) | nibble << (HASHRING__NIBBLE_SHIFT + 4 * k);
+    e->frags += UINT64_C(1) << HASHRING__COUNT_SHIFT;
+    e->owners |= owner << (16 * k);
+}
+
+/* Pass 2, the fourth and later boundary of bucket |e| (3.8% of buckets). */
+static void place_overflow(struct hashring *r, struct hashring_bucket *e, uint64_t owner,
+                           uint32_t frag, uint32_t k)
+{
     if (k == HASHRING__INLINE_MAX) {
         spill(r, e);
     }
@@ -197,18 +192,29 @@ static void write_buckets(struct hashring *r, uint8_t *owns)
     int wrap_first = wraps || m == 0;
     uint64_t next = wrap_first ? wrap : points[0];
     uint32_t read = wrap_first ? 0 : 1;
+    /* Buckets start empty and fill in order, so a boundary is a few xors and ors with no
+     * branch but the rare fourth one (see the top of the file). The ring's fields are
+     * copied to locals: stores to |owns| (bytes) could alias them. */
+    struct hashring_bucket *buckets = r->buckets;
+    uint64_t bucket_count = r->bucket_count;
     uint32_t prev_b = UINT32_MAX, k = 0;
     for (uint32_t t = 0; t < r->boundary_count; t++) {
         uint64_t bd = next;
         next = read < m ? points[read++] : wrap;
-        uint32_t frag;
-        uint32_t b = hashring__bucket_of(r, (uint32_t)(bd >> 16), &frag);
+        uint64_t scaled = (bd >> 16) * bucket_count;
+        uint32_t b = (uint32_t)(scaled >> 32), frag = (uint32_t)scaled >> 12;
         /* Without a branch: buckets change at random, 70% of the time. */
         k = (k + 1) & (0u - (uint32_t)(b == prev_b));
         prev_b = b;
-        place(r, bd, b, frag, k);
-        r->owning_count += !owns[bd & 0xffff];
+        if (__builtin_expect(k < HASHRING__INLINE_MAX, 1)) {
+            place_inline(&buckets[b], bd & 0xffff, frag, k);
+        } else {
+            place_overflow(r, &buckets[b], bd & 0xffff, frag, k);
+        }
         owns[bd & 0xffff] = 1;
+    }
+    for (uint32_t mb = 0; mb < r->member_count; mb++) {
+        r->owning_count += owns[mb];
     }
     link_successors(r, (uint32_t)((wraps ? wrap : first) & 0xffff));
 }
