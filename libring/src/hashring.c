@@ -235,10 +235,9 @@ uint32_t hashring__owner_at(const struct hashring *r, uint32_t position)
     return (uint32_t)(e->owners >> (16 * k)) & 0xffff;
 }
 
-/* Everything off the hot path: empty and small rings, overflow buckets, other CPUs. (An
- * empty ring has no buckets, so the hot path, which needs 65,536, never sees one.) Reached
- * by a tail call, as is the long-key path below: the hot path then calls nothing that
- * returns to it, so it saves and restores no registers. */
+/* Everything off the hot path: empty rings, overflow buckets, ties in small rings, other
+ * CPUs. Reached by a tail call, as are the small-ring and long-key paths below: the hot
+ * path then calls nothing that returns to it, so it saves and restores no registers. */
 __attribute__((noinline)) static int lookup_exact(const struct hashring *r, uint32_t position,
                                                   uint32_t *owner)
 {
@@ -252,18 +251,16 @@ __attribute__((noinline)) static int lookup_exact(const struct hashring *r, uint
 #if defined(__SSE2__)
 #include <emmintrin.h>
 
-/* The owner of the keys at |top16| (the key's fragment over 16) in inline bucket |e| of a
- * ring with at least HASHRING__LANES_EXACT_MIN buckets, where the lanes alone are exact:
- * one compare of the lanes with the key gives a mask with two bits per lane below it, a
- * prefix since fragments are sorted, and its length is the byte offset of the owner (x86
- * is little-endian). Five operations wait for the bucket, against seventeen for three
- * scalar compares: the fewer instructions wait on each lookup's cache miss, the more
- * lookups keep their misses in flight at once. Bit 6 of the mask stands for the nibble
- * lane, which is not a fragment. */
-static inline uint32_t lanes_owner(const struct hashring_bucket *e, uint32_t top16)
+/* The owner of the keys at |top16| (the key's fragment over 16) in inline bucket |e|, from
+ * the lanes alone: one compare of the lanes with the key gives a mask with two bits per
+ * lane below it, a prefix since fragments are sorted, and its length is the byte offset of
+ * the owner (x86 is little-endian). Five operations wait for the bucket, against seventeen
+ * for three scalar compares: the fewer instructions wait on each lookup's cache miss, the
+ * more lookups keep their misses in flight at once. Bit 6 of the mask stands for the
+ * nibble lane, which is not a fragment. Exact when the ring has at least
+ * HASHRING__LANES_EXACT_MIN buckets, or when no lane equals the key's. */
+static inline uint32_t lanes_owner(const struct hashring_bucket *e, __m128i lanes, __m128i key)
 {
-    __m128i lanes = _mm_loadl_epi64((const __m128i *)(const void *)e);
-    __m128i key = _mm_set1_epi16((short)(top16 ^ HASHRING__LANE_BIAS));
     uint32_t below = (uint32_t)_mm_movemask_epi8(_mm_cmplt_epi16(lanes, key));
     uint32_t offset = (uint32_t)__builtin_ctz(~below | 0x40);
     uint16_t owner;
@@ -271,17 +268,48 @@ static inline uint32_t lanes_owner(const struct hashring_bucket *e, uint32_t top
     return owner;
 }
 
+static inline __m128i lanes_of(const struct hashring_bucket *e)
+{
+    return _mm_loadl_epi64((const __m128i *)(const void *)e);
+}
+
+static inline __m128i key_lanes(uint64_t scaled)
+{
+    return _mm_set1_epi16((short)(((uint32_t)scaled >> 16) ^ HASHRING__LANE_BIAS));
+}
+
+/* Small rings (under 65,536 buckets, about 82,000 points: they fit in cache) take the
+ * lanes too, but leave for the exact path when a lane ties with the key, one lookup in
+ * 50,000, where the nibbles decide. */
+__attribute__((noinline)) static int lookup_small(const struct hashring *r, uint32_t position,
+                                                  uint32_t *owner)
+{
+    if (r->point_count == 0) {
+        return RING_EEMPTY;
+    }
+    uint64_t scaled = (uint64_t)position * r->bucket_count;
+    const struct hashring_bucket *e = &r->buckets[scaled >> 32];
+    __m128i lanes = lanes_of(e), key = key_lanes(scaled);
+    if ((e->frags & HASHRING__OVERFLOW_FLAG) != 0 ||
+        (_mm_movemask_epi8(_mm_cmpeq_epi16(lanes, key)) & 0x3f) != 0) {
+        return lookup_exact(r, position, owner);
+    }
+    *owner = lanes_owner(e, lanes, key);
+    return 0;
+}
+
 static inline int lookup_position(const struct hashring *r, uint32_t position, uint32_t *owner)
 {
-    uint64_t scaled = (uint64_t)position * r->bucket_count;
-    if (__builtin_expect(r->bucket_count >= HASHRING__LANES_EXACT_MIN, 1)) {
-        const struct hashring_bucket *e = &r->buckets[scaled >> 32];
-        if (__builtin_expect((e->frags & HASHRING__OVERFLOW_FLAG) == 0, 1)) {
-            *owner = lanes_owner(e, (uint32_t)scaled >> 16);
-            return 0;
-        }
+    if (__builtin_expect(r->bucket_count < HASHRING__LANES_EXACT_MIN, 0)) {
+        return lookup_small(r, position, owner);
     }
-    return lookup_exact(r, position, owner);
+    uint64_t scaled = (uint64_t)position * r->bucket_count;
+    const struct hashring_bucket *e = &r->buckets[scaled >> 32];
+    if (__builtin_expect((e->frags & HASHRING__OVERFLOW_FLAG) != 0, 0)) {
+        return lookup_exact(r, position, owner);
+    }
+    *owner = lanes_owner(e, lanes_of(e), key_lanes(scaled));
+    return 0;
 }
 #else
 static inline int lookup_position(const struct hashring *r, uint32_t position, uint32_t *owner)
