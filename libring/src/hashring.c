@@ -27,11 +27,12 @@
  * with more than three boundaries point into a sorted overflow array instead. About 14
  * bytes a point in all. The fragment is the low 32 bits of p * B shifted right by 12: with
  * B >= 4096, distinct positions in one bucket have distinct fragments in the same order,
- * so comparing fragments is exact. Its top 16 bits are exact on their own once B >= 2^16
- * (82,000 points and up: the rings whose lookups miss cache), so a bucket keeps them in
- * three 16-bit lanes and the other bits apart, and on x86 the hot path compares the key
- * with the three lanes in one SSE2 instruction; smaller rings, other CPUs and overflow
- * buckets take the exact scalar path (lookup_exact).
+ * so comparing fragments is exact. A bucket keeps the fragments' top 16 bits in three
+ * 16-bit lanes and their low 4 bits apart, and on x86 a lookup compares the key with the
+ * three lanes in one SSE2 instruction. The lanes alone are exact once B >= 2^16 (82,000
+ * points and up: the rings whose lookups miss cache); in smaller rings they are exact
+ * unless a lane equals the key's, and then the exact scalar path (lookup_exact), which
+ * overflow buckets and other CPUs take too, decides.
  */
 #include <stdlib.h>
 #include <string.h>
