@@ -18,13 +18,23 @@
 #define HASHRING__FRAG_MASK     ((UINT64_C(1) << HASHRING__FRAG_BITS) - 1)
 #define HASHRING__OVERFLOW_FLAG (UINT64_C(1) << 63)
 #define HASHRING__COUNT_SHIFT   60
+/* An inline bucket keeps a fragment's top 16 bits in a 16-bit lane (lane k at bit 16 k,
+ * xored with HASHRING__LANE_BIAS so that signed 16-bit compares order them) and its low 4
+ * bits in a nibble (nibble k at bit HASHRING__NIBBLE_SHIFT + 4 k). */
+#define HASHRING__LANE_BIAS    0x8000u
+#define HASHRING__NIBBLE_SHIFT 48
+/* From this many buckets on, the top 16 bits of a fragment are exact on their own (the
+ * fragment is the low 32 bits of p * B over 2^12, and positions in one bucket differ there
+ * by at least B, so by at least 2^16 when B >= 2^16): lookups compare the lanes only. */
+#define HASHRING__LANES_EXACT_MIN 65536u
 
 /*
  * One bucket, 16 bytes, 16-byte aligned so it never straddles a cache line.
- * Inline form (flag clear): frags = f0 | f1 << 20 | f2 << 40 | count << 60, unused
- * fragments all ones; owners = o0 | o1 << 16 | o2 << 32 | o3 << 48, where o_k owns the keys
- * up to boundary k and o_count owns the keys past the last one (the next bucket's first
- * owner, wrapping around the ring).
+ * Inline form (flag clear): frags = l0 | l1 << 16 | l2 << 32 | n0 << 48 | n1 << 52 |
+ * n2 << 56 | count << 60, where fragment k is ((l_k ^ 0x8000) << 4) | n_k, unused
+ * fragments all ones (l_k = 0x7fff, n_k = 0xf); owners = o0 | o1 << 16 | o2 << 32 |
+ * o3 << 48, where o_k owns the keys up to boundary k and o_count owns the keys past the
+ * last one (the next bucket's first owner, wrapping around the ring).
  * Overflow form (flag set): frags = flag | count << 32 | start; owners = o0 = the owner past
  * the bucket's last boundary; the boundaries are overflow[start .. start + count), each
  * (frag << 16) | owner, sorted.
@@ -48,7 +58,7 @@ struct hashring {
     /* Members that own at least one boundary (a member whose every point lost a tie owns
      * nothing, and lookup_n cannot return it). */
     uint32_t owning_count;
-    uint32_t bucket_count;
+    uint32_t bucket_count; /* 0 in an empty ring */
     struct hashring_bucket *buckets;
     uint64_t *overflow;
     uint32_t overflow_count;
@@ -65,25 +75,20 @@ static inline uint32_t hashring__bucket_of(const struct hashring *r, uint32_t po
     return (uint32_t)(scaled >> 32);
 }
 
+/* Fragment |k| of an inline bucket's |frags| (all ones if unused). */
+static inline uint32_t hashring__inline_frag(uint64_t frags, uint32_t k)
+{
+    uint32_t lane = ((uint32_t)(frags >> (16 * k)) & 0xffff) ^ HASHRING__LANE_BIAS;
+    return lane << 4 | ((uint32_t)(frags >> (HASHRING__NIBBLE_SHIFT + 4 * k)) & 0xf);
+}
+
 /* The owner of the keys past fragment |frag| in overflow bucket |e| (the slow path). */
 uint32_t hashring__overflow_owner(const struct hashring *r, const struct hashring_bucket *e,
                                   uint32_t frag);
 
-/* The owner of the keys at |position|: one bucket read; the ring must not be empty. Unused
- * fragments are all ones, never below a key's, so they count as nothing. */
-static inline uint32_t hashring__owner_at(const struct hashring *r, uint32_t position)
-{
-    uint32_t frag;
-    const struct hashring_bucket *e = &r->buckets[hashring__bucket_of(r, position, &frag)];
-    uint64_t frags = e->frags;
-    if (__builtin_expect((frags & HASHRING__OVERFLOW_FLAG) != 0, 0)) {
-        return hashring__overflow_owner(r, e, frag);
-    }
-    uint32_t k = ((frags & HASHRING__FRAG_MASK) < frag) +
-                 (((frags >> HASHRING__FRAG_BITS) & HASHRING__FRAG_MASK) < frag) +
-                 (((frags >> (2 * HASHRING__FRAG_BITS)) & HASHRING__FRAG_MASK) < frag);
-    return (uint32_t)(e->owners >> (16 * k)) & 0xffff;
-}
+/* The owner of the keys at |position|, for any ring but an empty one. The lookup's hot path
+ * (hashring.c) gets the same answer faster on large rings. */
+uint32_t hashring__owner_at(const struct hashring *r, uint32_t position);
 
 /* Builds the bucket table of |r| (members already set). Returns 0 or RING_ENOMEM. */
 int hashring__layout(struct hashring *r, uint64_t point_count);

@@ -30,7 +30,7 @@ static uint32_t bucket_frag(const struct hashring *r, const struct hashring_buck
     if (is_overflow(e)) {
         return (uint32_t)(r->overflow[(uint32_t)e->frags + k] >> 16);
     }
-    return (uint32_t)(e->frags >> (HASHRING__FRAG_BITS * k)) & HASHRING__FRAG_MASK;
+    return hashring__inline_frag(e->frags, k);
 }
 
 /* Index of the first boundary of bucket |e| whose fragment is >= |frag| (may be its size). */

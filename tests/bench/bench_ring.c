@@ -5,7 +5,12 @@
  * interleaved round by round, the bare xxHash3 of the same keys (a lookup must hash the key,
  * so the hash is the floor and the ratio is what the ring itself costs). The floor is a call
  * of libxxhash's XXH3_64bits, as a lookup is a call of libring's hashring_lookup; the
- * inlined hash (hash_inline_ns) is reported beside it. It also reports
+ * inlined hash (hash_inline_ns) is reported beside it, and so is the probe floor (probe_ns):
+ * the same hash call, then one random 16-byte read from a table as large as the ring, made
+ * with the same allocator. No ring that answers with one read of a table that size can beat
+ * it, so lookup_over_probe is what the ring's own work costs, and probe_over_hash is what
+ * the memory system costs at the moment (a few times the hash on a quiet host; many times
+ * when other tenants share the cache and memory). It also reports
  * build time, memory, the busiest member's share over the mean (over 1M keys and exactly,
  * from the arcs), and the fraction of keys one join moves against the ideal 1/(N+1).
  *
@@ -54,6 +59,7 @@ struct result {
     double lookup_ns;
     double hash_ns;
     double hash_inline_ns;
+    double probe_ns;
     double build_ms;
     size_t ring_bytes;
     size_t points;
@@ -138,13 +144,39 @@ static double time_lookup_round(const struct hashring *r, const uint8_t *keys)
     return (t1 - t0) / TIMING_KEYS;
 }
 
-/* Hash and lookup rounds alternate so both see the same machine noise. */
+/* The floor of any one-read ring: a table of |slots| 16-byte slots. */
+struct probe_table {
+    uint8_t *bytes;
+    uint64_t slots;
+};
+
+static double time_probe_round(const struct probe_table *t, const uint8_t *keys)
+{
+    uint64_t acc = 0;
+    double t0 = bench_now_ns();
+    for (size_t i = 0; i < TIMING_KEYS; i++) {
+        uint64_t h = XXH3_64bits(keys + i * KEY_BYTES, KEY_BYTES);
+        uint64_t slot[2];
+        memcpy(slot, t->bytes + (((h >> 32) * t->slots) >> 32) * 16, sizeof(slot));
+        acc += slot[0] ^ slot[1];
+    }
+    double t1 = bench_now_ns();
+    sink ^= acc;
+    return (t1 - t0) / TIMING_KEYS;
+}
+
+/* Hash, lookup and probe rounds alternate so all see the same machine noise. */
 static void time_lookups(const struct hashring *r, int rounds, struct result *res)
 {
     uint8_t *keys = malloc((size_t)TIMING_KEYS * KEY_BYTES);
     double *hash = calloc((size_t)rounds, sizeof(double));
     double *lookup = calloc((size_t)rounds, sizeof(double));
     double *inl = calloc((size_t)rounds, sizeof(double));
+    double *probe = calloc((size_t)rounds, sizeof(double));
+    struct probe_table table = { .slots = hashring_memory_bytes(r) / 16 };
+    const struct ring_mem *mem = ring_allocator != NULL ? ring_allocator : ring_mem_default();
+    table.bytes = mem->malloc(table.slots * 16, mem->user_data);
+    fill_keys(table.bytes, table.slots, 4);
     fill_keys(keys, TIMING_KEYS, 1);
     time_hash_round(keys);
     time_lookup_round(r, keys);
@@ -152,7 +184,11 @@ static void time_lookups(const struct hashring *r, int rounds, struct result *re
         hash[i] = time_hash_round(keys);
         lookup[i] = time_lookup_round(r, keys);
         inl[i] = time_hash_inline_round(keys);
+        probe[i] = time_probe_round(&table, keys);
     }
+    res->probe_ns = bench_median(probe, rounds);
+    mem->free(table.bytes, mem->user_data);
+    free(probe);
     res->hash_ns = bench_median(hash, rounds);
     res->lookup_ns = bench_median(lookup, rounds);
     res->hash_inline_ns = bench_median(inl, rounds);
@@ -246,13 +282,15 @@ static void print_result(const struct result *r, int last)
     double ideal = 1.0 / (double)(r->members + 1);
     printf("    {\"members\": %zu, \"vnodes\": %u, \"points\": %zu, \"lookup_ns\": %.2f, "
            "\"hash_ns\": %.2f, \"lookup_over_hash\": %.2f, \"hash_inline_ns\": %.2f, "
-           "\"lookup_over_inline_hash\": %.2f, \"build_ms\": %.2f, "
+           "\"lookup_over_inline_hash\": %.2f, \"probe_ns\": %.2f, \"probe_over_hash\": %.2f, "
+           "\"lookup_over_probe\": %.2f, \"build_ms\": %.2f, "
            "\"ring_bytes\": %zu, \"bytes_per_point\": %.2f, \"max_over_mean\": %.4f, "
            "\"max_over_mean_exact\": %.4f, \"moved_fraction\": %.6f, "
            "\"moved_fraction_exact\": %.6f, \"moved_ideal\": %.6f, "
            "\"moved_over_ideal\": %.4f}%s\n",
            r->members, r->vnodes, r->points, r->lookup_ns, r->hash_ns, r->lookup_ns / r->hash_ns,
-           r->hash_inline_ns, r->lookup_ns / r->hash_inline_ns, r->build_ms, r->ring_bytes,
+           r->hash_inline_ns, r->lookup_ns / r->hash_inline_ns, r->probe_ns,
+           r->probe_ns / r->hash_ns, r->lookup_ns / r->probe_ns, r->build_ms, r->ring_bytes,
            (double)r->ring_bytes / (double)r->points, r->max_over_mean, r->max_over_mean_exact,
            r->moved_fraction, r->moved_fraction_exact, ideal, r->moved_fraction_exact / ideal,
            last ? "" : ",");
@@ -276,7 +314,11 @@ static int parse_sizes(struct options *o, const char *arg)
 static int parse_options(struct options *o, int argc, char **argv)
 {
     *o = (struct options){
-        .sizes = { 10, 100, 1000, 10000 }, .size_count = 4, .rounds = 31, .builds = 5
+        .sizes = { 10, 100, 1000, 10000 },
+        .size_count = 4,
+        .rounds = 31,
+        .builds = 5,
+        .mem = ringd_hugemem(),
     };
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--members") == 0 && i + 1 < argc) {

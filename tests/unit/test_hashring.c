@@ -277,6 +277,119 @@ Test(hashring, lookup_at_the_edges_matches_the_definition)
     hashring_del(r);
 }
 
+/* One point: its only boundary is the midpoint across the top, half a turn away, and it
+ * wraps past zero for about half of the ids. */
+Test(hashring, a_single_point_ring_has_one_boundary_half_a_turn_away)
+{
+    int wrapped = 0, unwrapped = 0;
+    for (int i = 0; i < 16; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "solo-%d", i);
+        struct hashring_member m = { id, strlen(id), 1 };
+        struct hashring *r = build(&m, 1, 1);
+        uint32_t p = (uint32_t)(XXH3_64bits_withSeed(id, strlen(id), 0) >> 32);
+        struct hashring_cursor c = hashring__first(r);
+        cr_assert(eq(u32, hashring__cursor_position(r, &c), p + (UINT32_C(1) << 31)));
+        cr_assert(eq(int, hashring__next(r, &c), 1), "one boundary, then the wrap");
+        uint32_t owner = HASHRING_NONE;
+        cr_assert(eq(int, hashring_lookup_hash(r, (uint64_t)p << 32, &owner), 0));
+        cr_assert(eq(u32, owner, 0));
+        wrapped += p >= (UINT32_C(1) << 31);
+        unwrapped += p < (UINT32_C(1) << 31);
+        hashring_del(r);
+    }
+    cr_assert(gt(int, wrapped, 0));
+    cr_assert(gt(int, unwrapped, 0));
+}
+
+/* The definition again, for rings too big for struct brute: distinct positions sorted on
+ * the heap, the nearest point found by binary search. */
+struct big_brute {
+    uint32_t *pos;
+    uint32_t *member;
+    size_t n;
+};
+
+static void big_brute_init(struct big_brute *bf, const struct hashring *r)
+{
+    size_t points = hashring_point_count(r);
+    uint64_t *all = malloc(points * sizeof(*all));
+    size_t n = 0;
+    for (uint32_t m = 0; m < hashring_member_count(r); m++) {
+        const struct hashring_member *mm = hashring_member(r, m);
+        for (uint32_t i = 0; i < hashring_vnodes(r) * mm->weight; i++) {
+            all[n++] = ((XXH3_64bits_withSeed(mm->id, mm->id_len, i) >> 32) << 16) | m;
+        }
+    }
+    qsort(all, n, sizeof(all[0]), brute_cmp);
+    bf->pos = malloc(n * sizeof(*bf->pos));
+    bf->member = malloc(n * sizeof(*bf->member));
+    bf->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t pos = (uint32_t)(all[i] >> 16);
+        if (bf->n == 0 || bf->pos[bf->n - 1] != pos) {
+            bf->pos[bf->n] = pos;
+            bf->member[bf->n++] = (uint32_t)(all[i] & 0xffff);
+        }
+    }
+    free(all);
+}
+
+static uint32_t big_brute_owner(const struct big_brute *bf, uint32_t x)
+{
+    size_t lo = 0, hi = bf->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (bf->pos[mid] < x) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    size_t succ = lo % bf->n, pred = (lo + bf->n - 1) % bf->n;
+    uint32_t cw = bf->pos[succ] - x, ccw = x - bf->pos[pred];
+    return bf->member[ccw <= cw ? pred : succ];
+}
+
+/* 102,400 points make 81,920 buckets, past HASHRING__LANES_EXACT_MIN: lookups take the
+ * compare-the-lanes path, checked here at random keys and at every kind of edge. */
+Test(hashring, lookup_on_a_large_ring_matches_the_definition)
+{
+    size_t n = 100;
+    struct hashring_member *m = make_members(n, "big");
+    struct hashring *r = build(m, n, 0);
+    struct big_brute bf;
+    big_brute_init(&bf, r);
+    uint64_t seed = 7;
+    for (int k = 0; k < 20000; k++) {
+        uint8_t key[16];
+        uint64_t a = test_rand(&seed), b = test_rand(&seed);
+        memcpy(key, &a, 8);
+        memcpy(key + 8, &b, 8);
+        uint32_t got;
+        cr_assert(eq(int, hashring_lookup(r, key, sizeof(key), &got), 0));
+        uint64_t h = XXH3_64bits(key, sizeof(key));
+        cr_assert(eq(u32, got, big_brute_owner(&bf, (uint32_t)(h >> 32))));
+        /* The scalar path, which other CPUs take for every lookup, agrees too. */
+        cr_assert(eq(u32, hashring__owner_at(r, (uint32_t)(h >> 32)), got));
+    }
+    for (size_t i = 0; i < bf.n; i += 7) {
+        uint64_t p = bf.pos[i], q = bf.pos[(i + 1) % bf.n] + (i + 1 == bf.n ? (1ull << 32) : 0);
+        uint32_t mid = (uint32_t)((p + q) / 2);
+        uint32_t edges[] = { (uint32_t)p, mid, mid + 1, (uint32_t)p - 1, (uint32_t)p + 1 };
+        for (size_t e = 0; e < sizeof(edges) / sizeof(edges[0]); e++) {
+            uint32_t got;
+            cr_assert(eq(int, hashring_lookup_hash(r, (uint64_t)edges[e] << 32, &got), 0));
+            cr_assert(eq(u32, got, big_brute_owner(&bf, edges[e])), "position %08x", edges[e]);
+            cr_assert(eq(u32, hashring__owner_at(r, edges[e]), got));
+        }
+    }
+    free(bf.pos);
+    free(bf.member);
+    hashring_del(r);
+    free(m);
+}
+
 /* Found by a birthday search: point 0 of these two ids sits at the same position,
  * 0x2ed4791a. Only the smaller id ("tie-111205" < "tie-70993" bytewise) owns it. */
 Test(hashring, a_tied_position_belongs_to_the_smallest_id)
