@@ -4,7 +4,7 @@
 # and for k8s/: buildah, dnsmasq, Node.js and kubectl)
 set -euo pipefail
 want=(build-essential cmake pkg-config libuv1-dev libxxhash-dev libmsgpack-dev libsodium-dev
-      libcriterion-dev libhttp-parser-dev)
+      libcriterion-dev libhttp-parser-dev curl)
 if [ "${1:-build}" = test ]; then
     want+=(clang clang-format libclang-rt-dev binutils python3 iproute2 iptables valgrind)
     # k8s/: the image build (buildah), the pod-like test's cluster DNS (dnsmasq-base: the

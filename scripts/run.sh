@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds ring and runs the main job: a local cluster of ringd on loopback (5 nodes unless
 # given another count, 1..8), each with its own gossip port, admin port and local API socket
-# under a temp dir. It waits until every node agrees, prints the members and a few lookups,
+# under a temp dir, and a forwarding proxy in front of its own small HTTP app (ring_testapp). It waits until every node agrees, prints the members and a few lookups,
 # tells you how to poke at it with ringctl, and stays in the foreground. Ctrl-C makes every
 # node leave gracefully (SIGTERM), waits for them, and removes the temp dir.
 #
@@ -19,6 +19,7 @@ cmake --build build -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
 
 ringd=build/ringd/ringd
 ringctl=build/ringd/ringctl
+app=build/tests/ring_testapp
 dir=$(mktemp -d /tmp/ring-run-XXXXXX)
 pids=()
 
@@ -37,11 +38,14 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-echo "== starting $nodes ringd on 127.0.0.1 (gossip ports $base.., admin $((base + 100)).., sockets and logs in $dir)"
+echo "== starting $nodes ringd on 127.0.0.1 (gossip ports $base.., admin $((base + 100)).., proxy $((base + 200)).., apps $((base + 300)).., sockets and logs in $dir)"
 for i in $(seq 0 $((nodes - 1))); do
+    "$app" --listen "127.0.0.1:$((base + 300 + i))" --id "app$i" >"$dir/app$i.log" 2>&1 &
+    pids+=($!)
     args=(--id "node$i" --bind "127.0.0.1:$((base + i))" --admin "127.0.0.1:$((base + 100 + i))"
           --socket "$dir/node$i.sock" --probe-interval 500ms --probe-timeout 250ms
-          --label "zone=zone-$((i % 3))")
+          --label "zone=zone-$((i % 3))"
+          --proxy "127.0.0.1:$((base + 200 + i))" --app "127.0.0.1:$((base + 300 + i))")
     [ "$i" -gt 0 ] && args+=(--join "127.0.0.1:$base")
     "$ringd" "${args[@]}" 2>"$dir/node$i.log" &
     pids+=($!)
@@ -74,6 +78,15 @@ for key in user:1 user:2 cart:42 session:abc; do
     "$ringctl" --socket "$dir/node$((nodes - 1)).sock" lookup "$key" -n 2
 done
 
+echo
+echo "== through node0's proxy: each request is answered by the app of its key's owner"
+for key in user:1 user:2 cart:42 session:abc; do
+    printf '%-12s ' "$key"
+    curl -s -o /dev/null -D - -H "X-Ring-Key: $key" "127.0.0.1:$((base + 200))/" 2>/dev/null |
+        tr -d '\r' | grep -iE '^x-(app-id|ring-owner):' | tr '\n' ' '
+    echo
+done
+
 cat <<EOF2
 
 == the cluster is running; poke at it from another terminal:
@@ -83,7 +96,8 @@ cat <<EOF2
   $ringctl --socket $dir/node0.sock stats
   curl -s 127.0.0.1:$((base + 100))/metrics | grep ^ringd_members
   curl -s '127.0.0.1:$((base + 100))/v1/lookup?key=user:42'
-  kill -9 ${pids[$((nodes - 1))]}     # node$((nodes - 1)): watch the others mark it faulty
+  curl -si -H 'X-Ring-Key: user:42' 127.0.0.1:$((base + 200))/hello   # via node0's proxy
+  kill -9 ${pids[$((2 * nodes - 1))]}     # node$((nodes - 1)): watch the others mark it faulty
   tail -f $dir/node0.log
 Ctrl-C stops the cluster (each node leaves gracefully).
 EOF2
