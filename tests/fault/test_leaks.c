@@ -1,7 +1,8 @@
 /*
  * valgrind finds no leak in a ringd start/join/leave/stop cycle: three nodes on loopback,
  * the third under memcheck (--leak-check=full, definite and indirect leaks count as errors)
- * joins the other two, answers a few API calls, leaves on SIGTERM and exits. memcheck's
+ * joins the other two, answers a few API calls and forwarding-proxy requests (served by its
+ * own app, forwarded to the others, and forwarded to it), leaves on SIGTERM and exits. memcheck's
  * exit status says whether it found an error or a leak; its report stays in the test's
  * temp dir with RING_CLUSTER_KEEP=1 and its tail is printed on failure. Runs on loopback
  * (no namespaces, no root); in scripts/test.sh with the short fault scenarios.
@@ -11,10 +12,14 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "cluster.h"
 #include "fault.h"
+#include "httpc.h"
+#include "testapp.h"
 
 /* memcheck's exit status when it found an error or a leak (any other is ringd's own). */
 #define VALGRIND_ERROR_EXIT 99
@@ -24,6 +29,10 @@
 #define JOIN_MS_MAX 30000
 #define EXIT_MS_MAX 30000
 
+static struct testapp apps[NODES];
+static char proxy_addr[NODES][32], app_addr[NODES][32];
+static struct httpc_resp resp;
+
 static void setup(void)
 {
     cluster_init();
@@ -32,6 +41,47 @@ static void setup(void)
 static void teardown(void)
 {
     cluster_stop();
+    for (int i = 0; i < NODES; i++) {
+        testapp_stop(&apps[i]);
+    }
+}
+
+static int proxy_port(int i)
+{
+    /* between the apps' ports (8000..12000) and the cluster's (16000..32000) */
+    return 12000 + (int)(getpid() % 1000) * 4 + i;
+}
+
+/* Every node gets a forwarding proxy in front of its own ring_testapp. */
+static void start_apps(void)
+{
+    for (int i = 0; i < NODES; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "app%d", i);
+        cr_assert(eq(int, testapp_start(&apps[i], testapp_port(i), id, NULL), 0));
+        snprintf(proxy_addr[i], sizeof(proxy_addr[i]), "127.0.0.1:%d", proxy_port(i));
+        snprintf(app_addr[i], sizeof(app_addr[i]), "127.0.0.1:%d", testapp_port(i));
+        const char *args[] = { "--proxy", proxy_addr[i], "--app", app_addr[i], NULL };
+        memcpy(cl.extra_args[i], args, sizeof(args));
+    }
+}
+
+/* Requests with many keys through node |i|'s proxy: some its own app serves, some go to the
+ * others; every one must be answered. */
+static void exercise_proxy(int i)
+{
+    struct httpc *h = httpc_connect(proxy_port(i));
+    cr_assert(ne(ptr, h, NULL));
+    for (int r = 0; r < 30; r++) {
+        char req[160];
+        snprintf(req, sizeof(req),
+                 "POST /echo HTTP/1.1\r\nHost: t\r\nX-Ring-Key: k%d\r\nContent-Length: 2\r\n\r\nhi",
+                 r);
+        cr_assert(eq(int, httpc_send_str(h, req), 0));
+        cr_assert(eq(int, httpc_read(h, &resp, 20000), 0), "request %d through node %d", r, i);
+        cr_assert(eq(int, resp.status, 200));
+    }
+    httpc_close(h);
 }
 
 TestSuite(leaks, .init = setup, .fini = teardown, .timeout = 120);
@@ -70,11 +120,14 @@ Test(leaks, ringd_join_leave_stop_under_valgrind_leaks_nothing)
     for (size_t k = 0; k < sizeof(wrap) / sizeof(wrap[0]); k++) {
         cl.wrapper[UNDER_VALGRIND][k] = wrap[k];
     }
+    start_apps();
     cluster_start(NODES);
     int join_ms = cluster_wait(cluster_converged, (void *)(intptr_t)NODES, JOIN_MS_MAX);
     cr_assert(ge(int, join_ms, 0), "the node under valgrind did not join");
     cluster_sleep_ms(1000); /* some protocol periods: probes, acks, gossip, all allocated */
     exercise_api(UNDER_VALGRIND);
+    exercise_proxy(UNDER_VALGRIND);
+    exercise_proxy(0);
     cluster_signal(UNDER_VALGRIND, SIGTERM);
     int status = cluster_wait_exit(UNDER_VALGRIND, EXIT_MS_MAX);
     char st[16];
