@@ -97,9 +97,10 @@ struct sim {
     size_t action_count, action_cap;
     struct ring_addr seeds[3];
     size_t seed_count;
-    uint64_t events; /* heap events processed */
-    uint64_t trace;  /* hash of everything observable, in order */
-    double wall_s;
+    uint64_t events;     /* heap events processed */
+    uint64_t trace;      /* hash of everything observable, in order */
+    double wall_s;       /* sim_run() */
+    double setup_wall_s; /* sim_init(): building the starting cluster */
 };
 
 /* Builds the world for |opts| and schedules the scenario. Returns 0, or -1 with a message
