@@ -13,9 +13,11 @@ cmake --build build-rel -j"$(nproc 2>/dev/null || echo 2)" --target ringsim >/de
 sim=./build-rel/sim/ringsim
 sizes=(100 300 1000 3000 10000)
 loss_duration=10m
+det_seeds=500
 if [ "${1:-}" = quick ]; then
     sizes=(100 300 1000 3000)
     loss_duration=2m
+    det_seeds=100
 fi
 
 run() { echo "\$ ringsim $*" >&2; "$sim" --json "$@" || true; }
@@ -52,31 +54,35 @@ done
 echo
 echo "### Scale and load: kill one node at 5 s, 60 s of virtual time"
 echo
-echo "| N | first suspicion s | all faulty s | convergence s | msgs/node/s | bytes/node/s | swim bytes/node | events | events/s | wall s |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| N | first probe s | first suspicion s | first faulty s | all faulty s | convergence s | msgs/node/s | bytes/node/s | swim bytes/node | events | events/s | setup s | run s | CPU s | RSS GB |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for n in "${sizes[@]}"; do
     run --nodes "$n" --scenario kill --seed 1 |
-        jq -r --arg n "$n" '"| \($n) | \(.first_suspect_s) | \(.all_faulty_s) | \(.convergence_s) | \(.msgs_per_node_per_s*100|round/100) | \(.bytes_per_node_per_s|round) | \(.member_table_bytes_per_node) | \(.events) | \(.events_per_s|round) | \(.wall_s*10|round/10) |"'
+        jq -r --arg n "$n" '"| \($n) | \(.first_probe_s) | \(.first_suspect_s) | \(.first_faulty_s) | \(.all_faulty_s) | \(.convergence_s) | \(.msgs_per_node_per_s*100|round/100) | \(.bytes_per_node_per_s|round) | \(.member_table_bytes_per_node) | \(.events) | \(.events_per_s|round) | \(.setup_wall_s*10|round/10) | \(.wall_s*10|round/10) | \((.cpu_user_s+.cpu_sys_s)*10|round/10) | \(.max_rss_mb/1024*10|round/10) |"'
 done
 
 echo
-echo "### Detection at N = 100: one kill per seed, seeds 1..20"
+echo "### Detection: one kill per seed (30 s runs), means over seeds 1..$det_seeds"
 echo
-echo "| seed | first suspicion (periods) | all faulty s |"
-echo "|---|---|---|"
-for seed in $(seq 1 20); do
-    run --nodes 100 --scenario kill --seed "$seed" --duration 30s |
-        jq -r --arg s "$seed" '"| \($s) | \(.first_suspect_periods) | \(.all_faulty_s) |"'
+echo "| N | first probe s | first probe, SWIM periods | first suspicion s | suspicion to first faulty s | all faulty s | all faulty p95 s | all faulty worst s | over 3 s | over 2.5 s |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+for n in 100 8; do
+    for seed in $(seq 1 "$det_seeds"); do
+        "$sim" --json --nodes "$n" --scenario kill --seed "$seed" --duration 30s || true
+    done | jq -rs --arg n "$n" 'def r3: .*1000|round/1000; def mean(f): map(f)|add/length;
+        "| \($n) | \(mean(.first_probe_s)|r3) | \(mean(.first_probe_periods)|r3) | \(mean(.first_suspect_s)|r3) | \(mean(.first_faulty_s-.first_suspect_s)|r3) | \(mean(.all_faulty_s)|r3) | \(map(.all_faulty_s)|sort|.[(length*0.95|floor)]|r3) | \(map(.all_faulty_s)|max|r3) | \(map(select(.all_faulty_s>3))|length) | \(map(select(.all_faulty_s>2.5))|length) |"'
 done
 
 echo
 echo "### Accuracy at N = 100: steady loss on datagrams and stream segments, $loss_duration"
 echo
-echo "| loss | false positives | false suspicions | msgs/node/s |"
-echo "|---|---|---|---|"
+echo "| loss | seed | false positives | false suspicions | msgs/node/s |"
+echo "|---|---|---|---|---|"
 for loss in 0.1 0.2 0.3; do
-    run --nodes 100 --scenario loss --loss "$loss" --duration "$loss_duration" --seed 1 |
-        jq -r '"| \(.loss) | \(.false_positives) | \(.false_suspicions) | \(.msgs_per_node_per_s*100|round/100) |"'
+    for seed in 1 2 3; do
+        run --nodes 100 --scenario loss --loss "$loss" --duration "$loss_duration" --seed "$seed" |
+            jq -r '"| \(.loss) | \(.seed) | \(.false_positives) | \(.false_suspicions) | \(.msgs_per_node_per_s*100|round/100) |"'
+    done
 done
 
 echo

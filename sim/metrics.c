@@ -1,5 +1,6 @@
 /* metrics: observations, the summary and the checkers; see metrics.h. */
 #include <math.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -424,6 +425,14 @@ void metrics_report(const struct sim *w, int json, FILE *f)
     simgroups_report(w, json, f);
     num(f, json, "events", (double)w->events, 0);
     num(f, json, "events_per_s", w->wall_s > 0 ? (double)w->events / w->wall_s : -1, 0);
+    num(f, json, "setup_wall_s", w->setup_wall_s, 0);
+    /* The whole process so far (setup, run, this report): what "one core" pays, however
+     * busy the machine's other cores and its scheduler are. */
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    num(f, json, "cpu_user_s", (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6, 0);
+    num(f, json, "cpu_sys_s", (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, 0);
+    num(f, json, "max_rss_mb", (double)ru.ru_maxrss / 1024.0, 0);
     num(f, json, "wall_s", w->wall_s, !json);
     if (json) {
         fprintf(f, "\"trace\":\"%016llx\"}\n", (unsigned long long)w->trace);

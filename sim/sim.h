@@ -102,9 +102,10 @@ struct sim {
     size_t action_count, action_cap;
     struct ring_addr seeds[3];
     size_t seed_count;
-    uint64_t events; /* heap events processed */
-    uint64_t trace;  /* hash of everything observable, in order */
-    double wall_s;
+    uint64_t events;      /* heap events processed */
+    uint64_t trace;       /* hash of everything observable, in order */
+    double wall_s;        /* sim_run() */
+    double setup_wall_s;  /* sim_init(): building the starting cluster */
     struct simgroups *gs; /* sub-sharding and its figures (groups.c) */
 };
 

@@ -20,6 +20,7 @@
 #include "ring/codec.h"
 #include "ring/error.h"
 #include "codec_int.h"
+#include "members_int.h"
 
 int codec__sink_write(void *data, const char *bytes, size_t len)
 {
@@ -286,7 +287,7 @@ static void pack_sync(msgpack_packer *pk, const struct codec_sync *hdr, const st
     msgpack_pack_array(pk, n);
     struct member m;
     for (size_t i = 0; i < n; i++) {
-        members_get(t, i, &m);
+        members__get_fields(t, i, &m);
         pack_member(pk, &m, NULL, 0);
     }
 }
@@ -299,7 +300,7 @@ size_t codec_sync_size(const struct codec_sync *hdr, const struct members *t)
     n += codec__container_size(members_count(t));
     struct member m;
     for (size_t i = 0; i < members_count(t); i++) {
-        members_get(t, i, &m);
+        members__get_fields(t, i, &m);
         n += member_size(&m, 0);
     }
     return n;

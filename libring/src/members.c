@@ -443,9 +443,14 @@ static void labels_get(const char *p, uint8_t count, struct member *out)
 
 void members_get(const struct members *t, size_t idx, struct member *out)
 {
+    memset(out, 0, sizeof(*out));
+    members__get_fields(t, idx, out);
+}
+
+void members__get_fields(const struct members *t, size_t idx, struct member *out)
+{
     const struct record *r = record_at(t, idx);
     const char *blob = blob_of(r);
-    memset(out, 0, sizeof(*out));
     memcpy(out->id, blob, r->id_len);
     out->id_len = r->id_len;
     memcpy(out->group, blob + r->id_len, r->group_len);

@@ -180,6 +180,8 @@ struct swim {
     uint32_t seq_next;
     uint32_t awareness;
     struct swim_relay relays[SWIM_RELAYS_MAX];
+    /* Relays in use: most ticks have none, and skip the walk of the array. */
+    uint32_t relay_count;
 
     /* Dissemination. */
     struct swim_bcast *bcasts;
@@ -194,6 +196,7 @@ struct swim {
 
     /* Streams. */
     struct swim_stream streams[SWIM_STREAMS_MAX];
+    uint32_t stream_count; /* streams in use (the walks of |streams| are skipped at 0) */
     uint32_t token_next;
     uint8_t *stream_buf;
     size_t stream_buf_cap;

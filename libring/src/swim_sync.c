@@ -43,6 +43,7 @@ static struct swim_stream *stream_alloc(struct swim *s, uint8_t kind, const stru
     }
     memset(free_slot, 0, sizeof(*free_slot));
     free_slot->used = 1;
+    s->stream_count++;
     free_slot->kind = kind;
     free_slot->token = s->token_next++;
     if (s->token_next == 0) {
@@ -55,7 +56,7 @@ static struct swim_stream *stream_alloc(struct swim *s, uint8_t kind, const stru
 
 static struct swim_stream *stream_find(struct swim *s, uint32_t token)
 {
-    for (size_t i = 0; i < SWIM_STREAMS_MAX; i++) {
+    for (size_t i = 0; i < SWIM_STREAMS_MAX && s->stream_count > 0; i++) {
         struct swim_stream *st = &s->streams[i];
         if (st->used && st->sent && st->token == token) {
             return st;
@@ -165,6 +166,7 @@ static void stream_drop(struct swim *s, struct swim_stream *st)
         join_failed(s);
     }
     st->used = 0;
+    s->stream_count--;
 }
 
 int swim_stream_next(struct swim *s, struct swim_stream_req *out)
@@ -173,7 +175,7 @@ int swim_stream_next(struct swim *s, struct swim_stream_req *out)
     /* Oldest first: the smallest token not yet handed out (tokens only wrap after 2^32). */
     for (;;) {
         struct swim_stream *st = NULL;
-        for (size_t i = 0; i < SWIM_STREAMS_MAX; i++) {
+        for (size_t i = 0; i < SWIM_STREAMS_MAX && s->stream_count > 0; i++) {
             struct swim_stream *c = &s->streams[i];
             if (c->used && !c->sent && (st == NULL || c->token < st->token)) {
                 st = c;
@@ -234,6 +236,7 @@ int swim_stream_response(struct swim *s, uint32_t token, const uint8_t *buf, siz
     }
     struct swim_stream done = *st;
     st->used = 0;
+    s->stream_count--;
     s->stats.stream_bytes_in += len;
     if (done.kind == SWIM_STREAM_PING) {
         int rv = codec_decode(buf, len, s->msg);
@@ -436,7 +439,7 @@ static void heal(struct swim *s)
 
 static void expire_streams(struct swim *s)
 {
-    for (size_t i = 0; i < SWIM_STREAMS_MAX; i++) {
+    for (size_t i = 0; i < SWIM_STREAMS_MAX && s->stream_count > 0; i++) {
         struct swim_stream *st = &s->streams[i];
         if (st->used && st->sent && s->now_ms >= st->expire_ms) {
             stream_drop(s, st);
@@ -516,7 +519,7 @@ uint64_t swim__sync_deadline(const struct swim *s)
     if (!s->joined && s->join_inflight == 0 && s->join_next_ms < t) {
         t = s->join_next_ms;
     }
-    for (size_t i = 0; i < SWIM_STREAMS_MAX; i++) {
+    for (size_t i = 0; i < SWIM_STREAMS_MAX && s->stream_count > 0; i++) {
         const struct swim_stream *st = &s->streams[i];
         if (st->used && st->sent && st->expire_ms < t) {
             t = st->expire_ms;
