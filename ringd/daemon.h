@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "outq.h"
 #include "log.h"
 #include "ring/codec.h"
 #include "ring/hashring.h"
@@ -131,6 +132,10 @@ struct ringd {
 
     uv_timer_t swim_timer;
     uv_check_t check;
+    /* Socket writes made while handling events are batched (outq.h) and flushed once per
+     * loop iteration: after the poll phase (check) and before the loop blocks (prepare). */
+    struct outq_batch batch;
+    uv_prepare_t flush_prepare;
     uv_udp_t udp;
     uv_tcp_t peer;
     uint32_t streams_in_open;

@@ -417,7 +417,7 @@ static struct mux_conn *conn_new(struct ringd *d, int outgoing)
     c->outgoing = outgoing;
     c->next_id = 1;
     c->since_ms = uv_now(d->loop);
-    outq_init(&c->out, on_out_done);
+    outq_init(&c->out, on_out_done, &d->batch);
     c->next = m->conns;
     if (m->conns != NULL) {
         m->conns->prev = c;

@@ -196,9 +196,17 @@ static void rebuild_ring(struct ringd *d)
 static void on_check(uv_check_t *c)
 {
     struct ringd *d = c->data;
+    outq_batch_flush(&d->batch);
     if (d->ring_dirty) {
         rebuild_ring(d);
+        outq_batch_flush(&d->batch); /* retries the new ring started */
     }
+}
+
+static void on_prepare(uv_prepare_t *p)
+{
+    struct ringd *d = p->data;
+    outq_batch_flush(&d->batch); /* what timers and close callbacks wrote */
 }
 
 int ringd_ready(const struct ringd *d)
@@ -321,6 +329,9 @@ int ringd_start(struct ringd *d)
     uv_check_init(d->loop, &d->check);
     d->check.data = d;
     uv_check_start(&d->check, on_check);
+    uv_prepare_init(d->loop, &d->flush_prepare);
+    d->flush_prepare.data = d;
+    uv_prepare_start(&d->flush_prepare, on_prepare);
     d->ring_dirty = 1;
     rv = signals_start(d);
     if (rv == 0) {
@@ -378,9 +389,11 @@ void ringd_stop(struct ringd *d)
     }
     d->stopping = 1;
     uv_handle_t *own[] = {
-        (uv_handle_t *)&d->swim_timer, (uv_handle_t *)&d->leave_timer, (uv_handle_t *)&d->check,
-        (uv_handle_t *)&d->sig_term,   (uv_handle_t *)&d->sig_int,     (uv_handle_t *)&d->sig_hup,
-        (uv_handle_t *)&d->udp,        (uv_handle_t *)&d->peer,
+        (uv_handle_t *)&d->swim_timer, (uv_handle_t *)&d->leave_timer,
+        (uv_handle_t *)&d->check,      (uv_handle_t *)&d->flush_prepare,
+        (uv_handle_t *)&d->sig_term,   (uv_handle_t *)&d->sig_int,
+        (uv_handle_t *)&d->sig_hup,    (uv_handle_t *)&d->udp,
+        (uv_handle_t *)&d->peer,
     };
     for (size_t i = 0; i < RING_ARRAY_LEN(own); i++) {
         ringd_close_handle(own[i]);

@@ -12,11 +12,43 @@ struct outq_block {
     char data[];
 };
 
-void outq_init(struct outq *q, outq_cb on_done)
+void outq_init(struct outq *q, outq_cb on_done, struct outq_batch *batch)
 {
     memset(q, 0, sizeof(*q));
     q->on_done = on_done;
+    q->batch = batch;
     q->req.data = q;
+}
+
+static void batch_add(struct outq *q)
+{
+    if (q->in_batch) {
+        return;
+    }
+    q->in_batch = 1;
+    q->bprev = NULL;
+    q->bnext = q->batch->first;
+    if (q->bnext != NULL) {
+        q->bnext->bprev = q;
+    }
+    q->batch->first = q;
+}
+
+static void batch_remove(struct outq *q)
+{
+    if (!q->in_batch) {
+        return;
+    }
+    q->in_batch = 0;
+    if (q->bprev != NULL) {
+        q->bprev->bnext = q->bnext;
+    } else {
+        q->batch->first = q->bnext;
+    }
+    if (q->bnext != NULL) {
+        q->bnext->bprev = q->bprev;
+    }
+    q->bnext = q->bprev = NULL;
 }
 
 /* Starts a uv_write of the first block unless one is in flight. Returns 0 or a uv error. */
@@ -62,6 +94,60 @@ static int flush(struct outq *q)
     return 0;
 }
 
+/* Offers up to 16 queued blocks to the kernel in one uv_try_write and drops what it took.
+ * Returns 0 or a uv error other than EAGAIN. */
+static int try_queued(struct outq *q)
+{
+    uv_buf_t bufs[16];
+    unsigned n = 0;
+    for (struct outq_block *b = q->head; b != NULL && n < 16; b = b->next) {
+        bufs[n++] = uv_buf_init(b->data + b->off, (unsigned)(b->len - b->off));
+    }
+    int rv = uv_try_write(q->stream, bufs, n);
+    if (rv < 0) {
+        return rv == UV_EAGAIN ? 0 : rv;
+    }
+    size_t done = (size_t)rv;
+    q->bytes -= done;
+    while (done > 0) {
+        struct outq_block *b = q->head;
+        size_t left = b->len - b->off;
+        if (done < left) {
+            b->off += done;
+            break;
+        }
+        done -= left;
+        q->head = b->next;
+        free(b);
+    }
+    if (q->head == NULL) {
+        q->tail = NULL;
+    }
+    return 0;
+}
+
+void outq_batch_flush(struct outq_batch *batch)
+{
+    while (batch->first != NULL) {
+        struct outq *q = batch->first;
+        batch_remove(q);
+        if (q->failed || q->writing || q->stream == NULL || q->head == NULL ||
+            uv_is_closing((uv_handle_t *)q->stream)) {
+            continue; /* a write in flight, or the connect, flushes the rest */
+        }
+        int rv = try_queued(q);
+        if (rv == 0) {
+            rv = flush(q);
+        }
+        if (rv != 0) {
+            q->failed = rv;
+        }
+        if ((rv != 0 || q->head == NULL) && q->on_done != NULL) {
+            q->on_done(q, rv); /* all written at once, or failed */
+        }
+    }
+}
+
 int outq_attach(struct outq *q, uv_stream_t *stream)
 {
     q->stream = stream;
@@ -105,7 +191,7 @@ int outq_write(struct outq *q, const uv_buf_t *bufs, unsigned n)
         return q->failed;
     }
     size_t done = 0;
-    if (q->head == NULL && !q->writing && q->stream != NULL) {
+    if (q->head == NULL && !q->writing && q->stream != NULL && q->batch == NULL) {
         int rv = uv_try_write(q->stream, bufs, n);
         if (rv < 0 && rv != UV_EAGAIN) {
             q->failed = rv;
@@ -126,11 +212,18 @@ int outq_write(struct outq *q, const uv_buf_t *bufs, unsigned n)
             return rv;
         }
     }
+    if (q->batch != NULL) {
+        batch_add(q);
+        return 0;
+    }
     return flush(q);
 }
 
 void outq_free(struct outq *q)
 {
+    if (q->batch != NULL) {
+        batch_remove(q);
+    }
     while (q->head != NULL) {
         struct outq_block *b = q->head;
         q->head = b->next;

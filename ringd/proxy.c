@@ -125,16 +125,40 @@ void px_client_want_drain(struct px_client *cl)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
+/* Reads while nothing stands in the way. A client waiting for an answer stays read (what it
+ * pipelines is held, up to PROXY_HELD_BYTES_MAX), so a keep-alive exchange costs no epoll
+ * changes. */
 static void update_reading(struct px_client *cl)
 {
     if (cl->is_peer || cl->closing) {
         return;
     }
-    if (cl->paused || cl->waiting || cl->close_when_flushed) {
+    int stop = cl->paused || cl->eof || cl->close_when_flushed ||
+               (cl->waiting && cl->held_len >= PROXY_HELD_BYTES_MAX);
+    if (stop && cl->reading) {
         uv_read_stop((uv_stream_t *)&cl->tcp);
-    } else if (uv_read_start((uv_stream_t *)&cl->tcp, on_alloc, on_read) != 0) {
-        client_close(cl);
+        cl->reading = 0;
+    } else if (!stop && !cl->reading) {
+        if (uv_read_start((uv_stream_t *)&cl->tcp, on_alloc, on_read) != 0) {
+            client_close(cl);
+            return;
+        }
+        cl->reading = 1;
     }
+}
+
+/* Bytes read while a request is being answered: kept, unparsed, for after it. */
+static void hold(struct px_client *cl, const char *data, size_t len)
+{
+    char *p = realloc(cl->held, cl->held_len + len);
+    if (p == NULL) {
+        client_close(cl);
+        return;
+    }
+    memcpy(p + cl->held_len, data, len);
+    cl->held = p;
+    cl->held_len += len;
+    update_reading(cl);
 }
 
 void px_client_pause(struct px_client *cl)
@@ -171,7 +195,9 @@ void px_client_done(struct px_client *cl, int keep)
         return;
     }
     feed_held(cl);
-    if (!cl->closing) {
+    if (!cl->closing && cl->eof && cl->ex == NULL) {
+        close_when_flushed(cl); /* the client half-closed and every request is answered */
+    } else if (!cl->closing) {
         update_reading(cl);
     }
 }
@@ -304,14 +330,8 @@ static void client_feed(struct px_client *cl, const char *data, size_t len)
     enum http_errno err = HTTP_PARSER_ERRNO(&cl->parser);
     if (err == HPE_PAUSED) {
         if (n < len && cl->ex != NULL) {
-            /* pipelined bytes: keep them for after this answer */
-            cl->held = malloc(len - n);
-            if (cl->held == NULL) {
-                client_close(cl);
-                return;
-            }
-            memcpy(cl->held, data + n, len - n);
-            cl->held_len = len - n;
+            hold(cl, data + n, len - n); /* pipelined: parsed after this answer */
+            return;
         }
         update_reading(cl);
         return;
@@ -347,13 +367,20 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (cl->ex != NULL && nread == UV_EOF && !cl->waiting) {
             client_feed(cl, NULL, 0); /* may end a request, or answer 400 */
         }
-        if (cl->ex == NULL || nread != UV_EOF) {
+        if (cl->closing) {
+            return;
+        }
+        if ((cl->ex == NULL && cl->held_len == 0) || nread != UV_EOF) {
             client_close(cl);
         } else {
-            /* half-closed after a whole request: answer it, then close */
-            cl->waiting = 1;
+            /* half-closed after whole requests: answer them, then close */
+            cl->eof = 1;
             update_reading(cl);
         }
+        return;
+    }
+    if (cl->waiting || cl->held_len > 0) {
+        hold(cl, buf->base, (size_t)nread);
         return;
     }
     client_feed(cl, buf->base, (size_t)nread);
@@ -386,7 +413,7 @@ static struct px_client *client_new(struct ringd *d, int is_peer)
     cl->active_ms = uv_now(d->loop);
     http_parser_init(&cl->parser, HTTP_REQUEST);
     cl->parser.data = cl;
-    outq_init(&cl->out, on_client_out_done);
+    outq_init(&cl->out, on_client_out_done, &d->batch);
     cl->next = p->clients;
     if (p->clients != NULL) {
         p->clients->prev = cl;

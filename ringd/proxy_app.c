@@ -131,7 +131,7 @@ static struct px_app *app_new(struct ringd *d)
         return NULL;
     }
     a->d = d;
-    outq_init(&a->out, on_out_done);
+    outq_init(&a->out, on_out_done, &d->batch);
     uv_tcp_init(d->loop, &a->tcp);
     a->tcp.data = a;
     a->connect.data = a;

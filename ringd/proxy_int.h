@@ -39,6 +39,9 @@
 /* Finished exchanges kept for reuse, with their buffers: a busy keep-alive proxy then
  * allocates nothing per request. */
 #define PROXY_FREE_EXCHANGES_MAX 64
+/* Pipelined bytes held for after the request being answered; at this much the client is
+ * not read until the answer is out. */
+#define PROXY_HELD_BYTES_MAX (64u << 10)
 /* One read from a socket. */
 #define PROXY_READ_BYTES (64u << 10)
 /* The value of an X-Ring-Owner header: a member id. */
@@ -76,7 +79,9 @@ struct px_client {
     size_t held_len;
     size_t owed; /* peer clients: bytes to acknowledge once the upstream drains */
     int paused;  /* reading stopped: the upstream is full */
-    int waiting; /* reading stopped: a pipelined request waits for the current one */
+    int waiting; /* a request is being answered: what arrives meanwhile is held */
+    int reading; /* TCP clients: uv_read_start is in effect */
+    int eof;     /* TCP clients: the client sent everything (half-close) */
     int closing, close_when_flushed, failed_parse;
     int feeding;        /* inside client_feed: a finished exchange resumes parsing after it */
     int resume_pending; /* ... and one did */
