@@ -406,26 +406,30 @@ static int alive_id(const struct members *t, const char *id, size_t id_len)
     return i >= 0 && alive_at(t, (size_t)i);
 }
 
-/* Do the contacts of |own|, the newest summary of our group we know (may be NULL), still
- * serve: all alive in our view, and as many as wanted (or as there are alive members)? */
-static int contacts_serve(const struct groups *g, const struct groups_entry *own,
+enum contacts_state {
+    CONTACTS_OK,   /* all alive in our view, as many as wanted (or as there are alive members) */
+    CONTACTS_SOME, /* some dead or missing, at least one alive: routing still works */
+    CONTACTS_NONE, /* no summary, or no contact alive */
+};
+
+/* How the contacts of |own|, the newest summary of our group we know (may be NULL), serve. */
+static int contacts_state(const struct groups *g, const struct groups_entry *own,
                           const struct members *t)
 {
     if (own == NULL) {
-        return 0;
+        return CONTACTS_NONE;
     }
     size_t alive = members_count_status(t, MEMBER_ALIVE);
     size_t want = alive < g->cfg.contacts ? alive : g->cfg.contacts;
-    if (own->contact_count < want) {
-        return 0;
-    }
+    int live = 0;
     for (int k = 0; k < own->contact_count; k++) {
         const uint8_t *p = contact_at(own, k);
-        if (!alive_id(t, (const char *)p + 1, p[0])) {
-            return 0;
-        }
+        live += alive_id(t, (const char *)p + 1, p[0]);
     }
-    return 1;
+    if (live == 0 && want > 0) {
+        return CONTACTS_NONE;
+    }
+    return (size_t)live >= want && live == own->contact_count ? CONTACTS_OK : CONTACTS_SOME;
 }
 
 /* The group's author in our view: the alive member with the lowest id hash. A scan of the
@@ -543,10 +547,13 @@ static void view_changed(struct groups *g, const struct members *t, uint64_t rin
  * member, no other group) is the exception, after author_grace_ms: the first node of a new
  * group, or of a new cluster.
  *
- * A dead contact is replaced at once: routing depends on it. A new size or ring checksum
- * waits until our view has held it for author_settle_ms: a restart takes a member out of the
- * ring and puts it back within seconds, to the same checksum, and the rest of the cluster
- * need not hear about it at all (under 1%/min churn this is nearly every change).
+ * Changes wait until they have held for author_settle_ms: a new size or ring checksum, and a
+ * dead contact while another still answers. A restart takes a member out of the ring and
+ * puts it back within seconds, to the same checksum and at the same address, so the rest
+ * of the cluster need not hear of it at all (under 1%/min churn that is nearly every
+ * change; every version published costs each node of the cluster a summary). Meanwhile
+ * the other groups route around a silent contact on their own. A summary with no live
+ * contact at all is replaced at once.
  *
  * Leaves in author_due_ms when to look again.
  */
@@ -556,10 +563,15 @@ static int author_tick(struct groups *g, const struct members *t, uint64_t ring_
     const struct groups_entry *own = i >= 0 ? &g->entries[i] : NULL;
     view_changed(g, t, ring_checksum);
     g->author_due_ms = UINT64_MAX;
-    int serve = contacts_serve(g, own, t);
+    int contacts = contacts_state(g, own, t);
+    if (contacts == CONTACTS_OK) {
+        g->contacts_bad_since_ms = 0;
+    } else if (g->contacts_bad_since_ms == 0) {
+        g->contacts_bad_since_ms = g->now_ms;
+    }
     int ring_agrees =
         own != NULL && own->ring_checksum == ring_checksum && own->size == g->view_size;
-    if (serve && ring_agrees) {
+    if (contacts == CONTACTS_OK && ring_agrees) {
         g->mismatch_since_ms = 0;
         return 0;
     }
@@ -575,8 +587,11 @@ static int author_tick(struct groups *g, const struct members *t, uint64_t ring_
         uint64_t grace = g->mismatch_since_ms + g->cfg.author_grace_ms;
         due = grace > due ? grace : due;
     }
-    if (serve) {
-        uint64_t settled = g->view_since_ms + g->cfg.author_settle_ms;
+    if (contacts != CONTACTS_NONE) {
+        uint64_t settled = ring_agrees ? 0 : g->view_since_ms + g->cfg.author_settle_ms;
+        uint64_t replaced =
+            contacts == CONTACTS_SOME ? g->contacts_bad_since_ms + g->cfg.author_settle_ms : 0;
+        settled = replaced > settled ? replaced : settled;
         due = settled > due ? settled : due;
     }
     if (g->now_ms < due) {

@@ -74,6 +74,8 @@ struct groups {
     uint8_t author_known;
     uint8_t author_is_us;
     uint64_t author_table_checksum;
+    /* Since when a contact of our summary has been dead or missing (0: none is). */
+    uint64_t contacts_bad_since_ms;
     /* Our view of the ring, and since when we have held it. */
     uint64_t view_checksum;
     uint32_t view_size;

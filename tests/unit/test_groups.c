@@ -397,8 +397,8 @@ Test(codec_groups, known_answer_vectors_decode_and_encode_byte_for_byte)
 struct tnode {
     struct groups *g;
     struct members *t; /* the node's swim view of its group */
-    char id[16];
-    char group[8];
+    char id[24];
+    char group[16];
     struct ring_addr addr;
     int up;
 };
@@ -535,7 +535,7 @@ static void run_until(uint64_t until)
 /* Node |i|'s summary of group |gi|. */
 static void summary_at(int i, int gi, struct codec_summary *s)
 {
-    char name[8];
+    char name[16];
     snprintf(name, sizeof(name), "g%d", gi);
     int idx = groups_find(nodes[i].g, name, strlen(name));
     cr_assert(ge(int, idx, 0), "node %d does not know %s", i, name);
@@ -621,7 +621,7 @@ Test(groups, route_answers_owner_at_home_and_contact_elsewhere)
             remote++;
             int j = node_of(&r.contact_addr);
             cr_assert(ge(int, j, 0));
-            char name[8];
+            char name[16];
             snprintf(name, sizeof(name), "g%d", j % GROUPS);
             cr_assert(eq(int, memcmp(r.group, name, r.group_len), 0), "contact in another group");
             cr_assert(eq(int, memcmp(r.contact_id, nodes[j].id, r.contact_id_len), 0));

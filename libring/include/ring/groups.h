@@ -20,12 +20,12 @@
  * A member re-authors when its view (ring checksum, size, contacts still alive) differs from
  * the newest summary of its group it knows: at once if it is the group's author, the alive
  * member with the lowest id hash in its view, else after author_grace_ms of disagreement
- * (the author may be the one that died); at most once per author_interval_ms. A dead contact
- * is replaced at once, but a new size or ring checksum is published only once it has held
- * for author_settle_ms: a restarted member leaves the ring and comes back to the same
- * checksum within seconds, and the other groups need not hear of it. Contacts are kept
- * while alive and replaced at random when they die, so a routing contact changes only when
- * it must.
+ * (the author may be the one that died); at most once per author_interval_ms. A change is
+ * published only once it has held for author_settle_ms (a new size or ring checksum, a dead
+ * contact while another still answers): a restarted member leaves the ring and comes back
+ * to the same checksum and address within seconds, and the other groups need not hear of
+ * it. A summary with no live contact is replaced at once. Contacts are kept while alive and
+ * replaced at random when they die, so a routing contact changes only when it must.
  *
  * The exchange (proto/PROTOCOL.md section 12). Every exchange_interval_ms (jittered
  * 0.5x..1.5x) a node sends a group syn to a random contact of a random other group: its
@@ -80,8 +80,8 @@ struct groups_config {
      * [1000]. */
     uint32_t author_grace_ms;
     uint32_t author_interval_ms;
-    /* A new size or ring checksum is authored once our view has held it this long [10000]
-     * (a dead contact is replaced at once). */
+    /* A new size or ring checksum, or a dead contact while another answers, is authored once
+     * our view has held it this long [10000] (a summary with no live contact at once). */
     uint32_t author_settle_ms;
     /* Points per group of the group map [GROUPMAP_VNODES_DEFAULT]. */
     uint32_t map_vnodes;
