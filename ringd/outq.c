@@ -20,6 +20,32 @@ void outq_init(struct outq *q, outq_cb on_done, struct outq_batch *batch)
     q->req.data = q;
 }
 
+/* Done with |b|: kept as the spare if it is a reasonable size and bigger than the spare. */
+static void release_block(struct outq *q, struct outq_block *b)
+{
+    if (b->cap <= OUTQ_SPARE_BYTES_MAX && (q->spare == NULL || q->spare->cap < b->cap)) {
+        free(q->spare);
+        q->spare = b;
+    } else {
+        free(b);
+    }
+}
+
+static struct outq_block *new_block(struct outq *q, size_t len)
+{
+    if (q->spare != NULL && q->spare->cap >= len) {
+        struct outq_block *b = q->spare;
+        q->spare = NULL;
+        return b;
+    }
+    size_t cap = len > OUTQ_BLOCK_BYTES ? len : OUTQ_BLOCK_BYTES;
+    struct outq_block *b = malloc(sizeof(*b) + cap);
+    if (b != NULL) {
+        b->cap = cap;
+    }
+    return b;
+}
+
 static void batch_add(struct outq *q)
 {
     if (q->in_batch) {
@@ -71,7 +97,7 @@ static void on_written(uv_write_t *req, int status)
     if (q->head == NULL) {
         q->tail = NULL;
     }
-    free(b);
+    release_block(q, b);
     int rv = flush(q);
     if ((rv != 0 || q->head == NULL) && q->on_done != NULL) {
         q->on_done(q, rv);
@@ -118,7 +144,7 @@ static int try_queued(struct outq *q)
         }
         done -= left;
         q->head = b->next;
-        free(b);
+        release_block(q, b);
     }
     if (q->head == NULL) {
         q->tail = NULL;
@@ -165,15 +191,13 @@ static int append(struct outq *q, const char *p, size_t len)
         q->bytes += len;
         return 0;
     }
-    size_t cap = len > OUTQ_BLOCK_BYTES ? len : OUTQ_BLOCK_BYTES;
-    struct outq_block *b = malloc(sizeof(*b) + cap);
+    struct outq_block *b = new_block(q, len);
     if (b == NULL) {
         return UV_ENOMEM;
     }
     b->next = NULL;
     b->len = len;
     b->off = 0;
-    b->cap = cap;
     memcpy(b->data, p, len);
     if (t != NULL) {
         t->next = b;
@@ -231,4 +255,6 @@ void outq_free(struct outq *q)
     }
     q->tail = NULL;
     q->bytes = 0;
+    free(q->spare);
+    q->spare = NULL;
 }

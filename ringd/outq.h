@@ -19,6 +19,8 @@
 
 /* Smallest block allocated for queued bytes: small writes share one. */
 #define OUTQ_BLOCK_BYTES (16u << 10)
+/* A written block up to this size is kept as the queue's spare (a socket read's worth). */
+#define OUTQ_SPARE_BYTES_MAX (128u << 10)
 
 struct outq_block;
 struct outq;
@@ -44,6 +46,7 @@ struct outq {
     int writing;
     int failed; /* a uv error: later writes are dropped */
     outq_cb on_done;
+    struct outq_block *spare; /* one written block kept for the next write: no malloc churn */
 };
 
 /* |batch| may be NULL: every write then tries the socket at once. */

@@ -321,9 +321,12 @@ Test(proxy, hundred_megabyte_upload_through_a_hop_in_bounded_memory)
     long grew0 = peak_rss_kb(0) - before0, grew1 = peak_rss_kb(1) - before1;
     fprintf(stderr, "proxy: 100 MB through a hop: peak RSS grew %ld kB (sender), %ld kB (owner)\n",
             grew0, grew1);
-    /* a few 256 KB windows and 64 KB buffers, never the body */
+    /* a few 256 KB windows and 64 KB buffers, never the body. Not under AddressSanitizer:
+     * its quarantine keeps up to 256 MB of freed memory resident by design. */
+#if !defined(__SANITIZE_ADDRESS__)
     cr_assert(lt(long, grew0, 16 * 1024));
     cr_assert(lt(long, grew1, 16 * 1024));
+#endif
     httpc_close(h);
 }
 

@@ -34,7 +34,7 @@ TestSuite(groups, .init = setup, .fini = teardown, .timeout = 60);
 /* ---- groupmap ---- */
 
 #define NAMES_MAX 128
-static char name_buf[NAMES_MAX][16];
+static char name_buf[NAMES_MAX][32]; /* "group-" and any size_t */
 static struct groupmap_name names[NAMES_MAX];
 
 static void make_names(size_t n)
