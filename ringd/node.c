@@ -212,8 +212,10 @@ static void on_prepare(uv_prepare_t *p)
 int ringd_ready(const struct ringd *d)
 {
     uint64_t stable_ms = 3ull * d->cfg.probe_interval_ms;
+    /* with sub-sharding, also once this node knows the groups its peers know */
     return d->joined && !d->leaving && d->ring.ring != NULL && !d->ring_dirty &&
-           uv_now(d->loop) - d->ring_changed_ms >= stable_ms;
+           uv_now(d->loop) - d->ring_changed_ms >= stable_ms &&
+           (d->groups == NULL || groups_ready(d->groups));
 }
 
 /* ---- start, leave, stop --------------------------------------------------------------- */

@@ -57,6 +57,11 @@ int cluster_gossip_port(int i)
     return cl.ns != NULL ? 7946 : cl.base_port + i;
 }
 
+int cluster_proxy_port(int i)
+{
+    return 12000 + (int)(getpid() % 500) * CLUSTER_NODES_MAX + i;
+}
+
 int cluster_admin_port(int i)
 {
     return cl.ns != NULL ? 7947 : cl.base_port + 10 + i;

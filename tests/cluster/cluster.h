@@ -55,6 +55,10 @@ int cluster_wait_exit(int i, int timeout_ms);
 const char *cluster_socket(int i, char *buf, size_t cap);
 int cluster_gossip_port(int i);
 int cluster_admin_port(int i);
+/* A port for node |i|'s forwarding proxy (0..CLUSTER_NODES_MAX-1), of this test process.
+ * Test ports are split so no two kinds overlap: apps 8000.., proxies 12000.., the cluster's
+ * gossip and admin 16000..; all below the kernel's ephemeral ports (32768 and up). */
+int cluster_proxy_port(int i);
 
 /* Connects to node |i|'s local API (asserts). */
 struct ringc *cluster_connect(int i);

@@ -26,8 +26,7 @@ static struct httpc_resp resp;
 
 static int proxy_port(int i)
 {
-    /* The proxy tests use 12000 + (pid % 1000) * 4 + 0..3; these sit apart from them. */
-    return 24000 + (int)(getpid() % 800) * 8 + i;
+    return cluster_proxy_port(i);
 }
 
 static int group_of(int i)

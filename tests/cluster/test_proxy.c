@@ -29,9 +29,7 @@ static struct httpc_resp resp; /* large: not on the stack */
 
 static int proxy_port(int i)
 {
-    /* Between the apps' ports (8000..12000) and the cluster's (16000..32000), below the
-     * ephemeral range. */
-    return 12000 + (int)(getpid() % 1000) * 4 + i;
+    return cluster_proxy_port(i);
 }
 
 /* Gives node |i| a proxy in front of app |i|, with |extra| more flags (NULL-ended, may be NULL). */

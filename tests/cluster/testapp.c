@@ -16,9 +16,9 @@
 
 int testapp_port(int i)
 {
-    /* The cluster's ports are 16000 + (pid % 800) * 20 + 0..19; these sit below them, and all
-     * below the ephemeral range (32768 and up). */
-    return 8000 + (int)(getpid() % 1000) * 4 + i;
+    /* 8000..11999: apart from the proxies' and the cluster's ports (cluster.h), all below
+     * the ephemeral range (32768 and up). */
+    return 8000 + (int)(getpid() % 500) * 8 + i;
 }
 
 static void sleep_ms(int ms)

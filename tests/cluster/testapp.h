@@ -13,7 +13,7 @@ struct testapp {
     int port;
 };
 
-/* A port for app |i| (0..3) of this test process, apart from the cluster's ports. */
+/* A port for app |i| (0..7) of this test process, apart from the cluster's ports. */
 int testapp_port(int i);
 
 /* Starts ring_testapp on 127.0.0.1:|port| as |id| (extra arguments in |argv_extra|, NULL-ended,

@@ -48,8 +48,7 @@ static void teardown(void)
 
 static int proxy_port(int i)
 {
-    /* between the apps' ports (8000..12000) and the cluster's (16000..32000) */
-    return 12000 + (int)(getpid() % 1000) * 4 + i;
+    return cluster_proxy_port(i);
 }
 
 /* Every node gets a forwarding proxy in front of its own ring_testapp. */
