@@ -132,9 +132,13 @@ struct ringd {
 
     uv_timer_t swim_timer;
     uv_check_t check;
-    /* Socket writes made while handling events are batched (outq.h) and flushed once per
-     * loop iteration: after the poll phase (check) and before the loop blocks (prepare). */
+    /* Socket writes are batched (outq.h). To apps and proxy clients: flushed at the end of
+     * the read callback that caused them (a response head and body leave together, without
+     * waiting for other connections). To peers: once per loop iteration, after the poll
+     * phase (check) and before the loop blocks (prepare), so the frames of every stream to
+     * one peer leave in one write. */
     struct outq_batch batch;
+    struct outq_batch batch_peer;
     uv_prepare_t flush_prepare;
     uv_udp_t udp;
     uv_tcp_t peer;

@@ -191,6 +191,18 @@ int httpmsg_hop_by_hop(const struct httpmsg *m, uint32_t i)
     return named_in_connection(m, i);
 }
 
+/* |v| in decimal at the end of |buf| (24 bytes); returns the digit count. printf is a
+ * measurable share of a proxied request's user time. */
+static size_t u64_text(uint64_t v, char *buf)
+{
+    size_t n = 0;
+    do {
+        buf[23 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return n;
+}
+
 static void write_headers(struct sbuf *out, const struct httpmsg *m, const char *skip,
                           const char *extra, const struct httpmsg_framing *f)
 {
@@ -208,7 +220,11 @@ static void write_headers(struct sbuf *out, const struct httpmsg *m, const char 
         sbuf_adds(out, extra);
     }
     if (f->content_length >= 0) {
-        sbuf_printf(out, "Content-Length: %lld\r\n", (long long)f->content_length);
+        char digits[24];
+        size_t n = u64_text((uint64_t)f->content_length, digits);
+        sbuf_add(out, "Content-Length: ", 16);
+        sbuf_add(out, digits + sizeof(digits) - n, n);
+        sbuf_add(out, "\r\n", 2);
     } else if (f->chunked) {
         sbuf_adds(out, "Transfer-Encoding: chunked\r\n");
     }
@@ -231,7 +247,11 @@ void httpmsg_write_request(struct sbuf *out, const char *method, const struct ht
 void httpmsg_write_response(struct sbuf *out, int status, const struct httpmsg *m, const char *skip,
                             const char *extra, const struct httpmsg_framing *f)
 {
-    sbuf_printf(out, "HTTP/1.1 %03d ", status);
+    char line[13] = "HTTP/1.1 000 ";
+    line[9] = (char)('0' + status / 100 % 10);
+    line[10] = (char)('0' + status / 10 % 10);
+    line[11] = (char)('0' + status % 10);
+    sbuf_add(out, line, sizeof(line));
     sbuf_add(out, m->buf + m->text_off, m->text_len);
     sbuf_add(out, "\r\n", 2);
     write_headers(out, m, skip, extra, f);

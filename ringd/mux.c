@@ -399,6 +399,7 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
     }
     c->rlen += (size_t)nread;
     read_frames(c);
+    outq_batch_flush(&c->d->batch); /* to apps and clients: what these frames caused */
 }
 
 /* ---- setting up -------------------------------------------------------------------------- */
@@ -417,7 +418,7 @@ static struct mux_conn *conn_new(struct ringd *d, int outgoing)
     c->outgoing = outgoing;
     c->next_id = 1;
     c->since_ms = uv_now(d->loop);
-    outq_init(&c->out, on_out_done, &d->batch);
+    outq_init(&c->out, on_out_done, &d->batch_peer);
     c->next = m->conns;
     if (m->conns != NULL) {
         m->conns->prev = c;

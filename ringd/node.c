@@ -197,9 +197,11 @@ static void on_check(uv_check_t *c)
 {
     struct ringd *d = c->data;
     outq_batch_flush(&d->batch);
+    outq_batch_flush(&d->batch_peer);
     if (d->ring_dirty) {
         rebuild_ring(d);
         outq_batch_flush(&d->batch); /* retries the new ring started */
+        outq_batch_flush(&d->batch_peer);
     }
 }
 
@@ -207,6 +209,7 @@ static void on_prepare(uv_prepare_t *p)
 {
     struct ringd *d = p->data;
     outq_batch_flush(&d->batch); /* what timers and close callbacks wrote */
+    outq_batch_flush(&d->batch_peer);
 }
 
 int ringd_ready(const struct ringd *d)

@@ -356,9 +356,20 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(cl->d->proxy->rbuf, sizeof(cl->d->proxy->rbuf));
 }
 
+static void client_read(struct px_client *cl, ssize_t nread, const uv_buf_t *buf);
+
+/* What one read causes goes out when it is handled, not after every other connection's
+ * read of this loop iteration: a response head and its body still leave together. */
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct px_client *cl = s->data;
+    struct ringd *d = cl->d;
+    client_read(cl, nread, buf);
+    outq_batch_flush(&d->batch);
+}
+
+static void client_read(struct px_client *cl, ssize_t nread, const uv_buf_t *buf)
+{
     if (nread == 0) {
         return;
     }

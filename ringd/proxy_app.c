@@ -81,9 +81,19 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(a->d->proxy->rbuf, sizeof(a->d->proxy->rbuf));
 }
 
+static void app_read(struct px_app *a, ssize_t nread, const uv_buf_t *buf);
+
+/* As the proxy's client reads: what one read causes leaves when it is handled. */
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct px_app *a = s->data;
+    struct ringd *d = a->d;
+    app_read(a, nread, buf);
+    outq_batch_flush(&d->batch);
+}
+
+static void app_read(struct px_app *a, ssize_t nread, const uv_buf_t *buf)
+{
     if (nread == 0) {
         return;
     }

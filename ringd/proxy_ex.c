@@ -316,7 +316,10 @@ int px_ex_head(struct px_ex *ex)
     const http_parser *p = &ex->cl->parser;
     ex->client_http10 = p->http_major == 1 && p->http_minor == 0;
     ex->client_keep_alive = http_should_keep_alive(p);
-    snprintf(ex->method, sizeof(ex->method), "%s", http_method_str((enum http_method)p->method));
+    const char *method = http_method_str((enum http_method)p->method);
+    size_t mlen = strnlen(method, sizeof(ex->method) - 1);
+    memcpy(ex->method, method, mlen);
+    ex->method[mlen] = '\0';
     ex->head_request = p->method == HTTP_HEAD;
     if (p->upgrade || p->method == HTTP_CONNECT) {
         px_ex_answer(ex, 501, PROXY_ERR_NOT_IMPLEMENTED,
