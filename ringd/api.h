@@ -6,9 +6,16 @@
 #define RINGD_API_H
 
 #include <msgpack.h>
+#include <string.h>
 
 #include "daemon.h"
 #include "ring/rpc.h"
+
+/* A NUL-terminated string as a msgpack str (every result map's keys). */
+static inline void api_pack_str(msgpack_packer *pk, const char *s)
+{
+    msgpack_pack_str_with_body(pk, s, strlen(s));
+}
 
 /* What a call asks of its connection besides the response. */
 struct api_call {

@@ -11,17 +11,12 @@
 #include "ring/error.h"
 #include "subshard.h"
 
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-    msgpack_pack_str_with_body(pk, s, strlen(s));
-}
-
 static void pack_addr(msgpack_packer *pk, const struct ring_addr *a)
 {
     char addr[RING_ADDR_STRLEN];
     ringd_addr_str(a, addr);
-    pack_str(pk, "address");
-    pack_str(pk, addr);
+    api_pack_str(pk, "address");
+    api_pack_str(pk, addr);
 }
 
 int ringd_api_lookup_groups(struct ringd *d, const struct rpc_msg *m, const void *key,
@@ -34,11 +29,11 @@ int ringd_api_lookup_groups(struct ringd *d, const struct rpc_msg *m, const void
     }
     rpc_pack_result_begin(pk, m->msgid);
     msgpack_pack_map(pk, 4);
-    pack_str(pk, "group");
+    api_pack_str(pk, "group");
     msgpack_pack_str_with_body(pk, gr.group, gr.group_len);
-    pack_str(pk, "local");
+    api_pack_str(pk, "local");
     gr.local ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
-    pack_str(pk, "id");
+    api_pack_str(pk, "id");
     if (gr.local) {
         const struct hashring_member *hm = hashring_member(d->ring.ring, gr.owner);
         msgpack_pack_str_with_body(pk, hm->id, hm->id_len);
@@ -56,26 +51,26 @@ static void pack_summary(struct ringd *d, msgpack_packer *pk, size_t idx)
     groups_get(d->groups, idx, &s);
     uint32_t failed = groups_failed_contacts(d->groups, idx);
     msgpack_pack_map(pk, 6);
-    pack_str(pk, "name");
+    api_pack_str(pk, "name");
     msgpack_pack_str_with_body(pk, s.name, s.name_len);
-    pack_str(pk, "local");
+    api_pack_str(pk, "local");
     s.name_len == d->cfg.group_len &&memcmp(s.name, d->cfg.group, s.name_len) == 0
         ? msgpack_pack_true(pk)
         : msgpack_pack_false(pk);
-    pack_str(pk, "size");
+    api_pack_str(pk, "size");
     msgpack_pack_uint32(pk, s.size);
-    pack_str(pk, "ring_checksum");
+    api_pack_str(pk, "ring_checksum");
     msgpack_pack_uint64(pk, s.ring_checksum);
-    pack_str(pk, "version");
+    api_pack_str(pk, "version");
     msgpack_pack_uint64(pk, s.version);
-    pack_str(pk, "contacts");
+    api_pack_str(pk, "contacts");
     msgpack_pack_array(pk, s.contact_count);
     for (uint8_t c = 0; c < s.contact_count; c++) {
         msgpack_pack_map(pk, 3);
-        pack_str(pk, "id");
+        api_pack_str(pk, "id");
         msgpack_pack_str_with_body(pk, s.contacts[c].id, s.contacts[c].id_len);
         pack_addr(pk, &s.contacts[c].addr);
-        pack_str(pk, "failed");
+        api_pack_str(pk, "failed");
         (failed >> c) & 1 ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
     }
 }
@@ -88,11 +83,11 @@ int ringd_api_groups(struct ringd *d, const struct rpc_msg *m, msgpack_packer *p
     size_t n = groups_count(d->groups);
     rpc_pack_result_begin(pk, m->msgid);
     msgpack_pack_map(pk, 3);
-    pack_str(pk, "group");
+    api_pack_str(pk, "group");
     msgpack_pack_str_with_body(pk, d->cfg.group, d->cfg.group_len);
-    pack_str(pk, "ready");
+    api_pack_str(pk, "ready");
     groups_ready(d->groups) ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
-    pack_str(pk, "groups");
+    api_pack_str(pk, "groups");
     msgpack_pack_array(pk, n);
     for (size_t i = 0; i < n; i++) {
         pack_summary(d, pk, i);
@@ -121,7 +116,7 @@ void ringd_api_pack_groups_stats(struct ringd *d, msgpack_packer *pk)
     };
     msgpack_pack_map(pk, sizeof(f) / sizeof(f[0]));
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-        pack_str(pk, f[i].name);
+        api_pack_str(pk, f[i].name);
         msgpack_pack_uint64(pk, f[i].v);
     }
 }

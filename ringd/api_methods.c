@@ -12,20 +12,15 @@
 #include "api.h"
 #include "ring/error.h"
 
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-    msgpack_pack_str_with_body(pk, s, strlen(s));
-}
-
 static void pack_key_str(msgpack_packer *pk, const char *k, const char *v, size_t len)
 {
-    pack_str(pk, k);
+    api_pack_str(pk, k);
     msgpack_pack_str_with_body(pk, v, len);
 }
 
 static void pack_key_u64(msgpack_packer *pk, const char *k, uint64_t v)
 {
-    pack_str(pk, k);
+    api_pack_str(pk, k);
     msgpack_pack_uint64(pk, v);
 }
 
@@ -148,17 +143,17 @@ static void pack_member(struct ringd *d, msgpack_packer *pk, const struct member
     msgpack_pack_map(pk, 8);
     pack_key_str(pk, "id", mb->id, mb->id_len);
     pack_key_str(pk, "address", addr, strlen(addr));
-    pack_str(pk, "status");
-    pack_str(pk, member_status_name(mb->status));
+    api_pack_str(pk, "status");
+    api_pack_str(pk, member_status_name(mb->status));
     pack_key_u64(pk, "incarnation", mb->incarnation);
     pack_key_u64(pk, "weight", mb->weight);
     pack_key_str(pk, "group", mb->group, mb->group_len);
-    pack_str(pk, "labels");
+    api_pack_str(pk, "labels");
     msgpack_pack_map(pk, mb->label_count);
     for (size_t i = 0; i < mb->label_count; i++) {
         pack_key_str(pk, mb->labels[i].key, mb->labels[i].value, mb->labels[i].value_len);
     }
-    pack_str(pk, "share");
+    api_pack_str(pk, "share");
     msgpack_pack_double(pk, member_share(d, mb->id, mb->id_len));
 }
 
@@ -187,7 +182,7 @@ void ringd_api_pack_members(struct ringd *d, msgpack_packer *pk)
     const struct members *t = swim_members(d->swim);
     size_t n = members_count(t);
     msgpack_pack_map(pk, 1);
-    pack_str(pk, "members");
+    api_pack_str(pk, "members");
     msgpack_pack_array(pk, n);
     for (size_t i = 0; i < n; i++) {
         struct member mb;
@@ -220,7 +215,7 @@ static int m_ring(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     pack_key_u64(pk, "checksum", d->ring.checksum);
     pack_key_u64(pk, "vnodes", hashring_vnodes(r));
     pack_key_u64(pk, "points", hashring_point_count(r));
-    pack_str(pk, "members");
+    api_pack_str(pk, "members");
     msgpack_pack_array(pk, n);
     for (uint32_t i = 0; i < n; i++) {
         const struct hashring_member *hm = hashring_member(r, i);
@@ -230,7 +225,7 @@ static int m_ring(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
         pack_key_str(pk, "id", hm->id, hm->id_len);
         pack_key_str(pk, "address", addr, strlen(addr));
         pack_key_u64(pk, "weight", hm->weight);
-        pack_str(pk, "share");
+        api_pack_str(pk, "share");
         msgpack_pack_double(pk, d->ring.shares[i]);
     }
     return 0;
@@ -261,18 +256,18 @@ static void pack_swim_stats(msgpack_packer *pk, const struct swim_stats *st)
 static void pack_proxy_stats(msgpack_packer *pk, const struct ringd_metrics *m)
 {
     msgpack_pack_map(pk, 8);
-    pack_str(pk, "requests");
+    api_pack_str(pk, "requests");
     msgpack_pack_map(pk, PROXY_PATHS);
     for (size_t p = 0; p < PROXY_PATHS; p++) {
         pack_key_u64(pk, ringd_proxy_path_names[p], m->proxy_requests[p]);
     }
-    pack_str(pk, "mean_latency_us");
+    api_pack_str(pk, "mean_latency_us");
     msgpack_pack_map(pk, PROXY_PATHS);
     for (size_t p = 0; p < PROXY_PATHS; p++) {
         uint64_t n = m->proxy_requests[p];
         pack_key_u64(pk, ringd_proxy_path_names[p], n > 0 ? m->proxy_latency_sum_us[p] / n : 0);
     }
-    pack_str(pk, "errors");
+    api_pack_str(pk, "errors");
     msgpack_pack_map(pk, PROXY_ERRORS);
     for (size_t e = 0; e < PROXY_ERRORS; e++) {
         pack_key_u64(pk, ringd_proxy_error_names[e], m->proxy_errors[e]);
@@ -302,9 +297,9 @@ static int m_stats(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     pack_key_u64(pk, "health", swim_health(d->swim));
     pack_key_u64(pk, "checksum", swim_checksum(d->swim));
     pack_key_u64(pk, "ring_checksum", swim_ring_checksum(d->swim));
-    pack_str(pk, "ready");
+    api_pack_str(pk, "ready");
     ringd_ready(d) ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
-    pack_str(pk, "members");
+    api_pack_str(pk, "members");
     msgpack_pack_map(pk, 4);
     for (int st = MEMBER_ALIVE; st <= MEMBER_LEFT; st++) {
         pack_key_u64(pk, member_status_name(st), members_count_status(t, st));
@@ -312,14 +307,14 @@ static int m_stats(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     pack_key_u64(pk, "ring_changes", d->m.ring_changes);
     pack_key_u64(pk, "api_requests", d->m.api_requests);
     pack_key_u64(pk, "api_connections", ringd_api_connections(d));
-    pack_str(pk, "swim");
+    api_pack_str(pk, "swim");
     pack_swim_stats(pk, swim_stats(d->swim));
     if (d->proxy != NULL) {
-        pack_str(pk, "proxy");
+        api_pack_str(pk, "proxy");
         pack_proxy_stats(pk, &d->m);
     }
     if (d->groups != NULL) {
-        pack_str(pk, "groups");
+        api_pack_str(pk, "groups");
         ringd_api_pack_groups_stats(d, pk);
     }
     return 0;
@@ -335,14 +330,14 @@ static int m_keys(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     }
     rpc_pack_result_begin(pk, m->msgid);
     msgpack_pack_map(pk, 5);
-    pack_str(pk, "encrypted");
+    api_pack_str(pk, "encrypted");
     ringd_encrypting(d) ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
-    pack_str(pk, "fingerprints");
+    api_pack_str(pk, "fingerprints");
     msgpack_pack_array(pk, d->keys.count);
     for (size_t i = 0; i < d->keys.count; i++) {
         char fp[SEAL_FINGERPRINT_LEN];
         seal_fingerprint(&d->keys, i, fp);
-        pack_str(pk, fp);
+        api_pack_str(pk, fp);
     }
     pack_key_u64(pk, "auth_failures", d->m.auth_failures);
     pack_key_u64(pk, "plaintext_refused", d->m.plaintext_refused);
@@ -407,7 +402,7 @@ static int m_leave(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     call->leave = 1;
     rpc_pack_result_begin(pk, m->msgid);
     msgpack_pack_map(pk, 1);
-    pack_str(pk, "leaving");
+    api_pack_str(pk, "leaving");
     msgpack_pack_true(pk);
     (void)d;
     return 0;

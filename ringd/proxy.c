@@ -191,7 +191,9 @@ void px_client_done(struct px_client *cl, int keep)
     cl->waiting = 0;
     http_parser_pause(&cl->parser, 0);
     if (cl->feeding) {
-        cl->resume_pending = 1; /* client_feed goes on once its parser call returns */
+        /* Never expected: an answer made while the request is still being parsed is
+         * incomplete, so it closes. Were it to keep, parsing must not re-enter itself. */
+        close_when_flushed(cl);
         return;
     }
     feed_held(cl);
@@ -316,15 +318,6 @@ static void client_feed(struct px_client *cl, const char *data, size_t len)
     size_t n = http_parser_execute(&cl->parser, &request_settings, data, len);
     cl->feeding--;
     if (cl->closing) {
-        return;
-    }
-    if (cl->resume_pending && cl->feeding == 0) {
-        /* the request just read was answered at once (an error answer that keeps the
-         * connection): parse on from where the parser stopped */
-        cl->resume_pending = 0;
-        if (n < len) {
-            client_feed(cl, data + n, len - n);
-        }
         return;
     }
     enum http_errno err = HTTP_PARSER_ERRNO(&cl->parser);

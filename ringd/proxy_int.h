@@ -83,8 +83,7 @@ struct px_client {
     int reading; /* TCP clients: uv_read_start is in effect */
     int eof;     /* TCP clients: the client sent everything (half-close) */
     int closing, close_when_flushed, failed_parse;
-    int feeding;        /* inside client_feed: a finished exchange resumes parsing after it */
-    int resume_pending; /* ... and one did */
+    int feeding; /* inside client_feed (its parser must not be re-entered) */
     uint64_t active_ms;
 };
 

@@ -24,11 +24,6 @@ static struct testapp apps[NODES];
 static char proxy_addr[NODES][32], app_addr[NODES][32], seeds[64];
 static struct httpc_resp resp;
 
-static int proxy_port(int i)
-{
-    return cluster_proxy_port(i);
-}
-
 static int group_of(int i)
 {
     return i < NODES / 2 ? 'a' : 'b';
@@ -83,7 +78,7 @@ static void start_groups(void)
         char id[8];
         snprintf(id, sizeof(id), "app%d", i);
         cr_assert(eq(int, testapp_start(&apps[i], testapp_port(i), id, NULL), 0));
-        snprintf(proxy_addr[i], sizeof(proxy_addr[i]), "127.0.0.1:%d", proxy_port(i));
+        snprintf(proxy_addr[i], sizeof(proxy_addr[i]), "127.0.0.1:%d", cluster_proxy_port(i));
         snprintf(app_addr[i], sizeof(app_addr[i]), "127.0.0.1:%d", testapp_port(i));
         group[i][0] = (char)group_of(i);
         group[i][1] = '\0';
@@ -138,7 +133,7 @@ Test(groups, requests_for_the_other_group_reach_the_owners_app)
     start_groups();
     struct httpc *h[NODES];
     for (int i = 0; i < NODES; i++) {
-        h[i] = httpc_connect(proxy_port(i));
+        h[i] = httpc_connect(cluster_proxy_port(i));
         cr_assert(ne(ptr, h[i], NULL));
     }
     int crossed = 0;

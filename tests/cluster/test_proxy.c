@@ -27,15 +27,10 @@ static struct testapp apps[NODES];
 static char proxy_addr[NODES][32], app_addr[NODES][32];
 static struct httpc_resp resp; /* large: not on the stack */
 
-static int proxy_port(int i)
-{
-    return cluster_proxy_port(i);
-}
-
 /* Gives node |i| a proxy in front of app |i|, with |extra| more flags (NULL-ended, may be NULL). */
 static void proxy_flags(int i, const char *const *extra)
 {
-    snprintf(proxy_addr[i], sizeof(proxy_addr[i]), "127.0.0.1:%d", proxy_port(i));
+    snprintf(proxy_addr[i], sizeof(proxy_addr[i]), "127.0.0.1:%d", cluster_proxy_port(i));
     snprintf(app_addr[i], sizeof(app_addr[i]), "127.0.0.1:%d", testapp_port(i));
     const char **a = cl.extra_args[i];
     size_t n = 0;
@@ -88,7 +83,7 @@ TestSuite(proxy, .init = setup, .fini = teardown, .timeout = 120);
 
 static struct httpc *connect_proxy(int i)
 {
-    struct httpc *h = httpc_connect(proxy_port(i));
+    struct httpc *h = httpc_connect(cluster_proxy_port(i));
     cr_assert(ne(ptr, h, NULL), "cannot connect to node %d's proxy", i);
     return h;
 }

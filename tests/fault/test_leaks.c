@@ -46,11 +46,6 @@ static void teardown(void)
     }
 }
 
-static int proxy_port(int i)
-{
-    return cluster_proxy_port(i);
-}
-
 /* Every node gets a forwarding proxy in front of its own ring_testapp. */
 static void start_apps(void)
 {
@@ -58,7 +53,7 @@ static void start_apps(void)
         char id[8];
         snprintf(id, sizeof(id), "app%d", i);
         cr_assert(eq(int, testapp_start(&apps[i], testapp_port(i), id, NULL), 0));
-        snprintf(proxy_addr[i], sizeof(proxy_addr[i]), "127.0.0.1:%d", proxy_port(i));
+        snprintf(proxy_addr[i], sizeof(proxy_addr[i]), "127.0.0.1:%d", cluster_proxy_port(i));
         snprintf(app_addr[i], sizeof(app_addr[i]), "127.0.0.1:%d", testapp_port(i));
         const char *args[] = { "--proxy", proxy_addr[i], "--app", app_addr[i], NULL };
         memcpy(cl.extra_args[i], args, sizeof(args));
@@ -69,7 +64,7 @@ static void start_apps(void)
  * others; every one must be answered. */
 static void exercise_proxy(int i)
 {
-    struct httpc *h = httpc_connect(proxy_port(i));
+    struct httpc *h = httpc_connect(cluster_proxy_port(i));
     cr_assert(ne(ptr, h, NULL));
     for (int r = 0; r < 30; r++) {
         char req[160];
