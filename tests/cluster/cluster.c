@@ -153,7 +153,10 @@ void cluster_start_node(int i, int seed)
         }
         cluster_sleep_ms(10);
     }
-    cr_assert(0, "node %d did not create its socket %s", i, sock);
+    char cmd[200], tail[2048];
+    snprintf(cmd, sizeof(cmd), "tail -n 5 '%s'", logf);
+    cluster_sh(cmd, tail, sizeof(tail));
+    cr_assert(0, "node %d did not create its socket %s; its log ends:\n%s", i, sock, tail);
 }
 
 void cluster_start(int n)
