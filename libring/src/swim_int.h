@@ -97,6 +97,7 @@ struct swim_probe {
     uint64_t ack_deadline_ms; /* direct ack wait ends: go indirect */
     uint64_t end_ms;          /* the period ends: suspect if still silent */
     struct ring_addr addr;
+    uint64_t incarnation; /* the target's when the probe started */
     uint8_t id_len;
     char id[MEMBER_ID_BYTES_MAX + 1];
 };

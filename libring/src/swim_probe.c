@@ -156,6 +156,7 @@ static void probe_start(struct swim *s)
     memcpy(p->id, id, id_len);
     p->id_len = (uint8_t)id_len;
     p->addr = *members_addr(s->table, (size_t)idx);
+    p->incarnation = members_incarnation(s->table, (size_t)idx);
     s->stats.probes++;
     struct swim_out *o = swim__out_push(s, CODEC_PING, &p->addr);
     if (o != NULL) {
@@ -217,7 +218,11 @@ static void probe_failed(struct swim *s)
         swim__health(s, (int)(p->nacks_expected - p->nacks));
     }
     int idx = members_index(s->table, p->id, p->id_len);
-    if (idx >= 0) {
+    /* A member that came back in a new life while we probed its old one (a pod recreated at
+     * a new address, a refutation) is not the one that stayed silent: suspecting it would
+     * only make the new process refute. */
+    if (idx >= 0 && members_incarnation(s->table, (size_t)idx) == p->incarnation &&
+        ring_addr_equal(members_addr(s->table, (size_t)idx), &p->addr)) {
         swim__suspect(s, idx);
     }
 }
