@@ -59,44 +59,10 @@ struct options {
     const char *redis_benchmark;
 };
 
-static char tmpdir[64];
-static pid_t pids[NODES_MAX + 1];
-static int pid_count;
-
-static void cleanup(void)
-{
-    for (int i = 0; i < pid_count; i++) {
-        if (pids[i] > 0) {
-            kill(pids[i], SIGKILL);
-            waitpid(pids[i], NULL, 0);
-            pids[i] = 0;
-        }
-    }
-    if (tmpdir[0] != '\0') {
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-        if (system(cmd) != 0) {
-            fprintf(stderr, "bench_api: could not remove %s\n", tmpdir);
-        }
-        tmpdir[0] = '\0';
-    }
-}
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    for (int i = 0; i < pid_count; i++) {
-        if (pids[i] > 0) {
-            kill(pids[i], SIGKILL);
-        }
-    }
-    _exit(130);
-}
-
 static void die(const char *what)
 {
     fprintf(stderr, "bench_api: %s\n", what);
-    cleanup();
+    bench_cleanup("bench_api");
     exit(1);
 }
 
@@ -127,7 +93,7 @@ static pid_t spawn(char *const argv[], const char *log_path)
         execvp(argv[0], argv);
         _exit(127);
     }
-    pids[pid_count++] = pid;
+    bench_procs.pids[bench_procs.count++] = pid;
     return pid;
 }
 
@@ -141,9 +107,9 @@ static void start_ringd(const struct options *o)
         snprintf(id, sizeof(id), "node%d", i);
         snprintf(bind, sizeof(bind), "127.0.0.1:%d", base + i);
         snprintf(admin, sizeof(admin), "127.0.0.1:%d", base + 8 + i);
-        snprintf(sock, sizeof(sock), "%s/node%d.sock", tmpdir, i);
+        snprintf(sock, sizeof(sock), "%s/node%d.sock", bench_procs.tmpdir, i);
         snprintf(join, sizeof(join), "127.0.0.1:%d", base);
-        snprintf(log, sizeof(log), "%s/node%d.log", tmpdir, i);
+        snprintf(log, sizeof(log), "%s/node%d.log", bench_procs.tmpdir, i);
         char *argv[] = { (char *)o->ringd,
                          "--id",
                          id,
@@ -166,7 +132,7 @@ static void start_ringd(const struct options *o)
 static void wait_converged(const struct options *o)
 {
     char sock[96], err[256];
-    snprintf(sock, sizeof(sock), "%s/node0.sock", tmpdir);
+    snprintf(sock, sizeof(sock), "%s/node0.sock", bench_procs.tmpdir);
     for (int i = 0; i < 300; i++, sleep_ms(50)) {
         struct ringc *c;
         if (ringc_connect(&c, sock, err, sizeof(err)) != 0) {
@@ -223,10 +189,12 @@ static void write_all(int fd, const char *p, size_t len)
 static void start_redis(const struct options *o)
 {
     char sock[96], log[96];
-    snprintf(sock, sizeof(sock), "%s/redis.sock", tmpdir);
-    snprintf(log, sizeof(log), "%s/redis.log", tmpdir);
-    char *argv[] = { (char *)o->redis_server, "--port", "0",     "--unixsocket", sock, "--save", "",
-                     "--appendonly",          "no",     "--dir", tmpdir,         NULL };
+    snprintf(sock, sizeof(sock), "%s/redis.sock", bench_procs.tmpdir);
+    snprintf(log, sizeof(log), "%s/redis.log", bench_procs.tmpdir);
+    char *argv[] = {
+        (char *)o->redis_server, "--port", "0",     "--unixsocket",     sock, "--save", "",
+        "--appendonly",          "no",     "--dir", bench_procs.tmpdir, NULL
+    };
     spawn(argv, log);
     for (int i = 0; i < 200; i++, sleep_ms(25)) {
         int fd = unix_connect(sock);
@@ -429,7 +397,7 @@ static void run_redis_benchmark(const struct options *o, int conns, int p, long 
 {
     char cmd[512], line[512];
     snprintf(cmd, sizeof(cmd), "'%s' -s '%s/redis.sock' -t get -n %ld -P %d -c %d --csv 2>&1",
-             o->redis_benchmark, tmpdir, total, p, conns);
+             o->redis_benchmark, bench_procs.tmpdir, total, p, conns);
     FILE *f = popen(cmd, "r");
     if (f == NULL) {
         die("cannot run redis-benchmark");
@@ -467,8 +435,8 @@ static void run_case(const struct options *o, struct bench_case *bc, const struc
     double v[3][ROUNDS_MAX], p50[3][ROUNDS_MAX], p99[3][ROUNDS_MAX];
     char ringd_sock[96], redis_sock[96];
     long total = o->requests / bc->total_div;
-    snprintf(ringd_sock, sizeof(ringd_sock), "%s/node0.sock", tmpdir);
-    snprintf(redis_sock, sizeof(redis_sock), "%s/redis.sock", tmpdir);
+    snprintf(ringd_sock, sizeof(ringd_sock), "%s/node0.sock", bench_procs.tmpdir);
+    snprintf(redis_sock, sizeof(redis_sock), "%s/redis.sock", bench_procs.tmpdir);
     for (int r = 0; r < o->rounds; r++) {
         struct run x[3] = { { 0 } };
         run_redis_benchmark(o, bc->conns, bc->pipeline, total, &x[0]);
@@ -655,13 +623,13 @@ int main(int argc, char **argv)
                         "[--redis-benchmark PATH]\n");
         return 2;
     }
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/bench_api-XXXXXX");
-    if (mkdtemp(tmpdir) == NULL) {
-        tmpdir[0] = '\0';
+    snprintf(bench_procs.tmpdir, sizeof(bench_procs.tmpdir), "/tmp/bench_api-XXXXXX");
+    if (mkdtemp(bench_procs.tmpdir) == NULL) {
+        bench_procs.tmpdir[0] = '\0';
         die("mkdtemp failed");
     }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    signal(SIGINT, bench_on_signal);
+    signal(SIGTERM, bench_on_signal);
     signal(SIGPIPE, SIG_IGN);
     start_ringd(&o);
     start_redis(&o);
@@ -678,14 +646,14 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < RING_ARRAY_LEN(cases); i++) {
         run_case(&o, &cases[i], &ringd, &redis);
     }
-    long rss0 = rss_kib(pids[0]), rss_max = 0;
+    long rss0 = rss_kib(bench_procs.pids[0]), rss_max = 0;
     for (int i = 0; i < o.nodes; i++) {
-        long r = rss_kib(pids[i]);
+        long r = rss_kib(bench_procs.pids[i]);
         rss_max = r > rss_max ? r : rss_max;
     }
-    long redis_rss = rss_kib(pids[o.nodes]);
+    long redis_rss = rss_kib(bench_procs.pids[o.nodes]);
     double per_member = table_bytes_per_member();
-    cleanup();
+    bench_cleanup("bench_api");
     free(ringd.reqs);
     free(redis.reqs);
 

@@ -54,7 +54,6 @@
 #include "httpc.h"
 #include "testapp.h"
 
-#define PIDS_MAX      8
 #define ROUNDS_MAX    9
 #define KEYS          64
 #define PROBE_MS      3000
@@ -115,45 +114,12 @@ struct bench_case {
     long errors;
 };
 
-static char tmpdir[64];
-static pid_t pids[PIDS_MAX];
-static int pid_count;
 static int base_port;
-
-static void cleanup(void)
-{
-    for (int i = 0; i < pid_count; i++) {
-        if (pids[i] > 0) {
-            kill(pids[i], SIGKILL);
-            waitpid(pids[i], NULL, 0);
-            pids[i] = 0;
-        }
-    }
-    if (tmpdir[0] != '\0') {
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-        if (system(cmd) != 0) {
-            fprintf(stderr, "bench_proxy: could not remove %s\n", tmpdir);
-        }
-        tmpdir[0] = '\0';
-    }
-}
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    for (int i = 0; i < pid_count; i++) {
-        if (pids[i] > 0) {
-            kill(pids[i], SIGKILL);
-        }
-    }
-    _exit(130);
-}
 
 static void die(const char *what)
 {
     fprintf(stderr, "bench_proxy: %s\n", what);
-    cleanup();
+    bench_cleanup("bench_proxy");
     exit(1);
 }
 
@@ -183,10 +149,10 @@ static void pin_to(pid_t pid, int cpu)
 
 static pid_t track(const struct options *o, pid_t pid)
 {
-    if (pid_count == PIDS_MAX) {
+    if (bench_procs.count == BENCH_PIDS_MAX) {
         die("too many processes");
     }
-    pids[pid_count++] = pid;
+    bench_procs.pids[bench_procs.count++] = pid;
     if (o->pin) {
         pin_to(pid, 1);
     }
@@ -196,7 +162,7 @@ static pid_t track(const struct options *o, pid_t pid)
 static pid_t spawn(const struct options *o, char *const argv[], const char *log_name)
 {
     char log_path[128];
-    snprintf(log_path, sizeof(log_path), "%s/%s", tmpdir, log_name);
+    snprintf(log_path, sizeof(log_path), "%s/%s", bench_procs.tmpdir, log_name);
     pid_t pid = fork();
     if (pid < 0) {
         die("fork failed");
@@ -232,7 +198,7 @@ static pid_t start_ringd(const struct options *o, const char *id, int first, int
     snprintf(admin, sizeof(admin), "127.0.0.1:%d", port(first + 1));
     snprintf(proxy, sizeof(proxy), "127.0.0.1:%d", port(first + 2));
     snprintf(app, sizeof(app), "127.0.0.1:%d", app_port);
-    snprintf(sock, sizeof(sock), "%s/%s.sock", tmpdir, id);
+    snprintf(sock, sizeof(sock), "%s/%s.sock", bench_procs.tmpdir, id);
     snprintf(join, sizeof(join), "127.0.0.1:%d", join_port);
     snprintf(log, sizeof(log), "%s.log", id);
     char *argv[] = { (char *)o->ringd,
@@ -259,7 +225,7 @@ static pid_t start_ringd(const struct options *o, const char *id, int first, int
 static void write_file(const char *name, const char *text)
 {
     char path[128];
-    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+    snprintf(path, sizeof(path), "%s/%s", bench_procs.tmpdir, name);
     FILE *f = fopen(path, "w");
     if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0) {
         die("cannot write a file in the temp dir");
@@ -282,12 +248,14 @@ static pid_t start_nginx(const struct options *o)
              "  server {\n    listen 127.0.0.1:%d;\n    location / {\n"
              "      proxy_pass http://app;\n      proxy_http_version 1.1;\n"
              "      proxy_set_header Connection \"\";\n    }\n  }\n}\n",
-             tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, port(P_APP0), port(P_NGINX));
+             bench_procs.tmpdir, bench_procs.tmpdir, bench_procs.tmpdir, bench_procs.tmpdir,
+             bench_procs.tmpdir, bench_procs.tmpdir, bench_procs.tmpdir, port(P_APP0),
+             port(P_NGINX));
     write_file("nginx.conf", conf);
     char prefix[80], conf_path[96], err_path[96];
-    snprintf(prefix, sizeof(prefix), "%s/", tmpdir);
-    snprintf(conf_path, sizeof(conf_path), "%s/nginx.conf", tmpdir);
-    snprintf(err_path, sizeof(err_path), "%s/nginx-error.log", tmpdir);
+    snprintf(prefix, sizeof(prefix), "%s/", bench_procs.tmpdir);
+    snprintf(conf_path, sizeof(conf_path), "%s/nginx.conf", bench_procs.tmpdir);
+    snprintf(err_path, sizeof(err_path), "%s/nginx-error.log", bench_procs.tmpdir);
     char *argv[] = { (char *)o->nginx, "-p", prefix, "-c", conf_path, "-e", err_path, NULL };
     return spawn(o, argv, "nginx.log");
 }
@@ -298,7 +266,7 @@ static struct ringc *api(const char *id)
 {
     char sock[96], err[256];
     struct ringc *c;
-    snprintf(sock, sizeof(sock), "%s/%s.sock", tmpdir, id);
+    snprintf(sock, sizeof(sock), "%s/%s.sock", bench_procs.tmpdir, id);
     return ringc_connect(&c, sock, err, sizeof(err)) == 0 ? c : NULL;
 }
 
@@ -382,7 +350,7 @@ static void write_lua(char keys[KEYS][32])
 static void last_log_line(const char *log_name, char *buf, size_t cap)
 {
     char path[128], line[256];
-    snprintf(path, sizeof(path), "%s/%s", tmpdir, log_name);
+    snprintf(path, sizeof(path), "%s/%s", bench_procs.tmpdir, log_name);
     buf[0] = '\0';
     FILE *f = fopen(path, "r");
     if (f == NULL) {
@@ -405,8 +373,8 @@ static void explain_exit(struct bench_case *bc)
     if (pid <= 0 || waitpid(pid, &status, WNOHANG) != pid) {
         return;
     }
-    for (int i = 0; i < pid_count; i++) {
-        pids[i] = pids[i] == pid ? 0 : pids[i];
+    for (int i = 0; i < bench_procs.count; i++) {
+        bench_procs.pids[i] = bench_procs.pids[i] == pid ? 0 : bench_procs.pids[i];
     }
     char line[120];
     last_log_line(bc->log, line, sizeof(line));
@@ -486,7 +454,7 @@ static int run_wrk(const struct options *o, struct bench_case *bc, int seconds, 
     snprintf(cmd, sizeof(cmd),
              "'%s' -t %d -c %d -d %ds --timeout 5s -s '%s/keys.lua' "
              "http://127.0.0.1:%d/ 2>&1",
-             o->wrk, o->threads, o->connections, seconds, tmpdir, bc->port);
+             o->wrk, o->threads, o->connections, seconds, bench_procs.tmpdir, bc->port);
     double cpu0 = proxy_cpu_s(bc);
     FILE *f = popen(cmd, "r");
     if (f == NULL) {
@@ -757,14 +725,14 @@ int main(int argc, char **argv)
                         "[--wrk PATH] [--nginx PATH]\n");
         return 2;
     }
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/bench_proxy-XXXXXX");
-    if (mkdtemp(tmpdir) == NULL) {
-        tmpdir[0] = '\0';
+    snprintf(bench_procs.tmpdir, sizeof(bench_procs.tmpdir), "/tmp/bench_proxy-XXXXXX");
+    if (mkdtemp(bench_procs.tmpdir) == NULL) {
+        bench_procs.tmpdir[0] = '\0';
         die("mkdtemp failed");
     }
     base_port = 40000 + (int)(getpid() % 600) * 16;
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    signal(SIGINT, bench_on_signal);
+    signal(SIGTERM, bench_on_signal);
     signal(SIGPIPE, SIG_IGN);
     if (o.pin) {
         pin_to(0, 0); /* this program, so wrk (its child) runs on CPU 0 too */
@@ -802,7 +770,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < CASES; i++) {
         medians(&cases[i]);
     }
-    cleanup();
+    bench_cleanup("bench_proxy");
 
     struct verdict v[3] = {
         ratio(&cases[CASE_LOCAL], &cases[CASE_NGINX], 0, 1.0, 1),

@@ -1,7 +1,44 @@
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench_util.h"
+
+struct bench_procs bench_procs;
+
+void bench_cleanup(const char *prog)
+{
+    struct bench_procs *p = &bench_procs;
+    for (int i = 0; i < p->count; i++) {
+        if (p->pids[i] > 0) {
+            kill(p->pids[i], SIGKILL);
+            waitpid(p->pids[i], NULL, 0);
+            p->pids[i] = 0;
+        }
+    }
+    if (p->tmpdir[0] != '\0') {
+        char cmd[96];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%.63s'", p->tmpdir);
+        if (system(cmd) != 0) {
+            fprintf(stderr, "%s: could not remove %s\n", prog, p->tmpdir);
+        }
+        p->tmpdir[0] = '\0';
+    }
+}
+
+void bench_on_signal(int sig)
+{
+    (void)sig;
+    for (int i = 0; i < bench_procs.count; i++) {
+        if (bench_procs.pids[i] > 0) {
+            kill(bench_procs.pids[i], SIGKILL);
+        }
+    }
+    _exit(130);
+}
 
 double bench_now_ns(void)
 {
