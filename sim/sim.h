@@ -107,6 +107,9 @@ struct sim {
     double wall_s;        /* sim_run() */
     double setup_wall_s;  /* sim_init(): building the starting cluster */
     struct simgroups *gs; /* sub-sharding and its figures (groups.c) */
+    /* One codec scratch for every node's swim (74 KB each would be 7 GB at N = 100,000):
+     * the simulation is one thread, and a swim holds nothing in it between calls. */
+    struct swim_scratch *scratch;
 };
 
 /* Builds the world for |opts| and schedules the scenario. Returns 0, or -1 with a message

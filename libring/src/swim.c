@@ -286,6 +286,31 @@ static void schedule_start(struct swim *s, uint64_t now_ms)
     s->joined = 1;
 }
 
+struct swim_scratch {
+    struct codec_msg msg;
+    struct ring_mem mem;
+};
+
+int swim_scratch_new(struct swim_scratch **out, const struct ring_mem *mem)
+{
+    mem = mem != NULL ? mem : ring_mem_default();
+    struct swim_scratch *sc = ring__calloc(mem, 1, sizeof(*sc));
+    if (sc == NULL) {
+        return RING_ENOMEM;
+    }
+    sc->mem = *mem;
+    *out = sc;
+    return 0;
+}
+
+void swim_scratch_del(struct swim_scratch *sc)
+{
+    if (sc != NULL) {
+        struct ring_mem mem = sc->mem;
+        ring__free(&mem, sc);
+    }
+}
+
 int swim_new(struct swim **out, const struct swim_config *cfg, const struct ring_mem *mem,
              uint64_t now_ms)
 {
@@ -317,7 +342,11 @@ int swim_new(struct swim **out, const struct swim_config *cfg, const struct ring
     s->now_ms = now_ms;
     s->seq_next = 1;
     s->token_next = 1;
-    s->msg = ring__calloc(mem, 1, sizeof(*s->msg));
+    s->msg = c.scratch != NULL ? &c.scratch->msg : NULL;
+    if (s->msg == NULL) {
+        s->msg = ring__calloc(mem, 1, sizeof(*s->msg));
+        s->msg_owned = 1;
+    }
     /* The table starts small and doubles as members arrive: reserving members_max records
      * up front cost 4.7 MB per node, which ringsim's 10,000 nodes cannot afford.
      * members_max is enforced by swim__nodes_fit(). */
@@ -348,7 +377,10 @@ void swim_del(struct swim *s)
     ring__free(&mem, s->order);
     ring__free(&mem, s->bcasts);
     ring__free(&mem, s->dead);
-    ring__free(&mem, s->msg);
+    if (s->msg_owned) {
+        ring__free(&mem, s->msg);
+    }
+    ring__free(&mem, s->out);
     ring__free(&mem, s->stream_buf);
     ring__free(&mem, s->events);
     ring__free(&mem, s);
@@ -435,13 +467,31 @@ int swim_recv(struct swim *s, const struct ring_addr *from, const uint8_t *buf, 
 
 /* ---- datagrams out ---- */
 
+/* Doubles the datagram queue, unwrapping it: the entries that wrapped around to the front
+ * move to just past the old end. Returns 0 when the queue is full or memory is short. */
+static int out_grow(struct swim *s)
+{
+    size_t old_cap = s->out_cap;
+    struct swim_out *out =
+        swim__grow(s, s->out, &s->out_cap, old_cap + 1, sizeof(*out), SWIM_OUT_MAX);
+    if (out == NULL) {
+        return 0;
+    }
+    s->out = out;
+    if (s->out_head + s->out_count > old_cap) {
+        size_t wrapped = s->out_head + s->out_count - old_cap;
+        memcpy(&out[old_cap], &out[0], wrapped * sizeof(*out));
+    }
+    return 1;
+}
+
 struct swim_out *swim__out_push(struct swim *s, uint8_t type, const struct ring_addr *to)
 {
-    if (s->out_count == SWIM_OUT_MAX) {
+    if (s->out_count == s->out_cap && !out_grow(s)) {
         s->stats.msgs_dropped++;
         return NULL;
     }
-    struct swim_out *o = &s->out[(s->out_head + s->out_count) % SWIM_OUT_MAX];
+    struct swim_out *o = &s->out[(s->out_head + s->out_count) % s->out_cap];
     s->out_count++;
     memset(o, 0, offsetof(struct swim_out, target));
     o->type = type;
@@ -507,7 +557,7 @@ ssize_t swim_send_next(struct swim *s, struct ring_addr *to, uint8_t *buf, size_
     }
     while (s->out_count > 0) {
         const struct swim_out *o = &s->out[s->out_head];
-        s->out_head = (s->out_head + 1) % SWIM_OUT_MAX;
+        s->out_head = (s->out_head + 1) % s->out_cap;
         s->out_count--;
         ssize_t n = encode_out(s, o, buf, budget);
         if (n < 0) {

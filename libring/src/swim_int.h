@@ -16,7 +16,10 @@
 
 /* Datagrams queued for the caller to send. A tick queues at most 1 ping, indirect_probes
  * ping-reqs and gossip_nodes gossips; replies to received datagrams take the rest. When the
- * caller does not drain, the newest datagram is dropped (and counted): SWIM tolerates loss. */
+ * caller does not drain, the newest datagram is dropped (and counted): SWIM tolerates loss.
+ * The queue starts at 8 entries and doubles up to SWIM_OUT_MAX: a caller that drains after
+ * every call never needs more than a few (ringsim's 100,000 nodes pay for what they use,
+ * not 46 KB each). */
 #define SWIM_OUT_MAX 256
 /* Ping-reqs this node serves at once (each waits one probe timeout for its target). */
 #define SWIM_RELAYS_MAX 64
@@ -190,10 +193,12 @@ struct swim {
     uint64_t bcast_order;
     uint64_t gossip_next_ms;
 
-    /* Datagrams for the caller, a ring buffer. */
-    struct swim_out out[SWIM_OUT_MAX];
-    size_t out_head, out_count;
-    struct codec_msg *msg; /* scratch for one encode or decode */
+    /* Datagrams for the caller, a ring buffer of out_cap entries. */
+    struct swim_out *out;
+    size_t out_head, out_count, out_cap;
+    /* Scratch for one encode or decode: the swim's own or cfg.scratch's (msg_owned 0). */
+    struct codec_msg *msg;
+    uint8_t msg_owned;
 
     /* Streams. */
     struct swim_stream streams[SWIM_STREAMS_MAX];

@@ -425,6 +425,88 @@ Test(swim, same_seed_gives_identical_event_traces)
     cr_assert(ne(u64, a, c));
 }
 
+static struct swim_scratch *shared_scratch;
+
+static void share_scratch(struct swim_config *cfg, int i)
+{
+    (void)i;
+    cfg->scratch = shared_scratch;
+}
+
+/* The same run with every node's own scratch and with one scratch for all. */
+Test(swim, a_shared_scratch_changes_nothing)
+{
+    uint64_t own = run_scenario(17);
+    cr_assert(eq(int, swim_scratch_new(&shared_scratch, &tm.mem), 0));
+    net_init(&net, &tm, 5);
+    converge(8, 17, share_scratch);
+    net_kill(&net, 3);
+    net_run(&net, net.now_ms + 30000);
+    uint64_t shared = net.trace ^ net.dgrams;
+    net_free(&net);
+    swim_scratch_del(shared_scratch);
+    shared_scratch = NULL;
+    cr_assert(eq(u64, own, shared));
+    net_init(&net, &tm, 5); /* for the teardown */
+}
+
+/* A ping from a stranger with |seq| and nothing piggybacked. */
+static size_t plain_ping(uint8_t *buf, size_t cap, uint32_t seq)
+{
+    static struct codec_msg msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.type = CODEC_PING;
+    msg.seq = seq;
+    msg.from_len = 6;
+    memcpy(msg.from, "pinger", 6);
+    ssize_t n = codec_encode(buf, cap, &msg);
+    cr_assert(gt(i64, (int64_t)n, 0));
+    return (size_t)n;
+}
+
+/* Drains |want| acks from node 0 and checks their seqs run from |first| up. */
+static void expect_acks(uint32_t first, uint32_t want)
+{
+    static struct codec_msg msg;
+    uint8_t buf[1400];
+    struct ring_addr to;
+    for (uint32_t k = 0; k < want; k++) {
+        ssize_t n = swim_send_next(net.nodes[0].s, &to, buf, sizeof(buf), 0);
+        cr_assert(gt(i64, (int64_t)n, 0), "ack %u of %u missing", k, want);
+        cr_assert(eq(int, codec_decode(buf, (size_t)n, &msg), 0));
+        cr_assert(eq(u8, msg.type, CODEC_ACK));
+        cr_assert(eq(u32, msg.seq, first + k));
+    }
+    cr_assert(eq(i64, (int64_t)swim_send_next(net.nodes[0].s, &to, buf, sizeof(buf), 0), 0));
+}
+
+/* The datagram queue starts small and grows: replies queued past its size, while its
+ * head is mid-array (so the entries wrap around), all go out in order; past SWIM_OUT_MAX
+ * the newest are dropped and counted. */
+Test(swim, the_datagram_queue_grows_in_order_up_to_its_limit)
+{
+    net_start(&net, 0, NULL, 1);
+    struct swim *s = net.nodes[0].s;
+    uint8_t ping[256];
+    uint32_t seq = 1;
+    for (int k = 0; k < 5; k++) {
+        size_t n = plain_ping(ping, sizeof(ping), seq++);
+        cr_assert(eq(int, swim_recv(s, &net.nodes[1].addr, ping, n, 0), 0));
+    }
+    expect_acks(1, 5);
+    for (int k = 0; k < 40; k++) {
+        size_t n = plain_ping(ping, sizeof(ping), seq++);
+        cr_assert(eq(int, swim_recv(s, &net.nodes[1].addr, ping, n, 0), 0));
+    }
+    expect_acks(6, 40);
+    for (int k = 0; k < SWIM_OUT_MAX + 10; k++) {
+        size_t n = plain_ping(ping, sizeof(ping), seq++);
+        cr_assert(eq(int, swim_recv(s, &net.nodes[1].addr, ping, n, 0), 0));
+    }
+    cr_assert(eq(u64, swim_stats(s)->msgs_dropped, 10));
+    expect_acks(46, SWIM_OUT_MAX);
+}
+
 Test(swim, bad_input_is_counted_not_asserted)
 {
     net_start(&net, 0, NULL, 1);

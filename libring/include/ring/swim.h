@@ -24,6 +24,10 @@
 
 struct swim;
 
+/* Scratch space to encode or decode one message (~74 KB). It holds nothing between calls,
+ * so swims driven from one thread may share one: ringsim runs 100,000 of them. */
+struct swim_scratch;
+
 /* Every 0 field takes the default in brackets. */
 struct swim_config {
     /* This node's id (1..MEMBER_ID_BYTES_MAX bytes) and the address peers reach it at. */
@@ -82,6 +86,9 @@ struct swim_config {
     uint32_t datagram_bytes_max;
     /* Largest member table [MEMBERS_MAX]. */
     uint32_t members_max;
+    /* Scratch shared with other swims of this thread [NULL: the swim allocates its own].
+     * It must outlive the swim. */
+    struct swim_scratch *scratch;
 };
 
 enum swim_event_type {
@@ -126,6 +133,12 @@ struct swim_stream_req {
     const uint8_t *data;
     size_t len;
 };
+
+/* Allocates a scratch for swim_config.scratch from |mem| (NULL for libc) in |*out|.
+ * Returns 0 or RING_ENOMEM. */
+RING_EXTERN int swim_scratch_new(struct swim_scratch **out, const struct ring_mem *mem);
+/* Frees |sc| (NULL is a no-op) once no swim uses it. */
+RING_EXTERN void swim_scratch_del(struct swim_scratch *sc);
 
 /* Fills every zero field of |c| with libring's default, as swim_new() does (ringsim and
  * tools read the effective timings this way). */
