@@ -10,6 +10,7 @@
 #include "metrics.h"
 #include "ring/error.h"
 #include "sbuf.h"
+#include "shardset.h"
 
 /* An idle or slow connection is closed after this long. */
 #define ADMIN_IDLE_MS 30000
@@ -142,7 +143,9 @@ static int h_lookup(struct ringd *d, const struct http_request *req, struct sbuf
         sbuf_adds(b, "{\"error\":\"missing or malformed ?key=\"}\n");
         return 400;
     }
-    if (d->ring.ring == NULL || hashring_lookup(d->ring.ring, key, (size_t)len, &owner) != 0) {
+    struct ringd_placed p;
+    ringd_place(d, key, (size_t)len, &p);
+    if (d->ring.ring == NULL || hashring_lookup(d->ring.ring, p.key, p.len, &owner) != 0) {
         sbuf_adds(b, "{\"error\":\"the ring is empty\"}\n");
         return 503;
     }
@@ -151,6 +154,9 @@ static int h_lookup(struct ringd *d, const struct http_request *req, struct sbuf
     ringd_addr_str(&d->ring.addrs[owner], addr);
     sbuf_adds(b, "{\"key\":");
     sbuf_json_str(b, key, (size_t)len);
+    if (p.shard != UINT32_MAX) {
+        sbuf_printf(b, ",\"shard\":%u", p.shard);
+    }
     sbuf_adds(b, ",\"id\":");
     sbuf_json_str(b, m->id, m->id_len);
     sbuf_adds(b, ",\"address\":");

@@ -302,6 +302,25 @@ void ringd_api_ring_changed(struct ringd *d, const struct ringd_ring *old)
     }
 }
 
+void ringd_api_shards_changed(struct ringd *d, const uint32_t *old, size_t old_n)
+{
+    for (struct api_conn *c = d->api != NULL ? d->api->conns : NULL, *next; c != NULL; c = next) {
+        next = c->next;
+        if (!c->watching) {
+            continue;
+        }
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &c->out, rpc_buf_write);
+        rpc_pack_notification_begin(&pk, "shards_changed", 14, 5);
+        ringd_api_pack_shards_changed(d, old, old_n, &pk);
+        if (c->out.error != 0) {
+            conn_close(c);
+            continue;
+        }
+        flush(c);
+    }
+}
+
 /* Removes a socket file left by a previous run (only a socket: never a regular file). */
 static void remove_stale(struct ringd *d, const char *path)
 {

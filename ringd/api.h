@@ -40,7 +40,7 @@ void ringd_api_pack_members(struct ringd *d, msgpack_packer *pk);
 /* api_groups.c (--group): lookup's answer for a sub-sharded node, and groups(). Return 0 or
  * a RING_E* (RING_ENOENT from groups() when sub-sharding is off). */
 int ringd_api_lookup_groups(struct ringd *d, const struct rpc_msg *m, const void *key,
-                            size_t key_len, msgpack_packer *pk);
+                            size_t key_len, uint32_t shard, msgpack_packer *pk);
 int ringd_api_groups(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk);
 /* The groups module's counters, as a map (stats()). */
 void ringd_api_pack_groups_stats(struct ringd *d, msgpack_packer *pk);
@@ -48,5 +48,9 @@ void ringd_api_pack_groups_stats(struct ringd *d, msgpack_packer *pk);
 /* Packs the 5 params of a ring_changed notification (after rpc_pack_notification_begin):
  * checksum, members, added, removed, omitted. */
 int ringd_api_pack_ring_changed(struct ringd *d, const struct ringd_ring *old, msgpack_packer *pk);
+/* The params of a shards_changed notification: [ring_checksum, owned, acquired, released,
+ * omitted] (proto/RPC.md). */
+void ringd_api_pack_shards_changed(struct ringd *d, const uint32_t *old, size_t old_n,
+                                   msgpack_packer *pk);
 
 #endif

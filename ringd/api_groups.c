@@ -20,7 +20,7 @@ static void pack_addr(msgpack_packer *pk, const struct ring_addr *a)
 }
 
 int ringd_api_lookup_groups(struct ringd *d, const struct rpc_msg *m, const void *key,
-                            size_t key_len, msgpack_packer *pk)
+                            size_t key_len, uint32_t shard, msgpack_packer *pk)
 {
     struct groups_route gr;
     int rv = ringd_groups_route(d, key, key_len, &gr);
@@ -28,7 +28,11 @@ int ringd_api_lookup_groups(struct ringd *d, const struct rpc_msg *m, const void
         return rv;
     }
     rpc_pack_result_begin(pk, m->msgid);
-    msgpack_pack_map(pk, 4);
+    msgpack_pack_map(pk, shard == UINT32_MAX ? 4 : 5);
+    if (shard != UINT32_MAX) {
+        api_pack_str(pk, "shard");
+        msgpack_pack_uint32(pk, shard);
+    }
     api_pack_str(pk, "group");
     msgpack_pack_str_with_body(pk, gr.group, gr.group_len);
     api_pack_str(pk, "local");

@@ -1,6 +1,6 @@
 /*
- * api_methods: lookup, lookup_n, members, ring, stats, watch, join, leave, keys, groups
- * (api_groups.c answers for sub-sharded nodes). Each validates its
+ * api_methods: lookup, lookup_n, members, ring, stats, watch, join, leave, keys, groups,
+ * owned_shards (api_groups.c answers for sub-sharded nodes). Each validates its
  * params first, then packs its result; maps use string keys so any msgpack client reads them.
  * Answers come from the current ring (rebuilt once per loop iteration, see node.c) and
  * swim's member table.
@@ -11,6 +11,7 @@
 
 #include "api.h"
 #include "ring/error.h"
+#include "shardset.h"
 
 static void pack_key_str(msgpack_packer *pk, const char *k, const char *v, size_t len)
 {
@@ -82,17 +83,29 @@ static int m_lookup(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk
     if (rv == 0 && m->param_count != 1) {
         rv = fail(call, RING_EINVAL, "lookup takes one param, the key%s", "");
     }
-    if (rv == 0 && d->groups != NULL) {
-        return ringd_api_lookup_groups(d, m, key.ptr, key.len, pk);
+    if (rv != 0) {
+        return rv;
     }
-    if (rv == 0) {
-        rv = hashring_lookup(d->ring.ring, key.ptr, key.len, &owner);
+    struct ringd_placed p;
+    ringd_place(d, key.ptr, key.len, &p);
+    if (d->groups != NULL) {
+        return ringd_api_lookup_groups(d, m, p.key, p.len, p.shard, pk);
     }
+    rv = hashring_lookup(d->ring.ring, p.key, p.len, &owner);
     if (rv != 0) {
         return rv;
     }
     rpc_pack_result_begin(pk, m->msgid);
-    pack_owner(d, pk, owner);
+    if (p.shard == UINT32_MAX) {
+        pack_owner(d, pk, owner);
+        return 0;
+    }
+    /* The owner's packed map with "shard" in front: a 3-map header, then the packed
+     * map's two pairs (past its one-byte fixmap header). */
+    const size_t *off = d->ring.owner_offs;
+    msgpack_pack_map(pk, 3);
+    pack_key_u64(pk, "shard", p.shard);
+    pk->callback(pk->data, d->ring.owners + off[owner] + 1, off[owner + 1] - off[owner] - 1);
     return 0;
 }
 
@@ -115,7 +128,9 @@ static int m_lookup_n(struct ringd *d, const struct rpc_msg *m, msgpack_packer *
     if (rv != 0) {
         return rv;
     }
-    int count = hashring_lookup_n(d->ring.ring, key.ptr, key.len, (size_t)n, owners);
+    struct ringd_placed p;
+    ringd_place(d, key.ptr, key.len, &p);
+    int count = hashring_lookup_n(d->ring.ring, p.key, p.len, (size_t)n, owners);
     if (count < 0) {
         return count;
     }
@@ -408,6 +423,28 @@ static int m_leave(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     return 0;
 }
 
+static int m_owned_shards(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                          struct api_call *call)
+{
+    if (m->param_count != 0) {
+        return fail(call, RING_EINVAL, "owned_shards takes no params%s", "");
+    }
+    if (d->cfg.shards == 0) {
+        return fail(call, RING_ENOENT, "logical shards are off (start ringd with --shards S)%s",
+                    "");
+    }
+    rpc_pack_result_begin(pk, m->msgid);
+    msgpack_pack_map(pk, 3);
+    pack_key_u64(pk, "shards", d->cfg.shards);
+    pack_key_u64(pk, "ring_checksum", d->ring.checksum);
+    api_pack_str(pk, "owned");
+    msgpack_pack_array(pk, d->shards_owned_count);
+    for (size_t i = 0; i < d->shards_owned_count; i++) {
+        msgpack_pack_uint32(pk, d->shards_owned[i]);
+    }
+    return 0;
+}
+
 typedef int (*method_fn)(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
                          struct api_call *call);
 
@@ -415,10 +452,17 @@ static const struct {
     const char *name;
     method_fn fn;
 } methods[] = {
-    { "lookup", m_lookup }, { "lookup_n", m_lookup_n }, { "members", m_members },
-    { "ring", m_ring },     { "stats", m_stats },       { "watch", m_watch },
-    { "join", m_join },     { "leave", m_leave },       { "keys", m_keys },
+    { "lookup", m_lookup },
+    { "lookup_n", m_lookup_n },
+    { "members", m_members },
+    { "ring", m_ring },
+    { "stats", m_stats },
+    { "watch", m_watch },
+    { "join", m_join },
+    { "leave", m_leave },
+    { "keys", m_keys },
     { "groups", m_groups },
+    { "owned_shards", m_owned_shards },
 };
 
 int ringd_api_call(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
@@ -477,4 +521,45 @@ int ringd_api_pack_ring_changed(struct ringd *d, const struct ringd_ring *old, m
     pack_missing(pk, old->ring, d->ring.ring, &room, &omitted);
     msgpack_pack_uint64(pk, omitted);
     return 0;
+}
+
+/* The shards of sorted |a| missing from sorted |b|, as decimal strings (params take only
+ * lists of strings), at most |*room| of them; like pack_missing(). */
+static void pack_shards_missing(msgpack_packer *pk, const uint32_t *a, size_t na, const uint32_t *b,
+                                size_t nb, size_t *room, uint64_t *omitted)
+{
+    size_t count = 0;
+    for (size_t i = 0, j = 0; i < na; i++) {
+        while (j < nb && b[j] < a[i]) {
+            j++;
+        }
+        count += j == nb || b[j] != a[i];
+    }
+    size_t packed = count < *room ? count : *room;
+    *omitted += count - packed;
+    *room -= packed;
+    msgpack_pack_array(pk, packed);
+    for (size_t i = 0, j = 0; i < na && packed > 0; i++) {
+        while (j < nb && b[j] < a[i]) {
+            j++;
+        }
+        if (j == nb || b[j] != a[i]) {
+            char key[SHARDS_KEY_BYTES_MAX + 1];
+            size_t len = shards_key(a[i], key);
+            msgpack_pack_str_with_body(pk, key, len);
+            packed--;
+        }
+    }
+}
+
+void ringd_api_pack_shards_changed(struct ringd *d, const uint32_t *old, size_t old_n,
+                                   msgpack_packer *pk)
+{
+    size_t room = RPC_PARAM_ITEMS_MAX;
+    uint64_t omitted = 0;
+    msgpack_pack_uint64(pk, d->ring.checksum);
+    msgpack_pack_uint64(pk, d->shards_owned_count);
+    pack_shards_missing(pk, d->shards_owned, d->shards_owned_count, old, old_n, &room, &omitted);
+    pack_shards_missing(pk, old, old_n, d->shards_owned, d->shards_owned_count, &room, &omitted);
+    msgpack_pack_uint64(pk, omitted);
 }

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "ring/error.h"
 #include "ring/hashring.h"
+#include "ring/shards.h"
 
 #define DEFAULT_BIND       "0.0.0.0:7946"
 #define DEFAULT_SOCKET     "/run/ringd/ringd.sock"
@@ -486,6 +487,11 @@ static int set_vnodes(const char *v, struct ringd_config *c, struct errbuf *e)
     return set_uint(v, 1, HASHRING_VNODES_MAX, &c->vnodes, e);
 }
 
+static int set_shards(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_uint(v, 0, SHARDS_MAX, &c->shards, e);
+}
+
 static int set_weight(const char *v, struct ringd_config *c, struct errbuf *e)
 {
     return set_uint(v, 1, HASHRING_WEIGHT_MAX, &c->weight, e);
@@ -624,6 +630,8 @@ static const struct opt opts[] = {
       set_proxy_max_body },
     { "vnodes", "N", "1024", "ring points per unit of weight", SEC_RING, 0, set_vnodes },
     { "weight", "N", "1", "this node's ring weight (1..1000)", SEC_RING, 0, set_weight },
+    { "shards", "S", "0", "logical shards: key -> shard -> owner; 0: off", SEC_RING, 0,
+      set_shards },
     { "probe-interval", "DURATION", "300ms", "time between probes", SEC_SWIM, 0,
       set_probe_interval },
     { "probe-timeout", "DURATION", "150ms", "ack wait before indirect probes", SEC_SWIM, 0,

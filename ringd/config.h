@@ -120,6 +120,8 @@ struct ringd_config {
     /* --vnodes, --weight: ring points per unit of weight, and this node's weight. */
     uint32_t vnodes;
     uint32_t weight;
+    /* --shards: logical shards between keys and owners (ring/shards.h); 0: off. */
+    uint32_t shards;
     /* --label k=v (repeatable) and --group. */
     struct member_label labels[MEMBER_LABELS_MAX];
     size_t label_count;

@@ -74,6 +74,7 @@ struct ringd_metrics {
     uint64_t api_latency_sum_ns;
     uint64_t ring_changes;
     uint64_t ring_builds_failed;
+    uint64_t shard_changes; /* --shards: times the owned set changed */
     uint64_t streams_out, streams_out_failed, streams_in;
     uint64_t udp_send_errors;
     uint64_t http_requests;
@@ -169,6 +170,11 @@ struct ringd {
     struct groupmap *gmap;
     uint64_t gmap_checksum;
     uint64_t groups_join_at_ms; /* when a node alone in its group next joins its contacts */
+
+    /* Logical shards (--shards; shardset.c): the shards this node owns, ascending. NULL
+     * until first computed. */
+    uint32_t *shards_owned;
+    size_t shards_owned_count;
 };
 
 /* node.c */
@@ -211,6 +217,9 @@ int ringd_api_start(struct ringd *d);
 /* Sends a ring_changed notification to every watcher; |old| is the ring before (may have no
  * ring). */
 void ringd_api_ring_changed(struct ringd *d, const struct ringd_ring *old);
+/* Sends a shards_changed notification to every watcher; |old| (|old_n| shards, NULL at the
+ * first computation) is the owned set before. */
+void ringd_api_shards_changed(struct ringd *d, const uint32_t *old, size_t old_n);
 void ringd_api_close(struct ringd *d);
 void ringd_api_free(struct ringd *d);
 size_t ringd_api_connections(const struct ringd *d);

@@ -140,6 +140,13 @@ void ringd_metrics_text(struct ringd *d, struct sbuf *b)
         d->ring.ring != NULL ? hashring_member_count(d->ring.ring) : 0);
     one(b, "ringd_ring_checksum_changes_total", "counter", "Times the ring changed.",
         d->m.ring_changes);
+    if (d->cfg.shards != 0) {
+        one(b, "ringd_shards", "gauge", "Logical shards (--shards).", d->cfg.shards);
+        one(b, "ringd_shards_owned", "gauge", "Logical shards this node owns.",
+            d->shards_owned_count);
+        one(b, "ringd_shards_changes_total", "counter", "Times the owned shards changed.",
+            d->m.shard_changes);
+    }
     one(b, "ringd_incarnation", "gauge", "This node's incarnation.", swim_incarnation(d->swim));
     one(b, "ringd_health_score", "gauge", "Lifeguard local health score (0 is healthy).",
         swim_health(d->swim));

@@ -14,6 +14,7 @@
 
 #include "daemon.h"
 #include "hugemem.h"
+#include "shardset.h"
 #include "subshard.h"
 #include "ring/error.h"
 
@@ -189,6 +190,7 @@ static void rebuild_ring(struct ringd *d)
         ringd_api_ring_changed(d, &old);
     }
     ring_free(&old);
+    ringd_shards_refresh(d);
     /* after the new ring is in place: waiting requests retry on it */
     ringd_proxy_ring_changed(d);
 }
@@ -426,4 +428,5 @@ void ringd_free(struct ringd *d)
     ringd_admin_free(d);
     ringd_proxy_free(d);
     ringd_groups_free(d);
+    ringd_shards_free(d);
 }

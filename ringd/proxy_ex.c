@@ -16,6 +16,7 @@
 #include "proxy_int.h"
 #include "ring/error.h"
 #include "ring/fwd.h"
+#include "shardset.h"
 #include "subshard.h"
 
 static int up_lost(struct px_ex *ex, int delivered);
@@ -229,9 +230,11 @@ static int pick(struct px_ex *ex, uint32_t *idx, struct ring_addr *to)
     struct ringd *d = ex->d;
     const struct ringd_ring *r = &d->ring;
     ex->via_contact = 0;
+    struct ringd_placed p;
+    ringd_place(d, ex->key, ex->key_len, &p);
     if (ringd_groups_on(d)) {
         struct groups_route gr;
-        int rv = ringd_groups_route(d, ex->key, ex->key_len, &gr);
+        int rv = ringd_groups_route(d, p.key, p.len, &gr);
         if (rv == RING_EAGAIN) {
             /* every contact of the key's group failed here: wait for new ones */
             ex->path = PROXY_PATH_FORWARD;
@@ -252,7 +255,7 @@ static int pick(struct px_ex *ex, uint32_t *idx, struct ring_addr *to)
         }
         /* no group map yet: this node's own ring answers */
     }
-    if (r->ring == NULL || hashring_lookup(r->ring, ex->key, ex->key_len, idx) != 0) {
+    if (r->ring == NULL || hashring_lookup(r->ring, p.key, p.len, idx) != 0) {
         px_ex_answer(ex, 503, PROXY_ERR_NO_OWNER, "no owner: the ring is empty", 0);
         return -1;
     }

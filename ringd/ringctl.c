@@ -3,7 +3,7 @@
  *
  *   ringctl [--socket PATH] [--json] [--timeout DURATION_MS] COMMAND [ARGS]
  *     members [--group G] | lookup KEY [-n N] | ring | watch | checksums | join ADDR... |
- *     leave | stats | keys | groups
+ *     leave | stats | keys | groups | shards
  *
  * Exit status: 0 success; 1 ringd unreachable or an error answer; 2 usage; 3 (checksums) the
  * members disagree or some could not be asked.
@@ -42,7 +42,8 @@ static void usage(FILE *f)
             "                     labels, ring share (of group G: asked of a contact there)\n"
             "  lookup KEY [-n N]  the owner of KEY (N owners in ring order with -n)\n"
             "  ring               ring ownership per member, with a bar chart\n"
-            "  watch              print every ring change until interrupted\n"
+            "  watch              print every ring change (and change of owned shards)\n"
+            "                     until interrupted\n"
             "  checksums          ask every member (over its gossip port) for its\n"
             "                     checksums and group members that agree (exit 3: split)\n"
             "  join ADDR...       join the cluster through ip:port seeds\n"
@@ -52,6 +53,7 @@ static void usage(FILE *f)
             "                     packets refused by encryption\n"
             "  groups             sub-sharding: every group known, its size, ring checksum\n"
             "                     and contacts (ringd --group)\n"
+            "  shards             the logical shards this node owns (ringd --shards)\n"
             "\n"
             "options:\n"
             "  --socket PATH      ringd's local API socket [$RINGD_SOCKET, else %s]\n"
@@ -336,9 +338,13 @@ static int cmd_lookup(struct ctl *ctl, int argc, char **argv)
         ringc_get_str(res, "group", group, sizeof(group));
         const msgpack_object *local = ringc_get(res, "local");
         int via = local != NULL && local->type == MSGPACK_OBJECT_BOOLEAN && !local->via.boolean;
+        const msgpack_object *shard = ringc_get(res, "shard");
         if (ctl->json) {
             sbuf_adds(&b, "{\"key\":");
             sbuf_json_str(&b, key, strlen(key));
+            if (shard != NULL) {
+                sbuf_printf(&b, ",\"shard\":%llu", (unsigned long long)shard->via.u64);
+            }
             sbuf_adds(&b, ",\"id\":");
             sbuf_json_str(&b, id, strlen(id));
             sbuf_adds(&b, ",\"address\":");
@@ -349,6 +355,15 @@ static int cmd_lookup(struct ctl *ctl, int argc, char **argv)
                 sbuf_adds(&b, via ? ",\"local\":false" : ",\"local\":true");
             }
             sbuf_adds(&b, "}");
+        } else if (shard != NULL && group[0] == '\0') {
+            sbuf_printf(&b, "%s -> shard %llu -> %s (%s)", key, (unsigned long long)shard->via.u64,
+                        id, addr);
+        } else if (shard != NULL && via) {
+            sbuf_printf(&b, "%s -> shard %llu -> group %s, via contact %s (%s)", key,
+                        (unsigned long long)shard->via.u64, group, id, addr);
+        } else if (shard != NULL) {
+            sbuf_printf(&b, "%s -> shard %llu -> %s (%s), group %s", key,
+                        (unsigned long long)shard->via.u64, id, addr, group);
         } else if (group[0] == '\0') {
             sbuf_printf(&b, "%s -> %s (%s)", key, id, addr);
         } else if (via) {
@@ -468,6 +483,73 @@ static void print_change(struct ctl *ctl, const msgpack_object *o)
     sbuf_free(&b);
 }
 
+/* A shards_changed notification's params ([ring_checksum, owned, acquired, released,
+ * omitted]), printed as one line. */
+static void print_shards_change(struct ctl *ctl, const msgpack_object *o)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 5) {
+        return;
+    }
+    const msgpack_object *p = o->via.array.ptr;
+    struct sbuf b;
+    sbuf_init(&b, 1 << 20);
+    if (ctl->json) {
+        sbuf_printf(&b, "{\"ring_checksum\":%llu,\"owned\":%llu,\"acquired\":",
+                    (unsigned long long)p[0].via.u64, (unsigned long long)p[1].via.u64);
+        to_json(&b, &p[2]);
+        sbuf_adds(&b, ",\"released\":");
+        to_json(&b, &p[3]);
+        sbuf_printf(&b, ",\"omitted\":%llu}", (unsigned long long)p[4].via.u64);
+    } else {
+        char when[32];
+        time_t t = time(NULL);
+        strftime(when, sizeof(when), "%H:%M:%S", localtime(&t));
+        sbuf_printf(&b, "%s shards: %llu owned", when, (unsigned long long)p[1].via.u64);
+        const char *signs[] = { "+", "-" };
+        for (size_t k = 0; k < 2; k++) {
+            const msgpack_object *l = &p[2 + k];
+            for (uint32_t i = 0; l->type == MSGPACK_OBJECT_ARRAY && i < l->via.array.size; i++) {
+                sbuf_printf(&b, " %s%.*s", signs[k], (int)l->via.array.ptr[i].via.str.size,
+                            l->via.array.ptr[i].via.str.ptr);
+            }
+        }
+        if (p[4].via.u64 > 0) {
+            sbuf_printf(&b, " (+%llu more)", (unsigned long long)p[4].via.u64);
+        }
+    }
+    printf("%s\n", b.data != NULL ? b.data : "");
+    fflush(stdout);
+    sbuf_free(&b);
+}
+
+static int cmd_shards(struct ctl *ctl, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 0) {
+        fprintf(stderr, "ringctl: shards takes no arguments\n");
+        return EXIT_USAGE;
+    }
+    const msgpack_object *res;
+    int rv = ringc_call(ctl->c, &res, ctl->timeout_ms, "owned_shards", "");
+    if (rv != 0) {
+        return report(ctl, "shards", rv);
+    }
+    if (ctl->json) {
+        print_json(res);
+        return 0;
+    }
+    const msgpack_object *owned = ringc_get(res, "owned");
+    uint32_t n = owned != NULL && owned->type == MSGPACK_OBJECT_ARRAY ? owned->via.array.size : 0;
+    printf("%u of %llu shards owned (ring %016llx)%s", n,
+           (unsigned long long)ringc_get_u64(res, "shards", 0),
+           (unsigned long long)ringc_get_u64(res, "ring_checksum", 0), n > 0 ? ":" : "");
+    for (uint32_t i = 0; i < n; i++) {
+        printf(" %llu", (unsigned long long)owned->via.array.ptr[i].via.u64);
+    }
+    printf("\n");
+    return 0;
+}
+
 static int cmd_watch(struct ctl *ctl, int argc, char **argv)
 {
     const msgpack_object *res;
@@ -488,6 +570,9 @@ static int cmd_watch(struct ctl *ctl, int argc, char **argv)
         if (msg.kind == RPC_NOTIFICATION && rpc_method_is(&msg, "ring_changed") &&
             ringc_unpack(ctl->c, &msg, &params) == 0) {
             print_change(ctl, params);
+        } else if (msg.kind == RPC_NOTIFICATION && rpc_method_is(&msg, "shards_changed") &&
+                   ringc_unpack(ctl->c, &msg, &params) == 0) {
+            print_shards_change(ctl, params);
         }
     }
 }
@@ -737,14 +822,17 @@ static int run(struct ctl *ctl, const char *cmd, int argc, char **argv)
     if (strcmp(cmd, "keys") == 0) {
         return cmd_keys(ctl, argc, argv);
     }
+    if (strcmp(cmd, "shards") == 0) {
+        return cmd_shards(ctl, argc, argv);
+    }
     fprintf(stderr, "ringctl: unknown command \"%s\" (see ringctl --help)\n", cmd);
     return EXIT_USAGE;
 }
 
 static int is_command(const char *s)
 {
-    static const char *const cmds[] = { "members", "lookup", "ring",  "watch", "checksums",
-                                        "join",    "leave",  "stats", "keys",  "groups" };
+    static const char *const cmds[] = { "members", "lookup", "ring", "watch",  "checksums", "join",
+                                        "leave",   "stats",  "keys", "groups", "shards" };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         if (strcmp(s, cmds[i]) == 0) {
             return 1;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "ring/error.h"
+#include "shardset.h"
 
 /* A node alone in its group tries the group's contacts this often. */
 #define GROUPS_JOIN_RETRY_MS 2000
@@ -68,6 +69,7 @@ static void rebuild_map(struct ringd *d)
     groupmap_del(d->gmap);
     d->gmap = m;
     d->gmap_checksum = sum;
+    ringd_shards_refresh(d); /* shards move between groups with the map */
     char n[12];
     snprintf(n, sizeof(n), "%zu", groups_count(d->groups));
     ringd_log(&d->log, RINGD_LOG_INFO, "groups_changed", "groups", n, NULL);
