@@ -1,8 +1,9 @@
 /*
  * Logical shards with real processes (ringd --shards 64): the nodes own disjoint sets of
  * shards that cover all 64; a key's lookup names its shard and the shard's owner, through
- * the local API, the admin HTTP and ringctl alike; when an owner dies its shards go to the
- * others, and a watcher hears of it in a shards_changed notification.
+ * the local API, the admin HTTP and ringctl alike, and a proxied request reaches the app of
+ * its shard's owner; when an owner dies its shards go to the others, and a watcher hears of
+ * it in a shards_changed notification.
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
@@ -13,10 +14,16 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "httpc.h"
 #include "ring/shards.h"
+#include "testapp.h"
 
 #define NODES  3
 #define SHARDS 64
+
+static struct testapp apps[NODES];
+static char proxy_addr[NODES][32], app_addr[NODES][32];
+static struct httpc_resp resp;
 
 static void setup(void)
 {
@@ -26,6 +33,9 @@ static void setup(void)
 static void teardown(void)
 {
     cluster_stop();
+    for (int i = 0; i < NODES; i++) {
+        testapp_stop(&apps[i]);
+    }
 }
 
 TestSuite(shards, .init = setup, .fini = teardown, .timeout = 120);
@@ -68,16 +78,34 @@ static int shards_partitioned(void *arg)
     return 1;
 }
 
-static void start(void)
+/* Starts the nodes with --shards 64 and, with |proxies|, each a proxy in front of its own
+ * ring_testapp. */
+static void start_with(int proxies)
 {
     for (int i = 0; i < NODES; i++) {
         cl.extra_args[i][0] = "--shards";
         cl.extra_args[i][1] = "64";
+        if (proxies) {
+            char id[8];
+            snprintf(id, sizeof(id), "app%d", i);
+            cr_assert(eq(int, testapp_start(&apps[i], testapp_port(i), id, NULL), 0));
+            snprintf(proxy_addr[i], sizeof(proxy_addr[i]), "127.0.0.1:%d", cluster_proxy_port(i));
+            snprintf(app_addr[i], sizeof(app_addr[i]), "127.0.0.1:%d", testapp_port(i));
+            cl.extra_args[i][2] = "--proxy";
+            cl.extra_args[i][3] = proxy_addr[i];
+            cl.extra_args[i][4] = "--app";
+            cl.extra_args[i][5] = app_addr[i];
+        }
     }
     cluster_start(NODES);
     cr_assert(ge(int, cluster_wait(cluster_converged, (void *)(intptr_t)NODES, 20000), 0),
               "no convergence");
     cr_assert(ge(int, cluster_wait(shards_partitioned, NULL, 10000), 0), "shards not partitioned");
+}
+
+static void start(void)
+{
+    start_with(0);
 }
 
 Test(shards, nodes_own_disjoint_shards_covering_all_and_lookups_follow_them)
@@ -178,4 +206,35 @@ Test(shards, a_dead_owner_s_shards_move_and_watchers_hear_of_it)
         }
     }
     cr_assert(eq(int, moved, lost));
+}
+
+Test(shards, proxied_requests_reach_the_app_of_their_shard_s_owner)
+{
+    start_with(1);
+    struct httpc *h[NODES];
+    for (int i = 0; i < NODES; i++) {
+        h[i] = httpc_connect(cluster_proxy_port(i));
+        cr_assert(ne(ptr, h[i], NULL));
+    }
+    for (int r = 0; r < 150; r++) {
+        char key[32], req[256], want[16];
+        snprintf(key, sizeof(key), "order-%d", r * 104729);
+        int owner_node = owner[shards_of(key, strlen(key), SHARDS)];
+        snprintf(want, sizeof(want), "n%d", owner_node);
+        snprintf(req, sizeof(req), "GET /s%d HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n", r,
+                 key);
+        int via = r % NODES;
+        cr_assert(eq(int, httpc_send_str(h[via], req), 0));
+        cr_assert(eq(int, httpc_read(h[via], &resp, 10000), 0));
+        cr_assert(eq(int, resp.status, 200), "status %d: %s", resp.status, resp.body);
+        const char *app = httpc_header(&resp, "X-App-Id");
+        const char *by = httpc_header(&resp, "X-Ring-Owner");
+        cr_assert(app != NULL && by != NULL);
+        cr_assert(eq(int, strcmp(by, want), 0), "key %s: shard owner %s, answered by %s", key, want,
+                  by);
+        cr_assert(eq(int, app[3], '0' + owner_node), "owner %s, app %s", want, app);
+    }
+    for (int i = 0; i < NODES; i++) {
+        httpc_close(h[i]);
+    }
 }
