@@ -23,15 +23,14 @@ fi
 run() { echo "\$ ringsim $*" >&2; "$sim" --json "$@" || true; }
 
 # Sub-sharding (issue #7): flat against groups of 100 under 1% of nodes restarting per
-# minute, same seed; then G = 1,000 at N = 30,000, the most this 23 GB machine holds (~310 KB
-# per node: swim's ~180 KB plus a 130 KB group table). The issue's N = 100,000 needs ~31 GB:
-# RING_SIM_BIG_N=100000 scripts/sim.sh groups.
+# minute, same seed; then G = 1,000 at N = 100,000 (~185 KB per node: ~19 GB of RAM and about
+# 20 minutes; RING_SIM_BIG_N=30000 for a smaller machine).
 groups_table() {
     echo "### Sub-sharding: churn of 1% of nodes per minute, 60 s virtual, seed 1"
     echo
     echo "| N | G | bytes/node/s | msgs/node/s | exchange bytes/node/s | member-table bytes/node | death reaches group s (mean / p99) | rejoin reaches group s (mean / p99) | keys agreed (final / mean / min) | strict final / mean | wall s |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|"
-    local big_n="${RING_SIM_BIG_N:-30000}" big_g="${RING_SIM_BIG_G:-1000}"
+    local big_n="${RING_SIM_BIG_N:-100000}" big_g="${RING_SIM_BIG_G:-1000}"
     for spec in "10000 1" "10000 100" "$big_n $big_g"; do
         set -- $spec
         run --nodes "$1" --groups "$2" --scenario churn --churn 0.01 --duration 60s --seed 1 |
