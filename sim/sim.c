@@ -47,23 +47,28 @@ void sim_trace(struct sim *w, const void *p, size_t len)
  * node really costs, and no per-block header: at N = 100,000 a 16-byte header on each of a
  * node's ~1,000 group summaries would cost 1.6 GB) ---- */
 
-static void count(struct sim_mem *m, const void *old, const void *now)
+/* The usable size of |p| (0 for NULL). */
+static size_t usable(void *p)
 {
-    m->bytes -= old != NULL ? malloc_usable_size((void *)old) : 0;
-    m->bytes += now != NULL ? malloc_usable_size((void *)now) : 0;
+    return p != NULL ? malloc_usable_size(p) : 0;
+}
+
+static void count(struct sim_mem *m, size_t freed, size_t got)
+{
+    m->bytes = m->bytes - freed + got;
     m->peak = m->bytes > m->peak ? m->bytes : m->peak;
 }
 
 static void *mem_malloc(size_t size, void *ud)
 {
     void *p = malloc(size);
-    count(ud, NULL, p);
+    count(ud, 0, usable(p));
     return p;
 }
 
 static void mem_free(void *ptr, void *ud)
 {
-    count(ud, ptr, NULL);
+    count(ud, usable(ptr), 0);
     free(ptr);
 }
 
@@ -72,18 +77,16 @@ static void mem_free(void *ptr, void *ud)
 static void *mem_calloc(size_t nmemb, size_t size, void *ud)
 {
     void *p = calloc(nmemb, size);
-    count(ud, NULL, p);
+    count(ud, 0, usable(p));
     return p;
 }
 
 static void *mem_realloc(void *ptr, size_t size, void *ud)
 {
-    struct sim_mem *m = ud;
-    size_t old = ptr != NULL ? malloc_usable_size(ptr) : 0;
+    size_t old = usable(ptr);
     void *q = realloc(ptr, size);
     if (q != NULL) {
-        m->bytes -= old;
-        count(m, NULL, q);
+        count(ud, old, usable(q));
     }
     return q;
 }
