@@ -25,7 +25,7 @@ static void teardown(void)
 TestSuite(shards, .init = setup, .fini = teardown);
 
 #define MEMBERS_MAX 16
-static char id_buf[MEMBERS_MAX][16];
+static char id_buf[MEMBERS_MAX][32];
 
 static struct hashring *ring_of(size_t n, const char *prefix)
 {
