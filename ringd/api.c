@@ -283,42 +283,47 @@ static void on_connection(uv_stream_t *server, int status)
     }
 }
 
-void ringd_api_ring_changed(struct ringd *d, const struct ringd_ring *old)
+/* Sends the notification |method| with the 5 params packed in |params| to every watcher.
+ * The params are packed once, for all of them. */
+static void notify_watchers(struct ringd *d, const char *method, struct rpc_buf *params)
 {
-    for (struct api_conn *c = d->api != NULL ? d->api->conns : NULL, *next; c != NULL; c = next) {
+    for (struct api_conn *c = d->api != NULL ? d->api->conns : NULL, *next;
+         c != NULL && params->error == 0; c = next) {
         next = c->next;
         if (!c->watching) {
             continue;
         }
         msgpack_packer pk;
         msgpack_packer_init(&pk, &c->out, rpc_buf_write);
-        rpc_pack_notification_begin(&pk, "ring_changed", 12, 5);
-        ringd_api_pack_ring_changed(d, old, &pk);
+        rpc_pack_notification_begin(&pk, method, strlen(method), 5);
+        pk.callback(pk.data, params->data, params->len);
         if (c->out.error != 0) {
             conn_close(c); /* a watcher that does not read */
             continue;
         }
         flush(c);
     }
+    rpc_buf_free(params);
+}
+
+void ringd_api_ring_changed(struct ringd *d, const struct ringd_ring *old)
+{
+    struct rpc_buf b;
+    msgpack_packer pk;
+    rpc_buf_init(&b, NULL, 0);
+    msgpack_packer_init(&pk, &b, rpc_buf_write);
+    ringd_api_pack_ring_changed(d, old, &pk);
+    notify_watchers(d, "ring_changed", &b);
 }
 
 void ringd_api_shards_changed(struct ringd *d, const uint32_t *old, size_t old_n)
 {
-    for (struct api_conn *c = d->api != NULL ? d->api->conns : NULL, *next; c != NULL; c = next) {
-        next = c->next;
-        if (!c->watching) {
-            continue;
-        }
-        msgpack_packer pk;
-        msgpack_packer_init(&pk, &c->out, rpc_buf_write);
-        rpc_pack_notification_begin(&pk, "shards_changed", 14, 5);
-        ringd_api_pack_shards_changed(d, old, old_n, &pk);
-        if (c->out.error != 0) {
-            conn_close(c);
-            continue;
-        }
-        flush(c);
-    }
+    struct rpc_buf b;
+    msgpack_packer pk;
+    rpc_buf_init(&b, NULL, 0);
+    msgpack_packer_init(&pk, &b, rpc_buf_write);
+    ringd_api_pack_shards_changed(d, old, old_n, &pk);
+    notify_watchers(d, "shards_changed", &b);
 }
 
 /* Removes a socket file left by a previous run (only a socket: never a regular file). */
