@@ -523,27 +523,31 @@ int ringd_api_pack_ring_changed(struct ringd *d, const struct ringd_ring *old, m
     return 0;
 }
 
+/* Whether |v| is missing from sorted |b|; |*j| walks |b| forward across calls with rising |v|. */
+static int absent(uint32_t v, const uint32_t *b, size_t nb, size_t *j)
+{
+    while (*j < nb && b[*j] < v) {
+        (*j)++;
+    }
+    return *j == nb || b[*j] != v;
+}
+
 /* The shards of sorted |a| missing from sorted |b|, as decimal strings (params take only
  * lists of strings), at most |*room| of them; like pack_missing(). */
 static void pack_shards_missing(msgpack_packer *pk, const uint32_t *a, size_t na, const uint32_t *b,
                                 size_t nb, size_t *room, uint64_t *omitted)
 {
-    size_t count = 0;
-    for (size_t i = 0, j = 0; i < na; i++) {
-        while (j < nb && b[j] < a[i]) {
-            j++;
-        }
-        count += j == nb || b[j] != a[i];
+    size_t count = 0, j = 0;
+    for (size_t i = 0; i < na; i++) {
+        count += absent(a[i], b, nb, &j);
     }
     size_t packed = count < *room ? count : *room;
     *omitted += count - packed;
     *room -= packed;
     msgpack_pack_array(pk, packed);
-    for (size_t i = 0, j = 0; i < na && packed > 0; i++) {
-        while (j < nb && b[j] < a[i]) {
-            j++;
-        }
-        if (j == nb || b[j] != a[i]) {
+    j = 0;
+    for (size_t i = 0; i < na && packed > 0; i++) {
+        if (absent(a[i], b, nb, &j)) {
             char key[SHARDS_KEY_BYTES_MAX + 1];
             size_t len = shards_key(a[i], key);
             msgpack_pack_str_with_body(pk, key, len);
