@@ -17,6 +17,7 @@
 
 #include "api.h"
 #include "ring/error.h"
+#include "sockpath.h"
 
 /* Stop reading from a connection whose unsent output exceeds this. */
 #define OUT_HIGH_BYTES (1u << 20)
@@ -44,6 +45,7 @@ struct api_conn {
 
 struct ringd_api {
     uv_pipe_t listen;
+    struct sockpath_claim claim; /* the socket file, removed on close only if still ours */
     struct api_conn *conns;
     size_t conn_count;
 };
@@ -326,14 +328,26 @@ void ringd_api_shards_changed(struct ringd *d, const uint32_t *old, size_t old_n
     notify_watchers(d, "shards_changed", &b);
 }
 
-/* Removes a socket file left by a previous run (only a socket: never a regular file). */
-static void remove_stale(struct ringd *d, const char *path)
+/* Makes the socket path free for bind, or says clearly why it is not ours to take. */
+static int claim_path(struct ringd *d, const char *path)
 {
-    struct stat st;
-    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
-        unlink(path);
-        ringd_log(&d->log, RINGD_LOG_DEBUG, "socket_removed", "path", path, NULL);
+    int stale = 0;
+    int rv = sockpath_prepare(path, &stale);
+    if (stale) {
+        ringd_log(&d->log, RINGD_LOG_INFO, "socket_removed", "path", path, "why",
+                  "stale: nothing listens on it", NULL);
     }
+    const char *why = rv == UV_EEXIST       ? "exists and is not a socket; not removing it"
+                      : rv == UV_EADDRINUSE ? "another process is listening on it"
+                                            : NULL;
+    if (why != NULL) {
+        ringd_log(&d->log, RINGD_LOG_ERROR, "listen", "what", "local api", "path", path, "error",
+                  why, NULL);
+    } else if (rv != 0) {
+        ringd_log(&d->log, RINGD_LOG_ERROR, "listen", "what", "local api", "path", path, "error",
+                  uv_strerror(rv), NULL);
+    }
+    return rv;
 }
 
 int ringd_api_start(struct ringd *d)
@@ -344,10 +358,16 @@ int ringd_api_start(struct ringd *d)
     }
     d->api = api;
     const char *path = d->cfg.socket_path;
-    remove_stale(d, path);
     uv_pipe_init(d->loop, &api->listen, 0);
     api->listen.data = d;
-    int rv = uv_pipe_bind(&api->listen, path);
+    int rv = claim_path(d, path);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = uv_pipe_bind(&api->listen, path);
+    if (rv == 0) {
+        rv = sockpath_bound(&api->claim, path);
+    }
     if (rv == 0 && chmod(path, 0660) != 0) {
         rv = UV_EPERM;
     }
@@ -374,7 +394,7 @@ void ringd_api_close(struct ringd *d)
     }
     if (!uv_is_closing((uv_handle_t *)&api->listen)) {
         uv_close((uv_handle_t *)&api->listen, NULL);
-        unlink(d->cfg.socket_path);
+        sockpath_release(&api->claim, d->cfg.socket_path);
     }
 }
 
