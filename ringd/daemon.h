@@ -107,6 +107,7 @@ struct ringd_ring {
     char *owners;
     size_t *owner_offs; /* member i's map is owners[owner_offs[i] .. owner_offs[i + 1]) */
     uint64_t checksum;
+    uint64_t routes; /* members_routes_checksum(): the ring and its members' addresses */
 };
 
 struct ringd_api;

@@ -154,6 +154,7 @@ static int ring_build(struct ringd *d, struct ringd_ring *out)
     }
     hashring_shares(out->ring, out->shares);
     out->checksum = hashring_checksum(out->ring);
+    out->routes = members_routes_checksum(t);
     if (ringd_api_pack_owners(out) != 0) {
         ring_free(out);
         return RING_ENOMEM;
@@ -180,7 +181,9 @@ static void rebuild_ring(struct ringd *d)
     if (hashring_member_count(fresh.ring) > 1) {
         d->joined = 1;
     }
-    if (old.ring == NULL || old.checksum != fresh.checksum) {
+    /* A member at a new address is a change to whoever routes by this ring (watchers cache
+     * lookup answers, which carry addresses), even though no key changes owner. */
+    if (old.ring == NULL || old.checksum != fresh.checksum || old.routes != fresh.routes) {
         char sum[20], members[12];
         snprintf(sum, sizeof(sum), "%016llx", (unsigned long long)fresh.checksum);
         snprintf(members, sizeof(members), "%zu", hashring_member_count(fresh.ring));

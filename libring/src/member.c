@@ -177,6 +177,14 @@ uint64_t members__digest(const char *id, size_t id_len, const struct ring_addr *
     return XXH3_64bits(buf, DIGEST_FIXED_BYTES + id_len);
 }
 
+/* Not a status: a route digest never equals a membership digest of the same id and address. */
+#define ROUTE_DIGEST_TAG 0xff
+
+uint64_t members__route_digest(const char *id, size_t id_len, const struct ring_addr *addr)
+{
+    return members__digest(id, id_len, addr, ROUTE_DIGEST_TAG, 0);
+}
+
 uint64_t member_digest(const struct member *m)
 {
     return members__digest(m->id, m->id_len, &m->addr, m->status, m->incarnation);

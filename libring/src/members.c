@@ -74,6 +74,8 @@ struct members {
     uint64_t checksum;
     /* Sum of hashring_member_digest() over alive and suspect records. */
     uint64_t ring_sum;
+    /* Sum of route digests (id, address) over alive and suspect records. */
+    uint64_t routes_sum;
     size_t heap_bytes;
 };
 
@@ -152,13 +154,16 @@ static void account(struct members *t, const struct record *r, int sign)
     const char *id = blob_of(r);
     uint64_t digest = members__digest(id, r->id_len, &r->addr, r->status, r->incarnation);
     uint64_t ring = ring_status(r->status) ? hashring_member_digest(id, r->id_len, r->weight) : 0;
+    uint64_t route = ring_status(r->status) ? members__route_digest(id, r->id_len, &r->addr) : 0;
     if (sign > 0) {
         t->checksum += digest;
         t->ring_sum += ring;
+        t->routes_sum += route;
         t->status_count[r->status]++;
     } else {
         t->checksum -= digest;
         t->ring_sum -= ring;
+        t->routes_sum -= route;
         t->status_count[r->status]--;
     }
 }
@@ -506,6 +511,14 @@ uint64_t members_ring_checksum(const struct members *t, uint32_t vnodes)
 {
     /* 0 means the default, as in struct hashring_config. */
     return hashring_checksum_from_sum(vnodes != 0 ? vnodes : HASHRING_VNODES_DEFAULT, t->ring_sum);
+}
+
+uint64_t members_routes_checksum(const struct members *t)
+{
+    /* The ring checksum's weight and vnodes terms are in ring_sum; mixing both sums keeps a
+     * weight change visible here too. */
+    uint64_t sums[2] = { t->ring_sum, t->routes_sum };
+    return XXH3_64bits(sums, sizeof(sums));
 }
 
 size_t members_ring_count(const struct members *t)

@@ -5,6 +5,8 @@
 #include "ring/members.h"
 
 /* member_digest() over loose fields, for records that are not a struct member. */
+/* The route digest of a member that owns keys: its id and address (members_routes_checksum). */
+uint64_t members__route_digest(const char *id, size_t id_len, const struct ring_addr *addr);
 uint64_t members__digest(const char *id, size_t id_len, const struct ring_addr *addr,
                          uint8_t status, uint64_t incarnation);
 

@@ -358,7 +358,7 @@ int swim_new(struct swim **out, const struct swim_config *cfg, const struct ring
         swim_del(s);
         return rv;
     }
-    s->ring_reported = members_ring_checksum(s->table, c.ring_vnodes);
+    s->routes_reported = members_routes_checksum(s->table);
     s->ev_count = 0; /* the node's own record is not news */
     schedule_start(s, now_ms);
     *out = s;
@@ -639,16 +639,18 @@ int swim_next_event(struct swim *s, struct swim_event *ev)
         }
         return 1;
     }
-    /* RING_CHANGED is a level, not an edge: it is derived here from the ring checksum, so
-     * it is never lost to a full queue and bursts of changes coalesce into one. */
-    uint64_t ring = members_ring_checksum(s->table, s->cfg.ring_vnodes);
-    if (ring == s->ring_reported) {
+    /* RING_CHANGED is a level, not an edge: it is derived here from the routes checksum (the
+     * ring and its members' addresses), so it is never lost to a full queue and bursts of
+     * changes coalesce into one. A member that moves to a new address changes where its keys
+     * go without changing the ring checksum: it is a ring change to whoever routes keys. */
+    uint64_t routes = members_routes_checksum(s->table);
+    if (routes == s->routes_reported) {
         return 0;
     }
-    s->ring_reported = ring;
+    s->routes_reported = routes;
     memset(ev, 0, sizeof(*ev));
     ev->type = SWIM_EVENT_RING_CHANGED;
-    ev->ring_checksum = ring;
+    ev->ring_checksum = members_ring_checksum(s->table, s->cfg.ring_vnodes);
     return 1;
 }
 

@@ -230,7 +230,7 @@ struct swim {
     /* Events, a ring buffer that grows up to SWIM_EVENTS_MAX. */
     struct swim_event *events;
     size_t ev_head, ev_count, ev_cap;
-    uint64_t ring_reported;
+    uint64_t routes_reported; /* members_routes_checksum() at the last RING_CHANGED */
 
     struct swim_stats stats;
 };

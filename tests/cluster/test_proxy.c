@@ -374,6 +374,74 @@ Test(proxy, owner_killed_idempotent_requests_reroute_posts_get_502)
     httpc_close(p);
 }
 
+/* Node |i| sees member |id| alive at |addr|. */
+struct seen_at {
+    int i;
+    const char *id, *addr;
+};
+
+static int sees_at(void *arg)
+{
+    const struct seen_at *w = arg;
+    struct ringc *c = cluster_connect(w->i);
+    const msgpack_object *res;
+    int found = 0;
+    if (ringc_call(c, &res, 2000, "members", "") == 0) {
+        const msgpack_object *list = ringc_get(res, "members");
+        for (uint32_t k = 0; list != NULL && k < list->via.array.size; k++) {
+            char id[64], status[16], addr[64];
+            ringc_get_str(&list->via.array.ptr[k], "id", id, sizeof(id));
+            ringc_get_str(&list->via.array.ptr[k], "status", status, sizeof(status));
+            ringc_get_str(&list->via.array.ptr[k], "address", addr, sizeof(addr));
+            found |= strcmp(id, w->id) == 0 && strcmp(status, "alive") == 0 &&
+                     strcmp(addr, w->addr) == 0;
+        }
+    }
+    ringc_close(c);
+    return found;
+}
+
+/* What a rescheduled StatefulSet pod does: the member is killed and comes back at once with
+ * the same id at a new IP, before anyone declared it faulty. Its keys must reach it at the
+ * new address, through every node's proxy and in every lookup answer. */
+Test(proxy, an_owner_back_at_a_new_ip_gets_its_requests)
+{
+    start_proxies(NULL);
+    char key[32];
+    key_owned_by(0, 2, key, sizeof(key));
+    /* Incarnations start at the start time in seconds: the new life starts in a later second,
+     * as a real reschedule (scheduling, image pull) does. */
+    cluster_sleep_ms(1100);
+    cluster_signal(2, SIGKILL);
+    cr_assert(ne(int, cluster_wait_exit(2, 5000), -1));
+    char bind[48];
+    snprintf(bind, sizeof(bind), "127.0.0.2:%d", cluster_gossip_port(2));
+    const char *const moved[] = { "--bind", bind, NULL };
+    proxy_flags(2, moved);
+    cluster_start_node(2, 0);
+    struct seen_at w0 = { 0, "n2", bind }, w1 = { 1, "n2", bind };
+    cr_assert(ge(int, cluster_wait(sees_at, &w0, 10000), 0), "node 0 never saw n2 at %s", bind);
+    cr_assert(ge(int, cluster_wait(sees_at, &w1, 10000), 0), "node 1 never saw n2 at %s", bind);
+    for (int via = 0; via < NODES; via++) {
+        struct ringc *c = cluster_connect(via);
+        const msgpack_object *res;
+        char addr[64];
+        cr_assert(eq(int, ringc_call(c, &res, 2000, "lookup", "s", key), 0));
+        ringc_get_str(res, "address", addr, sizeof(addr));
+        EXPECT_STR(addr, bind);
+        ringc_close(c);
+        struct httpc *h = connect_proxy(via);
+        for (int r = 0; r < 20; r++) {
+            char req[256];
+            snprintf(req, sizeof(req), "GET /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n", key);
+            send_str(h, req);
+            read_status(h, 200);
+            expect_app_of("n2");
+        }
+        httpc_close(h);
+    }
+}
+
 Test(proxy, app_down_gives_502_with_a_body)
 {
     start_proxies(NULL);

@@ -411,6 +411,43 @@ Test(members, ring_checksum_matches_a_built_ring)
     members_del(t);
 }
 
+/* A member that owns keys and moves to a new address keeps the ring checksum (no key changes
+ * owner) but changes the routes checksum (keys go elsewhere); a dead member's move changes
+ * neither; the routes checksum is exact after churn (a table rebuilt from scratch agrees). */
+Test(members, routes_checksum_follows_a_ring_member_to_a_new_address)
+{
+    struct members *t = table(0);
+    struct member a = mk("n10", 1), b = mk("n11", 2), c = mk("n12", 3);
+    c.status = MEMBER_FAULTY;
+    put(t, &a);
+    put(t, &b);
+    put(t, &c);
+    uint64_t ring0 = members_ring_checksum(t, 0), routes0 = members_routes_checksum(t);
+
+    b.addr.ip[3] = 200; /* rescheduled: same id, new IP */
+    b.incarnation++;
+    put(t, &b);
+    cr_assert(eq(u64, members_ring_checksum(t, 0), ring0), "no key changes owner");
+    uint64_t routes1 = members_routes_checksum(t);
+    cr_assert(ne(u64, routes1, routes0), "but n11's keys now go to another address");
+
+    c.addr.ip[3] = 201;
+    put(t, &c);
+    cr_assert(eq(u64, members_routes_checksum(t), routes1), "a faulty member routes nothing");
+
+    b.weight = 2;
+    put(t, &b);
+    cr_assert(ne(u64, members_routes_checksum(t), routes1), "a weight change is a ring change");
+
+    struct members *fresh = table(0);
+    put(fresh, &c);
+    put(fresh, &b);
+    put(fresh, &a);
+    cr_assert(eq(u64, members_routes_checksum(fresh), members_routes_checksum(t)));
+    members_del(fresh);
+    members_del(t);
+}
+
 Test(members, ring_checksum_of_empty_table_matches_empty_ring)
 {
     struct members *t = table(0);

@@ -580,6 +580,33 @@ Test(swim, ring_changed_is_coalesced_and_never_lost)
     }
 }
 
+/* A ring member heard at a new address (rescheduled with the same id) is a ring change to
+ * whoever routes keys, though the ring checksum stays: RING_CHANGED fires once, with it. */
+Test(swim, a_ring_member_at_a_new_address_raises_ring_changed)
+{
+    converge(4, 7, no_periodic_sync);
+    struct swim *s = net.nodes[0].s;
+    struct swim_event ev;
+    while (swim_next_event(s, &ev) == 1) {
+    }
+    uint64_t ring = swim_ring_checksum(s);
+    struct member m;
+    member_of(0, 2, &m);
+    m.incarnation += 1;
+    m.addr.port = (uint16_t)(m.addr.port + 1000);
+    cr_assert(eq(int, swim__test_put(s, &m), 0));
+    int changed = 0, ring_changed = 0;
+    while (swim_next_event(s, &ev) == 1) {
+        changed += ev.type == SWIM_EVENT_MEMBER_CHANGED;
+        if (ev.type == SWIM_EVENT_RING_CHANGED) {
+            ring_changed++;
+            cr_assert(eq(u64, ev.ring_checksum, ring), "the ring itself is the same");
+        }
+    }
+    cr_assert(eq(int, changed, 1));
+    cr_assert(eq(int, ring_changed, 1));
+}
+
 Test(swim, send_next_needs_a_budget_sized_buffer)
 {
     converge(2, 16, NULL);

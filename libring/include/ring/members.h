@@ -147,6 +147,12 @@ RING_EXTERN uint64_t members_checksum(const struct members *t);
  * as in struct hashring_config). O(1). */
 RING_EXTERN uint64_t members_ring_checksum(const struct members *t, uint32_t vnodes);
 
+/* A hash over the ids and addresses of the alive and suspect members: it changes when the
+ * ring does, and when a member that owns keys moves to a new address (a pod rescheduled
+ * with the same id), which the ring checksum does not see. Everything that maps a key to an
+ * address follows this one. O(1). */
+RING_EXTERN uint64_t members_routes_checksum(const struct members *t);
+
 /* Number of alive and suspect members (the ring's member count). */
 RING_EXTERN size_t members_ring_count(const struct members *t);
 

@@ -95,7 +95,8 @@ enum swim_event_type {
     SWIM_EVENT_MEMBER_JOINED = 1,
     SWIM_EVENT_MEMBER_CHANGED = 2, /* status, incarnation, address, labels or weight */
     SWIM_EVENT_MEMBER_LEFT = 3,    /* reaped: no longer in the table */
-    SWIM_EVENT_RING_CHANGED = 4,   /* the alive+suspect set (the ring) changed */
+    SWIM_EVENT_RING_CHANGED = 4,   /* the alive+suspect set (the ring), or the address of one
+                                    * of its members, changed */
 };
 
 struct swim_event {
