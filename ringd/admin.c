@@ -10,7 +10,7 @@
 #include "metrics.h"
 #include "ring/error.h"
 #include "sbuf.h"
-#include "shardset.h"
+#include "route.h"
 
 /* An idle or slow connection is closed after this long. */
 #define ADMIN_IDLE_MS 30000
@@ -138,27 +138,32 @@ static int h_lookup(struct ringd *d, const struct http_request *req, struct sbuf
 {
     char key[HTTP_TARGET_BYTES_MAX + 1];
     int len = http_query_param(req->query, "key", key, sizeof(key));
-    uint32_t owner;
     if (len < 0) {
         sbuf_adds(b, "{\"error\":\"missing or malformed ?key=\"}\n");
         return 400;
     }
-    struct ringd_placed p;
-    ringd_place(d, key, (size_t)len, &p);
-    if (d->ring.ring == NULL || hashring_lookup(d->ring.ring, p.key, p.len, &owner) != 0) {
-        sbuf_adds(b, "{\"error\":\"the ring is empty\"}\n");
+    struct ringd_route r;
+    int rv = ringd_route(d, key, (size_t)len, &r);
+    if (rv != 0) {
+        sbuf_adds(b, "{\"error\":");
+        sbuf_json_str(b, ringd_route_strerror(rv), strlen(ringd_route_strerror(rv)));
+        sbuf_adds(b, "}\n");
         return 503;
     }
-    const struct hashring_member *m = hashring_member(d->ring.ring, owner);
     char addr[RING_ADDR_STRLEN];
-    ringd_addr_str(&d->ring.addrs[owner], addr);
+    ringd_addr_str(&r.addr, addr);
     sbuf_adds(b, "{\"key\":");
     sbuf_json_str(b, key, (size_t)len);
-    if (p.shard != UINT32_MAX) {
-        sbuf_printf(b, ",\"shard\":%u", p.shard);
+    if (r.placed.shard != UINT32_MAX) {
+        sbuf_printf(b, ",\"shard\":%u", r.placed.shard);
+    }
+    if (r.group != NULL) {
+        sbuf_adds(b, ",\"group\":");
+        sbuf_json_str(b, r.group, r.group_len);
+        sbuf_adds(b, r.local ? ",\"local\":true" : ",\"local\":false");
     }
     sbuf_adds(b, ",\"id\":");
-    sbuf_json_str(b, m->id, m->id_len);
+    sbuf_json_str(b, r.id, r.id_len);
     sbuf_adds(b, ",\"address\":");
     sbuf_json_str(b, addr, strlen(addr));
     sbuf_adds(b, "}\n");

@@ -37,10 +37,8 @@ int ringd_api_call(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
 /* Packs members()'s answer, {"members": [...]}: also the peer query of that name. */
 void ringd_api_pack_members(struct ringd *d, msgpack_packer *pk);
 
-/* api_groups.c (--group): lookup's answer for a sub-sharded node, and groups(). Return 0 or
- * a RING_E* (RING_ENOENT from groups() when sub-sharding is off). */
-int ringd_api_lookup_groups(struct ringd *d, const struct rpc_msg *m, const void *key,
-                            size_t key_len, uint32_t shard, msgpack_packer *pk);
+/* api_groups.c (--group): groups(). Returns 0 or a RING_E* (RING_ENOENT when sub-sharding
+ * is off). */
 int ringd_api_groups(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk);
 /* The groups module's counters, as a map (stats()). */
 void ringd_api_pack_groups_stats(struct ringd *d, msgpack_packer *pk);

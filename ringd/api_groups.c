@@ -1,8 +1,7 @@
 /*
- * api_groups: the local API's sub-sharding answers (--group). lookup(key) gives the key's
- * group and, when the group is this node's, its owner; otherwise the contact of that group
- * to route through ("local": false). groups() lists the groups this node knows: size, ring
- * checksum, version and contacts (with the ones that failed from here marked).
+ * api_groups: the local API's sub-sharding answers (--group): groups() lists the groups this
+ * node knows: size, ring checksum, version and contacts (with the ones that failed from here
+ * marked). lookup's group routing is route.c's, as for every consumer.
  */
 #include <stdio.h>
 #include <string.h>
@@ -17,36 +16,6 @@ static void pack_addr(msgpack_packer *pk, const struct ring_addr *a)
     ringd_addr_str(a, addr);
     api_pack_str(pk, "address");
     api_pack_str(pk, addr);
-}
-
-int ringd_api_lookup_groups(struct ringd *d, const struct rpc_msg *m, const void *key,
-                            size_t key_len, uint32_t shard, msgpack_packer *pk)
-{
-    struct groups_route gr;
-    int rv = ringd_groups_route(d, key, key_len, &gr);
-    if (rv != 0) {
-        return rv;
-    }
-    rpc_pack_result_begin(pk, m->msgid);
-    msgpack_pack_map(pk, shard == UINT32_MAX ? 4 : 5);
-    if (shard != UINT32_MAX) {
-        api_pack_str(pk, "shard");
-        msgpack_pack_uint32(pk, shard);
-    }
-    api_pack_str(pk, "group");
-    msgpack_pack_str_with_body(pk, gr.group, gr.group_len);
-    api_pack_str(pk, "local");
-    gr.local ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
-    api_pack_str(pk, "id");
-    if (gr.local) {
-        const struct hashring_member *hm = hashring_member(d->ring.ring, gr.owner);
-        msgpack_pack_str_with_body(pk, hm->id, hm->id_len);
-        pack_addr(pk, &d->ring.addrs[gr.owner]);
-    } else {
-        msgpack_pack_str_with_body(pk, gr.contact_id, gr.contact_id_len);
-        pack_addr(pk, &gr.contact_addr);
-    }
-    return 0;
 }
 
 static void pack_summary(struct ringd *d, msgpack_packer *pk, size_t idx)

@@ -11,6 +11,7 @@
 
 #include "api.h"
 #include "ring/error.h"
+#include "route.h"
 #include "shardset.h"
 
 static void pack_key_str(msgpack_packer *pk, const char *k, const char *v, size_t len)
@@ -74,11 +75,47 @@ static int get_key(const struct rpc_msg *m, struct rpc_bytes *key, struct api_ca
     return 0;
 }
 
+/* lookup's answer for a routed key: the owner's map packed once per rebuild (with "shard"
+ * in front under --shards) on a flat node; with --group also the key's group and whether it
+ * is this node's ("local": false: |r| names a contact of that group to route through). */
+static void pack_route(struct ringd *d, msgpack_packer *pk, const struct ringd_route *r)
+{
+    uint32_t shard = r->placed.shard;
+    const size_t *off = d->ring.owner_offs;
+    if (r->group == NULL && shard == UINT32_MAX) {
+        pack_owner(d, pk, r->owner);
+        return;
+    }
+    if (r->group == NULL) {
+        /* a 3-map header, then the packed map's two pairs (past its fixmap header) */
+        msgpack_pack_map(pk, 3);
+        pack_key_u64(pk, "shard", shard);
+        pk->callback(pk->data, d->ring.owners + off[r->owner] + 1,
+                     off[r->owner + 1] - off[r->owner] - 1);
+        return;
+    }
+    char addr[RING_ADDR_STRLEN];
+    ringd_addr_str(&r->addr, addr);
+    msgpack_pack_map(pk, shard == UINT32_MAX ? 4 : 5);
+    if (shard != UINT32_MAX) {
+        pack_key_u64(pk, "shard", shard);
+    }
+    pack_key_str(pk, "group", r->group, r->group_len);
+    api_pack_str(pk, "local");
+    r->local ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    pack_key_str(pk, "id", r->id, r->id_len);
+    pack_key_str(pk, "address", addr, strlen(addr));
+}
+
+static int route_failed(struct api_call *call, int rv)
+{
+    return fail(call, rv, "%s", ringd_route_strerror(rv));
+}
+
 static int m_lookup(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
                     struct api_call *call)
 {
     struct rpc_bytes key;
-    uint32_t owner;
     int rv = get_key(m, &key, call);
     if (rv == 0 && m->param_count != 1) {
         rv = fail(call, RING_EINVAL, "lookup takes one param, the key%s", "");
@@ -86,26 +123,13 @@ static int m_lookup(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk
     if (rv != 0) {
         return rv;
     }
-    struct ringd_placed p;
-    ringd_place(d, key.ptr, key.len, &p);
-    if (d->groups != NULL) {
-        return ringd_api_lookup_groups(d, m, p.key, p.len, p.shard, pk);
-    }
-    rv = hashring_lookup(d->ring.ring, p.key, p.len, &owner);
+    struct ringd_route r;
+    rv = ringd_route(d, key.ptr, key.len, &r);
     if (rv != 0) {
-        return rv;
+        return route_failed(call, rv);
     }
     rpc_pack_result_begin(pk, m->msgid);
-    if (p.shard == UINT32_MAX) {
-        pack_owner(d, pk, owner);
-        return 0;
-    }
-    /* The owner's packed map with "shard" in front: a 3-map header, then the packed
-     * map's two pairs (past its one-byte fixmap header). */
-    const size_t *off = d->ring.owner_offs;
-    msgpack_pack_map(pk, 3);
-    pack_key_u64(pk, "shard", p.shard);
-    pk->callback(pk->data, d->ring.owners + off[owner] + 1, off[owner + 1] - off[owner] - 1);
+    pack_route(d, pk, &r);
     return 0;
 }
 
@@ -128,16 +152,21 @@ static int m_lookup_n(struct ringd *d, const struct rpc_msg *m, msgpack_packer *
     if (rv != 0) {
         return rv;
     }
-    struct ringd_placed p;
-    ringd_place(d, key.ptr, key.len, &p);
-    int count = hashring_lookup_n(d->ring.ring, p.key, p.len, (size_t)n, owners);
+    struct ringd_route r;
+    int count = ringd_route_n(d, key.ptr, key.len, (size_t)n, owners, &r);
     if (count < 0) {
-        return count;
+        return route_failed(call, count);
     }
     rpc_pack_result_begin(pk, m->msgid);
     msgpack_pack_array(pk, (size_t)count);
     for (int i = 0; i < count; i++) {
-        pack_owner(d, pk, owners[i]);
+        if (r.local) {
+            r.owner = owners[i];
+            r.addr = d->ring.addrs[owners[i]];
+            r.id = hashring_member(d->ring.ring, owners[i])->id;
+            r.id_len = hashring_member(d->ring.ring, owners[i])->id_len;
+        }
+        pack_route(d, pk, &r);
     }
     return 0;
 }

@@ -16,8 +16,8 @@
 #include "proxy_int.h"
 #include "ring/error.h"
 #include "ring/fwd.h"
-#include "shardset.h"
-#include "subshard.h"
+#include "ring/groups.h"
+#include "route.h"
 
 static int up_lost(struct px_ex *ex, int delivered);
 static void up_on_data(struct mux_stream *s, const uint8_t *data, size_t len);
@@ -220,46 +220,34 @@ static int is_self(const struct ringd *d, const struct hashring_member *m)
     return m->id_len == d->cfg.id_len && memcmp(m->id, d->cfg.id, m->id_len) == 0;
 }
 
-/* Connects the exchange to the key's owner now and sends what it has of the request.
- * Returns 0, or -1 when the exchange was answered (and freed). */
-/* Where the key goes: 1 and |*idx| for an owner in this node's ring, 0 and |*to| for a
- * contact of the key's group elsewhere (sub-sharding); -1 when the exchange was answered
- * (and freed), -2 when it waits for a retry. */
+/* Where the key goes (route.h): 1 and |*idx| for an owner in this node's ring, 0 and |*to|
+ * for a contact of the key's group elsewhere (sub-sharding); -1 when the exchange was
+ * answered (and freed), -2 when it waits for a retry. */
 static int pick(struct px_ex *ex, uint32_t *idx, struct ring_addr *to)
 {
     struct ringd *d = ex->d;
-    const struct ringd_ring *r = &d->ring;
     ex->via_contact = 0;
-    struct ringd_placed p;
-    ringd_place(d, ex->key, ex->key_len, &p);
-    if (ringd_groups_on(d)) {
-        struct groups_route gr;
-        int rv = ringd_groups_route(d, p.key, p.len, &gr);
-        if (rv == RING_EAGAIN) {
-            /* every contact of the key's group failed here: wait for new ones */
-            ex->path = PROXY_PATH_FORWARD;
-            return up_lost(ex, 0) == 0 ? -2 : -1;
-        }
-        if (rv == 0 && !gr.local) {
-            ex->via_contact = 1;
-            snprintf(ex->contact_group, sizeof(ex->contact_group), "%.*s", (int)gr.group_len,
-                     gr.group);
-            snprintf(ex->contact_id, sizeof(ex->contact_id), "%.*s", (int)gr.contact_id_len,
-                     gr.contact_id);
-            *to = gr.contact_addr;
-            return 0;
-        }
-        if (rv == 0) {
-            *idx = gr.owner;
-            return 1;
-        }
-        /* no group map yet: this node's own ring answers */
+    struct ringd_route r;
+    int rv = ringd_route(d, ex->key, ex->key_len, &r);
+    if (rv == RING_EAGAIN) {
+        /* not joined yet, or every contact of the key's group failed here: wait for a ring
+         * or group change (bounded by the retry budget) */
+        ex->path = PROXY_PATH_FORWARD;
+        return up_lost(ex, 0) == 0 ? -2 : -1;
     }
-    if (r->ring == NULL || hashring_lookup(r->ring, p.key, p.len, idx) != 0) {
+    if (rv != 0) {
         px_ex_answer(ex, 503, PROXY_ERR_NO_OWNER, "no owner: the ring is empty", 0);
         return -1;
     }
-    return 1;
+    if (r.local) {
+        *idx = r.owner;
+        return 1;
+    }
+    ex->via_contact = 1;
+    snprintf(ex->contact_group, sizeof(ex->contact_group), "%.*s", (int)r.group_len, r.group);
+    snprintf(ex->contact_id, sizeof(ex->contact_id), "%.*s", (int)r.id_len, r.id);
+    *to = r.addr;
+    return 0;
 }
 
 /* Connects the exchange to the key's owner (or a contact of its group) now and sends what

@@ -19,6 +19,10 @@
 /* Re-resolve every 30 s once names resolve; every 2 s while one does not. */
 #define RESOLVE_MS       30000
 #define RESOLVE_RETRY_MS 2000
+/* While no seed has answered, a warning this often: a node that has not joined answers no
+ * lookups (route.h), and an operator should see why in the log without --log-level debug.
+ * The first comes after a few join attempts (swim retries with backoff from 200 ms). */
+#define UNANSWERED_WARN_MS 5000
 
 struct ringd_seeds {
     struct ringd *d;
@@ -35,6 +39,8 @@ struct ringd_seeds {
     int pending;
     int round_failed;
     uv_timer_t timer;
+    uv_timer_t warn_timer; /* UNANSWERED_WARN_MS while not joined */
+    uint64_t started_ms;
 };
 
 struct resolve {
@@ -244,6 +250,35 @@ static void on_timer(uv_timer_t *t)
     start_round(t->data);
 }
 
+/* The seeds swim joins through, as text: "a:1,b:2" (cut short past |cap|). */
+static void seeds_text(const struct ringd_seeds *s, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < s->joined_count && len + RING_ADDR_STRLEN + 2 < cap; i++) {
+        char addr[RING_ADDR_STRLEN];
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", i > 0 ? "," : "",
+                                ringd_addr_str(&s->joined[i], addr));
+    }
+}
+
+static void on_warn_timer(uv_timer_t *t)
+{
+    struct ringd_seeds *s = t->data;
+    struct ringd *d = s->d;
+    if (d->joined || d->leaving) {
+        uv_timer_stop(t);
+        return;
+    }
+    char seeds[512], waited[24];
+    seeds_text(s, seeds, sizeof(seeds));
+    snprintf(waited, sizeof(waited), "%llu",
+             (unsigned long long)((uv_now(d->loop) - s->started_ms) / 1000));
+    ringd_log(&d->log, RINGD_LOG_WARN, "not_joined", "why",
+              s->joined_count == 0 ? "no seed resolved yet" : "no seed has answered", "seeds",
+              seeds, "waited_s", waited, "lookups", "refused until joined", NULL);
+}
+
 int ringd_seeds_start(struct ringd *d)
 {
     struct ringd_seeds *s = calloc(1, sizeof(*s));
@@ -254,6 +289,10 @@ int ringd_seeds_start(struct ringd *d)
     d->seeds = s;
     uv_timer_init(d->loop, &s->timer);
     s->timer.data = s;
+    uv_timer_init(d->loop, &s->warn_timer);
+    s->warn_timer.data = s;
+    s->started_ms = uv_now(d->loop);
+    uv_timer_start(&s->warn_timer, on_warn_timer, UNANSWERED_WARN_MS, UNANSWERED_WARN_MS);
     start_round(s);
     return 0;
 }
@@ -292,5 +331,6 @@ void ringd_seeds_close(struct ringd *d)
 {
     if (d->seeds != NULL) {
         ringd_close_handle((uv_handle_t *)&d->seeds->timer);
+        ringd_close_handle((uv_handle_t *)&d->seeds->warn_timer);
     }
 }

@@ -145,10 +145,13 @@ void cluster_start_node(int i, int seed)
     if (i >= cl.n) {
         cl.n = i + 1;
     }
-    /* Wait for its socket, so callers can talk to it at once (10 s: under valgrind ringd
-     * takes seconds to start). */
+    /* Wait until its socket accepts, so callers can talk to it at once (the file exists a
+     * moment before ringd listens on it; 10 s: under valgrind ringd takes seconds to start). */
     for (int t = 0; t < 1000; t++) {
-        if (access(sock, F_OK) == 0) {
+        struct ringc *c = NULL;
+        char err[256];
+        if (access(sock, F_OK) == 0 && ringc_connect(&c, sock, err, sizeof(err)) == 0) {
+            ringc_close(c);
             return;
         }
         cluster_sleep_ms(10);

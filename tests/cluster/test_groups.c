@@ -168,3 +168,97 @@ Test(groups, requests_for_the_other_group_reach_the_owners_app)
         httpc_close(h[i]);
     }
 }
+
+/* The answer one path gave for a key: group, local, id. */
+struct answer {
+    char group[8];
+    int local;
+    char id[16];
+};
+
+static void get_answer(const msgpack_object *o, struct answer *a)
+{
+    ringc_get_str(o, "group", a->group, sizeof(a->group));
+    ringc_get_str(o, "id", a->id, sizeof(a->id));
+    const msgpack_object *l = ringc_get(o, "local");
+    cr_assert(ne(ptr, (void *)l, NULL), "no \"local\" in the answer");
+    a->local = l->via.boolean;
+}
+
+/* |json| holds "name":"value" (or "name":value for a literal), exactly. */
+static int json_has(const char *json, const char *name, const char *value, int quoted)
+{
+    char want[64];
+    snprintf(want, sizeof(want), quoted ? "\"%s\":\"%s\"" : "\"%s\":%s", name, value);
+    return strstr(json, want) != NULL;
+}
+
+static void expect_json(const char *what, const char *json, const struct answer *a)
+{
+    cr_assert(json_has(json, "group", a->group, 1) && json_has(json, "id", a->id, 1) &&
+                  json_has(json, "local", a->local ? "true" : "false", 0),
+              "%s disagrees with lookup (group %s, local %d, id %s): %s", what, a->group, a->local,
+              a->id, json);
+}
+
+/* Every way to ask who serves a key (the local API's lookup and lookup_n, admin /v1/lookup,
+ * ringctl lookup with and without -n) gives the same group and the same owner or contact,
+ * from every node; a key of the node's own group names the owner its group sees. */
+Test(groups, every_lookup_path_agrees_on_group_and_owner)
+{
+    start_groups();
+    int crossed = 0;
+    for (int r = 0; r < 24; r++) {
+        char key[32];
+        snprintf(key, sizeof(key), "acct-%d", r * 7919);
+        int via = r % NODES;
+        struct ringc *c = cluster_connect(via);
+        const msgpack_object *res;
+        struct answer one, first, inside;
+        cr_assert(eq(int, ringc_call(c, &res, 2000, "lookup", "s", key), 0));
+        get_answer(res, &one);
+        for (uint64_t n = 1; n <= 3; n += 2) {
+            cr_assert(eq(int, ringc_call(c, &res, 2000, "lookup_n", "su", key, n), 0));
+            cr_assert(eq(int, res->type, MSGPACK_OBJECT_ARRAY));
+            cr_assert(ge(u32, res->via.array.size, 1));
+            get_answer(&res->via.array.ptr[0], &first);
+            cr_assert(eq(int, strcmp(first.group, one.group), 0), "lookup_n group %s vs %s",
+                      first.group, one.group);
+            cr_assert(eq(int, strcmp(first.id, one.id), 0), "lookup_n(%s, %llu) %s vs lookup %s",
+                      key, (unsigned long long)n, first.id, one.id);
+            cr_assert(eq(int, first.local, one.local));
+            for (uint32_t k = 0; k < res->via.array.size; k++) {
+                get_answer(&res->via.array.ptr[k], &first);
+                cr_assert(eq(int, strcmp(first.group, one.group), 0),
+                          "replica %u of %s is in group %s, not %s", k, key, first.group,
+                          one.group);
+            }
+        }
+        ringc_close(c);
+        /* the owner, as a node of the key's group sees it */
+        int home = one.group[0] == 'a' ? 0 : NODES / 2;
+        c = cluster_connect(home);
+        cr_assert(eq(int, ringc_call(c, &res, 2000, "lookup", "s", key), 0));
+        get_answer(res, &inside);
+        ringc_close(c);
+        cr_assert(eq(int, inside.local, 1));
+        if (one.local) {
+            cr_assert(eq(int, strcmp(one.id, inside.id), 0), "node %d: owner %s, its group: %s",
+                      via, one.id, inside.id);
+        }
+        crossed += !one.local;
+
+        char req[128], body[1024], cmd[320], sock[128], out[1024];
+        snprintf(req, sizeof(req), "GET /v1/lookup?key=%s HTTP/1.0\r\n\r\n", key);
+        cr_assert(eq(int, cluster_http(via, req, body, sizeof(body)), 200), "%s", body);
+        expect_json("/v1/lookup", body, &one);
+        cluster_socket(via, sock, sizeof(sock));
+        snprintf(cmd, sizeof(cmd), "%s --socket %s --json lookup %s", RINGCTL_BIN, sock, key);
+        cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 0), "%s", out);
+        expect_json("ringctl lookup", out, &one);
+        snprintf(cmd, sizeof(cmd), "%s --socket %s --json lookup %s -n 2", RINGCTL_BIN, sock, key);
+        cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 0), "%s", out);
+        expect_json("ringctl lookup -n 2", out, &one);
+    }
+    cr_assert(gt(int, crossed, 4), "only %d of 24 keys crossed groups", crossed);
+}
