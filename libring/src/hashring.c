@@ -2,9 +2,14 @@
  * hashring: a consistent-hash ring whose lookup is one 16-byte read.
  *
  * Placement (proto/RING.md). Member m owns vnodes x weight(m) points. Point i of member m
- * sits at position top32(XXH3_64bits_withSeed(id(m), i)). The point key is the pair (id,
- * seed i), so two points can only have the same input if they are the same point
- * (ringpop hashes id + decimal(i), and ("host:2100", 11) and ("host:21001", 1) collide).
+ * sits at position top32(mix64(XXH3_64bits(id(m)) + (i + 1) x gamma)): output i of
+ * SplitMix64 seeded with the id's hash. The id is hashed whole, once, so ids of any length
+ * and shape are as far apart as random ones before any point is placed; the points follow
+ * from a full-avalanche mix of (hash, i), and no point key is the bytes of another (ringpop
+ * hashes id + decimal(i), and ("host:2100", 11) and ("host:21001", 1) collide). The rule
+ * this replaces, top32(XXH3_64bits_withSeed(id, i)), let XXH3's short-input paths fold
+ * the seed into the id linearly before one avalanche: ids a few low bits apart (n10, n11)
+ * got nearly the same 1,024 points, and ties went to the smallest id.
  *
  * Ownership. A key at position top32(XXH3_64(key)) belongs to the *nearest* point, in
  * either direction; a key exactly halfway goes to the point before it, and a position held

@@ -8,8 +8,31 @@
 
 #include "ring/hashring.h"
 
-/* Positions are the top 32 bits of a 64-bit xxHash3. */
+/* Positions are the top 32 bits of a 64-bit hash. */
 #define HASHRING__POSITION_MAX UINT32_MAX
+
+/* SplitMix64's increment (2^64 over the golden ratio, odd) and its output mix, Stafford's
+ * "Mix13" (Steele, Lea and Flood, "Fast splittable pseudorandom number generators", 2014;
+ * Java's SplittableRandom). The mix is a bijection of 64-bit words in which every input bit
+ * flips every output bit with probability close to 1/2. */
+#define HASHRING__POINT_GAMMA UINT64_C(0x9e3779b97f4a7c15)
+
+static inline uint64_t hashring__mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
+/* The 64-bit hash of point |i| (0-based) of a member whose id hashes to |id_hash|
+ * (XXH3_64bits(id)); its top 32 bits are the point's position (proto/RING.md, "Points").
+ * It is output i of SplitMix64 seeded with |id_hash|; a build walks the sequence by adding
+ * HASHRING__POINT_GAMMA instead of multiplying. */
+static inline uint64_t hashring__point_hash(uint64_t id_hash, uint32_t i)
+{
+    return hashring__mix64(id_hash + ((uint64_t)i + 1) * HASHRING__POINT_GAMMA);
+}
+
 /* A bucket holds up to three boundaries inline; more go to the overflow array. */
 #define HASHRING__INLINE_MAX 3
 /* Fragments are 20 bits: a bucket spans at most 2^32 / 4096 = 2^20 positions. */

@@ -40,10 +40,11 @@ static uint32_t radix_digit(uint64_t point, int pass)
     return (uint32_t)(point >> (16 + pass * RADIX_BITS)) & (RADIX_SIZE - 1);
 }
 
-/* Hashes every point, XXH3_64bits_withSeed(id, i), members in index order, into |points|,
- * counting the radix sort's digits on the way. The index is the seed rather than bytes
- * appended to the id: no buffer to write and read straight back (a store-forwarding stall
- * that cost a third of the build). */
+/* Hashes every point, members in index order, into |points| as (position << 16) | member,
+ * counting the radix sort's digits on the way. The id is hashed once per member; point i is
+ * then output i of SplitMix64 seeded with that hash (hashring__point_hash), walked here by
+ * adding the increment: two multiplies a point, no buffer written and read back (an index
+ * appended to the id made a store-forwarding stall that cost a third of the build). */
 static void hash_points(const struct hashring *r, uint64_t *points,
                         uint32_t counts[RADIX_PASSES][RADIX_SIZE])
 {
@@ -51,8 +52,10 @@ static void hash_points(const struct hashring *r, uint64_t *points,
     for (uint32_t m = 0; m < r->member_count; m++) {
         const struct hashring_member *mm = &r->members[m];
         uint32_t count = r->vnodes * mm->weight;
+        uint64_t state = XXH3_64bits(mm->id, mm->id_len);
         for (uint32_t i = 0; i < count; i++) {
-            uint64_t point = ((XXH3_64bits_withSeed(mm->id, mm->id_len, i) >> 32) << 16) | m;
+            state += HASHRING__POINT_GAMMA;
+            uint64_t point = ((hashring__mix64(state) >> 32) << 16) | m;
             for (int p = 0; p < RADIX_PASSES; p++) {
                 counts[p][radix_digit(point, p)]++;
             }

@@ -1,7 +1,8 @@
 /*
  * Writes proto/vectors/hashring.txt from the placement rules of proto/RING.md alone: it
- * hashes every point key with xxHash3 and finds owners by brute force, using nothing of
- * libring's hashring, so the vectors check the ring against its specification.
+ * hashes every id with xxHash3, steps SplitMix64 from that hash for its points and finds
+ * owners by brute force, using nothing of libring's hashring, so the vectors check the ring
+ * against its specification.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,9 +22,23 @@ struct point {
     size_t member;
 };
 
+/* Point i of member id, as RING.md writes it: the (i+1)-th output of SplitMix64 seeded
+ * with XXH3_64bits(id), stepped one output at a time. */
 static uint64_t point_hash(const char *id, uint32_t i)
 {
-    return XXH3_64bits_withSeed(id, strlen(id), i);
+    uint64_t state = XXH3_64bits(id, strlen(id)), z = 0;
+    for (uint32_t k = 0; k <= i; k++) {
+        z = (state += UINT64_C(0x9e3779b97f4a7c15));
+        z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+        z = z ^ (z >> 31);
+    }
+    return z;
+}
+
+static void print_point(const char *id, uint32_t i)
+{
+    printf("point %s %u %016llx\n", id, i, (unsigned long long)point_hash(id, i));
 }
 
 static void put32(uint8_t *p, uint32_t v)
@@ -96,7 +111,9 @@ int main(void)
            "# vnodes V            points per unit of weight\n"
            "# member ID WEIGHT    the member set (any order)\n"
            "# checksum HEX        the ring checksum\n"
-           "# point ID I HEX      XXH3_64bits_withSeed(ID, seed I): point I of member ID\n"
+           "# idhash ID HEX       XXH3_64bits(ID), the seed of ID's points\n"
+           "# point ID I HEX      point I of ID: SplitMix64 output I (0-based) seeded with\n"
+           "#                     idhash(ID); its top 32 bits are the point's position\n"
            "# key KEY A B C       the owner (nearest point), then the next two distinct owners "
            "clockwise\n");
     printf("vnodes %d\n", VNODES);
@@ -104,9 +121,19 @@ int main(void)
         printf("member %s %u\n", members[m], weights[m]);
     }
     printf("checksum %016llx\n", (unsigned long long)checksum);
-    printf("point host:2100 11 %016llx\n", (unsigned long long)point_hash("host:2100", 11));
-    printf("point host:21001 1 %016llx\n", (unsigned long long)point_hash("host:21001", 1));
-    printf("point 10.0.0.3:7946 31 %016llx\n", (unsigned long long)point_hash("10.0.0.3:7946", 31));
+    static const char *hashed[] = { "10.0.0.1:7946", "n10", "n11" };
+    for (size_t h = 0; h < sizeof(hashed) / sizeof(hashed[0]); h++) {
+        printf("idhash %s %016llx\n", hashed[h],
+               (unsigned long long)XXH3_64bits(hashed[h], strlen(hashed[h])));
+    }
+    print_point("10.0.0.1:7946", 0);
+    print_point("10.0.0.1:7946", 1);
+    print_point("host:2100", 11);
+    print_point("host:21001", 1);
+    print_point("10.0.0.3:7946", 31);
+    print_point("n10", 0);
+    print_point("n11", 0);
+    print_point("n11", 1023);
     for (int k = 0; k < 40; k++) {
         char key[32];
         snprintf(key, sizeof(key), k % 2 ? "user:%d" : "key-%d", k);
