@@ -148,11 +148,16 @@ uint64_t hashring_member_digest(const char *id, size_t id_len, uint32_t weight)
     return XXH3_64bits_digest(&state);
 }
 
+/* The placement rule's version (proto/RING.md "Checksum"): nodes that place points by
+ * different rules map keys differently, so their checksums must differ too. */
+#define PLACEMENT_VERSION 2
+
 uint64_t hashring_checksum_from_sum(uint32_t vnodes, uint64_t digest_sum)
 {
-    uint8_t buf[12];
+    uint8_t buf[16];
     le32_put(buf, vnodes);
     le64_put(buf + 4, digest_sum);
+    le32_put(buf + 12, PLACEMENT_VERSION);
     return XXH3_64bits(buf, sizeof(buf));
 }
 
