@@ -36,6 +36,9 @@ struct pods pods;
 /* Environment entries of a pod: ringd.env's plus the pod's own. */
 #define POD_ENV_MAX       32
 #define POD_ENV_BYTES_MAX 256
+/* The app container's port and ringd's proxy port in a pod (pods.with_app). */
+#define POD_APP_PORT   8080
+#define POD_PROXY_PORT 7070
 /* A test gossip key (the Secret's content): 32 bytes, base64. */
 #define POD_TEST_KEY "cmluZy1rOHMtcG9kLXRlc3Qta2V5LTMyLWJ5dGVzISE=\n"
 
@@ -141,6 +144,7 @@ void pods_teardown(void)
 {
     for (int s = 1; s <= POD_SLOTS; s++) {
         kill_and_reap(&pods.slot[s].pid);
+        kill_and_reap(&pods.slot[s].app_pid);
     }
     kill_and_reap(&pods.dns_pid);
     netns_teardown(&pods.net);
@@ -261,7 +265,7 @@ static int pod_env(const struct pod *p, char env[][POD_ENV_BYTES_MAX])
     while (fgets(line, sizeof(line), f) != NULL) {
         line[strcspn(line, "\r\n")] = '\0';
         if (line[0] != '#' && strchr(line, '=') != NULL) {
-            cr_assert(lt(int, n, POD_ENV_MAX - 5));
+            cr_assert(lt(int, n, POD_ENV_MAX - 7));
             snprintf(env[n++], POD_ENV_BYTES_MAX, "%s", line);
         }
     }
@@ -272,6 +276,10 @@ static int pod_env(const struct pod *p, char env[][POD_ENV_BYTES_MAX])
     snprintf(env[n++], POD_ENV_BYTES_MAX, "POD_NAME=%s", p->name);
     snprintf(env[n++], POD_ENV_BYTES_MAX, "POD_NAMESPACE=" POD_K8S_NAMESPACE);
     snprintf(env[n++], POD_ENV_BYTES_MAX, "RINGD_JOIN=%s", join);
+    if (pods.with_app) {
+        snprintf(env[n++], POD_ENV_BYTES_MAX, "RINGD_PROXY=127.0.0.1:%d", POD_PROXY_PORT);
+        snprintf(env[n++], POD_ENV_BYTES_MAX, "RINGD_APP=127.0.0.1:%d", POD_APP_PORT);
+    }
     return n;
 }
 
@@ -327,6 +335,16 @@ void pod_start(int slot, const char *name)
     }
     envp[n] = NULL;
     char log[192];
+    if (pods.with_app) {
+        /* The app container: same network namespace, its own image (not chrooted here). */
+        char listen[32], app_log[192];
+        snprintf(listen, sizeof(listen), "127.0.0.1:%d", POD_APP_PORT);
+        snprintf(app_log, sizeof(app_log), "%s/%s-s%d-app.log", pods.dir, name, slot);
+        char *app_argv[] = { RING_TESTAPP_BIN, "--listen", listen, "--id", p->name, NULL };
+        char *app_envp[] = { NULL };
+        p->app_pid = netns_spawn(&pods.net, slot, app_argv, app_envp, app_log);
+        cr_assert(gt(int, p->app_pid, 0), "the app container of %s did not start", name);
+    }
     snprintf(log, sizeof(log), "%s/%s-s%d.log", pods.dir, name, slot);
     int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     cr_assert(ge(int, fd, 0));
@@ -397,6 +415,7 @@ int pod_delete_all(const int *slots, int n)
             kill_and_reap(&p->pid);
         }
         clean += rv == 0;
+        kill_and_reap(&p->app_pid);
         p->name[0] = '\0';
     }
     return clean;
@@ -410,6 +429,7 @@ int pod_delete(int slot)
 void pod_kill(int slot)
 {
     kill_and_reap(&pods.slot[slot].pid);
+    kill_and_reap(&pods.slot[slot].app_pid);
     pods.slot[slot].name[0] = '\0';
 }
 
@@ -436,6 +456,44 @@ int pod_probe(int slot, const char *path)
         code = atoi(resp + 9);
     }
     close(fd);
+    return code;
+}
+
+int pod_request(int slot, const char *key, char *app, size_t cap)
+{
+    app[0] = '\0';
+    int fd = netns_socket(&pods.net, slot, AF_INET, SOCK_STREAM);
+    if (fd < 0) {
+        return -1;
+    }
+    struct timeval tv = { 10, 0 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(POD_PROXY_PORT) };
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    char req[256], resp[4096];
+    int len =
+        snprintf(req, sizeof(req),
+                 "GET / HTTP/1.1\r\nHost: app\r\nX-Ring-Key: %s\r\nConnection: close\r\n\r\n", key);
+    int code = -1;
+    size_t got = 0;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        write(fd, req, (size_t)len) == len) {
+        ssize_t n;
+        while (got + 1 < sizeof(resp) && (n = read(fd, resp + got, sizeof(resp) - 1 - got)) > 0) {
+            got += (size_t)n;
+        }
+    }
+    close(fd);
+    resp[got] = '\0';
+    if (got > 12 && strncmp(resp, "HTTP/1.1 ", 9) == 0) {
+        code = atoi(resp + 9);
+        const char *h = strcasestr(resp, "\r\nX-App-Id: ");
+        if (h != NULL) {
+            h += strlen("\r\nX-App-Id: ");
+            snprintf(app, cap, "%.*s", (int)strcspn(h, "\r\n"), h);
+        }
+    }
     return code;
 }
 

@@ -40,6 +40,7 @@
 struct pod {
     char name[32]; /* "" while the slot is empty */
     pid_t pid;
+    pid_t app_pid; /* the app container (pods.with_app), 0 without */
     int published; /* in the headless Service's DNS records */
     char root[128];
     char ip[NETNS_IP_STRLEN];
@@ -50,6 +51,10 @@ struct pods {
     char dir[64];
     pid_t dns_pid;
     struct pod slot[POD_SLOTS + 1]; /* 1..POD_SLOTS */
+    /* Set before pod_start(): every pod also runs an app container (ring_testapp on
+     * 127.0.0.1:8080, answering with X-App-Id: the pod's name) and ringd's forwarding proxy in
+     * front of it on 127.0.0.1:7070, as k8s/ringd.env's RINGD_PROXY and RINGD_APP describe. */
+    int with_app;
 };
 
 extern struct pods pods;
@@ -81,6 +86,11 @@ int pod_exec(int slot, char *const argv[], char *out, size_t cap);
 /* The kubelet's httpGet probe: GET |path| on POD_IP:7947 from inside the slot's network.
  * Returns the HTTP status, or -1. */
 int pod_probe(int slot, const char *path);
+
+/* An app's request through slot |slot|'s forwarding proxy (GET / with X-Ring-Key: |key|),
+ * from inside the pod's network: returns the HTTP status (-1: no answer) and the answering
+ * app's X-App-Id into |app| ("" when none). */
+int pod_request(int slot, const char *key, char *app, size_t cap);
 
 /* The pod's local API socket (under its root). */
 const char *pod_socket(int slot, char *buf, size_t cap);

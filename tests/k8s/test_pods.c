@@ -303,6 +303,7 @@ Test(k8s, statefulset_scales_3_5_2_and_a_replaced_pod_keeps_its_place)
  * the old address coming back. */
 Test(k8s, a_crashed_pod_recreated_at_a_new_ip_takes_over_its_record)
 {
+    pods.with_app = 1;
     int three[] = { 1, 2, 3 };
     for (int i = 0; i < 3; i++) {
         char name[16];
@@ -349,6 +350,21 @@ Test(k8s, a_crashed_pod_recreated_at_a_new_ip_takes_over_its_record)
             (unsigned long long)(b1.ring_changes - b0.ring_changes),
             (unsigned long long)(b1.suspicions - b0.suspicions), same, KEYS);
     cr_assert(eq(int, same, KEYS), "the recreated pod owns the same keys as before");
+    /* Its keys reach its app at the new IP, through every pod's proxy. */
+    int sent = 0;
+    for (int k = 0; k < KEYS && sent < 30; k++) {
+        if (strcmp(after[k], "ring-1") != 0) {
+            continue;
+        }
+        char key[32], app[32];
+        snprintf(key, sizeof(key), "key:%d", k);
+        int via = replaced[sent % 3];
+        int code = pod_request(via, key, app, sizeof(app));
+        cr_assert(eq(int, code, 200), "%s via %s's proxy: HTTP %d", key, pods.slot[via].name, code);
+        cr_assert(eq(int, strcmp(app, "ring-1"), 0), "%s answered by app \"%s\"", key, app);
+        sent++;
+    }
+    cr_assert(eq(int, sent, 30), "ring-1 owns too few keys to test (%d)", sent);
     cr_assert(le(u64, a1.ring_changes - a0.ring_changes, REPLACE_RING_CHANGES_MAX));
     cr_assert(le(u64, b1.ring_changes - b0.ring_changes, REPLACE_RING_CHANGES_MAX));
     cr_assert(le(u64, a1.suspicions - a0.suspicions, REPLACE_SUSPICIONS_MAX));
