@@ -50,7 +50,8 @@ int ringc_flush(struct ringc *c);
 /* Queues raw bytes (tests: garbage, truncated frames). */
 int ringc_send_raw(struct ringc *c, const void *data, size_t len);
 
-/* Reads the next message (response or notification) within |timeout_ms| (-1: forever).
+/* Reads the next message (a response or notification; a request, which ringd never sends, is
+ * handed out too and needs no answer) within |timeout_ms| (-1: forever).
  * Its views stay valid until the next call on |c|. Returns 0, -ETIMEDOUT, -ECONNRESET,
  * -EPROTO (framing broken) or -EBADMSG (one malformed message, skipped). */
 int ringc_read(struct ringc *c, struct rpc_msg *msg, int timeout_ms);
