@@ -341,6 +341,12 @@ const msgpack_object *ringc_get(const msgpack_object *o, const char *key)
     return NULL;
 }
 
+const msgpack_object *ringc_get_array(const msgpack_object *o, const char *key)
+{
+    const msgpack_object *v = ringc_get(o, key);
+    return v != NULL && v->type == MSGPACK_OBJECT_ARRAY ? v : NULL;
+}
+
 int ringc_get_str(const msgpack_object *o, const char *key, char *buf, size_t cap)
 {
     const msgpack_object *v = ringc_get(o, key);

@@ -72,6 +72,9 @@ const char *ringc_error_message(const struct ringc *c);
 
 /* Map helpers: the value of |key| in map |o|, or NULL. */
 const msgpack_object *ringc_get(const msgpack_object *o, const char *key);
+/* The value of |key| in map |o| if it is an array, else NULL (so a caller may walk
+ * via.array whatever the bytes said). */
+const msgpack_object *ringc_get_array(const msgpack_object *o, const char *key);
 /* Copies a str/bin value of |key| with a NUL into |buf|; returns its length or -1. */
 int ringc_get_str(const msgpack_object *o, const char *key, char *buf, size_t cap);
 /* An unsigned integer value of |key|, or |def|. */

@@ -91,3 +91,23 @@ Test(ringd_client, garbage_from_the_server_is_eproto)
     ringc_close(c);
     close(server);
 }
+
+/* ringctl walks lists with ringc_get_array(): a key holding anything but an array is absent,
+ * so odd bytes from the socket cannot be walked as one. */
+Test(ringd_client, get_array_only_returns_arrays)
+{
+    /* {"members": "xy", "groups": [1], "n": 5} */
+    static const char bytes[] = "\x83\xa7members\xa2xy\xa6groups\x91\x01\xa1n\x05";
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    cr_assert(
+        eq(int, msgpack_unpack_next(&u, bytes, sizeof(bytes) - 1, NULL), MSGPACK_UNPACK_SUCCESS));
+    cr_assert(ringc_get(&u.data, "members") != NULL);
+    cr_assert(ringc_get_array(&u.data, "members") == NULL);
+    cr_assert(ringc_get_array(&u.data, "n") == NULL);
+    cr_assert(ringc_get_array(&u.data, "absent") == NULL);
+    const msgpack_object *g = ringc_get_array(&u.data, "groups");
+    cr_assert(g != NULL);
+    cr_assert(eq(u32, g->via.array.size, 1));
+    msgpack_unpacked_destroy(&u);
+}
