@@ -6,9 +6,13 @@
  *
  * Bounds: the reader holds at most one message plus one read; when a connection's pending
  * output passes OUT_HIGH_BYTES (a client that pipelines and does not read) reading stops
- * until it drains; a watcher whose notifications pile up past OUT_BYTES_MAX is closed. A
- * message that breaks framing closes that connection only; a malformed request gets an error
- * response and the connection carries on.
+ * until it drains; a watcher whose notifications pile up past OUT_BYTES_MAX is closed.
+ *
+ * Every message gets what proto/RPC.md "Message kinds" says, as rpc_server_action() decides:
+ * a request is answered by its msgid (an error response when it is malformed); a notification
+ * runs with no answer; a response from a client is dropped; a message with no usable msgid
+ * gets an error notification and the connection carries on; bytes that break framing get an
+ * error notification and close that connection only. Each of those is counted (/metrics).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -152,8 +156,9 @@ static void flush(struct api_conn *c)
     }
 }
 
-/* Answers |m|. |*t_ns| is when the previous answer of this batch was done (or the batch
- * started): one clock read per request times both, decoding included. */
+/* Answers request |m| (RPC_ACTION_CALL, or RPC_ACTION_REJECT with its |decode_err|).
+ * |*t_ns| is when the previous answer of this batch was done (or the batch started): one
+ * clock read per request times both, decoding included. */
 static void answer(struct api_conn *c, const struct rpc_msg *m, int decode_err, uint64_t *t_ns)
 {
     struct ringd *d = c->d;
@@ -163,14 +168,8 @@ static void answer(struct api_conn *c, const struct rpc_msg *m, int decode_err, 
     struct api_call call;
     call.watch = 0;
     call.leave = 0;
-    call.message = NULL;
+    call.message = decode_err != 0 ? m->detail : NULL;
     int rv = decode_err;
-    if (rv == 0 && m->kind != RPC_REQUEST) {
-        rv = RING_ETYPE;
-        call.message = "only requests are accepted";
-    } else if (rv != 0) {
-        call.message = m->detail;
-    }
     if (rv == 0) {
         rv = ringd_api_call(d, m, &pk, &call);
         if (rv == 0 && c->out.error != 0) {
@@ -190,12 +189,96 @@ static void answer(struct api_conn *c, const struct rpc_msg *m, int decode_err, 
     *t_ns = t1;
 }
 
+/* A packer callback that drops what it is given: a notification's result goes nowhere. */
+static int discard(void *data, const char *buf, size_t len)
+{
+    (void)data;
+    (void)buf;
+    (void)len;
+    return 0;
+}
+
+/* Runs notification |m| as the request of the same method would run, and sends nothing
+ * (msgpack-RPC: a notification has no response). watch() starts notifications on this
+ * connection; leave() leaves at once, there being no response to wait for. */
+static void notified(struct api_conn *c, const struct rpc_msg *m)
+{
+    struct ringd *d = c->d;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, NULL, discard);
+    struct api_call call;
+    call.watch = 0;
+    call.leave = 0;
+    call.message = NULL;
+    d->m.api_notifications++;
+    if (ringd_api_call(d, m, &pk, &call) != 0) {
+        d->m.api_notifications_failed++;
+        return;
+    }
+    c->watching |= call.watch;
+    if (call.leave) {
+        ringd_leave(d, "leave() notification from the local API");
+    }
+}
+
+/* Queues an error notification, for what cannot be answered by a msgid. */
+static void notify_error(struct api_conn *c, int err, const char *detail)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &c->out, rpc_buf_write);
+    rpc_pack_error_notification(&pk, err, detail, strlen(detail));
+}
+
+/* Framing broke: say why in an error notification (nothing after it can be framed, so there
+ * is no msgid to answer), then close once it is written. */
+static void fail_connection(struct api_conn *c, int err, const char *detail)
+{
+    c->d->m.api_protocol_errors++;
+    notify_error(c, err, detail);
+    c->close_after_write = 1;
+    uv_read_stop((uv_stream_t *)&c->pipe);
+    flush(c);
+    if (!c->writing) {
+        conn_close(c);
+    }
+}
+
+/* Does what proto/RPC.md "Message kinds" says with message |m| (|rv| from rpc_reader_next())
+ * for every action but WAIT and CLOSE. Exactly the requests the reader counted in flight are
+ * answered and reported answered. */
+static void serve(struct api_conn *c, int action, int rv, const struct rpc_msg *m, uint64_t *t_ns)
+{
+    struct ringd *d = c->d;
+    switch (action) {
+    case RPC_ACTION_CALL:
+    case RPC_ACTION_REJECT:
+        answer(c, m, action == RPC_ACTION_CALL ? 0 : rv, t_ns);
+        rpc_reader_answered(c->reader);
+        break;
+    case RPC_ACTION_NOTIFY:
+        notified(c, m);
+        break;
+    case RPC_ACTION_DROP:
+        if (m->kind == RPC_RESPONSE) {
+            d->m.api_responses_ignored++;
+        } else {
+            d->m.api_notifications++;
+            d->m.api_notifications_failed++;
+        }
+        break;
+    default: /* RPC_ACTION_UNANSWERABLE */
+        d->m.api_unanswerable++;
+        notify_error(c, rv, m->detail);
+        break;
+    }
+}
+
 static void process(struct api_conn *c)
 {
     struct rpc_msg m;
     uint64_t t_ns = uv_hrtime();
     for (;;) {
-        if (c->close_after_write) {
+        if (c->close_after_write || c->closing) {
             return;
         }
         if (c->out.len >= OUT_HIGH_BYTES) {
@@ -204,27 +287,17 @@ static void process(struct api_conn *c)
             break;
         }
         int rv = rpc_reader_next(c->reader, &m);
-        if (rv == 0) {
+        int action = rpc_server_action(rv, &m);
+        /* Every request is answered before the next is read, so RING_EAGAIN (too many in
+         * flight) cannot happen here; it would end the batch as 0 does. */
+        if (action == RPC_ACTION_WAIT) {
             break;
         }
-        if (rv < 0 && rpc_error_is_fatal(rv)) {
-            c->d->m.api_protocol_errors++;
-            /* Say why before closing; nothing after this can be framed. */
-            msgpack_packer pk;
-            msgpack_packer_init(&pk, &c->out, rpc_buf_write);
-            rpc_pack_error(&pk, 0, rv, m.detail, strlen(m.detail));
-            c->close_after_write = 1;
-            uv_read_stop((uv_stream_t *)&c->pipe);
-            flush(c);
-            if (!c->writing) {
-                conn_close(c);
-            }
+        if (action == RPC_ACTION_CLOSE) {
+            fail_connection(c, rv, m.detail);
             return;
         }
-        if (rv == 1 || m.has_msgid) {
-            answer(c, &m, rv == 1 ? 0 : rv, &t_ns);
-            rpc_reader_answered(c->reader);
-        }
+        serve(c, action, rv, &m, &t_ns);
     }
     flush(c);
 }

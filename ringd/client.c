@@ -216,6 +216,13 @@ int ringc_read(struct ringc *c, struct rpc_msg *msg, int timeout_ms)
     int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
     for (;;) {
         int rv = rpc_reader_next(c->reader, msg);
+        int action = rpc_server_action(rv, msg);
+        if (action == RPC_ACTION_CALL || action == RPC_ACTION_REJECT) {
+            /* A request from ringd, which sends none: a client answers nothing, so it must
+             * not stay in flight (after inflight_max of them the reader would hand out
+             * nothing more). The caller skips it as it skips notifications. */
+            rpc_reader_answered(c->reader);
+        }
         if (rv == 1) {
             return 0;
         }
@@ -332,6 +339,12 @@ const msgpack_object *ringc_get(const msgpack_object *o, const char *key)
         }
     }
     return NULL;
+}
+
+const msgpack_object *ringc_get_array(const msgpack_object *o, const char *key)
+{
+    const msgpack_object *v = ringc_get(o, key);
+    return v != NULL && v->type == MSGPACK_OBJECT_ARRAY ? v : NULL;
 }
 
 int ringc_get_str(const msgpack_object *o, const char *key, char *buf, size_t cap)

@@ -50,7 +50,8 @@ int ringc_flush(struct ringc *c);
 /* Queues raw bytes (tests: garbage, truncated frames). */
 int ringc_send_raw(struct ringc *c, const void *data, size_t len);
 
-/* Reads the next message (response or notification) within |timeout_ms| (-1: forever).
+/* Reads the next message (a response or notification; a request, which ringd never sends, is
+ * handed out too and needs no answer) within |timeout_ms| (-1: forever).
  * Its views stay valid until the next call on |c|. Returns 0, -ETIMEDOUT, -ECONNRESET,
  * -EPROTO (framing broken) or -EBADMSG (one malformed message, skipped). */
 int ringc_read(struct ringc *c, struct rpc_msg *msg, int timeout_ms);
@@ -71,6 +72,9 @@ const char *ringc_error_message(const struct ringc *c);
 
 /* Map helpers: the value of |key| in map |o|, or NULL. */
 const msgpack_object *ringc_get(const msgpack_object *o, const char *key);
+/* The value of |key| in map |o| if it is an array, else NULL (so a caller may walk
+ * via.array whatever the bytes said). */
+const msgpack_object *ringc_get_array(const msgpack_object *o, const char *key);
 /* Copies a str/bin value of |key| with a NUL into |buf|; returns its length or -1. */
 int ringc_get_str(const msgpack_object *o, const char *key, char *buf, size_t cap);
 /* An unsigned integer value of |key|, or |def|. */

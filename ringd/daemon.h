@@ -68,8 +68,12 @@ extern const double ringd_proxy_latency_bounds_us[RINGD_PROXY_LATENCY_BUCKETS - 
 struct ringd_metrics {
     uint64_t api_requests;
     uint64_t api_errors;
-    uint64_t api_connections;     /* accepted so far */
-    uint64_t api_protocol_errors; /* connections closed for framing garbage */
+    uint64_t api_connections;          /* accepted so far */
+    uint64_t api_protocol_errors;      /* connections closed for framing garbage */
+    uint64_t api_notifications;        /* notifications received (never answered) */
+    uint64_t api_notifications_failed; /* of those: malformed, or their call failed */
+    uint64_t api_responses_ignored;    /* responses sent by clients, dropped */
+    uint64_t api_unanswerable;         /* messages with no usable msgid: an error notification */
     uint64_t api_latency[RINGD_LATENCY_BUCKETS];
     uint64_t api_latency_sum_ns;
     uint64_t ring_changes;

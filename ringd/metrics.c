@@ -169,6 +169,17 @@ void ringd_metrics_text(struct ringd *d, struct sbuf *b)
         d->m.api_errors);
     one(b, "ringd_api_protocol_errors_total", "counter",
         "Local API connections closed for bytes that break framing.", d->m.api_protocol_errors);
+    one(b, "ringd_api_notifications_total", "counter",
+        "Local API notifications received (run, never answered).", d->m.api_notifications);
+    one(b, "ringd_api_notifications_failed_total", "counter",
+        "Local API notifications that were malformed or whose call failed.",
+        d->m.api_notifications_failed);
+    one(b, "ringd_api_responses_ignored_total", "counter",
+        "Responses sent by local API clients, which must not send any; dropped.",
+        d->m.api_responses_ignored);
+    one(b, "ringd_api_unanswerable_total", "counter",
+        "Local API messages with no usable msgid, answered by an error notification.",
+        d->m.api_unanswerable);
     one(b, "ringd_api_connections", "gauge", "Open local API connections.",
         ringd_api_connections(d));
     latency(b, &d->m);

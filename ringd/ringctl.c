@@ -159,6 +159,9 @@ static void format_labels(const msgpack_object *labels, char *buf, size_t cap)
     for (uint32_t i = 0; i < labels->via.map.size && n < cap; i++) {
         const msgpack_object *k = &labels->via.map.ptr[i].key;
         const msgpack_object *v = &labels->via.map.ptr[i].val;
+        if (k->type != MSGPACK_OBJECT_STR || v->type != MSGPACK_OBJECT_STR) {
+            continue; /* ringd sends only strings; print nothing else as one */
+        }
         n += (size_t)snprintf(buf + n, cap - n, "%s%.*s=%.*s", i > 0 ? "," : "",
                               (int)k->via.str.size, k->via.str.ptr, (int)v->via.str.size,
                               v->via.str.ptr);
@@ -167,7 +170,7 @@ static void format_labels(const msgpack_object *labels, char *buf, size_t cap)
 
 static void print_members(const msgpack_object *res)
 {
-    const msgpack_object *list = ringc_get(res, "members");
+    const msgpack_object *list = ringc_get_array(res, "members");
     printf("%-24s %-24s %-8s %-12s %-20s %7s\n", "ID", "ADDRESS", "STATUS", "INCARNATION", "LABELS",
            "SHARE");
     for (uint32_t i = 0; list != NULL && i < list->via.array.size; i++) {
@@ -186,7 +189,7 @@ static void print_members(const msgpack_object *res)
 /* The summary of group |name| in groups()'s answer |res|, or NULL. */
 static const msgpack_object *find_group(const msgpack_object *res, const char *name)
 {
-    const msgpack_object *list = ringc_get(res, "groups");
+    const msgpack_object *list = ringc_get_array(res, "groups");
     for (uint32_t i = 0; list != NULL && i < list->via.array.size; i++) {
         char g[80];
         ringc_get_str(&list->via.array.ptr[i], "name", g, sizeof(g));
@@ -200,7 +203,7 @@ static const msgpack_object *find_group(const msgpack_object *res, const char *n
 /* members --group G of another group: ask its contacts, over their gossip ports, in turn. */
 static int members_elsewhere(struct ctl *ctl, const msgpack_object *group, const char *name)
 {
-    const msgpack_object *contacts = ringc_get(group, "contacts");
+    const msgpack_object *contacts = ringc_get_array(group, "contacts");
     for (uint32_t i = 0; contacts != NULL && i < contacts->via.array.size; i++) {
         char addr[64];
         ringc_get_str(&contacts->via.array.ptr[i], "address", addr, sizeof(addr));
@@ -274,7 +277,7 @@ static int cmd_groups(struct ctl *ctl, int argc, char **argv)
         print_json(res);
         return 0;
     }
-    const msgpack_object *list = ringc_get(res, "groups");
+    const msgpack_object *list = ringc_get_array(res, "groups");
     printf("%-20s %6s %-16s %s\n", "GROUP", "SIZE", "RING CHECKSUM", "CONTACTS");
     for (uint32_t i = 0; list != NULL && i < list->via.array.size; i++) {
         const msgpack_object *g = &list->via.array.ptr[i];
@@ -285,7 +288,7 @@ static int cmd_groups(struct ctl *ctl, int argc, char **argv)
         printf("%-20s %6llu %016llx ", here ? strcat(name, " *") : name,
                (unsigned long long)ringc_get_u64(g, "size", 0),
                (unsigned long long)ringc_get_u64(g, "ring_checksum", 0));
-        const msgpack_object *cs = ringc_get(g, "contacts");
+        const msgpack_object *cs = ringc_get_array(g, "contacts");
         for (uint32_t c = 0; cs != NULL && c < cs->via.array.size; c++) {
             char id[130], addr[64];
             ringc_get_str(&cs->via.array.ptr[c], "id", id, sizeof(id));
@@ -379,7 +382,7 @@ static int cmd_lookup(struct ctl *ctl, int argc, char **argv)
         sbuf_adds(&b, "}");
     } else {
         sbuf_printf(&b, "%s ->", key);
-        for (uint32_t i = 0; i < res->via.array.size; i++) {
+        for (uint32_t i = 0; res->type == MSGPACK_OBJECT_ARRAY && i < res->via.array.size; i++) {
             char id[130], addr[64];
             ringc_get_str(&res->via.array.ptr[i], "id", id, sizeof(id));
             ringc_get_str(&res->via.array.ptr[i], "address", addr, sizeof(addr));
@@ -404,7 +407,7 @@ static int cmd_ring(struct ctl *ctl, int argc, char **argv)
         print_json(res);
         return 0;
     }
-    const msgpack_object *list = ringc_get(res, "members");
+    const msgpack_object *list = ringc_get_array(res, "members");
     size_t n = list != NULL ? list->via.array.size : 0;
     printf("ring %016llx: %zu members, %llu points (%llu per unit of weight)\n",
            (unsigned long long)ringc_get_u64(res, "checksum", 0), n,
@@ -470,8 +473,10 @@ static void print_change(struct ctl *ctl, const msgpack_object *o)
         for (size_t k = 0; k < 2 && lists[0] != NULL; k++) {
             const msgpack_object *l = lists[k];
             for (uint32_t i = 0; l->type == MSGPACK_OBJECT_ARRAY && i < l->via.array.size; i++) {
-                sbuf_printf(&b, " %s%.*s", signs[k], (int)l->via.array.ptr[i].via.str.size,
-                            l->via.array.ptr[i].via.str.ptr);
+                const msgpack_object *id = &l->via.array.ptr[i];
+                if (id->type == MSGPACK_OBJECT_STR) {
+                    sbuf_printf(&b, " %s%.*s", signs[k], (int)id->via.str.size, id->via.str.ptr);
+                }
             }
         }
         if (omitted > 0) {
@@ -509,8 +514,10 @@ static void print_shards_change(struct ctl *ctl, const msgpack_object *o)
         for (size_t k = 0; k < 2; k++) {
             const msgpack_object *l = &p[2 + k];
             for (uint32_t i = 0; l->type == MSGPACK_OBJECT_ARRAY && i < l->via.array.size; i++) {
-                sbuf_printf(&b, " %s%.*s", signs[k], (int)l->via.array.ptr[i].via.str.size,
-                            l->via.array.ptr[i].via.str.ptr);
+                const msgpack_object *id = &l->via.array.ptr[i];
+                if (id->type == MSGPACK_OBJECT_STR) {
+                    sbuf_printf(&b, " %s%.*s", signs[k], (int)id->via.str.size, id->via.str.ptr);
+                }
             }
         }
         if (p[4].via.u64 > 0) {
@@ -592,7 +599,7 @@ static int cmd_checksums(struct ctl *ctl, int argc, char **argv)
     if (rv != 0) {
         return report(ctl, "checksums", rv);
     }
-    const msgpack_object *list = ringc_get(res, "members");
+    const msgpack_object *list = ringc_get_array(res, "members");
     size_t n = list != NULL ? list->via.array.size : 0;
     struct group *groups = calloc(n + 1, sizeof(*groups));
     struct sbuf unreachable;

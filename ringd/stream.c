@@ -310,7 +310,11 @@ static void serve_peer_query(struct ringd_stream *st)
     rpc_buf_init(&b, NULL, 0);
     msgpack_packer_init(&pk, &b, rpc_buf_write);
     int rv = rpc_parse(st->in, st->in_len, &m, NULL);
-    if (rv == 0 && m.kind == RPC_REQUEST && rpc_method_is(&m, "checksums")) {
+    /* The local API's rules (rpc_server_action(); rpc_parse() says 0 where a reader says 1,
+     * and a frame that ends inside its message is broken framing): a request is answered,
+     * anything else closes the connection unanswered. */
+    int action = rpc_server_action(rv == 0 ? 1 : rv == RING_ETRUNC ? RING_EPROTO : rv, &m);
+    if (action == RPC_ACTION_CALL && rpc_method_is(&m, "checksums")) {
         char addr[RING_ADDR_STRLEN];
         ringd_addr_str(&d->self, addr);
         rpc_pack_result_begin(&pk, m.msgid);
@@ -325,10 +329,10 @@ static void serve_peer_query(struct ringd_stream *st)
         msgpack_pack_uint64(&pk, swim_ring_checksum(d->swim));
         msgpack_pack_str_with_body(&pk, "members", 7);
         msgpack_pack_uint64(&pk, members_ring_count(swim_members(d->swim)));
-    } else if (rv == 0 && m.kind == RPC_REQUEST && rpc_method_is(&m, "members")) {
+    } else if (action == RPC_ACTION_CALL && rpc_method_is(&m, "members")) {
         rpc_pack_result_begin(&pk, m.msgid);
         ringd_api_pack_members(d, &pk);
-    } else if (rv == 0 || m.has_msgid) {
+    } else if (action == RPC_ACTION_CALL || action == RPC_ACTION_REJECT) {
         const char *why = rv != 0 ? m.detail : "the peer port answers only checksums and members";
         rpc_pack_error(&pk, m.msgid, rv != 0 ? rv : RING_ENOENT, why, strlen(why));
     }

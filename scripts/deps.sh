@@ -7,6 +7,8 @@ want=(build-essential cmake pkg-config libuv1-dev libxxhash-dev libmsgpack-dev l
       libcriterion-dev libhttp-parser-dev curl)
 if [ "${1:-build}" = test ]; then
     want+=(clang clang-format libclang-rt-dev binutils python3 iproute2 iptables valgrind)
+    # The local API's cluster test talks to ringd through a real msgpack client library too.
+    want+=(python3-msgpack)
     # k8s/: the image build (buildah), the pod-like test's cluster DNS (dnsmasq-base: the
     # binary without the system service), the manifest checks (Node.js with its npm).
     want+=(buildah dnsmasq-base)

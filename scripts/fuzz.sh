@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (clang, ASan + UBSan) and runs each for RUNS executions over
-# its seed corpus in tests/fuzz/corpus/<target>/. New inputs go to build-fuzz/corpus/, so
-# the tree stays clean. Usage: scripts/fuzz.sh [RUNS] [TARGET...]   (default 20000, all)
+# Builds the libFuzzer targets (clang, ASan + UBSan, RING_ASSERT on) and runs each for RUNS
+# executions over its seed corpus in tests/fuzz/corpus/<target>/. New inputs go to
+# build-fuzz/corpus/, so the tree stays clean.
+# Usage: scripts/fuzz.sh [RUNS] [TARGET...]   (default 20000, all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-20000}"
 shift || true
 jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DRING_FUZZ=ON -DRING_TESTS=OFF \
-      -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+      -DRING_ASSERTS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-fuzz -j"$jobs" >/dev/null
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then

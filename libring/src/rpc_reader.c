@@ -182,6 +182,13 @@ static int set_fatal(struct rpc_reader *r, int rv, const char *detail, struct rp
     return rv;
 }
 
+/* Whether a server answers |msg| by its msgid: a request whose msgid was read, whatever else
+ * is wrong with it. These, and only these, count as in flight. */
+static int answerable(const struct rpc_msg *msg)
+{
+    return msg->kind == RPC_REQUEST && msg->has_msgid;
+}
+
 /* Hands out the framed message of |len| bytes at |start|. */
 static int take_message(struct rpc_reader *r, size_t len, struct rpc_msg *msg)
 {
@@ -192,7 +199,7 @@ static int take_message(struct rpc_reader *r, size_t len, struct rpc_msg *msg)
         r->start = r->end = 0;
     }
     rpc__frame_reset(&r->frame);
-    if (msg->kind == RPC_REQUEST && msg->has_msgid) {
+    if (answerable(msg)) {
         r->inflight++;
     }
     return rv < 0 ? rv : 1;
@@ -225,7 +232,33 @@ int rpc_reader_next(struct rpc_reader *r, struct rpc_msg *msg)
 void rpc_reader_answered(struct rpc_reader *r)
 {
     RING_ASSERT(r->inflight > 0);
-    r->inflight--;
+    /* Never wrap, even without assertions: a count of 2^32-1 would stall the reader for good
+     * (every rpc_reader_next() would be RING_EAGAIN). */
+    if (r->inflight > 0) {
+        r->inflight--;
+    }
+}
+
+int rpc_server_action(int rv, const struct rpc_msg *msg)
+{
+    if (rv == 0 || rv == RING_EAGAIN) {
+        return RPC_ACTION_WAIT;
+    }
+    if (rpc_error_is_fatal(rv)) {
+        return RPC_ACTION_CLOSE;
+    }
+    if (answerable(msg)) {
+        return rv == 1 ? RPC_ACTION_CALL : RPC_ACTION_REJECT;
+    }
+    if (msg->kind == RPC_NOTIFICATION) {
+        return rv == 1 ? RPC_ACTION_NOTIFY : RPC_ACTION_DROP;
+    }
+    if (msg->kind == RPC_RESPONSE) {
+        return RPC_ACTION_DROP;
+    }
+    /* A request without its msgid, or a message whose type was not 0, 1 or 2 (the decoder
+     * leaves those as RPC_REQUEST): a well-formed one always has its msgid. */
+    return RPC_ACTION_UNANSWERABLE;
 }
 
 uint32_t rpc_reader_inflight(const struct rpc_reader *r)

@@ -173,3 +173,27 @@ int rpc_pack_error(msgpack_packer *pk, uint32_t msgid, int err, const char *mess
     }
     return 0;
 }
+
+int rpc_pack_error_notification(msgpack_packer *pk, int err, const char *message,
+                                size_t message_len)
+{
+    if (err >= 0 || err <= -RING__EINDEX_END) {
+        return RING_EINVAL;
+    }
+    if (message == NULL) {
+        message = ring_strerror(err);
+        message_len = strlen(message);
+    }
+    if (message_len > RPC_STR_BYTES_MAX) {
+        return RING_EINVAL;
+    }
+    const char *code = ring_err_name(err);
+    int rv = rpc_pack_notification_begin(pk, "error", 5, 2);
+    if (rv != 0) {
+        return rv;
+    }
+    if (pack_str(pk, code, strlen(code)) != 0 || pack_str(pk, message, message_len) != 0) {
+        return pack_failed(pk);
+    }
+    return 0;
+}

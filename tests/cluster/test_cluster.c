@@ -170,19 +170,28 @@ static void assert_lookup_works(struct ringc *c)
     cr_assert(gt(int, ringc_get_str(res, "id", id, sizeof(id)), 0));
 }
 
-/* Sends |bytes| on a fresh connection and reads one response: its error code name into
- * |code|. Returns 1 if the connection is still open afterwards (a lookup works), else 0. */
-static int bad_input(const void *bytes, size_t len, char *code, size_t cap)
+/* Sends |bytes| on a fresh connection and reads one error: an error response when |kind| is
+ * RPC_RESPONSE, else an error notification ([2, "error", [code, message]]: framing broke, so
+ * there is no msgid to answer). Its code name goes to |code|. Returns 1 if the connection is
+ * still open afterwards (a lookup works), else 0. */
+static int bad_input(const void *bytes, size_t len, int kind, char *code, size_t cap)
 {
     struct ringc *c = cluster_connect(0);
     cr_assert(eq(int, ringc_send_raw(c, bytes, len), 0));
     cr_assert(eq(int, ringc_flush(c), 0));
     struct rpc_msg msg;
     int rv = ringc_read(c, &msg, 2000);
-    cr_assert(eq(int, rv, 0), "no error response (%d)", rv);
-    cr_assert(eq(int, msg.kind, RPC_RESPONSE));
-    cr_assert(eq(int, msg.is_error, 1));
-    snprintf(code, cap, "%.*s", (int)msg.error_code.len, msg.error_code.ptr);
+    cr_assert(eq(int, rv, 0), "no error (%d)", rv);
+    cr_assert(eq(int, msg.kind, kind));
+    if (kind == RPC_RESPONSE) {
+        cr_assert(eq(int, msg.is_error, 1));
+        snprintf(code, cap, "%.*s", (int)msg.error_code.len, msg.error_code.ptr);
+    } else {
+        cr_assert(eq(int, rpc_method_is(&msg, "error"), 1));
+        cr_assert(eq(u32, msg.param_count, 2));
+        cr_assert(eq(int, msg.params[0].type, RPC_VAL_STR));
+        snprintf(code, cap, "%.*s", (int)msg.params[0].v.s.len, msg.params[0].v.s.ptr);
+    }
     const msgpack_object *res;
     int open = ringc_call(c, &res, 1000, "lookup", "s", "k") == 0;
     ringc_close(c);
@@ -200,25 +209,27 @@ Test(cluster, bad_api_input_gets_errors_and_never_disturbs_another_client)
     assert_lookup_works(good);
     char code[32];
 
-    /* Garbage that breaks framing: an error, then that connection (only) closes. */
+    /* Garbage that breaks framing: an error notification, then that connection (only)
+     * closes. */
     const uint8_t garbage[] = { 0xc1, 0xff, 0x00, 0x12 };
-    cr_assert(eq(int, bad_input(garbage, sizeof(garbage), code, sizeof(code)), 0));
+    cr_assert(
+        eq(int, bad_input(garbage, sizeof(garbage), RPC_NOTIFICATION, code, sizeof(code)), 0));
     cr_assert(eq(str, code, "EPROTO"));
     /* A 100 MB length prefix: [0, 1, "lookup", [str32 of 100 MB]]. */
     const uint8_t huge[] = { 0x94, 0x00, 0x01, 0xa6, 'l',  'o',  'o',  'k',
                              'u',  'p',  0x91, 0xdb, 0x05, 0xf5, 0xe1, 0x00 };
-    cr_assert(eq(int, bad_input(huge, sizeof(huge), code, sizeof(code)), 0));
+    cr_assert(eq(int, bad_input(huge, sizeof(huge), RPC_NOTIFICATION, code, sizeof(code)), 0));
     cr_assert(eq(str, code, "EMSGSIZE"));
     /* Wrong types: the method is an integer. The connection stays open. */
     const uint8_t wrong[] = { 0x94, 0x00, 0x07, 0x05, 0x90 };
-    cr_assert(eq(int, bad_input(wrong, sizeof(wrong), code, sizeof(code)), 1));
+    cr_assert(eq(int, bad_input(wrong, sizeof(wrong), RPC_RESPONSE, code, sizeof(code)), 1));
     cr_assert(eq(str, code, "ETYPE"));
     /* An unknown method, and a key of the wrong type. */
     const uint8_t unknown[] = { 0x94, 0x00, 0x07, 0xa3, 'f', 'o', 'o', 0x90 };
-    cr_assert(eq(int, bad_input(unknown, sizeof(unknown), code, sizeof(code)), 1));
+    cr_assert(eq(int, bad_input(unknown, sizeof(unknown), RPC_RESPONSE, code, sizeof(code)), 1));
     cr_assert(eq(str, code, "ENOENT"));
     const uint8_t int_key[] = { 0x94, 0x00, 0x07, 0xa6, 'l', 'o', 'o', 'k', 'u', 'p', 0x91, 0x2a };
-    cr_assert(eq(int, bad_input(int_key, sizeof(int_key), code, sizeof(code)), 1));
+    cr_assert(eq(int, bad_input(int_key, sizeof(int_key), RPC_RESPONSE, code, sizeof(code)), 1));
     cr_assert(eq(str, code, "ETYPE"));
     /* lookup_n with n out of range. */
     struct ringc *c = cluster_connect(0);

@@ -3,14 +3,19 @@
  * crash or leak, and every message the reader accepts must re-encode through the writers
  * into a message that decodes to the same view.
  *
+ * Every outcome is served as ringd serves it (rpc_server_action(), the replies it names, and
+ * the in-flight accounting: see struct server), so notifications, responses, odd msgids and
+ * unknown types reach the same completion path as in the daemon.
+ *
  * Input layout: each chunk is one length byte (1..256 bytes follow) whose low bit also picks
- * rpc_reader_feed() or rpc_reader_buf() + rpc_reader_commit(). The whole input is also given
- * to rpc_parse() at once.
+ * rpc_reader_feed() or rpc_reader_buf() + rpc_reader_commit(), and whose bit 1 answers every
+ * request in flight after the chunk. The whole input is also given to rpc_parse() at once.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_util.h"
 #include "ring/error.h"
 #include "ring/rpc.h"
 
@@ -169,22 +174,121 @@ static void check_reencodes(const struct rpc_msg *m)
     rpc_buf_free(&b);
 }
 
+/*
+ * The server side, as ringd's local API runs it (ringd/api.c process()): every outcome of
+ * rpc_reader_next() goes through rpc_server_action() and gets the reply it names, packed
+ * into |out|. Answers are deferred (an asynchronous server): CALL and REJECT are answered only
+ * when the reader pauses on RING_EAGAIN, when the input ends, or when |answer_now| is set, so
+ * the in-flight limit and the completion path are exercised. Invariant: the reader's
+ * in-flight count is exactly the number of CALL and REJECT actions not yet answered; a
+ * message it did not count is never reported answered (that was an assertion failure in
+ * rpc_reader_answered(), and with assertions off a spin).
+ */
+struct server {
+    struct rpc_reader *r;
+    struct rpc_buf out;
+    msgpack_packer pk;
+    uint32_t unanswered;
+    uint32_t inflight_max;
+};
+
+static void answer_all(struct server *s)
+{
+    while (s->unanswered > 0) {
+        rpc_reader_answered(s->r);
+        s->unanswered--;
+    }
+    CHECK(rpc_reader_inflight(s->r) == 0);
+}
+
+/* The replies packed since |mark| decode, and the last is what |action| calls for. */
+static void check_reply(struct server *s, size_t mark, int action, const struct rpc_msg *m)
+{
+    struct rpc_msg sent;
+    size_t used = 0;
+    CHECK(rpc_parse(s->out.data + mark, s->out.len - mark, &sent, &used) == 0);
+    CHECK(used == s->out.len - mark);
+    if (action == RPC_ACTION_REJECT) {
+        CHECK(sent.kind == RPC_RESPONSE && sent.is_error && sent.msgid == m->msgid);
+    } else if (action == RPC_ACTION_CALL) {
+        CHECK(sent.kind == RPC_RESPONSE && !sent.is_error && sent.msgid == m->msgid);
+    } else {
+        CHECK(sent.kind == RPC_NOTIFICATION && rpc_method_is(&sent, "error"));
+        CHECK(sent.param_count == 2 && sent.params[0].type == RPC_VAL_STR);
+    }
+    rpc_buf_truncate(&s->out, mark); /* bounded: only the last reply is kept */
+}
+
+/* Serves one outcome; returns 0 to go on, 1 to stop reading (WAIT), or the fatal error. */
+static int serve_one(struct server *s, int rv, const struct rpc_msg *m)
+{
+    int action = rpc_server_action(rv, m);
+    size_t mark = s->out.len;
+    switch (action) {
+    case RPC_ACTION_WAIT:
+        CHECK(rv == 0 || (rv == RING_EAGAIN && s->unanswered == s->inflight_max));
+        return 1;
+    case RPC_ACTION_CALL:
+        CHECK(rv == 1 && m->kind == RPC_REQUEST && m->has_msgid);
+        check_reencodes(m);
+        CHECK(rpc_pack_result_begin(&s->pk, m->msgid) == 0 && msgpack_pack_nil(&s->pk) == 0);
+        s->unanswered++;
+        break;
+    case RPC_ACTION_REJECT:
+        CHECK(rv == RING_ETYPE || rv == RING_E2BIG || rv == RING_ERANGE);
+        CHECK(m->kind == RPC_REQUEST && m->has_msgid);
+        CHECK(rpc_pack_error(&s->pk, m->msgid, rv, m->detail, strlen(m->detail)) == 0);
+        s->unanswered++;
+        break;
+    case RPC_ACTION_NOTIFY:
+        CHECK(rv == 1 && m->kind == RPC_NOTIFICATION);
+        check_reencodes(m);
+        break;
+    case RPC_ACTION_DROP:
+        CHECK(m->kind == RPC_RESPONSE || (rv < 0 && m->kind == RPC_NOTIFICATION));
+        if (rv == 1) {
+            check_reencodes(m);
+        }
+        break;
+    case RPC_ACTION_UNANSWERABLE:
+        CHECK(rv == RING_ETYPE || rv == RING_E2BIG || rv == RING_ERANGE);
+        CHECK(m->kind == RPC_REQUEST && !m->has_msgid);
+        CHECK(rpc_pack_error_notification(&s->pk, rv, m->detail, strlen(m->detail)) == 0);
+        break;
+    case RPC_ACTION_CLOSE:
+        CHECK(rpc_error_is_fatal(rv));
+        CHECK(rpc_pack_error_notification(&s->pk, rv, m->detail, strlen(m->detail)) == 0);
+        check_reply(s, mark, action, m);
+        return rv;
+    default:
+        abort();
+    }
+    CHECK(rpc_reader_inflight(s->r) == s->unanswered);
+    CHECK(s->unanswered <= s->inflight_max);
+    if (s->out.len > mark) {
+        check_reply(s, mark, action, m);
+    }
+    return 0;
+}
+
 /* Pulls every message; returns 0, or the fatal error. */
-static int drain(struct rpc_reader *r)
+static int drain(struct server *s)
 {
     struct rpc_msg m;
     for (;;) {
-        int rv = rpc_reader_next(r, &m);
-        if (rv == 0 || rpc_error_is_fatal(rv)) {
-            return rv;
+        int rv = rpc_reader_next(s->r, &m);
+        int done = serve_one(s, rv, &m);
+        if (done < 0) {
+            /* Fatal for good: every later call says the same. */
+            CHECK(rpc_reader_next(s->r, &m) == done);
+            return done;
         }
-        if (rv == 1) {
-            check_reencodes(&m);
-        } else if (rv != RING_ETYPE && rv != RING_E2BIG && rv != RING_ERANGE) {
-            abort();
+        if (done == 1 && rv == RING_EAGAIN) {
+            answer_all(s); /* the responses went out: read on */
+            continue;
         }
-        if (m.kind == RPC_REQUEST && m.has_msgid) {
-            rpc_reader_answered(r);
+        if (done == 1) {
+            return 0;
         }
     }
 }
@@ -210,16 +314,21 @@ static int put(struct rpc_reader *r, const uint8_t *p, size_t n, int direct)
     return 0;
 }
 
-static void feed_chunks(struct rpc_reader *r, const uint8_t *data, size_t size)
+static void feed_chunks(struct server *s, const uint8_t *data, size_t size)
 {
     size_t i = 0;
     while (i < size) {
         size_t n = (size_t)data[i] + 1;
         int direct = data[i] & 1;
+        /* Bit 1: answer everything now, as a synchronous server does between reads. */
+        int answer_now = data[i] & 2;
         i++;
         n = n < size - i ? n : size - i;
-        if (put(r, data + i, n, direct) != 0 || drain(r) != 0) {
+        if (put(s->r, data + i, n, direct) != 0 || drain(s) != 0) {
             return;
+        }
+        if (answer_now) {
+            answer_all(s);
         }
         i += n;
     }
@@ -234,13 +343,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rpc_parse(data, size, &m, &used) == 0) {
         check_reencodes(&m);
     }
-    struct rpc_reader *r = NULL;
+    struct server s;
     struct rpc_reader_config cfg = { .message_bytes_max = 4096, .inflight_max = 4 };
-    if (rpc_reader_new(&r, &cfg, &fz_mem) != 0) {
+    s.unanswered = 0;
+    s.inflight_max = cfg.inflight_max;
+    if (rpc_reader_new(&s.r, &cfg, &fz_mem) != 0) {
         abort();
     }
-    feed_chunks(r, data, size);
-    rpc_reader_del(r);
+    rpc_buf_init(&s.out, &fz_mem, 0);
+    msgpack_packer_init(&s.pk, &s.out, rpc_buf_write);
+    feed_chunks(&s, data, size);
+    answer_all(&s);
+    rpc_buf_free(&s.out);
+    rpc_reader_del(s.r);
     if (live_blocks != 0) {
         abort();
     }

@@ -7,6 +7,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+/* A failed RING_ASSERT reachable from input bytes is the bug class the fuzzers are for: they
+ * must be built with assertions (CMakeLists.txt refuses RING_FUZZ without RING_ASSERTS). */
+#if !defined(RING_ASSERTS)
+#error "fuzz targets need RING_ASSERTS"
+#endif
+
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \

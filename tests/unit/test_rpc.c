@@ -390,6 +390,231 @@ Test(rpc, bad_requests_count_in_flight_only_when_answerable)
     rpc_reader_del(r);
 }
 
+/*
+ * Serving: what a server following rpc_server_action() does with each odd message, as ringd
+ * does (ringd/api.c process()). The server here calls nothing: a CALL is answered with a nil
+ * result, a NOTIFY with nothing.
+ */
+struct served {
+    int actions[4]; /* the action for each message, in order */
+    int count;
+    struct out o; /* everything the server sent */
+};
+
+/* Feeds |len| bytes then good_req to a fresh reader and serves every message; checks the
+ * in-flight count is back to 0 after each. */
+static void serve(const void *bytes, size_t len, struct served *s)
+{
+    struct rpc_reader *r = reader(0, 0);
+    struct rpc_msg m;
+    s->count = 0;
+    out_init(&s->o);
+    cr_assert(eq(int, rpc_reader_feed(r, bytes, len), 0));
+    cr_assert(eq(int, rpc_reader_feed(r, good_req, sizeof(good_req) - 1), 0));
+    for (;;) {
+        int rv = rpc_reader_next(r, &m);
+        int action = rpc_server_action(rv, &m);
+        if (action == RPC_ACTION_WAIT) {
+            break;
+        }
+        cr_assert(lt(int, s->count, 4), "the reader hands out the same message forever");
+        s->actions[s->count++] = action;
+        if (action == RPC_ACTION_CALL) {
+            cr_assert(eq(int, rpc_pack_result_begin(&s->o.pk, m.msgid), 0));
+            cr_assert(eq(int, msgpack_pack_nil(&s->o.pk), 0));
+        } else if (action == RPC_ACTION_REJECT) {
+            cr_assert(
+                eq(int, rpc_pack_error(&s->o.pk, m.msgid, rv, m.detail, strlen(m.detail)), 0));
+        } else if (action == RPC_ACTION_UNANSWERABLE || action == RPC_ACTION_CLOSE) {
+            cr_assert(
+                eq(int, rpc_pack_error_notification(&s->o.pk, rv, m.detail, strlen(m.detail)), 0));
+        }
+        if (action == RPC_ACTION_CALL || action == RPC_ACTION_REJECT) {
+            rpc_reader_answered(r);
+        }
+        cr_assert(eq(u32, rpc_reader_inflight(r), 0));
+        if (action == RPC_ACTION_CLOSE) {
+            break;
+        }
+    }
+    rpc_reader_del(r);
+}
+
+struct odd_case {
+    const char *name;
+    const char *bytes;
+    size_t len;
+    int action;
+    const char *code; /* the error sent (REJECT, UNANSWERABLE, CLOSE), else NULL */
+    int64_t msgid;    /* REJECT: the msgid answered */
+};
+
+static const struct odd_case odd_cases[] = {
+    /* The two byte strings that used to abort ringd. */
+    { "notification [2, \"x\", []]", BYTES("\x93\x02\xa1x\x90"), RPC_ACTION_NOTIFY, NULL, -1 },
+    { "response [1, 1, 1, nil]", BYTES("\x94\x01\x01\xc0\xc0"), RPC_ACTION_DROP, NULL, -1 },
+    /* Notifications: well formed ones are called; malformed ones dropped. */
+    { "notification lookup(k)", BYTES("\x93\x02\xa6lookup\x91\xa1k"), RPC_ACTION_NOTIFY, NULL, -1 },
+    { "notification with a map param", BYTES("\x93\x02\xa6lookup\x91\x80"), RPC_ACTION_DROP, NULL,
+      -1 },
+    { "notification of 4", BYTES("\x94\x02\x01\xa1m\x90"), RPC_ACTION_DROP, NULL, -1 },
+    { "notification of 1", BYTES("\x91\x02"), RPC_ACTION_DROP, NULL, -1 },
+    { "notification, method an int", BYTES("\x93\x02\x05\x90"), RPC_ACTION_DROP, NULL, -1 },
+    /* Responses: dropped, whatever their shape or msgid. */
+    { "response [1, 9, nil, {}]", BYTES("\x94\x01\x09\xc0\x80"), RPC_ACTION_DROP, NULL, -1 },
+    { "error response",
+      BYTES("\x94\x01\x09\x81\xa4"
+            "code\xa6"
+            "EINVAL\xc0"),
+      RPC_ACTION_DROP, NULL, -1 },
+    { "response, msgid a string", BYTES("\x94\x01\xa1x\xc0\xc0"), RPC_ACTION_DROP, NULL, -1 },
+    { "response, msgid negative", BYTES("\x94\x01\xff\xc0\xc0"), RPC_ACTION_DROP, NULL, -1 },
+    { "response of 2", BYTES("\x92\x01\x09"), RPC_ACTION_DROP, NULL, -1 },
+    /* Requests whose msgid cannot be used, unknown types: an error notification. */
+    { "msgid a string", BYTES("\x94\x00\xa1\x31\xa1m\x90"), RPC_ACTION_UNANSWERABLE, "ETYPE", -1 },
+    { "msgid nil", BYTES("\x94\x00\xc0\xa1m\x90"), RPC_ACTION_UNANSWERABLE, "ETYPE", -1 },
+    { "msgid negative", BYTES("\x94\x00\xff\xa1m\x90"), RPC_ACTION_UNANSWERABLE, "ERANGE", -1 },
+    { "msgid 2^32", BYTES("\x94\x00\xcf\x00\x00\x00\x01\x00\x00\x00\x00\xa1m\x90"),
+      RPC_ACTION_UNANSWERABLE, "ERANGE", -1 },
+    { "msgid a float", BYTES("\x94\x00\xca\x3f\x80\x00\x00\xa1m\x90"), RPC_ACTION_UNANSWERABLE,
+      "ETYPE", -1 },
+    { "request of 1", BYTES("\x91\x00"), RPC_ACTION_UNANSWERABLE, "ETYPE", -1 },
+    { "type 5", BYTES("\x94\x05\x07\xa1m\x90"), RPC_ACTION_UNANSWERABLE, "ETYPE", -1 },
+    { "type -1", BYTES("\x94\xff\x07\xa1m\x90"), RPC_ACTION_UNANSWERABLE, "ETYPE", -1 },
+    { "type a string", BYTES("\x94\xa1\x30\x07\xa1m\x90"), RPC_ACTION_UNANSWERABLE, "ETYPE", -1 },
+    { "empty array", BYTES("\x90"), RPC_ACTION_UNANSWERABLE, "ETYPE", -1 },
+    /* Requests whose msgid was read: an error response to it. */
+    { "request of 3", BYTES("\x93\x00\x07\xa1m"), RPC_ACTION_REJECT, "ETYPE", 7 },
+    { "request of 5", BYTES("\x95\x00\x07\xa1m\x90\xc0"), RPC_ACTION_REJECT, "ETYPE", 7 },
+    { "request, param a map", BYTES("\x94\x00\x07\xa1m\x91\x80"), RPC_ACTION_REJECT, "ETYPE", 7 },
+    { "request, msgid 2^32-1", BYTES("\x94\x00\xce\xff\xff\xff\xff\xa1m\x91\x80"),
+      RPC_ACTION_REJECT, "ETYPE", 0xffffffff },
+    { "a good request", BYTES("\x94\x00\x03\xa1m\x90"), RPC_ACTION_CALL, NULL, 3 },
+    /* Framing broken: an error notification, then close. */
+    { "not an array", BYTES("\x05"), RPC_ACTION_CLOSE, "EPROTO", -1 },
+    { "byte 0xc1", BYTES("\x94\x00\x01\xc1\x90"), RPC_ACTION_CLOSE, "EPROTO", -1 },
+    { "str32 of 2 MiB", BYTES("\x94\x00\x07\xa1m\x91\xdb\x00\x20\x00\x00"), RPC_ACTION_CLOSE,
+      "EMSGSIZE", -1 },
+};
+
+/* The first message the server sent for case |c|, checked against it. */
+static void check_sent(const struct odd_case *c, const struct served *s)
+{
+    struct rpc_msg m;
+    size_t used = 0;
+    cr_assert(eq(int, rpc_parse(s->o.b.data, s->o.b.len, &m, &used), 0), "%s: sent garbage",
+              c->name);
+    if (c->action == RPC_ACTION_UNANSWERABLE || c->action == RPC_ACTION_CLOSE) {
+        cr_assert(eq(int, m.kind, RPC_NOTIFICATION), "%s", c->name);
+        assert_bytes(m.method, "error");
+        cr_assert(eq(u32, m.param_count, 2), "%s", c->name);
+        cr_assert(eq(int, m.params[0].type, RPC_VAL_STR), "%s", c->name);
+        cr_assert(eq(int, m.params[1].type, RPC_VAL_STR), "%s", c->name);
+        assert_bytes(m.params[0].v.s, c->code);
+        cr_assert(gt(sz, m.params[1].v.s.len, 0), "%s: no message", c->name);
+    } else if (c->action == RPC_ACTION_REJECT) {
+        cr_assert(eq(int, m.kind, RPC_RESPONSE), "%s", c->name);
+        cr_assert(eq(u32, m.msgid, (uint32_t)c->msgid), "%s", c->name);
+        cr_assert(eq(int, m.is_error, 1), "%s", c->name);
+        assert_bytes(m.error_code, c->code);
+    } else {
+        /* Nothing for the odd message: the first thing sent answers what it was (a CALL) or
+         * the good request behind it. */
+        cr_assert(eq(int, m.kind, RPC_RESPONSE), "%s", c->name);
+        cr_assert(eq(u32, m.msgid, c->action == RPC_ACTION_CALL ? (uint32_t)c->msgid : 9),
+                  "%s: sent something for it", c->name);
+        cr_assert(eq(int, m.is_error, 0), "%s", c->name);
+    }
+}
+
+Test(rpc, server_action_table)
+{
+    for (size_t i = 0; i < sizeof(odd_cases) / sizeof(odd_cases[0]); i++) {
+        const struct odd_case *c = &odd_cases[i];
+        struct served s;
+        serve(c->bytes, c->len, &s);
+        cr_assert(eq(int, s.actions[0], c->action), "%s: action %d, want %d", c->name, s.actions[0],
+                  c->action);
+        if (c->action == RPC_ACTION_CLOSE) {
+            cr_assert(eq(int, s.count, 1), "%s: served after a fatal error", c->name);
+        } else {
+            /* The good request behind it is called and answered. */
+            cr_assert(eq(int, s.count, 2), "%s", c->name);
+            cr_assert(eq(int, s.actions[1], RPC_ACTION_CALL), "%s", c->name);
+        }
+        check_sent(c, &s);
+        rpc_buf_free(&s.o.b);
+    }
+}
+
+/* The reader never hands out a message twice and never waits on an answer it did not ask
+ * for: a stream of notifications and responses longer than the in-flight limit is drained
+ * in one pass with nothing in flight, and requests behind it still go through. */
+Test(rpc, notifications_and_responses_never_count_in_flight)
+{
+    struct rpc_reader *r = reader(0, 2);
+    struct rpc_msg m;
+    for (int i = 0; i < 100; i++) {
+        cr_assert(eq(int, rpc_reader_feed(r, BYTES("\x93\x02\xa1x\x90")), 0));
+        cr_assert(eq(int, rpc_reader_feed(r, BYTES("\x94\x01\x01\xc0\xc0")), 0));
+        cr_assert(eq(int, rpc_reader_feed(r, BYTES("\x94\x01\x02\xc0\xc0")), 0));
+    }
+    cr_assert(eq(int, rpc_reader_feed(r, good_req, sizeof(good_req) - 1), 0));
+    int seen = 0, rv;
+    while ((rv = rpc_reader_next(r, &m)) != 0) {
+        int action = rpc_server_action(rv, &m);
+        cr_assert(ne(int, action, RPC_ACTION_WAIT), "paused at message %d", seen);
+        cr_assert(eq(u32, rpc_reader_inflight(r), action == RPC_ACTION_CALL ? 1u : 0u));
+        if (action == RPC_ACTION_CALL) {
+            cr_assert(eq(u32, m.msgid, 9));
+            rpc_reader_answered(r);
+        }
+        seen++;
+    }
+    cr_assert(eq(int, seen, 301));
+    cr_assert(eq(u32, rpc_reader_inflight(r), 0));
+    rpc_reader_del(r);
+}
+
+Test(rpc, server_action_waits_on_0_and_eagain)
+{
+    struct rpc_msg m;
+    memset(&m, 0, sizeof(m));
+    m.kind = RPC_REQUEST;
+    m.has_msgid = 1; /* stale fields of an earlier message must not matter */
+    cr_assert(eq(int, rpc_server_action(0, &m), RPC_ACTION_WAIT));
+    cr_assert(eq(int, rpc_server_action(RING_EAGAIN, &m), RPC_ACTION_WAIT));
+    cr_assert(eq(int, rpc_server_action(RING_EPROTO, &m), RPC_ACTION_CLOSE));
+    cr_assert(eq(int, rpc_server_action(RING_EMSGSIZE, &m), RPC_ACTION_CLOSE));
+}
+
+Test(rpc, error_notification_round_trips)
+{
+    struct out o;
+    out_init(&o);
+    cr_assert(eq(int, rpc_pack_error_notification(&o.pk, RING_EPROTO, "bad byte", 8), 0));
+    cr_assert(eq(int, rpc_pack_error_notification(&o.pk, RING_ETYPE, NULL, 0), 0));
+    struct rpc_msg m;
+    size_t used;
+    cr_assert(eq(int, rpc_parse(o.b.data, o.b.len, &m, &used), 0));
+    cr_assert(eq(int, m.kind, RPC_NOTIFICATION));
+    cr_assert(eq(int, m.has_msgid, 0));
+    assert_bytes(m.method, "error");
+    cr_assert(eq(u32, m.param_count, 2));
+    assert_bytes(m.params[0].v.s, "EPROTO");
+    assert_bytes(m.params[1].v.s, "bad byte");
+    cr_assert(eq(int, rpc_parse(o.b.data + used, o.b.len - used, &m, NULL), 0));
+    assert_bytes(m.params[0].v.s, "ETYPE");
+    assert_bytes(m.params[1].v.s, ring_strerror(RING_ETYPE));
+    size_t len = o.b.len;
+    cr_assert(eq(int, rpc_pack_error_notification(&o.pk, 0, NULL, 0), RING_EINVAL));
+    cr_assert(eq(int, rpc_pack_error_notification(&o.pk, -1000, NULL, 0), RING_EINVAL));
+    cr_assert(eq(int, rpc_pack_error_notification(&o.pk, RING_EINVAL, "x", RPC_STR_BYTES_MAX + 1),
+                 RING_EINVAL));
+    cr_assert(eq(sz, o.b.len, len));
+    rpc_buf_free(&o.b);
+}
+
 Test(rpc, feed_room_is_guaranteed_and_bounded)
 {
     static char chunk[RPC_FEED_BYTES_MAX];

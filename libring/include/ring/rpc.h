@@ -30,6 +30,14 @@
  * Unknown methods and wrong params for a known method are the server's business; the
  * rpc_param_*() helpers return the codes to answer with.
  *
+ * Serving. rpc_server_action() turns each outcome of rpc_reader_next() into what a server
+ * does with it (proto/RPC.md "Message kinds"): a request is answered by its msgid; a
+ * notification is executed and never answered; a response from a client is dropped; a
+ * message with no usable msgid, and bytes that break framing, get an error notification
+ * (rpc_pack_error_notification()). Exactly the messages it says to answer count as in flight,
+ * so a server that follows it calls rpc_reader_answered() once per counted request, whatever
+ * bytes arrive.
+ *
  * Limits. Every length, count and depth is bounded by a named constant below; the reader's
  * buffer never exceeds message_bytes_max + RPC_FEED_BYTES_MAX, and the number of requests
  * handed out but not yet answered never exceeds inflight_max (then rpc_reader_next() returns
@@ -198,7 +206,7 @@ RING_EXTERN void rpc_reader_commit(struct rpc_reader *r, size_t n);
  * Pulls the next complete message into |*msg|.
  *
  * Returns 1 and a message; 0 when more bytes are needed; or one of:
- *   per message (the message is consumed; answer it if msg->has_msgid and go on):
+ *   per message (the message is consumed; rpc_server_action() says what to send):
  *     RING_ETYPE   wrong envelope: unknown type, wrong arity, msgid/method/params/error of
  *                  the wrong msgpack type, a param of an unsupported type (map, ext, nested
  *                  array, or a non-string list item)
@@ -214,8 +222,10 @@ RING_EXTERN void rpc_reader_commit(struct rpc_reader *r, size_t n);
  */
 RING_EXTERN int rpc_reader_next(struct rpc_reader *r, struct rpc_msg *msg);
 
-/* Records that one request handed out by rpc_reader_next() (one with has_msgid) has been
- * answered. Calling it with nothing in flight is a programmer error. */
+/* Records that one request handed out by rpc_reader_next() has been answered: one for which
+ * rpc_server_action() said RPC_ACTION_CALL or RPC_ACTION_REJECT (a request whose msgid was
+ * read). Calling it with nothing in flight is a programmer error (asserted; without
+ * assertions it does nothing). */
 RING_EXTERN void rpc_reader_answered(struct rpc_reader *r);
 
 /* Requests handed out and not yet answered. */
@@ -240,6 +250,33 @@ RING_EXTERN int rpc_parse(const void *data, size_t len, struct rpc_msg *msg, siz
 
 /* Returns 1 if |err| (from rpc_reader_next()) means the connection must be closed. */
 RING_EXTERN int rpc_error_is_fatal(int err);
+
+/* What a server does with one outcome of rpc_reader_next() (proto/RPC.md "Message kinds"). */
+enum rpc_action {
+    /* 0 or RING_EAGAIN: nothing to do until more bytes arrive (or answers go out). */
+    RPC_ACTION_WAIT = 0,
+    /* A well-formed request: call its method, send a response to msg->msgid, then
+     * rpc_reader_answered(). */
+    RPC_ACTION_CALL,
+    /* A request whose msgid was read but that is otherwise bad: send
+     * rpc_pack_error(msg->msgid, rv, msg->detail), then rpc_reader_answered(). */
+    RPC_ACTION_REJECT,
+    /* A well-formed notification: call its method and send nothing, whatever happens. */
+    RPC_ACTION_NOTIFY,
+    /* A response (clients must not send one), or a malformed notification: send nothing,
+     * count it (msg->kind says which). */
+    RPC_ACTION_DROP,
+    /* A message with no usable msgid (a request whose msgid is not a uint32, an unknown or
+     * missing type): send rpc_pack_error_notification(rv, msg->detail) and carry on. */
+    RPC_ACTION_UNANSWERABLE,
+    /* Bytes that break framing: send rpc_pack_error_notification(rv, msg->detail), then
+     * close the connection once it is written. */
+    RPC_ACTION_CLOSE,
+};
+
+/* Returns the enum rpc_action for |rv|, the return of rpc_reader_next(), and |msg|, the
+ * message it filled (not read for 0 and RING_EAGAIN). */
+RING_EXTERN int rpc_server_action(int rv, const struct rpc_msg *msg);
 
 /* Returns the RING_E* code named |name| (|len| bytes, e.g. "ENOENT"), or RING_EPROTO. */
 RING_EXTERN int rpc_error_from_name(const char *name, size_t len);
@@ -316,5 +353,11 @@ RING_EXTERN int rpc_pack_result_begin(msgpack_packer *pk, uint32_t msgid);
  * |message| may be NULL for ring_strerror(err). */
 RING_EXTERN int rpc_pack_error(msgpack_packer *pk, uint32_t msgid, int err, const char *message,
                                size_t message_len);
+/* A whole error notification, for what cannot be answered by a msgid (RPC_ACTION_UNANSWERABLE,
+ * RPC_ACTION_CLOSE): [2, "error", [ring_err_name(err), message]]. The params are two strings,
+ * not an error map, because notification params hold only scalars and lists of strings.
+ * |message| may be NULL for ring_strerror(err). */
+RING_EXTERN int rpc_pack_error_notification(msgpack_packer *pk, int err, const char *message,
+                                            size_t message_len);
 
 #endif
