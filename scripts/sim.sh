@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The full-size ringsim runs behind the README's simulator table (minutes, not seconds; the
+# The full-size ringsim runs behind BENCHMARKS.md's simulator tables (minutes, not seconds; the
 # default test suite runs small versions of every scenario instead). Builds a Release tree
 # with assertions off (build-rel) and prints one markdown table per target.
 # Usage: scripts/sim.sh [quick|groups]   (quick: N up to 3,000 and a 2-minute loss run;
