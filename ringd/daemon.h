@@ -1,6 +1,6 @@
 /*
  * ringd: the daemon's state and the functions its glue files share. ringd is a thin libuv
- * adapter around libring (STYLE.md habit 2): sockets, timers and signals feed swim with
+ * adapter around libring (docs/design.md): sockets, timers and signals feed swim with
  * uv_now(); every protocol decision is swim's.
  *
  *   node.c     the swim glue: pump (drain datagrams, streams, events; re-arm the one

@@ -9,7 +9,7 @@ runs="${1:-20000}"
 shift || true
 jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DRING_FUZZ=ON -DRING_TESTS=OFF \
-      -DRING_ASSERTS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+      -DRING_ASSERTS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRING_WERROR=ON >/dev/null
 cmake --build build-fuzz -j"$jobs" >/dev/null
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The full-size ringsim runs behind the README's simulator table (minutes, not seconds; the
+# The full-size ringsim runs behind BENCHMARKS.md's simulator tables (minutes, not seconds; the
 # default test suite runs small versions of every scenario instead). Builds a Release tree
 # with assertions off (build-rel) and prints one markdown table per target.
 # Usage: scripts/sim.sh [quick|groups]   (quick: N up to 3,000 and a 2-minute loss run;
@@ -22,7 +22,7 @@ fi
 
 run() { echo "\$ ringsim $*" >&2; "$sim" --json "$@" || true; }
 
-# Sub-sharding (issue #7): flat against groups of 100 under 1% of nodes restarting per
+# Sub-sharding: flat against groups of 100 under 1% of nodes restarting per
 # minute, same seed; then G = 1,000 at N = 100,000 (~185 KB per node: ~19 GB of RAM and about
 # 20 minutes; RING_SIM_BIG_N=30000 for a smaller machine).
 groups_table() {

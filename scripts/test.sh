@@ -10,10 +10,12 @@ scripts/deps.sh test
 step() { printf '\n== %s\n' "$*"; }
 
 step "build (RelWithDebInfo, assertions on)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRING_WERROR=ON >/dev/null
 cmake --build build -j"$jobs" >/dev/null
 step "unit tests"
 ./build/tests/ring_tests --jobs "$jobs"
+step "install: cmake --install into a temp prefix, a pkg-config client built against it"
+tests/install/check.sh build
 step "cluster tests (real ringd processes on 127.0.0.1)"
 ./build/tests/ring_cluster_tests --jobs "$jobs"
 
@@ -50,7 +52,7 @@ asan_cluster_env() {
 }
 
 step "build with ASan + UBSan"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRING_SANITIZE=ON >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRING_SANITIZE=ON -DRING_WERROR=ON >/dev/null
 cmake --build build-asan -j"$jobs" >/dev/null
 step "unit tests under ASan + UBSan"
 asan_env \

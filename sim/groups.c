@@ -1,4 +1,4 @@
-/* groups (ringsim): sub-sharded worlds and the figures of issue #7; see groups.h. */
+/* groups (ringsim): sub-sharded worlds and their figures; see groups.h. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,6 +1,6 @@
 /*
- * groups (ringsim): sub-sharding in the simulator (--groups G) and the figures issue #7 asks
- * for, measured the same way for flat and grouped runs.
+ * groups (ringsim): sub-sharding in the simulator (--groups G) and its figures, measured
+ * the same way for flat and grouped runs.
  *
  * With G > 1, node i belongs to group "g<i mod G>" (round-robin): its swim joins through
  * the first three nodes of its group, its warm table holds its group only, and beside its

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# libring stays sans-I/O (STYLE.md habit 1): no clock, rand, socket, getenv or libuv, checked
+# libring stays sans-I/O (docs/design.md): no clock, rand, socket, getenv or libuv, checked
 # twice: in the sources, and in the undefined symbols of the built archive.
 set -u
 src="${1:?usage: sans_io.sh SOURCE_DIR [LIBRING_ARCHIVE]}"

@@ -1,5 +1,5 @@
 /*
- * Membership timing with real processes and DEFAULT timings (issue 5): 8 ringd on loopback,
+ * Membership timing with real processes and DEFAULT timings: 8 ringd on loopback,
  * started with no timing flags, measured through the C client polling every 20 ms.
  *   - join: every node sees 8 alive (and all agree on the checksums) <= 1 s after the last
  *     node started;

@@ -4,7 +4,7 @@
  * RING_EXTERN marks the public API; everything else in libring is built with
  * -fvisibility=hidden, so internals (`<module>__name`) cannot leak into the ABI.
  *
- * RING_ASSERT is for programmer errors only (STYLE.md habit 10). Bad bytes from the
+ * RING_ASSERT is for programmer errors only (docs/style.md). Bad bytes from the
  * network are never asserted on: decoders return RING_EPROTO and count it instead.
  * Assertions stay on unless the build turns RING_ASSERTS off (release benchmarks).
  */

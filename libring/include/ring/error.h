@@ -1,5 +1,5 @@
 /*
- * error: the one error model of libring (STYLE.md habit 7, after libuv's UV_ERRNO_MAP).
+ * error: the one error model of libring (docs/style.md, after libuv's UV_ERRNO_MAP).
  *
  * Every function that can fail returns 0 (or a non-negative count/length) on success and
  * a negative RING_E* code on failure. One X-macro table generates the codes, their names

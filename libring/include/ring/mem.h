@@ -1,5 +1,5 @@
 /*
- * mem: the allocator every libring object is built with (STYLE.md habit 8, after ngtcp2's
+ * mem: the allocator every libring object is built with (docs/style.md, after ngtcp2's
  * ngtcp2_mem). Objects copy the struct at construction and use it for their whole life, so
  * tests and the simulator can hand each object a counting allocator and prove that nothing
  * leaks, per object.
