@@ -174,7 +174,6 @@ struct ringd {
     struct groups *groups;
     struct groupmap *gmap;
     uint64_t gmap_checksum;
-    uint64_t groups_join_at_ms; /* when a node alone in its group next joins its contacts */
 
     /* Logical shards (--shards; shardset.c): the shards this node owns, ascending. NULL
      * until first computed. */

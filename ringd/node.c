@@ -93,9 +93,8 @@ void ringd_pump(struct ringd *d)
     if (d->stopping) {
         return;
     }
-    uint64_t deadline = swim_next_deadline(d->swim);
-    uint64_t groups_deadline = ringd_groups_pump(d, now);
-    deadline = groups_deadline < deadline ? groups_deadline : deadline;
+    ringd_groups_pump(d, now);
+    uint64_t deadline = groups_deadline_with(d->groups, swim_next_deadline(d->swim));
     if (deadline == UINT64_MAX) {
         uv_timer_stop(&d->swim_timer);
     } else {

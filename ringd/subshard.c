@@ -9,9 +9,6 @@
 #include "ring/error.h"
 #include "shardset.h"
 
-/* A node alone in its group tries the group's contacts this often. */
-#define GROUPS_JOIN_RETRY_MS 2000
-
 int ringd_groups_start(struct ringd *d)
 {
     const struct ringd_config *c = &d->cfg;
@@ -75,41 +72,16 @@ static void rebuild_map(struct ringd *d)
     ringd_log(&d->log, RINGD_LOG_INFO, "groups_changed", "groups", n, NULL);
 }
 
-/* A node alone in its group's swim (the seeds may all be of other groups, whose swims ignore
- * it) joins its group through the contacts the other groups' summaries name for it. */
-static void join_own_group(struct ringd *d, uint64_t now_ms)
-{
-    if (members_count_status(swim_members(d->swim), MEMBER_ALIVE) > 1 ||
-        now_ms < d->groups_join_at_ms) {
-        return;
-    }
-    int idx = groups_find(d->groups, d->cfg.group, d->cfg.group_len);
-    if (idx < 0) {
-        return;
-    }
-    struct codec_summary s;
-    groups_get(d->groups, (size_t)idx, &s);
-    struct ring_addr seeds[CODEC_CONTACTS_MAX];
-    size_t n = 0;
-    for (uint8_t c = 0; c < s.contact_count; c++) {
-        if (!ring_addr_equal(&s.contacts[c].addr, &d->self)) {
-            seeds[n++] = s.contacts[c].addr;
-        }
-    }
-    if (n > 0) {
-        (void)swim_join(d->swim, seeds, n, now_ms);
-        d->groups_join_at_ms = now_ms + GROUPS_JOIN_RETRY_MS;
-    }
-}
-
-uint64_t ringd_groups_pump(struct ringd *d, uint64_t now_ms)
+void ringd_groups_pump(struct ringd *d, uint64_t now_ms)
 {
     if (d->groups == NULL) {
-        return UINT64_MAX;
+        return;
     }
-    /* before the tick: a lone node would otherwise author its own summary over the one that
-     * names the rest of its group */
-    join_own_group(d, now_ms);
+    struct ring_addr seeds[CODEC_CONTACTS_MAX];
+    size_t own = groups_own_seeds(d->groups, swim_members(d->swim), now_ms, seeds);
+    if (own > 0) {
+        (void)swim_join(d->swim, seeds, own, now_ms);
+    }
     (void)groups_tick(d->groups, swim_members(d->swim), swim_ring_checksum(d->swim), now_ms);
     struct ring_addr to;
     ssize_t n;
@@ -117,7 +89,6 @@ uint64_t ringd_groups_pump(struct ringd *d, uint64_t now_ms)
         ringd_udp_send(d, &to, d->dgram, (size_t)n);
     }
     rebuild_map(d);
-    return groups_next_deadline(d->groups);
 }
 
 void ringd_groups_join(struct ringd *d, const struct ring_addr *seeds, size_t n)

@@ -22,9 +22,9 @@ static inline int ringd_groups_on(const struct ringd *d)
 /* A datagram from |from|: 1 if it was a group exchange message (fed to groups), else 0. */
 int ringd_groups_recv(struct ringd *d, const struct ring_addr *from, const uint8_t *buf,
                       size_t len);
-/* Ticks groups, sends its datagrams, rebuilds the group map when the set of groups changed.
- * Returns when it next has work (UINT64_MAX when groups are off). */
-uint64_t ringd_groups_pump(struct ringd *d, uint64_t now_ms);
+/* Joins a node alone in its group through its group's contacts, ticks groups, sends its
+ * datagrams, rebuilds the group map when the set of groups changed. */
+void ringd_groups_pump(struct ringd *d, uint64_t now_ms);
 /* The join seeds (any group's nodes) for meeting the other groups. */
 void ringd_groups_join(struct ringd *d, const struct ring_addr *seeds, size_t n);
 /* Routes |key|: see groups_route(). Returns 0 or its errors. */

@@ -173,9 +173,7 @@ void sim_node_drain(struct sim *w, uint32_t i)
     }
     metrics_after_drain(w, i);
     simgroups_node_drain(w, i);
-    uint64_t d = swim_next_deadline(nd->s);
-    uint64_t gd = simgroups_node_deadline(w, i);
-    d = gd < d ? gd : d;
+    uint64_t d = simgroups_node_deadline(w, i, swim_next_deadline(nd->s));
     if (d != UINT64_MAX) {
         uint64_t at = d * 1000;
         sim_node_arm(w, i, at > w->now_us ? at : w->now_us);
@@ -391,7 +389,7 @@ static void on_timer(struct sim *w, const struct sim_ev *ev)
     uint64_t now_ms = w->now_us / 1000;
     (void)swim_tick(nd->s, now_ms);
     sim_node_drain(w, ev->node);
-    if (swim_next_deadline(nd->s) <= now_ms || simgroups_node_deadline(w, ev->node) <= now_ms) {
+    if (simgroups_node_deadline(w, ev->node, swim_next_deadline(nd->s)) <= now_ms) {
         sim_node_arm(w, ev->node, (now_ms + 1) * 1000); /* more than a tick's work is due */
     }
 }

@@ -727,6 +727,39 @@ uint64_t groups_next_deadline(const struct groups *g)
     return a < e ? a : e;
 }
 
+uint64_t groups_deadline_with(const struct groups *g, uint64_t swim_deadline)
+{
+    if (g == NULL) {
+        return swim_deadline;
+    }
+    uint64_t d = groups_next_deadline(g);
+    return d < swim_deadline ? d : swim_deadline;
+}
+
+size_t groups_own_seeds(struct groups *g, const struct members *local, uint64_t now_ms,
+                        struct ring_addr *seeds)
+{
+    if (members_count_status(local, MEMBER_ALIVE) > 1 || now_ms < g->own_join_at_ms) {
+        return 0;
+    }
+    int idx = groups__find(g, g->group, g->group_len);
+    if (idx < 0) {
+        return 0;
+    }
+    struct codec_summary s;
+    groups_get(g, (size_t)idx, &s);
+    size_t n = 0;
+    for (uint8_t c = 0; c < s.contact_count; c++) {
+        if (!ring_addr_equal(&s.contacts[c].addr, &g->cfg.addr)) {
+            seeds[n++] = s.contacts[c].addr;
+        }
+    }
+    if (n > 0) {
+        g->own_join_at_ms = now_ms + GROUPS_OWN_JOIN_RETRY_MS;
+    }
+    return n;
+}
+
 /* ---- lookups ---- */
 
 static int route_remote(const struct groups_entry *e, uint64_t key_hash, struct groups_route *out)

@@ -89,6 +89,7 @@ struct groups {
     struct groups_pending pending;
     struct ring_addr seeds[GROUPS_SEEDS_MAX];
     size_t seed_count;
+    uint64_t own_join_at_ms; /* groups_own_seeds(): not again before this */
 
     struct groups_out out[GROUPS_OUT_MAX];
     size_t out_head, out_count;

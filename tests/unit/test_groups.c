@@ -749,3 +749,42 @@ Test(groups, swim_ignores_records_of_other_groups)
     cr_assert(eq(int, members_index(t, "node-y", 6), RING_ENOENT));
     swim_del(s);
 }
+
+/* A node alone in its group's membership gets its group's contacts (itself left out) as join
+ * seeds, at most every GROUPS_OWN_JOIN_RETRY_MS; a node that sees others of its group gets
+ * none. */
+Test(groups, a_lone_node_joins_its_group_through_its_contacts)
+{
+    net_init(2);
+    run_until(10000);
+    assert_converged();
+    struct ring_addr seeds[CODEC_CONTACTS_MAX];
+    cr_assert(eq(sz, groups_own_seeds(nodes[4].g, nodes[4].t, now, seeds), 0),
+              "node 4 sees its whole group: nothing to join");
+
+    struct members *alone = NULL;
+    cr_assert(eq(int, members_new(&alone, 0, &tm.mem), 0));
+    put_member(alone, 4, MEMBER_ALIVE, 1);
+    size_t n = groups_own_seeds(nodes[4].g, alone, now, seeds);
+    struct codec_summary s;
+    summary_at(4, 4 % GROUPS, &s);
+    size_t want = 0;
+    for (int k = 0; k < s.contact_count; k++) {
+        want += !ring_addr_equal(&s.contacts[k].addr, &nodes[4].addr);
+    }
+    cr_assert(gt(sz, want, 0));
+    cr_assert(eq(sz, n, want));
+    for (size_t k = 0; k < n; k++) {
+        int j = node_of(&seeds[k]);
+        cr_assert(eq(int, j % GROUPS, 4 % GROUPS), "a seed outside the group");
+        cr_assert(ne(int, j, 4), "never itself");
+    }
+    cr_assert(eq(sz, groups_own_seeds(nodes[4].g, alone, now + 10, seeds), 0), "not again so soon");
+    cr_assert(
+        eq(sz, groups_own_seeds(nodes[4].g, alone, now + GROUPS_OWN_JOIN_RETRY_MS, seeds), n));
+    cr_assert(eq(u64, groups_deadline_with(NULL, 1234), 1234));
+    cr_assert(
+        le(u64, groups_deadline_with(nodes[4].g, UINT64_MAX), groups_next_deadline(nodes[4].g)));
+    members_del(alone);
+    net_free();
+}

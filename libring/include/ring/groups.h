@@ -153,6 +153,21 @@ RING_EXTERN int groups_tick(struct groups *g, const struct members *local,
 /* The time at which groups_tick() has work next (never UINT64_MAX: exchanges are periodic). */
 RING_EXTERN uint64_t groups_next_deadline(const struct groups *g);
 
+/* The one deadline a node arms its timer for: the earlier of |swim_deadline|
+ * (swim_next_deadline()) and |g|'s; |g| may be NULL (sub-sharding off). */
+RING_EXTERN uint64_t groups_deadline_with(const struct groups *g, uint64_t swim_deadline);
+
+/* A node alone in its group's membership |local| (its join seeds may all be of other
+ * groups, whose memberships ignore it) joins its group through the contacts the summaries
+ * name for it. Writes into |seeds| (room for CODEC_CONTACTS_MAX) its own group's contacts,
+ * itself left out, and returns how many; 0 when the node is not alone, knows no contact of
+ * its group, or tried less than GROUPS_OWN_JOIN_RETRY_MS ago. The caller passes them to
+ * swim_join(). Call it before groups_tick(): a lone node would otherwise author its own
+ * summary over the one that names the rest of its group. */
+#define GROUPS_OWN_JOIN_RETRY_MS 2000
+RING_EXTERN size_t groups_own_seeds(struct groups *g, const struct members *local, uint64_t now_ms,
+                                    struct ring_addr *seeds);
+
 /* Writes the next datagram into |buf| (|cap| >= the datagram budget) and its destination
  * into |*to|. Returns its length, 0 when nothing is queued, or RING_ENOBUFS. */
 RING_EXTERN ssize_t groups_send_next(struct groups *g, struct ring_addr *to, uint8_t *buf,
