@@ -9,6 +9,7 @@
  * the one before it is answered, which keeps answers in order (as nginx does) and bounds
  * what a client can make us hold to one read buffer.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -276,8 +277,10 @@ static int on_body(http_parser *p, const char *at, size_t len)
 static int on_message_complete(http_parser *p)
 {
     struct px_client *cl = p->data;
-    /* Stop here: a pipelined request waits until this one is answered. */
+    /* Stop here: a pipelined request waits until this one is answered; its head is scanned
+     * from its first byte when it is fed. */
     http_parser_pause(p, 1);
+    httpmsg_scan_reset(&cl->scan);
     cl->waiting = 1;
     px_ex_request_done(cl->ex);
     return 0;
@@ -311,9 +314,31 @@ static void parse_failed(struct px_client *cl)
     }
 }
 
-/* Parses |len| bytes of requests (|len| 0: the client finished sending). */
+/* A request head http_parser would have taken, but whose raw bytes are malformed (bare LF or
+ * CR, NUL, obs-fold): 400 and the connection closes. */
+static void head_refused(struct px_client *cl, const char *why)
+{
+    if (cl->ex == NULL) {
+        cl->ex = px_ex_new(cl);
+        if (cl->ex == NULL) {
+            client_close(cl);
+            return;
+        }
+    }
+    char text[128];
+    snprintf(text, sizeof(text), "malformed request head: %s", why);
+    px_ex_fail(cl->ex, PROXY_ERR_BAD_REQUEST, text);
+}
+
+/* Parses |len| bytes of requests (|len| 0: the client finished sending). The head's raw bytes
+ * are scanned first: only a head with clean lines reaches http_parser. */
 static void client_feed(struct px_client *cl, const char *data, size_t len)
 {
+    size_t head;
+    if (len > 0 && !httpmsg_scan_done(&cl->scan) && httpmsg_scan(&cl->scan, data, len, &head) < 0) {
+        head_refused(cl, cl->scan.why);
+        return;
+    }
     cl->feeding++;
     size_t n = http_parser_execute(&cl->parser, &request_settings, data, len);
     cl->feeding--;
@@ -598,7 +623,7 @@ int ringd_proxy_start(struct ringd *d)
         return UV_ENOMEM;
     }
     d->proxy = p;
-    snprintf(p->owner_line, sizeof(p->owner_line), "%s: %s\r\n", PROXY_OWNER_HEADER, d->cfg.id);
+    snprintf(p->owner_line, sizeof(p->owner_line), "%s: %s\r\n", HTTPMSG_OWNER_HEADER, d->cfg.id);
     http_parser_set_max_header_size(HTTPMSG_WIRE_BYTES_MAX);
     int rv = resolve_app(d);
     struct sockaddr_storage ss;
