@@ -594,6 +594,7 @@ static int on_headers_complete(http_parser *p)
 {
     struct px_ex *ex = p->data;
     int status = p->status_code;
+    ex->resp_heads++;
     if (status == 101 || status < 100) {
         return bad_response(ex, NULL);
     }
@@ -726,19 +727,30 @@ static void response_failed(struct px_ex *ex)
 
 /* Parses |len| bytes of the response; stops at its end (resp_done), at a peer's refusal or at
  * an error. Each head's raw bytes are scanned before http_parser sees them, as a request's
- * are (a 100 Continue's head, then the final one's). Returns the bytes parsed, or -1 for a
+ * are (a 100 Continue's head, then the final one's), and http_parser must find the head's
+ * end where the scan does (proxy.c, parse_request). Returns the bytes parsed, or -1 for a
  * malformed head (scan_why says why). */
 static ssize_t parse_response(struct px_ex *ex, const char *data, size_t len)
 {
     size_t off = 0;
     while (off < len && HTTP_PARSER_ERRNO(&ex->resp) == HPE_OK) {
         size_t n = len - off;
-        if (!httpmsg_scan_done(&ex->resp_scan) &&
-            httpmsg_scan(&ex->resp_scan, data + off, n, &n) < 0) {
-            ex->scan_why = ex->resp_scan.why;
+        int ends = 0;
+        if (!httpmsg_scan_done(&ex->resp_scan)) {
+            int rv = httpmsg_scan(&ex->resp_scan, data + off, n, &n);
+            if (rv < 0) {
+                ex->scan_why = ex->resp_scan.why;
+                return -1;
+            }
+            ends = rv == 1;
+        }
+        uint32_t heads = ex->resp_heads;
+        size_t got = http_parser_execute(&ex->resp, &response_settings, data + off, n);
+        off += got;
+        if (ends && got == n && ex->resp_heads == heads && HTTP_PARSER_ERRNO(&ex->resp) == HPE_OK) {
+            ex->scan_why = "malformed status line";
             return -1;
         }
-        off += http_parser_execute(&ex->resp, &response_settings, data + off, n);
     }
     return (ssize_t)off;
 }

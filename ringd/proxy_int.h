@@ -73,6 +73,7 @@ struct px_client {
     uint8_t hops;          /* peer clients: the hop this request is on */
     http_parser parser;
     struct httpmsg_scan scan; /* the raw bytes of the request head being read */
+    uint32_t heads;           /* request heads http_parser has read */
     struct px_ex *ex; /* the request being served: one at a time, so answers stay in order */
     char *held;       /* bytes read past a complete request (pipelined), parsed after it */
     size_t held_len;
@@ -126,6 +127,7 @@ struct px_ex {
     uint64_t start_ms, deadline_ms, retry_at_ms;
     http_parser resp;
     struct httpmsg_scan resp_scan; /* the raw bytes of the response head being read */
+    uint32_t resp_heads;           /* response heads http_parser has read */
     /* Large, filled as they arrive. */
     struct httpmsg req;
     struct httpmsg rsp;
