@@ -95,6 +95,7 @@ struct ringd_metrics {
     uint64_t proxy_reforwards; /* requests from a peer passed on: the key was not ours */
     uint64_t proxy_clients;    /* client connections accepted */
     uint64_t proxy_app_connects;
+    uint64_t proxy_app_unsolicited; /* app connections closed: bytes came, no request out */
     uint64_t proxy_peer_conns_in, proxy_peer_conns_out;
     uint64_t proxy_peer_connect_failures;
     uint64_t proxy_peer_protocol_errors;

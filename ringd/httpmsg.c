@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "ring/error.h"
+#include "ring/members.h"
 
 void httpmsg_reset(struct httpmsg *m)
 {
@@ -15,6 +16,92 @@ void httpmsg_reset(struct httpmsg *m)
     m->in_value = 0;
     m->error = 0;
 }
+
+/* ---- the raw head --------------------------------------------------------------------- */
+
+enum {
+    SCAN_START,      /* before the start line (empty lines are skipped) */
+    SCAN_START_CR,   /* ... a CR there */
+    SCAN_LINE,       /* inside a line */
+    SCAN_CR,         /* a CR inside a line */
+    SCAN_LINE_BEGIN, /* at the start of a line after the start line */
+    SCAN_END_CR,     /* a CR there: the blank line that ends the head */
+    SCAN_DONE,
+    SCAN_FAILED,
+};
+
+void httpmsg_scan_reset(struct httpmsg_scan *s)
+{
+    s->state = SCAN_START;
+    s->why = NULL;
+}
+
+int httpmsg_scan_done(const struct httpmsg_scan *s)
+{
+    return s->state == SCAN_DONE;
+}
+
+static int scan_failed(struct httpmsg_scan *s, const char *why)
+{
+    s->state = SCAN_FAILED;
+    s->why = why;
+    return RING_EPROTO;
+}
+
+/* The state after byte |c| in state |state|, or SCAN_FAILED with |*why| set. */
+static int scan_step(int state, unsigned char c, const char **why)
+{
+    *why = c == '\0'   ? "NUL byte"
+           : c == '\n' ? "bare LF (every line must end in CRLF)"
+                       : "bare CR (a CR not followed by LF)";
+    if (c == '\0') {
+        return SCAN_FAILED;
+    }
+    switch (state) {
+    case SCAN_START:
+        return c == '\r' ? SCAN_START_CR : c == '\n' ? SCAN_FAILED : SCAN_LINE;
+    case SCAN_LINE:
+        return c == '\r' ? SCAN_CR : c == '\n' ? SCAN_FAILED : SCAN_LINE;
+    case SCAN_START_CR:
+        return c == '\n' ? SCAN_START : SCAN_FAILED;
+    case SCAN_CR:
+        return c == '\n' ? SCAN_LINE_BEGIN : SCAN_FAILED;
+    case SCAN_END_CR:
+        return c == '\n' ? SCAN_DONE : SCAN_FAILED;
+    case SCAN_LINE_BEGIN:
+        if (c == ' ' || c == '\t') {
+            *why = "obs-fold (a header line that starts with whitespace)";
+            return SCAN_FAILED;
+        }
+        return c == '\r' ? SCAN_END_CR : c == '\n' ? SCAN_FAILED : SCAN_LINE;
+    default:
+        return state;
+    }
+}
+
+int httpmsg_scan(struct httpmsg_scan *s, const char *data, size_t len, size_t *used)
+{
+    *used = 0;
+    if (s->state == SCAN_FAILED) {
+        return RING_EPROTO;
+    }
+    size_t i = 0;
+    while (i < len && s->state != SCAN_DONE) {
+        unsigned char c = (unsigned char)data[i++];
+        if (s->state == SCAN_LINE && c != '\r' && c != '\n' && c != '\0') {
+            continue; /* the common case: a byte inside a line */
+        }
+        const char *why;
+        s->state = scan_step(s->state, c, &why);
+        if (s->state == SCAN_FAILED) {
+            return scan_failed(s, why);
+        }
+    }
+    *used = i;
+    return s->state == SCAN_DONE ? 1 : 0;
+}
+
+/* ---- the parsed head --------------------------------------------------------------------- */
 
 static int append(struct httpmsg *m, const char *at, size_t len)
 {
@@ -97,11 +184,11 @@ static int framing_lookalike(const char *name, size_t len)
     return 0;
 }
 
-int httpmsg_check(const struct httpmsg *m)
+int httpmsg_check(const struct httpmsg *m, const char *key)
 {
     uint32_t count = 0, bytes = m->text_len;
     for (uint32_t i = 0; i < m->count; i++) {
-        if (!httpmsg_hop_by_hop(m, i)) {
+        if (!httpmsg_dropped(m, i, key)) {
             count++;
             bytes += m->h[i].name_len + m->h[i].value_len;
         }
@@ -132,6 +219,16 @@ int httpmsg_check(const struct httpmsg *m)
 static int name_is(const struct httpmsg *m, uint32_t i, const char *name, size_t len)
 {
     return m->h[i].name_len == len && strncasecmp(m->buf + m->h[i].name_off, name, len) == 0;
+}
+
+uint32_t httpmsg_count(const struct httpmsg *m, const char *name)
+{
+    size_t n = strlen(name);
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < m->count; i++) {
+        count += (uint32_t)name_is(m, i, name, n);
+    }
+    return count;
 }
 
 const char *httpmsg_get(const struct httpmsg *m, const char *name, size_t *len)
@@ -177,7 +274,7 @@ static int named_in_connection(const struct httpmsg *m, uint32_t i)
     return 0;
 }
 
-int httpmsg_hop_by_hop(const struct httpmsg *m, uint32_t i)
+int httpmsg_dropped(const struct httpmsg *m, uint32_t i, const char *key)
 {
     static const char *const drop[] = {
         "connection", "keep-alive", "proxy-connection",  "te",
@@ -188,7 +285,58 @@ int httpmsg_hop_by_hop(const struct httpmsg *m, uint32_t i)
             return 1;
         }
     }
-    return named_in_connection(m, i);
+    if (key != NULL && name_is(m, i, key, strlen(key))) {
+        return 0;
+    }
+    return name_is(m, i, HTTPMSG_OWNER_HEADER, sizeof(HTTPMSG_OWNER_HEADER) - 1) ||
+           name_is(m, i, HTTPMSG_ERROR_HEADER, sizeof(HTTPMSG_ERROR_HEADER) - 1) ||
+           named_in_connection(m, i);
+}
+
+/* The value of the only header named |name| in |*v| (NULL when there is none). Returns 0, or
+ * RING_EPROTO when there are two. */
+static int only_one(const struct httpmsg *m, const char *name, const char **v, size_t *len)
+{
+    size_t n = strlen(name);
+    *v = NULL;
+    *len = 0;
+    for (uint32_t i = 0; i < m->count; i++) {
+        if (!name_is(m, i, name, n)) {
+            continue;
+        }
+        if (*v != NULL) {
+            return RING_EPROTO;
+        }
+        *v = m->buf + m->h[i].value_off;
+        *len = m->h[i].value_len;
+    }
+    return 0;
+}
+
+int httpmsg_served(const struct httpmsg *m, struct httpmsg_served *s)
+{
+    if (only_one(m, HTTPMSG_OWNER_HEADER, &s->owner, &s->owner_len) != 0 ||
+        only_one(m, HTTPMSG_ERROR_HEADER, &s->cause, &s->cause_len) != 0 ||
+        (s->owner == NULL && s->cause == NULL)) {
+        return RING_EPROTO;
+    }
+    if (s->owner != NULL && (s->owner_len == 0 || s->owner_len > MEMBER_ID_BYTES_MAX)) {
+        return RING_EPROTO;
+    }
+    for (size_t k = 0; k < s->owner_len; k++) {
+        if (s->owner[k] <= ' ' || s->owner[k] > '~') {
+            return RING_EPROTO;
+        }
+    }
+    if (s->cause != NULL && (s->cause_len == 0 || s->cause_len > HTTPMSG_CAUSE_BYTES_MAX)) {
+        return RING_EPROTO;
+    }
+    for (size_t k = 0; k < s->cause_len; k++) {
+        if ((s->cause[k] < 'a' || s->cause[k] > 'z') && s->cause[k] != '_') {
+            return RING_EPROTO;
+        }
+    }
+    return 0;
 }
 
 /* |v| in decimal at the end of |buf| (24 bytes); returns the digit count. printf is a
@@ -203,12 +351,11 @@ static size_t u64_text(uint64_t v, char *buf)
     return n;
 }
 
-static void write_headers(struct sbuf *out, const struct httpmsg *m, const char *skip,
+static void write_headers(struct sbuf *out, const struct httpmsg *m, const char *key,
                           const char *extra, const struct httpmsg_framing *f)
 {
-    size_t skip_len = skip != NULL ? strlen(skip) : 0;
     for (uint32_t i = 0; i < m->count; i++) {
-        if (httpmsg_hop_by_hop(m, i) || (skip != NULL && name_is(m, i, skip, skip_len))) {
+        if (httpmsg_dropped(m, i, key)) {
             continue;
         }
         sbuf_add(out, m->buf + m->h[i].name_off, m->h[i].name_len);
@@ -235,16 +382,16 @@ static void write_headers(struct sbuf *out, const struct httpmsg *m, const char 
 }
 
 void httpmsg_write_request(struct sbuf *out, const char *method, const struct httpmsg *m,
-                           const char *extra, const struct httpmsg_framing *f)
+                           const char *key, const char *extra, const struct httpmsg_framing *f)
 {
     sbuf_adds(out, method);
     sbuf_add(out, " ", 1);
     sbuf_add(out, m->buf + m->text_off, m->text_len);
     sbuf_add(out, " HTTP/1.1\r\n", 11);
-    write_headers(out, m, NULL, extra, f);
+    write_headers(out, m, key, extra, f);
 }
 
-void httpmsg_write_response(struct sbuf *out, int status, const struct httpmsg *m, const char *skip,
+void httpmsg_write_response(struct sbuf *out, int status, const struct httpmsg *m,
                             const char *extra, const struct httpmsg_framing *f)
 {
     char line[13] = "HTTP/1.1 000 ";
@@ -254,7 +401,7 @@ void httpmsg_write_response(struct sbuf *out, int status, const struct httpmsg *
     sbuf_add(out, line, sizeof(line));
     sbuf_add(out, m->buf + m->text_off, m->text_len);
     sbuf_add(out, "\r\n", 2);
-    write_headers(out, m, skip, extra, f);
+    write_headers(out, m, NULL, extra, f);
 }
 
 void httpmsg_write_error(struct sbuf *out, int status, const char *cause, const char *why,
@@ -262,8 +409,8 @@ void httpmsg_write_error(struct sbuf *out, int status, const char *cause, const 
 {
     sbuf_printf(out,
                 "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-                "X-Ring-Error: %s\r\n%s\r\n%s\n",
-                status, httpmsg_reason(status), strlen(why) + 1, cause,
+                "%s: %s\r\n%s\r\n%s\n",
+                status, httpmsg_reason(status), strlen(why) + 1, HTTPMSG_ERROR_HEADER, cause,
                 close ? "Connection: close\r\n" : "", why);
 }
 

@@ -118,6 +118,9 @@ static void proxy_metrics(struct sbuf *b, const struct ringd_metrics *m)
         m->proxy_clients);
     one(b, "ringd_proxy_app_connects_total", "counter", "Connections opened to the local app.",
         m->proxy_app_connects);
+    one(b, "ringd_proxy_app_unsolicited_total", "counter",
+        "App connections closed for bytes sent when no request was outstanding on them.",
+        m->proxy_app_unsolicited);
     in_out(b, "ringd_proxy_peer_connections_total", "Forwarding connections between ringd's.",
            m->proxy_peer_conns_in, m->proxy_peer_conns_out);
     one(b, "ringd_proxy_peer_connect_failures_total", "counter",

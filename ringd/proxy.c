@@ -9,6 +9,7 @@
  * the one before it is answered, which keeps answers in order (as nginx does) and bounds
  * what a client can make us hold to one read buffer.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -256,6 +257,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 static int on_headers_complete(http_parser *p)
 {
     struct px_client *cl = p->data;
+    cl->heads++;
     if (px_ex_head(cl->ex) != 0) {
         cl->failed_parse = 1;
         return -1;
@@ -276,8 +278,10 @@ static int on_body(http_parser *p, const char *at, size_t len)
 static int on_message_complete(http_parser *p)
 {
     struct px_client *cl = p->data;
-    /* Stop here: a pipelined request waits until this one is answered. */
+    /* Stop here: a pipelined request waits until this one is answered; its head is scanned
+     * from its first byte when it is fed. */
     http_parser_pause(p, 1);
+    httpmsg_scan_reset(&cl->scan);
     cl->waiting = 1;
     px_ex_request_done(cl->ex);
     return 0;
@@ -311,15 +315,66 @@ static void parse_failed(struct px_client *cl)
     }
 }
 
-/* Parses |len| bytes of requests (|len| 0: the client finished sending). */
+/* A request head http_parser would have taken, but whose raw bytes are malformed (bare LF or
+ * CR, NUL, obs-fold): 400 and the connection closes. */
+static void head_refused(struct px_client *cl, const char *why)
+{
+    if (cl->ex == NULL) {
+        cl->ex = px_ex_new(cl);
+        if (cl->ex == NULL) {
+            client_close(cl);
+            return;
+        }
+    }
+    char text[128];
+    snprintf(text, sizeof(text), "malformed request head: %s", why);
+    px_ex_fail(cl->ex, PROXY_ERR_BAD_REQUEST, text);
+}
+
+/* Runs http_parser over |len| bytes, of which the first |head| end the head the scan saw
+ * end (|ends|). http_parser must have found the end of the head there too: without
+ * HTTP_PARSER_STRICT it does not check the letters of "HTTP/" in the request line, so it can
+ * read the blank line as part of it and go on reading a head the scan no longer watches.
+ * Returns the bytes parsed, or -1 when the request was refused for that. */
+static ssize_t parse_request(struct px_client *cl, const char *data, size_t len, size_t head,
+                             int ends)
+{
+    uint32_t heads = cl->heads;
+    size_t n = http_parser_execute(&cl->parser, &request_settings, data, head);
+    if (!ends || n < head || cl->closing || HTTP_PARSER_ERRNO(&cl->parser) != HPE_OK) {
+        return (ssize_t)n;
+    }
+    if (cl->heads == heads) {
+        head_refused(cl, "malformed request line");
+        return -1;
+    }
+    if (head < len) {
+        n += http_parser_execute(&cl->parser, &request_settings, data + head, len - head);
+    }
+    return (ssize_t)n;
+}
+
+/* Parses |len| bytes of requests (|len| 0: the client finished sending). The head's raw bytes
+ * are scanned first: only a head with clean lines reaches http_parser. */
 static void client_feed(struct px_client *cl, const char *data, size_t len)
 {
+    size_t head = len;
+    int ends = 0;
+    if (len > 0 && !httpmsg_scan_done(&cl->scan)) {
+        int rv = httpmsg_scan(&cl->scan, data, len, &head);
+        if (rv < 0) {
+            head_refused(cl, cl->scan.why);
+            return;
+        }
+        ends = rv == 1;
+    }
     cl->feeding++;
-    size_t n = http_parser_execute(&cl->parser, &request_settings, data, len);
+    ssize_t parsed = parse_request(cl, data, len, head, ends);
     cl->feeding--;
-    if (cl->closing) {
+    if (cl->closing || parsed < 0) {
         return;
     }
+    size_t n = (size_t)parsed;
     enum http_errno err = HTTP_PARSER_ERRNO(&cl->parser);
     if (err == HPE_PAUSED) {
         if (n < len && cl->ex != NULL) {
@@ -598,7 +653,7 @@ int ringd_proxy_start(struct ringd *d)
         return UV_ENOMEM;
     }
     d->proxy = p;
-    snprintf(p->owner_line, sizeof(p->owner_line), "%s: %s\r\n", PROXY_OWNER_HEADER, d->cfg.id);
+    snprintf(p->owner_line, sizeof(p->owner_line), "%s: %s\r\n", HTTPMSG_OWNER_HEADER, d->cfg.id);
     http_parser_set_max_header_size(HTTPMSG_WIRE_BYTES_MAX);
     int rv = resolve_app(d);
     struct sockaddr_storage ss;

@@ -2,9 +2,19 @@
  * proxy_app: keep-alive connections from the proxy to the local app (--app). An exchange
  * takes an idle connection or opens one; when its response ends cleanly the connection goes
  * back on the idle list for the next request, like nginx's upstream keepalive.
+ *
+ * HTTP/1.1 has no request ids: a response is the answer to the request before it. Bytes the
+ * app sends when no request is outstanding (a second response, a body after a HEAD's) would
+ * be taken for the answer to the next request on that connection, so such a connection is
+ * closed and counted (ringd_proxy_app_unsolicited_total) wherever they show: after a complete
+ * response in the same read (proxy_ex.c), while the connection is idle, or waiting unread
+ * when it is taken again (peeked at, one recv per reuse). Bytes the app sends after the next
+ * request went out look like its answer; no HTTP/1.1 proxy can tell them apart.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "proxy_int.h"
 
@@ -98,6 +108,9 @@ static void app_read(struct px_app *a, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (a->ex == NULL) {
+        if (nread > 0) {
+            a->d->m.proxy_app_unsolicited++; /* bytes nobody asked for */
+        }
         app_close(a); /* an idle connection: EOF, or bytes nobody asked for */
         return;
     }
@@ -161,12 +174,35 @@ static struct px_app *app_new(struct ringd *d)
     return a;
 }
 
+/* 1 if idle connection |a| has bytes or an EOF waiting that its last read did not see: it
+ * was released in the same loop iteration, or they came after the poll. */
+static int stale(struct px_app *a)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno((const uv_handle_t *)&a->tcp, &fd) != 0) {
+        return 1;
+    }
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0) {
+        a->d->m.proxy_app_unsolicited++;
+    }
+    /* n == 0: the app closed it; an error other than "nothing there": it broke */
+    return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 struct px_app *px_app_get(struct ringd *d, struct px_ex *ex)
 {
     struct ringd_proxy *p = d->proxy;
-    struct px_app *a = p->idle_apps;
-    if (a != NULL) {
+    struct px_app *a;
+    while ((a = p->idle_apps) != NULL) {
         unlink_idle(a);
+        if (!stale(a)) {
+            break;
+        }
+        app_close(a);
+    }
+    if (a != NULL) {
         a->reused = 1;
     } else {
         a = app_new(d);

@@ -27,6 +27,15 @@ static void up_on_writable(struct mux_stream *s);
 /* The stream to the owner's ringd as the upstream (defined at the end). */
 static const struct mux_stream_cbs up_cbs;
 
+/* Ready to read a response from the start: the parser, the head collected and the scan. */
+static void response_reset(struct px_ex *ex)
+{
+    httpmsg_reset(&ex->rsp);
+    httpmsg_scan_reset(&ex->resp_scan);
+    http_parser_init(&ex->resp, HTTP_RESPONSE);
+    ex->resp.data = ex;
+}
+
 /* Callbacks of the stream to the owner's ringd, when it is the upstream. */
 struct px_ex *px_ex_new(struct px_client *cl)
 {
@@ -58,9 +67,7 @@ struct px_ex *px_ex_new(struct px_client *cl)
     ex->start_ms = uv_now(d->loop);
     ex->deadline_ms = ex->start_ms + d->cfg.proxy_timeout_ms;
     httpmsg_reset(&ex->req);
-    httpmsg_reset(&ex->rsp);
-    http_parser_init(&ex->resp, HTTP_RESPONSE);
-    ex->resp.data = ex;
+    response_reset(ex);
     return ex;
 }
 
@@ -263,6 +270,7 @@ static int route(struct px_ex *ex)
     if (mine < 0) {
         return mine == -2 ? 0 : -1;
     }
+    response_reset(ex); /* a retry reads the new owner's answer from its first byte */
     if (mine && is_self(d, hashring_member(r->ring, idx))) {
         ex->path = cl->is_peer ? PROXY_PATH_PEER : PROXY_PATH_LOCAL;
         ex->app = px_app_get(d, ex);
@@ -280,15 +288,21 @@ static int route(struct px_ex *ex)
             d->m.proxy_reforwards++;
         }
         ex->path = PROXY_PATH_FORWARD;
+        const char *id = ex->contact_id;
+        size_t id_len = strlen(ex->contact_id);
         if (mine) {
             to = r->addrs[idx];
+            id = hashring_member(r->ring, idx)->id;
+            id_len = hashring_member(r->ring, idx)->id_len;
         }
+        memcpy(ex->up_id, id, id_len);
+        ex->up_id_len = id_len;
+        ex->up_hops = (uint8_t)(cl->is_peer ? cl->hops + 1 : 1);
         if (ex->attempts > 0 && !ring_addr_equal(&ex->owner_addr, &to)) {
             d->m.proxy_reroutes++;
         }
         ex->owner_addr = to;
-        ex->ms = mux_open(d, &ex->owner_addr, (uint8_t)(cl->is_peer ? cl->hops + 1 : 1),
-                          r->checksum, &up_cbs, ex);
+        ex->ms = mux_open(d, &ex->owner_addr, ex->up_hops, r->checksum, &up_cbs, ex);
         if (ex->ms == NULL) {
             return up_lost(ex, 0);
         }
@@ -317,13 +331,20 @@ int px_ex_head(struct px_ex *ex)
                      "the proxy does not tunnel (CONNECT, Upgrade)", 1);
         return -1;
     }
-    int bad = httpmsg_check(&ex->req);
+    int bad = httpmsg_check(&ex->req, d->cfg.key_header);
     if (bad == RING_EMSGSIZE) {
         px_ex_answer(ex, 431, PROXY_ERR_HEAD_TOO_LARGE, "request head too large", 1);
         return -1;
     }
     if (bad != 0) {
         px_ex_answer(ex, 400, PROXY_ERR_BAD_REQUEST, "malformed header", 1);
+        return -1;
+    }
+    if (httpmsg_count(&ex->req, d->cfg.key_header) > 1) {
+        char why[RINGD_HEADER_BYTES_MAX + 64];
+        snprintf(why, sizeof(why), "more than one %s header: the key is ambiguous",
+                 d->cfg.key_header);
+        px_ex_answer(ex, 400, PROXY_ERR_BAD_REQUEST, why, 1);
         return -1;
     }
     ex->key = httpmsg_get(&ex->req, d->cfg.key_header, &ex->key_len);
@@ -348,7 +369,7 @@ int px_ex_head(struct px_ex *ex)
         .chunked = ex->chunked_up,
     };
     sbuf_reset(&ex->head);
-    httpmsg_write_request(&ex->head, ex->method, &ex->req, NULL, &f);
+    httpmsg_write_request(&ex->head, ex->method, &ex->req, d->cfg.key_header, NULL, &f);
     if (ex->head.failed) {
         px_ex_answer(ex, 431, PROXY_ERR_HEAD_TOO_LARGE, "request head too large", 1);
         return -1;
@@ -488,46 +509,82 @@ static void write_client(struct px_ex *ex, const char *data, size_t len)
     }
 }
 
-static int bad_response(struct px_ex *ex)
+/* The response cannot be passed on (|why| may be NULL: malformed). */
+static int bad_response(struct px_ex *ex, const char *why)
 {
     ex->interim = -1; /* marks the failure for px_ex_up_data */
+    ex->bad_why = why;
     return -1;
 }
 
 static int on_status(http_parser *p, const char *at, size_t len)
 {
     struct px_ex *ex = p->data;
-    return httpmsg_on_text(&ex->rsp, at, len) == 0 ? 0 : bad_response(ex);
+    return httpmsg_on_text(&ex->rsp, at, len) == 0 ? 0 : bad_response(ex, NULL);
 }
 
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     struct px_ex *ex = p->data;
-    return httpmsg_on_field(&ex->rsp, at, len) == 0 ? 0 : bad_response(ex);
+    return httpmsg_on_field(&ex->rsp, at, len) == 0 ? 0 : bad_response(ex, NULL);
 }
 
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     struct px_ex *ex = p->data;
-    return httpmsg_on_value(&ex->rsp, at, len) == 0 ? 0 : bad_response(ex);
+    return httpmsg_on_value(&ex->rsp, at, len) == 0 ? 0 : bad_response(ex, NULL);
 }
 
-/* 1 for the answer of a ringd that gave the request to no app (X-Ring-Error hop_limit or
- * no_owner). */
-static int peer_refused(struct px_ex *ex)
+static int cause_is(const struct httpmsg_served *sv, enum ringd_proxy_error e)
 {
-    size_t n;
-    const char *why = httpmsg_get(&ex->rsp, "X-Ring-Error", &n);
-    ex->hop_limited = why != NULL && n == 9 && memcmp(why, "hop_limit", 9) == 0;
-    return ex->hop_limited || (why != NULL && n == 8 && memcmp(why, "no_owner", 8) == 0);
+    const char *name = ringd_proxy_error_names[e];
+    return sv->cause != NULL && sv->cause_len == strlen(name) &&
+           memcmp(sv->cause, name, sv->cause_len) == 0;
+}
+
+/* Checks who the answer of the owner's ringd says served the request (PROTOCOL.md section 11)
+ * and writes the X-Ring-Owner and X-Ring-Error lines it goes on with into |lines| (|cap|
+ * bytes): the ones checked here, never a copy passed through unread. |*refused| is 1 for a
+ * ringd's answer that no app got the request (hop_limit, no_owner). Returns 0, or -1 for an
+ * answer no ringd sends. */
+static int check_served(struct px_ex *ex, char *lines, size_t cap, int *refused)
+{
+    struct httpmsg_served sv;
+    if (httpmsg_served(&ex->rsp, &sv) != 0) {
+        return -1;
+    }
+    int known = sv.cause == NULL;
+    for (int e = 0; e < PROXY_ERRORS && !known; e++) {
+        known = e != PROXY_ERR_ABORTED && cause_is(&sv, (enum ringd_proxy_error)e);
+    }
+    /* At the last hop the peer cannot pass the request on, so an app's answer names the peer
+     * itself. Before it, the peer may have passed it on, and checked the answer it got so. */
+    int other = sv.owner != NULL &&
+                (sv.owner_len != ex->up_id_len || memcmp(sv.owner, ex->up_id, sv.owner_len) != 0);
+    if (!known || (other && ex->up_hops >= FWD_HOPS_MAX)) {
+        return -1;
+    }
+    ex->hop_limited = sv.owner == NULL && cause_is(&sv, PROXY_ERR_HOP_LIMIT);
+    *refused = ex->hop_limited || (sv.owner == NULL && cause_is(&sv, PROXY_ERR_NO_OWNER));
+    int n = 0;
+    lines[0] = '\0';
+    if (sv.owner != NULL) {
+        n = snprintf(lines, cap, "%s: %.*s\r\n", HTTPMSG_OWNER_HEADER, (int)sv.owner_len, sv.owner);
+    }
+    if (sv.cause != NULL) {
+        snprintf(lines + n, cap - (size_t)n, "%s: %.*s\r\n", HTTPMSG_ERROR_HEADER,
+                 (int)sv.cause_len, sv.cause);
+    }
+    return 0;
 }
 
 static int on_headers_complete(http_parser *p)
 {
     struct px_ex *ex = p->data;
     int status = p->status_code;
+    ex->resp_heads++;
     if (status == 101 || status < 100) {
-        return bad_response(ex);
+        return bad_response(ex, NULL);
     }
     struct httpmsg_framing f = { .content_length = -1 };
     sbuf_reset(&ex->head);
@@ -535,13 +592,23 @@ static int on_headers_complete(http_parser *p)
         /* 100 Continue and friends pass to HTTP/1.1 clients; the final answer follows */
         ex->interim = 1;
         if (!ex->client_http10) {
-            httpmsg_write_response(&ex->head, status, &ex->rsp, NULL, NULL, &f);
+            httpmsg_write_response(&ex->head, status, &ex->rsp, NULL, &f);
             write_client(ex, ex->head.data, ex->head.len);
         }
         httpmsg_reset(&ex->rsp);
         return 0;
     }
-    if (ex->up == UP_PEER && !ex->cl->is_peer && status == 503 && peer_refused(ex)) {
+    /* the app's copies of ringd's headers are dropped (httpmsg); ours go in their place */
+    char peer_lines[MEMBER_ID_BYTES_MAX + HTTPMSG_CAUSE_BYTES_MAX + 64];
+    const char *lines = ex->d->proxy->owner_line;
+    int refused = 0;
+    if (ex->up == UP_PEER) {
+        if (check_served(ex, peer_lines, sizeof(peer_lines), &refused) != 0) {
+            return bad_response(ex, "the owner sent an answer that does not say who served it");
+        }
+        lines = peer_lines;
+    }
+    if (ex->up == UP_PEER && !ex->cl->is_peer && status == 503 && refused) {
         /* No app saw it (a ring in flux past the hop limit, or an empty ring there): like
          * a failed owner, it may go again once the ring settles. Only the first ringd
          * retries, so retries never multiply along the path. */
@@ -563,11 +630,9 @@ static int on_headers_complete(http_parser *p)
         ex->resp_close = 1;
     }
     f.close = ex->resp_close;
-    int from_app = ex->up == UP_APP;
-    httpmsg_write_response(&ex->head, status, &ex->rsp, from_app ? PROXY_OWNER_HEADER : NULL,
-                           from_app ? ex->d->proxy->owner_line : NULL, &f);
+    httpmsg_write_response(&ex->head, status, &ex->rsp, lines, &f);
     if (ex->head.failed) {
-        return bad_response(ex);
+        return bad_response(ex, NULL);
     }
     ex->resp_started = 1;
     write_client(ex, ex->head.data, ex->head.len);
@@ -594,6 +659,7 @@ static int on_message_complete(http_parser *p)
     struct px_ex *ex = p->data;
     if (ex->interim == 1) {
         ex->interim = 0;
+        httpmsg_scan_reset(&ex->resp_scan); /* the final response's head follows */
         return 0;
     }
     if (ex->resp_chunked) {
@@ -617,36 +683,82 @@ static const http_parser_settings response_settings = {
  * reused) and the client goes on. */
 static void complete(struct px_ex *ex)
 {
-    int reusable = ex->req_done && !ex->up_eof && http_should_keep_alive(&ex->resp);
+    if (ex->up_extra && ex->up == UP_APP) {
+        /* Bytes nobody asked for (a second response, a body after a HEAD's): kept, the
+         * connection would hand them to the next request as its answer. */
+        ex->d->m.proxy_app_unsolicited++;
+    }
+    int reusable =
+        ex->req_done && !ex->up_eof && !ex->up_extra && http_should_keep_alive(&ex->resp);
     detach_up(ex, reusable);
     observe(ex);
     int keep = ex->client_keep_alive && !ex->resp_close && ex->req_done;
     px_client_done(ex->cl, keep);
 }
 
-/* The upstream's bytes could not be parsed as a response. */
+/* The upstream's bytes could not be parsed as a response, or not passed on: 502. */
 static void response_failed(struct px_ex *ex)
 {
     int from_app = ex->up == UP_APP;
+    char why[160];
+    if (ex->scan_why != NULL) {
+        snprintf(why, sizeof(why), "the %s sent a malformed response head: %s",
+                 from_app ? "app" : "owner", ex->scan_why);
+    } else if (ex->bad_why != NULL) {
+        snprintf(why, sizeof(why), "%s", ex->bad_why);
+    } else {
+        snprintf(why, sizeof(why), "the %s sent a malformed response", from_app ? "app" : "owner");
+    }
     detach_up(ex, 0);
-    px_ex_answer(
-        ex, 502, from_app ? PROXY_ERR_APP_FAILED : PROXY_ERR_OWNER_UNREACHABLE,
-        from_app ? "the app sent a malformed response" : "the owner sent a malformed response", 0);
+    px_ex_answer(ex, 502, from_app ? PROXY_ERR_APP_FAILED : PROXY_ERR_OWNER_UNREACHABLE, why, 0);
+}
+
+/* Parses |len| bytes of the response; stops at its end (resp_done), at a peer's refusal or at
+ * an error. Each head's raw bytes are scanned before http_parser sees them, as a request's
+ * are (a 100 Continue's head, then the final one's), and http_parser must find the head's
+ * end where the scan does (proxy.c, parse_request). Returns the bytes parsed, or -1 for a
+ * malformed head (scan_why says why). */
+static ssize_t parse_response(struct px_ex *ex, const char *data, size_t len)
+{
+    size_t off = 0;
+    while (off < len && HTTP_PARSER_ERRNO(&ex->resp) == HPE_OK) {
+        size_t n = len - off;
+        int ends = 0;
+        if (!httpmsg_scan_done(&ex->resp_scan)) {
+            int rv = httpmsg_scan(&ex->resp_scan, data + off, n, &n);
+            if (rv < 0) {
+                ex->scan_why = ex->resp_scan.why;
+                return -1;
+            }
+            ends = rv == 1;
+        }
+        uint32_t heads = ex->resp_heads;
+        size_t got = http_parser_execute(&ex->resp, &response_settings, data + off, n);
+        off += got;
+        if (ends && got == n && ex->resp_heads == heads && HTTP_PARSER_ERRNO(&ex->resp) == HPE_OK) {
+            ex->scan_why = "malformed status line";
+            return -1;
+        }
+    }
+    return (ssize_t)off;
 }
 
 void px_ex_up_data(struct px_ex *ex, const char *data, size_t len)
 {
-    http_parser_execute(&ex->resp, &response_settings, data, len);
+    ssize_t n = parse_response(ex, data, len);
+    if (n < 0) {
+        response_failed(ex);
+        return;
+    }
     if (ex->peer_refused) {
         ex->peer_refused = 0;
         detach_up(ex, 0);
-        http_parser_init(&ex->resp, HTTP_RESPONSE);
-        ex->resp.data = ex;
-        httpmsg_reset(&ex->rsp);
+        response_reset(ex);
         (void)up_lost(ex, 0);
         return;
     }
     if (ex->resp_done) {
+        ex->up_extra = (size_t)n < len;
         complete(ex);
         return;
     }

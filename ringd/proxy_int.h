@@ -44,8 +44,6 @@
 #define PROXY_HELD_BYTES_MAX (64u << 10)
 /* One read from a socket. */
 #define PROXY_READ_BYTES (64u << 10)
-/* The value of an X-Ring-Owner header: a member id. */
-#define PROXY_OWNER_HEADER "X-Ring-Owner"
 /* A request carrying this header (any value) may be retried like an idempotent one. */
 #define PROXY_IDEMPOTENT_HEADER "X-Ring-Idempotent"
 
@@ -74,6 +72,8 @@ struct px_client {
     struct mux_stream *ms; /* peer clients */
     uint8_t hops;          /* peer clients: the hop this request is on */
     http_parser parser;
+    struct httpmsg_scan scan; /* the raw bytes of the request head being read */
+    uint32_t heads;           /* request heads http_parser has read */
     struct px_ex *ex; /* the request being served: one at a time, so answers stay in order */
     char *held;       /* bytes read past a complete request (pipelined), parsed after it */
     size_t held_len;
@@ -101,8 +101,11 @@ struct px_ex {
     int up;   /* UP_* */
     struct px_app *app;
     struct mux_stream *ms;
-    struct ring_addr owner_addr; /* UP_PEER: where it went */
-    int via_contact;             /* ... a contact of the key's group (sub-sharding): */
+    struct ring_addr owner_addr;         /* UP_PEER: where it went */
+    uint8_t up_hops;                     /* ... the hop count it went with */
+    char up_id[MEMBER_ID_BYTES_MAX + 1]; /* ... the member id it went to */
+    size_t up_id_len;
+    int via_contact; /* ... a contact of the key's group (sub-sharding): */
     char contact_group[MEMBER_GROUP_BYTES_MAX + 1];
     char contact_id[MEMBER_ID_BYTES_MAX + 1];
     int retryable;  /* idempotent, or marked so by the app */
@@ -111,15 +114,20 @@ struct px_ex {
     int head_request;
     int client_http10, client_keep_alive;
     int req_done, resp_started, resp_chunked, resp_close, interim, resp_done, up_eof;
-    int peer_refused; /* the owner's ringd answered that no app got it: retry */
-    int hop_limited;  /* ... the last time because of the hop limit */
-    int up_paused;    /* the upstream's reading is stopped: the client is full */
-    size_t up_owed;   /* UP_PEER: bytes to acknowledge once the client drains */
+    int peer_refused;     /* the owner's ringd answered that no app got it: retry */
+    int hop_limited;      /* ... the last time because of the hop limit */
+    int up_paused;        /* the upstream's reading is stopped: the client is full */
+    int up_extra;         /* the upstream sent bytes after the complete response */
+    const char *bad_why;  /* why the response could not be passed on (502), or NULL */
+    const char *scan_why; /* ... its head's raw bytes were malformed (httpmsg_scan) */
+    size_t up_owed;       /* UP_PEER: bytes to acknowledge once the client drains */
     int waiting_retry;
     uint32_t attempts;
     uint64_t body_bytes;
     uint64_t start_ms, deadline_ms, retry_at_ms;
     http_parser resp;
+    struct httpmsg_scan resp_scan; /* the raw bytes of the response head being read */
+    uint32_t resp_heads;           /* response heads http_parser has read */
     /* Large, filled as they arrive. */
     struct httpmsg req;
     struct httpmsg rsp;
