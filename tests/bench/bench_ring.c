@@ -16,7 +16,7 @@
  *
  *   bench_ring [--members N[,N...]] [--vnodes V] [--rounds R] [--quick] [--no-hugepages]
  *
- * Rings are built with ringd's allocator (ringd/hugemem.c: huge pages for big tables), as
+ * Rings are built with ringd's allocator (ringd/lib/hugemem.c: huge pages for big tables), as
  * ringd builds them; --no-hugepages uses libc's instead.
  */
 #include <stdio.h>
