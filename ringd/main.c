@@ -29,7 +29,20 @@ int main(int argc, char **argv)
     d.log.level = d.cfg.log_level;
     d.log.format = d.cfg.log_format;
     d.loop = uv_default_loop();
+    /* The node first, then the subsystems that subscribe to it, then the join. */
     int rv = ringd_start(&d);
+    if (rv == 0) {
+        rv = ringd_api_start(&d);
+    }
+    if (rv == 0) {
+        rv = ringd_admin_start(&d);
+    }
+    if (rv == 0) {
+        rv = ringd_proxy_start(&d);
+    }
+    if (rv == 0) {
+        rv = ringd_join(&d);
+    }
     if (rv == 0) {
         char port[8];
         snprintf(port, sizeof(port), "%u", d.cfg.bind.port);
@@ -39,6 +52,9 @@ int main(int argc, char **argv)
         ringd_stop(&d);
     }
     uv_run(d.loop, UV_RUN_DEFAULT);
+    ringd_proxy_free(&d);
+    ringd_admin_free(&d);
+    ringd_api_free(&d);
     ringd_free(&d);
     uv_loop_close(d.loop);
     return rv == 0 ? 0 : 1;

@@ -361,6 +361,11 @@ static void on_connection(uv_stream_t *server, int status)
     }
 }
 
+static void on_stopping(void *ctx)
+{
+    ringd_admin_close(ctx);
+}
+
 int ringd_admin_start(struct ringd *d)
 {
     struct ringd_admin *a = calloc(1, sizeof(*a));
@@ -368,8 +373,13 @@ int ringd_admin_start(struct ringd *d)
         return UV_ENOMEM;
     }
     d->admin = a;
+    const struct ringd_node_cbs cbs = { .stopping = on_stopping };
+    int rv = ringd_node_subscribe(d, &cbs, d);
+    if (rv != 0) {
+        return rv;
+    }
     struct sockaddr_storage ss;
-    int rv = ringd_bind_sockaddr(d, &d->cfg.admin, &ss);
+    rv = ringd_bind_sockaddr(d, &d->cfg.admin, &ss);
     uv_tcp_init(d->loop, &a->listen);
     a->listen.data = d;
     if (rv == 0) {

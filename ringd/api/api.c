@@ -381,7 +381,7 @@ static void notify_watchers(struct ringd *d, const char *method, struct rpc_buf 
     rpc_buf_free(params);
 }
 
-void ringd_api_ring_changed(struct ringd *d, const struct ringd_ring *old)
+static void ring_changed(struct ringd *d, const struct ringd_ring *old)
 {
     struct rpc_buf b;
     msgpack_packer pk;
@@ -391,14 +391,27 @@ void ringd_api_ring_changed(struct ringd *d, const struct ringd_ring *old)
     notify_watchers(d, "ring_changed", &b);
 }
 
-void ringd_api_shards_changed(struct ringd *d, const uint32_t *old, size_t old_n)
+static void on_shards_changed(void *ctx, const uint32_t *old, size_t old_n)
 {
+    struct ringd *d = ctx;
     struct rpc_buf b;
     msgpack_packer pk;
     rpc_buf_init(&b, NULL, 0);
     msgpack_packer_init(&pk, &b, rpc_buf_write);
     ringd_api_pack_shards_changed(d, old, old_n, &pk);
     notify_watchers(d, "shards_changed", &b);
+}
+
+static void on_ring_rebuilt(void *ctx, const struct ringd_ring *old, int changed)
+{
+    if (changed) {
+        ring_changed(ctx, old);
+    }
+}
+
+static void on_stopping(void *ctx)
+{
+    ringd_api_close(ctx);
 }
 
 /* Makes the socket path free for bind, or says clearly why it is not ours to take. */
@@ -430,6 +443,15 @@ int ringd_api_start(struct ringd *d)
         return UV_ENOMEM;
     }
     d->api = api;
+    const struct ringd_node_cbs cbs = {
+        .ring_rebuilt = on_ring_rebuilt,
+        .shards_changed = on_shards_changed,
+        .stopping = on_stopping,
+    };
+    int sub = ringd_node_subscribe(d, &cbs, d);
+    if (sub != 0) {
+        return sub;
+    }
     const char *path = d->cfg.socket_path;
     uv_pipe_init(d->loop, &api->listen, 0);
     api->listen.data = d;

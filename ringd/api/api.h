@@ -34,9 +34,6 @@ struct api_call {
 int ringd_api_call(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
                    struct api_call *call);
 
-/* Packs members()'s answer, {"members": [...]}: also the peer query of that name. */
-void ringd_api_pack_members(struct ringd *d, msgpack_packer *pk);
-
 /* api_groups.c (--group): groups(). Returns 0 or a RING_E* (RING_ENOENT when sub-sharding
  * is off). */
 int ringd_api_groups(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk);

@@ -12,45 +12,8 @@
 #include "api.h"
 #include "ring/error.h"
 #include "route.h"
+#include "view_pack.h"
 #include "shardset.h"
-
-static void pack_key_str(msgpack_packer *pk, const char *k, const char *v, size_t len)
-{
-    api_pack_str(pk, k);
-    msgpack_pack_str_with_body(pk, v, len);
-}
-
-static void pack_key_u64(msgpack_packer *pk, const char *k, uint64_t v)
-{
-    api_pack_str(pk, k);
-    msgpack_pack_uint64(pk, v);
-}
-
-int ringd_api_pack_owners(struct ringd_ring *r)
-{
-    size_t n = hashring_member_count(r->ring);
-    struct rpc_buf b;
-    msgpack_packer pk;
-    rpc_buf_init(&b, NULL, 0);
-    msgpack_packer_init(&pk, &b, rpc_buf_write);
-    r->owner_offs = calloc(n + 1, sizeof(*r->owner_offs));
-    for (uint32_t i = 0; i < n && r->owner_offs != NULL; i++) {
-        const struct hashring_member *m = hashring_member(r->ring, i);
-        char addr[RING_ADDR_STRLEN];
-        r->owner_offs[i] = b.len;
-        msgpack_pack_map(&pk, 2);
-        pack_key_str(&pk, "id", m->id, m->id_len);
-        ringd_addr_str(&r->addrs[i], addr);
-        pack_key_str(&pk, "address", addr, strlen(addr));
-    }
-    if (r->owner_offs == NULL || b.error != 0) {
-        rpc_buf_free(&b);
-        return RING_ENOMEM;
-    }
-    r->owner_offs[n] = b.len;
-    r->owners = b.data; /* NULL for an empty ring: nothing to look up */
-    return 0;
-}
 
 static void pack_owner(struct ringd *d, msgpack_packer *pk, uint32_t idx)
 {
@@ -89,7 +52,7 @@ static void pack_route(struct ringd *d, msgpack_packer *pk, const struct ringd_r
     if (r->group == NULL) {
         /* a 3-map header, then the packed map's two pairs (past its fixmap header) */
         msgpack_pack_map(pk, 3);
-        pack_key_u64(pk, "shard", shard);
+        view_pack_key_u64(pk, "shard", shard);
         pk->callback(pk->data, d->ring.owners + off[r->owner] + 1,
                      off[r->owner + 1] - off[r->owner] - 1);
         return;
@@ -98,13 +61,13 @@ static void pack_route(struct ringd *d, msgpack_packer *pk, const struct ringd_r
     ringd_addr_str(&r->addr, addr);
     msgpack_pack_map(pk, shard == UINT32_MAX ? 4 : 5);
     if (shard != UINT32_MAX) {
-        pack_key_u64(pk, "shard", shard);
+        view_pack_key_u64(pk, "shard", shard);
     }
-    pack_key_str(pk, "group", r->group, r->group_len);
+    view_pack_key_str(pk, "group", r->group, r->group_len);
     api_pack_str(pk, "local");
     r->local ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
-    pack_key_str(pk, "id", r->id, r->id_len);
-    pack_key_str(pk, "address", addr, strlen(addr));
+    view_pack_key_str(pk, "id", r->id, r->id_len);
+    view_pack_key_str(pk, "address", addr, strlen(addr));
 }
 
 static int route_failed(struct api_call *call, int rv)
@@ -171,36 +134,6 @@ static int m_lookup_n(struct ringd *d, const struct rpc_msg *m, msgpack_packer *
     return 0;
 }
 
-static double member_share(const struct ringd *d, const char *id, size_t id_len)
-{
-    uint32_t idx;
-    if (d->ring.ring == NULL || hashring_find(d->ring.ring, id, id_len, &idx) != 0) {
-        return 0.0;
-    }
-    return d->ring.shares[idx];
-}
-
-static void pack_member(struct ringd *d, msgpack_packer *pk, const struct member *mb)
-{
-    char addr[RING_ADDR_STRLEN];
-    ringd_addr_str(&mb->addr, addr);
-    msgpack_pack_map(pk, 8);
-    pack_key_str(pk, "id", mb->id, mb->id_len);
-    pack_key_str(pk, "address", addr, strlen(addr));
-    api_pack_str(pk, "status");
-    api_pack_str(pk, member_status_name(mb->status));
-    pack_key_u64(pk, "incarnation", mb->incarnation);
-    pack_key_u64(pk, "weight", mb->weight);
-    pack_key_str(pk, "group", mb->group, mb->group_len);
-    api_pack_str(pk, "labels");
-    msgpack_pack_map(pk, mb->label_count);
-    for (size_t i = 0; i < mb->label_count; i++) {
-        pack_key_str(pk, mb->labels[i].key, mb->labels[i].value, mb->labels[i].value_len);
-    }
-    api_pack_str(pk, "share");
-    msgpack_pack_double(pk, member_share(d, mb->id, mb->id_len));
-}
-
 static int no_params(const struct rpc_msg *m, struct api_call *call)
 {
     if (m->param_count != 0) {
@@ -217,22 +150,8 @@ static int m_members(struct ringd *d, const struct rpc_msg *m, msgpack_packer *p
         return rv;
     }
     rpc_pack_result_begin(pk, m->msgid);
-    ringd_api_pack_members(d, pk);
+    ringd_view_pack_members(d, pk);
     return 0;
-}
-
-void ringd_api_pack_members(struct ringd *d, msgpack_packer *pk)
-{
-    const struct members *t = swim_members(d->swim);
-    size_t n = members_count(t);
-    msgpack_pack_map(pk, 1);
-    api_pack_str(pk, "members");
-    msgpack_pack_array(pk, n);
-    for (size_t i = 0; i < n; i++) {
-        struct member mb;
-        members_get(t, i, &mb);
-        pack_member(d, pk, &mb);
-    }
 }
 
 static int m_groups(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
@@ -256,9 +175,9 @@ static int m_ring(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     size_t n = hashring_member_count(r);
     rpc_pack_result_begin(pk, m->msgid);
     msgpack_pack_map(pk, 4);
-    pack_key_u64(pk, "checksum", d->ring.checksum);
-    pack_key_u64(pk, "vnodes", hashring_vnodes(r));
-    pack_key_u64(pk, "points", hashring_point_count(r));
+    view_pack_key_u64(pk, "checksum", d->ring.checksum);
+    view_pack_key_u64(pk, "vnodes", hashring_vnodes(r));
+    view_pack_key_u64(pk, "points", hashring_point_count(r));
     api_pack_str(pk, "members");
     msgpack_pack_array(pk, n);
     for (uint32_t i = 0; i < n; i++) {
@@ -266,9 +185,9 @@ static int m_ring(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
         char addr[RING_ADDR_STRLEN];
         ringd_addr_str(&d->ring.addrs[i], addr);
         msgpack_pack_map(pk, 4);
-        pack_key_str(pk, "id", hm->id, hm->id_len);
-        pack_key_str(pk, "address", addr, strlen(addr));
-        pack_key_u64(pk, "weight", hm->weight);
+        view_pack_key_str(pk, "id", hm->id, hm->id_len);
+        view_pack_key_str(pk, "address", addr, strlen(addr));
+        view_pack_key_u64(pk, "weight", hm->weight);
         api_pack_str(pk, "share");
         msgpack_pack_double(pk, d->ring.shares[i]);
     }
@@ -278,22 +197,22 @@ static int m_ring(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
 static void pack_swim_stats(msgpack_packer *pk, const struct swim_stats *st)
 {
     msgpack_pack_map(pk, 16);
-    pack_key_u64(pk, "probes", st->probes);
-    pack_key_u64(pk, "probe_acks", st->probe_acks);
-    pack_key_u64(pk, "indirect_probes", st->indirect_probes);
-    pack_key_u64(pk, "stream_probes", st->stream_probes);
-    pack_key_u64(pk, "nacks_received", st->nacks_received);
-    pack_key_u64(pk, "suspicions", st->suspicions);
-    pack_key_u64(pk, "faulty", st->faulty);
-    pack_key_u64(pk, "refutations", st->refutations);
-    pack_key_u64(pk, "syncs", st->syncs);
-    pack_key_u64(pk, "msgs_in", st->msgs_in);
-    pack_key_u64(pk, "msgs_out", st->msgs_out);
-    pack_key_u64(pk, "bytes_in", st->bytes_in);
-    pack_key_u64(pk, "bytes_out", st->bytes_out);
-    pack_key_u64(pk, "stream_bytes_in", st->stream_bytes_in);
-    pack_key_u64(pk, "stream_bytes_out", st->stream_bytes_out);
-    pack_key_u64(pk, "decode_errors", st->decode_errors);
+    view_pack_key_u64(pk, "probes", st->probes);
+    view_pack_key_u64(pk, "probe_acks", st->probe_acks);
+    view_pack_key_u64(pk, "indirect_probes", st->indirect_probes);
+    view_pack_key_u64(pk, "stream_probes", st->stream_probes);
+    view_pack_key_u64(pk, "nacks_received", st->nacks_received);
+    view_pack_key_u64(pk, "suspicions", st->suspicions);
+    view_pack_key_u64(pk, "faulty", st->faulty);
+    view_pack_key_u64(pk, "refutations", st->refutations);
+    view_pack_key_u64(pk, "syncs", st->syncs);
+    view_pack_key_u64(pk, "msgs_in", st->msgs_in);
+    view_pack_key_u64(pk, "msgs_out", st->msgs_out);
+    view_pack_key_u64(pk, "bytes_in", st->bytes_in);
+    view_pack_key_u64(pk, "bytes_out", st->bytes_out);
+    view_pack_key_u64(pk, "stream_bytes_in", st->stream_bytes_in);
+    view_pack_key_u64(pk, "stream_bytes_out", st->stream_bytes_out);
+    view_pack_key_u64(pk, "decode_errors", st->decode_errors);
 }
 
 /* The proxy's counters: requests and mean latency by path, errors by cause, retries. */
@@ -303,24 +222,25 @@ static void pack_proxy_stats(msgpack_packer *pk, const struct ringd_metrics *m)
     api_pack_str(pk, "requests");
     msgpack_pack_map(pk, PROXY_PATHS);
     for (size_t p = 0; p < PROXY_PATHS; p++) {
-        pack_key_u64(pk, ringd_proxy_path_names[p], m->proxy_requests[p]);
+        view_pack_key_u64(pk, ringd_proxy_path_names[p], m->proxy_requests[p]);
     }
     api_pack_str(pk, "mean_latency_us");
     msgpack_pack_map(pk, PROXY_PATHS);
     for (size_t p = 0; p < PROXY_PATHS; p++) {
         uint64_t n = m->proxy_requests[p];
-        pack_key_u64(pk, ringd_proxy_path_names[p], n > 0 ? m->proxy_latency_sum_us[p] / n : 0);
+        view_pack_key_u64(pk, ringd_proxy_path_names[p],
+                          n > 0 ? m->proxy_latency_sum_us[p] / n : 0);
     }
     api_pack_str(pk, "errors");
     msgpack_pack_map(pk, PROXY_ERRORS);
     for (size_t e = 0; e < PROXY_ERRORS; e++) {
-        pack_key_u64(pk, ringd_proxy_error_names[e], m->proxy_errors[e]);
+        view_pack_key_u64(pk, ringd_proxy_error_names[e], m->proxy_errors[e]);
     }
-    pack_key_u64(pk, "retries", m->proxy_retries);
-    pack_key_u64(pk, "reroutes", m->proxy_reroutes);
-    pack_key_u64(pk, "reforwards", m->proxy_reforwards);
-    pack_key_u64(pk, "client_connections", m->proxy_clients);
-    pack_key_u64(pk, "peer_connect_failures", m->proxy_peer_connect_failures);
+    view_pack_key_u64(pk, "retries", m->proxy_retries);
+    view_pack_key_u64(pk, "reroutes", m->proxy_reroutes);
+    view_pack_key_u64(pk, "reforwards", m->proxy_reforwards);
+    view_pack_key_u64(pk, "client_connections", m->proxy_clients);
+    view_pack_key_u64(pk, "peer_connect_failures", m->proxy_peer_connect_failures);
 }
 
 static int m_stats(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
@@ -335,22 +255,22 @@ static int m_stats(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     ringd_addr_str(&d->self, addr);
     rpc_pack_result_begin(pk, m->msgid);
     msgpack_pack_map(pk, 12 + (d->proxy != NULL) + (d->groups != NULL));
-    pack_key_str(pk, "id", d->cfg.id, d->cfg.id_len);
-    pack_key_str(pk, "address", addr, strlen(addr));
-    pack_key_u64(pk, "incarnation", swim_incarnation(d->swim));
-    pack_key_u64(pk, "health", swim_health(d->swim));
-    pack_key_u64(pk, "checksum", swim_checksum(d->swim));
-    pack_key_u64(pk, "ring_checksum", swim_ring_checksum(d->swim));
+    view_pack_key_str(pk, "id", d->cfg.id, d->cfg.id_len);
+    view_pack_key_str(pk, "address", addr, strlen(addr));
+    view_pack_key_u64(pk, "incarnation", swim_incarnation(d->swim));
+    view_pack_key_u64(pk, "health", swim_health(d->swim));
+    view_pack_key_u64(pk, "checksum", swim_checksum(d->swim));
+    view_pack_key_u64(pk, "ring_checksum", swim_ring_checksum(d->swim));
     api_pack_str(pk, "ready");
     ringd_ready(d) ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
     api_pack_str(pk, "members");
     msgpack_pack_map(pk, 4);
     for (int st = MEMBER_ALIVE; st <= MEMBER_LEFT; st++) {
-        pack_key_u64(pk, member_status_name(st), members_count_status(t, st));
+        view_pack_key_u64(pk, member_status_name(st), members_count_status(t, st));
     }
-    pack_key_u64(pk, "ring_changes", d->m.ring_changes);
-    pack_key_u64(pk, "api_requests", d->m.api_requests);
-    pack_key_u64(pk, "api_connections", ringd_api_connections(d));
+    view_pack_key_u64(pk, "ring_changes", d->m.ring_changes);
+    view_pack_key_u64(pk, "api_requests", d->m.api_requests);
+    view_pack_key_u64(pk, "api_connections", ringd_api_connections(d));
     api_pack_str(pk, "swim");
     pack_swim_stats(pk, swim_stats(d->swim));
     if (d->proxy != NULL) {
@@ -383,9 +303,9 @@ static int m_keys(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
         seal_fingerprint(&d->keys, i, fp);
         api_pack_str(pk, fp);
     }
-    pack_key_u64(pk, "auth_failures", d->m.auth_failures);
-    pack_key_u64(pk, "plaintext_refused", d->m.plaintext_refused);
-    pack_key_u64(pk, "sealed_refused", d->m.sealed_refused);
+    view_pack_key_u64(pk, "auth_failures", d->m.auth_failures);
+    view_pack_key_u64(pk, "plaintext_refused", d->m.plaintext_refused);
+    view_pack_key_u64(pk, "sealed_refused", d->m.sealed_refused);
     return 0;
 }
 
@@ -399,8 +319,8 @@ static int m_watch(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     call->watch = 1;
     rpc_pack_result_begin(pk, m->msgid);
     msgpack_pack_map(pk, 2);
-    pack_key_u64(pk, "checksum", d->ring.checksum);
-    pack_key_u64(pk, "members", hashring_member_count(d->ring.ring));
+    view_pack_key_u64(pk, "checksum", d->ring.checksum);
+    view_pack_key_u64(pk, "members", hashring_member_count(d->ring.ring));
     return 0;
 }
 
@@ -432,7 +352,7 @@ static int m_join(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     }
     rpc_pack_result_begin(pk, m->msgid);
     msgpack_pack_map(pk, 1);
-    pack_key_u64(pk, "seeds", count);
+    view_pack_key_u64(pk, "seeds", count);
     return 0;
 }
 
@@ -464,8 +384,8 @@ static int m_owned_shards(struct ringd *d, const struct rpc_msg *m, msgpack_pack
     }
     rpc_pack_result_begin(pk, m->msgid);
     msgpack_pack_map(pk, 3);
-    pack_key_u64(pk, "shards", d->cfg.shards);
-    pack_key_u64(pk, "ring_checksum", d->ring.checksum);
+    view_pack_key_u64(pk, "shards", d->cfg.shards);
+    view_pack_key_u64(pk, "ring_checksum", d->ring.checksum);
     api_pack_str(pk, "owned");
     msgpack_pack_array(pk, d->shards_owned_count);
     for (size_t i = 0; i < d->shards_owned_count; i++) {

@@ -18,7 +18,6 @@
 #include <uv.h>
 
 #include "config.h"
-#include "outq.h"
 #include "log.h"
 #include "ring/codec.h"
 #include "ring/hashring.h"
@@ -115,6 +114,35 @@ struct ringd_ring {
     uint64_t routes; /* members_routes_checksum(): the ring and its members' addresses */
 };
 
+/*
+ * What the node tells the subsystems built on it (the local API, admin, the proxy), as
+ * Envoy's PrioritySet::addMemberUpdateCb and memberlist's EventDelegate do: they subscribe
+ * with ringd_node_subscribe() and the node calls them without knowing who they are. Any
+ * callback may be NULL.
+ */
+struct ringd_node_cbs {
+    /* The published view (d->ring) was rebuilt: after every rebuild, |changed| is 1 when its
+     * checksum or its members' addresses changed (a watcher-visible change), 0 when only a
+     * retry of the same ring is worth it. |old| is the view before (may have no ring); it is
+     * freed when the callback returns. */
+    void (*ring_rebuilt)(void *ctx, const struct ringd_ring *old, int changed);
+    /* The shards this node owns changed (--shards); |old| (|old_n| shards, NULL at the first
+     * computation) is the set before. */
+    void (*shards_changed)(void *ctx, const uint32_t *old, size_t old_n);
+    /* The node is stopping: close listeners and connections so the loop can end. */
+    void (*stopping)(void *ctx);
+};
+#define RINGD_SUBSCRIBERS_MAX 8
+
+/* Takes over an inbound gossip-port connection whose first frame (|frame|, |len| bytes, valid
+ * only during the call) begins with the byte it registered for: |tcp| lives in |owner|'s
+ * memory with reading stopped; the acceptor owns it from now on and closes it with
+ * |close_cb|. */
+typedef void (*ringd_stream_accept_cb)(void *ctx, uv_tcp_t *tcp, void *owner, uv_close_cb close_cb,
+                                       const struct ring_addr *peer, const uint8_t *frame,
+                                       size_t len);
+#define RINGD_ACCEPTORS_MAX 4
+
 struct ringd_api;
 struct ringd_admin;
 struct ringd_seeds;
@@ -139,14 +167,6 @@ struct ringd {
 
     uv_timer_t swim_timer;
     uv_check_t check;
-    /* Socket writes are batched (outq.h). To apps and proxy clients: flushed at the end of
-     * the read callback that caused them (a response head and body leave together, without
-     * waiting for other connections). To peers: once per loop iteration, after the poll
-     * phase (check) and before the loop blocks (prepare), so the frames of every stream to
-     * one peer leave in one write. */
-    struct outq_batch batch;
-    struct outq_batch batch_peer;
-    uv_prepare_t flush_prepare;
     uv_udp_t udp;
     uv_tcp_t peer;
     uint32_t streams_in_open;
@@ -170,6 +190,18 @@ struct ringd {
     struct ringd_proxy *proxy;
     struct ringd_mux *mux;
 
+    struct {
+        struct ringd_node_cbs cbs;
+        void *ctx;
+    } subs[RINGD_SUBSCRIBERS_MAX];
+    size_t sub_count;
+    struct {
+        uint8_t first_byte;
+        ringd_stream_accept_cb cb;
+        void *ctx;
+    } acceptors[RINGD_ACCEPTORS_MAX];
+    size_t acceptor_count;
+
     /* Sub-sharding (--group; subshard.c): the other groups' summaries and the key -> group
      * map built from them. NULL without --group. */
     struct groups *groups;
@@ -183,7 +215,19 @@ struct ringd {
 };
 
 /* node.c */
+/* Starts the node: swim, groups, signals, the gossip UDP and TCP listeners. The subsystems
+ * start after it (they subscribe), then ringd_join() starts the seeds. Returns 0 or a uv
+ * error. */
 int ringd_start(struct ringd *d);
+/* Starts joining through the seeds and runs the first pump. Returns 0 or a uv error. */
+int ringd_join(struct ringd *d);
+/* Adds a subscriber (see struct ringd_node_cbs). Returns 0 or UV_ENOBUFS past
+ * RINGD_SUBSCRIBERS_MAX. */
+int ringd_node_subscribe(struct ringd *d, const struct ringd_node_cbs *cbs, void *ctx);
+/* Registers |cb| for inbound gossip-port connections whose first frame starts with
+ * |first_byte| (the proxy takes forwarding HELLOs). Returns 0 or UV_ENOBUFS. */
+int ringd_node_accept_streams(struct ringd *d, uint8_t first_byte, ringd_stream_accept_cb cb,
+                              void *ctx);
 void ringd_pump(struct ringd *d);
 void ringd_leave(struct ringd *d, const char *why);
 void ringd_stop(struct ringd *d);
@@ -219,19 +263,10 @@ void ringd_seeds_close(struct ringd *d);
 
 /* api.c */
 int ringd_api_start(struct ringd *d);
-/* Sends a ring_changed notification to every watcher; |old| is the ring before (may have no
- * ring). */
-void ringd_api_ring_changed(struct ringd *d, const struct ringd_ring *old);
-/* Sends a shards_changed notification to every watcher; |old| (|old_n| shards, NULL at the
- * first computation) is the owned set before. */
-void ringd_api_shards_changed(struct ringd *d, const uint32_t *old, size_t old_n);
 void ringd_api_close(struct ringd *d);
 void ringd_api_free(struct ringd *d);
 size_t ringd_api_connections(const struct ringd *d);
 void ringd_api_observe(struct ringd *d, uint64_t latency_ns, int failed);
-/* Packs every ring member's lookup answer into r->owners (api_methods.c). Returns 0 or
- * RING_ENOMEM. */
-int ringd_api_pack_owners(struct ringd_ring *r);
 
 /* envelope.c */
 /* (Re)reads --keyfile into d->keys; without --keyfile does nothing. On error logs it and keeps
@@ -250,8 +285,6 @@ const uint8_t *ringd_open(struct ringd *d, int context, const struct ring_addr *
 
 /* proxy.c */
 int ringd_proxy_start(struct ringd *d);
-/* The ring changed: requests waiting to retry go now. */
-void ringd_proxy_ring_changed(struct ringd *d);
 void ringd_proxy_close(struct ringd *d);
 void ringd_proxy_free(struct ringd *d);
 

@@ -16,6 +16,7 @@
 #include "hugemem.h"
 #include "shardset.h"
 #include "subshard.h"
+#include "view_pack.h"
 #include "ring/error.h"
 
 /* A graceful leave never takes longer than this: the leave spreads by gossip in a few
@@ -154,7 +155,7 @@ static int ring_build(struct ringd *d, struct ringd_ring *out)
     hashring_shares(out->ring, out->shares);
     out->checksum = hashring_checksum(out->ring);
     out->routes = members_routes_checksum(t);
-    if (ringd_api_pack_owners(out) != 0) {
+    if (ringd_view_pack_owners(out) != 0) {
         ring_free(out);
         return RING_ENOMEM;
     }
@@ -182,38 +183,43 @@ static void rebuild_ring(struct ringd *d)
     }
     /* A member at a new address is a change to whoever routes by this ring (watchers cache
      * lookup answers, which carry addresses), even though no key changes owner. */
-    if (old.ring == NULL || old.checksum != fresh.checksum || old.routes != fresh.routes) {
+    int changed = old.ring == NULL || old.checksum != fresh.checksum || old.routes != fresh.routes;
+    if (changed) {
         char sum[20], members[12];
         snprintf(sum, sizeof(sum), "%016llx", (unsigned long long)fresh.checksum);
         snprintf(members, sizeof(members), "%zu", hashring_member_count(fresh.ring));
         d->m.ring_changes += old.ring != NULL;
         ringd_log(&d->log, RINGD_LOG_INFO, "ring_changed", "checksum", sum, "members", members,
                   NULL);
-        ringd_api_ring_changed(d, &old);
+    }
+    /* after the new ring is in place: subscribers see it (the proxy's waiting requests retry
+     * on it) */
+    for (size_t i = 0; i < d->sub_count; i++) {
+        if (d->subs[i].cbs.ring_rebuilt != NULL) {
+            d->subs[i].cbs.ring_rebuilt(d->subs[i].ctx, &old, changed);
+        }
     }
     ring_free(&old);
     ringd_shards_refresh(d);
-    /* after the new ring is in place: waiting requests retry on it */
-    ringd_proxy_ring_changed(d);
+}
+
+int ringd_node_subscribe(struct ringd *d, const struct ringd_node_cbs *cbs, void *ctx)
+{
+    if (d->sub_count == RINGD_SUBSCRIBERS_MAX) {
+        return UV_ENOBUFS;
+    }
+    d->subs[d->sub_count].cbs = *cbs;
+    d->subs[d->sub_count].ctx = ctx;
+    d->sub_count++;
+    return 0;
 }
 
 static void on_check(uv_check_t *c)
 {
     struct ringd *d = c->data;
-    outq_batch_flush(&d->batch);
-    outq_batch_flush(&d->batch_peer);
     if (d->ring_dirty) {
         rebuild_ring(d);
-        outq_batch_flush(&d->batch); /* retries the new ring started */
-        outq_batch_flush(&d->batch_peer);
     }
-}
-
-static void on_prepare(uv_prepare_t *p)
-{
-    struct ringd *d = p->data;
-    outq_batch_flush(&d->batch); /* what timers and close callbacks wrote */
-    outq_batch_flush(&d->batch_peer);
 }
 
 int ringd_ready(const struct ringd *d)
@@ -338,9 +344,6 @@ int ringd_start(struct ringd *d)
     uv_check_init(d->loop, &d->check);
     d->check.data = d;
     uv_check_start(&d->check, on_check);
-    uv_prepare_init(d->loop, &d->flush_prepare);
-    d->flush_prepare.data = d;
-    uv_prepare_start(&d->flush_prepare, on_prepare);
     d->ring_dirty = 1;
     rv = signals_start(d);
     if (rv == 0) {
@@ -349,18 +352,12 @@ int ringd_start(struct ringd *d)
     if (rv == 0) {
         rv = ringd_stream_listen(d);
     }
-    if (rv == 0) {
-        rv = ringd_api_start(d);
-    }
-    if (rv == 0) {
-        rv = ringd_admin_start(d);
-    }
-    if (rv == 0) {
-        rv = ringd_proxy_start(d);
-    }
-    if (rv == 0) {
-        rv = ringd_seeds_start(d);
-    }
+    return rv;
+}
+
+int ringd_join(struct ringd *d)
+{
+    int rv = ringd_seeds_start(d);
     if (rv == 0) {
         ringd_pump(d);
     }
@@ -398,20 +395,20 @@ void ringd_stop(struct ringd *d)
     }
     d->stopping = 1;
     uv_handle_t *own[] = {
-        (uv_handle_t *)&d->swim_timer, (uv_handle_t *)&d->leave_timer,
-        (uv_handle_t *)&d->check,      (uv_handle_t *)&d->flush_prepare,
-        (uv_handle_t *)&d->sig_term,   (uv_handle_t *)&d->sig_int,
-        (uv_handle_t *)&d->sig_hup,    (uv_handle_t *)&d->udp,
-        (uv_handle_t *)&d->peer,
+        (uv_handle_t *)&d->swim_timer, (uv_handle_t *)&d->leave_timer, (uv_handle_t *)&d->check,
+        (uv_handle_t *)&d->sig_term,   (uv_handle_t *)&d->sig_int,     (uv_handle_t *)&d->sig_hup,
+        (uv_handle_t *)&d->udp,        (uv_handle_t *)&d->peer,
     };
     for (size_t i = 0; i < RING_ARRAY_LEN(own); i++) {
         ringd_close_handle(own[i]);
     }
     ringd_stream_close_all(d);
     ringd_seeds_close(d);
-    ringd_api_close(d);
-    ringd_admin_close(d);
-    ringd_proxy_close(d);
+    for (size_t i = 0; i < d->sub_count; i++) {
+        if (d->subs[i].cbs.stopping != NULL) {
+            d->subs[i].cbs.stopping(d->subs[i].ctx);
+        }
+    }
 }
 
 void ringd_free(struct ringd *d)
@@ -426,9 +423,6 @@ void ringd_free(struct ringd *d)
     seal_keyring_clear(&d->keys);
     free(d->seeds);
     d->seeds = NULL;
-    ringd_api_free(d);
-    ringd_admin_free(d);
-    ringd_proxy_free(d);
     ringd_groups_free(d);
     ringd_shards_free(d);
 }

@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
 #include "log.h"
 #include "ring/error.h"
 #include "shardset.h"
@@ -55,7 +54,11 @@ void ringd_shards_refresh(struct ringd *d)
     snprintf(owned, sizeof(owned), "%zu", n);
     snprintf(total, sizeof(total), "%u", d->cfg.shards);
     ringd_log(&d->log, RINGD_LOG_INFO, "shards_changed", "owned", owned, "shards", total, NULL);
-    ringd_api_shards_changed(d, old, old_n);
+    for (size_t i = 0; i < d->sub_count; i++) {
+        if (d->subs[i].cbs.shards_changed != NULL) {
+            d->subs[i].cbs.shards_changed(d->subs[i].ctx, old, old_n);
+        }
+    }
     free(old);
 }
 

@@ -7,17 +7,17 @@
  *   incoming: read one frame, answer with swim_stream_serve()'s response frame. A frame that
  *             holds a msgpack-RPC request (its first byte is 0x94, a 4-array, where every
  *             codec message starts with 0x93) is a peer query from ringctl: "checksums".
- *             One whose first byte is 0x4d is a forwarding proxy's HELLO (ring/fwd.h): the
- *             connection is handed over to mux.c and lives on there.
+ *             One whose first byte another subsystem registered for (the proxy: 0x4d, a
+ *             forwarding HELLO, ring/fwd.h) is handed over to it and lives on there; a
+ *             forwarding HELLO that nobody takes (no --proxy here) is closed.
  *
  * Reads never take more than the frame: the header first, then exactly its length.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
 #include "daemon.h"
-#include "mux.h"
+#include "view_pack.h"
 #include "ring/error.h"
 #include "ring/fwd.h"
 #include "ring/rpc.h"
@@ -331,7 +331,7 @@ static void serve_peer_query(struct ringd_stream *st)
         msgpack_pack_uint64(&pk, members_ring_count(swim_members(d->swim)));
     } else if (action == RPC_ACTION_CALL && rpc_method_is(&m, "members")) {
         rpc_pack_result_begin(&pk, m.msgid);
-        ringd_api_pack_members(d, &pk);
+        ringd_view_pack_members(d, &pk);
     } else if (action == RPC_ACTION_CALL || action == RPC_ACTION_REJECT) {
         const char *why = rv != 0 ? m.detail : "the peer port answers only checksums and members";
         rpc_pack_error(&pk, m.msgid, rv != 0 ? rv : RING_ENOENT, why, strlen(why));
@@ -374,16 +374,23 @@ static void serve_swim(struct ringd_stream *st)
     }
 }
 
-/* A forwarding proxy's connection: off the stream list and its timer, over to mux.c. */
-static void hand_over(struct ringd_stream *st)
+int ringd_node_accept_streams(struct ringd *d, uint8_t first_byte, ringd_stream_accept_cb cb,
+                              void *ctx)
+{
+    if (d->acceptor_count == RINGD_ACCEPTORS_MAX) {
+        return UV_ENOBUFS;
+    }
+    d->acceptors[d->acceptor_count].first_byte = first_byte;
+    d->acceptors[d->acceptor_count].cb = cb;
+    d->acceptors[d->acceptor_count].ctx = ctx;
+    d->acceptor_count++;
+    return 0;
+}
+
+/* A connection another subsystem takes: off the stream list and its timer, over to it. */
+static void hand_over(struct ringd_stream *st, size_t k)
 {
     struct ringd *d = st->d;
-    struct fwd_frame f;
-    if (fwd_parse(st->in, st->in_len, &f) != 0 || f.type != FWD_HELLO) {
-        d->m.proxy_peer_protocol_errors++;
-        stream_close(st);
-        return;
-    }
     st->closing = 1;
     d->streams_in_open--;
     if (st->prev != NULL) {
@@ -394,12 +401,13 @@ static void hand_over(struct ringd_stream *st)
     if (st->next != NULL) {
         st->next->prev = st->prev;
     }
-    free(st->in);
+    uint8_t *frame = st->in;
     free(st->out);
     st->in = st->out = NULL;
     uv_close((uv_handle_t *)&st->timer, on_closed);
-    /* the tcp handle stays in |st|'s memory; mux.c closes it with on_closed */
-    ringd_mux_accept(d, &st->tcp, st, on_closed, &st->peer);
+    /* the tcp handle stays in |st|'s memory; the acceptor closes it with on_closed */
+    d->acceptors[k].cb(d->acceptors[k].ctx, &st->tcp, st, on_closed, &st->peer, frame, st->in_len);
+    free(frame);
 }
 
 static void frame_done(struct ringd_stream *st)
@@ -421,8 +429,16 @@ static void frame_done(struct ringd_stream *st)
     }
     if (st->in[0] == 0x94) {
         serve_peer_query(st);
-    } else if (st->in[0] == FWD_HELLO) {
-        hand_over(st);
+        return;
+    }
+    for (size_t k = 0; k < d->acceptor_count; k++) {
+        if (st->in[0] == d->acceptors[k].first_byte) {
+            hand_over(st, k);
+            return;
+        }
+    }
+    if (st->in[0] == FWD_HELLO) {
+        stream_close(st); /* forwarding to a node without a proxy */
     } else {
         serve_swim(st);
     }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "outq.h"
+#include "proxy_int.h"
 #include "ring/error.h"
 #include "ring/fwd.h"
 #include "sbuf.h"
@@ -399,7 +400,7 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
     }
     c->rlen += (size_t)nread;
     read_frames(c);
-    outq_batch_flush(&c->d->batch); /* to apps and clients: what these frames caused */
+    outq_batch_flush(&c->d->proxy->batch); /* to apps and clients: what these frames caused */
 }
 
 /* ---- setting up -------------------------------------------------------------------------- */
@@ -418,7 +419,7 @@ static struct mux_conn *conn_new(struct ringd *d, int outgoing)
     c->outgoing = outgoing;
     c->next_id = 1;
     c->since_ms = uv_now(d->loop);
-    outq_init(&c->out, on_out_done, &d->batch_peer);
+    outq_init(&c->out, on_out_done, &d->proxy->batch_peer);
     c->next = m->conns;
     if (m->conns != NULL) {
         m->conns->prev = c;
@@ -428,9 +429,16 @@ static struct mux_conn *conn_new(struct ringd *d, int outgoing)
     return c;
 }
 
-void ringd_mux_accept(struct ringd *d, uv_tcp_t *tcp, void *owner, uv_close_cb close_cb,
-                      const struct ring_addr *peer)
+void ringd_mux_accept(void *ctx, uv_tcp_t *tcp, void *owner, uv_close_cb close_cb,
+                      const struct ring_addr *peer, const uint8_t *frame, size_t len)
 {
+    struct ringd *d = ctx;
+    struct fwd_frame f;
+    if (fwd_parse(frame, len, &f) != 0 || f.type != FWD_HELLO) {
+        d->m.proxy_peer_protocol_errors++;
+        uv_close((uv_handle_t *)tcp, close_cb);
+        return;
+    }
     struct mux_conn *c = conn_new(d, 0);
     if (c == NULL) {
         uv_close((uv_handle_t *)tcp, close_cb);

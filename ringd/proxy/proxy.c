@@ -15,6 +15,7 @@
 
 #include "proxy_int.h"
 #include "ring/error.h"
+#include "ring/fwd.h"
 
 const char *const ringd_proxy_error_names[PROXY_ERRORS] = {
 #define RINGD_PROXY_ERROR_NAME(name, text) text,
@@ -413,7 +414,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     struct px_client *cl = s->data;
     struct ringd *d = cl->d;
     client_read(cl, nread, buf);
-    outq_batch_flush(&d->batch);
+    outq_batch_flush(&d->proxy->batch);
 }
 
 static void client_read(struct px_client *cl, ssize_t nread, const uv_buf_t *buf)
@@ -472,7 +473,7 @@ static struct px_client *client_new(struct ringd *d, int is_peer)
     cl->active_ms = uv_now(d->loop);
     http_parser_init(&cl->parser, HTTP_REQUEST);
     cl->parser.data = cl;
-    outq_init(&cl->out, on_client_out_done, &d->batch);
+    outq_init(&cl->out, on_client_out_done, &d->proxy->batch);
     cl->next = p->clients;
     if (p->clients != NULL) {
         p->clients->prev = cl;
@@ -608,8 +609,11 @@ static void on_sweep(uv_timer_t *t)
     ringd_mux_sweep(d, now);
 }
 
-void ringd_proxy_ring_changed(struct ringd *d)
+static void on_ring_rebuilt(void *ctx, const struct ringd_ring *old, int changed)
 {
+    (void)old;
+    (void)changed;
+    struct ringd *d = ctx;
     struct ringd_proxy *p = d->proxy;
     if (p == NULL) {
         return;
@@ -623,6 +627,29 @@ void ringd_proxy_ring_changed(struct ringd *d)
         px_ex_retry(ex);
         ex = next;
     }
+    outq_batch_flush(&d->proxy->batch); /* retries the new ring started */
+    outq_batch_flush(&d->proxy->batch_peer);
+}
+
+static void on_stopping(void *ctx)
+{
+    ringd_proxy_close(ctx);
+}
+
+/* The batches' flushes: after the poll phase and before the loop blocks (what timers and
+ * close callbacks wrote). */
+static void on_flush_check(uv_check_t *c)
+{
+    struct ringd_proxy *p = c->data;
+    outq_batch_flush(&p->batch);
+    outq_batch_flush(&p->batch_peer);
+}
+
+static void on_flush_prepare(uv_prepare_t *h)
+{
+    struct ringd_proxy *p = h->data;
+    outq_batch_flush(&p->batch);
+    outq_batch_flush(&p->batch_peer);
 }
 
 static int resolve_app(struct ringd *d)
@@ -653,6 +680,14 @@ int ringd_proxy_start(struct ringd *d)
         return UV_ENOMEM;
     }
     d->proxy = p;
+    const struct ringd_node_cbs cbs = { .ring_rebuilt = on_ring_rebuilt, .stopping = on_stopping };
+    int sub = ringd_node_subscribe(d, &cbs, d);
+    if (sub == 0) {
+        sub = ringd_node_accept_streams(d, FWD_HELLO, ringd_mux_accept, d);
+    }
+    if (sub != 0) {
+        return sub;
+    }
     snprintf(p->owner_line, sizeof(p->owner_line), "%s: %s\r\n", HTTPMSG_OWNER_HEADER, d->cfg.id);
     http_parser_set_max_header_size(HTTPMSG_WIRE_BYTES_MAX);
     int rv = resolve_app(d);
@@ -664,6 +699,12 @@ int ringd_proxy_start(struct ringd *d)
     p->listen.data = d;
     uv_timer_init(d->loop, &p->sweep);
     p->sweep.data = d;
+    uv_check_init(d->loop, &p->flush_check);
+    p->flush_check.data = p;
+    uv_check_start(&p->flush_check, on_flush_check);
+    uv_prepare_init(d->loop, &p->flush_prepare);
+    p->flush_prepare.data = p;
+    uv_prepare_start(&p->flush_prepare, on_flush_prepare);
     if (rv == 0) {
         rv = uv_tcp_bind(&p->listen, (const struct sockaddr *)&ss, 0);
     }
@@ -691,6 +732,8 @@ void ringd_proxy_close(struct ringd *d)
         px_app_close_all(d);
         ringd_close_handle((uv_handle_t *)&p->listen);
         ringd_close_handle((uv_handle_t *)&p->sweep);
+        ringd_close_handle((uv_handle_t *)&p->flush_check);
+        ringd_close_handle((uv_handle_t *)&p->flush_prepare);
     }
     ringd_mux_close_all(d);
 }

@@ -99,7 +99,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     struct px_app *a = s->data;
     struct ringd *d = a->d;
     app_read(a, nread, buf);
-    outq_batch_flush(&d->batch);
+    outq_batch_flush(&d->proxy->batch);
 }
 
 static void app_read(struct px_app *a, ssize_t nread, const uv_buf_t *buf)
@@ -154,7 +154,7 @@ static struct px_app *app_new(struct ringd *d)
         return NULL;
     }
     a->d = d;
-    outq_init(&a->out, on_out_done, &d->batch);
+    outq_init(&a->out, on_out_done, &d->proxy->batch);
     uv_tcp_init(d->loop, &a->tcp);
     a->tcp.data = a;
     a->connect.data = a;

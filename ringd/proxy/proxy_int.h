@@ -138,6 +138,15 @@ enum { UP_NONE, UP_APP, UP_PEER };
 struct ringd_proxy {
     uv_tcp_t listen;
     uv_timer_t sweep;
+    /* Socket writes are batched (outq.h). To apps and proxy clients: flushed at the end of
+     * the read callback that caused them (a response head and body leave together, without
+     * waiting for other connections). To peers: once per loop iteration, after the poll
+     * phase (check) and before the loop blocks (prepare), so the frames of every stream to
+     * one peer leave in one write. */
+    struct outq_batch batch;
+    struct outq_batch batch_peer;
+    uv_check_t flush_check;
+    uv_prepare_t flush_prepare;
     struct sockaddr_storage app_addr;
     struct px_client *clients;
     size_t client_count;
