@@ -104,20 +104,16 @@ void escape_text(struct sbuf *b, const char *s, size_t len)
     while (i < len) {
         uint32_t cp;
         size_t n = escape_utf8_next(s + i, len - i, &cp);
-        if (n != 0 && !is_control(cp) && !is_bidi(cp) && cp != '\\') {
+        if (n != 0 && !is_control(cp) && !is_bidi(cp)) {
             i += n;
             continue;
         }
         sbuf_add(b, s + run, i - run);
-        if (n == 1 && cp == '\\') {
-            sbuf_add(b, "\\\\", 2);
-        } else {
-            n = n == 0 ? 1 : n;
-            for (size_t k = 0; k < n; k++) {
-                unsigned char ch = (unsigned char)s[i + k];
-                char e[4] = { '\\', 'x', hex[ch >> 4], hex[ch & 15] };
-                sbuf_add(b, e, sizeof(e));
-            }
+        n = n == 0 ? 1 : n;
+        for (size_t k = 0; k < n; k++) {
+            unsigned char ch = (unsigned char)s[i + k];
+            char e[4] = { '\\', 'x', hex[ch >> 4], hex[ch & 15] };
+            sbuf_add(b, e, sizeof(e));
         }
         i += n;
         run = i;
@@ -130,13 +126,13 @@ const char *escape_text_buf(char *dst, size_t cap, const char *s, size_t len)
     struct sbuf b;
     sbuf_init(&b, 4 * len + 1); /* "\xNN" per byte at most */
     escape_text(&b, s, len);
-    /* Cut between whole pieces: an escape ("\\" or "\xNN") or one UTF-8 character. */
+    /* Cut between whole pieces: an escape ("\xNN") or one UTF-8 character. */
     size_t n = 0;
     while (b.data != NULL && n < b.len) {
         uint32_t cp;
-        size_t piece = b.data[n] != '\\'      ? escape_utf8_next(b.data + n, b.len - n, &cp)
-                       : b.data[n + 1] == 'x' ? 4
-                                              : 2;
+        size_t piece = b.data[n] == '\\' && n + 4 <= b.len && b.data[n + 1] == 'x'
+                           ? 4
+                           : escape_utf8_next(b.data + n, b.len - n, &cp);
         if (piece == 0 || n + piece > cap - 1) {
             break;
         }

@@ -30,9 +30,11 @@ void escape_json(struct sbuf *b, const char *s, size_t len);
 
 /*
  * Appends |len| bytes of |s| as text for a person: printable ASCII and valid UTF-8 pass
- * through; '\' becomes "\\"; every byte of a control character (C0, DEL, C1), of a
- * bidirectional formatting character (U+061C, U+200E, U+200F, U+202A..U+202E,
- * U+2066..U+2069) and every byte outside valid UTF-8 becomes "\xNN". No quotes are added.
+ * through; every byte of a control character (C0, DEL, C1), of a bidirectional formatting
+ * character (U+061C, U+200E, U+200F, U+202A..U+202E, U+2066..U+2069) and every byte outside
+ * valid UTF-8 becomes "\xNN". No quotes are added. A '\' stays as it is: the point is that
+ * nothing reaches a terminal raw, and text escaped once (an error message from ringd) must
+ * not come out doubled when ringctl prints it.
  */
 void escape_text(struct sbuf *b, const char *s, size_t len);
 

@@ -191,7 +191,7 @@ Test(ringd_escape, text_shows_control_bidi_and_invalid_bytes_as_hex)
         { "\x1b]0;title\x07", "\\x1b]0;title\\x07" },
         { "a\tb\r\n", "a\\x09b\\x0d\\x0a" },
         { "del\x7f", "del\\x7f" },
-        { "back\\slash", "back\\\\slash" },
+        { "back\\slash", "back\\slash" },
         { "csi\xc2\x9b"
           "31m",
           "csi\\xc2\\x9b31m" },
@@ -220,7 +220,8 @@ Test(ringd_escape, text_buf_cuts_between_whole_pieces)
     cr_assert(
         eq(str, (char *)escape_text_buf(buf, sizeof(buf), "abcde\xc3\xa9", 7), "abcde\xc3\xa9"));
     cr_assert(eq(str, (char *)escape_text_buf(buf, sizeof(buf), "abcdef\xc3\xa9", 8), "abcdef"));
-    cr_assert(eq(str, (char *)escape_text_buf(buf, sizeof(buf), "abcdef\\", 7), "abcdef"));
+    cr_assert(eq(str, (char *)escape_text_buf(buf, sizeof(buf), "abcdef\\", 7), "abcdef\\"));
+    cr_assert(eq(str, (char *)escape_text_buf(buf, sizeof(buf), "abcde\\x", 7), "abcde\\x"));
     cr_assert(eq(str, (char *)escape_text_buf(buf, sizeof(buf), "", 0), ""));
     cr_assert(eq(str, (char *)escape_text_buf(buf, 1, "abc", 3), ""));
 }
