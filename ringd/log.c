@@ -6,8 +6,8 @@
 #include <time.h>
 
 #include "config.h"
-#include "log.h"
 #include "escape.h"
+#include "log.h"
 #include "sbuf.h"
 
 /* Longest line; longer ones are cut (and still end with a newline). */

@@ -41,12 +41,12 @@ const char *member_status_name(int status)
  * pod names and host:port, DNS-label groups and zone=... labels need. */
 static const struct {
     size_t min, max;
-    const char *excluded; /* printable bytes the kind also excludes */
+    int no_separators; /* '=' and ',' are excluded too */
 } text_rules[] = {
-    [MEMBER_TEXT_ID] = { 1, MEMBER_ID_BYTES_MAX, "" },
-    [MEMBER_TEXT_GROUP] = { 0, MEMBER_GROUP_BYTES_MAX, "" },
-    [MEMBER_TEXT_LABEL_KEY] = { 1, MEMBER_LABEL_KEY_BYTES_MAX, "=," },
-    [MEMBER_TEXT_LABEL_VALUE] = { 0, MEMBER_LABEL_VALUE_BYTES_MAX, "=," },
+    [MEMBER_TEXT_ID] = { 1, MEMBER_ID_BYTES_MAX, 0 },
+    [MEMBER_TEXT_GROUP] = { 0, MEMBER_GROUP_BYTES_MAX, 0 },
+    [MEMBER_TEXT_LABEL_KEY] = { 1, MEMBER_LABEL_KEY_BYTES_MAX, 1 },
+    [MEMBER_TEXT_LABEL_VALUE] = { 0, MEMBER_LABEL_VALUE_BYTES_MAX, 1 },
 };
 
 size_t member_text_bytes_max(int kind)
@@ -69,9 +69,10 @@ int member_text_check(int kind, const char *s, size_t len, size_t *bad_at)
         *at = text_rules[kind].max;
         return RING_EMSGSIZE;
     }
+    int no_separators = text_rules[kind].no_separators;
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)s[i];
-        if (ch < 0x21 || ch > 0x7e || strchr(text_rules[kind].excluded, ch) != NULL) {
+        if (ch < 0x21 || ch > 0x7e || (no_separators && (ch == '=' || ch == ','))) {
             *at = i;
             return RING_EINVAL;
         }
