@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "escape.h"
 #include "http.h"
 #include "metrics.h"
 #include "ring/error.h"
@@ -80,17 +81,17 @@ static void json_member(struct ringd *d, struct sbuf *b, const struct member *m)
         share = d->ring.shares[idx];
     }
     sbuf_adds(b, "{\"id\":");
-    sbuf_json_str(b, m->id, m->id_len);
+    escape_json(b, m->id, m->id_len);
     sbuf_adds(b, ",\"address\":");
     ringd_addr_str(&m->addr, addr);
-    sbuf_json_str(b, addr, strlen(addr));
+    escape_json(b, addr, strlen(addr));
     sbuf_printf(b, ",\"status\":\"%s\",\"incarnation\":%llu,\"weight\":%u,\"labels\":{",
                 member_status_name(m->status), (unsigned long long)m->incarnation, m->weight);
     for (size_t i = 0; i < m->label_count; i++) {
         sbuf_adds(b, i > 0 ? "," : "");
-        sbuf_json_str(b, m->labels[i].key, m->labels[i].key_len);
+        escape_json(b, m->labels[i].key, m->labels[i].key_len);
         sbuf_adds(b, ":");
-        sbuf_json_str(b, m->labels[i].value, m->labels[i].value_len);
+        escape_json(b, m->labels[i].value, m->labels[i].value_len);
     }
     sbuf_printf(b, "},\"share\":%.6f}", share);
 }
@@ -124,10 +125,10 @@ static int h_ring(struct ringd *d, const struct http_request *req, struct sbuf *
         const struct hashring_member *m = hashring_member(r, i);
         char addr[RING_ADDR_STRLEN];
         sbuf_adds(b, i > 0 ? ",{\"id\":" : "{\"id\":");
-        sbuf_json_str(b, m->id, m->id_len);
+        escape_json(b, m->id, m->id_len);
         ringd_addr_str(&d->ring.addrs[i], addr);
         sbuf_adds(b, ",\"address\":");
-        sbuf_json_str(b, addr, strlen(addr));
+        escape_json(b, addr, strlen(addr));
         sbuf_printf(b, ",\"weight\":%u,\"share\":%.6f}", m->weight, d->ring.shares[i]);
     }
     sbuf_adds(b, "]}\n");
@@ -146,26 +147,26 @@ static int h_lookup(struct ringd *d, const struct http_request *req, struct sbuf
     int rv = ringd_route(d, key, (size_t)len, &r);
     if (rv != 0) {
         sbuf_adds(b, "{\"error\":");
-        sbuf_json_str(b, ringd_route_strerror(rv), strlen(ringd_route_strerror(rv)));
+        escape_json(b, ringd_route_strerror(rv), strlen(ringd_route_strerror(rv)));
         sbuf_adds(b, "}\n");
         return 503;
     }
     char addr[RING_ADDR_STRLEN];
     ringd_addr_str(&r.addr, addr);
     sbuf_adds(b, "{\"key\":");
-    sbuf_json_str(b, key, (size_t)len);
+    escape_json(b, key, (size_t)len);
     if (r.placed.shard != UINT32_MAX) {
         sbuf_printf(b, ",\"shard\":%u", r.placed.shard);
     }
     if (r.group != NULL) {
         sbuf_adds(b, ",\"group\":");
-        sbuf_json_str(b, r.group, r.group_len);
+        escape_json(b, r.group, r.group_len);
         sbuf_adds(b, r.local ? ",\"local\":true" : ",\"local\":false");
     }
     sbuf_adds(b, ",\"id\":");
-    sbuf_json_str(b, r.id, r.id_len);
+    escape_json(b, r.id, r.id_len);
     sbuf_adds(b, ",\"address\":");
-    sbuf_json_str(b, addr, strlen(addr));
+    escape_json(b, addr, strlen(addr));
     sbuf_adds(b, "}\n");
     return 200;
 }

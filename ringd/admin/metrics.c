@@ -2,7 +2,27 @@
  * metrics: /metrics in the Prometheus text exposition format (version 0.0.4): swim's counters,
  * the member table by status, the ring, and the local API's requests and latency histogram.
  */
+#include <string.h>
+
+#include "escape.h"
 #include "metrics.h"
+
+/* Room for one escaped label value; ours are short names. */
+#define LABEL_VALUE_BYTES_MAX 64
+
+/* |v| as a label value (escape_prom_label(): '\', '"' and newline escaped, the rest valid
+ * UTF-8), in |buf|. Our values are fixed names today, but a label value must never break the
+ * exposition, whatever a future one holds. */
+static const char *label_value(char *buf, size_t cap, const char *v)
+{
+    struct sbuf b;
+    sbuf_init(&b, cap - 1);
+    escape_prom_label(&b, v, strlen(v));
+    memcpy(buf, b.data != NULL ? b.data : "", b.len);
+    buf[b.len] = '\0';
+    sbuf_free(&b);
+    return buf;
+}
 
 static void family(struct sbuf *b, const char *name, const char *type, const char *help)
 {
@@ -75,7 +95,8 @@ static void proxy_latency(struct sbuf *b, const struct ringd_metrics *m)
     const char *name = "ringd_proxy_request_duration_seconds";
     family(b, name, "histogram", "Proxied request time, first byte in to last byte out, by path.");
     for (size_t p = 0; p < PROXY_PATHS; p++) {
-        const char *path = ringd_proxy_path_names[p];
+        char path[LABEL_VALUE_BYTES_MAX];
+        label_value(path, sizeof(path), ringd_proxy_path_names[p]);
         uint64_t cum = 0;
         for (size_t i = 0; i < RINGD_PROXY_LATENCY_BUCKETS; i++) {
             cum += m->proxy_latency[p][i];
@@ -98,13 +119,17 @@ static void proxy_metrics(struct sbuf *b, const struct ringd_metrics *m)
            "Proxied requests answered, by path: local (our app, our client), forward (sent to "
            "the owner's ringd), peer (our app, for a peer).");
     for (size_t p = 0; p < PROXY_PATHS; p++) {
-        sbuf_printf(b, "ringd_proxy_requests_total{path=\"%s\"} %llu\n", ringd_proxy_path_names[p],
+        char path[LABEL_VALUE_BYTES_MAX];
+        sbuf_printf(b, "ringd_proxy_requests_total{path=\"%s\"} %llu\n",
+                    label_value(path, sizeof(path), ringd_proxy_path_names[p]),
                     (unsigned long long)m->proxy_requests[p]);
     }
     family(b, "ringd_proxy_errors_total", "counter",
            "Requests the proxy answered with an error, or cut short, by cause.");
     for (size_t e = 0; e < PROXY_ERRORS; e++) {
-        sbuf_printf(b, "ringd_proxy_errors_total{cause=\"%s\"} %llu\n", ringd_proxy_error_names[e],
+        char cause[LABEL_VALUE_BYTES_MAX];
+        sbuf_printf(b, "ringd_proxy_errors_total{cause=\"%s\"} %llu\n",
+                    label_value(cause, sizeof(cause), ringd_proxy_error_names[e]),
                     (unsigned long long)m->proxy_errors[e]);
     }
     one(b, "ringd_proxy_retries_total", "counter", "Re-attempts after an owner failed.",
@@ -136,7 +161,9 @@ void ringd_metrics_text(struct ringd *d, struct sbuf *b)
     const struct members *t = swim_members(d->swim);
     family(b, "ringd_members", "gauge", "Members in the table by status.");
     for (int st = MEMBER_ALIVE; st <= MEMBER_LEFT; st++) {
-        sbuf_printf(b, "ringd_members{status=\"%s\"} %zu\n", member_status_name(st),
+        char status[LABEL_VALUE_BYTES_MAX];
+        sbuf_printf(b, "ringd_members{status=\"%s\"} %zu\n",
+                    label_value(status, sizeof(status), member_status_name(st)),
                     members_count_status(t, st));
     }
     one(b, "ringd_ring_members", "gauge", "Members that own points on the ring.",

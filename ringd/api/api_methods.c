@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "escape.h"
 #include "ring/error.h"
 #include "route.h"
 #include "view_pack.h"
@@ -340,9 +341,9 @@ static int m_join(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     }
     for (uint32_t i = 0; i < count; i++) {
         if (ring_addr_parse(items[i].ptr, items[i].len, &addrs[i]) != 0) {
-            char text[80];
-            snprintf(text, sizeof(text), "%.*s", (int)(items[i].len > 64 ? 64 : items[i].len),
-                     items[i].ptr);
+            char text[80]; /* the echo is escaped: a client may print it */
+            escape_text_buf(text, sizeof(text), items[i].ptr,
+                            items[i].len > 64 ? 64 : items[i].len);
             return fail(call, RING_EINVAL, "join: \"%s\" is not a numeric ip:port", text);
         }
     }
@@ -426,8 +427,8 @@ int ringd_api_call(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
             return methods[i].fn(d, m, pk, call);
         }
     }
-    char name[RPC_METHOD_BYTES_MAX + 1];
-    snprintf(name, sizeof(name), "%.*s", (int)m->method.len, m->method.ptr);
+    char name[120]; /* escaped (a client may print it) and cut to fit call->message_buf whole */
+    escape_text_buf(name, sizeof(name), m->method.ptr, m->method.len);
     return fail(call, RING_ENOENT, "unknown method \"%s\"", name);
 }
 

@@ -16,6 +16,7 @@
 
 #include "client.h"
 #include "ring/error.h"
+#include "escape.h"
 #include "sbuf.h"
 
 #define DEFAULT_SOCKET "/run/ringd/ringd.sock"
@@ -62,6 +63,27 @@ static void usage(FILE *f)
             DEFAULT_SOCKET);
 }
 
+/* ---- text for a person ---------------------------------------------------------------- */
+
+#define SHOWN_SLOTS 8
+#define SHOWN_BYTES 1024
+
+/* |len| bytes of |s| as a person may see them: escape_text() (a control byte, a bidi control
+ * or invalid UTF-8 shows as \xNN, never raw). The result lives in one of SHOWN_SLOTS static
+ * buffers, so a printf may hold that many. Every string ringd or a peer sent, and every echo
+ * of an argument, goes through here before a table or message prints it. */
+static const char *shown_n(const char *s, size_t len)
+{
+    static char bufs[SHOWN_SLOTS][SHOWN_BYTES];
+    static unsigned next;
+    return escape_text_buf(bufs[next++ % SHOWN_SLOTS], SHOWN_BYTES, s, len);
+}
+
+static const char *shown(const char *s)
+{
+    return shown_n(s, strlen(s));
+}
+
 /* ---- msgpack to JSON ------------------------------------------------------------------ */
 
 static void to_json(struct sbuf *b, const msgpack_object *o)
@@ -85,7 +107,7 @@ static void to_json(struct sbuf *b, const msgpack_object *o)
         break;
     case MSGPACK_OBJECT_STR:
     case MSGPACK_OBJECT_BIN:
-        sbuf_json_str(b, o->via.str.ptr, o->via.str.size);
+        escape_json(b, o->via.str.ptr, o->via.str.size);
         break;
     case MSGPACK_OBJECT_ARRAY:
         sbuf_adds(b, "[");
@@ -106,7 +128,7 @@ static void to_json(struct sbuf *b, const msgpack_object *o)
                 struct sbuf kb;
                 sbuf_init(&kb, 1 << 16);
                 to_json(&kb, k);
-                sbuf_json_str(b, kb.data != NULL ? kb.data : "", kb.len);
+                escape_json(b, kb.data != NULL ? kb.data : "", kb.len);
                 sbuf_free(&kb);
             }
             sbuf_adds(b, ":");
@@ -135,11 +157,11 @@ static void print_json(const msgpack_object *o)
 static int report(struct ctl *ctl, const char *what, int rv)
 {
     if (rv == RINGC_ERESPONSE) {
-        fprintf(stderr, "ringctl: %s: %s: %s\n", what, ringc_error_code(ctl->c),
-                ringc_error_message(ctl->c));
+        fprintf(stderr, "ringctl: %s: %s: %s\n", what, shown(ringc_error_code(ctl->c)),
+                shown(ringc_error_message(ctl->c)));
     } else if (rv == -ETIMEDOUT) {
-        fprintf(stderr, "ringctl: %s: no answer from ringd at %s within %d ms\n", what, ctl->socket,
-                ctl->timeout_ms);
+        fprintf(stderr, "ringctl: %s: no answer from ringd at %s within %d ms\n", what,
+                shown(ctl->socket), ctl->timeout_ms);
     } else if (rv == -ECONNRESET) {
         fprintf(stderr, "ringctl: %s: ringd closed the connection\n", what);
     } else {
@@ -162,9 +184,9 @@ static void format_labels(const msgpack_object *labels, char *buf, size_t cap)
         if (k->type != MSGPACK_OBJECT_STR || v->type != MSGPACK_OBJECT_STR) {
             continue; /* ringd sends only strings; print nothing else as one */
         }
-        n += (size_t)snprintf(buf + n, cap - n, "%s%.*s=%.*s", i > 0 ? "," : "",
-                              (int)k->via.str.size, k->via.str.ptr, (int)v->via.str.size,
-                              v->via.str.ptr);
+        n += (size_t)snprintf(buf + n, cap - n, "%s%s=%s", i > 0 ? "," : "",
+                              shown_n(k->via.str.ptr, k->via.str.size),
+                              shown_n(v->via.str.ptr, v->via.str.size));
     }
 }
 
@@ -180,7 +202,7 @@ static void print_members(const msgpack_object *res)
         ringc_get_str(m, "address", addr, sizeof(addr));
         ringc_get_str(m, "status", status, sizeof(status));
         format_labels(ringc_get(m, "labels"), labels, sizeof(labels));
-        printf("%-24s %-24s %-8s %-12llu %-20s %6.2f%%\n", id, addr, status,
+        printf("%-24s %-24s %-8s %-12llu %-20s %6.2f%%\n", shown(id), shown(addr), shown(status),
                (unsigned long long)ringc_get_u64(m, "incarnation", 0), labels,
                100.0 * ringc_get_f64(m, "share", 0));
     }
@@ -222,7 +244,7 @@ static int members_elsewhere(struct ctl *ctl, const msgpack_object *group, const
             return 0;
         }
     }
-    fprintf(stderr, "ringctl: members: no contact of group %s answered\n", name);
+    fprintf(stderr, "ringctl: members: no contact of group %s answered\n", shown(name));
     return EXIT_FAIL;
 }
 
@@ -244,7 +266,7 @@ static int cmd_members(struct ctl *ctl, int argc, char **argv)
         const msgpack_object *g = find_group(res, group);
         if (g == NULL) {
             fprintf(stderr, "ringctl: members: no group %s is known here (see ringctl groups)\n",
-                    group);
+                    shown(group));
             return EXIT_FAIL;
         }
         const msgpack_object *local = ringc_get(g, "local");
@@ -285,8 +307,9 @@ static int cmd_groups(struct ctl *ctl, int argc, char **argv)
         ringc_get_str(g, "name", name, sizeof(name));
         const msgpack_object *local = ringc_get(g, "local");
         int here = local != NULL && local->type == MSGPACK_OBJECT_BOOLEAN && local->via.boolean;
-        printf("%-20s %6llu %016llx ", here ? strcat(name, " *") : name,
-               (unsigned long long)ringc_get_u64(g, "size", 0),
+        char shown_name[SHOWN_BYTES + 2];
+        snprintf(shown_name, sizeof(shown_name), "%s%s", shown(name), here ? " *" : "");
+        printf("%-20s %6llu %016llx ", shown_name, (unsigned long long)ringc_get_u64(g, "size", 0),
                (unsigned long long)ringc_get_u64(g, "ring_checksum", 0));
         const msgpack_object *cs = ringc_get_array(g, "contacts");
         for (uint32_t c = 0; cs != NULL && c < cs->via.array.size; c++) {
@@ -295,7 +318,7 @@ static int cmd_groups(struct ctl *ctl, int argc, char **argv)
             ringc_get_str(&cs->via.array.ptr[c], "address", addr, sizeof(addr));
             const msgpack_object *f = ringc_get(&cs->via.array.ptr[c], "failed");
             int failed = f != NULL && f->type == MSGPACK_OBJECT_BOOLEAN && f->via.boolean;
-            printf("%s%s%s(%s)", c > 0 ? " " : "", failed ? "!" : "", id, addr);
+            printf("%s%s%s(%s)", c > 0 ? " " : "", failed ? "!" : "", shown(id), shown(addr));
         }
         printf("\n");
     }
@@ -344,49 +367,51 @@ static int cmd_lookup(struct ctl *ctl, int argc, char **argv)
         const msgpack_object *shard = ringc_get(res, "shard");
         if (ctl->json) {
             sbuf_adds(&b, "{\"key\":");
-            sbuf_json_str(&b, key, strlen(key));
+            escape_json(&b, key, strlen(key));
             if (shard != NULL) {
                 sbuf_printf(&b, ",\"shard\":%llu", (unsigned long long)shard->via.u64);
             }
             sbuf_adds(&b, ",\"id\":");
-            sbuf_json_str(&b, id, strlen(id));
+            escape_json(&b, id, strlen(id));
             sbuf_adds(&b, ",\"address\":");
-            sbuf_json_str(&b, addr, strlen(addr));
+            escape_json(&b, addr, strlen(addr));
             if (group[0] != '\0') {
                 sbuf_adds(&b, ",\"group\":");
-                sbuf_json_str(&b, group, strlen(group));
+                escape_json(&b, group, strlen(group));
                 sbuf_adds(&b, via ? ",\"local\":false" : ",\"local\":true");
             }
             sbuf_adds(&b, "}");
         } else if (shard != NULL && group[0] == '\0') {
-            sbuf_printf(&b, "%s -> shard %llu -> %s (%s)", key, (unsigned long long)shard->via.u64,
-                        id, addr);
+            sbuf_printf(&b, "%s -> shard %llu -> %s (%s)", shown(key),
+                        (unsigned long long)shard->via.u64, shown(id), shown(addr));
         } else if (shard != NULL && via) {
-            sbuf_printf(&b, "%s -> shard %llu -> group %s, via contact %s (%s)", key,
-                        (unsigned long long)shard->via.u64, group, id, addr);
+            sbuf_printf(&b, "%s -> shard %llu -> group %s, via contact %s (%s)", shown(key),
+                        (unsigned long long)shard->via.u64, shown(group), shown(id), shown(addr));
         } else if (shard != NULL) {
-            sbuf_printf(&b, "%s -> shard %llu -> %s (%s), group %s", key,
-                        (unsigned long long)shard->via.u64, id, addr, group);
+            sbuf_printf(&b, "%s -> shard %llu -> %s (%s), group %s", shown(key),
+                        (unsigned long long)shard->via.u64, shown(id), shown(addr), shown(group));
         } else if (group[0] == '\0') {
-            sbuf_printf(&b, "%s -> %s (%s)", key, id, addr);
+            sbuf_printf(&b, "%s -> %s (%s)", shown(key), shown(id), shown(addr));
         } else if (via) {
-            sbuf_printf(&b, "%s -> group %s, via contact %s (%s)", key, group, id, addr);
+            sbuf_printf(&b, "%s -> group %s, via contact %s (%s)", shown(key), shown(group),
+                        shown(id), shown(addr));
         } else {
-            sbuf_printf(&b, "%s -> %s (%s), group %s", key, id, addr, group);
+            sbuf_printf(&b, "%s -> %s (%s), group %s", shown(key), shown(id), shown(addr),
+                        shown(group));
         }
     } else if (ctl->json) {
         sbuf_adds(&b, "{\"key\":");
-        sbuf_json_str(&b, key, strlen(key));
+        escape_json(&b, key, strlen(key));
         sbuf_adds(&b, ",\"owners\":");
         to_json(&b, res);
         sbuf_adds(&b, "}");
     } else {
-        sbuf_printf(&b, "%s ->", key);
+        sbuf_printf(&b, "%s ->", shown(key));
         for (uint32_t i = 0; res->type == MSGPACK_OBJECT_ARRAY && i < res->via.array.size; i++) {
             char id[130], addr[64];
             ringc_get_str(&res->via.array.ptr[i], "id", id, sizeof(id));
             ringc_get_str(&res->via.array.ptr[i], "address", addr, sizeof(addr));
-            sbuf_printf(&b, "%s %s (%s)", i > 0 ? "," : "", id, addr);
+            sbuf_printf(&b, "%s %s (%s)", i > 0 ? "," : "", shown(id), shown(addr));
         }
     }
     printf("%s\n", b.data != NULL ? b.data : "");
@@ -430,7 +455,7 @@ static int cmd_ring(struct ctl *ctl, int argc, char **argv)
             k += 3;
         }
         bar[k] = '\0';
-        printf("%-24s %6.2f%% %s\n", id, 100.0 * s, bar);
+        printf("%-24s %6.2f%% %s\n", shown(id), 100.0 * s, bar);
     }
     return 0;
 }
@@ -475,7 +500,7 @@ static void print_change(struct ctl *ctl, const msgpack_object *o)
             for (uint32_t i = 0; l->type == MSGPACK_OBJECT_ARRAY && i < l->via.array.size; i++) {
                 const msgpack_object *id = &l->via.array.ptr[i];
                 if (id->type == MSGPACK_OBJECT_STR) {
-                    sbuf_printf(&b, " %s%.*s", signs[k], (int)id->via.str.size, id->via.str.ptr);
+                    sbuf_printf(&b, " %s%s", signs[k], shown_n(id->via.str.ptr, id->via.str.size));
                 }
             }
         }
@@ -516,7 +541,7 @@ static void print_shards_change(struct ctl *ctl, const msgpack_object *o)
             for (uint32_t i = 0; l->type == MSGPACK_OBJECT_ARRAY && i < l->via.array.size; i++) {
                 const msgpack_object *id = &l->via.array.ptr[i];
                 if (id->type == MSGPACK_OBJECT_STR) {
-                    sbuf_printf(&b, " %s%.*s", signs[k], (int)id->via.str.size, id->via.str.ptr);
+                    sbuf_printf(&b, " %s%s", signs[k], shown_n(id->via.str.ptr, id->via.str.size));
                 }
             }
         }
@@ -623,14 +648,14 @@ static int cmd_checksums(struct ctl *ctl, int argc, char **argv)
             const char *err = rv == RINGC_ERESPONSE ? "error answer" : strerror(-rv);
             if (ctl->json) {
                 sbuf_adds(&unreachable, failed > 0 ? ",{\"id\":" : "{\"id\":");
-                sbuf_json_str(&unreachable, id, strlen(id));
+                escape_json(&unreachable, id, strlen(id));
                 sbuf_adds(&unreachable, ",\"address\":");
-                sbuf_json_str(&unreachable, addr, strlen(addr));
+                escape_json(&unreachable, addr, strlen(addr));
                 sbuf_adds(&unreachable, ",\"error\":");
-                sbuf_json_str(&unreachable, err, strlen(err));
+                escape_json(&unreachable, err, strlen(err));
                 sbuf_adds(&unreachable, "}");
             } else {
-                sbuf_printf(&unreachable, "  %s (%s): %s\n", id, addr, err);
+                sbuf_printf(&unreachable, "  %s (%s): %s\n", shown(id), shown(addr), err);
             }
             failed++;
             continue;
@@ -648,9 +673,9 @@ static int cmd_checksums(struct ctl *ctl, int argc, char **argv)
         }
         if (ctl->json) {
             sbuf_adds(&groups[g].ids, groups[g].count > 0 ? "," : "");
-            sbuf_json_str(&groups[g].ids, cs.id, strlen(cs.id));
+            escape_json(&groups[g].ids, cs.id, strlen(cs.id));
         } else {
-            sbuf_printf(&groups[g].ids, "%s%s", groups[g].count > 0 ? ", " : "", cs.id);
+            sbuf_printf(&groups[g].ids, "%s%s", groups[g].count > 0 ? ", " : "", shown(cs.id));
         }
         groups[g].count++;
     }
@@ -726,7 +751,7 @@ static void print_tree(const msgpack_object *o, const char *prefix)
         const msgpack_object *k = &o->via.map.ptr[i].key;
         const msgpack_object *v = &o->via.map.ptr[i].val;
         char name[256];
-        snprintf(name, sizeof(name), "%s%.*s", prefix, (int)k->via.str.size, k->via.str.ptr);
+        snprintf(name, sizeof(name), "%s%s", prefix, shown_n(k->via.str.ptr, k->via.str.size));
         if (v->type == MSGPACK_OBJECT_MAP) {
             char sub[260];
             snprintf(sub, sizeof(sub), "%s.", name);
@@ -736,7 +761,7 @@ static void print_tree(const msgpack_object *o, const char *prefix)
         struct sbuf b;
         sbuf_init(&b, 1 << 16);
         if (v->type == MSGPACK_OBJECT_STR) {
-            sbuf_add(&b, v->via.str.ptr, v->via.str.size);
+            escape_text(&b, v->via.str.ptr, v->via.str.size);
         } else if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
                    (strstr(name, "checksum") != NULL)) {
             sbuf_printf(&b, "%016llx", (unsigned long long)v->via.u64);
@@ -786,9 +811,8 @@ static int cmd_keys(struct ctl *ctl, int argc, char **argv)
     }
     for (uint32_t i = 0; i < n; i++) {
         const msgpack_object *fp = &fps->via.array.ptr[i];
-        printf("%-10s %.*s\n", i == 0 ? "primary" : "secondary",
-               fp->type == MSGPACK_OBJECT_STR ? (int)fp->via.str.size : 0,
-               fp->type == MSGPACK_OBJECT_STR ? fp->via.str.ptr : "");
+        printf("%-10s %s\n", i == 0 ? "primary" : "secondary",
+               fp->type == MSGPACK_OBJECT_STR ? shown_n(fp->via.str.ptr, fp->via.str.size) : "");
     }
     printf("refused: %llu failed authentication, %llu plaintext, %llu sealed without a key\n",
            (unsigned long long)ringc_get_u64(res, "auth_failures", 0),
@@ -832,7 +856,7 @@ static int run(struct ctl *ctl, const char *cmd, int argc, char **argv)
     if (strcmp(cmd, "shards") == 0) {
         return cmd_shards(ctl, argc, argv);
     }
-    fprintf(stderr, "ringctl: unknown command \"%s\" (see ringctl --help)\n", cmd);
+    fprintf(stderr, "ringctl: unknown command \"%s\" (see ringctl --help)\n", shown(cmd));
     return EXIT_USAGE;
 }
 
@@ -868,7 +892,7 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
             ctl.timeout_ms = atoi(argv[++i]);
         } else {
-            fprintf(stderr, "ringctl: unknown option %s (see ringctl --help)\n", argv[i]);
+            fprintf(stderr, "ringctl: unknown option %s (see ringctl --help)\n", shown(argv[i]));
             return EXIT_USAGE;
         }
     }
@@ -895,7 +919,7 @@ int main(int argc, char **argv)
     char err[512];
     int rv = ringc_connect(&ctl.c, ctl.socket, err, sizeof(err));
     if (rv != 0) {
-        fprintf(stderr, "ringctl: %s\n", err);
+        fprintf(stderr, "ringctl: %s\n", shown(err));
         return EXIT_FAIL;
     }
     rv = run(&ctl, cmd, rest, args);

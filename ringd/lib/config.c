@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "escape.h"
 #include "ring/error.h"
 #include "ring/hashring.h"
 #include "ring/shards.h"
@@ -39,19 +40,23 @@ struct errbuf {
 
 static int bad(struct errbuf *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The message quotes the value it refuses, which may hold anything: it is escaped whole
+ * (escape_text()), so a terminal shows "\x1b" rather than obeying it. */
 static int bad(struct errbuf *e, const char *fmt, ...)
 {
     if (e->len == 0) {
         return RING_EINVAL;
     }
+    char msg[1024];
     int top = strcmp(e->source, "ringd") == 0;
-    int n = snprintf(e->buf, e->len, top ? "ringd: " : "ringd: %s: ", e->source);
-    if (n >= 0 && (size_t)n < e->len) {
+    int n = snprintf(msg, sizeof(msg), top ? "ringd: " : "ringd: %s: ", e->source);
+    if (n >= 0 && (size_t)n < sizeof(msg)) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(e->buf + n, e->len - (size_t)n, fmt, ap);
+        vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
         va_end(ap);
     }
+    escape_text_buf(e->buf, e->len, msg, strlen(msg));
     return RING_EINVAL;
 }
 
@@ -309,17 +314,37 @@ int ringd_seed_parse(const char *item, struct ringd_seed *out, char *err, size_t
     return set_hostport(out->dns ? item + 4 : item, 0, 0, &out->addr, &e);
 }
 
-static int check_label_part(const char *item, size_t len, size_t max, const char *what,
-                            struct errbuf *e)
+/* What member_text_check() allows, for messages. */
+static const char *text_rule(int kind)
 {
-    if (len > max) {
-        return bad(e, "label \"%s\": %s longer than %zu bytes", item, what, max);
+    return kind == MEMBER_TEXT_LABEL_KEY || kind == MEMBER_TEXT_LABEL_VALUE
+               ? "printable ASCII without spaces, '=' or ','"
+               : "printable ASCII without spaces";
+}
+
+/* |v| against the wire's rule for |kind| (member_text_check(): the flags accept exactly what
+ * gossip carries); its length was checked by set_string(). |what| names it in the message. */
+static int check_text(int kind, const char *v, const char *what, struct errbuf *e)
+{
+    size_t at;
+    if (member_text_check(kind, v, strlen(v), &at) != 0) {
+        return bad(e, "%s \"%s\": byte 0x%02x at offset %zu is not allowed (%s only)", what, v,
+                   (unsigned char)v[at], at, text_rule(kind));
     }
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)item[i];
-        if (!isgraph(ch) || ch == '=') {
-            return bad(e, "label \"%s\": %s may not contain spaces or '='", item, what);
-        }
+    return 0;
+}
+
+static int check_label_part(const char *item, size_t len, int kind, struct errbuf *e)
+{
+    size_t at;
+    int rv = member_text_check(kind, item, len, &at);
+    const char *what = kind == MEMBER_TEXT_LABEL_KEY ? "key" : "value";
+    if (rv == RING_EMSGSIZE) {
+        return bad(e, "label \"%s\": %s longer than %zu bytes", item, what, at);
+    }
+    if (rv != 0) {
+        return bad(e, "label \"%s\": %s byte 0x%02x at offset %zu is not allowed (%s only)", item,
+                   what, (unsigned char)item[at], at, text_rule(kind));
     }
     return 0;
 }
@@ -342,9 +367,9 @@ static int add_label(const char *item, struct ringd_config *c, struct errbuf *e)
     }
     size_t key_len = (size_t)(eq - item);
     size_t value_len = strlen(eq + 1);
-    int rv = check_label_part(item, key_len, MEMBER_LABEL_KEY_BYTES_MAX, "key", e);
+    int rv = check_label_part(item, key_len, MEMBER_TEXT_LABEL_KEY, e);
     if (rv == 0) {
-        rv = check_label_part(eq + 1, value_len, MEMBER_LABEL_VALUE_BYTES_MAX, "value", e);
+        rv = check_label_part(eq + 1, value_len, MEMBER_TEXT_LABEL_VALUE, e);
     }
     if (rv != 0) {
         return rv;
@@ -367,10 +392,8 @@ static int add_label(const char *item, struct ringd_config *c, struct errbuf *e)
 static int set_id(const char *v, struct ringd_config *c, struct errbuf *e)
 {
     int rv = set_string(v, 1, MEMBER_ID_BYTES_MAX, c->id, e);
-    for (size_t i = 0; rv == 0 && v[i] != '\0'; i++) {
-        if (!isgraph((unsigned char)v[i])) {
-            rv = bad(e, "id \"%s\" may not contain spaces or control characters", v);
-        }
+    if (rv == 0) {
+        rv = check_text(MEMBER_TEXT_ID, v, "id", e);
     }
     c->id_len = rv == 0 ? strlen(v) : 0;
     return rv;
@@ -505,6 +528,9 @@ static int set_label(const char *v, struct ringd_config *c, struct errbuf *e)
 static int set_group(const char *v, struct ringd_config *c, struct errbuf *e)
 {
     int rv = set_string(v, 0, MEMBER_GROUP_BYTES_MAX, c->group, e);
+    if (rv == 0) {
+        rv = check_text(MEMBER_TEXT_GROUP, v, "group", e);
+    }
     c->group_len = rv == 0 ? strlen(v) : 0;
     return rv;
 }

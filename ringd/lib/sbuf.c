@@ -93,27 +93,3 @@ void sbuf_printf(struct sbuf *b, const char *fmt, ...)
     va_end(ap);
     b->len += (size_t)n;
 }
-
-void sbuf_json_str(struct sbuf *b, const char *s, size_t len)
-{
-    sbuf_add(b, "\"", 1);
-    size_t run = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch >= 0x20 && ch != '"' && ch != '\\') {
-            continue;
-        }
-        sbuf_add(b, s + run, i - run);
-        run = i + 1;
-        if (ch == '"' || ch == '\\') {
-            char esc[2] = { '\\', (char)ch };
-            sbuf_add(b, esc, 2);
-        } else if (ch == '\n') {
-            sbuf_add(b, "\\n", 2);
-        } else {
-            sbuf_printf(b, "\\u%04x", ch);
-        }
-    }
-    sbuf_add(b, s + run, len - run);
-    sbuf_add(b, "\"", 1);
-}

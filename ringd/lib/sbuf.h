@@ -25,8 +25,6 @@ void sbuf_reset(struct sbuf *b);
 void sbuf_add(struct sbuf *b, const void *data, size_t len);
 void sbuf_adds(struct sbuf *b, const char *s);
 void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Appends |len| bytes of |s| as a JSON string, quotes included (control bytes escaped,
- * other bytes as they are). */
-void sbuf_json_str(struct sbuf *b, const char *s, size_t len);
+/* JSON strings and escaped text: escape.h. */
 
 #endif

@@ -345,6 +345,20 @@ Test(codec_groups, malformed_messages_fail_with_their_error)
           RING_E2BIG },
         { "unknown key skipped", "93 01 05 86 00 01 01 a1 61 08 a1 67 09 02 0a 03 1f 91 c0", 0 },
         { "an unknown type 8", "93 01 08 80", RING_EPROTO },
+        { "from with ESC", "93 01 05 85 00 01 01 a2 61 1b 08 a1 67 09 02 0a 03", RING_EPROTO },
+        { "group with ESC", "93 01 05 85 00 01 01 a1 61 08 a2 67 1b 09 02 0a 03", RING_EPROTO },
+        { "a summary name with an escape sequence",
+          "93 01 05 86 00 01 01 a1 61 08 a1 67 09 02 0a 03 0c 91 84 00 a4 1b 5b 32 4a 01 01 02 01 "
+          "03 00",
+          RING_EPROTO },
+        { "a contact id with 0xff",
+          "93 01 05 86 00 01 01 a1 61 08 a1 67 09 02 0a 03 0c 91 85 00 a1 68 01 01 02 01 03 00 04 "
+          "91 82 00 a2 63 ff 01 c4 06 0a 00 00 01 1f 0a",
+          RING_EPROTO },
+        { "a valid contact",
+          "93 01 05 86 00 01 01 a1 61 08 a1 67 09 02 0a 03 0c 91 85 00 a1 68 01 01 02 01 03 00 04 "
+          "91 82 00 a2 63 64 01 c4 06 0a 00 00 01 1f 0a",
+          0 },
     };
     for (size_t i = 0; i < RING_ARRAY_LEN(cases); i++) {
         uint8_t in[256];
