@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
+#include "api.h"
 #include "daemon.h"
+#include "proxy.h"
 
 extern char **environ;
 

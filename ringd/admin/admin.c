@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "escape.h"
+#include "admin.h"
 #include "http.h"
 #include "metrics.h"
 #include "ring/error.h"
@@ -39,6 +40,7 @@ struct ringd_admin {
     uv_tcp_t listen;
     struct admin_conn *conns;
     size_t conn_count;
+    uint64_t http_requests;
 };
 
 static void on_closed(uv_handle_t *h)
@@ -174,7 +176,7 @@ static int h_lookup(struct ringd *d, const struct http_request *req, struct sbuf
 static int h_metrics(struct ringd *d, const struct http_request *req, struct sbuf *b)
 {
     (void)req;
-    ringd_metrics_text(d, b);
+    ringd_metrics_text(d, b, d->admin->http_requests);
     return 200;
 }
 
@@ -280,7 +282,7 @@ static void handle(struct admin_conn *c)
         return;
     }
     struct ringd *d = c->d;
-    d->m.http_requests++;
+    d->admin->http_requests++;
     struct sbuf body;
     sbuf_init(&body, ADMIN_RESPONSE_BYTES_MAX);
     int status = 404;

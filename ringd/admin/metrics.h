@@ -5,6 +5,7 @@
 #include "daemon.h"
 #include "sbuf.h"
 
-void ringd_metrics_text(struct ringd *d, struct sbuf *b);
+/* The node's families, every subsystem's export, and admin's own |http_requests|. */
+void ringd_metrics_text(struct ringd *d, struct sbuf *b, uint64_t http_requests);
 
 #endif

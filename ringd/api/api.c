@@ -21,6 +21,7 @@
 
 #include "api.h"
 #include "ring/error.h"
+#include "prom.h"
 #include "sockpath.h"
 
 /* Stop reading from a connection whose unsent output exceeds this. */
@@ -52,7 +53,42 @@ struct ringd_api {
     struct sockpath_claim claim; /* the socket file, removed on close only if still ours */
     struct api_conn *conns;
     size_t conn_count;
+    struct ringd_api_counters m;
 };
+
+const struct ringd_api_counters *ringd_api_counters(const struct ringd *d)
+{
+    return &d->api->m;
+}
+
+/* The API's Prometheus families (a node export). */
+static void prometheus(void *ctx, struct sbuf *b)
+{
+    struct ringd *d = ctx;
+    const struct ringd_api_counters *m = &d->api->m;
+    prom_one(b, "ringd_api_requests_total", "counter", "Local API requests answered.", m->requests);
+    prom_one(b, "ringd_api_errors_total", "counter", "Local API requests answered with an error.",
+             m->errors);
+    prom_one(b, "ringd_api_protocol_errors_total", "counter",
+             "Local API connections closed for bytes that break framing.", m->protocol_errors);
+    prom_one(b, "ringd_api_notifications_total", "counter",
+             "Local API notifications received (run, never answered).", m->notifications);
+    prom_one(b, "ringd_api_notifications_failed_total", "counter",
+             "Local API notifications that were malformed or whose call failed.",
+             m->notifications_failed);
+    prom_one(b, "ringd_api_responses_ignored_total", "counter",
+             "Responses sent by local API clients, which must not send any; dropped.",
+             m->responses_ignored);
+    prom_one(b, "ringd_api_unanswerable_total", "counter",
+             "Local API messages with no usable msgid, answered by an error notification.",
+             m->unanswerable);
+    prom_one(b, "ringd_api_connections", "gauge", "Open local API connections.",
+             d->api->conn_count);
+    const char *name = "ringd_api_request_duration_seconds";
+    prom_family(b, name, "histogram", "Local API request handling time.");
+    prom_histogram(b, name, "", m->latency, RINGD_LATENCY_BUCKETS, ringd_latency_bounds_us,
+                   (double)m->latency_sum_ns / 1e9);
+}
 
 const double ringd_latency_bounds_us[RINGD_LATENCY_BUCKETS - 1] = {
     5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10000, 100000,
@@ -60,15 +96,15 @@ const double ringd_latency_bounds_us[RINGD_LATENCY_BUCKETS - 1] = {
 
 void ringd_api_observe(struct ringd *d, uint64_t latency_ns, int failed)
 {
-    d->m.api_requests++;
-    d->m.api_errors += failed != 0;
-    d->m.api_latency_sum_ns += latency_ns;
+    d->api->m.requests++;
+    d->api->m.errors += failed != 0;
+    d->api->m.latency_sum_ns += latency_ns;
     size_t b = 0;
     while (b < RINGD_LATENCY_BUCKETS - 1 &&
            (double)latency_ns / 1000.0 > ringd_latency_bounds_us[b]) {
         b++;
     }
-    d->m.api_latency[b]++;
+    d->api->m.latency[b]++;
 }
 
 size_t ringd_api_connections(const struct ringd *d)
@@ -210,9 +246,9 @@ static void notified(struct api_conn *c, const struct rpc_msg *m)
     call.watch = 0;
     call.leave = 0;
     call.message = NULL;
-    d->m.api_notifications++;
+    d->api->m.notifications++;
     if (ringd_api_call(d, m, &pk, &call) != 0) {
-        d->m.api_notifications_failed++;
+        d->api->m.notifications_failed++;
         return;
     }
     c->watching |= call.watch;
@@ -233,7 +269,7 @@ static void notify_error(struct api_conn *c, int err, const char *detail)
  * is no msgid to answer), then close once it is written. */
 static void fail_connection(struct api_conn *c, int err, const char *detail)
 {
-    c->d->m.api_protocol_errors++;
+    c->d->api->m.protocol_errors++;
     notify_error(c, err, detail);
     c->close_after_write = 1;
     uv_read_stop((uv_stream_t *)&c->pipe);
@@ -260,14 +296,14 @@ static void serve(struct api_conn *c, int action, int rv, const struct rpc_msg *
         break;
     case RPC_ACTION_DROP:
         if (m->kind == RPC_RESPONSE) {
-            d->m.api_responses_ignored++;
+            d->api->m.responses_ignored++;
         } else {
-            d->m.api_notifications++;
-            d->m.api_notifications_failed++;
+            d->api->m.notifications++;
+            d->api->m.notifications_failed++;
         }
         break;
     default: /* RPC_ACTION_UNANSWERABLE */
-        d->m.api_unanswerable++;
+        d->api->m.unanswerable++;
         notify_error(c, rv, m->detail);
         break;
     }
@@ -350,7 +386,7 @@ static void on_connection(uv_stream_t *server, int status)
     }
     api->conns = c;
     api->conn_count++;
-    d->m.api_connections++;
+    d->api->m.connections++;
     if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0 || api->conn_count > API_CONNS_MAX ||
         rpc_reader_new(&c->reader, NULL, NULL) != 0 ||
         uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) != 0) {
@@ -448,7 +484,11 @@ int ringd_api_start(struct ringd *d)
         .shards_changed = on_shards_changed,
         .stopping = on_stopping,
     };
+    const struct ringd_export ex = { .prometheus = prometheus, .ctx = d };
     int sub = ringd_node_subscribe(d, &cbs, d);
+    if (sub == 0) {
+        sub = ringd_node_export(d, &ex);
+    }
     if (sub != 0) {
         return sub;
     }

@@ -11,6 +11,32 @@
 #include "daemon.h"
 #include "ring/rpc.h"
 
+/* API latency histogram bucket upper bounds, in microseconds (the last is +Inf). */
+#define RINGD_LATENCY_BUCKETS 12
+extern const double ringd_latency_bounds_us[RINGD_LATENCY_BUCKETS - 1];
+
+/* The local API's counters. */
+struct ringd_api_counters {
+    uint64_t requests;
+    uint64_t errors;
+    uint64_t connections;          /* accepted so far */
+    uint64_t protocol_errors;      /* connections closed for framing garbage */
+    uint64_t notifications;        /* notifications received (never answered) */
+    uint64_t notifications_failed; /* of those: malformed, or their call failed */
+    uint64_t responses_ignored;    /* responses sent by clients, dropped */
+    uint64_t unanswerable;         /* messages with no usable msgid: an error notification */
+    uint64_t latency[RINGD_LATENCY_BUCKETS];
+    uint64_t latency_sum_ns;
+};
+
+/* Starts the local API on --socket and subscribes to the node. Returns 0 or a uv error. */
+int ringd_api_start(struct ringd *d);
+void ringd_api_close(struct ringd *d);
+void ringd_api_free(struct ringd *d);
+size_t ringd_api_connections(const struct ringd *d);
+const struct ringd_api_counters *ringd_api_counters(const struct ringd *d);
+void ringd_api_observe(struct ringd *d, uint64_t latency_ns, int failed);
+
 /* A NUL-terminated string as a msgpack str (every result map's keys). */
 static inline void api_pack_str(msgpack_packer *pk, const char *s)
 {

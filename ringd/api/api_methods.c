@@ -216,34 +216,6 @@ static void pack_swim_stats(msgpack_packer *pk, const struct swim_stats *st)
     view_pack_key_u64(pk, "decode_errors", st->decode_errors);
 }
 
-/* The proxy's counters: requests and mean latency by path, errors by cause, retries. */
-static void pack_proxy_stats(msgpack_packer *pk, const struct ringd_metrics *m)
-{
-    msgpack_pack_map(pk, 8);
-    api_pack_str(pk, "requests");
-    msgpack_pack_map(pk, PROXY_PATHS);
-    for (size_t p = 0; p < PROXY_PATHS; p++) {
-        view_pack_key_u64(pk, ringd_proxy_path_names[p], m->proxy_requests[p]);
-    }
-    api_pack_str(pk, "mean_latency_us");
-    msgpack_pack_map(pk, PROXY_PATHS);
-    for (size_t p = 0; p < PROXY_PATHS; p++) {
-        uint64_t n = m->proxy_requests[p];
-        view_pack_key_u64(pk, ringd_proxy_path_names[p],
-                          n > 0 ? m->proxy_latency_sum_us[p] / n : 0);
-    }
-    api_pack_str(pk, "errors");
-    msgpack_pack_map(pk, PROXY_ERRORS);
-    for (size_t e = 0; e < PROXY_ERRORS; e++) {
-        view_pack_key_u64(pk, ringd_proxy_error_names[e], m->proxy_errors[e]);
-    }
-    view_pack_key_u64(pk, "retries", m->proxy_retries);
-    view_pack_key_u64(pk, "reroutes", m->proxy_reroutes);
-    view_pack_key_u64(pk, "reforwards", m->proxy_reforwards);
-    view_pack_key_u64(pk, "client_connections", m->proxy_clients);
-    view_pack_key_u64(pk, "peer_connect_failures", m->proxy_peer_connect_failures);
-}
-
 static int m_stats(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
                    struct api_call *call)
 {
@@ -254,8 +226,12 @@ static int m_stats(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     const struct members *t = swim_members(d->swim);
     char addr[RING_ADDR_STRLEN];
     ringd_addr_str(&d->self, addr);
+    size_t sections = 0;
+    for (size_t i = 0; i < d->export_count; i++) {
+        sections += d->exports[i].name != NULL && d->exports[i].stats != NULL;
+    }
     rpc_pack_result_begin(pk, m->msgid);
-    msgpack_pack_map(pk, 12 + (d->proxy != NULL) + (d->groups != NULL));
+    msgpack_pack_map(pk, 12 + sections + (d->groups != NULL));
     view_pack_key_str(pk, "id", d->cfg.id, d->cfg.id_len);
     view_pack_key_str(pk, "address", addr, strlen(addr));
     view_pack_key_u64(pk, "incarnation", swim_incarnation(d->swim));
@@ -270,13 +246,16 @@ static int m_stats(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
         view_pack_key_u64(pk, member_status_name(st), members_count_status(t, st));
     }
     view_pack_key_u64(pk, "ring_changes", d->m.ring_changes);
-    view_pack_key_u64(pk, "api_requests", d->m.api_requests);
+    view_pack_key_u64(pk, "api_requests", ringd_api_counters(d)->requests);
     view_pack_key_u64(pk, "api_connections", ringd_api_connections(d));
     api_pack_str(pk, "swim");
     pack_swim_stats(pk, swim_stats(d->swim));
-    if (d->proxy != NULL) {
-        api_pack_str(pk, "proxy");
-        pack_proxy_stats(pk, &d->m);
+    for (size_t i = 0; i < d->export_count; i++) {
+        const struct ringd_export *e = &d->exports[i];
+        if (e->name != NULL && e->stats != NULL) {
+            api_pack_str(pk, e->name);
+            e->stats(e->ctx, pk);
+        }
     }
     if (d->groups != NULL) {
         api_pack_str(pk, "groups");

@@ -15,6 +15,7 @@
 #ifndef RINGD_DAEMON_H
 #define RINGD_DAEMON_H
 
+#include <msgpack.h>
 #include <uv.h>
 
 #include "config.h"
@@ -24,81 +25,31 @@
 #include "ring/seal.h"
 #include "ring/swim.h"
 
-/* API latency histogram bucket upper bounds, in microseconds (the last is +Inf). */
-#define RINGD_LATENCY_BUCKETS 12
-extern const double ringd_latency_bounds_us[RINGD_LATENCY_BUCKETS - 1];
-
-/* The proxy's paths: a request served by the local app for a local client, forwarded to a
- * peer, or served by the local app for a peer that forwarded it. */
-enum ringd_proxy_path {
-    PROXY_PATH_LOCAL,
-    PROXY_PATH_FORWARD,
-    PROXY_PATH_PEER,
-    PROXY_PATHS,
-};
-
-/* Why the proxy answered with an error (or cut a response short); also X-Ring-Error. */
-#define RINGD_PROXY_ERRORS(X)                                                                      \
-    X(BAD_REQUEST, "bad_request")             /* 400: malformed HTTP */                            \
-    X(NO_KEY, "no_key")                       /* 400: no key header */                             \
-    X(BODY_TOO_LARGE, "body_too_large")       /* 413 */                                            \
-    X(HEAD_TOO_LARGE, "head_too_large")       /* 431 */                                            \
-    X(NOT_IMPLEMENTED, "not_implemented")     /* 501: CONNECT, Upgrade */                          \
-    X(APP_FAILED, "app_failed")               /* 502: the owner's app failed or is down */         \
-    X(OWNER_UNREACHABLE, "owner_unreachable") /* 502: may have reached it, not retried */          \
-    X(NO_OWNER, "no_owner")                   /* 503: empty ring, or retries exhausted */          \
-    X(HOP_LIMIT, "hop_limit")                 /* 503: the rings disagree past the hop limit */     \
-    X(TIMEOUT, "timeout")                     /* 504, or 408 for a slow client */                  \
-    X(ABORTED, "aborted")                     /* the response was cut short */
-
-enum ringd_proxy_error {
-#define RINGD_PROXY_ERROR_ENUM(name, text) PROXY_ERR_##name,
-    RINGD_PROXY_ERRORS(RINGD_PROXY_ERROR_ENUM)
-#undef RINGD_PROXY_ERROR_ENUM
-        PROXY_ERRORS,
-};
-extern const char *const ringd_proxy_error_names[PROXY_ERRORS];
-extern const char *const ringd_proxy_path_names[PROXY_PATHS];
-
-/* Proxy latency histogram bucket upper bounds, in microseconds (the last is +Inf). */
-#define RINGD_PROXY_LATENCY_BUCKETS 14
-extern const double ringd_proxy_latency_bounds_us[RINGD_PROXY_LATENCY_BUCKETS - 1];
-
-struct ringd_metrics {
-    uint64_t api_requests;
-    uint64_t api_errors;
-    uint64_t api_connections;          /* accepted so far */
-    uint64_t api_protocol_errors;      /* connections closed for framing garbage */
-    uint64_t api_notifications;        /* notifications received (never answered) */
-    uint64_t api_notifications_failed; /* of those: malformed, or their call failed */
-    uint64_t api_responses_ignored;    /* responses sent by clients, dropped */
-    uint64_t api_unanswerable;         /* messages with no usable msgid: an error notification */
-    uint64_t api_latency[RINGD_LATENCY_BUCKETS];
-    uint64_t api_latency_sum_ns;
+/* The node's counters (the subsystems keep their own). */
+struct ringd_node_counters {
     uint64_t ring_changes;
     uint64_t ring_builds_failed;
     uint64_t shard_changes; /* --shards: times the owned set changed */
     uint64_t streams_out, streams_out_failed, streams_in;
     uint64_t udp_send_errors;
-    uint64_t http_requests;
     uint64_t auth_failures;     /* sealed packets no key of ours opens */
     uint64_t plaintext_refused; /* plaintext packets while we require encryption */
     uint64_t sealed_refused;    /* sealed packets while we have no keys */
-    /* The forwarding proxy. */
-    uint64_t proxy_requests[PROXY_PATHS]; /* completed, errors included */
-    uint64_t proxy_latency[PROXY_PATHS][RINGD_PROXY_LATENCY_BUCKETS];
-    uint64_t proxy_latency_sum_us[PROXY_PATHS];
-    uint64_t proxy_errors[PROXY_ERRORS];
-    uint64_t proxy_retries;    /* re-attempts after an owner failed */
-    uint64_t proxy_reroutes;   /* re-attempts that went to a different owner */
-    uint64_t proxy_reforwards; /* requests from a peer passed on: the key was not ours */
-    uint64_t proxy_clients;    /* client connections accepted */
-    uint64_t proxy_app_connects;
-    uint64_t proxy_app_unsolicited; /* app connections closed: bytes came, no request out */
-    uint64_t proxy_peer_conns_in, proxy_peer_conns_out;
-    uint64_t proxy_peer_connect_failures;
-    uint64_t proxy_peer_protocol_errors;
 };
+
+struct sbuf;
+
+/* What a subsystem exports (registered with ringd_node_export()): its Prometheus families,
+ * written into admin's /metrics, and its section of the local API's stats(). Admin and the
+ * API walk the exports, so neither knows another subsystem's counters. Either callback may
+ * be NULL. */
+struct ringd_export {
+    const char *name; /* stats()'s key of the section packed by |stats| */
+    void (*prometheus)(void *ctx, struct sbuf *b);
+    void (*stats)(void *ctx, msgpack_packer *pk); /* packs one value */
+    void *ctx;
+};
+#define RINGD_EXPORTS_MAX 8
 
 /* The ring as the API serves it: swim's alive and suspect members laid out by hashring,
  * with each ring member's address and share. Replaced whole when membership changes. */
@@ -158,7 +109,7 @@ struct ringd {
     struct ringd_log log;
     struct swim *swim;
     struct ring_addr self;
-    struct ringd_metrics m;
+    struct ringd_node_counters m;
 
     struct ringd_ring ring;
     int ring_dirty;
@@ -201,6 +152,8 @@ struct ringd {
         void *ctx;
     } acceptors[RINGD_ACCEPTORS_MAX];
     size_t acceptor_count;
+    struct ringd_export exports[RINGD_EXPORTS_MAX];
+    size_t export_count;
 
     /* Sub-sharding (--group; subshard.c): the other groups' summaries and the key -> group
      * map built from them. NULL without --group. */
@@ -224,6 +177,11 @@ int ringd_join(struct ringd *d);
 /* Adds a subscriber (see struct ringd_node_cbs). Returns 0 or UV_ENOBUFS past
  * RINGD_SUBSCRIBERS_MAX. */
 int ringd_node_subscribe(struct ringd *d, const struct ringd_node_cbs *cbs, void *ctx);
+/* Adds what a subsystem exports (see struct ringd_export). Returns 0 or UV_ENOBUFS. */
+int ringd_node_export(struct ringd *d, const struct ringd_export *e);
+/* The node's own Prometheus families (node_metrics.c): members, ring, shards, swim's
+ * counters, gossip transport and encryption. */
+void ringd_node_prometheus(struct ringd *d, struct sbuf *b);
 /* Registers |cb| for inbound gossip-port connections whose first frame starts with
  * |first_byte| (the proxy takes forwarding HELLOs). Returns 0 or UV_ENOBUFS. */
 int ringd_node_accept_streams(struct ringd *d, uint8_t first_byte, ringd_stream_accept_cb cb,
@@ -261,13 +219,6 @@ void ringd_seeds_reload(struct ringd *d);
 int ringd_seeds_add(struct ringd *d, const struct ring_addr *addrs, size_t n);
 void ringd_seeds_close(struct ringd *d);
 
-/* api.c */
-int ringd_api_start(struct ringd *d);
-void ringd_api_close(struct ringd *d);
-void ringd_api_free(struct ringd *d);
-size_t ringd_api_connections(const struct ringd *d);
-void ringd_api_observe(struct ringd *d, uint64_t latency_ns, int failed);
-
 /* envelope.c */
 /* (Re)reads --keyfile into d->keys; without --keyfile does nothing. On error logs it and keeps
  * the keys it had. Returns 0 or -1. */
@@ -282,15 +233,5 @@ ssize_t ringd_seal(struct ringd *d, int context, const uint8_t *in, size_t len, 
  * and logged here). */
 const uint8_t *ringd_open(struct ringd *d, int context, const struct ring_addr *from,
                           const uint8_t *in, size_t len, uint8_t *out, size_t cap, size_t *out_len);
-
-/* proxy.c */
-int ringd_proxy_start(struct ringd *d);
-void ringd_proxy_close(struct ringd *d);
-void ringd_proxy_free(struct ringd *d);
-
-/* admin.c */
-int ringd_admin_start(struct ringd *d);
-void ringd_admin_close(struct ringd *d);
-void ringd_admin_free(struct ringd *d);
 
 #endif

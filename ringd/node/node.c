@@ -203,6 +203,15 @@ static void rebuild_ring(struct ringd *d)
     ringd_shards_refresh(d);
 }
 
+int ringd_node_export(struct ringd *d, const struct ringd_export *e)
+{
+    if (d->export_count == RINGD_EXPORTS_MAX) {
+        return UV_ENOBUFS;
+    }
+    d->exports[d->export_count++] = *e;
+    return 0;
+}
+
 int ringd_node_subscribe(struct ringd *d, const struct ringd_node_cbs *cbs, void *ctx)
 {
     if (d->sub_count == RINGD_SUBSCRIBERS_MAX) {

@@ -379,7 +379,7 @@ static void read_frames(struct mux_conn *c)
                                           sizeof(d->mux->plain), &plain_len);
         struct fwd_frame f;
         if (plain == NULL || fwd_parse(plain, plain_len, &f) != 0 || on_frame(c, &f) != 0) {
-            d->m.proxy_peer_protocol_errors++;
+            d->proxy->m.proxy_peer_protocol_errors++;
             conn_fail(c);
             return;
         }
@@ -435,7 +435,7 @@ void ringd_mux_accept(void *ctx, uv_tcp_t *tcp, void *owner, uv_close_cb close_c
     struct ringd *d = ctx;
     struct fwd_frame f;
     if (fwd_parse(frame, len, &f) != 0 || f.type != FWD_HELLO) {
-        d->m.proxy_peer_protocol_errors++;
+        d->proxy->m.proxy_peer_protocol_errors++;
         uv_close((uv_handle_t *)tcp, close_cb);
         return;
     }
@@ -451,7 +451,7 @@ void ringd_mux_accept(void *ctx, uv_tcp_t *tcp, void *owner, uv_close_cb close_c
     c->connected = 1;
     tcp->data = c;
     uv_tcp_nodelay(tcp, 1);
-    d->m.proxy_peer_conns_in++;
+    d->proxy->m.proxy_peer_conns_in++;
     if (outq_attach(&c->out, (uv_stream_t *)tcp) != 0 ||
         uv_read_start((uv_stream_t *)tcp, on_alloc, on_read) != 0) {
         conn_fail(c);
@@ -466,7 +466,7 @@ static void on_connected(uv_connect_t *req, int status)
     }
     if (status != 0 || outq_attach(&c->out, (uv_stream_t *)c->tcp) != 0 ||
         uv_read_start((uv_stream_t *)c->tcp, on_alloc, on_read) != 0) {
-        c->d->m.proxy_peer_connect_failures++;
+        c->d->proxy->m.proxy_peer_connect_failures++;
         conn_fail(c);
         return;
     }
@@ -495,7 +495,7 @@ static struct mux_conn *conn_to(struct ringd *d, const struct ring_addr *peer)
     uv_tcp_init(d->loop, c->tcp);
     c->tcp->data = c;
     c->connect.data = c;
-    d->m.proxy_peer_conns_out++;
+    d->proxy->m.proxy_peer_conns_out++;
     struct sockaddr_storage ss;
     ringd_addr_to_sockaddr(peer, peer->family == RING_ADDR_V6, &ss);
     uint8_t hello[16];
@@ -503,7 +503,7 @@ static struct mux_conn *conn_to(struct ringd *d, const struct ring_addr *peer)
         return NULL; /* send_frame closed it */
     }
     if (uv_tcp_connect(&c->connect, c->tcp, (const struct sockaddr *)&ss, on_connected) != 0) {
-        d->m.proxy_peer_connect_failures++;
+        d->proxy->m.proxy_peer_connect_failures++;
         conn_fail(c);
         return NULL;
     }
@@ -695,7 +695,7 @@ void ringd_mux_sweep(struct ringd *d, uint64_t now_ms)
         int stuck = c->outgoing && !c->connected && age >= d->cfg.proxy_connect_timeout_ms;
         int idle = c->streams == 0 && age >= (c->outgoing ? MUX_IDLE_OUT_MS : MUX_IDLE_IN_MS);
         if (stuck) {
-            d->m.proxy_peer_connect_failures++;
+            d->proxy->m.proxy_peer_connect_failures++;
         }
         if (stuck || idle) {
             conn_fail(c);

@@ -209,7 +209,7 @@ void px_client_done(struct px_client *cl, int keep)
 void px_client_abort(struct px_client *cl)
 {
     struct ringd *d = cl->d;
-    d->m.proxy_errors[PROXY_ERR_ABORTED]++;
+    d->proxy->m.proxy_errors[PROXY_ERR_ABORTED]++;
     if (cl->is_peer && cl->ms != NULL) {
         struct mux_stream *ms = cl->ms;
         cl->ms = NULL;
@@ -509,7 +509,7 @@ static void on_connection(uv_stream_t *server, int status)
         }
         return;
     }
-    d->m.proxy_clients++;
+    d->proxy->m.proxy_clients++;
     uv_tcp_init(d->loop, &cl->tcp);
     cl->tcp.data = cl;
     if (uv_accept(server, (uv_stream_t *)&cl->tcp) != 0 ||
@@ -681,7 +681,13 @@ int ringd_proxy_start(struct ringd *d)
     }
     d->proxy = p;
     const struct ringd_node_cbs cbs = { .ring_rebuilt = on_ring_rebuilt, .stopping = on_stopping };
+    const struct ringd_export ex = {
+        .name = "proxy", .prometheus = px_prometheus, .stats = px_stats, .ctx = d
+    };
     int sub = ringd_node_subscribe(d, &cbs, d);
+    if (sub == 0) {
+        sub = ringd_node_export(d, &ex);
+    }
     if (sub == 0) {
         sub = ringd_node_accept_streams(d, FWD_HELLO, ringd_mux_accept, d);
     }

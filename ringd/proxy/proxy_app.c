@@ -109,7 +109,7 @@ static void app_read(struct px_app *a, ssize_t nread, const uv_buf_t *buf)
     }
     if (a->ex == NULL) {
         if (nread > 0) {
-            a->d->m.proxy_app_unsolicited++; /* bytes nobody asked for */
+            a->d->proxy->m.proxy_app_unsolicited++; /* bytes nobody asked for */
         }
         app_close(a); /* an idle connection: EOF, or bytes nobody asked for */
         return;
@@ -165,7 +165,7 @@ static struct px_app *app_new(struct ringd *d)
     }
     p->apps = a;
     p->app_count++;
-    d->m.proxy_app_connects++;
+    d->proxy->m.proxy_app_connects++;
     if (uv_tcp_connect(&a->connect, &a->tcp, (const struct sockaddr *)&p->app_addr, on_connected) !=
         0) {
         app_close(a);
@@ -185,7 +185,7 @@ static int stale(struct px_app *a)
     char c;
     ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n > 0) {
-        a->d->m.proxy_app_unsolicited++;
+        a->d->proxy->m.proxy_app_unsolicited++;
     }
     /* n == 0: the app closed it; an error other than "nothing there": it broke */
     return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);

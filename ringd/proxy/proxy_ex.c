@@ -135,7 +135,7 @@ void px_ex_free_all(struct ringd_proxy *p)
 
 static void observe(struct px_ex *ex)
 {
-    struct ringd_metrics *m = &ex->d->m;
+    struct ringd_proxy_counters *m = &ex->d->proxy->m;
     uint64_t us = (uv_now(ex->d->loop) - ex->start_ms) * 1000;
     size_t b = 0;
     while (b < RINGD_PROXY_LATENCY_BUCKETS - 1 && (double)us > ringd_proxy_latency_bounds_us[b]) {
@@ -152,7 +152,7 @@ void px_ex_answer(struct px_ex *ex, int status, enum ringd_proxy_error why, cons
                   int close)
 {
     struct px_client *cl = ex->cl;
-    ex->d->m.proxy_errors[why]++;
+    ex->d->proxy->m.proxy_errors[why]++;
     unwait(ex);
     detach_up(ex, 0);
     if (ex->resp_started) {
@@ -285,7 +285,7 @@ static int route(struct px_ex *ex)
             return -1;
         }
         if (cl->is_peer && ex->attempts == 0) {
-            d->m.proxy_reforwards++;
+            d->proxy->m.proxy_reforwards++;
         }
         ex->path = PROXY_PATH_FORWARD;
         const char *id = ex->contact_id;
@@ -299,7 +299,7 @@ static int route(struct px_ex *ex)
         ex->up_id_len = id_len;
         ex->up_hops = (uint8_t)(cl->is_peer ? cl->hops + 1 : 1);
         if (ex->attempts > 0 && !ring_addr_equal(&ex->owner_addr, &to)) {
-            d->m.proxy_reroutes++;
+            d->proxy->m.proxy_reroutes++;
         }
         ex->owner_addr = to;
         ex->ms = mux_open(d, &ex->owner_addr, ex->up_hops, r->checksum, &up_cbs, ex);
@@ -471,7 +471,7 @@ void px_ex_retry(struct px_ex *ex)
         return;
     }
     ex->attempts++;
-    ex->d->m.proxy_retries++;
+    ex->d->proxy->m.proxy_retries++;
     if (route(ex) == 0 && ex->up != UP_NONE && up_queued(ex) <= PROXY_QUEUE_HIGH_BYTES) {
         px_client_resume(ex->cl);
     }
@@ -686,7 +686,7 @@ static void complete(struct px_ex *ex)
     if (ex->up_extra && ex->up == UP_APP) {
         /* Bytes nobody asked for (a second response, a body after a HEAD's): kept, the
          * connection would hand them to the next request as its answer. */
-        ex->d->m.proxy_app_unsolicited++;
+        ex->d->proxy->m.proxy_app_unsolicited++;
     }
     int reusable =
         ex->req_done && !ex->up_eof && !ex->up_extra && http_should_keep_alive(&ex->resp);

@@ -19,6 +19,7 @@
 #include "httpmsg.h"
 #include "mux.h"
 #include "outq.h"
+#include "proxy.h"
 
 /* A sink holding more than this stops its source until it drains: a few reads' worth. */
 #define PROXY_QUEUE_HIGH_BYTES (256u << 10)
@@ -135,7 +136,65 @@ struct px_ex {
 
 enum { UP_NONE, UP_APP, UP_PEER };
 
+/* The proxy's paths: a request served by the local app for a local client, forwarded to a
+ * peer, or served by the local app for a peer that forwarded it. */
+enum ringd_proxy_path {
+    PROXY_PATH_LOCAL,
+    PROXY_PATH_FORWARD,
+    PROXY_PATH_PEER,
+    PROXY_PATHS,
+};
+
+/* Why the proxy answered with an error (or cut a response short); also X-Ring-Error. */
+#define RINGD_PROXY_ERRORS(X)                                                                      \
+    X(BAD_REQUEST, "bad_request")             /* 400: malformed HTTP */                            \
+    X(NO_KEY, "no_key")                       /* 400: no key header */                             \
+    X(BODY_TOO_LARGE, "body_too_large")       /* 413 */                                            \
+    X(HEAD_TOO_LARGE, "head_too_large")       /* 431 */                                            \
+    X(NOT_IMPLEMENTED, "not_implemented")     /* 501: CONNECT, Upgrade */                          \
+    X(APP_FAILED, "app_failed")               /* 502: the owner's app failed or is down */         \
+    X(OWNER_UNREACHABLE, "owner_unreachable") /* 502: may have reached it, not retried */          \
+    X(NO_OWNER, "no_owner")                   /* 503: empty ring, or retries exhausted */          \
+    X(HOP_LIMIT, "hop_limit")                 /* 503: the rings disagree past the hop limit */     \
+    X(TIMEOUT, "timeout")                     /* 504, or 408 for a slow client */                  \
+    X(ABORTED, "aborted")                     /* the response was cut short */
+
+enum ringd_proxy_error {
+#define RINGD_PROXY_ERROR_ENUM(name, text) PROXY_ERR_##name,
+    RINGD_PROXY_ERRORS(RINGD_PROXY_ERROR_ENUM)
+#undef RINGD_PROXY_ERROR_ENUM
+        PROXY_ERRORS,
+};
+extern const char *const ringd_proxy_error_names[PROXY_ERRORS];
+extern const char *const ringd_proxy_path_names[PROXY_PATHS];
+
+/* Proxy latency histogram bucket upper bounds, in microseconds (the last is +Inf). */
+#define RINGD_PROXY_LATENCY_BUCKETS 14
+extern const double ringd_proxy_latency_bounds_us[RINGD_PROXY_LATENCY_BUCKETS - 1];
+
+/* The proxy's counters. */
+struct ringd_proxy_counters {
+    uint64_t proxy_requests[PROXY_PATHS]; /* completed, errors included */
+    uint64_t proxy_latency[PROXY_PATHS][RINGD_PROXY_LATENCY_BUCKETS];
+    uint64_t proxy_latency_sum_us[PROXY_PATHS];
+    uint64_t proxy_errors[PROXY_ERRORS];
+    uint64_t proxy_retries;    /* re-attempts after an owner failed */
+    uint64_t proxy_reroutes;   /* re-attempts that went to a different owner */
+    uint64_t proxy_reforwards; /* requests from a peer passed on: the key was not ours */
+    uint64_t proxy_clients;    /* client connections accepted */
+    uint64_t proxy_app_connects;
+    uint64_t proxy_app_unsolicited; /* app connections closed: bytes came, no request out */
+    uint64_t proxy_peer_conns_in, proxy_peer_conns_out;
+    uint64_t proxy_peer_connect_failures;
+    uint64_t proxy_peer_protocol_errors;
+};
+
+/* proxy_metrics.c: the proxy's Prometheus families and stats() section (a node export). */
+void px_prometheus(void *ctx, struct sbuf *b);
+void px_stats(void *ctx, msgpack_packer *pk);
+
 struct ringd_proxy {
+    struct ringd_proxy_counters m;
     uv_tcp_t listen;
     uv_timer_t sweep;
     /* Socket writes are batched (outq.h). To apps and proxy clients: flushed at the end of
