@@ -1,16 +1,20 @@
 /*
- * ringd: the daemon's state and the functions its glue files share. ringd is a thin libuv
+ * daemon: the gossip node's state and interface (ringd/node/). The node is a thin libuv
  * adapter around libring (docs/design.md): sockets, timers and signals feed swim with
- * uv_now(); every protocol decision is swim's.
+ * uv_now(); every protocol decision is swim's. It owns membership and publishes the view
+ * (d->ring); the local API, admin and the proxy (api/, admin/, proxy/) read it, subscribe to
+ * its changes and export their counters through it, and the node never calls them by name.
  *
- *   node.c     the swim glue: pump (drain datagrams, streams, events; re-arm the one
- *              timer), the ring rebuilt once per loop iteration, graceful leave
- *   net.c      UDP gossip and address conversion
- *   stream.c   TCP streams on the gossip port: one frame each way, with timeouts
- *   seeds.c    --join / --join-file / dns: seeds, resolved with uv_getaddrinfo
- *   api.c      the local API (unix socket) connections; api_methods.c its methods
- *   admin.c    the admin HTTP server; metrics.c its Prometheus text
- *   envelope.c gossip encryption: seal what goes out, open what comes in (--keyfile)
+ *   node.c        the swim glue: pump (drain datagrams, streams, events; re-arm the one
+ *                 timer), the view rebuilt once per loop iteration, subscriptions, leave
+ *   udp.c         UDP gossip; addr.c address conversions
+ *   stream.c      TCP streams on the gossip port: one frame each way, with timeouts; peer
+ *                 queries; hand-over of registered first bytes (forwarding connections)
+ *   seeds.c       --join / --join-file / dns: seeds, resolved with uv_getaddrinfo
+ *   envelope.c    gossip encryption: seal what goes out, open what comes in (--keyfile)
+ *   subshard.c    sub-sharding (--group); shardset.c the owned shards (--shards)
+ *   route.c       the one answer to "who serves this key"
+ *   view_pack.c   the view's msgpack forms; node_metrics.c the node's Prometheus families
  */
 #ifndef RINGD_DAEMON_H
 #define RINGD_DAEMON_H
@@ -194,7 +198,7 @@ int ringd_ready(const struct ringd *d);
 /* Closes |h| unless it is already closing (for handles owned by |d|). */
 void ringd_close_handle(uv_handle_t *h);
 
-/* net.c */
+/* udp.c: UDP gossip; addr.c: address conversions */
 int ringd_udp_start(struct ringd *d);
 void ringd_udp_send(struct ringd *d, const struct ring_addr *to, const uint8_t *buf, size_t len);
 /* sockaddr <-> ring_addr (IPv4-mapped IPv6 becomes IPv4). Return 0 or -1. */
