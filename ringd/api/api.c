@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "list.h"
 #include "ring/error.h"
 #include "prom.h"
 #include "sockpath.h"
@@ -34,7 +35,7 @@
 
 struct api_conn {
     struct ringd *d;
-    struct api_conn *prev, *next;
+    struct list link; /* in ringd_api.conns */
     uv_pipe_t pipe;
     uv_write_t wreq;
     struct rpc_reader *reader;
@@ -51,7 +52,7 @@ struct api_conn {
 struct ringd_api {
     uv_pipe_t listen;
     struct sockpath_claim claim; /* the socket file, removed on close only if still ours */
-    struct api_conn *conns;
+    struct list conns;           /* open connections */
     size_t conn_count;
     struct ringd_api_counters m;
 };
@@ -128,14 +129,7 @@ static void conn_close(struct api_conn *c)
     }
     c->closing = 1;
     struct ringd_api *api = c->d->api;
-    if (c->prev != NULL) {
-        c->prev->next = c->next;
-    } else {
-        api->conns = c->next;
-    }
-    if (c->next != NULL) {
-        c->next->prev = c->prev;
-    }
+    list_remove(&c->link);
     api->conn_count--;
     uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
 }
@@ -380,11 +374,7 @@ static void on_connection(uv_stream_t *server, int status)
     rpc_buf_init(&c->out, NULL, OUT_BYTES_MAX);
     rpc_buf_init(&c->wbuf, NULL, OUT_BYTES_MAX);
     struct ringd_api *api = d->api;
-    c->next = api->conns;
-    if (api->conns != NULL) {
-        api->conns->prev = c;
-    }
-    api->conns = c;
+    list_push(&api->conns, &c->link);
     api->conn_count++;
     d->api->m.connections++;
     if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0 || api->conn_count > API_CONNS_MAX ||
@@ -398,9 +388,14 @@ static void on_connection(uv_stream_t *server, int status)
  * The params are packed once, for all of them. */
 static void notify_watchers(struct ringd *d, const char *method, struct rpc_buf *params)
 {
-    for (struct api_conn *c = d->api != NULL ? d->api->conns : NULL, *next;
-         c != NULL && params->error == 0; c = next) {
-        next = c->next;
+    if (d->api == NULL) {
+        rpc_buf_free(params);
+        return;
+    }
+    struct list *head = &d->api->conns;
+    for (struct list *it = head->next, *next; it != head && params->error == 0; it = next) {
+        next = it->next;
+        struct api_conn *c = list_entry(it, struct api_conn, link);
         if (!c->watching) {
             continue;
         }
@@ -479,6 +474,7 @@ int ringd_api_start(struct ringd *d)
         return UV_ENOMEM;
     }
     d->api = api;
+    list_init(&api->conns);
     const struct ringd_node_cbs cbs = {
         .ring_rebuilt = on_ring_rebuilt,
         .shards_changed = on_shards_changed,
@@ -524,8 +520,8 @@ void ringd_api_close(struct ringd *d)
     if (api == NULL) {
         return;
     }
-    while (api->conns != NULL) {
-        conn_close(api->conns);
+    while (!list_empty(&api->conns)) {
+        conn_close(list_entry(api->conns.next, struct api_conn, link));
     }
     if (!uv_is_closing((uv_handle_t *)&api->listen)) {
         uv_close((uv_handle_t *)&api->listen, NULL);

@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "list.h"
 #include "log.h"
 #include "ring/codec.h"
 #include "ring/hashring.h"
@@ -125,9 +126,9 @@ struct ringd {
     uv_udp_t udp;
     uv_tcp_t peer;
     uint32_t streams_in_open;
-    struct ringd_stream *streams; /* open streams, both directions */
-    uint8_t *dgram;               /* CODEC_DATAGRAM_BYTES_MAX: receive and send scratch */
-    uint8_t *dgram_wire;          /* as large: a datagram sealed, or opened */
+    struct list streams; /* open streams (struct ringd_stream), both directions */
+    uint8_t *dgram;      /* CODEC_DATAGRAM_BYTES_MAX: receive and send scratch */
+    uint8_t *dgram_wire; /* as large: a datagram sealed, or opened */
 
     struct seal_keyring keys; /* --keyfile; empty: no encryption */
     uint64_t auth_logged_ms, plaintext_logged_ms, sealed_logged_ms;

@@ -38,7 +38,7 @@
 
 struct ringd_stream {
     struct ringd *d;
-    struct ringd_stream *prev, *next;
+    struct list link; /* in d->streams */
     uv_tcp_t tcp;
     uv_timer_t timer;
     uv_connect_t connect;
@@ -86,22 +86,15 @@ static void stream_close(struct ringd_stream *st)
     if (!st->outgoing) {
         d->streams_in_open--;
     }
-    if (st->prev != NULL) {
-        st->prev->next = st->next;
-    } else {
-        d->streams = st->next;
-    }
-    if (st->next != NULL) {
-        st->next->prev = st->prev;
-    }
+    list_remove(&st->link);
     uv_close((uv_handle_t *)&st->tcp, on_closed);
     uv_close((uv_handle_t *)&st->timer, on_closed);
 }
 
 void ringd_stream_close_all(struct ringd *d)
 {
-    while (d->streams != NULL) {
-        stream_close(d->streams);
+    while (!list_empty(&d->streams)) {
+        stream_close(list_entry(d->streams.next, struct ringd_stream, link));
     }
 }
 
@@ -125,11 +118,7 @@ static struct ringd_stream *stream_new(struct ringd *d, int outgoing, uint64_t t
     st->connect.data = st;
     st->write.data = st;
     st->handles_open = 2;
-    st->next = d->streams;
-    if (d->streams != NULL) {
-        d->streams->prev = st;
-    }
-    d->streams = st;
+    list_push(&d->streams, &st->link);
     uv_timer_start(&st->timer, on_timeout, timeout_ms, 0);
     return st;
 }
@@ -393,14 +382,7 @@ static void hand_over(struct ringd_stream *st, size_t k)
     struct ringd *d = st->d;
     st->closing = 1;
     d->streams_in_open--;
-    if (st->prev != NULL) {
-        st->prev->next = st->next;
-    } else {
-        d->streams = st->next;
-    }
-    if (st->next != NULL) {
-        st->next->prev = st->prev;
-    }
+    list_remove(&st->link);
     uint8_t *frame = st->in;
     free(st->out);
     st->in = st->out = NULL;

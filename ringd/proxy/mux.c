@@ -34,7 +34,7 @@ _Static_assert(MUX_RBUF_BYTES >= CODEC_FRAME_HEADER_BYTES + MUX_WIRE_BYTES_MAX,
 
 struct mux_conn {
     struct ringd *d;
-    struct mux_conn *prev, *next;
+    struct list link; /* in ringd_mux.conns */
     uv_tcp_t own_tcp; /* outgoing connections' handle */
     uv_tcp_t *tcp;
     void *owner; /* incoming: the memory |tcp| lives in, given back by owner_close */
@@ -70,7 +70,7 @@ struct mux_stream {
 };
 
 struct ringd_mux {
-    struct mux_conn *conns;
+    struct list conns;
     size_t count;
     uint8_t plain[MUX_WIRE_BYTES_MAX];
     uint8_t sealed[MUX_WIRE_BYTES_MAX];
@@ -80,6 +80,9 @@ static struct ringd_mux *state(struct ringd *d)
 {
     if (d->mux == NULL) {
         d->mux = calloc(1, sizeof(*d->mux));
+        if (d->mux != NULL) {
+            list_init(&d->mux->conns);
+        }
     }
     return d->mux;
 }
@@ -133,14 +136,7 @@ static void conn_fail(struct mux_conn *c)
     }
     c->closing = 1;
     struct ringd_mux *m = c->d->mux;
-    if (c->prev != NULL) {
-        c->prev->next = c->next;
-    } else {
-        m->conns = c->next;
-    }
-    if (c->next != NULL) {
-        c->next->prev = c->prev;
-    }
+    list_remove(&c->link);
     m->count--;
     uv_close((uv_handle_t *)c->tcp, on_conn_closed);
 }
@@ -420,11 +416,7 @@ static struct mux_conn *conn_new(struct ringd *d, int outgoing)
     c->next_id = 1;
     c->since_ms = uv_now(d->loop);
     outq_init(&c->out, on_out_done, &d->proxy->batch_peer);
-    c->next = m->conns;
-    if (m->conns != NULL) {
-        m->conns->prev = c;
-    }
-    m->conns = c;
+    list_push(&m->conns, &c->link);
     m->count++;
     return c;
 }
@@ -480,7 +472,8 @@ static struct mux_conn *conn_to(struct ringd *d, const struct ring_addr *peer)
     if (m == NULL) {
         return NULL;
     }
-    for (struct mux_conn *c = m->conns; c != NULL; c = c->next) {
+    for (struct list *it = m->conns.next; it != &m->conns; it = it->next) {
+        struct mux_conn *c = list_entry(it, struct mux_conn, link);
         if (c->outgoing && !c->closing && c->next_id < UINT32_MAX && c->streams < MUX_STREAMS_MAX &&
             ring_addr_equal(&c->peer, peer)) {
             return c;
@@ -688,9 +681,10 @@ void ringd_mux_sweep(struct ringd *d, uint64_t now_ms)
     if (d->mux == NULL) {
         return;
     }
-    struct mux_conn *next;
-    for (struct mux_conn *c = d->mux->conns; c != NULL; c = next) {
-        next = c->next;
+    struct list *head = &d->mux->conns;
+    for (struct list *it = head->next, *next; it != head; it = next) {
+        next = it->next;
+        struct mux_conn *c = list_entry(it, struct mux_conn, link);
         uint64_t age = now_ms - c->since_ms;
         int stuck = c->outgoing && !c->connected && age >= d->cfg.proxy_connect_timeout_ms;
         int idle = c->streams == 0 && age >= (c->outgoing ? MUX_IDLE_OUT_MS : MUX_IDLE_IN_MS);
@@ -705,8 +699,8 @@ void ringd_mux_sweep(struct ringd *d, uint64_t now_ms)
 
 void ringd_mux_close_all(struct ringd *d)
 {
-    while (d->mux != NULL && d->mux->conns != NULL) {
-        conn_fail(d->mux->conns);
+    while (d->mux != NULL && !list_empty(&d->mux->conns)) {
+        conn_fail(list_entry(d->mux->conns.next, struct mux_conn, link));
     }
 }
 

@@ -58,14 +58,7 @@ static void client_close(struct px_client *cl)
     }
     cl->closing = 1;
     struct ringd_proxy *p = cl->d->proxy;
-    if (cl->prev != NULL) {
-        cl->prev->next = cl->next;
-    } else {
-        p->clients = cl->next;
-    }
-    if (cl->next != NULL) {
-        cl->next->prev = cl->prev;
-    }
+    list_remove(&cl->link);
     p->client_count--;
     struct px_ex *ex = cl->ex;
     cl->ex = NULL;
@@ -81,8 +74,7 @@ static void client_close(struct px_client *cl)
             cl->ms = NULL;
         }
         /* freed by the next sweep: a parser callback may be running on it */
-        cl->next = p->dead;
-        p->dead = cl;
+        list_push(&p->dead, &cl->link);
     } else {
         uv_close((uv_handle_t *)&cl->tcp, on_client_closed);
     }
@@ -474,11 +466,7 @@ static struct px_client *client_new(struct ringd *d, int is_peer)
     http_parser_init(&cl->parser, HTTP_REQUEST);
     cl->parser.data = cl;
     outq_init(&cl->out, on_client_out_done, &d->proxy->batch);
-    cl->next = p->clients;
-    if (p->clients != NULL) {
-        p->clients->prev = cl;
-    }
-    p->clients = cl;
+    list_push(&p->clients, &cl->link);
     p->client_count++;
     return cl;
 }
@@ -586,19 +574,24 @@ void ringd_proxy_incoming(struct ringd *d, struct mux_stream *s, uint8_t hops, u
 
 /* ---- start, sweep, stop ------------------------------------------------------------------ */
 
+static void free_dead(struct ringd_proxy *p)
+{
+    while (!list_empty(&p->dead)) {
+        struct px_client *cl = list_entry(p->dead.next, struct px_client, link);
+        list_remove(&cl->link);
+        free(cl);
+    }
+}
+
 static void on_sweep(uv_timer_t *t)
 {
     struct ringd *d = t->data;
     struct ringd_proxy *p = d->proxy;
     uint64_t now = uv_now(d->loop);
-    while (p->dead != NULL) {
-        struct px_client *cl = p->dead;
-        p->dead = cl->next;
-        free(cl);
-    }
-    struct px_client *next;
-    for (struct px_client *cl = p->clients; cl != NULL; cl = next) {
-        next = cl->next;
+    free_dead(p);
+    for (struct list *it = p->clients.next, *next; it != &p->clients; it = next) {
+        next = it->next;
+        struct px_client *cl = list_entry(it, struct px_client, link);
         if (cl->ex != NULL) {
             px_ex_sweep(cl->ex, now);
         } else if (!cl->is_peer && now - cl->active_ms >= d->cfg.proxy_idle_timeout_ms) {
@@ -680,6 +673,9 @@ int ringd_proxy_start(struct ringd *d)
         return UV_ENOMEM;
     }
     d->proxy = p;
+    list_init(&p->clients);
+    list_init(&p->apps);
+    list_init(&p->dead);
     const struct ringd_node_cbs cbs = { .ring_rebuilt = on_ring_rebuilt, .stopping = on_stopping };
     const struct ringd_export ex = {
         .name = "proxy", .prometheus = px_prometheus, .stats = px_stats, .ctx = d
@@ -731,8 +727,8 @@ void ringd_proxy_close(struct ringd *d)
     struct ringd_proxy *p = d->proxy;
     if (p != NULL && !p->closing) {
         p->closing = 1;
-        while (p->clients != NULL) {
-            client_close(p->clients);
+        while (!list_empty(&p->clients)) {
+            client_close(list_entry(p->clients.next, struct px_client, link));
         }
         p->waiting = NULL;
         px_app_close_all(d);
@@ -749,10 +745,8 @@ void ringd_proxy_free(struct ringd *d)
     if (d->proxy != NULL) {
         px_ex_free_all(d->proxy);
     }
-    while (d->proxy != NULL && d->proxy->dead != NULL) {
-        struct px_client *cl = d->proxy->dead;
-        d->proxy->dead = cl->next;
-        free(cl);
+    if (d->proxy != NULL) {
+        free_dead(d->proxy);
     }
     free(d->proxy);
     d->proxy = NULL;

@@ -48,14 +48,7 @@ static void app_close(struct px_app *a)
     if (a->idle) {
         unlink_idle(a);
     }
-    if (a->prev != NULL) {
-        a->prev->next = a->next;
-    } else {
-        p->apps = a->next;
-    }
-    if (a->next != NULL) {
-        a->next->prev = a->prev;
-    }
+    list_remove(&a->link);
     p->app_count--;
     uv_close((uv_handle_t *)&a->tcp, on_closed);
 }
@@ -159,11 +152,7 @@ static struct px_app *app_new(struct ringd *d)
     a->tcp.data = a;
     a->connect.data = a;
     a->since_ms = uv_now(d->loop);
-    a->next = p->apps;
-    if (p->apps != NULL) {
-        p->apps->prev = a;
-    }
-    p->apps = a;
+    list_push(&p->apps, &a->link);
     p->app_count++;
     d->proxy->m.proxy_app_connects++;
     if (uv_tcp_connect(&a->connect, &a->tcp, (const struct sockaddr *)&p->app_addr, on_connected) !=
@@ -267,9 +256,10 @@ void px_app_release(struct px_app *a, int reusable)
 
 void px_app_sweep(struct ringd *d, uint64_t now_ms)
 {
-    struct px_app *next;
-    for (struct px_app *a = d->proxy->apps; a != NULL; a = next) {
-        next = a->next;
+    struct list *head = &d->proxy->apps;
+    for (struct list *it = head->next, *next; it != head; it = next) {
+        next = it->next;
+        struct px_app *a = list_entry(it, struct px_app, link);
         uint64_t age = now_ms - a->since_ms;
         if (a->idle && age >= PROXY_APP_IDLE_MS) {
             app_close(a);
@@ -281,8 +271,8 @@ void px_app_sweep(struct ringd *d, uint64_t now_ms)
 
 void px_app_close_all(struct ringd *d)
 {
-    while (d->proxy->apps != NULL) {
-        struct px_app *a = d->proxy->apps;
+    while (!list_empty(&d->proxy->apps)) {
+        struct px_app *a = list_entry(d->proxy->apps.next, struct px_app, link);
         a->ex = NULL;
         app_close(a);
     }

@@ -17,6 +17,7 @@
 
 #include "daemon.h"
 #include "httpmsg.h"
+#include "list.h"
 #include "mux.h"
 #include "outq.h"
 #include "proxy.h"
@@ -53,8 +54,8 @@ struct px_ex;
 /* A connection to the local app. */
 struct px_app {
     struct ringd *d;
-    struct px_app *prev, *next; /* every app connection */
-    struct px_app *idle_next;   /* the idle list */
+    struct list link;         /* in ringd_proxy.apps: every app connection */
+    struct px_app *idle_next; /* the idle list */
     uv_tcp_t tcp;
     uv_connect_t connect;
     struct outq out;
@@ -66,7 +67,7 @@ struct px_app {
 /* A client: an app's TCP connection to the proxy port, or a stream a peer opened. */
 struct px_client {
     struct ringd *d;
-    struct px_client *prev, *next;
+    struct list link; /* in ringd_proxy.clients, then .dead */
     int is_peer;
     uv_tcp_t tcp;          /* TCP clients */
     struct outq out;       /* TCP clients */
@@ -207,13 +208,14 @@ struct ringd_proxy {
     uv_check_t flush_check;
     uv_prepare_t flush_prepare;
     struct sockaddr_storage app_addr;
-    struct px_client *clients;
+    struct list clients;
     size_t client_count;
-    struct px_app *apps, *idle_apps;
+    struct list apps;
+    struct px_app *idle_apps;
     size_t app_count;
     struct px_ex *waiting;
-    struct px_client *dead; /* peer clients closed, freed by the next sweep */
-    struct px_ex *free_ex;  /* finished exchanges for reuse (wait_next links them) */
+    struct list dead;      /* peer clients closed, freed by the next sweep */
+    struct px_ex *free_ex; /* finished exchanges for reuse (wait_next links them) */
     size_t free_ex_count;
     int closing;
     char owner_line[MEMBER_ID_BYTES_MAX + 32]; /* "X-Ring-Owner: <our id>\r\n" */
