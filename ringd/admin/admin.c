@@ -197,7 +197,7 @@ static int h_readyz(struct ringd *d, const struct http_request *req, struct sbuf
     }
     sbuf_adds(b, d->leaving   ? "not ready: leaving\n"
                  : !d->joined ? "not ready: not joined yet\n"
-                              : "not ready: the ring is settling\n");
+                              : "not ready: the ring is not built yet\n");
     return 503;
 }
 

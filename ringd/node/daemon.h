@@ -118,7 +118,6 @@ struct ringd {
 
     struct ringd_ring ring;
     int ring_dirty;
-    uint64_t ring_changed_ms; /* uv_now() of the last ring change */
     int joined;               /* latched: other members seen, or nobody to join */
 
     uv_timer_t swim_timer;

@@ -64,7 +64,6 @@ static void drain_events(struct ringd *d)
     while (swim_next_event(d->swim, &ev) == 1) {
         if (ev.type == SWIM_EVENT_RING_CHANGED) {
             d->ring_dirty = 1;
-            d->ring_changed_ms = uv_now(d->loop);
         } else {
             log_member_event(d, &ev);
         }
@@ -233,10 +232,10 @@ static void on_check(uv_check_t *c)
 
 int ringd_ready(const struct ringd *d)
 {
-    uint64_t stable_ms = 3ull * d->cfg.probe_interval_ms;
-    /* with sub-sharding, also once this node knows the groups its peers know */
-    return d->joined && !d->leaving && d->ring.ring != NULL && !d->ring_dirty &&
-           uv_now(d->loop) - d->ring_changed_ms >= stable_ms &&
+    /* This node can serve: it has joined, is not leaving, and has a ring (with sub-sharding,
+     * it also knows the groups its peers know). Not "the ring is quiet": a change elsewhere
+     * must not make every pod unready at once. */
+    return d->joined && !d->leaving && d->ring.ring != NULL &&
            (d->groups == NULL || groups_ready(d->groups));
 }
 

@@ -61,7 +61,8 @@ void ringd_node_prometheus(struct ringd *d, struct sbuf *b)
              swim_incarnation(d->swim));
     prom_one(b, "ringd_health_score", "gauge", "Lifeguard local health score (0 is healthy).",
              swim_health(d->swim));
-    prom_one(b, "ringd_ready", "gauge", "1 when joined and the ring is stable.", ringd_ready(d));
+    prom_one(b, "ringd_ready", "gauge",
+             "1 when this node can serve: joined, not leaving, ring built.", ringd_ready(d));
     swim_metrics(b, swim_stats(d->swim));
     prom_one(b, "ringd_udp_send_errors_total", "counter", "Datagrams the kernel refused.",
              d->m.udp_send_errors);
