@@ -28,7 +28,8 @@
 struct command {
     const char *name;
     const char *args;
-    const char *help;
+    const char *summary; /* one line for `ringctl --help` */
+    const char *help;    /* more for `ringctl COMMAND --help`, or "" */
     const char *options; /* lines of its own options' help, "" for none */
     int (*fn)(struct ctl *ctl, const struct ctl_args *a);
     int pos_min, pos_max;
@@ -36,39 +37,47 @@ struct command {
 };
 
 static const struct command commands[] = {
-    { "members", "[--status S] [--label K=V] [--group G]",
-      "the member table, sorted by id: id, address, status, incarnation, labels, ring share",
+    { "members", "[--status S] [--label K=V] [--group G]", "the member table, sorted by id",
+      "Each member's id, address, status, incarnation, labels and ring share.",
       "  --status S           only members of status S: alive, suspect, faulty, left (a\n"
       "                       comma-separated list, or repeat the option)\n"
-      "  --label K=V          only members with label K=V (K alone: with label K); repeat to\n"
-      "                       require several\n"
-      "  --group G            the members of group G, asked of a contact there (--group)\n",
+      "  --label K=V          only members with label K=V (K alone: with label K);\n"
+      "                       repeat to require several\n"
+      "  --group G            the members of group G, asked of a contact there\n",
       ctl_members, 0, 0, 1 },
-    { "lookup", "[-n N] [--] KEY", "the owner of KEY; with -n N, its N owners in ring order",
-      "  -n N                 N owners (1..64), primary first: replicas\n", ctl_lookup, 1, 1, 1 },
-    { "ring", "", "ring ownership per member, with a bar chart", "", ctl_ring, 0, 0, 1 },
-    { "watch", "", "print every ring change (and change of owned shards) until interrupted", "",
-      ctl_watch, 0, 0, 1 },
-    { "checksums", "",
-      "ask every member (over its gossip port) for its checksums and group the members that\n"
-      "agree (exit 3: split or unreachable)",
+    { "lookup", "[-n N] [--] KEY", "the owner of KEY (-n N: its N owners)",
+      "The owner of KEY; with -n N, its N owners in ring order (replicas). A key that\n"
+      "starts with '-' goes after --.",
+      "  -n N                 N owners (1..64), primary first\n", ctl_lookup, 1, 1, 1 },
+    { "ring", "", "ring ownership per member, with a bar chart", "", "", ctl_ring, 0, 0, 1 },
+    { "watch", "", "print every ring change until interrupted",
+      "One line per ring change, and per change of the shards this node owns.", "", ctl_watch, 0, 0,
+      1 },
+    { "checksums", "", "ask every member for its checksums (exit 3: split)",
+      "Asks every member over its gossip port for its membership and ring checksums and\n"
+      "groups the members that agree; exit 3 when they disagree or some did not answer.",
       "", ctl_checksums, 0, 0, 1 },
-    { "join", "[--] ADDR...", "join the cluster through ip:port seeds", "", ctl_join, 1,
+    { "join", "[--] ADDR...", "join the cluster through ip:port seeds", "", "", ctl_join, 1,
       CTL_ARGS_MAX, 1 },
-    { "leave", "", "leave the cluster gracefully (ringd then exits)", "", ctl_leave, 0, 0, 1 },
-    { "stats", "", "counters and state of the local ringd", "", ctl_stats, 0, 0, 1 },
-    { "keys", "",
-      "fingerprints of the gossip keys (primary first) and packets refused by encryption", "",
-      ctl_keys, 0, 0, 1 },
-    { "groups", "", "sub-sharding: every group known, its size, ring checksum and contacts", "",
-      ctl_groups, 0, 0, 1 },
-    { "shards", "", "the logical shards this node owns (ringd --shards)", "", ctl_shards, 0, 0, 1 },
-    { "version", "", "ringctl's version and commit, then ringd's", "", ctl_version, 0, 0, 0 },
+    { "leave", "", "leave the cluster gracefully (ringd then exits)", "", "", ctl_leave, 0, 0, 1 },
+    { "stats", "", "counters and state of the local ringd", "", "", ctl_stats, 0, 0, 1 },
+    { "keys", "", "gossip key fingerprints and refused packets",
+      "The fingerprints of the gossip keys (primary first) and the packets encryption\n"
+      "refused.",
+      "", ctl_keys, 0, 0, 1 },
+    { "groups", "", "sub-sharding: the groups known, sizes, contacts",
+      "Every group known (ringd --group), its size, ring checksum and contacts.", "", ctl_groups, 0,
+      0, 1 },
+    { "shards", "", "the logical shards this node owns (ringd --shards)", "", "", ctl_shards, 0, 0,
+      1 },
+    { "version", "", "ringctl's version and commit, then ringd's", "", "", ctl_version, 0, 0, 0 },
 };
 
 static const char global_options[] =
-    "  --socket PATH        ringd's local API socket [$RINGD_SOCKET, else " DEFAULT_SOCKET "]\n"
-    "  --json, -o json      print JSON (one object; watch: one per line); -o text: tables\n"
+    "  --socket PATH        ringd's local API socket\n"
+    "                       [$RINGD_SOCKET, else " DEFAULT_SOCKET "]\n"
+    "  --json, -o json      print JSON: one object (watch: one per line)\n"
+    "  -o text              print tables for a person (the default)\n"
     "  --timeout DURATION   wait this long for an answer, e.g. 500ms, 2s, 1m [5s]\n"
     "  -h, --help           this help (after a command: that command's)\n"
     "  --version            print ringctl's version and exit\n";
@@ -77,10 +86,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: ringctl [OPTIONS] COMMAND [COMMAND OPTIONS] [--] [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < RING_ARRAY_LEN(commands); i++) {
-        const struct command *c = &commands[i];
-        const char *nl = strchr(c->help, '\n');
-        fprintf(f, "  %-11s %.*s%s\n", c->name, (int)(nl != NULL ? nl - c->help : 100), c->help,
-                nl != NULL ? " ..." : "");
+        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
     }
     fprintf(f, "\noptions (before or after the command):\n%s", global_options);
     fprintf(f, "\n`ringctl COMMAND --help` describes a command. Exit status: 0; 1 ringd\n"
@@ -90,7 +96,7 @@ static void usage(FILE *f)
 static void command_usage(FILE *f, const struct command *c)
 {
     fprintf(f, "usage: ringctl %s%s%s\n\n%s\n", c->name, c->args[0] != '\0' ? " " : "", c->args,
-            c->help);
+            c->help[0] != '\0' ? c->help : c->summary);
     if (c->options[0] != '\0') {
         fprintf(f, "\noptions:\n%s", c->options);
     }
