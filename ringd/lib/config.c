@@ -973,6 +973,6 @@ void ringd_config_usage(FILE *f)
     }
     fprintf(f, "\nOther:\n  %-*s %-*s %s\n  %-*s %-*s %s\n", USAGE_FLAG_COLUMNS, "-h, --help",
             USAGE_ENV_COLUMNS, "", "print this help and exit", USAGE_FLAG_COLUMNS, "--version",
-            USAGE_ENV_COLUMNS, "", "print the version and exit");
+            USAGE_ENV_COLUMNS, "", "print the version and commit and exit");
     fputs("\nExit status: 0 on success, 2 for a bad flag or value, 1 for other errors.\n", f);
 }
