@@ -1,16 +1,20 @@
 /*
- * admin: the admin HTTP server (default 127.0.0.1:7947): /metrics, /healthz, /readyz,
- * /v1/members, /v1/ring, /v1/lookup?key=K. Requests are read by http.c (GET only, bounded
- * head); keep-alive is honoured; a bad request gets its status and the connection closes.
+ * admin: the admin HTTP server (default 127.0.0.1:7947): /metrics, /healthz, /livez,
+ * /readyz[?verbose], /v1/members, /v1/ring, /v1/lookup?key=K[&n=N]. Requests are read by
+ * http.c (GET and HEAD, bounded head); keep-alive is honoured; a bad request gets its status
+ * and the connection closes. Every error is JSON, {"code", "message"} as the local API's
+ * errors (code: a RING_E* name), whatever the path; every response has a Date.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "escape.h"
 #include "admin.h"
 #include "http.h"
 #include "metrics.h"
 #include "ring/error.h"
+#include "ring/groups.h"
 #include "sbuf.h"
 #include "route.h"
 
@@ -20,6 +24,8 @@
 #define ADMIN_CONNS_MAX 64
 /* The largest response (a members list of a large cluster). */
 #define ADMIN_RESPONSE_BYTES_MAX (32u << 20)
+/* The methods every path answers (405 lists them in Allow). */
+#define ADMIN_ALLOW "GET, HEAD"
 
 struct admin_conn {
     struct ringd *d;
@@ -74,6 +80,19 @@ static void conn_close(struct admin_conn *c)
 
 /* ---- handlers: each writes a body into |b| and returns the status --------------------- */
 
+/* An error body, the shape of the local API's errors: {"code": RING_E* name, "message"}.
+ * Returns |status|. */
+static int json_error(struct sbuf *b, int status, int err, const char *message)
+{
+    sbuf_reset(b);
+    sbuf_adds(b, "{\"code\":");
+    escape_json(b, ring_err_name(err), strlen(ring_err_name(err)));
+    sbuf_adds(b, ",\"message\":");
+    escape_json(b, message, strlen(message));
+    sbuf_adds(b, "}\n");
+    return status;
+}
+
 static void json_member(struct ringd *d, struct sbuf *b, const struct member *m)
 {
     char addr[RING_ADDR_STRLEN];
@@ -87,8 +106,10 @@ static void json_member(struct ringd *d, struct sbuf *b, const struct member *m)
     sbuf_adds(b, ",\"address\":");
     ringd_addr_str(&m->addr, addr);
     escape_json(b, addr, strlen(addr));
-    sbuf_printf(b, ",\"status\":\"%s\",\"incarnation\":%llu,\"weight\":%u,\"labels\":{",
+    sbuf_printf(b, ",\"status\":\"%s\",\"incarnation\":%llu,\"weight\":%u,\"group\":",
                 member_status_name(m->status), (unsigned long long)m->incarnation, m->weight);
+    escape_json(b, m->group, m->group_len);
+    sbuf_adds(b, ",\"labels\":{");
     for (size_t i = 0; i < m->label_count; i++) {
         sbuf_adds(b, i > 0 ? "," : "");
         escape_json(b, m->labels[i].key, m->labels[i].key_len);
@@ -118,11 +139,15 @@ static int h_ring(struct ringd *d, const struct http_request *req, struct sbuf *
     (void)req;
     const struct hashring *r = d->ring.ring;
     if (r == NULL) {
-        sbuf_adds(b, "{\"error\":\"the ring is not built yet\"}\n");
-        return 503;
+        return json_error(b, 503, RING_EAGAIN, "the ring is not built yet");
     }
-    sbuf_printf(b, "{\"checksum\":%llu,\"vnodes\":%u,\"points\":%zu,\"members\":[",
-                (unsigned long long)d->ring.checksum, hashring_vnodes(r), hashring_point_count(r));
+    /* checksums in JSON are 16 hex digits in a string, as ringctl shows them: a JSON number
+     * above 2^53 loses digits in JavaScript and jq */
+    sbuf_printf(b,
+                "{\"checksum\":\"%016llx\",\"ring_checksum\":\"%016llx\",\"vnodes\":%u,"
+                "\"points\":%zu,\"members\":[",
+                (unsigned long long)d->ring.checksum, (unsigned long long)d->ring.checksum,
+                hashring_vnodes(r), hashring_point_count(r));
     for (uint32_t i = 0; i < hashring_member_count(r); i++) {
         const struct hashring_member *m = hashring_member(r, i);
         char addr[RING_ADDR_STRLEN];
@@ -137,39 +162,87 @@ static int h_ring(struct ringd *d, const struct http_request *req, struct sbuf *
     return 200;
 }
 
+/* One routed answer's fields, the first preceded by |lead| ("," or ""): shard, group and
+ * local when they apply, id, address (the local API's lookup map). */
+static void lookup_fields(struct sbuf *b, const struct ringd_route *r, const char *lead)
+{
+    char addr[RING_ADDR_STRLEN];
+    ringd_addr_str(&r->addr, addr);
+    if (r->placed.shard != UINT32_MAX) {
+        sbuf_printf(b, "%s\"shard\":%u,", lead, r->placed.shard);
+        lead = "";
+    }
+    if (r->group != NULL) {
+        sbuf_printf(b, "%s\"group\":", lead);
+        escape_json(b, r->group, r->group_len);
+        sbuf_adds(b, r->local ? ",\"local\":true," : ",\"local\":false,");
+        lead = "";
+    }
+    sbuf_printf(b, "%s\"id\":", lead);
+    escape_json(b, r->id, r->id_len);
+    sbuf_adds(b, ",\"address\":");
+    escape_json(b, addr, strlen(addr));
+}
+
+/* Owner |i| of a lookup_n route: the i-th replica in this node's ring, or the contact of
+ * another group (its one answer). */
+static void route_owner(struct ringd *d, const struct ringd_route *r, const uint32_t *owners, int i,
+                        struct ringd_route *out)
+{
+    *out = *r;
+    if (r->local) {
+        const struct hashring_member *m = hashring_member(d->ring.ring, owners[i]);
+        out->owner = owners[i];
+        out->addr = d->ring.addrs[owners[i]];
+        out->id = m->id;
+        out->id_len = m->id_len;
+    }
+}
+
+/* ?n=N: 1..HASHRING_REPLICAS_MAX, 1 when absent; 0 when malformed. */
+static size_t lookup_n(const struct http_request *req)
+{
+    char v[8];
+    int len = http_query_param(req->query, "n", v, sizeof(v));
+    if (len == RING_ENOENT) {
+        return 1;
+    }
+    char *end = v;
+    long n = len > 0 && v[0] >= '0' && v[0] <= '9' ? strtol(v, &end, 10) : 0;
+    return n >= 1 && n <= HASHRING_REPLICAS_MAX && *end == '\0' ? (size_t)n : 0;
+}
+
+/* /v1/lookup?key=K[&n=N]: {"key", the primary's fields, "owners": [N answers in ring order]},
+ * the shape of `ringctl lookup --json` with or without -n. */
 static int h_lookup(struct ringd *d, const struct http_request *req, struct sbuf *b)
 {
     char key[HTTP_TARGET_BYTES_MAX + 1];
     int len = http_query_param(req->query, "key", key, sizeof(key));
     if (len < 0) {
-        sbuf_adds(b, "{\"error\":\"missing or malformed ?key=\"}\n");
-        return 400;
+        return json_error(b, 400, RING_EINVAL, "missing or malformed ?key=");
     }
-    struct ringd_route r;
-    int rv = ringd_route(d, key, (size_t)len, &r);
-    if (rv != 0) {
-        sbuf_adds(b, "{\"error\":");
-        escape_json(b, ringd_route_strerror(rv), strlen(ringd_route_strerror(rv)));
-        sbuf_adds(b, "}\n");
-        return 503;
+    size_t n = lookup_n(req);
+    if (n == 0) {
+        return json_error(b, 400, RING_ERANGE, "n must be an integer from 1 to 64");
     }
-    char addr[RING_ADDR_STRLEN];
-    ringd_addr_str(&r.addr, addr);
+    uint32_t owners[HASHRING_REPLICAS_MAX];
+    struct ringd_route r, one;
+    int count = ringd_route_n(d, key, (size_t)len, n, owners, &r);
+    if (count < 0) {
+        return json_error(b, 503, count, ringd_route_strerror(count));
+    }
     sbuf_adds(b, "{\"key\":");
     escape_json(b, key, (size_t)len);
-    if (r.placed.shard != UINT32_MAX) {
-        sbuf_printf(b, ",\"shard\":%u", r.placed.shard);
+    route_owner(d, &r, owners, 0, &one);
+    lookup_fields(b, &one, ",");
+    sbuf_adds(b, ",\"owners\":[");
+    for (int i = 0; i < count; i++) {
+        route_owner(d, &r, owners, i, &one);
+        sbuf_adds(b, i > 0 ? ",{" : "{");
+        lookup_fields(b, &one, "");
+        sbuf_adds(b, "}");
     }
-    if (r.group != NULL) {
-        sbuf_adds(b, ",\"group\":");
-        escape_json(b, r.group, r.group_len);
-        sbuf_adds(b, r.local ? ",\"local\":true" : ",\"local\":false");
-    }
-    sbuf_adds(b, ",\"id\":");
-    escape_json(b, r.id, r.id_len);
-    sbuf_adds(b, ",\"address\":");
-    escape_json(b, addr, strlen(addr));
-    sbuf_adds(b, "}\n");
+    sbuf_adds(b, "]}\n");
     return 200;
 }
 
@@ -188,14 +261,45 @@ static int h_healthz(struct ringd *d, const struct http_request *req, struct sbu
     return 200;
 }
 
+/* /readyz?verbose: one line per check, as Kubernetes' own /readyz?verbose writes them
+ * ("[+]name ok" or "[-]name failed: why"); ringd_ready() is their conjunction. */
+static void readyz_checks(struct ringd *d, struct sbuf *b)
+{
+    int built = d->ring.ring != NULL;
+    struct {
+        const char *name;
+        int ok;
+        const char *why;
+    } checks[] = {
+        { "joined", d->joined, "no seed has answered yet" },
+        { "not_leaving", !d->leaving, "this node is leaving" },
+        { "ring_built", built, "the ring is not built yet" },
+        { "groups_known", d->groups == NULL || groups_ready(d->groups),
+          "the groups its peers know are not all known yet" },
+    };
+    for (size_t i = 0; i < RING_ARRAY_LEN(checks); i++) {
+        if (checks[i].ok) {
+            sbuf_printf(b, "[+]%s ok\n", checks[i].name);
+        } else {
+            sbuf_printf(b, "[-]%s failed: %s\n", checks[i].name, checks[i].why);
+        }
+    }
+}
+
 static int h_readyz(struct ringd *d, const struct http_request *req, struct sbuf *b)
 {
-    (void)req;
-    if (ringd_ready(d)) {
-        sbuf_adds(b, "ready\n");
+    char v[8];
+    int verbose = http_query_param(req->query, "verbose", v, sizeof(v)) >= 0;
+    int ready = ringd_ready(d);
+    if (verbose) {
+        readyz_checks(d, b);
+    }
+    if (ready) {
+        sbuf_adds(b, verbose ? "readyz check passed\n" : "ready\n");
         return 200;
     }
-    sbuf_adds(b, d->leaving   ? "not ready: leaving\n"
+    sbuf_adds(b, verbose      ? "readyz check failed\n"
+                 : d->leaving ? "not ready: leaving\n"
                  : !d->joined ? "not ready: not joined yet\n"
                               : "not ready: the ring is not built yet\n");
     return 503;
@@ -210,6 +314,7 @@ static const struct {
 } routes[] = {
     { "/metrics", "text/plain; version=0.0.4; charset=utf-8", h_metrics },
     { "/healthz", "text/plain; charset=utf-8", h_healthz },
+    { "/livez", "text/plain; charset=utf-8", h_healthz },
     { "/readyz", "text/plain; charset=utf-8", h_readyz },
     { "/v1/members", "application/json", h_members },
     { "/v1/ring", "application/json", h_ring },
@@ -218,21 +323,43 @@ static const struct {
 
 /* ---- connection ----------------------------------------------------------------------- */
 
-static void respond(struct admin_conn *c, int status, const char *type, const struct sbuf *body)
+/* The Date header's value (RFC 9110 IMF-fixdate), e.g. "Tue, 02 Dec 2026 17:12:04 GMT". */
+static void http_date(char *buf, size_t cap)
+{
+    static const char days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+    static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    snprintf(buf, cap, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7], tm.tm_mday,
+             months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* The response to a request; a HEAD gets the same head with no body. */
+static void respond(struct admin_conn *c, int status, const char *type, const struct sbuf *body,
+                    int head)
 {
     sbuf_reset(&c->out);
     const char *data = body->data != NULL ? body->data : "";
     size_t len = body->len;
     if (body->failed) {
         status = 500;
-        data = "response too large\n";
+        type = "application/json";
+        data = "{\"code\":\"E2BIG\",\"message\":\"response too large\"}\n";
         len = strlen(data);
     }
+    char date[40];
+    http_date(date, sizeof(date));
     sbuf_printf(&c->out,
-                "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                "Connection: %s\r\n\r\n",
-                status, http_reason(status), type, len, c->keep_alive ? "keep-alive" : "close");
-    sbuf_add(&c->out, data, len);
+                "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                "%sConnection: %s\r\n\r\n",
+                status, http_reason(status), date, type, len,
+                status == 405 ? "Allow: " ADMIN_ALLOW "\r\n" : "",
+                c->keep_alive ? "keep-alive" : "close");
+    if (!head) {
+        sbuf_add(&c->out, data, len);
+    }
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
@@ -269,9 +396,16 @@ static void send_out(struct admin_conn *c)
     }
 }
 
-static int error_status(int rv)
+/* A request http.c refused, as an error body; returns its status. */
+static int request_error(struct sbuf *b, int rv)
 {
-    return rv == RING_EINVAL ? 405 : rv == RING_EMSGSIZE ? 431 : 400;
+    if (rv == RING_EINVAL) {
+        return json_error(b, 405, rv, "only GET and HEAD are served here");
+    }
+    if (rv == RING_EMSGSIZE) {
+        return json_error(b, 431, rv, "request head too large");
+    }
+    return json_error(b, 400, RING_EPROTO, "malformed HTTP request");
 }
 
 static void handle(struct admin_conn *c)
@@ -287,11 +421,13 @@ static void handle(struct admin_conn *c)
     sbuf_init(&body, ADMIN_RESPONSE_BYTES_MAX);
     int status = 404;
     const char *type = "text/plain; charset=utf-8";
+    int head = 0;
     if (rv < 0) {
         c->keep_alive = 0;
-        status = error_status(rv);
-        sbuf_printf(&body, "%s\n", http_reason(status));
+        status = request_error(&body, rv);
+        type = "application/json";
     } else {
+        head = strcmp(req.method, "HEAD") == 0;
         c->keep_alive = req.keep_alive;
         memmove(c->in, c->in + rv, c->in_len - (size_t)rv);
         c->in_len -= (size_t)rv;
@@ -302,11 +438,15 @@ static void handle(struct admin_conn *c)
             }
         }
         if (status == 404 && body.len == 0) {
-            sbuf_adds(&body, "not found; try /metrics /healthz /readyz /v1/members /v1/ring "
-                             "/v1/lookup?key=K\n");
+            json_error(&body, 404, RING_ENOENT,
+                       "not found; try /metrics /healthz /livez /readyz /v1/members /v1/ring "
+                       "/v1/lookup?key=K");
+        }
+        if (status >= 400 && body.len > 0 && body.data[0] == '{') {
+            type = "application/json"; /* every error is JSON, whatever the path */
         }
     }
-    respond(c, status, type, &body);
+    respond(c, status, type, &body, head);
     sbuf_free(&body);
     send_out(c);
 }

@@ -63,10 +63,12 @@ static int parse_request_line(const char *line, size_t len, struct http_request 
     if (rv != 0) {
         return rv;
     }
-    if (method_len != 3 || memcmp(line, "GET", 3) != 0) {
+    int get = method_len == 3 && memcmp(line, "GET", 3) == 0;
+    int head = method_len == 4 && memcmp(line, "HEAD", 4) == 0;
+    if (!get && !head) {
         return RING_EINVAL;
     }
-    memcpy(req->method, "GET", 4);
+    memcpy(req->method, get ? "GET" : "HEAD", get ? 4 : 5);
     return 0;
 }
 

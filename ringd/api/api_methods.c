@@ -15,6 +15,7 @@
 #include "route.h"
 #include "view_pack.h"
 #include "shardset.h"
+#include "version.h"
 
 static void pack_owner(struct ringd *d, msgpack_packer *pk, uint32_t idx)
 {
@@ -175,8 +176,9 @@ static int m_ring(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     const struct hashring *r = d->ring.ring;
     size_t n = hashring_member_count(r);
     rpc_pack_result_begin(pk, m->msgid);
-    msgpack_pack_map(pk, 4);
-    view_pack_key_u64(pk, "checksum", d->ring.checksum);
+    msgpack_pack_map(pk, 5);
+    view_pack_key_u64(pk, "checksum", d->ring.checksum); /* kept: ring_checksum is the name */
+    view_pack_key_u64(pk, "ring_checksum", d->ring.checksum);
     view_pack_key_u64(pk, "vnodes", hashring_vnodes(r));
     view_pack_key_u64(pk, "points", hashring_point_count(r));
     api_pack_str(pk, "members");
@@ -231,20 +233,28 @@ static int m_stats(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
         sections += d->exports[i].name != NULL && d->exports[i].stats != NULL;
     }
     rpc_pack_result_begin(pk, m->msgid);
-    msgpack_pack_map(pk, 12 + sections + (d->groups != NULL));
+    msgpack_pack_map(pk, 16 + sections + (d->groups != NULL));
     view_pack_key_str(pk, "id", d->cfg.id, d->cfg.id_len);
     view_pack_key_str(pk, "address", addr, strlen(addr));
+    view_pack_key_str(pk, "version", ringd_version(), strlen(ringd_version()));
+    view_pack_key_str(pk, "commit", ringd_commit(), strlen(ringd_commit()));
     view_pack_key_u64(pk, "incarnation", swim_incarnation(d->swim));
     view_pack_key_u64(pk, "health", swim_health(d->swim));
     view_pack_key_u64(pk, "checksum", swim_checksum(d->swim));
     view_pack_key_u64(pk, "ring_checksum", swim_ring_checksum(d->swim));
     api_pack_str(pk, "ready");
     ringd_ready(d) ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
-    api_pack_str(pk, "members");
-    msgpack_pack_map(pk, 4);
-    for (int st = MEMBER_ALIVE; st <= MEMBER_LEFT; st++) {
-        view_pack_key_u64(pk, member_status_name(st), members_count_status(t, st));
+    /* "members" is a list everywhere else; member_counts is this map's name from now on,
+     * "members" stays for the clients that read it (proto/RPC.md, "One type per field"). */
+    for (int k = 0; k < 2; k++) {
+        api_pack_str(pk, k == 0 ? "members" : "member_counts");
+        msgpack_pack_map(pk, 4);
+        for (int st = MEMBER_ALIVE; st <= MEMBER_LEFT; st++) {
+            view_pack_key_u64(pk, member_status_name(st), members_count_status(t, st));
+        }
     }
+    view_pack_key_u64(pk, "ring_members",
+                      d->ring.ring != NULL ? hashring_member_count(d->ring.ring) : 0);
     view_pack_key_u64(pk, "ring_changes", d->m.ring_changes);
     view_pack_key_u64(pk, "api_requests", ringd_api_counters(d)->requests);
     view_pack_key_u64(pk, "api_connections", ringd_api_connections(d));
@@ -298,9 +308,13 @@ static int m_watch(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     }
     call->watch = 1;
     rpc_pack_result_begin(pk, m->msgid);
-    msgpack_pack_map(pk, 2);
+    /* checksum and members are the first names of ring_checksum and ring_members, kept for
+     * the clients that read them ("members" is a list everywhere else). */
+    msgpack_pack_map(pk, 4);
     view_pack_key_u64(pk, "checksum", d->ring.checksum);
     view_pack_key_u64(pk, "members", hashring_member_count(d->ring.ring));
+    view_pack_key_u64(pk, "ring_checksum", d->ring.checksum);
+    view_pack_key_u64(pk, "ring_members", hashring_member_count(d->ring.ring));
     return 0;
 }
 

@@ -125,16 +125,28 @@ static int parse_duration(const char *v, uint64_t *out_ms)
     return 0;
 }
 
-static int set_duration(const char *v, uint32_t *out, struct errbuf *e)
+int ringd_duration_parse(const char *v, uint32_t *out_ms)
 {
     uint64_t ms;
     if (parse_duration(v, &ms) != 0) {
-        return bad(e, "invalid duration \"%s\" (expected e.g. 500ms, 2s, 1m)", v);
+        return RING_EINVAL;
     }
     if (ms == 0 || ms > RINGD_DURATION_MS_MAX) {
+        return RING_ERANGE;
+    }
+    *out_ms = (uint32_t)ms;
+    return 0;
+}
+
+static int set_duration(const char *v, uint32_t *out, struct errbuf *e)
+{
+    int rv = ringd_duration_parse(v, out);
+    if (rv == RING_EINVAL) {
+        return bad(e, "invalid duration \"%s\" (expected e.g. 500ms, 2s, 1m)", v);
+    }
+    if (rv != 0) {
         return bad(e, "duration \"%s\" is out of range (expected 1ms to 24h)", v);
     }
-    *out = (uint32_t)ms;
     return 0;
 }
 
@@ -961,6 +973,6 @@ void ringd_config_usage(FILE *f)
     }
     fprintf(f, "\nOther:\n  %-*s %-*s %s\n  %-*s %-*s %s\n", USAGE_FLAG_COLUMNS, "-h, --help",
             USAGE_ENV_COLUMNS, "", "print this help and exit", USAGE_FLAG_COLUMNS, "--version",
-            USAGE_ENV_COLUMNS, "", "print the version and exit");
+            USAGE_ENV_COLUMNS, "", "print the version and commit and exit");
     fputs("\nExit status: 0 on success, 2 for a bad flag or value, 1 for other errors.\n", f);
 }

@@ -159,6 +159,11 @@ int ringd_config_parse(struct ringd_config *out, int argc, char **argv, char **e
  * RING_EINVAL with one line in |err|. Used for the join file and the join() API call. */
 int ringd_seed_parse(const char *item, struct ringd_seed *out, char *err, size_t errlen);
 
+/* Parses a duration as every duration flag does ("500ms", "2s", "1m", "1h": an integer and
+ * a unit, no bare number) into |*out_ms|. Shared with ringctl's --timeout. Returns 0,
+ * RING_EINVAL (not a duration) or RING_ERANGE (0, or over RINGD_DURATION_MS_MAX). */
+int ringd_duration_parse(const char *v, uint32_t *out_ms);
+
 /* Prints `ringd --help` to |f|: usage, then every flag grouped, with its variable and
  * default. */
 void ringd_config_usage(FILE *f);

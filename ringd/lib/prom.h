@@ -30,4 +30,23 @@ void prom_in_out(struct sbuf *b, const char *name, const char *help, uint64_t in
 void prom_histogram(struct sbuf *b, const char *name, const char *label, const uint64_t *counts,
                     size_t n, const double *bounds_us, double sum_s);
 
+/* A gauge family with one unlabelled sample of any value (a checksum: float64 in
+ * Prometheus, so compare values, do not decode them). */
+void prom_gauge_f(struct sbuf *b, const char *name, const char *help, double v);
+
+/* ringd_build_info{version, commit} 1: which build runs (version.h). */
+void prom_build_info(struct sbuf *b);
+
+/* The process families the Prometheus client libraries export under the same names:
+ * process_cpu_seconds_total, process_resident_memory_bytes, process_virtual_memory_bytes,
+ * process_open_fds, process_max_fds, process_start_time_seconds. Read from /proc/self; a
+ * family whose source cannot be read is left out (another OS, a sandbox). */
+void prom_process(struct sbuf *b);
+
+/* The same, from the text of /proc/self/stat (|stat|), the number of open fds, the fd limit
+ * (0: unknown), the clock ticks per second, the page size and the boot time in seconds since
+ * the epoch (0: unknown). Exposed for tests. */
+void prom_process_from(struct sbuf *b, const char *stat, long open_fds, unsigned long long max_fds,
+                       long ticks, long page_bytes, unsigned long long boot_s);
+
 #endif

@@ -118,7 +118,7 @@ struct ringd {
 
     struct ringd_ring ring;
     int ring_dirty;
-    int joined;               /* latched: other members seen, or nobody to join */
+    int joined; /* latched: other members seen, or nobody to join */
 
     uv_timer_t swim_timer;
     uv_check_t check;

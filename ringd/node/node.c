@@ -32,6 +32,13 @@ void ringd_close_handle(uv_handle_t *h)
     }
 }
 
+/* Suspect and faulty are news; alive again, or a graceful leave (this node's own included),
+ * is the normal course of a cluster. */
+static int member_change_level(uint8_t status)
+{
+    return status == MEMBER_ALIVE || status == MEMBER_LEFT ? RINGD_LOG_INFO : RINGD_LOG_WARN;
+}
+
 static void log_member_event(struct ringd *d, const struct swim_event *ev)
 {
     char addr[RING_ADDR_STRLEN];
@@ -45,10 +52,9 @@ static void log_member_event(struct ringd *d, const struct swim_event *ev)
                   member_status_name(m->status), "incarnation", inc, NULL);
         break;
     case SWIM_EVENT_MEMBER_CHANGED:
-        ringd_log(&d->log, m->status == MEMBER_ALIVE ? RINGD_LOG_INFO : RINGD_LOG_WARN,
-                  "member_changed", "id", m->id, "address", addr, "status",
-                  member_status_name(m->status), "was", member_status_name(ev->old_status),
-                  "incarnation", inc, NULL);
+        ringd_log(&d->log, member_change_level(m->status), "member_changed", "id", m->id, "address",
+                  addr, "status", member_status_name(m->status), "was",
+                  member_status_name(ev->old_status), "incarnation", inc, NULL);
         break;
     case SWIM_EVENT_MEMBER_LEFT:
         ringd_log(&d->log, RINGD_LOG_DEBUG, "member_reaped", "id", m->id, "address", addr, NULL);

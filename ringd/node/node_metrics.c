@@ -50,6 +50,14 @@ void ringd_node_prometheus(struct ringd *d, struct sbuf *b)
              d->ring.ring != NULL ? hashring_member_count(d->ring.ring) : 0);
     prom_one(b, "ringd_ring_checksum_changes_total", "counter", "Times the ring changed.",
              d->m.ring_changes);
+    /* Two values across the pods of one cluster for longer than a few probe intervals is a
+     * split (docs/operations.md has the alert). A gauge is a float64, so the lowest bits of
+     * these 64-bit checksums are rounded: compare them, do not decode them. */
+    prom_gauge_f(b, "ringd_checksum",
+                 "Membership checksum (alive and suspect members); equal on nodes that agree.",
+                 (double)swim_checksum(d->swim));
+    prom_gauge_f(b, "ringd_ring_checksum", "Ring checksum; equal on nodes that route alike.",
+                 (double)d->ring.checksum);
     if (d->cfg.shards != 0) {
         prom_one(b, "ringd_shards", "gauge", "Logical shards (--shards).", d->cfg.shards);
         prom_one(b, "ringd_shards_owned", "gauge", "Logical shards this node owns.",

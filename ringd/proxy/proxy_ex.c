@@ -65,6 +65,7 @@ struct px_ex *px_ex_new(struct px_client *cl)
     ex->cl = cl;
     ex->replayable = 1;
     ex->start_ms = uv_now(d->loop);
+    ex->start_ns = uv_hrtime();
     ex->deadline_ms = ex->start_ms + d->cfg.proxy_timeout_ms;
     httpmsg_reset(&ex->req);
     response_reset(ex);
@@ -136,7 +137,9 @@ void px_ex_free_all(struct ringd_proxy *p)
 static void observe(struct px_ex *ex)
 {
     struct ringd_proxy_counters *m = &ex->d->proxy->m;
-    uint64_t us = (uv_now(ex->d->loop) - ex->start_ms) * 1000;
+    /* the monotonic high-resolution clock: uv_now() counts whole milliseconds of the loop's
+     * cached time, which would leave the 100 to 500 us buckets empty */
+    uint64_t us = (uv_hrtime() - ex->start_ns) / 1000;
     size_t b = 0;
     while (b < RINGD_PROXY_LATENCY_BUCKETS - 1 && (double)us > ringd_proxy_latency_bounds_us[b]) {
         b++;

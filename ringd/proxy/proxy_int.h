@@ -127,6 +127,7 @@ struct px_ex {
     uint32_t attempts;
     uint64_t body_bytes;
     uint64_t start_ms, deadline_ms, retry_at_ms;
+    uint64_t start_ns; /* uv_hrtime() at the first byte: latency needs more than uv_now's ms */
     http_parser resp;
     struct httpmsg_scan resp_scan; /* the raw bytes of the response head being read */
     uint32_t resp_heads;           /* response heads http_parser has read */
