@@ -12,6 +12,7 @@
 #include "escape.h"
 #include "admin.h"
 #include "http.h"
+#include "list.h"
 #include "metrics.h"
 #include "ring/error.h"
 #include "ring/groups.h"
@@ -29,7 +30,7 @@
 
 struct admin_conn {
     struct ringd *d;
-    struct admin_conn *prev, *next;
+    struct list link; /* in ringd_admin.conns */
     uv_tcp_t tcp;
     uv_timer_t timer;
     uv_write_t wreq;
@@ -44,7 +45,7 @@ struct admin_conn {
 
 struct ringd_admin {
     uv_tcp_t listen;
-    struct admin_conn *conns;
+    struct list conns;
     size_t conn_count;
     uint64_t http_requests;
 };
@@ -65,14 +66,7 @@ static void conn_close(struct admin_conn *c)
     }
     c->closing = 1;
     struct ringd_admin *a = c->d->admin;
-    if (c->prev != NULL) {
-        c->prev->next = c->next;
-    } else {
-        a->conns = c->next;
-    }
-    if (c->next != NULL) {
-        c->next->prev = c->prev;
-    }
+    list_remove(&c->link);
     a->conn_count--;
     uv_close((uv_handle_t *)&c->tcp, on_closed);
     uv_close((uv_handle_t *)&c->timer, on_closed);
@@ -491,11 +485,7 @@ static void on_connection(uv_stream_t *server, int status)
     c->timer.data = c;
     c->wreq.data = c;
     c->handles_open = 2;
-    c->next = a->conns;
-    if (a->conns != NULL) {
-        a->conns->prev = c;
-    }
-    a->conns = c;
+    list_push(&a->conns, &c->link);
     a->conn_count++;
     uv_timer_start(&c->timer, on_idle, ADMIN_IDLE_MS, ADMIN_IDLE_MS);
     if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || a->conn_count > ADMIN_CONNS_MAX ||
@@ -516,6 +506,7 @@ int ringd_admin_start(struct ringd *d)
         return UV_ENOMEM;
     }
     d->admin = a;
+    list_init(&a->conns);
     const struct ringd_node_cbs cbs = { .stopping = on_stopping };
     int rv = ringd_node_subscribe(d, &cbs, d);
     if (rv != 0) {
@@ -549,8 +540,8 @@ void ringd_admin_close(struct ringd *d)
     if (a == NULL) {
         return;
     }
-    while (a->conns != NULL) {
-        conn_close(a->conns);
+    while (!list_empty(&a->conns)) {
+        conn_close(list_entry(a->conns.next, struct admin_conn, link));
     }
     ringd_close_handle((uv_handle_t *)&a->listen);
 }
