@@ -30,6 +30,8 @@
 /* The most output a connection may have queued: a ring() or members() result of a large
  * cluster plus notifications. */
 #define OUT_BYTES_MAX (16u << 20)
+/* The listen backlog of the socket. */
+#define API_BACKLOG 128
 /* Connections open at once; more are refused. */
 #define API_CONNS_MAX 1024
 
@@ -495,15 +497,17 @@ int ringd_api_start(struct ringd *d)
     if (rv != 0) {
         return rv;
     }
-    rv = uv_pipe_bind(&api->listen, path);
+    int fd = sockpath_listen(&api->claim, path, API_BACKLOG);
+    rv = fd < 0 ? fd : uv_pipe_open(&api->listen, fd);
     if (rv == 0) {
-        rv = sockpath_bound(&api->claim, path);
+        rv = uv_listen((uv_stream_t *)&api->listen, API_BACKLOG, on_connection);
+    } else if (fd >= 0) {
+        close(fd);
     }
-    if (rv == 0 && chmod(path, 0660) != 0) {
-        rv = UV_EPERM;
-    }
-    if (rv == 0) {
-        rv = uv_listen((uv_stream_t *)&api->listen, 128, on_connection);
+    if (rv == UV_EADDRINUSE) {
+        ringd_log(&d->log, RINGD_LOG_ERROR, "listen", "what", "local api", "path", path, "error",
+                  "another process created it while this one started", NULL);
+        return rv;
     }
     if (rv != 0) {
         ringd_log(&d->log, RINGD_LOG_ERROR, "listen", "what", "local api", "path", path, "error",

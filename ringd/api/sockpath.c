@@ -4,6 +4,7 @@
  * (ECONNREFUSED). This is how redis, Docker and systemd tell a stale socket from a live one.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -53,16 +54,47 @@ int sockpath_prepare(const char *path, int *stale)
     return 0;
 }
 
-int sockpath_bound(struct sockpath_claim *c, const char *path)
+/* |path| with a private suffix, in |buf| (sizeof(struct sockaddr_un.sun_path)). */
+static int private_name(const char *path, char *buf, size_t cap)
 {
-    struct stat st;
-    if (lstat(path, &st) != 0) {
+    int n = snprintf(buf, cap, "%s.%ld.tmp", path, (long)getpid());
+    return n > 0 && (size_t)n < cap ? 0 : -ENAMETOOLONG;
+}
+
+int sockpath_listen(struct sockpath_claim *c, const char *path, int backlog)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        return -ENAMETOOLONG;
+    }
+    int rv = private_name(path, sa.sun_path, sizeof(sa.sun_path));
+    if (rv != 0) {
+        return rv;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
         return -errno;
     }
-    c->dev = st.st_dev;
-    c->ino = st.st_ino;
-    c->owned = 1;
-    return 0;
+    (void)unlink(sa.sun_path); /* our own leftover: the name carries our pid */
+    struct stat st;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || chmod(sa.sun_path, 0660) != 0 ||
+        listen(fd, backlog) != 0) {
+        rv = -errno;
+    } else if (link(sa.sun_path, path) != 0) {
+        rv = errno == EEXIST ? -EADDRINUSE : -errno;
+    } else if (lstat(path, &st) != 0) {
+        rv = -errno;
+    } else {
+        c->dev = st.st_dev;
+        c->ino = st.st_ino;
+        c->owned = 1;
+    }
+    (void)unlink(sa.sun_path);
+    if (rv != 0) {
+        close(fd);
+        return rv;
+    }
+    return fd;
 }
 
 void sockpath_release(struct sockpath_claim *c, const char *path)
