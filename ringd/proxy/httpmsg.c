@@ -236,8 +236,20 @@ const char *httpmsg_get(const struct httpmsg *m, const char *name, size_t *len)
     size_t n = strlen(name);
     for (uint32_t i = 0; i < m->count; i++) {
         if (name_is(m, i, name, n)) {
-            *len = m->h[i].value_len;
-            return m->buf + m->h[i].value_off;
+            /* the field value without its surrounding whitespace (RFC 9110 5.5), as the
+             * app's own parser will read it: the parser drops the leading OWS, not the
+             * trailing */
+            const char *v = m->buf + m->h[i].value_off;
+            size_t vlen = m->h[i].value_len;
+            while (vlen > 0 && (v[0] == ' ' || v[0] == '\t')) {
+                v++;
+                vlen--;
+            }
+            while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t')) {
+                vlen--;
+            }
+            *len = vlen;
+            return v;
         }
     }
     return NULL;

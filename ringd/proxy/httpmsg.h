@@ -108,8 +108,8 @@ int httpmsg_on_value(struct httpmsg *m, const char *at, size_t len);
  * Returns 0, RING_EMSGSIZE, or RING_EPROTO (the proxy answers 400). */
 int httpmsg_check(const struct httpmsg *m, const char *key);
 
-/* The value of the first header named |name| (case-insensitive) and its length in |*len|,
- * or NULL. The pointer is into |m|. */
+/* The value of the first header named |name| (case-insensitive), without surrounding
+ * whitespace, and its length in |*len|, or NULL. The pointer is into |m|. */
 const char *httpmsg_get(const struct httpmsg *m, const char *name, size_t *len);
 
 /* How many headers of |m| are named |name| (case-insensitive). */

@@ -74,6 +74,22 @@ Test(httpmsg, collects_headers_split_anywhere)
     }
 }
 
+/* The key is the field value as RFC 9110 defines it, without surrounding spaces or tabs: the
+ * app's parser reads "k3" from "X-Ring-Key:   k3 \t", so the proxy must route "k3". */
+Test(httpmsg, header_values_lose_surrounding_whitespace)
+{
+    for (size_t step = 1; step <= 5; step++) {
+        parse("GET / HTTP/1.1\r\nX-Ring-Key:   k3 \t \r\nX-Empty:  \t\r\n\r\n", step);
+        size_t n;
+        const char *key = httpmsg_get(&msg, "x-ring-key", &n);
+        cr_assert(ne(ptr, (void *)key, NULL));
+        cr_assert(eq(sz, n, 2), "key of %zu bytes: \"%.*s\"", n, (int)n, key);
+        cr_assert(eq(int, strncmp(key, "k3", 2), 0));
+        cr_assert(ne(ptr, (void *)httpmsg_get(&msg, "x-empty", &n), NULL));
+        cr_assert(eq(sz, n, 0));
+    }
+}
+
 Test(httpmsg, writes_end_to_end_headers_and_its_own_framing)
 {
     parse(request, 1000);
