@@ -112,7 +112,12 @@ static void finish_round(struct ringd_seeds *s)
             memcpy(s->joined, s->round_addrs, s->round_count * sizeof(s->round_addrs[0]));
             s->joined_count = s->round_count;
             s->joined_once = 1;
-            if (only_self(d, s->round_addrs, s->round_count)) {
+            /* A cluster of one only when no seed was configured, or every seed is this node:
+             * seeds that do not resolve (yet) or a join file that cannot be read leave the
+             * node unjoined, not the owner of every key. */
+            int configured = s->count > 0 || s->api_count > 0 || d->cfg.join_file[0] != '\0';
+            if (only_self(d, s->round_addrs, s->round_count) &&
+                (!configured || s->round_count > 0)) {
                 d->joined = 1; /* nobody else to join: a cluster of one */
             }
         }
