@@ -6,7 +6,8 @@
  *
  * Bounds: the reader holds at most one message plus one read; when a connection's pending
  * output passes OUT_HIGH_BYTES (a client that pipelines and does not read) reading stops
- * until it drains; a watcher whose notifications pile up past OUT_BYTES_MAX is closed.
+ * until it drains; a watcher whose unsent notifications pile up past WATCH_BACKLOG_BYTES is
+ * closed (it can call watch() again and ring() to catch up).
  *
  * Every message gets what proto/RPC.md "Message kinds" says, as rpc_server_action() decides:
  * a request is answered by its msgid (an error response when it is malformed); a notification
@@ -30,6 +31,10 @@
 /* The most output a connection may have queued: a ring() or members() result of a large
  * cluster plus notifications. */
 #define OUT_BYTES_MAX (16u << 20)
+/* The most unsent output a watcher may have when a notification is due: a few hundred
+ * ring_changed notifications (at most 64 ids each). A watcher that does not read is closed
+ * there, so idle watchers cost bounded memory under any churn. */
+#define WATCH_BACKLOG_BYTES (256u << 10)
 /* The listen backlog of the socket. */
 #define API_BACKLOG 128
 /* Connections open at once; more are refused. */
@@ -85,6 +90,9 @@ static void prometheus(void *ctx, struct sbuf *b)
     prom_one(b, "ringd_api_unanswerable_total", "counter",
              "Local API messages with no usable msgid, answered by an error notification.",
              m->unanswerable);
+    prom_one(b, "ringd_api_watchers_dropped_total", "counter",
+             "Watchers closed because their unread notifications passed the backlog bound.",
+             m->watchers_dropped);
     prom_one(b, "ringd_api_connections", "gauge", "Open local API connections.",
              d->api->conn_count);
     const char *name = "ringd_api_request_duration_seconds";
@@ -399,6 +407,11 @@ static void notify_watchers(struct ringd *d, const char *method, struct rpc_buf 
         next = it->next;
         struct api_conn *c = list_entry(it, struct api_conn, link);
         if (!c->watching) {
+            continue;
+        }
+        if (c->out.len + c->wbuf.len > WATCH_BACKLOG_BYTES) {
+            c->d->api->m.watchers_dropped++;
+            conn_close(c); /* a watcher that does not read */
             continue;
         }
         msgpack_packer pk;

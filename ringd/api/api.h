@@ -25,6 +25,7 @@ struct ringd_api_counters {
     uint64_t notifications_failed; /* of those: malformed, or their call failed */
     uint64_t responses_ignored;    /* responses sent by clients, dropped */
     uint64_t unanswerable;         /* messages with no usable msgid: an error notification */
+    uint64_t watchers_dropped;     /* watchers closed: their notifications piled up unread */
     uint64_t latency[RINGD_LATENCY_BUCKETS];
     uint64_t latency_sum_ns;
 };
