@@ -77,7 +77,7 @@
  * N) that refills at admit_per_second. A reply to our own join sync is exempt: we asked a
  * seed for the whole cluster. */
 #define SWIM_ADMIT_PER_DATAGRAM 4
-#define SWIM_ADMIT_BURST_MIN    64
+#define SWIM_ADMIT_BURST_MIN    16
 /* A sync other than a join reply may be at most SWIM_SYNC_BYTES_MIN plus
  * SWIM_SYNC_RECORD_BYTES_MAX per record of twice our table: a peer's table is about ours,
  * plus what it knows and we do not yet. The record bound is the largest encoded member (a
