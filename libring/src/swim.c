@@ -347,8 +347,7 @@ int swim_new(struct swim **out, const struct swim_config *cfg, const struct ring
     s->rng = c.seed;
     s->now_ms = now_ms;
     s->start_ms = now_ms;
-    s->admit_millis = (uint64_t)SWIM_ADMIT_BURST_MIN * 1000;
-    s->admit_refill_ms = now_ms;
+    swim__admit_init(s, now_ms);
     s->seq_next = 1;
     s->token_next = 1;
     s->msg = c.scratch != NULL ? &c.scratch->msg : NULL;
@@ -428,15 +427,17 @@ static int is_datagram_type(uint8_t type)
     return type == CODEC_PING || type == CODEC_ACK || type == CODEC_NACK || type == CODEC_PING_REQ;
 }
 
-static void apply_updates(struct swim *s, const struct codec_msg *msg)
+static void apply_updates(struct swim *s, const struct ring_addr *from, const struct codec_msg *msg)
 {
-    s->admit_mode = SWIM_ADMIT_DATAGRAM;
+    s->admit_mode = swim__admit_mode_of(s, from, msg->from, msg->from_len, 0) == SWIM_ADMIT_MEMBER
+                        ? SWIM_ADMIT_MEMBER_DGRAM
+                        : SWIM_ADMIT_STRANGER_DGRAM;
     s->admit_in_msg = 0;
     for (uint16_t i = 0; i < msg->update_count; i++) {
         const struct codec_update *u = &msg->updates[i];
         (void)swim__apply_update(s, &u->m, u->source, u->source_len);
     }
-    s->admit_mode = SWIM_ADMIT_SYNC;
+    s->admit_mode = SWIM_ADMIT_STRANGER;
 }
 
 int swim_recv(struct swim *s, const struct ring_addr *from, const uint8_t *buf, size_t len,
@@ -457,7 +458,7 @@ int swim_recv(struct swim *s, const struct ring_addr *from, const uint8_t *buf, 
     if (swim__is_self(s, msg->from, msg->from_len)) {
         return 0; /* our own datagram looped back */
     }
-    apply_updates(s, msg);
+    apply_updates(s, from, msg);
     switch (msg->type) {
     case CODEC_PING:
         swim__on_ping(s, from, msg);

@@ -72,10 +72,12 @@
 #define SWIM_INCARNATION_AHEAD_MAX 86400
 #define SWIM_INCARNATION_STEP_MAX  64
 #define SWIM_INCARNATION_MIN_MAX   (UINT64_C(1) << 62)
-/* Admission of new members: at most this many per datagram (gossip brings a join or two at
- * a time; a mass join also spreads by sync), and from a budget of max(SWIM_ADMIT_BURST_MIN,
- * N) that refills at admit_per_second. A reply to our own join sync is exempt: we asked a
- * seed for the whole cluster. */
+/* Admission of new members (swim_limits.c): at most SWIM_ADMIT_PER_DATAGRAM per datagram,
+ * and from a budget. What a stranger sends (an address that is not a live member's, or a
+ * sync request whose peer IP is not one) draws on SWIM_ADMIT_BURST_MIN, refilled at
+ * admit_per_second; what a live member sends from its own address, or answers to a sync we
+ * started with it or a seed, draws on max(SWIM_ADMIT_BURST_MIN, N), refilled at N a second
+ * (the table at most doubles a second). The reply to our own join sync is exempt. */
 #define SWIM_ADMIT_PER_DATAGRAM 4
 #define SWIM_ADMIT_BURST_MIN    16
 /* A sync other than a join reply may be at most SWIM_SYNC_BYTES_MIN plus
@@ -87,6 +89,12 @@
 
 /* Marks an invalidated probe-order slot (its member was reaped). */
 #define SWIM_NO_NODE UINT32_MAX
+
+/* An admission budget in thousandths of a member, refilled as time passes. */
+struct swim_budget {
+    uint64_t millis;
+    uint64_t refill_ms;
+};
 
 /* What this node knows locally about the member at the same index of the table. 16 bytes:
  * ringsim holds 10,000 nodes x 10,000 members of these. */
@@ -258,26 +266,28 @@ struct swim {
     size_t ev_head, ev_count, ev_cap;
     uint64_t routes_reported; /* members_routes_checksum() at the last RING_CHANGED */
 
-    /* Limits between peers: when swim_new() ran (the incarnation clock starts there), and
-     * the admission budget of new members, in thousandths of a member, last refilled at
-     * admit_refill_ms. admit_mode says what the updates being merged came in (enum
-     * swim_admit), admit_in_msg how many new members that message brought in so far. */
+    /* Limits between peers: when swim_new() ran (the incarnation clock starts there), the
+     * admission budgets of new members for strangers and for members, what the updates
+     * being merged came in (enum swim_admit) and how many new members that message brought
+     * in so far. */
     uint64_t start_ms;
-    uint64_t admit_millis;
-    uint64_t admit_refill_ms;
+    struct swim_budget admit_strangers;
+    struct swim_budget admit_members;
     uint8_t admit_mode;
     uint32_t admit_in_msg;
 
     struct swim_stats stats;
 };
 
-/* What the updates being merged came in: the admission limits differ. */
+/* What the updates being merged came in: the admission limits differ (swim_limits.c). */
 enum swim_admit {
-    SWIM_ADMIT_SYNC = 0,     /* a sync request or reply: the budget */
-    SWIM_ADMIT_DATAGRAM = 1, /* the budget and SWIM_ADMIT_PER_DATAGRAM */
-    SWIM_ADMIT_JOIN = 2,     /* the reply to our own join sync: no budget */
+    SWIM_ADMIT_STRANGER = 0,       /* a sync request from an IP that is not a member's */
+    SWIM_ADMIT_STRANGER_DGRAM = 1, /* a datagram from an address that is not a member's */
+    SWIM_ADMIT_MEMBER = 2,         /* a sync we started with a member or a seed, or a sync
+                                    * request from a member's IP */
+    SWIM_ADMIT_MEMBER_DGRAM = 3,   /* a datagram from a live member at its own address */
+    SWIM_ADMIT_JOIN = 4,           /* the reply to our own join sync: no budget */
 };
-
 /* swim.c */
 uint64_t swim__rand(struct swim *s);
 /* A uniform number in [0, n); n > 0. */
@@ -304,6 +314,12 @@ const struct member *swim__weight_clamp(struct swim *s, const struct member *m,
                                         struct member *copy);
 /* 1 if new member |m| may be inserted now (and takes it from the budget); else 0, counted. */
 int swim__admit(struct swim *s, const struct member *m);
+/* The admission mode of a message from |from| whose sender calls itself |id|: a member's
+ * when a live member has that id and address (|ip_only|: the same IP, for a stream). */
+uint8_t swim__admit_mode_of(const struct swim *s, const struct ring_addr *from, const char *id,
+                            size_t id_len, int ip_only);
+/* Starts both budgets full at |now_ms|. */
+void swim__admit_init(struct swim *s, uint64_t now_ms);
 
 /* swim_probe.c */
 void swim__probe_tick(struct swim *s);

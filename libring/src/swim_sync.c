@@ -209,9 +209,9 @@ static void merge_member(const struct member *m, void *arg)
 }
 
 /* Merges a sync of |want_type|. Its length is checked against |len_max|
- * (swim_stream_bytes_max()) before anything is decoded; the reply to our own |join| sync is
- * merged without the admission budget. */
-static int merge_sync(struct swim *s, size_t len_max, int join, const uint8_t *buf, size_t len,
+ * (swim_stream_bytes_max()) before anything is decoded; new members are admitted in |mode|
+ * (enum swim_admit). */
+static int merge_sync(struct swim *s, size_t len_max, uint8_t mode, const uint8_t *buf, size_t len,
                       uint8_t want_type, struct codec_sync *hdr)
 {
     if (len > len_max) {
@@ -223,9 +223,9 @@ static int merge_sync(struct swim *s, size_t len_max, int join, const uint8_t *b
         rv = RING_EPROTO;
     }
     if (rv >= 0) {
-        s->admit_mode = join ? SWIM_ADMIT_JOIN : SWIM_ADMIT_SYNC;
+        s->admit_mode = mode;
         rv = codec_decode_sync(buf, len, hdr, merge_member, s);
-        s->admit_mode = SWIM_ADMIT_SYNC;
+        s->admit_mode = SWIM_ADMIT_STRANGER;
     }
     if (rv < 0) {
         s->stats.decode_errors++;
@@ -262,7 +262,8 @@ int swim_stream_response(struct swim *s, uint32_t token, const uint8_t *buf, siz
     }
     struct codec_sync hdr;
     int join = done.kind == SWIM_STREAM_JOIN;
-    int rv = merge_sync(s, len_max, join, buf, len, CODEC_SYNC_REPLY, &hdr);
+    uint8_t mode = join ? SWIM_ADMIT_JOIN : swim__admit_mode_of(s, &done.to, NULL, 0, 0);
+    int rv = merge_sync(s, len_max, mode, buf, len, CODEC_SYNC_REPLY, &hdr);
     if (join) {
         if (rv == 0) {
             s->joined = 1;
@@ -318,7 +319,8 @@ ssize_t swim_stream_serve(struct swim *s, const struct ring_addr *from, const ui
         n = serve_ping(s, req, len, resp, cap);
     } else if (type == CODEC_SYNC) {
         struct codec_sync hdr;
-        int rv = merge_sync(s, swim_stream_bytes_max(s, 0), 0, req, len, CODEC_SYNC, &hdr);
+        int rv = merge_sync(s, swim_stream_bytes_max(s, 0),
+                            swim__admit_mode_of(s, from, NULL, 0, 1), req, len, CODEC_SYNC, &hdr);
         if (rv != 0) {
             n = rv;
         } else {

@@ -34,8 +34,13 @@ static void teardown(void)
 
 TestSuite(swim_limits, .init = setup, .fini = teardown, .timeout = 120);
 
+/* A slot of the net that is never started: the forger, an address no member has. */
+#define STRANGER (NET_NODES_MAX - 1)
+
 static void converge(int n, uint64_t seed)
 {
+    struct swim_config unused;
+    net_config(&unused, &net, STRANGER, seed); /* names the stranger and its address */
     for (int i = 0; i < n; i++) {
         net_start(&net, i, NULL, seed);
     }
@@ -305,8 +310,8 @@ Test(swim_limits, weight_max_is_a_config_field_and_bounds_this_node)
 
 /* ---- 3. memory ---- */
 
-/* The tester's 273-byte datagram of heavy fake members. A datagram admits at most
- * SWIM_ADMIT_PER_DATAGRAM new members, whatever it carries. */
+/* The tester's 273-byte datagram of heavy fake members. A datagram from a stranger admits
+ * at most SWIM_ADMIT_PER_DATAGRAM new members, whatever it carries. */
 Test(swim_limits, a_datagram_of_heavy_new_members_admits_a_few_in_bounded_memory)
 {
     converge(3, 6);
@@ -316,9 +321,9 @@ Test(swim_limits, a_datagram_of_heavy_new_members_admits_a_few_in_bounded_memory
         fake_member(&ms[k], k, HASHRING_WEIGHT_MAX);
     }
     static uint8_t buf[CODEC_DATAGRAM_BYTES_MAX];
-    size_t len = craft(buf, sizeof(buf), 1, ms, CODEC_UPDATES_MAX);
+    size_t len = craft(buf, sizeof(buf), STRANGER, ms, CODEC_UPDATES_MAX);
     size_t before = tm.bytes;
-    recv_at(0, 1, buf, len);
+    recv_at(0, STRANGER, buf, len);
     size_t grown = tm.bytes - before;
     cr_log_info("one datagram of %zu bytes, %d heavy members: +%zu bytes", len, CODEC_UPDATES_MAX,
                 grown);
@@ -330,6 +335,33 @@ Test(swim_limits, a_datagram_of_heavy_new_members_admits_a_few_in_bounded_memory
     /* The ring the caller would build: weight_max points per member, not 1000. */
     cr_assert(le(u64, (uint64_t)members_ring_weight(t),
                  3 + (uint64_t)SWIM_ADMIT_PER_DATAGRAM * SWIM_WEIGHT_MAX_DEFAULT));
+}
+
+/* A live member speaking from its own address is trusted further, but not without bound:
+ * its datagrams draw on max(SWIM_ADMIT_BURST_MIN, N), which refills at N a second. */
+Test(swim_limits, a_datagram_of_new_members_from_a_member_admits_within_its_budget)
+{
+    converge(3, 12);
+    struct swim *s0 = net.nodes[0].s;
+    static struct member ms[CODEC_UPDATES_MAX];
+    for (int k = 0; k < CODEC_UPDATES_MAX; k++) {
+        fake_member(&ms[k], k, 1);
+        ms[k].label_count = 0;
+    }
+    static uint8_t buf[CODEC_DATAGRAM_BYTES_MAX];
+    size_t len = craft(buf, sizeof(buf), 1, ms, CODEC_UPDATES_MAX);
+    recv_at(0, 1, buf, len);
+    const struct members *t = swim_members(s0);
+    cr_assert(eq(sz, members_count(t), 3 + (size_t)SWIM_ADMIT_BURST_MIN));
+    cr_assert(eq(u64, swim_stats(s0)->members_refused,
+                 (uint64_t)CODEC_UPDATES_MAX - SWIM_ADMIT_BURST_MIN));
+    /* The same from an address that is not node 1's: a stranger's budget (4 a datagram). */
+    for (int k = 0; k < CODEC_UPDATES_MAX; k++) {
+        ms[k].id[5] = 'X';
+    }
+    len = craft(buf, sizeof(buf), 1, ms, CODEC_UPDATES_MAX);
+    recv_at(0, STRANGER, buf, len);
+    cr_assert(eq(sz, members_count(t), 3 + (size_t)SWIM_ADMIT_BURST_MIN + SWIM_ADMIT_PER_DATAGRAM));
 }
 
 /* A sync of a table of |count| fake members of weight 1000, with every label when |heavy|,
@@ -368,18 +400,18 @@ static ssize_t serve(int node, int from, const uint8_t *req, size_t len)
                              net.now_ms);
 }
 
-/* The tester's sync grew a node to 1.7 GB. A sync admits what the admission budget allows:
- * a burst of max(SWIM_ADMIT_BURST_MIN, N), then admit_per_second. (Small records: heavy
- * ones this many would be refused by length, the next test.) */
+/* The tester's sync grew a node to 1.7 GB. A sync from a stranger admits what the
+ * strangers' budget allows: a burst of SWIM_ADMIT_BURST_MIN, then admit_per_second. (Small
+ * records: heavy ones this many would be refused by length, the next test.) */
 Test(swim_limits, a_sync_of_many_new_members_admits_within_the_budget)
 {
     converge(3, 7);
     struct swim *s0 = net.nodes[0].s;
     size_t len;
-    uint8_t *sync = forge_sync(1, 1000, 0, &len);
+    uint8_t *sync = forge_sync(STRANGER, 1000, 0, &len);
     cr_assert(le(sz, len, swim_stream_bytes_max(s0, 0)), "%zu bytes", len);
     size_t before = tm.bytes;
-    cr_assert(gt(i64, (int64_t)serve(0, 1, sync, len), 0));
+    cr_assert(gt(i64, (int64_t)serve(0, STRANGER, sync, len), 0));
     size_t grown = tm.bytes - before;
     const struct members *t = swim_members(s0);
     size_t admitted = members_count(t) - 3;
@@ -391,7 +423,7 @@ Test(swim_limits, a_sync_of_many_new_members_admits_within_the_budget)
     /* The same sync again a second later: only the refill. */
     net_run(&net, net.now_ms + 1000);
     size_t count = members_count(t);
-    cr_assert(gt(i64, (int64_t)serve(0, 1, sync, len), 0));
+    cr_assert(gt(i64, (int64_t)serve(0, STRANGER, sync, len), 0));
     cr_assert(le(sz, members_count(t) - count, (size_t)SWIM_ADMIT_PER_SECOND_DEFAULT + 1));
     tm.mem.free(sync, tm.mem.user_data);
 }
@@ -405,10 +437,10 @@ Test(swim_limits, a_sync_larger_than_the_bound_is_refused_before_decoding)
     size_t bound = swim_stream_bytes_max(s0, 0);
     cr_assert(lt(sz, bound, (size_t)CODEC_FRAME_BYTES_MAX));
     size_t len;
-    uint8_t *sync = forge_sync(1, 2000, 1, &len);
+    uint8_t *sync = forge_sync(STRANGER, 2000, 1, &len);
     cr_assert(gt(sz, len, bound));
     uint64_t errors = swim_stats(s0)->decode_errors;
-    cr_assert(eq(i64, (int64_t)serve(0, 1, sync, len), RING_EMSGSIZE));
+    cr_assert(eq(i64, (int64_t)serve(0, STRANGER, sync, len), RING_EMSGSIZE));
     cr_assert(eq(u64, swim_stats(s0)->syncs_refused, 1));
     cr_assert(eq(u64, swim_stats(s0)->decode_errors, errors));
     cr_assert(eq(sz, members_count(swim_members(s0)), 2));
