@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cluster.h"
+#include "ring/codec.h"
 
 static void setup(void)
 {
@@ -315,4 +316,108 @@ Test(limits, a_ping_req_for_a_stranger_is_not_relayed)
     ssize_t n = recv(fd, buf, sizeof(buf), 0);
     close(fd);
     cr_assert(lt(i64, (int64_t)n, 0), "ringd probed the address a stranger named (%zd bytes)", n);
+}
+
+/* ---- sub-sharding: forged group summaries ---- */
+
+/* Node |i|'s groups() answer: how many groups it knows, and group |name|'s version and
+ * whether every contact of it is one of |ids|. */
+static int group_view(int i, const char *name, uint64_t *version, int *contacts_ok)
+{
+    struct ringc *c = cluster_connect(i);
+    const msgpack_object *res;
+    int n = -1;
+    *version = 0;
+    *contacts_ok = 0;
+    if (ringc_call(c, &res, 2000, "groups", "") == 0) {
+        const msgpack_object *list = ringc_get(res, "groups");
+        n = list != NULL && list->type == MSGPACK_OBJECT_ARRAY ? (int)list->via.array.size : -1;
+        for (int k = 0; k < n; k++) {
+            char got[64];
+            ringc_get_str(&list->via.array.ptr[k], "name", got, sizeof(got));
+            if (strcmp(got, name) != 0) {
+                continue;
+            }
+            *version = ringc_get_u64(&list->via.array.ptr[k], "version", 0);
+            const msgpack_object *cs = ringc_get(&list->via.array.ptr[k], "contacts");
+            *contacts_ok = cs != NULL && cs->via.array.size > 0;
+            for (uint32_t j = 0; cs != NULL && j < cs->via.array.size; j++) {
+                char id[64];
+                ringc_get_str(&cs->via.array.ptr[j], "id", id, sizeof(id));
+                *contacts_ok &= strcmp(id, "n2") == 0 || strcmp(id, "n3") == 0;
+            }
+        }
+    }
+    ringc_close(c);
+    return n;
+}
+
+static int knows_both(void *arg)
+{
+    (void)arg;
+    uint64_t v;
+    int ok;
+    for (int i = 0; i < 4; i++) {
+        if (group_view(i, "b", &v, &ok) != 2 || !ok) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* A forged push to node 0: group b at version 2^64 - 1 with the attacker as its contact, and
+ * 20 fake groups. Before, b was frozen on the attacker and every fake group took keys. */
+Test(limits, forged_group_summaries_neither_freeze_a_group_nor_add_many)
+{
+    static char seeds[64];
+    snprintf(seeds, sizeof(seeds), "127.0.0.1:%d,127.0.0.1:%d", cluster_gossip_port(0),
+             cluster_gossip_port(2));
+    for (int i = 0; i < 4; i++) {
+        const char *args[] = { "--group", i < 2 ? "a" : "b", "--join", seeds, NULL };
+        memcpy(cl.extra_args[i], args, sizeof(args));
+    }
+    cl.n = 4;
+    for (int i = 0; i < 4; i++) {
+        cluster_start_node(i, -1);
+    }
+    cr_assert(ge(int, cluster_wait(knows_both, NULL, 30000), 0), "no two groups in 30 s");
+    uint64_t before;
+    int ok;
+    cr_assert(eq(int, group_view(0, "b", &before, &ok), 2));
+
+    static struct codec_groups m;
+    memset(&m, 0, sizeof(m));
+    m.type = CODEC_GROUP_PUSH;
+    m.seq = 1;
+    memcpy(m.from, "n9", 2);
+    m.from_len = 2;
+    memcpy(m.group, "b", 1);
+    m.group_len = 1;
+    m.summary_count = 21;
+    for (int k = 0; k < 21; k++) {
+        struct codec_summary *s = &m.summaries[k];
+        s->name_len = (uint8_t)(k == 0 ? snprintf(s->name, sizeof(s->name), "b")
+                                       : snprintf(s->name, sizeof(s->name), "fake%d", k));
+        s->version = k == 0 ? UINT64_MAX : 1;
+        s->size = 1;
+        s->ring_checksum = UINT64_MAX;
+        s->contact_count = 1;
+        memcpy(s->contacts[0].id, "attacker", 8);
+        s->contacts[0].id_len = 8;
+        s->contacts[0].addr.family = RING_ADDR_V4;
+        s->contacts[0].addr.ip[0] = 127;
+        s->contacts[0].addr.ip[3] = 1;
+        s->contacts[0].addr.port = 9;
+    }
+    static uint8_t dgram[CODEC_DATAGRAM_BYTES_MAX];
+    ssize_t len = codec_encode_groups(dgram, sizeof(dgram), &m);
+    cr_assert(gt(i64, (int64_t)len, 0));
+    msgpack_sbuffer sb = { .size = (size_t)len, .data = (char *)dgram };
+    send_datagram(0, &sb);
+    cluster_sleep_ms(2000);
+    uint64_t after;
+    int n = group_view(0, "b", &after, &ok);
+    cr_assert(le(int, n, 2 + 8), "node 0 knows %d groups", n);
+    cr_assert(lt(u64, after, UINT64_C(1) << 32), "b is at version %llu", (unsigned long long)after);
+    cr_assert(ok, "b names a contact outside it");
 }

@@ -308,6 +308,35 @@ Test(swim_limits, weight_max_is_a_config_field_and_bounds_this_node)
     swim_del(s);
 }
 
+/* However weights are configured, the ring a caller builds from the table stays within
+ * HASHRING_POINTS_MAX: a new member that would take it past is refused. */
+Test(swim_limits, a_new_member_that_would_overflow_the_ring_is_refused)
+{
+    struct swim_config cfg;
+    net_config(&cfg, &net, 0, 1);
+    cfg.ring_vnodes = HASHRING_VNODES_MAX;
+    cfg.weight_max = HASHRING_WEIGHT_MAX;
+    net_start(&net, 0, &cfg, 1);
+    struct swim_config unused;
+    net_config(&unused, &net, STRANGER, 1);
+    struct swim *s0 = net.nodes[0].s;
+    struct member ms[5];
+    for (int k = 0; k < 5; k++) {
+        fake_member(&ms[k], k, HASHRING_WEIGHT_MAX);
+        ms[k].label_count = 0;
+    }
+    uint8_t buf[4096];
+    size_t len = craft(buf, sizeof(buf), STRANGER, ms, 4);
+    recv_at(0, STRANGER, buf, len);
+    cr_assert(eq(sz, members_count(swim_members(s0)), 5));
+    len = craft(buf, sizeof(buf), STRANGER, ms + 4, 1);
+    recv_at(0, STRANGER, buf, len);
+    cr_assert(eq(sz, members_count(swim_members(s0)), 5));
+    cr_assert(eq(u64, swim_stats(s0)->members_refused, 1));
+    cr_assert(le(u64, members_ring_weight(swim_members(s0)) * HASHRING_VNODES_MAX,
+                 (uint64_t)HASHRING_POINTS_MAX));
+}
+
 /* ---- 3. memory ---- */
 
 /* The tester's 273-byte datagram of heavy fake members. A datagram from a stranger admits
