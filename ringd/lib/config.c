@@ -23,6 +23,7 @@
 #include "ring/error.h"
 #include "ring/hashring.h"
 #include "ring/shards.h"
+#include "ring/swim.h"
 
 #define DEFAULT_BIND       "0.0.0.0:7946"
 #define DEFAULT_SOCKET     "/run/ringd/ringd.sock"
@@ -532,6 +533,11 @@ static int set_weight(const char *v, struct ringd_config *c, struct errbuf *e)
     return set_uint(v, 1, HASHRING_WEIGHT_MAX, &c->weight, e);
 }
 
+static int set_weight_max(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_uint(v, 1, HASHRING_WEIGHT_MAX, &c->weight_max, e);
+}
+
 static int set_label(const char *v, struct ringd_config *c, struct errbuf *e)
 {
     return each_item(v, c, e, add_label);
@@ -668,6 +674,7 @@ static const struct opt opts[] = {
       set_proxy_max_body },
     { "vnodes", "N", "1024", "ring points per unit of weight", SEC_RING, 0, set_vnodes },
     { "weight", "N", "1", "this node's ring weight (1..1000)", SEC_RING, 0, set_weight },
+    { "weight-max", "N", "10", "largest weight a member may claim", SEC_RING, 0, set_weight_max },
     { "shards", "S", "0", "logical shards: key -> shard -> owner; 0: off", SEC_RING, 0,
       set_shards },
     { "probe-interval", "DURATION", "300ms", "time between probes", SEC_SWIM, 0,
@@ -823,6 +830,7 @@ static void set_defaults(struct ringd_config *c)
     set_key_header(DEFAULT_KEY_HEADER, c, &none);
     c->vnodes = HASHRING_VNODES_DEFAULT;
     c->weight = 1;
+    c->weight_max = SWIM_WEIGHT_MAX_DEFAULT;
     c->probe_interval_ms = 300;
     c->probe_timeout_ms = 150;
     c->indirect_probes = 3;
@@ -885,6 +893,10 @@ static int check_together(const struct ringd_config *c, struct errbuf *e)
         e->source = "--probe-timeout";
         return bad(e, "%ums must be shorter than --probe-interval (%ums)", c->probe_timeout_ms,
                    c->probe_interval_ms);
+    }
+    if (c->weight > c->weight_max) {
+        e->source = "--weight";
+        return bad(e, "%u is above --weight-max (%u)", c->weight, c->weight_max);
     }
     if ((c->proxy.host[0] == '\0') != (c->app.host[0] == '\0')) {
         e->source = c->proxy.host[0] == '\0' ? "--app" : "--proxy";

@@ -117,9 +117,11 @@ struct ringd_config {
     uint32_t proxy_idle_timeout_ms;
     uint32_t proxy_retries;
     uint64_t proxy_max_body_bytes;
-    /* --vnodes, --weight: ring points per unit of weight, and this node's weight. */
+    /* --vnodes, --weight: ring points per unit of weight, and this node's weight.
+     * --weight-max: the largest weight a peer may claim (swim_config.weight_max). */
     uint32_t vnodes;
     uint32_t weight;
+    uint32_t weight_max;
     /* --shards: logical shards between keys and owners (ring/shards.h); 0: off. */
     uint32_t shards;
     /* --label k=v (repeatable) and --group. */

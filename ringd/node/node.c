@@ -267,6 +267,7 @@ static int swim_start(struct ringd *d)
         .id_len = c->id_len,
         .addr = d->self,
         .weight = (uint16_t)c->weight,
+        .weight_max = (uint16_t)c->weight_max,
         .group = c->group,
         .group_len = c->group_len,
         .labels = c->labels,

@@ -691,3 +691,30 @@ Test(members, clone_allocation_failures_leak_nothing)
     tm.fail_at = 0;
     members_del(t);
 }
+
+/* The ring's weight (its points are this x vnodes) follows every change in O(1): only alive
+ * and suspect members hold points. swim refuses a new member that would take it past what
+ * hashring_new() can build. */
+Test(members, ring_weight_sums_the_weights_of_alive_and_suspect_members)
+{
+    struct members *t = table(0);
+    cr_assert(eq(u64, members_ring_weight(t), 0));
+    struct member a = mk("a", 1), b = mk("b", 2), c = mk("c", 3);
+    a.weight = 3;
+    b.weight = 10;
+    b.status = MEMBER_SUSPECT;
+    c.weight = 1000;
+    put(t, &a);
+    put(t, &b);
+    put(t, &c);
+    cr_assert(eq(u64, members_ring_weight(t), 1013));
+    c.status = MEMBER_FAULTY;
+    put(t, &c);
+    cr_assert(eq(u64, members_ring_weight(t), 13));
+    a.weight = 5;
+    put(t, &a);
+    cr_assert(eq(u64, members_ring_weight(t), 15));
+    cr_assert(eq(int, members_remove(t, "b", 1), 0));
+    cr_assert(eq(u64, members_ring_weight(t), 5));
+    members_del(t);
+}

@@ -262,6 +262,20 @@ Test(ringd_config, every_duration_form)
     }
 }
 
+/* A peer's weight is clamped to --weight-max (proto/SWIM.md, "Limits between peers"): its
+ * default is small, and this node's own --weight is within it. */
+Test(ringd_config, weight_max_defaults_small_and_bounds_weight)
+{
+    parse_ok(ENV("POD_IP=10.1.2.3"), NULL);
+    cr_assert(eq(u32, cfg.weight_max, SWIM_WEIGHT_MAX_DEFAULT));
+    cr_assert(eq(u32, cfg.weight_max, 10));
+    parse_ok(ENV("POD_IP=10.1.2.3", "RINGD_WEIGHT_MAX=50"), ARGS("--weight", "40"));
+    cr_assert(eq(u32, cfg.weight_max, 50));
+    cr_assert(eq(u32, cfg.weight, 40));
+    parse_fails(ENV("POD_IP=10.1.2.3"), ARGS("--weight-max", "3", "--weight", "4"),
+                "ringd: --weight: 4 is above --weight-max (3)");
+}
+
 Test(ringd_config, labels_are_bounded)
 {
     parse_ok(ENV("POD_IP=10.1.2.3", "RINGD_LABEL=a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8"), NULL);
@@ -347,6 +361,8 @@ Test(ringd_config, bad_values_each_with_its_message)
         { "--vnodes=many",
           "ringd: --vnodes: invalid number \"many\" (expected an integer from 1 to 16384)" },
         { "--weight=1001", "ringd: --weight: 1001 is out of range (expected 1 to 1000)" },
+        { "--weight-max=1001", "ringd: --weight-max: 1001 is out of range (expected 1 to 1000)" },
+        { "--weight=11", "ringd: --weight: 11 is above --weight-max (10)" },
         { "--indirect-probes=17",
           "ringd: --indirect-probes: 17 is out of range (expected 0 to 16)" },
         { "--suspect-timeout=5s",
@@ -446,6 +462,7 @@ Test(ringd_config, help_mentions_every_flag_its_variable_and_default)
         "max-body",
         "vnodes",
         "weight",
+        "weight-max",
         "label",
         "group",
         "keyfile",

@@ -58,6 +58,21 @@
 
 struct groups;
 
+/*
+ * Limits between peers (proto/SWIM.md): a summary of a group this node knows is accepted
+ * only up to GROUPS_VERSION_STEP_MAX versions above the one it holds, plus one per second
+ * since that version changed here (authors publish about once a second at most, and a
+ * summary refused at the edge is taken a second later); a group it does not know only at a
+ * version up to GROUPS_VERSION_NEW_MAX. So no forged summary brings a version near 2^64:
+ * the group's authors always out-version it, and versions never wrap. Once ready, a node
+ * admits new groups GROUPS_ADMIT_BURST at once, then one per GROUPS_ADMIT_INTERVAL_MS;
+ * until then it takes what its first exchanges bring.
+ */
+#define GROUPS_VERSION_STEP_MAX  1024
+#define GROUPS_VERSION_NEW_MAX   (UINT64_C(1) << 32)
+#define GROUPS_ADMIT_BURST       8
+#define GROUPS_ADMIT_INTERVAL_MS 10000
+
 /* Every 0 field takes the default in brackets. */
 struct groups_config {
     /* This node's id and address (as in swim_config) and its group (1..63 bytes). */
@@ -99,6 +114,10 @@ struct groups_stats {
     uint64_t bytes_in, bytes_out;
     uint64_t decode_errors;
     uint64_t msgs_dropped; /* datagrams not queued: queue full or no memory */
+    /* Summaries refused: a version too far above the known one (or a new group's too high),
+     * and new groups over the admission budget. */
+    uint64_t versions_refused;
+    uint64_t groups_refused;
 };
 
 /* A lookup's answer. Strings point into |g| and are valid until the next call that feeds it. */

@@ -182,6 +182,10 @@ RING_EXTERN uint64_t members_ring_checksum(const struct members *t, uint32_t vno
  * address follows this one. O(1). */
 RING_EXTERN uint64_t members_routes_checksum(const struct members *t);
 
+/* The sum of the weights of the alive and suspect members: the ring has this many x vnodes
+ * points. O(1). */
+RING_EXTERN uint64_t members_ring_weight(const struct members *t);
+
 /* Number of alive and suspect members (the ring's member count). */
 RING_EXTERN size_t members_ring_count(const struct members *t);
 
