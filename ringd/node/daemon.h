@@ -36,6 +36,7 @@ struct ringd_node_counters {
     uint64_t ring_builds_failed;
     uint64_t shard_changes; /* --shards: times the owned set changed */
     uint64_t streams_out, streams_out_failed, streams_in;
+    uint64_t streams_refused; /* frames longer than swim accepts, refused by their header */
     uint64_t udp_send_errors;
     uint64_t auth_failures;     /* sealed packets no key of ours opens */
     uint64_t plaintext_refused; /* plaintext packets while we require encryption */

@@ -34,6 +34,17 @@ static void swim_metrics(struct sbuf *b, const struct swim_stats *st)
              st->events_dropped);
     prom_one(b, "ringd_gossip_dropped_total", "counter", "Datagrams dropped by a full send queue.",
              st->msgs_dropped);
+    /* limits between peers (proto/SWIM.md): what forged or runaway updates were refused */
+    prom_one(b, "ringd_incarnations_refused_total", "counter",
+             "Updates whose incarnation was above the accepted ceiling.", st->incarnations_refused);
+    prom_one(b, "ringd_weights_clamped_total", "counter", "Updates whose weight was clamped.",
+             st->weights_clamped);
+    prom_one(b, "ringd_members_refused_total", "counter",
+             "New members refused by the admission budgets.", st->members_refused);
+    prom_one(b, "ringd_ping_reqs_refused_total", "counter",
+             "Ping-reqs naming a member not in the table.", st->ping_reqs_refused);
+    prom_one(b, "ringd_syncs_refused_total", "counter", "Syncs refused by their length.",
+             st->syncs_refused);
 }
 
 void ringd_node_prometheus(struct ringd *d, struct sbuf *b)
@@ -83,6 +94,9 @@ void ringd_node_prometheus(struct ringd *d, struct sbuf *b)
     prom_one(b, "ringd_sealed_refused_total", "counter",
              "Sealed packets dropped because this node has no --keyfile.", d->m.sealed_refused);
     prom_in_out(b, "ringd_streams_total", "TCP streams opened.", d->m.streams_in, d->m.streams_out);
+    prom_one(b, "ringd_stream_frames_refused_total", "counter",
+             "Stream frames longer than swim accepts, refused by their header.",
+             d->m.streams_refused);
     prom_one(b, "ringd_stream_failures_total", "counter",
              "Outgoing streams that failed or timed out.", d->m.streams_out_failed);
 }

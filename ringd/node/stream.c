@@ -188,6 +188,13 @@ static int start_payload(struct ringd_stream *st)
     if (codec_frame_length(st->hdr, &st->in_len) != 0 || st->in_len == 0) {
         return -1;
     }
+    /* refused by its header, before a byte of it is buffered: swim bounds what it accepts
+     * by its table's size (a sealed frame carries the envelope too) */
+    size_t max = swim_stream_bytes_max(st->d->swim, st->outgoing ? st->token : 0);
+    if (st->in_len > max + SEAL_OVERHEAD_BYTES) {
+        st->d->m.streams_refused++;
+        return -1;
+    }
     st->in = malloc(st->in_len);
     return st->in != NULL ? 0 : -1;
 }
