@@ -214,120 +214,104 @@ void hashring_del(struct hashring *r)
     struct ring_mem mem = r->mem;
     ring__free(&mem, r->members);
     ring__free(&mem, r->id_pool);
-    ring__free(&mem, r->buckets);
-    ring__free(&mem, r->overflow);
+    ring__free(&mem, r->groups);
+    ring__free(&mem, r->entry_block);
+    ring__free(&mem, r->parity);
+    ring__free(&mem, r->escapes);
+    ring__free(&mem, r->shadow);
     ring__free(&mem, r);
 }
 
-uint32_t hashring__overflow_owner(const struct hashring *r, const struct hashring_bucket *e,
-                                  uint32_t frag)
+void hashring__bucket_span(const struct hashring *r, uint32_t b, uint32_t *start, uint32_t *count)
 {
-    const uint64_t *o = r->overflow + (uint32_t)e->frags;
-    uint32_t n = (uint32_t)(e->frags >> 32) & 0x7fffffffu;
+    const struct hashring_group *g = &r->groups[b >> HASHRING__GROUP_SHIFT];
+    uint32_t j = b & (HASHRING__GROUP_BUCKETS - 1);
+    uint32_t s = g->start & ~HASHRING__ESCAPED;
+    if ((g->start & HASHRING__ESCAPED) != 0) {
+        const uint32_t *counts = r->escapes + g->counts * HASHRING__GROUP_BUCKETS;
+        for (uint32_t i = 0; i < j; i++) {
+            s += counts[i];
+        }
+        *start = s;
+        *count = counts[j];
+        return;
+    }
+    uint32_t shift = 4 * j;
+    *start = s + hashring__nibble_sum(g->counts & ((UINT64_C(1) << shift) - 1));
+    *count = (uint32_t)(g->counts >> shift) & 0xf;
+}
+
+/* The number of boundaries in [start, start + count) below |key| (hashring__key() >> 8):
+ * they are sorted, so a linear scan stops at the first one not below. */
+static uint32_t bucket_rank(const struct hashring *r, uint32_t start, uint32_t count, uint32_t key)
+{
     uint32_t k = 0;
-    while (k < n && (o[k] >> 16) < frag) {
+    while (k < count && hashring__entry(r, start + k) < key) {
         k++;
     }
-    return k < n ? (uint32_t)(o[k] & 0xffff) : (uint32_t)(e->owners & 0xffff);
+    return k;
 }
 
-/* Unused fragments are all ones, never below a key's, so they count as nothing. */
 uint32_t hashring__owner_at(const struct hashring *r, uint32_t position)
 {
-    uint32_t frag;
-    const struct hashring_bucket *e = &r->buckets[hashring__bucket_of(r, position, &frag)];
-    uint64_t frags = e->frags;
-    if ((frags & HASHRING__OVERFLOW_FLAG) != 0) {
-        return hashring__overflow_owner(r, e, frag);
-    }
-    uint32_t k = (hashring__inline_frag(frags, 0) < frag) +
-                 (hashring__inline_frag(frags, 1) < frag) +
-                 (hashring__inline_frag(frags, 2) < frag);
-    return (uint32_t)(e->owners >> (16 * k)) & 0xffff;
+    uint32_t start, count;
+    hashring__bucket_span(r, position >> r->frag_bits, &start, &count);
+    uint32_t key = hashring__key(r, position) >> 8;
+    return hashring__entry_owner(r, start + bucket_rank(r, start, count, key));
 }
 
-/* Everything off the hot path: empty rings, overflow buckets, ties in small rings, other
- * CPUs. Reached by a tail call, as are the small-ring and long-key paths below: the hot
- * path then calls nothing that returns to it, so it saves and restores no registers. */
+/* Everything off the hot path: empty rings, escaped groups, buckets of more than
+ * HASHRING__SCAN_MAX boundaries. Reached by a tail call, as is the long-key path below:
+ * the hot path then calls nothing that returns to it, so it saves and restores no
+ * registers. */
 __attribute__((noinline)) static int lookup_exact(const struct hashring *r, uint32_t position,
                                                   uint32_t *owner)
 {
-    if (r->point_count == 0) {
+    if (r->boundary_count == 0) {
         return RING_EEMPTY;
     }
     *owner = hashring__owner_at(r, position);
     return 0;
 }
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-
-/* The owner of the keys at |top16| (the key's fragment over 16) in inline bucket |e|, from
- * the lanes alone: one compare of the lanes with the key gives a mask with two bits per
- * lane below it, a prefix since fragments are sorted, and its length is the byte offset of
- * the owner (x86 is little-endian). Five operations wait for the bucket, against seventeen
- * for three scalar compares: the fewer instructions wait on each lookup's cache miss, the
- * more lookups keep their misses in flight at once. Bit 6 of the mask stands for the
- * nibble lane, which is not a fragment. Exact when the ring has at least
- * HASHRING__LANES_EXACT_MIN buckets, or when no lane equals the key's. */
-static inline uint32_t lanes_owner(const struct hashring_bucket *e, __m128i lanes, __m128i key)
+/* Bit i set when boundary start + i is below |key| (hashring__key), for i <
+ * HASHRING__SCAN_MAX. Each load takes the entry's three bytes and the byte before them,
+ * which sits below the key's zeros, so no mask is needed; the loads and compares are
+ * independent of each other. Boundaries past the bucket's count belong to
+ * later buckets: their bits are ignored by the caller. */
+static inline uint32_t below_mask(const uint8_t *e, uint32_t key)
 {
-    uint32_t below = (uint32_t)_mm_movemask_epi8(_mm_cmplt_epi16(lanes, key));
-    uint32_t offset = (uint32_t)__builtin_ctz(~below | 0x40);
-    uint16_t owner;
-    memcpy(&owner, (const char *)&e->owners + offset, sizeof(owner));
-    return owner;
-}
-
-static inline __m128i lanes_of(const struct hashring_bucket *e)
-{
-    return _mm_loadl_epi64((const __m128i *)(const void *)e);
-}
-
-static inline __m128i key_lanes(uint64_t scaled)
-{
-    return _mm_set1_epi16((short)(((uint32_t)scaled >> 16) ^ HASHRING__LANE_BIAS));
-}
-
-/* Small rings (under 65,536 buckets, about 82,000 points: they fit in cache) take the
- * lanes too, but leave for the exact path when a lane ties with the key, one lookup in
- * 50,000, where the nibbles decide. */
-__attribute__((noinline)) static int lookup_small(const struct hashring *r, uint32_t position,
-                                                  uint32_t *owner)
-{
-    if (r->point_count == 0) {
-        return RING_EEMPTY;
+    uint32_t below = 0;
+#pragma GCC unroll 16
+    for (uint32_t i = 0; i < HASHRING__SCAN_MAX; i++) {
+        below |= (uint32_t)(hashring__load32(e + HASHRING__ENTRY_BYTES * i - 1) < key) << i;
     }
-    uint64_t scaled = (uint64_t)position * r->bucket_count;
-    const struct hashring_bucket *e = &r->buckets[scaled >> 32];
-    __m128i lanes = lanes_of(e), key = key_lanes(scaled);
-    if ((e->frags & HASHRING__OVERFLOW_FLAG) != 0 ||
-        (_mm_movemask_epi8(_mm_cmpeq_epi16(lanes, key)) & 0x3f) != 0) {
-        return lookup_exact(r, position, owner);
-    }
-    *owner = lanes_owner(e, lanes, key);
-    return 0;
+    return below;
 }
 
+/* One read of the bucket's group (16 bytes), one of its boundaries (at most a dozen bytes,
+ * in one cache line or two adjacent ones). The rank of the key among the bucket's
+ * boundaries is the number of leading ones of |below| within the bucket's count: a prefix,
+ * since the boundaries are sorted. The boundary at that rank, which may be the next
+ * bucket's first or the sentinel past the last, owns the key. */
 static inline int lookup_position(const struct hashring *r, uint32_t position, uint32_t *owner)
 {
-    if (__builtin_expect(r->bucket_count < HASHRING__LANES_EXACT_MIN, 0)) {
-        return lookup_small(r, position, owner);
-    }
-    uint64_t scaled = (uint64_t)position * r->bucket_count;
-    const struct hashring_bucket *e = &r->buckets[scaled >> 32];
-    if (__builtin_expect((e->frags & HASHRING__OVERFLOW_FLAG) != 0, 0)) {
+    uint32_t b = position >> r->frag_bits;
+    const struct hashring_group *g = &r->groups[b >> HASHRING__GROUP_SHIFT];
+    uint32_t start = g->start;
+    uint64_t counts = g->counts;
+    uint32_t shift = 4 * (b & (HASHRING__GROUP_BUCKETS - 1));
+    uint32_t count = (uint32_t)(counts >> shift) & 0xf;
+    if (__builtin_expect((start & HASHRING__ESCAPED) != 0 || count > HASHRING__SCAN_MAX, 0)) {
         return lookup_exact(r, position, owner);
     }
-    *owner = lanes_owner(e, lanes_of(e), key_lanes(scaled));
+    start += hashring__nibble_sum(counts & ((UINT64_C(1) << shift) - 1));
+    const uint8_t *e = r->entries + HASHRING__ENTRY_BYTES * start;
+    uint32_t rank =
+        (uint32_t)__builtin_ctz(~below_mask(e, hashring__key(r, position)) | (1u << count));
+    *owner = (hashring__load32(e + HASHRING__ENTRY_BYTES * rank - 1) >> 8) & r->owner_mask;
     return 0;
 }
-#else
-static inline int lookup_position(const struct hashring *r, uint32_t position, uint32_t *owner)
-{
-    return lookup_exact(r, position, owner);
-}
-#endif
 
 int hashring_lookup_hash(const struct hashring *r, uint64_t key_hash, uint32_t *owner)
 {
@@ -342,10 +326,13 @@ __attribute__((noinline)) static int lookup_long_key(const struct hashring *r, c
     return lookup_position(r, (uint32_t)(XXH3_64bits(key, key_len) >> 32), owner);
 }
 
-/* The hot path is one small function (short-key hash and bucket read inline, the rare
- * overflow bucket and long keys out of line): a lean body lets the CPU keep several
- * lookups' cache misses in flight at once. Through two calls it was twice as slow. */
-int hashring_lookup(const struct hashring *r, const void *key, size_t key_len, uint32_t *owner)
+/* The hot path is one small function (short-key hash and table reads inline, the rare
+ * full bucket and long keys out of line): a lean body lets the CPU keep several lookups'
+ * cache misses in flight at once. flatten inlines xxHash3 too, whose length dispatch then
+ * folds to its 0..16-byte path alone (GCC does not inline it unasked: a call and the
+ * registers it clobbers cost a fifth of a small ring's lookup). */
+__attribute__((flatten)) int hashring_lookup(const struct hashring *r, const void *key,
+                                             size_t key_len, uint32_t *owner)
 {
     if (key_len > 16) {
         return lookup_long_key(r, key, key_len, owner);
@@ -405,11 +392,31 @@ size_t hashring_memory_bytes(const struct hashring *r)
     return r->memory_bytes;
 }
 
-void hashring__table(const struct hashring *r, const struct hashring_bucket **buckets,
-                     size_t *bucket_count, const uint64_t **overflow, size_t *overflow_count)
+int hashring__equal(const struct hashring *a, const struct hashring *b)
 {
-    *buckets = r->buckets;
-    *bucket_count = r->point_count ? r->bucket_count : 0;
-    *overflow = r->overflow;
-    *overflow_count = r->overflow_count;
+    if (a->vnodes != b->vnodes || a->member_count != b->member_count ||
+        a->point_count != b->point_count || a->boundary_count != b->boundary_count ||
+        a->owning_count != b->owning_count || a->frag_bits != b->frag_bits ||
+        a->owner_bits != b->owner_bits || a->escape_count != b->escape_count ||
+        a->shadow_count != b->shadow_count || a->checksum != b->checksum ||
+        a->memory_bytes != b->memory_bytes) {
+        return 0;
+    }
+    for (uint32_t m = 0; m < a->member_count; m++) {
+        if (member_id_cmp(&a->members[m], &b->members[m]) != 0 ||
+            a->members[m].weight != b->members[m].weight) {
+            return 0;
+        }
+    }
+    size_t entry_bytes =
+        1 + HASHRING__ENTRY_BYTES * ((size_t)a->boundary_count + 1 + HASHRING__ENTRY_PAD);
+    size_t parity_words = ((size_t)a->boundary_count + 63) / 64 + 1;
+    return memcmp(a->groups, b->groups, a->group_count * sizeof(*a->groups)) == 0 &&
+           memcmp(a->entry_block, b->entry_block, entry_bytes) == 0 &&
+           memcmp(a->parity, b->parity, parity_words * sizeof(uint64_t)) == 0 &&
+           (a->escape_count == 0 ||
+            memcmp(a->escapes, b->escapes,
+                   a->escape_count * HASHRING__GROUP_BUCKETS * sizeof(uint32_t)) == 0) &&
+           (a->shadow_count == 0 ||
+            memcmp(a->shadow, b->shadow, a->shadow_count * sizeof(uint64_t)) == 0);
 }
