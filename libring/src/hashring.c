@@ -49,7 +49,7 @@
 #include "hashring_int.h"
 #include "mem_int.h"
 
-static int member_id_cmp(const struct hashring_member *a, const struct hashring_member *b)
+int hashring__member_cmp(const struct hashring_member *a, const struct hashring_member *b)
 {
     size_t n = a->id_len < b->id_len ? a->id_len : b->id_len;
     int c = memcmp(a->id, b->id, n);
@@ -61,7 +61,7 @@ static int member_id_cmp(const struct hashring_member *a, const struct hashring_
 
 static int member_qsort_cmp(const void *a, const void *b)
 {
-    return member_id_cmp(a, b);
+    return hashring__member_cmp(a, b);
 }
 
 static int validate_members(const struct hashring_member *members, size_t n, uint32_t vnodes,
@@ -112,7 +112,7 @@ static int copy_members(struct hashring *r, const struct hashring_member *member
     }
     qsort(r->members, n, sizeof(*r->members), member_qsort_cmp);
     for (size_t i = 1; i < n; i++) {
-        if (member_id_cmp(&r->members[i - 1], &r->members[i]) == 0) {
+        if (hashring__member_cmp(&r->members[i - 1], &r->members[i]) == 0) {
             return RING_EEXIST;
         }
     }
@@ -161,27 +161,27 @@ uint64_t hashring_checksum_from_sum(uint32_t vnodes, uint64_t digest_sum)
     return XXH3_64bits(buf, sizeof(buf));
 }
 
-static uint64_t compute_checksum(const struct hashring *r)
+static uint64_t digest_sum(const struct hashring *r)
 {
     uint64_t sum = 0;
     for (uint32_t m = 0; m < r->member_count; m++) {
         sum += hashring_member_digest(r->members[m].id, r->members[m].id_len, r->members[m].weight);
     }
-    return hashring_checksum_from_sum(r->vnodes, sum);
+    return sum;
 }
 
-int hashring_new(struct hashring **out, const struct hashring_member *members, size_t n,
-                 const struct hashring_config *cfg, const struct ring_mem *mem)
+int hashring__begin(struct hashring **out, const struct hashring_member *members, size_t n,
+                    const struct hashring_config *cfg, const struct ring_mem *mem,
+                    uint64_t *point_count)
 {
-    if (out == NULL || (members == NULL && n > 0)) {
+    if (members == NULL && n > 0) {
         return RING_EINVAL;
     }
     uint32_t vnodes = (cfg != NULL && cfg->vnodes != 0) ? cfg->vnodes : HASHRING_VNODES_DEFAULT;
     if (vnodes > HASHRING_VNODES_MAX) {
         return RING_ERANGE;
     }
-    uint64_t point_count = 0;
-    int rv = validate_members(members, n, vnodes, &point_count);
+    int rv = validate_members(members, n, vnodes, point_count);
     if (rv != 0) {
         return rv;
     }
@@ -194,14 +194,59 @@ int hashring_new(struct hashring **out, const struct hashring_member *members, s
     r->vnodes = vnodes;
     r->memory_bytes = sizeof(*r);
     rv = copy_members(r, members, n);
-    if (rv == 0) {
-        rv = hashring__layout(r, point_count);
-    }
     if (rv != 0) {
         hashring_del(r);
         return rv;
     }
-    r->checksum = compute_checksum(r);
+    *out = r;
+    return 0;
+}
+
+void hashring__finish(struct hashring *r)
+{
+    r->digest_sum = digest_sum(r);
+    r->checksum = hashring_checksum_from_sum(r->vnodes, r->digest_sum);
+}
+
+void hashring__reset(struct hashring *r, size_t member_bytes)
+{
+    ring__free(&r->mem, r->groups);
+    ring__free(&r->mem, r->entry_block);
+    ring__free(&r->mem, r->parity);
+    ring__free(&r->mem, r->escapes);
+    ring__free(&r->mem, r->shadow);
+    r->groups = NULL;
+    r->entry_block = NULL;
+    r->entries = NULL;
+    r->parity = NULL;
+    r->escapes = NULL;
+    r->shadow = NULL;
+    r->escape_count = 0;
+    r->shadow_count = 0;
+    r->boundary_count = 0;
+    r->owning_count = 0;
+    r->digest_sum = 0;
+    r->memory_bytes = member_bytes;
+}
+
+int hashring_new(struct hashring **out, const struct hashring_member *members, size_t n,
+                 const struct hashring_config *cfg, const struct ring_mem *mem)
+{
+    if (out == NULL) {
+        return RING_EINVAL;
+    }
+    struct hashring *r;
+    uint64_t point_count;
+    int rv = hashring__begin(&r, members, n, cfg, mem, &point_count);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = hashring__layout(r, point_count);
+    if (rv != 0) {
+        hashring_del(r);
+        return rv;
+    }
+    hashring__finish(r);
     *out = r;
     return 0;
 }
@@ -368,7 +413,7 @@ int hashring_find(const struct hashring *r, const char *id, size_t id_len, uint3
     uint32_t hi = r->member_count;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        int c = member_id_cmp(&r->members[mid], &probe);
+        int c = hashring__member_cmp(&r->members[mid], &probe);
         if (c == 0) {
             *idx = mid;
             return 0;
@@ -403,7 +448,7 @@ int hashring__equal(const struct hashring *a, const struct hashring *b)
         return 0;
     }
     for (uint32_t m = 0; m < a->member_count; m++) {
-        if (member_id_cmp(&a->members[m], &b->members[m]) != 0 ||
+        if (hashring__member_cmp(&a->members[m], &b->members[m]) != 0 ||
             a->members[m].weight != b->members[m].weight) {
             return 0;
         }

@@ -116,9 +116,27 @@ struct hashring {
      * until the winner leaves. */
     uint64_t *shadow;
     uint32_t shadow_count;
+    /* The sum of the members' hashring_member_digest(), and the checksum made from it. */
+    uint64_t digest_sum;
     uint64_t checksum;
     size_t memory_bytes;
 };
+
+/* Sets the digest sum and checksum from the members. */
+void hashring__finish(struct hashring *r);
+
+/* Drops whatever table |r| has, back to just its members (|member_bytes| of memory). */
+void hashring__reset(struct hashring *r, size_t member_bytes);
+
+/* Bytewise order of member ids (a proper prefix first). */
+int hashring__member_cmp(const struct hashring_member *a, const struct hashring_member *b);
+
+/* hashring_new() up to the table: checks the members and config, allocates the ring and
+ * copies and sorts the members. On success stores the ring in |*out| (which must not be
+ * NULL) and its point count. */
+int hashring__begin(struct hashring **out, const struct hashring_member *members, size_t n,
+                    const struct hashring_config *cfg, const struct ring_mem *mem,
+                    uint64_t *point_count);
 
 /* The table's shape for |members| members and |points| points: owner_bits holds the
  * largest member index; frag_bits = 24 - owner_bits, or fewer so that buckets hold at most
@@ -226,7 +244,8 @@ int hashring__count_owning(struct hashring *r);
 /* A position in the ring's sorted list of boundaries. */
 struct hashring_cursor {
     uint32_t bucket;
-    uint32_t k; /* the boundary's index */
+    uint32_t k;   /* the boundary's index */
+    uint32_t end; /* past the last boundary of |bucket| */
 };
 
 /* The first boundary at or after |position| (wrapping to the ring's first boundary). The
@@ -236,6 +255,15 @@ struct hashring_cursor hashring__seek(const struct hashring *r, uint32_t positio
 struct hashring_cursor hashring__first(const struct hashring *r);
 /* Moves to the next boundary; returns 1 if it wrapped past the end. */
 int hashring__next(const struct hashring *r, struct hashring_cursor *c);
+/* The group that holds boundary |k| (k < boundary_count). */
+uint32_t hashring__group_of(const struct hashring *r, uint32_t k);
+/* A cursor on boundary |k| (k < boundary_count). */
+struct hashring_cursor hashring__cursor_at(const struct hashring *r, uint32_t k);
+/* Moves to the previous boundary, from the first to the last. */
+void hashring__prev(const struct hashring *r, struct hashring_cursor *c);
+/* The position of the point that owns boundary |k|: its group's anchor, then each next
+ * point from the boundary between them, 2 b + parity - point (mod 2^32). */
+uint32_t hashring__point_at(const struct hashring *r, uint32_t k);
 /* The owner and the position of the boundary under |c|. */
 uint32_t hashring__cursor_owner(const struct hashring *r, const struct hashring_cursor *c);
 uint32_t hashring__cursor_position(const struct hashring *r, const struct hashring_cursor *c);

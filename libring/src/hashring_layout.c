@@ -196,6 +196,174 @@ int hashring__writer_finish(struct hashring_writer *w)
     return 0;
 }
 
+/* The first boundary of bucket |b| of |r|, or the boundary count past the last bucket. */
+static uint32_t bucket_start_of(const struct hashring *r, uint32_t b)
+{
+    if (b == r->group_count << HASHRING__GROUP_SHIFT) {
+        return r->boundary_count;
+    }
+    uint32_t start, count;
+    hashring__bucket_span(r, b, &start, &count);
+    return start;
+}
+
+/* Copies |n| bits from bit |from| of |src| to bit |to| of |dst|, whose bits there are
+ * zero. */
+static void copy_bits(uint64_t *dst, uint32_t to, const uint64_t *src, uint32_t from, uint32_t n)
+{
+    while (n > 0) {
+        uint32_t sb = from & 63, db = to & 63;
+        uint32_t take = 64 - (sb > db ? sb : db);
+        take = take < n ? take : n;
+        uint64_t bits = src[from >> 6] >> sb;
+        bits &= take == 64 ? ~UINT64_C(0) : (UINT64_C(1) << take) - 1;
+        dst[to >> 6] |= bits << db;
+        from += take;
+        to += take;
+        n -= take;
+    }
+}
+
+/* Copies entries [from, from + n) of |old| to [to, to + n) of |r|, owners through |remap|
+ * (NULL when no index changed). */
+static void copy_entries(struct hashring *r, uint32_t to, const struct hashring *old, uint32_t from,
+                         uint32_t n, const uint16_t *remap)
+{
+    if (remap == NULL) {
+        memcpy(r->entries + HASHRING__ENTRY_BYTES * to, old->entries + HASHRING__ENTRY_BYTES * from,
+               (size_t)HASHRING__ENTRY_BYTES * n);
+        return;
+    }
+    uint32_t mask = old->owner_mask;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t e = hashring__entry(old, from + i);
+        hashring__entry_put(r->entries, to + i, (e & ~mask) | remap[e & mask]);
+    }
+}
+
+/* Copies whole groups [ga, gb) of |old|, whose boundaries start at old index |ka|: their
+ * records, shifted to where their boundaries now start, and their anchors. */
+static int copy_groups(struct hashring_writer *w, const struct hashring *old, uint32_t ga,
+                       uint32_t gb, uint32_t ka)
+{
+    struct hashring *r = w->r;
+    for (uint32_t g = ga; g < gb; g++) {
+        struct hashring_group rec = old->groups[g];
+        uint32_t start = (rec.start & ~HASHRING__ESCAPED) - ka + w->k;
+        if ((rec.start & HASHRING__ESCAPED) != 0) {
+            uint32_t idx;
+            int rv = escape_push(w, old->escapes + rec.counts * HASHRING__GROUP_BUCKETS, &idx);
+            if (rv != 0) {
+                return rv;
+            }
+            rec.counts = idx;
+            start |= HASHRING__ESCAPED;
+        }
+        rec.start = start;
+        r->groups[g] = rec;
+    }
+    return 0;
+}
+
+/* Adds old buckets [ba, bb), all in the writer's current group, to its counts. */
+static void add_counts(struct hashring_writer *w, const struct hashring *old, uint32_t ba,
+                       uint32_t bb)
+{
+    for (uint32_t b = ba; b < bb; b++) {
+        uint32_t start, count;
+        hashring__bucket_span(old, b, &start, &count);
+        w->counts[b & (HASHRING__GROUP_BUCKETS - 1)] += count;
+    }
+}
+
+/* The next boundary written has its point at |point|: it anchors the groups waiting for
+ * one, and the current group if this is its first. */
+static void resolve(struct hashring_writer *w, uint32_t point)
+{
+    for (uint32_t g = w->pending; g < w->group; g++) {
+        w->r->groups[g].anchor = point;
+    }
+    if (w->k == w->group_start) {
+        w->anchor = point;
+    }
+    w->pending = w->group + 1;
+}
+
+static uint32_t old_group_start(const struct hashring *old, uint32_t g)
+{
+    return g < old->group_count ? old->groups[g].start & ~HASHRING__ESCAPED : old->boundary_count;
+}
+
+/* Copies whole groups from bucket |b| (the first of a group, none of it written) up to the
+ * group of bucket |bb|; the copy ends at old boundary |kb|. Returns the bucket reached. */
+static int copy_whole(struct hashring_writer *w, const struct hashring *old, uint32_t b,
+                      uint32_t bb, uint32_t kb, uint32_t *reached)
+{
+    uint32_t ga = b >> HASHRING__GROUP_SHIFT, gb = bb >> HASHRING__GROUP_SHIFT;
+    uint32_t kg = old_group_start(old, ga);
+    int rv = copy_groups(w, old, ga, gb, kg);
+    if (rv != 0) {
+        return rv;
+    }
+    /* Groups whose next boundary lies past the copy wait for the next one written. */
+    uint32_t p = gb;
+    while (p > ga && old_group_start(old, p - 1) >= kb) {
+        p--;
+    }
+    for (uint32_t g = p; g < gb; g++) {
+        w->r->groups[g].anchor = 0;
+    }
+    w->pending = p;
+    w->k += old_group_start(old, gb) - kg;
+    w->group = gb;
+    w->group_start = w->k;
+    *reached = gb << HASHRING__GROUP_SHIFT;
+    return 0;
+}
+
+int hashring__writer_copy(struct hashring_writer *w, const struct hashring *old, uint32_t ba,
+                          uint32_t bb, const uint16_t *remap)
+{
+    struct hashring *r = w->r;
+    RING_ASSERT(old->frag_bits == r->frag_bits && ba <= bb &&
+                bb <= old->group_count << HASHRING__GROUP_SHIFT);
+    uint32_t ka = bucket_start_of(old, ba), kb = bucket_start_of(old, bb);
+    if (ka == kb) {
+        return 0;
+    }
+    uint32_t b = hashring__cursor_at(old, ka).bucket;
+    uint32_t g0 = b >> HASHRING__GROUP_SHIFT;
+    int rv = hashring__writer_skip_to(w, g0);
+    if (rv != 0) {
+        return rv;
+    }
+    resolve(w,
+            old_group_start(old, g0) == ka ? old->groups[g0].anchor : hashring__point_at(old, ka));
+    copy_entries(r, w->k, old, ka, kb - ka, remap);
+    copy_bits(r->parity, w->k, old->parity, ka, kb - ka);
+    struct hashring_cursor last = hashring__cursor_at(old, kb - 1);
+    w->last_position = hashring__cursor_position(old, &last);
+    while (rv == 0 && b < bb) {
+        uint32_t g = b >> HASHRING__GROUP_SHIFT, group_end = (g + 1) << HASHRING__GROUP_SHIFT;
+        if ((b & (HASHRING__GROUP_BUCKETS - 1)) == 0 && group_end <= bb && w->k == w->group_start) {
+            rv = copy_whole(w, old, b, bb, kb, &b);
+            continue;
+        }
+        uint32_t stop = bb < group_end ? bb : group_end;
+        uint32_t n = bucket_start_of(old, stop) - bucket_start_of(old, b);
+        if (n > 0 && w->k == w->group_start && (b & (HASHRING__GROUP_BUCKETS - 1)) == 0) {
+            resolve(w, old->groups[g].anchor);
+        }
+        add_counts(w, old, b, stop);
+        w->k += n;
+        b = stop;
+        if (b < bb) {
+            rv = hashring__writer_skip_to(w, b >> HASHRING__GROUP_SHIFT);
+        }
+    }
+    return rv;
+}
+
 /* ---- the full build -------------------------------------------------------------------- */
 
 static uint32_t radix_digit(uint64_t point, int pass)
@@ -249,6 +417,18 @@ static void radix_sort(uint64_t *a, uint64_t *tmp, uint32_t n,
         src = dst;
         dst = t;
     }
+}
+
+void hashring__sort_points(uint64_t *a, uint64_t *tmp, uint32_t n)
+{
+    uint32_t counts[RADIX_PASSES][RADIX_SIZE];
+    memset(counts, 0, sizeof(counts));
+    for (uint32_t k = 0; k < n; k++) {
+        for (int p = 0; p < RADIX_PASSES; p++) {
+            counts[p][radix_digit(a[k], p)]++;
+        }
+    }
+    radix_sort(a, tmp, n, counts);
 }
 
 /* Splits sorted |points| in place into the winners (the first point at each position,

@@ -13,20 +13,25 @@
 #include "mem_int.h"
 
 /* Moves |c| to a real boundary: from (bucket, k) forward past buckets that end at or
- * before k. Returns 1 if it wrapped around to the first boundary. */
+ * before k, keeping the end of the bucket it stops in. Returns 1 if it wrapped around to
+ * the first boundary. */
 static int settle(const struct hashring *r, struct hashring_cursor *c)
 {
+    if (c->k < c->end) {
+        return 0;
+    }
+    int wrapped = 0;
     if (c->k >= r->boundary_count) {
         c->k = 0;
         c->bucket = 0;
-        settle(r, c);
-        return 1;
+        wrapped = 1;
     }
     for (;;) {
         uint32_t start, count;
         hashring__bucket_span(r, c->bucket, &start, &count);
         if (c->k < start + count) {
-            return 0;
+            c->end = start + count;
+            return wrapped;
         }
         c->bucket++;
     }
@@ -34,7 +39,7 @@ static int settle(const struct hashring *r, struct hashring_cursor *c)
 
 struct hashring_cursor hashring__first(const struct hashring *r)
 {
-    struct hashring_cursor c = { 0, 0 };
+    struct hashring_cursor c = { 0, 0, 0 };
     settle(r, &c);
     return c;
 }
@@ -48,7 +53,7 @@ struct hashring_cursor hashring__seek(const struct hashring *r, uint32_t positio
     while (k < count && hashring__entry(r, start + k) < key) {
         k++;
     }
-    struct hashring_cursor c = { b, start + k };
+    struct hashring_cursor c = { b, start + k, start + k };
     settle(r, &c);
     return c;
 }
@@ -57,6 +62,68 @@ int hashring__next(const struct hashring *r, struct hashring_cursor *c)
 {
     c->k++;
     return settle(r, c);
+}
+
+static uint32_t group_start(const struct hashring *r, uint32_t g)
+{
+    return r->groups[g].start & ~HASHRING__ESCAPED;
+}
+
+uint32_t hashring__group_of(const struct hashring *r, uint32_t k)
+{
+    uint32_t lo = 0, hi = r->group_count;
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (group_start(r, mid) <= k) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+struct hashring_cursor hashring__cursor_at(const struct hashring *r, uint32_t k)
+{
+    RING_ASSERT(k < r->boundary_count);
+    struct hashring_cursor c = { hashring__group_of(r, k) << HASHRING__GROUP_SHIFT, k, k };
+    settle(r, &c);
+    return c;
+}
+
+void hashring__prev(const struct hashring *r, struct hashring_cursor *c)
+{
+    if (c->k == 0) {
+        *c = hashring__cursor_at(r, r->boundary_count - 1);
+        return;
+    }
+    c->k--;
+    for (;;) {
+        uint32_t start, count;
+        hashring__bucket_span(r, c->bucket, &start, &count);
+        if (start <= c->k) {
+            c->end = start + count;
+            return;
+        }
+        c->bucket--;
+    }
+}
+
+uint32_t hashring__point_at(const struct hashring *r, uint32_t k)
+{
+    uint32_t g = hashring__group_of(r, k);
+    uint32_t k0 = group_start(r, g);
+    uint32_t point = r->groups[g].anchor;
+    if (k0 == k) {
+        return point;
+    }
+    struct hashring_cursor c = hashring__cursor_at(r, k0);
+    for (uint32_t i = k0; i < k; i++) {
+        uint32_t b = hashring__cursor_position(r, &c);
+        point = 2 * b + hashring__parity_get(r->parity, i) - point;
+        hashring__next(r, &c);
+    }
+    return point;
 }
 
 uint32_t hashring__cursor_owner(const struct hashring *r, const struct hashring_cursor *c)

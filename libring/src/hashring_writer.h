@@ -39,6 +39,16 @@ int hashring__writer_skip_to(struct hashring_writer *w, uint32_t group);
 /* Closes the remaining groups and writes the sentinel. Returns 0 or RING_ENOMEM. */
 int hashring__writer_finish(struct hashring_writer *w);
 
+/* Copies buckets [ba, bb) of |old| (same geometry) and their boundaries, owners through
+ * |remap| (NULL: unchanged), as if each boundary had been written: whole groups by their
+ * records, entries and parity bits in bulk. Every boundary written so far must come before
+ * bucket |ba|. Returns 0 or RING_ENOMEM. */
+int hashring__writer_copy(struct hashring_writer *w, const struct hashring *old, uint32_t ga,
+                          uint32_t gb, const uint16_t *remap);
+
+/* Sorts |n| points (position << 16 | member) by position, stably, |tmp| as scratch. */
+void hashring__sort_points(uint64_t *a, uint64_t *tmp, uint32_t n);
+
 /* Writes the boundaries of the |n| sorted distinct points (position << 16 | owner). */
 int hashring__write_points(struct hashring_writer *w, const uint64_t *points, uint32_t n);
 

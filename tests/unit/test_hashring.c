@@ -972,3 +972,104 @@ Test(hashring, ids_one_byte_apart_balance_at_every_length)
         }
     }
 }
+
+/*
+ * Incremental updates. hashring_new_from() must give, byte for byte, the ring hashring_new()
+ * gives for the same members: random joins, leaves and weight changes (several at once,
+ * members in shuffled order), each step checked with hashring__equal() against a full build,
+ * and the result used as the next step's old ring.
+ */
+#define CHURN_POOL 600
+
+struct churn {
+    char ids[CHURN_POOL + 2][24];
+    uint32_t weight[CHURN_POOL + 2]; /* 0: absent */
+    size_t pool;
+    uint64_t seed;
+};
+
+static void churn_init(struct churn *c, size_t pool, size_t present, uint32_t weight_max,
+                       uint64_t seed)
+{
+    memset(c, 0, sizeof(*c));
+    c->pool = pool;
+    c->seed = seed;
+    for (size_t i = 0; i < pool; i++) {
+        snprintf(c->ids[i], sizeof(c->ids[i]), "churn-%zu", i);
+    }
+    /* The two ids whose point 0 ties (a_tied_position_belongs_to_the_smallest_id), so ties
+     * come and go with them. */
+    snprintf(c->ids[pool - 2], sizeof(c->ids[0]), "tie-52829");
+    snprintf(c->ids[pool - 1], sizeof(c->ids[0]), "tie-198021");
+    for (size_t i = 0; i < present; i++) {
+        c->weight[(i * 7919) % pool] = 1 + (uint32_t)(test_rand(&c->seed) % weight_max);
+    }
+}
+
+/* The present members, shuffled. */
+static size_t churn_members(struct churn *c, struct hashring_member *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->pool; i++) {
+        if (c->weight[i] != 0) {
+            m[n++] = (struct hashring_member){ c->ids[i], strlen(c->ids[i]), c->weight[i] };
+        }
+    }
+    for (size_t i = n; i > 1; i--) {
+        size_t j = test_rand(&c->seed) % i;
+        struct hashring_member t = m[i - 1];
+        m[i - 1] = m[j];
+        m[j] = t;
+    }
+    return n;
+}
+
+/* One random change of 1 to |max_ops| members: join, leave or new weight. */
+static void churn_step(struct churn *c, size_t max_ops, uint32_t weight_max)
+{
+    size_t ops = 1 + test_rand(&c->seed) % max_ops;
+    for (size_t k = 0; k < ops; k++) {
+        size_t i = test_rand(&c->seed) % c->pool;
+        uint32_t w = c->weight[i];
+        switch (test_rand(&c->seed) % 3) {
+        case 0:
+            c->weight[i] = w ? 0 : 1 + (uint32_t)(test_rand(&c->seed) % weight_max);
+            break;
+        case 1:
+            c->weight[i] = w ? w : 1;
+            break;
+        default:
+            c->weight[i] = w ? 1 + (uint32_t)(test_rand(&c->seed) % weight_max) : 0;
+            break;
+        }
+    }
+}
+
+static void check_churn(size_t pool, size_t present, uint32_t vnodes, uint32_t weight_max,
+                        size_t steps, size_t max_ops, uint64_t seed)
+{
+    static struct churn c;
+    static struct hashring_member m[CHURN_POOL + 2];
+    churn_init(&c, pool, present, weight_max, seed);
+    size_t n = churn_members(&c, m);
+    struct hashring *r = build(m, n, vnodes);
+    struct hashring_config cfg = { .vnodes = vnodes };
+    for (size_t step = 0; step < steps; step++) {
+        churn_step(&c, max_ops, weight_max);
+        n = churn_members(&c, m);
+        struct hashring *next = NULL;
+        cr_assert(eq(int, hashring_new_from(&next, r, m, n, &cfg, &tm.mem), 0));
+        struct hashring *full = build(m, n, vnodes);
+        cr_assert(hashring__equal(next, full), "step %zu (seed %llu): %zu members", step,
+                  (unsigned long long)seed, n);
+        hashring_del(full);
+        hashring_del(r);
+        r = next;
+    }
+    hashring_del(r);
+}
+
+Test(hashring, new_from_equals_a_full_build_over_random_changes)
+{
+    check_churn(400, 150, 64, 3, 300, 3, 1);
+}

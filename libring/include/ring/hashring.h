@@ -79,6 +79,23 @@ typedef void (*hashring_range_cb)(const struct hashring_range *range, void *arg)
 RING_EXTERN int hashring_new(struct hashring **out, const struct hashring_member *members, size_t n,
                              const struct hashring_config *cfg, const struct ring_mem *mem);
 
+/*
+ * Builds the ring of the |n| |members| like hashring_new(), from |old|, a ring built
+ * earlier (which may be NULL, and is not changed): the result is byte for byte the ring
+ * hashring_new() builds from the same arguments, in time that grows with the points that
+ * change rather than with the ring. A join, a leave or a weight change of one member in a
+ * ring of 1,000 members of 1,024 points costs about a millisecond instead of tens; the
+ * untouched part of the table is copied. It builds from scratch when |old| is NULL, has
+ * other vnodes, is small, when more than an eighth of the points change, or when the member
+ * or point count crosses a threshold of the table's shape (proto/RING.md, "Layout").
+ * |old| must stay valid during the call only.
+ *
+ * Returns what hashring_new() returns.
+ */
+RING_EXTERN int hashring_new_from(struct hashring **out, const struct hashring *old,
+                                  const struct hashring_member *members, size_t n,
+                                  const struct hashring_config *cfg, const struct ring_mem *mem);
+
 /* Frees |r| and everything it owns. |r| may be NULL. */
 RING_EXTERN void hashring_del(struct hashring *r);
 
