@@ -91,8 +91,56 @@ static int validate_members(const struct hashring_member *members, size_t n, uin
     return 0;
 }
 
-/* Copies and sorts the members, ids into one pool. Fails on duplicate ids. */
-static int copy_members(struct hashring *r, const struct hashring_member *members, size_t n)
+/* Sorts |n| members from |in| into |out| by id, using |old|'s sorted members: each one found
+ * there takes its old place, the others are sorted among themselves and merged in. Linear
+ * but for the binary searches, where a sort of all of them calls a comparison through a
+ * pointer n log n times (a third of a small update). Fails on duplicate ids. */
+static int sort_by_old(const struct hashring *old, const struct hashring_member *in, size_t n,
+                       struct hashring_member *out, const struct ring_mem *mem)
+{
+    uint32_t *at_old = ring__mallocarray(mem, old->member_count + 1, sizeof(uint32_t));
+    struct hashring_member *fresh = ring__mallocarray(mem, n ? n : 1, sizeof(*fresh));
+    int rv = at_old == NULL || fresh == NULL ? RING_ENOMEM : 0;
+    size_t nf = 0;
+    for (uint32_t i = 0; rv == 0 && i < old->member_count; i++) {
+        at_old[i] = UINT32_MAX;
+    }
+    for (size_t i = 0; rv == 0 && i < n; i++) {
+        uint32_t idx;
+        if (hashring_find(old, in[i].id, in[i].id_len, &idx) != 0) {
+            fresh[nf++] = in[i];
+        } else if (at_old[idx] != UINT32_MAX) {
+            rv = RING_EEXIST;
+        } else {
+            at_old[idx] = (uint32_t)i;
+        }
+    }
+    if (rv == 0) {
+        qsort(fresh, nf, sizeof(*fresh), member_qsort_cmp);
+        size_t i = 0, j = 0, k = 0;
+        while (i < old->member_count || j < nf) {
+            if (i < old->member_count && at_old[i] == UINT32_MAX) {
+                i++;
+            } else if (j == nf || (i < old->member_count &&
+                                   hashring__member_cmp(&old->members[i], &fresh[j]) < 0)) {
+                out[k++] = in[at_old[i++]];
+            } else {
+                out[k++] = fresh[j++];
+            }
+        }
+        RING_ASSERT(k == n);
+    }
+    for (size_t i = 1; rv == 0 && i < nf; i++) {
+        rv = hashring__member_cmp(&fresh[i - 1], &fresh[i]) == 0 ? RING_EEXIST : 0;
+    }
+    ring__free(mem, at_old);
+    ring__free(mem, fresh);
+    return rv;
+}
+
+/* Copies the members sorted by id, ids into one pool. Fails on duplicate ids. */
+static int copy_members(struct hashring *r, const struct hashring_member *members, size_t n,
+                        const struct hashring *old)
 {
     size_t pool_bytes = 0;
     for (size_t i = 0; i < n; i++) {
@@ -103,18 +151,25 @@ static int copy_members(struct hashring *r, const struct hashring_member *member
     if (r->members == NULL || r->id_pool == NULL) {
         return RING_ENOMEM;
     }
+    if (old != NULL) {
+        int rv = sort_by_old(old, members, n, r->members, &r->mem);
+        if (rv != 0) {
+            return rv;
+        }
+    } else {
+        memcpy(r->members, members, n * sizeof(*members));
+        qsort(r->members, n, sizeof(*r->members), member_qsort_cmp);
+        for (size_t i = 1; i < n; i++) {
+            if (hashring__member_cmp(&r->members[i - 1], &r->members[i]) == 0) {
+                return RING_EEXIST;
+            }
+        }
+    }
     char *cursor = r->id_pool;
     for (size_t i = 0; i < n; i++) {
-        memcpy(cursor, members[i].id, members[i].id_len);
-        r->members[i] = members[i];
+        memcpy(cursor, r->members[i].id, r->members[i].id_len);
         r->members[i].id = cursor;
-        cursor += members[i].id_len;
-    }
-    qsort(r->members, n, sizeof(*r->members), member_qsort_cmp);
-    for (size_t i = 1; i < n; i++) {
-        if (hashring__member_cmp(&r->members[i - 1], &r->members[i]) == 0) {
-            return RING_EEXIST;
-        }
+        cursor += r->members[i].id_len;
     }
     r->member_count = (uint32_t)n;
     r->memory_bytes += n * sizeof(*r->members) + pool_bytes;
@@ -172,7 +227,7 @@ static uint64_t digest_sum(const struct hashring *r)
 
 int hashring__begin(struct hashring **out, const struct hashring_member *members, size_t n,
                     const struct hashring_config *cfg, const struct ring_mem *mem,
-                    uint64_t *point_count)
+                    const struct hashring *old, uint64_t *point_count)
 {
     if (members == NULL && n > 0) {
         return RING_EINVAL;
@@ -193,7 +248,7 @@ int hashring__begin(struct hashring **out, const struct hashring_member *members
     r->mem = *mem;
     r->vnodes = vnodes;
     r->memory_bytes = sizeof(*r);
-    rv = copy_members(r, members, n);
+    rv = copy_members(r, members, n, old);
     if (rv != 0) {
         hashring_del(r);
         return rv;
@@ -237,7 +292,7 @@ int hashring_new(struct hashring **out, const struct hashring_member *members, s
     }
     struct hashring *r;
     uint64_t point_count;
-    int rv = hashring__begin(&r, members, n, cfg, mem, &point_count);
+    int rv = hashring__begin(&r, members, n, cfg, mem, NULL, &point_count);
     if (rv != 0) {
         return rv;
     }

@@ -132,17 +132,24 @@ void hashring__reset(struct hashring *r, size_t member_bytes);
 int hashring__member_cmp(const struct hashring_member *a, const struct hashring_member *b);
 
 /* hashring_new() up to the table: checks the members and config, allocates the ring and
- * copies and sorts the members. On success stores the ring in |*out| (which must not be
- * NULL) and its point count. */
+ * copies and sorts the members (by way of |old|'s order if not NULL). On success stores
+ * the ring in |*out| (which must not be NULL) and its point count. */
 int hashring__begin(struct hashring **out, const struct hashring_member *members, size_t n,
                     const struct hashring_config *cfg, const struct ring_mem *mem,
-                    uint64_t *point_count);
+                    const struct hashring *old, uint64_t *point_count);
 
 /* The table's shape for |members| members and |points| points: owner_bits holds the
  * largest member index; frag_bits = 24 - owner_bits, or fewer so that buckets hold at most
  * 2.5 boundaries on average. */
 void hashring__geometry(uint32_t members, uint64_t points, uint32_t *frag_bits,
                         uint32_t *owner_bits);
+
+/* For tests only, 0 otherwise: makes buckets 2^crowding times fuller (where the entry has
+ * room), so that escaped groups and buckets past HASHRING__SCAN_MAX are common. */
+extern uint32_t hashring__test_crowding;
+
+/* For tests: how many hashring_new_from() calls updated rather than built from scratch. */
+extern uint64_t hashring__test_incremental;
 
 /* Sets frag_bits, owner_bits, the masks and group_count of |r| for its geometry. */
 void hashring__set_geometry(struct hashring *r, uint32_t frag_bits, uint32_t owner_bits);

@@ -33,6 +33,8 @@
 #define BOUNDARIES_PER_BUCKET_NUM 5
 #define BOUNDARIES_PER_BUCKET_DEN 2
 
+uint32_t hashring__test_crowding;
+
 void hashring__geometry(uint32_t members, uint64_t points, uint32_t *frag_bits,
                         uint32_t *owner_bits)
 {
@@ -41,8 +43,8 @@ void hashring__geometry(uint32_t members, uint64_t points, uint32_t *frag_bits,
         ob++;
     }
     uint32_t s = HASHRING__ENTRY_BITS - ob;
-    while (s > 0 && points * BOUNDARIES_PER_BUCKET_DEN * (UINT64_C(1) << s) >
-                        (uint64_t)BOUNDARIES_PER_BUCKET_NUM << 32) {
+    while (s > 0 && points * BOUNDARIES_PER_BUCKET_DEN * (UINT64_C(1) << s) >>
+                        hashring__test_crowding > (uint64_t)BOUNDARIES_PER_BUCKET_NUM << 32) {
         s--;
     }
     *frag_bits = s;
@@ -224,20 +226,111 @@ static void copy_bits(uint64_t *dst, uint32_t to, const uint64_t *src, uint32_t 
     }
 }
 
-/* Copies entries [from, from + n) of |old| to [to, to + n) of |r|, owners through |remap|
- * (NULL when no index changed). */
-static void copy_entries(struct hashring *r, uint32_t to, const struct hashring *old, uint32_t from,
-                         uint32_t n, const uint16_t *remap)
+static void store32(uint8_t *p, uint32_t v)
 {
-    if (remap == NULL) {
-        memcpy(r->entries + HASHRING__ENTRY_BYTES * to, old->entries + HASHRING__ENTRY_BYTES * from,
-               (size_t)HASHRING__ENTRY_BYTES * n);
+    memcpy(p, &v, sizeof(v));
+}
+
+static void store64(uint8_t *p, uint64_t v)
+{
+    memcpy(p, &v, sizeof(v));
+}
+
+static uint64_t load64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* Renumbering two entries at once (SWAR): the low six bytes of a word hold two entries,
+ * owners in their low ob bits, 24 bits apart. Adding 2^ob - at to an owner sets its bit ob
+ * exactly when owner >= at, and nothing carries from one field into the other; those bits,
+ * moved down to the fields' lowest bits and multiplied by the step, renumber both owners.
+ * A negative step wraps around 2^64 and subtracts from both fields, which never borrow
+ * (an owner >= at >= 1 stays >= 0). */
+struct pair_steps {
+    uint32_t n;
+    uint32_t ob;
+    uint64_t owners;
+    uint64_t add[HASHRING__RENUMBER_STEPS];
+    uint64_t by[HASHRING__RENUMBER_STEPS];
+};
+
+#define PAIR_LOW_BITS (UINT64_C(1) | UINT64_C(1) << 24)
+
+static void pair_steps_init(struct pair_steps *p, const struct hashring_renumber *rn, uint32_t ob,
+                            uint32_t mask)
+{
+    p->n = rn->steps;
+    p->ob = ob;
+    p->owners = mask * PAIR_LOW_BITS;
+    for (uint32_t j = 0; j < rn->steps; j++) {
+        p->add[j] = ((UINT64_C(1) << ob) - rn->at[j]) * PAIR_LOW_BITS;
+        p->by[j] = (uint64_t)(int64_t)rn->by[j];
+    }
+}
+
+static inline uint64_t renumber_pair(uint64_t v, const struct pair_steps *p, uint32_t steps)
+{
+    uint64_t o = v & p->owners;
+    for (uint32_t j = 0; j < steps; j++) {
+        v += (((o + p->add[j]) >> p->ob) & PAIR_LOW_BITS) * p->by[j];
+    }
+    return v;
+}
+
+/* Two entries (six bytes) a time; each eight-byte store carries two bytes of the next pair,
+ * which its own store then replaces (stores only go up, and whatever is written after this
+ * run replaces the last two). One step, the common case (one join or leave), in registers,
+ * in a function of its own so that it gets them. */
+__attribute__((noinline)) static void renumber_run(uint8_t *dst, const uint8_t *src, uint32_t n,
+                                                   const struct pair_steps *p)
+{
+    uint32_t i = 0;
+    if (p->n == 1) {
+        const uint64_t owners = p->owners, add = p->add[0], by = p->by[0];
+        const uint32_t ob = p->ob;
+        for (; i + 2 <= n; i += 2) {
+            const uint32_t at = HASHRING__ENTRY_BYTES * i;
+            uint64_t v = load64(src + at);
+            v += ((((v & owners) + add) >> ob) & PAIR_LOW_BITS) * by;
+            store64(dst + at, v);
+        }
+    } else {
+        const struct pair_steps q = *p;
+        for (; i + 2 <= n; i += 2) {
+            const uint32_t at = HASHRING__ENTRY_BYTES * i;
+            store64(dst + at, renumber_pair(load64(src + at), &q, q.n));
+        }
+    }
+    if (i < n) {
+        /* The last entry alone: the step may change the byte after it, which is replaced. */
+        uint32_t at = HASHRING__ENTRY_BYTES * i;
+        store32(dst + at, (uint32_t)renumber_pair(hashring__load32(src + at), p, p->n));
+    }
+}
+
+/* Copies entries [from, from + n) of |old| to [to, to + n) of |r|, renumbering owners. */
+static void copy_entries(struct hashring *r, uint32_t to, const struct hashring *old, uint32_t from,
+                         uint32_t n, const struct hashring_renumber *rn)
+{
+    const uint8_t *src = old->entries + HASHRING__ENTRY_BYTES * from;
+    uint8_t *dst = r->entries + HASHRING__ENTRY_BYTES * to;
+    if (rn == NULL || rn->steps == 0) {
+        memcpy(dst, src, (size_t)HASHRING__ENTRY_BYTES * n);
         return;
     }
     uint32_t mask = old->owner_mask;
+    if (rn->steps <= HASHRING__RENUMBER_STEPS) {
+        struct pair_steps p;
+        pair_steps_init(&p, rn, old->owner_bits, mask);
+        renumber_run(dst, src, n, &p);
+        return;
+    }
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t e = hashring__entry(old, from + i);
-        hashring__entry_put(r->entries, to + i, (e & ~mask) | remap[e & mask]);
+        uint32_t v = hashring__load32(src + HASHRING__ENTRY_BYTES * i);
+        store32(dst + HASHRING__ENTRY_BYTES * i, (v & ~mask) | rn->table[v & mask]);
     }
 }
 
@@ -322,7 +415,7 @@ static int copy_whole(struct hashring_writer *w, const struct hashring *old, uin
 }
 
 int hashring__writer_copy(struct hashring_writer *w, const struct hashring *old, uint32_t ba,
-                          uint32_t bb, const uint16_t *remap)
+                          uint32_t bb, const struct hashring_renumber *remap)
 {
     struct hashring *r = w->r;
     RING_ASSERT(old->frag_bits == r->frag_bits && ba <= bb &&
@@ -331,7 +424,14 @@ int hashring__writer_copy(struct hashring_writer *w, const struct hashring *old,
     if (ka == kb) {
         return 0;
     }
-    uint32_t b = hashring__cursor_at(old, ka).bucket;
+    /* The first and the last bucket copied that hold boundaries. */
+    uint32_t b = ba, last = bb - 1, start, count;
+    for (hashring__bucket_span(old, b, &start, &count); count == 0;) {
+        hashring__bucket_span(old, ++b, &start, &count);
+    }
+    for (hashring__bucket_span(old, last, &start, &count); count == 0;) {
+        hashring__bucket_span(old, --last, &start, &count);
+    }
     uint32_t g0 = b >> HASHRING__GROUP_SHIFT;
     int rv = hashring__writer_skip_to(w, g0);
     if (rv != 0) {
@@ -341,8 +441,8 @@ int hashring__writer_copy(struct hashring_writer *w, const struct hashring *old,
             old_group_start(old, g0) == ka ? old->groups[g0].anchor : hashring__point_at(old, ka));
     copy_entries(r, w->k, old, ka, kb - ka, remap);
     copy_bits(r->parity, w->k, old->parity, ka, kb - ka);
-    struct hashring_cursor last = hashring__cursor_at(old, kb - 1);
-    w->last_position = hashring__cursor_position(old, &last);
+    w->last_position =
+        (last << old->frag_bits) | hashring__entry_frag(old, hashring__entry(old, kb - 1));
     while (rv == 0 && b < bb) {
         uint32_t g = b >> HASHRING__GROUP_SHIFT, group_end = (g + 1) << HASHRING__GROUP_SHIFT;
         if ((b & (HASHRING__GROUP_BUCKETS - 1)) == 0 && group_end <= bb && w->k == w->group_start) {

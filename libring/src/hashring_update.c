@@ -48,11 +48,14 @@
 /* Internal: the update is not worth it, build from scratch. */
 #define DECLINED 1
 
+uint64_t hashring__test_incremental;
+
 struct changes {
     /* Old member index -> new index, or HASHRING_NONE for a member that left. */
     uint32_t *old_to_new;
-    /* The same for owners in copied entries; NULL when no surviving member moved. */
+    /* The same for owners in copied entries. */
     uint16_t *remap;
+    struct hashring_renumber renumber;
     /* Points that go, (position << 16) | old member, and points that come,
      * (position << 16) | new member, each sorted by position. */
     uint64_t *removed;
@@ -180,15 +183,24 @@ static int build_changes(const struct hashring *old, struct hashring *r, struct 
     }
     r->digest_sum = old->digest_sum;
     walk_members(old, r, c, &rem, &add, 1);
-    int moved = 0;
+    /* The renumbering as steps where the shift of surviving members changes. */
+    int32_t shift = 0;
+    uint32_t steps = 0;
     for (uint32_t m = 0; m < old->member_count; m++) {
         c->remap[m] = (uint16_t)(c->old_to_new[m] == HASHRING_NONE ? 0 : c->old_to_new[m]);
-        moved |= c->old_to_new[m] != HASHRING_NONE && c->old_to_new[m] != m;
+        if (c->old_to_new[m] == HASHRING_NONE) {
+            continue;
+        }
+        int32_t now = (int32_t)c->old_to_new[m] - (int32_t)m;
+        if (now != shift && steps < HASHRING__RENUMBER_STEPS) {
+            c->renumber.at[steps] = m;
+            c->renumber.by[steps] = now - shift;
+        }
+        steps += now != shift;
+        shift = now;
     }
-    if (!moved) {
-        ring__free(&r->mem, c->remap);
-        c->remap = NULL;
-    }
+    c->renumber.steps = steps;
+    c->renumber.table = c->remap;
     int rv = sort_points(&r->mem, c->removed, c->removed_count);
     return rv != 0 ? rv : sort_points(&r->mem, c->added, c->added_count);
 }
@@ -225,17 +237,20 @@ static struct span event_span(const struct hashring *old, uint32_t position)
     return (struct span){ c.bucket, count };
 }
 
-static int span_cmp(const void *a, const void *b)
-{
-    const struct span *x = a, *y = b;
-    return (x->first > y->first) - (x->first < y->first);
-}
-
 /* Merges overlapping or touching spans, around the ring. Returns the new count, or 0 when
  * they cover every bucket. */
 static uint32_t merge_spans(struct span *s, uint32_t n, uint32_t buckets)
 {
-    qsort(s, n, sizeof(*s), span_cmp);
+    /* Events come in position order, so spans come nearly sorted: an insertion sort. */
+    for (uint32_t i = 1; i < n; i++) {
+        struct span t = s[i];
+        uint32_t j = i;
+        while (j > 0 && s[j - 1].first > t.first) {
+            s[j] = s[j - 1];
+            j--;
+        }
+        s[j] = t;
+    }
     uint32_t out = 0;
     for (uint32_t i = 0; i < n; i++) {
         uint64_t end = (uint64_t)s[i].first + s[i].count;
@@ -278,12 +293,12 @@ static int dirty_spans(const struct hashring *old, const struct changes *c,
     if (s == NULL) {
         return RING_ENOMEM;
     }
-    uint32_t k = 0;
-    for (uint32_t i = 0; i < c->removed_count; i++) {
-        s[k++] = event_span(old, (uint32_t)(c->removed[i] >> 16));
-    }
-    for (uint32_t i = 0; i < c->added_count; i++) {
-        s[k++] = event_span(old, (uint32_t)(c->added[i] >> 16));
+    uint32_t k = 0, i = 0, j = 0;
+    while (i < c->removed_count || j < c->added_count) {
+        int take_removed = j == c->added_count ||
+                           (i < c->removed_count && c->removed[i] >> 16 <= c->added[j] >> 16);
+        uint64_t e = take_removed ? c->removed[i++] : c->added[j++];
+        s[k++] = event_span(old, (uint32_t)(e >> 16));
     }
     uint32_t merged = n ? merge_spans(s, n, bucket_count(old)) : 0;
     if (n > 0 && merged == 0) {
@@ -313,23 +328,24 @@ struct span_work {
     uint32_t tmp_cap;
 };
 
-/* Makes |*p| (|*cap| elements of |size| bytes) hold at least |need|. */
-static int grow(const struct ring_mem *mem, void **p, uint32_t *cap, uint32_t need, size_t size)
+/* Returns |p| (|*cap| elements of |size| bytes) grown to hold at least |need|, or NULL
+ * (and |p| is untouched) when that fails. Typed pointers go in and out by value: passing
+ * one's address as void ** and storing through it breaks aliasing rules, and the optimizer
+ * then keeps using the old pointer. */
+static void *grow(const struct ring_mem *mem, void *p, uint32_t *cap, uint32_t need, size_t size)
 {
     if (need <= *cap) {
-        return 0;
+        return p;
     }
     uint32_t n = *cap ? *cap : 64;
     while (n < need) {
         n *= 2;
     }
-    void *q = mem->realloc(*p, (size_t)n * size, mem->user_data);
-    if (q == NULL) {
-        return RING_ENOMEM;
+    void *q = mem->realloc(p, (size_t)n * size, mem->user_data);
+    if (q != NULL) {
+        *cap = n;
     }
-    *p = q;
-    *cap = n;
-    return 0;
+    return q;
 }
 
 /* The unwrapped position of raw position |p| for a span starting at |u0|. */
@@ -389,10 +405,11 @@ static int merge_items(const struct ring_mem *mem, struct span_work *w, const st
                        uint32_t n)
 {
     uint32_t total = w->item_count + n;
-    int rv = grow(mem, (void **)&w->tmp, &w->tmp_cap, total, sizeof(struct item));
-    if (rv != 0) {
-        return rv;
+    struct item *tmp = grow(mem, w->tmp, &w->tmp_cap, total, sizeof(*tmp));
+    if (tmp == NULL) {
+        return RING_ENOMEM;
     }
+    w->tmp = tmp;
     uint32_t i = 0, j = 0, k = 0;
     while (i < w->item_count || j < n) {
         if (j == n || (i < w->item_count && !item_less(&b[j], &w->items[i]))) {
@@ -429,11 +446,11 @@ static int decode_points(struct span_ctx *x, uint32_t ka, uint32_t kb, uint64_t 
 {
     const struct hashring *old = x->old;
     uint32_t d = old->boundary_count;
-    int rv =
-        grow(&x->r->mem, (void **)&x->w.items, &x->w.item_cap, kb - ka + 1, sizeof(struct item));
-    if (rv != 0) {
-        return rv;
+    struct item *items = grow(&x->r->mem, x->w.items, &x->w.item_cap, kb - ka + 1, sizeof(*items));
+    if (items == NULL) {
+        return RING_ENOMEM;
     }
+    x->w.items = items;
     uint64_t u = hashring__point_at(old, ka % d);
     struct hashring_cursor cur = hashring__cursor_at(old, ka % d);
     x->w.item_count = 0;
@@ -461,10 +478,11 @@ static int take_shadow(struct span_ctx *x, uint64_t u0, uint64_t u1)
     if (n == 0) {
         return 0;
     }
-    int rv = grow(&x->r->mem, (void **)&x->extra, &x->extra_cap, n, sizeof(struct item));
-    if (rv != 0) {
-        return rv;
+    struct item *extra = grow(&x->r->mem, x->extra, &x->extra_cap, n, sizeof(*extra));
+    if (extra == NULL) {
+        return RING_ENOMEM;
     }
+    x->extra = extra;
     uint32_t k = 0;
     for (int r = 0; r < 2; r++) {
         for (uint32_t i = runs.lo[r]; i < runs.hi[r]; i++) {
@@ -492,7 +510,9 @@ static void apply_removals(struct span_ctx *x, uint64_t u0, uint64_t u1)
             }
             RING_ASSERT(at < x->w.item_count && x->w.items[at].u == u &&
                         x->w.items[at].member == m);
-            x->w.items[at].old = 2; /* removed */
+            /* A member can tie with itself (two of its points at one position): the same
+             * removal twice takes both, one after the other. */
+            x->w.items[at++].old = 2;
         }
     }
     uint32_t k = 0;
@@ -516,10 +536,11 @@ static int apply_additions(struct span_ctx *x, uint64_t u0, uint64_t u1)
     if (n == 0) {
         return 0;
     }
-    int rv = grow(&x->r->mem, (void **)&x->extra, &x->extra_cap, n, sizeof(struct item));
-    if (rv != 0) {
-        return rv;
+    struct item *extra = grow(&x->r->mem, x->extra, &x->extra_cap, n, sizeof(*extra));
+    if (extra == NULL) {
+        return RING_ENOMEM;
     }
+    x->extra = extra;
     uint32_t k = 0;
     for (int r = 0; r < 2; r++) {
         for (uint32_t i = runs.lo[r]; i < runs.hi[r]; i++) {
@@ -534,11 +555,12 @@ static int apply_additions(struct span_ctx *x, uint64_t u0, uint64_t u1)
 static int push_bound(struct span_ctx *x, const struct item *a, const struct item *b)
 {
     struct rebuilt *out = x->out;
-    int rv = grow(&x->r->mem, (void **)&out->bounds, &out->bound_cap, out->bound_count + 1,
-                  sizeof(struct bound));
-    if (rv != 0) {
-        return rv;
+    struct bound *bounds =
+        grow(&x->r->mem, out->bounds, &out->bound_cap, out->bound_count + 1, sizeof(*bounds));
+    if (bounds == NULL) {
+        return RING_ENOMEM;
     }
+    out->bounds = bounds;
     uint64_t sum = a->u + b->u;
     out->bounds[out->bound_count++] =
         (struct bound){ (uint32_t)(sum >> 1), a->member, (uint32_t)sum & 1, (uint32_t)a->u };
@@ -548,12 +570,14 @@ static int push_bound(struct span_ctx *x, const struct item *a, const struct ite
 static int push_loser(struct span_ctx *x, const struct item *it)
 {
     struct rebuilt *out = x->out;
-    int rv = grow(&x->r->mem, (void **)&out->losers, &out->loser_cap, out->loser_count + 1,
-                  sizeof(uint64_t));
-    if (rv == 0) {
-        out->losers[out->loser_count++] = ((uint64_t)(uint32_t)it->u << 16) | it->member;
+    uint64_t *losers =
+        grow(&x->r->mem, out->losers, &out->loser_cap, out->loser_count + 1, sizeof(*losers));
+    if (losers == NULL) {
+        return RING_ENOMEM;
     }
-    return rv;
+    out->losers = losers;
+    out->losers[out->loser_count++] = ((uint64_t)(uint32_t)it->u << 16) | it->member;
+    return 0;
 }
 
 /* The new boundaries from the span's first point |first| through the merged items (sorted;
@@ -644,7 +668,7 @@ static int write_table(struct hashring *r, const struct hashring *old, const str
     }
     for (uint32_t i = 0; rv == 0 && i < n; i++) {
         uint32_t end = spans[i].first + spans[i].count;
-        rv = hashring__writer_copy(&w, old, b, spans[i].first, c->remap);
+        rv = hashring__writer_copy(&w, old, b, spans[i].first, &c->renumber);
         if (rv == 0) {
             uint32_t to = i + 1 < n ? out->span_bounds[i + 1] : wrap_split;
             rv = put_bounds(&w, out->bounds, out->span_bounds[i], to);
@@ -652,7 +676,7 @@ static int write_table(struct hashring *r, const struct hashring *old, const str
         b = end < buckets ? end : buckets;
     }
     if (rv == 0) {
-        rv = hashring__writer_copy(&w, old, b, buckets, c->remap);
+        rv = hashring__writer_copy(&w, old, b, buckets, &c->renumber);
     }
     return rv != 0 ? rv : hashring__writer_finish(&w);
 }
@@ -669,7 +693,9 @@ static int u64_cmp(const void *a, const void *b)
 static int write_shadow(struct hashring *r, const struct hashring *old, const struct changes *c,
                         struct rebuilt *out)
 {
-    qsort(out->losers, out->loser_count, sizeof(uint64_t), u64_cmp);
+    if (out->loser_count > 1) {
+        qsort(out->losers, out->loser_count, sizeof(uint64_t), u64_cmp);
+    }
     uint32_t n = out->loser_count;
     for (uint32_t i = 0; i < old->shadow_count; i++) {
         n += !out->shadow_taken[i];
@@ -786,7 +812,7 @@ int hashring_new_from(struct hashring **out, const struct hashring *old,
     }
     struct hashring *r;
     uint64_t point_count;
-    int rv = hashring__begin(&r, members, n, cfg, mem, &point_count);
+    int rv = hashring__begin(&r, members, n, cfg, mem, old, &point_count);
     if (rv != 0) {
         return rv;
     }
@@ -800,6 +826,7 @@ int hashring_new_from(struct hashring **out, const struct hashring *old,
         }
     } else if (rv == 0) {
         r->checksum = hashring_checksum_from_sum(r->vnodes, r->digest_sum);
+        hashring__test_incremental++;
     }
     if (rv != 0) {
         hashring_del(r);

@@ -109,21 +109,58 @@ void hashring__prev(const struct hashring *r, struct hashring_cursor *c)
     }
 }
 
-uint32_t hashring__point_at(const struct hashring *r, uint32_t k)
+/* Through cursors, for escaped groups. */
+static uint32_t point_at_slow(const struct hashring *r, uint32_t g, uint32_t k)
 {
-    uint32_t g = hashring__group_of(r, k);
     uint32_t k0 = group_start(r, g);
     uint32_t point = r->groups[g].anchor;
-    if (k0 == k) {
-        return point;
-    }
     struct hashring_cursor c = hashring__cursor_at(r, k0);
     for (uint32_t i = k0; i < k; i++) {
-        uint32_t b = hashring__cursor_position(r, &c);
-        point = 2 * b + hashring__parity_get(r->parity, i) - point;
+        point = 2 * hashring__cursor_position(r, &c) + hashring__parity_get(r->parity, i) - point;
         hashring__next(r, &c);
     }
     return point;
+}
+
+/* The point of boundary |k| of group |g| (not escaped, |n| boundaries from |k0|, nibble
+ * counts |counts|) from whichever anchor is nearer: this group's (the point of boundary k0),
+ * walking forward, point' = 2 b + parity - point, or the next group's (of boundary k0 + n),
+ * walking back the same way. */
+static uint32_t point_in_group(const struct hashring *r, uint32_t g, uint64_t counts, uint32_t k0,
+                               uint32_t n, uint32_t k)
+{
+    uint32_t k1 = k0 + n, base = g << (HASHRING__GROUP_SHIFT + r->frag_bits);
+    if (k - k0 <= k1 - k || g + 1 == r->group_count || k1 == r->boundary_count) {
+        uint32_t point = r->groups[g].anchor, i = k0;
+        for (uint32_t j = 0; i < k; j++, counts >>= 4) {
+            uint32_t bucket = base | (j << r->frag_bits);
+            for (uint32_t c = (uint32_t)counts & 0xf; c > 0 && i < k; c--, i++) {
+                uint32_t b = bucket | hashring__entry_frag(r, hashring__entry(r, i));
+                point = 2 * b + hashring__parity_get(r->parity, i) - point;
+            }
+        }
+        return point;
+    }
+    uint32_t point = r->groups[g + 1].anchor, i = k1;
+    for (uint32_t j = HASHRING__GROUP_BUCKETS; i > k; j--) {
+        uint32_t bucket = base | ((j - 1) << r->frag_bits);
+        for (uint32_t c = (uint32_t)(counts >> (4 * (j - 1))) & 0xf; c > 0 && i > k; c--) {
+            i--;
+            uint32_t b = bucket | hashring__entry_frag(r, hashring__entry(r, i));
+            point = 2 * b + hashring__parity_get(r->parity, i) - point;
+        }
+    }
+    return point;
+}
+
+uint32_t hashring__point_at(const struct hashring *r, uint32_t k)
+{
+    uint32_t g = hashring__group_of(r, k);
+    if ((r->groups[g].start & HASHRING__ESCAPED) != 0) {
+        return point_at_slow(r, g, k);
+    }
+    uint64_t counts = r->groups[g].counts;
+    return point_in_group(r, g, counts, group_start(r, g), hashring__nibble_sum(counts), k);
 }
 
 uint32_t hashring__cursor_owner(const struct hashring *r, const struct hashring_cursor *c)

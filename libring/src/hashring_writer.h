@@ -8,6 +8,18 @@
 
 #include "hashring_int.h"
 
+/* How copied entries' owners change when members join or leave before them in id order: as
+ * a few steps, new = old + the sum of by[j] over the steps with old >= at[j], or, past
+ * HASHRING__RENUMBER_STEPS of them, as a table. No steps: unchanged. */
+#define HASHRING__RENUMBER_STEPS 4
+
+struct hashring_renumber {
+    uint32_t steps;
+    uint32_t at[HASHRING__RENUMBER_STEPS];
+    int32_t by[HASHRING__RENUMBER_STEPS];
+    const uint16_t *table;
+};
+
 struct hashring_writer {
     struct hashring *r;
     /* Boundaries written. */
@@ -43,8 +55,8 @@ int hashring__writer_finish(struct hashring_writer *w);
  * |remap| (NULL: unchanged), as if each boundary had been written: whole groups by their
  * records, entries and parity bits in bulk. Every boundary written so far must come before
  * bucket |ba|. Returns 0 or RING_ENOMEM. */
-int hashring__writer_copy(struct hashring_writer *w, const struct hashring *old, uint32_t ga,
-                          uint32_t gb, const uint16_t *remap);
+int hashring__writer_copy(struct hashring_writer *w, const struct hashring *old, uint32_t ba,
+                          uint32_t bb, const struct hashring_renumber *remap);
 
 /* Sorts |n| points (position << 16 | member) by position, stably, |tmp| as scratch. */
 void hashring__sort_points(uint64_t *a, uint64_t *tmp, uint32_t n);
