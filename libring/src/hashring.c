@@ -1,5 +1,5 @@
 /*
- * hashring: a consistent-hash ring whose lookup is one 16-byte read.
+ * hashring: a consistent-hash ring in 3.6 bytes a point, a lookup in two reads.
  *
  * Placement (proto/RING.md). Member m owns vnodes x weight(m) points. Point i of member m
  * sits at position top32(mix64(XXH3_64bits(id(m)) + (i + 1) x gamma)): output i of
@@ -23,21 +23,34 @@
  * boundary at or after it.
  *
  * Layout. Members are sorted by id and numbered in that order, so the numbering, and with
- * it every byte of the table, depends only on the member set. Boundaries are spread over
- * B = 0.8 x points buckets, bucket(p) = (p * B) >> 32 (no division, any B). A bucket is 16
- * bytes: up to three boundaries as 20-bit fragments of their position, and the owners of
- * the four ranges they cut, the last being the range past the last boundary, which belongs
- * to the next non-empty bucket's first owner. A lookup reads one bucket, counts the
- * fragments below the key's without a branch, and takes that owner. The 3.8% of buckets
- * with more than three boundaries point into a sorted overflow array instead. About 14
- * bytes a point in all. The fragment is the low 32 bits of p * B shifted right by 12: with
- * B >= 4096, distinct positions in one bucket have distinct fragments in the same order,
- * so comparing fragments is exact. A bucket keeps the fragments' top 16 bits in three
- * 16-bit lanes and their low 4 bits apart, and on x86 a lookup compares the key with the
- * three lanes in one SSE2 instruction. The lanes alone are exact once B >= 2^16 (82,000
- * points and up: the rings whose lookups miss cache); in smaller rings they are exact
- * unless a lane equals the key's, and then the exact scalar path (lookup_exact), which
- * overflow buckets and other CPUs take too, decides.
+ * it every byte of the table, depends only on the member set. A boundary is 3 bytes: its
+ * owner (owner_bits = bits of the largest member index) and the low frag_bits bits of its
+ * position, frag_bits + owner_bits <= 24; the high bits are its bucket's number,
+ * bucket(p) = p >> frag_bits. Boundaries sit in one sorted array, so a bucket's run ends
+ * where the next one's starts, and the boundary after a key's bucket is the next entry
+ * (a sentinel after the last holds the first one's owner, for keys past the top). Sixteen
+ * buckets make a group: 16 bytes holding where the group's run starts and how many
+ * boundaries each bucket holds, in 4 bits. A lookup reads its group, adds up the counts
+ * before its bucket (one multiply), reads up to four entries from there (one cache line,
+ * rarely two) and counts those below the key without a branch: that many entries on is
+ * the owner. Buckets hold at most 2.5 boundaries on average (frag_bits is lowered until
+ * they do), so one in nine keys, at the densest, meets a bucket of more than four and takes
+ * the exact path, as do keys in groups whose counts do not fit 4 bits (escaped: counts in
+ * a side array; at most one group in a million, unless someone picks ids to crowd one).
+ *
+ * Why this and not one 16-byte bucket per key's read, as before: that kept three
+ * boundaries per bucket in fixed slots at 1.25 boundaries per bucket, 13.5 bytes a point,
+ * 138 MB at 10,000 members. A boundary carries about 23 bits of information (log2 of e x
+ * 2^32 / vnodes for the gap, log2 of the member count for the owner), and fixed slots waste
+ * a third or more of any line on Poisson's spread; a dense array wastes nothing but needs
+ * the counts, here 1 byte a bucket, 0.4 to 0.8 bytes a point. The price is a dependent
+ * second read: the group (in L2 up to about a thousand members) and then the entries.
+ *
+ * Updates (hashring_update.c) rebuild the table around changed points only, so the table
+ * also keeps what they need and lookups never read: per boundary a parity bit (of the sum
+ * of its two points' positions, which the midpoint drops), per group an anchor (the point
+ * of its first boundary; from it each next point is 2 b + parity - point), and the points
+ * that lost a position tie (the shadow list), which win when the winner leaves.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -53,7 +53,6 @@ static inline uint64_t hashring__point_hash(uint64_t id_hash, uint32_t i)
  */
 #define HASHRING__ENTRY_BYTES   3
 #define HASHRING__ENTRY_BITS    24
-#define HASHRING__ENTRY_PAD     4
 #define HASHRING__GROUP_BUCKETS 16
 #define HASHRING__GROUP_SHIFT   4
 /* A nibble holds counts up to 14; 15 and more escape the group. */
@@ -63,6 +62,9 @@ static inline uint64_t hashring__point_hash(uint64_t id_hash, uint32_t i)
 /* Lookups compare up to this many boundaries of a bucket without a loop; fuller buckets
  * (about 1 in 9 at the densest table, see hashring__geometry) take the exact path. */
 #define HASHRING__SCAN_MAX 6
+/* Entries after the sentinel: a lookup reads HASHRING__SCAN_MAX entries from any bucket's
+ * start, the sentinel's included. */
+#define HASHRING__ENTRY_PAD HASHRING__SCAN_MAX
 
 struct hashring_group {
     /* Boundaries in bucket 16 g + j: nibble j. In an escaped group: the index of the
