@@ -273,6 +273,11 @@ void hashring__prev(const struct hashring *r, struct hashring_cursor *c);
 /* The position of the point that owns boundary |k|: its group's anchor, then each next
  * point from the boundary between them, 2 b + parity - point (mod 2^32). */
 uint32_t hashring__point_at(const struct hashring *r, uint32_t k);
+/* The same when the group |g| holding boundary |k| is known (no search over the groups,
+ * whose cache misses cost more than the walk). */
+uint32_t hashring__point_in(const struct hashring *r, uint32_t g, uint32_t k);
+/* A cursor on boundary |k|, in bucket |bucket| or a later one. */
+struct hashring_cursor hashring__cursor_from(const struct hashring *r, uint32_t bucket, uint32_t k);
 /* The owner and the position of the boundary under |c|. */
 uint32_t hashring__cursor_owner(const struct hashring *r, const struct hashring_cursor *c);
 uint32_t hashring__cursor_position(const struct hashring *r, const struct hashring_cursor *c);

@@ -338,45 +338,55 @@ static inline __m128i renumber_lanes(__m128i v, __m128i lane_mask, __m128i owner
     return v;
 }
 
-static inline void renumber_block_pass(uint8_t *p, __m128i owners, const struct lanes_step *st,
-                                       uint32_t steps)
+static inline void renumber_block_pass(uint8_t *dst, const uint8_t *src, __m128i owners,
+                                       const struct lanes_step *st, uint32_t steps)
 {
     const __m128i m0 = _mm_setr_epi16(-1, 0, 0, -1, 0, 0, -1, 0);
     const __m128i m1 = _mm_setr_epi16(0, -1, 0, 0, -1, 0, 0, -1);
     const __m128i m2 = _mm_setr_epi16(0, 0, -1, 0, 0, -1, 0, 0);
-    __m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)p);
-    __m128i v1 = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
-    __m128i v2 = _mm_loadu_si128((const __m128i *)(const void *)(p + 32));
-    _mm_storeu_si128((__m128i *)(void *)p, renumber_lanes(v0, m0, owners, st, steps));
-    _mm_storeu_si128((__m128i *)(void *)(p + 16), renumber_lanes(v1, m1, owners, st, steps));
-    _mm_storeu_si128((__m128i *)(void *)(p + 32), renumber_lanes(v2, m2, owners, st, steps));
+    __m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)src);
+    __m128i v1 = _mm_loadu_si128((const __m128i *)(const void *)(src + 16));
+    __m128i v2 = _mm_loadu_si128((const __m128i *)(const void *)(src + 32));
+    _mm_storeu_si128((__m128i *)(void *)dst, renumber_lanes(v0, m0, owners, st, steps));
+    _mm_storeu_si128((__m128i *)(void *)(dst + 16), renumber_lanes(v1, m1, owners, st, steps));
+    _mm_storeu_si128((__m128i *)(void *)(dst + 32), renumber_lanes(v2, m2, owners, st, steps));
 }
 
-/* Renumbers whole blocks of |dst| (already a copy), a chunk at a time so both passes find
- * the chunk in L1; returns how many entries it did. */
-/* One step (a join or a leave) in its own loop: the step and masks then stay in registers. */
-static void renumber_chunk(uint8_t *dst, uint32_t blocks, __m128i owners,
-                           const struct lanes_step *st, uint32_t steps)
+/* Blocks [0, blocks) of a chunk: the even entries from |src| into |dst| (whole vectors, so
+ * the odd ones are copied as they are), then the odd ones in |dst|, where the chunk now is
+ * in L1. The odd pass of the last block reads and rewrites the first three bytes of the
+ * next block, which must already be in |dst|: the even pass does one block more. */
+static void renumber_chunk(uint8_t *dst, const uint8_t *src, uint32_t blocks, uint32_t even_blocks,
+                           __m128i owners, const struct lanes_step *st, uint32_t steps)
 {
-    enum { BLOCK = 16 };
-    for (int odd = 0; odd < 2; odd++) {
-        if (steps == 1) {
-            const struct lanes_step one = st[0];
-            for (uint32_t k = 0; k < blocks; k++) {
-                renumber_block_pass(dst + HASHRING__ENTRY_BYTES * (BLOCK * k + (uint32_t)odd),
-                                    owners, &one, 1);
-            }
-        } else {
-            for (uint32_t k = 0; k < blocks; k++) {
-                renumber_block_pass(dst + HASHRING__ENTRY_BYTES * (BLOCK * k + (uint32_t)odd),
-                                    owners, st, steps);
-            }
+    enum { BLOCK_BYTES = 16 * HASHRING__ENTRY_BYTES, ODD = HASHRING__ENTRY_BYTES };
+    if (steps == 1) {
+        const struct lanes_step one = st[0];
+        for (uint32_t k = 0; k < even_blocks; k++) {
+            renumber_block_pass(dst + BLOCK_BYTES * k, src + BLOCK_BYTES * k, owners, &one, 1);
         }
+        for (uint32_t k = 0; k < blocks; k++) {
+            uint8_t *p = dst + BLOCK_BYTES * k + ODD;
+            renumber_block_pass(p, p, owners, &one, 1);
+        }
+        return;
+    }
+    for (uint32_t k = 0; k < even_blocks; k++) {
+        renumber_block_pass(dst + BLOCK_BYTES * k, src + BLOCK_BYTES * k, owners, st, steps);
+    }
+    for (uint32_t k = 0; k < blocks; k++) {
+        uint8_t *p = dst + BLOCK_BYTES * k + ODD;
+        renumber_block_pass(p, p, owners, st, steps);
     }
 }
 
-__attribute__((noinline)) static uint32_t
-renumber_blocks(uint8_t *dst, uint32_t n, const struct hashring_renumber *rn, uint32_t mask)
+/* Copies and renumbers whole blocks of sixteen entries, a chunk at a time; returns how many
+ * entries it did. The rest, after them, must be written first: the odd pass of the last
+ * block reads the first three bytes after it. */
+__attribute__((noinline)) static uint32_t renumber_blocks(uint8_t *dst, const uint8_t *src,
+                                                          uint32_t n,
+                                                          const struct hashring_renumber *rn,
+                                                          uint32_t mask)
 {
     enum { BLOCK = 16, CHUNK_BLOCKS = 64 };
     struct lanes_step st[HASHRING__RENUMBER_STEPS];
@@ -385,11 +395,12 @@ renumber_blocks(uint8_t *dst, uint32_t n, const struct hashring_renumber *rn, ui
         st[j].by = _mm_set1_epi16((short)rn->by[j]);
     }
     const __m128i owners = _mm_set1_epi16((short)mask);
-    /* The odd pass reads three bytes past the last block: keep one entry back. */
-    uint32_t blocks = n > 0 ? (n - 1) / BLOCK : 0;
+    uint32_t blocks = n / BLOCK;
     for (uint32_t b = 0; b < blocks; b += CHUNK_BLOCKS) {
         uint32_t count = b + CHUNK_BLOCKS < blocks ? CHUNK_BLOCKS : blocks - b;
-        renumber_chunk(dst + HASHRING__ENTRY_BYTES * BLOCK * b, count, owners, st, rn->steps);
+        uint32_t even = b + count < blocks ? count + 1 : count;
+        uint32_t at = HASHRING__ENTRY_BYTES * BLOCK * b;
+        renumber_chunk(dst + at, src + at, count, even, owners, st, rn->steps);
     }
     return blocks * BLOCK;
 }
@@ -410,10 +421,10 @@ static void copy_entries(struct hashring *r, uint32_t to, const struct hashring 
         struct pair_steps p;
         pair_steps_init(&p, rn, old->owner_bits, mask);
 #if defined(__SSE2__)
-        memcpy(dst, src, (size_t)HASHRING__ENTRY_BYTES * n);
-        uint32_t done = renumber_blocks(dst, n, rn, mask);
+        uint32_t done = n / 16 * 16;
         renumber_run(dst + HASHRING__ENTRY_BYTES * done, src + HASHRING__ENTRY_BYTES * done,
                      n - done, &p);
+        renumber_blocks(dst, src, n, rn, mask);
 #else
         renumber_run(dst, src, n, &p);
 #endif
@@ -453,10 +464,12 @@ static int copy_groups(struct hashring_writer *w, const struct hashring *old, ui
 static void add_counts(struct hashring_writer *w, const struct hashring *old, uint32_t ba,
                        uint32_t bb)
 {
+    const struct hashring_group *g = &old->groups[ba >> HASHRING__GROUP_SHIFT];
     for (uint32_t b = ba; b < bb; b++) {
-        uint32_t start, count;
-        hashring__bucket_span(old, b, &start, &count);
-        w->counts[b & (HASHRING__GROUP_BUCKETS - 1)] += count;
+        uint32_t j = b & (HASHRING__GROUP_BUCKETS - 1);
+        w->counts[j] += (g->start & HASHRING__ESCAPED) != 0
+                            ? old->escapes[g->counts * HASHRING__GROUP_BUCKETS + j]
+                            : (uint32_t)(g->counts >> (4 * j)) & 0xf;
     }
 }
 
@@ -528,8 +541,8 @@ int hashring__writer_copy(struct hashring_writer *w, const struct hashring *old,
     if (rv != 0) {
         return rv;
     }
-    resolve(w,
-            old_group_start(old, g0) == ka ? old->groups[g0].anchor : hashring__point_at(old, ka));
+    resolve(w, old_group_start(old, g0) == ka ? old->groups[g0].anchor
+                                              : hashring__point_in(old, g0, ka));
     copy_entries(r, w->k, old, ka, kb - ka, remap);
     copy_bits(r->parity, w->k, old->parity, ka, kb - ka);
     w->last_position =

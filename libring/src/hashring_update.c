@@ -441,8 +441,8 @@ struct span_ctx {
 
 /* The old points of boundaries [ka, kb) (unwrapped indexes) and the one after, into w->items;
  * their old owners too. Returns the last point's unwrapped position. */
-static int decode_points(struct span_ctx *x, uint32_t ka, uint32_t kb, uint64_t *u_end,
-                         uint32_t *end_owner)
+static int decode_points(struct span_ctx *x, uint32_t first_bucket, uint32_t ka, uint32_t kb,
+                         uint64_t *u_end, uint32_t *end_owner)
 {
     const struct hashring *old = x->old;
     uint32_t d = old->boundary_count;
@@ -451,8 +451,10 @@ static int decode_points(struct span_ctx *x, uint32_t ka, uint32_t kb, uint64_t 
         return RING_ENOMEM;
     }
     x->w.items = items;
-    uint64_t u = hashring__point_at(old, ka % d);
-    struct hashring_cursor cur = hashring__cursor_at(old, ka % d);
+    /* Boundary ka is the first at or after the span's first bucket, unless that wrapped. */
+    struct hashring_cursor cur =
+        ka < d ? hashring__cursor_from(old, first_bucket, ka) : hashring__cursor_at(old, ka % d);
+    uint64_t u = hashring__point_in(old, cur.bucket >> HASHRING__GROUP_SHIFT, ka % d);
     x->w.item_count = 0;
     for (uint32_t k = ka; k < kb; k++) {
         uint32_t i = k % d;
@@ -611,7 +613,7 @@ static int rebuild_span(struct span_ctx *x, const struct span *s)
     x->out->span_bounds[x->span++] = x->out->bound_count;
     uint64_t u_end;
     uint32_t end_owner;
-    int rv = decode_points(x, ka, kb, &u_end, &end_owner);
+    int rv = decode_points(x, s->first, ka, kb, &u_end, &end_owner);
     if (rv != 0) {
         return rv;
     }

@@ -85,8 +85,13 @@ uint32_t hashring__group_of(const struct hashring *r, uint32_t k)
 
 struct hashring_cursor hashring__cursor_at(const struct hashring *r, uint32_t k)
 {
+    return hashring__cursor_from(r, hashring__group_of(r, k) << HASHRING__GROUP_SHIFT, k);
+}
+
+struct hashring_cursor hashring__cursor_from(const struct hashring *r, uint32_t bucket, uint32_t k)
+{
     RING_ASSERT(k < r->boundary_count);
-    struct hashring_cursor c = { hashring__group_of(r, k) << HASHRING__GROUP_SHIFT, k, k };
+    struct hashring_cursor c = { bucket, k, k };
     settle(r, &c);
     return c;
 }
@@ -155,7 +160,11 @@ static uint32_t point_in_group(const struct hashring *r, uint32_t g, uint64_t co
 
 uint32_t hashring__point_at(const struct hashring *r, uint32_t k)
 {
-    uint32_t g = hashring__group_of(r, k);
+    return hashring__point_in(r, hashring__group_of(r, k), k);
+}
+
+uint32_t hashring__point_in(const struct hashring *r, uint32_t g, uint32_t k)
+{
     if ((r->groups[g].start & HASHRING__ESCAPED) != 0) {
         return point_at_slow(r, g, k);
     }
