@@ -1,0 +1,154 @@
+/*
+ * lease_accept: the acceptor, the half of every node that grants leases to others (and to
+ * itself), and the holder's reactions to what other nodes' requests and releases say.
+ *
+ * Per shard the acceptor keeps one promise: the holder and epoch it last granted and, on its
+ * own clock, until when: arrival + lease_ms + the drift bound. The rule (proto/LEASES.md,
+ * "Acceptor"), for a request (holder h, epoch e, cert c):
+ *   - c names the epoch of the promise here: its holder released it (h got its release),
+ *     so the promise stops being live;
+ *   - the promise is (h, e): a renewal, granted, extended;
+ *   - else another holder's promise is live: refused (HELD);
+ *   - else e is not above the promised epoch: refused (STALE), so an epoch is granted to
+ *     one holder only;
+ *   - else h is not a live member here: refused (UNKNOWN); a member cut off from us, or
+ *     never heard of, does not take promises that would block the ones we can reach;
+ *   - else granted: the promise becomes (h, e).
+ * Until lease_ms + drift after it started, and from the moment it leaves, the acceptor
+ * answers NOT_READY to everything; a new node still records what requests teach it (a
+ * restarted node learns the live leases from their renewals before it votes).
+ */
+#include <string.h>
+
+#include "ring/error.h"
+#include "lease_int.h"
+
+int lease__accept(struct lease *l, uint64_t holder, uint32_t shard, uint64_t epoch, uint64_t cert,
+                  uint32_t lease_ms, uint64_t now_ms)
+{
+    struct lease_promise *p = &l->promises[shard];
+    if (cert != 0 && p->epoch == cert && p->holder != holder) {
+        p->until_ms = 0;
+    }
+    int ready = now_ms >= l->ready_ms && !l->leaving;
+    uint64_t until = now_ms + lease__promise_ms(l, lease_ms);
+    int rv;
+    if (l->leaving) {
+        rv = CODEC_LEASE_NOT_READY;
+    } else if (p->holder == holder && p->epoch == epoch) {
+        p->until_ms = until > p->until_ms ? until : p->until_ms;
+        rv = ready ? CODEC_LEASE_GRANTED : CODEC_LEASE_NOT_READY;
+    } else if (now_ms < p->until_ms && p->holder != holder) {
+        rv = CODEC_LEASE_HELD;
+    } else if (epoch <= p->epoch) {
+        rv = CODEC_LEASE_STALE;
+    } else if (holder != l->self && !lease__member_live(l, holder)) {
+        rv = CODEC_LEASE_UNKNOWN;
+    } else {
+        p->holder = holder;
+        p->epoch = epoch;
+        p->until_ms = until;
+        rv = ready ? CODEC_LEASE_GRANTED : CODEC_LEASE_NOT_READY;
+    }
+    if (rv == CODEC_LEASE_GRANTED) {
+        l->stats.granted++;
+    } else {
+        l->stats.refused++;
+    }
+    return rv;
+}
+
+int lease__member_live(const struct lease *l, uint64_t hash)
+{
+    uint32_t idx = lease__voter_find(l->vs, hash);
+    return idx != UINT32_MAX && l->vs->v[idx].live;
+}
+
+/* What a request for |shard| from |holder| tells the holder's side here: the requester
+ * wants a shard we hold (we may hand it over), or claims one we released without having our
+ * release (it is sent again). */
+static void holder_side(struct lease *l, uint64_t holder, const struct codec_lease_entry *e,
+                        uint64_t now_ms)
+{
+    struct lease_slot *sl = &l->slots[e->shard];
+    if (sl->state == LEASE_HELD || sl->state == LEASE_RELEASING) {
+        sl->want = holder;
+        sl->want_ms = now_ms;
+        lease__evaluate(l, e->shard, now_ms);
+    } else if (sl->released != 0 && e->extra != sl->released &&
+               now_ms - sl->released_ms <= 2 * (uint64_t)l->cfg.lease_ms &&
+               l->promises[e->shard].epoch <= sl->released) {
+        lease__send_release(l, holder, e->shard, sl->released);
+    }
+}
+
+int lease__recv_request(struct lease *l, const struct ring_addr *from, uint64_t now_ms)
+{
+    struct codec_lease *m = &l->msg;
+    uint64_t holder = lease__hash(m->from, m->from_len);
+    if (holder == l->self) {
+        return 0;
+    }
+    /* The ack reuses the request's entries: [shard, the epoch promised here, the result]. */
+    for (int i = 0; i < m->entry_count; i++) {
+        struct codec_lease_entry *e = &m->entries[i];
+        if (e->shard >= l->cfg.shards) {
+            e->epoch = 0;
+            e->extra = CODEC_LEASE_NOT_READY; /* another shard count: never ours to grant */
+            continue;
+        }
+        int rv = lease__accept(l, holder, e->shard, e->epoch, e->extra, m->lease_ms, now_ms);
+        holder_side(l, holder, e, now_ms);
+        e->epoch = l->promises[e->shard].epoch;
+        e->extra = (uint64_t)rv;
+    }
+    m->type = CODEC_LEASE_ACK;
+    m->from_len = (uint8_t)l->cfg.id_len;
+    memcpy(m->from, l->id, l->cfg.id_len + 1);
+    (void)lease__queue(l, from, m); /* counted when dropped; the claimant asks again */
+    return 0;
+}
+
+void lease__recv_release(struct lease *l, uint64_t now_ms)
+{
+    const struct codec_lease *m = &l->msg;
+    uint64_t holder = lease__hash(m->from, m->from_len);
+    for (int i = 0; i < m->entry_count; i++) {
+        const struct codec_lease_entry *e = &m->entries[i];
+        if (e->shard >= l->cfg.shards) {
+            continue;
+        }
+        struct lease_promise *p = &l->promises[e->shard];
+        if (p->holder == holder && p->epoch == e->epoch) {
+            p->until_ms = 0;
+        }
+        struct lease_slot *sl = &l->slots[e->shard];
+        sl->known_max = e->epoch > sl->known_max ? e->epoch : sl->known_max;
+        if (l->leaving || sl->state == LEASE_HELD || sl->state == LEASE_RELEASING ||
+            e->epoch <= sl->cert) {
+            continue;
+        }
+        sl->cert = e->epoch;
+        sl->cert_ms = now_ms;
+        sl->designated = 1;
+        sl->designated_until = now_ms + 2 * (uint64_t)l->cfg.lease_ms;
+        lease__evaluate(l, e->shard, now_ms);
+        lease__round_soon(l, now_ms);
+    }
+}
+
+void lease__send_release(struct lease *l, uint64_t to, uint32_t shard, uint64_t epoch)
+{
+    uint32_t idx = lease__voter_find(l->vs, to);
+    if (idx == UINT32_MAX) {
+        return;
+    }
+    struct codec_lease *m = &l->rel;
+    m->type = CODEC_LEASE_RELEASE;
+    m->seq = 0;
+    m->from_len = (uint8_t)l->cfg.id_len;
+    memcpy(m->from, l->id, l->cfg.id_len + 1);
+    m->entry_count = 1;
+    m->entries[0] = (struct codec_lease_entry){ .shard = shard, .epoch = epoch, .extra = 0 };
+    (void)lease__queue(l, &l->vs->v[idx].addr, m);
+}
