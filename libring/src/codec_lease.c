@@ -64,7 +64,7 @@ static int entry_ok(int type, const struct codec_lease_entry *e)
     case CODEC_LEASE_ACK:
         return e->extra <= CODEC_LEASE_RESULT_MAX;
     default:
-        return e->epoch > 0 && e->extra == 0;
+        return e->epoch > 0 && e->extra <= CODEC_LEASE_RELEASE_FLAGS_MAX;
     }
 }
 

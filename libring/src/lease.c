@@ -42,7 +42,7 @@ static uint32_t or_default(uint32_t v, uint32_t def)
 void lease_config_defaults(struct lease_config *c)
 {
     c->lease_ms = or_default(c->lease_ms, LEASE_DEFAULT_LEASE_MS);
-    c->renew_ms = or_default(c->renew_ms, c->lease_ms / 3);
+    c->renew_ms = or_default(c->renew_ms, c->lease_ms / 2);
     c->claim_retry_ms = or_default(c->claim_retry_ms, LEASE_DEFAULT_CLAIM_RETRY_MS);
     c->resend_ms = or_default(c->resend_ms, LEASE_DEFAULT_RESEND_MS);
     c->drift_ppm = or_default(c->drift_ppm, LEASE_DEFAULT_DRIFT_PPM);
@@ -76,9 +76,11 @@ uint64_t lease__hold_ms(const struct lease *l, uint32_t lease_ms)
     return lease_ms - drift_of(l, lease_ms);
 }
 
+/* + 1: clocks are read in whole ms, so a request that arrived at x.9 ms reads as x; the
+ * promise must not end that much early. (The holder's reading errs the safe way.) */
 uint64_t lease__promise_ms(const struct lease *l, uint32_t lease_ms)
 {
-    return lease_ms + drift_of(l, lease_ms);
+    return lease_ms + drift_of(l, lease_ms) + 1;
 }
 
 /* ---- construction ---- */
@@ -118,15 +120,18 @@ int lease_new(struct lease **out, const struct lease_config *cfg, const struct r
     l->promises = alloc0(l, c.shards, sizeof(*l->promises));
     l->active = alloc0(l, c.shards, sizeof(*l->active));
     l->pos = alloc0(l, c.shards, sizeof(*l->pos));
+    l->succ = alloc0(l, c.shards, sizeof(*l->succ));
     l->ev_cap = 2 * c.shards + LEASE_EVENTS_MIN;
     l->ev = alloc0(l, l->ev_cap, sizeof(*l->ev));
     if (l->slots == NULL || l->promises == NULL || l->active == NULL || l->pos == NULL ||
-        l->ev == NULL) {
+        l->succ == NULL || l->ev == NULL) {
         lease_del(l);
         return RING_ENOMEM;
     }
     for (uint32_t s = 0; s < c.shards; s++) {
         l->pos[s] = UINT32_MAX;
+        l->slots[s].rank = LEASE_RANKS;
+        l->promises[s].heard_ms = now_ms; /* nothing is an orphan before we could hear */
     }
     *out = l;
     return 0;
@@ -150,6 +155,7 @@ void lease_del(struct lease *l)
     release_mem(l, l->promises);
     release_mem(l, l->active);
     release_mem(l, l->pos);
+    release_mem(l, l->succ);
     release_mem(l, l);
 }
 
@@ -210,7 +216,17 @@ void lease__set_state(struct lease *l, uint32_t shard, int state, uint64_t now_m
 
 void lease__round_soon(struct lease *l, uint64_t now_ms)
 {
+    /* A node that cannot hear a majority keeps probing at its backoff: new wants change
+     * nothing about that (in a partition the minority's views change many times a second). */
+    if (l->next_round_ms != UINT64_MAX && !lease__majority_heard(l, now_ms)) {
+        return;
+    }
     l->claim_backoff = 0;
+    lease__round_again(l, now_ms);
+}
+
+void lease__round_again(struct lease *l, uint64_t now_ms)
+{
     uint64_t at = l->last_round_ms + LEASE_ROUND_GAP_MS;
     at = at > now_ms ? at : now_ms;
     l->next_round_ms = at < l->next_round_ms ? at : l->next_round_ms;
@@ -224,7 +240,7 @@ static void expire(struct lease *l, uint32_t shard, uint64_t now_ms)
     if (sl->state == LEASE_RELEASING && now_ms - sl->since_ms >= l->cfg.release_timeout_ms) {
         l->stats.lapsed++;
     }
-    sl->superseded = 0;
+    sl->bump = 0;
     lease__set_state(l, shard, LEASE_LOST, now_ms);
     lease__round_soon(l, now_ms);
 }
@@ -236,6 +252,45 @@ static int wanted_by_owner(const struct lease *l, const struct lease_slot *sl, u
            now_ms - sl->want_ms <= window;
 }
 
+/* Orphans. The ring's owner of a shard may be unreachable without being declared faulty
+ * yet (the failure detector is slow in a big partition: Lifeguard stretches the probes of
+ * nodes whose own probes fail), and then nobody claims the shard. Its successors in ring
+ * order do, the k-th once it has heard no request for the shard from any other node for
+ * lease_ms + (k - 1) x renew_ms and holds no live promise for it: the owner would have
+ * claimed three times in a lease, and each successor's claims silence the later ones. A
+ * claim from an earlier one makes it withdraw; a holder hands the shard to the ring's owner
+ * when the owner asks, as after any move. */
+static uint64_t orphan_at(const struct lease *l, uint32_t shard)
+{
+    const struct lease_slot *sl = &l->slots[shard];
+    const struct lease_promise *p = &l->promises[shard];
+    if (sl->rank == 0 || sl->rank >= LEASE_RANKS) {
+        return UINT64_MAX;
+    }
+    uint64_t from = p->heard_ms > l->ready_ms ? p->heard_ms : l->ready_ms;
+    uint64_t at = from + l->cfg.lease_ms + (uint64_t)(sl->rank - 1) * l->cfg.renew_ms;
+    uint64_t live = p->holder != l->self ? p->until_ms : 0; /* our own claims do not count */
+    return at > live ? at : live;
+}
+
+/* Claims the orphans due, and notes when the next one may be (requests heard later only
+ * push that further, so the note stays a lower bound until the next scan). */
+static void orphans_scan(struct lease *l, uint64_t now_ms)
+{
+    uint64_t next = UINT64_MAX;
+    for (uint32_t i = 0; i < l->succ_count && !l->leaving; i++) {
+        uint32_t s = l->succ[i];
+        if (l->slots[s].state == LEASE_NONE) {
+            lease__evaluate(l, s, now_ms);
+        }
+        if (l->slots[s].state == LEASE_NONE) {
+            uint64_t at = orphan_at(l, s);
+            next = at < next ? at : next;
+        }
+    }
+    l->orphan_min_ms = next;
+}
+
 void lease__evaluate(struct lease *l, uint32_t shard, uint64_t now_ms)
 {
     struct lease_slot *sl = &l->slots[shard];
@@ -245,7 +300,8 @@ void lease__evaluate(struct lease *l, uint32_t shard, uint64_t now_ms)
     if (sl->designated && now_ms >= sl->designated_until) {
         sl->designated = 0;
     }
-    int mine = !l->leaving && (sl->owner == l->self || sl->designated);
+    int mine =
+        !l->leaving && (sl->owner == l->self || sl->designated || now_ms >= orphan_at(l, shard));
     switch (sl->state) {
     case LEASE_NONE:
         if (mine) {
@@ -257,6 +313,10 @@ void lease__evaluate(struct lease *l, uint32_t shard, uint64_t now_ms)
     case LEASE_LOST:
         if (!mine) {
             lease__set_state(l, shard, LEASE_NONE, now_ms);
+            if (sl->claimed != 0) {
+                lease__withdraw(l, shard, sl->claimed);
+                sl->claimed = 0;
+            }
         }
         break;
     case LEASE_HELD:
@@ -386,30 +446,37 @@ static struct lease_voters *voters_build(struct lease *l, const struct members *
     return vs;
 }
 
-static uint64_t member_hash(const struct hashring *r, uint32_t idx)
+/* Each shard's owners (|cb| NULL: none): the first, the two after it, and this node's rank
+ * among the first LEASE_RANKS. */
+static void place(struct lease *l, lease_owners_cb cb, void *arg)
 {
-    const struct hashring_member *m = hashring_member(r, idx);
-    return lease__hash(m->id, m->id_len);
-}
-
-/* Each shard's owner in |ring| (NULL: none), and the owner after this node. */
-static void place(struct lease *l, const struct hashring *ring)
-{
+    l->succ_count = 0;
     for (uint32_t s = 0; s < l->cfg.shards; s++) {
         struct lease_slot *sl = &l->slots[s];
-        char key[SHARDS_KEY_BYTES_MAX + 1];
-        uint32_t owners[2];
-        int n = ring != NULL ? hashring_lookup_n(ring, key, shards_key(s, key), 2, owners) : 0;
-        sl->owner = n > 0 ? member_hash(ring, owners[0]) : 0;
-        sl->next = sl->owner;
-        if (sl->owner == l->self) {
-            sl->next = n > 1 ? member_hash(ring, owners[1]) : 0;
+        struct lease_owner o[LEASE_RANKS];
+        size_t n = cb != NULL ? cb(s, o, LEASE_RANKS, arg) : 0;
+        uint64_t h[3] = { 0, 0, 0 };
+        sl->rank = LEASE_RANKS;
+        for (size_t k = 0; k < n && k < LEASE_RANKS; k++) {
+            if (k < 3) {
+                h[k] = lease__hash(o[k].id, o[k].id_len);
+            }
+            if (sl->rank == LEASE_RANKS && o[k].id_len == l->cfg.id_len &&
+                memcmp(o[k].id, l->id, o[k].id_len) == 0) {
+                sl->rank = (uint8_t)k;
+            }
+        }
+        sl->owner = h[0];
+        sl->alt[0] = h[1];
+        sl->alt[1] = h[2];
+        if (sl->rank > 0 && sl->rank < LEASE_RANKS) {
+            l->succ[l->succ_count++] = s;
         }
     }
 }
 
-int lease_update(struct lease *l, const struct members *t, const struct hashring *ring,
-                 uint64_t now_ms)
+int lease_update_owners(struct lease *l, const struct members *t, uint64_t placement,
+                        lease_owners_cb cb, void *arg, uint64_t now_ms)
 {
     int changed = 0;
     if (t != NULL) {
@@ -428,18 +495,43 @@ int lease_update(struct lease *l, const struct members *t, const struct hashring
             changed = 1;
         }
     }
-    uint64_t rs = ring != NULL ? hashring_checksum(ring) : 0;
-    int have = ring != NULL ? 1 : 2;
-    if (l->have_ring != have || rs != l->ring_sum) {
-        place(l, ring);
+    int have = cb != NULL ? 1 : 2;
+    if (l->have_ring != have || placement != l->ring_sum) {
+        place(l, cb, arg);
         l->have_ring = have;
-        l->ring_sum = rs;
+        l->ring_sum = placement;
         changed = 1;
     }
     for (uint32_t s = 0; changed && s < l->cfg.shards; s++) {
         lease__evaluate(l, s, now_ms);
     }
+    if (changed) {
+        orphans_scan(l, now_ms);
+    }
     return 0;
+}
+
+/* The owners of |shard| in a ring: its placement key's owners in ring order. */
+static size_t ring_owners(uint32_t shard, struct lease_owner *out, size_t max, void *arg)
+{
+    const struct hashring *ring = arg;
+    char key[SHARDS_KEY_BYTES_MAX + 1];
+    uint32_t idx[LEASE_OWNERS_MAX];
+    max = max < LEASE_OWNERS_MAX ? max : LEASE_OWNERS_MAX;
+    int n = hashring_lookup_n(ring, key, shards_key(shard, key), max, idx);
+    for (int k = 0; k < n; k++) {
+        const struct hashring_member *m = hashring_member(ring, idx[k]);
+        out[k] = (struct lease_owner){ m->id, m->id_len };
+    }
+    return n > 0 ? (size_t)n : 0;
+}
+
+int lease_update(struct lease *l, const struct members *t, const struct hashring *ring,
+                 uint64_t now_ms)
+{
+    uint64_t placement = ring != NULL ? hashring_checksum(ring) : 0;
+    return lease_update_owners(l, t, placement, ring != NULL ? ring_owners : NULL,
+                               (void *)(uintptr_t)ring, now_ms);
 }
 
 /* ---- output ---- */
@@ -540,6 +632,11 @@ int lease_recv(struct lease *l, const struct ring_addr *from, const uint8_t *buf
     }
 }
 
+void lease__wake(struct lease *l, uint64_t at_ms)
+{
+    l->wake_ms = at_ms < l->wake_ms ? at_ms : l->wake_ms;
+}
+
 int lease_tick(struct lease *l, uint64_t now_ms)
 {
     /* Backwards: evaluating a shard may drop it from the active list, which moves the last
@@ -547,6 +644,17 @@ int lease_tick(struct lease *l, uint64_t now_ms)
     for (uint32_t i = l->active_count; i-- > 0;) {
         lease__evaluate(l, l->active[i], now_ms);
     }
+    l->wake_ms = UINT64_MAX;
+    for (uint32_t i = 0; i < l->active_count; i++) {
+        const struct lease_slot *sl = &l->slots[l->active[i]];
+        if (holding(sl->state)) {
+            lease__wake(l, sl->expires_ms);
+        }
+        if (sl->designated) {
+            lease__wake(l, sl->designated_until);
+        }
+    }
+    orphans_scan(l, now_ms);
     lease__round_tick(l, now_ms);
     return 0;
 }
@@ -558,33 +666,28 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 
 uint64_t lease_next_deadline(const struct lease *l)
 {
-    uint64_t d = lease__round_deadline(l);
-    for (uint32_t i = 0; i < l->active_count; i++) {
-        const struct lease_slot *sl = &l->slots[l->active[i]];
-        if (holding(sl->state)) {
-            d = min_u64(d, sl->expires_ms);
-        }
-        if (sl->designated) {
-            d = min_u64(d, sl->designated_until);
-        }
-    }
-    return d;
+    return min_u64(min_u64(lease__round_deadline(l), l->wake_ms), l->orphan_min_ms);
 }
 
 /* ---- the app's calls ---- */
 
 /* Where a released shard goes: the node that asked for it, else the ring's owner, else the
  * owner after this node. */
-static uint64_t release_target(const struct lease *l, const struct lease_slot *sl, uint64_t now_ms)
+uint64_t lease__release_target(const struct lease *l, const struct lease_slot *sl, uint64_t skip,
+                               uint64_t now_ms)
 {
     uint64_t window = (uint64_t)l->cfg.claim_retry_ms * LEASE_WANT_RETRIES;
-    if (sl->want != 0 && sl->want != l->self && now_ms - sl->want_ms <= window) {
+    if (sl->want != 0 && sl->want != l->self && sl->want != skip &&
+        now_ms - sl->want_ms <= window) {
         return sl->want;
     }
-    if (sl->owner != 0 && sl->owner != l->self) {
-        return sl->owner;
+    const uint64_t order[3] = { sl->owner, sl->alt[0], sl->alt[1] };
+    for (int k = 0; k < 3; k++) {
+        if (order[k] != 0 && order[k] != l->self && order[k] != skip) {
+            return order[k];
+        }
     }
-    return sl->next != l->self ? sl->next : 0;
+    return 0;
 }
 
 int lease_release(struct lease *l, uint32_t shard, uint64_t now_ms)
@@ -602,10 +705,10 @@ int lease_release(struct lease *l, uint32_t shard, uint64_t now_ms)
     }
     sl->released = sl->epoch;
     sl->released_ms = now_ms;
-    sl->superseded = 0;
+    sl->bump = 0;
     l->stats.releases++;
     lease__set_state(l, shard, LEASE_NONE, now_ms);
-    uint64_t to = release_target(l, sl, now_ms);
+    uint64_t to = lease__release_target(l, sl, 0, now_ms);
     if (to != 0) {
         lease__send_release(l, to, shard, sl->epoch);
     }

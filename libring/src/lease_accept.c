@@ -7,12 +7,13 @@
  * "Acceptor"), for a request (holder h, epoch e, cert c):
  *   - c names the epoch of the promise here: its holder released it (h got its release),
  *     so the promise stops being live;
+ *   - h is not a live (alive or suspect) member here: refused (UNKNOWN), renewals too: a
+ *     member cut off from us, or never heard of, takes no promise that would block the
+ *     ones we can reach, and keeps none alive;
  *   - the promise is (h, e): a renewal, granted, extended;
  *   - else another holder's promise is live: refused (HELD);
  *   - else e is not above the promised epoch: refused (STALE), so an epoch is granted to
  *     one holder only;
- *   - else h is not a live member here: refused (UNKNOWN); a member cut off from us, or
- *     never heard of, does not take promises that would block the ones we can reach;
  *   - else granted: the promise becomes (h, e).
  * Until lease_ms + drift after it started, and from the moment it leaves, the acceptor
  * answers NOT_READY to everything; a new node still records what requests teach it (a
@@ -30,11 +31,15 @@ int lease__accept(struct lease *l, uint64_t holder, uint32_t shard, uint64_t epo
     if (cert != 0 && p->epoch == cert && p->holder != holder) {
         p->until_ms = 0;
     }
-    int ready = now_ms >= l->ready_ms && !l->leaving;
+    int ready = now_ms >= l->ready_ms;
     uint64_t until = now_ms + lease__promise_ms(l, lease_ms);
     int rv;
     if (l->leaving) {
         rv = CODEC_LEASE_NOT_READY;
+    } else if (ready && holder != l->self && !lease__member_live(l, holder)) {
+        /* Cut off from us, or faulty here: no promise, not even a renewal (a new acceptor
+         * records everyone's: it must learn every live lease before it votes). */
+        rv = CODEC_LEASE_UNKNOWN;
     } else if (p->holder == holder && p->epoch == epoch) {
         p->until_ms = until > p->until_ms ? until : p->until_ms;
         rv = ready ? CODEC_LEASE_GRANTED : CODEC_LEASE_NOT_READY;
@@ -42,8 +47,6 @@ int lease__accept(struct lease *l, uint64_t holder, uint32_t shard, uint64_t epo
         rv = CODEC_LEASE_HELD;
     } else if (epoch <= p->epoch) {
         rv = CODEC_LEASE_STALE;
-    } else if (holder != l->self && !lease__member_live(l, holder)) {
-        rv = CODEC_LEASE_UNKNOWN;
     } else {
         p->holder = holder;
         p->epoch = epoch;
@@ -98,6 +101,9 @@ int lease__recv_request(struct lease *l, const struct ring_addr *from, uint64_t 
             continue;
         }
         int rv = lease__accept(l, holder, e->shard, e->epoch, e->extra, m->lease_ms, now_ms);
+        if (rv != CODEC_LEASE_UNKNOWN) {
+            l->promises[e->shard].heard_ms = now_ms; /* a live member wants it: no orphan */
+        }
         holder_side(l, holder, e, now_ms);
         e->epoch = l->promises[e->shard].epoch;
         e->extra = (uint64_t)rv;
@@ -123,17 +129,55 @@ void lease__recv_release(struct lease *l, uint64_t now_ms)
             p->until_ms = 0;
         }
         struct lease_slot *sl = &l->slots[e->shard];
+        if (e->extra == LEASE_RELEASE_WITHDRAW) {
+            /* A claim given up: nothing is handed to us, but if we want the shard, the
+             * promise that stood in our way is gone: ask again now. */
+            if (sl->state == LEASE_ACQUIRING || sl->state == LEASE_LOST) {
+                lease__round_again(l, now_ms);
+            }
+            continue;
+        }
         sl->known_max = e->epoch > sl->known_max ? e->epoch : sl->known_max;
-        if (l->leaving || sl->state == LEASE_HELD || sl->state == LEASE_RELEASING ||
-            e->epoch <= sl->cert) {
+        if (sl->state == LEASE_HELD || sl->state == LEASE_RELEASING || e->epoch <= sl->cert) {
+            continue;
+        }
+        if (l->leaving) {
+            /* Handed to a node that is leaving too (the sender had not heard): pass it on,
+             * once, to where we would hand our own. */
+            uint64_t to = lease__release_target(l, sl, holder, now_ms);
+            sl->cert = e->epoch;
+            if (to != 0) {
+                lease__send_release(l, to, e->shard, e->epoch);
+            }
             continue;
         }
         sl->cert = e->epoch;
         sl->cert_ms = now_ms;
         sl->designated = 1;
         sl->designated_until = now_ms + 2 * (uint64_t)l->cfg.lease_ms;
+        lease__wake(l, sl->designated_until);
         lease__evaluate(l, e->shard, now_ms);
         lease__round_soon(l, now_ms);
+    }
+}
+
+void lease__withdraw(struct lease *l, uint32_t shard, uint64_t epoch)
+{
+    struct lease_promise *p = &l->promises[shard];
+    if (p->holder == l->self && p->epoch == epoch) {
+        p->until_ms = 0;
+    }
+    struct codec_lease *m = &l->rel;
+    m->type = CODEC_LEASE_RELEASE;
+    m->seq = 0;
+    m->from_len = (uint8_t)l->cfg.id_len;
+    memcpy(m->from, l->id, l->cfg.id_len + 1);
+    m->entry_count = 1;
+    m->entries[0] = (struct codec_lease_entry){ shard, epoch, LEASE_RELEASE_WITHDRAW };
+    for (uint32_t v = 0; l->vs != NULL && v < l->vs->count; v++) {
+        if (v != l->vs->self) {
+            (void)lease__queue(l, &l->vs->v[v].addr, m);
+        }
     }
 }
 

@@ -56,11 +56,16 @@ static int renewable(const struct lease *l, const struct lease_slot *sl, uint64_
     if (sl->state != LEASE_HELD && sl->state != LEASE_RELEASING) {
         return 0;
     }
-    if (now_ms >= sl->expires_ms || sl->superseded) {
+    if (now_ms >= sl->expires_ms) {
         return 0;
     }
     /* A RELEASING shard the app has not let go of lapses after the bound. */
     return sl->state == LEASE_HELD || now_ms - sl->since_ms < l->cfg.release_timeout_ms;
+}
+
+static int held_state(const struct lease_slot *sl)
+{
+    return sl->state == LEASE_HELD || sl->state == LEASE_RELEASING;
 }
 
 static int claimable(const struct lease_slot *sl)
@@ -77,24 +82,42 @@ static int by_shard(const void *a, const void *b)
 
 /* Fills |e| (room for every active shard) with what is due now; returns the count and sets
  * |*claims| when some claim is due, |*waiting| when claims wait for the acceptor's start. */
+/* 1 when a majority answered a round that started less than a lease ago: this node is on
+ * the majority side, and its claims can succeed. A node that cannot hear from a majority
+ * must not claim: its claims would leave promises with the acceptors that do hear it (one
+ * way) and block the claims that can succeed. It probes instead (a request with nothing in
+ * it, which every acceptor acks) and claims once a majority answers. */
+int lease__majority_heard(const struct lease *l, uint64_t now_ms)
+{
+    return l->majority_ms != 0 && now_ms - l->majority_ms < l->cfg.lease_ms;
+}
+
 static uint32_t collect(struct lease *l, struct lease_rentry *e, uint64_t now_ms, int *claims,
-                        int *waiting)
+                        int *waiting, int *held_back)
 {
     uint32_t n = 0;
-    *claims = *waiting = 0;
+    int heard = lease__majority_heard(l, now_ms);
+    *claims = *waiting = *held_back = 0;
     for (uint32_t i = 0; i < l->active_count; i++) {
         uint32_t s = l->active[i];
         const struct lease_slot *sl = &l->slots[s];
-        if (renewable(l, sl, now_ms)) {
+        if (renewable(l, sl, now_ms) && sl->bump && !l->leaving) {
+            e[n++] = (struct lease_rentry){ .shard = s, .epoch = sl->known_max + 1, .claim = 1 };
+        } else if (renewable(l, sl, now_ms)) {
             e[n++] = (struct lease_rentry){ .shard = s, .epoch = sl->epoch };
         } else if (claimable(sl) && !l->leaving) {
             if (now_ms < l->ready_ms) {
                 *waiting = 1;
                 continue;
             }
+            if (!heard) {
+                *held_back = 1;
+                continue;
+            }
             e[n++] = (struct lease_rentry){
                 .shard = s, .epoch = sl->known_max + 1, .cert = sl->cert, .claim = 1
             };
+            l->slots[s].claimed = sl->known_max + 1;
             *claims = 1;
         }
     }
@@ -140,7 +163,8 @@ static int encode_part(struct lease *l, struct lease_round *r, uint32_t part)
     return 0;
 }
 
-static struct lease_round *round_build(struct lease *l, uint64_t now_ms, int *claims, int *waiting)
+static struct lease_round *round_build(struct lease *l, uint64_t now_ms, int *claims, int *waiting,
+                                       int *held_back)
 {
     struct lease_round *r = zalloc(l, 1, sizeof(*r));
     if (r == NULL) {
@@ -148,9 +172,12 @@ static struct lease_round *round_build(struct lease *l, uint64_t now_ms, int *cl
     }
     r->e = zalloc(l, l->active_count + 1, sizeof(*r->e));
     r->vs = lease__voters_ref(l->vs);
-    r->count = r->e != NULL ? collect(l, r->e, now_ms, claims, waiting) : 0;
+    r->count = r->e != NULL ? collect(l, r->e, now_ms, claims, waiting, held_back) : 0;
     uint32_t pp = per_part(l);
     r->parts = (r->count + pp - 1) / pp;
+    if (r->parts == 0 && *held_back) {
+        r->parts = 1; /* a probe: one empty request */
+    }
     if (r->parts > LEASE_PARTS_MAX) {
         r->parts = LEASE_PARTS_MAX; /* the rest waits for the next round */
         r->count = LEASE_PARTS_MAX * pp;
@@ -178,10 +205,31 @@ static struct lease_round *round_build(struct lease *l, uint64_t now_ms, int *cl
 
 /* ---- grants ---- */
 
+/* More than half of the voters, or exactly half with the lowest id among them. */
+static int majority(const struct lease_round *r, uint32_t n, int lowest)
+{
+    uint64_t twice = 2 * (uint64_t)n;
+    return twice > r->vs->count || (twice == r->vs->count && lowest);
+}
+
 static int quorum(const struct lease_round *r, const struct lease_rentry *re)
 {
-    uint64_t twice = 2 * (uint64_t)re->grants;
-    return twice > r->vs->count || (twice == r->vs->count && re->lowest);
+    return majority(r, re->grants, re->lowest);
+}
+
+/* Voter |voter| answered part 0 of |r|: once a majority has, this node is known to be on
+ * the majority side (and claims held back go out now). */
+static void answered(struct lease *l, struct lease_round *r, uint32_t voter, uint64_t now_ms)
+{
+    int before = majority(r, r->answered, r->lowest_answered);
+    r->answered++;
+    r->lowest_answered |= voter == r->vs->lowest;
+    if (!before && majority(r, r->answered, r->lowest_answered)) {
+        l->majority_ms = r->t0_ms > l->majority_ms ? r->t0_ms : l->majority_ms;
+        if (r->held_back) {
+            lease__round_again(l, now_ms);
+        }
+    }
 }
 
 static void apply(struct lease *l, const struct lease_round *r, const struct lease_rentry *re,
@@ -193,12 +241,22 @@ static void apply(struct lease *l, const struct lease_round *r, const struct lea
         return; /* the grants came too late to be worth anything (a pause, a slow network) */
     }
     if (!re->claim) {
-        int held = sl->state == LEASE_HELD || sl->state == LEASE_RELEASING;
-        if (held && sl->epoch == re->epoch && end > sl->expires_ms) {
+        if (held_state(sl) && sl->epoch == re->epoch && end > sl->expires_ms) {
             sl->expires_ms = end;
+            lease__wake(l, end);
             l->stats.renewals++;
             lease__event(l, re->shard, sl->state);
         }
+        return;
+    }
+    if (held_state(sl) && re->epoch > sl->epoch) {
+        /* A bump: the same holder, a new epoch that every acceptor of the majority has. */
+        sl->epoch = re->epoch;
+        sl->expires_ms = end > sl->expires_ms ? end : sl->expires_ms;
+        lease__wake(l, sl->expires_ms);
+        sl->bump = 0;
+        l->stats.bumps++;
+        lease__event(l, re->shard, sl->state);
         return;
     }
     if (!claimable(sl) || l->leaving) {
@@ -217,10 +275,12 @@ static void apply(struct lease *l, const struct lease_round *r, const struct lea
     sl->epoch = re->epoch;
     sl->known_max = re->epoch > sl->known_max ? re->epoch : sl->known_max;
     sl->expires_ms = end;
+    lease__wake(l, end);
     sl->cert = 0;
     sl->designated = 0;
-    sl->superseded = 0;
+    sl->bump = 0;
     sl->want = 0;
+    sl->claimed = 0;
     l->claim_backoff = 0;
     lease__set_state(l, re->shard, LEASE_HELD, now_ms);
     lease__evaluate(l, re->shard, now_ms);
@@ -263,6 +323,7 @@ static void self_vote(struct lease *l, struct lease_round *r, uint64_t now_ms)
     for (uint32_t k = 0; k < r->parts; k++) {
         set_acked(r, k, self);
     }
+    answered(l, r, self, now_ms);
     for (uint32_t i = 0; i < r->count; i++) {
         struct lease_rentry *re = &r->e[i];
         int rv = lease__accept(l, l->self, re->shard, re->epoch, re->cert, r->lease_ms, now_ms);
@@ -303,13 +364,14 @@ int lease__round_start(struct lease *l, uint64_t now_ms)
     if (l->vs == NULL || l->active_count == 0) {
         return 0;
     }
-    int claims = 0, waiting = 0;
-    struct lease_round *r = round_build(l, now_ms, &claims, &waiting);
+    int claims = 0, waiting = 0, held_back = 0;
+    struct lease_round *r = round_build(l, now_ms, &claims, &waiting, &held_back);
     if (r == NULL) {
         l->next_round_ms = now_ms + LEASE_ROUND_GAP_MS;
         return RING_ENOMEM;
     }
-    if (r->count == 0) {
+    r->held_back = (uint8_t)held_back;
+    if (r->count == 0 && !held_back) {
         lease__round_free(l, r);
         l->next_round_ms = waiting ? l->ready_ms : UINT64_MAX;
         return 0;
@@ -317,7 +379,7 @@ int lease__round_start(struct lease *l, uint64_t now_ms)
     l->round = r;
     l->stats.rounds++;
     l->last_round_ms = now_ms;
-    l->next_round_ms = now_ms + jittered(l, next_interval(l, claims));
+    l->next_round_ms = now_ms + jittered(l, next_interval(l, claims || held_back));
     r->resend_ms = now_ms + l->cfg.resend_ms;
     r->sending = 1;
     self_vote(l, r, now_ms);
@@ -346,12 +408,13 @@ static void ack_entry(struct lease *l, struct lease_round *r, struct lease_rentr
                       const struct codec_lease_entry *e, uint32_t voter, uint64_t now_ms)
 {
     struct lease_slot *sl = &l->slots[re->shard];
-    sl->known_max = e->epoch > sl->known_max ? e->epoch : sl->known_max;
     if (e->extra == CODEC_LEASE_GRANTED) {
-        grant(l, r, re, voter, now_ms);
-    } else if (e->extra == CODEC_LEASE_STALE && !re->claim && e->epoch > re->epoch &&
-               sl->epoch == re->epoch) {
-        sl->superseded = 1; /* someone holds a later epoch: ours cannot be renewed */
+        grant(l, r, re, voter, now_ms); /* its epoch is ours: the next claim reuses it */
+        return;
+    }
+    sl->known_max = e->epoch > sl->known_max ? e->epoch : sl->known_max;
+    if (e->extra == CODEC_LEASE_STALE && e->epoch > sl->epoch && held_state(sl)) {
+        sl->bump = 1; /* a failed claim left a higher epoch there: move above it */
     }
 }
 
@@ -370,6 +433,9 @@ void lease__recv_ack(struct lease *l, const struct ring_addr *from, uint64_t now
         return;
     }
     set_acked(r, part, voter);
+    if (part == 0) {
+        answered(l, r, voter, now_ms);
+    }
     const struct lease_part *p = &r->p[part];
     for (int i = 0; i < m->entry_count; i++) {
         struct lease_rentry *re = find_entry(r, p, m->entries[i].shard);
@@ -409,7 +475,8 @@ ssize_t lease__round_send(struct lease *l, struct ring_addr *to, uint8_t *buf, s
 
 static int resend_due(const struct lease_round *r)
 {
-    return r != NULL && r->open > 0 && r->resends < LEASE_RESENDS_MAX;
+    int unheard = r != NULL && r->held_back && !majority(r, r->answered, r->lowest_answered);
+    return r != NULL && (r->open > 0 || unheard) && r->resends < LEASE_RESENDS_MAX;
 }
 
 uint64_t lease__round_deadline(const struct lease *l)

@@ -145,7 +145,7 @@ Test(codec_lease, encode_refuses_what_decode_would)
     msg_a.entries[0].extra = CODEC_LEASE_RESULT_MAX + 1;
     cr_assert(eq(long, (long)codec_encode_lease(buf, sizeof(buf), &msg_a), RING_EINVAL));
     vec_lease("lease_release", &msg_a);
-    msg_a.entries[0].extra = 1;
+    msg_a.entries[0].extra = 2;
     cr_assert(eq(long, (long)codec_encode_lease(buf, sizeof(buf), &msg_a), RING_EINVAL));
     vec_lease("lease_req", &msg_a);
     msg_a.entries[0].shard = 65536;
@@ -185,7 +185,7 @@ static const struct {
     { "93010a83000001a1610e9194cd012c080000", RING_E2BIG, "an entry of 4 items" },
     { "93010a83000001a1610e9193ce0001000008 00", RING_EPROTO, "shard 65536" },
     { "93010a83000001a1610e9193cd012c0001", RING_EPROTO, "release of epoch 0" },
-    { "93010a83000001a1610e9193cd012c0801", RING_EPROTO, "release with extra 1" },
+    { "93010a83000001a1610e9193cd012c0802", RING_EPROTO, "release with extra 2" },
     { "93010983000001a1610e9193070105", RING_EPROTO, "ack result 5" },
     { "93010983000001a1610e9193070101ff", RING_EPROTO, "ack with a trailing byte" },
     { "93010983000001a1610e91930701a0", RING_ETYPE, "ack result is a string" },
@@ -741,11 +741,13 @@ Test(lease, a_join_hands_off_with_the_next_epoch_and_a_short_gap)
     cr_assert(eq(u32, net.n[3].acquired, moving));
     uint64_t handoffs = lease_stats(net.n[3].l)->handoffs;
     cr_assert(eq(u64, handoffs, moving), "every move was a hand-off");
-    cr_assert(le(u64, net.gap_max_ms, 10), "a shard had no holder for %llu ms",
+    /* A release, a claim and its acks (1 ms each), and a round may wait 10 ms after the
+     * previous one. */
+    cr_assert(le(u64, net.gap_max_ms, 15), "a shard had no holder for %llu ms",
               (unsigned long long)net.gap_max_ms);
     for (uint32_t s = 0; s < SHARDS; s++) {
         if (ring_owner("aaaa", s) == 3) {
-            cr_assert(eq(u64, net.n[3].last_epoch[s], 2));
+            cr_assert(ge(u64, net.n[3].last_epoch[s], 2)); /* 3 after a bump */
         }
     }
     cr_assert(eq(u64, net.overlaps, 0));
@@ -908,12 +910,13 @@ Test(lease, the_acceptor_promises_one_holder_for_lease_plus_drift)
     view(0, "aaaa");
     struct lease *l = net.n[0].l;
     uint64_t t = local_ms(0);
-    /* New: votes for nobody for 3,030 ms, but learns. */
+    /* New: votes for nobody for 3,031 ms (lease + 1% + 1 ms of clock granularity), but
+     * learns. */
     cr_assert(eq(int, ask(l, t + 100, "n1", 9, 1, 0, NULL), CODEC_LEASE_NOT_READY));
-    t += 3030;
+    t += 3031;
     cr_assert(eq(int, ask(l, t, "n2", 9, 1, 0, NULL), CODEC_LEASE_HELD), "learned n1's claim");
     cr_assert(eq(int, ask(l, t, "n1", 9, 1, 0, NULL), CODEC_LEASE_GRANTED), "a renewal");
-    uint64_t promised = t + 3030;
+    uint64_t promised = t + 3031;
     cr_assert(eq(int, ask(l, promised - 1, "n2", 9, 2, 0, NULL), CODEC_LEASE_HELD));
     uint64_t e = 0;
     cr_assert(eq(int, ask(l, promised, "n2", 9, 1, 0, &e), CODEC_LEASE_STALE));
@@ -1021,6 +1024,6 @@ Test(lease, config_is_checked)
     struct lease_config d = { .lease_ms = 0 };
     lease_config_defaults(&d);
     cr_assert(eq(u32, d.lease_ms, 3000));
-    cr_assert(eq(u32, d.renew_ms, 1000));
+    cr_assert(eq(u32, d.renew_ms, 1500));
     cr_assert(eq(u32, d.drift_ppm, 10000));
 }

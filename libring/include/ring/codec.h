@@ -186,13 +186,17 @@ enum codec_lease_result {
     CODEC_LEASE_UNKNOWN = 4,   /* refused: the claimant is not a live member here */
 };
 #define CODEC_LEASE_RESULT_MAX CODEC_LEASE_UNKNOWN
+/* A release's extra: 0 hands the shard to the recipient; 1 withdraws the sender's claim (it
+ * no longer wants the shard: acceptors drop its promise). */
+#define CODEC_LEASE_RELEASE_FLAGS_MAX 1
 
 /*
  * One entry, [shard, epoch, extra] on the wire:
  *   request: the epoch claimed or renewed (>= 1), and extra = the epoch of this shard's
  *            previous holder that released it to the sender (0: none);
  *   ack:     the acceptor's highest epoch for the shard (0: none), extra = the result;
- *   release: the epoch released (>= 1), extra = 0.
+ *   release: the epoch released (>= 1), extra = 0 (handed to the recipient) or 1 (a claim
+ *            withdrawn).
  */
 struct codec_lease_entry {
     uint32_t shard;
@@ -226,7 +230,7 @@ RING_EXTERN size_t codec_lease_entry_size(const struct codec_lease_entry *e);
  * Encodes a lease message with all |m->entry_count| entries.
  * Returns the length, or RING_EMSGSIZE, RING_EINVAL (bad type, empty or bad from, lease_ms
  * out of range in a request, too many entries, a shard above CODEC_LEASE_SHARD_MAX, an
- * epoch of 0 in a request or release, a release's extra not 0, an ack result above
+ * epoch of 0 in a request or release, a release's extra above 1, an ack result above
  * CODEC_LEASE_RESULT_MAX).
  */
 RING_EXTERN ssize_t codec_encode_lease(uint8_t *buf, size_t cap, const struct codec_lease *m);

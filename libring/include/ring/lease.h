@@ -59,7 +59,9 @@ struct lease_config {
     /* The lease: a holder's lease ends lease_ms (less the drift bound) after it sent the
      * request that a majority granted [3000]. Every node should use the same value. */
     uint32_t lease_ms;
-    /* Holders renew every renew_ms [lease_ms / 3]; at most lease_ms / 2. */
+    /* Holders renew every renew_ms [lease_ms / 2, at most]: a round that fails (after its
+     * resends) leaves one more before the lease ends. Every round costs two datagrams per
+     * member (a request and its ack), so this is the knob of the leases' traffic. */
     uint32_t renew_ms;
     /* A node that wants a shard it does not hold claims it again every claim_retry_ms
      * [250]. */
@@ -90,7 +92,9 @@ enum lease_state {
                           * claimed again while the ring still says it is this node's */
 };
 
-/* A transition of one shard. state == prev is a renewal: expires_ms moved. */
+/* A transition of one shard. state == prev is a renewal (expires_ms moved) or, when the epoch
+ * changed, a bump: the holder kept the shard and moved to a higher epoch (a claim that failed
+ * elsewhere had left a higher one with some acceptors); fence with the new epoch from now. */
 struct lease_event {
     uint32_t shard;
     uint8_t state; /* enum lease_state, after */
@@ -116,6 +120,7 @@ struct lease_stats {
     uint64_t lost;     /* leases that ran out unrenewed */
     uint64_t lapsed;   /* of which RELEASING ones past release_timeout_ms */
     uint64_t renewals; /* held leases extended */
+    uint64_t bumps;    /* held leases moved to a higher epoch */
     uint64_t granted;  /* as an acceptor: entries promised */
     uint64_t refused;  /* as an acceptor: entries refused */
     /* The new owner's side of a hand-off: release received -> HELD; and any acquisition:
@@ -155,6 +160,26 @@ RING_EXTERN void lease_del(struct lease *l);
  */
 RING_EXTERN int lease_update(struct lease *l, const struct members *t, const struct hashring *ring,
                              uint64_t now_ms);
+
+/* Owners of a shard in placement order, for lease_update_owners(). */
+#define LEASE_OWNERS_MAX 8
+struct lease_owner {
+    const char *id;
+    size_t id_len;
+};
+/* Writes up to |max| owners of |shard| in order (the owner, then who would own it if the
+ * owner were gone, and so on) into |out| and returns how many (0: none). The ids must stay
+ * valid until the lease_update_owners() call returns. */
+typedef size_t (*lease_owners_cb)(uint32_t shard, struct lease_owner *out, size_t max, void *arg);
+
+/*
+ * lease_update() with the placement given by |cb| (NULL: nothing is wanted) instead of a
+ * ring, for callers that place shards otherwise (ringsim derives every view's owners from
+ * one ring of all its nodes). |placement| names the placement: |cb| is asked again only
+ * when it changes (a ring checksum does). Returns 0 or RING_ENOMEM.
+ */
+RING_EXTERN int lease_update_owners(struct lease *l, const struct members *t, uint64_t placement,
+                                    lease_owners_cb cb, void *arg, uint64_t now_ms);
 
 /* Feeds one lease datagram from |from|. Returns 0 or a codec error (counted). */
 RING_EXTERN int lease_recv(struct lease *l, const struct ring_addr *from, const uint8_t *buf,
