@@ -7,9 +7,10 @@
  * "Acceptor"), for a request (holder h, epoch e, cert c):
  *   - c names the epoch of the promise here: its holder released it (h got its release),
  *     so the promise stops being live;
- *   - h is not a live (alive or suspect) member here: refused (UNKNOWN), renewals too: a
- *     member cut off from us, or never heard of, takes no promise that would block the
- *     ones we can reach, and keeps none alive;
+ *   - h is not a member here (never heard of, left, reaped): refused (UNKNOWN), renewals
+ *     too. (A faulty one may claim: a node cut off from the majority never claims, see
+ *     lease_round.c, and refusing one that is wrongly held faulty here, after a heal or
+ *     in an even split where every vote counts, would only keep the shard unheld.);
  *   - the promise is (h, e): a renewal, granted, extended;
  *   - else another holder's promise is live: refused (HELD);
  *   - else e is not above the promised epoch: refused (STALE), so an epoch is granted to
@@ -36,9 +37,9 @@ int lease__accept(struct lease *l, uint64_t holder, uint32_t shard, uint64_t epo
     int rv;
     if (l->leaving) {
         rv = CODEC_LEASE_NOT_READY;
-    } else if (ready && holder != l->self && !lease__member_live(l, holder)) {
-        /* Cut off from us, or faulty here: no promise, not even a renewal (a new acceptor
-         * records everyone's: it must learn every live lease before it votes). */
+    } else if (ready && holder != l->self && !lease__member(l, holder)) {
+        /* Not a member here: no promise, not even a renewal (a new acceptor records
+         * everyone's: it must learn every live lease before it votes). */
         rv = CODEC_LEASE_UNKNOWN;
     } else if (p->holder == holder && p->epoch == epoch) {
         p->until_ms = until > p->until_ms ? until : p->until_ms;
@@ -61,10 +62,9 @@ int lease__accept(struct lease *l, uint64_t holder, uint32_t shard, uint64_t epo
     return rv;
 }
 
-int lease__member_live(const struct lease *l, uint64_t hash)
+int lease__member(const struct lease *l, uint64_t hash)
 {
-    uint32_t idx = lease__voter_find(l->vs, hash);
-    return idx != UINT32_MAX && l->vs->v[idx].live;
+    return lease__voter_find(l->vs, hash) != UINT32_MAX;
 }
 
 /* What a request for |shard| from |holder| tells the holder's side here: the requester
@@ -102,7 +102,7 @@ int lease__recv_request(struct lease *l, const struct ring_addr *from, uint64_t 
         }
         int rv = lease__accept(l, holder, e->shard, e->epoch, e->extra, m->lease_ms, now_ms);
         if (rv != CODEC_LEASE_UNKNOWN) {
-            l->promises[e->shard].heard_ms = now_ms; /* a live member wants it: no orphan */
+            l->promises[e->shard].heard_ms = now_ms; /* a member wants it: no orphan */
         }
         holder_side(l, holder, e, now_ms);
         e->epoch = l->promises[e->shard].epoch;

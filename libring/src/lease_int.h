@@ -43,7 +43,7 @@
 struct lease_voter {
     uint64_t hash; /* of the id; never 0 */
     struct ring_addr addr;
-    uint8_t live; /* alive or suspect: may claim (faulty ones vote but cannot claim) */
+    uint8_t live; /* alive or suspect (faulty ones vote too) */
 };
 
 struct lease_voters {
@@ -204,8 +204,8 @@ uint32_t lease__voter_find(const struct lease_voters *vs, uint64_t hash);
 /* The acceptor's answer to one entry of a request from |holder| (this node's own too). */
 int lease__accept(struct lease *l, uint64_t holder, uint32_t shard, uint64_t epoch, uint64_t cert,
                   uint32_t lease_ms, uint64_t now_ms);
-/* 1 when |hash| is an alive or suspect member in the current view. */
-int lease__member_live(const struct lease *l, uint64_t hash);
+/* 1 when |hash| is a member (not left) in the current view. */
+int lease__member(const struct lease *l, uint64_t hash);
 int lease__recv_request(struct lease *l, const struct ring_addr *from, uint64_t now_ms);
 void lease__recv_release(struct lease *l, uint64_t now_ms);
 /* Tells every voter that our claims on |shard| at |epoch| are withdrawn. */

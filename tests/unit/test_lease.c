@@ -926,10 +926,12 @@ Test(lease, the_acceptor_promises_one_holder_for_lease_plus_drift)
     cr_assert(eq(int, ask(l, promised + 10, "n3", 9, 3, 0, NULL), CODEC_LEASE_HELD));
     cr_assert(eq(int, ask(l, promised + 10, "n3", 9, 3, 2, &e), CODEC_LEASE_GRANTED));
     cr_assert(eq(u64, e, 3));
-    /* Not a live member here: refused, and a faulty one may not claim either. */
+    /* Not a member here (never heard of, or left): refused; a faulty one may claim. */
     cr_assert(eq(int, ask(l, promised + 10, "stranger", 10, 1, 0, NULL), CODEC_LEASE_UNKNOWN));
     view(0, "aaaf");
-    cr_assert(eq(int, ask(l, promised + 10, "n3", 11, 1, 0, NULL), CODEC_LEASE_UNKNOWN));
+    cr_assert(eq(int, ask(l, promised + 10, "n3", 11, 1, 0, NULL), CODEC_LEASE_GRANTED));
+    view(0, "aaal");
+    cr_assert(eq(int, ask(l, promised + 10, "n3", 12, 1, 0, NULL), CODEC_LEASE_UNKNOWN));
     /* Leaving: votes for nobody, renewals included. */
     cr_assert(eq(int, lease_leave(l, promised + 10), 0));
     cr_assert(eq(int, ask(l, promised + 20, "n3", 9, 3, 0, NULL), CODEC_LEASE_NOT_READY));
