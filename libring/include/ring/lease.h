@@ -20,8 +20,11 @@
  * counts when the half holds the lowest member id) is held until the time the request
  * was sent plus lease_ms shortened by the drift bound, on the holder's clock. Holders
  * renew the same way every renew_ms, so a node that cannot hear from a majority stops
- * serving at its lease's end. Two majorities share a member, and that member promised only
- * one of them while the other's lease was live: hence exclusivity, and unique epochs.
+ * serving at its lease's end (and claims nothing: it probes until a majority answers). Two
+ * majorities share a member, and that member promised only one of them while the other's
+ * lease was live: hence exclusivity, and unique epochs. When the ring's owner of a shard
+ * cannot be reached but is not faulty yet in anyone's view, its successors in ring order
+ * claim the shard after a lease without hearing a request for it.
  *
  * Planned moves hand off: when the new owner's claim reaches the holder and the holder's
  * ring agrees, the holder's shard becomes RELEASING; the app finishes in-flight work and
@@ -30,7 +33,8 @@
  * wait until the acceptors' promises to it run out.
  *
  * The caller drives it like swim and usually right beside it: lease_update() with swim's
- * member table and the ring after every membership change, lease_recv() with every lease
+ * member table and the ring after every membership change (lease_update_owners() with
+ * another placement), lease_leave() before swim_leave(), lease_recv() with every lease
  * datagram (codec_is_lease_type(codec_peek_type(...))), lease_tick() at
  * lease_next_deadline(); it drains lease_send_next() and lease_next_event(). Every entry
  * point takes now_ms from the node's monotonic clock; randomness (round jitter) comes from
@@ -59,18 +63,19 @@ struct lease_config {
     /* The lease: a holder's lease ends lease_ms (less the drift bound) after it sent the
      * request that a majority granted [3000]. Every node should use the same value. */
     uint32_t lease_ms;
-    /* Holders renew every renew_ms [lease_ms / 2, at most]: a round that fails (after its
-     * resends) leaves one more before the lease ends. Every round costs two datagrams per
-     * member (a request and its ack), so this is the knob of the leases' traffic. */
+    /* Holders renew every renew_ms [lease_ms / 2, also the most allowed]: a round that fails
+     * (after its resends) leaves one more before the lease ends. Every round costs two
+     * datagrams per member (a request and its ack): this is the knob of the traffic. */
     uint32_t renew_ms;
-    /* A node that wants a shard it does not hold claims it again every claim_retry_ms
-     * [250]. */
+    /* A node that wants a shard it does not hold claims it again after claim_retry_ms
+     * [250], doubling after each fruitless round up to renew_ms. */
     uint32_t claim_retry_ms;
     /* Members that have not answered a request are asked again after resend_ms [200] (twice
      * at most per round). */
     uint32_t resend_ms;
-    /* The bound on clock-rate drift between any two nodes, in parts per million [10000:
-     * 1%]: holders shorten their leases and acceptors lengthen their promises by it. */
+    /* The bound on every clock's rate error against true time, in parts per million
+     * [10000: 1%]: holders shorten their leases and acceptors lengthen their promises by
+     * it. Below 100000. */
     uint32_t drift_ppm;
     /* A RELEASING shard whose app has not called lease_release() after this long is no
      * longer renewed: its lease lapses [10000]. */
