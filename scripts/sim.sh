@@ -5,7 +5,8 @@
 # Usage: scripts/sim.sh [quick|groups|leases]   (quick: N up to 3,000 and a 2-minute loss
 #        run; groups: only the sub-sharding table, flat against groups under 1%/min churn;
 #        leases: only the exclusive-lease table, every scenario at N = 1,000 with 1,024
-#        shards, about 12 minutes of CPU; RING_SIM_LEASE_N=200 for a quick one)
+#        shards, about 10 minutes of CPU; RING_SIM_LEASE_N=200 for a quick one,
+#        RING_SIM_LEASE_ONLY='kill|pause' for some rows)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh build
@@ -66,6 +67,7 @@ leases_table() {
     )
     for spec in "${specs[@]}"; do
         local name="${spec%%|*}" args="${spec#*|}"
+        [[ "$name" =~ ${RING_SIM_LEASE_ONLY:-.} ]] || continue
         # shellcheck disable=SC2086
         run --nodes "$n" --exclusive --shards 1024 --seed 1 $args |
             jq -r --arg name "$name" 'def r: if . == null then "-" else (.*10|round/10|tostring) end;

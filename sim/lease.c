@@ -438,6 +438,16 @@ int simlease_deliver(struct sim *w, uint32_t i, uint32_t from, const uint8_t *bu
     return 1;
 }
 
+uint32_t simlease_owned(const struct sim *w, uint32_t i)
+{
+    const struct simlease *ls = w->ls;
+    uint32_t n = 0;
+    for (uint32_t s = 0; ls != NULL && s < ls->shards; s++) {
+        n += ls->pref[(size_t)s * ls->pref_len] == i;
+    }
+    return n;
+}
+
 void simlease_partition_snapshot(struct sim *w)
 {
     struct simlease *ls = w->ls;

@@ -56,6 +56,8 @@ void simlease_node_tick(struct sim *w, uint32_t i, uint64_t now_ms);
 uint64_t simlease_node_deadline(const struct sim *w, uint32_t i);
 /* Delivers a lease datagram to node |i|. Returns 1 when it was one, else 0. */
 int simlease_deliver(struct sim *w, uint32_t i, uint32_t from, const uint8_t *buf, size_t len);
+/* Shards the ring of all nodes gives node |i| (what it holds in a converged cluster). */
+uint32_t simlease_owned(const struct sim *w, uint32_t i);
 /* A partition is about to heal: counts the shards each side holds. */
 void simlease_partition_snapshot(struct sim *w);
 
