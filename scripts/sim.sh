@@ -2,8 +2,11 @@
 # The full-size ringsim runs behind BENCHMARKS.md's simulator tables (minutes, not seconds; the
 # default test suite runs small versions of every scenario instead). Builds a Release tree
 # with assertions off (build-rel) and prints one markdown table per target.
-# Usage: scripts/sim.sh [quick|groups]   (quick: N up to 3,000 and a 2-minute loss run;
-#        groups: only the sub-sharding table, flat against groups under 1%/min churn)
+# Usage: scripts/sim.sh [quick|groups|leases]   (quick: N up to 3,000 and a 2-minute loss
+#        run; groups: only the sub-sharding table, flat against groups under 1%/min churn;
+#        leases: only the exclusive-lease table, every scenario at N = 1,000 with 1,024
+#        shards, about 10 minutes of CPU; RING_SIM_LEASE_N=200 for a quick one,
+#        RING_SIM_LEASE_ONLY='kill|pause' for some rows)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh build
@@ -39,6 +42,40 @@ groups_table() {
 }
 if [ "${1:-}" = groups ]; then
     groups_table
+    exit 0
+fi
+
+# Exclusive shard leases (proto/LEASES.md): every scenario at N nodes, 1,024 shards, clocks
+# within +-1% (the leases' drift bound), seed 1. Gaps: how long a shard had no holder, after a
+# release (planned) or after a kill or an expired lease (unplanned), in ms.
+leases_table() {
+    local n="${RING_SIM_LEASE_N:-1000}"
+    echo "### Exclusive leases: N = $n, 1,024 shards, clock drift within 1%, seed 1"
+    echo
+    echo "| scenario | overlaps | planned gaps: n / p50 / p99 / max ms | unplanned gaps: n / p50 / p99 / max ms | held at the partition's end: side 0 / side 1 / both | no holder at the end | leases lost | lease msgs/node/s | CPU s |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    local specs=(
+        "join|--scenario join --joiners 20 --duration 15s"
+        "leave (10)|--scenario leave --kill 10 --duration 15s"
+        "kill (20)|--scenario kill --kill 20 --duration 20s"
+        "churn 10%/min|--scenario churn --churn 0.1 --duration 50s"
+        "flap|--scenario flap --duration 45s"
+        "pause 10 s|--scenario pause --duration 25s"
+        "partition|--scenario partition --duration 35s"
+        "one-way partition|--scenario partition --oneway --duration 35s"
+        "loss 10%|--scenario loss --loss 0.1 --duration 20s"
+    )
+    for spec in "${specs[@]}"; do
+        local name="${spec%%|*}" args="${spec#*|}"
+        [[ "$name" =~ ${RING_SIM_LEASE_ONLY:-.} ]] || continue
+        # shellcheck disable=SC2086
+        run --nodes "$n" --exclusive --shards 1024 --seed 1 $args |
+            jq -r --arg name "$name" 'def r: if . == null then "-" else (.*10|round/10|tostring) end;
+                "| \($name) | \(.lease_overlaps) | \(.lease_planned_gaps) / \(.lease_planned_gap_p50_ms|r) / \(.lease_planned_gap_p99_ms|r) / \(.lease_planned_gap_max_ms|r) | \(.lease_unplanned_gaps) / \(.lease_unplanned_gap_p50_ms|r) / \(.lease_unplanned_gap_p99_ms|r) / \(.lease_unplanned_gap_max_ms|r) | \(if .lease_side0_held == null then "-" else "\(.lease_side0_held) / \(.lease_side1_held) / \(.lease_both_sides_held)" end) | \(.lease_unheld_end) | \(.lease_lost) | \(.lease_msgs_per_node_per_s|round) | \((.cpu_user_s+.cpu_sys_s)|round) |"'
+    done
+}
+if [ "${1:-}" = leases ]; then
+    leases_table
     exit 0
 fi
 

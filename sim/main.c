@@ -25,7 +25,7 @@ static const char usage[] =
     "Runs N real swim nodes over a virtual network and clock, reproducibly from one seed.\n"
     "\n"
     "  --nodes N             nodes (1..65535; up to 1000000 with --groups)\n"
-    "  --scenario S          join | kill | pause | partition | loss | churn | flap\n"
+    "  --scenario S          join | kill | pause | partition | loss | churn | flap | leave\n"
     "  --seed X              seed of every random choice [1]\n"
     "  --duration T          virtual time: 60s, 2m, 500ms, or seconds [60s]\n"
     "  --loss P              datagram and stream-segment loss, 0..1 or 10% [0; loss: 0.1]\n"
@@ -33,13 +33,17 @@ static const char usage[] =
     "  --groups G            sub-sharding: G groups, node i in group i mod G [1: flat]\n"
     "  --exchange-interval-ms MS  cross-group exchange interval [libring's default]\n"
     "  --joiners K           join: K nodes join a converged cluster of N-K [N: cold start]\n"
-    "  --kill K              kill: nodes killed at once [1]\n"
+    "  --kill K              kill, leave: nodes killed (leaving) at once [1]\n"
     "  --churn R             churn: fraction of nodes restarted per minute [0.1]\n"
     "  --oneway              partition: cut one direction only\n"
     "  --probe-interval-ms, --probe-timeout-ms, --suspicion-mult, --suspicion-max-mult,\n"
     "  --suspicion-k         swim timing overrides [libring's defaults]\n"
-    "  --probe-interval-ms, --probe-timeout-ms, --suspicion-mult  swim timing overrides\n"
     "  --no-gossip           no gossip fanout: updates ride only on probes\n"
+    "  --exclusive           exclusive shard leases (ring/lease.h) and their checker\n"
+    "  --shards S            shards with --exclusive [1024]\n"
+    "  --lease-ms MS         the lease with --exclusive [libring's default, 3000]\n"
+    "  --clock-drift P       each node's clock rate is off by up to P, 0..0.1 or 1%\n"
+    "                        [with --exclusive: 1%, the leases' drift bound]\n"
     "  --json                print one JSON object instead of the text summary\n"
     "  --plot DIR            write SVG charts into DIR (needs gnuplot)\n"
     "  --help                this text\n"
@@ -47,7 +51,8 @@ static const char usage[] =
     "join: N nodes bootstrap through 3 seeds (or K join a converged cluster); kill: K nodes\n"
     "die at 5 s; pause: a node stops for 10 s at 5 s; partition: two halves apart from 5 s to\n"
     "25 s; loss: steady loss; churn: restarts until 30 s before the end; flap: a node is\n"
-    "unreachable 3 s of every 6 until 30 s before the end.\n";
+    "unreachable 3 s of every 6 until 30 s before the end; leave: K nodes leave gracefully at\n"
+    "5 s and exit 2 s later.\n";
 
 static void die(const char *fmt, const char *arg)
 {
@@ -98,6 +103,22 @@ static uint64_t parse_duration_ms(const char *s)
     return (uint64_t)(v * mult + 0.5);
 }
 
+/* A fraction, "0.2" or "20%", within [0, |hi|]. */
+static double parse_fraction(const char *flag, const char *s, double hi)
+{
+    size_t len = strlen(s);
+    if (len > 1 && s[len - 1] == '%') {
+        char buf[64];
+        if (len >= sizeof(buf)) {
+            die("bad value for %s", flag);
+        }
+        memcpy(buf, s, len - 1);
+        buf[len - 1] = '\0';
+        return parse_double(flag, buf, 0, hi * 100) / 100;
+    }
+    return parse_double(flag, s, 0, hi);
+}
+
 static double parse_loss(const char *s)
 {
     size_t len = strlen(s);
@@ -132,6 +153,7 @@ struct cli {
     struct sim_opts o;
     int json;
     int loss_set;
+    int drift_set;
     const char *plot_dir;
 };
 
@@ -193,6 +215,15 @@ static void parse_flag(int argc, char **argv, int *i, struct cli *c)
         o->suspicion_confirmations = (uint32_t)parse_u64(f, value(argc, argv, i), 1, 7);
     } else if (strcmp(f, "--no-gossip") == 0) {
         o->no_gossip = 1;
+    } else if (strcmp(f, "--exclusive") == 0) {
+        o->exclusive = 1;
+    } else if (strcmp(f, "--shards") == 0) {
+        o->shards = (uint32_t)parse_u64(f, value(argc, argv, i), 1, 65536);
+    } else if (strcmp(f, "--lease-ms") == 0) {
+        o->lease_ms = (uint32_t)parse_u64(f, value(argc, argv, i), 100, 600000);
+    } else if (strcmp(f, "--clock-drift") == 0) {
+        o->clock_drift = parse_fraction(f, value(argc, argv, i), 0.1);
+        c->drift_set = 1;
     } else if (strcmp(f, "--plot") == 0) {
         c->plot_dir = value(argc, argv, i);
     } else {
@@ -225,8 +256,14 @@ static void parse(int argc, char **argv, struct cli *c)
     if (c->o.scenario == SIM_LOSS && !c->loss_set) {
         c->o.loss = 0.1;
     }
-    if (c->o.kill >= c->o.nodes && c->o.scenario == SIM_KILL) {
+    if (c->o.kill >= c->o.nodes && (c->o.scenario == SIM_KILL || c->o.scenario == SIM_LEAVE)) {
         die("%s", "--kill must be below --nodes");
+    }
+    if (c->o.exclusive && c->o.groups > 1) {
+        die("%s", "--exclusive does not run with --groups");
+    }
+    if (c->o.exclusive && !c->drift_set) {
+        c->o.clock_drift = 0.01;
     }
 }
 
@@ -268,7 +305,16 @@ static void replay(const struct cli *c, char *buf, size_t cap)
         n += snprintf(buf + n, cap - (size_t)n, " --no-gossip");
     }
     if (n > 0 && (size_t)n < cap && o->oneway) {
-        snprintf(buf + n, cap - (size_t)n, " --oneway");
+        n += snprintf(buf + n, cap - (size_t)n, " --oneway");
+    }
+    if (n > 0 && (size_t)n < cap && o->exclusive) {
+        n += snprintf(buf + n, cap - (size_t)n, " --exclusive --clock-drift %.17g", o->clock_drift);
+    }
+    if (n > 0 && (size_t)n < cap && o->exclusive && o->shards != 0) {
+        n += snprintf(buf + n, cap - (size_t)n, " --shards %u", o->shards);
+    }
+    if (n > 0 && (size_t)n < cap && o->exclusive && o->lease_ms != 0) {
+        snprintf(buf + n, cap - (size_t)n, " --lease-ms %u", o->lease_ms);
     }
 }
 

@@ -8,6 +8,7 @@
 #include "ring/members.h"
 
 #include "groups.h"
+#include "lease.h"
 #include "scenario.h"
 #include "sim.h"
 
@@ -423,6 +424,7 @@ void metrics_report(const struct sim *w, int json, FILE *f)
     num(f, json, "full_syncs", (double)full_syncs(w), 0);
     num(f, json, "member_table_bytes_per_node", (double)table_bytes_peak(w), 0);
     simgroups_report(w, json, f);
+    simlease_report(w, json, f);
     num(f, json, "events", (double)w->events, 0);
     num(f, json, "events_per_s", w->wall_s > 0 ? (double)w->events / w->wall_s : -1, 0);
     num(f, json, "setup_wall_s", w->setup_wall_s, 0);
@@ -444,6 +446,9 @@ void metrics_report(const struct sim *w, int json, FILE *f)
 int metrics_check(const struct sim *w, char *why, size_t cap)
 {
     const struct sim_metrics *m = &w->m;
+    if (simlease_check(w, why, cap) != 0) {
+        return -1;
+    }
     if (!m->converged_now) {
         snprintf(why, cap, "live nodes did not converge on membership and ring checksums");
         return -1;

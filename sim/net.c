@@ -6,6 +6,7 @@
 #include "ring/swim.h"
 
 #include "groups.h"
+#include "lease.h"
 #include "net.h"
 #include "sim.h"
 
@@ -139,7 +140,7 @@ void net_send_stream(struct sim *w, uint32_t from, int to, uint32_t token, const
 static void serve(struct sim *w, struct sim_msg *m)
 {
     struct sim_node *nd = &w->nodes[m->to];
-    uint64_t now_ms = w->now_us / 1000;
+    uint64_t now_ms = sim_node_ms(w, m->to);
     ssize_t n = swim_stream_serve(nd->s, &w->nodes[m->from].addr, m->data, m->len, resp_buf,
                                   sizeof(resp_buf), now_ms);
     if (n < 0 || path_cut(w, w->net.stream_cut, m->to, m->from)) {
@@ -160,7 +161,7 @@ static void serve(struct sim *w, struct sim_msg *m)
 static int deliver_to(struct sim *w, struct sim_msg *m)
 {
     struct sim_node *nd = &w->nodes[m->to];
-    uint64_t now_ms = w->now_us / 1000;
+    uint64_t now_ms = sim_node_ms(w, m->to);
     int reply = m->kind == SIM_MSG_STREAM_RESP || m->kind == SIM_MSG_STREAM_FAIL;
     if (!nd->up || (reply && m->gen != nd->gen)) {
         if (m->kind == SIM_MSG_STREAM_REQ) {
@@ -175,7 +176,8 @@ static int deliver_to(struct sim *w, struct sim_msg *m)
     }
     switch (m->kind) {
     case SIM_MSG_DGRAM:
-        if (!simgroups_deliver(w, m->to, m->from, m->data, m->len)) {
+        if (!simgroups_deliver(w, m->to, m->from, m->data, m->len) &&
+            !simlease_deliver(w, m->to, m->from, m->data, m->len)) {
             (void)swim_recv(nd->s, &w->nodes[m->from].addr, m->data, m->len, now_ms);
         }
         break;

@@ -1,5 +1,5 @@
 /*
- * scenario: the seven scripted runs. Every scenario except a cold join starts from a
+ * scenario: the eight scripted runs. Every scenario except a cold join starts from a
  * converged cluster (sim_node_start(..., warm)), disturbs it at t = DISTURB_AT_US, and
  * leaves the rest of the run quiet so the checkers can demand convergence at the end.
  */
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "groups.h"
+#include "lease.h"
 #include "scenario.h"
 #include "sim.h"
 
@@ -24,11 +25,13 @@
 #define FLAP_PHASE_US 3000000
 /* churn and flap end this long before the run does, so the end is quiet. */
 #define QUIET_TAIL_US 30000000
+/* leave: the process exits this long after it started leaving (ringd's leave deadline). */
+#define LEAVE_STOP_US 2000000
 
 static const char *const names[] = {
-    [SIM_JOIN] = "join",           [SIM_KILL] = "kill", [SIM_PAUSE] = "pause",
-    [SIM_PARTITION] = "partition", [SIM_LOSS] = "loss", [SIM_CHURN] = "churn",
-    [SIM_FLAP] = "flap",
+    [SIM_JOIN] = "join",           [SIM_KILL] = "kill",   [SIM_PAUSE] = "pause",
+    [SIM_PARTITION] = "partition", [SIM_LOSS] = "loss",   [SIM_CHURN] = "churn",
+    [SIM_FLAP] = "flap",           [SIM_LEAVE] = "leave",
 };
 
 int scenario_parse(const char *name)
@@ -43,7 +46,7 @@ int scenario_parse(const char *name)
 
 const char *scenario_name(int scenario)
 {
-    return scenario >= SIM_JOIN && scenario <= SIM_FLAP ? names[scenario] : "?";
+    return scenario >= SIM_JOIN && scenario <= SIM_LEAVE ? names[scenario] : "?";
 }
 
 static int push_action(struct sim *w, uint64_t at_us, uint8_t type, uint32_t node, uint64_t arg)
@@ -84,10 +87,17 @@ static uint32_t random_node(struct sim *w, uint32_t lo)
     return lo + (uint32_t)(sim_rand(&w->rng) % (w->n - lo));
 }
 
-/* A non-seed node when there is one, else any. */
+/* A non-seed node when there is one, else any; with leases, one that the converged ring
+ * gives a shard, if one of a few draws does (with 1,024 shards on 1,000 nodes a third own
+ * none, and a run that disturbs one of those measures nothing about leases). */
 static uint32_t random_victim(struct sim *w)
 {
-    return random_node(w, w->n > w->seed_count ? (uint32_t)w->seed_count : 0);
+    uint32_t lo = w->n > w->seed_count ? (uint32_t)w->seed_count : 0;
+    uint32_t i = random_node(w, lo);
+    for (int tries = 0; tries < 16 && simlease_on(w) && simlease_owned(w, i) == 0; tries++) {
+        i = random_node(w, lo);
+    }
+    return i;
 }
 
 static int start_warm(struct sim *w, uint32_t count)
@@ -109,8 +119,9 @@ static int setup_join(struct sim *w)
         return -1;
     }
     /* A cold cluster: the seeds start at 0, everyone else within the first second. A warm
-     * one: the joiners arrive at 1 s, all at once when one joins, else within a second. */
-    uint64_t base = warm == 0 ? 0 : 1000000;
+     * one: the joiners arrive at 1 s, all at once when one joins, else within a second
+     * (with leases at 5 s, once the cluster's first leases are held). */
+    uint64_t base = warm == 0 ? 0 : w->opts.exclusive ? DISTURB_AT_US : 1000000;
     uint64_t last = base;
     for (uint32_t i = warm; i < w->n; i++) {
         uint64_t at = base;
@@ -151,6 +162,34 @@ static int setup_kill(struct sim *w)
     }
     free(picked);
     w->m.disturb_us = DISTURB_AT_US;
+    return rv;
+}
+
+/* K nodes (--kill) leave gracefully at 5 s and exit LEAVE_STOP_US later. */
+static int setup_leave(struct sim *w)
+{
+    uint32_t k = w->opts.kill == 0 ? 1 : w->opts.kill;
+    if (k >= w->n || start_warm(w, w->n) != 0) {
+        return -1;
+    }
+    uint8_t *picked = calloc(w->n, 1);
+    if (picked == NULL) {
+        return -1;
+    }
+    int rv = 0;
+    for (uint32_t j = 0; j < k && rv == 0; j++) {
+        uint32_t i;
+        do {
+            i = k + w->seed_count < w->n ? random_victim(w) : random_node(w, 0);
+        } while (picked[i]);
+        picked[i] = 1;
+        rv = push_action(w, DISTURB_AT_US, SIM_ACT_LEAVE, i, 0);
+        if (rv == 0) {
+            rv = push_action(w, DISTURB_AT_US + LEAVE_STOP_US, SIM_ACT_STOP, i, 0);
+        }
+    }
+    free(picked);
+    w->m.disturb_us = DISTURB_AT_US + LEAVE_STOP_US;
     return rv;
 }
 
@@ -244,6 +283,9 @@ int scenario_setup(struct sim *w, char *err, size_t cap)
     case SIM_CHURN:
         rv = setup_churn(w);
         break;
+    case SIM_LEAVE:
+        rv = setup_leave(w);
+        break;
     default:
         rv = setup_flap(w);
         break;
@@ -308,7 +350,24 @@ void scenario_apply(struct sim *w, uint32_t idx)
         break;
     case SIM_ACT_PARTITION:
     case SIM_ACT_HEAL:
+        if (a->type == SIM_ACT_HEAL) {
+            simlease_partition_snapshot(w);
+        }
         partition(w, a->type == SIM_ACT_PARTITION, (int)a->arg);
+        break;
+    case SIM_ACT_LEAVE:
+        if (nd->up) {
+            nd->disturbed_until_us = UINT64_MAX;
+            simlease_node_leave(w, a->node);
+            (void)swim_leave(nd->s, sim_node_ms(w, a->node));
+            sim_node_drain(w, a->node);
+        }
+        break;
+    case SIM_ACT_STOP:
+        if (nd->up) {
+            simgroups_on_kill(w, a->node);
+            sim_node_kill(w, a->node);
+        }
         break;
     case SIM_ACT_CUT:
         nd->cut = 1;

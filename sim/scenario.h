@@ -19,6 +19,8 @@ enum sim_action_type {
     SIM_ACT_HEAL,           /* end the partition */
     SIM_ACT_CUT,            /* |node| becomes unreachable (flap) */
     SIM_ACT_UNCUT,          /* |node| becomes reachable again */
+    SIM_ACT_LEAVE,          /* |node| leaves gracefully (lease_leave, swim_leave) */
+    SIM_ACT_STOP,           /* |node|'s process exits after its leave */
 };
 
 struct sim_action {

@@ -13,6 +13,7 @@
 #include "swim_int.h"
 
 #include "groups.h"
+#include "lease.h"
 #include "scenario.h"
 #include "sim.h"
 
@@ -123,6 +124,43 @@ int sim_addr_node(const struct sim *w, const struct ring_addr *a)
     return v >= 1 && v <= w->n ? (int)(v - 1) : -1;
 }
 
+uint64_t sim_node_ms_at(const struct sim *w, uint32_t i, uint64_t us)
+{
+    const struct sim_node *nd = &w->nodes[i];
+    if (nd->clock_rate == 1.0 && nd->clock_offset_us == 0) {
+        return us / 1000;
+    }
+    return (nd->clock_offset_us + (uint64_t)(nd->clock_rate * (double)us)) / 1000;
+}
+
+uint64_t sim_node_ms(const struct sim *w, uint32_t i)
+{
+    return sim_node_ms_at(w, i, w->now_us);
+}
+
+uint64_t sim_node_real_us(const struct sim *w, uint32_t i, uint64_t local_ms)
+{
+    const struct sim_node *nd = &w->nodes[i];
+    uint64_t want = local_ms * 1000;
+    if (nd->clock_rate == 1.0 && nd->clock_offset_us == 0) {
+        return want;
+    }
+    if (want <= nd->clock_offset_us) {
+        return 0;
+    }
+    uint64_t t = (uint64_t)((double)(want - nd->clock_offset_us) / nd->clock_rate);
+    t = t > 2 ? t - 2 : 0; /* then step up past the rounding of the double */
+    while (nd->clock_offset_us + (uint64_t)(nd->clock_rate * (double)t) < want) {
+        t++;
+    }
+    return t;
+}
+
+uint64_t sim_node_seed(const struct sim *w, uint32_t i, uint64_t stream)
+{
+    return derive(w->opts.seed, ((uint64_t)w->nodes[i].gen << 32 | i) + stream);
+}
+
 int sim_node_paused(const struct sim *w, uint32_t i)
 {
     return w->now_us < w->nodes[i].paused_until_us;
@@ -156,7 +194,7 @@ void sim_node_drain(struct sim *w, uint32_t i)
 {
     static uint8_t buf[CODEC_DATAGRAM_BYTES_MAX];
     struct sim_node *nd = &w->nodes[i];
-    uint64_t now_ms = w->now_us / 1000;
+    uint64_t now_ms = sim_node_ms(w, i);
     struct ring_addr to;
     ssize_t n;
     while ((n = swim_send_next(nd->s, &to, buf, sizeof(buf), now_ms)) > 0) {
@@ -173,9 +211,12 @@ void sim_node_drain(struct sim *w, uint32_t i)
     }
     metrics_after_drain(w, i);
     simgroups_node_drain(w, i);
+    simlease_node_drain(w, i);
     uint64_t d = simgroups_node_deadline(w, i, swim_next_deadline(nd->s));
+    uint64_t ld = simlease_node_deadline(w, i);
+    d = ld < d ? ld : d;
     if (d != UINT64_MAX) {
-        uint64_t at = d * 1000;
+        uint64_t at = sim_node_real_us(w, i, d);
         sim_node_arm(w, i, at > w->now_us ? at : w->now_us);
     }
 }
@@ -187,7 +228,7 @@ static void node_config(struct sim *w, uint32_t i, struct swim_config *cfg)
     cfg->id = nd->id;
     cfg->id_len = strlen(nd->id);
     cfg->addr = nd->addr;
-    cfg->seed = derive(w->opts.seed, ((uint64_t)nd->gen << 32 | i) + 16);
+    cfg->seed = sim_node_seed(w, i, 16);
     /* ringd passes its start time in seconds: a restart comes back above its old self. */
     cfg->incarnation_min = w->now_us / 1000000 + 1;
     cfg->probe_interval_ms = w->opts.probe_interval_ms;
@@ -279,7 +320,7 @@ int sim_node_start(struct sim *w, uint32_t i, int warm)
     }
     struct swim_config cfg;
     node_config(w, i, &cfg);
-    uint64_t now_ms = w->now_us / 1000;
+    uint64_t now_ms = sim_node_ms(w, i);
     int rv = swim_new(&nd->s, &cfg, &nd->mem.mem, now_ms);
     size_t seed_count;
     const struct ring_addr *seeds = simgroups_seeds(w, i, &seed_count);
@@ -287,6 +328,9 @@ int sim_node_start(struct sim *w, uint32_t i, int warm)
         rv = warm ? fill_warm(w, i) : swim_join(nd->s, seeds, seed_count, now_ms);
     }
     if (rv == 0 && simgroups_node_start(w, i, warm) != 0) {
+        rv = RING_ENOMEM;
+    }
+    if (rv == 0 && simlease_node_start(w, i) != 0) {
         rv = RING_ENOMEM;
     }
     if (rv != 0) {
@@ -313,6 +357,7 @@ void sim_node_kill(struct sim *w, uint32_t i)
     swim_del(nd->s);
     nd->s = NULL;
     simgroups_node_kill(w, i);
+    simlease_node_kill(w, i);
     nd->gen++;
     nd->armed_us = UINT64_MAX;
 }
@@ -359,6 +404,18 @@ static int world_init(struct sim *w, const struct sim_opts *opts, char *err, siz
         node_addr(i, &nd->addr);
         sim_mem_init(&nd->mem);
         nd->armed_us = UINT64_MAX;
+        nd->clock_rate = 1.0;
+    }
+    if (opts->exclusive && opts->clock_drift > 0) {
+        uint64_t rng = derive(opts->seed, 3);
+        for (uint32_t i = 0; i < w->n; i++) {
+            w->nodes[i].clock_rate = 1.0 + opts->clock_drift * (2.0 * sim_rand01(&rng) - 1.0);
+            w->nodes[i].clock_offset_us = sim_rand(&rng) % UINT64_C(1000000000000);
+        }
+    }
+    if (simlease_init(w) != 0) {
+        snprintf(err, err_cap, "out of memory for the leases of %u nodes", w->n);
+        return -1;
     }
     if (simgroups_init(w) != 0) {
         snprintf(err, err_cap, "out of memory for %u groups", w->opts.groups);
@@ -386,11 +443,14 @@ static void on_timer(struct sim *w, const struct sim_ev *ev)
         sim_node_arm(w, ev->node, nd->paused_until_us);
         return;
     }
-    uint64_t now_ms = w->now_us / 1000;
+    uint64_t now_ms = sim_node_ms(w, ev->node);
     (void)swim_tick(nd->s, now_ms);
+    simlease_node_tick(w, ev->node, now_ms);
     sim_node_drain(w, ev->node);
-    if (simgroups_node_deadline(w, ev->node, swim_next_deadline(nd->s)) <= now_ms) {
-        sim_node_arm(w, ev->node, (now_ms + 1) * 1000); /* more than a tick's work is due */
+    if (simgroups_node_deadline(w, ev->node, swim_next_deadline(nd->s)) <= now_ms ||
+        simlease_node_deadline(w, ev->node) <= now_ms) {
+        /* more than a tick's work is due */
+        sim_node_arm(w, ev->node, sim_node_real_us(w, ev->node, now_ms + 1));
     }
 }
 
@@ -437,6 +497,7 @@ void sim_free(struct sim *w)
         swim_del(w->nodes[i].s);
     }
     simgroups_free(w);
+    simlease_free(w);
     metrics_free(w);
     members_del(w->warm_table);
     swim_scratch_del(w->scratch);

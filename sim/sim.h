@@ -30,6 +30,7 @@ enum sim_scenario {
     SIM_LOSS,
     SIM_CHURN,
     SIM_FLAP,
+    SIM_LEAVE,
 };
 
 /* What a run does; main.c fills it from the command line, tests by hand. */
@@ -57,6 +58,13 @@ struct sim_opts {
      * interval override (0: libring's default). */
     uint32_t groups;
     uint32_t exchange_interval_ms;
+    /* Exclusive shard leases (sim/lease.h): on, shards (0: SIM_LEASE_SHARDS_DEFAULT), the
+     * lease (0: libring's default), and each node's clock-rate error, drawn uniformly
+     * within +-clock_drift (0: perfect clocks). */
+    int exclusive;
+    uint32_t shards;
+    uint32_t lease_ms;
+    double clock_drift;
 };
 
 /* A counting allocator: every node's swim allocates through its own. */
@@ -80,10 +88,14 @@ struct sim_node {
     /* A declaration that this node is faulty before this time is no false positive: the
      * node was down, paused, cut off or across a partition (plus a grace period). */
     uint64_t disturbed_until_us;
+    /* The node's monotonic clock: local us = clock_offset_us + clock_rate x true us. */
+    double clock_rate;
+    uint64_t clock_offset_us;
 };
 
 struct sim_action;
 struct simgroups;
+struct simlease;
 
 struct sim {
     struct sim_opts opts;
@@ -107,6 +119,7 @@ struct sim {
     double wall_s;        /* sim_run() */
     double setup_wall_s;  /* sim_init(): building the starting cluster */
     struct simgroups *gs; /* sub-sharding and its figures (groups.c) */
+    struct simlease *ls;  /* exclusive leases and their checker (lease.c), or NULL */
     /* One codec scratch for every node's swim (74 KB each would be 7 GB at N = 100,000):
      * the simulation is one thread, and a swim holds nothing in it between calls. */
     struct swim_scratch *scratch;
@@ -139,6 +152,14 @@ void sim_node_arm(struct sim *w, uint32_t i, uint64_t at_us);
 int sim_node_paused(const struct sim *w, uint32_t i);
 /* Node index of an address, or -1. */
 int sim_addr_node(const struct sim *w, const struct ring_addr *a);
+/* Node |i|'s clock now, in ms (what every libring entry point of the node is given), and
+ * the true time (us) at which that clock first reads |local_ms|. */
+uint64_t sim_node_ms(const struct sim *w, uint32_t i);
+/* Node |i|'s clock (ms) at true time |us|. */
+uint64_t sim_node_ms_at(const struct sim *w, uint32_t i, uint64_t us);
+uint64_t sim_node_real_us(const struct sim *w, uint32_t i, uint64_t local_ms);
+/* A PRNG seed for node |i|'s current process, stream |stream|. */
+uint64_t sim_node_seed(const struct sim *w, uint32_t i, uint64_t stream);
 /* Sets up a counting allocator. */
 void sim_mem_init(struct sim_mem *m);
 

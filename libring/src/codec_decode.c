@@ -57,6 +57,11 @@ uint32_t codec__type_keys(int type)
     case CODEC_GROUP_PUSH:
         return KEY_BIT(KEY_SEQ) | KEY_BIT(KEY_FROM) | KEY_BIT(KEY_GROUP) | KEY_BIT(KEY_DIGEST) |
                KEY_BIT(KEY_GROUP_COUNT) | KEY_BIT(KEY_BUCKETS) | KEY_BIT(KEY_SUMMARIES);
+    case CODEC_LEASE_REQ:
+        return KEY_BIT(KEY_SEQ) | KEY_BIT(KEY_FROM) | KEY_BIT(KEY_LEASE_MS) | KEY_BIT(KEY_ENTRIES);
+    case CODEC_LEASE_ACK:
+    case CODEC_LEASE_RELEASE:
+        return KEY_BIT(KEY_SEQ) | KEY_BIT(KEY_FROM) | KEY_BIT(KEY_ENTRIES);
     default:
         return 0;
     }
@@ -64,7 +69,8 @@ uint32_t codec__type_keys(int type)
 
 int codec__is_msg_type(int type)
 {
-    return codec__type_keys(type) != 0 && !codec__is_sync_type(type) && !codec_is_groups_type(type);
+    return codec__type_keys(type) != 0 && !codec__is_sync_type(type) &&
+           !codec_is_groups_type(type) && !codec_is_lease_type(type);
 }
 
 int codec__is_sync_type(int type)

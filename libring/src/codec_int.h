@@ -24,6 +24,9 @@ enum {
     KEY_GROUP_COUNT = 10,
     KEY_BUCKETS = 11,
     KEY_SUMMARIES = 12,
+    /* Shard leases. */
+    KEY_LEASE_MS = 13,
+    KEY_ENTRIES = 14,
 };
 
 /* Summary keys. */

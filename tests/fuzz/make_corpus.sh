@@ -5,12 +5,14 @@
 set -eu
 src="${1:-$(cd "$(dirname "$0")/../.." && pwd)}"
 out="$src/tests/fuzz/corpus"
-mkdir -p "$out/fuzz_codec_msg" "$out/fuzz_codec_sync" "$out/fuzz_codec_groups" "$out/fuzz_members"
+mkdir -p "$out/fuzz_codec_msg" "$out/fuzz_codec_sync" "$out/fuzz_codec_groups" "$out/fuzz_members" \
+    "$out/fuzz_lease"
 for hex in "$src"/proto/vectors/codec/*.hex; do
     name=$(basename "$hex" .hex)
     case "$name" in
     sync*) dir=fuzz_codec_sync ;;
     group*) dir=fuzz_codec_groups ;;
+    lease*) dir=fuzz_lease ;;
     *) dir=fuzz_codec_msg ;;
     esac
     tr -d ' \n' < "$hex" | xxd -r -p > "$out/$dir/$name"

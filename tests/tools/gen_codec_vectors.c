@@ -172,6 +172,46 @@ static int gen_groups(const char *dir)
     return 0;
 }
 
+static void dump_lease(const char *dir, const char *name, const struct codec_lease *m)
+{
+    static const char *const fields[][3] = {
+        [CODEC_LEASE_REQ] = { "shard", "epoch", "released" },
+        [CODEC_LEASE_ACK] = { "shard", "epoch", "result" },
+        [CODEC_LEASE_RELEASE] = { "shard", "epoch", "zero" },
+    };
+    FILE *f = open_txt(dir, name);
+    fprintf(f, "version %d\ntype %u\nseq %u (round %u, part %u)\nfrom %s\n", CODEC_VERSION, m->type,
+            m->seq, m->seq >> 12, m->seq & 0xfff, m->from);
+    if (m->type == CODEC_LEASE_REQ) {
+        fprintf(f, "lease_ms %u\n", m->lease_ms);
+    }
+    fprintf(f, "entries %u\n", m->entry_count);
+    for (int i = 0; i < m->entry_count; i++) {
+        const struct codec_lease_entry *e = &m->entries[i];
+        fprintf(f, "entry[%d] %s %u %s %llu %s %llu\n", i, fields[m->type][0], e->shard,
+                fields[m->type][1], (unsigned long long)e->epoch, fields[m->type][2],
+                (unsigned long long)e->extra);
+    }
+    fclose(f);
+}
+
+static int gen_lease(const char *dir)
+{
+    static struct codec_lease m;
+    static uint8_t buf[4096];
+    for (size_t i = 0; i < sizeof(vec_lease_names) / sizeof(vec_lease_names[0]); i++) {
+        vec_lease(vec_lease_names[i], &m);
+        ssize_t n = codec_encode_lease(buf, sizeof(buf), &m);
+        if (n < 0) {
+            fprintf(stderr, "%s: encode failed (%zd)\n", vec_lease_names[i], n);
+            return 1;
+        }
+        write_hex(dir, vec_lease_names[i], buf, (size_t)n);
+        dump_lease(dir, vec_lease_names[i], &m);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static struct codec_msg msg;
@@ -192,5 +232,5 @@ int main(int argc, char **argv)
     }
     gen_sync(argv[1], "sync", CODEC_SYNC);
     gen_sync(argv[1], "sync_reply", CODEC_SYNC_REPLY);
-    return gen_groups(argv[1]);
+    return gen_groups(argv[1]) || gen_lease(argv[1]);
 }

@@ -145,6 +145,45 @@ static inline int vec_groups(const char *name, struct codec_groups *m)
 
 static const char *const vec_groups_names[] = { "group_syn", "group_ack", "group_push" };
 
+/* The shard lease vectors (proto/PROTOCOL.md section 14): a request renewing one shard and
+ * claiming two (one with the previous holder's release, one needing a 16-bit shard and a
+ * 64-bit epoch), its ack (granted, held by another, stale), and a release. 0 for an unknown
+ * name. */
+static inline int vec_lease(const char *name, struct codec_lease *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->seq = (3u << 12) | 1u;
+    vec_text(m->from, &m->from_len, "node-a");
+    m->entry_count = 3;
+    if (strcmp(name, "lease_req") == 0) {
+        m->type = CODEC_LEASE_REQ;
+        m->lease_ms = 3000;
+        m->entries[0] = (struct codec_lease_entry){ 7, 4, 0 };
+        m->entries[1] = (struct codec_lease_entry){ 300, 9, 8 };
+        m->entries[2] = (struct codec_lease_entry){ 65535, UINT64_C(0x100000000), 0 };
+        return 1;
+    }
+    if (strcmp(name, "lease_ack") == 0) {
+        m->type = CODEC_LEASE_ACK;
+        vec_text(m->from, &m->from_len, "node-b");
+        m->entries[0] = (struct codec_lease_entry){ 7, 4, CODEC_LEASE_GRANTED };
+        m->entries[1] = (struct codec_lease_entry){ 300, 8, CODEC_LEASE_HELD };
+        m->entries[2] =
+            (struct codec_lease_entry){ 65535, UINT64_C(0x100000001), CODEC_LEASE_STALE };
+        return 1;
+    }
+    if (strcmp(name, "lease_release") == 0) {
+        m->type = CODEC_LEASE_RELEASE;
+        m->seq = 0;
+        m->entry_count = 1;
+        m->entries[0] = (struct codec_lease_entry){ 300, 8, 0 };
+        return 1;
+    }
+    return 0;
+}
+
+static const char *const vec_lease_names[] = { "lease_req", "lease_ack", "lease_release" };
+
 /* The sync (join) and sync reply vectors' header and members (put into |t| in order). */
 static inline void vec_sync(struct codec_sync *hdr, struct members *t, int type)
 {

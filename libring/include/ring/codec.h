@@ -43,6 +43,11 @@ enum codec_type {
     CODEC_GROUP_SYN = 5,
     CODEC_GROUP_ACK = 6,
     CODEC_GROUP_PUSH = 7,
+    /* Datagrams of exclusive shard leases (lease.h): a claim or renewal, its answer, and a
+     * holder's release handed to the next owner. */
+    CODEC_LEASE_REQ = 8,
+    CODEC_LEASE_ACK = 9,
+    CODEC_LEASE_RELEASE = 10,
     /* Stream messages. */
     CODEC_SYNC = 16,
     CODEC_SYNC_REPLY = 17,
@@ -161,6 +166,80 @@ RING_EXTERN int codec_decode_groups(const uint8_t *buf, size_t len, struct codec
 
 /* 1 for CODEC_GROUP_SYN, _ACK and _PUSH (to dispatch a datagram to groups_recv()). */
 RING_EXTERN int codec_is_groups_type(int type);
+
+/* ---- shard leases (proto/PROTOCOL.md section 14, proto/LEASES.md) ---- */
+
+/* Entries in one lease message: 1,400 bytes hold about 90; a 64 KB datagram fewer than 1,024
+ * of the largest (14 bytes each). */
+#define CODEC_LEASE_ENTRIES_MAX 1024
+/* Shard numbers fit 16 bits (SHARDS_MAX). */
+#define CODEC_LEASE_SHARD_MAX 65535u
+/* The lease a request asks for, in ms: ten minutes is far past any sane setting. */
+#define CODEC_LEASE_MS_MAX 600000u
+
+/* An acceptor's answer to one entry of a request (the |extra| of an ack entry). */
+enum codec_lease_result {
+    CODEC_LEASE_GRANTED = 0,   /* promised: no other holder's lease is live here */
+    CODEC_LEASE_HELD = 1,      /* refused: another holder's lease is live here */
+    CODEC_LEASE_STALE = 2,     /* refused: the epoch is not above the highest seen here */
+    CODEC_LEASE_NOT_READY = 3, /* refused: this acceptor votes for nobody (new, or leaving) */
+    CODEC_LEASE_UNKNOWN = 4,   /* refused: the claimant is not a live member here */
+};
+#define CODEC_LEASE_RESULT_MAX CODEC_LEASE_UNKNOWN
+/* A release's extra: 0 hands the shard to the recipient; 1 withdraws the sender's claim (it
+ * no longer wants the shard: acceptors drop its promise). */
+#define CODEC_LEASE_RELEASE_FLAGS_MAX 1
+
+/*
+ * One entry, [shard, epoch, extra] on the wire:
+ *   request: the epoch claimed or renewed (>= 1), and extra = the epoch of this shard's
+ *            previous holder that released it to the sender (0: none);
+ *   ack:     the acceptor's highest epoch for the shard (0: none), extra = the result;
+ *   release: the epoch released (>= 1), extra = 0 (handed to the recipient) or 1 (a claim
+ *            withdrawn).
+ */
+struct codec_lease_entry {
+    uint32_t shard;
+    uint64_t epoch;
+    uint64_t extra;
+};
+
+/* A lease request, ack or release. */
+struct codec_lease {
+    uint8_t type; /* CODEC_LEASE_REQ, _ACK, _RELEASE */
+    /* A request's round and part; an ack echoes it. */
+    uint32_t seq;
+    char from[MEMBER_ID_BYTES_MAX + 1];
+    uint8_t from_len;
+    /* Request only: the lease asked for, 1..CODEC_LEASE_MS_MAX. */
+    uint32_t lease_ms;
+    uint16_t entry_count;
+    struct codec_lease_entry entries[CODEC_LEASE_ENTRIES_MAX];
+};
+
+/* 1 for CODEC_LEASE_REQ, _ACK and _RELEASE (to dispatch a datagram to lease_recv()). */
+RING_EXTERN int codec_is_lease_type(int type);
+
+/* Exact sizes: a lease message encodes to codec_lease_header_size() (which depends on
+ * |m->entry_count| only through the entries array header: 1 byte up to 15 entries, 3 above)
+ * plus the codec_lease_entry_size() of each entry. */
+RING_EXTERN size_t codec_lease_header_size(const struct codec_lease *m);
+RING_EXTERN size_t codec_lease_entry_size(const struct codec_lease_entry *e);
+
+/*
+ * Encodes a lease message with all |m->entry_count| entries.
+ * Returns the length, or RING_EMSGSIZE, RING_EINVAL (bad type, empty or bad from, lease_ms
+ * out of range in a request, too many entries, a shard above CODEC_LEASE_SHARD_MAX, an
+ * epoch of 0 in a request or release, a release's extra above 1, an ack result above
+ * CODEC_LEASE_RESULT_MAX).
+ */
+RING_EXTERN ssize_t codec_encode_lease(uint8_t *buf, size_t cap, const struct codec_lease *m);
+
+/*
+ * Decodes a lease message into |out|, with the rules of codec_encode_lease() and the errors
+ * of codec_decode() (a message of another type is RING_EPROTO).
+ */
+RING_EXTERN int codec_decode_lease(const uint8_t *buf, size_t len, struct codec_lease *out);
 
 /* Called once per member of a decoded sync, in message order. */
 typedef void (*codec_member_cb)(const struct member *m, void *arg);
