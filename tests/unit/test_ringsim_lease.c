@@ -4,6 +4,7 @@
  * and that the checker itself fails a run whose clocks drift past the leases' bound. The
  * full-size runs are `scripts/sim.sh leases`. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <criterion/new/assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,9 @@ static int run(const struct sim_opts *o)
     sim_run(&w);
     int rv = metrics_check(&w, err, sizeof(err));
     if (rv != 0) {
-        cr_log_error("%s: %s", scenario_name(o->scenario), err);
+        /* printed, not logged as an error: Criterion would fail the whole run for it, and one
+         * test (drift past the bound) fails a run on purpose; the callers assert on figures */
+        fprintf(stderr, "ringsim_lease: %s: %s\n", scenario_name(o->scenario), err);
     }
     simlease_figures(&w, &fig);
     return rv;
