@@ -122,6 +122,9 @@ struct hashring {
     uint64_t digest_sum;
     uint64_t checksum;
     size_t memory_bytes;
+    /* 1 if hashring_new_from() updated an older ring into this one rather than building it
+     * from scratch (for tests; not part of the ring's value, hashring__equal ignores it). */
+    int incremental;
 };
 
 /* Sets the digest sum and checksum from the members. */
@@ -149,9 +152,6 @@ void hashring__geometry(uint32_t members, uint64_t points, uint32_t *frag_bits,
 /* For tests only, 0 otherwise: makes buckets 2^crowding times fuller (where the entry has
  * room), so that escaped groups and buckets past HASHRING__SCAN_MAX are common. */
 extern uint32_t hashring__test_crowding;
-
-/* For tests: how many hashring_new_from() calls updated rather than built from scratch. */
-extern uint64_t hashring__test_incremental;
 
 /* Sets frag_bits, owner_bits, the masks and group_count of |r| for its geometry. */
 void hashring__set_geometry(struct hashring *r, uint32_t frag_bits, uint32_t owner_bits);

@@ -48,8 +48,6 @@
 /* Internal: the update is not worth it, build from scratch. */
 #define DECLINED 1
 
-uint64_t hashring__test_incremental;
-
 struct changes {
     /* Old member index -> new index, or HASHRING_NONE for a member that left. */
     uint32_t *old_to_new;
@@ -828,7 +826,7 @@ int hashring_new_from(struct hashring **out, const struct hashring *old,
         }
     } else if (rv == 0) {
         r->checksum = hashring_checksum_from_sum(r->vnodes, r->digest_sum);
-        hashring__test_incremental++;
+        r->incremental = 1;
     }
     if (rv != 0) {
         hashring_del(r);

@@ -1054,7 +1054,7 @@ static void check_churn(size_t pool, size_t present, uint32_t vnodes, uint32_t w
     size_t n = churn_members(&c, m);
     struct hashring *r = build(m, n, vnodes);
     struct hashring_config cfg = { .vnodes = vnodes };
-    uint64_t incremental = hashring__test_incremental;
+    size_t incremental = 0;
     for (size_t step = 0; step < steps; step++) {
         churn_step(&c, max_ops, weight_max);
         n = churn_members(&c, m);
@@ -1063,15 +1063,15 @@ static void check_churn(size_t pool, size_t present, uint32_t vnodes, uint32_t w
         struct hashring *full = build(m, n, vnodes);
         cr_assert(hashring__equal(next, full), "step %zu (seed %llu): %zu members", step,
                   (unsigned long long)seed, n);
+        incremental += (size_t)next->incremental;
         hashring_del(full);
         hashring_del(r);
         r = next;
     }
     hashring_del(r);
     /* Most steps change a small part of the ring and must take the incremental path. */
-    cr_assert(ge(u64, hashring__test_incremental - incremental, steps / 2),
-              "%llu of %zu steps were incremental",
-              (unsigned long long)(hashring__test_incremental - incremental), steps);
+    cr_assert(ge(sz, incremental, steps / 2), "%zu of %zu steps were incremental", incremental,
+              steps);
 }
 
 Test(hashring, new_from_equals_a_full_build_over_random_changes)
@@ -1100,8 +1100,10 @@ Test(hashring, a_member_tied_with_itself_leaves_and_joins_incrementally)
     struct hashring *without = NULL, *back = NULL;
     cr_assert(eq(int, hashring_new_from(&without, with, m, n, NULL, &tm.mem), 0));
     struct hashring *full = build(m, n, 0);
+    cr_assert(without->incremental);
     cr_assert(hashring__equal(without, full));
     cr_assert(eq(int, hashring_new_from(&back, without, m, n + 1, NULL, &tm.mem), 0));
+    cr_assert(back->incremental);
     cr_assert(hashring__equal(back, with));
     hashring_del(with);
     hashring_del(without);
@@ -1155,4 +1157,56 @@ Test(hashring, crowded_buckets_look_up_by_the_definition, .init = crowd)
 Test(hashring, crowded_buckets_update_like_a_full_build, .init = crowd)
 {
     check_churn(40, 24, 0, 10, 20, 2, 3);
+}
+
+/* hashring_new_from() checks its arguments as hashring_new() does, builds from scratch from
+ * no ring, an empty ring or one of other vnodes, and fails cleanly when memory runs out,
+ * leaving the old ring as it was. */
+Test(hashring, new_from_handles_bad_input_other_rings_and_failed_allocations)
+{
+    size_t n = 300;
+    struct hashring_member *m = make_members(n + 2, "edge");
+    struct hashring *old = build(m, n, 0), *r = NULL;
+    struct hashring_member dup[3] = { m[0], m[1], m[1] };     /* both in |old| */
+    struct hashring_member dup_new[3] = { m[0], m[n], m[n] }; /* both new */
+    cr_assert(eq(int, hashring_new_from(NULL, old, m, n, NULL, &tm.mem), RING_EINVAL));
+    cr_assert(eq(int, hashring_new_from(&r, old, NULL, 1, NULL, &tm.mem), RING_EINVAL));
+    cr_assert(eq(int, hashring_new_from(&r, old, dup, 3, NULL, &tm.mem), RING_EEXIST));
+    cr_assert(eq(int, hashring_new_from(&r, old, dup_new, 3, NULL, &tm.mem), RING_EEXIST));
+    cr_assert(eq(ptr, r, NULL));
+    /* No old ring, an empty one, one of other vnodes, an empty result: full builds. */
+    struct hashring *empty = build(NULL, 0, 0), *other = build(m, n, 512);
+    const struct hashring *olds[] = { NULL, empty, other, old };
+    size_t sizes[] = { n + 1, n + 1, n + 1, 0 };
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert(eq(int, hashring_new_from(&r, olds[i], m, sizes[i], NULL, &tm.mem), 0));
+        struct hashring *full = build(m, sizes[i], 0);
+        cr_assert(hashring__equal(r, full), "case %zu", i);
+        cr_assert(not(r->incremental));
+        hashring_del(full);
+        hashring_del(r);
+    }
+    /* Every allocation failing in turn: RING_ENOMEM, nothing leaked, |old| unchanged. */
+    struct hashring *copy = build(m, n, 0);
+    size_t before = tm.bytes;
+    for (uint64_t fail_at = 1; fail_at <= 40; fail_at++) {
+        tm.calls = 0;
+        tm.fail_at = fail_at;
+        r = NULL;
+        int rv = hashring_new_from(&r, old, m + 1, n + 1, NULL, &tm.mem);
+        tm.fail_at = 0;
+        if (rv == 0) {
+            cr_assert(r->incremental);
+            hashring_del(r);
+            continue;
+        }
+        cr_assert(eq(int, rv, RING_ENOMEM));
+        cr_assert(eq(sz, tm.bytes, before));
+    }
+    cr_assert(hashring__equal(old, copy));
+    hashring_del(copy);
+    hashring_del(old);
+    hashring_del(empty);
+    hashring_del(other);
+    free(m);
 }
