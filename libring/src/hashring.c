@@ -283,6 +283,8 @@ void hashring__reset(struct hashring *r, size_t member_bytes)
     ring__free(&r->mem, r->parity);
     ring__free(&r->mem, r->escapes);
     ring__free(&r->mem, r->shadow);
+    ring__free(&r->mem, r->arcs);
+    r->arcs = NULL;
     r->groups = NULL;
     r->entry_block = NULL;
     r->entries = NULL;
@@ -332,6 +334,7 @@ void hashring_del(struct hashring *r)
     ring__free(&mem, r->parity);
     ring__free(&mem, r->escapes);
     ring__free(&mem, r->shadow);
+    ring__free(&mem, r->arcs);
     ring__free(&mem, r);
 }
 
@@ -527,6 +530,8 @@ int hashring__equal(const struct hashring *a, const struct hashring *b)
     return memcmp(a->groups, b->groups, a->group_count * sizeof(*a->groups)) == 0 &&
            memcmp(a->entry_block, b->entry_block, entry_bytes) == 0 &&
            memcmp(a->parity, b->parity, parity_words * sizeof(uint64_t)) == 0 &&
+           (a->member_count == 0 ||
+            memcmp(a->arcs, b->arcs, a->member_count * sizeof(uint64_t)) == 0) &&
            (a->escape_count == 0 ||
             memcmp(a->escapes, b->escapes,
                    a->escape_count * HASHRING__GROUP_BUCKETS * sizeof(uint32_t)) == 0) &&

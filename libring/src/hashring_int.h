@@ -114,6 +114,9 @@ struct hashring {
     /* 16 counts per escaped group. */
     uint32_t *escapes;
     uint32_t escape_count;
+    /* Per member, the length of the key positions it owns: the sum of the arcs of its
+     * boundaries (boundary k owns the keys after boundary k - 1 up to it). */
+    uint64_t *arcs;
     /* Points that lost a position tie, (position << 16) | member, sorted: they own nothing
      * until the winner leaves. */
     uint64_t *shadow;
@@ -282,8 +285,11 @@ struct hashring_cursor hashring__cursor_from(const struct hashring *r, uint32_t 
 uint32_t hashring__cursor_owner(const struct hashring *r, const struct hashring_cursor *c);
 uint32_t hashring__cursor_position(const struct hashring *r, const struct hashring_cursor *c);
 
+/* hashring_shares() by walking every boundary, for tests. */
+void hashring__shares_walk(const struct hashring *r, double *shares);
+
 /* 1 if |a| and |b| hold the same bytes everywhere a lookup, a walk or an update reads:
- * members, geometry, entries, groups, parity, escapes and shadow list. */
+ * members, geometry, entries, groups, parity, escapes, arcs and shadow list. */
 int hashring__equal(const struct hashring *a, const struct hashring *b);
 
 #endif

@@ -65,6 +65,21 @@ static const char *owner_id(const struct hashring *r, uint32_t idx, char *buf, s
     return buf;
 }
 
+/* hashring_shares() (from the arcs the ring keeps) must equal the walk over every boundary,
+ * to the last bit. */
+static void check_shares(const struct hashring *r)
+{
+    size_t n = hashring_member_count(r);
+    double *kept = calloc(n + 1, sizeof(double)), *walked = calloc(n + 1, sizeof(double));
+    hashring_shares(r, kept);
+    hashring__shares_walk(r, walked);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert(eq(dbl, kept[i], walked[i]), "member %zu", i);
+    }
+    free(kept);
+    free(walked);
+}
+
 Test(hashring, empty_ring_lookup_fails_with_eempty)
 {
     struct hashring *r = build(NULL, 0, 0);
@@ -302,6 +317,9 @@ Test(hashring, a_single_point_ring_has_one_boundary_half_a_turn_away)
         uint32_t owner = HASHRING_NONE;
         cr_assert(eq(int, hashring_lookup_hash(r, (uint64_t)p << 32, &owner), 0));
         cr_assert(eq(u32, owner, 0));
+        double share;
+        hashring_shares(r, &share);
+        cr_assert(eq(dbl, share, 1.0));
         wrapped += p >= (UINT32_C(1) << 31);
         unwrapped += p < (UINT32_C(1) << 31);
         hashring_del(r);
@@ -409,6 +427,7 @@ Test(hashring, a_tied_position_belongs_to_the_smallest_id)
     struct hashring_member m[3] = { { "tie-52829", 9, 1 }, { "tie-198021", 10, 1 }, { "c", 1, 1 } };
     struct hashring *r = build(m, 3, 1);
     uint32_t winner, loser, owner;
+    check_shares(r);
     cr_assert(eq(int, hashring_find(r, "tie-198021", 10, &winner), 0));
     cr_assert(eq(int, hashring_find(r, "tie-52829", 9, &loser), 0));
     cr_assert(eq(int, hashring_lookup_hash(r, UINT64_C(0x22be83a7) << 32, &owner), 0));
@@ -1064,6 +1083,7 @@ static void check_churn(size_t pool, size_t present, uint32_t vnodes, uint32_t w
         cr_assert(hashring__equal(next, full), "step %zu (seed %llu): %zu members", step,
                   (unsigned long long)seed, n);
         incremental += (size_t)next->incremental;
+        check_shares(next);
         hashring_del(full);
         hashring_del(r);
         r = next;
@@ -1141,6 +1161,7 @@ Test(hashring, crowded_buckets_look_up_by_the_definition, .init = crowd)
         cr_assert(eq(u32, got, big_brute_owner(&bf, (uint32_t)(h >> 32))));
         cr_assert(eq(u32, hashring__owner_at(r, (uint32_t)(h >> 32)), got));
     }
+    check_shares(r);
     double shares[20], sum = 0.0;
     hashring_shares(r, shares);
     for (size_t i = 0; i < n; i++) {
