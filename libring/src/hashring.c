@@ -31,10 +31,10 @@
  * (a sentinel after the last holds the first one's owner, for keys past the top). Sixteen
  * buckets make a group: 16 bytes holding where the group's run starts and how many
  * boundaries each bucket holds, in 4 bits. A lookup reads its group, adds up the counts
- * before its bucket (one multiply), reads up to four entries from there (one cache line,
+ * before its bucket (one multiply), reads up to six entries from there (one cache line,
  * rarely two) and counts those below the key without a branch: that many entries on is
  * the owner. Buckets hold at most 2.5 boundaries on average (frag_bits is lowered until
- * they do), so one in nine keys, at the densest, meets a bucket of more than four and takes
+ * they do), so one key in seventy, at the densest, meets a bucket of more than six and takes
  * the exact path, as do keys in groups whose counts do not fit 4 bits (escaped: counts in
  * a side array; at most one group in a million, unless someone picks ids to crowd one).
  *
@@ -50,7 +50,9 @@
  * also keeps what they need and lookups never read: per boundary a parity bit (of the sum
  * of its two points' positions, which the midpoint drops), per group an anchor (the point
  * of its first boundary; from it each next point is 2 b + parity - point), and the points
- * that lost a position tie (the shadow list), which win when the winner leaves.
+ * that lost a position tie (the shadow list), which win when the winner leaves. Each
+ * member's share is kept too, as the sum of its boundaries' arcs, so that a node that
+ * updates its ring does not walk all of it to report shares.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -60,7 +60,7 @@ static inline uint64_t hashring__point_hash(uint64_t id_hash, uint32_t i)
 /* Bit 31 of a group's start marks an escaped group. Starts are below 2^26 (points max). */
 #define HASHRING__ESCAPED (UINT32_C(1) << 31)
 /* Lookups compare up to this many boundaries of a bucket without a loop; fuller buckets
- * (about 1 in 9 at the densest table, see hashring__geometry) take the exact path. */
+ * (1.4% of keys at the densest table, see hashring__geometry) take the exact path. */
 #define HASHRING__SCAN_MAX 6
 /* Entries after the sentinel: a lookup reads HASHRING__SCAN_MAX entries from any bucket's
  * start, the sentinel's included. */

@@ -168,7 +168,8 @@ RING_EXTERN uint64_t hashring_checksum_from_sum(uint32_t vnodes, uint64_t digest
 RING_EXTERN size_t hashring_memory_bytes(const struct hashring *r);
 
 /* Stores in shares[m], for every member m (|shares| has hashring_member_count() entries),
- * the fraction of the key-hash space it owns: its exact share, from one walk of the ring. */
+ * the fraction of the key-hash space it owns: its exact share, which the ring keeps (one
+ * division a member). */
 RING_EXTERN void hashring_shares(const struct hashring *r, double *shares);
 
 /*
