@@ -31,10 +31,10 @@
  * (a sentinel after the last holds the first one's owner, for keys past the top). Sixteen
  * buckets make a group: 16 bytes holding where the group's run starts and how many
  * boundaries each bucket holds, in 4 bits. A lookup reads its group, adds up the counts
- * before its bucket (one multiply), reads up to four entries from there (one cache line,
+ * before its bucket (one multiply), reads up to six entries from there (one cache line,
  * rarely two) and counts those below the key without a branch: that many entries on is
  * the owner. Buckets hold at most 2.5 boundaries on average (frag_bits is lowered until
- * they do), so one in nine keys, at the densest, meets a bucket of more than four and takes
+ * they do), so one key in seventy, at the densest, meets a bucket of more than six and takes
  * the exact path, as do keys in groups whose counts do not fit 4 bits (escaped: counts in
  * a side array; at most one group in a million, unless someone picks ids to crowd one).
  *
@@ -50,7 +50,9 @@
  * also keeps what they need and lookups never read: per boundary a parity bit (of the sum
  * of its two points' positions, which the midpoint drops), per group an anchor (the point
  * of its first boundary; from it each next point is 2 b + parity - point), and the points
- * that lost a position tie (the shadow list), which win when the winner leaves.
+ * that lost a position tie (the shadow list), which win when the winner leaves. Each
+ * member's share is kept too, as the sum of its boundaries' arcs, so that a node that
+ * updates its ring does not walk all of it to report shares.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -283,6 +285,8 @@ void hashring__reset(struct hashring *r, size_t member_bytes)
     ring__free(&r->mem, r->parity);
     ring__free(&r->mem, r->escapes);
     ring__free(&r->mem, r->shadow);
+    ring__free(&r->mem, r->arcs);
+    r->arcs = NULL;
     r->groups = NULL;
     r->entry_block = NULL;
     r->entries = NULL;
@@ -332,6 +336,7 @@ void hashring_del(struct hashring *r)
     ring__free(&mem, r->parity);
     ring__free(&mem, r->escapes);
     ring__free(&mem, r->shadow);
+    ring__free(&mem, r->arcs);
     ring__free(&mem, r);
 }
 
@@ -527,6 +532,8 @@ int hashring__equal(const struct hashring *a, const struct hashring *b)
     return memcmp(a->groups, b->groups, a->group_count * sizeof(*a->groups)) == 0 &&
            memcmp(a->entry_block, b->entry_block, entry_bytes) == 0 &&
            memcmp(a->parity, b->parity, parity_words * sizeof(uint64_t)) == 0 &&
+           (a->member_count == 0 ||
+            memcmp(a->arcs, b->arcs, a->member_count * sizeof(uint64_t)) == 0) &&
            (a->escape_count == 0 ||
             memcmp(a->escapes, b->escapes,
                    a->escape_count * HASHRING__GROUP_BUCKETS * sizeof(uint32_t)) == 0) &&

@@ -60,7 +60,7 @@ static inline uint64_t hashring__point_hash(uint64_t id_hash, uint32_t i)
 /* Bit 31 of a group's start marks an escaped group. Starts are below 2^26 (points max). */
 #define HASHRING__ESCAPED (UINT32_C(1) << 31)
 /* Lookups compare up to this many boundaries of a bucket without a loop; fuller buckets
- * (about 1 in 9 at the densest table, see hashring__geometry) take the exact path. */
+ * (1.4% of keys at the densest table, see hashring__geometry) take the exact path. */
 #define HASHRING__SCAN_MAX 6
 /* Entries after the sentinel: a lookup reads HASHRING__SCAN_MAX entries from any bucket's
  * start, the sentinel's included. */
@@ -114,6 +114,9 @@ struct hashring {
     /* 16 counts per escaped group. */
     uint32_t *escapes;
     uint32_t escape_count;
+    /* Per member, the length of the key positions it owns: the sum of the arcs of its
+     * boundaries (boundary k owns the keys after boundary k - 1 up to it). */
+    uint64_t *arcs;
     /* Points that lost a position tie, (position << 16) | member, sorted: they own nothing
      * until the winner leaves. */
     uint64_t *shadow;
@@ -122,6 +125,9 @@ struct hashring {
     uint64_t digest_sum;
     uint64_t checksum;
     size_t memory_bytes;
+    /* 1 if hashring_new_from() updated an older ring into this one rather than building it
+     * from scratch (for tests; not part of the ring's value, hashring__equal ignores it). */
+    int incremental;
 };
 
 /* Sets the digest sum and checksum from the members. */
@@ -149,9 +155,6 @@ void hashring__geometry(uint32_t members, uint64_t points, uint32_t *frag_bits,
 /* For tests only, 0 otherwise: makes buckets 2^crowding times fuller (where the entry has
  * room), so that escaped groups and buckets past HASHRING__SCAN_MAX are common. */
 extern uint32_t hashring__test_crowding;
-
-/* For tests: how many hashring_new_from() calls updated rather than built from scratch. */
-extern uint64_t hashring__test_incremental;
 
 /* Sets frag_bits, owner_bits, the masks and group_count of |r| for its geometry. */
 void hashring__set_geometry(struct hashring *r, uint32_t frag_bits, uint32_t owner_bits);
@@ -282,8 +285,11 @@ struct hashring_cursor hashring__cursor_from(const struct hashring *r, uint32_t 
 uint32_t hashring__cursor_owner(const struct hashring *r, const struct hashring_cursor *c);
 uint32_t hashring__cursor_position(const struct hashring *r, const struct hashring_cursor *c);
 
+/* hashring_shares() by walking every boundary, for tests. */
+void hashring__shares_walk(const struct hashring *r, double *shares);
+
 /* 1 if |a| and |b| hold the same bytes everywhere a lookup, a walk or an update reads:
- * members, geometry, entries, groups, parity, escapes and shadow list. */
+ * members, geometry, entries, groups, parity, escapes, arcs and shadow list. */
 int hashring__equal(const struct hashring *a, const struct hashring *b);
 
 #endif

@@ -26,10 +26,12 @@
 #define RADIX_BITS   8
 #define RADIX_SIZE   (1u << RADIX_BITS)
 #define RADIX_PASSES 4
-/* Buckets hold at most this many boundaries on average, as a ratio (5/2): with four
- * compared without a loop (HASHRING__SCAN_MAX), a Poisson count of mean 2.5 is above four
- * for 11% of keys, of mean 1.25 (the sparsest table) for 1%. Fewer, larger buckets cost
- * fewer group bytes (16 per 16 buckets) but more keys on the slow path. */
+/* Buckets hold at most this many boundaries on average, as a ratio (5/2): with six
+ * compared without a loop (HASHRING__SCAN_MAX), a Poisson count of mean 2.5 is above six
+ * for 1.4% of keys, and of mean 1.25 (the sparsest table) for 0.01%. Fewer, larger buckets
+ * cost fewer group bytes (16 per 16 buckets) but more keys on the slow path. Comparing
+ * four instead saves six instructions a lookup but sends 11% of keys, at random, down a
+ * mispredicted branch to the slow path. */
 #define BOUNDARIES_PER_BUCKET_NUM 5
 #define BOUNDARIES_PER_BUCKET_DEN 2
 
@@ -70,7 +72,10 @@ int hashring__alloc_table(struct hashring *r, uint32_t boundaries)
     r->groups = ring__mallocarray(&r->mem, r->group_count, sizeof(*r->groups));
     r->entry_block = ring__mallocarray(&r->mem, entry_bytes, 1);
     r->parity = ring__calloc(&r->mem, parity_words, sizeof(uint64_t));
-    if (r->groups == NULL || r->entry_block == NULL || r->parity == NULL) {
+    if (r->arcs == NULL) {
+        r->arcs = ring__calloc(&r->mem, r->member_count ? r->member_count : 1, sizeof(uint64_t));
+    }
+    if (r->groups == NULL || r->entry_block == NULL || r->parity == NULL || r->arcs == NULL) {
         return RING_ENOMEM;
     }
     memset(r->entry_block, 0, 1);
@@ -174,6 +179,12 @@ int hashring__writer_put(struct hashring_writer *w, uint32_t position, uint32_t 
     }
     w->pending = w->group + 1;
     RING_ASSERT(w->k == 0 || position > w->last_position);
+    if (w->k > 0) {
+        r->arcs[owner] += (uint32_t)(position - w->last_position);
+    } else {
+        w->first_position = position;
+        w->first_owner = owner;
+    }
     w->last_position = position;
     w->counts[b & (HASHRING__GROUP_BUCKETS - 1)]++;
     RING_ASSERT(owner <= r->owner_mask);
@@ -191,9 +202,13 @@ int hashring__writer_finish(struct hashring_writer *w)
     if (rv != 0) {
         return rv;
     }
-    /* The sentinel: keys past the last boundary belong to the first one's owner. */
+    /* The sentinel: keys past the last boundary belong to the first one's owner, which
+     * owns the arc around the top (all of it when it is the only boundary). */
     if (r->boundary_count > 0) {
         hashring__entry_put(r->entries, r->boundary_count, hashring__entry(r, 0));
+        r->arcs[w->first_owner] += r->boundary_count == 1
+                                       ? UINT64_C(1) << 32
+                                       : (uint32_t)(w->first_position - w->last_position);
     }
     return 0;
 }
@@ -518,6 +533,52 @@ static int copy_whole(struct hashring_writer *w, const struct hashring *old, uin
     return 0;
 }
 
+static uint32_t renumber_owner(const struct hashring_renumber *rn, uint32_t o)
+{
+    if (rn == NULL || rn->steps == 0) {
+        return o;
+    }
+    if (rn->steps > HASHRING__RENUMBER_STEPS) {
+        return rn->table[o];
+    }
+    uint32_t to = o;
+    for (uint32_t j = 0; j < rn->steps; j++) {
+        to += o >= rn->at[j] ? (uint32_t)rn->by[j] : 0;
+    }
+    return to;
+}
+
+/* The position of the boundary before old boundary |k|, which is in bucket |b|. */
+static uint32_t position_before(const struct hashring *old, uint32_t k, uint32_t b)
+{
+    if (k == 0) {
+        struct hashring_cursor last = hashring__cursor_at(old, old->boundary_count - 1);
+        return hashring__cursor_position(old, &last);
+    }
+    uint32_t start, count;
+    do {
+        hashring__bucket_span(old, --b, &start, &count);
+    } while (count == 0);
+    return (b << old->frag_bits) | hashring__entry_frag(old, hashring__entry(old, k - 1));
+}
+
+/* The arcs of copied boundaries stay but for the first's: its boundary before is now the
+ * last one written. */
+static void copy_first_arc(struct hashring_writer *w, const struct hashring *old, uint32_t ka,
+                           uint32_t b, const struct hashring_renumber *remap)
+{
+    struct hashring *r = w->r;
+    uint32_t position = (b << old->frag_bits) | hashring__entry_frag(old, hashring__entry(old, ka));
+    uint32_t owner = renumber_owner(remap, hashring__entry_owner(old, ka));
+    r->arcs[owner] -= (uint32_t)(position - position_before(old, ka, b));
+    if (w->k > 0) {
+        r->arcs[owner] += (uint32_t)(position - w->last_position);
+    } else {
+        w->first_position = position;
+        w->first_owner = owner;
+    }
+}
+
 int hashring__writer_copy(struct hashring_writer *w, const struct hashring *old, uint32_t ba,
                           uint32_t bb, const struct hashring_renumber *remap)
 {
@@ -543,6 +604,7 @@ int hashring__writer_copy(struct hashring_writer *w, const struct hashring *old,
     }
     resolve(w, old_group_start(old, g0) == ka ? old->groups[g0].anchor
                                               : hashring__point_in(old, g0, ka));
+    copy_first_arc(w, old, ka, b, remap);
     copy_entries(r, w->k, old, ka, kb - ka, remap);
     copy_bits(r->parity, w->k, old->parity, ka, kb - ka);
     w->last_position =

@@ -48,8 +48,6 @@
 /* Internal: the update is not worth it, build from scratch. */
 #define DECLINED 1
 
-uint64_t hashring__test_incremental;
-
 struct changes {
     /* Old member index -> new index, or HASHRING_NONE for a member that left. */
     uint32_t *old_to_new;
@@ -455,10 +453,20 @@ static int decode_points(struct span_ctx *x, uint32_t first_bucket, uint32_t ka,
     struct hashring_cursor cur =
         ka < d ? hashring__cursor_from(old, first_bucket, ka) : hashring__cursor_at(old, ka % d);
     uint64_t u = hashring__point_in(old, cur.bucket >> HASHRING__GROUP_SHIFT, ka % d);
+    /* The replaced boundaries' arcs leave their owners; the new ones come back with the
+     * writer. */
+    struct hashring_cursor before = cur;
+    hashring__prev(old, &before);
+    uint32_t prev = hashring__cursor_position(old, &before);
     x->w.item_count = 0;
     for (uint32_t k = ka; k < kb; k++) {
-        uint32_t i = k % d;
-        uint64_t b = unwrap(u, hashring__cursor_position(old, &cur));
+        uint32_t i = k % d, position = hashring__cursor_position(old, &cur);
+        uint32_t m = x->c->old_to_new[hashring__entry_owner(old, i)];
+        if (m != HASHRING_NONE) {
+            x->r->arcs[m] -= (uint32_t)(position - prev);
+        }
+        prev = position;
+        uint64_t b = unwrap(u, position);
         x->w.items[x->w.item_count++] = (struct item){ u, hashring__entry_owner(old, i), 1 };
         u = 2 * b + hashring__parity_get(old->parity, i) - u;
         hashring__next(old, &cur);
@@ -763,6 +771,22 @@ static int rebuild_spans(struct hashring *r, const struct hashring *old, const s
     return rv;
 }
 
+/* The members' arcs as the old ring has them: the spans take away those of the boundaries
+ * they replace and the writer adds those of the boundaries it writes. */
+static int start_arcs(struct hashring *r, const struct hashring *old, const struct changes *c)
+{
+    r->arcs = ring__calloc(&r->mem, r->member_count ? r->member_count : 1, sizeof(uint64_t));
+    if (r->arcs == NULL) {
+        return RING_ENOMEM;
+    }
+    for (uint32_t m = 0; m < old->member_count; m++) {
+        if (c->old_to_new[m] != HASHRING_NONE) {
+            r->arcs[c->old_to_new[m]] = old->arcs[m];
+        }
+    }
+    return 0;
+}
+
 /* Fills the table of |r| (members set) from |old|. Returns 0, DECLINED or RING_ENOMEM. */
 static int update(struct hashring *r, const struct hashring *old, uint64_t point_count)
 {
@@ -779,6 +803,9 @@ static int update(struct hashring *r, const struct hashring *old, uint64_t point
     uint32_t span_count = 0;
     struct rebuilt out = { 0 };
     int rv = build_changes(old, r, &c);
+    if (rv == 0) {
+        rv = start_arcs(r, old, &c);
+    }
     if (rv == 0) {
         rv = dirty_spans(old, &c, &r->mem, &spans, &span_count);
     }
@@ -828,7 +855,7 @@ int hashring_new_from(struct hashring **out, const struct hashring *old,
         }
     } else if (rv == 0) {
         r->checksum = hashring_checksum_from_sum(r->vnodes, r->digest_sum);
-        hashring__test_incremental++;
+        r->incremental = 1;
     }
     if (rv != 0) {
         hashring_del(r);

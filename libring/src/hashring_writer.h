@@ -35,6 +35,9 @@ struct hashring_writer {
     uint32_t pending;
     uint32_t last_position;
     uint32_t escape_cap;
+    /* The first boundary written, whose arc comes from the last (around the top). */
+    uint32_t first_position;
+    uint32_t first_owner;
 };
 
 void hashring__writer_init(struct hashring_writer *w, struct hashring *r);
@@ -54,7 +57,8 @@ int hashring__writer_finish(struct hashring_writer *w);
 /* Copies buckets [ba, bb) of |old| (same geometry) and their boundaries, owners through
  * |remap| (NULL: unchanged), as if each boundary had been written: whole groups by their
  * records, entries and parity bits in bulk. Every boundary written so far must come before
- * bucket |ba|. Returns 0 or RING_ENOMEM. */
+ * bucket |ba|. The copied boundaries' arcs must already be in r->arcs (an update starts
+ * from the old ring's); only the first one's changes. Returns 0 or RING_ENOMEM. */
 int hashring__writer_copy(struct hashring_writer *w, const struct hashring *old, uint32_t ba,
                           uint32_t bb, const struct hashring_renumber *remap);
 

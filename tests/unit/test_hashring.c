@@ -65,6 +65,21 @@ static const char *owner_id(const struct hashring *r, uint32_t idx, char *buf, s
     return buf;
 }
 
+/* hashring_shares() (from the arcs the ring keeps) must equal the walk over every boundary,
+ * to the last bit. */
+static void check_shares(const struct hashring *r)
+{
+    size_t n = hashring_member_count(r);
+    double *kept = calloc(n + 1, sizeof(double)), *walked = calloc(n + 1, sizeof(double));
+    hashring_shares(r, kept);
+    hashring__shares_walk(r, walked);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert(eq(dbl, kept[i], walked[i]), "member %zu", i);
+    }
+    free(kept);
+    free(walked);
+}
+
 Test(hashring, empty_ring_lookup_fails_with_eempty)
 {
     struct hashring *r = build(NULL, 0, 0);
@@ -302,6 +317,9 @@ Test(hashring, a_single_point_ring_has_one_boundary_half_a_turn_away)
         uint32_t owner = HASHRING_NONE;
         cr_assert(eq(int, hashring_lookup_hash(r, (uint64_t)p << 32, &owner), 0));
         cr_assert(eq(u32, owner, 0));
+        double share;
+        hashring_shares(r, &share);
+        cr_assert(eq(dbl, share, 1.0));
         wrapped += p >= (UINT32_C(1) << 31);
         unwrapped += p < (UINT32_C(1) << 31);
         hashring_del(r);
@@ -409,6 +427,7 @@ Test(hashring, a_tied_position_belongs_to_the_smallest_id)
     struct hashring_member m[3] = { { "tie-52829", 9, 1 }, { "tie-198021", 10, 1 }, { "c", 1, 1 } };
     struct hashring *r = build(m, 3, 1);
     uint32_t winner, loser, owner;
+    check_shares(r);
     cr_assert(eq(int, hashring_find(r, "tie-198021", 10, &winner), 0));
     cr_assert(eq(int, hashring_find(r, "tie-52829", 9, &loser), 0));
     cr_assert(eq(int, hashring_lookup_hash(r, UINT64_C(0x22be83a7) << 32, &owner), 0));
@@ -1054,7 +1073,7 @@ static void check_churn(size_t pool, size_t present, uint32_t vnodes, uint32_t w
     size_t n = churn_members(&c, m);
     struct hashring *r = build(m, n, vnodes);
     struct hashring_config cfg = { .vnodes = vnodes };
-    uint64_t incremental = hashring__test_incremental;
+    size_t incremental = 0;
     for (size_t step = 0; step < steps; step++) {
         churn_step(&c, max_ops, weight_max);
         n = churn_members(&c, m);
@@ -1063,15 +1082,16 @@ static void check_churn(size_t pool, size_t present, uint32_t vnodes, uint32_t w
         struct hashring *full = build(m, n, vnodes);
         cr_assert(hashring__equal(next, full), "step %zu (seed %llu): %zu members", step,
                   (unsigned long long)seed, n);
+        incremental += (size_t)next->incremental;
+        check_shares(next);
         hashring_del(full);
         hashring_del(r);
         r = next;
     }
     hashring_del(r);
     /* Most steps change a small part of the ring and must take the incremental path. */
-    cr_assert(ge(u64, hashring__test_incremental - incremental, steps / 2),
-              "%llu of %zu steps were incremental",
-              (unsigned long long)(hashring__test_incremental - incremental), steps);
+    cr_assert(ge(sz, incremental, steps / 2), "%zu of %zu steps were incremental", incremental,
+              steps);
 }
 
 Test(hashring, new_from_equals_a_full_build_over_random_changes)
@@ -1100,8 +1120,10 @@ Test(hashring, a_member_tied_with_itself_leaves_and_joins_incrementally)
     struct hashring *without = NULL, *back = NULL;
     cr_assert(eq(int, hashring_new_from(&without, with, m, n, NULL, &tm.mem), 0));
     struct hashring *full = build(m, n, 0);
+    cr_assert(without->incremental);
     cr_assert(hashring__equal(without, full));
     cr_assert(eq(int, hashring_new_from(&back, without, m, n + 1, NULL, &tm.mem), 0));
+    cr_assert(back->incremental);
     cr_assert(hashring__equal(back, with));
     hashring_del(with);
     hashring_del(without);
@@ -1139,6 +1161,7 @@ Test(hashring, crowded_buckets_look_up_by_the_definition, .init = crowd)
         cr_assert(eq(u32, got, big_brute_owner(&bf, (uint32_t)(h >> 32))));
         cr_assert(eq(u32, hashring__owner_at(r, (uint32_t)(h >> 32)), got));
     }
+    check_shares(r);
     double shares[20], sum = 0.0;
     hashring_shares(r, shares);
     for (size_t i = 0; i < n; i++) {
@@ -1155,4 +1178,56 @@ Test(hashring, crowded_buckets_look_up_by_the_definition, .init = crowd)
 Test(hashring, crowded_buckets_update_like_a_full_build, .init = crowd)
 {
     check_churn(40, 24, 0, 10, 20, 2, 3);
+}
+
+/* hashring_new_from() checks its arguments as hashring_new() does, builds from scratch from
+ * no ring, an empty ring or one of other vnodes, and fails cleanly when memory runs out,
+ * leaving the old ring as it was. */
+Test(hashring, new_from_handles_bad_input_other_rings_and_failed_allocations)
+{
+    size_t n = 300;
+    struct hashring_member *m = make_members(n + 2, "edge");
+    struct hashring *old = build(m, n, 0), *r = NULL;
+    struct hashring_member dup[3] = { m[0], m[1], m[1] };     /* both in |old| */
+    struct hashring_member dup_new[3] = { m[0], m[n], m[n] }; /* both new */
+    cr_assert(eq(int, hashring_new_from(NULL, old, m, n, NULL, &tm.mem), RING_EINVAL));
+    cr_assert(eq(int, hashring_new_from(&r, old, NULL, 1, NULL, &tm.mem), RING_EINVAL));
+    cr_assert(eq(int, hashring_new_from(&r, old, dup, 3, NULL, &tm.mem), RING_EEXIST));
+    cr_assert(eq(int, hashring_new_from(&r, old, dup_new, 3, NULL, &tm.mem), RING_EEXIST));
+    cr_assert(eq(ptr, r, NULL));
+    /* No old ring, an empty one, one of other vnodes, an empty result: full builds. */
+    struct hashring *empty = build(NULL, 0, 0), *other = build(m, n, 512);
+    const struct hashring *olds[] = { NULL, empty, other, old };
+    size_t sizes[] = { n + 1, n + 1, n + 1, 0 };
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert(eq(int, hashring_new_from(&r, olds[i], m, sizes[i], NULL, &tm.mem), 0));
+        struct hashring *full = build(m, sizes[i], 0);
+        cr_assert(hashring__equal(r, full), "case %zu", i);
+        cr_assert(not(r->incremental));
+        hashring_del(full);
+        hashring_del(r);
+    }
+    /* Every allocation failing in turn: RING_ENOMEM, nothing leaked, |old| unchanged. */
+    struct hashring *copy = build(m, n, 0);
+    size_t before = tm.bytes;
+    for (uint64_t fail_at = 1; fail_at <= 40; fail_at++) {
+        tm.calls = 0;
+        tm.fail_at = fail_at;
+        r = NULL;
+        int rv = hashring_new_from(&r, old, m + 1, n + 1, NULL, &tm.mem);
+        tm.fail_at = 0;
+        if (rv == 0) {
+            cr_assert(r->incremental);
+            hashring_del(r);
+            continue;
+        }
+        cr_assert(eq(int, rv, RING_ENOMEM));
+        cr_assert(eq(sz, tm.bytes, before));
+    }
+    cr_assert(hashring__equal(old, copy));
+    hashring_del(copy);
+    hashring_del(old);
+    hashring_del(empty);
+    hashring_del(other);
+    free(m);
 }

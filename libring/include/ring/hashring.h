@@ -85,14 +85,21 @@ RING_EXTERN int hashring_new(struct hashring **out, const struct hashring_member
  * Builds the ring of the |n| |members| like hashring_new(), from |old|, a ring built
  * earlier (which may be NULL, and is not changed): the result is byte for byte the ring
  * hashring_new() builds from the same arguments, in time that grows with the points that
- * change rather than with the ring. A join, a leave or a weight change of one member in a
- * ring of 1,000 members of 1,024 points costs about a millisecond instead of tens; the
- * untouched part of the table is copied. It builds from scratch when |old| is NULL, has
- * other vnodes, is small, when more than an eighth of the points change, or when the member
- * or point count crosses a threshold of the table's shape (proto/RING.md, "Layout").
- * |old| must stay valid during the call only.
+ * change rather than with the ring. The untouched part of the table is copied, the rest
+ * rebuilt: a join, a leave or a weight change of one member costs about a millisecond at
+ * 1,000 members of 1,024 points and 8 at 10,000, where a full build costs tens and hundreds
+ * (bench_ring's build_ms and update_ms). It builds from scratch when |old| is NULL, small
+ * (under 1,024 boundaries) or of other vnodes, when more than an eighth of the points
+ * change, or when the member or point count crosses a threshold of the table's shape
+ * (proto/RING.md, "Layout"). |old| must stay valid during the call only.
  *
- * Returns what hashring_new() returns.
+ * Returns 0, or:
+ *   RING_EINVAL  |out| is NULL, |members| is NULL with n > 0, an id is empty or too long,
+ *                or a weight is 0
+ *   RING_ERANGE  vnodes or a weight is above its maximum
+ *   RING_EEXIST  two members have the same id
+ *   RING_E2BIG   more than HASHRING_MEMBERS_MAX members or HASHRING_POINTS_MAX points
+ *   RING_ENOMEM  an allocation failed (|old| is unchanged, nothing leaks)
  */
 RING_EXTERN int hashring_new_from(struct hashring **out, const struct hashring *old,
                                   const struct hashring_member *members, size_t n,
@@ -161,7 +168,8 @@ RING_EXTERN uint64_t hashring_checksum_from_sum(uint32_t vnodes, uint64_t digest
 RING_EXTERN size_t hashring_memory_bytes(const struct hashring *r);
 
 /* Stores in shares[m], for every member m (|shares| has hashring_member_count() entries),
- * the fraction of the key-hash space it owns: its exact share, from one walk of the ring. */
+ * the fraction of the key-hash space it owns: its exact share, which the ring keeps (one
+ * division a member). */
 RING_EXTERN void hashring_shares(const struct hashring *r, double *shares);
 
 /*
