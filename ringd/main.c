@@ -6,7 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
+#include "api.h"
 #include "daemon.h"
+#include "proxy.h"
+#include "version.h"
 
 extern char **environ;
 
@@ -23,22 +27,39 @@ int main(int argc, char **argv)
         return 0;
     }
     if (d.cfg.show_version) {
-        printf("ringd %s\n", RINGD_VERSION);
+        printf("ringd %s (commit %s)\n", ringd_version(), ringd_commit());
         return 0;
     }
     d.log.level = d.cfg.log_level;
     d.log.format = d.cfg.log_format;
+    ringd_log_crash_handler_install(&d.log);
     d.loop = uv_default_loop();
+    /* The node first, then the subsystems that subscribe to it, then the join. */
     int rv = ringd_start(&d);
+    if (rv == 0) {
+        rv = ringd_api_start(&d);
+    }
+    if (rv == 0) {
+        rv = ringd_admin_start(&d);
+    }
+    if (rv == 0) {
+        rv = ringd_proxy_start(&d);
+    }
+    if (rv == 0) {
+        rv = ringd_join(&d);
+    }
     if (rv == 0) {
         char port[8];
         snprintf(port, sizeof(port), "%u", d.cfg.bind.port);
         ringd_log(&d.log, RINGD_LOG_INFO, "started", "id", d.cfg.id, "bind", d.cfg.bind.host,
-                  "port", port, "version", RINGD_VERSION, NULL);
+                  "port", port, "version", ringd_version(), "commit", ringd_commit(), NULL);
     } else {
         ringd_stop(&d);
     }
     uv_run(d.loop, UV_RUN_DEFAULT);
+    ringd_proxy_free(&d);
+    ringd_admin_free(&d);
+    ringd_api_free(&d);
     ringd_free(&d);
     uv_loop_close(d.loop);
     return rv == 0 ? 0 : 1;

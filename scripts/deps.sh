@@ -9,6 +9,11 @@ if [ "${1:-build}" = test ]; then
     want+=(clang clang-format libclang-rt-dev binutils python3 iproute2 iptables valgrind)
     # The local API's cluster test talks to ringd through a real msgpack client library too.
     want+=(python3-msgpack)
+    # promtool, which Debian ships in the prometheus package, checks /metrics in the cluster
+    # suite (the test skips without it); only where the package exists.
+    if ! command -v promtool >/dev/null && apt-cache show prometheus >/dev/null 2>&1; then
+        want+=(prometheus)
+    fi
     # k8s/: the image build (buildah), the pod-like test's cluster DNS (dnsmasq-base: the
     # binary without the system service), the manifest checks (Node.js with its npm).
     want+=(buildah dnsmasq-base)

@@ -261,6 +261,11 @@ void simgroups_node_drain(struct sim *w, uint32_t i)
     struct groups *g = gs->obj[i];
     struct swim *s = w->nodes[i].s;
     uint64_t now_ms = w->now_us / 1000;
+    struct ring_addr seeds[CODEC_CONTACTS_MAX];
+    size_t own = groups_own_seeds(g, swim_members(s), now_ms, seeds);
+    if (own > 0) {
+        (void)swim_join(s, seeds, own, now_ms);
+    }
     (void)groups_tick(g, swim_members(s), swim_ring_checksum(s), now_ms);
     struct ring_addr to;
     ssize_t n;
@@ -271,12 +276,9 @@ void simgroups_node_drain(struct sim *w, uint32_t i)
     }
 }
 
-uint64_t simgroups_node_deadline(const struct sim *w, uint32_t i)
+uint64_t simgroups_node_deadline(const struct sim *w, uint32_t i, uint64_t swim_deadline)
 {
-    if (!simgroups_on(w) || w->gs->obj[i] == NULL) {
-        return UINT64_MAX;
-    }
-    return groups_next_deadline(w->gs->obj[i]);
+    return groups_deadline_with(simgroups_on(w) ? w->gs->obj[i] : NULL, swim_deadline);
 }
 
 int simgroups_deliver(struct sim *w, uint32_t i, uint32_t from, const uint8_t *buf, size_t len)

@@ -55,7 +55,7 @@ void simgroups_node_kill(struct sim *w, uint32_t i);
 /* Ticks node |i|'s groups object with its swim view and sends what it queued. */
 void simgroups_node_drain(struct sim *w, uint32_t i);
 /* The groups object's next deadline (ms), or UINT64_MAX. */
-uint64_t simgroups_node_deadline(const struct sim *w, uint32_t i);
+uint64_t simgroups_node_deadline(const struct sim *w, uint32_t i, uint64_t swim_deadline);
 /* Delivers a group datagram to node |i|. Returns 1 when it was one, else 0. */
 int simgroups_deliver(struct sim *w, uint32_t i, uint32_t from, const uint8_t *buf, size_t len);
 

@@ -212,10 +212,8 @@ void sim_node_drain(struct sim *w, uint32_t i)
     metrics_after_drain(w, i);
     simgroups_node_drain(w, i);
     simlease_node_drain(w, i);
-    uint64_t d = swim_next_deadline(nd->s);
-    uint64_t gd = simgroups_node_deadline(w, i);
+    uint64_t d = simgroups_node_deadline(w, i, swim_next_deadline(nd->s));
     uint64_t ld = simlease_node_deadline(w, i);
-    d = gd < d ? gd : d;
     d = ld < d ? ld : d;
     if (d != UINT64_MAX) {
         uint64_t at = sim_node_real_us(w, i, d);
@@ -449,7 +447,7 @@ static void on_timer(struct sim *w, const struct sim_ev *ev)
     (void)swim_tick(nd->s, now_ms);
     simlease_node_tick(w, ev->node, now_ms);
     sim_node_drain(w, ev->node);
-    if (swim_next_deadline(nd->s) <= now_ms || simgroups_node_deadline(w, ev->node) <= now_ms ||
+    if (simgroups_node_deadline(w, ev->node, swim_next_deadline(nd->s)) <= now_ms ||
         simlease_node_deadline(w, ev->node) <= now_ms) {
         /* more than a tick's work is due */
         sim_node_arm(w, ev->node, sim_node_real_us(w, ev->node, now_ms + 1));

@@ -15,9 +15,10 @@
  *
  * Nothing here trusts a length before it is checked: strings against their field's limit
  * (RING_EMSGSIZE), counts against theirs (RING_E2BIG), both against the bytes that remain
- * (RING_ETRUNC). A decoded member must pass member_validate(), exactly the rule
- * members_apply() enforces, so a message that decodes never carries a member the table
- * would refuse.
+ * (RING_ETRUNC). Every text field (ids, groups, labels) must hold what member_text_check()
+ * allows, printable ASCII, or the message is RING_EPROTO. A decoded member must pass
+ * member_validate(), exactly the rule members_apply() enforces, so a message that decodes
+ * never carries a member the table would refuse.
  */
 #include <string.h>
 
@@ -116,16 +117,16 @@ int codec_peek_type(const uint8_t *buf, size_t len)
     return rv != 0 ? rv : type;
 }
 
-/* Copies an id-like string of at most |max| bytes; embedded NULs are RING_EPROTO. */
-int codec__read_text(struct mpread__cur *r, size_t max, char *dst, uint8_t *dst_len)
+/* Copies a text field of |kind|; see codec_int.h. */
+int codec__read_text(struct mpread__cur *r, int kind, char *dst, uint8_t *dst_len)
 {
     const uint8_t *s;
     size_t len;
-    int rv = mpread__str(r, max, &s, &len);
+    int rv = mpread__str(r, member_text_bytes_max(kind), &s, &len);
     if (rv != 0) {
         return rv;
     }
-    if (memchr(s, '\0', len) != NULL) {
+    if (len > 0 && member_text_check(kind, (const char *)s, len, NULL) != 0) {
         return RING_EPROTO;
     }
     memcpy(dst, s, len);
@@ -185,9 +186,9 @@ static int read_labels(struct mpread__cur *r, struct member *m)
     int rv = mpread__map(r, MEMBER_LABELS_MAX, &n);
     for (size_t i = 0; i < n && rv == 0; i++) {
         struct member_label *l = &m->labels[i];
-        rv = codec__read_text(r, MEMBER_LABEL_KEY_BYTES_MAX, l->key, &l->key_len);
+        rv = codec__read_text(r, MEMBER_TEXT_LABEL_KEY, l->key, &l->key_len);
         if (rv == 0) {
-            rv = codec__read_text(r, MEMBER_LABEL_VALUE_BYTES_MAX, l->value, &l->value_len);
+            rv = codec__read_text(r, MEMBER_TEXT_LABEL_VALUE, l->value, &l->value_len);
         }
     }
     m->label_count = (uint8_t)n;
@@ -202,7 +203,7 @@ static int read_member_field(struct mpread__cur *r, uint64_t key, struct member 
     int rv;
     switch (key) {
     case MKEY_ID:
-        return codec__read_text(r, MEMBER_ID_BYTES_MAX, m->id, &m->id_len);
+        return codec__read_text(r, MEMBER_TEXT_ID, m->id, &m->id_len);
     case MKEY_ADDR:
         return codec__read_addr(r, &m->addr);
     case MKEY_STATUS:
@@ -216,11 +217,11 @@ static int read_member_field(struct mpread__cur *r, uint64_t key, struct member 
         m->weight = (uint16_t)v;
         return rv;
     case MKEY_GROUP:
-        return codec__read_text(r, MEMBER_GROUP_BYTES_MAX, m->group, &m->group_len);
+        return codec__read_text(r, MEMBER_TEXT_GROUP, m->group, &m->group_len);
     case MKEY_LABELS:
         return read_labels(r, m);
     default:
-        return codec__read_text(r, MEMBER_ID_BYTES_MAX, source->source, &source->source_len);
+        return codec__read_text(r, MEMBER_TEXT_ID, source->source, &source->source_len);
     }
 }
 
@@ -275,9 +276,9 @@ static int read_msg_field(struct mpread__cur *r, uint64_t key, struct codec_msg 
         out->seq = (uint32_t)v;
         return rv;
     case KEY_FROM:
-        return codec__read_text(r, MEMBER_ID_BYTES_MAX, out->from, &out->from_len);
+        return codec__read_text(r, MEMBER_TEXT_ID, out->from, &out->from_len);
     case KEY_TARGET:
-        return codec__read_text(r, MEMBER_ID_BYTES_MAX, out->target, &out->target_len);
+        return codec__read_text(r, MEMBER_TEXT_ID, out->target, &out->target_len);
     case KEY_TARGET_ADDR:
         return codec__read_addr(r, &out->target_addr);
     case KEY_CHECKSUM:
@@ -368,7 +369,7 @@ static int read_sync_field(struct mpread__cur *r, uint64_t key, struct codec_syn
     int rv;
     switch (key) {
     case KEY_FROM:
-        return codec__read_text(r, MEMBER_ID_BYTES_MAX, hdr->from, &hdr->from_len);
+        return codec__read_text(r, MEMBER_TEXT_ID, hdr->from, &hdr->from_len);
     case KEY_CHECKSUM:
         return mpread__uint(r, &hdr->checksum);
     case KEY_JOIN:

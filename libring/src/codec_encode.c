@@ -215,13 +215,10 @@ static void pack_msg(msgpack_packer *pk, const struct codec_msg *msg)
     }
 }
 
-/* An id field: 1..MEMBER_ID_BYTES_MAX bytes (0.. when |may_be_empty|), no NUL inside. */
+/* An id field: a MEMBER_TEXT_ID, or empty when |may_be_empty|. */
 int codec__id_ok(const char *s, size_t len, int may_be_empty)
 {
-    if ((len == 0 && !may_be_empty) || len > MEMBER_ID_BYTES_MAX) {
-        return 0;
-    }
-    return memchr(s, '\0', len) == NULL;
+    return (len == 0 && may_be_empty) || member_text_check(MEMBER_TEXT_ID, s, len, NULL) == 0;
 }
 
 int codec__addr_ok(const struct ring_addr *a)

@@ -139,10 +139,10 @@ static void pack_groups(msgpack_packer *pk, const struct codec_groups *m)
     }
 }
 
-/* A group name: 1..MEMBER_GROUP_BYTES_MAX bytes, no NUL. */
+/* A group name: a non-empty MEMBER_TEXT_GROUP. */
 static int name_ok(const char *s, size_t len)
 {
-    return len > 0 && len <= MEMBER_GROUP_BYTES_MAX && memchr(s, '\0', len) == NULL;
+    return len > 0 && member_text_check(MEMBER_TEXT_GROUP, s, len, NULL) == 0;
 }
 
 static int summary_ok(const struct codec_summary *s)
@@ -196,10 +196,10 @@ ssize_t codec_encode_groups(uint8_t *buf, size_t cap, const struct codec_groups 
 
 /* ---- decoding ---- */
 
-/* A group name: non-empty (read_text already refused NULs and overlong ones). */
+/* A group name: non-empty (read_text already refused excluded bytes and overlong ones). */
 static int read_name(struct mpread__cur *r, char *dst, uint8_t *dst_len)
 {
-    int rv = codec__read_text(r, MEMBER_GROUP_BYTES_MAX, dst, dst_len);
+    int rv = codec__read_text(r, MEMBER_TEXT_GROUP, dst, dst_len);
     return rv == 0 && *dst_len == 0 ? RING_EPROTO : rv;
 }
 
@@ -218,7 +218,7 @@ static int read_contact(struct mpread__cur *r, struct codec_contact *c)
         if (!codec__is_known(CONTACT_REQUIRED, key)) {
             rv = codec__skip_unknown(r, DEPTH_CONTACT + 1);
         } else if (key == CKEY_ID) {
-            rv = codec__read_text(r, MEMBER_ID_BYTES_MAX, c->id, &c->id_len);
+            rv = codec__read_text(r, MEMBER_TEXT_ID, c->id, &c->id_len);
         } else {
             rv = codec__read_addr(r, &c->addr);
         }
@@ -320,7 +320,7 @@ static int read_groups_field(struct mpread__cur *r, uint64_t key, struct codec_g
         out->seq = (uint32_t)v;
         return rv;
     case KEY_FROM:
-        return codec__read_text(r, MEMBER_ID_BYTES_MAX, out->from, &out->from_len);
+        return codec__read_text(r, MEMBER_TEXT_ID, out->from, &out->from_len);
     case KEY_GROUP:
         return read_name(r, out->group, &out->group_len);
     case KEY_DIGEST:

@@ -95,14 +95,16 @@ size_t codec__popcount(uint32_t x);
 void codec__pack_str(msgpack_packer *pk, const char *s, size_t n);
 void codec__pack_addr(msgpack_packer *pk, const struct ring_addr *a);
 void codec__pack_envelope(msgpack_packer *pk, int type, size_t body_keys);
-/* An id field: 1..MEMBER_ID_BYTES_MAX bytes (0.. when |may_be_empty|), no NUL inside. */
+/* An id field: a MEMBER_TEXT_ID (members.h), or empty when |may_be_empty|. */
 int codec__id_ok(const char *s, size_t len, int may_be_empty);
 int codec__addr_ok(const struct ring_addr *a);
 
 /* Shared by codec_decode.c and codec_groups.c: the envelope, strings, addresses and keys. */
 int codec__read_envelope(struct mpread__cur *r, int *type);
-/* Copies an id-like string of at most |max| bytes; embedded NULs are RING_EPROTO. */
-int codec__read_text(struct mpread__cur *r, size_t max, char *dst, uint8_t *dst_len);
+/* Copies a text field of |kind| (enum member_text): longer than the kind allows is
+ * RING_EMSGSIZE, a byte member_text_check() excludes RING_EPROTO. An empty string passes
+ * whatever the kind: the caller decides whether the field may be empty. */
+int codec__read_text(struct mpread__cur *r, int kind, char *dst, uint8_t *dst_len);
 int codec__read_addr(struct mpread__cur *r, struct ring_addr *a);
 /* Reads a map key (a non-negative integer) and checks it is not a repeat of a known key. */
 int codec__read_key(struct mpread__cur *r, uint32_t known, uint32_t *seen, uint64_t *key);

@@ -170,7 +170,7 @@ static int read_lease_field(struct mpread__cur *r, uint64_t key, struct codec_le
         out->seq = (uint32_t)v;
         return rv;
     case KEY_FROM:
-        return codec__read_text(r, MEMBER_ID_BYTES_MAX, out->from, &out->from_len);
+        return codec__read_text(r, MEMBER_TEXT_ID, out->from, &out->from_len);
     case KEY_LEASE_MS:
         rv = mpread__uint_max(r, CODEC_LEASE_MS_MAX, &v);
         out->lease_ms = (uint32_t)v;

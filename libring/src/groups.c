@@ -174,6 +174,9 @@ int groups__store(struct groups *g, struct groups_entry *e, const struct codec_s
     e->blob_len = (uint16_t)n;
     e->name_len = s->name_len;
     e->contact_count = s->contact_count;
+    if (e->version != s->version) {
+        e->changed_s = (uint32_t)(g->now_ms / 1000); /* the version ceiling's clock */
+    }
     e->version = s->version;
     e->size = s->size;
     e->ring_checksum = s->ring_checksum;
@@ -287,6 +290,65 @@ int groups__merge(struct groups *g, const struct codec_summary *s)
     }
     g->stats.merged++;
     return 1;
+}
+
+/* Whether a new group may be added now: always while not ready (a fresh node has nothing to
+ * compare with, and learns every group from its first exchanges), else from the budget. */
+static int admit_group(struct groups *g)
+{
+    if (!g->ready) {
+        return 1;
+    }
+    const uint64_t cap = (uint64_t)GROUPS_ADMIT_BURST * 1000;
+    uint64_t elapsed = g->now_ms > g->admit_refill_ms ? g->now_ms - g->admit_refill_ms : 0;
+    g->admit_refill_ms = g->now_ms;
+    uint64_t add = elapsed >= GROUPS_ADMIT_INTERVAL_MS * GROUPS_ADMIT_BURST
+                       ? cap
+                       : elapsed * 1000 / GROUPS_ADMIT_INTERVAL_MS;
+    g->admit_millis = g->admit_millis + add > cap ? cap : g->admit_millis + add;
+    if (g->admit_millis < 1000) {
+        g->stats.groups_refused++;
+        return 0;
+    }
+    g->admit_millis -= 1000;
+    return 1;
+}
+
+static uint32_t now_s(const struct groups *g)
+{
+    return (uint32_t)(g->now_ms / 1000);
+}
+
+static uint64_t ceiling_of(const struct groups *g, int i)
+{
+    if (i < 0) {
+        return GROUPS_VERSION_NEW_MAX;
+    }
+    const struct groups_entry *e = &g->entries[i];
+    uint64_t room = GROUPS_VERSION_STEP_MAX + (uint64_t)(uint32_t)(now_s(g) - e->changed_s);
+    /* Saturates (unreachable: each accepted summary moves a version by at most |room|). */
+    return e->version > UINT64_MAX - room ? UINT64_MAX : e->version + room;
+}
+
+uint64_t groups__version_ceiling(const struct groups *g, const char *name, size_t len)
+{
+    return ceiling_of(g, groups__find(g, name, len));
+}
+
+int groups__merge_peer(struct groups *g, const struct codec_summary *s)
+{
+    if (s->version == 0 || s->name_len == 0) {
+        return 0;
+    }
+    int i = groups__find(g, s->name, s->name_len);
+    if (s->version > ceiling_of(g, i)) {
+        g->stats.versions_refused++;
+        return 0;
+    }
+    if (i < 0 && !admit_group(g)) {
+        return 0;
+    }
+    return groups__merge(g, s);
 }
 
 int groups__test_put(struct groups *g, const struct codec_summary *s)
@@ -514,7 +576,8 @@ static int author(struct groups *g, const struct members *t, uint64_t ring_check
     memset(&s, 0, offsetof(struct codec_summary, contacts));
     memcpy(s.name, g->group, g->group_len);
     s.name_len = g->group_len;
-    s.version = (own != NULL ? own->version : 0) + 1;
+    /* Never wraps: saturates (unreachable, peers cannot push a version near 2^64). */
+    s.version = own == NULL ? 1 : own->version + (own->version < UINT64_MAX);
     s.size = (uint32_t)members_ring_count(t);
     s.ring_checksum = ring_checksum;
     choose_contacts(g, own, t, &s);
@@ -674,6 +737,8 @@ int groups_new(struct groups **out, const struct groups_config *cfg, const struc
     g->cfg = c;
     g->rng = c.seed;
     g->now_ms = now_ms;
+    g->admit_millis = (uint64_t)GROUPS_ADMIT_BURST * 1000;
+    g->admit_refill_ms = now_ms;
     g->seq_next = 1;
     g->author_due_ms = UINT64_MAX;
     /* The first exchange within one bootstrap interval: soon, but not in lock step with
@@ -725,6 +790,39 @@ uint64_t groups_next_deadline(const struct groups *g)
     uint64_t a = author_deadline(g);
     uint64_t e = groups__exchange_deadline(g);
     return a < e ? a : e;
+}
+
+uint64_t groups_deadline_with(const struct groups *g, uint64_t swim_deadline)
+{
+    if (g == NULL) {
+        return swim_deadline;
+    }
+    uint64_t d = groups_next_deadline(g);
+    return d < swim_deadline ? d : swim_deadline;
+}
+
+size_t groups_own_seeds(struct groups *g, const struct members *local, uint64_t now_ms,
+                        struct ring_addr *seeds)
+{
+    if (members_count_status(local, MEMBER_ALIVE) > 1 || now_ms < g->own_join_at_ms) {
+        return 0;
+    }
+    int idx = groups__find(g, g->group, g->group_len);
+    if (idx < 0) {
+        return 0;
+    }
+    struct codec_summary s;
+    groups_get(g, (size_t)idx, &s);
+    size_t n = 0;
+    for (uint8_t c = 0; c < s.contact_count; c++) {
+        if (!ring_addr_equal(&s.contacts[c].addr, &g->cfg.addr)) {
+            seeds[n++] = s.contacts[c].addr;
+        }
+    }
+    if (n > 0) {
+        g->own_join_at_ms = now_ms + GROUPS_OWN_JOIN_RETRY_MS;
+    }
+    return n;
 }
 
 /* ---- lookups ---- */

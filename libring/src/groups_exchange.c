@@ -250,7 +250,7 @@ int groups__on_msg(struct groups *g, const struct ring_addr *from, struct codec_
     groups__heard_from(g, m->group, m->group_len, m->from, m->from_len, from);
     int news = 0;
     for (int i = 0; i < m->summary_count; i++) {
-        int rv = groups__merge(g, &m->summaries[i]);
+        int rv = groups__merge_peer(g, &m->summaries[i]);
         if (rv < 0) {
             return RING_ENOMEM;
         }

@@ -29,8 +29,13 @@ struct groups_entry {
     uint8_t name_len;
     uint8_t contact_count;
     uint8_t failed; /* bit i: contact i failed here */
+    /* now_ms / 1000 when the version last changed here (in the padding before |blob|). */
+    uint32_t changed_s;
     uint8_t *blob;
 };
+
+_Static_assert(sizeof(struct groups_entry) == 48 || sizeof(void *) != 8,
+               "ringsim holds 100,000 nodes x 1,000 entries");
 
 /* A datagram waiting for groups_send_next(), encoded when it was queued. */
 struct groups_out {
@@ -89,6 +94,12 @@ struct groups {
     struct groups_pending pending;
     struct ring_addr seeds[GROUPS_SEEDS_MAX];
     size_t seed_count;
+    uint64_t own_join_at_ms; /* groups_own_seeds(): not again before this */
+
+    /* Admission of new groups once ready, in thousandths of a group, refilled to
+     * GROUPS_ADMIT_BURST at one per GROUPS_ADMIT_INTERVAL_MS (groups.h). */
+    uint64_t admit_millis;
+    uint64_t admit_refill_ms;
 
     struct groups_out out[GROUPS_OUT_MAX];
     size_t out_head, out_count;
@@ -108,6 +119,12 @@ void groups__unpack(const struct groups_entry *e, struct codec_summary *out);
 /* Merges a summary heard from a peer: inserts it or replaces an older one. Returns 1 when
  * the table changed, 0 when not, RING_ENOMEM. */
 int groups__merge(struct groups *g, const struct codec_summary *s);
+/* groups__merge() for a summary heard from a peer, within the limits between peers
+ * (groups.h): a version too far ahead and a new group over the budget are refused and
+ * counted (0). */
+int groups__merge_peer(struct groups *g, const struct codec_summary *s);
+/* The highest version a peer's summary of group |name| may have here now. */
+uint64_t groups__version_ceiling(const struct groups *g, const char *name, size_t len);
 /* The 16-bit wire form of each bucket digest. */
 void groups__buckets(const struct groups *g, uint16_t *out);
 uint32_t groups__bucket_of(uint64_t name_hash);

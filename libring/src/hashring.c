@@ -1,5 +1,5 @@
 /*
- * hashring: a consistent-hash ring whose lookup is one 16-byte read.
+ * hashring: a consistent-hash ring in 3.6 bytes a point, a lookup in two reads.
  *
  * Placement (proto/RING.md). Member m owns vnodes x weight(m) points. Point i of member m
  * sits at position top32(mix64(XXH3_64bits(id(m)) + (i + 1) x gamma)): output i of
@@ -23,21 +23,34 @@
  * boundary at or after it.
  *
  * Layout. Members are sorted by id and numbered in that order, so the numbering, and with
- * it every byte of the table, depends only on the member set. Boundaries are spread over
- * B = 0.8 x points buckets, bucket(p) = (p * B) >> 32 (no division, any B). A bucket is 16
- * bytes: up to three boundaries as 20-bit fragments of their position, and the owners of
- * the four ranges they cut, the last being the range past the last boundary, which belongs
- * to the next non-empty bucket's first owner. A lookup reads one bucket, counts the
- * fragments below the key's without a branch, and takes that owner. The 3.8% of buckets
- * with more than three boundaries point into a sorted overflow array instead. About 14
- * bytes a point in all. The fragment is the low 32 bits of p * B shifted right by 12: with
- * B >= 4096, distinct positions in one bucket have distinct fragments in the same order,
- * so comparing fragments is exact. A bucket keeps the fragments' top 16 bits in three
- * 16-bit lanes and their low 4 bits apart, and on x86 a lookup compares the key with the
- * three lanes in one SSE2 instruction. The lanes alone are exact once B >= 2^16 (82,000
- * points and up: the rings whose lookups miss cache); in smaller rings they are exact
- * unless a lane equals the key's, and then the exact scalar path (lookup_exact), which
- * overflow buckets and other CPUs take too, decides.
+ * it every byte of the table, depends only on the member set. A boundary is 3 bytes: its
+ * owner (owner_bits = bits of the largest member index) and the low frag_bits bits of its
+ * position, frag_bits + owner_bits <= 24; the high bits are its bucket's number,
+ * bucket(p) = p >> frag_bits. Boundaries sit in one sorted array, so a bucket's run ends
+ * where the next one's starts, and the boundary after a key's bucket is the next entry
+ * (a sentinel after the last holds the first one's owner, for keys past the top). Sixteen
+ * buckets make a group: 16 bytes holding where the group's run starts and how many
+ * boundaries each bucket holds, in 4 bits. A lookup reads its group, adds up the counts
+ * before its bucket (one multiply), reads up to four entries from there (one cache line,
+ * rarely two) and counts those below the key without a branch: that many entries on is
+ * the owner. Buckets hold at most 2.5 boundaries on average (frag_bits is lowered until
+ * they do), so one in nine keys, at the densest, meets a bucket of more than four and takes
+ * the exact path, as do keys in groups whose counts do not fit 4 bits (escaped: counts in
+ * a side array; at most one group in a million, unless someone picks ids to crowd one).
+ *
+ * Why this and not one 16-byte bucket per key's read, as before: that kept three
+ * boundaries per bucket in fixed slots at 1.25 boundaries per bucket, 13.5 bytes a point,
+ * 138 MB at 10,000 members. A boundary carries about 23 bits of information (log2 of e x
+ * 2^32 / vnodes for the gap, log2 of the member count for the owner), and fixed slots waste
+ * a third or more of any line on Poisson's spread; a dense array wastes nothing but needs
+ * the counts, here 1 byte a bucket, 0.4 to 0.8 bytes a point. The price is a dependent
+ * second read: the group (in L2 up to about a thousand members) and then the entries.
+ *
+ * Updates (hashring_update.c) rebuild the table around changed points only, so the table
+ * also keeps what they need and lookups never read: per boundary a parity bit (of the sum
+ * of its two points' positions, which the midpoint drops), per group an anchor (the point
+ * of its first boundary; from it each next point is 2 b + parity - point), and the points
+ * that lost a position tie (the shadow list), which win when the winner leaves.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +62,7 @@
 #include "hashring_int.h"
 #include "mem_int.h"
 
-static int member_id_cmp(const struct hashring_member *a, const struct hashring_member *b)
+int hashring__member_cmp(const struct hashring_member *a, const struct hashring_member *b)
 {
     size_t n = a->id_len < b->id_len ? a->id_len : b->id_len;
     int c = memcmp(a->id, b->id, n);
@@ -61,7 +74,7 @@ static int member_id_cmp(const struct hashring_member *a, const struct hashring_
 
 static int member_qsort_cmp(const void *a, const void *b)
 {
-    return member_id_cmp(a, b);
+    return hashring__member_cmp(a, b);
 }
 
 static int validate_members(const struct hashring_member *members, size_t n, uint32_t vnodes,
@@ -91,8 +104,56 @@ static int validate_members(const struct hashring_member *members, size_t n, uin
     return 0;
 }
 
-/* Copies and sorts the members, ids into one pool. Fails on duplicate ids. */
-static int copy_members(struct hashring *r, const struct hashring_member *members, size_t n)
+/* Sorts |n| members from |in| into |out| by id, using |old|'s sorted members: each one found
+ * there takes its old place, the others are sorted among themselves and merged in. Linear
+ * but for the binary searches, where a sort of all of them calls a comparison through a
+ * pointer n log n times (a third of a small update). Fails on duplicate ids. */
+static int sort_by_old(const struct hashring *old, const struct hashring_member *in, size_t n,
+                       struct hashring_member *out, const struct ring_mem *mem)
+{
+    uint32_t *at_old = ring__mallocarray(mem, old->member_count + 1, sizeof(uint32_t));
+    struct hashring_member *fresh = ring__mallocarray(mem, n ? n : 1, sizeof(*fresh));
+    int rv = at_old == NULL || fresh == NULL ? RING_ENOMEM : 0;
+    size_t nf = 0;
+    for (uint32_t i = 0; rv == 0 && i < old->member_count; i++) {
+        at_old[i] = UINT32_MAX;
+    }
+    for (size_t i = 0; rv == 0 && i < n; i++) {
+        uint32_t idx;
+        if (hashring_find(old, in[i].id, in[i].id_len, &idx) != 0) {
+            fresh[nf++] = in[i];
+        } else if (at_old[idx] != UINT32_MAX) {
+            rv = RING_EEXIST;
+        } else {
+            at_old[idx] = (uint32_t)i;
+        }
+    }
+    if (rv == 0) {
+        qsort(fresh, nf, sizeof(*fresh), member_qsort_cmp);
+        size_t i = 0, j = 0, k = 0;
+        while (i < old->member_count || j < nf) {
+            if (i < old->member_count && at_old[i] == UINT32_MAX) {
+                i++;
+            } else if (j == nf || (i < old->member_count &&
+                                   hashring__member_cmp(&old->members[i], &fresh[j]) < 0)) {
+                out[k++] = in[at_old[i++]];
+            } else {
+                out[k++] = fresh[j++];
+            }
+        }
+        RING_ASSERT(k == n);
+    }
+    for (size_t i = 1; rv == 0 && i < nf; i++) {
+        rv = hashring__member_cmp(&fresh[i - 1], &fresh[i]) == 0 ? RING_EEXIST : 0;
+    }
+    ring__free(mem, at_old);
+    ring__free(mem, fresh);
+    return rv;
+}
+
+/* Copies the members sorted by id, ids into one pool. Fails on duplicate ids. */
+static int copy_members(struct hashring *r, const struct hashring_member *members, size_t n,
+                        const struct hashring *old)
 {
     size_t pool_bytes = 0;
     for (size_t i = 0; i < n; i++) {
@@ -103,18 +164,25 @@ static int copy_members(struct hashring *r, const struct hashring_member *member
     if (r->members == NULL || r->id_pool == NULL) {
         return RING_ENOMEM;
     }
+    if (old != NULL) {
+        int rv = sort_by_old(old, members, n, r->members, &r->mem);
+        if (rv != 0) {
+            return rv;
+        }
+    } else {
+        memcpy(r->members, members, n * sizeof(*members));
+        qsort(r->members, n, sizeof(*r->members), member_qsort_cmp);
+        for (size_t i = 1; i < n; i++) {
+            if (hashring__member_cmp(&r->members[i - 1], &r->members[i]) == 0) {
+                return RING_EEXIST;
+            }
+        }
+    }
     char *cursor = r->id_pool;
     for (size_t i = 0; i < n; i++) {
-        memcpy(cursor, members[i].id, members[i].id_len);
-        r->members[i] = members[i];
+        memcpy(cursor, r->members[i].id, r->members[i].id_len);
         r->members[i].id = cursor;
-        cursor += members[i].id_len;
-    }
-    qsort(r->members, n, sizeof(*r->members), member_qsort_cmp);
-    for (size_t i = 1; i < n; i++) {
-        if (member_id_cmp(&r->members[i - 1], &r->members[i]) == 0) {
-            return RING_EEXIST;
-        }
+        cursor += r->members[i].id_len;
     }
     r->member_count = (uint32_t)n;
     r->memory_bytes += n * sizeof(*r->members) + pool_bytes;
@@ -161,27 +229,27 @@ uint64_t hashring_checksum_from_sum(uint32_t vnodes, uint64_t digest_sum)
     return XXH3_64bits(buf, sizeof(buf));
 }
 
-static uint64_t compute_checksum(const struct hashring *r)
+static uint64_t digest_sum(const struct hashring *r)
 {
     uint64_t sum = 0;
     for (uint32_t m = 0; m < r->member_count; m++) {
         sum += hashring_member_digest(r->members[m].id, r->members[m].id_len, r->members[m].weight);
     }
-    return hashring_checksum_from_sum(r->vnodes, sum);
+    return sum;
 }
 
-int hashring_new(struct hashring **out, const struct hashring_member *members, size_t n,
-                 const struct hashring_config *cfg, const struct ring_mem *mem)
+int hashring__begin(struct hashring **out, const struct hashring_member *members, size_t n,
+                    const struct hashring_config *cfg, const struct ring_mem *mem,
+                    const struct hashring *old, uint64_t *point_count)
 {
-    if (out == NULL || (members == NULL && n > 0)) {
+    if (members == NULL && n > 0) {
         return RING_EINVAL;
     }
     uint32_t vnodes = (cfg != NULL && cfg->vnodes != 0) ? cfg->vnodes : HASHRING_VNODES_DEFAULT;
     if (vnodes > HASHRING_VNODES_MAX) {
         return RING_ERANGE;
     }
-    uint64_t point_count = 0;
-    int rv = validate_members(members, n, vnodes, &point_count);
+    int rv = validate_members(members, n, vnodes, point_count);
     if (rv != 0) {
         return rv;
     }
@@ -193,15 +261,60 @@ int hashring_new(struct hashring **out, const struct hashring_member *members, s
     r->mem = *mem;
     r->vnodes = vnodes;
     r->memory_bytes = sizeof(*r);
-    rv = copy_members(r, members, n);
-    if (rv == 0) {
-        rv = hashring__layout(r, point_count);
-    }
+    rv = copy_members(r, members, n, old);
     if (rv != 0) {
         hashring_del(r);
         return rv;
     }
-    r->checksum = compute_checksum(r);
+    *out = r;
+    return 0;
+}
+
+void hashring__finish(struct hashring *r)
+{
+    r->digest_sum = digest_sum(r);
+    r->checksum = hashring_checksum_from_sum(r->vnodes, r->digest_sum);
+}
+
+void hashring__reset(struct hashring *r, size_t member_bytes)
+{
+    ring__free(&r->mem, r->groups);
+    ring__free(&r->mem, r->entry_block);
+    ring__free(&r->mem, r->parity);
+    ring__free(&r->mem, r->escapes);
+    ring__free(&r->mem, r->shadow);
+    r->groups = NULL;
+    r->entry_block = NULL;
+    r->entries = NULL;
+    r->parity = NULL;
+    r->escapes = NULL;
+    r->shadow = NULL;
+    r->escape_count = 0;
+    r->shadow_count = 0;
+    r->boundary_count = 0;
+    r->owning_count = 0;
+    r->digest_sum = 0;
+    r->memory_bytes = member_bytes;
+}
+
+int hashring_new(struct hashring **out, const struct hashring_member *members, size_t n,
+                 const struct hashring_config *cfg, const struct ring_mem *mem)
+{
+    if (out == NULL) {
+        return RING_EINVAL;
+    }
+    struct hashring *r;
+    uint64_t point_count;
+    int rv = hashring__begin(&r, members, n, cfg, mem, NULL, &point_count);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = hashring__layout(r, point_count);
+    if (rv != 0) {
+        hashring_del(r);
+        return rv;
+    }
+    hashring__finish(r);
     *out = r;
     return 0;
 }
@@ -214,120 +327,104 @@ void hashring_del(struct hashring *r)
     struct ring_mem mem = r->mem;
     ring__free(&mem, r->members);
     ring__free(&mem, r->id_pool);
-    ring__free(&mem, r->buckets);
-    ring__free(&mem, r->overflow);
+    ring__free(&mem, r->groups);
+    ring__free(&mem, r->entry_block);
+    ring__free(&mem, r->parity);
+    ring__free(&mem, r->escapes);
+    ring__free(&mem, r->shadow);
     ring__free(&mem, r);
 }
 
-uint32_t hashring__overflow_owner(const struct hashring *r, const struct hashring_bucket *e,
-                                  uint32_t frag)
+void hashring__bucket_span(const struct hashring *r, uint32_t b, uint32_t *start, uint32_t *count)
 {
-    const uint64_t *o = r->overflow + (uint32_t)e->frags;
-    uint32_t n = (uint32_t)(e->frags >> 32) & 0x7fffffffu;
+    const struct hashring_group *g = &r->groups[b >> HASHRING__GROUP_SHIFT];
+    uint32_t j = b & (HASHRING__GROUP_BUCKETS - 1);
+    uint32_t s = g->start & ~HASHRING__ESCAPED;
+    if ((g->start & HASHRING__ESCAPED) != 0) {
+        const uint32_t *counts = r->escapes + g->counts * HASHRING__GROUP_BUCKETS;
+        for (uint32_t i = 0; i < j; i++) {
+            s += counts[i];
+        }
+        *start = s;
+        *count = counts[j];
+        return;
+    }
+    uint32_t shift = 4 * j;
+    *start = s + hashring__nibble_sum(g->counts & ((UINT64_C(1) << shift) - 1));
+    *count = (uint32_t)(g->counts >> shift) & 0xf;
+}
+
+/* The number of boundaries in [start, start + count) below |key| (hashring__key() >> 8):
+ * they are sorted, so a linear scan stops at the first one not below. */
+static uint32_t bucket_rank(const struct hashring *r, uint32_t start, uint32_t count, uint32_t key)
+{
     uint32_t k = 0;
-    while (k < n && (o[k] >> 16) < frag) {
+    while (k < count && hashring__entry(r, start + k) < key) {
         k++;
     }
-    return k < n ? (uint32_t)(o[k] & 0xffff) : (uint32_t)(e->owners & 0xffff);
+    return k;
 }
 
-/* Unused fragments are all ones, never below a key's, so they count as nothing. */
 uint32_t hashring__owner_at(const struct hashring *r, uint32_t position)
 {
-    uint32_t frag;
-    const struct hashring_bucket *e = &r->buckets[hashring__bucket_of(r, position, &frag)];
-    uint64_t frags = e->frags;
-    if ((frags & HASHRING__OVERFLOW_FLAG) != 0) {
-        return hashring__overflow_owner(r, e, frag);
-    }
-    uint32_t k = (hashring__inline_frag(frags, 0) < frag) +
-                 (hashring__inline_frag(frags, 1) < frag) +
-                 (hashring__inline_frag(frags, 2) < frag);
-    return (uint32_t)(e->owners >> (16 * k)) & 0xffff;
+    uint32_t start, count;
+    hashring__bucket_span(r, position >> r->frag_bits, &start, &count);
+    uint32_t key = hashring__key(r, position) >> 8;
+    return hashring__entry_owner(r, start + bucket_rank(r, start, count, key));
 }
 
-/* Everything off the hot path: empty rings, overflow buckets, ties in small rings, other
- * CPUs. Reached by a tail call, as are the small-ring and long-key paths below: the hot
- * path then calls nothing that returns to it, so it saves and restores no registers. */
+/* Everything off the hot path: empty rings, escaped groups, buckets of more than
+ * HASHRING__SCAN_MAX boundaries. Reached by a tail call, as is the long-key path below:
+ * the hot path then calls nothing that returns to it, so it saves and restores no
+ * registers. */
 __attribute__((noinline)) static int lookup_exact(const struct hashring *r, uint32_t position,
                                                   uint32_t *owner)
 {
-    if (r->point_count == 0) {
+    if (r->boundary_count == 0) {
         return RING_EEMPTY;
     }
     *owner = hashring__owner_at(r, position);
     return 0;
 }
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-
-/* The owner of the keys at |top16| (the key's fragment over 16) in inline bucket |e|, from
- * the lanes alone: one compare of the lanes with the key gives a mask with two bits per
- * lane below it, a prefix since fragments are sorted, and its length is the byte offset of
- * the owner (x86 is little-endian). Five operations wait for the bucket, against seventeen
- * for three scalar compares: the fewer instructions wait on each lookup's cache miss, the
- * more lookups keep their misses in flight at once. Bit 6 of the mask stands for the
- * nibble lane, which is not a fragment. Exact when the ring has at least
- * HASHRING__LANES_EXACT_MIN buckets, or when no lane equals the key's. */
-static inline uint32_t lanes_owner(const struct hashring_bucket *e, __m128i lanes, __m128i key)
+/* Bit i set when boundary start + i is below |key| (hashring__key), for i <
+ * HASHRING__SCAN_MAX. Each load takes the entry's three bytes and the byte before them,
+ * which sits below the key's zeros, so no mask is needed; the loads and compares are
+ * independent of each other. Boundaries past the bucket's count belong to
+ * later buckets: their bits are ignored by the caller. */
+static inline uint32_t below_mask(const uint8_t *e, uint32_t key)
 {
-    uint32_t below = (uint32_t)_mm_movemask_epi8(_mm_cmplt_epi16(lanes, key));
-    uint32_t offset = (uint32_t)__builtin_ctz(~below | 0x40);
-    uint16_t owner;
-    memcpy(&owner, (const char *)&e->owners + offset, sizeof(owner));
-    return owner;
-}
-
-static inline __m128i lanes_of(const struct hashring_bucket *e)
-{
-    return _mm_loadl_epi64((const __m128i *)(const void *)e);
-}
-
-static inline __m128i key_lanes(uint64_t scaled)
-{
-    return _mm_set1_epi16((short)(((uint32_t)scaled >> 16) ^ HASHRING__LANE_BIAS));
-}
-
-/* Small rings (under 65,536 buckets, about 82,000 points: they fit in cache) take the
- * lanes too, but leave for the exact path when a lane ties with the key, one lookup in
- * 50,000, where the nibbles decide. */
-__attribute__((noinline)) static int lookup_small(const struct hashring *r, uint32_t position,
-                                                  uint32_t *owner)
-{
-    if (r->point_count == 0) {
-        return RING_EEMPTY;
+    uint32_t below = 0;
+#pragma GCC unroll 16
+    for (uint32_t i = 0; i < HASHRING__SCAN_MAX; i++) {
+        below |= (uint32_t)(hashring__load32(e + HASHRING__ENTRY_BYTES * i - 1) < key) << i;
     }
-    uint64_t scaled = (uint64_t)position * r->bucket_count;
-    const struct hashring_bucket *e = &r->buckets[scaled >> 32];
-    __m128i lanes = lanes_of(e), key = key_lanes(scaled);
-    if ((e->frags & HASHRING__OVERFLOW_FLAG) != 0 ||
-        (_mm_movemask_epi8(_mm_cmpeq_epi16(lanes, key)) & 0x3f) != 0) {
-        return lookup_exact(r, position, owner);
-    }
-    *owner = lanes_owner(e, lanes, key);
-    return 0;
+    return below;
 }
 
+/* One read of the bucket's group (16 bytes), one of its boundaries (at most a dozen bytes,
+ * in one cache line or two adjacent ones). The rank of the key among the bucket's
+ * boundaries is the number of leading ones of |below| within the bucket's count: a prefix,
+ * since the boundaries are sorted. The boundary at that rank, which may be the next
+ * bucket's first or the sentinel past the last, owns the key. */
 static inline int lookup_position(const struct hashring *r, uint32_t position, uint32_t *owner)
 {
-    if (__builtin_expect(r->bucket_count < HASHRING__LANES_EXACT_MIN, 0)) {
-        return lookup_small(r, position, owner);
-    }
-    uint64_t scaled = (uint64_t)position * r->bucket_count;
-    const struct hashring_bucket *e = &r->buckets[scaled >> 32];
-    if (__builtin_expect((e->frags & HASHRING__OVERFLOW_FLAG) != 0, 0)) {
+    uint32_t b = position >> r->frag_bits;
+    const struct hashring_group *g = &r->groups[b >> HASHRING__GROUP_SHIFT];
+    uint32_t start = g->start;
+    uint64_t counts = g->counts;
+    uint32_t shift = 4 * (b & (HASHRING__GROUP_BUCKETS - 1));
+    uint32_t count = (uint32_t)(counts >> shift) & 0xf;
+    if (__builtin_expect((start & HASHRING__ESCAPED) != 0 || count > HASHRING__SCAN_MAX, 0)) {
         return lookup_exact(r, position, owner);
     }
-    *owner = lanes_owner(e, lanes_of(e), key_lanes(scaled));
+    start += hashring__nibble_sum(counts & ((UINT64_C(1) << shift) - 1));
+    const uint8_t *e = r->entries + HASHRING__ENTRY_BYTES * start;
+    uint32_t rank =
+        (uint32_t)__builtin_ctz(~below_mask(e, hashring__key(r, position)) | (1u << count));
+    *owner = (hashring__load32(e + HASHRING__ENTRY_BYTES * rank - 1) >> 8) & r->owner_mask;
     return 0;
 }
-#else
-static inline int lookup_position(const struct hashring *r, uint32_t position, uint32_t *owner)
-{
-    return lookup_exact(r, position, owner);
-}
-#endif
 
 int hashring_lookup_hash(const struct hashring *r, uint64_t key_hash, uint32_t *owner)
 {
@@ -342,10 +439,13 @@ __attribute__((noinline)) static int lookup_long_key(const struct hashring *r, c
     return lookup_position(r, (uint32_t)(XXH3_64bits(key, key_len) >> 32), owner);
 }
 
-/* The hot path is one small function (short-key hash and bucket read inline, the rare
- * overflow bucket and long keys out of line): a lean body lets the CPU keep several
- * lookups' cache misses in flight at once. Through two calls it was twice as slow. */
-int hashring_lookup(const struct hashring *r, const void *key, size_t key_len, uint32_t *owner)
+/* The hot path is one small function (short-key hash and table reads inline, the rare
+ * full bucket and long keys out of line): a lean body lets the CPU keep several lookups'
+ * cache misses in flight at once. flatten inlines xxHash3 too, whose length dispatch then
+ * folds to its 0..16-byte path alone (GCC does not inline it unasked: a call and the
+ * registers it clobbers cost a fifth of a small ring's lookup). */
+__attribute__((flatten)) int hashring_lookup(const struct hashring *r, const void *key,
+                                             size_t key_len, uint32_t *owner)
 {
     if (key_len > 16) {
         return lookup_long_key(r, key, key_len, owner);
@@ -381,7 +481,7 @@ int hashring_find(const struct hashring *r, const char *id, size_t id_len, uint3
     uint32_t hi = r->member_count;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        int c = member_id_cmp(&r->members[mid], &probe);
+        int c = hashring__member_cmp(&r->members[mid], &probe);
         if (c == 0) {
             *idx = mid;
             return 0;
@@ -405,11 +505,31 @@ size_t hashring_memory_bytes(const struct hashring *r)
     return r->memory_bytes;
 }
 
-void hashring__table(const struct hashring *r, const struct hashring_bucket **buckets,
-                     size_t *bucket_count, const uint64_t **overflow, size_t *overflow_count)
+int hashring__equal(const struct hashring *a, const struct hashring *b)
 {
-    *buckets = r->buckets;
-    *bucket_count = r->point_count ? r->bucket_count : 0;
-    *overflow = r->overflow;
-    *overflow_count = r->overflow_count;
+    if (a->vnodes != b->vnodes || a->member_count != b->member_count ||
+        a->point_count != b->point_count || a->boundary_count != b->boundary_count ||
+        a->owning_count != b->owning_count || a->frag_bits != b->frag_bits ||
+        a->owner_bits != b->owner_bits || a->escape_count != b->escape_count ||
+        a->shadow_count != b->shadow_count || a->checksum != b->checksum ||
+        a->memory_bytes != b->memory_bytes) {
+        return 0;
+    }
+    for (uint32_t m = 0; m < a->member_count; m++) {
+        if (hashring__member_cmp(&a->members[m], &b->members[m]) != 0 ||
+            a->members[m].weight != b->members[m].weight) {
+            return 0;
+        }
+    }
+    size_t entry_bytes =
+        1 + HASHRING__ENTRY_BYTES * ((size_t)a->boundary_count + 1 + HASHRING__ENTRY_PAD);
+    size_t parity_words = ((size_t)a->boundary_count + 63) / 64 + 1;
+    return memcmp(a->groups, b->groups, a->group_count * sizeof(*a->groups)) == 0 &&
+           memcmp(a->entry_block, b->entry_block, entry_bytes) == 0 &&
+           memcmp(a->parity, b->parity, parity_words * sizeof(uint64_t)) == 0 &&
+           (a->escape_count == 0 ||
+            memcmp(a->escapes, b->escapes,
+                   a->escape_count * HASHRING__GROUP_BUCKETS * sizeof(uint32_t)) == 0) &&
+           (a->shadow_count == 0 ||
+            memcmp(a->shadow, b->shadow, a->shadow_count * sizeof(uint64_t)) == 0);
 }

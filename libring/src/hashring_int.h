@@ -1,10 +1,13 @@
 /*
  * hashring internals shared by hashring.c (API, lookups), hashring_layout.c (building the
- * bucket table) and hashring_walk.c (walking boundaries: lookup_n, shares, diffs).
- * Never part of the public API; tests may read the layout through hashring__layout().
+ * table from scratch), hashring_update.c (building it from an older ring) and
+ * hashring_walk.c (walking boundaries: lookup_n, shares, diffs). Never part of the public
+ * API; tests read the layout through these declarations.
  */
 #ifndef RING_HASHRING_INT_H
 #define RING_HASHRING_INT_H
+
+#include <string.h>
 
 #include "ring/hashring.h"
 
@@ -33,38 +36,46 @@ static inline uint64_t hashring__point_hash(uint64_t id_hash, uint32_t i)
     return hashring__mix64(id_hash + ((uint64_t)i + 1) * HASHRING__POINT_GAMMA);
 }
 
-/* A bucket holds up to three boundaries inline; more go to the overflow array. */
-#define HASHRING__INLINE_MAX 3
-/* Fragments are 20 bits: a bucket spans at most 2^32 / 4096 = 2^20 positions. */
-#define HASHRING__BUCKETS_MIN   4096u
-#define HASHRING__FRAG_BITS     20
-#define HASHRING__FRAG_MASK     ((UINT64_C(1) << HASHRING__FRAG_BITS) - 1)
-#define HASHRING__OVERFLOW_FLAG (UINT64_C(1) << 63)
-#define HASHRING__COUNT_SHIFT   60
-/* An inline bucket keeps a fragment's top 16 bits in a 16-bit lane (lane k at bit 16 k,
- * xored with HASHRING__LANE_BIAS so that signed 16-bit compares order them) and its low 4
- * bits in a nibble (nibble k at bit HASHRING__NIBBLE_SHIFT + 4 k). */
-#define HASHRING__LANE_BIAS    0x8000u
-#define HASHRING__NIBBLE_SHIFT 48
-/* From this many buckets on, the top 16 bits of a fragment are exact on their own (the
- * fragment is the low 32 bits of p * B over 2^12, and positions in one bucket differ there
- * by at least B, so by at least 2^16 when B >= 2^16): lookups compare the lanes only. */
-#define HASHRING__LANES_EXACT_MIN 65536u
-
 /*
- * One bucket, 16 bytes, 16-byte aligned so it never straddles a cache line.
- * Inline form (flag clear): frags = l0 | l1 << 16 | l2 << 32 | n0 << 48 | n1 << 52 |
- * n2 << 56 | count << 60, where fragment k is ((l_k ^ 0x8000) << 4) | n_k, unused
- * fragments all ones (l_k = 0x7fff, n_k = 0xf); owners = o0 | o1 << 16 | o2 << 32 |
- * o3 << 48, where o_k owns the keys up to boundary k and o_count owns the keys past the
- * last one (the next bucket's first owner, wrapping around the ring).
- * Overflow form (flag set): frags = flag | count << 32 | start; owners = o0 = the owner past
- * the bucket's last boundary; the boundaries are overflow[start .. start + count), each
- * (frag << 16) | owner, sorted.
+ * The table (see the essay at the top of hashring.c).
+ *
+ * Boundary k of the ring (0 <= k < boundary_count, sorted by position) is a 3-byte
+ * little-endian entry at entries + 3 k: (frag << (24 - frag_bits)) | owner, where the
+ * boundary's position is (bucket << frag_bits) | frag and owner is the member index that
+ * owns the keys up to it. frag_bits + owner_bits <= 24, and the bits between are zero. Entry
+ * boundary_count is a sentinel holding the owner of boundary 0 (keys past the last boundary wrap
+ * around to it); a byte before the first entry and HASHRING__ENTRY_PAD entries after the sentinel
+ * are padding, so a lookup reads four bytes at entries + 3 k - 1 for any k it scans.
+ *
+ * Buckets come sixteen to a group. A group records where its first boundary is and how many
+ * boundaries each of its buckets holds, four bits each; a group with a bucket of fifteen or
+ * more boundaries is "escaped": its counts live in |escapes| instead.
  */
-struct hashring_bucket {
-    uint64_t frags;
-    uint64_t owners;
+#define HASHRING__ENTRY_BYTES   3
+#define HASHRING__ENTRY_BITS    24
+#define HASHRING__GROUP_BUCKETS 16
+#define HASHRING__GROUP_SHIFT   4
+/* A nibble holds counts up to 14; 15 and more escape the group. */
+#define HASHRING__NIBBLE_MAX 14
+/* Bit 31 of a group's start marks an escaped group. Starts are below 2^26 (points max). */
+#define HASHRING__ESCAPED (UINT32_C(1) << 31)
+/* Lookups compare up to this many boundaries of a bucket without a loop; fuller buckets
+ * (about 1 in 9 at the densest table, see hashring__geometry) take the exact path. */
+#define HASHRING__SCAN_MAX 6
+/* Entries after the sentinel: a lookup reads HASHRING__SCAN_MAX entries from any bucket's
+ * start, the sentinel's included. */
+#define HASHRING__ENTRY_PAD HASHRING__SCAN_MAX
+
+struct hashring_group {
+    /* Boundaries in bucket 16 g + j: nibble j. In an escaped group: the index of the
+     * group's 16 counts in r->escapes, over 16. */
+    uint64_t counts;
+    /* Index of the group's first boundary (the first at or after the group's first
+     * position), | HASHRING__ESCAPED when escaped. */
+    uint32_t start;
+    /* The position of the point that owns boundary |start| (the point just before it), or
+     * 0 when the ring has no boundaries. Only updates read it (hashring_update.c). */
+    uint32_t anchor;
 };
 
 struct hashring {
@@ -81,45 +92,169 @@ struct hashring {
     /* Members that own at least one boundary (a member whose every point lost a tie owns
      * nothing, and lookup_n cannot return it). */
     uint32_t owning_count;
-    uint32_t bucket_count; /* 0 in an empty ring */
-    struct hashring_bucket *buckets;
-    uint64_t *overflow;
-    uint32_t overflow_count;
+    /* The table's shape: a function of the member count and point count only
+     * (hashring__geometry). */
+    uint32_t frag_bits;
+    uint32_t owner_bits;
+    uint32_t frag_mask;
+    uint32_t owner_mask;
+    /* 24 - frag_bits (where a fragment sits in an entry) and 32 - frag_bits (the shift
+     * that turns a position into its lookup key, hashring__key). */
+    uint32_t frag_shift;
+    uint32_t key_shift;
+    uint32_t group_count;
+    struct hashring_group *groups;
+    /* 1 + 3 (boundary_count + 1 + HASHRING__ENTRY_PAD) bytes; entries points past the
+     * leading pad byte. */
+    uint8_t *entry_block;
+    uint8_t *entries;
+    /* Bit k: the parity of the sum of the positions of the two points boundary k lies
+     * between. With a group's anchor it gives back every point's position (updates). */
+    uint64_t *parity;
+    /* 16 counts per escaped group. */
+    uint32_t *escapes;
+    uint32_t escape_count;
+    /* Points that lost a position tie, (position << 16) | member, sorted: they own nothing
+     * until the winner leaves. */
+    uint64_t *shadow;
+    uint32_t shadow_count;
+    /* The sum of the members' hashring_member_digest(), and the checksum made from it. */
+    uint64_t digest_sum;
     uint64_t checksum;
     size_t memory_bytes;
 };
 
-/* Where a position falls: its bucket and its 20-bit fragment within the bucket. */
-static inline uint32_t hashring__bucket_of(const struct hashring *r, uint32_t position,
-                                           uint32_t *frag)
+/* Sets the digest sum and checksum from the members. */
+void hashring__finish(struct hashring *r);
+
+/* Drops whatever table |r| has, back to just its members (|member_bytes| of memory). */
+void hashring__reset(struct hashring *r, size_t member_bytes);
+
+/* Bytewise order of member ids (a proper prefix first). */
+int hashring__member_cmp(const struct hashring_member *a, const struct hashring_member *b);
+
+/* hashring_new() up to the table: checks the members and config, allocates the ring and
+ * copies and sorts the members (by way of |old|'s order if not NULL). On success stores
+ * the ring in |*out| (which must not be NULL) and its point count. */
+int hashring__begin(struct hashring **out, const struct hashring_member *members, size_t n,
+                    const struct hashring_config *cfg, const struct ring_mem *mem,
+                    const struct hashring *old, uint64_t *point_count);
+
+/* The table's shape for |members| members and |points| points: owner_bits holds the
+ * largest member index; frag_bits = 24 - owner_bits, or fewer so that buckets hold at most
+ * 2.5 boundaries on average. */
+void hashring__geometry(uint32_t members, uint64_t points, uint32_t *frag_bits,
+                        uint32_t *owner_bits);
+
+/* For tests only, 0 otherwise: makes buckets 2^crowding times fuller (where the entry has
+ * room), so that escaped groups and buckets past HASHRING__SCAN_MAX are common. */
+extern uint32_t hashring__test_crowding;
+
+/* For tests: how many hashring_new_from() calls updated rather than built from scratch. */
+extern uint64_t hashring__test_incremental;
+
+/* Sets frag_bits, owner_bits, the masks and group_count of |r| for its geometry. */
+void hashring__set_geometry(struct hashring *r, uint32_t frag_bits, uint32_t owner_bits);
+
+static inline uint32_t hashring__load32(const uint8_t *p)
 {
-    uint64_t scaled = (uint64_t)position * r->bucket_count;
-    *frag = (uint32_t)scaled >> 12;
-    return (uint32_t)(scaled >> 32);
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
 }
 
-/* Fragment |k| of an inline bucket's |frags| (all ones if unused). */
-static inline uint32_t hashring__inline_frag(uint64_t frags, uint32_t k)
+/* Entry |k|'s 24 bits. */
+static inline uint32_t hashring__entry(const struct hashring *r, uint32_t k)
 {
-    uint32_t lane = ((uint32_t)(frags >> (16 * k)) & 0xffff) ^ HASHRING__LANE_BIAS;
-    return lane << 4 | ((uint32_t)(frags >> (HASHRING__NIBBLE_SHIFT + 4 * k)) & 0xf);
+    return hashring__load32(r->entries + HASHRING__ENTRY_BYTES * k - 1) >> 8;
 }
 
-/* The owner of the keys past fragment |frag| in overflow bucket |e| (the slow path). */
-uint32_t hashring__overflow_owner(const struct hashring *r, const struct hashring_bucket *e,
-                                  uint32_t frag);
+static inline void hashring__entry_put(uint8_t *entries, uint32_t k, uint32_t v)
+{
+    uint8_t *p = entries + HASHRING__ENTRY_BYTES * k;
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+}
 
-/* The owner of the keys at |position|, for any ring but an empty one. The lookup's hot path
- * (hashring.c) gets the same answer faster on large rings. */
+static inline uint32_t hashring__entry_owner(const struct hashring *r, uint32_t k)
+{
+    return hashring__entry(r, k) & r->owner_mask;
+}
+
+/* The entry of a boundary at |position| owned by |owner|. */
+static inline uint32_t hashring__entry_make(const struct hashring *r, uint32_t position,
+                                            uint32_t owner)
+{
+    return ((position & r->frag_mask) << r->frag_shift) | owner;
+}
+
+static inline uint32_t hashring__entry_frag(const struct hashring *r, uint32_t entry)
+{
+    return entry >> r->frag_shift;
+}
+
+/* What entries of |position|'s bucket compare against: an entry (24 bits) is below
+ * hashring__key(r, position) >> 8 exactly when its boundary is below |position|, and an
+ * entry shifted left by 8 with any byte below it is below the key in the same cases (the
+ * key's low bits are zero). */
+static inline uint32_t hashring__key(const struct hashring *r, uint32_t position)
+{
+    return position << r->key_shift;
+}
+
+/* The sum of the sixteen 4-bit fields of |x|. */
+static inline uint32_t hashring__nibble_sum(uint64_t x)
+{
+    x = (x & UINT64_C(0x0f0f0f0f0f0f0f0f)) + ((x >> 4) & UINT64_C(0x0f0f0f0f0f0f0f0f));
+    return (uint32_t)((x * UINT64_C(0x0101010101010101)) >> 56);
+}
+
+/* The first boundary of bucket |b| and how many it holds, for any group. */
+void hashring__bucket_span(const struct hashring *r, uint32_t b, uint32_t *start, uint32_t *count);
+
+/* The owner of the keys at |position|, for any ring but an empty one, by the general path
+ * (escaped groups, full buckets). The lookup's hot path (hashring.c) gets the same answer
+ * faster. */
 uint32_t hashring__owner_at(const struct hashring *r, uint32_t position);
 
-/* Builds the bucket table of |r| (members already set). Returns 0 or RING_ENOMEM. */
+/* Builds the table of |r| (members set) from scratch. Returns 0 or RING_ENOMEM. */
 int hashring__layout(struct hashring *r, uint64_t point_count);
+
+/* A boundary to write: its position, its owner and the parity of its points' sum. */
+struct hashring_bound {
+    uint32_t position;
+    uint32_t owner;
+    uint32_t parity;
+};
+
+/* Allocates the table of |r| for |boundaries| boundaries (geometry already set) and clears
+ * the groups. Returns 0 or RING_ENOMEM. */
+int hashring__alloc_table(struct hashring *r, uint32_t boundaries);
+
+/* Counts per bucket, gathered while boundaries are written, then turned into groups.
+ * |counts| has one uint32_t per bucket. */
+int hashring__finish_groups(struct hashring *r, const uint32_t *counts);
+
+/* Sets parity bit |k|. */
+static inline void hashring__parity_set(uint64_t *parity, uint32_t k, uint32_t bit)
+{
+    parity[k >> 6] |= (uint64_t)bit << (k & 63);
+}
+
+static inline uint32_t hashring__parity_get(const uint64_t *parity, uint32_t k)
+{
+    return (uint32_t)(parity[k >> 6] >> (k & 63)) & 1;
+}
+
+/* Members that own something: all but those whose every point is in the shadow list. */
+int hashring__count_owning(struct hashring *r);
 
 /* A position in the ring's sorted list of boundaries. */
 struct hashring_cursor {
     uint32_t bucket;
-    uint32_t k; /* index within the bucket */
+    uint32_t k;   /* the boundary's index */
+    uint32_t end; /* past the last boundary of |bucket| */
 };
 
 /* The first boundary at or after |position| (wrapping to the ring's first boundary). The
@@ -129,12 +264,26 @@ struct hashring_cursor hashring__seek(const struct hashring *r, uint32_t positio
 struct hashring_cursor hashring__first(const struct hashring *r);
 /* Moves to the next boundary; returns 1 if it wrapped past the end. */
 int hashring__next(const struct hashring *r, struct hashring_cursor *c);
+/* The group that holds boundary |k| (k < boundary_count). */
+uint32_t hashring__group_of(const struct hashring *r, uint32_t k);
+/* A cursor on boundary |k| (k < boundary_count). */
+struct hashring_cursor hashring__cursor_at(const struct hashring *r, uint32_t k);
+/* Moves to the previous boundary, from the first to the last. */
+void hashring__prev(const struct hashring *r, struct hashring_cursor *c);
+/* The position of the point that owns boundary |k|: its group's anchor, then each next
+ * point from the boundary between them, 2 b + parity - point (mod 2^32). */
+uint32_t hashring__point_at(const struct hashring *r, uint32_t k);
+/* The same when the group |g| holding boundary |k| is known (no search over the groups,
+ * whose cache misses cost more than the walk). */
+uint32_t hashring__point_in(const struct hashring *r, uint32_t g, uint32_t k);
+/* A cursor on boundary |k|, in bucket |bucket| or a later one. */
+struct hashring_cursor hashring__cursor_from(const struct hashring *r, uint32_t bucket, uint32_t k);
 /* The owner and the position of the boundary under |c|. */
 uint32_t hashring__cursor_owner(const struct hashring *r, const struct hashring_cursor *c);
 uint32_t hashring__cursor_position(const struct hashring *r, const struct hashring_cursor *c);
 
-/* For tests: the bucket table and overflow array, valid until hashring_del(r). */
-void hashring__table(const struct hashring *r, const struct hashring_bucket **buckets,
-                     size_t *bucket_count, const uint64_t **overflow, size_t *overflow_count);
+/* 1 if |a| and |b| hold the same bytes everywhere a lookup, a walk or an update reads:
+ * members, geometry, entries, groups, parity, escapes and shadow list. */
+int hashring__equal(const struct hashring *a, const struct hashring *b);
 
 #endif

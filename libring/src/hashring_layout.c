@@ -1,21 +1,17 @@
 /*
- * hashring_layout: builds a ring's bucket table from its members, in linear time.
+ * hashring_layout: builds a ring's table from its members, in linear time.
  *
  * 1. Hash every point: (position << 16) | member, members in index order.
  * 2. Radix-sort by position: four stable LSD passes of 8 bits. Being stable, it leaves
  *    points at a tied position in member order, so ties need no extra pass. Each pass
- *    streams through memory into 256 output runs, which caches handle well
- *    (a scatter straight into a bucket per point missed cache on every point and took 1.7 s
- *    for ten million points; this takes a small fraction of that).
- * 3. Three passes with hardly a branch make the table. Of points sharing a position only
- *    the first (smallest member) owns anything. The keys nearest to point j end halfway to
- *    the next distinct point, so that midpoint is boundary j, owned by point j's member;
- *    the midpoint across the top of the ring may wrap to the bottom, where it is the first
- *    boundary. (a) The boundaries replace the sorted points in place. (b) They go into
- *    their buckets, which start empty, three inline and more to the overflow array.
- *    (c) Backwards, each bucket learns the owner past its last boundary. (One pass that
- *    wrote each bucket whole branched on every bucket change, bucket size and run of empty
- *    buckets at random: 0.6 mispredictions a point, half of a 1M-point build.)
+ *    streams through memory into 256 output runs, which caches handle well.
+ * 3. Of points sharing a position the first (smallest member) wins; the others go to the
+ *    shadow list, which an update needs when the winner leaves.
+ * 4. The winners, in order, make the boundaries: the midpoint of each point and the next,
+ *    owned by the first, and the midpoint across the top of the ring, which comes first
+ *    when it wraps past zero and last otherwise. A writer takes them in sorted order and
+ *    fills entries, parity bits and groups in one pass (hashring_update.c writes through
+ *    the same writer, so both build the same bytes).
  */
 #include <string.h>
 
@@ -24,16 +20,555 @@
 
 #include "ring/error.h"
 #include "hashring_int.h"
+#include "hashring_writer.h"
 #include "mem_int.h"
 
 #define RADIX_BITS   8
 #define RADIX_SIZE   (1u << RADIX_BITS)
 #define RADIX_PASSES 4
-/* Buckets per point, as a ratio: 4 buckets for 5 points. Fewer buckets mean less memory and
- * more overflow buckets; at this load 3.8% of buckets overflow (Poisson, mean 1.25), and a
- * bucket is 16 bytes, so the table costs about 13 bytes a point. */
-#define BUCKETS_PER_POINT_NUM 4
-#define BUCKETS_PER_POINT_DEN 5
+/* Buckets hold at most this many boundaries on average, as a ratio (5/2): with four
+ * compared without a loop (HASHRING__SCAN_MAX), a Poisson count of mean 2.5 is above four
+ * for 11% of keys, of mean 1.25 (the sparsest table) for 1%. Fewer, larger buckets cost
+ * fewer group bytes (16 per 16 buckets) but more keys on the slow path. */
+#define BOUNDARIES_PER_BUCKET_NUM 5
+#define BOUNDARIES_PER_BUCKET_DEN 2
+
+uint32_t hashring__test_crowding;
+
+void hashring__geometry(uint32_t members, uint64_t points, uint32_t *frag_bits,
+                        uint32_t *owner_bits)
+{
+    uint32_t ob = 0;
+    while ((UINT32_C(1) << ob) < members) {
+        ob++;
+    }
+    uint32_t s = HASHRING__ENTRY_BITS - ob;
+    while (s > 0 && points * BOUNDARIES_PER_BUCKET_DEN * (UINT64_C(1) << s) >>
+                        hashring__test_crowding > (uint64_t)BOUNDARIES_PER_BUCKET_NUM << 32) {
+        s--;
+    }
+    *frag_bits = s;
+    *owner_bits = ob;
+}
+
+void hashring__set_geometry(struct hashring *r, uint32_t frag_bits, uint32_t owner_bits)
+{
+    RING_ASSERT(frag_bits + owner_bits <= HASHRING__ENTRY_BITS && frag_bits >= 1);
+    r->frag_bits = frag_bits;
+    r->owner_bits = owner_bits;
+    r->frag_mask = (uint32_t)((UINT64_C(1) << frag_bits) - 1);
+    r->owner_mask = (uint32_t)((UINT64_C(1) << owner_bits) - 1);
+    r->frag_shift = HASHRING__ENTRY_BITS - frag_bits;
+    r->key_shift = 32 - frag_bits;
+    r->group_count = UINT32_C(1) << (32 - frag_bits - HASHRING__GROUP_SHIFT);
+}
+
+int hashring__alloc_table(struct hashring *r, uint32_t boundaries)
+{
+    size_t entry_bytes = 1 + HASHRING__ENTRY_BYTES * ((size_t)boundaries + 1 + HASHRING__ENTRY_PAD);
+    size_t parity_words = ((size_t)boundaries + 63) / 64 + 1;
+    r->groups = ring__mallocarray(&r->mem, r->group_count, sizeof(*r->groups));
+    r->entry_block = ring__mallocarray(&r->mem, entry_bytes, 1);
+    r->parity = ring__calloc(&r->mem, parity_words, sizeof(uint64_t));
+    if (r->groups == NULL || r->entry_block == NULL || r->parity == NULL) {
+        return RING_ENOMEM;
+    }
+    memset(r->entry_block, 0, 1);
+    memset(r->entry_block + entry_bytes - 1 - HASHRING__ENTRY_BYTES * HASHRING__ENTRY_PAD, 0,
+           1 + HASHRING__ENTRY_BYTES * HASHRING__ENTRY_PAD);
+    r->entries = r->entry_block + 1;
+    r->boundary_count = boundaries;
+    r->memory_bytes +=
+        r->group_count * sizeof(*r->groups) + entry_bytes + parity_words * sizeof(uint64_t);
+    return 0;
+}
+
+/* ---- the writer ------------------------------------------------------------------------ */
+
+void hashring__writer_init(struct hashring_writer *w, struct hashring *r)
+{
+    memset(w, 0, sizeof(*w));
+    w->r = r;
+}
+
+/* Grows the escape array by one group's counts. */
+static int escape_push(struct hashring_writer *w, const uint32_t *counts, uint32_t *idx)
+{
+    struct hashring *r = w->r;
+    if (r->escape_count == w->escape_cap) {
+        uint32_t cap = w->escape_cap ? 2 * w->escape_cap : 4;
+        size_t bytes = (size_t)cap * HASHRING__GROUP_BUCKETS * sizeof(uint32_t);
+        uint32_t *grown = r->mem.realloc(r->escapes, bytes, r->mem.user_data);
+        if (grown == NULL) {
+            return RING_ENOMEM;
+        }
+        r->escapes = grown;
+        w->escape_cap = cap;
+    }
+    *idx = r->escape_count++;
+    memcpy(r->escapes + (size_t)*idx * HASHRING__GROUP_BUCKETS, counts,
+           HASHRING__GROUP_BUCKETS * sizeof(uint32_t));
+    return 0;
+}
+
+/* Writes group |w->group| from the counts gathered for it. A group that got boundaries
+ * takes the point of its first as its anchor; an empty one waits for the next boundary,
+ * wherever it falls (w->pending). */
+static int flush_group(struct hashring_writer *w)
+{
+    struct hashring_group *g = &w->r->groups[w->group];
+    uint64_t nibbles = 0;
+    int escape = 0;
+    for (uint32_t j = 0; j < HASHRING__GROUP_BUCKETS; j++) {
+        escape |= w->counts[j] > HASHRING__NIBBLE_MAX;
+        nibbles |= (uint64_t)(w->counts[j] & 0xf) << (4 * j);
+    }
+    g->start = w->group_start;
+    g->anchor = 0;
+    g->counts = nibbles;
+    if (w->k > w->group_start) {
+        g->anchor = w->anchor;
+    }
+    if (escape) {
+        uint32_t idx;
+        int rv = escape_push(w, w->counts, &idx);
+        if (rv != 0) {
+            return rv;
+        }
+        g->counts = idx;
+        g->start |= HASHRING__ESCAPED;
+    }
+    memset(w->counts, 0, sizeof(w->counts));
+    w->group++;
+    w->group_start = w->k;
+    return 0;
+}
+
+int hashring__writer_skip_to(struct hashring_writer *w, uint32_t group)
+{
+    while (w->group < group) {
+        int rv = flush_group(w);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    return 0;
+}
+
+int hashring__writer_put(struct hashring_writer *w, uint32_t position, uint32_t owner,
+                         uint32_t parity, uint32_t point)
+{
+    struct hashring *r = w->r;
+    uint32_t b = position >> r->frag_bits;
+    int rv = hashring__writer_skip_to(w, b >> HASHRING__GROUP_SHIFT);
+    if (rv != 0) {
+        return rv;
+    }
+    /* The groups flushed empty since the last boundary, and the current one if this is its
+     * first boundary, start at this boundary: its point is their anchor. */
+    for (uint32_t g = w->pending; g < w->group; g++) {
+        r->groups[g].anchor = point;
+    }
+    if (w->k == w->group_start) {
+        w->anchor = point;
+    }
+    w->pending = w->group + 1;
+    RING_ASSERT(w->k == 0 || position > w->last_position);
+    w->last_position = position;
+    w->counts[b & (HASHRING__GROUP_BUCKETS - 1)]++;
+    RING_ASSERT(owner <= r->owner_mask);
+    hashring__entry_put(r->entries, w->k, hashring__entry_make(r, position, owner));
+    hashring__parity_set(r->parity, w->k, parity);
+    w->k++;
+    return 0;
+}
+
+int hashring__writer_finish(struct hashring_writer *w)
+{
+    struct hashring *r = w->r;
+    RING_ASSERT(w->k == r->boundary_count);
+    int rv = hashring__writer_skip_to(w, r->group_count);
+    if (rv != 0) {
+        return rv;
+    }
+    /* The sentinel: keys past the last boundary belong to the first one's owner. */
+    if (r->boundary_count > 0) {
+        hashring__entry_put(r->entries, r->boundary_count, hashring__entry(r, 0));
+    }
+    return 0;
+}
+
+/* The first boundary of bucket |b| of |r|, or the boundary count past the last bucket. */
+static uint32_t bucket_start_of(const struct hashring *r, uint32_t b)
+{
+    if (b == r->group_count << HASHRING__GROUP_SHIFT) {
+        return r->boundary_count;
+    }
+    uint32_t start, count;
+    hashring__bucket_span(r, b, &start, &count);
+    return start;
+}
+
+/* Copies |n| bits from bit |from| of |src| to bit |to| of |dst|, whose bits there are
+ * zero. */
+static void copy_bits(uint64_t *dst, uint32_t to, const uint64_t *src, uint32_t from, uint32_t n)
+{
+    while (n > 0) {
+        uint32_t sb = from & 63, db = to & 63;
+        uint32_t take = 64 - (sb > db ? sb : db);
+        take = take < n ? take : n;
+        uint64_t bits = src[from >> 6] >> sb;
+        bits &= take == 64 ? ~UINT64_C(0) : (UINT64_C(1) << take) - 1;
+        dst[to >> 6] |= bits << db;
+        from += take;
+        to += take;
+        n -= take;
+    }
+}
+
+static void store32(uint8_t *p, uint32_t v)
+{
+    memcpy(p, &v, sizeof(v));
+}
+
+static void store64(uint8_t *p, uint64_t v)
+{
+    memcpy(p, &v, sizeof(v));
+}
+
+static uint64_t load64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* Renumbering two entries at once (SWAR): the low six bytes of a word hold two entries,
+ * owners in their low ob bits, 24 bits apart. Adding 2^ob - at to an owner sets its bit ob
+ * exactly when owner >= at, and nothing carries from one field into the other; those bits,
+ * moved down to the fields' lowest bits and multiplied by the step, renumber both owners.
+ * A negative step wraps around 2^64 and subtracts from both fields, which never borrow
+ * (an owner >= at >= 1 stays >= 0). */
+struct pair_steps {
+    uint32_t n;
+    uint32_t ob;
+    uint64_t owners;
+    uint64_t add[HASHRING__RENUMBER_STEPS];
+    uint64_t by[HASHRING__RENUMBER_STEPS];
+};
+
+#define PAIR_LOW_BITS (UINT64_C(1) | UINT64_C(1) << 24)
+
+static void pair_steps_init(struct pair_steps *p, const struct hashring_renumber *rn, uint32_t ob,
+                            uint32_t mask)
+{
+    p->n = rn->steps;
+    p->ob = ob;
+    p->owners = mask * PAIR_LOW_BITS;
+    for (uint32_t j = 0; j < rn->steps; j++) {
+        p->add[j] = ((UINT64_C(1) << ob) - rn->at[j]) * PAIR_LOW_BITS;
+        p->by[j] = (uint64_t)(int64_t)rn->by[j];
+    }
+}
+
+static inline uint64_t renumber_pair(uint64_t v, const struct pair_steps *p, uint32_t steps)
+{
+    uint64_t o = v & p->owners;
+    for (uint32_t j = 0; j < steps; j++) {
+        v += (((o + p->add[j]) >> p->ob) & PAIR_LOW_BITS) * p->by[j];
+    }
+    return v;
+}
+
+/* Two entries (six bytes) a time; each eight-byte store carries two bytes of the next pair,
+ * which its own store then replaces (stores only go up, and whatever is written after this
+ * run replaces the last two). One step, the common case (one join or leave), in registers,
+ * in a function of its own so that it gets them. */
+__attribute__((noinline)) static void renumber_run(uint8_t *dst, const uint8_t *src, uint32_t n,
+                                                   const struct pair_steps *p)
+{
+    uint32_t i = 0;
+    if (p->n == 1) {
+        const uint64_t owners = p->owners, add = p->add[0], by = p->by[0];
+        const uint32_t ob = p->ob;
+        for (; i + 2 <= n; i += 2) {
+            const uint32_t at = HASHRING__ENTRY_BYTES * i;
+            uint64_t v = load64(src + at);
+            v += ((((v & owners) + add) >> ob) & PAIR_LOW_BITS) * by;
+            store64(dst + at, v);
+        }
+    } else {
+        const struct pair_steps q = *p;
+        for (; i + 2 <= n; i += 2) {
+            const uint32_t at = HASHRING__ENTRY_BYTES * i;
+            store64(dst + at, renumber_pair(load64(src + at), &q, q.n));
+        }
+    }
+    if (i < n) {
+        /* The last entry alone: the step may change the byte after it, which is replaced. */
+        uint32_t at = HASHRING__ENTRY_BYTES * i;
+        store32(dst + at, (uint32_t)renumber_pair(hashring__load32(src + at), p, p->n));
+    }
+}
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+/* Renumbering sixteen entries (48 bytes) at a time with SSE2, in place: an owner is the low
+ * ob bits of the 16-bit word at its entry's first byte. Entries 0, 2, ..., 14 of a block
+ * start at even bytes 0, 6, ..., 42: every third 16-bit lane of the block's three vectors
+ * (lanes 0, 3, 6 of the first, 1, 4, 7 of the second, 2, 5 of the third). One pass renumbers
+ * those; a second pass, three bytes on, renumbers entries 1, 3, ..., 15 the same way. A
+ * lane's owner is >= at unless at > owner (signed compares, so both are biased by 2^15),
+ * and adding the step to the lane changes only the owner, which stays within its bits. */
+struct lanes_step {
+    __m128i at;
+    __m128i by;
+};
+
+static inline __m128i renumber_lanes(__m128i v, __m128i lane_mask, __m128i owners,
+                                     const struct lanes_step *st, uint32_t steps)
+{
+    const __m128i bias = _mm_set1_epi16((short)0x8000);
+    __m128i o = _mm_xor_si128(_mm_and_si128(v, owners), bias);
+    for (uint32_t j = 0; j < steps; j++) {
+        __m128i below = _mm_cmpgt_epi16(st[j].at, o);
+        v = _mm_add_epi16(v, _mm_and_si128(_mm_andnot_si128(below, lane_mask), st[j].by));
+    }
+    return v;
+}
+
+static inline void renumber_block_pass(uint8_t *dst, const uint8_t *src, __m128i owners,
+                                       const struct lanes_step *st, uint32_t steps)
+{
+    const __m128i m0 = _mm_setr_epi16(-1, 0, 0, -1, 0, 0, -1, 0);
+    const __m128i m1 = _mm_setr_epi16(0, -1, 0, 0, -1, 0, 0, -1);
+    const __m128i m2 = _mm_setr_epi16(0, 0, -1, 0, 0, -1, 0, 0);
+    __m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)src);
+    __m128i v1 = _mm_loadu_si128((const __m128i *)(const void *)(src + 16));
+    __m128i v2 = _mm_loadu_si128((const __m128i *)(const void *)(src + 32));
+    _mm_storeu_si128((__m128i *)(void *)dst, renumber_lanes(v0, m0, owners, st, steps));
+    _mm_storeu_si128((__m128i *)(void *)(dst + 16), renumber_lanes(v1, m1, owners, st, steps));
+    _mm_storeu_si128((__m128i *)(void *)(dst + 32), renumber_lanes(v2, m2, owners, st, steps));
+}
+
+/* Blocks [0, blocks) of a chunk: the even entries from |src| into |dst| (whole vectors, so
+ * the odd ones are copied as they are), then the odd ones in |dst|, where the chunk now is
+ * in L1. The odd pass of the last block reads and rewrites the first three bytes of the
+ * next block, which must already be in |dst|: the even pass does one block more. */
+static void renumber_chunk(uint8_t *dst, const uint8_t *src, uint32_t blocks, uint32_t even_blocks,
+                           __m128i owners, const struct lanes_step *st, uint32_t steps)
+{
+    enum { BLOCK_BYTES = 16 * HASHRING__ENTRY_BYTES, ODD = HASHRING__ENTRY_BYTES };
+    if (steps == 1) {
+        const struct lanes_step one = st[0];
+        for (uint32_t k = 0; k < even_blocks; k++) {
+            renumber_block_pass(dst + BLOCK_BYTES * k, src + BLOCK_BYTES * k, owners, &one, 1);
+        }
+        for (uint32_t k = 0; k < blocks; k++) {
+            uint8_t *p = dst + BLOCK_BYTES * k + ODD;
+            renumber_block_pass(p, p, owners, &one, 1);
+        }
+        return;
+    }
+    for (uint32_t k = 0; k < even_blocks; k++) {
+        renumber_block_pass(dst + BLOCK_BYTES * k, src + BLOCK_BYTES * k, owners, st, steps);
+    }
+    for (uint32_t k = 0; k < blocks; k++) {
+        uint8_t *p = dst + BLOCK_BYTES * k + ODD;
+        renumber_block_pass(p, p, owners, st, steps);
+    }
+}
+
+/* Copies and renumbers whole blocks of sixteen entries, a chunk at a time; returns how many
+ * entries it did. The rest, after them, must be written first: the odd pass of the last
+ * block reads the first three bytes after it. */
+__attribute__((noinline)) static uint32_t renumber_blocks(uint8_t *dst, const uint8_t *src,
+                                                          uint32_t n,
+                                                          const struct hashring_renumber *rn,
+                                                          uint32_t mask)
+{
+    enum { BLOCK = 16, CHUNK_BLOCKS = 64 };
+    struct lanes_step st[HASHRING__RENUMBER_STEPS];
+    for (uint32_t j = 0; j < rn->steps; j++) {
+        st[j].at = _mm_set1_epi16((short)(rn->at[j] ^ 0x8000));
+        st[j].by = _mm_set1_epi16((short)rn->by[j]);
+    }
+    const __m128i owners = _mm_set1_epi16((short)mask);
+    uint32_t blocks = n / BLOCK;
+    for (uint32_t b = 0; b < blocks; b += CHUNK_BLOCKS) {
+        uint32_t count = b + CHUNK_BLOCKS < blocks ? CHUNK_BLOCKS : blocks - b;
+        uint32_t even = b + count < blocks ? count + 1 : count;
+        uint32_t at = HASHRING__ENTRY_BYTES * BLOCK * b;
+        renumber_chunk(dst + at, src + at, count, even, owners, st, rn->steps);
+    }
+    return blocks * BLOCK;
+}
+#endif
+
+/* Copies entries [from, from + n) of |old| to [to, to + n) of |r|, renumbering owners. */
+static void copy_entries(struct hashring *r, uint32_t to, const struct hashring *old, uint32_t from,
+                         uint32_t n, const struct hashring_renumber *rn)
+{
+    const uint8_t *src = old->entries + HASHRING__ENTRY_BYTES * from;
+    uint8_t *dst = r->entries + HASHRING__ENTRY_BYTES * to;
+    if (rn == NULL || rn->steps == 0) {
+        memcpy(dst, src, (size_t)HASHRING__ENTRY_BYTES * n);
+        return;
+    }
+    uint32_t mask = old->owner_mask;
+    if (rn->steps <= HASHRING__RENUMBER_STEPS) {
+        struct pair_steps p;
+        pair_steps_init(&p, rn, old->owner_bits, mask);
+#if defined(__SSE2__)
+        uint32_t done = n / 16 * 16;
+        renumber_run(dst + HASHRING__ENTRY_BYTES * done, src + HASHRING__ENTRY_BYTES * done,
+                     n - done, &p);
+        renumber_blocks(dst, src, n, rn, mask);
+#else
+        renumber_run(dst, src, n, &p);
+#endif
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t v = hashring__load32(src + HASHRING__ENTRY_BYTES * i);
+        store32(dst + HASHRING__ENTRY_BYTES * i, (v & ~mask) | rn->table[v & mask]);
+    }
+}
+
+/* Copies whole groups [ga, gb) of |old|, whose boundaries start at old index |ka|: their
+ * records, shifted to where their boundaries now start, and their anchors. */
+static int copy_groups(struct hashring_writer *w, const struct hashring *old, uint32_t ga,
+                       uint32_t gb, uint32_t ka)
+{
+    struct hashring *r = w->r;
+    for (uint32_t g = ga; g < gb; g++) {
+        struct hashring_group rec = old->groups[g];
+        uint32_t start = (rec.start & ~HASHRING__ESCAPED) - ka + w->k;
+        if ((rec.start & HASHRING__ESCAPED) != 0) {
+            uint32_t idx;
+            int rv = escape_push(w, old->escapes + rec.counts * HASHRING__GROUP_BUCKETS, &idx);
+            if (rv != 0) {
+                return rv;
+            }
+            rec.counts = idx;
+            start |= HASHRING__ESCAPED;
+        }
+        rec.start = start;
+        r->groups[g] = rec;
+    }
+    return 0;
+}
+
+/* Adds old buckets [ba, bb), all in the writer's current group, to its counts. */
+static void add_counts(struct hashring_writer *w, const struct hashring *old, uint32_t ba,
+                       uint32_t bb)
+{
+    const struct hashring_group *g = &old->groups[ba >> HASHRING__GROUP_SHIFT];
+    for (uint32_t b = ba; b < bb; b++) {
+        uint32_t j = b & (HASHRING__GROUP_BUCKETS - 1);
+        w->counts[j] += (g->start & HASHRING__ESCAPED) != 0
+                            ? old->escapes[g->counts * HASHRING__GROUP_BUCKETS + j]
+                            : (uint32_t)(g->counts >> (4 * j)) & 0xf;
+    }
+}
+
+/* The next boundary written has its point at |point|: it anchors the groups waiting for
+ * one, and the current group if this is its first. */
+static void resolve(struct hashring_writer *w, uint32_t point)
+{
+    for (uint32_t g = w->pending; g < w->group; g++) {
+        w->r->groups[g].anchor = point;
+    }
+    if (w->k == w->group_start) {
+        w->anchor = point;
+    }
+    w->pending = w->group + 1;
+}
+
+static uint32_t old_group_start(const struct hashring *old, uint32_t g)
+{
+    return g < old->group_count ? old->groups[g].start & ~HASHRING__ESCAPED : old->boundary_count;
+}
+
+/* Copies whole groups from bucket |b| (the first of a group, none of it written) up to the
+ * group of bucket |bb|; the copy ends at old boundary |kb|. Returns the bucket reached. */
+static int copy_whole(struct hashring_writer *w, const struct hashring *old, uint32_t b,
+                      uint32_t bb, uint32_t kb, uint32_t *reached)
+{
+    uint32_t ga = b >> HASHRING__GROUP_SHIFT, gb = bb >> HASHRING__GROUP_SHIFT;
+    uint32_t kg = old_group_start(old, ga);
+    int rv = copy_groups(w, old, ga, gb, kg);
+    if (rv != 0) {
+        return rv;
+    }
+    /* Groups whose next boundary lies past the copy wait for the next one written. */
+    uint32_t p = gb;
+    while (p > ga && old_group_start(old, p - 1) >= kb) {
+        p--;
+    }
+    for (uint32_t g = p; g < gb; g++) {
+        w->r->groups[g].anchor = 0;
+    }
+    w->pending = p;
+    w->k += old_group_start(old, gb) - kg;
+    w->group = gb;
+    w->group_start = w->k;
+    *reached = gb << HASHRING__GROUP_SHIFT;
+    return 0;
+}
+
+int hashring__writer_copy(struct hashring_writer *w, const struct hashring *old, uint32_t ba,
+                          uint32_t bb, const struct hashring_renumber *remap)
+{
+    struct hashring *r = w->r;
+    RING_ASSERT(old->frag_bits == r->frag_bits && ba <= bb &&
+                bb <= old->group_count << HASHRING__GROUP_SHIFT);
+    uint32_t ka = bucket_start_of(old, ba), kb = bucket_start_of(old, bb);
+    if (ka == kb) {
+        return 0;
+    }
+    /* The first and the last bucket copied that hold boundaries. */
+    uint32_t b = ba, last = bb - 1, start, count;
+    for (hashring__bucket_span(old, b, &start, &count); count == 0;) {
+        hashring__bucket_span(old, ++b, &start, &count);
+    }
+    for (hashring__bucket_span(old, last, &start, &count); count == 0;) {
+        hashring__bucket_span(old, --last, &start, &count);
+    }
+    uint32_t g0 = b >> HASHRING__GROUP_SHIFT;
+    int rv = hashring__writer_skip_to(w, g0);
+    if (rv != 0) {
+        return rv;
+    }
+    resolve(w, old_group_start(old, g0) == ka ? old->groups[g0].anchor
+                                              : hashring__point_in(old, g0, ka));
+    copy_entries(r, w->k, old, ka, kb - ka, remap);
+    copy_bits(r->parity, w->k, old->parity, ka, kb - ka);
+    w->last_position =
+        (last << old->frag_bits) | hashring__entry_frag(old, hashring__entry(old, kb - 1));
+    while (rv == 0 && b < bb) {
+        uint32_t g = b >> HASHRING__GROUP_SHIFT, group_end = (g + 1) << HASHRING__GROUP_SHIFT;
+        if ((b & (HASHRING__GROUP_BUCKETS - 1)) == 0 && group_end <= bb && w->k == w->group_start) {
+            rv = copy_whole(w, old, b, bb, kb, &b);
+            continue;
+        }
+        uint32_t stop = bb < group_end ? bb : group_end;
+        uint32_t n = bucket_start_of(old, stop) - bucket_start_of(old, b);
+        if (n > 0 && w->k == w->group_start && (b & (HASHRING__GROUP_BUCKETS - 1)) == 0) {
+            resolve(w, old->groups[g].anchor);
+        }
+        add_counts(w, old, b, stop);
+        w->k += n;
+        b = stop;
+        if (b < bb) {
+            rv = hashring__writer_skip_to(w, b >> HASHRING__GROUP_SHIFT);
+        }
+    }
+    return rv;
+}
+
+/* ---- the full build -------------------------------------------------------------------- */
 
 static uint32_t radix_digit(uint64_t point, int pass)
 {
@@ -43,8 +578,7 @@ static uint32_t radix_digit(uint64_t point, int pass)
 /* Hashes every point, members in index order, into |points| as (position << 16) | member,
  * counting the radix sort's digits on the way. The id is hashed once per member; point i is
  * then output i of SplitMix64 seeded with that hash (hashring__point_hash), walked here by
- * adding the increment: two multiplies a point, no buffer written and read back (an index
- * appended to the id made a store-forwarding stall that cost a third of the build). */
+ * adding the increment: two multiplies a point. */
 static void hash_points(const struct hashring *r, uint64_t *points,
                         uint32_t counts[RADIX_PASSES][RADIX_SIZE])
 {
@@ -89,187 +623,138 @@ static void radix_sort(uint64_t *a, uint64_t *tmp, uint32_t n,
     }
 }
 
-/* An inline bucket with no boundaries: every fragment all ones (lanes 0x7fff once biased,
- * nibbles 0xf), count 0. */
-#define EMPTY_LANE    (0xffffu ^ HASHRING__LANE_BIAS)
-#define EMPTY_NIBBLES UINT64_C(0xfff)
-static const uint64_t EMPTY_FRAGS = EMPTY_LANE | (uint64_t)EMPTY_LANE << 16 |
-                                    (uint64_t)EMPTY_LANE << 32 |
-                                    EMPTY_NIBBLES << HASHRING__NIBBLE_SHIFT;
-
-/* Pass 1, in place: the boundary after each distinct position but the last, (midpoint to
- * the next distinct position << 16) | owner, owned by the first (smallest member) point at
- * that position. Boundary j is written after point j + 1 is read, so it never overwrites a
- * point still to be read. Stores the last distinct point in |*last|; returns the count. */
-static uint32_t boundaries_in_place(uint64_t *points, uint32_t n, uint64_t *last)
+void hashring__sort_points(uint64_t *a, uint64_t *tmp, uint32_t n)
 {
-    uint64_t cur = points[0];
-    uint32_t out = 0;
-    for (uint32_t next = 1; next < n; next++) {
-        uint64_t following = points[next];
-        if ((following >> 16) == (cur >> 16)) {
-            continue;
+    uint32_t counts[RADIX_PASSES][RADIX_SIZE];
+    memset(counts, 0, sizeof(counts));
+    for (uint32_t k = 0; k < n; k++) {
+        for (int p = 0; p < RADIX_PASSES; p++) {
+            counts[p][radix_digit(a[k], p)]++;
         }
-        points[out++] = (((cur >> 16) + (following >> 16)) / 2) << 16 | (cur & 0xffff);
-        cur = following;
     }
-    *last = cur;
-    return out;
+    radix_sort(a, tmp, n, counts);
 }
 
-/* Moves inline bucket |e|'s three boundaries to the overflow array and makes it an overflow
- * bucket (its successor owner is patched in later, by link_successors). */
-static void spill(struct hashring *r, struct hashring_bucket *e)
+/* Splits sorted |points| in place into the winners (the first point at each position,
+ * kept in |points|, returned count) and the rest, copied to |losers| in order. */
+static uint32_t split_ties(uint64_t *points, uint32_t n, uint64_t *losers, uint32_t *loser_count)
 {
-    uint32_t start = r->overflow_count;
-    for (uint32_t k = 0; k < HASHRING__INLINE_MAX; k++) {
-        uint64_t owner = (e->owners >> (16 * k)) & 0xffff;
-        r->overflow[r->overflow_count++] =
-            (uint64_t)hashring__inline_frag(e->frags, k) << 16 | owner;
-    }
-    e->frags = HASHRING__OVERFLOW_FLAG | (uint64_t)HASHRING__INLINE_MAX << 32 | start;
-    e->owners = 0;
-}
-
-/* Pass 2, the common case: puts fragment |frag| of |owner| in the still unused slot |k| of
- * inline bucket |e|. That slot's lane and nibble are all ones and its count is k, so a xor
- * and an add set them, with no branch. */
-static void place_inline(struct hashring_bucket *e, uint64_t owner, uint32_t frag, uint32_t k)
-{
-    uint64_t lane = EMPTY_LANE ^ (frag >> 4) ^ HASHRING__LANE_BIAS;
-    uint64_t nibble = 0xf ^ (frag & 0xf);
-    e->frags ^= lane << (16 * k) | nibble << (HASHRING__NIBBLE_SHIFT + 4 * k);
-    e->frags += UINT64_C(1) << HASHRING__COUNT_SHIFT;
-    e->owners |= owner << (16 * k);
-}
-
-/* Pass 2, the fourth and later boundary of bucket |e| (3.8% of buckets). */
-static void place_overflow(struct hashring *r, struct hashring_bucket *e, uint64_t owner,
-                           uint32_t frag, uint32_t k)
-{
-    if (k == HASHRING__INLINE_MAX) {
-        spill(r, e);
-    }
-    r->overflow[r->overflow_count++] = (uint64_t)frag << 16 | owner;
-    e->frags += UINT64_C(1) << 32;
-}
-
-/* Pass 3, backwards: each bucket's last range belongs to the first owner of the next
- * non-empty bucket, around the ring from the last to the first. */
-static void link_successors(struct hashring *r, uint32_t first_owner)
-{
-    uint64_t carry = first_owner;
-    for (uint32_t b = r->bucket_count; b-- > 0;) {
-        struct hashring_bucket *e = &r->buckets[b];
-        if (__builtin_expect((e->frags & HASHRING__OVERFLOW_FLAG) != 0, 0)) {
-            e->owners = carry;
-            carry = r->overflow[(uint32_t)e->frags] & 0xffff;
-            continue;
-        }
-        uint32_t count = (uint32_t)(e->frags >> HASHRING__COUNT_SHIFT) & 3;
-        e->owners |= carry << (16 * count);
-        carry = count != 0 ? (e->owners & 0xffff) : carry;
-    }
-}
-
-/* Boundaries from the sorted |points| into the bucket table: the midpoints between
- * neighbouring distinct positions, plus the one across the top of the ring, which comes
- * first when it wraps past zero and last otherwise. */
-static void write_buckets(struct hashring *r, uint8_t *owns)
-{
-    uint64_t *points = r->overflow;
-    uint64_t first = points[0];
-    uint64_t last;
-    uint32_t m = boundaries_in_place(points, r->point_count, &last);
-    uint64_t wrap_mid = ((last >> 16) + (first >> 16) + (UINT64_C(1) << 32)) / 2;
-    uint64_t wrap = ((wrap_mid & HASHRING__POSITION_MAX) << 16) | (last & 0xffff);
-    int wraps = wrap_mid > HASHRING__POSITION_MAX;
-    for (uint32_t b = 0; b < r->bucket_count; b++) {
-        r->buckets[b] = (struct hashring_bucket){ EMPTY_FRAGS, 0 };
-    }
-    /* The overflow entries go into the same array, behind the boundaries read: reading one
-     * ahead keeps the t + 1 entries written for the first t + 1 boundaries (t from 0) in
-     * slots already read, with the wrap first or not. */
-    r->boundary_count = m + 1;
-    r->overflow_count = 0;
-    int wrap_first = wraps || m == 0;
-    uint64_t next = wrap_first ? wrap : points[0];
-    uint32_t read = wrap_first ? 0 : 1;
-    /* Buckets start empty and fill in order, so a boundary is a few xors and ors with no
-     * branch but the rare fourth one (see the top of the file). The ring's fields are
-     * copied to locals: stores to |owns| (bytes) could alias them. */
-    struct hashring_bucket *buckets = r->buckets;
-    uint64_t bucket_count = r->bucket_count;
-    uint32_t prev_b = UINT32_MAX, k = 0;
-    for (uint32_t t = 0; t < r->boundary_count; t++) {
-        uint64_t bd = next;
-        next = read < m ? points[read++] : wrap;
-        uint64_t scaled = (bd >> 16) * bucket_count;
-        uint32_t b = (uint32_t)(scaled >> 32), frag = (uint32_t)scaled >> 12;
-        /* Without a branch: buckets change at random, 70% of the time. */
-        k = (k + 1) & (0u - (uint32_t)(b == prev_b));
-        prev_b = b;
-        if (__builtin_expect(k < HASHRING__INLINE_MAX, 1)) {
-            place_inline(&buckets[b], bd & 0xffff, frag, k);
+    uint32_t kept = 0, lost = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (kept > 0 && (points[kept - 1] >> 16) == (points[i] >> 16)) {
+            losers[lost++] = points[i];
         } else {
-            place_overflow(r, &buckets[b], bd & 0xffff, frag, k);
+            points[kept++] = points[i];
         }
-        owns[bd & 0xffff] = 1;
     }
-    for (uint32_t mb = 0; mb < r->member_count; mb++) {
-        r->owning_count += owns[mb];
-    }
-    link_successors(r, (uint32_t)((wraps ? wrap : first) & 0xffff));
+    *loser_count = lost;
+    return kept;
 }
 
-static uint32_t bucket_count_for(uint64_t points)
+int hashring__write_points(struct hashring_writer *w, const uint64_t *points, uint32_t n)
 {
-    uint64_t b = points * BUCKETS_PER_POINT_NUM / BUCKETS_PER_POINT_DEN;
-    return b < HASHRING__BUCKETS_MIN ? HASHRING__BUCKETS_MIN : (uint32_t)b;
+    uint64_t first = points[0] >> 16, last = points[n - 1] >> 16;
+    uint64_t wrap_sum = last + first + (UINT64_C(1) << 32);
+    uint32_t wrap_owner = (uint32_t)(points[n - 1] & 0xffff);
+    int wrap_first = wrap_sum >> 33 != 0;
+    int rv = 0;
+    if (wrap_first) {
+        rv = hashring__writer_put(w, (uint32_t)(wrap_sum >> 1), wrap_owner, (uint32_t)wrap_sum & 1,
+                                  (uint32_t)last);
+    }
+    for (uint32_t i = 0; rv == 0 && i + 1 < n; i++) {
+        uint64_t p = points[i] >> 16, q = points[i + 1] >> 16, sum = p + q;
+        rv = hashring__writer_put(w, (uint32_t)(sum >> 1), (uint32_t)(points[i] & 0xffff),
+                                  (uint32_t)sum & 1, (uint32_t)p);
+    }
+    if (rv == 0 && !wrap_first) {
+        rv = hashring__writer_put(w, (uint32_t)(wrap_sum >> 1), wrap_owner, (uint32_t)wrap_sum & 1,
+                                  (uint32_t)last);
+    }
+    return rv;
 }
 
-/* Shrinks the overflow array to what was used (it was sized for the worst case). */
-static void trim_overflow(struct hashring *r)
+int hashring__count_owning(struct hashring *r)
 {
-    size_t bytes = (r->overflow_count ? r->overflow_count : 1) * sizeof(uint64_t);
-    uint64_t *shrunk = r->mem.realloc(r->overflow, bytes, r->mem.user_data);
-    if (shrunk != NULL) {
-        r->overflow = shrunk;
+    uint32_t *lost = ring__calloc(&r->mem, r->member_count ? r->member_count : 1, sizeof(*lost));
+    if (lost == NULL) {
+        return RING_ENOMEM;
     }
+    for (uint32_t i = 0; i < r->shadow_count; i++) {
+        lost[r->shadow[i] & 0xffff]++;
+    }
+    r->owning_count = 0;
+    for (uint32_t m = 0; m < r->member_count; m++) {
+        r->owning_count += lost[m] < r->vnodes * r->members[m].weight;
+    }
+    ring__free(&r->mem, lost);
+    return 0;
+}
+
+/* An empty ring: every group escaped, so every lookup takes the exact path, which fails
+ * with RING_EEMPTY. */
+static int layout_empty(struct hashring *r)
+{
+    int rv = hashring__alloc_table(r, 0);
+    if (rv != 0) {
+        return rv;
+    }
+    for (uint32_t g = 0; g < r->group_count; g++) {
+        r->groups[g] = (struct hashring_group){ 0, HASHRING__ESCAPED, 0 };
+    }
+    return 0;
+}
+
+static int layout_points(struct hashring *r, uint64_t *points, uint64_t *tmp)
+{
+    uint32_t counts[RADIX_PASSES][RADIX_SIZE];
+    memset(counts, 0, sizeof(counts));
+    hash_points(r, points, counts);
+    radix_sort(points, tmp, r->point_count, counts);
+    uint32_t lost;
+    uint32_t n = split_ties(points, r->point_count, tmp, &lost);
+    if (lost > 0) {
+        r->shadow = ring__mallocarray(&r->mem, lost, sizeof(uint64_t));
+        if (r->shadow == NULL) {
+            return RING_ENOMEM;
+        }
+        memcpy(r->shadow, tmp, lost * sizeof(uint64_t));
+        r->shadow_count = lost;
+        r->memory_bytes += lost * sizeof(uint64_t);
+    }
+    int rv = hashring__alloc_table(r, n);
+    if (rv != 0) {
+        return rv;
+    }
+    struct hashring_writer w;
+    hashring__writer_init(&w, r);
+    rv = hashring__write_points(&w, points, n);
+    if (rv == 0) {
+        rv = hashring__writer_finish(&w);
+    }
+    if (rv == 0) {
+        r->memory_bytes += r->escape_count * HASHRING__GROUP_BUCKETS * sizeof(uint32_t);
+        rv = hashring__count_owning(r);
+    }
+    return rv;
 }
 
 int hashring__layout(struct hashring *r, uint64_t point_count)
 {
     r->point_count = (uint32_t)point_count;
+    uint32_t frag_bits, owner_bits;
+    hashring__geometry(r->member_count, point_count, &frag_bits, &owner_bits);
+    hashring__set_geometry(r, frag_bits, owner_bits);
     if (point_count == 0) {
-        return 0;
+        return layout_empty(r);
     }
-    /* Two arrays serve three purposes, so the build touches as little fresh memory as it
-     * can (page faults were 40% of it). The points are hashed into the overflow array,
-     * sized for the worst case of one entry per point; the radix sort uses the bucket table
-     * (16 bytes per 1.25 points, more than 8 per point) as its scratch and leaves the
-     * sorted points back in the overflow array; they become boundaries there, and the
-     * bucket writer reads those while it compacts the real overflow entries into the same
-     * array, always behind what it has read (write_buckets). */
-    r->bucket_count = bucket_count_for(point_count);
-    r->buckets = ring__mallocarray(&r->mem, r->bucket_count, sizeof(*r->buckets));
-    r->overflow = ring__mallocarray(&r->mem, point_count, sizeof(uint64_t));
-    uint8_t *owns = ring__calloc(&r->mem, r->member_count, 1);
-    if (r->buckets == NULL || r->overflow == NULL || owns == NULL) {
-        ring__free(&r->mem, owns);
-        return RING_ENOMEM;
+    uint64_t *points = ring__mallocarray(&r->mem, point_count, sizeof(uint64_t));
+    uint64_t *tmp = ring__mallocarray(&r->mem, point_count, sizeof(uint64_t));
+    int rv = RING_ENOMEM;
+    if (points != NULL && tmp != NULL) {
+        rv = layout_points(r, points, tmp);
     }
-    RING_ASSERT(((uintptr_t)r->buckets & 15) == 0);
-    _Static_assert(BUCKETS_PER_POINT_NUM * sizeof(struct hashring_bucket) >=
-                       BUCKETS_PER_POINT_DEN * sizeof(uint64_t),
-                   "the bucket table must hold the sort's scratch");
-    uint32_t counts[RADIX_PASSES][RADIX_SIZE];
-    memset(counts, 0, sizeof(counts));
-    hash_points(r, r->overflow, counts);
-    radix_sort(r->overflow, (uint64_t *)r->buckets, r->point_count, counts);
-    write_buckets(r, owns);
-    ring__free(&r->mem, owns);
-    trim_overflow(r);
-    r->memory_bytes += r->bucket_count * sizeof(*r->buckets) + r->overflow_count * sizeof(uint64_t);
-    return 0;
+    ring__free(&r->mem, points);
+    ring__free(&r->mem, tmp);
+    return rv;
 }

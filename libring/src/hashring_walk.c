@@ -2,8 +2,8 @@
  * hashring_walk: walks a ring's boundaries in order, for what needs more than one owner:
  * lookup_n (the next distinct owners clockwise), shares (the arc each boundary closes) and
  * diffs (both rings' boundaries merged). These are cold paths next to hashring_lookup(), so
- * they recover a boundary's exact position from its bucket and fragment with a division
- * rather than storing positions.
+ * they recover a boundary's position from its bucket and fragment, walking the groups'
+ * counts alongside the entries.
  */
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -12,66 +12,48 @@
 #include "hashring_int.h"
 #include "mem_int.h"
 
-static int is_overflow(const struct hashring_bucket *e)
-{
-    return (e->frags & HASHRING__OVERFLOW_FLAG) != 0;
-}
-
-static uint32_t bucket_size(const struct hashring_bucket *e)
-{
-    if (is_overflow(e)) {
-        return (uint32_t)(e->frags >> 32) & 0x7fffffffu;
-    }
-    return (uint32_t)(e->frags >> HASHRING__COUNT_SHIFT) & 3;
-}
-
-static uint32_t bucket_frag(const struct hashring *r, const struct hashring_bucket *e, uint32_t k)
-{
-    if (is_overflow(e)) {
-        return (uint32_t)(r->overflow[(uint32_t)e->frags + k] >> 16);
-    }
-    return hashring__inline_frag(e->frags, k);
-}
-
-/* Index of the first boundary of bucket |e| whose fragment is >= |frag| (may be its size). */
-static uint32_t bucket_rank(const struct hashring *r, const struct hashring_bucket *e,
-                            uint32_t frag)
-{
-    uint32_t n = bucket_size(e);
-    uint32_t k = 0;
-    while (k < n && bucket_frag(r, e, k) < frag) {
-        k++;
-    }
-    return k;
-}
-
-/* Moves |c| to a real boundary: from (bucket, k) forward past empty tails. */
+/* Moves |c| to a real boundary: from (bucket, k) forward past buckets that end at or
+ * before k, keeping the end of the bucket it stops in. Returns 1 if it wrapped around to
+ * the first boundary. */
 static int settle(const struct hashring *r, struct hashring_cursor *c)
 {
-    int wrapped = 0;
-    while (c->k >= bucket_size(&r->buckets[c->bucket])) {
-        c->k = 0;
-        c->bucket++;
-        if (c->bucket == r->bucket_count) {
-            c->bucket = 0;
-            wrapped = 1;
-        }
+    if (c->k < c->end) {
+        return 0;
     }
-    return wrapped;
+    int wrapped = 0;
+    if (c->k >= r->boundary_count) {
+        c->k = 0;
+        c->bucket = 0;
+        wrapped = 1;
+    }
+    for (;;) {
+        uint32_t start, count;
+        hashring__bucket_span(r, c->bucket, &start, &count);
+        if (c->k < start + count) {
+            c->end = start + count;
+            return wrapped;
+        }
+        c->bucket++;
+    }
 }
 
 struct hashring_cursor hashring__first(const struct hashring *r)
 {
-    struct hashring_cursor c = { 0, 0 };
+    struct hashring_cursor c = { 0, 0, 0 };
     settle(r, &c);
     return c;
 }
 
 struct hashring_cursor hashring__seek(const struct hashring *r, uint32_t position)
 {
-    uint32_t frag;
-    uint32_t b = hashring__bucket_of(r, position, &frag);
-    struct hashring_cursor c = { b, bucket_rank(r, &r->buckets[b], frag) };
+    uint32_t b = position >> r->frag_bits, start, count;
+    hashring__bucket_span(r, b, &start, &count);
+    uint32_t key = hashring__key(r, position) >> 8;
+    uint32_t k = 0;
+    while (k < count && hashring__entry(r, start + k) < key) {
+        k++;
+    }
+    struct hashring_cursor c = { b, start + k, start + k };
     settle(r, &c);
     return c;
 }
@@ -82,22 +64,122 @@ int hashring__next(const struct hashring *r, struct hashring_cursor *c)
     return settle(r, c);
 }
 
+static uint32_t group_start(const struct hashring *r, uint32_t g)
+{
+    return r->groups[g].start & ~HASHRING__ESCAPED;
+}
+
+uint32_t hashring__group_of(const struct hashring *r, uint32_t k)
+{
+    uint32_t lo = 0, hi = r->group_count;
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (group_start(r, mid) <= k) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+struct hashring_cursor hashring__cursor_at(const struct hashring *r, uint32_t k)
+{
+    return hashring__cursor_from(r, hashring__group_of(r, k) << HASHRING__GROUP_SHIFT, k);
+}
+
+struct hashring_cursor hashring__cursor_from(const struct hashring *r, uint32_t bucket, uint32_t k)
+{
+    RING_ASSERT(k < r->boundary_count);
+    struct hashring_cursor c = { bucket, k, k };
+    settle(r, &c);
+    return c;
+}
+
+void hashring__prev(const struct hashring *r, struct hashring_cursor *c)
+{
+    if (c->k == 0) {
+        *c = hashring__cursor_at(r, r->boundary_count - 1);
+        return;
+    }
+    c->k--;
+    for (;;) {
+        uint32_t start, count;
+        hashring__bucket_span(r, c->bucket, &start, &count);
+        if (start <= c->k) {
+            c->end = start + count;
+            return;
+        }
+        c->bucket--;
+    }
+}
+
+/* Through cursors, for escaped groups. */
+static uint32_t point_at_slow(const struct hashring *r, uint32_t g, uint32_t k)
+{
+    uint32_t k0 = group_start(r, g);
+    uint32_t point = r->groups[g].anchor;
+    struct hashring_cursor c = hashring__cursor_at(r, k0);
+    for (uint32_t i = k0; i < k; i++) {
+        point = 2 * hashring__cursor_position(r, &c) + hashring__parity_get(r->parity, i) - point;
+        hashring__next(r, &c);
+    }
+    return point;
+}
+
+/* The point of boundary |k| of group |g| (not escaped, |n| boundaries from |k0|, nibble
+ * counts |counts|) from whichever anchor is nearer: this group's (the point of boundary k0),
+ * walking forward, point' = 2 b + parity - point, or the next group's (of boundary k0 + n),
+ * walking back the same way. */
+static uint32_t point_in_group(const struct hashring *r, uint32_t g, uint64_t counts, uint32_t k0,
+                               uint32_t n, uint32_t k)
+{
+    uint32_t k1 = k0 + n, base = g << (HASHRING__GROUP_SHIFT + r->frag_bits);
+    if (k - k0 <= k1 - k || g + 1 == r->group_count || k1 == r->boundary_count) {
+        uint32_t point = r->groups[g].anchor, i = k0;
+        for (uint32_t j = 0; i < k; j++, counts >>= 4) {
+            uint32_t bucket = base | (j << r->frag_bits);
+            for (uint32_t c = (uint32_t)counts & 0xf; c > 0 && i < k; c--, i++) {
+                uint32_t b = bucket | hashring__entry_frag(r, hashring__entry(r, i));
+                point = 2 * b + hashring__parity_get(r->parity, i) - point;
+            }
+        }
+        return point;
+    }
+    uint32_t point = r->groups[g + 1].anchor, i = k1;
+    for (uint32_t j = HASHRING__GROUP_BUCKETS; i > k; j--) {
+        uint32_t bucket = base | ((j - 1) << r->frag_bits);
+        for (uint32_t c = (uint32_t)(counts >> (4 * (j - 1))) & 0xf; c > 0 && i > k; c--) {
+            i--;
+            uint32_t b = bucket | hashring__entry_frag(r, hashring__entry(r, i));
+            point = 2 * b + hashring__parity_get(r->parity, i) - point;
+        }
+    }
+    return point;
+}
+
+uint32_t hashring__point_at(const struct hashring *r, uint32_t k)
+{
+    return hashring__point_in(r, hashring__group_of(r, k), k);
+}
+
+uint32_t hashring__point_in(const struct hashring *r, uint32_t g, uint32_t k)
+{
+    if ((r->groups[g].start & HASHRING__ESCAPED) != 0) {
+        return point_at_slow(r, g, k);
+    }
+    uint64_t counts = r->groups[g].counts;
+    return point_in_group(r, g, counts, group_start(r, g), hashring__nibble_sum(counts), k);
+}
+
 uint32_t hashring__cursor_owner(const struct hashring *r, const struct hashring_cursor *c)
 {
-    const struct hashring_bucket *e = &r->buckets[c->bucket];
-    if (is_overflow(e)) {
-        return (uint32_t)(r->overflow[(uint32_t)e->frags + c->k] & 0xffff);
-    }
-    return (uint32_t)(e->owners >> (16 * c->k)) & 0xffff;
+    return hashring__entry_owner(r, c->k);
 }
 
 uint32_t hashring__cursor_position(const struct hashring *r, const struct hashring_cursor *c)
 {
-    /* The one position p with p * B in [bucket * 2^32 + frag * 2^12, ... + 2^12): B >= 2^12
-     * makes it unique, and it is the smallest p with p * B above the lower end. */
-    uint64_t frag = bucket_frag(r, &r->buckets[c->bucket], c->k);
-    uint64_t low = ((uint64_t)c->bucket << 32) + (frag << 12);
-    return (uint32_t)((low + r->bucket_count - 1) / r->bucket_count);
+    return (c->bucket << r->frag_bits) | hashring__entry_frag(r, hashring__entry(r, c->k));
 }
 
 static int contains(const uint32_t *a, size_t n, uint32_t v)
@@ -116,7 +198,7 @@ int hashring_lookup_n(const struct hashring *r, const void *key, size_t key_len,
     if (n == 0 || n > HASHRING_REPLICAS_MAX) {
         return RING_ERANGE;
     }
-    if (r->point_count == 0) {
+    if (r->boundary_count == 0) {
         return RING_EEMPTY;
     }
     size_t want = n < r->owning_count ? n : r->owning_count;

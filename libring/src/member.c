@@ -4,6 +4,11 @@
  *
  * These are the pure functions of members.h; the table itself is in members.c.
  *
+ * Text fields (id, group, labels) hold printable ASCII only (member_text_check()): what
+ * gossip brings is printed by ringctl and written into logs and JSON, so a peer must not be
+ * able to put a terminal escape or invalid UTF-8 there. The rule is checked once, here, for
+ * the flags, the decoders and the table alike.
+ *
  * Precedence follows SWIM with one addition: a higher incarnation always wins, and at equal
  * incarnation the "worse" status wins, with left above faulty (memberlist's order), because
  * a node that announced its own leave must never be resurrected by a stale faulty rumour.
@@ -31,9 +36,53 @@ const char *member_status_name(int status)
     return status_names[status];
 }
 
+/* Bytes and lengths per kind of text (members.h, enum member_text). Printable ASCII and
+ * nothing else: these strings end up in terminals, logs and JSON, and ASCII is what ids from
+ * pod names and host:port, DNS-label groups and zone=... labels need. */
+static const struct {
+    size_t min, max;
+    int no_separators; /* '=' and ',' are excluded too */
+} text_rules[] = {
+    [MEMBER_TEXT_ID] = { 1, MEMBER_ID_BYTES_MAX, 0 },
+    [MEMBER_TEXT_GROUP] = { 0, MEMBER_GROUP_BYTES_MAX, 0 },
+    [MEMBER_TEXT_LABEL_KEY] = { 1, MEMBER_LABEL_KEY_BYTES_MAX, 1 },
+    [MEMBER_TEXT_LABEL_VALUE] = { 0, MEMBER_LABEL_VALUE_BYTES_MAX, 1 },
+};
+
+size_t member_text_bytes_max(int kind)
+{
+    if (kind < 0 || (size_t)kind >= RING_ARRAY_LEN(text_rules)) {
+        return 0;
+    }
+    return text_rules[kind].max;
+}
+
+int member_text_check(int kind, const char *s, size_t len, size_t *bad_at)
+{
+    size_t at_storage;
+    size_t *at = bad_at != NULL ? bad_at : &at_storage;
+    *at = 0;
+    if (kind < 0 || (size_t)kind >= RING_ARRAY_LEN(text_rules) || len < text_rules[kind].min) {
+        return RING_EINVAL;
+    }
+    if (len > text_rules[kind].max) {
+        *at = text_rules[kind].max;
+        return RING_EMSGSIZE;
+    }
+    int no_separators = text_rules[kind].no_separators;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch < 0x21 || ch > 0x7e || (no_separators && (ch == '=' || ch == ','))) {
+            *at = i;
+            return RING_EINVAL;
+        }
+    }
+    return 0;
+}
+
 int member_set_id(struct member *m, const char *id, size_t id_len)
 {
-    if (id_len == 0 || id_len > MEMBER_ID_BYTES_MAX || memchr(id, '\0', id_len) != NULL) {
+    if (member_text_check(MEMBER_TEXT_ID, id, id_len, NULL) != 0) {
         return RING_EINVAL;
     }
     memcpy(m->id, id, id_len);
@@ -56,8 +105,8 @@ int member_set_label(struct member *m, const char *key, const char *value)
 {
     size_t key_len = strlen(key);
     size_t value_len = strlen(value);
-    if (key_len == 0 || key_len > MEMBER_LABEL_KEY_BYTES_MAX ||
-        value_len > MEMBER_LABEL_VALUE_BYTES_MAX) {
+    if (member_text_check(MEMBER_TEXT_LABEL_KEY, key, key_len, NULL) != 0 ||
+        member_text_check(MEMBER_TEXT_LABEL_VALUE, value, value_len, NULL) != 0) {
         return RING_EINVAL;
     }
     int i = label_find(m, key, key_len);
@@ -76,10 +125,10 @@ int member_set_label(struct member *m, const char *key, const char *value)
     return 0;
 }
 
-/* |len| bytes of |s| hold no NUL and |s|[len] is the terminator. */
-static int str_ok(const char *s, size_t len, size_t max)
+/* |len| bytes of |s| are a text of |kind| and |s|[len] is the terminator. */
+static int str_ok(int kind, const char *s, size_t len)
 {
-    return len <= max && memchr(s, '\0', len) == NULL && s[len] == '\0';
+    return member_text_check(kind, s, len, NULL) == 0 && s[len] == '\0';
 }
 
 /* A member has a real v4 or v6 address; the unused ip bytes of a v4 address are zero, so
@@ -100,8 +149,8 @@ static int labels_ok(const struct member *m)
     }
     for (int i = 0; i < m->label_count; i++) {
         const struct member_label *l = &m->labels[i];
-        if (l->key_len == 0 || !str_ok(l->key, l->key_len, MEMBER_LABEL_KEY_BYTES_MAX) ||
-            !str_ok(l->value, l->value_len, MEMBER_LABEL_VALUE_BYTES_MAX)) {
+        if (!str_ok(MEMBER_TEXT_LABEL_KEY, l->key, l->key_len) ||
+            !str_ok(MEMBER_TEXT_LABEL_VALUE, l->value, l->value_len)) {
             return 0;
         }
         if (label_find(m, l->key, l->key_len) != i) {
@@ -113,13 +162,13 @@ static int labels_ok(const struct member *m)
 
 int member_validate(const struct member *m)
 {
-    if (m->id_len == 0 || !str_ok(m->id, m->id_len, MEMBER_ID_BYTES_MAX)) {
+    if (!str_ok(MEMBER_TEXT_ID, m->id, m->id_len)) {
         return RING_EPROTO;
     }
     if (m->status > MEMBER_LEFT || m->weight == 0 || m->weight > HASHRING_WEIGHT_MAX) {
         return RING_EPROTO;
     }
-    if (!addr_ok(&m->addr) || !str_ok(m->group, m->group_len, MEMBER_GROUP_BYTES_MAX)) {
+    if (!addr_ok(&m->addr) || !str_ok(MEMBER_TEXT_GROUP, m->group, m->group_len)) {
         return RING_EPROTO;
     }
     return labels_ok(m) ? 0 : RING_EPROTO;

@@ -76,6 +76,8 @@ struct members {
     uint64_t ring_sum;
     /* Sum of route digests (id, address) over alive and suspect records. */
     uint64_t routes_sum;
+    /* Sum of the weights of alive and suspect records. */
+    uint64_t ring_weight;
     size_t heap_bytes;
 };
 
@@ -155,12 +157,15 @@ static void account(struct members *t, const struct record *r, int sign)
     uint64_t digest = members__digest(id, r->id_len, &r->addr, r->status, r->incarnation);
     uint64_t ring = ring_status(r->status) ? hashring_member_digest(id, r->id_len, r->weight) : 0;
     uint64_t route = ring_status(r->status) ? members__route_digest(id, r->id_len, &r->addr) : 0;
+    uint64_t weight = ring_status(r->status) ? r->weight : 0;
     if (sign > 0) {
+        t->ring_weight += weight;
         t->checksum += digest;
         t->ring_sum += ring;
         t->routes_sum += route;
         t->status_count[r->status]++;
     } else {
+        t->ring_weight -= weight;
         t->checksum -= digest;
         t->ring_sum -= ring;
         t->routes_sum -= route;
@@ -519,6 +524,11 @@ uint64_t members_routes_checksum(const struct members *t)
      * weight change visible here too. */
     uint64_t sums[2] = { t->ring_sum, t->routes_sum };
     return XXH3_64bits(sums, sizeof(sums));
+}
+
+uint64_t members_ring_weight(const struct members *t)
+{
+    return t->ring_weight;
 }
 
 size_t members_ring_count(const struct members *t)

@@ -210,6 +210,8 @@ void swim_config_defaults(struct swim_config *c)
     c->heal_interval_ms = or_default(c->heal_interval_ms, DEFAULT_HEAL_INTERVAL_MS);
     c->datagram_bytes_max = or_default(c->datagram_bytes_max, DEFAULT_DATAGRAM_BYTES_MAX);
     c->members_max = or_default(c->members_max, MEMBERS_MAX);
+    c->weight_max = (uint16_t)or_default(c->weight_max, SWIM_WEIGHT_MAX_DEFAULT);
+    c->admit_per_second = or_default(c->admit_per_second, SWIM_ADMIT_PER_SECOND_DEFAULT);
 }
 
 static int check_timing(const struct swim_config *c)
@@ -228,8 +230,12 @@ static int check_timing(const struct swim_config *c)
         c->datagram_bytes_max > CODEC_DATAGRAM_BYTES_MAX) {
         return RING_EINVAL;
     }
-    if (c->members_max > MEMBERS_MAX || c->weight > HASHRING_WEIGHT_MAX) {
+    if (c->members_max > MEMBERS_MAX || c->weight_max > HASHRING_WEIGHT_MAX ||
+        c->weight > c->weight_max) {
         return RING_EINVAL;
+    }
+    if (c->incarnation_min > SWIM_INCARNATION_MIN_MAX) {
+        return RING_EINVAL; /* no forged update may bring an incarnation near 2^64 */
     }
     return 0;
 }
@@ -340,6 +346,8 @@ int swim_new(struct swim **out, const struct swim_config *cfg, const struct ring
     s->self = self;
     s->rng = c.seed;
     s->now_ms = now_ms;
+    s->start_ms = now_ms;
+    swim__admit_init(s, now_ms);
     s->seq_next = 1;
     s->token_next = 1;
     s->msg = c.scratch != NULL ? &c.scratch->msg : NULL;
@@ -397,7 +405,7 @@ int swim_leave(struct swim *s, uint64_t now_ms)
     s->leaving = 1;
     struct member self = s->self;
     self.status = MEMBER_LEFT;
-    self.incarnation++;
+    self.incarnation += self.incarnation < UINT64_MAX; /* unreachable: incarnation_min bound */
     /* Push the leave to gossip_nodes members now rather than at the next gossip round: a
      * graceful leave should be seen everywhere within a few network hops. */
     s->gossip_next_ms = now_ms;
@@ -419,12 +427,17 @@ static int is_datagram_type(uint8_t type)
     return type == CODEC_PING || type == CODEC_ACK || type == CODEC_NACK || type == CODEC_PING_REQ;
 }
 
-static void apply_updates(struct swim *s, const struct codec_msg *msg)
+static void apply_updates(struct swim *s, const struct ring_addr *from, const struct codec_msg *msg)
 {
+    s->admit_mode = swim__admit_mode_of(s, from, msg->from, msg->from_len, 0) == SWIM_ADMIT_MEMBER
+                        ? SWIM_ADMIT_MEMBER_DGRAM
+                        : SWIM_ADMIT_STRANGER_DGRAM;
+    s->admit_in_msg = 0;
     for (uint16_t i = 0; i < msg->update_count; i++) {
         const struct codec_update *u = &msg->updates[i];
         (void)swim__apply_update(s, &u->m, u->source, u->source_len);
     }
+    s->admit_mode = SWIM_ADMIT_STRANGER;
 }
 
 int swim_recv(struct swim *s, const struct ring_addr *from, const uint8_t *buf, size_t len,
@@ -445,7 +458,7 @@ int swim_recv(struct swim *s, const struct ring_addr *from, const uint8_t *buf, 
     if (swim__is_self(s, msg->from, msg->from_len)) {
         return 0; /* our own datagram looped back */
     }
-    apply_updates(s, msg);
+    apply_updates(s, from, msg);
     switch (msg->type) {
     case CODEC_PING:
         swim__on_ping(s, from, msg);

@@ -59,8 +59,42 @@
  * large table queues thousands of 1 KB events once; they should not stay allocated). */
 #define SWIM_EVENTS_KEEP 64
 
+/* Limits between peers (proto/SWIM.md, "Limits between peers").
+ *
+ * Incarnations: an update is accepted up to max(known + SWIM_INCARNATION_STEP_MAX, clock +
+ * SWIM_INCARNATION_AHEAD_MAX), one more when it says alive (a refutation), where known is the
+ * incarnation held for the member (0 if none) and clock is incarnation_min plus the seconds
+ * since swim_new(): ringd starts at its wall-clock seconds, so a restart is always within a
+ * day of clock skew. A day of seconds also covers refutations beyond the clock; the step
+ * lets a member above the clock (after a refused attack) still refute. With incarnation_min
+ * below SWIM_INCARNATION_MIN_MAX a forged update cannot bring any incarnation near 2^64:
+ * each one moves it at most STEP + 1. */
+#define SWIM_INCARNATION_AHEAD_MAX 86400
+#define SWIM_INCARNATION_STEP_MAX  64
+#define SWIM_INCARNATION_MIN_MAX   (UINT64_C(1) << 62)
+/* Admission of new members (swim_limits.c): at most SWIM_ADMIT_PER_DATAGRAM per datagram,
+ * and from a budget. What a stranger sends (an address that is not a live member's, or a
+ * sync request whose peer IP is not one) draws on SWIM_ADMIT_BURST_MIN, refilled at
+ * admit_per_second; what a live member sends from its own address, or answers to a sync we
+ * started with it or a seed, draws on max(SWIM_ADMIT_BURST_MIN, N), refilled at N a second
+ * (the table at most doubles a second). The reply to our own join sync is exempt. */
+#define SWIM_ADMIT_PER_DATAGRAM 4
+#define SWIM_ADMIT_BURST_MIN    16
+/* A sync other than a join reply may be at most SWIM_SYNC_BYTES_MIN plus
+ * SWIM_SYNC_RECORD_BYTES_MAX per record of twice our table: a peer's table is about ours,
+ * plus what it knows and we do not yet. The record bound is the largest encoded member (a
+ * test checks it). */
+#define SWIM_SYNC_BYTES_MIN        (64u << 10)
+#define SWIM_SYNC_RECORD_BYTES_MAX 1100
+
 /* Marks an invalidated probe-order slot (its member was reaped). */
 #define SWIM_NO_NODE UINT32_MAX
+
+/* An admission budget in thousandths of a member, refilled as time passes. */
+struct swim_budget {
+    uint64_t millis;
+    uint64_t refill_ms;
+};
 
 /* What this node knows locally about the member at the same index of the table. 16 bytes:
  * ringsim holds 10,000 nodes x 10,000 members of these. */
@@ -232,9 +266,28 @@ struct swim {
     size_t ev_head, ev_count, ev_cap;
     uint64_t routes_reported; /* members_routes_checksum() at the last RING_CHANGED */
 
+    /* Limits between peers: when swim_new() ran (the incarnation clock starts there), the
+     * admission budgets of new members for strangers and for members, what the updates
+     * being merged came in (enum swim_admit) and how many new members that message brought
+     * in so far. */
+    uint64_t start_ms;
+    struct swim_budget admit_strangers;
+    struct swim_budget admit_members;
+    uint8_t admit_mode;
+    uint32_t admit_in_msg;
+
     struct swim_stats stats;
 };
 
+/* What the updates being merged came in: the admission limits differ (swim_limits.c). */
+enum swim_admit {
+    SWIM_ADMIT_STRANGER = 0,       /* a sync request from an IP that is not a member's */
+    SWIM_ADMIT_STRANGER_DGRAM = 1, /* a datagram from an address that is not a member's */
+    SWIM_ADMIT_MEMBER = 2,         /* a sync we started with a member or a seed, or a sync
+                                    * request from a member's IP */
+    SWIM_ADMIT_MEMBER_DGRAM = 3,   /* a datagram from a live member at its own address */
+    SWIM_ADMIT_JOIN = 4,           /* the reply to our own join sync: no budget */
+};
 /* swim.c */
 uint64_t swim__rand(struct swim *s);
 /* A uniform number in [0, n); n > 0. */
@@ -248,6 +301,25 @@ struct swim_out *swim__out_push(struct swim *s, uint8_t type, const struct ring_
 void swim__event(struct swim *s, uint8_t type, uint8_t old_status, const struct member *m);
 /* Adds |delta| to the local health score, within 0..awareness_max. */
 void swim__health(struct swim *s, int delta);
+
+/* The highest incarnation |s| accepts in an update with |status| about a member it holds at
+ * incarnation |known| (0: unknown), or about itself at |known| = its own. */
+uint64_t swim__incarnation_ceiling(const struct swim *s, uint64_t known, int status);
+
+/* swim_limits.c */
+/* 1 if |m|'s incarnation is within the ceiling above |known|; else 0, counted. */
+int swim__incarnation_plausible(struct swim *s, uint64_t known, const struct member *m);
+/* |m|, or |copy| holding |m| with its weight clamped to weight_max (counted). */
+const struct member *swim__weight_clamp(struct swim *s, const struct member *m,
+                                        struct member *copy);
+/* 1 if new member |m| may be inserted now (and takes it from the budget); else 0, counted. */
+int swim__admit(struct swim *s, const struct member *m);
+/* The admission mode of a message from |from| whose sender calls itself |id|: a member's
+ * when a live member has that id and address (|ip_only|: the same IP, for a stream). */
+uint8_t swim__admit_mode_of(const struct swim *s, const struct ring_addr *from, const char *id,
+                            size_t id_len, int ip_only);
+/* Starts both budgets full at |now_ms|. */
+void swim__admit_init(struct swim *s, uint64_t now_ms);
 
 /* swim_probe.c */
 void swim__probe_tick(struct swim *s);

@@ -305,6 +305,15 @@ void swim__on_ping_req(struct swim *s, const struct ring_addr *from, const struc
         }
         return;
     }
+    /* Only a member of our table is probed, at the address our table holds: a ping-req
+     * naming any id and address would make this node reflect pings wherever a forger
+     * likes. The origin's view may be newer (a member moved); the nack it then misses is
+     * counted against its own health, as for a busy helper. */
+    int idx = members_index(s->table, msg->target, msg->target_len);
+    if (idx < 0) {
+        s->stats.ping_reqs_refused++;
+        return;
+    }
     struct swim_relay *r = NULL;
     for (size_t i = 0; i < SWIM_RELAYS_MAX && r == NULL; i++) {
         r = s->relays[i].used ? NULL : &s->relays[i];
@@ -312,7 +321,7 @@ void swim__on_ping_req(struct swim *s, const struct ring_addr *from, const struc
     if (r == NULL) {
         return; /* too busy: the origin counts our missing nack against itself, correctly */
     }
-    struct swim_out *o = swim__out_push(s, CODEC_PING, &msg->target_addr);
+    struct swim_out *o = swim__out_push(s, CODEC_PING, members_addr(s->table, (size_t)idx));
     if (o == NULL) {
         return;
     }

@@ -334,7 +334,13 @@ static int hear_self(struct swim *s, const struct member *m)
     if (m->incarnation == self.incarnation && m->status <= self.status) {
         return 0; /* our own record, or one ours beats by precedence */
     }
-    self.incarnation = m->incarnation + 1;
+    /* Beyond the ceiling every node refuses it too (swim_limits.c): refuting it would only
+     * take us where nobody follows. Within it, the refutation is one above, and saturates
+     * (unreachable: incarnation_min is at most SWIM_INCARNATION_MIN_MAX). */
+    if (!swim__incarnation_plausible(s, self.incarnation, m)) {
+        return 0;
+    }
+    self.incarnation = m->incarnation + (m->incarnation < UINT64_MAX);
     if (m->status == MEMBER_SUSPECT || m->status == MEMBER_FAULTY) {
         s->stats.refutations++;
         swim__health(s, 1);
@@ -354,12 +360,18 @@ int swim__apply_update(struct swim *s, const struct member *m, const char *sourc
     if (swim__is_self(s, m->id, m->id_len)) {
         return hear_self(s, m);
     }
+    struct member clamped;
+    m = swim__weight_clamp(s, m, &clamped);
     int idx = members_index(s->table, m->id, m->id_len);
+    uint64_t known = idx >= 0 ? members_incarnation(s->table, (size_t)idx) : 0;
+    if (idx < 0 && is_dead(m->status)) {
+        return 0;
+    }
+    if (!swim__incarnation_plausible(s, known, m)) {
+        return 0;
+    }
     if (idx < 0) {
-        if (is_dead(m->status)) {
-            return 0;
-        }
-        return swim__commit(s, m, source, source_len);
+        return swim__admit(s, m) ? swim__commit(s, m, source, source_len) : 0;
     }
     if (m->status == MEMBER_SUSPECT && members_status(s->table, (size_t)idx) == MEMBER_SUSPECT &&
         members_incarnation(s->table, (size_t)idx) == m->incarnation) {

@@ -208,15 +208,24 @@ static void merge_member(const struct member *m, void *arg)
     (void)swim__apply_update(arg, m, NULL, 0);
 }
 
-static int merge_sync(struct swim *s, const uint8_t *buf, size_t len, uint8_t want_type,
-                      struct codec_sync *hdr)
+/* Merges a sync of |want_type|. Its length is checked against |len_max|
+ * (swim_stream_bytes_max()) before anything is decoded; new members are admitted in |mode|
+ * (enum swim_admit). */
+static int merge_sync(struct swim *s, size_t len_max, uint8_t mode, const uint8_t *buf, size_t len,
+                      uint8_t want_type, struct codec_sync *hdr)
 {
+    if (len > len_max) {
+        s->stats.syncs_refused++;
+        return RING_EMSGSIZE;
+    }
     int rv = codec_peek_type(buf, len);
     if (rv >= 0 && rv != want_type) {
         rv = RING_EPROTO;
     }
     if (rv >= 0) {
+        s->admit_mode = mode;
         rv = codec_decode_sync(buf, len, hdr, merge_member, s);
+        s->admit_mode = SWIM_ADMIT_STRANGER;
     }
     if (rv < 0) {
         s->stats.decode_errors++;
@@ -234,6 +243,7 @@ int swim_stream_response(struct swim *s, uint32_t token, const uint8_t *buf, siz
     if (st == NULL) {
         return RING_ENOENT;
     }
+    size_t len_max = swim_stream_bytes_max(s, token);
     struct swim_stream done = *st;
     st->used = 0;
     s->stream_count--;
@@ -251,8 +261,10 @@ int swim_stream_response(struct swim *s, uint32_t token, const uint8_t *buf, siz
         return 0;
     }
     struct codec_sync hdr;
-    int rv = merge_sync(s, buf, len, CODEC_SYNC_REPLY, &hdr);
-    if (done.kind == SWIM_STREAM_JOIN) {
+    int join = done.kind == SWIM_STREAM_JOIN;
+    uint8_t mode = join ? SWIM_ADMIT_JOIN : swim__admit_mode_of(s, &done.to, NULL, 0, 0);
+    int rv = merge_sync(s, len_max, mode, buf, len, CODEC_SYNC_REPLY, &hdr);
+    if (join) {
         if (rv == 0) {
             s->joined = 1;
             s->join_next_ms = UINT64_MAX;
@@ -307,9 +319,14 @@ ssize_t swim_stream_serve(struct swim *s, const struct ring_addr *from, const ui
         n = serve_ping(s, req, len, resp, cap);
     } else if (type == CODEC_SYNC) {
         struct codec_sync hdr;
-        int rv = merge_sync(s, req, len, CODEC_SYNC, &hdr);
-        n = rv != 0 ? rv : encode_sync(s, CODEC_SYNC_REPLY, 0, resp, cap);
-        n = n == RING_EMSGSIZE ? RING_ENOBUFS : n;
+        int rv = merge_sync(s, swim_stream_bytes_max(s, 0),
+                            swim__admit_mode_of(s, from, NULL, 0, 1), req, len, CODEC_SYNC, &hdr);
+        if (rv != 0) {
+            n = rv;
+        } else {
+            n = encode_sync(s, CODEC_SYNC_REPLY, 0, resp, cap);
+            n = n == RING_EMSGSIZE ? RING_ENOBUFS : n;
+        }
     } else {
         s->stats.decode_errors++;
         n = type < 0 ? type : RING_EPROTO;

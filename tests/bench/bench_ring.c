@@ -14,9 +14,16 @@
  * build time, memory, the busiest member's share over the mean (over 1M keys and exactly,
  * from the arcs), and the fraction of keys one join moves against the ideal 1/(N+1).
  *
- *   bench_ring [--members N[,N...]] [--vnodes V] [--rounds R] [--quick] [--no-hugepages]
+ * update_ms is one membership change applied with hashring_new_from() to the ring before
+ * it, as ringd applies each change: a member from the middle of the id order leaves, then
+ * joins again (so every owner index past it is renumbered both ways), the old ring freed
+ * after each; the median over --updates changes of different members. build_ms is
+ * hashring_new() of the same ring from scratch.
  *
- * Rings are built with ringd's allocator (ringd/hugemem.c: huge pages for big tables), as
+ *   bench_ring [--members N[,N...]] [--vnodes V] [--rounds R] [--updates U] [--quick]
+ *              [--no-hugepages]
+ *
+ * Rings are built with ringd's allocator (ringd/lib/hugemem.c: huge pages for big tables), as
  * ringd builds them; --no-hugepages uses libc's instead.
  */
 #include <stdio.h>
@@ -48,6 +55,7 @@ struct options {
     uint32_t vnodes;
     int rounds;
     int builds;
+    int updates;
     /* The allocator rings are built with: ringd's (huge pages for big tables) unless
      * --no-hugepages asks for libc's. */
     const struct ring_mem *mem;
@@ -61,6 +69,7 @@ struct result {
     double hash_inline_ns;
     double probe_ns;
     double build_ms;
+    double update_ms;
     size_t ring_bytes;
     size_t points;
     double max_over_mean;
@@ -248,6 +257,46 @@ static void measure_join(const struct hashring *before, const struct hashring *a
     hashring_diff(before, after, add_range, &res->moved_fraction_exact);
 }
 
+static struct hashring *update(const struct hashring *old, const struct hashring_member *m,
+                               size_t n, uint32_t vnodes)
+{
+    struct hashring_config cfg = { .vnodes = vnodes };
+    struct hashring *r = NULL;
+    int rv = hashring_new_from(&r, old, m, n, &cfg, ring_allocator);
+    if (rv != 0) {
+        fprintf(stderr, "bench_ring: hashring_new_from(%zu members): %s\n", n, ring_strerror(rv));
+        exit(1);
+    }
+    return r;
+}
+
+/* Leaves and rejoins of members spread over the id order, each timed. Takes |r| and
+ * returns the ring after the last change. */
+static struct hashring *time_updates(struct hashring *r, const struct hashring_member *m, size_t n,
+                                     const struct options *o, struct result *res)
+{
+    size_t changes = 2 * (size_t)o->updates;
+    double *ms = calloc(changes, sizeof(double));
+    struct hashring_member *without = calloc(n, sizeof(*without));
+    for (int i = 0; i < o->updates; i++) {
+        size_t leaver = (n / 2 + (size_t)i * 7919) % n;
+        memcpy(without, m, n * sizeof(*m));
+        without[leaver] = without[n - 1];
+        double t0 = bench_now_ns();
+        struct hashring *left = update(r, without, n - 1, o->vnodes);
+        ms[2 * i] = (bench_now_ns() - t0) / 1e6;
+        hashring_del(r);
+        t0 = bench_now_ns();
+        r = update(left, m, n, o->vnodes);
+        ms[2 * i + 1] = (bench_now_ns() - t0) / 1e6;
+        hashring_del(left);
+    }
+    res->update_ms = bench_median(ms, (int)changes);
+    free(without);
+    free(ms);
+    return r;
+}
+
 static void run_size(size_t n, const struct options *o, struct result *res)
 {
     char(*ids)[32] = calloc(n + 1, sizeof(*ids));
@@ -264,6 +313,7 @@ static void run_size(size_t n, const struct options *o, struct result *res)
     res->members = n;
     res->vnodes = hashring_vnodes(r);
     res->build_ms = bench_median(build_ms, o->builds);
+    r = time_updates(r, m, n, o, res);
     res->ring_bytes = hashring_memory_bytes(r);
     res->points = hashring_point_count(r);
     time_lookups(r, o->rounds, res);
@@ -283,17 +333,17 @@ static void print_result(const struct result *r, int last)
     printf("    {\"members\": %zu, \"vnodes\": %u, \"points\": %zu, \"lookup_ns\": %.2f, "
            "\"hash_ns\": %.2f, \"lookup_over_hash\": %.2f, \"hash_inline_ns\": %.2f, "
            "\"lookup_over_inline_hash\": %.2f, \"probe_ns\": %.2f, \"probe_over_hash\": %.2f, "
-           "\"lookup_over_probe\": %.2f, \"build_ms\": %.2f, "
+           "\"lookup_over_probe\": %.2f, \"build_ms\": %.2f, \"update_ms\": %.3f, "
            "\"ring_bytes\": %zu, \"bytes_per_point\": %.2f, \"max_over_mean\": %.4f, "
            "\"max_over_mean_exact\": %.4f, \"moved_fraction\": %.6f, "
            "\"moved_fraction_exact\": %.6f, \"moved_ideal\": %.6f, "
            "\"moved_over_ideal\": %.4f}%s\n",
            r->members, r->vnodes, r->points, r->lookup_ns, r->hash_ns, r->lookup_ns / r->hash_ns,
            r->hash_inline_ns, r->lookup_ns / r->hash_inline_ns, r->probe_ns,
-           r->probe_ns / r->hash_ns, r->lookup_ns / r->probe_ns, r->build_ms, r->ring_bytes,
-           (double)r->ring_bytes / (double)r->points, r->max_over_mean, r->max_over_mean_exact,
-           r->moved_fraction, r->moved_fraction_exact, ideal, r->moved_fraction_exact / ideal,
-           last ? "" : ",");
+           r->probe_ns / r->hash_ns, r->lookup_ns / r->probe_ns, r->build_ms, r->update_ms,
+           r->ring_bytes, (double)r->ring_bytes / (double)r->points, r->max_over_mean,
+           r->max_over_mean_exact, r->moved_fraction, r->moved_fraction_exact, ideal,
+           r->moved_fraction_exact / ideal, last ? "" : ",");
 }
 
 static int parse_sizes(struct options *o, const char *arg)
@@ -318,6 +368,7 @@ static int parse_options(struct options *o, int argc, char **argv)
         .size_count = 4,
         .rounds = 31,
         .builds = 5,
+        .updates = 10,
         .mem = ringd_hugemem(),
     };
     for (int i = 1; i < argc; i++) {
@@ -329,11 +380,14 @@ static int parse_options(struct options *o, int argc, char **argv)
             o->vnodes = (uint32_t)atol(argv[++i]);
         } else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
             o->rounds = atoi(argv[++i]) > 0 ? atoi(argv[i]) : 1;
+        } else if (strcmp(argv[i], "--updates") == 0 && i + 1 < argc) {
+            o->updates = atoi(argv[++i]) > 0 ? atoi(argv[i]) : 1;
         } else if (strcmp(argv[i], "--no-hugepages") == 0) {
             o->mem = ring_mem_default();
         } else if (strcmp(argv[i], "--quick") == 0) {
             o->rounds = 7;
             o->builds = 3;
+            o->updates = 4;
         } else {
             return -1;
         }
@@ -346,7 +400,7 @@ int main(int argc, char **argv)
     struct options o;
     if (parse_options(&o, argc, argv) != 0) {
         fprintf(stderr, "usage: bench_ring [--members N[,N...]] [--vnodes V] [--rounds R] "
-                        "[--quick] [--no-hugepages]\n");
+                        "[--updates U] [--quick] [--no-hugepages]\n");
         return 2;
     }
     ring_allocator = o.mem;

@@ -75,3 +75,30 @@ Test(join, a_node_without_seeds_answers_at_once)
     cluster_start_node(0, -1);
     cr_assert(ge(int, cluster_wait(lookup_answers, NULL, 2000), 0));
 }
+
+/* Node 0's log shows a round of seeds ended (its join). */
+static int seeds_round_ran(void *arg)
+{
+    (void)arg;
+    char cmd[200], out[256];
+    snprintf(cmd, sizeof(cmd), "grep -q 'msg=join\\|\"msg\":\"join\"' '%s/n0.log'", cl.dir);
+    return cluster_sh(cmd, out, sizeof(out)) == 0;
+}
+
+/* Seeds that were configured but resolve to nothing (a join file that cannot be read, a name
+ * not in DNS yet) leave the node unjoined: it is not a cluster of one. */
+Test(join, configured_seeds_that_resolve_to_nothing_do_not_make_a_cluster_of_one)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/no-such-join-file", cl.dir);
+    const char *args[] = { "--join-file", path, NULL };
+    memcpy(cl.extra_args[0], args, sizeof(args));
+    cluster_start_node(0, -1);
+    struct ringc *c = cluster_connect(0);
+    const msgpack_object *res;
+    cr_assert(ge(int, cluster_wait(seeds_round_ran, NULL, 5000), 0), "no round of seeds ran");
+    cr_assert(eq(int, ringc_call(c, &res, 2000, "lookup", "s", "k"), RINGC_ERESPONSE),
+              "a node with unreadable seeds answered a lookup");
+    cr_assert(eq(int, ringc_error(c), RING_EAGAIN));
+    ringc_close(c);
+}

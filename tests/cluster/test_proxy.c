@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -612,4 +613,334 @@ Test(proxy, forwarding_is_sealed_when_the_cluster_encrypts)
     cr_assert(ne(ptr, strstr(body, "ringd_auth_failures_total 0"), NULL));
     cr_assert(ne(ptr, strstr(body, "ringd_proxy_requests_total{path=\"peer\"} 1"), NULL), "%s",
               body);
+}
+
+/* ---- header hygiene: what a client or an app sends must not pass as ringd's own ---------- */
+
+/* How many times header |name| (any case) is in |r|. */
+static int header_count(const struct httpc_resp *r, const char *name)
+{
+    int n = 0;
+    for (int i = 0; i < r->headers; i++) {
+        n += strcasecmp(r->head + r->name_off[i], name) == 0;
+    }
+    return n;
+}
+
+/* 1 if |text| contains |word| in any case. */
+static int contains_ci(const char *text, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = text; *p != '\0'; p++) {
+        if (strncasecmp(p, word, n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* How many requests with X-Request-Id: |id| app |i| has seen, asked of the app itself. */
+static unsigned long app_count(int i, const char *id)
+{
+    struct httpc *h = httpc_connect(apps[i].port);
+    cr_assert(ne(ptr, h, NULL), "cannot connect to app %d", i);
+    char req[256];
+    snprintf(req, sizeof(req), "GET /count?id=%s HTTP/1.1\r\nHost: t\r\n\r\n", id);
+    send_str(h, req);
+    read_status(h, 200);
+    httpc_close(h);
+    return strtoul(resp.body, NULL, 10);
+}
+
+/* The value of the unlabelled counter |name| in node |i|'s /metrics. */
+static uint64_t metric(int i, const char *name)
+{
+    static char body[1 << 16];
+    cr_assert(eq(
+        int, cluster_http(i, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", body, sizeof(body)), 200));
+    char want[128];
+    snprintf(want, sizeof(want), "\n%s ", name);
+    const char *at = strstr(body, want);
+    cr_assert(ne(ptr, (void *)at, NULL), "no %s in /metrics", name);
+    return strtoull(at + strlen(want), NULL, 10);
+}
+
+/* Sends the |len| bytes of |raw| on a new connection to node |via|'s proxy; the answer must be
+ * 400 bad_request with a body containing |why|, and the connection must close. */
+static void expect_400(int via, const char *raw, size_t len, const char *why)
+{
+    struct httpc *h = connect_proxy(via);
+    cr_assert(eq(int, httpc_send(h, raw, len), 0));
+    read_status(h, 400);
+    EXPECT_STR(httpc_header(&resp, "X-Ring-Error"), "bad_request");
+    cr_assert(ne(ptr, strstr(resp.body, why), NULL), "body \"%s\", want \"%s\" in it", resp.body,
+              why);
+    cr_assert(eq(int, httpc_wait_eof(h, IO_MS), 0), "the connection stays open after a 400");
+    httpc_close(h);
+}
+
+Test(proxy, two_key_headers_get_400_and_reach_no_app)
+{
+    start_proxies(NULL);
+    char local[32], remote[32];
+    key_owned_by(0, 0, local, sizeof(local));
+    key_owned_by(0, 1, remote, sizeof(remote));
+    const char *const pairs[][2] = { { local, remote }, { remote, local }, { remote, remote } };
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        char req[512];
+        int n = snprintf(req, sizeof(req),
+                         "POST /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\nX-Request-Id: dup\r\n"
+                         "x-ring-key: %s\r\nContent-Length: 1\r\n\r\nx",
+                         pairs[i][0], pairs[i][1]);
+        expect_400(0, req, (size_t)n, "X-Ring-Key");
+    }
+    for (int i = 0; i < NODES; i++) {
+        cr_assert(eq(ulong, app_count(i, "dup"), 0ul), "app%d got a request with two keys", i);
+    }
+}
+
+Test(proxy, client_ring_headers_never_reach_the_app)
+{
+    start_proxies(NULL);
+    for (int owner = 0; owner < 2; owner++) {
+        char key[32], want[64], req[512];
+        key_owned_by(0, owner, key, sizeof(key));
+        snprintf(req, sizeof(req),
+                 "GET /headers HTTP/1.1\r\nHost: t\r\nX-Ring-Owner: evil\r\nX-Ring-Key: %s\r\n"
+                 "x-ring-error: no_owner\r\nX-RING-OWNER: evil-too\r\nX-Ring-Idempotent: 1\r\n\r\n",
+                 key);
+        struct httpc *h = connect_proxy(0);
+        send_str(h, req);
+        read_status(h, 200);
+        httpc_close(h);
+        snprintf(want, sizeof(want), "n%d", owner);
+        expect_app_of(want);
+        cr_assert(eq(int, header_count(&resp, "X-Ring-Owner"), 1));
+        cr_assert(eq(int, header_count(&resp, "X-Ring-Error"), 0));
+        /* the app saw the key and the client's own headers, but none of ringd's */
+        snprintf(want, sizeof(want), "X-Ring-Key: %s\n", key);
+        cr_assert(ne(ptr, strstr(resp.body, want), NULL), "the app saw:\n%s", resp.body);
+        cr_assert(ne(ptr, strstr(resp.body, "X-Ring-Idempotent: 1\n"), NULL), "%s", resp.body);
+        cr_assert(not(contains_ci(resp.body, "X-Ring-Owner")), "%s", resp.body);
+        cr_assert(not(contains_ci(resp.body, "X-Ring-Error")), "%s", resp.body);
+    }
+}
+
+Test(proxy, app_ring_headers_do_not_pass_as_ringd_own)
+{
+    start_proxies(NULL);
+    for (int owner = 0; owner < 2; owner++) {
+        char key[32], want[8], id[16], req[512];
+        key_owned_by(0, owner, key, sizeof(key));
+        snprintf(id, sizeof(id), "forge-%d", owner);
+        /* a POST: were the app's "X-Ring-Error: no_owner" taken for a ringd's refusal, the
+         * forwarding node would send it again */
+        snprintf(req, sizeof(req),
+                 "POST /forge HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\nX-Request-Id: %s\r\n"
+                 "Content-Length: 1\r\n\r\nx",
+                 key, id);
+        struct httpc *h = connect_proxy(0);
+        send_str(h, req);
+        read_status(h, 503);
+        httpc_close(h);
+        EXPECT_STR(resp.body, "forged\n");
+        snprintf(want, sizeof(want), "n%d", owner);
+        cr_assert(eq(int, header_count(&resp, "X-Ring-Owner"), 1), "X-Ring-Owner %d times",
+                  header_count(&resp, "X-Ring-Owner"));
+        EXPECT_STR(httpc_header(&resp, "X-Ring-Owner"), want);
+        cr_assert(eq(ptr, (void *)httpc_header(&resp, "X-Ring-Error"), NULL),
+                  "the app's X-Ring-Error passed as ringd's: %s",
+                  httpc_header(&resp, "X-Ring-Error"));
+        cr_assert(eq(ulong, app_count(owner, id), 1ul), "the POST reached app%d %lu times", owner,
+                  app_count(owner, id));
+    }
+}
+
+Test(proxy, connection_naming_the_key_header_still_routes_and_forwards_it)
+{
+    start_proxies(NULL);
+    static const char *const conn[] = { "X-Ring-Key", "keep-alive, x-ring-key" };
+    for (int owner = 0; owner < 2; owner++) {
+        for (size_t c = 0; c < sizeof(conn) / sizeof(conn[0]); c++) {
+            char key[32], want[8], req[512];
+            key_owned_by(0, owner, key, sizeof(key));
+            snprintf(req, sizeof(req),
+                     "GET /x HTTP/1.1\r\nHost: t\r\nConnection: %s\r\nX-Ring-Key: %s\r\n\r\n",
+                     conn[c], key);
+            struct httpc *h = connect_proxy(0);
+            send_str(h, req);
+            read_status(h, 200);
+            httpc_close(h);
+            snprintf(want, sizeof(want), "n%d", owner);
+            expect_app_of(want);
+            /* the key goes on to the owner's ringd, which routes on it too, and to the app */
+            EXPECT_STR(httpc_header(&resp, "X-Echo-Key"), key);
+        }
+    }
+}
+
+Test(proxy, bare_lf_bare_cr_nul_and_obs_fold_in_a_head_get_400)
+{
+    start_proxies(NULL);
+    /* Each would smuggle "X-Request-Id: inj" past a front end that reads lines as RFC 9112
+     * says; '@' stands for a NUL byte. */
+    static const struct {
+        const char *fmt;
+        const char *why;
+    } bad[] = {
+        { "GET /x HTTP/1.1\r\nHost: t\r\nX-A: a\nX-Request-Id: inj\r\nX-Ring-Key: %s\r\n\r\n",
+          "bare LF" },
+        { "GET /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\nX-Request-Id: inj\r\n\r\n", "bare LF" },
+        { "GET /x HTTP/1.1\nHost: t\nX-Ring-Key: %s\nX-Request-Id: inj\n\n", "bare LF" },
+        { "GET /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\nX-Request-Id: inj\r\n\n", "bare LF" },
+        { "GET /x HTTP/1.1\r\nHost: t\r\nX-A: a\rX-Request-Id: inj\r\nX-Ring-Key: %s\r\n\r\n",
+          "bare CR" },
+        { "GET /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\nX-Request-Id: inj\r\n\r\r\n",
+          "bare CR" },
+        { "GET /x HTTP/1.1\r\nHost: t\r\nX-A: a@b\r\nX-Request-Id: inj\r\nX-Ring-Key: %s\r\n\r\n",
+          "NUL" },
+        { "GET /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\nX-A: a\r\n X-Request-Id: inj\r\n\r\n",
+          "obs-fold" },
+        { "GET /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\nX-A: a\r\n\tX-Request-Id: inj\r\n\r\n",
+          "obs-fold" },
+        /* http_parser does not check the letters of "HTTP/": it reads "H\r\n\r\n" as them and
+         * goes on reading headers after what is a blank line to everyone else (fuzz_http) */
+        { "GET /x H\r\n\r\n1.1\r\nX-Ring-Key: %s\r\nX-A: a\nX-Request-Id: inj\r\n\r\n",
+          "malformed request line" },
+    };
+    for (int owner = 0; owner < 2; owner++) {
+        char key[32];
+        key_owned_by(0, owner, key, sizeof(key));
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            char req[512];
+            int n = snprintf(req, sizeof(req), bad[i].fmt, key);
+            for (int k = 0; k < n; k++) {
+                req[k] = req[k] == '@' ? '\0' : req[k];
+            }
+            expect_400(0, req, (size_t)n, bad[i].why);
+        }
+        /* the same, pipelined after a good request on one connection: the good one is
+         * answered, the bad one refused */
+        char req[1024];
+        int n = snprintf(req, sizeof(req),
+                         "GET /ok HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n"
+                         "GET /x HTTP/1.1\r\nX-Ring-Key: %s\r\nX-A: a\nX-Request-Id: inj\r\n\r\n",
+                         key, key);
+        struct httpc *h = connect_proxy(0);
+        cr_assert(eq(int, httpc_send(h, req, (size_t)n), 0));
+        read_status(h, 200);
+        read_status(h, 400);
+        cr_assert(ne(ptr, strstr(resp.body, "bare LF"), NULL), "%s", resp.body);
+        httpc_close(h);
+    }
+    for (int i = 0; i < NODES; i++) {
+        cr_assert(eq(ulong, app_count(i, "inj"), 0ul), "a smuggled header reached app%d", i);
+    }
+}
+
+Test(proxy, app_response_head_with_a_bare_lf_gets_502)
+{
+    start_proxies(NULL);
+    for (int owner = 0; owner < 2; owner++) {
+        char key[32], req[256];
+        key_owned_by(0, owner, key, sizeof(key));
+        snprintf(req, sizeof(req), "GET /badhead HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n",
+                 key);
+        struct httpc *h = connect_proxy(0);
+        send_str(h, req);
+        read_status(h, 502);
+        /* made by the owner's ringd, passed on by node 0 when it forwarded */
+        EXPECT_STR(httpc_header(&resp, "X-Ring-Error"), "app_failed");
+        cr_assert(ne(ptr, strstr(resp.body, "bare LF"), NULL), "%s", resp.body);
+        cr_assert(eq(int, header_count(&resp, "X-Ring-Owner"), 0));
+        /* the connection goes on */
+        snprintf(req, sizeof(req), "GET /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n", key);
+        send_str(h, req);
+        read_status(h, 200);
+        httpc_close(h);
+    }
+}
+
+Test(proxy, unsolicited_app_response_is_not_given_to_the_next_client)
+{
+    start_proxies(NULL);
+    for (int owner = 0; owner < 2; owner++) {
+        char key[32], req[1024], app[8], name[8];
+        key_owned_by(0, owner, key, sizeof(key));
+        snprintf(app, sizeof(app), "app%d", owner);
+        snprintf(name, sizeof(name), "app%d\n", owner);
+        uint64_t before = metric(owner, "ringd_proxy_app_unsolicited_total");
+        /* in the same write as the answer, with the next request pipelined behind; then a
+         * larger one than a read takes at once, whose tail would land on the next request */
+        static const char *const extra[] = { "ms=0", "ms=0&bytes=300000" };
+        for (size_t e = 0; e < sizeof(extra) / sizeof(extra[0]); e++) {
+            snprintf(req, sizeof(req),
+                     "GET /extra?%s HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n"
+                     "GET /next HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n",
+                     extra[e], key, key);
+            struct httpc *h = connect_proxy(0);
+            send_str(h, req);
+            read_status(h, 200);
+            EXPECT_STR(resp.body, name);
+            read_status(h, 200);
+            EXPECT_STR(resp.body, name);
+            EXPECT_STR(httpc_header(&resp, "X-App-Id"), app);
+            httpc_close(h);
+        }
+        /* while the app connection is idle */
+        snprintf(req, sizeof(req),
+                 "GET /extra?ms=100 HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n", key);
+        struct httpc *h = connect_proxy(0);
+        send_str(h, req);
+        read_status(h, 200);
+        EXPECT_STR(resp.body, name);
+        cluster_sleep_ms(300);
+        snprintf(req, sizeof(req), "GET /next HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n", key);
+        send_str(h, req);
+        read_status(h, 200);
+        EXPECT_STR(resp.body, name);
+        httpc_close(h);
+        /* the owner's ringd closed each of those app connections and counted it */
+        cr_assert(eq(u64, metric(owner, "ringd_proxy_app_unsolicited_total") - before, 3));
+    }
+}
+
+Test(proxy, reforwarded_answer_names_the_owner_that_served_it)
+{
+    /* As in ring_disagreement_stops_at_the_hop_limit: node 0 gives the key to node 1, node 1
+     * to node 2, and node 2 keeps it. Node 1 passes on node 2's answer, which names node 2. */
+    start_apps();
+    const char *const v0[] = { "--vnodes", "1024", NULL };
+    const char *const v1[] = { "--vnodes", "16", NULL };
+    const char *const v2[] = { "--vnodes", "64", NULL };
+    const char *const *v[NODES] = { v0, v1, v2 };
+    for (int i = 0; i < NODES; i++) {
+        proxy_flags(i, v[i]);
+    }
+    cluster_start(NODES);
+    cluster_sleep_ms(1500); /* the rings differ by design: their checksums never agree */
+    char key[32] = "", o[32];
+    int found = 0;
+    for (int k = 0; k < 5000 && !found; k++) {
+        snprintf(key, sizeof(key), "re-%d", k);
+        owner_of(0, key, o, sizeof(o));
+        if (strcmp(o, "n1") != 0) {
+            continue;
+        }
+        owner_of(1, key, o, sizeof(o));
+        if (strcmp(o, "n2") != 0) {
+            continue;
+        }
+        owner_of(2, key, o, sizeof(o));
+        found = strcmp(o, "n2") == 0;
+    }
+    cr_assert(found, "no key node 1 passes on to node 2");
+    struct httpc *h = connect_proxy(0);
+    char req[256];
+    snprintf(req, sizeof(req), "GET /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n", key);
+    send_str(h, req);
+    read_status(h, 200);
+    expect_app_of("n2");
+    cr_assert(eq(int, header_count(&resp, "X-Ring-Owner"), 1));
+    httpc_close(h);
 }

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "cluster.h"
@@ -107,4 +109,49 @@ Test(socket_path, a_stale_socket_is_replaced_and_removed_at_exit)
               out);
     cr_assert(strstr(out, "other") != NULL, "the lookup names the node:\n%s", out);
     cr_assert(ne(int, access(path, F_OK), 0), "a clean exit removes its own socket");
+}
+
+/* ringd removes its socket at exit only while it is still its own: a file someone put at the
+ * path meanwhile, or another ringd's live socket there, survives the exit. */
+Test(socket_path, exit_leaves_what_replaced_the_socket_alone)
+{
+    char path[100], cmd[1200], out[4096];
+    snprintf(path, sizeof(path), "%s/own.sock", cl.dir);
+    snprintf(cmd, sizeof(cmd),
+             "%s --id a --bind 127.0.0.1:%d --admin 127.0.0.1:%d --socket '%s' >/dev/null 2>&1 & "
+             "pid=$!; for i in $(seq 100); do %s --socket '%s' lookup k >/dev/null 2>&1 && "
+             "break; sleep 0.05; done; rm '%s'; echo precious > '%s'; kill -TERM $pid; "
+             "wait $pid; cat '%s'",
+             RINGD_BIN, cluster_gossip_port(6), cluster_admin_port(6), path, RINGCTL_BIN, path,
+             path, path, path);
+    int status = cluster_sh(cmd, out, sizeof(out));
+    cr_assert(eq(int, status, 0), "exit %d: %s", status, out);
+    cr_assert(ne(ptr, strstr(out, "precious"), NULL), "the file was removed: %s", out);
+
+    /* node 0 takes over the path of a ringd that is still running, then that one exits */
+    unlink(path);
+    snprintf(cmd, sizeof(cmd),
+             "%s --id a --bind 127.0.0.1:%d --admin 127.0.0.1:%d --socket '%s' >/dev/null 2>&1 & "
+             "echo $!",
+             RINGD_BIN, cluster_gossip_port(6), cluster_admin_port(6), path);
+    cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 0));
+    int first = atoi(out);
+    snprintf(cmd, sizeof(cmd),
+             "for i in $(seq 100); do %s --socket '%s' lookup k >/dev/null 2>&1 && exit 0; "
+             "sleep 0.05; done; exit 1",
+             RINGCTL_BIN, path);
+    cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 0), "the first ringd never answered");
+    char sock[128];
+    cluster_socket(0, sock, sizeof(sock));
+    unlink(path);
+    /* node 0 runs on its own socket path; move it here by a hard link, as a restarted ringd
+     * binding the same path would */
+    cluster_start_node(0, -1);
+    cr_assert(eq(int, link(sock, path), 0));
+    kill(first, SIGTERM);
+    snprintf(cmd, sizeof(cmd), "while kill -0 %d 2>/dev/null; do sleep 0.05; done", first);
+    cluster_sh(cmd, out, sizeof(out));
+    cr_assert(eq(int, access(path, F_OK), 0), "the first ringd's exit removed another's socket");
+    snprintf(cmd, sizeof(cmd), "%s --socket '%s' lookup k", RINGCTL_BIN, path);
+    cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 0), "%s", out);
 }

@@ -321,6 +321,32 @@ static long rss_kib(pid_t pid)
     return kib;
 }
 
+Test(testapp, headers_forge_and_extra_misbehave_as_documented)
+{
+    struct httpc *h = connect_app();
+    send_str(h, "GET /headers HTTP/1.1\r\nHost: t\r\nX-Ring-Owner: c\r\nx-a: 1\r\n\r\n");
+    read_resp(h, 200);
+    expect_body("Host: t\nX-Ring-Owner: c\nx-a: 1\n");
+    send_str(h, "GET /forge HTTP/1.1\r\nHost: t\r\n\r\n");
+    read_resp(h, 503);
+    expect_body("forged\n");
+    cr_assert(eq(str, (char *)httpc_header(&resp, "X-Ring-Error"), "no_owner"));
+    cr_assert(eq(str, (char *)httpc_header(&resp, "X-Ring-Owner"), "forged"));
+    /* the answer, then one nobody asked for */
+    send_str(h, "GET /extra?ms=0 HTTP/1.1\r\nHost: t\r\n\r\n");
+    read_resp(h, 200);
+    expect_body("app0\n");
+    cr_assert(eq(int, httpc_read(h, &resp, IO_MS), 0));
+    cr_assert(eq(str, (char *)httpc_header(&resp, "X-App-Id"), "unsolicited"));
+    cr_assert(eq(str, resp.body, "unsolicited\n"));
+    send_str(h, "GET /extra?ms=50&bytes=1000 HTTP/1.1\r\nHost: t\r\n\r\n");
+    read_resp(h, 200);
+    cr_assert(eq(int, httpc_read(h, &resp, IO_MS), 0));
+    cr_assert(eq(str, (char *)httpc_header(&resp, "X-App-Id"), "unsolicited"));
+    cr_assert(eq(u64, resp.body_bytes, 1000));
+    httpc_close(h);
+}
+
 Test(testapp, echo_stops_reading_while_the_client_does_not_read)
 {
     enum { BYTES = 64 << 20, PIECE = 1 << 16 };

@@ -6,7 +6,8 @@
  *   reader never accepts what the reference unpacker rejects);
  * - re-encode, at exactly codec_header_size() + the codec_update_size()s, and decode again
  *   to the same fields; a second re-encode gives the same bytes (the encoding is unique);
- * - agree with codec_peek_type().
+ * - agree with codec_peek_type();
+ * - hold only the text member_text_check() allows, in every id, group and label.
  */
 #include <msgpack.h>
 #include <stdlib.h>
@@ -34,6 +35,20 @@ static void check_same(const struct codec_msg *a, const struct codec_msg *b)
     }
 }
 
+/* Whatever decodes holds only the text the rule allows (PROTOCOL.md section 6). */
+static void check_text(const struct codec_msg *m)
+{
+    CHECK(member_text_check(MEMBER_TEXT_ID, m->from, m->from_len, NULL) == 0);
+    CHECK(m->target_len == 0 ||
+          member_text_check(MEMBER_TEXT_ID, m->target, m->target_len, NULL) == 0);
+    for (int i = 0; i < m->update_count; i++) {
+        const struct codec_update *u = &m->updates[i];
+        CHECK(member_validate(&u->m) == 0);
+        CHECK(u->source_len == 0 ||
+              member_text_check(MEMBER_TEXT_ID, u->source, u->source_len, NULL) == 0);
+    }
+}
+
 static size_t expected_size(const struct codec_msg *m)
 {
     size_t n = codec_header_size(m);
@@ -57,6 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     CHECK(peek == first.type);
+    check_text(&first);
     check_msgpack_c_accepts(data, size);
     ssize_t n1 = codec_encode(enc1, sizeof(enc1), &first);
     CHECK(n1 > 0 && (size_t)n1 == expected_size(&first));

@@ -1,10 +1,14 @@
 /*
  * fuzz_hashring: builds rings from arbitrary small member sets and checks them against the
- * definition in proto/RING.md, computed by brute force from xxHash3 alone:
+ * definition in proto/RING.md, computed by brute force from xxHash3 and SplitMix64 alone:
  *   - every lookup is the nearest point's member (ties to the smallest id);
  *   - lookup_n's first owner is the lookup's and its owners are distinct;
  *   - dropping a member moves only that member's keys (hashring_diff);
- *   - shares sum to 1.
+ *   - shares sum to 1;
+ * and that hashring_new_from() gives the ring hashring_new() gives (same checksum, points,
+ * memory, shares and owner of every key) after a leave, a join and a weight change, on rings
+ * of 256 points per unit of weight, large enough to be updated in place, with buckets
+ * crowded (hashring__test_crowding) when bit 4 of byte 0 is set.
  * Input: byte 0 = vnodes - 1 (mod 16), byte 1 = member count (mod 8), then per member a
  * length byte (mod 12, +1), that many id bytes and a weight byte (mod 3, +1); the rest are
  * 8-byte key hashes to look up.
@@ -20,6 +24,11 @@
 
 #define MEMBERS_MAX 8
 #define POINTS_MAX  (16 * 3 * MEMBERS_MAX)
+/* Points per unit of weight of the rings updated in place. */
+#define UPDATE_VNODES 256
+
+/* Test hook of libring's table (hashring_int.h): fuller buckets. */
+extern uint32_t hashring__test_crowding;
 
 struct point {
     uint32_t pos;
@@ -35,15 +44,24 @@ static int point_cmp(const void *a, const void *b)
     return (x->member > y->member) - (x->member < y->member);
 }
 
+/* Output i + 1 of SplitMix64 seeded with |seed|: point i's hash (proto/RING.md). */
+static uint64_t splitmix_output(uint64_t seed, uint32_t i)
+{
+    uint64_t z = seed + ((uint64_t)i + 1) * UINT64_C(0x9e3779b97f4a7c15);
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
 /* The distinct points of |r|, each owned by the smallest member at its position. */
 static size_t brute_points(const struct hashring *r, struct point *p)
 {
     size_t n = 0;
     for (uint32_t m = 0; m < hashring_member_count(r); m++) {
         const struct hashring_member *mm = hashring_member(r, m);
+        uint64_t seed = XXH3_64bits(mm->id, mm->id_len);
         for (uint32_t i = 0; i < hashring_vnodes(r) * mm->weight; i++) {
-            p[n++] =
-                (struct point){ (uint32_t)(XXH3_64bits_withSeed(mm->id, mm->id_len, i) >> 32), m };
+            p[n++] = (struct point){ (uint32_t)(splitmix_output(seed, i) >> 32), m };
         }
     }
     qsort(p, n, sizeof(*p), point_cmp);
@@ -145,6 +163,69 @@ static void check_leave(const struct hashring *r, const struct hashring_member *
     hashring_del(smaller);
 }
 
+/* |a| (built from an older ring) and |b| (from scratch) must be the same ring. */
+static void check_same(const struct hashring *a, const struct hashring *b, const uint8_t *keys,
+                       size_t size)
+{
+    size_t n = hashring_member_count(a);
+    if (n != hashring_member_count(b) || hashring_checksum(a) != hashring_checksum(b) ||
+        hashring_point_count(a) != hashring_point_count(b) ||
+        hashring_memory_bytes(a) != hashring_memory_bytes(b)) {
+        abort();
+    }
+    double sa[MEMBERS_MAX], sb[MEMBERS_MAX];
+    hashring_shares(a, sa);
+    hashring_shares(b, sb);
+    for (size_t i = 0; i < n; i++) {
+        if (sa[i] != sb[i]) {
+            abort();
+        }
+    }
+    uint64_t h = 0;
+    for (size_t off = 0; off < size + 8 * 256; off += 8) {
+        if (off + 8 <= size) {
+            memcpy(&h, keys + off, 8);
+        } else {
+            h = splitmix_output(h, 0);
+        }
+        uint32_t oa, ob;
+        if (hashring_lookup_hash(a, h, &oa) != 0 || hashring_lookup_hash(b, h, &ob) != 0 ||
+            oa != ob) {
+            abort();
+        }
+    }
+}
+
+/* Member set |m| (n), then without its last member, then with member 0 one unit heavier,
+ * each built from the ring before and compared with a ring built from scratch. */
+static void check_updates(const struct hashring_member *m, size_t n, const uint8_t *keys,
+                          size_t size)
+{
+    struct hashring_config cfg = { .vnodes = UPDATE_VNODES };
+    struct hashring_member set[MEMBERS_MAX];
+    memcpy(set, m, n * sizeof(*m));
+    struct hashring *r = NULL;
+    if (hashring_new(&r, set, n, &cfg, NULL) != 0) {
+        abort();
+    }
+    size_t sizes[3] = { n - 1, n - 1, n };
+    for (int step = 0; step < 3; step++) {
+        if (step == 1) {
+            set[0].weight = set[0].weight % 3 + 1;
+        }
+        struct hashring *next = NULL, *full = NULL;
+        if (hashring_new_from(&next, r, set, sizes[step], &cfg, NULL) != 0 ||
+            hashring_new(&full, set, sizes[step], &cfg, NULL) != 0) {
+            abort();
+        }
+        check_same(next, full, keys, size);
+        hashring_del(full);
+        hashring_del(r);
+        r = next;
+    }
+    hashring_del(r);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -177,6 +258,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (n > 1) {
         check_leave(r, m, n, cfg.vnodes);
+        hashring__test_crowding = (data[0] & 0x10) ? 3 : 0;
+        check_updates(m, n, data + off, size - off);
+        hashring__test_crowding = 0;
     }
     hashring_del(r);
     return 0;

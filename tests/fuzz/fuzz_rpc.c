@@ -175,7 +175,7 @@ static void check_reencodes(const struct rpc_msg *m)
 }
 
 /*
- * The server side, as ringd's local API runs it (ringd/api.c process()): every outcome of
+ * The server side, as ringd's local API runs it (ringd/api/api.c process()): every outcome of
  * rpc_reader_next() goes through rpc_server_action() and gets the reply it names, packed
  * into |out|. Answers are deferred (an asynchronous server): CALL and REJECT are answered only
  * when the reader pauses on RING_EAGAIN, when the input ends, or when |answer_now| is set, so

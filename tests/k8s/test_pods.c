@@ -15,7 +15,7 @@
 #include "client.h"
 #include "pod.h"
 
-/* Seeds re-resolve every 2 s while the name does not resolve (ringd/seeds.c), then joining
+/* Seeds re-resolve every 2 s while the name does not resolve (ringd/node/seeds.c), then joining
  * and gossip at the 300 ms default probe interval take about a second: 10 s is slack for a
  * loaded 2-core machine, not the expected time (the test prints what it saw). */
 #define CONVERGE_MS_MAX 10000

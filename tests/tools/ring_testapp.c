@@ -15,6 +15,16 @@
  *   /sleep?ms=N      NAME\n after N ms (N <= SLEEP_MS_MAX)
  *   /count?id=X      the decimal count and "\n" of requests seen with `X-Request-Id: X`
  *   /close           NAME\n with `Connection: close`, then closes the connection
+ *   /headers         the request's header lines as received, "name: value\n" each (up to
+ *                    HEADERS_ECHO_BYTES_MAX bytes), with Content-Length
+ *   /forge           503 with the headers only ringd may set (X-Ring-Owner: forged, twice in
+ *                    two spellings, and X-Ring-Error: no_owner): what the proxy must not pass
+ *                    on as its own
+ *   /badhead         a response head with a bare LF inside a header line, hiding
+ *                    "X-Ring-Owner: n9" in it from a reader that keeps to CRLF lines
+ *   /extra?ms=N      NAME\n, then an unsolicited second response (X-App-Id: unsolicited, body
+ *      [&bytes=M]    "unsolicited\n", or M pattern bytes), in the same write when N is 0, else
+ *                    N ms later (the connection waits meanwhile)
  *   anything else    the request body echoed back, chunked, as it arrives; NAME\n with
  *                    Content-Length when the request had no body
  *
@@ -56,13 +66,26 @@
 #define KEY_BYTES_MAX          512
 #define REQUEST_ID_BYTES_MAX   128
 #define EXPECT_BYTES_MAX       32
+#define HEADERS_ECHO_BYTES_MAX 8192
 #define SLEEP_MS_MAX           600000
 #define IDS_MAX                8192  /* request ids /count remembers */
 #define IDS_SLOTS              16384 /* power of two, twice IDS_MAX: short probe runs */
 #define PATTERN_PERIOD         251   /* prime, so the pattern does not line up with buffers */
 #define PATTERN_BYTES          (PATTERN_PERIOD * 128)
 
-enum endpoint { EP_ECHO, EP_SINK, EP_GEN, EP_SLEEP, EP_COUNT, EP_CLOSE, EP_BAD };
+enum endpoint {
+    EP_ECHO,
+    EP_SINK,
+    EP_GEN,
+    EP_SLEEP,
+    EP_COUNT,
+    EP_CLOSE,
+    EP_HEADERS,
+    EP_FORGE,
+    EP_BADHEAD,
+    EP_EXTRA,
+    EP_BAD,
+};
 enum header { H_OTHER, H_KEY, H_REQUEST_ID, H_EXPECT };
 enum body_framing { BODY_LENGTH, BODY_CHUNKED, BODY_UNTIL_CLOSE };
 
@@ -120,6 +143,9 @@ struct request {
     int gen_chunked;
     int gen_active;
     uint64_t sleep_ms;
+    uint64_t extra_bytes; /* /extra: the unsolicited body's length, 0 for "unsolicited\n" */
+    char headers[HEADERS_ECHO_BYTES_MAX];
+    size_t headers_len;
 };
 
 struct conn {
@@ -307,8 +333,10 @@ static void out_u64(struct conn *c, uint64_t v, int hex)
     out_write(c, d + i, sizeof(d) - (size_t)i);
 }
 
-/* The status line and headers; |length| is used with BODY_LENGTH. */
-static void out_head(struct conn *c, const char *status, enum body_framing f, uint64_t length)
+/* The status line and headers, with the raw header lines |extra| (each ending in CRLF, may be
+ * NULL); |length| is used with BODY_LENGTH. */
+static void out_head_extra(struct conn *c, const char *status, const char *extra,
+                           enum body_framing f, uint64_t length)
 {
     struct request *r = &c->req;
     if (f == BODY_UNTIL_CLOSE) {
@@ -316,7 +344,11 @@ static void out_head(struct conn *c, const char *status, enum body_framing f, ui
     }
     out_str(c, "HTTP/1.1 ");
     out_str(c, status);
-    out_str(c, "\r\nX-App-Id: ");
+    out_str(c, "\r\n");
+    if (extra != NULL) {
+        out_str(c, extra);
+    }
+    out_str(c, "X-App-Id: ");
     out_write(c, c->app->id, c->app->id_len);
     if (r->has_key) {
         out_str(c, "\r\nX-Echo-Key: ");
@@ -334,6 +366,11 @@ static void out_head(struct conn *c, const char *status, enum body_framing f, ui
         out_str(c, "\r\nConnection: keep-alive");
     }
     out_str(c, "\r\n\r\n");
+}
+
+static void out_head(struct conn *c, const char *status, enum body_framing f, uint64_t length)
+{
+    out_head_extra(c, status, NULL, f, length);
 }
 
 static void out_chunk_head(struct conn *c, size_t len)
@@ -425,6 +462,24 @@ static enum endpoint route(struct request *r)
     if (PATH_IS("/close")) {
         return EP_CLOSE;
     }
+    if (PATH_IS("/headers")) {
+        return EP_HEADERS;
+    }
+    if (PATH_IS("/forge")) {
+        return EP_FORGE;
+    }
+    if (PATH_IS("/badhead")) {
+        return EP_BADHEAD;
+    }
+    if (PATH_IS("/extra")) {
+        size_t vlen;
+        r->extra_bytes = 0;
+        if (query_get(q, qlen, "bytes", &vlen) != NULL &&
+            query_u64(q, qlen, "bytes", 1u << 20, &r->extra_bytes) != 0) {
+            return EP_BAD;
+        }
+        return query_u64(q, qlen, "ms", SLEEP_MS_MAX, &r->sleep_ms) == 0 ? EP_EXTRA : EP_BAD;
+    }
 #undef PATH_IS
     return EP_ECHO;
 }
@@ -433,7 +488,7 @@ static int on_message_begin(http_parser *p)
 {
     struct request *r = &((struct conn *)p->data)->req;
     /* Only the small fields: the buffers are written before they are read. */
-    r->url_len = r->hname_len = r->key_len = r->rid_len = r->expect_len = 0;
+    r->url_len = r->hname_len = r->key_len = r->rid_len = r->expect_len = r->headers_len = 0;
     r->url_too_long = r->in_value = r->has_key = r->has_rid = r->echo = r->gen_active = 0;
     r->hcur = H_OTHER;
     r->body_bytes = 0;
@@ -452,6 +507,19 @@ static int on_url(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+static void append(char *buf, size_t cap, size_t *len, const char *at, size_t n)
+{
+    n = n < cap - *len ? n : cap - *len;
+    memcpy(buf + *len, at, n);
+    *len += n;
+}
+
+/* For /headers: every header line as it came, "name: value\n". */
+static void headers_add(struct request *r, const char *at, size_t len)
+{
+    append(r->headers, HEADERS_ECHO_BYTES_MAX, &r->headers_len, at, len);
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     struct conn *c = p->data;
@@ -459,7 +527,9 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
     if (r->in_value) {
         r->in_value = 0;
         r->hname_len = 0;
+        headers_add(r, "\n", 1);
     }
+    headers_add(r, at, len);
     /* A name longer than the buffer is no name we look for: keep it too long to match. */
     if (len > HEADER_NAME_BYTES_MAX - r->hname_len) {
         r->hname_len = HEADER_NAME_BYTES_MAX;
@@ -475,19 +545,13 @@ static int name_is(const struct request *r, const char *name)
     return r->hname_len == strlen(name) && strncasecmp(r->hname, name, r->hname_len) == 0;
 }
 
-static void append(char *buf, size_t cap, size_t *len, const char *at, size_t n)
-{
-    n = n < cap - *len ? n : cap - *len;
-    memcpy(buf + *len, at, n);
-    *len += n;
-}
-
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     struct conn *c = p->data;
     struct request *r = &c->req;
     if (!r->in_value) {
         r->in_value = 1;
+        headers_add(r, ": ", 2);
         r->hcur = name_is(r, c->app->key_header) ? H_KEY
                   : name_is(r, "X-Request-Id")   ? H_REQUEST_ID
                   : name_is(r, "Expect")         ? H_EXPECT
@@ -500,6 +564,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
             r->rid_len = 0;
         }
     }
+    headers_add(r, at, len);
     if (r->hcur == H_KEY) {
         append(r->key, KEY_BYTES_MAX, &r->key_len, at, len);
     } else if (r->hcur == H_REQUEST_ID) {
@@ -521,6 +586,9 @@ static int on_headers_complete(http_parser *p)
     struct request *r = &c->req;
     if (r->has_rid) {
         ids_bump(&c->app->ids, r->rid, r->rid_len);
+    }
+    if (r->in_value) {
+        headers_add(r, "\n", 1);
     }
     r->keep_alive = http_should_keep_alive(p);
     r->ep = r->url_too_long ? EP_BAD : route(r);
@@ -603,6 +671,34 @@ static void on_sleep_done(uv_timer_t *t)
     conn_pump(c);
 }
 
+/* What /extra sends when nobody asked: a whole response, as a confused app would. */
+static void out_unsolicited(struct conn *c)
+{
+    uint64_t left = c->req.extra_bytes;
+    if (left == 0) {
+        out_str(c, "HTTP/1.1 200 OK\r\nX-App-Id: unsolicited\r\nContent-Length: 12\r\n\r\n"
+                   "unsolicited\n");
+        return;
+    }
+    out_str(c, "HTTP/1.1 200 OK\r\nX-App-Id: unsolicited\r\nContent-Length: ");
+    out_u64(c, left, 0);
+    out_str(c, "\r\n\r\n");
+    for (uint64_t off = 0; left > 0;) {
+        size_t n = left < PATTERN_BYTES ? (size_t)left : PATTERN_BYTES;
+        out_write(c, pattern + off % PATTERN_PERIOD, n);
+        off += n;
+        left -= n;
+    }
+}
+
+static void on_extra_due(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    out_unsolicited(c);
+    response_done(c);
+    conn_pump(c);
+}
+
 static void message_complete_count(struct conn *c)
 {
     struct request *r = &c->req;
@@ -641,6 +737,29 @@ static int on_message_complete(http_parser *p)
     case EP_CLOSE:
         r->keep_alive = 0;
         out_name(c);
+        break;
+    case EP_HEADERS:
+        out_simple(c, "200 OK", r->headers, r->headers_len);
+        break;
+    case EP_FORGE:
+        out_head_extra(c, "503 Service Unavailable",
+                       "X-Ring-Owner: forged\r\nX-Ring-Error: no_owner\r\n"
+                       "x-ring-owner: forged-too\r\n",
+                       BODY_LENGTH, 7);
+        out_write(c, "forged\n", 7);
+        break;
+    case EP_BADHEAD:
+        out_head_extra(c, "200 OK", "X-A: a\nX-Ring-Owner: n9\r\n", BODY_LENGTH, 0);
+        break;
+    case EP_EXTRA:
+        out_name(c);
+        if (r->sleep_ms == 0) {
+            out_unsolicited(c);
+        } else {
+            /* the first answer goes now (conn_pump flushes it), the second when due */
+            c->waiting = 1;
+            uv_timer_start(&c->timer, on_extra_due, r->sleep_ms, 0);
+        }
         break;
     case EP_BAD:
         r->keep_alive = 0;

@@ -437,6 +437,28 @@ static const struct bad_case bad_cases[] = {
       RING_EPROTO },
     { "ping missing checksum", "93 01 01 83 00 05 01 a1 61 02 a0", RING_EPROTO },
     { "ping checksum negative", "93 01 01 84 00 05 01 a1 61 02 a0 04 ff", RING_EPROTO },
+    /* Text fields hold printable ASCII only (PROTOCOL.md section 6, "Text fields"). */
+    { "from with ESC", "93 01 03 82 00 05 01 a2 61 1b", RING_EPROTO },
+    { "from with a space", "93 01 03 82 00 05 01 a3 61 20 62", RING_EPROTO },
+    { "from with 0xff", "93 01 03 82 00 05 01 a2 61 ff", RING_EPROTO },
+    { "from in UTF-8", "93 01 03 82 00 05 01 a2 c3 a9", RING_EPROTO },
+    { "ping target with ESC", "93 01 01 84 00 05 01 a1 61 02 a2 62 1b 04 00", RING_EPROTO },
+    { "update id with an escape sequence",
+      NACK1 " 85 00 a5 1b 5b 32 4a 78 01 c4 06 0a 00 00 01 1f 0a 02 00 03 01 04 01", RING_EPROTO },
+    { "update id with C1 CSI",
+      NACK1 " 85 00 a3 62 c2 9b 01 c4 06 0a 00 00 01 1f 0a 02 00 03 01 04 01", RING_EPROTO },
+    { "update id with DEL", NACK1 " 85 00 a2 62 7f 01 c4 06 0a 00 00 01 1f 0a 02 00 03 01 04 01",
+      RING_EPROTO },
+    { "update group with a newline", NACK1 " 86 " UPD_HEAD " 04 01 05 a2 67 0a", RING_EPROTO },
+    { "update label key with '='", NACK1 " 86 " UPD_HEAD " 04 01 06 81 a3 6b 3d 6b a1 76",
+      RING_EPROTO },
+    { "update label value with ESC", NACK1 " 86 " UPD_HEAD " 04 01 06 81 a1 6b a2 1b 63",
+      RING_EPROTO },
+    { "update label value with ','", NACK1 " 86 " UPD_HEAD " 04 01 06 81 a1 6b a3 61 2c 62",
+      RING_EPROTO },
+    { "update label value invalid UTF-8", NACK1 " 86 " UPD_HEAD " 04 01 06 81 a1 6b a2 ed a0",
+      RING_EPROTO },
+    { "update source with BEL", NACK1 " 86 " UPD_HEAD " 04 01 07 a2 61 07", RING_EPROTO },
 };
 
 Test(codec, malformed_inputs_give_their_specific_error)
@@ -495,6 +517,14 @@ static const struct bad_case bad_sync_cases[] = {
     { "members past end", "93 01 10 84 01 a1 61 04 00 06 c3 07 dc 00 10", RING_ETRUNC },
     { "empty from", "93 01 10 84 01 a0 04 00 06 c3 07 90", RING_EPROTO },
     { "bad member", "93 01 10 84 01 a1 61 04 00 06 c3 07 91 80", RING_EPROTO },
+    { "from with ESC", "93 01 10 84 01 a2 61 1b 04 00 06 c3 07 90", RING_EPROTO },
+    { "second member's id with an escape sequence",
+      "93 01 10 84 01 a1 61 04 00 06 c3 07 92 " UPD
+      " 85 00 a5 1b 5b 32 4a 78 01 c4 06 0a 00 00 01 1f 0a 02 00 03 01 04 01",
+      RING_EPROTO },
+    { "member label value with ESC",
+      "93 01 10 84 01 a1 61 04 00 06 c3 07 91 86 " UPD_HEAD " 04 01 06 81 a1 6b a2 1b 63",
+      RING_EPROTO },
     { "ping to the sync decoder", "93 01 01 80", RING_EPROTO },
     { "version 9", "93 09 10 80", RING_EVERSION },
 };

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "codec_vectors.h"
+#include "groups_int.h"
 #include "ring/codec.h"
 #include "ring/error.h"
 #include "ring/groupmap.h"
@@ -345,6 +346,20 @@ Test(codec_groups, malformed_messages_fail_with_their_error)
           RING_E2BIG },
         { "unknown key skipped", "93 01 05 86 00 01 01 a1 61 08 a1 67 09 02 0a 03 1f 91 c0", 0 },
         { "an unknown type 8", "93 01 08 80", RING_EPROTO },
+        { "from with ESC", "93 01 05 85 00 01 01 a2 61 1b 08 a1 67 09 02 0a 03", RING_EPROTO },
+        { "group with ESC", "93 01 05 85 00 01 01 a1 61 08 a2 67 1b 09 02 0a 03", RING_EPROTO },
+        { "a summary name with an escape sequence",
+          "93 01 05 86 00 01 01 a1 61 08 a1 67 09 02 0a 03 0c 91 84 00 a4 1b 5b 32 4a 01 01 02 01 "
+          "03 00",
+          RING_EPROTO },
+        { "a contact id with 0xff",
+          "93 01 05 86 00 01 01 a1 61 08 a1 67 09 02 0a 03 0c 91 85 00 a1 68 01 01 02 01 03 00 04 "
+          "91 82 00 a2 63 ff 01 c4 06 0a 00 00 01 1f 0a",
+          RING_EPROTO },
+        { "a valid contact",
+          "93 01 05 86 00 01 01 a1 61 08 a1 67 09 02 0a 03 0c 91 85 00 a1 68 01 01 02 01 03 00 04 "
+          "91 82 00 a2 63 64 01 c4 06 0a 00 00 01 1f 0a",
+          0 },
     };
     for (size_t i = 0; i < RING_ARRAY_LEN(cases); i++) {
         uint8_t in[256];
@@ -748,4 +763,155 @@ Test(groups, swim_ignores_records_of_other_groups)
     cr_assert(ge(int, members_index(t, "node-z", 6), 0));
     cr_assert(eq(int, members_index(t, "node-y", 6), RING_ENOENT));
     swim_del(s);
+}
+
+/* A node alone in its group's membership gets its group's contacts (itself left out) as join
+ * seeds, at most every GROUPS_OWN_JOIN_RETRY_MS; a node that sees others of its group gets
+ * none. */
+Test(groups, a_lone_node_joins_its_group_through_its_contacts)
+{
+    net_init(2);
+    run_until(10000);
+    assert_converged();
+    struct ring_addr seeds[CODEC_CONTACTS_MAX];
+    cr_assert(eq(sz, groups_own_seeds(nodes[4].g, nodes[4].t, now, seeds), 0),
+              "node 4 sees its whole group: nothing to join");
+
+    struct members *alone = NULL;
+    cr_assert(eq(int, members_new(&alone, 0, &tm.mem), 0));
+    put_member(alone, 4, MEMBER_ALIVE, 1);
+    size_t n = groups_own_seeds(nodes[4].g, alone, now, seeds);
+    struct codec_summary s;
+    summary_at(4, 4 % GROUPS, &s);
+    size_t want = 0;
+    for (int k = 0; k < s.contact_count; k++) {
+        want += !ring_addr_equal(&s.contacts[k].addr, &nodes[4].addr);
+    }
+    cr_assert(gt(sz, want, 0));
+    cr_assert(eq(sz, n, want));
+    for (size_t k = 0; k < n; k++) {
+        int j = node_of(&seeds[k]);
+        cr_assert(eq(int, j % GROUPS, 4 % GROUPS), "a seed outside the group");
+        cr_assert(ne(int, j, 4), "never itself");
+    }
+    cr_assert(eq(sz, groups_own_seeds(nodes[4].g, alone, now + 10, seeds), 0), "not again so soon");
+    cr_assert(
+        eq(sz, groups_own_seeds(nodes[4].g, alone, now + GROUPS_OWN_JOIN_RETRY_MS, seeds), n));
+    cr_assert(eq(u64, groups_deadline_with(NULL, 1234), 1234));
+    cr_assert(
+        le(u64, groups_deadline_with(nodes[4].g, UINT64_MAX), groups_next_deadline(nodes[4].g)));
+    members_del(alone);
+    net_free();
+}
+
+/* ---- limits between peers (proto/SWIM.md, "Limits between peers") ---- */
+
+static struct codec_groups forged;
+
+/* A push from node |from| to node |to| carrying |n| summaries prepared in |forged|. */
+static void push_forged(int from, int to, size_t n)
+{
+    forged.type = CODEC_GROUP_PUSH;
+    forged.seq = 4242;
+    text(forged.from, &forged.from_len, nodes[from].id);
+    text(forged.group, &forged.group_len, nodes[from].group);
+    forged.summary_count = (uint16_t)n;
+    static uint8_t dgram[CODEC_DATAGRAM_BYTES_MAX];
+    ssize_t len = codec_encode_groups(dgram, sizeof(dgram), &forged);
+    cr_assert(gt(i64, (int64_t)len, 0));
+    cr_assert(eq(int, groups_recv(nodes[to].g, &nodes[from].addr, dgram, (size_t)len, now), 0));
+}
+
+/* A summary of |name| at |version| whose one contact is the attacker (not a node). */
+static void forge_summary(struct codec_summary *s, const char *name, uint64_t version)
+{
+    memset(s, 0, sizeof(*s));
+    text(s->name, &s->name_len, name);
+    s->version = version;
+    s->size = 1;
+    s->ring_checksum = UINT64_MAX;
+    s->contact_count = 1;
+    text(s->contacts[0].id, &s->contacts[0].id_len, "attacker");
+    addr_v4(&s->contacts[0].addr, 66, 6666);
+}
+
+/* The tester froze a real group's summary with version 2^64 - 1. */
+Test(groups, a_summary_version_far_above_the_known_one_is_refused_and_counted)
+{
+    net_init(2);
+    run_until(10000);
+    assert_converged();
+    summary_at(4, 2, &sum_a);
+    memset(&forged, 0, sizeof(forged));
+    forge_summary(&forged.summaries[0], "g2", UINT64_MAX);
+    push_forged(1, 4, 1);
+    summary_at(4, 2, &sum_b);
+    cr_assert(eq(u64, sum_b.version, sum_a.version));
+    cr_assert(eq(u64, groups_stats(nodes[4].g)->versions_refused, 1));
+    run_until(now + 5000);
+    assert_converged();
+    net_free();
+}
+
+/* The highest version a node accepts is one the group's own members out-version: they
+ * re-author at once, since the forged summary names no live contact. */
+Test(groups, a_summary_at_the_highest_accepted_version_is_outversioned_by_its_group)
+{
+    net_init(2);
+    run_until(10000);
+    assert_converged();
+    summary_at(4, 2, &sum_a);
+    memset(&forged, 0, sizeof(forged));
+    push_forged(1, 4, 0); /* node 4's clock is now */
+    uint64_t top = groups__version_ceiling(nodes[4].g, "g2", 2);
+    cr_assert(ge(u64, top, sum_a.version + GROUPS_VERSION_STEP_MAX));
+    memset(&forged, 0, sizeof(forged));
+    forge_summary(&forged.summaries[0], "g2", top + 1);
+    push_forged(1, 4, 1);
+    cr_assert(eq(u64, groups_stats(nodes[4].g)->versions_refused, 1));
+    forge_summary(&forged.summaries[0], "g2", top);
+    push_forged(1, 4, 1);
+    summary_at(4, 2, &sum_b);
+    cr_assert(eq(u64, sum_b.version, top));
+    run_until(now + 10000);
+    assert_converged();
+    for (int i = 0; i < NODES; i++) {
+        summary_at(i, 2, &sum_b);
+        cr_assert(gt(u64, sum_b.version, top), "node %d", i);
+        for (int k = 0; k < sum_b.contact_count; k++) {
+            int j = node_of(&sum_b.contacts[k].addr);
+            cr_assert(eq(int, j >= 0 ? j % GROUPS : -1, 2), "node %d: a contact outside g2", i);
+        }
+    }
+    net_free();
+}
+
+/* The tester added a fake group whose contact is the attacker. A ready node admits new
+ * groups from a budget: GROUPS_ADMIT_BURST at once, then one per GROUPS_ADMIT_INTERVAL_MS. */
+Test(groups, new_groups_are_admitted_within_a_rate_bound)
+{
+    net_init(2);
+    run_until(10000);
+    assert_converged();
+    memset(&forged, 0, sizeof(forged));
+    char name[16];
+    for (int k = 0; k < 40; k++) {
+        snprintf(name, sizeof(name), "fake-%d", k);
+        forge_summary(&forged.summaries[k], name, 1);
+    }
+    push_forged(1, 4, 40);
+    struct groups *g = nodes[4].g;
+    size_t added = groups_count(g) - GROUPS;
+    cr_assert(le(sz, added, (size_t)GROUPS_ADMIT_BURST));
+    cr_assert(eq(u64, groups_stats(g)->groups_refused, 40 - added));
+    now += GROUPS_ADMIT_INTERVAL_MS;
+    push_forged(1, 4, 40);
+    cr_assert(eq(sz, groups_count(g), GROUPS + added + 1));
+    /* A new group's first version is bounded too. */
+    forge_summary(&forged.summaries[0], "fake-far", UINT64_MAX);
+    now += GROUPS_ADMIT_INTERVAL_MS;
+    push_forged(1, 4, 1);
+    cr_assert(eq(int, groups_find(g, "fake-far", 8), RING_ENOENT));
+    cr_assert(eq(u64, groups_stats(g)->versions_refused, 1));
+    net_free();
 }

@@ -97,10 +97,78 @@ Test(members, set_id_checks_length)
     cr_assert(eq(int, member_set_id(&m, "", 0), RING_EINVAL));
     cr_assert(eq(int, member_set_id(&m, long_id, MEMBER_ID_BYTES_MAX + 1), RING_EINVAL));
     cr_assert(eq(int, member_set_id(&m, "a\0b", 3), RING_EINVAL));
+    cr_assert(eq(int, member_set_id(&m, "a\x1b[2J", 5), RING_EINVAL));
+    cr_assert(eq(int, member_set_id(&m, "a b", 3), RING_EINVAL));
     cr_assert(eq(int, member_set_id(&m, long_id, MEMBER_ID_BYTES_MAX), 0));
     cr_assert(eq(u8, m.id_len, MEMBER_ID_BYTES_MAX));
     cr_assert(eq(int, member_set_id(&m, "node-1", 6), 0));
     ASSERT_STR_EQ(m.id, "node-1");
+}
+
+/* The one rule for text fields (members.h, enum member_text): every bad input with its error
+ * and the offset it points at. */
+Test(members, text_check_table)
+{
+    char long_id[MEMBER_ID_BYTES_MAX + 1];
+    memset(long_id, 'x', sizeof(long_id));
+    static const struct {
+        const char *what;
+        int kind;
+        const char *s;
+        size_t len; /* 0: strlen(s) */
+        int want;
+        size_t at;
+    } cases[] = {
+        { "id", MEMBER_TEXT_ID, "node-1", 0, 0, 0 },
+        { "id host:port", MEMBER_TEXT_ID, "[::1]:7946", 0, 0, 0 },
+        { "id every printable", MEMBER_TEXT_ID, "!~azAZ09=,\\\"'`{}", 0, 0, 0 },
+        { "id empty", MEMBER_TEXT_ID, "", 0, RING_EINVAL, 0 },
+        { "id escape sequence", MEMBER_TEXT_ID, "a\x1b[2J", 0, RING_EINVAL, 1 },
+        { "id space", MEMBER_TEXT_ID, "a b", 0, RING_EINVAL, 1 },
+        { "id tab", MEMBER_TEXT_ID, "\tab", 0, RING_EINVAL, 0 },
+        { "id newline", MEMBER_TEXT_ID, "ab\n", 0, RING_EINVAL, 2 },
+        { "id NUL", MEMBER_TEXT_ID, "ab\0c", 4, RING_EINVAL, 2 },
+        { "id DEL", MEMBER_TEXT_ID, "ab\x7f", 0, RING_EINVAL, 2 },
+        { "id C1 CSI", MEMBER_TEXT_ID, "a\xc2\x9b", 0, RING_EINVAL, 1 },
+        { "id UTF-8", MEMBER_TEXT_ID, "caf\xc3\xa9", 0, RING_EINVAL, 3 },
+        { "id invalid UTF-8", MEMBER_TEXT_ID, "\xff\xfe", 0, RING_EINVAL, 0 },
+        { "id bidi override", MEMBER_TEXT_ID, "a\xe2\x80\xae", 0, RING_EINVAL, 1 },
+        { "group empty is no group", MEMBER_TEXT_GROUP, "", 0, 0, 0 },
+        { "group", MEMBER_TEXT_GROUP, "eu-west_1.a", 0, 0, 0 },
+        { "group escape", MEMBER_TEXT_GROUP, "g\x1b", 0, RING_EINVAL, 1 },
+        { "group space", MEMBER_TEXT_GROUP, "g 1", 0, RING_EINVAL, 1 },
+        { "group 64 bytes", MEMBER_TEXT_GROUP,
+          "0123456789012345678901234567890123456789012345678901234567890123", 0, RING_EMSGSIZE,
+          MEMBER_GROUP_BYTES_MAX },
+        { "label key", MEMBER_TEXT_LABEL_KEY, "zone", 0, 0, 0 },
+        { "label key empty", MEMBER_TEXT_LABEL_KEY, "", 0, RING_EINVAL, 0 },
+        { "label key '='", MEMBER_TEXT_LABEL_KEY, "a=b", 0, RING_EINVAL, 1 },
+        { "label key ','", MEMBER_TEXT_LABEL_KEY, "a,b", 0, RING_EINVAL, 1 },
+        { "label key 32 bytes", MEMBER_TEXT_LABEL_KEY, "01234567890123456789012345678901", 0,
+          RING_EMSGSIZE, MEMBER_LABEL_KEY_BYTES_MAX },
+        { "label value empty", MEMBER_TEXT_LABEL_VALUE, "", 0, 0, 0 },
+        { "label value", MEMBER_TEXT_LABEL_VALUE, "eu-1:a/b", 0, 0, 0 },
+        { "label value '='", MEMBER_TEXT_LABEL_VALUE, "x=y", 0, RING_EINVAL, 1 },
+        { "label value ','", MEMBER_TEXT_LABEL_VALUE, "x,y", 0, RING_EINVAL, 1 },
+        { "label value escape", MEMBER_TEXT_LABEL_VALUE, "\x1b]0;title\x07", 0, RING_EINVAL, 0 },
+        { "label value CR", MEMBER_TEXT_LABEL_VALUE, "v\r", 0, RING_EINVAL, 1 },
+        { "unknown kind", 4, "a", 0, RING_EINVAL, 0 },
+        { "negative kind", -1, "a", 0, RING_EINVAL, 0 },
+    };
+    for (size_t i = 0; i < RING_ARRAY_LEN(cases); i++) {
+        size_t len = cases[i].len != 0 ? cases[i].len : strlen(cases[i].s);
+        size_t at = 99;
+        int rv = member_text_check(cases[i].kind, cases[i].s, len, &at);
+        cr_assert(eq(int, rv, cases[i].want), "%s: got %s", cases[i].what, ring_err_name(rv));
+        cr_assert(eq(sz, at, cases[i].at), "%s", cases[i].what);
+        cr_assert(eq(int, member_text_check(cases[i].kind, cases[i].s, len, NULL), rv));
+    }
+    cr_assert(eq(int, member_text_check(MEMBER_TEXT_ID, long_id, MEMBER_ID_BYTES_MAX, NULL), 0));
+    cr_assert(eq(int, member_text_check(MEMBER_TEXT_ID, long_id, MEMBER_ID_BYTES_MAX + 1, NULL),
+                 RING_EMSGSIZE));
+    cr_assert(eq(sz, member_text_bytes_max(MEMBER_TEXT_ID), MEMBER_ID_BYTES_MAX));
+    cr_assert(eq(sz, member_text_bytes_max(MEMBER_TEXT_LABEL_VALUE), MEMBER_LABEL_VALUE_BYTES_MAX));
+    cr_assert(eq(sz, member_text_bytes_max(7), 0));
 }
 
 Test(members, set_label_adds_replaces_and_limits)
@@ -112,6 +180,9 @@ Test(members, set_label_adds_replaces_and_limits)
     ASSERT_STR_EQ(m.labels[0].value, "eu-2");
     cr_assert(eq(int, member_set_label(&m, "", "x"), RING_EINVAL));
     cr_assert(eq(int, member_set_label(&m, "12345678901234567890123456789012", "x"), RING_EINVAL));
+    cr_assert(eq(int, member_set_label(&m, "k", "\x1b[31m"), RING_EINVAL));
+    cr_assert(eq(int, member_set_label(&m, "k=", "v"), RING_EINVAL));
+    cr_assert(eq(int, member_set_label(&m, "k", "a,b"), RING_EINVAL));
     char value[MEMBER_LABEL_VALUE_BYTES_MAX + 2];
     memset(value, 'v', sizeof(value));
     value[MEMBER_LABEL_VALUE_BYTES_MAX + 1] = '\0';
@@ -143,6 +214,12 @@ Test(members, validate_rejects_malformed_members)
     BAD(m.id_len = 3);
     BAD(m.id_len = 5);
     BAD(m.id[1] = '\0');
+    BAD(m.id[1] = '\x1b');
+    BAD(m.id[1] = ' ');
+    BAD(m.id[1] = (char)0xff);
+    BAD((m.group[0] = 'g', m.group[1] = '\n', m.group_len = 2));
+    BAD((member_set_label(&m, "k", "v"), m.labels[0].value[0] = '\x1b'));
+    BAD((member_set_label(&m, "k", "v"), m.labels[0].key[0] = '='));
     BAD(m.status = 4);
     BAD(m.weight = 0);
     BAD(m.weight = HASHRING_WEIGHT_MAX + 1);
@@ -612,5 +689,32 @@ Test(members, clone_allocation_failures_leak_nothing)
         cr_assert(eq(sz, tm.bytes, before));
     }
     tm.fail_at = 0;
+    members_del(t);
+}
+
+/* The ring's weight (its points are this x vnodes) follows every change in O(1): only alive
+ * and suspect members hold points. swim refuses a new member that would take it past what
+ * hashring_new() can build. */
+Test(members, ring_weight_sums_the_weights_of_alive_and_suspect_members)
+{
+    struct members *t = table(0);
+    cr_assert(eq(u64, members_ring_weight(t), 0));
+    struct member a = mk("a", 1), b = mk("b", 2), c = mk("c", 3);
+    a.weight = 3;
+    b.weight = 10;
+    b.status = MEMBER_SUSPECT;
+    c.weight = 1000;
+    put(t, &a);
+    put(t, &b);
+    put(t, &c);
+    cr_assert(eq(u64, members_ring_weight(t), 1013));
+    c.status = MEMBER_FAULTY;
+    put(t, &c);
+    cr_assert(eq(u64, members_ring_weight(t), 13));
+    a.weight = 5;
+    put(t, &a);
+    cr_assert(eq(u64, members_ring_weight(t), 15));
+    cr_assert(eq(int, members_remove(t, "b", 1), 0));
+    cr_assert(eq(u64, members_ring_weight(t), 5));
     members_del(t);
 }

@@ -1,4 +1,4 @@
-/* Unit tests for ringd's C client (ringd/client.c) against a fake ringd: a unix socket in a
+/* Unit tests for ringd's C client (ringd/ctl/client.c) against a fake ringd: a unix socket in a
  * temp dir whose "server" side is written by the test. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>

@@ -262,6 +262,20 @@ Test(ringd_config, every_duration_form)
     }
 }
 
+/* A peer's weight is clamped to --weight-max (proto/SWIM.md, "Limits between peers"): its
+ * default is small, and this node's own --weight is within it. */
+Test(ringd_config, weight_max_defaults_small_and_bounds_weight)
+{
+    parse_ok(ENV("POD_IP=10.1.2.3"), NULL);
+    cr_assert(eq(u32, cfg.weight_max, SWIM_WEIGHT_MAX_DEFAULT));
+    cr_assert(eq(u32, cfg.weight_max, 10));
+    parse_ok(ENV("POD_IP=10.1.2.3", "RINGD_WEIGHT_MAX=50"), ARGS("--weight", "40"));
+    cr_assert(eq(u32, cfg.weight_max, 50));
+    cr_assert(eq(u32, cfg.weight, 40));
+    parse_fails(ENV("POD_IP=10.1.2.3"), ARGS("--weight-max", "3", "--weight", "4"),
+                "ringd: --weight: 4 is above --weight-max (3)");
+}
+
 Test(ringd_config, labels_are_bounded)
 {
     parse_ok(ENV("POD_IP=10.1.2.3", "RINGD_LABEL=a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8"), NULL);
@@ -276,7 +290,63 @@ Test(ringd_config, labels_are_bounded)
                 "ringd: --label: label \"0123456789012345678901234567890123=v\": key longer than "
                 "31 bytes");
     parse_fails(ENV("POD_IP=10.1.2.3"), ARGS("--label", "k=a=b"),
-                "ringd: --label: label \"a=b\": value may not contain spaces or '='");
+                "ringd: --label: label \"a=b\": value byte 0x3d at offset 1 is not allowed "
+                "(printable ASCII without spaces, '=' or ',' only)");
+}
+
+/* --id, --label, --group and $POD_NAME accept exactly what the wire does (member_text_check()),
+ * and the message shows the refused bytes escaped, never raw. */
+Test(ringd_config, text_values_follow_the_wire_rule_and_errors_are_escaped)
+{
+    static const struct {
+        const char *env;
+        const char *arg;
+        const char *want;
+    } cases[] = {
+        { NULL, "--id=n\x1b[2J",
+          "ringd: --id: id \"n\\x1b[2J\": byte 0x1b at offset 1 is not allowed (printable ASCII "
+          "without spaces only)" },
+        { NULL, "--id=caf\xc3\xa9",
+          "ringd: --id: id \"caf\xc3\xa9\": byte 0xc3 at offset 3 is not allowed (printable "
+          "ASCII without spaces only)" },
+        { NULL, "--id=\xff",
+          "ringd: --id: id \"\\xff\": byte 0xff at offset 0 is not allowed (printable ASCII "
+          "without spaces only)" },
+        { "POD_NAME=web\x07", NULL,
+          "ringd: $POD_NAME: id \"web\\x07\": byte 0x07 at offset 3 is not allowed (printable "
+          "ASCII without spaces only)" },
+        { "RINGD_GROUP=g 1", NULL,
+          "ringd: RINGD_GROUP: group \"g 1\": byte 0x20 at offset 1 is not allowed (printable "
+          "ASCII without spaces only)" },
+        { NULL, "--group=g\x1b]0;x\x07",
+          "ringd: --group: group \"g\\x1b]0;x\\x07\": byte 0x1b at offset 1 is not allowed "
+          "(printable ASCII without spaces only)" },
+        { NULL, "--label=zone=\x1b[31mred",
+          "ringd: --label: label \"\\x1b[31mred\": value byte 0x1b at offset 0 is not allowed "
+          "(printable ASCII without spaces, '=' or ',' only)" },
+        { NULL, "--label=k\x7f=v",
+          "ringd: --label: label \"k\\x7f=v\": key byte 0x7f at offset 1 is not allowed "
+          "(printable ASCII without spaces, '=' or ',' only)" },
+        { NULL, "--bind=\x1b[2J:1",
+          "ringd: --bind: invalid address \"\\x1b[2J:1\": the host must be a numeric IP "
+          "address" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *env[] = { "POD_IP=10.1.2.3", (char *)cases[i].env, NULL };
+        char *argv[] = { "ringd", (char *)cases[i].arg, NULL };
+        int rv =
+            ringd_config_parse(&cfg, cases[i].arg != NULL ? 2 : 1, argv, env, err, sizeof(err));
+        cr_assert(eq(int, rv, RING_EINVAL), "%s", cases[i].want);
+        ASSERT_STR_EQ(err, cases[i].want);
+        for (const char *p = err; *p != '\0'; p++) {
+            cr_assert(eq(int, *p == 0x1b, 0), "a raw ESC in: %s", err);
+        }
+    }
+    parse_ok(ENV("POD_IP=10.1.2.3", "POD_NAME=web-0"),
+             ARGS("--group", "eu_west-1.a", "--label", "v=1.2.3+build:7/x~y"));
+    ASSERT_STR_EQ(cfg.id, "web-0");
+    ASSERT_STR_EQ(cfg.group, "eu_west-1.a");
+    ASSERT_STR_EQ(cfg.labels[0].value, "1.2.3+build:7/x~y");
 }
 
 Test(ringd_config, bad_values_each_with_its_message)
@@ -291,6 +361,8 @@ Test(ringd_config, bad_values_each_with_its_message)
         { "--vnodes=many",
           "ringd: --vnodes: invalid number \"many\" (expected an integer from 1 to 16384)" },
         { "--weight=1001", "ringd: --weight: 1001 is out of range (expected 1 to 1000)" },
+        { "--weight-max=1001", "ringd: --weight-max: 1001 is out of range (expected 1 to 1000)" },
+        { "--weight=11", "ringd: --weight: 11 is above --weight-max (10)" },
         { "--indirect-probes=17",
           "ringd: --indirect-probes: 17 is out of range (expected 0 to 16)" },
         { "--suspect-timeout=5s",
@@ -314,7 +386,8 @@ Test(ringd_config, bad_values_each_with_its_message)
           "ringd: --log-format: invalid value \"xml\" (expected text or json)" },
         { "--key-header=X Key", "ringd: --key-header: invalid header name \"X Key\" (letters, "
                                 "digits and -, at most 64 bytes)" },
-        { "--id=a b", "ringd: --id: id \"a b\" may not contain spaces or control characters" },
+        { "--id=a b", "ringd: --id: id \"a b\": byte 0x20 at offset 1 is not allowed (printable "
+                      "ASCII without spaces only)" },
         { "--socket=", "ringd: --socket: must not be empty" },
         { "--probe-timeout=1s",
           "ringd: --probe-timeout: 1000ms must be shorter than --probe-interval (300ms)" },
@@ -389,6 +462,7 @@ Test(ringd_config, help_mentions_every_flag_its_variable_and_default)
         "max-body",
         "vnodes",
         "weight",
+        "weight-max",
         "label",
         "group",
         "keyfile",

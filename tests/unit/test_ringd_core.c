@@ -7,6 +7,7 @@
 #include "http.h"
 #include "joinfile.h"
 #include "log.h"
+#include "prom.h"
 #include "ring/error.h"
 #include "sbuf.h"
 
@@ -29,6 +30,15 @@ Test(ringd_http, reads_a_get_with_query_and_keep_alive)
     char key[64];
     cr_assert(eq(int, http_query_param(req.query, "key", key, sizeof(key)), 3));
     cr_assert(eq(str, key, "a b"));
+}
+
+Test(ringd_http, reads_a_head_request)
+{
+    cr_assert(gt(int, parse("HEAD /metrics HTTP/1.1\r\n\r\n"), 0));
+    cr_assert(eq(str, req.method, "HEAD"));
+    cr_assert(eq(str, req.path, "/metrics"));
+    cr_assert(eq(int, parse("PUT /metrics HTTP/1.1\r\n\r\n"), RING_EINVAL));
+    cr_assert(eq(int, parse("HEADX /metrics HTTP/1.1\r\n\r\n"), RING_EINVAL));
 }
 
 Test(ringd_http, needs_more_bytes_until_the_blank_line)
@@ -128,17 +138,50 @@ Test(ringd_joinfile, bad_files_say_why)
     cr_assert(strstr(err, "more than 4 seeds") != NULL, "%s", err);
 }
 
-Test(ringd_log, text_and_json_lines)
+Test(ringd_log, text_is_logfmt_and_json_has_msg)
 {
     char line[256];
     const char *kv[] = { "id", "n1", "why", "two words" };
     size_t len = ringd_log_format(line, sizeof(line), 0, 1700000000123ull, 1, "member", kv, 4);
-    cr_assert(eq(str, line, "2023-11-14T22:13:20.123Z info  member id=n1 why=\"two words\"\n"));
+    cr_assert(eq(str, line,
+                 "ts=2023-11-14T22:13:20.123Z level=info msg=member id=n1 why=\"two words\"\n"));
     cr_assert(eq(sz, len, strlen(line)));
     ringd_log_format(line, sizeof(line), 1, 1700000000123ull, 2, "member", kv, 4);
     cr_assert(eq(str, line,
-                 "{\"ts\":\"2023-11-14T22:13:20.123Z\",\"level\":\"warn\",\"event\":\"member\","
+                 "{\"ts\":\"2023-11-14T22:13:20.123Z\",\"level\":\"warn\",\"msg\":\"member\","
                  "\"id\":\"n1\",\"why\":\"two words\"}\n"));
+    /* a leap day, and the last millisecond of a year */
+    ringd_log_format(line, sizeof(line), 0, 951782400000ull, 0, "e", NULL, 0);
+    cr_assert(eq(str, line, "ts=2000-02-29T00:00:00.000Z level=debug msg=e\n"));
+    ringd_log_format(line, sizeof(line), 0, 1704067199999ull, 3, "e", NULL, 0);
+    cr_assert(eq(str, line, "ts=2023-12-31T23:59:59.999Z level=error msg=e\n"));
+}
+
+/* A field's JSON type is fixed by its key (log.c's table): counts are numbers, flags are
+ * booleans, everything else a string, even when it looks like a number (an id "42"). */
+Test(ringd_log, json_numbers_and_booleans_are_json_types)
+{
+    char line[512];
+    const char *kv[] = { "members", "3",   "complete", "true", "incarnation", "1796231524",
+                         "id",      "42",  "port",     "7946", "checksum",    "0123456789012345",
+                         "seeds",   "oops" };
+    ringd_log_format(line, sizeof(line), RINGD_LOG_JSON, 0, 1, "e", kv, 14);
+    cr_assert(eq(str, line,
+                 "{\"ts\":\"1970-01-01T00:00:00.000Z\",\"level\":\"info\",\"msg\":\"e\","
+                 "\"members\":3,\"complete\":true,\"incarnation\":1796231524,\"id\":\"42\","
+                 "\"port\":7946,\"checksum\":\"0123456789012345\",\"seeds\":\"oops\"}\n"));
+}
+
+Test(ringd_log, a_crash_line_has_the_format_of_the_others)
+{
+    char line[256];
+    size_t len = ringd_log_crash_line(line, sizeof(line), RINGD_LOG_JSON, 1700000000123ull, 6);
+    cr_assert(eq(str, line,
+                 "{\"ts\":\"2023-11-14T22:13:20.123Z\",\"level\":\"error\",\"msg\":\"crash\","
+                 "\"signal\":\"SIGABRT\"}\n"));
+    cr_assert(eq(sz, len, strlen(line)));
+    ringd_log_crash_line(line, sizeof(line), RINGD_LOG_TEXT, 1700000000123ull, 11);
+    cr_assert(eq(str, line, "ts=2023-11-14T22:13:20.123Z level=error msg=crash signal=SIGSEGV\n"));
 }
 
 Test(ringd_log, long_lines_are_cut_and_still_end_in_a_newline)
@@ -150,13 +193,49 @@ Test(ringd_log, long_lines_are_cut_and_still_end_in_a_newline)
     cr_assert(eq(chr, line[len - 1], '\n'));
 }
 
-Test(ringd_sbuf, json_escapes_and_cap)
+Test(ringd_sbuf, appends_up_to_the_cap)
 {
     struct sbuf b;
     sbuf_init(&b, 64);
-    sbuf_json_str(&b, "a\"b\\c\n\x01", 7);
-    cr_assert(eq(str, b.data, "\"a\\\"b\\\\c\\n\\u0001\""));
+    sbuf_adds(&b, "abc");
+    cr_assert(eq(str, b.data, "abc"));
     sbuf_printf(&b, "%0100d", 1);
     cr_assert(eq(int, b.failed, 1));
+    sbuf_free(&b);
+}
+
+/* The process families read from a /proc/self/stat line whose command name holds spaces and
+ * parentheses (it may: it is the process's own name). */
+Test(ringd_prom, process_families_from_proc_stat)
+{
+    const char *stat = "4242 (ri (n) gd) S 1 4242 4242 0 -1 4194560 500 0 0 0 150 50 0 0 20 0 "
+                       "3 0 1000 104857600 2560 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17";
+    struct sbuf b;
+    sbuf_init(&b, 1 << 16);
+    prom_process_from(&b, stat, 12, 1024, 100, 4096, 1700000000ull);
+    cr_assert(not(eq(ptr, strstr(b.data, "\nprocess_cpu_seconds_total 2\n"), NULL)), "%s", b.data);
+    cr_assert(not(eq(ptr, strstr(b.data, "\nprocess_resident_memory_bytes 10485760\n"), NULL)),
+              "%s", b.data);
+    cr_assert(not(eq(ptr, strstr(b.data, "\nprocess_virtual_memory_bytes 104857600\n"), NULL)),
+              "%s", b.data);
+    cr_assert(not(eq(ptr, strstr(b.data, "\nprocess_start_time_seconds 1700000010\n"), NULL)), "%s",
+              b.data);
+    cr_assert(not(eq(ptr, strstr(b.data, "\nprocess_open_fds 12\n"), NULL)), "%s", b.data);
+    cr_assert(not(eq(ptr, strstr(b.data, "\nprocess_max_fds 1024\n"), NULL)), "%s", b.data);
+    cr_assert(not(eq(ptr, strstr(b.data, "# TYPE process_cpu_seconds_total counter\n"), NULL)));
+    sbuf_reset(&b);
+    prom_process_from(&b, NULL, -1, 0, 100, 4096, 0);
+    cr_assert(eq(sz, b.len, 0), "nothing known, nothing written: %s", b.data);
+    sbuf_free(&b);
+}
+
+Test(ringd_prom, build_info_has_version_and_commit)
+{
+    struct sbuf b;
+    sbuf_init(&b, 1 << 16);
+    prom_build_info(&b);
+    cr_assert(not(eq(ptr, strstr(b.data, "\nringd_build_info{version=\""), NULL)), "%s", b.data);
+    cr_assert(not(eq(ptr, strstr(b.data, "\",commit=\""), NULL)), "%s", b.data);
+    cr_assert(not(eq(ptr, strstr(b.data, "\"} 1\n"), NULL)), "%s", b.data);
     sbuf_free(&b);
 }

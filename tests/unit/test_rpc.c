@@ -392,7 +392,7 @@ Test(rpc, bad_requests_count_in_flight_only_when_answerable)
 
 /*
  * Serving: what a server following rpc_server_action() does with each odd message, as ringd
- * does (ringd/api.c process()). The server here calls nothing: a CALL is answered with a nil
+ * does (ringd/api/api.c process()). The server here calls nothing: a CALL is answered with a nil
  * result, a NOTIFY with nothing.
  */
 struct served {

@@ -524,6 +524,48 @@ Test(swim, bad_input_is_counted_not_asserted)
     cr_assert(eq(int, swim_stream_failed(s, 12345, 0), RING_ENOENT));
 }
 
+/* A member whose id carries a terminal escape, forged by a peer (the encoder refuses to write
+ * one, so the id is patched into encoded bytes): the datagram and the sync are refused and
+ * counted, and nothing of them is stored. */
+Test(swim, a_forged_member_with_an_escape_in_its_id_is_rejected_and_counted)
+{
+    converge(2, 5, NULL);
+    struct swim *s = net.nodes[1].s;
+    struct member m;
+    member_of(1, 0, &m);
+    cr_assert(eq(int, member_set_id(&m, "X[2Jevil", 8), 0));
+    uint8_t buf[1400];
+    size_t len = craft_ping(buf, sizeof(buf), 0, &m, "");
+    size_t at = 0;
+    while (at + 8 <= len && memcmp(buf + at, "X[2Jevil", 8) != 0) {
+        at++;
+    }
+    cr_assert(lt(sz, at + 8, len + 1), "the id is in the datagram");
+    buf[at] = 0x1b;
+    size_t members_before = members_count(swim_members(s));
+    uint64_t errors = swim_stats(s)->decode_errors;
+    cr_assert(eq(int, swim_recv(s, &net.nodes[0].addr, buf, len, net.now_ms), RING_EPROTO));
+    cr_assert(eq(u64, swim_stats(s)->decode_errors, errors + 1));
+    /* A sync carrying the same member: {1: "a", 4: 0, 6: true, 7: [member]}. */
+    static const uint8_t sync[] = { 0x93, 0x01, 0x10, 0x84, 0x01, 0xa1, 0x61, 0x04, 0x00,
+                                    0x06, 0xc3, 0x07, 0x91, 0x85, 0x00, 0xa5, 0x1b, 0x5b,
+                                    0x32, 0x4a, 0x78, 0x01, 0xc4, 0x06, 0x0a, 0x00, 0x00,
+                                    0x01, 0x1f, 0x0a, 0x02, 0x00, 0x03, 0x01, 0x04, 0x01 };
+    uint8_t resp[1 << 16];
+    cr_assert(lt(i64,
+                 (int64_t)swim_stream_serve(s, &net.nodes[0].addr, sync, sizeof(sync), resp,
+                                            sizeof(resp), net.now_ms),
+                 0));
+    cr_assert(eq(u64, swim_stats(s)->decode_errors, errors + 2));
+    const struct members *t = swim_members(s);
+    cr_assert(eq(sz, members_count(t), members_before));
+    for (size_t i = 0; i < members_count(t); i++) {
+        size_t id_len;
+        const char *id = members_id(t, i, &id_len);
+        cr_assert(eq(int, member_text_check(MEMBER_TEXT_ID, id, id_len, NULL), 0));
+    }
+}
+
 Test(swim, rejects_bad_config)
 {
     struct swim_config cfg;

@@ -58,6 +58,21 @@
 
 struct groups;
 
+/*
+ * Limits between peers (proto/SWIM.md): a summary of a group this node knows is accepted
+ * only up to GROUPS_VERSION_STEP_MAX versions above the one it holds, plus one per second
+ * since that version changed here (authors publish about once a second at most, and a
+ * summary refused at the edge is taken a second later); a group it does not know only at a
+ * version up to GROUPS_VERSION_NEW_MAX. So no forged summary brings a version near 2^64:
+ * the group's authors always out-version it, and versions never wrap. Once ready, a node
+ * admits new groups GROUPS_ADMIT_BURST at once, then one per GROUPS_ADMIT_INTERVAL_MS;
+ * until then it takes what its first exchanges bring.
+ */
+#define GROUPS_VERSION_STEP_MAX  1024
+#define GROUPS_VERSION_NEW_MAX   (UINT64_C(1) << 32)
+#define GROUPS_ADMIT_BURST       8
+#define GROUPS_ADMIT_INTERVAL_MS 10000
+
 /* Every 0 field takes the default in brackets. */
 struct groups_config {
     /* This node's id and address (as in swim_config) and its group (1..63 bytes). */
@@ -99,6 +114,10 @@ struct groups_stats {
     uint64_t bytes_in, bytes_out;
     uint64_t decode_errors;
     uint64_t msgs_dropped; /* datagrams not queued: queue full or no memory */
+    /* Summaries refused: a version too far above the known one (or a new group's too high),
+     * and new groups over the admission budget. */
+    uint64_t versions_refused;
+    uint64_t groups_refused;
 };
 
 /* A lookup's answer. Strings point into |g| and are valid until the next call that feeds it. */
@@ -152,6 +171,21 @@ RING_EXTERN int groups_tick(struct groups *g, const struct members *local,
 
 /* The time at which groups_tick() has work next (never UINT64_MAX: exchanges are periodic). */
 RING_EXTERN uint64_t groups_next_deadline(const struct groups *g);
+
+/* The one deadline a node arms its timer for: the earlier of |swim_deadline|
+ * (swim_next_deadline()) and |g|'s; |g| may be NULL (sub-sharding off). */
+RING_EXTERN uint64_t groups_deadline_with(const struct groups *g, uint64_t swim_deadline);
+
+/* A node alone in its group's membership |local| (its join seeds may all be of other
+ * groups, whose memberships ignore it) joins its group through the contacts the summaries
+ * name for it. Writes into |seeds| (room for CODEC_CONTACTS_MAX) its own group's contacts,
+ * itself left out, and returns how many; 0 when the node is not alone, knows no contact of
+ * its group, or tried less than GROUPS_OWN_JOIN_RETRY_MS ago. The caller passes them to
+ * swim_join(). Call it before groups_tick(): a lone node would otherwise author its own
+ * summary over the one that names the rest of its group. */
+#define GROUPS_OWN_JOIN_RETRY_MS 2000
+RING_EXTERN size_t groups_own_seeds(struct groups *g, const struct members *local, uint64_t now_ms,
+                                    struct ring_addr *seeds);
 
 /* Writes the next datagram into |buf| (|cap| >= the datagram budget) and its destination
  * into |*to|. Returns its length, 0 when nothing is queued, or RING_ENOBUFS. */

@@ -2,9 +2,10 @@
  * hashring: the consistent-hash ring that maps a key to its owner(s).
  *
  * A ring is an immutable value built from a member set: build a new ring when membership
- * changes, ask hashring_diff() what moved, then drop the old one. Every node that builds a
- * ring from the same (member set, vnodes) gets the byte-identical ring, whatever order the
- * members were given in. The placement rules are specified in proto/RING.md, with
+ * changes (hashring_new_from() builds it from the old one, touching only what changed), ask
+ * hashring_diff() what moved, then drop the old one. Every node that builds a ring from the
+ * same (member set, vnodes) gets the byte-identical ring, whatever order the members were
+ * given in and whichever way it was built. The placement rules are specified in proto/RING.md, with
  * known-answer vectors in proto/vectors/hashring.txt.
  *
  * Lookups never allocate and never take a lock: a ring is read-only once built.
@@ -16,14 +17,15 @@
 #include "ring/mem.h"
 
 /* Points per unit of weight. The default gives a busiest member within about 1.06x the
- * mean share at 100 members and 1.10x at 1,000 (see README "Ring balance"); ringpop's 100
- * points give 1.22x at 32 members. */
+ * mean share at 100 members (proto/RING.md, "Balance": the mean over random ids) and about
+ * 1.07x at 1,000 (bench_ring); ringpop's 100 points give 1.22x at 32 members. A point costs
+ * about 3.6 bytes (proto/RING.md, "Layout"). */
 #define HASHRING_VNODES_DEFAULT 1024
 #define HASHRING_VNODES_MAX     16384
 /* Weights are small integers; a member with weight w owns w times the points. */
 #define HASHRING_WEIGHT_MAX 1000
-/* Member indexes are 16 bits inside a point (see proto/RING.md): 65,535 members per ring.
- * Larger clusters use sub-sharding, where each group has its own ring. */
+/* Member indexes take at most 16 bits of a boundary (see proto/RING.md, "Layout"): 65,535
+ * members per ring. Larger clusters use sub-sharding, where each group has its own ring. */
 #define HASHRING_MEMBERS_MAX 65535
 /* Ids are opaque bytes (memberlist and ringpop use host:port or pod names). */
 #define HASHRING_ID_BYTES_MAX 255
@@ -79,12 +81,29 @@ typedef void (*hashring_range_cb)(const struct hashring_range *range, void *arg)
 RING_EXTERN int hashring_new(struct hashring **out, const struct hashring_member *members, size_t n,
                              const struct hashring_config *cfg, const struct ring_mem *mem);
 
+/*
+ * Builds the ring of the |n| |members| like hashring_new(), from |old|, a ring built
+ * earlier (which may be NULL, and is not changed): the result is byte for byte the ring
+ * hashring_new() builds from the same arguments, in time that grows with the points that
+ * change rather than with the ring. A join, a leave or a weight change of one member in a
+ * ring of 1,000 members of 1,024 points costs about a millisecond instead of tens; the
+ * untouched part of the table is copied. It builds from scratch when |old| is NULL, has
+ * other vnodes, is small, when more than an eighth of the points change, or when the member
+ * or point count crosses a threshold of the table's shape (proto/RING.md, "Layout").
+ * |old| must stay valid during the call only.
+ *
+ * Returns what hashring_new() returns.
+ */
+RING_EXTERN int hashring_new_from(struct hashring **out, const struct hashring *old,
+                                  const struct hashring_member *members, size_t n,
+                                  const struct hashring_config *cfg, const struct ring_mem *mem);
+
 /* Frees |r| and everything it owns. |r| may be NULL. */
 RING_EXTERN void hashring_del(struct hashring *r);
 
 /*
- * Stores in |*owner| the index of the member that owns |key| (|key_len| bytes): the first
- * point at or clockwise of the key's xxHash3-64. Never allocates.
+ * Stores in |*owner| the index of the member that owns |key| (|key_len| bytes): the member
+ * of the point nearest the key's position (proto/RING.md, "Owners"). Never allocates.
  *
  * Returns 0, or RING_EEMPTY if the ring has no members.
  */
@@ -138,7 +157,7 @@ RING_EXTERN uint64_t hashring_member_digest(const char *id, size_t id_len, uint3
  * |digest_sum| (mod 2^64), for a ring of |vnodes| points per unit of weight. */
 RING_EXTERN uint64_t hashring_checksum_from_sum(uint32_t vnodes, uint64_t digest_sum);
 
-/* Bytes of memory the ring holds (its points, index, members and ids). */
+/* Bytes of memory the ring holds (its table, what updates need, members and ids). */
 RING_EXTERN size_t hashring_memory_bytes(const struct hashring *r);
 
 /* Stores in shares[m], for every member m (|shares| has hashring_member_count() entries),

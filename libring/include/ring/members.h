@@ -62,16 +62,45 @@ struct members;
 /* Returns the status name: "alive", "suspect", "faulty", "left" (or "unknown"). */
 RING_EXTERN const char *member_status_name(int status);
 
-/* Copies |id_len| bytes of |id| into |m|'s id. Returns 0 or RING_EINVAL (empty or too long). */
+/*
+ * The text fields of a member (its id, group, label keys and values, and every id a message
+ * carries) are printed by ringctl, logged and sent out as JSON, so they hold printable ASCII
+ * only, 0x21..0x7e: no space, no control byte, nothing outside ASCII (proto/PROTOCOL.md
+ * section 6, "Text fields"). Label keys and values also exclude '=' and ',', which separate
+ * them in `--label k=v,k2=v2` and in ringctl's table. This is the one rule: the flag parser
+ * (ringd/config.c), the decoders and the member table all call member_text_check().
+ */
+enum member_text {
+    MEMBER_TEXT_ID = 0,          /* 1..MEMBER_ID_BYTES_MAX bytes */
+    MEMBER_TEXT_GROUP = 1,       /* 0..MEMBER_GROUP_BYTES_MAX bytes; empty: no group */
+    MEMBER_TEXT_LABEL_KEY = 2,   /* 1..MEMBER_LABEL_KEY_BYTES_MAX bytes, no '=' or ',' */
+    MEMBER_TEXT_LABEL_VALUE = 3, /* 0..MEMBER_LABEL_VALUE_BYTES_MAX bytes, no '=' or ',' */
+};
+
+/*
+ * Checks |len| bytes of |s| against the rule for |kind| (enum member_text). Returns 0,
+ * RING_EMSGSIZE (longer than the kind allows) or RING_EINVAL (empty where the kind needs a
+ * byte, a byte the rule excludes, or an unknown kind). When |bad_at| is not NULL it gets the
+ * offset of the first excluded byte (0 for an empty or unknown kind, the limit when too
+ * long), so an error message can point at it.
+ */
+RING_EXTERN int member_text_check(int kind, const char *s, size_t len, size_t *bad_at);
+
+/* The longest text of |kind| in bytes (0 for an unknown kind). */
+RING_EXTERN size_t member_text_bytes_max(int kind);
+
+/* Copies |id_len| bytes of |id| into |m|'s id. Returns 0 or RING_EINVAL (empty, too long, or
+ * a byte member_text_check() excludes). */
 RING_EXTERN int member_set_id(struct member *m, const char *id, size_t id_len);
 
 /* Adds or replaces label |key|=|value| (NUL-terminated). Returns 0, RING_EINVAL (empty key,
- * key or value too long) or RING_E2BIG (MEMBER_LABELS_MAX labels already). */
+ * key or value too long, or a byte member_text_check() excludes) or RING_E2BIG
+ * (MEMBER_LABELS_MAX labels already). */
 RING_EXTERN int member_set_label(struct member *m, const char *key, const char *value);
 
-/* Checks that |m| is well-formed: id non-empty, lengths match the NUL-terminated strings,
- * status known, weight in range, labels within bounds. Decoders call it on every member
- * they read. Returns 0 or RING_EPROTO. */
+/* Checks that |m| is well-formed: id, group and labels pass member_text_check(), lengths
+ * match the NUL-terminated strings, status known, weight in range, labels within bounds and
+ * distinct. Decoders call it on every member they read. Returns 0 or RING_EPROTO. */
 RING_EXTERN int member_validate(const struct member *m);
 
 /*
@@ -152,6 +181,10 @@ RING_EXTERN uint64_t members_ring_checksum(const struct members *t, uint32_t vno
  * with the same id), which the ring checksum does not see. Everything that maps a key to an
  * address follows this one. O(1). */
 RING_EXTERN uint64_t members_routes_checksum(const struct members *t);
+
+/* The sum of the weights of the alive and suspect members: the ring has this many x vnodes
+ * points. O(1). */
+RING_EXTERN uint64_t members_ring_weight(const struct members *t);
 
 /* Number of alive and suspect members (the ring's member count). */
 RING_EXTERN size_t members_ring_count(const struct members *t);

@@ -24,6 +24,10 @@
 
 struct swim;
 
+/* Defaults of swim_config.weight_max and admit_per_second. */
+#define SWIM_WEIGHT_MAX_DEFAULT       10
+#define SWIM_ADMIT_PER_SECOND_DEFAULT 8
+
 /* Scratch space to encode or decode one message (~74 KB). It holds nothing between calls,
  * so swims driven from one thread may share one: ringsim runs 100,000 of them. */
 struct swim_scratch;
@@ -86,6 +90,14 @@ struct swim_config {
     uint32_t datagram_bytes_max;
     /* Largest member table [MEMBERS_MAX]. */
     uint32_t members_max;
+    /* The largest ring weight of any member [SWIM_WEIGHT_MAX_DEFAULT], at most
+     * HASHRING_WEIGHT_MAX: a heavier update is clamped to it (weights_clamped), so one member
+     * holds at most weight_max / (weight_max + N - 1) of the ring. This node's own weight
+     * must not exceed it. Every node of a cluster should use the same value. */
+    uint16_t weight_max;
+    /* New members admitted per second beyond the burst [SWIM_ADMIT_PER_SECOND_DEFAULT]
+     * (proto/SWIM.md, "Limits between peers"). */
+    uint32_t admit_per_second;
     /* Scratch shared with other swims of this thread [NULL: the swim allocates its own].
      * It must outlive the swim. */
     struct swim_scratch *scratch;
@@ -123,6 +135,15 @@ struct swim_stats {
     uint64_t decode_errors;  /* datagrams and stream messages that failed to decode */
     uint64_t events_dropped; /* member events lost to a full event queue */
     uint64_t msgs_dropped;   /* datagrams not queued because the send queue was full */
+    /* Limits between peers (proto/SWIM.md): updates refused because their incarnation is
+     * implausibly far ahead, weights clamped to weight_max, new members not admitted (the
+     * admission budget, or the table or ring is full), ping-reqs for a target that is not a
+     * live member, syncs refused by their length before decoding. */
+    uint64_t incarnations_refused;
+    uint64_t weights_clamped;
+    uint64_t members_refused;
+    uint64_t ping_reqs_refused;
+    uint64_t syncs_refused;
 };
 
 /* A stream request for the caller to carry: connect to |to|, send one frame with |data|,
@@ -210,6 +231,15 @@ RING_EXTERN int swim_stream_failed(struct swim *s, uint32_t token, uint64_t now_
 RING_EXTERN ssize_t swim_stream_serve(struct swim *s, const struct ring_addr *from,
                                       const uint8_t *req, size_t len, uint8_t *resp, size_t cap,
                                       uint64_t now_ms);
+
+/*
+ * The longest stream message |s| accepts for stream request |token| (its response), or with
+ * token 0 for a request it serves: a reply to its own join sync may be a whole cluster
+ * (CODEC_FRAME_BYTES_MAX); any other sync is bounded in proportion to this node's table. A
+ * caller should refuse a frame header above it before reading the frame; swim itself
+ * refuses a longer message before decoding it (syncs_refused, RING_EMSGSIZE).
+ */
+RING_EXTERN size_t swim_stream_bytes_max(const struct swim *s, uint32_t token);
 
 /* Takes the next event into |*ev|. Returns 1, or 0 when none is queued. */
 #define SWIM_EVENTS_MAX 4096

@@ -1,0 +1,553 @@
+/*
+ * admin: the admin HTTP server (default 127.0.0.1:7947): /metrics, /healthz, /livez,
+ * /readyz[?verbose], /v1/members, /v1/ring, /v1/lookup?key=K[&n=N]. Requests are read by
+ * http.c (GET and HEAD, bounded head); keep-alive is honoured; a bad request gets its status
+ * and the connection closes. Every error is JSON, {"code", "message"} as the local API's
+ * errors (code: a RING_E* name), whatever the path; every response has a Date.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "escape.h"
+#include "admin.h"
+#include "http.h"
+#include "list.h"
+#include "metrics.h"
+#include "ring/error.h"
+#include "ring/groups.h"
+#include "sbuf.h"
+#include "route.h"
+
+/* An idle or slow connection is closed after this long. */
+#define ADMIN_IDLE_MS 30000
+/* Connections open at once. */
+#define ADMIN_CONNS_MAX 64
+/* The largest response (a members list of a large cluster). */
+#define ADMIN_RESPONSE_BYTES_MAX (32u << 20)
+/* The methods every path answers (405 lists them in Allow). */
+#define ADMIN_ALLOW "GET, HEAD"
+
+struct admin_conn {
+    struct ringd *d;
+    struct list link; /* in ringd_admin.conns */
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_write_t wreq;
+    char in[HTTP_HEAD_BYTES_MAX];
+    size_t in_len;
+    struct sbuf out;
+    int keep_alive;
+    int writing;
+    int closing;
+    int handles_open;
+};
+
+struct ringd_admin {
+    uv_tcp_t listen;
+    struct list conns;
+    size_t conn_count;
+    uint64_t http_requests;
+};
+
+static void on_closed(uv_handle_t *h)
+{
+    struct admin_conn *c = h->data;
+    if (--c->handles_open == 0) {
+        sbuf_free(&c->out);
+        free(c);
+    }
+}
+
+static void conn_close(struct admin_conn *c)
+{
+    if (c->closing) {
+        return;
+    }
+    c->closing = 1;
+    struct ringd_admin *a = c->d->admin;
+    list_remove(&c->link);
+    a->conn_count--;
+    uv_close((uv_handle_t *)&c->tcp, on_closed);
+    uv_close((uv_handle_t *)&c->timer, on_closed);
+}
+
+/* ---- handlers: each writes a body into |b| and returns the status --------------------- */
+
+/* An error body, the shape of the local API's errors: {"code": RING_E* name, "message"}.
+ * Returns |status|. */
+static int json_error(struct sbuf *b, int status, int err, const char *message)
+{
+    sbuf_reset(b);
+    sbuf_adds(b, "{\"code\":");
+    escape_json(b, ring_err_name(err), strlen(ring_err_name(err)));
+    sbuf_adds(b, ",\"message\":");
+    escape_json(b, message, strlen(message));
+    sbuf_adds(b, "}\n");
+    return status;
+}
+
+static void json_member(struct ringd *d, struct sbuf *b, const struct member *m)
+{
+    char addr[RING_ADDR_STRLEN];
+    uint32_t idx;
+    double share = 0;
+    if (d->ring.ring != NULL && hashring_find(d->ring.ring, m->id, m->id_len, &idx) == 0) {
+        share = d->ring.shares[idx];
+    }
+    sbuf_adds(b, "{\"id\":");
+    escape_json(b, m->id, m->id_len);
+    sbuf_adds(b, ",\"address\":");
+    ringd_addr_str(&m->addr, addr);
+    escape_json(b, addr, strlen(addr));
+    sbuf_printf(b, ",\"status\":\"%s\",\"incarnation\":%llu,\"weight\":%u,\"group\":",
+                member_status_name(m->status), (unsigned long long)m->incarnation, m->weight);
+    escape_json(b, m->group, m->group_len);
+    sbuf_adds(b, ",\"labels\":{");
+    for (size_t i = 0; i < m->label_count; i++) {
+        sbuf_adds(b, i > 0 ? "," : "");
+        escape_json(b, m->labels[i].key, m->labels[i].key_len);
+        sbuf_adds(b, ":");
+        escape_json(b, m->labels[i].value, m->labels[i].value_len);
+    }
+    sbuf_printf(b, "},\"share\":%.6f}", share);
+}
+
+static int h_members(struct ringd *d, const struct http_request *req, struct sbuf *b)
+{
+    (void)req;
+    const struct members *t = swim_members(d->swim);
+    sbuf_adds(b, "{\"members\":[");
+    for (size_t i = 0; i < members_count(t); i++) {
+        struct member m;
+        members_get(t, i, &m);
+        sbuf_adds(b, i > 0 ? "," : "");
+        json_member(d, b, &m);
+    }
+    sbuf_adds(b, "]}\n");
+    return 200;
+}
+
+static int h_ring(struct ringd *d, const struct http_request *req, struct sbuf *b)
+{
+    (void)req;
+    const struct hashring *r = d->ring.ring;
+    if (r == NULL) {
+        return json_error(b, 503, RING_EAGAIN, "the ring is not built yet");
+    }
+    /* checksums in JSON are 16 hex digits in a string, as ringctl shows them: a JSON number
+     * above 2^53 loses digits in JavaScript and jq */
+    sbuf_printf(b,
+                "{\"checksum\":\"%016llx\",\"ring_checksum\":\"%016llx\",\"vnodes\":%u,"
+                "\"points\":%zu,\"members\":[",
+                (unsigned long long)d->ring.checksum, (unsigned long long)d->ring.checksum,
+                hashring_vnodes(r), hashring_point_count(r));
+    for (uint32_t i = 0; i < hashring_member_count(r); i++) {
+        const struct hashring_member *m = hashring_member(r, i);
+        char addr[RING_ADDR_STRLEN];
+        sbuf_adds(b, i > 0 ? ",{\"id\":" : "{\"id\":");
+        escape_json(b, m->id, m->id_len);
+        ringd_addr_str(&d->ring.addrs[i], addr);
+        sbuf_adds(b, ",\"address\":");
+        escape_json(b, addr, strlen(addr));
+        sbuf_printf(b, ",\"weight\":%u,\"share\":%.6f}", m->weight, d->ring.shares[i]);
+    }
+    sbuf_adds(b, "]}\n");
+    return 200;
+}
+
+/* One routed answer's fields, the first preceded by |lead| ("," or ""): shard, group and
+ * local when they apply, id, address (the local API's lookup map). */
+static void lookup_fields(struct sbuf *b, const struct ringd_route *r, const char *lead)
+{
+    char addr[RING_ADDR_STRLEN];
+    ringd_addr_str(&r->addr, addr);
+    if (r->placed.shard != UINT32_MAX) {
+        sbuf_printf(b, "%s\"shard\":%u,", lead, r->placed.shard);
+        lead = "";
+    }
+    if (r->group != NULL) {
+        sbuf_printf(b, "%s\"group\":", lead);
+        escape_json(b, r->group, r->group_len);
+        sbuf_adds(b, r->local ? ",\"local\":true," : ",\"local\":false,");
+        lead = "";
+    }
+    sbuf_printf(b, "%s\"id\":", lead);
+    escape_json(b, r->id, r->id_len);
+    sbuf_adds(b, ",\"address\":");
+    escape_json(b, addr, strlen(addr));
+}
+
+/* Owner |i| of a lookup_n route: the i-th replica in this node's ring, or the contact of
+ * another group (its one answer). */
+static void route_owner(struct ringd *d, const struct ringd_route *r, const uint32_t *owners, int i,
+                        struct ringd_route *out)
+{
+    *out = *r;
+    if (r->local) {
+        const struct hashring_member *m = hashring_member(d->ring.ring, owners[i]);
+        out->owner = owners[i];
+        out->addr = d->ring.addrs[owners[i]];
+        out->id = m->id;
+        out->id_len = m->id_len;
+    }
+}
+
+/* ?n=N: 1..HASHRING_REPLICAS_MAX, 1 when absent; 0 when malformed. */
+static size_t lookup_n(const struct http_request *req)
+{
+    char v[8];
+    int len = http_query_param(req->query, "n", v, sizeof(v));
+    if (len == RING_ENOENT) {
+        return 1;
+    }
+    char *end = v;
+    long n = len > 0 && v[0] >= '0' && v[0] <= '9' ? strtol(v, &end, 10) : 0;
+    return n >= 1 && n <= HASHRING_REPLICAS_MAX && *end == '\0' ? (size_t)n : 0;
+}
+
+/* /v1/lookup?key=K[&n=N]: {"key", the primary's fields, "owners": [N answers in ring order]},
+ * the shape of `ringctl lookup --json` with or without -n. */
+static int h_lookup(struct ringd *d, const struct http_request *req, struct sbuf *b)
+{
+    char key[HTTP_TARGET_BYTES_MAX + 1];
+    int len = http_query_param(req->query, "key", key, sizeof(key));
+    if (len < 0) {
+        return json_error(b, 400, RING_EINVAL, "missing or malformed ?key=");
+    }
+    size_t n = lookup_n(req);
+    if (n == 0) {
+        return json_error(b, 400, RING_ERANGE, "n must be an integer from 1 to 64");
+    }
+    uint32_t owners[HASHRING_REPLICAS_MAX];
+    struct ringd_route r, one;
+    int count = ringd_route_n(d, key, (size_t)len, n, owners, &r);
+    if (count < 0) {
+        return json_error(b, 503, count, ringd_route_strerror(count));
+    }
+    sbuf_adds(b, "{\"key\":");
+    escape_json(b, key, (size_t)len);
+    route_owner(d, &r, owners, 0, &one);
+    lookup_fields(b, &one, ",");
+    sbuf_adds(b, ",\"owners\":[");
+    for (int i = 0; i < count; i++) {
+        route_owner(d, &r, owners, i, &one);
+        sbuf_adds(b, i > 0 ? ",{" : "{");
+        lookup_fields(b, &one, "");
+        sbuf_adds(b, "}");
+    }
+    sbuf_adds(b, "]}\n");
+    return 200;
+}
+
+static int h_metrics(struct ringd *d, const struct http_request *req, struct sbuf *b)
+{
+    (void)req;
+    ringd_metrics_text(d, b, d->admin->http_requests);
+    return 200;
+}
+
+static int h_healthz(struct ringd *d, const struct http_request *req, struct sbuf *b)
+{
+    (void)req;
+    (void)d;
+    sbuf_adds(b, "ok\n");
+    return 200;
+}
+
+/* /readyz?verbose: one line per check, as Kubernetes' own /readyz?verbose writes them
+ * ("[+]name ok" or "[-]name failed: why"); ringd_ready() is their conjunction. */
+static void readyz_checks(struct ringd *d, struct sbuf *b)
+{
+    int built = d->ring.ring != NULL;
+    struct {
+        const char *name;
+        int ok;
+        const char *why;
+    } checks[] = {
+        { "joined", d->joined, "no seed has answered yet" },
+        { "not_leaving", !d->leaving, "this node is leaving" },
+        { "ring_built", built, "the ring is not built yet" },
+        { "groups_known", d->groups == NULL || groups_ready(d->groups),
+          "the groups its peers know are not all known yet" },
+    };
+    for (size_t i = 0; i < RING_ARRAY_LEN(checks); i++) {
+        if (checks[i].ok) {
+            sbuf_printf(b, "[+]%s ok\n", checks[i].name);
+        } else {
+            sbuf_printf(b, "[-]%s failed: %s\n", checks[i].name, checks[i].why);
+        }
+    }
+}
+
+static int h_readyz(struct ringd *d, const struct http_request *req, struct sbuf *b)
+{
+    char v[8];
+    int verbose = http_query_param(req->query, "verbose", v, sizeof(v)) >= 0;
+    int ready = ringd_ready(d);
+    if (verbose) {
+        readyz_checks(d, b);
+    }
+    if (ready) {
+        sbuf_adds(b, verbose ? "readyz check passed\n" : "ready\n");
+        return 200;
+    }
+    sbuf_adds(b, verbose      ? "readyz check failed\n"
+                 : d->leaving ? "not ready: leaving\n"
+                 : !d->joined ? "not ready: not joined yet\n"
+                              : "not ready: the ring is not built yet\n");
+    return 503;
+}
+
+typedef int (*handler_fn)(struct ringd *d, const struct http_request *req, struct sbuf *b);
+
+static const struct {
+    const char *path;
+    const char *type;
+    handler_fn fn;
+} routes[] = {
+    { "/metrics", "text/plain; version=0.0.4; charset=utf-8", h_metrics },
+    { "/healthz", "text/plain; charset=utf-8", h_healthz },
+    { "/livez", "text/plain; charset=utf-8", h_healthz },
+    { "/readyz", "text/plain; charset=utf-8", h_readyz },
+    { "/v1/members", "application/json", h_members },
+    { "/v1/ring", "application/json", h_ring },
+    { "/v1/lookup", "application/json", h_lookup },
+};
+
+/* ---- connection ----------------------------------------------------------------------- */
+
+/* The Date header's value (RFC 9110 IMF-fixdate), e.g. "Tue, 02 Dec 2026 17:12:04 GMT". */
+static void http_date(char *buf, size_t cap)
+{
+    static const char days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+    static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    snprintf(buf, cap, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7], tm.tm_mday,
+             months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* The response to a request; a HEAD gets the same head with no body. */
+static void respond(struct admin_conn *c, int status, const char *type, const struct sbuf *body,
+                    int head)
+{
+    sbuf_reset(&c->out);
+    const char *data = body->data != NULL ? body->data : "";
+    size_t len = body->len;
+    if (body->failed) {
+        status = 500;
+        type = "application/json";
+        data = "{\"code\":\"E2BIG\",\"message\":\"response too large\"}\n";
+        len = strlen(data);
+    }
+    char date[40];
+    http_date(date, sizeof(date));
+    sbuf_printf(&c->out,
+                "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                "%sConnection: %s\r\n\r\n",
+                status, http_reason(status), date, type, len,
+                status == 405 ? "Allow: " ADMIN_ALLOW "\r\n" : "",
+                c->keep_alive ? "keep-alive" : "close");
+    if (!head) {
+        sbuf_add(&c->out, data, len);
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void handle(struct admin_conn *c);
+
+static void on_written(uv_write_t *w, int status)
+{
+    struct admin_conn *c = w->data;
+    c->writing = 0;
+    if (c->closing) {
+        return;
+    }
+    if (status != 0 || !c->keep_alive) {
+        conn_close(c);
+        return;
+    }
+    uv_timer_again(&c->timer);
+    handle(c); /* a pipelined request may already be buffered */
+    if (!c->closing && !c->writing &&
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+        conn_close(c);
+    }
+}
+
+static void send_out(struct admin_conn *c)
+{
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    c->writing = 1;
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
+        c->writing = 0;
+        conn_close(c);
+    }
+}
+
+/* A request http.c refused, as an error body; returns its status. */
+static int request_error(struct sbuf *b, int rv)
+{
+    if (rv == RING_EINVAL) {
+        return json_error(b, 405, rv, "only GET and HEAD are served here");
+    }
+    if (rv == RING_EMSGSIZE) {
+        return json_error(b, 431, rv, "request head too large");
+    }
+    return json_error(b, 400, RING_EPROTO, "malformed HTTP request");
+}
+
+static void handle(struct admin_conn *c)
+{
+    struct http_request req;
+    int rv = http_parse_request(c->in, c->in_len, &req);
+    if (rv == 0) {
+        return;
+    }
+    struct ringd *d = c->d;
+    d->admin->http_requests++;
+    struct sbuf body;
+    sbuf_init(&body, ADMIN_RESPONSE_BYTES_MAX);
+    int status = 404;
+    const char *type = "text/plain; charset=utf-8";
+    int head = 0;
+    if (rv < 0) {
+        c->keep_alive = 0;
+        status = request_error(&body, rv);
+        type = "application/json";
+    } else {
+        head = strcmp(req.method, "HEAD") == 0;
+        c->keep_alive = req.keep_alive;
+        memmove(c->in, c->in + rv, c->in_len - (size_t)rv);
+        c->in_len -= (size_t)rv;
+        for (size_t i = 0; i < RING_ARRAY_LEN(routes); i++) {
+            if (strcmp(req.path, routes[i].path) == 0) {
+                type = routes[i].type;
+                status = routes[i].fn(d, &req, &body);
+            }
+        }
+        if (status == 404 && body.len == 0) {
+            json_error(&body, 404, RING_ENOENT,
+                       "not found; try /metrics /healthz /livez /readyz /v1/members /v1/ring "
+                       "/v1/lookup?key=K");
+        }
+        if (status >= 400 && body.len > 0 && body.data[0] == '{') {
+            type = "application/json"; /* every error is JSON, whatever the path */
+        }
+    }
+    respond(c, status, type, &body, head);
+    sbuf_free(&body);
+    send_out(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct admin_conn *c = h->data;
+    (void)suggested;
+    *buf = uv_buf_init(c->in + c->in_len, (unsigned)(sizeof(c->in) - c->in_len));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct admin_conn *c = s->data;
+    (void)buf;
+    if (nread < 0) {
+        conn_close(c);
+        return;
+    }
+    c->in_len += (size_t)nread;
+    handle(c);
+}
+
+static void on_idle(uv_timer_t *t)
+{
+    conn_close(t->data);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct ringd *d = server->data;
+    struct ringd_admin *a = d->admin;
+    struct admin_conn *c = status == 0 ? calloc(1, sizeof(*c)) : NULL;
+    if (c == NULL) {
+        return;
+    }
+    c->d = d;
+    sbuf_init(&c->out, ADMIN_RESPONSE_BYTES_MAX + 1024);
+    uv_tcp_init(d->loop, &c->tcp);
+    uv_timer_init(d->loop, &c->timer);
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->wreq.data = c;
+    c->handles_open = 2;
+    list_push(&a->conns, &c->link);
+    a->conn_count++;
+    uv_timer_start(&c->timer, on_idle, ADMIN_IDLE_MS, ADMIN_IDLE_MS);
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || a->conn_count > ADMIN_CONNS_MAX ||
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+        conn_close(c);
+    }
+}
+
+static void on_stopping(void *ctx)
+{
+    ringd_admin_close(ctx);
+}
+
+int ringd_admin_start(struct ringd *d)
+{
+    struct ringd_admin *a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        return UV_ENOMEM;
+    }
+    d->admin = a;
+    list_init(&a->conns);
+    const struct ringd_node_cbs cbs = { .stopping = on_stopping };
+    int rv = ringd_node_subscribe(d, &cbs, d);
+    if (rv != 0) {
+        return rv;
+    }
+    struct sockaddr_storage ss;
+    rv = ringd_bind_sockaddr(d, &d->cfg.admin, &ss);
+    uv_tcp_init(d->loop, &a->listen);
+    a->listen.data = d;
+    if (rv == 0) {
+        rv = uv_tcp_bind(&a->listen, (const struct sockaddr *)&ss, 0);
+    }
+    if (rv == 0) {
+        rv = uv_listen((uv_stream_t *)&a->listen, 64, on_connection);
+    }
+    char port[8];
+    snprintf(port, sizeof(port), "%u", d->cfg.admin.port);
+    if (rv != 0) {
+        ringd_log(&d->log, RINGD_LOG_ERROR, "listen", "what", "admin http", "address",
+                  d->cfg.admin.host, "port", port, "error", uv_strerror(rv), NULL);
+        return rv;
+    }
+    ringd_log(&d->log, RINGD_LOG_INFO, "listen", "what", "admin http", "address", d->cfg.admin.host,
+              "port", port, NULL);
+    return 0;
+}
+
+void ringd_admin_close(struct ringd *d)
+{
+    struct ringd_admin *a = d->admin;
+    if (a == NULL) {
+        return;
+    }
+    while (!list_empty(&a->conns)) {
+        conn_close(list_entry(a->conns.next, struct admin_conn, link));
+    }
+    ringd_close_handle((uv_handle_t *)&a->listen);
+}
+
+void ringd_admin_free(struct ringd *d)
+{
+    free(d->admin);
+    d->admin = NULL;
+}

@@ -1,0 +1,553 @@
+/*
+ * api: the local API's connections on the unix socket (proto/RPC.md). Each connection has an
+ * rpc_reader that libuv reads straight into, and two output buffers: one being filled with
+ * responses while the other is on the wire, swapped when a write completes, so pipelined
+ * responses go out in batches without copies.
+ *
+ * Bounds: the reader holds at most one message plus one read; when a connection's pending
+ * output passes OUT_HIGH_BYTES (a client that pipelines and does not read) reading stops
+ * until it drains; a watcher whose unsent notifications pile up past WATCH_BACKLOG_BYTES is
+ * closed (it can call watch() again and ring() to catch up).
+ *
+ * Every message gets what proto/RPC.md "Message kinds" says, as rpc_server_action() decides:
+ * a request is answered by its msgid (an error response when it is malformed); a notification
+ * runs with no answer; a response from a client is dropped; a message with no usable msgid
+ * gets an error notification and the connection carries on; bytes that break framing get an
+ * error notification and close that connection only. Each of those is counted (/metrics).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "list.h"
+#include "ring/error.h"
+#include "prom.h"
+#include "sockpath.h"
+
+/* Stop reading from a connection whose unsent output exceeds this. */
+#define OUT_HIGH_BYTES (1u << 20)
+/* The most output a connection may have queued: a ring() or members() result of a large
+ * cluster plus notifications. */
+#define OUT_BYTES_MAX (16u << 20)
+/* The most unsent output a watcher may have when a notification is due: a few hundred
+ * ring_changed notifications (at most 64 ids each). A watcher that does not read is closed
+ * there, so idle watchers cost bounded memory under any churn. */
+#define WATCH_BACKLOG_BYTES (256u << 10)
+/* The listen backlog of the socket. */
+#define API_BACKLOG 128
+/* Connections open at once; more are refused. */
+#define API_CONNS_MAX 1024
+
+struct api_conn {
+    struct ringd *d;
+    struct list link; /* in ringd_api.conns */
+    uv_pipe_t pipe;
+    uv_write_t wreq;
+    struct rpc_reader *reader;
+    struct rpc_buf out;  /* being filled */
+    struct rpc_buf wbuf; /* on the wire */
+    int writing;
+    int paused; /* reading stopped: too much output queued */
+    int closing;
+    int watching;
+    int leave_after_write;
+    int close_after_write; /* framing broke: send the error, then close */
+};
+
+struct ringd_api {
+    uv_pipe_t listen;
+    struct sockpath_claim claim; /* the socket file, removed on close only if still ours */
+    struct list conns;           /* open connections */
+    size_t conn_count;
+    struct ringd_api_counters m;
+};
+
+const struct ringd_api_counters *ringd_api_counters(const struct ringd *d)
+{
+    return &d->api->m;
+}
+
+/* The API's Prometheus families (a node export). */
+static void prometheus(void *ctx, struct sbuf *b)
+{
+    struct ringd *d = ctx;
+    const struct ringd_api_counters *m = &d->api->m;
+    prom_one(b, "ringd_api_requests_total", "counter", "Local API requests answered.", m->requests);
+    prom_one(b, "ringd_api_errors_total", "counter", "Local API requests answered with an error.",
+             m->errors);
+    prom_one(b, "ringd_api_protocol_errors_total", "counter",
+             "Local API connections closed for bytes that break framing.", m->protocol_errors);
+    prom_one(b, "ringd_api_notifications_total", "counter",
+             "Local API notifications received (run, never answered).", m->notifications);
+    prom_one(b, "ringd_api_notifications_failed_total", "counter",
+             "Local API notifications that were malformed or whose call failed.",
+             m->notifications_failed);
+    prom_one(b, "ringd_api_responses_ignored_total", "counter",
+             "Responses sent by local API clients, which must not send any; dropped.",
+             m->responses_ignored);
+    prom_one(b, "ringd_api_unanswerable_total", "counter",
+             "Local API messages with no usable msgid, answered by an error notification.",
+             m->unanswerable);
+    prom_one(b, "ringd_api_watchers_dropped_total", "counter",
+             "Watchers closed because their unread notifications passed the backlog bound.",
+             m->watchers_dropped);
+    prom_one(b, "ringd_api_connections", "gauge", "Open local API connections.",
+             d->api->conn_count);
+    const char *name = "ringd_api_request_duration_seconds";
+    prom_family(b, name, "histogram", "Local API request handling time.");
+    prom_histogram(b, name, "", m->latency, RINGD_LATENCY_BUCKETS, ringd_latency_bounds_us,
+                   (double)m->latency_sum_ns / 1e9);
+}
+
+const double ringd_latency_bounds_us[RINGD_LATENCY_BUCKETS - 1] = {
+    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10000, 100000,
+};
+
+void ringd_api_observe(struct ringd *d, uint64_t latency_ns, int failed)
+{
+    d->api->m.requests++;
+    d->api->m.errors += failed != 0;
+    d->api->m.latency_sum_ns += latency_ns;
+    size_t b = 0;
+    while (b < RINGD_LATENCY_BUCKETS - 1 &&
+           (double)latency_ns / 1000.0 > ringd_latency_bounds_us[b]) {
+        b++;
+    }
+    d->api->m.latency[b]++;
+}
+
+size_t ringd_api_connections(const struct ringd *d)
+{
+    return d->api != NULL ? d->api->conn_count : 0;
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    struct api_conn *c = h->data;
+    rpc_reader_del(c->reader);
+    rpc_buf_free(&c->out);
+    rpc_buf_free(&c->wbuf);
+    free(c);
+}
+
+static void conn_close(struct api_conn *c)
+{
+    if (c->closing) {
+        return;
+    }
+    c->closing = 1;
+    struct ringd_api *api = c->d->api;
+    list_remove(&c->link);
+    api->conn_count--;
+    uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+}
+
+static void flush(struct api_conn *c);
+static void process(struct api_conn *c);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void on_written(uv_write_t *w, int status)
+{
+    struct api_conn *c = w->data;
+    c->writing = 0;
+    rpc_buf_truncate(&c->wbuf, 0);
+    if (c->closing) {
+        return;
+    }
+    if (status != 0) {
+        conn_close(c);
+        return;
+    }
+    if (c->leave_after_write) {
+        c->leave_after_write = 0;
+        ringd_leave(c->d, "leave() from the local API");
+    }
+    flush(c);
+    if (!c->writing && c->close_after_write) {
+        conn_close(c);
+        return;
+    }
+    if (c->paused && c->out.len < OUT_HIGH_BYTES) {
+        c->paused = 0;
+        process(c); /* requests that were buffered while paused */
+        if (!c->closing && !c->paused &&
+            uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) != 0) {
+            conn_close(c);
+        }
+    }
+}
+
+static void flush(struct api_conn *c)
+{
+    if (c->writing || c->closing || c->out.len == 0) {
+        return;
+    }
+    struct rpc_buf t = c->wbuf;
+    c->wbuf = c->out;
+    c->out = t;
+    uv_buf_t b = uv_buf_init(c->wbuf.data, (unsigned)c->wbuf.len);
+    c->writing = 1;
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->pipe, &b, 1, on_written) != 0) {
+        c->writing = 0;
+        conn_close(c);
+    }
+}
+
+/* Answers request |m| (RPC_ACTION_CALL, or RPC_ACTION_REJECT with its |decode_err|).
+ * |*t_ns| is when the previous answer of this batch was done (or the batch started): one
+ * clock read per request times both, decoding included. */
+static void answer(struct api_conn *c, const struct rpc_msg *m, int decode_err, uint64_t *t_ns)
+{
+    struct ringd *d = c->d;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &c->out, rpc_buf_write);
+    size_t mark = c->out.len;
+    struct api_call call;
+    call.watch = 0;
+    call.leave = 0;
+    call.message = decode_err != 0 ? m->detail : NULL;
+    int rv = decode_err;
+    if (rv == 0) {
+        rv = ringd_api_call(d, m, &pk, &call);
+        if (rv == 0 && c->out.error != 0) {
+            rv = c->out.error;
+            call.message = "the result does not fit the connection's output buffer";
+        }
+    }
+    if (rv != 0) {
+        rpc_buf_truncate(&c->out, mark);
+        const char *msg = call.message != NULL ? call.message : ring_strerror(rv);
+        rpc_pack_error(&pk, m->msgid, rv, msg, strlen(msg));
+    }
+    c->watching |= call.watch;
+    c->leave_after_write |= call.leave;
+    uint64_t t1 = uv_hrtime();
+    ringd_api_observe(d, t1 - *t_ns, rv != 0);
+    *t_ns = t1;
+}
+
+/* A packer callback that drops what it is given: a notification's result goes nowhere. */
+static int discard(void *data, const char *buf, size_t len)
+{
+    (void)data;
+    (void)buf;
+    (void)len;
+    return 0;
+}
+
+/* Runs notification |m| as the request of the same method would run, and sends nothing
+ * (msgpack-RPC: a notification has no response). watch() starts notifications on this
+ * connection; leave() leaves at once, there being no response to wait for. */
+static void notified(struct api_conn *c, const struct rpc_msg *m)
+{
+    struct ringd *d = c->d;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, NULL, discard);
+    struct api_call call;
+    call.watch = 0;
+    call.leave = 0;
+    call.message = NULL;
+    d->api->m.notifications++;
+    if (ringd_api_call(d, m, &pk, &call) != 0) {
+        d->api->m.notifications_failed++;
+        return;
+    }
+    c->watching |= call.watch;
+    if (call.leave) {
+        ringd_leave(d, "leave() notification from the local API");
+    }
+}
+
+/* Queues an error notification, for what cannot be answered by a msgid. */
+static void notify_error(struct api_conn *c, int err, const char *detail)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &c->out, rpc_buf_write);
+    rpc_pack_error_notification(&pk, err, detail, strlen(detail));
+}
+
+/* Framing broke: say why in an error notification (nothing after it can be framed, so there
+ * is no msgid to answer), then close once it is written. */
+static void fail_connection(struct api_conn *c, int err, const char *detail)
+{
+    c->d->api->m.protocol_errors++;
+    notify_error(c, err, detail);
+    c->close_after_write = 1;
+    uv_read_stop((uv_stream_t *)&c->pipe);
+    flush(c);
+    if (!c->writing) {
+        conn_close(c);
+    }
+}
+
+/* Does what proto/RPC.md "Message kinds" says with message |m| (|rv| from rpc_reader_next())
+ * for every action but WAIT and CLOSE. Exactly the requests the reader counted in flight are
+ * answered and reported answered. */
+static void serve(struct api_conn *c, int action, int rv, const struct rpc_msg *m, uint64_t *t_ns)
+{
+    struct ringd *d = c->d;
+    switch (action) {
+    case RPC_ACTION_CALL:
+    case RPC_ACTION_REJECT:
+        answer(c, m, action == RPC_ACTION_CALL ? 0 : rv, t_ns);
+        rpc_reader_answered(c->reader);
+        break;
+    case RPC_ACTION_NOTIFY:
+        notified(c, m);
+        break;
+    case RPC_ACTION_DROP:
+        if (m->kind == RPC_RESPONSE) {
+            d->api->m.responses_ignored++;
+        } else {
+            d->api->m.notifications++;
+            d->api->m.notifications_failed++;
+        }
+        break;
+    default: /* RPC_ACTION_UNANSWERABLE */
+        d->api->m.unanswerable++;
+        notify_error(c, rv, m->detail);
+        break;
+    }
+}
+
+static void process(struct api_conn *c)
+{
+    struct rpc_msg m;
+    uint64_t t_ns = uv_hrtime();
+    for (;;) {
+        if (c->close_after_write || c->closing) {
+            return;
+        }
+        if (c->out.len >= OUT_HIGH_BYTES) {
+            c->paused = 1;
+            uv_read_stop((uv_stream_t *)&c->pipe);
+            break;
+        }
+        int rv = rpc_reader_next(c->reader, &m);
+        int action = rpc_server_action(rv, &m);
+        /* Every request is answered before the next is read, so RING_EAGAIN (too many in
+         * flight) cannot happen here; it would end the batch as 0 does. */
+        if (action == RPC_ACTION_WAIT) {
+            break;
+        }
+        if (action == RPC_ACTION_CLOSE) {
+            fail_connection(c, rv, m.detail);
+            return;
+        }
+        serve(c, action, rv, &m, &t_ns);
+    }
+    flush(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct api_conn *c = h->data;
+    void *p;
+    size_t len;
+    (void)suggested;
+    if (rpc_reader_buf(c->reader, &p, &len) != 0) {
+        *buf = uv_buf_init(NULL, 0);
+        return;
+    }
+    *buf = uv_buf_init(p, (unsigned)(len > RPC_FEED_BYTES_MAX ? RPC_FEED_BYTES_MAX : len));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct api_conn *c = s->data;
+    if (nread == UV_ENOBUFS || (nread < 0)) {
+        conn_close(c);
+        return;
+    }
+    (void)buf;
+    rpc_reader_commit(c->reader, (size_t)nread);
+    process(c);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct ringd *d = server->data;
+    if (status != 0) {
+        return;
+    }
+    struct api_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return;
+    }
+    c->d = d;
+    uv_pipe_init(d->loop, &c->pipe, 0);
+    c->pipe.data = c;
+    c->wreq.data = c;
+    rpc_buf_init(&c->out, NULL, OUT_BYTES_MAX);
+    rpc_buf_init(&c->wbuf, NULL, OUT_BYTES_MAX);
+    struct ringd_api *api = d->api;
+    list_push(&api->conns, &c->link);
+    api->conn_count++;
+    d->api->m.connections++;
+    if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0 || api->conn_count > API_CONNS_MAX ||
+        rpc_reader_new(&c->reader, NULL, NULL) != 0 ||
+        uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) != 0) {
+        conn_close(c);
+    }
+}
+
+/* Sends the notification |method| with the 5 params packed in |params| to every watcher.
+ * The params are packed once, for all of them. */
+static void notify_watchers(struct ringd *d, const char *method, struct rpc_buf *params)
+{
+    if (d->api == NULL) {
+        rpc_buf_free(params);
+        return;
+    }
+    struct list *head = &d->api->conns;
+    for (struct list *it = head->next, *next; it != head && params->error == 0; it = next) {
+        next = it->next;
+        struct api_conn *c = list_entry(it, struct api_conn, link);
+        if (!c->watching) {
+            continue;
+        }
+        if (c->out.len + c->wbuf.len > WATCH_BACKLOG_BYTES) {
+            c->d->api->m.watchers_dropped++;
+            conn_close(c); /* a watcher that does not read */
+            continue;
+        }
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &c->out, rpc_buf_write);
+        rpc_pack_notification_begin(&pk, method, strlen(method), 5);
+        pk.callback(pk.data, params->data, params->len);
+        if (c->out.error != 0) {
+            conn_close(c); /* a watcher that does not read */
+            continue;
+        }
+        flush(c);
+    }
+    rpc_buf_free(params);
+}
+
+static void ring_changed(struct ringd *d, const struct ringd_ring *old)
+{
+    struct rpc_buf b;
+    msgpack_packer pk;
+    rpc_buf_init(&b, NULL, 0);
+    msgpack_packer_init(&pk, &b, rpc_buf_write);
+    ringd_api_pack_ring_changed(d, old, &pk);
+    notify_watchers(d, "ring_changed", &b);
+}
+
+static void on_shards_changed(void *ctx, const uint32_t *old, size_t old_n)
+{
+    struct ringd *d = ctx;
+    struct rpc_buf b;
+    msgpack_packer pk;
+    rpc_buf_init(&b, NULL, 0);
+    msgpack_packer_init(&pk, &b, rpc_buf_write);
+    ringd_api_pack_shards_changed(d, old, old_n, &pk);
+    notify_watchers(d, "shards_changed", &b);
+}
+
+static void on_ring_rebuilt(void *ctx, const struct ringd_ring *old, int changed)
+{
+    if (changed) {
+        ring_changed(ctx, old);
+    }
+}
+
+static void on_stopping(void *ctx)
+{
+    ringd_api_close(ctx);
+}
+
+/* Makes the socket path free for bind, or says clearly why it is not ours to take. */
+static int claim_path(struct ringd *d, const char *path)
+{
+    int stale = 0;
+    int rv = sockpath_prepare(path, &stale);
+    if (stale) {
+        ringd_log(&d->log, RINGD_LOG_INFO, "socket_removed", "path", path, "why",
+                  "stale: nothing listens on it", NULL);
+    }
+    const char *why = rv == UV_EEXIST       ? "exists and is not a socket; not removing it"
+                      : rv == UV_EADDRINUSE ? "another process is listening on it"
+                                            : NULL;
+    if (why != NULL) {
+        ringd_log(&d->log, RINGD_LOG_ERROR, "listen", "what", "local api", "path", path, "error",
+                  why, NULL);
+    } else if (rv != 0) {
+        ringd_log(&d->log, RINGD_LOG_ERROR, "listen", "what", "local api", "path", path, "error",
+                  uv_strerror(rv), NULL);
+    }
+    return rv;
+}
+
+int ringd_api_start(struct ringd *d)
+{
+    struct ringd_api *api = calloc(1, sizeof(*api));
+    if (api == NULL) {
+        return UV_ENOMEM;
+    }
+    d->api = api;
+    list_init(&api->conns);
+    const struct ringd_node_cbs cbs = {
+        .ring_rebuilt = on_ring_rebuilt,
+        .shards_changed = on_shards_changed,
+        .stopping = on_stopping,
+    };
+    const struct ringd_export ex = { .prometheus = prometheus, .ctx = d };
+    int sub = ringd_node_subscribe(d, &cbs, d);
+    if (sub == 0) {
+        sub = ringd_node_export(d, &ex);
+    }
+    if (sub != 0) {
+        return sub;
+    }
+    const char *path = d->cfg.socket_path;
+    uv_pipe_init(d->loop, &api->listen, 0);
+    api->listen.data = d;
+    int rv = claim_path(d, path);
+    if (rv != 0) {
+        return rv;
+    }
+    int fd = sockpath_listen(&api->claim, path, API_BACKLOG);
+    rv = fd < 0 ? fd : uv_pipe_open(&api->listen, fd);
+    if (rv == 0) {
+        rv = uv_listen((uv_stream_t *)&api->listen, API_BACKLOG, on_connection);
+    } else if (fd >= 0) {
+        close(fd);
+    }
+    if (rv == UV_EADDRINUSE) {
+        ringd_log(&d->log, RINGD_LOG_ERROR, "listen", "what", "local api", "path", path, "error",
+                  "another process created it while this one started", NULL);
+        return rv;
+    }
+    if (rv != 0) {
+        ringd_log(&d->log, RINGD_LOG_ERROR, "listen", "what", "local api", "path", path, "error",
+                  uv_strerror(rv), NULL);
+        return rv;
+    }
+    ringd_log(&d->log, RINGD_LOG_INFO, "listen", "what", "local api", "path", path, NULL);
+    return 0;
+}
+
+void ringd_api_close(struct ringd *d)
+{
+    struct ringd_api *api = d->api;
+    if (api == NULL) {
+        return;
+    }
+    while (!list_empty(&api->conns)) {
+        conn_close(list_entry(api->conns.next, struct api_conn, link));
+    }
+    if (!uv_is_closing((uv_handle_t *)&api->listen)) {
+        uv_close((uv_handle_t *)&api->listen, NULL);
+        sockpath_release(&api->claim, d->cfg.socket_path);
+    }
+}
+
+void ringd_api_free(struct ringd *d)
+{
+    free(d->api);
+    d->api = NULL;
+}

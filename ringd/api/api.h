@@ -1,0 +1,78 @@
+/*
+ * api: the local API's methods (proto/RPC.md), separate from the connection handling in api.c
+ * so the packing of each result reads on its own.
+ */
+#ifndef RINGD_API_H
+#define RINGD_API_H
+
+#include <msgpack.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "ring/rpc.h"
+
+/* API latency histogram bucket upper bounds, in microseconds (the last is +Inf). */
+#define RINGD_LATENCY_BUCKETS 12
+extern const double ringd_latency_bounds_us[RINGD_LATENCY_BUCKETS - 1];
+
+/* The local API's counters. */
+struct ringd_api_counters {
+    uint64_t requests;
+    uint64_t errors;
+    uint64_t connections;          /* accepted so far */
+    uint64_t protocol_errors;      /* connections closed for framing garbage */
+    uint64_t notifications;        /* notifications received (never answered) */
+    uint64_t notifications_failed; /* of those: malformed, or their call failed */
+    uint64_t responses_ignored;    /* responses sent by clients, dropped */
+    uint64_t unanswerable;         /* messages with no usable msgid: an error notification */
+    uint64_t watchers_dropped;     /* watchers closed: their notifications piled up unread */
+    uint64_t latency[RINGD_LATENCY_BUCKETS];
+    uint64_t latency_sum_ns;
+};
+
+/* Starts the local API on --socket and subscribes to the node. Returns 0 or a uv error. */
+int ringd_api_start(struct ringd *d);
+void ringd_api_close(struct ringd *d);
+void ringd_api_free(struct ringd *d);
+size_t ringd_api_connections(const struct ringd *d);
+const struct ringd_api_counters *ringd_api_counters(const struct ringd *d);
+void ringd_api_observe(struct ringd *d, uint64_t latency_ns, int failed);
+
+/* A NUL-terminated string as a msgpack str (every result map's keys). */
+static inline void api_pack_str(msgpack_packer *pk, const char *s)
+{
+    msgpack_pack_str_with_body(pk, s, strlen(s));
+}
+
+/* What a call asks of its connection besides the response. */
+struct api_call {
+    int watch; /* start ring-change notifications */
+    int leave; /* leave the cluster once the response is out */
+    /* On error: a message for the error map (NULL for ring_strerror()). */
+    const char *message;
+    char message_buf[160];
+};
+
+/*
+ * Answers request |m|: on success packs the whole response ([1, msgid, nil, result]) through
+ * |pk| and returns 0; otherwise returns the RING_E* code to answer with (the caller drops
+ * whatever was packed and packs the error with call->message).
+ */
+int ringd_api_call(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                   struct api_call *call);
+
+/* api_groups.c (--group): groups(). Returns 0 or a RING_E* (RING_ENOENT when sub-sharding
+ * is off). */
+int ringd_api_groups(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk);
+/* The groups module's counters, as a map (stats()). */
+void ringd_api_pack_groups_stats(struct ringd *d, msgpack_packer *pk);
+
+/* Packs the 5 params of a ring_changed notification (after rpc_pack_notification_begin):
+ * checksum, members, added, removed, omitted. */
+int ringd_api_pack_ring_changed(struct ringd *d, const struct ringd_ring *old, msgpack_packer *pk);
+/* The params of a shards_changed notification: [ring_checksum, owned, acquired, released,
+ * omitted] (proto/RPC.md). */
+void ringd_api_pack_shards_changed(struct ringd *d, const uint32_t *old, size_t old_n,
+                                   msgpack_packer *pk);
+
+#endif

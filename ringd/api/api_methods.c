@@ -1,0 +1,512 @@
+/*
+ * api_methods: lookup, lookup_n, members, ring, stats, watch, join, leave, keys, groups,
+ * owned_shards (api_groups.c answers for sub-sharded nodes). Each validates its
+ * params first, then packs its result; maps use string keys so any msgpack client reads them.
+ * Answers come from the current ring (rebuilt once per loop iteration, see node.c) and
+ * swim's member table.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "escape.h"
+#include "ring/error.h"
+#include "route.h"
+#include "view_pack.h"
+#include "shardset.h"
+#include "version.h"
+
+static void pack_owner(struct ringd *d, msgpack_packer *pk, uint32_t idx)
+{
+    const size_t *off = d->ring.owner_offs;
+    pk->callback(pk->data, d->ring.owners + off[idx], off[idx + 1] - off[idx]);
+}
+
+static int fail(struct api_call *call, int err, const char *fmt, const char *arg)
+{
+    snprintf(call->message_buf, sizeof(call->message_buf), fmt, arg);
+    call->message = call->message_buf;
+    return err;
+}
+
+static int get_key(const struct rpc_msg *m, struct rpc_bytes *key, struct api_call *call)
+{
+    int rv = rpc_param_bytes(m, 0, key);
+    if (rv != 0) {
+        return fail(call, rv, "%s: the first param must be the key (str or bin)",
+                    rv == RING_EINVAL ? "missing key" : "wrong type");
+    }
+    return 0;
+}
+
+/* lookup's answer for a routed key: the owner's map packed once per rebuild (with "shard"
+ * in front under --shards) on a flat node; with --group also the key's group and whether it
+ * is this node's ("local": false: |r| names a contact of that group to route through). */
+static void pack_route(struct ringd *d, msgpack_packer *pk, const struct ringd_route *r)
+{
+    uint32_t shard = r->placed.shard;
+    const size_t *off = d->ring.owner_offs;
+    if (r->group == NULL && shard == UINT32_MAX) {
+        pack_owner(d, pk, r->owner);
+        return;
+    }
+    if (r->group == NULL) {
+        /* a 3-map header, then the packed map's two pairs (past its fixmap header) */
+        msgpack_pack_map(pk, 3);
+        view_pack_key_u64(pk, "shard", shard);
+        pk->callback(pk->data, d->ring.owners + off[r->owner] + 1,
+                     off[r->owner + 1] - off[r->owner] - 1);
+        return;
+    }
+    char addr[RING_ADDR_STRLEN];
+    ringd_addr_str(&r->addr, addr);
+    msgpack_pack_map(pk, shard == UINT32_MAX ? 4 : 5);
+    if (shard != UINT32_MAX) {
+        view_pack_key_u64(pk, "shard", shard);
+    }
+    view_pack_key_str(pk, "group", r->group, r->group_len);
+    api_pack_str(pk, "local");
+    r->local ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    view_pack_key_str(pk, "id", r->id, r->id_len);
+    view_pack_key_str(pk, "address", addr, strlen(addr));
+}
+
+static int route_failed(struct api_call *call, int rv)
+{
+    return fail(call, rv, "%s", ringd_route_strerror(rv));
+}
+
+static int m_lookup(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                    struct api_call *call)
+{
+    struct rpc_bytes key;
+    int rv = get_key(m, &key, call);
+    if (rv == 0 && m->param_count != 1) {
+        rv = fail(call, RING_EINVAL, "lookup takes one param, the key%s", "");
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    struct ringd_route r;
+    rv = ringd_route(d, key.ptr, key.len, &r);
+    if (rv != 0) {
+        return route_failed(call, rv);
+    }
+    rpc_pack_result_begin(pk, m->msgid);
+    pack_route(d, pk, &r);
+    return 0;
+}
+
+static int m_lookup_n(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                      struct api_call *call)
+{
+    struct rpc_bytes key;
+    uint64_t n = 0;
+    uint32_t owners[HASHRING_REPLICAS_MAX];
+    int rv = get_key(m, &key, call);
+    if (rv == 0 && m->param_count != 2) {
+        rv = fail(call, RING_EINVAL, "lookup_n takes two params, the key and n%s", "");
+    }
+    if (rv == 0 && (rv = rpc_param_uint(m, 1, HASHRING_REPLICAS_MAX, &n)) != 0) {
+        return fail(call, rv, "n must be an integer from 1 to 64%s", "");
+    }
+    if (rv == 0 && n == 0) {
+        return fail(call, RING_ERANGE, "n must be an integer from 1 to 64%s", "");
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    struct ringd_route r;
+    int count = ringd_route_n(d, key.ptr, key.len, (size_t)n, owners, &r);
+    if (count < 0) {
+        return route_failed(call, count);
+    }
+    rpc_pack_result_begin(pk, m->msgid);
+    msgpack_pack_array(pk, (size_t)count);
+    for (int i = 0; i < count; i++) {
+        if (r.local) {
+            r.owner = owners[i];
+            r.addr = d->ring.addrs[owners[i]];
+            r.id = hashring_member(d->ring.ring, owners[i])->id;
+            r.id_len = hashring_member(d->ring.ring, owners[i])->id_len;
+        }
+        pack_route(d, pk, &r);
+    }
+    return 0;
+}
+
+static int no_params(const struct rpc_msg *m, struct api_call *call)
+{
+    if (m->param_count != 0) {
+        return fail(call, RING_EINVAL, "this method takes no params%s", "");
+    }
+    return 0;
+}
+
+static int m_members(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                     struct api_call *call)
+{
+    int rv = no_params(m, call);
+    if (rv != 0) {
+        return rv;
+    }
+    rpc_pack_result_begin(pk, m->msgid);
+    ringd_view_pack_members(d, pk);
+    return 0;
+}
+
+static int m_groups(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                    struct api_call *call)
+{
+    int rv = no_params(m, call);
+    if (rv == 0 && d->groups == NULL) {
+        return fail(call, RING_ENOENT, "sub-sharding is off: this node has no --group%s", "");
+    }
+    return rv == 0 ? ringd_api_groups(d, m, pk) : rv;
+}
+
+static int m_ring(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                  struct api_call *call)
+{
+    int rv = no_params(m, call);
+    if (rv != 0) {
+        return rv;
+    }
+    const struct hashring *r = d->ring.ring;
+    size_t n = hashring_member_count(r);
+    rpc_pack_result_begin(pk, m->msgid);
+    msgpack_pack_map(pk, 5);
+    view_pack_key_u64(pk, "checksum", d->ring.checksum); /* kept: ring_checksum is the name */
+    view_pack_key_u64(pk, "ring_checksum", d->ring.checksum);
+    view_pack_key_u64(pk, "vnodes", hashring_vnodes(r));
+    view_pack_key_u64(pk, "points", hashring_point_count(r));
+    api_pack_str(pk, "members");
+    msgpack_pack_array(pk, n);
+    for (uint32_t i = 0; i < n; i++) {
+        const struct hashring_member *hm = hashring_member(r, i);
+        char addr[RING_ADDR_STRLEN];
+        ringd_addr_str(&d->ring.addrs[i], addr);
+        msgpack_pack_map(pk, 4);
+        view_pack_key_str(pk, "id", hm->id, hm->id_len);
+        view_pack_key_str(pk, "address", addr, strlen(addr));
+        view_pack_key_u64(pk, "weight", hm->weight);
+        api_pack_str(pk, "share");
+        msgpack_pack_double(pk, d->ring.shares[i]);
+    }
+    return 0;
+}
+
+static void pack_swim_stats(msgpack_packer *pk, const struct swim_stats *st)
+{
+    msgpack_pack_map(pk, 16);
+    view_pack_key_u64(pk, "probes", st->probes);
+    view_pack_key_u64(pk, "probe_acks", st->probe_acks);
+    view_pack_key_u64(pk, "indirect_probes", st->indirect_probes);
+    view_pack_key_u64(pk, "stream_probes", st->stream_probes);
+    view_pack_key_u64(pk, "nacks_received", st->nacks_received);
+    view_pack_key_u64(pk, "suspicions", st->suspicions);
+    view_pack_key_u64(pk, "faulty", st->faulty);
+    view_pack_key_u64(pk, "refutations", st->refutations);
+    view_pack_key_u64(pk, "syncs", st->syncs);
+    view_pack_key_u64(pk, "msgs_in", st->msgs_in);
+    view_pack_key_u64(pk, "msgs_out", st->msgs_out);
+    view_pack_key_u64(pk, "bytes_in", st->bytes_in);
+    view_pack_key_u64(pk, "bytes_out", st->bytes_out);
+    view_pack_key_u64(pk, "stream_bytes_in", st->stream_bytes_in);
+    view_pack_key_u64(pk, "stream_bytes_out", st->stream_bytes_out);
+    view_pack_key_u64(pk, "decode_errors", st->decode_errors);
+}
+
+static int m_stats(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                   struct api_call *call)
+{
+    int rv = no_params(m, call);
+    if (rv != 0) {
+        return rv;
+    }
+    const struct members *t = swim_members(d->swim);
+    char addr[RING_ADDR_STRLEN];
+    ringd_addr_str(&d->self, addr);
+    size_t sections = 0;
+    for (size_t i = 0; i < d->export_count; i++) {
+        sections += d->exports[i].name != NULL && d->exports[i].stats != NULL;
+    }
+    rpc_pack_result_begin(pk, m->msgid);
+    msgpack_pack_map(pk, 16 + sections + (d->groups != NULL));
+    view_pack_key_str(pk, "id", d->cfg.id, d->cfg.id_len);
+    view_pack_key_str(pk, "address", addr, strlen(addr));
+    view_pack_key_str(pk, "version", ringd_version(), strlen(ringd_version()));
+    view_pack_key_str(pk, "commit", ringd_commit(), strlen(ringd_commit()));
+    view_pack_key_u64(pk, "incarnation", swim_incarnation(d->swim));
+    view_pack_key_u64(pk, "health", swim_health(d->swim));
+    view_pack_key_u64(pk, "checksum", swim_checksum(d->swim));
+    view_pack_key_u64(pk, "ring_checksum", swim_ring_checksum(d->swim));
+    api_pack_str(pk, "ready");
+    ringd_ready(d) ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    /* "members" is a list everywhere else; member_counts is this map's name from now on,
+     * "members" stays for the clients that read it (proto/RPC.md, "One type per field"). */
+    for (int k = 0; k < 2; k++) {
+        api_pack_str(pk, k == 0 ? "members" : "member_counts");
+        msgpack_pack_map(pk, 4);
+        for (int st = MEMBER_ALIVE; st <= MEMBER_LEFT; st++) {
+            view_pack_key_u64(pk, member_status_name(st), members_count_status(t, st));
+        }
+    }
+    view_pack_key_u64(pk, "ring_members",
+                      d->ring.ring != NULL ? hashring_member_count(d->ring.ring) : 0);
+    view_pack_key_u64(pk, "ring_changes", d->m.ring_changes);
+    view_pack_key_u64(pk, "api_requests", ringd_api_counters(d)->requests);
+    view_pack_key_u64(pk, "api_connections", ringd_api_connections(d));
+    api_pack_str(pk, "swim");
+    pack_swim_stats(pk, swim_stats(d->swim));
+    for (size_t i = 0; i < d->export_count; i++) {
+        const struct ringd_export *e = &d->exports[i];
+        if (e->name != NULL && e->stats != NULL) {
+            api_pack_str(pk, e->name);
+            e->stats(e->ctx, pk);
+        }
+    }
+    if (d->groups != NULL) {
+        api_pack_str(pk, "groups");
+        ringd_api_pack_groups_stats(d, pk);
+    }
+    return 0;
+}
+
+/* keys(): the fingerprints of the gossip keys, primary first, and what encryption refused. */
+static int m_keys(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                  struct api_call *call)
+{
+    int rv = no_params(m, call);
+    if (rv != 0) {
+        return rv;
+    }
+    rpc_pack_result_begin(pk, m->msgid);
+    msgpack_pack_map(pk, 5);
+    api_pack_str(pk, "encrypted");
+    ringd_encrypting(d) ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    api_pack_str(pk, "fingerprints");
+    msgpack_pack_array(pk, d->keys.count);
+    for (size_t i = 0; i < d->keys.count; i++) {
+        char fp[SEAL_FINGERPRINT_LEN];
+        seal_fingerprint(&d->keys, i, fp);
+        api_pack_str(pk, fp);
+    }
+    view_pack_key_u64(pk, "auth_failures", d->m.auth_failures);
+    view_pack_key_u64(pk, "plaintext_refused", d->m.plaintext_refused);
+    view_pack_key_u64(pk, "sealed_refused", d->m.sealed_refused);
+    return 0;
+}
+
+static int m_watch(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                   struct api_call *call)
+{
+    int rv = no_params(m, call);
+    if (rv != 0) {
+        return rv;
+    }
+    call->watch = 1;
+    rpc_pack_result_begin(pk, m->msgid);
+    /* checksum and members are the first names of ring_checksum and ring_members, kept for
+     * the clients that read them ("members" is a list everywhere else). */
+    msgpack_pack_map(pk, 4);
+    view_pack_key_u64(pk, "checksum", d->ring.checksum);
+    view_pack_key_u64(pk, "members", hashring_member_count(d->ring.ring));
+    view_pack_key_u64(pk, "ring_checksum", d->ring.checksum);
+    view_pack_key_u64(pk, "ring_members", hashring_member_count(d->ring.ring));
+    return 0;
+}
+
+static int m_join(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                  struct api_call *call)
+{
+    const struct rpc_bytes *items;
+    uint32_t count;
+    struct ring_addr addrs[RPC_PARAM_ITEMS_MAX];
+    int rv = rpc_param_list(m, 0, &items, &count);
+    if (rv != 0 || m->param_count != 1) {
+        return fail(call, rv != 0 ? rv : RING_EINVAL,
+                    "join takes one param, a list of \"ip:port\" strings%s", "");
+    }
+    if (count == 0) {
+        return fail(call, RING_EINVAL, "join: no addresses%s", "");
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        if (ring_addr_parse(items[i].ptr, items[i].len, &addrs[i]) != 0) {
+            char text[80]; /* the echo is escaped: a client may print it */
+            escape_text_buf(text, sizeof(text), items[i].ptr,
+                            items[i].len > 64 ? 64 : items[i].len);
+            return fail(call, RING_EINVAL, "join: \"%s\" is not a numeric ip:port", text);
+        }
+    }
+    rv = ringd_seeds_add(d, addrs, count);
+    if (rv != 0) {
+        return fail(call, rv, "join: too many seeds%s", "");
+    }
+    rpc_pack_result_begin(pk, m->msgid);
+    msgpack_pack_map(pk, 1);
+    view_pack_key_u64(pk, "seeds", count);
+    return 0;
+}
+
+static int m_leave(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                   struct api_call *call)
+{
+    int rv = no_params(m, call);
+    if (rv != 0) {
+        return rv;
+    }
+    call->leave = 1;
+    rpc_pack_result_begin(pk, m->msgid);
+    msgpack_pack_map(pk, 1);
+    api_pack_str(pk, "leaving");
+    msgpack_pack_true(pk);
+    (void)d;
+    return 0;
+}
+
+static int m_owned_shards(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                          struct api_call *call)
+{
+    if (m->param_count != 0) {
+        return fail(call, RING_EINVAL, "owned_shards takes no params%s", "");
+    }
+    if (d->cfg.shards == 0) {
+        return fail(call, RING_ENOENT, "logical shards are off (start ringd with --shards S)%s",
+                    "");
+    }
+    rpc_pack_result_begin(pk, m->msgid);
+    msgpack_pack_map(pk, 3);
+    view_pack_key_u64(pk, "shards", d->cfg.shards);
+    view_pack_key_u64(pk, "ring_checksum", d->ring.checksum);
+    api_pack_str(pk, "owned");
+    msgpack_pack_array(pk, d->shards_owned_count);
+    for (size_t i = 0; i < d->shards_owned_count; i++) {
+        msgpack_pack_uint32(pk, d->shards_owned[i]);
+    }
+    return 0;
+}
+
+typedef int (*method_fn)(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                         struct api_call *call);
+
+static const struct {
+    const char *name;
+    method_fn fn;
+} methods[] = {
+    { "lookup", m_lookup },
+    { "lookup_n", m_lookup_n },
+    { "members", m_members },
+    { "ring", m_ring },
+    { "stats", m_stats },
+    { "watch", m_watch },
+    { "join", m_join },
+    { "leave", m_leave },
+    { "keys", m_keys },
+    { "groups", m_groups },
+    { "owned_shards", m_owned_shards },
+};
+
+int ringd_api_call(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                   struct api_call *call)
+{
+    for (size_t i = 0; i < RING_ARRAY_LEN(methods); i++) {
+        if (rpc_method_is(m, methods[i].name)) {
+            if (d->ring.ring == NULL && methods[i].fn != m_join && methods[i].fn != m_leave &&
+                methods[i].fn != m_stats && methods[i].fn != m_members && methods[i].fn != m_keys) {
+                return fail(call, RING_EAGAIN, "the ring is not built yet%s", "");
+            }
+            return methods[i].fn(d, m, pk, call);
+        }
+    }
+    char name[120]; /* escaped (a client may print it) and cut to fit call->message_buf whole */
+    escape_text_buf(name, sizeof(name), m->method.ptr, m->method.len);
+    return fail(call, RING_ENOENT, "unknown method \"%s\"", name);
+}
+
+/* The ids in |a| that are not in |b| (all of |a| when |b| is NULL), as an array of at most
+ * |*room| entries; |*room| goes down by the number packed and |*omitted| up by the rest. */
+static void pack_missing(msgpack_packer *pk, const struct hashring *a, const struct hashring *b,
+                         size_t *room, uint64_t *omitted)
+{
+    size_t n = a != NULL ? hashring_member_count(a) : 0;
+    size_t count = 0;
+    uint32_t idx;
+    for (uint32_t i = 0; i < n; i++) {
+        const struct hashring_member *m = hashring_member(a, i);
+        count += b == NULL || hashring_find(b, m->id, m->id_len, &idx) != 0;
+    }
+    size_t packed = count < *room ? count : *room;
+    *omitted += count - packed;
+    *room -= packed;
+    msgpack_pack_array(pk, packed);
+    for (uint32_t i = 0; i < n && packed > 0; i++) {
+        const struct hashring_member *m = hashring_member(a, i);
+        if (b == NULL || hashring_find(b, m->id, m->id_len, &idx) != 0) {
+            msgpack_pack_str_with_body(pk, m->id, m->id_len);
+            packed--;
+        }
+    }
+}
+
+/* The params are positional, [checksum, members, added, removed, omitted], because a
+ * msgpack-RPC reader takes only scalars and lists of strings as params (proto/RPC.md): the
+ * id lists hold RPC_PARAM_ITEMS_MAX ids between them, and |omitted| counts the ids left
+ * out (0 unless more than 64 members changed at once; call ring() then). */
+int ringd_api_pack_ring_changed(struct ringd *d, const struct ringd_ring *old, msgpack_packer *pk)
+{
+    size_t room = RPC_PARAM_ITEMS_MAX;
+    uint64_t omitted = 0;
+    msgpack_pack_uint64(pk, d->ring.checksum);
+    msgpack_pack_uint64(pk, hashring_member_count(d->ring.ring));
+    pack_missing(pk, d->ring.ring, old->ring, &room, &omitted);
+    pack_missing(pk, old->ring, d->ring.ring, &room, &omitted);
+    msgpack_pack_uint64(pk, omitted);
+    return 0;
+}
+
+/* Whether |v| is missing from sorted |b|; |*j| walks |b| forward across calls with rising |v|. */
+static int absent(uint32_t v, const uint32_t *b, size_t nb, size_t *j)
+{
+    while (*j < nb && b[*j] < v) {
+        (*j)++;
+    }
+    return *j == nb || b[*j] != v;
+}
+
+/* The shards of sorted |a| missing from sorted |b|, as decimal strings (params take only
+ * lists of strings), at most |*room| of them; like pack_missing(). */
+static void pack_shards_missing(msgpack_packer *pk, const uint32_t *a, size_t na, const uint32_t *b,
+                                size_t nb, size_t *room, uint64_t *omitted)
+{
+    size_t count = 0, j = 0;
+    for (size_t i = 0; i < na; i++) {
+        count += absent(a[i], b, nb, &j);
+    }
+    size_t packed = count < *room ? count : *room;
+    *omitted += count - packed;
+    *room -= packed;
+    msgpack_pack_array(pk, packed);
+    j = 0;
+    for (size_t i = 0; i < na && packed > 0; i++) {
+        if (absent(a[i], b, nb, &j)) {
+            char key[SHARDS_KEY_BYTES_MAX + 1];
+            size_t len = shards_key(a[i], key);
+            msgpack_pack_str_with_body(pk, key, len);
+            packed--;
+        }
+    }
+}
+
+void ringd_api_pack_shards_changed(struct ringd *d, const uint32_t *old, size_t old_n,
+                                   msgpack_packer *pk)
+{
+    size_t room = RPC_PARAM_ITEMS_MAX;
+    uint64_t omitted = 0;
+    msgpack_pack_uint64(pk, d->ring.checksum);
+    msgpack_pack_uint64(pk, d->shards_owned_count);
+    pack_shards_missing(pk, d->shards_owned, d->shards_owned_count, old, old_n, &room, &omitted);
+    pack_shards_missing(pk, old, old_n, d->shards_owned, d->shards_owned_count, &room, &omitted);
+    msgpack_pack_uint64(pk, omitted);
+}

@@ -1,0 +1,811 @@
+/*
+ * ctl_cmds: ringctl's commands. Each gets its arguments parsed (ringctl.c), calls the local
+ * API (or, for checksums and members of another group, peers' gossip ports) and prints a
+ * table for a person or JSON for a script (ctl_out.c).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctl.h"
+#include "escape.h"
+#include "version.h"
+
+/* Widest bar in `ringctl ring`. */
+#define BAR_WIDTH 40
+
+/* ---- members ---------------------------------------------------------------------------- */
+
+static void format_labels(const msgpack_object *labels, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    if (labels == NULL || labels->type != MSGPACK_OBJECT_MAP || labels->via.map.size == 0) {
+        snprintf(buf, cap, "-");
+        return;
+    }
+    for (uint32_t i = 0; i < labels->via.map.size && n < cap; i++) {
+        const msgpack_object *k = &labels->via.map.ptr[i].key;
+        const msgpack_object *v = &labels->via.map.ptr[i].val;
+        if (k->type != MSGPACK_OBJECT_STR || v->type != MSGPACK_OBJECT_STR) {
+            continue; /* ringd sends only strings; print nothing else as one */
+        }
+        n += (size_t)snprintf(buf + n, cap - n, "%s%s=%s", i > 0 ? "," : "",
+                              ctl_shown_n(k->via.str.ptr, k->via.str.size),
+                              ctl_shown_n(v->via.str.ptr, v->via.str.size));
+    }
+}
+
+static int str_is(const msgpack_object *o, const char *s, size_t len)
+{
+    return o != NULL && (o->type == MSGPACK_OBJECT_STR || o->type == MSGPACK_OBJECT_BIN) &&
+           o->via.str.size == len && memcmp(o->via.str.ptr, s, len) == 0;
+}
+
+/* --status S (a comma-separated list, repeatable): the member's status is one of them. */
+static int status_matches(const msgpack_object *m, const struct ctl_args *a)
+{
+    if (a->status_count == 0) {
+        return 1;
+    }
+    const msgpack_object *st = ringc_get(m, "status");
+    for (int i = 0; i < a->status_count; i++) {
+        for (const char *p = a->status[i]; *p != '\0';) {
+            size_t len = strcspn(p, ",");
+            if (str_is(st, p, len)) {
+                return 1;
+            }
+            p += len + (p[len] == ',');
+        }
+    }
+    return 0;
+}
+
+/* --label K=V (repeatable, all must hold): the member has label K with value V; --label K:
+ * it has label K. */
+static int labels_match(const msgpack_object *m, const struct ctl_args *a)
+{
+    const msgpack_object *labels = ringc_get(m, "labels");
+    for (int i = 0; i < a->label_count; i++) {
+        const char *eq = strchr(a->label[i], '=');
+        size_t klen = eq != NULL ? (size_t)(eq - a->label[i]) : strlen(a->label[i]);
+        int found = 0;
+        for (uint32_t j = 0; labels != NULL && labels->type == MSGPACK_OBJECT_MAP &&
+                             j < labels->via.map.size && !found;
+             j++) {
+            found = str_is(&labels->via.map.ptr[j].key, a->label[i], klen) &&
+                    (eq == NULL || str_is(&labels->via.map.ptr[j].val, eq + 1, strlen(eq + 1)));
+        }
+        if (!found) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int by_id(const void *x, const void *y)
+{
+    const msgpack_object *a = ringc_get(*(const msgpack_object *const *)x, "id");
+    const msgpack_object *b = ringc_get(*(const msgpack_object *const *)y, "id");
+    size_t la = a != NULL && a->type == MSGPACK_OBJECT_STR ? a->via.str.size : 0;
+    size_t lb = b != NULL && b->type == MSGPACK_OBJECT_STR ? b->via.str.size : 0;
+    int c = memcmp(la > 0 ? a->via.str.ptr : "", lb > 0 ? b->via.str.ptr : "", la < lb ? la : lb);
+    return c != 0 ? c : (la > lb) - (la < lb);
+}
+
+static void print_member_row(const msgpack_object *m)
+{
+    char id[130], addr[64], status[16], labels[256];
+    ringc_get_str(m, "id", id, sizeof(id));
+    ringc_get_str(m, "address", addr, sizeof(addr));
+    ringc_get_str(m, "status", status, sizeof(status));
+    format_labels(ringc_get(m, "labels"), labels, sizeof(labels));
+    printf("%-24s %-24s %-8s %-12llu %-20s %6.2f%%\n", ctl_shown(id), ctl_shown(addr),
+           ctl_shown(status), (unsigned long long)ringc_get_u64(m, "incarnation", 0), labels,
+           100.0 * ringc_get_f64(m, "share", 0));
+}
+
+/* members()'s answer |res|, sorted by id and filtered by --status and --label. */
+static int print_members(struct ctl *ctl, const msgpack_object *res, const struct ctl_args *a)
+{
+    const msgpack_object *list = ringc_get_array(res, "members");
+    uint32_t n = list != NULL ? list->via.array.size : 0;
+    const msgpack_object **rows = calloc(n + 1, sizeof(*rows));
+    if (rows == NULL) {
+        fprintf(stderr, "ringctl: members: out of memory\n");
+        return CTL_EXIT_FAIL;
+    }
+    size_t count = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const msgpack_object *m = &list->via.array.ptr[i];
+        if (status_matches(m, a) && labels_match(m, a)) {
+            rows[count++] = m;
+        }
+    }
+    qsort(rows, count, sizeof(*rows), by_id);
+    if (ctl->json) {
+        struct sbuf b;
+        sbuf_init(&b, 64u << 20);
+        sbuf_adds(&b, "{\"members\":[");
+        for (size_t i = 0; i < count; i++) {
+            sbuf_adds(&b, i > 0 ? "," : "");
+            ctl_to_json(&b, rows[i]);
+        }
+        sbuf_adds(&b, "]}");
+        printf("%s\n", b.failed ? "null" : b.data);
+        sbuf_free(&b);
+    } else {
+        printf("%-24s %-24s %-8s %-12s %-20s %7s\n", "ID", "ADDRESS", "STATUS", "INCARNATION",
+               "LABELS", "SHARE");
+        for (size_t i = 0; i < count; i++) {
+            print_member_row(rows[i]);
+        }
+    }
+    free(rows);
+    return 0;
+}
+
+/* The summary of group |name| in groups()'s answer |res|, or NULL. */
+static const msgpack_object *find_group(const msgpack_object *res, const char *name)
+{
+    const msgpack_object *list = ringc_get_array(res, "groups");
+    for (uint32_t i = 0; list != NULL && i < list->via.array.size; i++) {
+        char g[80];
+        ringc_get_str(&list->via.array.ptr[i], "name", g, sizeof(g));
+        if (strcmp(g, name) == 0) {
+            return &list->via.array.ptr[i];
+        }
+    }
+    return NULL;
+}
+
+/* members --group G of another group: ask its contacts, over their gossip ports, in turn. */
+static int members_elsewhere(struct ctl *ctl, const msgpack_object *group, const struct ctl_args *a)
+{
+    const msgpack_object *contacts = ringc_get_array(group, "contacts");
+    for (uint32_t i = 0; contacts != NULL && i < contacts->via.array.size; i++) {
+        char addr[64];
+        ringc_get_str(&contacts->via.array.ptr[i], "address", addr, sizeof(addr));
+        struct ring_addr ra;
+        if (ring_addr_parse(addr, strlen(addr), &ra) != 0) {
+            continue;
+        }
+        struct ringc_peer_result r;
+        const msgpack_object *res;
+        int rv = ringc_peer_call(&ra, ctl->timeout_ms, "members", &r, &res);
+        if (rv == 0) {
+            rv = print_members(ctl, res, a);
+            ringc_peer_result_free(&r);
+            return rv;
+        }
+        ringc_peer_result_free(&r);
+    }
+    fprintf(stderr, "ringctl: members: no contact of group %s answered\n", ctl_shown(a->group));
+    return CTL_EXIT_FAIL;
+}
+
+int ctl_members(struct ctl *ctl, const struct ctl_args *a)
+{
+    const msgpack_object *res;
+    if (a->group != NULL) {
+        int rv = ringc_call(ctl->c, &res, ctl->timeout_ms, "groups", "");
+        if (rv != 0) {
+            return ctl_report(ctl, "members --group", rv);
+        }
+        const msgpack_object *g = find_group(res, a->group);
+        if (g == NULL) {
+            fprintf(stderr, "ringctl: members: no group %s is known here (see ringctl groups)\n",
+                    ctl_shown(a->group));
+            return CTL_EXIT_FAIL;
+        }
+        const msgpack_object *local = ringc_get(g, "local");
+        if (local == NULL || local->type != MSGPACK_OBJECT_BOOLEAN || !local->via.boolean) {
+            return members_elsewhere(ctl, g, a);
+        }
+    }
+    int rv = ringc_call(ctl->c, &res, ctl->timeout_ms, "members", "");
+    if (rv != 0) {
+        return ctl_report(ctl, "members", rv);
+    }
+    return print_members(ctl, res, a);
+}
+
+/* ---- groups ----------------------------------------------------------------------------- */
+
+static void print_contacts(const msgpack_object *g)
+{
+    const msgpack_object *cs = ringc_get_array(g, "contacts");
+    for (uint32_t c = 0; cs != NULL && c < cs->via.array.size; c++) {
+        char id[130], addr[64];
+        ringc_get_str(&cs->via.array.ptr[c], "id", id, sizeof(id));
+        ringc_get_str(&cs->via.array.ptr[c], "address", addr, sizeof(addr));
+        const msgpack_object *f = ringc_get(&cs->via.array.ptr[c], "failed");
+        int failed = f != NULL && f->type == MSGPACK_OBJECT_BOOLEAN && f->via.boolean;
+        printf("%s%s%s(%s)", c > 0 ? " " : "", failed ? "!" : "", ctl_shown(id), ctl_shown(addr));
+    }
+}
+
+/* groups: one line per group known here; contacts that failed from here are marked "!". */
+int ctl_groups(struct ctl *ctl, const struct ctl_args *a)
+{
+    (void)a;
+    const msgpack_object *res;
+    int rv = ringc_call(ctl->c, &res, ctl->timeout_ms, "groups", "");
+    if (rv != 0) {
+        return ctl_report(ctl, "groups", rv);
+    }
+    if (ctl->json) {
+        ctl_print_json(res);
+        return 0;
+    }
+    const msgpack_object *list = ringc_get_array(res, "groups");
+    printf("%-20s %6s %-16s %s\n", "GROUP", "SIZE", "RING CHECKSUM", "CONTACTS");
+    for (uint32_t i = 0; list != NULL && i < list->via.array.size; i++) {
+        const msgpack_object *g = &list->via.array.ptr[i];
+        char name[80];
+        ringc_get_str(g, "name", name, sizeof(name));
+        const msgpack_object *local = ringc_get(g, "local");
+        int here = local != NULL && local->type == MSGPACK_OBJECT_BOOLEAN && local->via.boolean;
+        char shown_name[1100];
+        snprintf(shown_name, sizeof(shown_name), "%s%s", ctl_shown(name), here ? " *" : "");
+        printf("%-20s %6llu %016llx ", shown_name, (unsigned long long)ringc_get_u64(g, "size", 0),
+               (unsigned long long)ringc_get_u64(g, "ring_checksum", 0));
+        print_contacts(g);
+        printf("\n");
+    }
+    printf("(* this node's group)\n");
+    return 0;
+}
+
+/* ---- lookup ----------------------------------------------------------------------------- */
+
+/* One answer of lookup or lookup_n, as text: "-> [shard S ->] [group G, via contact] id
+ * (address)". */
+static void lookup_text(struct sbuf *b, const msgpack_object *ans, int first)
+{
+    char id[130], addr[64], group[80] = "";
+    ringc_get_str(ans, "id", id, sizeof(id));
+    ringc_get_str(ans, "address", addr, sizeof(addr));
+    ringc_get_str(ans, "group", group, sizeof(group));
+    const msgpack_object *local = ringc_get(ans, "local");
+    int via = local != NULL && local->type == MSGPACK_OBJECT_BOOLEAN && !local->via.boolean;
+    const msgpack_object *shard = ringc_get(ans, "shard");
+    if (first && shard != NULL && shard->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        sbuf_printf(b, " -> shard %llu", (unsigned long long)shard->via.u64);
+    }
+    sbuf_adds(b, first ? " ->" : ",");
+    if (group[0] != '\0' && via) {
+        sbuf_printf(b, " group %s, via contact %s (%s)", ctl_shown(group), ctl_shown(id),
+                    ctl_shown(addr));
+    } else if (group[0] != '\0' && first) {
+        sbuf_printf(b, " %s (%s), group %s", ctl_shown(id), ctl_shown(addr), ctl_shown(group));
+    } else {
+        sbuf_printf(b, " %s (%s)", ctl_shown(id), ctl_shown(addr));
+    }
+}
+
+/* lookup KEY [-n N]. JSON has one shape either way: {"key", the primary's fields ("id",
+ * "address", and "shard", "group", "local" when ringd sends them), "owners": [every
+ * answer]}; without -n, "owners" holds the one answer. */
+int ctl_lookup(struct ctl *ctl, const struct ctl_args *a)
+{
+    const char *key = a->pos[0];
+    const msgpack_object *res;
+    int rv = a->n == 0
+                 ? ringc_call(ctl->c, &res, ctl->timeout_ms, "lookup", "s", key)
+                 : ringc_call(ctl->c, &res, ctl->timeout_ms, "lookup_n", "su", key, (uint64_t)a->n);
+    if (rv != 0) {
+        return ctl_report(ctl, "lookup", rv);
+    }
+    const msgpack_object *answers = res;
+    uint32_t count = 1;
+    if (a->n != 0) {
+        count = res->type == MSGPACK_OBJECT_ARRAY ? res->via.array.size : 0;
+        answers = count > 0 ? res->via.array.ptr : NULL;
+    }
+    struct sbuf b;
+    sbuf_init(&b, 1 << 20);
+    if (ctl->json) {
+        sbuf_adds(&b, "{\"key\":");
+        escape_json(&b, key, strlen(key));
+        if (count > 0) {
+            ctl_to_json_pairs(&b, &answers[0]);
+        }
+        sbuf_adds(&b, ",\"owners\":[");
+        for (uint32_t i = 0; i < count; i++) {
+            sbuf_adds(&b, i > 0 ? "," : "");
+            ctl_to_json(&b, &answers[i]);
+        }
+        sbuf_adds(&b, "]}");
+    } else {
+        sbuf_adds(&b, ctl_shown(key));
+        for (uint32_t i = 0; i < count; i++) {
+            lookup_text(&b, &answers[i], i == 0);
+        }
+    }
+    printf("%s\n", b.data != NULL ? b.data : "");
+    sbuf_free(&b);
+    return 0;
+}
+
+/* ---- ring ------------------------------------------------------------------------------- */
+
+static void print_bar(const char *id, double share, double max)
+{
+    char bar[BAR_WIDTH * 3 + 1];
+    int w = max > 0 ? (int)(share / max * BAR_WIDTH + 0.5) : 0;
+    size_t k = 0;
+    for (int j = 0; j < w; j++) {
+        memcpy(bar + k, "\xe2\x96\x88", 3); /* U+2588 FULL BLOCK */
+        k += 3;
+    }
+    bar[k] = '\0';
+    printf("%-24s %6.2f%% %s\n", ctl_shown(id), 100.0 * share, bar);
+}
+
+int ctl_ring(struct ctl *ctl, const struct ctl_args *a)
+{
+    (void)a;
+    const msgpack_object *res;
+    int rv = ringc_call(ctl->c, &res, ctl->timeout_ms, "ring", "");
+    if (rv != 0) {
+        return ctl_report(ctl, "ring", rv);
+    }
+    if (ctl->json) {
+        ctl_print_json(res);
+        return 0;
+    }
+    const msgpack_object *list = ringc_get_array(res, "members");
+    size_t n = list != NULL ? list->via.array.size : 0;
+    printf("ring %016llx: %zu members, %llu points (%llu per unit of weight)\n",
+           (unsigned long long)ringc_get_u64(res, "checksum", 0), n,
+           (unsigned long long)ringc_get_u64(res, "points", 0),
+           (unsigned long long)ringc_get_u64(res, "vnodes", 0));
+    double max = 0;
+    for (size_t i = 0; i < n; i++) {
+        double s = ringc_get_f64(&list->via.array.ptr[i], "share", 0);
+        max = s > max ? s : max;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char id[130];
+        ringc_get_str(&list->via.array.ptr[i], "id", id, sizeof(id));
+        print_bar(id, ringc_get_f64(&list->via.array.ptr[i], "share", 0), max);
+    }
+    return 0;
+}
+
+/* ---- watch ------------------------------------------------------------------------------ */
+
+static uint64_t u64_of(const msgpack_object *o)
+{
+    return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? o->via.u64 : 0;
+}
+
+/* The ids (or shard numbers, sent as decimal strings) in list |l| as text: " +a +b". */
+static void text_list(struct sbuf *b, const msgpack_object *l, const char *sign)
+{
+    for (uint32_t i = 0; l->type == MSGPACK_OBJECT_ARRAY && i < l->via.array.size; i++) {
+        const msgpack_object *id = &l->via.array.ptr[i];
+        if (id->type == MSGPACK_OBJECT_STR) {
+            sbuf_printf(b, " %s%s", sign, ctl_shown_n(id->via.str.ptr, id->via.str.size));
+        }
+    }
+}
+
+/* The shard numbers in list |l| (decimal strings on the wire: notification params take only
+ * lists of strings) as a JSON array of integers, as owned_shards() sends them. */
+static void json_shards(struct sbuf *b, const msgpack_object *l)
+{
+    sbuf_adds(b, "[");
+    for (uint32_t i = 0, n = 0; l->type == MSGPACK_OBJECT_ARRAY && i < l->via.array.size; i++) {
+        const msgpack_object *s = &l->via.array.ptr[i];
+        char num[16];
+        if (s->type == MSGPACK_OBJECT_STR && s->via.str.size > 0 && s->via.str.size < sizeof(num)) {
+            memcpy(num, s->via.str.ptr, s->via.str.size);
+            num[s->via.str.size] = '\0';
+            if (strspn(num, "0123456789") == s->via.str.size) {
+                sbuf_printf(b, "%s%s", n++ > 0 ? "," : "", num);
+            }
+        }
+    }
+    sbuf_adds(b, "]");
+}
+
+static void print_line(struct sbuf *b)
+{
+    printf("%s\n", b->data != NULL ? b->data : "");
+    fflush(stdout);
+}
+
+/* The watch() result (a map, |o|; type "ring") or a ring_changed notification's params
+ * ([checksum, members, added, removed, omitted]; type "ring_changed"), as one line. */
+static void print_change(struct ctl *ctl, const msgpack_object *o)
+{
+    static const msgpack_object empty = { .type = MSGPACK_OBJECT_ARRAY };
+    uint64_t checksum = 0, members = 0, omitted = 0;
+    const msgpack_object *added = &empty, *removed = &empty;
+    int initial = o->type == MSGPACK_OBJECT_MAP;
+    if (initial) {
+        checksum = ringc_get_u64(o, "checksum", 0);
+        members = ringc_get_u64(o, "members", 0);
+    } else if (o->type == MSGPACK_OBJECT_ARRAY && o->via.array.size >= 5) {
+        const msgpack_object *p = o->via.array.ptr;
+        checksum = u64_of(&p[0]);
+        members = u64_of(&p[1]);
+        added = &p[2];
+        removed = &p[3];
+        omitted = u64_of(&p[4]);
+    } else {
+        return;
+    }
+    struct sbuf b;
+    sbuf_init(&b, 1 << 20);
+    if (ctl->json) {
+        char ts[40];
+        ctl_timestamp(ts, sizeof(ts));
+        sbuf_printf(&b, "{\"type\":\"%s\",\"ts\":\"%s\",", initial ? "ring" : "ring_changed", ts);
+        ctl_json_checksum(&b, "ring_checksum", checksum);
+        sbuf_printf(&b, ",\"ring_members\":%llu,\"added\":", (unsigned long long)members);
+        ctl_to_json(&b, added);
+        sbuf_adds(&b, ",\"removed\":");
+        ctl_to_json(&b, removed);
+        sbuf_printf(&b, ",\"omitted\":%llu}", (unsigned long long)omitted);
+    } else {
+        char when[32];
+        time_t t = time(NULL);
+        strftime(when, sizeof(when), "%H:%M:%S", localtime(&t));
+        sbuf_printf(&b, "%s ring %016llx, %llu members", when, (unsigned long long)checksum,
+                    (unsigned long long)members);
+        text_list(&b, added, "+");
+        text_list(&b, removed, "-");
+        if (omitted > 0) {
+            sbuf_printf(&b, " (+%llu more)", (unsigned long long)omitted);
+        }
+    }
+    print_line(&b);
+    sbuf_free(&b);
+}
+
+/* A shards_changed notification's params ([ring_checksum, owned, acquired, released,
+ * omitted]), as one line. */
+static void print_shards_change(struct ctl *ctl, const msgpack_object *o)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 5) {
+        return;
+    }
+    const msgpack_object *p = o->via.array.ptr;
+    struct sbuf b;
+    sbuf_init(&b, 1 << 20);
+    if (ctl->json) {
+        char ts[40];
+        ctl_timestamp(ts, sizeof(ts));
+        sbuf_printf(&b, "{\"type\":\"shards_changed\",\"ts\":\"%s\",", ts);
+        ctl_json_checksum(&b, "ring_checksum", u64_of(&p[0]));
+        sbuf_printf(&b, ",\"owned\":%llu,\"acquired\":", (unsigned long long)u64_of(&p[1]));
+        json_shards(&b, &p[2]);
+        sbuf_adds(&b, ",\"released\":");
+        json_shards(&b, &p[3]);
+        sbuf_printf(&b, ",\"omitted\":%llu}", (unsigned long long)u64_of(&p[4]));
+    } else {
+        char when[32];
+        time_t t = time(NULL);
+        strftime(when, sizeof(when), "%H:%M:%S", localtime(&t));
+        sbuf_printf(&b, "%s shards: %llu owned", when, (unsigned long long)u64_of(&p[1]));
+        text_list(&b, &p[2], "+");
+        text_list(&b, &p[3], "-");
+        if (u64_of(&p[4]) > 0) {
+            sbuf_printf(&b, " (+%llu more)", (unsigned long long)u64_of(&p[4]));
+        }
+    }
+    print_line(&b);
+    sbuf_free(&b);
+}
+
+int ctl_watch(struct ctl *ctl, const struct ctl_args *a)
+{
+    (void)a;
+    const msgpack_object *res;
+    int rv = ringc_call(ctl->c, &res, ctl->timeout_ms, "watch", "");
+    if (rv != 0) {
+        return ctl_report(ctl, "watch", rv);
+    }
+    print_change(ctl, res);
+    for (;;) {
+        struct rpc_msg msg;
+        rv = ringc_read(ctl->c, &msg, -1);
+        if (rv != 0) {
+            return ctl_report(ctl, "watch", rv);
+        }
+        const msgpack_object *params;
+        if (msg.kind == RPC_NOTIFICATION && rpc_method_is(&msg, "ring_changed") &&
+            ringc_unpack(ctl->c, &msg, &params) == 0) {
+            print_change(ctl, params);
+        } else if (msg.kind == RPC_NOTIFICATION && rpc_method_is(&msg, "shards_changed") &&
+                   ringc_unpack(ctl->c, &msg, &params) == 0) {
+            print_shards_change(ctl, params);
+        }
+    }
+}
+
+/* ---- shards, stats, keys, join, leave --------------------------------------------------- */
+
+int ctl_shards(struct ctl *ctl, const struct ctl_args *a)
+{
+    (void)a;
+    const msgpack_object *res;
+    int rv = ringc_call(ctl->c, &res, ctl->timeout_ms, "owned_shards", "");
+    if (rv != 0) {
+        return ctl_report(ctl, "shards", rv);
+    }
+    if (ctl->json) {
+        ctl_print_json(res);
+        return 0;
+    }
+    const msgpack_object *owned = ringc_get(res, "owned");
+    uint32_t n = owned != NULL && owned->type == MSGPACK_OBJECT_ARRAY ? owned->via.array.size : 0;
+    printf("%u of %llu shards owned (ring %016llx)%s", n,
+           (unsigned long long)ringc_get_u64(res, "shards", 0),
+           (unsigned long long)ringc_get_u64(res, "ring_checksum", 0), n > 0 ? ":" : "");
+    for (uint32_t i = 0; i < n; i++) {
+        printf(" %llu", (unsigned long long)u64_of(&owned->via.array.ptr[i]));
+    }
+    printf("\n");
+    return 0;
+}
+
+static void print_tree(const msgpack_object *o, const char *prefix)
+{
+    for (uint32_t i = 0; o->type == MSGPACK_OBJECT_MAP && i < o->via.map.size; i++) {
+        const msgpack_object *k = &o->via.map.ptr[i].key;
+        const msgpack_object *v = &o->via.map.ptr[i].val;
+        char name[256];
+        snprintf(name, sizeof(name), "%s%s", prefix, ctl_shown_n(k->via.str.ptr, k->via.str.size));
+        if (v->type == MSGPACK_OBJECT_MAP) {
+            char sub[260];
+            snprintf(sub, sizeof(sub), "%s.", name);
+            print_tree(v, sub);
+            continue;
+        }
+        struct sbuf b;
+        sbuf_init(&b, 1 << 16);
+        if (v->type == MSGPACK_OBJECT_STR) {
+            escape_text(&b, v->via.str.ptr, v->via.str.size);
+        } else if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+                   (strstr(name, "checksum") != NULL)) {
+            sbuf_printf(&b, "%016llx", (unsigned long long)v->via.u64);
+        } else {
+            ctl_to_json(&b, v);
+        }
+        printf("%-28s %s\n", name, b.data != NULL ? b.data : "");
+        sbuf_free(&b);
+    }
+}
+
+int ctl_stats(struct ctl *ctl, const struct ctl_args *a)
+{
+    (void)a;
+    const msgpack_object *res;
+    int rv = ringc_call(ctl->c, &res, ctl->timeout_ms, "stats", "");
+    if (rv != 0) {
+        return ctl_report(ctl, "stats", rv);
+    }
+    if (ctl->json) {
+        ctl_print_json(res);
+    } else {
+        print_tree(res, "");
+    }
+    return 0;
+}
+
+/* keys: the gossip keys in use (fingerprints, primary first) and what encryption refused. */
+int ctl_keys(struct ctl *ctl, const struct ctl_args *a)
+{
+    (void)a;
+    const msgpack_object *res;
+    int rv = ringc_call(ctl->c, &res, ctl->timeout_ms, "keys", "");
+    if (rv != 0) {
+        return ctl_report(ctl, "keys", rv);
+    }
+    if (ctl->json) {
+        ctl_print_json(res);
+        return 0;
+    }
+    const msgpack_object *fps = ringc_get(res, "fingerprints");
+    uint32_t n = fps != NULL && fps->type == MSGPACK_OBJECT_ARRAY ? fps->via.array.size : 0;
+    if (n == 0) {
+        printf("encryption off: gossip is plaintext (no --keyfile)\n");
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        const msgpack_object *fp = &fps->via.array.ptr[i];
+        printf("%-10s %s\n", i == 0 ? "primary" : "secondary",
+               fp->type == MSGPACK_OBJECT_STR ? ctl_shown_n(fp->via.str.ptr, fp->via.str.size)
+                                              : "");
+    }
+    printf("refused: %llu failed authentication, %llu plaintext, %llu sealed without a key\n",
+           (unsigned long long)ringc_get_u64(res, "auth_failures", 0),
+           (unsigned long long)ringc_get_u64(res, "plaintext_refused", 0),
+           (unsigned long long)ringc_get_u64(res, "sealed_refused", 0));
+    return 0;
+}
+
+int ctl_join(struct ctl *ctl, const struct ctl_args *a)
+{
+    const msgpack_object *res;
+    int rv = ringc_call(ctl->c, &res, ctl->timeout_ms, "join", "l", (const char *const *)a->pos,
+                        (size_t)a->pos_count);
+    if (rv != 0) {
+        return ctl_report(ctl, "join", rv);
+    }
+    if (ctl->json) {
+        ctl_print_json(res);
+    } else {
+        printf("joining through %d seed%s\n", a->pos_count, a->pos_count == 1 ? "" : "s");
+    }
+    return 0;
+}
+
+int ctl_leave(struct ctl *ctl, const struct ctl_args *a)
+{
+    (void)a;
+    const msgpack_object *res;
+    int rv = ringc_call(ctl->c, &res, ctl->timeout_ms, "leave", "");
+    if (rv != 0) {
+        return ctl_report(ctl, "leave", rv);
+    }
+    if (ctl->json) {
+        ctl_print_json(res);
+    } else {
+        printf("leaving: ringd announces its leave, then exits\n");
+    }
+    return 0;
+}
+
+/* ---- checksums -------------------------------------------------------------------------- */
+
+struct group {
+    uint64_t checksum, ring_checksum;
+    struct sbuf ids;
+    size_t count;
+};
+
+int ctl_checksums(struct ctl *ctl, const struct ctl_args *args)
+{
+    const msgpack_object *res;
+    (void)args;
+    int rv = ringc_call(ctl->c, &res, ctl->timeout_ms, "members", "");
+    if (rv != 0) {
+        return ctl_report(ctl, "checksums", rv);
+    }
+    const msgpack_object *list = ringc_get_array(res, "members");
+    size_t n = list != NULL ? list->via.array.size : 0;
+    struct group *groups = calloc(n + 1, sizeof(*groups));
+    struct sbuf unreachable;
+    sbuf_init(&unreachable, 1 << 20);
+    size_t group_count = 0, asked = 0, failed = 0;
+    for (size_t i = 0; i < n && groups != NULL; i++) {
+        const msgpack_object *m = &list->via.array.ptr[i];
+        char id[130], addr[64], status[16];
+        ringc_get_str(m, "id", id, sizeof(id));
+        ringc_get_str(m, "address", addr, sizeof(addr));
+        ringc_get_str(m, "status", status, sizeof(status));
+        if (strcmp(status, "alive") != 0 && strcmp(status, "suspect") != 0) {
+            continue;
+        }
+        asked++;
+        struct ring_addr a;
+        struct ringc_checksums cs;
+        rv = ring_addr_parse(addr, strlen(addr), &a) == 0 ? 0 : -EINVAL;
+        rv = rv == 0 ? ringc_peer_checksums(&a, ctl->timeout_ms, &cs) : rv;
+        if (rv != 0) {
+            const char *err = rv == RINGC_ERESPONSE ? "error answer" : strerror(-rv);
+            if (ctl->json) {
+                sbuf_adds(&unreachable, failed > 0 ? ",{\"id\":" : "{\"id\":");
+                escape_json(&unreachable, id, strlen(id));
+                sbuf_adds(&unreachable, ",\"address\":");
+                escape_json(&unreachable, addr, strlen(addr));
+                sbuf_adds(&unreachable, ",\"error\":");
+                escape_json(&unreachable, err, strlen(err));
+                sbuf_adds(&unreachable, "}");
+            } else {
+                sbuf_printf(&unreachable, "  %s (%s): %s\n", ctl_shown(id), ctl_shown(addr), err);
+            }
+            failed++;
+            continue;
+        }
+        size_t g = 0;
+        while (g < group_count &&
+               (groups[g].checksum != cs.checksum || groups[g].ring_checksum != cs.ring_checksum)) {
+            g++;
+        }
+        if (g == group_count) {
+            groups[g].checksum = cs.checksum;
+            groups[g].ring_checksum = cs.ring_checksum;
+            sbuf_init(&groups[g].ids, 1 << 20);
+            group_count++;
+        }
+        if (ctl->json) {
+            sbuf_adds(&groups[g].ids, groups[g].count > 0 ? "," : "");
+            escape_json(&groups[g].ids, cs.id, strlen(cs.id));
+        } else {
+            sbuf_printf(&groups[g].ids, "%s%s", groups[g].count > 0 ? ", " : "", ctl_shown(cs.id));
+        }
+        groups[g].count++;
+    }
+    int agree = group_count <= 1 && failed == 0;
+    if (ctl->json) {
+        printf("{\"agree\":%s,\"asked\":%zu,\"groups\":[", agree ? "true" : "false", asked);
+        for (size_t g = 0; g < group_count; g++) {
+            printf("%s{\"checksum\":\"%016llx\",\"ring_checksum\":\"%016llx\",\"members\":[%s]}",
+                   g > 0 ? "," : "", (unsigned long long)groups[g].checksum,
+                   (unsigned long long)groups[g].ring_checksum,
+                   groups[g].ids.data != NULL ? groups[g].ids.data : "");
+        }
+        printf("],\"unreachable\":[%s]}\n", unreachable.data != NULL ? unreachable.data : "");
+    } else {
+        printf("%s: %zu members asked, %zu group%s\n", agree ? "agree" : "SPLIT or unreachable",
+               asked, group_count, group_count == 1 ? "" : "s");
+        for (size_t g = 0; g < group_count; g++) {
+            printf("  checksum %016llx ring %016llx: %zu: %s\n",
+                   (unsigned long long)groups[g].checksum,
+                   (unsigned long long)groups[g].ring_checksum, groups[g].count,
+                   groups[g].ids.data);
+        }
+        if (failed > 0) {
+            printf("unreachable:\n%s", unreachable.data);
+        }
+    }
+    for (size_t g = 0; g < group_count; g++) {
+        sbuf_free(&groups[g].ids);
+    }
+    free(groups);
+    sbuf_free(&unreachable);
+    return agree ? 0 : CTL_EXIT_SPLIT;
+}
+
+/* ---- version ---------------------------------------------------------------------------- */
+
+/* ringctl's version, then ringd's (from stats(); a ringd older than this field says
+ * "unknown"). ringd unreachable: the client's line is printed all the same, and exit 1. */
+int ctl_version(struct ctl *ctl, const struct ctl_args *a)
+{
+    (void)a;
+    char err[512], version[64] = "unknown", commit[64] = "unknown";
+    int rv = ringc_connect(&ctl->c, ctl->socket, err, sizeof(err));
+    const msgpack_object *res = NULL;
+    if (rv == 0) {
+        rv = ringc_call(ctl->c, &res, ctl->timeout_ms, "stats", "");
+    }
+    if (rv == 0) {
+        ringc_get_str(res, "version", version, sizeof(version));
+        ringc_get_str(res, "commit", commit, sizeof(commit));
+    }
+    if (ctl->json) {
+        printf("{\"ringctl\":{\"version\":\"%s\",\"commit\":\"%s\"}", ringd_version(),
+               ringd_commit());
+        if (rv == 0) {
+            struct sbuf b;
+            sbuf_init(&b, 4096);
+            sbuf_adds(&b, ",\"ringd\":{\"version\":");
+            escape_json(&b, version, strlen(version));
+            sbuf_adds(&b, ",\"commit\":");
+            escape_json(&b, commit, strlen(commit));
+            sbuf_adds(&b, "}");
+            printf("%s", b.data);
+            sbuf_free(&b);
+        }
+        printf("}\n");
+    } else {
+        printf("ringctl %s (commit %s)\n", ringd_version(), ringd_commit());
+        if (rv == 0) {
+            printf("ringd %s (commit %s)\n", ctl_shown(version), ctl_shown(commit));
+        }
+    }
+    fflush(stdout);
+    if (ctl->c == NULL) {
+        fprintf(stderr, "ringctl: %s\n", ctl_shown(err));
+        return CTL_EXIT_FAIL;
+    }
+    return rv != 0 ? ctl_report(ctl, "version", rv) : 0;
+}

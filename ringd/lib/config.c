@@ -1,0 +1,990 @@
+/*
+ * config: ringd's flags and environment (see config.h for the rules and the decisions).
+ *
+ * One table lists every flag: its name, value placeholder, default as shown by --help,
+ * help text, section and setter. Everything else is derived from it: the environment
+ * variable (RINGD_ + the name in upper case, '-' as '_'), the --help layout, the lookup of
+ * a flag. Parsing runs in three steps: a first pass over argv checks the flags' syntax and
+ * catches --help/--version; then each option takes its value from its flags, or else from
+ * its variable; last, the derived defaults (--advertise, --id) are filled in and the values
+ * checked against each other.
+ *
+ * Setters write one field, check it against its named limit and, on a bad value, write the
+ * one-line error through bad(), which prefixes "ringd: <flag or variable>: ".
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "escape.h"
+#include "ring/error.h"
+#include "ring/hashring.h"
+#include "ring/shards.h"
+#include "ring/swim.h"
+
+#define DEFAULT_BIND       "0.0.0.0:7946"
+#define DEFAULT_SOCKET     "/run/ringd/ringd.sock"
+#define DEFAULT_ADMIN      "127.0.0.1:7947"
+#define DEFAULT_KEY_HEADER "X-Ring-Key"
+/* Environment variable names: "RINGD_" and the longest flag name. */
+#define ENV_NAME_BYTES_MAX 48
+
+/* Where errors go, and the flag or variable whose value is being read. */
+struct errbuf {
+    char *buf;
+    size_t len;
+    const char *source;
+};
+
+static int bad(struct errbuf *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The message quotes the value it refuses, which may hold anything: it is escaped whole
+ * (escape_text()), so a terminal shows "\x1b" rather than obeying it. */
+static int bad(struct errbuf *e, const char *fmt, ...)
+{
+    if (e->len == 0) {
+        return RING_EINVAL;
+    }
+    char msg[1024];
+    int top = strcmp(e->source, "ringd") == 0;
+    int n = snprintf(msg, sizeof(msg), top ? "ringd: " : "ringd: %s: ", e->source);
+    if (n >= 0 && (size_t)n < sizeof(msg)) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    escape_text_buf(e->buf, e->len, msg, strlen(msg));
+    return RING_EINVAL;
+}
+
+/* ---- values ---------------------------------------------------------------------------- */
+
+/* A decimal integer of digits only, at most |max|. Returns 0 or -1. */
+static int parse_uint(const char *s, size_t len, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (len == 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (!isdigit((unsigned char)s[i])) {
+            return -1;
+        }
+        v = v * 10 + (uint64_t)(s[i] - '0');
+        if (v > max) {
+            return -1;
+        }
+    }
+    *out = v;
+    return 0;
+}
+
+static int set_uint(const char *v, uint64_t min, uint64_t max, uint32_t *out, struct errbuf *e)
+{
+    uint64_t n;
+    if (parse_uint(v, strlen(v), UINT32_MAX, &n) != 0) {
+        return bad(e, "invalid number \"%s\" (expected an integer from %llu to %llu)", v,
+                   (unsigned long long)min, (unsigned long long)max);
+    }
+    if (n < min || n > max) {
+        return bad(e, "%llu is out of range (expected %llu to %llu)", (unsigned long long)n,
+                   (unsigned long long)min, (unsigned long long)max);
+    }
+    *out = (uint32_t)n;
+    return 0;
+}
+
+static int unit_ms(const char *unit, uint64_t *ms)
+{
+    static const struct {
+        const char *name;
+        uint64_t ms;
+    } units[] = { { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 } };
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(unit, units[i].name) == 0) {
+            *ms = units[i].ms;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* "500ms", "2s", "1m", "1h". Returns 0 or -1. */
+static int parse_duration(const char *v, uint64_t *out_ms)
+{
+    size_t digits = strspn(v, "0123456789");
+    uint64_t n;
+    uint64_t ms;
+    if (parse_uint(v, digits, RINGD_DURATION_MS_MAX, &n) != 0 || unit_ms(v + digits, &ms) != 0) {
+        return -1;
+    }
+    *out_ms = n * ms;
+    return 0;
+}
+
+int ringd_duration_parse(const char *v, uint32_t *out_ms)
+{
+    uint64_t ms;
+    if (parse_duration(v, &ms) != 0) {
+        return RING_EINVAL;
+    }
+    if (ms == 0 || ms > RINGD_DURATION_MS_MAX) {
+        return RING_ERANGE;
+    }
+    *out_ms = (uint32_t)ms;
+    return 0;
+}
+
+static int set_duration(const char *v, uint32_t *out, struct errbuf *e)
+{
+    int rv = ringd_duration_parse(v, out);
+    if (rv == RING_EINVAL) {
+        return bad(e, "invalid duration \"%s\" (expected e.g. 500ms, 2s, 1m)", v);
+    }
+    if (rv != 0) {
+        return bad(e, "duration \"%s\" is out of range (expected 1ms to 24h)", v);
+    }
+    return 0;
+}
+
+static int set_string(const char *v, size_t min, size_t max, char *out, struct errbuf *e)
+{
+    size_t len = strlen(v);
+    if (len < min) {
+        return bad(e, "must not be empty");
+    }
+    if (len > max) {
+        return bad(e, "too long (%zu bytes, at most %zu)", len, max);
+    }
+    memcpy(out, v, len + 1);
+    return 0;
+}
+
+/* ---- addresses ------------------------------------------------------------------------- */
+
+static int is_name(const char *host)
+{
+    size_t len = strlen(host);
+    if (len == 0 || len > RINGD_HOST_BYTES_MAX || host[0] == '-' || host[0] == '.') {
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)host[i];
+        if (!isalnum(c) && c != '-' && c != '.' && c != '_') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static uint8_t ip_family(const char *host)
+{
+    unsigned char buf[16];
+    if (inet_pton(AF_INET, host, buf) == 1) {
+        return 4;
+    }
+    if (inet_pton(AF_INET6, host, buf) == 1) {
+        return 6;
+    }
+    return 0;
+}
+
+/* Splits "host:port" or "[v6]:port" (or, with |port_optional|, a bare host or "[v6]") into
+ * |hp|; the port is 0 when absent. Returns 0 or -1 with |*why| set. */
+static int split_hostport(const char *v, int port_optional, struct ringd_hostport *hp,
+                          const char **why)
+{
+    const char *host = v;
+    size_t host_len;
+    const char *port = NULL;
+    if (port_optional && strlen(v) <= RINGD_HOST_BYTES_MAX && ip_family(v) == 6) {
+        /* A bare IPv6 address: its colons are not a port separator. */
+        host_len = strlen(v);
+    } else if (v[0] == '[') {
+        const char *close = strchr(v, ']');
+        if (close == NULL || (close[1] != '\0' && close[1] != ':')) {
+            *why = "unbalanced [ ] around an IPv6 address";
+            return -1;
+        }
+        host = v + 1;
+        host_len = (size_t)(close - host);
+        port = close[1] == ':' ? close + 2 : NULL;
+    } else {
+        const char *colon = strrchr(v, ':');
+        if (colon != NULL && strchr(v, ':') != colon) {
+            *why = "put an IPv6 address in brackets, e.g. [::1]:7946";
+            return -1;
+        }
+        host_len = colon != NULL ? (size_t)(colon - v) : strlen(v);
+        port = colon != NULL ? colon + 1 : NULL;
+    }
+    if (host_len == 0 || host_len > RINGD_HOST_BYTES_MAX) {
+        *why = host_len == 0 ? "missing host" : "host too long";
+        return -1;
+    }
+    memcpy(hp->host, host, host_len);
+    hp->host[host_len] = '\0';
+    uint64_t n = 0;
+    if (port == NULL && !port_optional) {
+        *why = "missing port";
+        return -1;
+    }
+    if (port != NULL && (parse_uint(port, strlen(port), 65535, &n) != 0 || n == 0)) {
+        *why = "port must be 1 to 65535";
+        return -1;
+    }
+    hp->port = (uint16_t)n;
+    hp->family = ip_family(hp->host);
+    return 0;
+}
+
+/* Parses an address: numeric (listen and advertise addresses) or also a name. */
+static int set_hostport(const char *v, int numeric, int port_optional, struct ringd_hostport *hp,
+                        struct errbuf *e)
+{
+    const char *why = NULL;
+    struct ringd_hostport tmp = { { 0 }, 0, 0 };
+    if (split_hostport(v, port_optional, &tmp, &why) != 0) {
+        return bad(e, "invalid address \"%s\": %s", v, why);
+    }
+    if (numeric && tmp.family == 0) {
+        return bad(e, "invalid address \"%s\": the host must be a numeric IP address", v);
+    }
+    if (tmp.family == 0 && !is_name(tmp.host)) {
+        return bad(e, "invalid address \"%s\": \"%s\" is not an IP address or host name", v,
+                   tmp.host);
+    }
+    *hp = tmp;
+    return 0;
+}
+
+static int is_unspecified(const struct ringd_hostport *hp)
+{
+    return strcmp(hp->host, "0.0.0.0") == 0 || strcmp(hp->host, "::") == 0;
+}
+
+static void format_hostport(const struct ringd_hostport *hp, char *buf, size_t len)
+{
+    snprintf(buf, len, hp->family == 6 ? "[%s]:%u" : "%s:%u", hp->host, (unsigned)hp->port);
+}
+
+/* ---- lists ----------------------------------------------------------------------------- */
+
+/* Calls |fn| on each comma-separated item of |v|, spaces around items trimmed; empty items
+ * (a trailing comma) are skipped. */
+static int each_item(const char *v, struct ringd_config *c, struct errbuf *e,
+                     int (*fn)(const char *item, struct ringd_config *c, struct errbuf *e))
+{
+    char item[RINGD_VALUE_BYTES_MAX + 1];
+    while (*v != '\0') {
+        size_t len = strcspn(v, ",");
+        size_t start = 0;
+        while (start < len && isspace((unsigned char)v[start])) {
+            start++;
+        }
+        size_t end = len;
+        while (end > start && isspace((unsigned char)v[end - 1])) {
+            end--;
+        }
+        memcpy(item, v + start, end - start);
+        item[end - start] = '\0';
+        int rv = end > start ? fn(item, c, e) : 0;
+        if (rv != 0) {
+            return rv;
+        }
+        v += len + (v[len] == ',');
+    }
+    return 0;
+}
+
+static int add_seed(const char *item, struct ringd_config *c, struct errbuf *e)
+{
+    if (c->seed_count == RINGD_SEEDS_MAX) {
+        return bad(e, "too many seeds (at most %d)", RINGD_SEEDS_MAX);
+    }
+    struct ringd_seed *s = &c->seeds[c->seed_count];
+    s->dns = strncmp(item, "dns:", 4) == 0;
+    int rv = set_hostport(s->dns ? item + 4 : item, 0, 0, &s->addr, e);
+    if (rv != 0) {
+        return rv;
+    }
+    c->seed_count++;
+    return 0;
+}
+
+int ringd_seed_parse(const char *item, struct ringd_seed *out, char *err, size_t errlen)
+{
+    struct errbuf e = { err, errlen, "seed" };
+    if (err != NULL && errlen > 0) {
+        err[0] = '\0';
+    }
+    memset(out, 0, sizeof(*out));
+    out->dns = strncmp(item, "dns:", 4) == 0;
+    return set_hostport(out->dns ? item + 4 : item, 0, 0, &out->addr, &e);
+}
+
+/* What member_text_check() allows, for messages. */
+static const char *text_rule(int kind)
+{
+    return kind == MEMBER_TEXT_LABEL_KEY || kind == MEMBER_TEXT_LABEL_VALUE
+               ? "printable ASCII without spaces, '=' or ','"
+               : "printable ASCII without spaces";
+}
+
+/* |v| against the wire's rule for |kind| (member_text_check(): the flags accept exactly what
+ * gossip carries); its length was checked by set_string(). |what| names it in the message. */
+static int check_text(int kind, const char *v, const char *what, struct errbuf *e)
+{
+    size_t at;
+    if (member_text_check(kind, v, strlen(v), &at) != 0) {
+        return bad(e, "%s \"%s\": byte 0x%02x at offset %zu is not allowed (%s only)", what, v,
+                   (unsigned char)v[at], at, text_rule(kind));
+    }
+    return 0;
+}
+
+static int check_label_part(const char *item, size_t len, int kind, struct errbuf *e)
+{
+    size_t at;
+    int rv = member_text_check(kind, item, len, &at);
+    const char *what = kind == MEMBER_TEXT_LABEL_KEY ? "key" : "value";
+    if (rv == RING_EMSGSIZE) {
+        return bad(e, "label \"%s\": %s longer than %zu bytes", item, what, at);
+    }
+    if (rv != 0) {
+        return bad(e, "label \"%s\": %s byte 0x%02x at offset %zu is not allowed (%s only)", item,
+                   what, (unsigned char)item[at], at, text_rule(kind));
+    }
+    return 0;
+}
+
+static int find_label(const struct ringd_config *c, const char *key, size_t key_len)
+{
+    for (size_t i = 0; i < c->label_count; i++) {
+        if (c->labels[i].key_len == key_len && memcmp(c->labels[i].key, key, key_len) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static int add_label(const char *item, struct ringd_config *c, struct errbuf *e)
+{
+    const char *eq = strchr(item, '=');
+    if (eq == NULL || eq == item) {
+        return bad(e, "invalid label \"%s\" (expected key=value)", item);
+    }
+    size_t key_len = (size_t)(eq - item);
+    size_t value_len = strlen(eq + 1);
+    int rv = check_label_part(item, key_len, MEMBER_TEXT_LABEL_KEY, e);
+    if (rv == 0) {
+        rv = check_label_part(eq + 1, value_len, MEMBER_TEXT_LABEL_VALUE, e);
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    int i = find_label(c, item, key_len);
+    if (i < 0 && c->label_count == MEMBER_LABELS_MAX) {
+        return bad(e, "too many labels (at most %d)", MEMBER_LABELS_MAX);
+    }
+    struct member_label *l = &c->labels[i < 0 ? c->label_count++ : (size_t)i];
+    memcpy(l->key, item, key_len);
+    l->key[key_len] = '\0';
+    l->key_len = (uint8_t)key_len;
+    memcpy(l->value, eq + 1, value_len + 1);
+    l->value_len = (uint8_t)value_len;
+    return 0;
+}
+
+/* ---- setters, one per flag ------------------------------------------------------------- */
+
+static int set_id(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    int rv = set_string(v, 1, MEMBER_ID_BYTES_MAX, c->id, e);
+    if (rv == 0) {
+        rv = check_text(MEMBER_TEXT_ID, v, "id", e);
+    }
+    c->id_len = rv == 0 ? strlen(v) : 0;
+    return rv;
+}
+
+static int set_bind(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_hostport(v, 1, 0, &c->bind, e);
+}
+
+static int set_advertise(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    int rv = set_hostport(v, 1, 1, &c->advertise, e);
+    if (rv == 0 && is_unspecified(&c->advertise)) {
+        rv = bad(e, "\"%s\" is not an address peers can reach", v);
+    }
+    return rv;
+}
+
+static int set_join(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return each_item(v, c, e, add_seed);
+}
+
+static int set_join_file(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_string(v, 0, RINGD_PATH_BYTES_MAX, c->join_file, e);
+}
+
+static int set_socket(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_string(v, 1, RINGD_SOCKET_PATH_BYTES_MAX, c->socket_path, e);
+}
+
+static int set_admin(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_hostport(v, 1, 0, &c->admin, e);
+}
+
+static int set_proxy(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    memset(&c->proxy, 0, sizeof(c->proxy));
+    return v[0] == '\0' ? 0 : set_hostport(v, 1, 0, &c->proxy, e);
+}
+
+static int set_app(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    memset(&c->app, 0, sizeof(c->app));
+    return v[0] == '\0' ? 0 : set_hostport(v, 0, 0, &c->app, e);
+}
+
+static int set_key_header(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    /* An HTTP token (RFC 9110 section 5.6.2). */
+    size_t len = strlen(v);
+    if (len == 0 || len > RINGD_HEADER_BYTES_MAX ||
+        strspn(v, "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
+                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != len) {
+        return bad(e, "invalid header name \"%s\" (letters, digits and -, at most %d bytes)", v,
+                   RINGD_HEADER_BYTES_MAX);
+    }
+    memcpy(c->key_header, v, len + 1);
+    return 0;
+}
+
+static int set_proxy_connect_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_duration(v, &c->proxy_connect_timeout_ms, e);
+}
+
+static int set_proxy_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_duration(v, &c->proxy_timeout_ms, e);
+}
+
+static int set_proxy_idle_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_duration(v, &c->proxy_idle_timeout_ms, e);
+}
+
+static int set_proxy_retries(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_uint(v, 0, RINGD_PROXY_RETRIES_MAX, &c->proxy_retries, e);
+}
+
+static int set_proxy_max_body(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    static const struct {
+        char suffix;
+        uint64_t mult;
+    } units[] = { { 'K', 1ull << 10 }, { 'M', 1ull << 20 }, { 'G', 1ull << 30 } };
+    size_t digits = strspn(v, "0123456789");
+    uint64_t n, mult = 1;
+    int ok = digits > 0 && parse_uint(v, digits, UINT32_MAX, &n) == 0;
+    if (ok && v[digits] != '\0') {
+        ok = 0;
+        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+            if (v[digits] == units[i].suffix && v[digits + 1] == '\0') {
+                mult = units[i].mult;
+                ok = 1;
+            }
+        }
+    }
+    if (!ok) {
+        return bad(e, "invalid size \"%s\" (expected bytes, or e.g. 512K, 100M, 2G; 0: no limit)",
+                   v);
+    }
+    c->proxy_max_body_bytes = n * mult;
+    return 0;
+}
+
+static int set_vnodes(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_uint(v, 1, HASHRING_VNODES_MAX, &c->vnodes, e);
+}
+
+static int set_shards(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_uint(v, 0, SHARDS_MAX, &c->shards, e);
+}
+
+static int set_weight(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_uint(v, 1, HASHRING_WEIGHT_MAX, &c->weight, e);
+}
+
+static int set_weight_max(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_uint(v, 1, HASHRING_WEIGHT_MAX, &c->weight_max, e);
+}
+
+static int set_label(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return each_item(v, c, e, add_label);
+}
+
+static int set_group(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    int rv = set_string(v, 0, MEMBER_GROUP_BYTES_MAX, c->group, e);
+    if (rv == 0) {
+        rv = check_text(MEMBER_TEXT_GROUP, v, "group", e);
+    }
+    c->group_len = rv == 0 ? strlen(v) : 0;
+    return rv;
+}
+
+static int set_keyfile(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_string(v, 0, RINGD_PATH_BYTES_MAX, c->keyfile, e);
+}
+
+static int set_probe_interval(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_duration(v, &c->probe_interval_ms, e);
+}
+
+static int set_probe_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_duration(v, &c->probe_timeout_ms, e);
+}
+
+static int set_indirect_probes(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_uint(v, 0, RINGD_INDIRECT_PROBES_MAX, &c->indirect_probes, e);
+}
+
+static int set_suspect_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    uint64_t ms;
+    if (parse_duration(v, &ms) == 0) {
+        return bad(e,
+                   "\"%s\" is a duration, but this is a multiplier of the probe interval "
+                   "(e.g. 4; the timeout also scales with log10 of the cluster size)",
+                   v);
+    }
+    return set_uint(v, 1, RINGD_SUSPECT_MULT_MAX, &c->suspect_mult, e);
+}
+
+static int set_sync_interval(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_duration(v, &c->sync_interval_ms, e);
+}
+
+static int set_enum(const char *v, const char *const *names, size_t n, uint8_t *out,
+                    const char *expected, struct errbuf *e)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(v, names[i]) == 0) {
+            *out = (uint8_t)i;
+            return 0;
+        }
+    }
+    return bad(e, "invalid value \"%s\" (expected %s)", v, expected);
+}
+
+static int set_log_level(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    static const char *const names[] = { "debug", "info", "warn", "error" };
+    return set_enum(v, names, 4, &c->log_level, "debug, info, warn or error", e);
+}
+
+static int set_log_format(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    static const char *const names[] = { "text", "json" };
+    return set_enum(v, names, 2, &c->log_format, "text or json", e);
+}
+
+/* ---- the table ------------------------------------------------------------------------- */
+
+typedef int (*set_cb)(const char *value, struct ringd_config *c, struct errbuf *e);
+
+enum section {
+    SEC_NODE,
+    SEC_CLUSTER,
+    SEC_LOCAL,
+    SEC_RING,
+    SEC_SWIM,
+    SEC_LOG,
+    SEC_COUNT,
+};
+
+static const char *const section_titles[SEC_COUNT] = {
+    "Node", "Cluster", "Local API and proxy", "Ring", "Failure detection (SWIM)", "Logging",
+};
+
+struct opt {
+    const char *name;
+    const char *metavar;
+    /* The default as --help shows it; NULL for none. */
+    const char *def;
+    const char *help;
+    uint8_t section;
+    /* 1 for a flag that may repeat, each occurrence adding to a list. */
+    uint8_t repeats;
+    set_cb set;
+};
+
+static const struct opt opts[] = {
+    { "id", "ID", "$POD_NAME, else advertise addr", "member id", SEC_NODE, 0, set_id },
+    { "bind", "IP:PORT", DEFAULT_BIND, "gossip listen address, UDP and TCP", SEC_NODE, 0,
+      set_bind },
+    { "advertise", "IP[:PORT]", "$POD_IP:bind port", "address peers reach us at", SEC_NODE, 0,
+      set_advertise },
+    { "join", "SEEDS", NULL, "host:port,... or dns:NAME:PORT", SEC_CLUSTER, 1, set_join },
+    { "join-file", "PATH", NULL, "file of seeds, one per line", SEC_CLUSTER, 0, set_join_file },
+    { "keyfile", "PATH", NULL, "gossip encryption keys", SEC_CLUSTER, 0, set_keyfile },
+    { "group", "NAME", NULL, "sub-sharding group of this node", SEC_CLUSTER, 0, set_group },
+    { "label", "KEY=VALUE", NULL, "member label, at most 8", SEC_CLUSTER, 1, set_label },
+    { "socket", "PATH", DEFAULT_SOCKET, "local API socket", SEC_LOCAL, 0, set_socket },
+    { "admin", "IP:PORT", DEFAULT_ADMIN, "admin HTTP address", SEC_LOCAL, 0, set_admin },
+    { "proxy", "IP:PORT", NULL, "forwarding proxy address (off if unset)", SEC_LOCAL, 0,
+      set_proxy },
+    { "app", "HOST:PORT", NULL, "app that serves owned requests", SEC_LOCAL, 0, set_app },
+    { "key-header", "NAME", DEFAULT_KEY_HEADER, "header holding the key", SEC_LOCAL, 0,
+      set_key_header },
+    { "connect-timeout", "DURATION", "1s", "proxy: connect to the app or a peer", SEC_LOCAL, 0,
+      set_proxy_connect_timeout },
+    { "request-timeout", "DURATION", "30s", "proxy: whole request (504)", SEC_LOCAL, 0,
+      set_proxy_timeout },
+    { "idle-timeout", "DURATION", "60s", "proxy: idle client connection", SEC_LOCAL, 0,
+      set_proxy_idle_timeout },
+    { "proxy-retries", "N", "5", "proxy: re-routes when an owner fails", SEC_LOCAL, 0,
+      set_proxy_retries },
+    { "max-body", "SIZE", "0", "proxy: largest request body (413); 0: none", SEC_LOCAL, 0,
+      set_proxy_max_body },
+    { "vnodes", "N", "1024", "ring points per unit of weight", SEC_RING, 0, set_vnodes },
+    { "weight", "N", "1", "this node's ring weight (1..1000)", SEC_RING, 0, set_weight },
+    { "weight-max", "N", "10", "largest weight a member may claim", SEC_RING, 0, set_weight_max },
+    { "shards", "S", "0", "logical shards: key -> shard -> owner; 0: off", SEC_RING, 0,
+      set_shards },
+    { "probe-interval", "DURATION", "300ms", "time between probes", SEC_SWIM, 0,
+      set_probe_interval },
+    { "probe-timeout", "DURATION", "150ms", "ack wait before indirect probes", SEC_SWIM, 0,
+      set_probe_timeout },
+    { "indirect-probes", "N", "3", "members asked to probe a silent one", SEC_SWIM, 0,
+      set_indirect_probes },
+    { "suspect-timeout", "MULT", "2", "multiplier: x interval x log10(members)", SEC_SWIM, 0,
+      set_suspect_timeout },
+    { "sync-interval", "DURATION", "30s", "full sync with a random member", SEC_SWIM, 0,
+      set_sync_interval },
+    { "log-level", "LEVEL", "info", "debug, info, warn or error", SEC_LOG, 0, set_log_level },
+    { "log-format", "FORMAT", "text", "text or json", SEC_LOG, 0, set_log_format },
+};
+
+#define OPT_COUNT (sizeof(opts) / sizeof(opts[0]))
+
+static void env_name(const struct opt *o, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "RINGD_%s", o->name);
+    for (int i = 6; i < n && (size_t)i < len; i++) {
+        buf[i] = buf[i] == '-' ? '_' : (char)toupper((unsigned char)buf[i]);
+    }
+}
+
+/* The value of |name| in |envp|, or NULL when unset or empty. */
+static const char *env_get(char **envp, const char *name)
+{
+    size_t len = strlen(name);
+    const char *found = NULL;
+    for (size_t i = 0; envp != NULL && envp[i] != NULL; i++) {
+        if (strncmp(envp[i], name, len) == 0 && envp[i][len] == '=') {
+            found = envp[i] + len + 1;
+        }
+    }
+    return found != NULL && found[0] != '\0' ? found : NULL;
+}
+
+static const struct opt *find_opt(const char *name, size_t len)
+{
+    for (size_t i = 0; i < OPT_COUNT; i++) {
+        if (strlen(opts[i].name) == len && memcmp(opts[i].name, name, len) == 0) {
+            return &opts[i];
+        }
+    }
+    return NULL;
+}
+
+/* ---- argv ------------------------------------------------------------------------------ */
+
+/* The flag at argv[*i]: its option and value; advances *i past it. Returns 0, 1 for --help
+ * or --version (|c|'s show_* set), or RING_EINVAL. */
+static int next_flag(int argc, char **argv, int *i, const struct opt **o, const char **value,
+                     struct ringd_config *c, struct errbuf *e)
+{
+    const char *a = argv[(*i)++];
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        c->show_help = 1;
+        return 1;
+    }
+    if (strcmp(a, "--version") == 0) {
+        c->show_version = 1;
+        return 1;
+    }
+    e->source = "ringd";
+    if (strncmp(a, "--", 2) != 0) {
+        return bad(e, "unexpected argument \"%s\" (see ringd --help)", a);
+    }
+    const char *eq = strchr(a, '=');
+    size_t len = eq != NULL ? (size_t)(eq - a - 2) : strlen(a + 2);
+    *o = find_opt(a + 2, len);
+    if (*o == NULL) {
+        return bad(e, "unknown flag %.*s (see ringd --help)", (int)(len + 2), a);
+    }
+    e->source = a;
+    if (eq == NULL && *i >= argc) {
+        return bad(e, "missing value");
+    }
+    *value = eq != NULL ? eq + 1 : argv[(*i)++];
+    return 0;
+}
+
+/* Checks every flag's syntax; stops early for --help or --version. */
+static int scan_flags(int argc, char **argv, struct ringd_config *c, struct errbuf *e)
+{
+    for (int i = 1; i < argc;) {
+        const struct opt *o = NULL;
+        const char *value = NULL;
+        int rv = next_flag(argc, argv, &i, &o, &value, c, e);
+        if (rv != 0) {
+            return rv;
+        }
+        if (strlen(value) > RINGD_VALUE_BYTES_MAX) {
+            return bad(e, "value too long (at most %d bytes)", RINGD_VALUE_BYTES_MAX);
+        }
+    }
+    return 0;
+}
+
+/* Applies every occurrence of |o| in argv, in order: a later value replaces an earlier one,
+ * or adds to the list of a repeatable flag. Returns how many, or RING_EINVAL. */
+static int apply_flags(const struct opt *o, int argc, char **argv, struct ringd_config *c,
+                       struct errbuf *e)
+{
+    int seen = 0;
+    char source[ENV_NAME_BYTES_MAX + 3];
+    snprintf(source, sizeof(source), "--%s", o->name);
+    for (int i = 1; i < argc;) {
+        const struct opt *found = NULL;
+        const char *value = NULL;
+        next_flag(argc, argv, &i, &found, &value, c, e);
+        if (found != o) {
+            continue;
+        }
+        e->source = source;
+        int rv = o->set(value, c, e);
+        if (rv != 0) {
+            return rv;
+        }
+        seen++;
+    }
+    return seen;
+}
+
+static int apply_option(const struct opt *o, int argc, char **argv, char **envp,
+                        struct ringd_config *c, struct errbuf *e, int *explicit)
+{
+    int seen = apply_flags(o, argc, argv, c, e);
+    if (seen < 0) {
+        return seen;
+    }
+    char name[ENV_NAME_BYTES_MAX];
+    env_name(o, name, sizeof(name));
+    const char *value = env_get(envp, name);
+    *explicit = seen > 0 || value != NULL;
+    if (seen > 0 || value == NULL) {
+        return 0;
+    }
+    e->source = name;
+    return o->set(value, c, e);
+}
+
+/* ---- defaults and derived values ------------------------------------------------------- */
+
+static void set_defaults(struct ringd_config *c)
+{
+    struct errbuf none = { NULL, 0, "" };
+    memset(c, 0, sizeof(*c));
+    set_bind(DEFAULT_BIND, c, &none);
+    set_admin(DEFAULT_ADMIN, c, &none);
+    set_socket(DEFAULT_SOCKET, c, &none);
+    set_key_header(DEFAULT_KEY_HEADER, c, &none);
+    c->vnodes = HASHRING_VNODES_DEFAULT;
+    c->weight = 1;
+    c->weight_max = SWIM_WEIGHT_MAX_DEFAULT;
+    c->probe_interval_ms = 300;
+    c->probe_timeout_ms = 150;
+    c->indirect_probes = 3;
+    c->suspect_mult = 2;
+    c->sync_interval_ms = 30000;
+    c->proxy_connect_timeout_ms = 1000;
+    c->proxy_timeout_ms = 30000;
+    c->proxy_idle_timeout_ms = 60000;
+    c->proxy_retries = 5;
+    c->log_level = RINGD_LOG_INFO;
+    c->log_format = RINGD_LOG_TEXT;
+}
+
+static int derive_advertise(struct ringd_config *c, int explicit, char **envp, struct errbuf *e)
+{
+    if (explicit) {
+        c->advertise.port = c->advertise.port != 0 ? c->advertise.port : c->bind.port;
+        return 0;
+    }
+    const char *pod_ip = env_get(envp, "POD_IP");
+    if (pod_ip != NULL) {
+        e->source = "$POD_IP";
+        int rv = set_advertise(pod_ip, c, e);
+        if (rv == 0 && c->advertise.port != 0) {
+            return bad(e, "\"%s\" must be an address without a port", pod_ip);
+        }
+        c->advertise.port = c->bind.port;
+        return rv;
+    }
+    if (!is_unspecified(&c->bind)) {
+        c->advertise = c->bind;
+        return 0;
+    }
+    e->source = "--advertise";
+    return bad(e,
+               "not set, and neither $POD_IP nor --bind %s gives an address peers can reach "
+               "(set e.g. --advertise 10.0.0.5)",
+               c->bind.host);
+}
+
+static int derive_id(struct ringd_config *c, int explicit, char **envp, struct errbuf *e)
+{
+    if (explicit) {
+        return 0;
+    }
+    const char *pod_name = env_get(envp, "POD_NAME");
+    if (pod_name != NULL) {
+        e->source = "$POD_NAME";
+        return set_id(pod_name, c, e);
+    }
+    char text[RINGD_HOST_BYTES_MAX + 10];
+    format_hostport(&c->advertise, text, sizeof(text));
+    e->source = "--id";
+    return set_id(text, c, e);
+}
+
+static int check_together(const struct ringd_config *c, struct errbuf *e)
+{
+    if (c->probe_timeout_ms >= c->probe_interval_ms) {
+        e->source = "--probe-timeout";
+        return bad(e, "%ums must be shorter than --probe-interval (%ums)", c->probe_timeout_ms,
+                   c->probe_interval_ms);
+    }
+    if (c->weight > c->weight_max) {
+        e->source = "--weight";
+        return bad(e, "%u is above --weight-max (%u)", c->weight, c->weight_max);
+    }
+    if ((c->proxy.host[0] == '\0') != (c->app.host[0] == '\0')) {
+        e->source = c->proxy.host[0] == '\0' ? "--app" : "--proxy";
+        return bad(e, "--proxy and --app go together: the proxy passes owned requests to the app");
+    }
+    return 0;
+}
+
+static int parse(struct ringd_config *c, int argc, char **argv, char **envp, struct errbuf *e)
+{
+    int rv = scan_flags(argc, argv, c, e);
+    if (rv != 0) {
+        return rv < 0 ? rv : 0;
+    }
+    int explicit_id = 0;
+    int explicit_advertise = 0;
+    for (size_t k = 0; k < OPT_COUNT && rv == 0; k++) {
+        int explicit = 0;
+        rv = apply_option(&opts[k], argc, argv, envp, c, e, &explicit);
+        explicit_id |= opts[k].set == set_id && explicit;
+        explicit_advertise |= opts[k].set == set_advertise && explicit;
+    }
+    if (rv == 0) {
+        rv = derive_advertise(c, explicit_advertise, envp, e);
+    }
+    if (rv == 0) {
+        rv = derive_id(c, explicit_id, envp, e);
+    }
+    return rv == 0 ? check_together(c, e) : rv;
+}
+
+int ringd_config_parse(struct ringd_config *out, int argc, char **argv, char **envp, char *err,
+                       size_t errlen)
+{
+    struct errbuf e = { err, errlen, "ringd" };
+    if (errlen > 0) {
+        err[0] = '\0';
+    }
+    set_defaults(out);
+    int rv = parse(out, argc, argv, envp, &e);
+    if (rv != 0) {
+        set_defaults(out);
+    }
+    return rv;
+}
+
+/* ---- --help ---------------------------------------------------------------------------- */
+
+#define USAGE_FLAG_COLUMNS 26
+#define USAGE_ENV_COLUMNS  21
+
+static void usage_option(FILE *f, const struct opt *o)
+{
+    char flag[64];
+    char env[ENV_NAME_BYTES_MAX];
+    snprintf(flag, sizeof(flag), "--%s %s", o->name, o->metavar);
+    env_name(o, env, sizeof(env));
+    fprintf(f, "  %-*s %-*s %s", USAGE_FLAG_COLUMNS, flag, USAGE_ENV_COLUMNS, env, o->help);
+    if (o->repeats) {
+        fputs(" (repeatable)", f);
+    }
+    if (o->def != NULL) {
+        fprintf(f, " [%s]", o->def);
+    }
+    fputc('\n', f);
+}
+
+void ringd_config_usage(FILE *f)
+{
+    fputs("Usage: ringd [FLAG VALUE | --FLAG=VALUE]...\n"
+          "\n"
+          "ringd runs beside an application: it gossips with the other ringd's (SWIM),\n"
+          "keeps a consistent-hash ring of the live members, answers lookups on a unix\n"
+          "socket and can forward HTTP requests to the owner of their key.\n"
+          "\n"
+          "Every flag also reads the environment variable shown; a flag overrides it.\n"
+          "Defaults are in [brackets]. Durations: 500ms, 2s, 1m, 1h.\n",
+          f);
+    for (int s = 0; s < SEC_COUNT; s++) {
+        fprintf(f, "\n%s:\n", section_titles[s]);
+        for (size_t k = 0; k < OPT_COUNT; k++) {
+            if (opts[k].section == s) {
+                usage_option(f, &opts[k]);
+            }
+        }
+    }
+    fprintf(f, "\nOther:\n  %-*s %-*s %s\n  %-*s %-*s %s\n", USAGE_FLAG_COLUMNS, "-h, --help",
+            USAGE_ENV_COLUMNS, "", "print this help and exit", USAGE_FLAG_COLUMNS, "--version",
+            USAGE_ENV_COLUMNS, "", "print the version and commit and exit");
+    fputs("\nExit status: 0 on success, 2 for a bad flag or value, 1 for other errors.\n", f);
+}

@@ -1,0 +1,755 @@
+/*
+ * proxy: the forwarding proxy's front (DESIGN.md, "Forwarding proxy"). An app sends plain
+ * HTTP/1.1 to --proxy with the key in --key-header; each request is answered by the app of
+ * the key's owner (proxy_ex.c). The same request reader serves streams that peers open to
+ * forward requests here (mux.c), so a forwarded request is parsed and checked exactly like a
+ * local one.
+ *
+ * One request per client is in flight at a time: a pipelined request waits, unparsed, until
+ * the one before it is answered, which keeps answers in order (as nginx does) and bounds
+ * what a client can make us hold to one read buffer.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy_int.h"
+#include "ring/error.h"
+#include "ring/fwd.h"
+
+const char *const ringd_proxy_error_names[PROXY_ERRORS] = {
+#define RINGD_PROXY_ERROR_NAME(name, text) text,
+    RINGD_PROXY_ERRORS(RINGD_PROXY_ERROR_NAME)
+#undef RINGD_PROXY_ERROR_NAME
+};
+const char *const ringd_proxy_path_names[PROXY_PATHS] = { "local", "forward", "peer" };
+const double ringd_proxy_latency_bounds_us[RINGD_PROXY_LATENCY_BUCKETS - 1] = {
+    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000, 5000000,
+};
+
+static void client_feed(struct px_client *cl, const char *data, size_t len);
+
+/* Parses the pipelined bytes held back while the previous request was answered. */
+static void feed_held(struct px_client *cl)
+{
+    char *held = cl->held;
+    size_t held_len = cl->held_len;
+    cl->held = NULL;
+    cl->held_len = 0;
+    if (held != NULL) {
+        client_feed(cl, held, held_len);
+        free(held);
+    }
+}
+
+/* ---- closing ----------------------------------------------------------------------------- */
+
+static void on_client_closed(uv_handle_t *h)
+{
+    struct px_client *cl = h->data;
+    outq_free(&cl->out);
+    free(cl);
+}
+
+static void client_close(struct px_client *cl)
+{
+    if (cl->closing) {
+        return;
+    }
+    cl->closing = 1;
+    struct ringd_proxy *p = cl->d->proxy;
+    list_remove(&cl->link);
+    p->client_count--;
+    struct px_ex *ex = cl->ex;
+    cl->ex = NULL;
+    if (ex != NULL) {
+        px_ex_client_gone(ex);
+        px_ex_free(ex);
+    }
+    free(cl->held);
+    cl->held = NULL;
+    if (cl->is_peer) {
+        if (cl->ms != NULL) {
+            mux_release(cl->ms);
+            cl->ms = NULL;
+        }
+        /* freed by the next sweep: a parser callback may be running on it */
+        list_push(&p->dead, &cl->link);
+    } else {
+        uv_close((uv_handle_t *)&cl->tcp, on_client_closed);
+    }
+}
+
+static void close_when_flushed(struct px_client *cl)
+{
+    if (cl->is_peer) {
+        mux_fin(cl->ms);
+        client_close(cl);
+    } else if (outq_bytes(&cl->out) == 0) {
+        client_close(cl);
+    } else {
+        cl->close_when_flushed = 1;
+        uv_read_stop((uv_stream_t *)&cl->tcp);
+    }
+}
+
+/* ---- the client side of an exchange ------------------------------------------------------ */
+
+int px_client_write(struct px_client *cl, const void *data, size_t len)
+{
+    if (cl->is_peer) {
+        return mux_write(cl->ms, data, len) == 0 ? 0 : -1;
+    }
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    return outq_write(&cl->out, &b, 1) == 0 ? 0 : -1;
+}
+
+size_t px_client_queued(const struct px_client *cl)
+{
+    return cl->is_peer ? mux_queued(cl->ms) : outq_bytes(&cl->out);
+}
+
+void px_client_want_drain(struct px_client *cl)
+{
+    if (cl->is_peer) {
+        mux_want_writable(cl->ms);
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+/* Reads while nothing stands in the way. A client waiting for an answer stays read (what it
+ * pipelines is held, up to PROXY_HELD_BYTES_MAX), so a keep-alive exchange costs no epoll
+ * changes. */
+static void update_reading(struct px_client *cl)
+{
+    if (cl->is_peer || cl->closing) {
+        return;
+    }
+    int stop = cl->paused || cl->eof || cl->close_when_flushed ||
+               (cl->waiting && cl->held_len >= PROXY_HELD_BYTES_MAX);
+    if (stop && cl->reading) {
+        uv_read_stop((uv_stream_t *)&cl->tcp);
+        cl->reading = 0;
+    } else if (!stop && !cl->reading) {
+        if (uv_read_start((uv_stream_t *)&cl->tcp, on_alloc, on_read) != 0) {
+            client_close(cl);
+            return;
+        }
+        cl->reading = 1;
+    }
+}
+
+/* Bytes read while a request is being answered: kept, unparsed, for after it. */
+static void hold(struct px_client *cl, const char *data, size_t len)
+{
+    char *p = realloc(cl->held, cl->held_len + len);
+    if (p == NULL) {
+        client_close(cl);
+        return;
+    }
+    memcpy(p + cl->held_len, data, len);
+    cl->held = p;
+    cl->held_len += len;
+    update_reading(cl);
+}
+
+void px_client_pause(struct px_client *cl)
+{
+    cl->paused = 1;
+    update_reading(cl);
+}
+
+void px_client_resume(struct px_client *cl)
+{
+    cl->paused = 0;
+    if (cl->is_peer && cl->owed > 0) {
+        mux_consumed(cl->ms, cl->owed);
+        cl->owed = 0;
+    }
+    update_reading(cl);
+}
+
+void px_client_done(struct px_client *cl, int keep)
+{
+    struct px_ex *ex = cl->ex;
+    cl->ex = NULL;
+    px_ex_free(ex);
+    cl->active_ms = uv_now(cl->d->loop);
+    if (!keep || cl->is_peer || cl->d->proxy->closing) {
+        close_when_flushed(cl);
+        return;
+    }
+    cl->paused = 0;
+    cl->waiting = 0;
+    http_parser_pause(&cl->parser, 0);
+    if (cl->feeding) {
+        /* Never expected: an answer made while the request is still being parsed is
+         * incomplete, so it closes. Were it to keep, parsing must not re-enter itself. */
+        close_when_flushed(cl);
+        return;
+    }
+    feed_held(cl);
+    if (!cl->closing && cl->eof && cl->ex == NULL) {
+        close_when_flushed(cl); /* the client half-closed and every request is answered */
+    } else if (!cl->closing) {
+        update_reading(cl);
+    }
+}
+
+void px_client_abort(struct px_client *cl)
+{
+    struct ringd *d = cl->d;
+    d->proxy->m.proxy_errors[PROXY_ERR_ABORTED]++;
+    if (cl->is_peer && cl->ms != NULL) {
+        struct mux_stream *ms = cl->ms;
+        cl->ms = NULL;
+        mux_release(ms); /* no FIN sent yet: the peer sees a reset */
+    }
+    client_close(cl);
+}
+
+/* ---- the request parser ------------------------------------------------------------------ */
+
+static int on_message_begin(http_parser *p)
+{
+    struct px_client *cl = p->data;
+    cl->ex = px_ex_new(cl);
+    return cl->ex != NULL ? 0 : -1;
+}
+
+static int head_error(struct px_client *cl, int rv)
+{
+    if (rv != 0) {
+        px_ex_answer(cl->ex, 431, PROXY_ERR_HEAD_TOO_LARGE, "request head too large", 1);
+        cl->failed_parse = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    struct px_client *cl = p->data;
+    return head_error(cl, httpmsg_on_text(&cl->ex->req, at, len));
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    struct px_client *cl = p->data;
+    return head_error(cl, httpmsg_on_field(&cl->ex->req, at, len));
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    struct px_client *cl = p->data;
+    return head_error(cl, httpmsg_on_value(&cl->ex->req, at, len));
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    struct px_client *cl = p->data;
+    cl->heads++;
+    if (px_ex_head(cl->ex) != 0) {
+        cl->failed_parse = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    struct px_client *cl = p->data;
+    if (px_ex_body(cl->ex, at, len) != 0) {
+        cl->failed_parse = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    struct px_client *cl = p->data;
+    /* Stop here: a pipelined request waits until this one is answered; its head is scanned
+     * from its first byte when it is fed. */
+    http_parser_pause(p, 1);
+    httpmsg_scan_reset(&cl->scan);
+    cl->waiting = 1;
+    px_ex_request_done(cl->ex);
+    return 0;
+}
+
+static const http_parser_settings request_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* A malformed request: 400 (or 413/431 from the limits) and the connection closes. */
+static void parse_failed(struct px_client *cl)
+{
+    enum http_errno err = HTTP_PARSER_ERRNO(&cl->parser);
+    if (cl->ex == NULL) {
+        cl->ex = px_ex_new(cl);
+        if (cl->ex == NULL) {
+            client_close(cl);
+            return;
+        }
+    }
+    if (err == HPE_HEADER_OVERFLOW) {
+        px_ex_fail(cl->ex, PROXY_ERR_HEAD_TOO_LARGE, "request head too large");
+    } else {
+        px_ex_fail(cl->ex, PROXY_ERR_BAD_REQUEST, http_errno_description(err));
+    }
+}
+
+/* A request head http_parser would have taken, but whose raw bytes are malformed (bare LF or
+ * CR, NUL, obs-fold): 400 and the connection closes. */
+static void head_refused(struct px_client *cl, const char *why)
+{
+    if (cl->ex == NULL) {
+        cl->ex = px_ex_new(cl);
+        if (cl->ex == NULL) {
+            client_close(cl);
+            return;
+        }
+    }
+    char text[128];
+    snprintf(text, sizeof(text), "malformed request head: %s", why);
+    px_ex_fail(cl->ex, PROXY_ERR_BAD_REQUEST, text);
+}
+
+/* Runs http_parser over |len| bytes, of which the first |head| end the head the scan saw
+ * end (|ends|). http_parser must have found the end of the head there too: without
+ * HTTP_PARSER_STRICT it does not check the letters of "HTTP/" in the request line, so it can
+ * read the blank line as part of it and go on reading a head the scan no longer watches.
+ * Returns the bytes parsed, or -1 when the request was refused for that. */
+static ssize_t parse_request(struct px_client *cl, const char *data, size_t len, size_t head,
+                             int ends)
+{
+    uint32_t heads = cl->heads;
+    size_t n = http_parser_execute(&cl->parser, &request_settings, data, head);
+    if (!ends || n < head || cl->closing || HTTP_PARSER_ERRNO(&cl->parser) != HPE_OK) {
+        return (ssize_t)n;
+    }
+    if (cl->heads == heads) {
+        head_refused(cl, "malformed request line");
+        return -1;
+    }
+    if (head < len) {
+        n += http_parser_execute(&cl->parser, &request_settings, data + head, len - head);
+    }
+    return (ssize_t)n;
+}
+
+/* Parses |len| bytes of requests (|len| 0: the client finished sending). The head's raw bytes
+ * are scanned first: only a head with clean lines reaches http_parser. */
+static void client_feed(struct px_client *cl, const char *data, size_t len)
+{
+    size_t head = len;
+    int ends = 0;
+    if (len > 0 && !httpmsg_scan_done(&cl->scan)) {
+        int rv = httpmsg_scan(&cl->scan, data, len, &head);
+        if (rv < 0) {
+            head_refused(cl, cl->scan.why);
+            return;
+        }
+        ends = rv == 1;
+    }
+    cl->feeding++;
+    ssize_t parsed = parse_request(cl, data, len, head, ends);
+    cl->feeding--;
+    if (cl->closing || parsed < 0) {
+        return;
+    }
+    size_t n = (size_t)parsed;
+    enum http_errno err = HTTP_PARSER_ERRNO(&cl->parser);
+    if (err == HPE_PAUSED) {
+        if (n < len && cl->ex != NULL) {
+            hold(cl, data + n, len - n); /* pipelined: parsed after this answer */
+            return;
+        }
+        update_reading(cl);
+        return;
+    }
+    if (err != HPE_OK) {
+        if (!cl->failed_parse) {
+            parse_failed(cl);
+        }
+        return;
+    }
+    if (len == 0 && cl->ex != NULL && !cl->waiting) {
+        px_ex_fail(cl->ex, PROXY_ERR_BAD_REQUEST, "the client closed mid-request");
+    }
+}
+
+/* ---- TCP clients ------------------------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct px_client *cl = h->data;
+    (void)suggested;
+    *buf = uv_buf_init(cl->d->proxy->rbuf, sizeof(cl->d->proxy->rbuf));
+}
+
+static void client_read(struct px_client *cl, ssize_t nread, const uv_buf_t *buf);
+
+/* What one read causes goes out when it is handled, not after every other connection's
+ * read of this loop iteration: a response head and its body still leave together. */
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct px_client *cl = s->data;
+    struct ringd *d = cl->d;
+    client_read(cl, nread, buf);
+    outq_batch_flush(&d->proxy->batch);
+}
+
+static void client_read(struct px_client *cl, ssize_t nread, const uv_buf_t *buf)
+{
+    if (nread == 0) {
+        return;
+    }
+    cl->active_ms = uv_now(cl->d->loop);
+    if (nread < 0) {
+        if (cl->ex != NULL && nread == UV_EOF && !cl->waiting) {
+            client_feed(cl, NULL, 0); /* may end a request, or answer 400 */
+        }
+        if (cl->closing) {
+            return;
+        }
+        if ((cl->ex == NULL && cl->held_len == 0) || nread != UV_EOF) {
+            client_close(cl);
+        } else {
+            /* half-closed after whole requests: answer them, then close */
+            cl->eof = 1;
+            update_reading(cl);
+        }
+        return;
+    }
+    if (cl->waiting || cl->held_len > 0) {
+        hold(cl, buf->base, (size_t)nread);
+        return;
+    }
+    client_feed(cl, buf->base, (size_t)nread);
+}
+
+static void on_client_out_done(struct outq *q, int status)
+{
+    struct px_client *cl = (struct px_client *)((char *)q - offsetof(struct px_client, out));
+    if (cl->closing) {
+        return;
+    }
+    if (status != 0) {
+        client_close(cl);
+    } else if (cl->close_when_flushed) {
+        client_close(cl);
+    } else if (cl->ex != NULL) {
+        px_ex_client_drained(cl->ex);
+    }
+}
+
+static struct px_client *client_new(struct ringd *d, int is_peer)
+{
+    struct ringd_proxy *p = d->proxy;
+    struct px_client *cl = calloc(1, sizeof(*cl));
+    if (cl == NULL) {
+        return NULL;
+    }
+    cl->d = d;
+    cl->is_peer = is_peer;
+    cl->active_ms = uv_now(d->loop);
+    http_parser_init(&cl->parser, HTTP_REQUEST);
+    cl->parser.data = cl;
+    outq_init(&cl->out, on_client_out_done, &d->proxy->batch);
+    list_push(&p->clients, &cl->link);
+    p->client_count++;
+    return cl;
+}
+
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct ringd *d = server->data;
+    struct ringd_proxy *p = d->proxy;
+    if (status != 0 || p->closing) {
+        return;
+    }
+    struct px_client *cl = p->client_count < PROXY_CLIENTS_MAX ? client_new(d, 0) : NULL;
+    if (cl == NULL) {
+        /* over the limit: accept and close, so the client hears no rather than waits */
+        uv_tcp_t *t = malloc(sizeof(*t));
+        if (t != NULL) {
+            uv_tcp_init(d->loop, t);
+            t->data = t;
+            if (uv_accept(server, (uv_stream_t *)t) != 0) {
+                (void)0;
+            }
+            uv_close((uv_handle_t *)t, free_handle);
+        }
+        return;
+    }
+    d->proxy->m.proxy_clients++;
+    uv_tcp_init(d->loop, &cl->tcp);
+    cl->tcp.data = cl;
+    if (uv_accept(server, (uv_stream_t *)&cl->tcp) != 0 ||
+        outq_attach(&cl->out, (uv_stream_t *)&cl->tcp) != 0) {
+        client_close(cl);
+        return;
+    }
+    uv_tcp_nodelay(&cl->tcp, 1);
+    update_reading(cl);
+}
+
+/* ---- peer clients (forwarded requests) --------------------------------------------------- */
+
+static void peer_on_data(struct mux_stream *s, const uint8_t *data, size_t len)
+{
+    struct px_client *cl = mux_user(s);
+    cl->active_ms = uv_now(cl->d->loop);
+    client_feed(cl, (const char *)data, len);
+    if (cl->closing) {
+        return;
+    }
+    if (cl->paused || cl->waiting) {
+        cl->owed += len;
+    } else {
+        mux_consumed(s, len);
+    }
+}
+
+static void peer_on_fin(struct mux_stream *s)
+{
+    struct px_client *cl = mux_user(s);
+    if (!cl->waiting) {
+        client_feed(cl, NULL, 0);
+    }
+}
+
+static void peer_on_reset(struct mux_stream *s, int delivered)
+{
+    struct px_client *cl = mux_user(s);
+    (void)delivered;
+    cl->ms = NULL;
+    mux_release(s);
+    client_close(cl);
+}
+
+static void peer_on_writable(struct mux_stream *s)
+{
+    struct px_client *cl = mux_user(s);
+    if (cl->ex != NULL) {
+        px_ex_client_drained(cl->ex);
+    }
+}
+
+static const struct mux_stream_cbs peer_cbs = {
+    .on_data = peer_on_data,
+    .on_fin = peer_on_fin,
+    .on_reset = peer_on_reset,
+    .on_writable = peer_on_writable,
+};
+
+void ringd_proxy_incoming(struct ringd *d, struct mux_stream *s, uint8_t hops, uint64_t checksum)
+{
+    (void)checksum; /* ownership is checked per key, not by comparing whole rings */
+    struct px_client *cl = d->proxy != NULL && !d->proxy->closing ? client_new(d, 1) : NULL;
+    if (cl == NULL) {
+        mux_set_cbs(s, &peer_cbs, NULL);
+        mux_release(s);
+        return;
+    }
+    cl->ms = s;
+    cl->hops = hops;
+    mux_set_cbs(s, &peer_cbs, cl);
+}
+
+/* ---- start, sweep, stop ------------------------------------------------------------------ */
+
+static void free_dead(struct ringd_proxy *p)
+{
+    while (!list_empty(&p->dead)) {
+        struct px_client *cl = list_entry(p->dead.next, struct px_client, link);
+        list_remove(&cl->link);
+        free(cl);
+    }
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    struct ringd *d = t->data;
+    struct ringd_proxy *p = d->proxy;
+    uint64_t now = uv_now(d->loop);
+    free_dead(p);
+    for (struct list *it = p->clients.next, *next; it != &p->clients; it = next) {
+        next = it->next;
+        struct px_client *cl = list_entry(it, struct px_client, link);
+        if (cl->ex != NULL) {
+            px_ex_sweep(cl->ex, now);
+        } else if (!cl->is_peer && now - cl->active_ms >= d->cfg.proxy_idle_timeout_ms) {
+            client_close(cl);
+        }
+    }
+    px_app_sweep(d, now);
+    ringd_mux_sweep(d, now);
+}
+
+static void on_ring_rebuilt(void *ctx, const struct ringd_ring *old, int changed)
+{
+    (void)old;
+    (void)changed;
+    struct ringd *d = ctx;
+    struct ringd_proxy *p = d->proxy;
+    if (p == NULL) {
+        return;
+    }
+    struct px_ex *ex = p->waiting;
+    p->waiting = NULL;
+    while (ex != NULL) {
+        struct px_ex *next = ex->wait_next;
+        ex->wait_next = NULL;
+        ex->waiting_retry = 0;
+        px_ex_retry(ex);
+        ex = next;
+    }
+    outq_batch_flush(&d->proxy->batch); /* retries the new ring started */
+    outq_batch_flush(&d->proxy->batch_peer);
+}
+
+static void on_stopping(void *ctx)
+{
+    ringd_proxy_close(ctx);
+}
+
+/* The batches' flushes: after the poll phase and before the loop blocks (what timers and
+ * close callbacks wrote). */
+static void on_flush_check(uv_check_t *c)
+{
+    struct ringd_proxy *p = c->data;
+    outq_batch_flush(&p->batch);
+    outq_batch_flush(&p->batch_peer);
+}
+
+static void on_flush_prepare(uv_prepare_t *h)
+{
+    struct ringd_proxy *p = h->data;
+    outq_batch_flush(&p->batch);
+    outq_batch_flush(&p->batch_peer);
+}
+
+static int resolve_app(struct ringd *d)
+{
+    const struct ringd_hostport *app = &d->cfg.app;
+    char port[8];
+    snprintf(port, sizeof(port), "%u", app->port);
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
+    uv_getaddrinfo_t req;
+    int rv = uv_getaddrinfo(d->loop, &req, NULL, app->host, port, &hints);
+    if (rv != 0) {
+        ringd_log(&d->log, RINGD_LOG_ERROR, "resolve", "what", "--app", "host", app->host, "error",
+                  uv_strerror(rv), NULL);
+        return rv;
+    }
+    memcpy(&d->proxy->app_addr, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
+    uv_freeaddrinfo(req.addrinfo);
+    return 0;
+}
+
+int ringd_proxy_start(struct ringd *d)
+{
+    if (d->cfg.proxy.host[0] == '\0') {
+        return 0;
+    }
+    struct ringd_proxy *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        return UV_ENOMEM;
+    }
+    d->proxy = p;
+    list_init(&p->clients);
+    list_init(&p->apps);
+    list_init(&p->dead);
+    const struct ringd_node_cbs cbs = { .ring_rebuilt = on_ring_rebuilt, .stopping = on_stopping };
+    const struct ringd_export ex = {
+        .name = "proxy", .prometheus = px_prometheus, .stats = px_stats, .ctx = d
+    };
+    int sub = ringd_node_subscribe(d, &cbs, d);
+    if (sub == 0) {
+        sub = ringd_node_export(d, &ex);
+    }
+    if (sub == 0) {
+        sub = ringd_node_accept_streams(d, FWD_HELLO, ringd_mux_accept, d);
+    }
+    if (sub != 0) {
+        return sub;
+    }
+    snprintf(p->owner_line, sizeof(p->owner_line), "%s: %s\r\n", HTTPMSG_OWNER_HEADER, d->cfg.id);
+    http_parser_set_max_header_size(HTTPMSG_WIRE_BYTES_MAX);
+    int rv = resolve_app(d);
+    struct sockaddr_storage ss;
+    if (rv == 0) {
+        rv = ringd_bind_sockaddr(d, &d->cfg.proxy, &ss);
+    }
+    uv_tcp_init(d->loop, &p->listen);
+    p->listen.data = d;
+    uv_timer_init(d->loop, &p->sweep);
+    p->sweep.data = d;
+    uv_check_init(d->loop, &p->flush_check);
+    p->flush_check.data = p;
+    uv_check_start(&p->flush_check, on_flush_check);
+    uv_prepare_init(d->loop, &p->flush_prepare);
+    p->flush_prepare.data = p;
+    uv_prepare_start(&p->flush_prepare, on_flush_prepare);
+    if (rv == 0) {
+        rv = uv_tcp_bind(&p->listen, (const struct sockaddr *)&ss, 0);
+    }
+    if (rv == 0) {
+        rv = uv_listen((uv_stream_t *)&p->listen, 511, on_connection);
+    }
+    if (rv != 0) {
+        ringd_log(&d->log, RINGD_LOG_ERROR, "listen", "what", "proxy", "address", d->cfg.proxy.host,
+                  "error", uv_strerror(rv), NULL);
+        return rv;
+    }
+    uv_timer_start(&p->sweep, on_sweep, PROXY_SWEEP_MS, PROXY_SWEEP_MS);
+    return 0;
+}
+
+void ringd_proxy_close(struct ringd *d)
+{
+    struct ringd_proxy *p = d->proxy;
+    if (p != NULL && !p->closing) {
+        p->closing = 1;
+        while (!list_empty(&p->clients)) {
+            client_close(list_entry(p->clients.next, struct px_client, link));
+        }
+        p->waiting = NULL;
+        px_app_close_all(d);
+        ringd_close_handle((uv_handle_t *)&p->listen);
+        ringd_close_handle((uv_handle_t *)&p->sweep);
+        ringd_close_handle((uv_handle_t *)&p->flush_check);
+        ringd_close_handle((uv_handle_t *)&p->flush_prepare);
+    }
+    ringd_mux_close_all(d);
+}
+
+void ringd_proxy_free(struct ringd *d)
+{
+    if (d->proxy != NULL) {
+        px_ex_free_all(d->proxy);
+    }
+    if (d->proxy != NULL) {
+        free_dead(d->proxy);
+    }
+    free(d->proxy);
+    d->proxy = NULL;
+    free(d->mux);
+    d->mux = NULL;
+}

@@ -1,0 +1,853 @@
+/*
+ * proxy_ex: one exchange of the forwarding proxy. The request head is rewritten once
+ * (httpmsg: hop-by-hop headers out, our own framing in) and sent to the key's owner: the
+ * local app when this node owns the key, else a stream to the owner's ringd (mux.c), which
+ * reads it like any client's request and checks ownership again (hop limit FWD_HOPS_MAX).
+ *
+ * Failures: while the request's bytes so far fit in the replay buffer, a failed owner is
+ * retried after the ring changes (or a backoff passes: 100 ms, doubling, --proxy-retries
+ * times) on whoever owns the key then, but only if the request cannot have reached the app
+ * or may be repeated (an idempotent method, or X-Ring-Idempotent). A response already begun
+ * cannot be retried: the client's connection is cut, as any proxy must.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy_int.h"
+#include "ring/error.h"
+#include "ring/fwd.h"
+#include "ring/groups.h"
+#include "route.h"
+
+static int up_lost(struct px_ex *ex, int delivered);
+static void up_on_data(struct mux_stream *s, const uint8_t *data, size_t len);
+static void up_on_fin(struct mux_stream *s);
+static void up_on_reset(struct mux_stream *s, int delivered);
+static void up_on_writable(struct mux_stream *s);
+/* The stream to the owner's ringd as the upstream (defined at the end). */
+static const struct mux_stream_cbs up_cbs;
+
+/* Ready to read a response from the start: the parser, the head collected and the scan. */
+static void response_reset(struct px_ex *ex)
+{
+    httpmsg_reset(&ex->rsp);
+    httpmsg_scan_reset(&ex->resp_scan);
+    http_parser_init(&ex->resp, HTTP_RESPONSE);
+    ex->resp.data = ex;
+}
+
+/* Callbacks of the stream to the owner's ringd, when it is the upstream. */
+struct px_ex *px_ex_new(struct px_client *cl)
+{
+    struct ringd *d = cl->d;
+    struct ringd_proxy *p = d->proxy;
+    struct px_ex *ex = p->free_ex;
+    struct sbuf head, replay;
+    if (ex != NULL) {
+        p->free_ex = ex->wait_next;
+        p->free_ex_count--;
+        head = ex->head;
+        replay = ex->replay;
+        sbuf_reset(&head);
+        sbuf_reset(&replay);
+    } else {
+        ex = malloc(sizeof(*ex));
+        if (ex == NULL) {
+            return NULL;
+        }
+        sbuf_init(&head, HTTPMSG_HEAD_BYTES_MAX + 4096);
+        sbuf_init(&replay, PROXY_REPLAY_BYTES_MAX);
+    }
+    memset(ex, 0, offsetof(struct px_ex, req));
+    ex->head = head;
+    ex->replay = replay;
+    ex->d = d;
+    ex->cl = cl;
+    ex->replayable = 1;
+    ex->start_ms = uv_now(d->loop);
+    ex->start_ns = uv_hrtime();
+    ex->deadline_ms = ex->start_ms + d->cfg.proxy_timeout_ms;
+    httpmsg_reset(&ex->req);
+    response_reset(ex);
+    return ex;
+}
+
+static void unwait(struct px_ex *ex)
+{
+    if (!ex->waiting_retry) {
+        return;
+    }
+    ex->waiting_retry = 0;
+    for (struct px_ex **p = &ex->d->proxy->waiting; *p != NULL; p = &(*p)->wait_next) {
+        if (*p == ex) {
+            *p = ex->wait_next;
+            break;
+        }
+    }
+    ex->wait_next = NULL;
+}
+
+/* Lets go of the upstream: an app connection is kept for reuse when |reusable|; a peer
+ * stream not finished is reset. */
+static void detach_up(struct px_ex *ex, int reusable)
+{
+    if (ex->up == UP_APP && ex->app != NULL) {
+        px_app_release(ex->app, reusable);
+    } else if (ex->up == UP_PEER && ex->ms != NULL) {
+        mux_release(ex->ms);
+    }
+    ex->app = NULL;
+    ex->ms = NULL;
+    ex->up = UP_NONE;
+    ex->up_paused = 0;
+    ex->up_owed = 0;
+}
+
+void px_ex_free(struct px_ex *ex)
+{
+    if (ex == NULL) {
+        return;
+    }
+    unwait(ex);
+    detach_up(ex, 0);
+    struct ringd_proxy *p = ex->d->proxy;
+    if (p->free_ex_count < PROXY_FREE_EXCHANGES_MAX && !p->closing) {
+        ex->wait_next = p->free_ex;
+        p->free_ex = ex;
+        p->free_ex_count++;
+        return;
+    }
+    sbuf_free(&ex->head);
+    sbuf_free(&ex->replay);
+    free(ex);
+}
+
+void px_ex_free_all(struct ringd_proxy *p)
+{
+    while (p->free_ex != NULL) {
+        struct px_ex *ex = p->free_ex;
+        p->free_ex = ex->wait_next;
+        sbuf_free(&ex->head);
+        sbuf_free(&ex->replay);
+        free(ex);
+    }
+    p->free_ex_count = 0;
+}
+
+static void observe(struct px_ex *ex)
+{
+    struct ringd_proxy_counters *m = &ex->d->proxy->m;
+    /* the monotonic high-resolution clock: uv_now() counts whole milliseconds of the loop's
+     * cached time, which would leave the 100 to 500 us buckets empty */
+    uint64_t us = (uv_hrtime() - ex->start_ns) / 1000;
+    size_t b = 0;
+    while (b < RINGD_PROXY_LATENCY_BUCKETS - 1 && (double)us > ringd_proxy_latency_bounds_us[b]) {
+        b++;
+    }
+    m->proxy_requests[ex->path]++;
+    m->proxy_latency[ex->path][b]++;
+    m->proxy_latency_sum_us[ex->path] += us;
+}
+
+/* ---- answers the proxy makes itself ------------------------------------------------------ */
+
+void px_ex_answer(struct px_ex *ex, int status, enum ringd_proxy_error why, const char *text,
+                  int close)
+{
+    struct px_client *cl = ex->cl;
+    ex->d->proxy->m.proxy_errors[why]++;
+    unwait(ex);
+    detach_up(ex, 0);
+    if (ex->resp_started) {
+        px_client_abort(cl);
+        return;
+    }
+    close = close || !ex->req_done || !ex->client_keep_alive;
+    sbuf_reset(&ex->head);
+    httpmsg_write_error(&ex->head, status, ringd_proxy_error_names[why], text, close);
+    if (!ex->head.failed) {
+        (void)px_client_write(cl, ex->head.data, ex->head.len);
+    }
+    observe(ex);
+    px_client_done(cl, !close);
+}
+
+void px_ex_fail(struct px_ex *ex, enum ringd_proxy_error why, const char *text)
+{
+    int status = why == PROXY_ERR_BODY_TOO_LARGE   ? 413
+                 : why == PROXY_ERR_HEAD_TOO_LARGE ? 431
+                 : why == PROXY_ERR_TIMEOUT        ? 504
+                                                   : 400;
+    px_ex_answer(ex, status, why, text, 1);
+}
+
+/* ---- request: upstream ------------------------------------------------------------------- */
+
+static size_t up_queued(const struct px_ex *ex)
+{
+    if (ex->up == UP_APP) {
+        return px_app_queued(ex->app);
+    }
+    return ex->up == UP_PEER ? mux_queued(ex->ms) : 0;
+}
+
+static void write_up(struct px_ex *ex, const char *data, size_t len)
+{
+    if (ex->up == UP_APP) {
+        (void)px_app_write(ex->app, data, len); /* a failure comes back as up_lost */
+    } else if (ex->up == UP_PEER) {
+        (void)mux_write(ex->ms, data, len);
+    }
+}
+
+/* Slows the client down while the upstream is full (or absent: a retry is pending). */
+static void check_up_pressure(struct px_ex *ex)
+{
+    if (ex->up == UP_NONE || up_queued(ex) > PROXY_QUEUE_HIGH_BYTES) {
+        px_client_pause(ex->cl);
+        if (ex->up == UP_PEER) {
+            mux_want_writable(ex->ms);
+        }
+    }
+}
+
+/* Sends request bytes up, keeping them for a retry while they fit. */
+static void send_up(struct px_ex *ex, const char *data, size_t len)
+{
+    if (ex->replayable) {
+        if (ex->replay.len + len > PROXY_REPLAY_BYTES_MAX) {
+            ex->replayable = 0;
+            sbuf_free(&ex->replay);
+        } else {
+            sbuf_add(&ex->replay, data, len);
+        }
+    }
+    write_up(ex, data, len);
+}
+
+static int is_self(const struct ringd *d, const struct hashring_member *m)
+{
+    return m->id_len == d->cfg.id_len && memcmp(m->id, d->cfg.id, m->id_len) == 0;
+}
+
+/* Where the key goes (route.h): 1 and |*idx| for an owner in this node's ring, 0 and |*to|
+ * for a contact of the key's group elsewhere (sub-sharding); -1 when the exchange was
+ * answered (and freed), -2 when it waits for a retry. */
+static int pick(struct px_ex *ex, uint32_t *idx, struct ring_addr *to)
+{
+    struct ringd *d = ex->d;
+    ex->via_contact = 0;
+    struct ringd_route r;
+    int rv = ringd_route(d, ex->key, ex->key_len, &r);
+    if (rv == RING_EAGAIN) {
+        /* not joined yet, or every contact of the key's group failed here: wait for a ring
+         * or group change (bounded by the retry budget) */
+        ex->path = PROXY_PATH_FORWARD;
+        return up_lost(ex, 0) == 0 ? -2 : -1;
+    }
+    if (rv != 0) {
+        px_ex_answer(ex, 503, PROXY_ERR_NO_OWNER, "no owner: the ring is empty", 0);
+        return -1;
+    }
+    if (r.local) {
+        *idx = r.owner;
+        return 1;
+    }
+    ex->via_contact = 1;
+    snprintf(ex->contact_group, sizeof(ex->contact_group), "%.*s", (int)r.group_len, r.group);
+    snprintf(ex->contact_id, sizeof(ex->contact_id), "%.*s", (int)r.id_len, r.id);
+    *to = r.addr;
+    return 0;
+}
+
+/* Connects the exchange to the key's owner (or a contact of its group) now and sends what
+ * it has of the request. Returns 0, or -1 when the exchange was answered (and freed). */
+static int route(struct px_ex *ex)
+{
+    struct ringd *d = ex->d;
+    struct px_client *cl = ex->cl;
+    const struct ringd_ring *r = &d->ring;
+    uint32_t idx = 0;
+    struct ring_addr to;
+    int mine = pick(ex, &idx, &to);
+    if (mine < 0) {
+        return mine == -2 ? 0 : -1;
+    }
+    response_reset(ex); /* a retry reads the new owner's answer from its first byte */
+    if (mine && is_self(d, hashring_member(r->ring, idx))) {
+        ex->path = cl->is_peer ? PROXY_PATH_PEER : PROXY_PATH_LOCAL;
+        ex->app = px_app_get(d, ex);
+        if (ex->app == NULL) {
+            return up_lost(ex, 0);
+        }
+        ex->up = UP_APP;
+    } else {
+        if (cl->is_peer && cl->hops >= FWD_HOPS_MAX) {
+            px_ex_answer(ex, 503, PROXY_ERR_HOP_LIMIT,
+                         "ring disagreement: the key's owner is elsewhere after the hop limit", 0);
+            return -1;
+        }
+        if (cl->is_peer && ex->attempts == 0) {
+            d->proxy->m.proxy_reforwards++;
+        }
+        ex->path = PROXY_PATH_FORWARD;
+        const char *id = ex->contact_id;
+        size_t id_len = strlen(ex->contact_id);
+        if (mine) {
+            to = r->addrs[idx];
+            id = hashring_member(r->ring, idx)->id;
+            id_len = hashring_member(r->ring, idx)->id_len;
+        }
+        memcpy(ex->up_id, id, id_len);
+        ex->up_id_len = id_len;
+        ex->up_hops = (uint8_t)(cl->is_peer ? cl->hops + 1 : 1);
+        if (ex->attempts > 0 && !ring_addr_equal(&ex->owner_addr, &to)) {
+            d->proxy->m.proxy_reroutes++;
+        }
+        ex->owner_addr = to;
+        ex->ms = mux_open(d, &ex->owner_addr, ex->up_hops, r->checksum, &up_cbs, ex);
+        if (ex->ms == NULL) {
+            return up_lost(ex, 0);
+        }
+        ex->up = UP_PEER;
+    }
+    write_up(ex, ex->replay.data, ex->replay.len);
+    if (ex->req_done && ex->up == UP_PEER) {
+        mux_fin(ex->ms);
+    }
+    return 0;
+}
+
+int px_ex_head(struct px_ex *ex)
+{
+    struct ringd *d = ex->d;
+    const http_parser *p = &ex->cl->parser;
+    ex->client_http10 = p->http_major == 1 && p->http_minor == 0;
+    ex->client_keep_alive = http_should_keep_alive(p);
+    const char *method = http_method_str((enum http_method)p->method);
+    size_t mlen = strnlen(method, sizeof(ex->method) - 1);
+    memcpy(ex->method, method, mlen);
+    ex->method[mlen] = '\0';
+    ex->head_request = p->method == HTTP_HEAD;
+    if (p->upgrade || p->method == HTTP_CONNECT) {
+        px_ex_answer(ex, 501, PROXY_ERR_NOT_IMPLEMENTED,
+                     "the proxy does not tunnel (CONNECT, Upgrade)", 1);
+        return -1;
+    }
+    int bad = httpmsg_check(&ex->req, d->cfg.key_header);
+    if (bad == RING_EMSGSIZE) {
+        px_ex_answer(ex, 431, PROXY_ERR_HEAD_TOO_LARGE, "request head too large", 1);
+        return -1;
+    }
+    if (bad != 0) {
+        px_ex_answer(ex, 400, PROXY_ERR_BAD_REQUEST, "malformed header", 1);
+        return -1;
+    }
+    if (httpmsg_count(&ex->req, d->cfg.key_header) > 1) {
+        char why[RINGD_HEADER_BYTES_MAX + 64];
+        snprintf(why, sizeof(why), "more than one %s header: the key is ambiguous",
+                 d->cfg.key_header);
+        px_ex_answer(ex, 400, PROXY_ERR_BAD_REQUEST, why, 1);
+        return -1;
+    }
+    ex->key = httpmsg_get(&ex->req, d->cfg.key_header, &ex->key_len);
+    if (ex->key == NULL || ex->key_len == 0) {
+        char why[RINGD_HEADER_BYTES_MAX + 32];
+        snprintf(why, sizeof(why), "missing %s header", d->cfg.key_header);
+        px_ex_answer(ex, 400, PROXY_ERR_NO_KEY, why, 1);
+        return -1;
+    }
+    uint64_t max = d->cfg.proxy_max_body_bytes;
+    if (max > 0 && (p->flags & F_CONTENTLENGTH) && p->content_length > max) {
+        px_ex_answer(ex, 413, PROXY_ERR_BODY_TOO_LARGE, "request body over --max-body", 1);
+        return -1;
+    }
+    size_t n;
+    ex->retryable = httpmsg_idempotent(ex->method) ||
+                    httpmsg_get(&ex->req, PROXY_IDEMPOTENT_HEADER, &n) != NULL;
+    ex->chunked_up = (p->flags & F_CHUNKED) != 0;
+    struct httpmsg_framing f = {
+        .content_length =
+            !ex->chunked_up && (p->flags & F_CONTENTLENGTH) ? (int64_t)p->content_length : -1,
+        .chunked = ex->chunked_up,
+    };
+    sbuf_reset(&ex->head);
+    httpmsg_write_request(&ex->head, ex->method, &ex->req, d->cfg.key_header, NULL, &f);
+    if (ex->head.failed) {
+        px_ex_answer(ex, 431, PROXY_ERR_HEAD_TOO_LARGE, "request head too large", 1);
+        return -1;
+    }
+    sbuf_add(&ex->replay, ex->head.data, ex->head.len);
+    return route(ex);
+}
+
+int px_ex_body(struct px_ex *ex, const char *at, size_t len)
+{
+    uint64_t max = ex->d->cfg.proxy_max_body_bytes;
+    ex->body_bytes += len;
+    if (max > 0 && ex->body_bytes > max) {
+        px_ex_answer(ex, 413, PROXY_ERR_BODY_TOO_LARGE, "request body over --max-body", 1);
+        return -1;
+    }
+    if (ex->chunked_up) {
+        char line[24];
+        size_t n = httpmsg_chunk_line(line, len);
+        send_up(ex, line, n);
+        send_up(ex, at, len);
+        send_up(ex, "\r\n", 2);
+    } else {
+        send_up(ex, at, len);
+    }
+    check_up_pressure(ex);
+    return 0;
+}
+
+void px_ex_request_done(struct px_ex *ex)
+{
+    if (ex->chunked_up) {
+        send_up(ex, "0\r\n\r\n", 5);
+    }
+    ex->req_done = 1;
+    if (ex->up == UP_PEER) {
+        mux_fin(ex->ms);
+    }
+}
+
+/* ---- failures and retries ---------------------------------------------------------------- */
+
+static uint64_t backoff_ms(uint32_t attempt)
+{
+    return (uint64_t)PROXY_RETRY_BACKOFF_MS << (attempt < 16 ? attempt : 16);
+}
+
+/* The upstream failed (already detached). Returns 0 when a retry waits, or -1 when the
+ * exchange was answered or cut (and freed). */
+static int up_lost(struct px_ex *ex, int delivered)
+{
+    struct ringd *d = ex->d;
+    int was_app = ex->path != PROXY_PATH_FORWARD;
+    if (ex->via_contact && d->groups != NULL) {
+        /* the next try takes another contact of that group */
+        (void)groups_contact_failed(d->groups, ex->contact_group, strlen(ex->contact_group),
+                                    ex->contact_id, strlen(ex->contact_id));
+        ex->via_contact = 0;
+    }
+    if (ex->resp_started) {
+        px_client_abort(ex->cl);
+        return -1;
+    }
+    int may_repeat = ex->replayable && (ex->retryable || !delivered);
+    uint64_t now = uv_now(d->loop);
+    if (was_app) {
+        px_ex_answer(ex, 502, PROXY_ERR_APP_FAILED,
+                     delivered ? "the app failed before answering" : "the app is unreachable", 0);
+        return -1;
+    }
+    if (!may_repeat) {
+        px_ex_answer(ex, 502, PROXY_ERR_OWNER_UNREACHABLE,
+                     "the owner failed; the request may have reached it, so it was not retried", 0);
+        return -1;
+    }
+    if (ex->attempts >= d->cfg.proxy_retries || now >= ex->deadline_ms) {
+        if (ex->hop_limited) {
+            px_ex_answer(ex, 503, PROXY_ERR_HOP_LIMIT,
+                         "ring disagreement: the rings still disagreed after the retries", 0);
+        } else {
+            px_ex_answer(ex, 503, PROXY_ERR_NO_OWNER, "no owner answered: retries exhausted", 0);
+        }
+        return -1;
+    }
+    ex->waiting_retry = 1;
+    ex->retry_at_ms = now + backoff_ms(ex->attempts);
+    ex->wait_next = d->proxy->waiting;
+    d->proxy->waiting = ex;
+    px_client_pause(ex->cl);
+    return 0;
+}
+
+void px_ex_retry(struct px_ex *ex)
+{
+    unwait(ex);
+    if (!ex->replayable) {
+        px_ex_answer(ex, 502, PROXY_ERR_OWNER_UNREACHABLE,
+                     "the owner failed and the request is too large to send again", 0);
+        return;
+    }
+    ex->attempts++;
+    ex->d->proxy->m.proxy_retries++;
+    if (route(ex) == 0 && ex->up != UP_NONE && up_queued(ex) <= PROXY_QUEUE_HIGH_BYTES) {
+        px_client_resume(ex->cl);
+    }
+}
+
+void px_ex_sweep(struct px_ex *ex, uint64_t now_ms)
+{
+    if (now_ms >= ex->deadline_ms && !ex->req_done) {
+        px_ex_answer(ex, 408, PROXY_ERR_TIMEOUT,
+                     "the request did not arrive within --request-timeout", 1);
+    } else if (now_ms >= ex->deadline_ms) {
+        px_ex_answer(ex, 504, PROXY_ERR_TIMEOUT, "no answer within --request-timeout", 0);
+    } else if (ex->waiting_retry && now_ms >= ex->retry_at_ms) {
+        px_ex_retry(ex);
+    }
+}
+
+void px_ex_client_gone(struct px_ex *ex)
+{
+    unwait(ex);
+    detach_up(ex, 0);
+}
+
+/* ---- response ---------------------------------------------------------------------------- */
+
+static void write_client(struct px_ex *ex, const char *data, size_t len)
+{
+    (void)px_client_write(ex->cl, data, len);
+    if (px_client_queued(ex->cl) > PROXY_QUEUE_HIGH_BYTES && !ex->up_paused) {
+        ex->up_paused = 1;
+        if (ex->up == UP_APP) {
+            px_app_pause(ex->app);
+        }
+        px_client_want_drain(ex->cl);
+    }
+}
+
+/* The response cannot be passed on (|why| may be NULL: malformed). */
+static int bad_response(struct px_ex *ex, const char *why)
+{
+    ex->interim = -1; /* marks the failure for px_ex_up_data */
+    ex->bad_why = why;
+    return -1;
+}
+
+static int on_status(http_parser *p, const char *at, size_t len)
+{
+    struct px_ex *ex = p->data;
+    return httpmsg_on_text(&ex->rsp, at, len) == 0 ? 0 : bad_response(ex, NULL);
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    struct px_ex *ex = p->data;
+    return httpmsg_on_field(&ex->rsp, at, len) == 0 ? 0 : bad_response(ex, NULL);
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    struct px_ex *ex = p->data;
+    return httpmsg_on_value(&ex->rsp, at, len) == 0 ? 0 : bad_response(ex, NULL);
+}
+
+static int cause_is(const struct httpmsg_served *sv, enum ringd_proxy_error e)
+{
+    const char *name = ringd_proxy_error_names[e];
+    return sv->cause != NULL && sv->cause_len == strlen(name) &&
+           memcmp(sv->cause, name, sv->cause_len) == 0;
+}
+
+/* Checks who the answer of the owner's ringd says served the request (PROTOCOL.md section 11)
+ * and writes the X-Ring-Owner and X-Ring-Error lines it goes on with into |lines| (|cap|
+ * bytes): the ones checked here, never a copy passed through unread. |*refused| is 1 for a
+ * ringd's answer that no app got the request (hop_limit, no_owner). Returns 0, or -1 for an
+ * answer no ringd sends. */
+static int check_served(struct px_ex *ex, char *lines, size_t cap, int *refused)
+{
+    struct httpmsg_served sv;
+    if (httpmsg_served(&ex->rsp, &sv) != 0) {
+        return -1;
+    }
+    int known = sv.cause == NULL;
+    for (int e = 0; e < PROXY_ERRORS && !known; e++) {
+        known = e != PROXY_ERR_ABORTED && cause_is(&sv, (enum ringd_proxy_error)e);
+    }
+    /* At the last hop the peer cannot pass the request on, so an app's answer names the peer
+     * itself. Before it, the peer may have passed it on, and checked the answer it got so. */
+    int other = sv.owner != NULL &&
+                (sv.owner_len != ex->up_id_len || memcmp(sv.owner, ex->up_id, sv.owner_len) != 0);
+    if (!known || (other && ex->up_hops >= FWD_HOPS_MAX)) {
+        return -1;
+    }
+    ex->hop_limited = sv.owner == NULL && cause_is(&sv, PROXY_ERR_HOP_LIMIT);
+    *refused = ex->hop_limited || (sv.owner == NULL && cause_is(&sv, PROXY_ERR_NO_OWNER));
+    int n = 0;
+    lines[0] = '\0';
+    if (sv.owner != NULL) {
+        n = snprintf(lines, cap, "%s: %.*s\r\n", HTTPMSG_OWNER_HEADER, (int)sv.owner_len, sv.owner);
+    }
+    if (sv.cause != NULL) {
+        snprintf(lines + n, cap - (size_t)n, "%s: %.*s\r\n", HTTPMSG_ERROR_HEADER,
+                 (int)sv.cause_len, sv.cause);
+    }
+    return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    struct px_ex *ex = p->data;
+    int status = p->status_code;
+    ex->resp_heads++;
+    if (status == 101 || status < 100) {
+        return bad_response(ex, NULL);
+    }
+    struct httpmsg_framing f = { .content_length = -1 };
+    sbuf_reset(&ex->head);
+    if (status < 200) {
+        /* 100 Continue and friends pass to HTTP/1.1 clients; the final answer follows */
+        ex->interim = 1;
+        if (!ex->client_http10) {
+            httpmsg_write_response(&ex->head, status, &ex->rsp, NULL, &f);
+            write_client(ex, ex->head.data, ex->head.len);
+        }
+        httpmsg_reset(&ex->rsp);
+        return 0;
+    }
+    /* the app's copies of ringd's headers are dropped (httpmsg); ours go in their place */
+    char peer_lines[MEMBER_ID_BYTES_MAX + HTTPMSG_CAUSE_BYTES_MAX + 64];
+    const char *lines = ex->d->proxy->owner_line;
+    int refused = 0;
+    if (ex->up == UP_PEER) {
+        if (check_served(ex, peer_lines, sizeof(peer_lines), &refused) != 0) {
+            return bad_response(ex, "the owner sent an answer that does not say who served it");
+        }
+        lines = peer_lines;
+    }
+    if (ex->up == UP_PEER && !ex->cl->is_peer && status == 503 && refused) {
+        /* No app saw it (a ring in flux past the hop limit, or an empty ring there): like
+         * a failed owner, it may go again once the ring settles. Only the first ringd
+         * retries, so retries never multiply along the path. */
+        ex->peer_refused = 1;
+        http_parser_pause(p, 1);
+        return 0;
+    }
+    int has_length = (p->flags & F_CONTENTLENGTH) && !(p->flags & F_CHUNKED);
+    if (ex->head_request || status == 204 || status == 304) {
+        f.content_length = has_length && status != 204 ? (int64_t)p->content_length : -1;
+    } else if (has_length) {
+        f.content_length = (int64_t)p->content_length;
+    } else if (ex->client_http10) {
+        ex->resp_close = 1; /* the body ends when the connection does */
+    } else {
+        f.chunked = ex->resp_chunked = 1;
+    }
+    if (!ex->client_keep_alive || !ex->req_done) {
+        ex->resp_close = 1;
+    }
+    f.close = ex->resp_close;
+    httpmsg_write_response(&ex->head, status, &ex->rsp, lines, &f);
+    if (ex->head.failed) {
+        return bad_response(ex, NULL);
+    }
+    ex->resp_started = 1;
+    write_client(ex, ex->head.data, ex->head.len);
+    return ex->head_request ? 1 : 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    struct px_ex *ex = p->data;
+    if (ex->resp_chunked) {
+        char line[24];
+        size_t n = httpmsg_chunk_line(line, len);
+        write_client(ex, line, n);
+        write_client(ex, at, len);
+        write_client(ex, "\r\n", 2);
+    } else {
+        write_client(ex, at, len);
+    }
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    struct px_ex *ex = p->data;
+    if (ex->interim == 1) {
+        ex->interim = 0;
+        httpmsg_scan_reset(&ex->resp_scan); /* the final response's head follows */
+        return 0;
+    }
+    if (ex->resp_chunked) {
+        write_client(ex, "0\r\n\r\n", 5);
+    }
+    ex->resp_done = 1;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings response_settings = {
+    .on_status = on_status,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* The response is complete: the upstream is released (an app connection kept when it may be
+ * reused) and the client goes on. */
+static void complete(struct px_ex *ex)
+{
+    if (ex->up_extra && ex->up == UP_APP) {
+        /* Bytes nobody asked for (a second response, a body after a HEAD's): kept, the
+         * connection would hand them to the next request as its answer. */
+        ex->d->proxy->m.proxy_app_unsolicited++;
+    }
+    int reusable =
+        ex->req_done && !ex->up_eof && !ex->up_extra && http_should_keep_alive(&ex->resp);
+    detach_up(ex, reusable);
+    observe(ex);
+    int keep = ex->client_keep_alive && !ex->resp_close && ex->req_done;
+    px_client_done(ex->cl, keep);
+}
+
+/* The upstream's bytes could not be parsed as a response, or not passed on: 502. */
+static void response_failed(struct px_ex *ex)
+{
+    int from_app = ex->up == UP_APP;
+    char why[160];
+    if (ex->scan_why != NULL) {
+        snprintf(why, sizeof(why), "the %s sent a malformed response head: %s",
+                 from_app ? "app" : "owner", ex->scan_why);
+    } else if (ex->bad_why != NULL) {
+        snprintf(why, sizeof(why), "%s", ex->bad_why);
+    } else {
+        snprintf(why, sizeof(why), "the %s sent a malformed response", from_app ? "app" : "owner");
+    }
+    detach_up(ex, 0);
+    px_ex_answer(ex, 502, from_app ? PROXY_ERR_APP_FAILED : PROXY_ERR_OWNER_UNREACHABLE, why, 0);
+}
+
+/* Parses |len| bytes of the response; stops at its end (resp_done), at a peer's refusal or at
+ * an error. Each head's raw bytes are scanned before http_parser sees them, as a request's
+ * are (a 100 Continue's head, then the final one's), and http_parser must find the head's
+ * end where the scan does (proxy.c, parse_request). Returns the bytes parsed, or -1 for a
+ * malformed head (scan_why says why). */
+static ssize_t parse_response(struct px_ex *ex, const char *data, size_t len)
+{
+    size_t off = 0;
+    while (off < len && HTTP_PARSER_ERRNO(&ex->resp) == HPE_OK) {
+        size_t n = len - off;
+        int ends = 0;
+        if (!httpmsg_scan_done(&ex->resp_scan)) {
+            int rv = httpmsg_scan(&ex->resp_scan, data + off, n, &n);
+            if (rv < 0) {
+                ex->scan_why = ex->resp_scan.why;
+                return -1;
+            }
+            ends = rv == 1;
+        }
+        uint32_t heads = ex->resp_heads;
+        size_t got = http_parser_execute(&ex->resp, &response_settings, data + off, n);
+        off += got;
+        if (ends && got == n && ex->resp_heads == heads && HTTP_PARSER_ERRNO(&ex->resp) == HPE_OK) {
+            ex->scan_why = "malformed status line";
+            return -1;
+        }
+    }
+    return (ssize_t)off;
+}
+
+void px_ex_up_data(struct px_ex *ex, const char *data, size_t len)
+{
+    ssize_t n = parse_response(ex, data, len);
+    if (n < 0) {
+        response_failed(ex);
+        return;
+    }
+    if (ex->peer_refused) {
+        ex->peer_refused = 0;
+        detach_up(ex, 0);
+        response_reset(ex);
+        (void)up_lost(ex, 0);
+        return;
+    }
+    if (ex->resp_done) {
+        ex->up_extra = (size_t)n < len;
+        complete(ex);
+        return;
+    }
+    if (HTTP_PARSER_ERRNO(&ex->resp) != HPE_OK) {
+        response_failed(ex);
+        return;
+    }
+    if (ex->up == UP_PEER && len > 0) {
+        if (ex->up_paused) {
+            ex->up_owed += len;
+        } else {
+            mux_consumed(ex->ms, len);
+        }
+    }
+}
+
+void px_ex_up_eof(struct px_ex *ex)
+{
+    ex->up_eof = 1;
+    http_parser_execute(&ex->resp, &response_settings, NULL, 0);
+    if (ex->resp_done) {
+        complete(ex);
+        return;
+    }
+    detach_up(ex, 0);
+    (void)up_lost(ex, 1);
+}
+
+void px_ex_up_failed(struct px_ex *ex, int delivered)
+{
+    ex->app = NULL; /* proxy_app closed it */
+    ex->up = UP_NONE;
+    (void)up_lost(ex, delivered);
+}
+
+void px_ex_up_drained(struct px_ex *ex)
+{
+    if (ex->cl->paused && !ex->waiting_retry && up_queued(ex) <= PROXY_QUEUE_HIGH_BYTES) {
+        px_client_resume(ex->cl);
+    }
+}
+
+void px_ex_client_drained(struct px_ex *ex)
+{
+    if (!ex->up_paused) {
+        return;
+    }
+    ex->up_paused = 0;
+    if (ex->up == UP_APP) {
+        px_app_resume(ex->app);
+    } else if (ex->up == UP_PEER && ex->up_owed > 0) {
+        size_t owed = ex->up_owed;
+        ex->up_owed = 0;
+        mux_consumed(ex->ms, owed);
+    }
+}
+
+/* ---- the peer stream as an upstream ------------------------------------------------------ */
+
+static void up_on_data(struct mux_stream *s, const uint8_t *data, size_t len)
+{
+    px_ex_up_data(mux_user(s), (const char *)data, len);
+}
+
+static void up_on_fin(struct mux_stream *s)
+{
+    px_ex_up_eof(mux_user(s));
+}
+
+static void up_on_reset(struct mux_stream *s, int delivered)
+{
+    struct px_ex *ex = mux_user(s);
+    ex->ms = NULL;
+    ex->up = UP_NONE;
+    mux_release(s);
+    (void)up_lost(ex, delivered);
+}
+
+static void up_on_writable(struct mux_stream *s)
+{
+    px_ex_up_drained(mux_user(s));
+}
+
+static const struct mux_stream_cbs up_cbs = {
+    .on_data = up_on_data,
+    .on_fin = up_on_fin,
+    .on_reset = up_on_reset,
+    .on_writable = up_on_writable,
+};

@@ -1,0 +1,275 @@
+/*
+ * proxy_int.h: what the forwarding proxy's files share.
+ *
+ *   proxy.c      the listener, client connections (TCP from the app, or a stream a peer
+ *                opened), the request parser, the sweep timer
+ *   proxy_ex.c   one exchange: route the request (local app, or the owner's ringd), stream
+ *                its body up, the response back, retry on a new owner
+ *   proxy_app.c  keep-alive connections to the local app
+ *
+ * Every byte is streamed: a direction reads its source only while its sink holds under
+ * PROXY_QUEUE_HIGH_BYTES, so a request of any size costs a few buffers per hop.
+ */
+#ifndef RINGD_PROXY_INT_H
+#define RINGD_PROXY_INT_H
+
+#include <http_parser.h>
+
+#include "daemon.h"
+#include "httpmsg.h"
+#include "list.h"
+#include "mux.h"
+#include "outq.h"
+#include "proxy.h"
+
+/* A sink holding more than this stops its source until it drains: a few reads' worth. */
+#define PROXY_QUEUE_HIGH_BYTES (256u << 10)
+/* A request whose bytes so far fit here can be re-sent to a new owner; larger ones, once
+ * sent, cannot (they may be retried only before their first byte left). */
+#define PROXY_REPLAY_BYTES_MAX (64u << 10)
+/* Client connections open at once; more are closed as they arrive. */
+#define PROXY_CLIENTS_MAX 4096
+/* Connections to the local app, busy and idle. */
+#define PROXY_APP_CONNS_MAX 1024
+/* An idle keep-alive connection to the app is closed after this long (below the usual 60+ s
+ * of app servers, so the proxy, not the app, closes it: no reuse race). */
+#define PROXY_APP_IDLE_MS 30000
+/* Timeouts and retries are checked this often. */
+#define PROXY_SWEEP_MS 50
+/* The first retry waits this long (or until the ring changes); each next one twice as long. */
+#define PROXY_RETRY_BACKOFF_MS 100
+/* Finished exchanges kept for reuse, with their buffers: a busy keep-alive proxy then
+ * allocates nothing per request. */
+#define PROXY_FREE_EXCHANGES_MAX 64
+/* Pipelined bytes held for after the request being answered; at this much the client is
+ * not read until the answer is out. */
+#define PROXY_HELD_BYTES_MAX (64u << 10)
+/* One read from a socket. */
+#define PROXY_READ_BYTES (64u << 10)
+/* A request carrying this header (any value) may be retried like an idempotent one. */
+#define PROXY_IDEMPOTENT_HEADER "X-Ring-Idempotent"
+
+struct px_ex;
+
+/* A connection to the local app. */
+struct px_app {
+    struct ringd *d;
+    struct list link;         /* in ringd_proxy.apps: every app connection */
+    struct px_app *idle_next; /* the idle list */
+    uv_tcp_t tcp;
+    uv_connect_t connect;
+    struct outq out;
+    struct px_ex *ex; /* the exchange it serves; NULL when idle */
+    int connected, closing, idle, reused, paused;
+    uint64_t since_ms; /* connect started, or idle since */
+};
+
+/* A client: an app's TCP connection to the proxy port, or a stream a peer opened. */
+struct px_client {
+    struct ringd *d;
+    struct list link; /* in ringd_proxy.clients, then .dead */
+    int is_peer;
+    uv_tcp_t tcp;          /* TCP clients */
+    struct outq out;       /* TCP clients */
+    struct mux_stream *ms; /* peer clients */
+    uint8_t hops;          /* peer clients: the hop this request is on */
+    http_parser parser;
+    struct httpmsg_scan scan; /* the raw bytes of the request head being read */
+    uint32_t heads;           /* request heads http_parser has read */
+    struct px_ex *ex; /* the request being served: one at a time, so answers stay in order */
+    char *held;       /* bytes read past a complete request (pipelined), parsed after it */
+    size_t held_len;
+    size_t owed; /* peer clients: bytes to acknowledge once the upstream drains */
+    int paused;  /* reading stopped: the upstream is full */
+    int waiting; /* a request is being answered: what arrives meanwhile is held */
+    int reading; /* TCP clients: uv_read_start is in effect */
+    int eof;     /* TCP clients: the client sent everything (half-close) */
+    int closing, close_when_flushed, failed_parse;
+    int feeding; /* inside client_feed (its parser must not be re-entered) */
+    uint64_t active_ms;
+};
+
+/* One request and its response. The small fields come first: px_ex_new clears only them. */
+struct px_ex {
+    struct ringd *d;
+    struct px_client *cl;
+    struct px_ex *wait_next; /* the proxy's retry list */
+    struct sbuf head;        /* scratch for heads and chunk framing written onward */
+    struct sbuf replay;      /* the request bytes sent upstream, while they fit */
+    char method[HTTPMSG_METHOD_BYTES_MAX + 1];
+    const char *key; /* in req */
+    size_t key_len;
+    int path; /* enum ringd_proxy_path */
+    int up;   /* UP_* */
+    struct px_app *app;
+    struct mux_stream *ms;
+    struct ring_addr owner_addr;         /* UP_PEER: where it went */
+    uint8_t up_hops;                     /* ... the hop count it went with */
+    char up_id[MEMBER_ID_BYTES_MAX + 1]; /* ... the member id it went to */
+    size_t up_id_len;
+    int via_contact; /* ... a contact of the key's group (sub-sharding): */
+    char contact_group[MEMBER_GROUP_BYTES_MAX + 1];
+    char contact_id[MEMBER_ID_BYTES_MAX + 1];
+    int retryable;  /* idempotent, or marked so by the app */
+    int replayable; /* every request byte so far is in |replay| */
+    int chunked_up; /* the request body goes up chunked */
+    int head_request;
+    int client_http10, client_keep_alive;
+    int req_done, resp_started, resp_chunked, resp_close, interim, resp_done, up_eof;
+    int peer_refused;     /* the owner's ringd answered that no app got it: retry */
+    int hop_limited;      /* ... the last time because of the hop limit */
+    int up_paused;        /* the upstream's reading is stopped: the client is full */
+    int up_extra;         /* the upstream sent bytes after the complete response */
+    const char *bad_why;  /* why the response could not be passed on (502), or NULL */
+    const char *scan_why; /* ... its head's raw bytes were malformed (httpmsg_scan) */
+    size_t up_owed;       /* UP_PEER: bytes to acknowledge once the client drains */
+    int waiting_retry;
+    uint32_t attempts;
+    uint64_t body_bytes;
+    uint64_t start_ms, deadline_ms, retry_at_ms;
+    uint64_t start_ns; /* uv_hrtime() at the first byte: latency needs more than uv_now's ms */
+    http_parser resp;
+    struct httpmsg_scan resp_scan; /* the raw bytes of the response head being read */
+    uint32_t resp_heads;           /* response heads http_parser has read */
+    /* Large, filled as they arrive. */
+    struct httpmsg req;
+    struct httpmsg rsp;
+};
+
+enum { UP_NONE, UP_APP, UP_PEER };
+
+/* The proxy's paths: a request served by the local app for a local client, forwarded to a
+ * peer, or served by the local app for a peer that forwarded it. */
+enum ringd_proxy_path {
+    PROXY_PATH_LOCAL,
+    PROXY_PATH_FORWARD,
+    PROXY_PATH_PEER,
+    PROXY_PATHS,
+};
+
+/* Why the proxy answered with an error (or cut a response short); also X-Ring-Error. */
+#define RINGD_PROXY_ERRORS(X)                                                                      \
+    X(BAD_REQUEST, "bad_request")             /* 400: malformed HTTP */                            \
+    X(NO_KEY, "no_key")                       /* 400: no key header */                             \
+    X(BODY_TOO_LARGE, "body_too_large")       /* 413 */                                            \
+    X(HEAD_TOO_LARGE, "head_too_large")       /* 431 */                                            \
+    X(NOT_IMPLEMENTED, "not_implemented")     /* 501: CONNECT, Upgrade */                          \
+    X(APP_FAILED, "app_failed")               /* 502: the owner's app failed or is down */         \
+    X(OWNER_UNREACHABLE, "owner_unreachable") /* 502: may have reached it, not retried */          \
+    X(NO_OWNER, "no_owner")                   /* 503: empty ring, or retries exhausted */          \
+    X(HOP_LIMIT, "hop_limit")                 /* 503: the rings disagree past the hop limit */     \
+    X(TIMEOUT, "timeout")                     /* 504, or 408 for a slow client */                  \
+    X(ABORTED, "aborted")                     /* the response was cut short */
+
+enum ringd_proxy_error {
+#define RINGD_PROXY_ERROR_ENUM(name, text) PROXY_ERR_##name,
+    RINGD_PROXY_ERRORS(RINGD_PROXY_ERROR_ENUM)
+#undef RINGD_PROXY_ERROR_ENUM
+        PROXY_ERRORS,
+};
+extern const char *const ringd_proxy_error_names[PROXY_ERRORS];
+extern const char *const ringd_proxy_path_names[PROXY_PATHS];
+
+/* Proxy latency histogram bucket upper bounds, in microseconds (the last is +Inf). */
+#define RINGD_PROXY_LATENCY_BUCKETS 14
+extern const double ringd_proxy_latency_bounds_us[RINGD_PROXY_LATENCY_BUCKETS - 1];
+
+/* The proxy's counters. */
+struct ringd_proxy_counters {
+    uint64_t proxy_requests[PROXY_PATHS]; /* completed, errors included */
+    uint64_t proxy_latency[PROXY_PATHS][RINGD_PROXY_LATENCY_BUCKETS];
+    uint64_t proxy_latency_sum_us[PROXY_PATHS];
+    uint64_t proxy_errors[PROXY_ERRORS];
+    uint64_t proxy_retries;    /* re-attempts after an owner failed */
+    uint64_t proxy_reroutes;   /* re-attempts that went to a different owner */
+    uint64_t proxy_reforwards; /* requests from a peer passed on: the key was not ours */
+    uint64_t proxy_clients;    /* client connections accepted */
+    uint64_t proxy_app_connects;
+    uint64_t proxy_app_unsolicited; /* app connections closed: bytes came, no request out */
+    uint64_t proxy_peer_conns_in, proxy_peer_conns_out;
+    uint64_t proxy_peer_connect_failures;
+    uint64_t proxy_peer_protocol_errors;
+};
+
+/* proxy_metrics.c: the proxy's Prometheus families and stats() section (a node export). */
+void px_prometheus(void *ctx, struct sbuf *b);
+void px_stats(void *ctx, msgpack_packer *pk);
+
+struct ringd_proxy {
+    struct ringd_proxy_counters m;
+    uv_tcp_t listen;
+    uv_timer_t sweep;
+    /* Socket writes are batched (outq.h). To apps and proxy clients: flushed at the end of
+     * the read callback that caused them (a response head and body leave together, without
+     * waiting for other connections). To peers: once per loop iteration, after the poll
+     * phase (check) and before the loop blocks (prepare), so the frames of every stream to
+     * one peer leave in one write. */
+    struct outq_batch batch;
+    struct outq_batch batch_peer;
+    uv_check_t flush_check;
+    uv_prepare_t flush_prepare;
+    struct sockaddr_storage app_addr;
+    struct list clients;
+    size_t client_count;
+    struct list apps;
+    struct px_app *idle_apps;
+    size_t app_count;
+    struct px_ex *waiting;
+    struct list dead;      /* peer clients closed, freed by the next sweep */
+    struct px_ex *free_ex; /* finished exchanges for reuse (wait_next links them) */
+    size_t free_ex_count;
+    int closing;
+    char owner_line[MEMBER_ID_BYTES_MAX + 32]; /* "X-Ring-Owner: <our id>\r\n" */
+    char rbuf[PROXY_READ_BYTES];
+};
+
+/* proxy.c: the client side of an exchange. */
+int px_client_write(struct px_client *cl, const void *data, size_t len);
+size_t px_client_queued(const struct px_client *cl);
+void px_client_want_drain(struct px_client *cl);
+void px_client_pause(struct px_client *cl);
+void px_client_resume(struct px_client *cl);
+/* The exchange is over (answered): the client reads its next request, or closes once its
+ * answer is out when |keep| is 0. Frees the exchange. */
+void px_client_done(struct px_client *cl, int keep);
+/* The response was cut short: the client connection is closed (a peer stream reset). */
+void px_client_abort(struct px_client *cl);
+
+/* proxy_ex.c */
+struct px_ex *px_ex_new(struct px_client *cl);
+/* Finishes with |ex|: kept for reuse (up to PROXY_FREE_EXCHANGES_MAX) or freed. */
+void px_ex_free(struct px_ex *ex);
+/* Frees the exchanges kept for reuse. */
+void px_ex_free_all(struct ringd_proxy *p);
+/* The request head is complete (cl->parser has it). Returns 0, or -1 when the exchange was
+ * answered with an error and the client must stop parsing. */
+int px_ex_head(struct px_ex *ex);
+int px_ex_body(struct px_ex *ex, const char *at, size_t len);
+void px_ex_request_done(struct px_ex *ex);
+/* The client's parser failed mid-request (status 400/413/431) or the client went away. */
+void px_ex_fail(struct px_ex *ex, enum ringd_proxy_error why, const char *text);
+void px_ex_client_gone(struct px_ex *ex);
+void px_ex_client_drained(struct px_ex *ex);
+void px_ex_sweep(struct px_ex *ex, uint64_t now_ms);
+void px_ex_retry(struct px_ex *ex);
+/* From the app connection. */
+void px_ex_up_data(struct px_ex *ex, const char *data, size_t len);
+void px_ex_up_eof(struct px_ex *ex);
+void px_ex_up_failed(struct px_ex *ex, int delivered);
+void px_ex_up_drained(struct px_ex *ex);
+/* Answers |ex| with a proxy-made error; the client closes after it when |close|. */
+void px_ex_answer(struct px_ex *ex, int status, enum ringd_proxy_error why, const char *text,
+                  int close);
+
+/* proxy_app.c */
+struct px_app *px_app_get(struct ringd *d, struct px_ex *ex);
+int px_app_write(struct px_app *a, const void *data, size_t len);
+size_t px_app_queued(const struct px_app *a);
+void px_app_pause(struct px_app *a);
+void px_app_resume(struct px_app *a);
+/* The exchange is done with |a|: kept for the next request when |reusable|, else closed. */
+void px_app_release(struct px_app *a, int reusable);
+void px_app_sweep(struct ringd *d, uint64_t now_ms);
+void px_app_close_all(struct ringd *d);
+
+#endif

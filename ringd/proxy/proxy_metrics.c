@@ -1,0 +1,98 @@
+/*
+ * proxy_metrics: the proxy's counters as Prometheus families (admin's /metrics) and as the
+ * "proxy" section of the local API's stats(): requests and latency by path, errors by cause,
+ * retries, connections.
+ */
+#include <stdio.h>
+
+#include "prom.h"
+#include "proxy_int.h"
+#include "view_pack.h"
+
+static void proxy_latency(struct sbuf *b, const struct ringd_proxy_counters *m)
+{
+    const char *name = "ringd_proxy_request_duration_seconds";
+    prom_family(b, name, "histogram",
+                "Proxied request time, first byte in to last byte out, by path.");
+    for (size_t p = 0; p < PROXY_PATHS; p++) {
+        char path[PROM_LABEL_BYTES_MAX], label[PROM_LABEL_BYTES_MAX + 16];
+        snprintf(label, sizeof(label), "path=\"%s\",",
+                 prom_label(path, sizeof(path), ringd_proxy_path_names[p]));
+        prom_histogram(b, name, label, m->proxy_latency[p], RINGD_PROXY_LATENCY_BUCKETS,
+                       ringd_proxy_latency_bounds_us, (double)m->proxy_latency_sum_us[p] / 1e6);
+    }
+}
+
+void px_prometheus(void *ctx, struct sbuf *b)
+{
+    const struct ringd_proxy_counters *m = &((struct ringd *)ctx)->proxy->m;
+    prom_family(b, "ringd_proxy_requests_total", "counter",
+                "Proxied requests answered, by path: local (our app, our client), forward (sent to "
+                "the owner's ringd), peer (our app, for a peer).");
+    for (size_t p = 0; p < PROXY_PATHS; p++) {
+        char path[PROM_LABEL_BYTES_MAX];
+        sbuf_printf(b, "ringd_proxy_requests_total{path=\"%s\"} %llu\n",
+                    prom_label(path, sizeof(path), ringd_proxy_path_names[p]),
+                    (unsigned long long)m->proxy_requests[p]);
+    }
+    prom_family(b, "ringd_proxy_errors_total", "counter",
+                "Requests the proxy answered with an error, or cut short, by cause.");
+    for (size_t e = 0; e < PROXY_ERRORS; e++) {
+        char cause[PROM_LABEL_BYTES_MAX];
+        sbuf_printf(b, "ringd_proxy_errors_total{cause=\"%s\"} %llu\n",
+                    prom_label(cause, sizeof(cause), ringd_proxy_error_names[e]),
+                    (unsigned long long)m->proxy_errors[e]);
+    }
+    prom_one(b, "ringd_proxy_retries_total", "counter", "Re-attempts after an owner failed.",
+             m->proxy_retries);
+    prom_one(b, "ringd_proxy_reroutes_total", "counter", "Re-attempts sent to a different owner.",
+             m->proxy_reroutes);
+    prom_one(b, "ringd_proxy_reforwards_total", "counter",
+             "Requests from a peer passed on because this node does not own the key.",
+             m->proxy_reforwards);
+    prom_one(b, "ringd_proxy_client_connections_total", "counter", "Client connections accepted.",
+             m->proxy_clients);
+    prom_one(b, "ringd_proxy_app_connects_total", "counter", "Connections opened to the local app.",
+             m->proxy_app_connects);
+    prom_one(b, "ringd_proxy_app_unsolicited_total", "counter",
+             "App connections closed for bytes sent when no request was outstanding on them.",
+             m->proxy_app_unsolicited);
+    prom_in_out(b, "ringd_proxy_peer_connections_total", "Forwarding connections between ringd's.",
+                m->proxy_peer_conns_in, m->proxy_peer_conns_out);
+    prom_one(b, "ringd_proxy_peer_connect_failures_total", "counter",
+             "Forwarding connections that failed to connect in time.",
+             m->proxy_peer_connect_failures);
+    prom_one(b, "ringd_proxy_peer_protocol_errors_total", "counter",
+             "Forwarding connections closed for frames that break the protocol.",
+             m->proxy_peer_protocol_errors);
+    proxy_latency(b, m);
+}
+
+/* The proxy's counters: requests and mean latency by path, errors by cause, retries. */
+void px_stats(void *ctx, msgpack_packer *pk)
+{
+    const struct ringd_proxy_counters *m = &((struct ringd *)ctx)->proxy->m;
+    msgpack_pack_map(pk, 8);
+    view_pack_str(pk, "requests");
+    msgpack_pack_map(pk, PROXY_PATHS);
+    for (size_t p = 0; p < PROXY_PATHS; p++) {
+        view_pack_key_u64(pk, ringd_proxy_path_names[p], m->proxy_requests[p]);
+    }
+    view_pack_str(pk, "mean_latency_us");
+    msgpack_pack_map(pk, PROXY_PATHS);
+    for (size_t p = 0; p < PROXY_PATHS; p++) {
+        uint64_t n = m->proxy_requests[p];
+        view_pack_key_u64(pk, ringd_proxy_path_names[p],
+                          n > 0 ? m->proxy_latency_sum_us[p] / n : 0);
+    }
+    view_pack_str(pk, "errors");
+    msgpack_pack_map(pk, PROXY_ERRORS);
+    for (size_t e = 0; e < PROXY_ERRORS; e++) {
+        view_pack_key_u64(pk, ringd_proxy_error_names[e], m->proxy_errors[e]);
+    }
+    view_pack_key_u64(pk, "retries", m->proxy_retries);
+    view_pack_key_u64(pk, "reroutes", m->proxy_reroutes);
+    view_pack_key_u64(pk, "reforwards", m->proxy_reforwards);
+    view_pack_key_u64(pk, "client_connections", m->proxy_clients);
+    view_pack_key_u64(pk, "peer_connect_failures", m->proxy_peer_connect_failures);
+}
