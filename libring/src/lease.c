@@ -52,11 +52,11 @@ void lease_config_defaults(struct lease_config *c)
 
 static int config_ok(const struct lease_config *c)
 {
-    return c->id != NULL && c->id_len > 0 && c->id_len <= MEMBER_ID_BYTES_MAX &&
-           memchr(c->id, '\0', c->id_len) == NULL && c->shards > 0 && c->shards <= SHARDS_MAX &&
-           c->lease_ms >= LEASE_LEASE_MS_MIN && c->lease_ms <= CODEC_LEASE_MS_MAX &&
-           c->renew_ms <= c->lease_ms / 2 && c->drift_ppm < LEASE_DRIFT_PPM_MAX &&
-           c->datagram_bytes_max >= 512 && c->datagram_bytes_max <= CODEC_DATAGRAM_BYTES_MAX;
+    return c->id != NULL && member_text_check(MEMBER_TEXT_ID, c->id, c->id_len, NULL) == 0 &&
+           c->shards > 0 && c->shards <= SHARDS_MAX && c->lease_ms >= LEASE_LEASE_MS_MIN &&
+           c->lease_ms <= CODEC_LEASE_MS_MAX && c->renew_ms <= c->lease_ms / 2 &&
+           c->drift_ppm < LEASE_DRIFT_PPM_MAX && c->datagram_bytes_max >= 512 &&
+           c->datagram_bytes_max <= CODEC_DATAGRAM_BYTES_MAX;
 }
 
 uint64_t lease__hash(const char *id, size_t len)

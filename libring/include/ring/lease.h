@@ -55,7 +55,8 @@ struct lease;
 
 /* Every 0 field takes the default in brackets. */
 struct lease_config {
-    /* This node's id, as in swim_config (1..MEMBER_ID_BYTES_MAX bytes). */
+    /* This node's id, as in swim_config (a member id: 1..MEMBER_ID_BYTES_MAX printable
+     * ASCII bytes, members.h). */
     const char *id;
     size_t id_len;
     /* Shards, 1..SHARDS_MAX; every node must use the same count (required). */
