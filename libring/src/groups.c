@@ -825,6 +825,25 @@ size_t groups_own_seeds(struct groups *g, const struct members *local, uint64_t 
     return n;
 }
 
+int groups_alone_in_group(const struct groups *g)
+{
+    if (!groups_ready(g)) {
+        return 0;
+    }
+    int idx = groups__find(g, g->group, g->group_len);
+    if (idx < 0) {
+        return 1;
+    }
+    struct codec_summary s;
+    groups_get(g, (size_t)idx, &s);
+    for (uint8_t c = 0; c < s.contact_count; c++) {
+        if (!ring_addr_equal(&s.contacts[c].addr, &g->cfg.addr)) {
+            return 0;
+        }
+    }
+    return s.size <= 1;
+}
+
 /* ---- lookups ---- */
 
 static int route_remote(const struct groups_entry *e, uint64_t key_hash, struct groups_route *out)

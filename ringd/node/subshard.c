@@ -89,6 +89,9 @@ void ringd_groups_pump(struct ringd *d, uint64_t now_ms)
         ringd_udp_send(d, &to, d->dgram, (size_t)n);
     }
     rebuild_map(d);
+    if (!d->joined && groups_alone_in_group(d->groups)) {
+        d->joined = 1; /* the only member of its group: its ring of one is the group's */
+    }
 }
 
 void ringd_groups_join(struct ringd *d, const struct ring_addr *seeds, size_t n)

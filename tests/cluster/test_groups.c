@@ -262,3 +262,76 @@ Test(groups, every_lookup_path_agrees_on_group_and_owner)
     }
     cr_assert(gt(int, crossed, 4), "only %d of 24 keys crossed groups", crossed);
 }
+
+/* A group's only member, whose seeds are all of other groups: it never meets a member of its
+ * own group, yet once it has met the cluster it counts as joined, answers for its group's
+ * keys, and the other groups' requests for them reach its app. */
+Test(groups, the_only_member_of_a_group_serves_its_keys)
+{
+    static char grp[5][2];
+    snprintf(seeds, sizeof(seeds), "127.0.0.1:%d,127.0.0.1:%d", cluster_gossip_port(0),
+             cluster_gossip_port(2));
+    for (int i = 0; i < 5; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "app%d", i);
+        cr_assert(eq(int, testapp_start(&apps[i], testapp_port(i), id, NULL), 0));
+        snprintf(proxy_addr[i], sizeof(proxy_addr[i]), "127.0.0.1:%d", cluster_proxy_port(i));
+        snprintf(app_addr[i], sizeof(app_addr[i]), "127.0.0.1:%d", testapp_port(i));
+        grp[i][0] = (char)(i < 2 ? 'a' : i < 4 ? 'b' : 'c');
+        const char *args[] = { "--group",   grp[i],   "--proxy", proxy_addr[i], "--app",
+                               app_addr[i], "--join", seeds,     NULL };
+        memcpy(cl.extra_args[i], args, sizeof(args));
+    }
+    cl.n = 5;
+    for (int i = 0; i < 5; i++) {
+        cluster_start_node(i, -1);
+    }
+    for (int t = 0; t < 600 && groups_known(0) != 3; t++) {
+        cluster_sleep_ms(50);
+    }
+    cr_assert(eq(int, groups_known(0), 3), "node 0 never learned group c");
+    /* a key of group c, as node 0 routes it */
+    char key[32] = "", group[8], id[16];
+    int local = 0, found = 0;
+    for (int k = 0; k < 400 && !found; k++) {
+        snprintf(key, sizeof(key), "acct-%d", k);
+        struct ringc *c = cluster_connect(0);
+        const msgpack_object *res;
+        if (ringc_call(c, &res, 2000, "lookup", "s", key) == 0) {
+            ringc_get_str(res, "group", group, sizeof(group));
+            found = strcmp(group, "c") == 0;
+        } else {
+            k--; /* not joined or no contact of c yet */
+            cluster_sleep_ms(50);
+        }
+        ringc_close(c);
+    }
+    cr_assert(found, "no key of group c");
+    int ok = 0;
+    for (int t = 0; t < 200 && !ok; t++) {
+        struct ringc *c = cluster_connect(4);
+        const msgpack_object *res;
+        if (ringc_call(c, &res, 2000, "lookup", "s", key) == 0) {
+            ringc_get_str(res, "id", id, sizeof(id));
+            const msgpack_object *l = ringc_get(res, "local");
+            local = l != NULL && l->via.boolean;
+            ok = 1;
+        } else {
+            cluster_sleep_ms(50);
+        }
+        ringc_close(c);
+    }
+    cr_assert(ok, "the only member of group c never answered a lookup (not joined)");
+    cr_assert(eq(int, local, 1));
+    cr_assert(eq(str, id, "n4"));
+    struct httpc *h = httpc_connect(cluster_proxy_port(0));
+    cr_assert(ne(ptr, h, NULL));
+    char req[128];
+    snprintf(req, sizeof(req), "GET /c HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n", key);
+    cr_assert(eq(int, httpc_send_str(h, req), 0));
+    cr_assert(eq(int, httpc_read(h, &resp, IO_MS), 0));
+    cr_assert(eq(int, resp.status, 200), "status %d: %s", resp.status, resp.body);
+    const char *app = httpc_header(&resp, "X-App-Id");
+    cr_assert(app != NULL && strcmp(app, "app4") == 0, "answered by %s", app ? app : "(none)");
+    httpc_close(h);
+}

@@ -184,6 +184,11 @@ RING_EXTERN uint64_t groups_deadline_with(const struct groups *g, uint64_t swim_
  * swim_join(). Call it before groups_tick(): a lone node would otherwise author its own
  * summary over the one that names the rest of its group. */
 #define GROUPS_OWN_JOIN_RETRY_MS 2000
+
+/* 1 when this node has met the cluster (groups_ready()) and no summary names another member
+ * of its group: it is its group's only member, so its ring of one is its group's ring (a node
+ * whose join seeds are all of other groups learns it here, never from its own membership). */
+RING_EXTERN int groups_alone_in_group(const struct groups *g);
 RING_EXTERN size_t groups_own_seeds(struct groups *g, const struct members *local, uint64_t now_ms,
                                     struct ring_addr *seeds);
 
