@@ -1014,7 +1014,7 @@ static void churn_init(struct churn *c, size_t pool, size_t present, uint32_t we
     c->pool = pool;
     c->seed = seed;
     for (size_t i = 0; i < pool; i++) {
-        snprintf(c->ids[i], sizeof(c->ids[i]), "churn-%zu", i);
+        snprintf(c->ids[i], sizeof(c->ids[i]), "churn-%u", (unsigned)i);
     }
     /* The two ids whose point 0 ties (a_tied_position_belongs_to_the_smallest_id), so ties
      * come and go with them. */
