@@ -32,7 +32,7 @@ static void view(size_t n, uint32_t shards, int joined)
     d.log.level = RINGD_LOG_ERROR;
     struct hashring_member hm[16];
     for (size_t i = 0; i < n; i++) {
-        snprintf(ids[i], sizeof(ids[i]), "n%zu", i);
+        snprintf(ids[i], sizeof(ids[i]), "n%u", (unsigned)(i % 16));
         hm[i] = (struct hashring_member){ ids[i], strlen(ids[i]), 1 };
     }
     struct hashring_config hc = { .vnodes = 64 };
