@@ -172,8 +172,10 @@ static int copy_members(struct hashring *r, const struct hashring_member *member
             return rv;
         }
     } else {
-        memcpy(r->members, members, n * sizeof(*members));
-        qsort(r->members, n, sizeof(*r->members), member_qsort_cmp);
+        if (n > 0) { /* an empty ring may come with no member array at all */
+            memcpy(r->members, members, n * sizeof(*members));
+            qsort(r->members, n, sizeof(*r->members), member_qsort_cmp);
+        }
         for (size_t i = 1; i < n; i++) {
             if (hashring__member_cmp(&r->members[i - 1], &r->members[i]) == 0) {
                 return RING_EEXIST;

@@ -40,8 +40,9 @@ static void view(size_t n, uint32_t shards, int joined)
     d.ring.addrs = calloc(n + 1, sizeof(*d.ring.addrs));
     for (uint32_t i = 0; i < n; i++) {
         const struct hashring_member *m = hashring_member(d.ring.ring, i);
-        char text[32];
-        snprintf(text, sizeof(text), "10.0.0.%d:7946", atoi(m->id + 1) + 1);
+        char num[8], text[32]; /* ring ids are not NUL-terminated */
+        snprintf(num, sizeof(num), "%.*s", (int)m->id_len - 1, m->id + 1);
+        snprintf(text, sizeof(text), "10.0.0.%d:7946", atoi(num) + 1);
         cr_assert(eq(int, ring_addr_parse(text, strlen(text), &d.ring.addrs[i]), 0));
     }
     cr_assert(eq(int, ringd_view_pack_owners(&d.ring), 0));
