@@ -494,8 +494,12 @@ void simlease_figures(const struct sim *w, struct simlease_figures *out)
     if (ls == NULL) {
         return;
     }
-    qsort(ls->planned.v, ls->planned.n, sizeof(double), cmp_double);
-    qsort(ls->unplanned.v, ls->unplanned.n, sizeof(double), cmp_double);
+    if (ls->planned.n > 0) { /* no gaps: no array to sort */
+        qsort(ls->planned.v, ls->planned.n, sizeof(double), cmp_double);
+    }
+    if (ls->unplanned.n > 0) {
+        qsort(ls->unplanned.v, ls->unplanned.n, sizeof(double), cmp_double);
+    }
     out->overlaps = ls->overlaps;
     out->planned_gaps = ls->planned.n;
     out->unplanned_gaps = ls->unplanned.n;
