@@ -363,6 +363,45 @@ static size_t u64_text(uint64_t v, char *buf)
     return n;
 }
 
+/* Appends each transfer coding of |m|'s Transfer-Encoding lines but "chunked", in order,
+ * each followed by ", " (the caller ends the list with "chunked"). */
+static void add_codings_before_chunked(struct sbuf *out, const struct httpmsg *m, uint32_t i)
+{
+    const char *v = m->buf + m->h[i].value_off;
+    size_t len = m->h[i].value_len, pos = 0;
+    while (pos < len) {
+        size_t start = pos;
+        while (pos < len && v[pos] != ',') {
+            pos++;
+        }
+        size_t end = pos++;
+        while (start < end && (v[start] == ' ' || v[start] == '\t')) {
+            start++;
+        }
+        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t')) {
+            end--;
+        }
+        if (end > start && !(end - start == 7 && strncasecmp(v + start, "chunked", 7) == 0)) {
+            sbuf_add(out, v + start, end - start);
+            sbuf_add(out, ", ", 2);
+        }
+    }
+}
+
+/* The proxy re-chunks every body it does not know the length of, but the codings applied
+ * before chunking (gzip, deflate) are part of what the body means: the next hop gets them,
+ * in order, with chunked last (RFC 9112, section 6.1). */
+static void write_transfer_encoding(struct sbuf *out, const struct httpmsg *m)
+{
+    sbuf_adds(out, "Transfer-Encoding: ");
+    for (uint32_t i = 0; i < m->count; i++) {
+        if (name_is(m, i, "transfer-encoding", 17)) {
+            add_codings_before_chunked(out, m, i);
+        }
+    }
+    sbuf_adds(out, "chunked\r\n");
+}
+
 static void write_headers(struct sbuf *out, const struct httpmsg *m, const char *key,
                           const char *extra, const struct httpmsg_framing *f)
 {
@@ -385,7 +424,7 @@ static void write_headers(struct sbuf *out, const struct httpmsg *m, const char 
         sbuf_add(out, digits + sizeof(digits) - n, n);
         sbuf_add(out, "\r\n", 2);
     } else if (f->chunked) {
-        sbuf_adds(out, "Transfer-Encoding: chunked\r\n");
+        write_transfer_encoding(out, m);
     }
     if (f->close) {
         sbuf_adds(out, "Connection: close\r\n");

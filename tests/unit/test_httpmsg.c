@@ -107,6 +107,29 @@ Test(httpmsg, writes_end_to_end_headers_and_its_own_framing)
     sbuf_free(&out);
 }
 
+/* The proxy re-frames bodies itself, but a transfer coding before "chunked" (gzip) is part
+ * of the body's meaning: it must reach the next hop, in order, with chunked last. */
+Test(httpmsg, keeps_transfer_codings_before_chunked)
+{
+    struct sbuf out;
+    sbuf_init(&out, 1 << 16);
+    struct httpmsg_framing chunked = { .content_length = -1, .chunked = 1 };
+    parse("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 3);
+    httpmsg_write_request(&out, "POST", &msg, NULL, NULL, &chunked);
+    ASSERT_STR_EQ(out.data, "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+    /* Split over two lines, odd case and spacing: one list, in order. */
+    sbuf_reset(&out);
+    parse("POST / HTTP/1.1\r\nTransfer-Encoding: deflate ,GZIP\r\nTransfer-Encoding:  Chunked\r\n\r\n", 5);
+    httpmsg_write_request(&out, "POST", &msg, NULL, NULL, &chunked);
+    ASSERT_STR_EQ(out.data, "POST / HTTP/1.1\r\nTransfer-Encoding: deflate, GZIP, chunked\r\n\r\n");
+    /* A close-delimited gzip response the proxy chunks for its client. */
+    sbuf_reset(&out);
+    parse("GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 7);
+    httpmsg_write_response(&out, 200, &msg, NULL, &chunked);
+    ASSERT_STR_EQ(out.data, "HTTP/1.1 200 /\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+    sbuf_free(&out);
+}
+
 Test(httpmsg, check_rejects_smuggling_shapes_and_limits)
 {
     parse(request, 1000);
