@@ -4,6 +4,15 @@
  * http.c (GET and HEAD, bounded head); keep-alive is honoured; a bad request gets its status
  * and the connection closes. Every error is JSON, {"code", "message"} as the local API's
  * errors (code: a RING_E* name), whatever the path; every response has a Date.
+ *
+ * Slow and idle clients. Each connection has one timer for the phase it is in: a request head
+ * must arrive whole within --header-timeout of the accept (of its first byte, after a
+ * keep-alive wait), however slowly it trickles, as nginx's client_header_timeout and Go's
+ * ReadHeaderTimeout; a keep-alive connection may wait --idle-timeout for its next request; an
+ * answer must be taken within --send-timeout. When every slot is taken, a new connection
+ * closes the one not being answered whose phase began longest ago (an idle keep-alive, or
+ * the slowest head) instead of being refused, so a flood of slow connections never locks a
+ * probe out: it only churns among itself.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,14 +23,14 @@
 #include "http.h"
 #include "list.h"
 #include "metrics.h"
+#include "prom.h"
 #include "ring/error.h"
 #include "ring/groups.h"
 #include "sbuf.h"
 #include "route.h"
 
-/* An idle or slow connection is closed after this long. */
-#define ADMIN_IDLE_MS 30000
-/* Connections open at once. */
+/* Connections open at once (a full listener evicts, see above): Prometheus, probes and a few
+ * people need a handful. */
 #define ADMIN_CONNS_MAX 64
 /* The largest response (a members list of a large cluster). */
 #define ADMIN_RESPONSE_BYTES_MAX (32u << 20)
@@ -37,17 +46,25 @@ struct admin_conn {
     char in[HTTP_HEAD_BYTES_MAX];
     size_t in_len;
     struct sbuf out;
+    int phase; /* enum admin_phase: what its timer waits for */
+    uint64_t phase_ms; /* when that phase began (uv_now) */
     int keep_alive;
     int writing;
     int closing;
     int handles_open;
 };
 
+/* A connection's phases, each with its own deadline; also the label of the timeouts. */
+enum admin_phase { PHASE_HEAD, PHASE_IDLE, PHASE_SEND, PHASES };
+static const char *const phase_names[PHASES] = { "header", "idle", "send" };
+
 struct ringd_admin {
     uv_tcp_t listen;
     struct list conns;
     size_t conn_count;
     uint64_t http_requests;
+    uint64_t evictions;
+    uint64_t timeouts[PHASES];
 };
 
 static void on_closed(uv_handle_t *h)
@@ -360,6 +377,27 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void handle(struct admin_conn *c);
 
+static void on_deadline(uv_timer_t *t);
+
+/* Enters |phase| and arms its deadline. */
+static void set_phase(struct admin_conn *c, enum admin_phase phase)
+{
+    const struct ringd_config *cfg = &c->d->cfg;
+    uint64_t ms = phase == PHASE_HEAD   ? cfg->header_timeout_ms
+                  : phase == PHASE_IDLE ? cfg->proxy_idle_timeout_ms
+                                        : cfg->send_timeout_ms;
+    c->phase = phase;
+    c->phase_ms = uv_now(c->d->loop);
+    uv_timer_start(&c->timer, on_deadline, ms, 0);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    struct admin_conn *c = t->data;
+    c->d->admin->timeouts[c->phase]++;
+    conn_close(c);
+}
+
 static void on_written(uv_write_t *w, int status)
 {
     struct admin_conn *c = w->data;
@@ -371,7 +409,9 @@ static void on_written(uv_write_t *w, int status)
         conn_close(c);
         return;
     }
-    uv_timer_again(&c->timer);
+    /* the next request's deadline runs from its first byte; one already buffered (pipelined)
+     * has had its chance */
+    set_phase(c, c->in_len > 0 ? PHASE_HEAD : PHASE_IDLE);
     handle(c); /* a pipelined request may already be buffered */
     if (!c->closing && !c->writing &&
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
@@ -384,6 +424,7 @@ static void send_out(struct admin_conn *c)
     uv_read_stop((uv_stream_t *)&c->tcp);
     uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
     c->writing = 1;
+    set_phase(c, PHASE_SEND);
     if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
         c->writing = 0;
         conn_close(c);
@@ -460,13 +501,26 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_close(c);
         return;
     }
+    if (nread > 0 && c->phase == PHASE_IDLE) {
+        set_phase(c, PHASE_HEAD); /* the first byte of the next request: its deadline starts */
+    }
     c->in_len += (size_t)nread;
     handle(c);
 }
 
-static void on_idle(uv_timer_t *t)
+/* The connection to close for a new one when every slot is taken: of those not being
+ * answered, the one whose phase (idle wait or head) began longest ago; NULL if all are being
+ * answered. */
+static struct admin_conn *eviction_victim(struct ringd_admin *a)
 {
-    conn_close(t->data);
+    struct admin_conn *victim = NULL;
+    for (struct list *it = a->conns.next; it != &a->conns; it = it->next) {
+        struct admin_conn *c = list_entry(it, struct admin_conn, link);
+        if (!c->writing && (victim == NULL || c->phase_ms < victim->phase_ms)) {
+            victim = c;
+        }
+    }
+    return victim;
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -485,9 +539,14 @@ static void on_connection(uv_stream_t *server, int status)
     c->timer.data = c;
     c->wreq.data = c;
     c->handles_open = 2;
+    struct admin_conn *victim = a->conn_count >= ADMIN_CONNS_MAX ? eviction_victim(a) : NULL;
+    if (victim != NULL) {
+        a->evictions++;
+        conn_close(victim);
+    }
     list_push(&a->conns, &c->link);
     a->conn_count++;
-    uv_timer_start(&c->timer, on_idle, ADMIN_IDLE_MS, ADMIN_IDLE_MS);
+    set_phase(c, PHASE_HEAD);
     if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || a->conn_count > ADMIN_CONNS_MAX ||
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
         conn_close(c);
@@ -499,6 +558,25 @@ static void on_stopping(void *ctx)
     ringd_admin_close(ctx);
 }
 
+/* Admin's listener families (a node export). */
+static void prometheus(void *ctx, struct sbuf *b)
+{
+    struct ringd_admin *a = ((struct ringd *)ctx)->admin;
+    prom_one(b, "ringd_admin_connections", "gauge", "Open admin HTTP connections.",
+             a->conn_count);
+    prom_one(b, "ringd_admin_evictions_total", "counter",
+             "Admin HTTP connections closed to make room for a new one (every slot taken).",
+             a->evictions);
+    prom_family(b, "ringd_admin_timeouts_total", "counter",
+                "Admin HTTP connections closed at a deadline, by phase: header (a request head "
+                "not whole within --header-timeout), idle (--idle-timeout), send (an answer not "
+                "taken within --send-timeout).");
+    for (size_t i = 0; i < PHASES; i++) {
+        sbuf_printf(b, "ringd_admin_timeouts_total{phase=\"%s\"} %llu\n", phase_names[i],
+                    (unsigned long long)a->timeouts[i]);
+    }
+}
+
 int ringd_admin_start(struct ringd *d)
 {
     struct ringd_admin *a = calloc(1, sizeof(*a));
@@ -508,7 +586,11 @@ int ringd_admin_start(struct ringd *d)
     d->admin = a;
     list_init(&a->conns);
     const struct ringd_node_cbs cbs = { .stopping = on_stopping };
+    const struct ringd_export ex = { .prometheus = prometheus, .ctx = d };
     int rv = ringd_node_subscribe(d, &cbs, d);
+    if (rv == 0) {
+        rv = ringd_node_export(d, &ex);
+    }
     if (rv != 0) {
         return rv;
     }

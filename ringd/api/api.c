@@ -4,10 +4,19 @@
  * responses while the other is on the wire, swapped when a write completes, so pipelined
  * responses go out in batches without copies.
  *
- * Bounds: the reader holds at most one message plus one read; when a connection's pending
- * output passes OUT_HIGH_BYTES (a client that pipelines and does not read) reading stops
- * until it drains; a watcher whose unsent notifications pile up past WATCH_BACKLOG_BYTES is
- * closed (it can call watch() again and ring() to catch up).
+ * Bounds: the reader holds at most one message plus one read. A connection's unsent output
+ * is bounded by --api-output-max: past a quarter of it (a client that pipelines and does not
+ * read) reading stops until it drains, so requests wait in the client rather than answers
+ * here; a connection whose output still passes the bound (notifications to a watcher that
+ * does not read, or one answer larger than the bound on top of others) is closed, and so is
+ * one whose pending answers are not taken within --send-timeout. A closed watcher can call
+ * watch() again and ring() to catch up.
+ *
+ * Slow and idle clients: a message must arrive whole within --header-timeout of its first
+ * byte; a connection with nothing to do (not a watcher) is closed after --api-timeout; a
+ * sweep timer checks both. When every slot is taken, a new connection closes the one idle or
+ * stuck mid-message the longest (watchers last, connections being answered never) instead
+ * of being refused, so a flood of idle connections never locks an app out.
  *
  * Every message gets what proto/RPC.md "Message kinds" says, as rpc_server_action() decides:
  * a request is answered by its msgid (an error response when it is malformed); a notification
@@ -26,19 +35,16 @@
 #include "prom.h"
 #include "sockpath.h"
 
-/* Stop reading from a connection whose unsent output exceeds this. */
-#define OUT_HIGH_BYTES (1u << 20)
-/* The most output a connection may have queued: a ring() or members() result of a large
- * cluster plus notifications. */
-#define OUT_BYTES_MAX (16u << 20)
-/* The most unsent output a watcher may have when a notification is due: a few hundred
- * ring_changed notifications (at most 64 ids each). A watcher that does not read is closed
- * there, so idle watchers cost bounded memory under any churn. */
-#define WATCH_BACKLOG_BYTES (256u << 10)
+/* The most output one buffer may hold: one ring() or members() result of a large cluster,
+ * which may pass --api-output-max when it is all the connection has queued. */
+#define OUT_BYTES_MAX RINGD_API_OUTPUT_BYTES_MAX
 /* The listen backlog of the socket. */
 #define API_BACKLOG 128
-/* Connections open at once; more are refused. */
+/* Connections open at once (a full listener evicts, see above). With reading stopped at a
+ * quarter of --api-output-max, each costs at most about that plus one message. */
 #define API_CONNS_MAX 1024
+/* Deadlines are checked this often. */
+#define API_SWEEP_MS 200
 
 struct api_conn {
     struct ringd *d;
@@ -54,10 +60,14 @@ struct api_conn {
     int watching;
     int leave_after_write;
     int close_after_write; /* framing broke: send the error, then close */
+    uint64_t active_ms;    /* last request answered, or accepted (uv_now) */
+    uint64_t msg_ms;       /* the first byte of the message being read arrived; 0: none */
+    uint64_t write_ms;     /* the write on the wire started */
 };
 
 struct ringd_api {
     uv_pipe_t listen;
+    uv_timer_t sweep;
     struct sockpath_claim claim; /* the socket file, removed on close only if still ours */
     struct list conns;           /* open connections */
     size_t conn_count;
@@ -95,11 +105,27 @@ static void prometheus(void *ctx, struct sbuf *b)
              m->watchers_dropped);
     prom_one(b, "ringd_api_connections", "gauge", "Open local API connections.",
              d->api->conn_count);
+    prom_one(b, "ringd_api_evictions_total", "counter",
+             "Local API connections closed to make room for a new one (every slot taken).",
+             m->evictions);
+    prom_one(b, "ringd_api_output_overflows_total", "counter",
+             "Local API connections closed because their unread output passed --api-output-max.",
+             m->output_overflows);
+    prom_family(b, "ringd_api_timeouts_total", "counter",
+                "Local API connections closed at a deadline, by phase: header (a message not "
+                "whole within --header-timeout), idle (--api-timeout), send (answers not taken "
+                "within --send-timeout).");
+    for (size_t i = 0; i < RINGD_API_PHASES; i++) {
+        sbuf_printf(b, "ringd_api_timeouts_total{phase=\"%s\"} %llu\n", ringd_api_phase_names[i],
+                    (unsigned long long)m->timeouts[i]);
+    }
     const char *name = "ringd_api_request_duration_seconds";
     prom_family(b, name, "histogram", "Local API request handling time.");
     prom_histogram(b, name, "", m->latency, RINGD_LATENCY_BUCKETS, ringd_latency_bounds_us,
                    (double)m->latency_sum_ns / 1e9);
 }
+
+const char *const ringd_api_phase_names[RINGD_API_PHASES] = { "header", "idle", "send" };
 
 const double ringd_latency_bounds_us[RINGD_LATENCY_BUCKETS - 1] = {
     5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10000, 100000,
@@ -144,6 +170,29 @@ static void conn_close(struct api_conn *c)
     uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
 }
 
+/* Output queued and not yet taken by the client. */
+static size_t queued(const struct api_conn *c)
+{
+    return c->out.len + c->wbuf.len;
+}
+
+/* Reading stops at this much queued output: a quarter of --api-output-max. */
+static size_t out_low(const struct api_conn *c)
+{
+    return c->d->cfg.api_output_max_bytes / 4;
+}
+
+/* 1 (and the connection closed and counted) if its queued output passed --api-output-max. */
+static int overflowed(struct api_conn *c)
+{
+    if (queued(c) <= c->d->cfg.api_output_max_bytes) {
+        return 0;
+    }
+    c->d->api->m.output_overflows++;
+    conn_close(c);
+    return 1;
+}
+
 static void flush(struct api_conn *c);
 static void process(struct api_conn *c);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
@@ -170,7 +219,7 @@ static void on_written(uv_write_t *w, int status)
         conn_close(c);
         return;
     }
-    if (c->paused && c->out.len < OUT_HIGH_BYTES) {
+    if (c->paused && queued(c) < out_low(c)) {
         c->paused = 0;
         process(c); /* requests that were buffered while paused */
         if (!c->closing && !c->paused &&
@@ -190,6 +239,7 @@ static void flush(struct api_conn *c)
     c->out = t;
     uv_buf_t b = uv_buf_init(c->wbuf.data, (unsigned)c->wbuf.len);
     c->writing = 1;
+    c->write_ms = uv_now(c->d->loop);
     if (uv_write(&c->wreq, (uv_stream_t *)&c->pipe, &b, 1, on_written) != 0) {
         c->writing = 0;
         conn_close(c);
@@ -321,7 +371,7 @@ static void process(struct api_conn *c)
         if (c->close_after_write || c->closing) {
             return;
         }
-        if (c->out.len >= OUT_HIGH_BYTES) {
+        if (queued(c) >= out_low(c)) {
             c->paused = 1;
             uv_read_stop((uv_stream_t *)&c->pipe);
             break;
@@ -331,13 +381,21 @@ static void process(struct api_conn *c)
         /* Every request is answered before the next is read, so RING_EAGAIN (too many in
          * flight) cannot happen here; it would end the batch as 0 does. */
         if (action == RPC_ACTION_WAIT) {
+            /* a message begun and not whole: its deadline runs from the first byte seen */
+            size_t pending = rpc_reader_pending(c->reader);
+            c->msg_ms = pending == 0 ? 0 : c->msg_ms != 0 ? c->msg_ms : uv_now(c->d->loop);
             break;
         }
+        c->msg_ms = 0;
+        c->active_ms = uv_now(c->d->loop);
         if (action == RPC_ACTION_CLOSE) {
             fail_connection(c, rv, m.detail);
             return;
         }
         serve(c, action, rv, &m, &t_ns);
+        if (overflowed(c)) {
+            return; /* one answer larger than the bound, on top of others */
+        }
     }
     flush(c);
 }
@@ -363,8 +421,67 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     (void)buf;
+    if (nread > 0 && c->msg_ms == 0) {
+        c->msg_ms = uv_now(c->d->loop); /* a message may begin here: process() decides */
+    }
     rpc_reader_commit(c->reader, (size_t)nread);
     process(c);
+}
+
+/* The connection a new one replaces when every slot is taken: not being answered, not a
+ * watcher unless all are, idle or stuck mid-message the longest. NULL if every one is being
+ * answered. */
+static struct api_conn *eviction_victim(struct ringd_api *api)
+{
+    struct api_conn *victim = NULL;
+    for (struct list *it = api->conns.next; it != &api->conns; it = it->next) {
+        struct api_conn *c = list_entry(it, struct api_conn, link);
+        if (c->writing || c->closing) {
+            continue;
+        }
+        uint64_t since = c->msg_ms != 0 ? c->msg_ms : c->active_ms;
+        uint64_t victim_since = victim == NULL ? 0
+                                : victim->msg_ms != 0 ? victim->msg_ms
+                                                      : victim->active_ms;
+        if (victim == NULL || c->watching < victim->watching ||
+            (c->watching == victim->watching && since < victim_since)) {
+            victim = c;
+        }
+    }
+    return victim;
+}
+
+/* The deadline |c| has passed at |now| (a RINGD_API_PHASE_*), or -1. */
+static int deadline_passed(const struct api_conn *c, uint64_t now)
+{
+    const struct ringd_config *cfg = &c->d->cfg;
+    if (c->writing) {
+        return now - c->write_ms >= cfg->send_timeout_ms ? RINGD_API_PHASE_SEND : -1;
+    }
+    if (c->msg_ms != 0) {
+        return now - c->msg_ms >= cfg->header_timeout_ms ? RINGD_API_PHASE_HEADER : -1;
+    }
+    if (!c->watching && cfg->api_idle_timeout_ms != 0 && queued(c) == 0 &&
+        now - c->active_ms >= cfg->api_idle_timeout_ms) {
+        return RINGD_API_PHASE_IDLE;
+    }
+    return -1;
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    struct ringd *d = t->data;
+    struct ringd_api *api = d->api;
+    uint64_t now = uv_now(d->loop);
+    for (struct list *it = api->conns.next, *next; it != &api->conns; it = next) {
+        next = it->next;
+        struct api_conn *c = list_entry(it, struct api_conn, link);
+        int phase = deadline_passed(c, now);
+        if (phase >= 0) {
+            api->m.timeouts[phase]++;
+            conn_close(c);
+        }
+    }
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -383,7 +500,13 @@ static void on_connection(uv_stream_t *server, int status)
     c->wreq.data = c;
     rpc_buf_init(&c->out, NULL, OUT_BYTES_MAX);
     rpc_buf_init(&c->wbuf, NULL, OUT_BYTES_MAX);
+    c->active_ms = uv_now(d->loop);
     struct ringd_api *api = d->api;
+    struct api_conn *victim = api->conn_count >= API_CONNS_MAX ? eviction_victim(api) : NULL;
+    if (victim != NULL) {
+        api->m.evictions++;
+        conn_close(victim);
+    }
     list_push(&api->conns, &c->link);
     api->conn_count++;
     d->api->m.connections++;
@@ -409,8 +532,9 @@ static void notify_watchers(struct ringd *d, const char *method, struct rpc_buf 
         if (!c->watching) {
             continue;
         }
-        if (c->out.len + c->wbuf.len > WATCH_BACKLOG_BYTES) {
+        if (queued(c) > d->cfg.api_output_max_bytes) {
             c->d->api->m.watchers_dropped++;
+            c->d->api->m.output_overflows++;
             conn_close(c); /* a watcher that does not read */
             continue;
         }
@@ -504,6 +628,9 @@ int ringd_api_start(struct ringd *d)
         return sub;
     }
     const char *path = d->cfg.socket_path;
+    uv_timer_init(d->loop, &api->sweep);
+    api->sweep.data = d;
+    uv_timer_start(&api->sweep, on_sweep, API_SWEEP_MS, API_SWEEP_MS);
     uv_pipe_init(d->loop, &api->listen, 0);
     api->listen.data = d;
     int rv = claim_path(d, path);
@@ -539,6 +666,9 @@ void ringd_api_close(struct ringd *d)
     }
     while (!list_empty(&api->conns)) {
         conn_close(list_entry(api->conns.next, struct api_conn, link));
+    }
+    if (!uv_is_closing((uv_handle_t *)&api->sweep)) {
+        uv_close((uv_handle_t *)&api->sweep, NULL);
     }
     if (!uv_is_closing((uv_handle_t *)&api->listen)) {
         uv_close((uv_handle_t *)&api->listen, NULL);

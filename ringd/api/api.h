@@ -15,6 +15,10 @@
 #define RINGD_LATENCY_BUCKETS 12
 extern const double ringd_latency_bounds_us[RINGD_LATENCY_BUCKETS - 1];
 
+/* The deadlines that close a local API connection (ringd_api_timeouts_total's phases). */
+enum { RINGD_API_PHASE_HEADER, RINGD_API_PHASE_IDLE, RINGD_API_PHASE_SEND, RINGD_API_PHASES };
+extern const char *const ringd_api_phase_names[RINGD_API_PHASES];
+
 /* The local API's counters. */
 struct ringd_api_counters {
     uint64_t requests;
@@ -26,6 +30,9 @@ struct ringd_api_counters {
     uint64_t responses_ignored;    /* responses sent by clients, dropped */
     uint64_t unanswerable;         /* messages with no usable msgid: an error notification */
     uint64_t watchers_dropped;     /* watchers closed: their notifications piled up unread */
+    uint64_t evictions;            /* connections closed for a new one: every slot taken */
+    uint64_t output_overflows;     /* connections closed: unread output past the bound */
+    uint64_t timeouts[RINGD_API_PHASES];
     uint64_t latency[RINGD_LATENCY_BUCKETS];
     uint64_t latency_sum_ns;
 };

@@ -487,6 +487,65 @@ static int set_proxy_idle_timeout(const char *v, struct ringd_config *c, struct 
     return set_duration(v, &c->proxy_idle_timeout_ms, e);
 }
 
+static int set_header_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_duration(v, &c->header_timeout_ms, e);
+}
+
+static int set_send_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_duration(v, &c->send_timeout_ms, e);
+}
+
+/* 0 turns it off: an app may keep one connection for its whole life. */
+static int set_api_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    if (strcmp(v, "0") == 0) {
+        c->api_idle_timeout_ms = 0;
+        return 0;
+    }
+    return set_duration(v, &c->api_idle_timeout_ms, e);
+}
+
+/* A size: bytes, or a number with K, M or G; into |*out| (at most |max|). */
+static int set_size(const char *v, uint64_t max, uint64_t *out, struct errbuf *e)
+{
+    static const struct {
+        char suffix;
+        uint64_t mult;
+    } units[] = { { 'K', 1ull << 10 }, { 'M', 1ull << 20 }, { 'G', 1ull << 30 } };
+    size_t digits = strspn(v, "0123456789");
+    uint64_t n = 0, mult = 1;
+    int ok = digits > 0 && parse_uint(v, digits, UINT32_MAX, &n) == 0;
+    if (ok && v[digits] != '\0') {
+        ok = 0;
+        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+            if (v[digits] == units[i].suffix && v[digits + 1] == '\0') {
+                mult = units[i].mult;
+                ok = 1;
+            }
+        }
+    }
+    if (!ok || n * mult > max) {
+        return bad(e, "invalid size \"%s\" (expected bytes, or e.g. 64K, 1M; at most %llu)", v,
+                   (unsigned long long)max);
+    }
+    *out = n * mult;
+    return 0;
+}
+
+static int set_api_output_max(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    uint64_t n = 0;
+    int rv = set_size(v, RINGD_API_OUTPUT_BYTES_MAX, &n, e);
+    if (rv == 0 && n < RINGD_API_OUTPUT_BYTES_MIN) {
+        return bad(e, "size \"%s\" is too small (at least %uK)", v,
+                   RINGD_API_OUTPUT_BYTES_MIN >> 10);
+    }
+    c->api_output_max_bytes = (uint32_t)n;
+    return rv;
+}
+
 static int set_proxy_retries(const char *v, struct ringd_config *c, struct errbuf *e)
 {
     return set_uint(v, 0, RINGD_PROXY_RETRIES_MAX, &c->proxy_retries, e);
@@ -666,8 +725,16 @@ static const struct opt opts[] = {
       set_proxy_connect_timeout },
     { "request-timeout", "DURATION", "30s", "proxy: whole request (504)", SEC_LOCAL, 0,
       set_proxy_timeout },
-    { "idle-timeout", "DURATION", "60s", "proxy: idle client connection", SEC_LOCAL, 0,
+    { "idle-timeout", "DURATION", "60s", "admin, proxy: idle keep-alive connection", SEC_LOCAL, 0,
       set_proxy_idle_timeout },
+    { "header-timeout", "DURATION", "10s", "admin, API, proxy: a request head to arrive",
+      SEC_LOCAL, 0, set_header_timeout },
+    { "send-timeout", "DURATION", "30s", "admin, API: a client that reads no answer", SEC_LOCAL,
+      0, set_send_timeout },
+    { "api-timeout", "DURATION", "5m", "API: idle connection, watchers exempt; 0: none",
+      SEC_LOCAL, 0, set_api_timeout },
+    { "api-output-max", "SIZE", "256K", "API: unread answers before the client is closed",
+      SEC_LOCAL, 0, set_api_output_max },
     { "proxy-retries", "N", "5", "proxy: re-routes when an owner fails", SEC_LOCAL, 0,
       set_proxy_retries },
     { "max-body", "SIZE", "0", "proxy: largest request body (413); 0: none", SEC_LOCAL, 0,
@@ -840,6 +907,10 @@ static void set_defaults(struct ringd_config *c)
     c->proxy_timeout_ms = 30000;
     c->proxy_idle_timeout_ms = 60000;
     c->proxy_retries = 5;
+    c->header_timeout_ms = 10000;
+    c->send_timeout_ms = 30000;
+    c->api_idle_timeout_ms = 300000;
+    c->api_output_max_bytes = 256u << 10;
     c->log_level = RINGD_LOG_INFO;
     c->log_format = RINGD_LOG_TEXT;
 }

@@ -88,6 +88,10 @@ struct ringd_seed {
     uint8_t dns;
 };
 
+/* --api-output-max's range: room for a few answers, up to what one connection may hold. */
+#define RINGD_API_OUTPUT_BYTES_MIN (4u << 10)
+#define RINGD_API_OUTPUT_BYTES_MAX (16u << 20)
+
 struct ringd_config {
     /* --id: this member's id (1..MEMBER_ID_BYTES_MAX bytes). */
     char id[MEMBER_ID_BYTES_MAX + 1];
@@ -117,6 +121,17 @@ struct ringd_config {
     uint32_t proxy_idle_timeout_ms;
     uint32_t proxy_retries;
     uint64_t proxy_max_body_bytes;
+    /* The local listeners' (admin, local API, proxy) --header-timeout: a request head, or an
+     * API message, must arrive whole within it of its first byte (of the accept, for admin
+     * and proxy), however slowly its bytes trickle; --send-timeout: admin or an API client
+     * that takes none of its pending answer for this long is closed; --api-timeout: an idle
+     * local API connection (not a watcher) is closed after it (0: never); --api-output-max:
+     * a local API client whose unread answers pass it is closed (reading stops at a quarter
+     * of it). --idle-timeout (above) also closes idle admin keep-alive connections. */
+    uint32_t header_timeout_ms;
+    uint32_t send_timeout_ms;
+    uint32_t api_idle_timeout_ms;
+    uint32_t api_output_max_bytes;
     /* --vnodes, --weight: ring points per unit of weight, and this node's weight.
      * --weight-max: the largest weight a peer may claim (swim_config.weight_max). */
     uint32_t vnodes;

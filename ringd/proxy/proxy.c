@@ -8,6 +8,13 @@
  * One request per client is in flight at a time: a pipelined request waits, unparsed, until
  * the one before it is answered, which keeps answers in order (as nginx does) and bounds
  * what a client can make us hold to one read buffer.
+ *
+ * Slow and idle TCP clients: a request head must arrive whole within --header-timeout of the
+ * accept (of its first byte, after a keep-alive wait) however slowly it trickles, as nginx's
+ * client_header_timeout; a keep-alive client may wait --idle-timeout between requests; the
+ * rest of a request and its answer are bounded by --request-timeout. When every slot is
+ * taken, a new client closes the one idle or in its head the longest, never one whose
+ * request is being answered, so a flood of idle or slow clients never locks an app out.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,6 +190,7 @@ void px_client_done(struct px_client *cl, int keep)
     }
     cl->paused = 0;
     cl->waiting = 0;
+    cl->head_ms = cl->held_len > 0 ? cl->active_ms : 0; /* a pipelined head has begun */
     http_parser_pause(&cl->parser, 0);
     if (cl->feeding) {
         /* Never expected: an answer made while the request is still being parsed is
@@ -251,6 +259,7 @@ static int on_headers_complete(http_parser *p)
 {
     struct px_client *cl = p->data;
     cl->heads++;
+    cl->head_ms = 0;
     if (px_ex_head(cl->ex) != 0) {
         cl->failed_parse = 1;
         return -1;
@@ -415,6 +424,9 @@ static void client_read(struct px_client *cl, ssize_t nread, const uv_buf_t *buf
         return;
     }
     cl->active_ms = uv_now(cl->d->loop);
+    if (nread > 0 && cl->head_ms == 0 && cl->ex == NULL) {
+        cl->head_ms = cl->active_ms; /* the first byte of the next request */
+    }
     if (nread < 0) {
         if (cl->ex != NULL && nread == UV_EOF && !cl->waiting) {
             client_feed(cl, NULL, 0); /* may end a request, or answer 400 */
@@ -476,12 +488,53 @@ static void free_handle(uv_handle_t *h)
     free(h);
 }
 
+/* How readily TCP client |cl| gives its slot to a new one: 2 idle or reading a request head
+ * (since |*since|), 1 still sending a request body, 0 never (its request is whole and being
+ * answered, or it is a peer's stream). */
+static int eviction_rank(const struct px_client *cl, uint64_t *since)
+{
+    if (cl->is_peer || cl->closing) {
+        return 0;
+    }
+    if (cl->ex == NULL || cl->head_ms != 0) {
+        *since = cl->head_ms != 0 ? cl->head_ms : cl->active_ms;
+        return 2;
+    }
+    *since = cl->ex->start_ms;
+    return cl->ex->req_done ? 0 : 1;
+}
+
+/* The TCP client a new one replaces when every slot is taken: the highest rank, and in it the
+ * one in its phase the longest; NULL if every client is being answered. */
+static struct px_client *eviction_victim(struct ringd_proxy *p)
+{
+    struct px_client *victim = NULL;
+    int victim_rank = 0;
+    uint64_t victim_since = 0;
+    for (struct list *it = p->clients.next; it != &p->clients; it = it->next) {
+        struct px_client *cl = list_entry(it, struct px_client, link);
+        uint64_t since = 0;
+        int rank = eviction_rank(cl, &since);
+        if (rank > victim_rank || (rank == victim_rank && rank > 0 && since < victim_since)) {
+            victim = cl;
+            victim_rank = rank;
+            victim_since = since;
+        }
+    }
+    return victim;
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     struct ringd *d = server->data;
     struct ringd_proxy *p = d->proxy;
     if (status != 0 || p->closing) {
         return;
+    }
+    struct px_client *victim = p->client_count >= PROXY_CLIENTS_MAX ? eviction_victim(p) : NULL;
+    if (victim != NULL) {
+        p->m.proxy_client_evictions++;
+        client_close(victim);
     }
     struct px_client *cl = p->client_count < PROXY_CLIENTS_MAX ? client_new(d, 0) : NULL;
     if (cl == NULL) {
@@ -498,6 +551,7 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     d->proxy->m.proxy_clients++;
+    cl->head_ms = cl->active_ms; /* the first head's deadline runs from the accept */
     uv_tcp_init(d->loop, &cl->tcp);
     cl->tcp.data = cl;
     if (uv_accept(server, (uv_stream_t *)&cl->tcp) != 0 ||
@@ -592,9 +646,13 @@ static void on_sweep(uv_timer_t *t)
     for (struct list *it = p->clients.next, *next; it != &p->clients; it = next) {
         next = it->next;
         struct px_client *cl = list_entry(it, struct px_client, link);
-        if (cl->ex != NULL) {
+        if (!cl->is_peer && cl->head_ms != 0 && now - cl->head_ms >= d->cfg.header_timeout_ms) {
+            p->m.proxy_client_timeouts[0]++;
+            client_close(cl); /* as nginx: a head that does not arrive gets no answer */
+        } else if (cl->ex != NULL) {
             px_ex_sweep(cl->ex, now);
         } else if (!cl->is_peer && now - cl->active_ms >= d->cfg.proxy_idle_timeout_ms) {
+            p->m.proxy_client_timeouts[1]++;
             client_close(cl);
         }
     }

@@ -27,7 +27,8 @@
 /* A request whose bytes so far fit here can be re-sent to a new owner; larger ones, once
  * sent, cannot (they may be retried only before their first byte left). */
 #define PROXY_REPLAY_BYTES_MAX (64u << 10)
-/* Client connections open at once; more are closed as they arrive. */
+/* Client connections open at once; a new one past it closes the TCP client idle or in its
+ * request head the longest (proxy.c), or is closed itself when every one is busy. */
 #define PROXY_CLIENTS_MAX 4096
 /* Connections to the local app, busy and idle. */
 #define PROXY_APP_CONNS_MAX 1024
@@ -87,6 +88,9 @@ struct px_client {
     int closing, close_when_flushed, failed_parse;
     int feeding; /* inside client_feed (its parser must not be re-entered) */
     uint64_t active_ms;
+    /* TCP clients: when the request head being read began (the accept, or its first byte
+     * after a keep-alive wait); 0 outside a head. --header-timeout runs from it. */
+    uint64_t head_ms;
 };
 
 /* One request and its response. The small fields come first: px_ex_new clears only them. */
@@ -184,6 +188,8 @@ struct ringd_proxy_counters {
     uint64_t proxy_reroutes;   /* re-attempts that went to a different owner */
     uint64_t proxy_reforwards; /* requests from a peer passed on: the key was not ours */
     uint64_t proxy_clients;    /* client connections accepted */
+    uint64_t proxy_client_evictions; /* TCP clients closed for a new one: every slot taken */
+    uint64_t proxy_client_timeouts[2]; /* TCP clients closed: head (--header-timeout), idle */
     uint64_t proxy_app_connects;
     uint64_t proxy_app_unsolicited; /* app connections closed: bytes came, no request out */
     uint64_t proxy_peer_conns_in, proxy_peer_conns_out;

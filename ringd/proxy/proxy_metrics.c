@@ -52,6 +52,17 @@ void px_prometheus(void *ctx, struct sbuf *b)
              m->proxy_reforwards);
     prom_one(b, "ringd_proxy_client_connections_total", "counter", "Client connections accepted.",
              m->proxy_clients);
+    prom_one(b, "ringd_proxy_client_evictions_total", "counter",
+             "Proxy client connections closed to make room for a new one (every slot taken).",
+             m->proxy_client_evictions);
+    prom_family(b, "ringd_proxy_client_timeouts_total", "counter",
+                "Proxy client connections closed at a deadline, by phase: header (a request head "
+                "not whole within --header-timeout), idle (--idle-timeout).");
+    static const char *const phases[2] = { "header", "idle" };
+    for (size_t i = 0; i < 2; i++) {
+        sbuf_printf(b, "ringd_proxy_client_timeouts_total{phase=\"%s\"} %llu\n", phases[i],
+                    (unsigned long long)m->proxy_client_timeouts[i]);
+    }
     prom_one(b, "ringd_proxy_app_connects_total", "counter", "Connections opened to the local app.",
              m->proxy_app_connects);
     prom_one(b, "ringd_proxy_app_unsolicited_total", "counter",
