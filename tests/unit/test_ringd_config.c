@@ -402,6 +402,31 @@ Test(ringd_config, bad_values_each_with_its_message)
     }
 }
 
+Test(ringd_config, local_listener_limits_default_parse_and_bound)
+{
+    parse_ok(ENV("POD_IP=10.1.2.3"), NULL);
+    cr_assert(eq(u32, cfg.header_timeout_ms, 10000));
+    cr_assert(eq(u32, cfg.send_timeout_ms, 30000));
+    cr_assert(eq(u32, cfg.api_idle_timeout_ms, 300000));
+    cr_assert(eq(u32, cfg.api_output_max_bytes, 256u << 10));
+    parse_ok(ENV("POD_IP=10.1.2.3", "RINGD_API_OUTPUT_MAX=1M"),
+             ARGS("--header-timeout", "2s", "--send-timeout=500ms", "--api-timeout", "0"));
+    cr_assert(eq(u32, cfg.header_timeout_ms, 2000));
+    cr_assert(eq(u32, cfg.send_timeout_ms, 500));
+    cr_assert(eq(u32, cfg.api_idle_timeout_ms, 0));
+    cr_assert(eq(u32, cfg.api_output_max_bytes, 1u << 20));
+    parse_ok(ENV("POD_IP=10.1.2.3"), ARGS("--api-output-max", "4096", "--api-timeout", "1m"));
+    cr_assert(eq(u32, cfg.api_output_max_bytes, 4096));
+    cr_assert(eq(u32, cfg.api_idle_timeout_ms, 60000));
+    parse_fails(ENV("POD_IP=10.1.2.3"), ARGS("--api-output-max=1K"),
+                "ringd: --api-output-max: size \"1K\" is too small (at least 4K)");
+    parse_fails(ENV("POD_IP=10.1.2.3"), ARGS("--api-output-max=17M"),
+                "ringd: --api-output-max: invalid size \"17M\" (expected bytes, or e.g. 64K, 1M; "
+                "at most 16777216)");
+    parse_fails(ENV("POD_IP=10.1.2.3"), ARGS("--header-timeout=0"),
+                "ringd: --header-timeout: invalid duration \"0\" (expected e.g. 500ms, 2s, 1m)");
+}
+
 Test(ringd_config, environment_errors_name_the_variable)
 {
     parse_fails(ENV("POD_IP=10.1.2.3", "RINGD_PROBE_INTERVAL=soon"), NULL,
@@ -458,6 +483,10 @@ Test(ringd_config, help_mentions_every_flag_its_variable_and_default)
         "connect-timeout",
         "request-timeout",
         "idle-timeout",
+        "header-timeout",
+        "send-timeout",
+        "api-timeout",
+        "api-output-max",
         "proxy-retries",
         "max-body",
         "vnodes",
