@@ -46,7 +46,7 @@ struct admin_conn {
     char in[HTTP_HEAD_BYTES_MAX];
     size_t in_len;
     struct sbuf out;
-    int phase; /* enum admin_phase: what its timer waits for */
+    int phase;         /* enum admin_phase: what its timer waits for */
     uint64_t phase_ms; /* when that phase began (uv_now) */
     int keep_alive;
     int writing;
@@ -508,15 +508,17 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     handle(c);
 }
 
-/* The connection to close for a new one when every slot is taken: of those not being
- * answered, the one whose phase (idle wait or head) began longest ago; NULL if all are being
- * answered. */
+/* The connection to close for a new one when every slot is taken: the one whose phase (idle
+ * wait or head) began longest ago; when every one is being answered, the one whose answer
+ * has waited longest for the client to take it (so clients that ask and never read cannot
+ * hold every slot either). */
 static struct admin_conn *eviction_victim(struct ringd_admin *a)
 {
     struct admin_conn *victim = NULL;
     for (struct list *it = a->conns.next; it != &a->conns; it = it->next) {
         struct admin_conn *c = list_entry(it, struct admin_conn, link);
-        if (!c->writing && (victim == NULL || c->phase_ms < victim->phase_ms)) {
+        if (victim == NULL || c->writing < victim->writing ||
+            (c->writing == victim->writing && c->phase_ms < victim->phase_ms)) {
             victim = c;
         }
     }
@@ -562,8 +564,7 @@ static void on_stopping(void *ctx)
 static void prometheus(void *ctx, struct sbuf *b)
 {
     struct ringd_admin *a = ((struct ringd *)ctx)->admin;
-    prom_one(b, "ringd_admin_connections", "gauge", "Open admin HTTP connections.",
-             a->conn_count);
+    prom_one(b, "ringd_admin_connections", "gauge", "Open admin HTTP connections.", a->conn_count);
     prom_one(b, "ringd_admin_evictions_total", "counter",
              "Admin HTTP connections closed to make room for a new one (every slot taken).",
              a->evictions);

@@ -428,24 +428,39 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     process(c);
 }
 
-/* The connection a new one replaces when every slot is taken: not being answered, not a
- * watcher unless all are, idle or stuck mid-message the longest. NULL if every one is being
- * answered. */
+/* How readily |c| gives its slot to a new connection (higher first), and since when it has
+ * been in that state (|*since|, older first): 3 idle or stuck mid-message; 2 waiting for the
+ * client to take its answers (a client that asks and never reads); 1 a watcher, which is
+ * idle by design and closed last. */
+static int eviction_rank(const struct api_conn *c, uint64_t *since)
+{
+    if (c->watching) {
+        *since = c->active_ms;
+        return 1;
+    }
+    if (c->writing) {
+        *since = c->write_ms;
+        return 2;
+    }
+    *since = c->msg_ms != 0 ? c->msg_ms : c->active_ms;
+    return 3;
+}
+
+/* The connection a new one replaces when every slot is taken: the highest rank, and in it the
+ * one in its state the longest. */
 static struct api_conn *eviction_victim(struct ringd_api *api)
 {
     struct api_conn *victim = NULL;
+    int victim_rank = 0;
+    uint64_t victim_since = 0;
     for (struct list *it = api->conns.next; it != &api->conns; it = it->next) {
         struct api_conn *c = list_entry(it, struct api_conn, link);
-        if (c->writing || c->closing) {
-            continue;
-        }
-        uint64_t since = c->msg_ms != 0 ? c->msg_ms : c->active_ms;
-        uint64_t victim_since = victim == NULL ? 0
-                                : victim->msg_ms != 0 ? victim->msg_ms
-                                                      : victim->active_ms;
-        if (victim == NULL || c->watching < victim->watching ||
-            (c->watching == victim->watching && since < victim_since)) {
+        uint64_t since = 0;
+        int rank = eviction_rank(c, &since);
+        if (rank > victim_rank || (rank == victim_rank && since < victim_since)) {
             victim = c;
+            victim_rank = rank;
+            victim_since = since;
         }
     }
     return victim;

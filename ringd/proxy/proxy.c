@@ -489,8 +489,9 @@ static void free_handle(uv_handle_t *h)
 }
 
 /* How readily TCP client |cl| gives its slot to a new one: 2 idle or reading a request head
- * (since |*since|), 1 still sending a request body, 0 never (its request is whole and being
- * answered, or it is a peer's stream). */
+ * (since |*since|); 1 still sending a request body, or leaving its answer unread; 0 never
+ * (its request is whole and waits on the app or a peer, bounded by --request-timeout, or it
+ * is a peer's stream). */
 static int eviction_rank(const struct px_client *cl, uint64_t *since)
 {
     if (cl->is_peer || cl->closing) {
@@ -501,7 +502,7 @@ static int eviction_rank(const struct px_client *cl, uint64_t *since)
         return 2;
     }
     *since = cl->ex->start_ms;
-    return cl->ex->req_done ? 0 : 1;
+    return !cl->ex->req_done || outq_bytes(&cl->out) > 0 ? 1 : 0;
 }
 
 /* The TCP client a new one replaces when every slot is taken: the highest rank, and in it the

@@ -184,11 +184,11 @@ struct ringd_proxy_counters {
     uint64_t proxy_latency[PROXY_PATHS][RINGD_PROXY_LATENCY_BUCKETS];
     uint64_t proxy_latency_sum_us[PROXY_PATHS];
     uint64_t proxy_errors[PROXY_ERRORS];
-    uint64_t proxy_retries;    /* re-attempts after an owner failed */
-    uint64_t proxy_reroutes;   /* re-attempts that went to a different owner */
-    uint64_t proxy_reforwards; /* requests from a peer passed on: the key was not ours */
-    uint64_t proxy_clients;    /* client connections accepted */
-    uint64_t proxy_client_evictions; /* TCP clients closed for a new one: every slot taken */
+    uint64_t proxy_retries;            /* re-attempts after an owner failed */
+    uint64_t proxy_reroutes;           /* re-attempts that went to a different owner */
+    uint64_t proxy_reforwards;         /* requests from a peer passed on: the key was not ours */
+    uint64_t proxy_clients;            /* client connections accepted */
+    uint64_t proxy_client_evictions;   /* TCP clients closed for a new one: every slot taken */
     uint64_t proxy_client_timeouts[2]; /* TCP clients closed: head (--header-timeout), idle */
     uint64_t proxy_app_connects;
     uint64_t proxy_app_unsolicited; /* app connections closed: bytes came, no request out */

@@ -12,8 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cluster.h"
@@ -53,7 +59,8 @@ static void need_python_msgpack(void)
 static int raise_fds(rlim_t want)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want)) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 ||
+        (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want)) {
         return -1;
     }
     if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want) {
@@ -97,8 +104,8 @@ static unsigned long attack(const char *attack, const char *target)
     int status = pclose(p);
     const char *rss = strstr(out, "peak_rss_kib=");
     unsigned long peak = rss != NULL ? strtoul(rss + strlen("peak_rss_kib="), NULL, 10) : 0;
-    fprintf(stderr, "slow_clients: %-12s %-6s peak RSS %lu KiB\n%s", attack,
-            WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "failed" : "WON", peak, out);
+    fprintf(stderr, "slow_clients: %-12s attack %-9s peak RSS %lu KiB\n%s", attack,
+            WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "repelled" : "SUCCEEDED", peak, out);
     cr_assert(eq(int, WIFEXITED(status) && WEXITSTATUS(status) == 0, 1), "%s:\n%s", attack, out);
     cr_assert(ne(ptr, (void *)rss, NULL), "no RSS figure:\n%s", out);
     cr_assert(lt(ulong, peak, RSS_KIB_MAX), "ringd's peak RSS %lu KiB during %s", peak, attack);
@@ -170,4 +177,106 @@ Test(slow_clients, idle_and_slow_floods_on_the_proxy_never_lock_a_client_out)
     attack("proxy-flood", port);
     cr_assert(gt(i64, metric("ringd_proxy_client_evictions_total"), 0),
               "the flood filled the proxy's slots, so some must have been evicted");
+}
+
+/* ---- deadlines: trickled bytes do not extend them ------------------------------------------ */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int tcp_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    cr_assert(eq(int, connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0));
+    return fd;
+}
+
+static int unix_connect(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    cr_assert(eq(int, connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0));
+    return fd;
+}
+
+/* Sends the |len| bytes at |bytes| one every 100 ms (cycling; none when |len| is 0) on |fd|
+ * until the server closes it; returns the ms that took, or -1 after |limit_ms|. Closes |fd|. */
+static int64_t trickle_until_closed(int fd, const char *bytes, size_t len, int64_t limit_ms)
+{
+    int64_t t0 = mono_ms(), took = -1;
+    size_t sent = 0;
+    while (mono_ms() - t0 < limit_ms) {
+        if (len > 0 && send(fd, bytes + sent % len, 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+            took = mono_ms() - t0;
+            break;
+        }
+        sent++;
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        char buf[4096];
+        if (poll(&p, 1, 100) == 1 && recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0) {
+            took = mono_ms() - t0;
+            break;
+        }
+    }
+    close(fd);
+    return took;
+}
+
+/* The deadline of |what| closed the connection at about |want_ms| (its checks run every 200 ms
+ * at most), and was counted in |counter|. */
+static void closed_at_deadline(const char *what, int64_t took, int64_t want_ms, const char *counter)
+{
+    fprintf(stderr, "slow_clients: %s closed after %lld ms (deadline %lld ms)\n", what,
+            (long long)took, (long long)want_ms);
+    cr_assert(ge(i64, took, want_ms - 50), "%s closed after %lld ms, before its deadline", what,
+              (long long)took);
+    cr_assert(le(i64, took, want_ms + 700), "%s still open %lld ms after its deadline", what,
+              (long long)(took - want_ms));
+    cr_assert(ge(i64, metric(counter), 1), "%s: %s not counted", what, counter);
+}
+
+Test(slow_clients, trickled_bytes_never_extend_a_deadline)
+{
+    cr_assert(eq(int, testapp_start(&app, testapp_port(0), "app0", NULL), 0));
+    snprintf(proxy_addr, sizeof(proxy_addr), "127.0.0.1:%d", cluster_proxy_port(0));
+    snprintf(app_addr, sizeof(app_addr), "127.0.0.1:%d", testapp_port(0));
+    const char *const flags[] = { "--proxy", proxy_addr,      "--app", app_addr, "--header-timeout",
+                                  "600ms",   "--api-timeout", "800ms", NULL };
+    start(flags);
+    /* a head trickled at 10 bytes/s, never finished: closed at the deadline, not after it */
+    const char *head = "GET /readyz HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    size_t head_len = strlen(head);
+    closed_at_deadline(
+        "admin head",
+        trickle_until_closed(tcp_connect(cluster_admin_port(0)), head, head_len, 5000), 600,
+        "ringd_admin_timeouts_total{phase=\"header\"}");
+    closed_at_deadline(
+        "proxy head",
+        trickle_until_closed(tcp_connect(cluster_proxy_port(0)), head, head_len, 5000), 600,
+        "ringd_proxy_client_timeouts_total{phase=\"header\"}");
+    /* an API message (a lookup of a 200-byte key) trickled */
+    static const char lead[] = "\x94\x00\x01\xa6lookup\x91\xd9\xc8";
+    char msg[sizeof(lead) - 1 + 200];
+    memcpy(msg, lead, sizeof(lead) - 1);
+    memset(msg + sizeof(lead) - 1, 'k', 200);
+    char sock[128];
+    cluster_socket(0, sock, sizeof(sock));
+    closed_at_deadline("API message",
+                       trickle_until_closed(unix_connect(sock), msg, sizeof(msg), 5000), 600,
+                       "ringd_api_timeouts_total{phase=\"header\"}");
+    /* an API connection that says nothing: --api-timeout */
+    closed_at_deadline("idle API connection",
+                       trickle_until_closed(unix_connect(sock), NULL, 0, 5000), 800,
+                       "ringd_api_timeouts_total{phase=\"idle\"}");
+    /* a connection that says nothing is inside its first head's deadline on admin and proxy */
+    closed_at_deadline("silent admin connection",
+                       trickle_until_closed(tcp_connect(cluster_admin_port(0)), NULL, 0, 5000), 600,
+                       "ringd_admin_timeouts_total{phase=\"header\"}");
 }
