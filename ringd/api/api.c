@@ -6,11 +6,11 @@
  *
  * Bounds: the reader holds at most one message plus one read. A connection's unsent output
  * is bounded by --api-output-max: past a quarter of it (a client that pipelines and does not
- * read) reading stops until it drains, so requests wait in the client rather than answers
- * here; a connection whose output still passes the bound (notifications to a watcher that
- * does not read, or one answer larger than the bound on top of others) is closed, and so is
- * one whose pending answers are not taken within --send-timeout. A closed watcher can call
- * watch() again and ring() to catch up.
+ * read) no request is read or answered until it drains, so requests wait in the client
+ * rather than answers here, and a connection holds at most that plus one answer (a large
+ * members() passes the bound alone, and is still sent); a watcher whose unread notifications
+ * pass the bound is closed, and so is any connection whose pending answers are not taken
+ * within --send-timeout. A closed watcher can call watch() again and ring() to catch up.
  *
  * Slow and idle clients: a message must arrive whole within --header-timeout of its first
  * byte; a connection with nothing to do (not a watcher) is closed after --api-timeout; a
@@ -180,17 +180,6 @@ static size_t queued(const struct api_conn *c)
 static size_t out_low(const struct api_conn *c)
 {
     return c->d->cfg.api_output_max_bytes / 4;
-}
-
-/* 1 (and the connection closed and counted) if its queued output passed --api-output-max. */
-static int overflowed(struct api_conn *c)
-{
-    if (queued(c) <= c->d->cfg.api_output_max_bytes) {
-        return 0;
-    }
-    c->d->api->m.output_overflows++;
-    conn_close(c);
-    return 1;
 }
 
 static void flush(struct api_conn *c);
@@ -393,9 +382,6 @@ static void process(struct api_conn *c)
             return;
         }
         serve(c, action, rv, &m, &t_ns);
-        if (overflowed(c)) {
-            return; /* one answer larger than the bound, on top of others */
-        }
     }
     flush(c);
 }

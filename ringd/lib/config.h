@@ -126,8 +126,8 @@ struct ringd_config {
      * and proxy), however slowly its bytes trickle; --send-timeout: admin or an API client
      * that takes none of its pending answer for this long is closed; --api-timeout: an idle
      * local API connection (not a watcher) is closed after it (0: never); --api-output-max:
-     * a local API client whose unread answers pass it is closed (reading stops at a quarter
-     * of it). --idle-timeout (above) also closes idle admin keep-alive connections. */
+     * a local API client's unread output: reading stops at a quarter of it, a watcher past
+     * it is closed. --idle-timeout (above) also closes idle admin keep-alive connections. */
     uint32_t header_timeout_ms;
     uint32_t send_timeout_ms;
     uint32_t api_idle_timeout_ms;
