@@ -11,8 +11,9 @@
  * ReadHeaderTimeout; a keep-alive connection may wait --idle-timeout for its next request; an
  * answer must be taken within --send-timeout. When every slot is taken, a new connection
  * closes the one not being answered whose phase began longest ago (an idle keep-alive, or
- * the slowest head) instead of being refused, so a flood of slow connections never locks a
- * probe out: it only churns among itself.
+ * the slowest head; when all are being answered, the answer waiting longest to be read)
+ * instead of being refused, so a flood of slow connections never locks a probe out: it only
+ * churns among itself.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -15,8 +15,9 @@
  * Slow and idle clients: a message must arrive whole within --header-timeout of its first
  * byte; a connection with nothing to do (not a watcher) is closed after --api-timeout; a
  * sweep timer checks both. When every slot is taken, a new connection closes the one idle or
- * stuck mid-message the longest (watchers last, connections being answered never) instead
- * of being refused, so a flood of idle connections never locks an app out.
+ * stuck mid-message the longest (then the one whose answers have waited longest for its
+ * client to read them; watchers last) instead of being refused, so a flood of idle, slow or
+ * non-reading connections never locks an app out.
  *
  * Every message gets what proto/RPC.md "Message kinds" says, as rpc_server_action() decides:
  * a request is answered by its msgid (an error response when it is malformed); a notification
@@ -615,6 +616,8 @@ int ringd_api_start(struct ringd *d)
     }
     d->api = api;
     list_init(&api->conns);
+    uv_timer_init(d->loop, &api->sweep); /* first: ringd_api_close() closes it */
+    api->sweep.data = d;
     const struct ringd_node_cbs cbs = {
         .ring_rebuilt = on_ring_rebuilt,
         .shards_changed = on_shards_changed,
@@ -629,8 +632,6 @@ int ringd_api_start(struct ringd *d)
         return sub;
     }
     const char *path = d->cfg.socket_path;
-    uv_timer_init(d->loop, &api->sweep);
-    api->sweep.data = d;
     uv_timer_start(&api->sweep, on_sweep, API_SWEEP_MS, API_SWEEP_MS);
     uv_pipe_init(d->loop, &api->listen, 0);
     api->listen.data = d;
