@@ -9,7 +9,7 @@ that must still be served while the attack runs. Run by tests/cluster/test_slow_
                                           (python3-msgpack): answered within 1 s
   slow_clients.py api-greedy SOCKET PID  40 clients pipeline lookups and never read: each must
                                           be disconnected while a real client keeps its answers
-                                          (within 3 s)
+                                          (within 5 s)
   slow_clients.py proxy-flood PORT PID   4,200 idle and 100 trickling connections on the proxy
                                           port while a real request is sent every 100 ms: each
                                           must answer 200 within 1 s
@@ -33,8 +33,8 @@ PROBE_EVERY_S = 0.1
 ANSWER_WITHIN_S = 1.0
 # While 40 greedy clients flood it, ringd answers up to a quarter of --api-output-max for
 # each of them per loop iteration before the real client's turn comes: a few hundred ms in
-# a release build, more under sanitizers on a loaded machine.
-GREEDY_ANSWER_WITHIN_S = 3.0
+# a release build, seconds under sanitizers on a loaded machine.
+GREEDY_ANSWER_WITHIN_S = 5.0
 
 
 class RssSampler(threading.Thread):
@@ -182,7 +182,7 @@ def api_lookup(path, msgid=1):
     """A lookup on a new connection through python3-msgpack: (ok, seconds, detail)."""
     t0 = time.monotonic()
     try:
-        s = unix_connect(path, 5)
+        s = unix_connect(path, 8)
         s.sendall(msgpack.packb([0, msgid, "lookup", ["user:42"]]))
         unpacker = msgpack.Unpacker(raw=False)
         while True:
