@@ -140,7 +140,9 @@ Test(slow_clients, slow_loris_on_admin_never_delays_readyz)
 Test(slow_clients, idle_api_flood_never_locks_a_client_out)
 {
     need_python_msgpack();
-    cr_assert(eq(int, raise_fds(FDS_WANT / 2), 0), "cannot raise RLIMIT_NOFILE");
+    if (raise_fds(FDS_WANT / 2) != 0) {
+        cr_skip_test("RLIMIT_NOFILE's hard limit is under %d", FDS_WANT / 2);
+    }
     start(NULL);
     char sock[128];
     attack("api-idle", cluster_socket(0, sock, sizeof(sock)));
