@@ -50,7 +50,8 @@ const controls = {
     "sysctls": (spec) => (spec.securityContext?.sysctls ?? [])
         .filter((s) => !SAFE_SYSCTLS.has(s.name)).map((s) => s.name).join(", "),
     "AppArmor": (spec, annotations) => {
-        const badProfile = (p) => p !== undefined && !["RuntimeDefault", "Localhost"].includes(p.type);
+        const badProfile = (p) =>
+            p !== undefined && !["RuntimeDefault", "Localhost"].includes(p.type);
         const badAnnotation = Object.entries(annotations ?? {}).some(([k, v]) =>
             k.startsWith("container.apparmor.security.beta.kubernetes.io/") &&
             v !== "runtime/default" && !v.startsWith("localhost/"));

@@ -12,10 +12,14 @@ const APP_STOP_SECONDS_MIN = 5;
 // The Secret and key k8s/README.md creates (`--from-file=keyfile=...`).
 const KEY_SECRET = "ring-gossip-key";
 const KEY_NAME = "keyfile";
-const MESH_ANNOTATIONS = [
-    "traffic.sidecar.istio.io/excludeInboundPorts", "traffic.sidecar.istio.io/excludeOutboundPorts",
-    "config.linkerd.io/skip-inbound-ports", "config.linkerd.io/skip-outbound-ports",
-];
+// The ports each mesh annotation must leave out of the proxy: gossip both ways, and admin
+// inbound, where the kubelet's probes and the drain hook arrive in plain HTTP.
+const MESH_PORTS = {
+    "traffic.sidecar.istio.io/excludeInboundPorts": ["7946", "7947"],
+    "traffic.sidecar.istio.io/excludeOutboundPorts": ["7946"],
+    "config.linkerd.io/skip-inbound-ports": ["7946", "7947"],
+    "config.linkerd.io/skip-outbound-ports": ["7946"],
+};
 
 export function matches(selector, labels) {
     return Object.entries(selector ?? {}).every(([k, v]) => labels?.[k] === v);
@@ -159,8 +163,10 @@ function checkMetrics(check, objs, w, ringd, adminPort) {
                                          e.path === "/metrics"));
     check("/metrics on the admin port is scraped (annotations or a PodMonitor)",
           annotated || monitored);
-    const mesh = MESH_ANNOTATIONS.filter((a) => !(ann[a] ?? "").split(",").includes("7946"));
-    check("Istio and Linkerd leave the gossip port 7946 alone", mesh.length === 0, mesh.join(", "));
+    const mesh = Object.entries(MESH_PORTS).filter(
+        ([a, ports]) => !ports.every((p) => (ann[a] ?? "").split(",").includes(p)));
+    check("Istio and Linkerd leave gossip and inbound admin alone", mesh.length === 0,
+          mesh.map(([a]) => a).join(", "));
 }
 
 function checkWorkload(check, objs, w) {

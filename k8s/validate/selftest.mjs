@@ -55,8 +55,10 @@ const broken = [
      (o) => { of(o, "NetworkPolicy", "web-ringd").spec.ingress[0].ports.shift(); }],
     ["a PodMonitor on the wrong port", "/metrics on the admin port",
      (o) => { of(o, "PodMonitor", "web-ringd").spec.podMetricsEndpoints[0].port = "http"; }],
-    ["Istio intercepting gossip", "Istio and Linkerd",
-     (o) => delete pod(o).metadata.annotations["traffic.sidecar.istio.io/excludeInboundPorts"]],
+    ["Istio intercepting admin", "Istio and Linkerd",
+     (o) => {
+         pod(o).metadata.annotations["traffic.sidecar.istio.io/excludeInboundPorts"] = "7946";
+     }],
     ["a join name no Service has", "the join name's Service",
      (o) => { ringd(o).env.find((e) => e.name === "RING_SERVICE").value = "nowhere"; }],
     ["two disruption budgets", "at most one PodDisruptionBudget",
@@ -65,8 +67,11 @@ const broken = [
     ["a Service port without appProtocol", "every port names its appProtocol",
      (o) => delete gossipSvc(o).spec.ports[0].appProtocol],
     ["a second install whose pods this one selects", "no selector of web picks a pod of other",
-     (o) => { o.other = [{ kind: "Deployment", metadata: { name: "x" }, spec: {
-         selector: {}, template: { metadata: { labels: { ...pod(o).metadata.labels } }, spec: {} } } }]; }],
+     (o) => {
+         const labels = { ...pod(o).metadata.labels };
+         o.other = [{ kind: "Deployment", metadata: { name: "x" },
+                      spec: { selector: {}, template: { metadata: { labels }, spec: {} } } }];
+     }],
 ];
 
 // The names of the checks that fail on |objs|.
