@@ -25,8 +25,8 @@ esac
 
 # node_modules/.ring-lock is the lock file the packages were installed from.
 if ! cmp -s k8s/validate/package-lock.json k8s/validate/node_modules/.ring-lock 2>/dev/null; then
-    echo "validate: npm ci (kubernetes-models, prometheus-operator models, kubernetes-types," \
-         "typescript, yaml)"
+    echo "validate: npm ci (kubernetes-models, prometheus-operator models, kubernetes-types" \
+         "1.29 and 1.30, typescript, yaml)"
     (cd k8s/validate && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
     cp k8s/validate/package-lock.json k8s/validate/node_modules/.ring-lock
 fi

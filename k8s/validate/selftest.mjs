@@ -125,7 +125,7 @@ const lines = run.stdout.split("\n").filter((l) => l.startsWith("FAIL"));
 expect("replicas: \"three\" fails the Deployment's schema",
        lines.some((l) => l.includes("schema Deployment/web-app")), lines.join("; "));
 expect("a misspelt PodMonitor field fails the field check",
-       lines.some((l) => l.includes(" fields: ")) && run.stdout.includes('"intervall": "30s" ->'),
+       lines.some((l) => l.includes(" fields (Kubernetes ")) && run.stdout.includes('"intervall": "30s" ->'),
        run.stdout.slice(-400));
 expect("validate.mjs exits 1 on them", run.status === 1, `exit ${run.status}`);
 console.log(`\nk8s checks selftest: ${passed} passed, ${failed} failed`);

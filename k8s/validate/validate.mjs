@@ -4,9 +4,9 @@
 // 1. schema: every object against the OpenAPI schema of its kind (kubernetes-models, and
 //    @kubernetes-models/prometheus-operator for the PodMonitor: compiled JSON-schema
 //    validators: types, required fields, formats);
-// 2. fields: every object as a typed TypeScript literal (kubernetes-types, the operator's
-//    types), checked by tsc, so a misspelt or misplaced field fails instead of being dropped
-//    by the API server, which the JSON schemas allow;
+// 2. fields: every object as a typed TypeScript literal (kubernetes-types of Kubernetes 1.29
+//    and 1.30, the operator's types), checked by tsc, so a misspelt or misplaced field fails
+//    instead of being dropped by the API server, which the JSON schemas allow;
 // 3. Pod Security "restricted" for every pod template (pss.mjs);
 // 4. installs kept apart: the instance label in every selector, and no selector of one
 //    rendered set picks the pods of another (labels.mjs);
@@ -88,21 +88,26 @@ async function checkSchemas(objs, set) {
 
 // ---- 2. fields ---------------------------------------------------------------------------
 
-// The type of |o| as an import line binding it to |alias|.
-function typeImport(o, alias) {
+// The Kubernetes versions whose types every object must fit, as [version, package]: the
+// oldest the manifests support (native sidecars are on by default from 1.29) and the newest
+// kubernetes-types has.
+const TYPES = [["1.29", "kubernetes-types-1.29"], ["1.30", "kubernetes-types"]];
+
+// The type of |o| in |types| (a package of TYPES) as an import line binding it to |alias|.
+function typeImport(o, alias, types) {
     if (o.apiVersion.startsWith(OPERATOR_GROUP)) {
         return `import type { I${o.kind} as ${alias} } from "${modelModule(o)}";`;
     }
     const [group, version] = o.apiVersion.includes("/") ? o.apiVersion.split("/")
                                                         : ["core", o.apiVersion];
     return `import type { ${o.kind} as ${alias} } from ` +
-        `"kubernetes-types/${group.split(".")[0]}/${version}";`;
+        `"${types}/${group.split(".")[0]}/${version}";`;
 }
 
-function checkFields(objs, set) {
+function checkFields(objs, set, [k8s, types]) {
     const lines = [];
     objs.forEach((o, i) => {
-        lines.push(typeImport(o, `T${i}`));
+        lines.push(typeImport(o, `T${i}`, types));
         lines.push(`export const o${i}: T${i} = ${JSON.stringify(o, null, 2)};`);
     });
     // The file sits beside node_modules so tsc resolves kubernetes-types from there.
@@ -132,7 +137,8 @@ function checkFields(objs, set) {
         const { line } = d.file.getLineAndCharacterOfPosition(d.start);
         return `${d.file.text.split("\n")[line].trim()} -> ${msg}`;
     });
-    check(`${set} fields: ${objs.length} objects have only known fields of the right types`,
+    check(`${set} fields (Kubernetes ${k8s}): ${objs.length} objects have only known fields ` +
+          "of the right types",
           diags.length === 0, "\n      " + text.join("\n      "));
 }
 
@@ -148,7 +154,9 @@ for (const [set, file] of args) {
     const objs = load(file);
     check(`${set}: the manifests render to objects`, objs.length > 0);
     await checkSchemas(objs, set);
-    checkFields(objs, set);
+    for (const t of TYPES) {
+        checkFields(objs, set, t);
+    }
     for (const o of objs.filter((o) => o.spec?.template?.spec !== undefined)) {
         checkRestricted(check, `${set} ${objName(o)}`, o.spec.template);
     }
