@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Renders with kustomize (`kubectl kustomize`) the example (k8s/) and the app that the
-# components add ringd to (k8s/examples/web, which uses every k8s/components/*), and checks
-# every rendered object offline: against the Kubernetes schemas (and prometheus-operator's for
-# the PodMonitor), for unknown fields, for Pod Security "restricted", for the instance label in
-# every selector (and no selector of one install picking the other's pods), and for what ringd
-# needs of the pod (k8s/validate/*.mjs say which). Installs the checker's npm packages (pinned
+# Renders with kustomize (`kubectl kustomize`) the example (k8s/), the app that the components
+# add ringd to (k8s/examples/web, which uses every k8s/components/*) and a StatefulSet they
+# add it to (k8s/validate/fixtures/statefulset), and checks every rendered object offline:
+# against the Kubernetes schemas (and prometheus-operator's for the PodMonitor), for unknown
+# fields, for Pod Security "restricted", for the instance label in every selector (and no
+# selector of one install picking another's pods), and for what ringd needs of the pod
+# (k8s/validate/*.mjs say which). Installs the checker's npm packages (pinned
 # by k8s/validate/package-lock.json) into k8s/validate/node_modules the first time.
 #
 # Usage: k8s/validate.sh [OUTDIR]    (also keeps the rendered manifests in OUTDIR/*.yaml)
@@ -35,7 +36,8 @@ out=${1:-$(mktemp -d)}
 [ -n "${1:-}" ] || trap 'rm -rf "$out"' EXIT
 mkdir -p "$out"
 sets=()
-for dir in k8s k8s/examples/web; do
+# The example, the components on a plain Deployment, the components on a StatefulSet.
+for dir in k8s k8s/examples/web k8s/validate/fixtures/statefulset; do
     name=$(basename "$dir")
     [ "$name" = k8s ] && name=example
     kubectl kustomize "$dir" >"$out/$name.yaml"

@@ -175,6 +175,8 @@ function checkWorkload(check, objs, w) {
     const ringd = spec.initContainers.find((c) => c.name === "ringd");
     check("ringd is a native sidecar (init container, restartPolicy Always)",
           ringd.restartPolicy === "Always");
+    check("ringd is the first init container (the app's own start after it has joined)",
+          spec.initContainers[0] === ringd);
     const app = spec.containers;
     check("an app container runs beside ringd", app.length >= 1);
     const { conf, maps } = settings(objs, ringd);
