@@ -34,7 +34,7 @@ fi
 
 step "container image: static ringd/ringctl, buildah, inspect (k8s/build-image.sh --check)"
 RING_BUILDAH_ROOT=build-static/buildah k8s/build-image.sh --check
-step "Kubernetes manifests: kustomize render and offline schema checks (k8s/validate.sh)"
+step "Kubernetes manifests: render, schemas, Pod Security, ring checks (k8s/validate.sh)"
 k8s/validate.sh
 step "pod-like end-to-end test (network namespaces as pods, dnsmasq as the cluster DNS)"
 cmake --build build-static -j"$jobs" --target ring_k8s_tests >/dev/null

@@ -223,7 +223,7 @@ static void make_root(struct pod *p, int slot)
              p->ip, p->name, p->name);
     snprintf(path, sizeof(path), "%s/etc/hosts", p->root);
     write_file(path, text, 0644);
-    snprintf(path, sizeof(path), "%s/etc/ringd/keys", p->root);
+    snprintf(path, sizeof(path), "%s/etc/ringd/keyfile", p->root);
     write_file(path, POD_TEST_KEY, 0440);
     cr_assert(eq(int, chown(path, 0, POD_UID), 0));
     snprintf(path, sizeof(path), "%s/run/ringd", p->root);

@@ -12,7 +12,7 @@
  * A pod is what the kubelet would make of the manifest's ringd container: a root directory
  * holding only the image's files (the static ringd and ringctl, k8s/rootfs/etc) plus what the
  * kubelet adds (/etc/resolv.conf naming the cluster DNS with the pod's search path,
- * /etc/hosts, the Secret's key file at /etc/ringd/keys, an empty /run/ringd for the socket),
+ * /etc/hosts, the Secret's key file at /etc/ringd/keyfile, an empty /run/ringd for the socket),
  * and ringd started in the slot's namespace, chrooted there, as the image's user 65532, with
  * the environment the manifest gives it: k8s/ringd.env (the ConfigMap), POD_IP, POD_NAME,
  * POD_NAMESPACE and RINGD_JOIN as statefulset.yaml spells it with $(POD_NAMESPACE)
@@ -53,7 +53,7 @@ struct pods {
     struct pod slot[POD_SLOTS + 1]; /* 1..POD_SLOTS */
     /* Set before pod_start(): every pod also runs an app container (ring_testapp on
      * 127.0.0.1:8080, answering with X-App-Id: the pod's name) and ringd's forwarding proxy in
-     * front of it on 127.0.0.1:7070, as k8s/ringd.env's RINGD_PROXY and RINGD_APP describe. */
+     * front of it on 127.0.0.1:7070, as k8s/app.env's RINGD_PROXY and RINGD_APP describe. */
     int with_app;
 };
 
