@@ -5,6 +5,12 @@
  * thousands of 4 KiB pages (about 14% faster lookups at 1,000 members on the development
  * machine). Smaller blocks are plain malloc. Where the kernel ignores the advice, this is
  * malloc with an alignment.
+ *
+ * A freed huge block is kept (a few at most) and handed to the next huge allocation of about
+ * its size: ringd rebuilds its ring on every membership change, and the new ring asks for the
+ * blocks the old one gave back. Fresh huge pages cost a fault and a 2 MiB zeroing each, which
+ * made one rebuild at 1,000 members 11-20 ms; reused ones are already mapped. Not locked:
+ * ringd allocates rings on its loop thread only.
  */
 #ifndef RINGD_HUGEMEM_H
 #define RINGD_HUGEMEM_H
@@ -13,5 +19,15 @@
 
 /* The allocator; the pointer is to static storage, valid forever. */
 const struct ring_mem *ringd_hugemem(void);
+
+struct ringd_hugemem_stats {
+    /* Huge blocks taken from the system (aligned_alloc and madvise). */
+    uint64_t mapped;
+    /* Huge allocations served by a block freed earlier. */
+    uint64_t reused;
+};
+
+/* What the allocator has done since the process started. */
+struct ringd_hugemem_stats ringd_hugemem_stats(void);
 
 #endif
