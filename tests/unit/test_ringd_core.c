@@ -246,6 +246,8 @@ Test(ringd_hugemem, a_freed_huge_block_serves_the_next_of_its_size)
     const struct ring_mem *mem = ringd_hugemem();
     struct ringd_hugemem_stats before = ringd_hugemem_stats();
     size_t bytes = (size_t)3 << 20;
+    /* The old ring's block and the new one's, as during a rebuild. */
+    uint8_t *twin = mem->malloc(bytes, mem->user_data);
     uint8_t *a = mem->malloc(bytes, mem->user_data);
     cr_assert(not(eq(ptr, a, NULL)));
     memset(a, 0xab, bytes);
@@ -269,7 +271,13 @@ Test(ringd_hugemem, a_freed_huge_block_serves_the_next_of_its_size)
     cr_assert(eq(u8, c[0], 7));
     mem->free(c, mem->user_data);
     mem->free(b, mem->user_data);
+    mem->free(twin, mem->user_data);
     mem->free(NULL, mem->user_data);
+    /* With no live block of its size left, a freed block is not kept: the next one is new. */
+    struct ringd_hugemem_stats end = ringd_hugemem_stats();
+    uint8_t *d = mem->malloc(bytes, mem->user_data);
+    cr_assert(eq(u64, ringd_hugemem_stats().mapped, end.mapped + 1));
+    mem->free(d, mem->user_data);
 }
 
 Test(ringd_hugemem, a_small_block_realloced_to_huge_keeps_its_bytes)
