@@ -77,11 +77,11 @@
  * sync request whose peer IP is not one) draws on SWIM_ADMIT_BURST_MIN, refilled at
  * admit_per_second; what a live member sends from its own address, or answers to a sync we
  * started with it or a seed, draws on max(SWIM_ADMIT_BURST_MIN, N), refilled at N a second
- * (the table at most doubles a second). The reply to our own join sync is exempt. A joiner's
- * own record in its join sync request, at the IP the request came from and no live member's,
- * draws on max(SWIM_ADMIT_JOINERS_MIN, N), refilled at as many a second: a stranger adds
- * itself, one member per address, and a cold start of a thousand at once (a third of them
- * at each of three seeds) is admitted as it arrives. */
+ * (the table at most doubles a second). The reply to our own join or catch-up sync is
+ * exempt. A joiner's own record in its join sync request, at the IP the request came from
+ * and no live member's, draws on max(SWIM_ADMIT_JOINERS_MIN, N), refilled at as many a
+ * second: a stranger adds itself, one member per address, and a cold start of a thousand at
+ * once (a third of them at each of three seeds) is admitted as it arrives. */
 #define SWIM_ADMIT_PER_DATAGRAM 4
 #define SWIM_ADMIT_BURST_MIN    16
 #define SWIM_ADMIT_JOINERS_MIN  1024
