@@ -375,9 +375,9 @@ int swim__apply_update(struct swim *s, const struct member *m, const char *sourc
             return 0;
         }
         /* A member a seed's join reply brought, or one heard of while the cluster forms
-         * around us: the seed and the member itself spread it, and every node joins
-         * through a seed and catches up with one; a joiner that re-gossiped the whole table
-         * would send N records λ·log N times each for nothing (proto/SWIM.md, "Cold
+         * around us (a seed's joiners too): the member spreads its own record, every node
+         * joins through a seed and catches up with one; a joiner that re-gossiped the whole
+         * table would send N records λ·log N times each for nothing (proto/SWIM.md, "Cold
          * start"). */
         int quiet = s->admit_mode == SWIM_ADMIT_JOIN || s->now_ms < s->forming_until_ms;
         return store(s, m, source, source_len, !quiet);
