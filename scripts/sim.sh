@@ -2,11 +2,12 @@
 # The full-size ringsim runs behind BENCHMARKS.md's simulator tables (minutes, not seconds; the
 # default test suite runs small versions of every scenario instead). Builds a Release tree
 # with assertions off (build-rel) and prints one markdown table per target.
-# Usage: scripts/sim.sh [quick|groups|leases]   (quick: N up to 3,000 and a 2-minute loss
+# Usage: scripts/sim.sh [quick|groups|leases|coldstart]   (quick: N up to 3,000 and a 2-minute loss
 #        run; groups: only the sub-sharding table, flat against groups under 1%/min churn;
 #        leases: only the exclusive-lease table, every scenario at N = 1,000 with 1,024
 #        shards, about 10 minutes of CPU; RING_SIM_LEASE_N=200 for a quick one,
-#        RING_SIM_LEASE_ONLY='kill|pause' for some rows)
+#        RING_SIM_LEASE_ONLY='kill|pause' for some rows; coldstart: only the cold-start table,
+#        N = 1,000 and 3,000 starting at once through 3 seeds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh build
@@ -76,6 +77,24 @@ leases_table() {
 }
 if [ "${1:-}" = leases ]; then
     leases_table
+    exit 0
+fi
+
+# Cold start (proto/SWIM.md, "Cold start"): N nodes start within a second through 3 seeds,
+# 60 s of virtual time, seed 1. RING_SIM_COLD_SIZES="1000 3000 10000" adds 10,000 nodes,
+# which needs more than 13 GB of memory.
+coldstart_table() {
+    echo "### Cold start: N nodes through 3 seeds, 60 s virtual, seed 1"
+    echo
+    echo "| N | convergence s | bytes/node/s | stream bytes/node/s | full syncs | false suspicions | wall s |"
+    echo "|---|---|---|---|---|---|---|"
+    for n in ${RING_SIM_COLD_SIZES:-1000 3000}; do
+        run --nodes "$n" --scenario join --duration 60s --seed 1 |
+            jq -r --arg n "$n" '"| \($n) | \(.convergence_s) | \(.bytes_per_node_per_s|round) | \(.stream_bytes_per_node_per_s|round) | \(.full_syncs) | \(.false_suspicions) | \(.wall_s*10|round/10) |"'
+    done
+}
+if [ "${1:-}" = coldstart ]; then
+    coldstart_table
     exit 0
 fi
 

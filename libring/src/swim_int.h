@@ -77,9 +77,14 @@
  * sync request whose peer IP is not one) draws on SWIM_ADMIT_BURST_MIN, refilled at
  * admit_per_second; what a live member sends from its own address, or answers to a sync we
  * started with it or a seed, draws on max(SWIM_ADMIT_BURST_MIN, N), refilled at N a second
- * (the table at most doubles a second). The reply to our own join sync is exempt. */
+ * (the table at most doubles a second). The reply to our own join or catch-up sync is
+ * exempt. A joiner's own record in its join sync request, at the IP the request came from
+ * and no live member's, draws on max(SWIM_ADMIT_JOINERS_MIN, N), refilled at as many a
+ * second: a stranger adds itself, one member per address, and a cold start of a thousand at
+ * once (a third of them at each of three seeds) is admitted as it arrives. */
 #define SWIM_ADMIT_PER_DATAGRAM 4
 #define SWIM_ADMIT_BURST_MIN    16
+#define SWIM_ADMIT_JOINERS_MIN  1024
 /* A sync other than a join reply may be at most SWIM_SYNC_BYTES_MIN plus
  * SWIM_SYNC_RECORD_BYTES_MAX per record of twice our table: a peer's table is about ours,
  * plus what it knows and we do not yet. The record bound is the largest encoded member (a
@@ -174,6 +179,7 @@ enum swim_stream_kind {
     SWIM_STREAM_SYNC = 1,
     SWIM_STREAM_JOIN = 2,
     SWIM_STREAM_PING = 3,
+    SWIM_STREAM_CATCHUP = 4, /* a join sync again, once joined: the table grew past our budget */
 };
 
 struct swim_stream {
@@ -252,6 +258,21 @@ struct swim {
     uint32_t join_inflight;
     uint64_t join_next_ms;
     uint64_t join_backoff_ms;
+    /* The seed the next join attempt goes to (one at a time, from a random one on), how many
+     * seeds this round of attempts has tried, and whether a join reply held our own record
+     * (the seed admitted us). */
+    uint32_t join_seed_next;
+    uint32_t join_round_tries;
+    uint8_t join_admitted;
+    /* Catch-up (swim_sync.c): a new member was refused for budget while the table grows, so
+     * a seed's whole table is asked for again, not before catchup_next_ms. */
+    uint8_t catchup_wanted;
+    uint8_t catchup_inflight;
+    uint64_t catchup_next_ms;
+    uint64_t catchup_backoff_ms;
+    /* Until then the cluster is taken to be forming: a member admitted from gossip also asks
+     * for a catch-up (a join, or a catch-up that brought members, moves it on). */
+    uint64_t forming_until_ms;
     uint64_t sync_next_ms;
     /* The next sync is due at sync_base + the (size-scaled) interval - sync_phase. */
     uint64_t sync_base_ms;
@@ -273,8 +294,14 @@ struct swim {
     uint64_t start_ms;
     struct swim_budget admit_strangers;
     struct swim_budget admit_members;
+    struct swim_budget admit_joiners;
     uint8_t admit_mode;
     uint32_t admit_in_msg;
+    /* While a join sync request is merged: its sender's id and the connection's address
+     * (the joiner's own record draws on admit_joiners, swim_limits.c). */
+    const char *joiner_id;
+    size_t joiner_id_len;
+    const struct ring_addr *joiner_from;
 
     struct swim_stats stats;
 };

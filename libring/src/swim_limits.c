@@ -18,10 +18,14 @@
  *     (an address no live member has) draws on SWIM_ADMIT_BURST_MIN refilled at
  *     admit_per_second; a live member speaking from its own address, or answering a sync we
  *     started with it, on max(SWIM_ADMIT_BURST_MIN, N) refilled at N a second, so the table
- *     at most doubles a second and a cold start of hundreds still converges in seconds; the
- *     reply to our own join sync is exempt: we asked a seed for the whole cluster;
+ *     at most doubles a second; a joiner's own record in its join sync request, from an IP
+ *     no live member has, on max(SWIM_ADMIT_JOINERS_MIN, N) refilled at as many a second (a
+ *     stranger adds only itself, one per address, and the seeds of a cold start admit the
+ *     joiners as they come); the reply to our own join sync, or to a catch-up sync with a
+ *     seed once a refusal showed the table growing past our budget, is exempt: we asked a
+ *     seed for the whole cluster;
  *   - a sync is refused by its length before it is decoded when our table cannot explain
- *     it (syncs_refused), except that join reply.
+ *     it (syncs_refused), except those join and catch-up replies.
  *
  * Memberlist and Serf bound none of these and rely on the keyring alone; ringd without
  * --keyfile is exactly the case where a peer's word is all there is.
@@ -79,6 +83,8 @@ void swim__admit_init(struct swim *s, uint64_t now_ms)
     s->admit_strangers.millis = (uint64_t)SWIM_ADMIT_BURST_MIN * 1000;
     s->admit_strangers.refill_ms = now_ms;
     s->admit_members = s->admit_strangers;
+    s->admit_joiners.millis = (uint64_t)SWIM_ADMIT_JOINERS_MIN * 1000;
+    s->admit_joiners.refill_ms = now_ms;
 }
 
 /* Refills |b| for the time since its last refill at |per_s| members a second, up to |cap|
@@ -109,9 +115,27 @@ static int ring_has_room(const struct swim *s, const struct member *m)
            members_ring_count(s->table) < HASHRING_MEMBERS_MAX;
 }
 
-static int budget_allows(struct swim *s)
+static int same_ip(const struct ring_addr *a, const struct ring_addr *b)
+{
+    return a->family == b->family && memcmp(a->ip, b->ip, sizeof(a->ip)) == 0;
+}
+
+/* Whether |m| is the sender's own record in a join sync request from a stranger's IP: the
+ * record's id is the request's sender and its IP the connection's. */
+static int is_joiner(const struct swim *s, const struct member *m)
+{
+    return s->admit_mode == SWIM_ADMIT_STRANGER && s->joiner_id != NULL &&
+           m->id_len == s->joiner_id_len && memcmp(m->id, s->joiner_id, m->id_len) == 0 &&
+           same_ip(&m->addr, s->joiner_from);
+}
+
+static int budget_allows(struct swim *s, const struct member *m)
 {
     uint64_t n = members_ring_count(s->table);
+    if (is_joiner(s, m)) {
+        uint64_t joiners = n > SWIM_ADMIT_JOINERS_MIN ? n : SWIM_ADMIT_JOINERS_MIN;
+        return budget_take(s, &s->admit_joiners, joiners, joiners);
+    }
     uint64_t burst = n > SWIM_ADMIT_BURST_MIN ? n : SWIM_ADMIT_BURST_MIN;
     uint64_t rate = s->cfg.admit_per_second;
     switch (s->admit_mode) {
@@ -128,19 +152,24 @@ static int budget_allows(struct swim *s)
 int swim__admit(struct swim *s, const struct member *m)
 {
     int dgram = s->admit_mode == SWIM_ADMIT_STRANGER_DGRAM;
-    int ok = members_count(s->table) < s->cfg.members_max && ring_has_room(s, m) &&
-             (!dgram || s->admit_in_msg < SWIM_ADMIT_PER_DATAGRAM) && budget_allows(s);
+    int room = members_count(s->table) < s->cfg.members_max && ring_has_room(s, m) &&
+               (!dgram || s->admit_in_msg < SWIM_ADMIT_PER_DATAGRAM);
+    int ok = room && budget_allows(s, m);
     if (ok) {
         s->admit_in_msg++;
-    } else {
-        s->stats.members_refused++;
+        /* Soon after our join, a member heard of from a peer joined after the seed answered
+         * us: a cold start is under way, and a seed soon has the rest (swim_sync.c). */
+        s->catchup_wanted |= s->admit_mode != SWIM_ADMIT_JOIN && s->now_ms < s->forming_until_ms;
+        return 1;
     }
-    return ok;
-}
-
-static int same_ip(const struct ring_addr *a, const struct ring_addr *b)
-{
-    return a->family == b->family && memcmp(a->ip, b->ip, sizeof(a->ip)) == 0;
+    s->stats.members_refused++;
+    if (room) {
+        /* The table grows faster than our budget lets it: a seed has the rest (catch-up,
+         * swim_sync.c). A forged flood asks at a backed-off pace, for bytes the seed
+         * would send a joiner anyway. */
+        s->catchup_wanted = 1;
+    }
+    return 0;
 }
 
 uint8_t swim__admit_mode_of(const struct swim *s, const struct ring_addr *from, const char *id,
@@ -172,7 +201,8 @@ size_t swim_stream_bytes_max(const struct swim *s, uint32_t token)
 {
     for (size_t i = 0; token != 0 && i < SWIM_STREAMS_MAX && s->stream_count > 0; i++) {
         const struct swim_stream *st = &s->streams[i];
-        if (st->used && st->token == token && st->kind == SWIM_STREAM_JOIN) {
+        if (st->used && st->token == token &&
+            (st->kind == SWIM_STREAM_JOIN || st->kind == SWIM_STREAM_CATCHUP)) {
             return CODEC_FRAME_BYTES_MAX;
         }
     }

@@ -371,7 +371,16 @@ int swim__apply_update(struct swim *s, const struct member *m, const char *sourc
         return 0;
     }
     if (idx < 0) {
-        return swim__admit(s, m) ? swim__commit(s, m, source, source_len) : 0;
+        if (!swim__admit(s, m)) {
+            return 0;
+        }
+        /* A member a seed's join reply brought, or one heard of while the cluster forms
+         * around us (a seed's joiners too): the member spreads its own record, every node
+         * joins through a seed and catches up with one; a joiner that re-gossiped the whole
+         * table would send N records λ·log N times each for nothing (proto/SWIM.md, "Cold
+         * start"). */
+        int quiet = s->admit_mode == SWIM_ADMIT_JOIN || s->now_ms < s->forming_until_ms;
+        return store(s, m, source, source_len, !quiet);
     }
     if (m->status == MEMBER_SUSPECT && members_status(s->table, (size_t)idx) == MEMBER_SUSPECT &&
         members_incarnation(s->table, (size_t)idx) == m->incarnation) {

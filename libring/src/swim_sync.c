@@ -3,10 +3,15 @@
  *
  * Push-pull sync (anti-entropy, memberlist's pushPull). The initiator sends its whole table
  * (CODEC_SYNC), the other side merges it and answers with its own (CODEC_SYNC_REPLY), which
- * the initiator merges. Merging is record by record through swim__apply_update(), the
- * same rules as gossip: a record that says we are suspect or faulty makes us refute, and a
- * record that says a member is alive wins only by precedence. A sync starts
- *   - on join, to every seed, retried with exponential backoff until one answers;
+ * the initiator merges; when the request's checksum equals ours after the merge, the reply
+ * holds no records (the initiator has them). Merging is record by record through
+ * swim__apply_update(), the same rules as gossip: a record that says we are suspect or
+ * faulty makes us refute, and a record that says a member is alive wins only by
+ * precedence. A sync starts
+ *   - on join, to one seed (a random one first), the next at once when it fails, and after
+ *     a round of them all an exponential backoff;
+ *   - to catch up with a seed once joined, while the cluster forms around us (proto/SWIM.md,
+ *     "Cold start"): asked as a join is, carrying only our record;
  *   - every sync_interval, with one random live member;
  *   - when a ping or ack shows a checksum different from ours while neither side has
  *     updates in flight (ringpop's trigger), at most once per SWIM_MISMATCH_SYNC_PERIODS;
@@ -24,6 +29,17 @@
 #include "ring/codec.h"
 #include "ring/error.h"
 #include "swim_int.h"
+
+/* The first catch-up waits this many protocol periods after the join (and about as many
+ * again at random): time for the joiners of a cold start to reach the seeds. */
+#define CATCHUP_DELAY_PERIODS 2
+/* How long after a join, or a catch-up that brought members, a member heard of from gossip
+ * means the cluster is still forming: the joiners of a cold start arrive within a second or
+ * two (ringsim's join scenario: one second), and a catch-up then brings the rest. */
+#define FORMING_PERIODS 10
+
+static uint64_t catchup_delay(struct swim *s);
+static void catchup_answered(struct swim *s, int grew);
 
 /* ---- the stream table ---- */
 
@@ -102,12 +118,12 @@ static ssize_t encode_sync(struct swim *s, uint8_t type, uint8_t join, uint8_t *
     return codec_encode_sync(buf, cap, &hdr, s->table);
 }
 
-/* Encodes a sync into the stream buffer, sized for it at once (codec_sync_size()). */
-static ssize_t encode_sync_buf(struct swim *s, uint8_t join)
+/* Encodes a sync of |t| into the stream buffer, sized for it at once (codec_sync_size()). */
+static ssize_t encode_sync_buf(struct swim *s, uint8_t join, const struct members *t)
 {
     struct codec_sync hdr;
     sync_header(s, CODEC_SYNC, join, &hdr);
-    size_t want = codec_sync_size(&hdr, s->table);
+    size_t want = codec_sync_size(&hdr, t);
     if (want > CODEC_FRAME_BYTES_MAX) {
         return RING_EMSGSIZE;
     }
@@ -116,7 +132,21 @@ static ssize_t encode_sync_buf(struct swim *s, uint8_t join)
         return RING_EMSGSIZE;
     }
     s->stream_buf = b;
-    return codec_encode_sync(s->stream_buf, s->stream_buf_cap, &hdr, s->table);
+    return codec_encode_sync(s->stream_buf, s->stream_buf_cap, &hdr, t);
+}
+
+/* A catch-up asks for the seed's table and tells it only about us: the seed heard of the
+ * others from their joins, and our table would double the sync's bytes. */
+static ssize_t encode_catchup_buf(struct swim *s)
+{
+    struct members *self_only;
+    int rv = members_new(&self_only, 1, &s->mem);
+    if (rv == 0) {
+        rv = members_put(self_only, &s->self);
+    }
+    ssize_t n = rv == 0 ? encode_sync_buf(s, 1, self_only) : rv;
+    members_del(self_only);
+    return n;
 }
 
 /* The previous request's data is no longer valid: a sync-sized buffer (1 MB at 10,000
@@ -157,13 +187,39 @@ static void join_failed(struct swim *s)
     if (s->join_inflight > 0) {
         s->join_inflight--;
     }
+    /* The next seed at once, until each of this round's has been tried; then the backoff. */
+    if (!s->joined && s->join_round_tries < s->seed_count) {
+        s->join_next_ms = s->now_ms;
+    }
 }
 
-/* A stream that will never complete: free it, and let join retry. */
+/* A seed answered our join sync: we are joined. When its table did not hold us (its budget
+ * for joiners was spent), others have not heard of us from it: a catch-up sync later, at
+ * the backoff's pace, asks a seed again and carries our record once more. */
+static void join_answered(struct swim *s, int ok)
+{
+    if (!ok) {
+        join_failed(s);
+        return;
+    }
+    if (s->join_inflight > 0) {
+        s->join_inflight--;
+    }
+    s->joined = 1;
+    s->join_next_ms = UINT64_MAX;
+    s->catchup_wanted |= !s->join_admitted;
+    s->catchup_next_ms = s->now_ms + catchup_delay(s);
+    s->forming_until_ms = s->now_ms + (uint64_t)s->cfg.probe_interval_ms * FORMING_PERIODS;
+}
+
+/* A stream that will never complete: free it, and let join (the next seed) or catch-up
+ * retry. */
 static void stream_drop(struct swim *s, struct swim_stream *st)
 {
     if (st->kind == SWIM_STREAM_JOIN) {
         join_failed(s);
+    } else if (st->kind == SWIM_STREAM_CATCHUP) {
+        s->catchup_inflight = 0;
     }
     st->used = 0;
     s->stream_count--;
@@ -185,7 +241,9 @@ int swim_stream_next(struct swim *s, struct swim_stream_req *out)
             return 0;
         }
         ssize_t n = st->kind == SWIM_STREAM_PING ? encode_ping(s, st)
-                                                 : encode_sync_buf(s, st->kind == SWIM_STREAM_JOIN);
+                    : st->kind == SWIM_STREAM_CATCHUP
+                        ? encode_catchup_buf(s)
+                        : encode_sync_buf(s, st->kind == SWIM_STREAM_JOIN, s->table);
         if (n < 0) {
             stream_drop(s, st);
             continue;
@@ -203,16 +261,32 @@ int swim_stream_next(struct swim *s, struct swim_stream_req *out)
 
 /* ---- merging a sync ---- */
 
+struct merge {
+    struct swim *s;
+    const struct codec_sync *hdr;
+    const struct ring_addr *from; /* a request's peer; NULL for a reply */
+};
+
 static void merge_member(const struct member *m, void *arg)
 {
-    (void)swim__apply_update(arg, m, NULL, 0);
+    struct merge *mg = arg;
+    struct swim *s = mg->s;
+    if (mg->from != NULL && mg->hdr->join) {
+        s->joiner_id = mg->hdr->from;
+        s->joiner_id_len = mg->hdr->from_len;
+        s->joiner_from = mg->from;
+    }
+    if (s->admit_mode == SWIM_ADMIT_JOIN && swim__is_self(s, m->id, m->id_len)) {
+        s->join_admitted = 1; /* the seed holds us: others hear of us from it */
+    }
+    (void)swim__apply_update(s, m, NULL, 0);
 }
 
 /* Merges a sync of |want_type|. Its length is checked against |len_max|
  * (swim_stream_bytes_max()) before anything is decoded; new members are admitted in |mode|
  * (enum swim_admit). */
-static int merge_sync(struct swim *s, size_t len_max, uint8_t mode, const uint8_t *buf, size_t len,
-                      uint8_t want_type, struct codec_sync *hdr)
+static int merge_sync(struct swim *s, const struct ring_addr *from, size_t len_max, uint8_t mode,
+                      const uint8_t *buf, size_t len, uint8_t want_type, struct codec_sync *hdr)
 {
     if (len > len_max) {
         s->stats.syncs_refused++;
@@ -223,9 +297,11 @@ static int merge_sync(struct swim *s, size_t len_max, uint8_t mode, const uint8_
         rv = RING_EPROTO;
     }
     if (rv >= 0) {
+        struct merge mg = { s, hdr, from };
         s->admit_mode = mode;
-        rv = codec_decode_sync(buf, len, hdr, merge_member, s);
+        rv = codec_decode_sync(buf, len, hdr, merge_member, &mg);
         s->admit_mode = SWIM_ADMIT_STRANGER;
+        s->joiner_id = NULL;
     }
     if (rv < 0) {
         s->stats.decode_errors++;
@@ -262,14 +338,15 @@ int swim_stream_response(struct swim *s, uint32_t token, const uint8_t *buf, siz
     }
     struct codec_sync hdr;
     int join = done.kind == SWIM_STREAM_JOIN;
-    uint8_t mode = join ? SWIM_ADMIT_JOIN : swim__admit_mode_of(s, &done.to, NULL, 0, 0);
-    int rv = merge_sync(s, len_max, mode, buf, len, CODEC_SYNC_REPLY, &hdr);
+    int exempt = join || done.kind == SWIM_STREAM_CATCHUP;
+    uint8_t mode = exempt ? SWIM_ADMIT_JOIN : swim__admit_mode_of(s, &done.to, NULL, 0, 0);
+    s->join_admitted = 0;
+    size_t before = members_count(s->table);
+    int rv = merge_sync(s, NULL, len_max, mode, buf, len, CODEC_SYNC_REPLY, &hdr);
     if (join) {
-        if (rv == 0) {
-            s->joined = 1;
-            s->join_next_ms = UINT64_MAX;
-        }
-        join_failed(s);
+        join_answered(s, rv == 0);
+    } else if (done.kind == SWIM_STREAM_CATCHUP) {
+        catchup_answered(s, members_count(s->table) > before);
     }
     return rv;
 }
@@ -286,6 +363,26 @@ int swim_stream_failed(struct swim *s, uint32_t token, uint64_t now_ms)
 }
 
 /* ---- serving ---- */
+
+/* The reply to a sync: our whole table, or none of it when the sender's checksum equals ours
+ * after the merge. The sender then holds what we hold: a catch-up that finds the cluster
+ * formed, or a periodic sync between two nodes that agree, costs a header, not a table. */
+static ssize_t encode_reply(struct swim *s, uint64_t their_checksum, uint8_t *resp, size_t cap)
+{
+    if (their_checksum != swim__checksum_now(s)) {
+        return encode_sync(s, CODEC_SYNC_REPLY, 0, resp, cap);
+    }
+    struct members *none;
+    int rv = members_new(&none, 1, &s->mem);
+    if (rv != 0) {
+        return rv;
+    }
+    struct codec_sync hdr;
+    sync_header(s, CODEC_SYNC_REPLY, 0, &hdr);
+    ssize_t n = codec_encode_sync(resp, cap, &hdr, none);
+    members_del(none);
+    return n;
+}
 
 static ssize_t serve_ping(struct swim *s, const uint8_t *req, size_t len, uint8_t *resp, size_t cap)
 {
@@ -319,12 +416,12 @@ ssize_t swim_stream_serve(struct swim *s, const struct ring_addr *from, const ui
         n = serve_ping(s, req, len, resp, cap);
     } else if (type == CODEC_SYNC) {
         struct codec_sync hdr;
-        int rv = merge_sync(s, swim_stream_bytes_max(s, 0),
+        int rv = merge_sync(s, from, swim_stream_bytes_max(s, 0),
                             swim__admit_mode_of(s, from, NULL, 0, 1), req, len, CODEC_SYNC, &hdr);
         if (rv != 0) {
             n = rv;
         } else {
-            n = encode_sync(s, CODEC_SYNC_REPLY, 0, resp, cap);
+            n = encode_reply(s, hdr.checksum, resp, cap);
             n = n == RING_EMSGSIZE ? RING_ENOBUFS : n;
         }
     } else {
@@ -361,6 +458,11 @@ int swim_join(struct swim *s, const struct ring_addr *seeds, size_t n, uint64_t 
     s->joined = s->seed_count == 0;
     s->join_next_ms = s->joined ? UINT64_MAX : now_ms;
     s->join_backoff_ms = s->cfg.probe_interval_ms;
+    /* A random first seed, so that a cold start's joiners spread over the seeds. */
+    s->join_seed_next = s->seed_count > 0 ? swim__rand_below(s, (uint32_t)s->seed_count) : 0;
+    s->join_round_tries = 0;
+    s->catchup_wanted = 0;
+    s->catchup_backoff_ms = (uint64_t)s->cfg.probe_interval_ms * CATCHUP_DELAY_PERIODS;
     return 0;
 }
 
@@ -371,20 +473,76 @@ void swim__test_joined(struct swim *s)
     s->join_inflight = 0;
 }
 
+/* One seed at a time (memberlist asks every seed; with N nodes starting at once that is 3N
+ * syncs, each the seed's whole table): the next one when a sync fails, and after a round of
+ * them all the backoff. */
 static void join_tick(struct swim *s)
 {
-    if (s->joined || s->join_inflight > 0 || s->now_ms < s->join_next_ms) {
+    if (s->joined || s->join_inflight > 0 || s->now_ms < s->join_next_ms || s->seed_count == 0) {
         return;
     }
-    for (size_t i = 0; i < s->seed_count; i++) {
-        if (swim__sync_start(s, &s->seeds[i], SWIM_STREAM_JOIN) == 0) {
-            s->join_inflight++;
-        }
+    if (s->join_round_tries == s->seed_count) {
+        s->join_round_tries = 0;
+    }
+    const struct ring_addr *seed = &s->seeds[s->join_seed_next % s->seed_count];
+    s->join_seed_next = (s->join_seed_next + 1) % (uint32_t)s->seed_count;
+    s->join_round_tries++;
+    if (swim__sync_start(s, seed, SWIM_STREAM_JOIN) == 0) {
+        s->join_inflight++;
     }
     s->join_next_ms = s->now_ms + s->join_backoff_ms;
-    s->join_backoff_ms *= 2;
-    if (s->join_backoff_ms > SWIM_JOIN_BACKOFF_MAX_MS) {
-        s->join_backoff_ms = SWIM_JOIN_BACKOFF_MAX_MS;
+    if (s->join_round_tries == s->seed_count) {
+        s->join_backoff_ms *= 2;
+        if (s->join_backoff_ms > SWIM_JOIN_BACKOFF_MAX_MS) {
+            s->join_backoff_ms = SWIM_JOIN_BACKOFF_MAX_MS;
+        }
+    }
+}
+
+/* How long after a join or a catch-up the next catch-up may start: the backoff, plus up to
+ * as much again at random so that the nodes of a cold start do not ask at once. */
+static uint64_t catchup_delay(struct swim *s)
+{
+    uint64_t b = s->catchup_backoff_ms;
+    return b + swim__rand_below(s, (uint32_t)(b < UINT32_MAX ? b : UINT32_MAX - 1) + 1);
+}
+
+/* A catch-up that brought new members asks for another at the first pace: the cluster is
+ * still forming, and what joined after the seed answered was gossiped while our budget
+ * refused it. One that brought none backs off, and only a refusal asks again. */
+static void catchup_answered(struct swim *s, int grew)
+{
+    s->catchup_inflight = 0;
+    if (grew) {
+        s->forming_until_ms = s->now_ms + (uint64_t)s->cfg.probe_interval_ms * FORMING_PERIODS;
+        s->catchup_backoff_ms = (uint64_t)s->cfg.probe_interval_ms * CATCHUP_DELAY_PERIODS;
+        s->catchup_next_ms = s->now_ms + catchup_delay(s);
+    }
+}
+
+/* Catch-up: a new member was refused for budget (swim_limits.c), so the table grows faster
+ * than gossip may bring it in. A seed has what the joiners told it: its whole table, asked
+ * for as a join is (the reply is exempt from the budget), at a pace that doubles up to
+ * SWIM_JOIN_BACKOFF_MAX_MS, so a forged flood of refused members costs a seed one sync per
+ * node per half minute. */
+static void catchup_tick(struct swim *s)
+{
+    if (!s->joined || !s->catchup_wanted || s->catchup_inflight || s->seed_count == 0 ||
+        s->now_ms < s->catchup_next_ms) {
+        return;
+    }
+    const struct ring_addr *seed = &s->seeds[s->join_seed_next % s->seed_count];
+    s->join_seed_next = (s->join_seed_next + 1) % (uint32_t)s->seed_count;
+    if (swim__sync_start(s, seed, SWIM_STREAM_CATCHUP) != 0) {
+        return;
+    }
+    s->catchup_wanted = 0;
+    s->catchup_inflight = 1;
+    s->stats.catchups++;
+    s->catchup_next_ms = s->now_ms + catchup_delay(s);
+    s->catchup_backoff_ms *= 2;
+    if (s->catchup_backoff_ms > SWIM_JOIN_BACKOFF_MAX_MS) {
+        s->catchup_backoff_ms = SWIM_JOIN_BACKOFF_MAX_MS;
     }
 }
 
@@ -493,6 +651,7 @@ void swim__sync_tick(struct swim *s)
 {
     uint64_t now = s->now_ms;
     join_tick(s);
+    catchup_tick(s);
     expire_streams(s);
     if (now >= s->sync_next_ms && now < s->sync_base_ms + sync_interval(s) - s->sync_phase_ms) {
         /* The table grew since this was scheduled: the interval is longer now. */
@@ -535,6 +694,10 @@ uint64_t swim__sync_deadline(const struct swim *s)
     uint64_t t = s->sync_next_ms < s->heal_next_ms ? s->sync_next_ms : s->heal_next_ms;
     if (!s->joined && s->join_inflight == 0 && s->join_next_ms < t) {
         t = s->join_next_ms;
+    }
+    if (s->joined && s->catchup_wanted && !s->catchup_inflight && s->seed_count > 0 &&
+        s->catchup_next_ms < t) {
+        t = s->catchup_next_ms;
     }
     for (size_t i = 0; i < SWIM_STREAMS_MAX && s->stream_count > 0; i++) {
         const struct swim_stream *st = &s->streams[i];

@@ -45,6 +45,8 @@ static void swim_metrics(struct sbuf *b, const struct swim_stats *st)
              "Ping-reqs naming a member not in the table.", st->ping_reqs_refused);
     prom_one(b, "ringd_syncs_refused_total", "counter", "Syncs refused by their length.",
              st->syncs_refused);
+    prom_one(b, "ringd_catchups_total", "counter",
+             "Catch-up syncs with a seed while the cluster was forming.", st->catchups);
 }
 
 void ringd_node_prometheus(struct ringd *d, struct sbuf *b)

@@ -1,10 +1,11 @@
 /* Unit tests for ringd's pure parts: the admin HTTP request reader, the join file, log lines,
- * text buffers. */
+ * text buffers, the huge-page allocator rings are built with. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <string.h>
 
 #include "http.h"
+#include "hugemem.h"
 #include "joinfile.h"
 #include "log.h"
 #include "prom.h"
@@ -238,4 +239,54 @@ Test(ringd_prom, build_info_has_version_and_commit)
     cr_assert(not(eq(ptr, strstr(b.data, "\",commit=\""), NULL)), "%s", b.data);
     cr_assert(not(eq(ptr, strstr(b.data, "\"} 1\n"), NULL)), "%s", b.data);
     sbuf_free(&b);
+}
+
+Test(ringd_hugemem, a_freed_huge_block_serves_the_next_of_its_size)
+{
+    const struct ring_mem *mem = ringd_hugemem();
+    struct ringd_hugemem_stats before = ringd_hugemem_stats();
+    size_t bytes = (size_t)3 << 20;
+    /* The old ring's block and the new one's, as during a rebuild. */
+    uint8_t *twin = mem->malloc(bytes, mem->user_data);
+    uint8_t *a = mem->malloc(bytes, mem->user_data);
+    cr_assert(not(eq(ptr, a, NULL)));
+    memset(a, 0xab, bytes);
+    mem->free(a, mem->user_data);
+    /* A calloc of about the same size gets the block back, zeroed. */
+    uint8_t *b = mem->calloc(bytes - 4096, 1, mem->user_data);
+    cr_assert(eq(ptr, b, a));
+    cr_assert(eq(u8, b[0], 0));
+    cr_assert(eq(u8, b[bytes - 4097], 0));
+    struct ringd_hugemem_stats after = ringd_hugemem_stats();
+    cr_assert(eq(u64, after.reused - before.reused, 1));
+    /* A much larger request does not take it: that block would be too small. */
+    uint8_t *c = mem->malloc((size_t)16 << 20, mem->user_data);
+    cr_assert(not(eq(ptr, c, NULL)));
+    cr_assert(not(eq(ptr, c, b)));
+    /* realloc() keeps the contents across huge and small blocks. */
+    c[0] = 7;
+    c = mem->realloc(c, 100, mem->user_data);
+    cr_assert(eq(u8, c[0], 7));
+    c = mem->realloc(c, (size_t)5 << 20, mem->user_data);
+    cr_assert(eq(u8, c[0], 7));
+    mem->free(c, mem->user_data);
+    mem->free(b, mem->user_data);
+    mem->free(twin, mem->user_data);
+    mem->free(NULL, mem->user_data);
+    /* With no live block of its size left, a freed block is not kept: the next one is new. */
+    struct ringd_hugemem_stats end = ringd_hugemem_stats();
+    uint8_t *d = mem->malloc(bytes, mem->user_data);
+    cr_assert(eq(u64, ringd_hugemem_stats().mapped, end.mapped + 1));
+    mem->free(d, mem->user_data);
+}
+
+Test(ringd_hugemem, a_small_block_realloced_to_huge_keeps_its_bytes)
+{
+    const struct ring_mem *mem = ringd_hugemem();
+    uint8_t *p = mem->malloc(64, mem->user_data);
+    memset(p, 5, 64);
+    p = mem->realloc(p, (size_t)2 << 20, mem->user_data);
+    cr_assert(not(eq(ptr, p, NULL)));
+    cr_assert(eq(u8, p[63], 5));
+    mem->free(p, mem->user_data);
 }

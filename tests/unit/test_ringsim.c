@@ -72,6 +72,26 @@ Test(ringsim, cold_join_converges_without_suspicion)
     sim_free(&w);
 }
 
+/* 300 nodes start within a second through 3 seeds: they converge within 4 s of the last
+ * start (8.5 s when every joiner synced with every seed and learned the rest by gossip under
+ * the admission budget), with full syncs a small multiple of N (proto/SWIM.md, "Cold
+ * start"). */
+Test(ringsim, cold_start_of_300_converges_within_4_s)
+{
+    struct sim_opts o;
+    opts_for(&o, SIM_JOIN, 300, 1);
+    o.duration_ms = 12000;
+    cr_assert(eq(int, run(&o), 0));
+    cr_assert(ne(u64, w.m.converged_us, UINT64_MAX));
+    uint64_t took_us = w.m.converged_us - w.m.disturb_us;
+    cr_log_info("converged %.2f s after the last start, %llu full syncs", (double)took_us / 1e6,
+                (unsigned long long)w.net.syncs);
+    cr_assert(le(u64, took_us, 4000000));
+    cr_assert(le(u64, w.net.syncs, 6 * (uint64_t)w.n));
+    cr_assert(eq(u64, w.m.false_suspicions, 0));
+    sim_free(&w);
+}
+
 Test(ringsim, one_join_reaches_every_node_within_2_5_s)
 {
     struct sim_opts o;

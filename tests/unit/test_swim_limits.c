@@ -494,6 +494,96 @@ Test(swim_limits, a_join_reply_admits_the_whole_cluster)
     cr_assert(eq(u64, swim_stats(net.nodes[1].s)->members_refused, 0));
 }
 
+/* A join sync request: |from|'s own record at |ip3| (10.0.0.<ip3>) and |fakes| small fake
+ * members. */
+static uint8_t *forge_join(int from, uint8_t ip3, int fakes, size_t *len)
+{
+    struct members *t;
+    cr_assert(eq(int, members_new(&t, 0, &tm.mem), 0));
+    struct member m;
+    memset(&m, 0, sizeof(m));
+    cr_assert(eq(int, member_set_id(&m, net.nodes[from].id, strlen(net.nodes[from].id)), 0));
+    m.addr = net.nodes[from].addr;
+    m.addr.ip[3] = ip3;
+    m.weight = 1;
+    m.incarnation = 1;
+    cr_assert(eq(int, members_put(t, &m), 0));
+    for (int k = 0; k < fakes; k++) {
+        fake_member(&m, k, 1);
+        m.label_count = 0;
+        m.id_len = (uint8_t)snprintf(m.id, sizeof(m.id), "joinfake-%05d", k);
+        cr_assert(eq(int, members_put(t, &m), 0));
+    }
+    struct codec_sync hdr;
+    memset(&hdr, 0, sizeof(hdr));
+    hdr.type = CODEC_SYNC;
+    hdr.join = 1;
+    hdr.from_len = (uint8_t)strlen(net.nodes[from].id);
+    memcpy(hdr.from, net.nodes[from].id, hdr.from_len);
+    size_t cap = codec_sync_size(&hdr, t);
+    uint8_t *buf = tm.mem.realloc(NULL, cap, tm.mem.user_data);
+    ssize_t n = codec_encode_sync(buf, cap, &hdr, t);
+    cr_assert(gt(i64, (int64_t)n, 0));
+    members_del(t);
+    *len = (size_t)n;
+    return buf;
+}
+
+/* A cold start brings hundreds of strangers to each seed within a second; each adds only
+ * itself, at the IP it connects from, and only the first time: a stranger's join sync
+ * cannot bring in other members beyond the strangers' budget, nor its sender under another
+ * IP. */
+Test(swim_limits, a_join_sync_admits_its_sender_and_only_at_its_own_ip)
+{
+    converge(3, 12);
+    struct swim *s0 = net.nodes[0].s;
+    struct swim_config unused;
+    int a = STRANGER - 1, b = STRANGER - 2;
+    net_config(&unused, &net, a, 12);
+    net_config(&unused, &net, b, 12);
+    /* The strangers' budget is spent first by a forged plain sync. */
+    size_t len;
+    uint8_t *plain = forge_sync(STRANGER, 100, 0, &len);
+    cr_assert(gt(i64, (int64_t)serve(0, STRANGER, plain, len), 0));
+    tm.mem.free(plain, tm.mem.user_data);
+    size_t count = members_count(swim_members(s0));
+    /* Its sender is admitted; the fakes it carries are not. */
+    uint8_t *join = forge_join(a, net.nodes[a].addr.ip[3], 50, &len);
+    cr_assert(gt(i64, (int64_t)serve(0, a, join, len), 0));
+    tm.mem.free(join, tm.mem.user_data);
+    cr_assert(eq(int, net_status(&net, 0, a), MEMBER_ALIVE));
+    cr_assert(eq(sz, members_count(swim_members(s0)), count + 1));
+    /* A sender whose record names another IP than the one it connects from is a stranger's
+     * claim like any other: refused while the budget is spent. */
+    join = forge_join(b, 99, 0, &len);
+    uint64_t refused = swim_stats(s0)->members_refused;
+    cr_assert(gt(i64, (int64_t)serve(0, b, join, len), 0));
+    tm.mem.free(join, tm.mem.user_data);
+    cr_assert(eq(int, net_status(&net, 0, b), -1));
+    cr_assert(eq(u64, swim_stats(s0)->members_refused, refused + 1));
+}
+
+/* A joiner does not re-gossip the table a seed's reply brought: every member in it is
+ * known to the seed, which (with the member itself) spreads it. */
+Test(swim_limits, a_join_reply_is_not_gossiped_again)
+{
+    net_start(&net, 0, NULL, 13);
+    struct swim *s0 = net.nodes[0].s;
+    struct member m;
+    for (int k = 0; k < 100; k++) {
+        fake_member(&m, k, 1);
+        m.label_count = 0;
+        cr_assert(eq(int, swim__test_put(s0, &m), 0));
+    }
+    net_start(&net, 1, NULL, 13);
+    net_join(&net, 1, 0);
+    net_run(&net, 1000);
+    struct swim *s1 = net.nodes[1].s;
+    cr_assert(eq(sz, members_count(swim_members(s1)), 102));
+    /* Only what it had to say itself (its own record, the seed's) is queued. */
+    cr_assert(le(sz, s1->bcast_count, 2), "%zu updates queued", s1->bcast_count);
+}
+
 /* ---- 5. ping-req ---- */
 
 static size_t craft_ping_req(uint8_t *buf, size_t cap, int from, const char *target,

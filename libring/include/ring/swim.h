@@ -144,6 +144,9 @@ struct swim_stats {
     uint64_t members_refused;
     uint64_t ping_reqs_refused;
     uint64_t syncs_refused;
+    /* Catch-up syncs started: a seed's table asked for again after a new member was refused
+     * for budget while the table grows (proto/SWIM.md, "Cold start"). */
+    uint64_t catchups;
 };
 
 /* A stream request for the caller to carry: connect to |to|, send one frame with |data|,

@@ -1,0 +1,171 @@
+/*
+ * Unit tests for swim's join and catch-up (proto/SWIM.md, "Cold start"): a join asks one
+ * seed at a time, a cluster that starts at once through three seeds converges with a few
+ * catch-up syncs per node, and a join into a converged cluster costs no catch-up anywhere.
+ */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <string.h>
+
+#include "ring/codec.h"
+#include "ring/error.h"
+#include "ring/swim.h"
+#include "swim_int.h"
+#include "swimnet.h"
+#include "testmem.h"
+
+static struct testmem tm;
+static struct net net;
+
+static void setup(void)
+{
+    testmem_init(&tm);
+    net_init(&net, &tm, 5);
+}
+
+static void teardown(void)
+{
+    net_free(&net);
+    cr_assert(eq(sz, tm.bytes, 0), "leaked %zu bytes in %zu blocks", tm.bytes, tm.blocks);
+}
+
+TestSuite(swim_join, .init = setup, .fini = teardown, .timeout = 120);
+
+#define SEEDS 3
+
+static void join_seeds(int i)
+{
+    struct ring_addr seeds[SEEDS];
+    for (int k = 0; k < SEEDS; k++) {
+        seeds[k] = net.nodes[k].addr;
+    }
+    cr_assert(eq(int, swim_join(net.nodes[i].s, seeds, SEEDS, net.now_ms), 0));
+}
+
+static int seed_of(const struct ring_addr *a)
+{
+    for (int k = 0; k < SEEDS; k++) {
+        if (ring_addr_equal(a, &net.nodes[k].addr)) {
+            return k;
+        }
+    }
+    return -1;
+}
+
+static uint64_t catchups(int from, int to)
+{
+    uint64_t sum = 0;
+    for (int i = from; i < to; i++) {
+        sum += swim_stats(net.nodes[i].s)->catchups;
+    }
+    return sum;
+}
+
+/* Memberlist asks every seed at once; with N nodes starting together that is 3N syncs of a
+ * seed's whole table. One seed at a time, the next at once when a sync fails. */
+Test(swim_join, a_join_asks_one_seed_and_the_next_when_it_fails)
+{
+    for (int i = 0; i <= SEEDS; i++) {
+        net_start(&net, i, NULL, 21);
+    }
+    struct swim *s = net.nodes[SEEDS].s;
+    join_seeds(SEEDS);
+    cr_assert(eq(int, swim_tick(s, 0), 0));
+    struct swim_stream_req req;
+    cr_assert(eq(int, swim_stream_next(s, &req), 1));
+    int first = seed_of(&req.to);
+    cr_assert(ge(int, first, 0));
+    cr_assert(eq(int, swim_stream_next(s, &req), 0), "a second join sync at once");
+    /* The first seed refuses the connection: the next one is asked in the same tick. */
+    cr_assert(eq(int, swim_stream_failed(s, req.token, 1), 0));
+    cr_assert(eq(u64, swim_next_deadline(s), 1));
+    cr_assert(eq(int, swim_tick(s, 1), 0));
+    cr_assert(eq(int, swim_stream_next(s, &req), 1));
+    int second = seed_of(&req.to);
+    cr_assert(ge(int, second, 0));
+    cr_assert(not(eq(int, second, first)));
+    cr_assert(eq(int, swim_stream_next(s, &req), 0));
+}
+
+/* Three seeds and the rest of the cluster start within a second: every node joins through
+ * one seed, the early ones catch up with a seed once the others have joined, and the
+ * cluster converges within a few seconds, nobody suspected. */
+Test(swim_join, a_cold_start_through_three_seeds_converges_in_seconds)
+{
+    int n = 30;
+    for (int i = 0; i < SEEDS; i++) {
+        net_start(&net, i, NULL, 22);
+    }
+    for (int i = 0; i < SEEDS; i++) {
+        join_seeds(i);
+    }
+    for (int i = SEEDS; i < n; i++) {
+        net_run(&net, net.now_ms + 1000 / (uint64_t)n);
+        net_start(&net, i, NULL, 22);
+        join_seeds(i);
+    }
+    uint64_t last_start_ms = net.now_ms;
+    cr_assert(net_run_until_converged(&net, 60000), "no convergence by 60 s");
+    uint64_t took_ms = net.now_ms - last_start_ms;
+    cr_log_info("converged %llu ms after the last start, %llu catch-ups",
+                (unsigned long long)took_ms, (unsigned long long)catchups(0, n));
+    cr_assert(le(u64, took_ms, 3000));
+    cr_assert(le(u64, catchups(0, n), 3 * (uint64_t)n));
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < n; j++) {
+            cr_assert(not(net.ever_suspect[i][j]), "%d suspected %d", i, j);
+        }
+    }
+}
+
+/* A member heard of long after a node's own join is the ordinary churn of a converged
+ * cluster: gossip brings it, and nobody asks a seed for its table. */
+Test(swim_join, a_join_into_a_converged_cluster_costs_no_catch_up)
+{
+    int n = 10;
+    for (int i = 0; i < n; i++) {
+        net_start(&net, i, NULL, 23);
+    }
+    for (int i = 0; i < n; i++) {
+        join_seeds(i);
+        net_run(&net, net.now_ms + 100);
+    }
+    cr_assert(net_run_until_converged(&net, 60000), "no convergence by 60 s");
+    net_run(&net, net.now_ms + 10000);
+    uint64_t before = catchups(0, n);
+    net_start(&net, n, NULL, 23);
+    join_seeds(n);
+    cr_assert(net_run_until_converged(&net, net.now_ms + 10000), "the joiner did not converge");
+    cr_assert(eq(u64, catchups(0, n), before));
+    cr_assert(eq(u64, catchups(n, n + 1), 0));
+}
+
+/* A sync whose sender's checksum equals the receiver's after the merge is answered with no
+ * records: the sender holds them all. Any other checksum gets the whole table. */
+Test(swim_join, a_sync_from_a_node_that_agrees_is_answered_without_the_table)
+{
+    for (int i = 0; i < 2; i++) {
+        net_start(&net, i, NULL, 24);
+    }
+    net_join(&net, 1, 0);
+    cr_assert(net_run_until_converged(&net, 10000), "no convergence by 10 s");
+    struct swim *s1 = net.nodes[1].s;
+    struct codec_sync hdr;
+    memset(&hdr, 0, sizeof(hdr));
+    hdr.type = CODEC_SYNC;
+    hdr.from_len = (uint8_t)strlen(net.nodes[1].id);
+    memcpy(hdr.from, net.nodes[1].id, hdr.from_len);
+    static uint8_t req[4096], resp[4096];
+    for (int differ = 0; differ <= 1; differ++) {
+        hdr.checksum = swim_checksum(s1) ^ (uint64_t)differ;
+        ssize_t len = codec_encode_sync(req, sizeof(req), &hdr, swim_members(s1));
+        cr_assert(gt(i64, (int64_t)len, 0));
+        ssize_t n = swim_stream_serve(net.nodes[0].s, &net.nodes[1].addr, req, (size_t)len, resp,
+                                      sizeof(resp), net.now_ms);
+        cr_assert(gt(i64, (int64_t)n, 0));
+        struct codec_sync got;
+        cr_assert(eq(int, codec_decode_sync(resp, (size_t)n, &got, NULL, NULL), 0));
+        cr_assert(eq(u32, got.member_count, differ ? 2 : 0), "checksums differ: %d", differ);
+        cr_assert(eq(u64, got.checksum, swim_checksum(s1)));
+    }
+}
