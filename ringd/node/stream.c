@@ -271,14 +271,12 @@ static void handshake_step(struct ringd_stream *st);
 static int start_payload(struct ringd_stream *st)
 {
     struct ringd *d = st->d;
-    if (codec_frame_length(st->hdr, &st->in_len) != 0 || st->in_len == 0) {
-        return -1;
-    }
+    int bad = codec_frame_length(st->hdr, &st->in_len) != 0 || st->in_len == 0;
     if (st->phase != PHASE_FRAME) {
         /* a stranger's first frames are a hello and a confirm of known sizes: anything else
          * is refused by its header, before a byte of it is read */
         uint32_t want = st->phase == PHASE_HELLO ? SESSION_HELLO_BYTES : SESSION_CONFIRM_BYTES;
-        if (st->in_len != want) {
+        if (bad || st->in_len != want) {
             /* what a node without keys sends first: counted as the envelope counts a
              * plaintext datagram too, so the keys view shows the misconfigured peer */
             d->m.stream_handshake_failures++;
@@ -288,6 +286,9 @@ static int start_payload(struct ringd_stream *st)
         }
         st->payload = 1;
         return 0;
+    }
+    if (bad) {
+        return -1;
     }
     /* refused by its header, before a byte of it is buffered: swim bounds what it accepts
      * by its table's size (a frame under a session or an envelope carries a tag too) */
