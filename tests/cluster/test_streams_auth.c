@@ -497,3 +497,37 @@ Test(streams_auth, ringctl_asks_peers_of_an_encrypted_cluster_with_its_keyfile)
              cluster_socket(0, sock, sizeof(sock)));
     cr_assert(ne(int, cluster_sh(cmd, out, sizeof(out)), 0), "%s", out);
 }
+
+/* A stranger sending its hello a byte at a time: the deadline runs from accept, whatever
+ * arrives. */
+Test(streams_auth, trickled_bytes_never_extend_the_handshake_deadline)
+{
+    write_keyfile(0);
+    cluster_start(1);
+    converge(1);
+    uint64_t timeouts = metric(0, "ringd_stream_handshake_timeouts_total");
+    int fd = tcp_connect(cluster_gossip_port(0));
+    uint8_t hello[CODEC_FRAME_HEADER_BYTES + SESSION_HELLO_BYTES];
+    memset(hello, 0xc1, sizeof(hello));
+    codec_frame_header(hello, SESSION_HELLO_BYTES);
+    struct timeval t0, t1;
+    gettimeofday(&t0, NULL);
+    size_t k = 0;
+    for (; k < sizeof(hello); k++) {
+        if (send(fd, hello + k, 1, MSG_NOSIGNAL) != 1) {
+            break;
+        }
+        char c;
+        if (recv(fd, &c, 1, MSG_DONTWAIT) == 0) {
+            break; /* closed */
+        }
+        cluster_sleep_ms(100);
+    }
+    gettimeofday(&t1, NULL);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_usec - t0.tv_usec) / 1000;
+    close(fd);
+    cr_assert(lt(sz, k, sizeof(hello)), "the whole hello went through");
+    cr_assert(ge(long, ms, 2900), "closed after %ld ms", ms);
+    cr_assert(le(long, ms, 4500), "closed after %ld ms", ms);
+    cr_assert(eq(u64, metric(0, "ringd_stream_handshake_timeouts_total"), timeouts + 1));
+}
