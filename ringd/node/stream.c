@@ -233,10 +233,13 @@ static int open_frame(struct ringd_stream *st)
     size_t len = 0;
     if (st->secure) {
         ssize_t n = session_open(&st->sess, st->in, st->in_len, st->in, st->in_len);
-        if (n <= 0) {
+        if (n < 0) {
             d->m.stream_auth_failures++;
             log_refusal(d, &st->peer, "a frame does not open under the session");
             return -1;
+        }
+        if (n == 0) {
+            return -1; /* an empty message is no request */
         }
         len = (size_t)n;
     } else if (ringd_open(d, SEAL_STREAM, &st->peer, st->in, st->in_len, NULL, 0, &len) == NULL ||
