@@ -2,7 +2,8 @@
  * fuzz_session: the session module's inputs from a stranger. Byte 0 picks the side:
  *   0: the rest is a client hello, then a confirm (16 bytes), then frames (2-byte length
  *      each) for a server with a fixed two-key ring;
- *   1: a client that sent a real hello reads the rest as the server's hello;
+ *   1: a client that sent a real hello reads the rest as the server's hello, which it must
+ *      refuse unless it is the genuine answer;
  *   2: a genuine handshake, then the rest as frames (2-byte length each) for the server.
  * Whatever opens must never exceed its input, and a failed session must stay failed.
  */
@@ -64,12 +65,18 @@ static void as_server(const uint8_t *p, size_t n)
 
 static void as_client(const uint8_t *p, size_t n)
 {
-    struct session c;
-    uint8_t ch[SESSION_HELLO_BYTES], conf[SESSION_CONFIRM_BYTES];
+    struct session c, s;
+    uint8_t ch[SESSION_HELLO_BYTES], sh[SESSION_HELLO_BYTES], conf[SESSION_CONFIRM_BYTES];
     session_init(&c, SESSION_CLIENT);
+    session_init(&s, SESSION_SERVER);
     session_client_hello(&c, &kr, rnd_c, ch, sizeof(ch));
-    if (session_client_finish(&c, &kr, p, n, conf, sizeof(conf)) >= 0) {
-        abort(); /* nobody but a key holder answering this hello can get here */
+    /* the one answer a key holder gives this hello (the randomness is fixed here) */
+    if (session_server_hello(&s, &kr, rnd_s, ch, sizeof(ch), sh, sizeof(sh)) < 0) {
+        abort();
+    }
+    if (session_client_finish(&c, &kr, p, n, conf, sizeof(conf)) >= 0 &&
+        (n != SESSION_HELLO_BYTES || memcmp(p, sh, n) != 0)) {
+        abort(); /* a server hello nobody with the key made was taken */
     }
 }
 
