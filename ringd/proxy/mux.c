@@ -184,7 +184,9 @@ static void reset_streams(struct mux_conn *c)
     for (size_t b = 0; b < MUX_BUCKETS; b++) {
         while (c->buckets[b] != NULL) {
             struct mux_stream *s = c->buckets[b];
-            int delivered = c->connected && s->sent_any;
+            /* before the handshake ends a stream's frames wait here, unsent */
+            int delivered = c->connected && s->sent_any &&
+                            (!c->secure || session_state(&c->sess) == SESSION_ESTABLISHED);
             unlink_stream(s);
             s->reset = 1;
             if (s->released) {
@@ -891,7 +893,9 @@ void ringd_mux_sweep(struct ringd *d, uint64_t now_ms)
         next = it->next;
         struct mux_conn *c = list_entry(it, struct mux_conn, link);
         uint64_t age = now_ms - c->since_ms;
-        int stuck = c->outgoing && !c->connected && age >= d->cfg.proxy_connect_timeout_ms;
+        /* connecting, or connected and still waiting for the handshake's answer */
+        int up = c->connected && (!c->secure || session_state(&c->sess) == SESSION_ESTABLISHED);
+        int stuck = c->outgoing && !up && age >= d->cfg.proxy_connect_timeout_ms;
         int idle = c->streams == 0 && age >= (c->outgoing ? MUX_IDLE_OUT_MS : MUX_IDLE_IN_MS);
         if (stuck) {
             d->proxy->m.proxy_peer_connect_failures++;
