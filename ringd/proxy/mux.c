@@ -37,9 +37,6 @@
 #define MUX_STREAMS_IN_MAX (PROXY_CLIENTS_MAX / 4)
 /* Incoming forwarding connections: a ringd needs one per peer (two when one is full). */
 #define MUX_CONNS_IN_MAX 256
-/* An incoming stream that has not received its whole request is reset after this long
- * without a frame: a request's bytes flow as fast as the sender's client sends them. */
-#define MUX_STREAM_IDLE_MS 30000
 /* How often the sweep looks at every stream for idling. */
 #define MUX_STREAM_SWEEP_MS 1000
 /* An outgoing connection's frames kept while its handshake runs (sealed when it ends). */
@@ -845,13 +842,16 @@ void mux_release(struct mux_stream *s)
 
 /* ---- upkeep ------------------------------------------------------------------------------ */
 
-/* Resets the first incoming stream of |c| idle past MUX_STREAM_IDLE_MS before its request
- * ended. Returns 1 if it reset one (the user's on_reset may have changed the table). */
+/* Resets the first incoming stream of |c| idle past --idle-timeout before its request ended:
+ * a forwarded request's bytes come as fast as the sender's client sends them, so the client
+ * connection's idle limit is the stream's. Returns 1 if it reset one (the user's on_reset may
+ * have changed the table). */
 static int reset_one_idle(struct mux_conn *c, uint64_t now_ms)
 {
     for (size_t b = 0; b < MUX_BUCKETS; b++) {
         for (struct mux_stream *s = c->buckets[b]; s != NULL; s = s->hnext) {
-            if (s->released || s->fin_recv || now_ms - s->last_ms < MUX_STREAM_IDLE_MS) {
+            if (s->released || s->fin_recv ||
+                now_ms - s->last_ms < c->d->cfg.proxy_idle_timeout_ms) {
                 continue;
             }
             uint8_t r[16];

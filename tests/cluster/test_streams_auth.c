@@ -531,3 +531,36 @@ Test(streams_auth, trickled_bytes_never_extend_the_handshake_deadline)
     cr_assert(le(long, ms, 4500), "closed after %ld ms", ms);
     cr_assert(eq(u64, metric(0, "ringd_stream_handshake_timeouts_total"), timeouts + 1));
 }
+
+/* Streams opened and left empty are reset after --idle-timeout, and counted. */
+Test(streams_auth, idle_forwarding_streams_are_reset)
+{
+    with_proxy(0);
+    cl.extra_args[0][4] = "--idle-timeout";
+    cl.extra_args[0][5] = "1s";
+    cl.extra_args[0][6] = NULL;
+    cluster_start(1);
+    converge(1);
+    int fd = tcp_connect(cluster_gossip_port(0));
+    uint8_t f[64];
+    plain_frame(fd, f, fwd_hello(f));
+    for (uint32_t id = 1; id <= 3; id++) {
+        plain_frame(fd, f, fwd_open(f, id, 1, 0));
+    }
+    /* the node answers each with RESET (cancel) once it idled */
+    int resets = 0;
+    for (int k = 0; k < 3; k++) {
+        uint8_t hdr[CODEC_FRAME_HEADER_BYTES], body[64];
+        uint32_t len = 0;
+        cr_assert(eq(int, read_n(fd, hdr, sizeof(hdr)), 0), "no RESET within %d ms", IO_MS);
+        cr_assert(eq(int, codec_frame_length(hdr, &len), 0));
+        cr_assert(le(u32, len, sizeof(body)));
+        cr_assert(eq(int, read_n(fd, body, len), 0));
+        struct fwd_frame fr;
+        cr_assert(eq(int, fwd_parse(body, len, &fr), 0));
+        resets += fr.type == FWD_RESET;
+    }
+    cr_assert(eq(int, resets, 3));
+    cr_assert(eq(u64, metric(0, "ringd_proxy_peer_streams_idle_total"), 3));
+    close(fd);
+}
