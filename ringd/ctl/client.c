@@ -14,8 +14,11 @@
 #include <unistd.h>
 
 #include "client.h"
+#include <sodium.h>
+
 #include "ring/codec.h"
 #include "ring/error.h"
+#include "ring/session.h"
 
 struct ringc {
     int fd;
@@ -441,23 +444,38 @@ static int read_exact(int fd, void *buf, size_t len, int64_t deadline)
     return 0;
 }
 
-/* The peer's reply frame, parsed into |out|. */
-static int peer_reply(int fd, int64_t deadline, struct ringc_peer_result *out,
-                      const msgpack_object **result)
+/* Reads one frame of at most |max| bytes into a new buffer |*body| (|*len| bytes), opened
+ * under |sess| when given. */
+static int peer_frame(int fd, int64_t deadline, struct session *sess, uint32_t max, char **body,
+                      uint32_t *len)
 {
     uint8_t hdr[CODEC_FRAME_HEADER_BYTES];
-    uint32_t len;
     int rv = read_exact(fd, hdr, sizeof(hdr), deadline);
-    if (rv == 0 && (codec_frame_length(hdr, &len) != 0 || len > RPC_MESSAGE_BYTES_MAX)) {
+    if (rv == 0 && (codec_frame_length(hdr, len) != 0 || *len > max || *len == 0)) {
         rv = -EPROTO;
     }
-    out->body = rv == 0 ? malloc(len) : NULL;
-    if (rv == 0 && out->body == NULL) {
+    *body = rv == 0 ? malloc(*len) : NULL;
+    if (rv == 0 && *body == NULL) {
         rv = -ENOMEM;
     }
     if (rv == 0) {
-        rv = read_exact(fd, out->body, len, deadline);
+        rv = read_exact(fd, *body, *len, deadline);
     }
+    if (rv == 0 && sess != NULL) {
+        ssize_t n = session_open(sess, (uint8_t *)*body, *len, (uint8_t *)*body, *len);
+        rv = n < 0 ? -EPROTO : 0;
+        *len = n < 0 ? 0 : (uint32_t)n;
+    }
+    return rv;
+}
+
+/* The peer's reply frame, parsed into |out|. */
+static int peer_reply(int fd, int64_t deadline, struct session *sess, struct ringc_peer_result *out,
+                      const msgpack_object **result)
+{
+    uint32_t len = 0;
+    int rv = peer_frame(fd, deadline, sess, RPC_MESSAGE_BYTES_MAX + SESSION_OVERHEAD_BYTES,
+                        &out->body, &len);
     struct rpc_msg msg;
     if (rv == 0 && rpc_parse(out->body, len, &msg, NULL) != 0) {
         rv = -EPROTO;
@@ -473,8 +491,68 @@ static int peer_reply(int fd, int64_t deadline, struct ringc_peer_result *out,
     return rv;
 }
 
-int ringc_peer_call(const struct ring_addr *peer, int timeout_ms, const char *method,
-                    struct ringc_peer_result *out, const msgpack_object **result)
+/* With keys: the session handshake (hello, the server's hello); the confirm goes in front of
+ * the request, into |b| (which then holds just its frame). Returns 0 or a negative errno
+ * (-EACCES: the peer's hello does not open under our keys). */
+static int peer_handshake(int fd, int64_t deadline, const struct seal_keyring *keys,
+                          struct session *sess, struct rpc_buf *b)
+{
+    uint8_t frame[CODEC_FRAME_HEADER_BYTES + SESSION_HELLO_BYTES];
+    uint8_t rnd[SESSION_RANDOM_BYTES];
+    if (sodium_init() < 0) {
+        return -ENOSYS;
+    }
+    randombytes_buf(rnd, sizeof(rnd));
+    session_init(sess, SESSION_CLIENT);
+    ssize_t n = session_client_hello(sess, keys, rnd, frame + CODEC_FRAME_HEADER_BYTES,
+                                     SESSION_HELLO_BYTES);
+    sodium_memzero(rnd, sizeof(rnd));
+    if (n < 0) {
+        return -EINVAL;
+    }
+    codec_frame_header(frame, (uint32_t)n);
+    int rv = write_all(fd, (const char *)frame, sizeof(frame));
+    char *hello = NULL;
+    uint32_t len = 0;
+    if (rv == 0) {
+        rv = peer_frame(fd, deadline, NULL, SESSION_HELLO_BYTES, &hello, &len);
+    }
+    if (rv == 0) {
+        n = session_client_finish(sess, keys, (const uint8_t *)hello, len,
+                                  frame + CODEC_FRAME_HEADER_BYTES, SESSION_CONFIRM_BYTES);
+        rv = n < 0 ? -EACCES : 0;
+    }
+    free(hello);
+    if (rv == 0) {
+        codec_frame_header(frame, (uint32_t)n);
+        rpc_buf_write(b, (const char *)frame, CODEC_FRAME_HEADER_BYTES + (size_t)n);
+    }
+    return rv;
+}
+
+/* Appends the request |payload| to |b| as a frame, under |sess| when given. */
+static int peer_request_frame(struct rpc_buf *b, struct session *sess, const char *payload,
+                              size_t len)
+{
+    size_t sealed = len + (sess != NULL ? SESSION_OVERHEAD_BYTES : 0);
+    uint8_t *frame = malloc(CODEC_FRAME_HEADER_BYTES + sealed);
+    if (frame == NULL) {
+        return -ENOMEM;
+    }
+    if (sess != NULL) {
+        session_seal(sess, (const uint8_t *)payload, len, frame + CODEC_FRAME_HEADER_BYTES, sealed);
+    } else {
+        memcpy(frame + CODEC_FRAME_HEADER_BYTES, payload, len);
+    }
+    codec_frame_header(frame, (uint32_t)sealed);
+    rpc_buf_write(b, (const char *)frame, CODEC_FRAME_HEADER_BYTES + sealed);
+    free(frame);
+    return b->error == 0 ? 0 : -ENOMEM;
+}
+
+int ringc_peer_call(const struct ring_addr *peer, const struct seal_keyring *keys, int timeout_ms,
+                    const char *method, struct ringc_peer_result *out,
+                    const msgpack_object **result)
 {
     memset(out, 0, sizeof(*out));
     msgpack_unpacked_init(&out->u);
@@ -483,20 +561,30 @@ int ringc_peer_call(const struct ring_addr *peer, int timeout_ms, const char *me
     if (fd < 0) {
         return fd;
     }
-    struct rpc_buf b;
+    struct session sess;
+    struct session *sp = keys != NULL && keys->count > 0 ? &sess : NULL;
+    struct rpc_buf req, wire;
     msgpack_packer pk;
-    rpc_buf_init(&b, NULL, 0);
-    msgpack_packer_init(&pk, &b, rpc_buf_write);
-    uint8_t hdr[CODEC_FRAME_HEADER_BYTES] = { 0 };
-    rpc_buf_write(&b, (const char *)hdr, sizeof(hdr));
+    rpc_buf_init(&req, NULL, 0);
+    rpc_buf_init(&wire, NULL, 0);
+    msgpack_packer_init(&pk, &req, rpc_buf_write);
     int rv = rpc_pack_request_begin(&pk, 1, method, strlen(method), 0) == 0 ? 0 : -ENOMEM;
-    if (rv == 0) {
-        codec_frame_header((uint8_t *)b.data, (uint32_t)(b.len - sizeof(hdr)));
-        rv = write_all(fd, b.data, b.len);
+    if (rv == 0 && sp != NULL) {
+        rv = peer_handshake(fd, deadline, keys, sp, &wire);
     }
-    rpc_buf_free(&b);
     if (rv == 0) {
-        rv = peer_reply(fd, deadline, out, result);
+        rv = peer_request_frame(&wire, sp, req.data, req.len);
+    }
+    if (rv == 0) {
+        rv = write_all(fd, wire.data, wire.len);
+    }
+    rpc_buf_free(&req);
+    rpc_buf_free(&wire);
+    if (rv == 0) {
+        rv = peer_reply(fd, deadline, sp, out, result);
+    }
+    if (sp != NULL) {
+        session_clear(sp);
     }
     close(fd);
     return rv;
@@ -509,11 +597,12 @@ void ringc_peer_result_free(struct ringc_peer_result *r)
     r->body = NULL;
 }
 
-int ringc_peer_checksums(const struct ring_addr *peer, int timeout_ms, struct ringc_checksums *out)
+int ringc_peer_checksums(const struct ring_addr *peer, const struct seal_keyring *keys,
+                         int timeout_ms, struct ringc_checksums *out)
 {
     struct ringc_peer_result r;
     const msgpack_object *res;
-    int rv = ringc_peer_call(peer, timeout_ms, "checksums", &r, &res);
+    int rv = ringc_peer_call(peer, keys, timeout_ms, "checksums", &r, &res);
     if (rv == 0) {
         memset(out, 0, sizeof(*out));
         ringc_get_str(res, "id", out->id, sizeof(out->id));

@@ -83,7 +83,10 @@ uint64_t ringc_get_u64(const msgpack_object *o, const char *key, uint64_t def);
 double ringc_get_f64(const msgpack_object *o, const char *key, double def);
 
 /* A peer's checksums, asked over its gossip port (TCP, one frame each way; ringctl
- * checksums). */
+ * checksums). With |keys| (the cluster's keyring, may be NULL) the query runs the gossip
+ * port's session handshake first (ring/session.h), as ringd's own streams do: an encrypted
+ * cluster answers nothing else. */
+struct seal_keyring;
 struct ringc_checksums {
     char id[129];
     uint64_t checksum;
@@ -91,7 +94,8 @@ struct ringc_checksums {
     uint64_t members;
 };
 /* Returns 0, RINGC_ERESPONSE or a negative errno. */
-int ringc_peer_checksums(const struct ring_addr *peer, int timeout_ms, struct ringc_checksums *out);
+int ringc_peer_checksums(const struct ring_addr *peer, const struct seal_keyring *keys,
+                         int timeout_ms, struct ringc_checksums *out);
 
 /* Any peer query (no params): "checksums", or "members" (the same answer as the local API's
  * members(), for `ringctl members --group` of another group). On 0, |*result| is valid until
@@ -100,8 +104,9 @@ struct ringc_peer_result {
     msgpack_unpacked u;
     char *body;
 };
-int ringc_peer_call(const struct ring_addr *peer, int timeout_ms, const char *method,
-                    struct ringc_peer_result *out, const msgpack_object **result);
+int ringc_peer_call(const struct ring_addr *peer, const struct seal_keyring *keys, int timeout_ms,
+                    const char *method, struct ringc_peer_result *out,
+                    const msgpack_object **result);
 void ringc_peer_result_free(struct ringc_peer_result *r);
 
 #endif

@@ -22,6 +22,8 @@
 
 struct ctl {
     const char *socket;
+    const char *keyfile;             /* --keyfile / $RING_KEYFILE; NULL: none */
+    const struct seal_keyring *keys; /* read from it, for peers' gossip ports; NULL: none */
     int json;
     int timeout_ms; /* 1 ms .. 24 h, as ringd's durations */
     struct ringc *c;

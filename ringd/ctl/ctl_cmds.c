@@ -174,7 +174,7 @@ static int members_elsewhere(struct ctl *ctl, const msgpack_object *group, const
         }
         struct ringc_peer_result r;
         const msgpack_object *res;
-        int rv = ringc_peer_call(&ra, ctl->timeout_ms, "members", &r, &res);
+        int rv = ringc_peer_call(&ra, ctl->keys, ctl->timeout_ms, "members", &r, &res);
         if (rv == 0) {
             rv = print_members(ctl, res, a);
             ringc_peer_result_free(&r);
@@ -697,7 +697,7 @@ int ctl_checksums(struct ctl *ctl, const struct ctl_args *args)
         struct ring_addr a;
         struct ringc_checksums cs;
         rv = ring_addr_parse(addr, strlen(addr), &a) == 0 ? 0 : -EINVAL;
-        rv = rv == 0 ? ringc_peer_checksums(&a, ctl->timeout_ms, &cs) : rv;
+        rv = rv == 0 ? ringc_peer_checksums(&a, ctl->keys, ctl->timeout_ms, &cs) : rv;
         if (rv != 0) {
             const char *err = rv == RINGC_ERESPONSE ? "error answer" : strerror(-rv);
             if (ctl->json) {

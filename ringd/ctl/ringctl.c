@@ -11,17 +11,23 @@
  * Exit status: 0 success; 1 ringd unreachable or an error answer; 2 usage; 3 (checksums) the
  * members disagree or some could not be asked.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "config.h"
 #include "ctl.h"
 #include "ring/error.h"
+#include "ring/seal.h"
 #include "version.h"
 
 #define DEFAULT_SOCKET     "/run/ringd/ringd.sock"
 #define DEFAULT_TIMEOUT_MS 5000
+/* A key file is a few lines (ringd reads at most as much). */
+#define KEYFILE_BYTES_MAX 4096
 
 /* A command: its name, what it takes (for its usage line), what it does, the options of its
  * own it accepts, and how many positional arguments. */
@@ -79,6 +85,9 @@ static const char global_options[] =
     "  --json, -o json      print JSON: one object (watch: one per line)\n"
     "  -o text              print tables for a person (the default)\n"
     "  --timeout DURATION   wait this long for an answer, e.g. 500ms, 2s, 1m [5s]\n"
+    "  --keyfile PATH       the cluster's gossip key file, for the commands that ask\n"
+    "                       peers' gossip ports (checksums, members --group) of an\n"
+    "                       encrypted cluster [$RING_KEYFILE]\n"
     "  -h, --help           this help (after a command: that command's)\n"
     "  --version            print ringctl's version and exit\n";
 
@@ -167,7 +176,7 @@ static const char *take_value(struct parser *p, const char *name, const char *in
     return p->argv[++p->i];
 }
 
-/* --socket, --json, -o/--output, --timeout: valid before and after the command. Returns
+/* --socket, --keyfile, --json, -o/--output, --timeout: valid before and after the command. Returns
  * PARSE_OK when argv[p->i] was one of them, 0 when it was none, or a usage error. */
 static int global_option(struct parser *p, struct ctl *ctl)
 {
@@ -179,6 +188,10 @@ static int global_option(struct parser *p, struct ctl *ctl)
     if (is_opt(p, "--socket", &v)) {
         ctl->socket = take_value(p, "--socket", v);
         return ctl->socket != NULL ? PARSE_OK : CTL_EXIT_USAGE;
+    }
+    if (is_opt(p, "--keyfile", &v)) {
+        ctl->keyfile = take_value(p, "--keyfile", v);
+        return ctl->keyfile != NULL ? PARSE_OK : CTL_EXIT_USAGE;
     }
     if (is_opt(p, "-o", &v) || is_opt(p, "--output", &v)) {
         const char *fmt = take_value(p, "-o", v);
@@ -332,9 +345,34 @@ static int parse(struct parser *p, struct ctl *ctl, const struct command *c, str
     return PARSE_OK;
 }
 
+/* Reads --keyfile into |kr| (ringd's key file format). Returns 0 or CTL_EXIT_FAIL (said on
+ * stderr). */
+static int load_keys(const char *path, struct seal_keyring *kr)
+{
+    char text[KEYFILE_BYTES_MAX + 1], err[160] = "";
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "ringctl: --keyfile %s: %s\n", ctl_shown(path), strerror(errno));
+        return CTL_EXIT_FAIL;
+    }
+    size_t len = fread(text, 1, sizeof(text), f);
+    int bad = ferror(f) || !feof(f);
+    fclose(f);
+    int rv = bad ? -1 : seal_keyring_parse(kr, text, len, err, sizeof(err));
+    sodium_memzero(text, sizeof(text));
+    if (rv != 0) {
+        fprintf(stderr, "ringctl: --keyfile %s: %s\n", ctl_shown(path),
+                bad ? "unreadable or not a key file" : err);
+        return CTL_EXIT_FAIL;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    struct ctl ctl = { .socket = getenv("RINGD_SOCKET"), .timeout_ms = DEFAULT_TIMEOUT_MS };
+    struct ctl ctl = { .socket = getenv("RINGD_SOCKET"),
+                       .keyfile = getenv("RING_KEYFILE"),
+                       .timeout_ms = DEFAULT_TIMEOUT_MS };
     if (ctl.socket == NULL || ctl.socket[0] == '\0') {
         ctl.socket = DEFAULT_SOCKET;
     }
@@ -362,6 +400,13 @@ int main(int argc, char **argv)
     if (rv != PARSE_OK) {
         return rv;
     }
+    static struct seal_keyring keys;
+    if (ctl.keyfile != NULL && ctl.keyfile[0] != '\0') {
+        if (sodium_init() < 0 || load_keys(ctl.keyfile, &keys) != 0) {
+            return CTL_EXIT_FAIL;
+        }
+        ctl.keys = &keys;
+    }
     if (c->connects) {
         char err[512];
         rv = ringc_connect(&ctl.c, ctl.socket, err, sizeof(err));
@@ -372,5 +417,6 @@ int main(int argc, char **argv)
     }
     rv = c->fn(&ctl, &args);
     ringc_close(ctl.c);
+    seal_keyring_clear(&keys);
     return rv;
 }

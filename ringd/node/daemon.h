@@ -41,6 +41,12 @@ struct ringd_node_counters {
     uint64_t auth_failures;     /* sealed packets no key of ours opens */
     uint64_t plaintext_refused; /* plaintext packets while we require encryption */
     uint64_t sealed_refused;    /* sealed packets while we have no keys */
+    /* Gossip-port streams (stream.c): handshakes that failed (wrong key, tampered, not a
+     * hello, a first frame of the wrong size), confirms that failed (a recorded hello played
+     * again), handshakes past their deadline, frames failing to open after the handshake, and
+     * connections evicted to make room for new ones (by address, or the total). */
+    uint64_t stream_handshake_failures, stream_replays, stream_handshake_timeouts;
+    uint64_t stream_auth_failures, stream_evicted_addr, stream_evicted_total;
 };
 
 struct sbuf;
@@ -92,12 +98,15 @@ struct ringd_node_cbs {
 #define RINGD_SUBSCRIBERS_MAX 8
 
 /* Takes over an inbound gossip-port connection whose first frame (|frame|, |len| bytes, valid
- * only during the call) begins with the byte it registered for: |tcp| lives in |owner|'s
- * memory with reading stopped; the acceptor owns it from now on and closes it with
- * |close_cb|. */
+ * only during the call; the plaintext) begins with the byte it registered for: |tcp| lives in
+ * |owner|'s memory with reading stopped; the acceptor owns it from now on and closes it with
+ * |close_cb|. |sess| is the connection's established session (ring/session.h), which the
+ * acceptor copies and uses for every later frame, or NULL when the node has no keys (frames
+ * are plaintext). */
+struct session;
 typedef void (*ringd_stream_accept_cb)(void *ctx, uv_tcp_t *tcp, void *owner, uv_close_cb close_cb,
-                                       const struct ring_addr *peer, const uint8_t *frame,
-                                       size_t len);
+                                       const struct ring_addr *peer, const struct session *sess,
+                                       const uint8_t *frame, size_t len);
 #define RINGD_ACCEPTORS_MAX 4
 
 struct ringd_api;
@@ -127,6 +136,10 @@ struct ringd {
     uv_tcp_t peer;
     uint32_t streams_in_open;
     struct list streams; /* open streams (struct ringd_stream), both directions */
+    /* Incoming streams not yet served or handed over, oldest first: the ones evicted when a
+     * cap is reached (stream.c). */
+    struct list streams_waiting;
+    uint64_t stream_refusal_logged_ms;
     uint8_t *dgram;      /* CODEC_DATAGRAM_BYTES_MAX: receive and send scratch */
     uint8_t *dgram_wire; /* as large: a datagram sealed, or opened */
 

@@ -338,6 +338,7 @@ static int signals_start(struct ringd *d)
 int ringd_start(struct ringd *d)
 {
     list_init(&d->streams);
+    list_init(&d->streams_waiting);
     d->dgram = malloc(CODEC_DATAGRAM_BYTES_MAX);
     d->dgram_wire = malloc(CODEC_DATAGRAM_BYTES_MAX);
     if (d->dgram == NULL || d->dgram_wire == NULL) {

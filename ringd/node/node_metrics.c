@@ -101,4 +101,22 @@ void ringd_node_prometheus(struct ringd *d, struct sbuf *b)
              d->m.streams_refused);
     prom_one(b, "ringd_stream_failures_total", "counter",
              "Outgoing streams that failed or timed out.", d->m.streams_out_failed);
+    prom_one(b, "ringd_stream_handshake_failures_total", "counter",
+             "Gossip-port connections whose handshake failed (wrong key, tampered, not a hello).",
+             d->m.stream_handshake_failures);
+    prom_one(b, "ringd_stream_replays_refused_total", "counter",
+             "Handshakes whose confirm did not open: a recorded connection played again.",
+             d->m.stream_replays);
+    prom_one(b, "ringd_stream_handshake_timeouts_total", "counter",
+             "Gossip-port connections closed at the handshake deadline.",
+             d->m.stream_handshake_timeouts);
+    prom_one(b, "ringd_stream_auth_failures_total", "counter",
+             "Stream frames that did not open under their connection's session.",
+             d->m.stream_auth_failures);
+    prom_family(b, "ringd_stream_evictions_total", "counter",
+                "Waiting gossip-port connections closed to make room for a new one.");
+    sbuf_printf(b, "ringd_stream_evictions_total{cap=\"address\"} %llu\n",
+                (unsigned long long)d->m.stream_evicted_addr);
+    sbuf_printf(b, "ringd_stream_evictions_total{cap=\"total\"} %llu\n",
+                (unsigned long long)d->m.stream_evicted_total);
 }

@@ -8,19 +8,35 @@
  *             holds a msgpack-RPC request (its first byte is 0x94, a 4-array, where every
  *             codec message starts with 0x93) is a peer query from ringctl: "checksums".
  *             One whose first byte another subsystem registered for (the proxy: 0x4d, a
- *             forwarding HELLO, ring/fwd.h) is handed over to it and lives on there; a
- *             forwarding HELLO that nobody takes (no --proxy here) is closed.
+ *             forwarding HELLO, ring/fwd.h) is handed over to it with the connection's
+ *             session and lives on there; a forwarding HELLO that nobody takes (no --proxy
+ *             here) is closed.
+ *
+ * With keys, every connection first runs the session handshake (ring/session.h; PROTOCOL.md
+ * section 10.1): the client's hello, the server's, the client's confirm; then the frames
+ * above travel under the session. Until the confirm has opened, an incoming connection is a
+ * stranger and costs a constant: its first frame must be exactly a hello and its second
+ * exactly a confirm (refused by their headers otherwise), both read into the stream's own
+ * bytes, under a deadline set at accept that no byte extends. A recorded connection played
+ * again fails at its confirm (counted as a replay).
+ *
+ * Connections waiting for their frame are capped per remote address and in total; a new one
+ * over a cap evicts the oldest waiting one (strangers first) instead of being refused, so
+ * connections held open by somebody never keep a peer's sync or join out.
  *
  * Reads never take more than the frame: the header first, then exactly its length.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "daemon.h"
 #include "view_pack.h"
 #include "ring/error.h"
 #include "ring/fwd.h"
 #include "ring/rpc.h"
+#include "ring/session.h"
 
 /* An outgoing stream (connect, write, read) must finish within this many probe intervals,
  * bounded below and above: a stream ping is only useful within its probe period, and a sync
@@ -30,28 +46,57 @@
 #define STREAM_TIMEOUT_MS_MAX    10000
 /* An incoming stream must deliver its frame within this long. */
 #define STREAM_IN_TIMEOUT_MS 10000
-/* Incoming streams open at once; more are refused (swim opens at most 32 per peer). */
-#define STREAMS_IN_MAX 256
+/* An incoming connection must complete the handshake within this long from accept: two
+ * round trips of 158 bytes, so even a slow link needs a fraction of it. */
+#define STREAM_HANDSHAKE_MS 3000
+/* Incoming connections waiting for their frame: in total (swim opens at most 32 per peer)
+ * and, of those not yet authenticated (without keys: not yet served), per remote address and
+ * in total. A new connection over a cap evicts the oldest of its kind. An address may hold as
+ * many as swim opens to one peer at once. */
+#define STREAMS_IN_MAX          256
+#define STREAMS_STRANGERS_MAX   128
+#define STREAMS_PER_ADDRESS_MAX 32
+/* Refusals and evictions are logged at most this often. */
+#define STREAM_LOG_INTERVAL_MS 10000
 /* First response buffer for swim_stream_serve: header room plus this much per member. */
 #define SERVE_BYTES_PER_MEMBER 1200
 #define SERVE_BYTES_MIN        (64u << 10)
 
+/* What the stream reads next. */
+enum phase {
+    PHASE_HELLO,   /* the peer's hello (into |small|) */
+    PHASE_CONFIRM, /* incoming: the client's confirm (into |small|) */
+    PHASE_FRAME,   /* the request or response frame (into |in|) */
+};
+
 struct ringd_stream {
     struct ringd *d;
     struct list link; /* in d->streams */
+    struct list wait; /* incoming, until served: in d->streams_waiting */
     uv_tcp_t tcp;
     uv_timer_t timer;
     uv_connect_t connect;
     uv_write_t write;
+    uv_write_t hs_write; /* the hello or confirm, never in flight with |write| */
     int outgoing;
+    int secure; /* the node has keys: the stream runs a session */
+    int authed; /* incoming: the confirm opened (or no keys and the frame is here) */
+    int reading;
+    int phase;
     uint32_t token;
     struct ring_addr peer;
+    struct session sess;
     uint8_t hdr[CODEC_FRAME_HEADER_BYTES];
-    uint8_t *out; /* the frame being sent: header and payload */
+    uint8_t small[SESSION_HELLO_BYTES];                             /* a hello or a confirm read */
+    uint8_t hs[2 * CODEC_FRAME_HEADER_BYTES + SESSION_HELLO_BYTES]; /* a hello or confirm sent */
+    size_t hs_len;
+    uint8_t *out; /* the frame being sent: header and payload (outgoing, secure: plaintext
+                     until the handshake is done) */
     size_t out_len;
     size_t got; /* bytes of header + payload read */
     uint8_t *in;
     uint32_t in_len;
+    int payload; /* the header is checked and the payload has its buffer */
     int closing;
     int handles_open;
     int done; /* outgoing: swim was told the outcome */
@@ -86,7 +131,9 @@ static void stream_close(struct ringd_stream *st)
     if (!st->outgoing) {
         d->streams_in_open--;
     }
+    session_clear(&st->sess);
     list_remove(&st->link);
+    list_remove(&st->wait);
     uv_close((uv_handle_t *)&st->tcp, on_closed);
     uv_close((uv_handle_t *)&st->timer, on_closed);
 }
@@ -98,9 +145,36 @@ void ringd_stream_close_all(struct ringd *d)
     }
 }
 
+/* Logs a refusal from |from|, at most once per STREAM_LOG_INTERVAL_MS. */
+static void log_refusal(struct ringd *d, const struct ring_addr *from, const char *why)
+{
+    uint64_t now = uv_now(d->loop);
+    if (d->stream_refusal_logged_ms != 0 &&
+        now - d->stream_refusal_logged_ms < STREAM_LOG_INTERVAL_MS) {
+        return;
+    }
+    d->stream_refusal_logged_ms = now;
+    char addr[RING_ADDR_STRLEN];
+    ringd_log(&d->log, RINGD_LOG_WARN, "stream refused", "from", ringd_addr_str(from, addr), "why",
+              why, NULL);
+}
+
+/* Counts, logs and closes. */
+static void refuse(struct ringd_stream *st, uint64_t *counter, const char *why)
+{
+    (*counter)++;
+    log_refusal(st->d, &st->peer, why);
+    stream_close(st);
+}
+
 static void on_timeout(uv_timer_t *t)
 {
-    stream_close(t->data);
+    struct ringd_stream *st = t->data;
+    if (!st->outgoing && st->secure && !st->authed) {
+        refuse(st, &st->d->m.stream_handshake_timeouts, "no handshake within its deadline");
+    } else {
+        stream_close(st);
+    }
 }
 
 static struct ringd_stream *stream_new(struct ringd *d, int outgoing, uint64_t timeout_ms)
@@ -111,55 +185,66 @@ static struct ringd_stream *stream_new(struct ringd *d, int outgoing, uint64_t t
     }
     st->d = d;
     st->outgoing = outgoing;
+    st->secure = ringd_encrypting(d);
+    session_init(&st->sess, outgoing ? SESSION_CLIENT : SESSION_SERVER);
+    st->phase = st->secure ? PHASE_HELLO : PHASE_FRAME;
     uv_tcp_init(d->loop, &st->tcp);
     uv_timer_init(d->loop, &st->timer);
     st->tcp.data = st;
     st->timer.data = st;
     st->connect.data = st;
     st->write.data = st;
+    st->hs_write.data = st;
     st->handles_open = 2;
+    list_init(&st->wait);
     list_push(&d->streams, &st->link);
     uv_timer_start(&st->timer, on_timeout, timeout_ms, 0);
     return st;
 }
 
-/* Takes |payload| (|len| bytes), sealed when the node encrypts, as the frame to send.
- * Returns 0 or -1. */
+/* Makes |payload| (|len| bytes; may be st->out) the frame to send: under the session, or
+ * plaintext (ringd_seal copies it when the node has no keys). Returns 0 or -1. */
 static int set_frame(struct ringd_stream *st, const void *payload, size_t len)
 {
-    size_t cap = len + SEAL_OVERHEAD_BYTES;
-    st->out = malloc(CODEC_FRAME_HEADER_BYTES + cap);
-    if (st->out == NULL) {
+    size_t cap = len + (st->secure ? SESSION_OVERHEAD_BYTES : SEAL_OVERHEAD_BYTES);
+    uint8_t *frame = malloc(CODEC_FRAME_HEADER_BYTES + cap);
+    if (frame == NULL) {
         return -1;
     }
-    ssize_t n =
-        ringd_seal(st->d, SEAL_STREAM, payload, len, st->out + CODEC_FRAME_HEADER_BYTES, cap);
+    uint8_t *body = frame + CODEC_FRAME_HEADER_BYTES;
+    ssize_t n = st->secure ? session_seal(&st->sess, payload, len, body, cap)
+                           : ringd_seal(st->d, SEAL_STREAM, payload, len, body, cap);
     if (n < 0 || (size_t)n > CODEC_FRAME_BYTES_MAX) {
+        free(frame);
         return -1;
     }
-    codec_frame_header(st->out, (uint32_t)n);
+    codec_frame_header(frame, (uint32_t)n);
+    free(st->out);
+    st->out = frame;
     st->out_len = CODEC_FRAME_HEADER_BYTES + (size_t)n;
     return 0;
 }
 
-/* Replaces the frame read with its plaintext (opened when the node encrypts). Returns 0, or
- * -1 when it must be dropped (ringd_open counted it). */
+/* Replaces the frame read with its plaintext (opened under the session, or checked to be
+ * plaintext when the node has no keys). Returns 0, or -1 when it must be dropped (counted). */
 static int open_frame(struct ringd_stream *st)
 {
-    uint8_t *plain = ringd_encrypting(st->d) ? malloc(st->in_len) : NULL;
-    if (ringd_encrypting(st->d) && plain == NULL) {
-        return -1;
-    }
+    struct ringd *d = st->d;
     size_t len = 0;
-    const uint8_t *got =
-        ringd_open(st->d, SEAL_STREAM, &st->peer, st->in, st->in_len, plain, st->in_len, &len);
-    if (got == NULL || len == 0) {
-        free(plain);
+    if (st->secure) {
+        ssize_t n = session_open(&st->sess, st->in, st->in_len, st->in, st->in_len);
+        if (n < 0) {
+            d->m.stream_auth_failures++;
+            log_refusal(d, &st->peer, "a frame does not open under the session");
+            return -1;
+        }
+        if (n == 0) {
+            return -1; /* an empty message is no request */
+        }
+        len = (size_t)n;
+    } else if (ringd_open(d, SEAL_STREAM, &st->peer, st->in, st->in_len, NULL, 0, &len) == NULL ||
+               len == 0) {
         return -1;
-    }
-    if (got == plain) {
-        free(st->in);
-        st->in = plain;
     }
     st->in_len = (uint32_t)len;
     return 0;
@@ -176,27 +261,48 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
             uv_buf_init((char *)st->hdr + st->got, (unsigned)(CODEC_FRAME_HEADER_BYTES - st->got));
     } else {
         size_t off = st->got - CODEC_FRAME_HEADER_BYTES;
-        *buf = uv_buf_init((char *)st->in + off, (unsigned)(st->in_len - off));
+        uint8_t *p = st->phase == PHASE_FRAME ? st->in : st->small;
+        *buf = uv_buf_init((char *)p + off, (unsigned)(st->in_len - off));
     }
 }
 
 static void frame_done(struct ringd_stream *st);
+static void handshake_step(struct ringd_stream *st);
 
-/* Called after the header arrived: checks it and allocates the payload. Returns 0 or -1. */
+/* Called after the header arrived: checks it and gives the payload a buffer. Returns 0 or -1
+ * (counted). */
 static int start_payload(struct ringd_stream *st)
 {
-    if (codec_frame_length(st->hdr, &st->in_len) != 0 || st->in_len == 0) {
+    struct ringd *d = st->d;
+    int bad = codec_frame_length(st->hdr, &st->in_len) != 0 || st->in_len == 0;
+    if (st->phase != PHASE_FRAME) {
+        /* a stranger's first frames are a hello and a confirm of known sizes: anything else
+         * is refused by its header, before a byte of it is read */
+        uint32_t want = st->phase == PHASE_HELLO ? SESSION_HELLO_BYTES : SESSION_CONFIRM_BYTES;
+        if (bad || st->in_len != want) {
+            /* what a node without keys sends first: counted as the envelope counts a
+             * plaintext datagram too, so the keys view shows the misconfigured peer */
+            d->m.stream_handshake_failures++;
+            d->m.plaintext_refused += st->phase == PHASE_HELLO;
+            log_refusal(d, &st->peer, "first frames are not a handshake (a node without keys?)");
+            return -1;
+        }
+        st->payload = 1;
+        return 0;
+    }
+    if (bad) {
         return -1;
     }
     /* refused by its header, before a byte of it is buffered: swim bounds what it accepts
-     * by its table's size (a sealed frame carries the envelope too) */
-    size_t max = swim_stream_bytes_max(st->d->swim, st->outgoing ? st->token : 0);
+     * by its table's size (a frame under a session or an envelope carries a tag too) */
+    size_t max = swim_stream_bytes_max(d->swim, st->outgoing ? st->token : 0);
     if (st->in_len > max + SEAL_OVERHEAD_BYTES) {
-        st->d->m.streams_refused++;
+        d->m.streams_refused++;
         return -1;
     }
     st->in = malloc(st->in_len);
-    return st->in != NULL ? 0 : -1;
+    st->payload = st->in != NULL;
+    return st->payload ? 0 : -1;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -207,17 +313,120 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         stream_close(st);
         return;
     }
-    int had_header = st->got >= CODEC_FRAME_HEADER_BYTES;
     st->got += (size_t)nread;
-    if (!had_header && st->got == CODEC_FRAME_HEADER_BYTES && start_payload(st) != 0) {
+    if (!st->payload && st->got == CODEC_FRAME_HEADER_BYTES && start_payload(st) != 0) {
         stream_close(st);
         return;
     }
-    if (st->got >= CODEC_FRAME_HEADER_BYTES && st->in != NULL &&
-        st->got == CODEC_FRAME_HEADER_BYTES + st->in_len) {
-        uv_read_stop(s);
-        frame_done(st);
+    if (!st->payload || st->got != CODEC_FRAME_HEADER_BYTES + st->in_len) {
+        return;
     }
+    st->got = 0;
+    st->payload = 0;
+    if (st->phase != PHASE_FRAME) {
+        handshake_step(st);
+        return;
+    }
+    uv_read_stop(s);
+    st->reading = 0;
+    frame_done(st);
+}
+
+static void start_reading(struct ringd_stream *st)
+{
+    if (st->reading) {
+        return;
+    }
+    st->reading = 1;
+    if (uv_read_start((uv_stream_t *)&st->tcp, on_alloc, on_read) != 0) {
+        stream_close(st);
+    }
+}
+
+/* ---- the handshake (with keys) --------------------------------------------------------- */
+
+static void on_hs_written(uv_write_t *w, int status)
+{
+    struct ringd_stream *st = w->data;
+    if (status != 0 || st->closing) {
+        stream_close(st);
+        return;
+    }
+    start_reading(st);
+}
+
+static void on_out_written(uv_write_t *w, int status);
+
+/* Sends the hello or confirm in st->hs (|len| bytes after the header). */
+static void send_hs(struct ringd_stream *st, size_t len)
+{
+    codec_frame_header(st->hs, (uint32_t)len);
+    st->hs_len = CODEC_FRAME_HEADER_BYTES + len;
+    uv_buf_t b = uv_buf_init((char *)st->hs, (unsigned)st->hs_len);
+    if (uv_write(&st->hs_write, (uv_stream_t *)&st->tcp, &b, 1, on_hs_written) != 0) {
+        stream_close(st);
+    }
+}
+
+/* Outgoing: the server's hello arrived. Sends the confirm and the request under the
+ * session. */
+static void client_finish(struct ringd_stream *st)
+{
+    struct ringd *d = st->d;
+    uint8_t *confirm = st->hs + CODEC_FRAME_HEADER_BYTES;
+    ssize_t n = session_client_finish(&st->sess, &d->keys, st->small, SESSION_HELLO_BYTES, confirm,
+                                      SESSION_CONFIRM_BYTES);
+    if (n < 0) {
+        d->m.auth_failures += n == RING_EAUTH;
+        refuse(st, &d->m.stream_handshake_failures, ring_strerror((int)n));
+        return;
+    }
+    codec_frame_header(st->hs, (uint32_t)n);
+    st->phase = PHASE_FRAME;
+    if (set_frame(st, st->out, st->out_len) != 0) {
+        stream_close(st);
+        return;
+    }
+    uv_buf_t b[2] = {
+        uv_buf_init((char *)st->hs, (unsigned)(CODEC_FRAME_HEADER_BYTES + (size_t)n)),
+        uv_buf_init((char *)st->out, (unsigned)st->out_len),
+    };
+    if (uv_write(&st->write, (uv_stream_t *)&st->tcp, b, 2, on_out_written) != 0) {
+        stream_close(st);
+    }
+}
+
+/* A hello or a confirm arrived in st->small. */
+static void handshake_step(struct ringd_stream *st)
+{
+    struct ringd *d = st->d;
+    if (st->outgoing) {
+        client_finish(st);
+        return;
+    }
+    if (st->phase == PHASE_HELLO) {
+        uint8_t rnd[SESSION_RANDOM_BYTES];
+        randombytes_buf(rnd, sizeof(rnd));
+        ssize_t n = session_server_hello(&st->sess, &d->keys, rnd, st->small, SESSION_HELLO_BYTES,
+                                         st->hs + CODEC_FRAME_HEADER_BYTES, SESSION_HELLO_BYTES);
+        sodium_memzero(rnd, sizeof(rnd));
+        if (n < 0) {
+            d->m.auth_failures += n == RING_EAUTH; /* sealed with a key we lack, or tampered */
+            refuse(st, &d->m.stream_handshake_failures, ring_strerror((int)n));
+            return;
+        }
+        st->phase = PHASE_CONFIRM;
+        send_hs(st, (size_t)n);
+        return;
+    }
+    if (session_server_confirm(&st->sess, st->small, SESSION_CONFIRM_BYTES) != 0) {
+        refuse(st, &d->m.stream_replays, "the confirm does not open: a recorded handshake");
+        return;
+    }
+    /* authenticated: from here the frame may be as large as swim accepts */
+    st->authed = 1;
+    st->phase = PHASE_FRAME;
+    uv_timer_start(&st->timer, on_timeout, STREAM_IN_TIMEOUT_MS, 0);
 }
 
 /* ---- outgoing ------------------------------------------------------------------------- */
@@ -229,9 +438,7 @@ static void on_out_written(uv_write_t *w, int status)
         stream_close(st);
         return;
     }
-    if (uv_read_start((uv_stream_t *)&st->tcp, on_alloc, on_read) != 0) {
-        stream_close(st);
-    }
+    start_reading(st);
 }
 
 static void on_connected(uv_connect_t *c, int status)
@@ -239,6 +446,19 @@ static void on_connected(uv_connect_t *c, int status)
     struct ringd_stream *st = c->data;
     if (status != 0 || st->closing) {
         stream_close(st);
+        return;
+    }
+    if (st->secure) {
+        uint8_t rnd[SESSION_RANDOM_BYTES];
+        randombytes_buf(rnd, sizeof(rnd));
+        ssize_t n = session_client_hello(&st->sess, &st->d->keys, rnd,
+                                         st->hs + CODEC_FRAME_HEADER_BYTES, SESSION_HELLO_BYTES);
+        sodium_memzero(rnd, sizeof(rnd));
+        if (n < 0) {
+            stream_close(st);
+            return;
+        }
+        send_hs(st, (size_t)n);
         return;
     }
     uv_buf_t b = uv_buf_init((char *)st->out, (unsigned)st->out_len);
@@ -252,6 +472,22 @@ static uint64_t out_timeout_ms(const struct ringd *d)
     uint64_t t = (uint64_t)d->cfg.probe_interval_ms * STREAM_TIMEOUT_INTERVALS;
     return t < STREAM_TIMEOUT_MS_MIN ? STREAM_TIMEOUT_MS_MIN
                                      : (t > STREAM_TIMEOUT_MS_MAX ? STREAM_TIMEOUT_MS_MAX : t);
+}
+
+/* The request to send: a frame now without keys; with keys, its plaintext kept until the
+ * handshake gives the session it goes under. Returns 0 or -1. */
+static int set_request(struct ringd_stream *st, const uint8_t *data, size_t len)
+{
+    if (!st->secure) {
+        return set_frame(st, data, len);
+    }
+    st->out = malloc(len > 0 ? len : 1);
+    if (st->out == NULL) {
+        return -1;
+    }
+    memcpy(st->out, data, len);
+    st->out_len = len;
+    return 0;
 }
 
 void ringd_stream_start(struct ringd *d, const struct swim_stream_req *req)
@@ -268,7 +504,7 @@ void ringd_stream_start(struct ringd *d, const struct swim_stream_req *req)
     struct sockaddr_storage ss;
     ringd_addr_to_sockaddr(&req->to, req->to.family == RING_ADDR_V6, &ss);
     /* stream_close() reports the failure to swim; the pump that started us drains it. */
-    if (set_frame(st, req->data, req->len) != 0 ||
+    if (set_request(st, req->data, req->len) != 0 ||
         uv_tcp_connect(&st->connect, &st->tcp, (const struct sockaddr *)&ss, on_connected) != 0) {
         stream_close(st);
     }
@@ -284,7 +520,6 @@ static void on_in_written(uv_write_t *w, int status)
 
 static void send_response(struct ringd_stream *st, const uint8_t *payload, size_t len)
 {
-    free(st->out);
     if (set_frame(st, payload, len) != 0) {
         stream_close(st);
         return;
@@ -383,19 +618,23 @@ int ringd_node_accept_streams(struct ringd *d, uint8_t first_byte, ringd_stream_
     return 0;
 }
 
-/* A connection another subsystem takes: off the stream list and its timer, over to it. */
+/* A connection another subsystem takes: off the stream lists and its timer, over to it with
+ * its session. */
 static void hand_over(struct ringd_stream *st, size_t k)
 {
     struct ringd *d = st->d;
     st->closing = 1;
     d->streams_in_open--;
     list_remove(&st->link);
+    list_remove(&st->wait);
     uint8_t *frame = st->in;
     free(st->out);
     st->in = st->out = NULL;
     uv_close((uv_handle_t *)&st->timer, on_closed);
     /* the tcp handle stays in |st|'s memory; the acceptor closes it with on_closed */
-    d->acceptors[k].cb(d->acceptors[k].ctx, &st->tcp, st, on_closed, &st->peer, frame, st->in_len);
+    d->acceptors[k].cb(d->acceptors[k].ctx, &st->tcp, st, on_closed, &st->peer,
+                       st->secure ? &st->sess : NULL, frame, st->in_len);
+    session_clear(&st->sess);
     free(frame);
 }
 
@@ -416,6 +655,7 @@ static void frame_done(struct ringd_stream *st)
         stream_close(st);
         return;
     }
+    list_remove(&st->wait); /* served from here on: no longer evictable */
     if (st->in[0] == 0x94) {
         serve_peer_query(st);
         return;
@@ -433,13 +673,55 @@ static void frame_done(struct ringd_stream *st)
     }
 }
 
+/* ---- admission ------------------------------------------------------------------------ */
+
+static int same_host(const struct ring_addr *a, const struct ring_addr *b)
+{
+    return a->family == b->family && memcmp(a->ip, b->ip, sizeof(a->ip)) == 0;
+}
+
+/* Makes room for a connection from |peer|: over a cap, the oldest waiting connection of that
+ * cap is evicted (a stranger before an authenticated peer), never the new one refused, so
+ * connections somebody holds open cannot keep a sync or a join out. */
+static void make_room(struct ringd *d, const struct ring_addr *peer)
+{
+    size_t waiting = 0, strangers = 0, same = 0;
+    struct ringd_stream *oldest = NULL, *oldest_stranger = NULL, *oldest_same = NULL;
+    struct list *head = &d->streams_waiting;
+    for (struct list *it = head->prev; it != head; it = it->prev) { /* oldest first */
+        struct ringd_stream *w = list_entry(it, struct ringd_stream, wait);
+        waiting++;
+        oldest = oldest != NULL ? oldest : w;
+        if (w->authed) {
+            continue;
+        }
+        strangers++;
+        oldest_stranger = oldest_stranger != NULL ? oldest_stranger : w;
+        if (same_host(&w->peer, peer)) {
+            same++;
+            oldest_same = oldest_same != NULL ? oldest_same : w;
+        }
+    }
+    if (same >= STREAMS_PER_ADDRESS_MAX) {
+        refuse(oldest_same, &d->m.stream_evicted_addr,
+               "evicted: too many connections waiting from one address");
+    } else if (strangers >= STREAMS_STRANGERS_MAX) {
+        refuse(oldest_stranger, &d->m.stream_evicted_total,
+               "evicted: too many unauthenticated connections");
+    } else if (waiting >= STREAMS_IN_MAX) {
+        refuse(oldest_stranger != NULL ? oldest_stranger : oldest, &d->m.stream_evicted_total,
+               "evicted: too many connections waiting");
+    }
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     struct ringd *d = server->data;
     if (status != 0) {
         return;
     }
-    struct ringd_stream *st = stream_new(d, 0, STREAM_IN_TIMEOUT_MS);
+    uint64_t deadline_ms = ringd_encrypting(d) ? STREAM_HANDSHAKE_MS : STREAM_IN_TIMEOUT_MS;
+    struct ringd_stream *st = stream_new(d, 0, deadline_ms);
     if (st == NULL) {
         return;
     }
@@ -447,12 +729,15 @@ static void on_connection(uv_stream_t *server, int status)
     d->m.streams_in++;
     struct sockaddr_storage ss;
     int len = sizeof(ss);
-    if (uv_accept(server, (uv_stream_t *)&st->tcp) != 0 || d->streams_in_open > STREAMS_IN_MAX ||
+    if (uv_accept(server, (uv_stream_t *)&st->tcp) != 0 ||
         uv_tcp_getpeername(&st->tcp, (struct sockaddr *)&ss, &len) != 0 ||
-        ringd_addr_from_sockaddr((struct sockaddr *)&ss, &st->peer) != 0 ||
-        uv_read_start((uv_stream_t *)&st->tcp, on_alloc, on_read) != 0) {
+        ringd_addr_from_sockaddr((struct sockaddr *)&ss, &st->peer) != 0) {
         stream_close(st);
+        return;
     }
+    make_room(d, &st->peer);
+    list_push(&d->streams_waiting, &st->wait);
+    start_reading(st);
 }
 
 int ringd_stream_listen(struct ringd *d)

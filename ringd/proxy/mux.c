@@ -2,6 +2,16 @@
  * mux: see mux.h. Flow control: a stream may have FWD_WINDOW_BYTES unacknowledged; the
  * receiver sends WINDOW once its user has passed half a window on. Bytes over the window
  * wait in the stream's own queue, so one slow stream never blocks the connection's others.
+ *
+ * With keys every frame travels under the connection's session (ring/session.h): an incoming
+ * connection arrives from stream.c with its handshake done; an outgoing one sends its hello
+ * first and keeps the frames its streams send meanwhile as plaintext until the server's hello
+ * gives the session, then seals them in order (frame numbers are the nonces).
+ *
+ * Limits on what a peer can hold here: incoming connections (at the cap, the one idle longest
+ * is evicted, else the new one refused), streams per connection and incoming streams in all
+ * (each holds one of the proxy's client slots), and incoming streams idle before their
+ * request ended are reset.
  */
 #include "mux.h"
 
@@ -12,12 +22,25 @@
 #include "proxy_int.h"
 #include "ring/error.h"
 #include "ring/fwd.h"
+#include "ring/session.h"
 #include "sbuf.h"
+
+#include <sodium.h>
 
 /* Stream table buckets per connection (ids are sequential, so id % buckets spreads well). */
 #define MUX_BUCKETS 64
-/* Streams open at once on one connection: more OPENs are refused with RESET. */
-#define MUX_STREAMS_MAX 4096
+/* Streams open at once on one connection: more OPENs are refused with RESET. A ringd opens a
+ * second connection to a peer when one is full. */
+#define MUX_STREAMS_MAX 256
+/* Incoming streams on all connections: each holds one of the proxy's PROXY_CLIENTS_MAX client
+ * slots, so peers can never take more than a quarter of them. */
+#define MUX_STREAMS_IN_MAX (PROXY_CLIENTS_MAX / 4)
+/* Incoming forwarding connections: a ringd needs one per peer (two when one is full). */
+#define MUX_CONNS_IN_MAX 256
+/* How often the sweep looks at every stream for idling. */
+#define MUX_STREAM_SWEEP_MS 1000
+/* An outgoing connection's frames kept while its handshake runs (sealed when it ends). */
+#define MUX_EARLY_BYTES_MAX (16u << 20)
 /* Read buffer: several frames per read; always holds one whole sealed frame. */
 #define MUX_RBUF_BYTES (64u << 10)
 /* An outgoing connection with no stream closes after this long; incoming ones after more,
@@ -51,6 +74,9 @@ struct mux_conn {
     struct mux_stream *buckets[MUX_BUCKETS];
     size_t streams;
     uint64_t since_ms; /* connect started, or the last stream ended */
+    int secure;        /* frames under |sess| */
+    struct session sess;
+    struct sbuf early; /* outgoing, secure: plaintext frames waiting for the handshake */
 };
 
 struct mux_stream {
@@ -67,11 +93,14 @@ struct mux_stream {
     size_t pending_off;
     uint8_t fin_sent, fin_recv, reset, sent_any, want_writable;
     uint8_t released; /* the user let go; kept only to send its queued bytes and FIN */
+    uint64_t last_ms; /* incoming: the last frame received */
 };
 
 struct ringd_mux {
     struct list conns;
     size_t count;
+    size_t conns_in, streams_in;
+    uint64_t stream_sweep_ms;
     uint8_t plain[MUX_WIRE_BYTES_MAX];
     uint8_t sealed[MUX_WIRE_BYTES_MAX];
 };
@@ -96,6 +125,8 @@ static void on_conn_closed(uv_handle_t *h)
     struct mux_conn *c = h->data;
     reset_streams(c);
     outq_free(&c->out);
+    sbuf_free(&c->early);
+    session_clear(&c->sess);
     free(c->rbuf);
     if (c->owner != NULL) {
         h->data = c->owner;
@@ -122,6 +153,9 @@ static void unlink_stream(struct mux_stream *s)
         }
     }
     s->c = NULL;
+    if (!c->outgoing) {
+        c->d->mux->streams_in--;
+    }
     if (--c->streams == 0) {
         c->since_ms = uv_now(c->d->loop);
     }
@@ -138,6 +172,7 @@ static void conn_fail(struct mux_conn *c)
     struct ringd_mux *m = c->d->mux;
     list_remove(&c->link);
     m->count--;
+    m->conns_in -= !c->outgoing;
     uv_close((uv_handle_t *)c->tcp, on_conn_closed);
 }
 
@@ -146,7 +181,9 @@ static void reset_streams(struct mux_conn *c)
     for (size_t b = 0; b < MUX_BUCKETS; b++) {
         while (c->buckets[b] != NULL) {
             struct mux_stream *s = c->buckets[b];
-            int delivered = c->connected && s->sent_any;
+            /* before the handshake ends a stream's frames wait here, unsent */
+            int delivered = c->connected && s->sent_any &&
+                            (!c->secure || session_state(&c->sess) == SESSION_ESTABLISHED);
             unlink_stream(s);
             s->reset = 1;
             if (s->released) {
@@ -185,40 +222,58 @@ static void on_out_done(struct outq *q, int status)
     }
 }
 
+/* Writes |len| plaintext bytes at |plain| as one frame under the session. */
+static int write_sealed(struct mux_conn *c, const uint8_t *plain, size_t len)
+{
+    struct ringd_mux *m = c->d->mux;
+    uint8_t hdr[CODEC_FRAME_HEADER_BYTES];
+    ssize_t sealed = session_seal(&c->sess, plain, len, m->sealed, sizeof(m->sealed));
+    if (sealed < 0) {
+        return (int)sealed;
+    }
+    codec_frame_header(hdr, (uint32_t)sealed);
+    uv_buf_t bufs[2] = {
+        uv_buf_init((char *)hdr, sizeof(hdr)),
+        uv_buf_init((char *)m->sealed, (unsigned)sealed),
+    };
+    return outq_write(&c->out, bufs, 2);
+}
+
 /* Sends one frame: |head| (type, stream, fixed body) then |data| (may be empty). */
 static int send_frame(struct mux_conn *c, const uint8_t *head, size_t head_len, const void *data,
                       size_t len)
 {
-    struct ringd *d = c->d;
     if (c->closing) {
         return RING_ECLOSED;
     }
     uint8_t hdr[CODEC_FRAME_HEADER_BYTES];
-    uv_buf_t bufs[3];
-    unsigned n = 0;
-    if (ringd_encrypting(d)) {
-        struct ringd_mux *m = d->mux;
+    codec_frame_header(hdr, (uint32_t)(head_len + len));
+    int rv;
+    if (c->secure && session_state(&c->sess) != SESSION_ESTABLISHED) {
+        /* the handshake is still running: kept in order, sealed when it ends */
+        sbuf_add(&c->early, hdr, sizeof(hdr));
+        sbuf_add(&c->early, head, head_len);
+        if (len > 0) {
+            sbuf_add(&c->early, data, len);
+        }
+        rv = c->early.failed ? RING_ENOMEM : 0;
+    } else if (c->secure) {
+        struct ringd_mux *m = c->d->mux;
         memcpy(m->plain, head, head_len);
         if (len > 0) {
             memcpy(m->plain + head_len, data, len);
         }
-        ssize_t sealed =
-            ringd_seal(d, SEAL_STREAM, m->plain, head_len + len, m->sealed, sizeof(m->sealed));
-        if (sealed < 0) {
-            return (int)sealed;
-        }
-        codec_frame_header(hdr, (uint32_t)sealed);
-        bufs[n++] = uv_buf_init((char *)hdr, sizeof(hdr));
-        bufs[n++] = uv_buf_init((char *)m->sealed, (unsigned)sealed);
+        rv = write_sealed(c, m->plain, head_len + len);
     } else {
-        codec_frame_header(hdr, (uint32_t)(head_len + len));
+        uv_buf_t bufs[3];
+        unsigned n = 0;
         bufs[n++] = uv_buf_init((char *)hdr, sizeof(hdr));
         bufs[n++] = uv_buf_init((char *)head, (unsigned)head_len);
         if (len > 0) {
             bufs[n++] = uv_buf_init((char *)data, (unsigned)len);
         }
+        rv = outq_write(&c->out, bufs, n);
     }
-    int rv = outq_write(&c->out, bufs, n);
     if (rv != 0) {
         conn_fail(c);
         return RING_ECLOSED;
@@ -260,13 +315,19 @@ static struct mux_stream *stream_new(struct mux_conn *c, uint32_t id)
     s->hnext = *bucket(c, id);
     *bucket(c, id) = s;
     c->streams++;
+    s->last_ms = uv_now(c->d->loop);
+    if (!c->outgoing) {
+        c->d->mux->streams_in++;
+    }
     return s;
 }
 
 static void incoming_open(struct mux_conn *c, const struct fwd_frame *f)
 {
     uint8_t frame[16];
-    if (c->streams >= MUX_STREAMS_MAX || c->d->stopping) {
+    if (c->streams >= MUX_STREAMS_MAX || c->d->mux->streams_in >= MUX_STREAMS_IN_MAX ||
+        c->d->stopping) {
+        c->d->proxy->m.proxy_peer_streams_refused += !c->d->stopping;
         send_frame(c, frame, fwd_reset(frame, f->stream, FWD_RESET_REFUSED), NULL, 0);
         return;
     }
@@ -312,6 +373,7 @@ static int on_frame(struct mux_conn *c, const struct fwd_frame *f)
     if (s == NULL) {
         return 0; /* released here already: its late frames are dropped */
     }
+    s->last_ms = uv_now(c->d->loop);
     if (s->released) {
         if (f->type == FWD_WINDOW) {
             s->send_window += f->window;
@@ -354,6 +416,35 @@ static int on_frame(struct mux_conn *c, const struct fwd_frame *f)
     }
 }
 
+/* Outgoing, with keys: the server's |hello| arrived. Sends the confirm, then the frames kept
+ * meanwhile, each sealed in order. Returns 0 or -1. */
+static int client_finish(struct mux_conn *c, const uint8_t *hello, size_t len)
+{
+    uint8_t confirm[CODEC_FRAME_HEADER_BYTES + SESSION_CONFIRM_BYTES];
+    ssize_t n = session_client_finish(&c->sess, &c->d->keys, hello, len,
+                                      confirm + CODEC_FRAME_HEADER_BYTES, SESSION_CONFIRM_BYTES);
+    if (n < 0) {
+        return -1;
+    }
+    codec_frame_header(confirm, (uint32_t)n);
+    uv_buf_t b = uv_buf_init((char *)confirm, (unsigned)(CODEC_FRAME_HEADER_BYTES + (size_t)n));
+    if (outq_write(&c->out, &b, 1) != 0) {
+        return -1;
+    }
+    const uint8_t *early = (const uint8_t *)c->early.data;
+    for (size_t pos = 0; pos < c->early.len;) {
+        uint32_t flen = 0;
+        codec_frame_length(early + pos, &flen);
+        if (write_sealed(c, early + pos + CODEC_FRAME_HEADER_BYTES, flen) != 0) {
+            return -1;
+        }
+        pos += CODEC_FRAME_HEADER_BYTES + flen;
+    }
+    sbuf_free(&c->early);
+    sbuf_init(&c->early, MUX_EARLY_BYTES_MAX);
+    return 0;
+}
+
 /* Parses the whole frames at the start of the read buffer. */
 static void read_frames(struct mux_conn *c)
 {
@@ -370,9 +461,29 @@ static void read_frames(struct mux_conn *c)
         }
         const uint8_t *wire = c->rbuf + pos + CODEC_FRAME_HEADER_BYTES;
         pos += CODEC_FRAME_HEADER_BYTES + len;
+        if (c->secure && session_state(&c->sess) == SESSION_HELLO_SENT) {
+            if (client_finish(c, wire, len) != 0) {
+                d->proxy->m.proxy_peer_auth_failures++;
+                conn_fail(c);
+                return;
+            }
+            continue;
+        }
         size_t plain_len = 0;
-        const uint8_t *plain = ringd_open(d, SEAL_STREAM, &c->peer, wire, len, d->mux->plain,
-                                          sizeof(d->mux->plain), &plain_len);
+        const uint8_t *plain = NULL;
+        if (c->secure) {
+            ssize_t n = session_open(&c->sess, wire, len, d->mux->plain, sizeof(d->mux->plain));
+            if (n < 0) {
+                d->proxy->m.proxy_peer_auth_failures++;
+                conn_fail(c);
+                return;
+            }
+            plain = d->mux->plain;
+            plain_len = (size_t)n;
+        } else {
+            plain = ringd_open(d, SEAL_STREAM, &c->peer, wire, len, d->mux->plain,
+                               sizeof(d->mux->plain), &plain_len);
+        }
         struct fwd_frame f;
         if (plain == NULL || fwd_parse(plain, plain_len, &f) != 0 || on_frame(c, &f) != 0) {
             d->proxy->m.proxy_peer_protocol_errors++;
@@ -415,14 +526,37 @@ static struct mux_conn *conn_new(struct ringd *d, int outgoing)
     c->outgoing = outgoing;
     c->next_id = 1;
     c->since_ms = uv_now(d->loop);
+    sbuf_init(&c->early, MUX_EARLY_BYTES_MAX);
+    session_init(&c->sess, outgoing ? SESSION_CLIENT : SESSION_SERVER);
     outq_init(&c->out, on_out_done, &d->proxy->batch_peer);
     list_push(&m->conns, &c->link);
     m->count++;
+    m->conns_in += !outgoing;
     return c;
 }
 
+/* At the cap of incoming connections: closes the one idle longest. Returns 1, or 0 when
+ * every one has streams. */
+static int evict_idle_in(struct ringd *d)
+{
+    struct mux_conn *idle = NULL;
+    for (struct list *it = d->mux->conns.next; it != &d->mux->conns; it = it->next) {
+        struct mux_conn *c = list_entry(it, struct mux_conn, link);
+        if (!c->outgoing && c->streams == 0 && (idle == NULL || c->since_ms < idle->since_ms)) {
+            idle = c;
+        }
+    }
+    if (idle == NULL) {
+        return 0;
+    }
+    d->proxy->m.proxy_peer_conns_evicted++;
+    conn_fail(idle);
+    return 1;
+}
+
 void ringd_mux_accept(void *ctx, uv_tcp_t *tcp, void *owner, uv_close_cb close_cb,
-                      const struct ring_addr *peer, const uint8_t *frame, size_t len)
+                      const struct ring_addr *peer, const struct session *sess,
+                      const uint8_t *frame, size_t len)
 {
     struct ringd *d = ctx;
     struct fwd_frame f;
@@ -431,10 +565,20 @@ void ringd_mux_accept(void *ctx, uv_tcp_t *tcp, void *owner, uv_close_cb close_c
         uv_close((uv_handle_t *)tcp, close_cb);
         return;
     }
+    struct ringd_mux *m = state(d);
+    if (m != NULL && m->conns_in >= MUX_CONNS_IN_MAX && !evict_idle_in(d)) {
+        d->proxy->m.proxy_peer_conns_refused++;
+        uv_close((uv_handle_t *)tcp, close_cb);
+        return;
+    }
     struct mux_conn *c = conn_new(d, 0);
     if (c == NULL) {
         uv_close((uv_handle_t *)tcp, close_cb);
         return;
+    }
+    if (sess != NULL) {
+        c->secure = 1;
+        c->sess = *sess;
     }
     c->tcp = tcp;
     c->owner = owner;
@@ -466,6 +610,24 @@ static void on_connected(uv_connect_t *req, int status)
     uv_tcp_nodelay(c->tcp, 1);
 }
 
+/* With keys: the session's hello goes first; every frame after it waits for the answer. */
+static int send_client_hello(struct mux_conn *c)
+{
+    uint8_t rnd[SESSION_RANDOM_BYTES];
+    uint8_t frame[CODEC_FRAME_HEADER_BYTES + SESSION_HELLO_BYTES];
+    randombytes_buf(rnd, sizeof(rnd));
+    ssize_t n = session_client_hello(&c->sess, &c->d->keys, rnd, frame + CODEC_FRAME_HEADER_BYTES,
+                                     SESSION_HELLO_BYTES);
+    sodium_memzero(rnd, sizeof(rnd));
+    if (n < 0) {
+        return -1;
+    }
+    c->secure = 1;
+    codec_frame_header(frame, (uint32_t)n);
+    uv_buf_t b = uv_buf_init((char *)frame, (unsigned)(CODEC_FRAME_HEADER_BYTES + (size_t)n));
+    return outq_write(&c->out, &b, 1);
+}
+
 static struct mux_conn *conn_to(struct ringd *d, const struct ring_addr *peer)
 {
     struct ringd_mux *m = state(d);
@@ -491,6 +653,10 @@ static struct mux_conn *conn_to(struct ringd *d, const struct ring_addr *peer)
     d->proxy->m.proxy_peer_conns_out++;
     struct sockaddr_storage ss;
     ringd_addr_to_sockaddr(peer, peer->family == RING_ADDR_V6, &ss);
+    if (ringd_encrypting(d) && send_client_hello(c) != 0) {
+        conn_fail(c);
+        return NULL;
+    }
     uint8_t hello[16];
     if (send_frame(c, hello, fwd_hello(hello), NULL, 0) != 0) {
         return NULL; /* send_frame closed it */
@@ -676,17 +842,60 @@ void mux_release(struct mux_stream *s)
 
 /* ---- upkeep ------------------------------------------------------------------------------ */
 
+/* Resets the first incoming stream of |c| idle past --idle-timeout before its request ended:
+ * a forwarded request's bytes come as fast as the sender's client sends them, so the client
+ * connection's idle limit is the stream's. Returns 1 if it reset one (the user's on_reset may
+ * have changed the table). */
+static int reset_one_idle(struct mux_conn *c, uint64_t now_ms)
+{
+    for (size_t b = 0; b < MUX_BUCKETS; b++) {
+        for (struct mux_stream *s = c->buckets[b]; s != NULL; s = s->hnext) {
+            if (s->released || s->fin_recv ||
+                now_ms - s->last_ms < c->d->cfg.proxy_idle_timeout_ms) {
+                continue;
+            }
+            uint8_t r[16];
+            c->d->proxy->m.proxy_peer_streams_idle++;
+            unlink_stream(s);
+            s->reset = 1;
+            send_frame(c, r, fwd_reset(r, s->id, FWD_RESET_CANCEL), NULL, 0);
+            if (s->cbs != NULL && s->cbs->on_reset != NULL) {
+                s->cbs->on_reset(s, 1);
+            }
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void sweep_idle_streams(struct ringd *d, uint64_t now_ms)
+{
+    struct list *head = &d->mux->conns;
+    for (struct list *it = head->next, *next; it != head; it = next) {
+        next = it->next;
+        struct mux_conn *c = list_entry(it, struct mux_conn, link);
+        while (!c->outgoing && !c->closing && reset_one_idle(c, now_ms)) {
+        }
+    }
+}
+
 void ringd_mux_sweep(struct ringd *d, uint64_t now_ms)
 {
     if (d->mux == NULL) {
         return;
+    }
+    if (now_ms - d->mux->stream_sweep_ms >= MUX_STREAM_SWEEP_MS) {
+        d->mux->stream_sweep_ms = now_ms;
+        sweep_idle_streams(d, now_ms);
     }
     struct list *head = &d->mux->conns;
     for (struct list *it = head->next, *next; it != head; it = next) {
         next = it->next;
         struct mux_conn *c = list_entry(it, struct mux_conn, link);
         uint64_t age = now_ms - c->since_ms;
-        int stuck = c->outgoing && !c->connected && age >= d->cfg.proxy_connect_timeout_ms;
+        /* connecting, or connected and still waiting for the handshake's answer */
+        int up = c->connected && (!c->secure || session_state(&c->sess) == SESSION_ESTABLISHED);
+        int stuck = c->outgoing && !up && age >= d->cfg.proxy_connect_timeout_ms;
         int idle = c->streams == 0 && age >= (c->outgoing ? MUX_IDLE_OUT_MS : MUX_IDLE_IN_MS);
         if (stuck) {
             d->proxy->m.proxy_peer_connect_failures++;

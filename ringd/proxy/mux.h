@@ -52,10 +52,13 @@ void mux_release(struct mux_stream *s);
 
 /* The node's acceptor for forwarding connections (ringd_node_accept_streams(), |ctx| the
  * ringd): |tcp| (inside |owner|'s memory, reading stopped) sent |frame| first, which must be
- * a HELLO. mux closes it with |close_cb| after pointing tcp->data back at |owner|. */
+ * a HELLO, under |sess| (copied; NULL: plaintext). mux closes it with |close_cb| after
+ * pointing tcp->data back at |owner|. */
 void ringd_mux_accept(void *ctx, uv_tcp_t *tcp, void *owner, uv_close_cb close_cb,
-                      const struct ring_addr *peer, const uint8_t *frame, size_t len);
-/* Closes idle and stuck connections (connect timeout); called by the proxy's sweep. */
+                      const struct ring_addr *peer, const struct session *sess,
+                      const uint8_t *frame, size_t len);
+/* Closes idle and stuck connections (connect timeout) and resets idle incoming streams;
+ * called by the proxy's sweep. */
 void ringd_mux_sweep(struct ringd *d, uint64_t now_ms);
 /* Closes every connection (shutdown). */
 void ringd_mux_close_all(struct ringd *d);

@@ -195,6 +195,12 @@ struct ringd_proxy_counters {
     uint64_t proxy_peer_conns_in, proxy_peer_conns_out;
     uint64_t proxy_peer_connect_failures;
     uint64_t proxy_peer_protocol_errors;
+    /* Forwarding limits (mux.c): incoming connections refused or evicted at the cap, OPENs
+     * refused at the per-connection or total stream cap, incoming streams reset for idling,
+     * frames that fail to open under the connection's session. */
+    uint64_t proxy_peer_conns_refused, proxy_peer_conns_evicted;
+    uint64_t proxy_peer_streams_refused, proxy_peer_streams_idle;
+    uint64_t proxy_peer_auth_failures;
 };
 
 /* proxy_metrics.c: the proxy's Prometheus families and stats() section (a node export). */

@@ -76,6 +76,21 @@ void px_prometheus(void *ctx, struct sbuf *b)
     prom_one(b, "ringd_proxy_peer_protocol_errors_total", "counter",
              "Forwarding connections closed for frames that break the protocol.",
              m->proxy_peer_protocol_errors);
+    prom_one(b, "ringd_proxy_peer_connections_refused_total", "counter",
+             "Incoming forwarding connections refused at the cap (none idle to evict).",
+             m->proxy_peer_conns_refused);
+    prom_one(b, "ringd_proxy_peer_connections_evicted_total", "counter",
+             "Idle incoming forwarding connections closed to make room for a new one.",
+             m->proxy_peer_conns_evicted);
+    prom_one(b, "ringd_proxy_peer_streams_refused_total", "counter",
+             "Incoming forwarding streams refused at the per-connection or total cap.",
+             m->proxy_peer_streams_refused);
+    prom_one(b, "ringd_proxy_peer_streams_idle_total", "counter",
+             "Incoming forwarding streams reset after idling before their request ended.",
+             m->proxy_peer_streams_idle);
+    prom_one(b, "ringd_proxy_peer_auth_failures_total", "counter",
+             "Forwarding connections closed for a frame that does not open under the session.",
+             m->proxy_peer_auth_failures);
     proxy_latency(b, m);
 }
 
