@@ -119,7 +119,9 @@ Test(httpmsg, keeps_transfer_codings_before_chunked)
     ASSERT_STR_EQ(out.data, "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
     /* Split over two lines, odd case and spacing: one list, in order. */
     sbuf_reset(&out);
-    parse("POST / HTTP/1.1\r\nTransfer-Encoding: deflate ,GZIP\r\nTransfer-Encoding:  Chunked\r\n\r\n", 5);
+    parse("POST / HTTP/1.1\r\nTransfer-Encoding: deflate ,GZIP\r\nTransfer-Encoding:  "
+          "Chunked\r\n\r\n",
+          5);
     httpmsg_write_request(&out, "POST", &msg, NULL, NULL, &chunked);
     ASSERT_STR_EQ(out.data, "POST / HTTP/1.1\r\nTransfer-Encoding: deflate, GZIP, chunked\r\n\r\n");
     /* A close-delimited gzip response the proxy chunks for its client. */
