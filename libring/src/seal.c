@@ -12,11 +12,13 @@
 #include "ring/seal.h"
 
 #define KEY_ID_OFFSET 2
-#define NONCE_OFFSET  6
+#define NONCE_OFFSET  SEAL_NONCE_OFFSET
 /* A base64 line of a 32-byte key is 44 characters; leave room for stray whitespace. */
 #define KEY_LINE_MAX 128
 
 _Static_assert(SEAL_HEADER_BYTES == NONCE_OFFSET + SEAL_NONCE_BYTES, "header layout");
+_Static_assert(SEAL_SENT_OFFSET == KEY_ID_OFFSET + 4 && NONCE_OFFSET == SEAL_SENT_OFFSET + 8,
+               "header layout");
 _Static_assert(SEAL_TAG_BYTES == crypto_aead_xchacha20poly1305_ietf_ABYTES, "tag size");
 _Static_assert(SEAL_NONCE_BYTES == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, "nonce size");
 _Static_assert(SEAL_KEY_BYTES == crypto_aead_xchacha20poly1305_ietf_KEYBYTES, "key size");
@@ -126,14 +128,32 @@ int seal_is_sealed(const uint8_t *buf, size_t len)
     return len > 0 && buf[0] == SEAL_MARKER;
 }
 
-/* Additional data: the header up to the nonce, and the context. */
+/* Additional data: the header up to the nonce (marker, version, key id, time), and the
+ * context. */
 static void make_ad(const uint8_t *header, int context, uint8_t ad[NONCE_OFFSET + 1])
 {
     memcpy(ad, header, NONCE_OFFSET);
     ad[NONCE_OFFSET] = (uint8_t)context;
 }
 
-ssize_t seal_encrypt(const struct seal_keyring *kr, int context,
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) {
+        v = v << 8 | p[i];
+    }
+    return v;
+}
+
+ssize_t seal_encrypt(const struct seal_keyring *kr, int context, uint64_t sent_ms,
                      const uint8_t nonce[SEAL_NONCE_BYTES], const uint8_t *in, size_t len,
                      uint8_t *out, size_t cap)
 {
@@ -146,6 +166,7 @@ ssize_t seal_encrypt(const struct seal_keyring *kr, int context,
     out[0] = SEAL_MARKER;
     out[1] = SEAL_VERSION;
     memcpy(out + KEY_ID_OFFSET, kr->ids[0], 4);
+    put_be64(out + SEAL_SENT_OFFSET, sent_ms);
     memcpy(out + NONCE_OFFSET, nonce, SEAL_NONCE_BYTES);
     uint8_t ad[NONCE_OFFSET + 1];
     make_ad(out, context, ad);
@@ -169,7 +190,7 @@ static ssize_t open_with(const uint8_t key[SEAL_KEY_BYTES], int context, const u
 }
 
 ssize_t seal_decrypt(const struct seal_keyring *kr, int context, const uint8_t *in, size_t len,
-                     uint8_t *out, size_t cap, size_t *key_index)
+                     uint8_t *out, size_t cap, size_t *key_index, uint64_t *sent_ms)
 {
     if (len < SEAL_OVERHEAD_BYTES || in[0] != SEAL_MARKER) {
         return RING_EPROTO;
@@ -188,6 +209,9 @@ ssize_t seal_decrypt(const struct seal_keyring *kr, int context, const uint8_t *
         if (n >= 0) {
             if (key_index != NULL) {
                 *key_index = i;
+            }
+            if (sent_ms != NULL) {
+                *sent_ms = get_be64(in + SEAL_SENT_OFFSET);
             }
             return n;
         }

@@ -283,7 +283,7 @@ static int m_keys(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
         return rv;
     }
     rpc_pack_result_begin(pk, m->msgid);
-    msgpack_pack_map(pk, 5);
+    msgpack_pack_map(pk, 7);
     api_pack_str(pk, "encrypted");
     ringd_encrypting(d) ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
     api_pack_str(pk, "fingerprints");
@@ -296,6 +296,8 @@ static int m_keys(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     view_pack_key_u64(pk, "auth_failures", d->m.auth_failures);
     view_pack_key_u64(pk, "plaintext_refused", d->m.plaintext_refused);
     view_pack_key_u64(pk, "sealed_refused", d->m.sealed_refused);
+    view_pack_key_u64(pk, "replays_refused", d->m.replays_refused);
+    view_pack_key_u64(pk, "clock_skew_refused", d->m.skew_refused);
     return 0;
 }
 

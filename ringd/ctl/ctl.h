@@ -37,6 +37,8 @@ struct ctl_args {
     int status_count;
     const char *label[CTL_VALUES_MAX];
     int label_count;
+    const char *out_path; /* keygen -o FILE; NULL: stdout */
+    int force;            /* keygen --force */
 };
 
 /* ---- ctl_out.c -------------------------------------------------------------------------- */
@@ -74,6 +76,8 @@ int ctl_join(struct ctl *ctl, const struct ctl_args *a);
 int ctl_leave(struct ctl *ctl, const struct ctl_args *a);
 int ctl_stats(struct ctl *ctl, const struct ctl_args *a);
 int ctl_keys(struct ctl *ctl, const struct ctl_args *a);
+/* ctl_keygen.c: a fresh cluster key, to stdout or a new 0600 file. */
+int ctl_keygen(struct ctl *ctl, const struct ctl_args *a);
 int ctl_groups(struct ctl *ctl, const struct ctl_args *a);
 int ctl_shards(struct ctl *ctl, const struct ctl_args *a);
 /* Prints ringctl's version, then asks ringd for its own (stats()). */

@@ -65,6 +65,12 @@ static const struct command commands[] = {
       "The fingerprints of the gossip keys (primary first) and the packets encryption\n"
       "refused.",
       "", ctl_keys, 0, 0, 1 },
+    { "keygen", "[-o FILE] [--force]", "write a fresh cluster key (ringd --keyfile)",
+      "A new random cluster key (32 bytes from libsodium, base64) for ringd --keyfile:\n"
+      "printed, or written to FILE with mode 0600. Keep it secret; give every node the same.",
+      "  -o, --output FILE    write the key to FILE (created 0600)\n"
+      "  --force              replace FILE if it exists (its old key is lost)\n",
+      ctl_keygen, 0, 0, 0 },
     { "groups", "", "sub-sharding: the groups known, sizes, contacts",
       "Every group known (ringd --group), its size, ring checksum and contacts.", "", ctl_groups, 0,
       0, 1 },
@@ -249,6 +255,14 @@ static int command_option(struct parser *p, const struct command *c, struct ctl_
 {
     const char *v;
     int members = c->fn == ctl_members;
+    if (c->fn == ctl_keygen && (is_opt(p, "-o", &v) || is_opt(p, "--output", &v))) {
+        a->out_path = take_value(p, "-o", v);
+        return a->out_path != NULL ? PARSE_OK : CTL_EXIT_USAGE;
+    }
+    if (c->fn == ctl_keygen && strcmp(p->argv[p->i], "--force") == 0) {
+        a->force = 1;
+        return PARSE_OK;
+    }
     if (members && is_opt(p, "--group", &v)) {
         a->group = take_value(p, "--group", v);
         return a->group != NULL ? PARSE_OK : CTL_EXIT_USAGE;
@@ -313,9 +327,12 @@ static int parse(struct parser *p, struct ctl *ctl, const struct command *c, str
             printf("ringctl %s (commit %s)\n", ringd_version(), ringd_commit());
             return 0;
         }
-        rv = global_option(p, ctl);
-        if (rv == 0 && c != NULL) {
+        /* A command's own options first: keygen's -o is a file, not an output format. */
+        if (c != NULL) {
             rv = command_option(p, c, a);
+        }
+        if (rv == 0) {
+            rv = global_option(p, ctl);
         }
         if (rv == 0) {
             return usage_error(

@@ -41,6 +41,8 @@ struct ringd_node_counters {
     uint64_t auth_failures;     /* sealed packets no key of ours opens */
     uint64_t plaintext_refused; /* plaintext packets while we require encryption */
     uint64_t sealed_refused;    /* sealed packets while we have no keys */
+    uint64_t replays_refused;   /* sealed datagrams already seen (or below the filter's floor) */
+    uint64_t skew_refused;      /* sealed datagrams stamped outside --replay-window */
 };
 
 struct sbuf;
@@ -105,6 +107,7 @@ struct ringd_admin;
 struct ringd_seeds;
 struct ringd_stream;
 struct ringd_mux;
+struct replay;
 struct ringd_proxy;
 struct groups;
 struct groupmap;
@@ -130,8 +133,12 @@ struct ringd {
     uint8_t *dgram;      /* CODEC_DATAGRAM_BYTES_MAX: receive and send scratch */
     uint8_t *dgram_wire; /* as large: a datagram sealed, or opened */
 
-    struct seal_keyring keys; /* --keyfile; empty: no encryption */
-    uint64_t auth_logged_ms, plaintext_logged_ms, sealed_logged_ms;
+    struct seal_keyring keys; /* --keyfile; empty: no encryption (--insecure) */
+    struct replay *replay;    /* with keys: the sealed datagrams accepted recently */
+    uint64_t auth_logged_ms, plaintext_logged_ms, sealed_logged_ms, replay_logged_ms,
+        skew_logged_ms;
+    uv_timer_t insecure_timer; /* --insecure: the warning repeated */
+    uv_fs_poll_t keyfile_poll; /* with keys: the key file watched for changes */
 
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t leave_timer;
@@ -229,6 +236,15 @@ void ringd_seeds_close(struct ringd *d);
  * the keys it had. Returns 0 or -1. */
 int ringd_keys_load(struct ringd *d);
 int ringd_encrypting(const struct ringd *d);
+/* After the keys are loaded: the replay filter and the key file's watch, or (--insecure) the
+ * repeated warning. Returns 0 or a uv error. */
+int ringd_envelope_start(struct ringd *d);
+/* Closes the handles of ringd_envelope_start(); ringd_envelope_free() wipes the keys and frees
+ * the filter. */
+void ringd_envelope_stop(struct ringd *d);
+void ringd_envelope_free(struct ringd *d);
+/* The wall clock in Unix ms: sealed datagrams are stamped with it. */
+uint64_t ringd_wall_ms(void);
 /* Seals |len| bytes of |in| for |context| (SEAL_DATAGRAM or SEAL_STREAM) into |out| (|cap|
  * bytes), or copies them when the node does not encrypt. Returns the length or a RING_E*. */
 ssize_t ringd_seal(struct ringd *d, int context, const uint8_t *in, size_t len, uint8_t *out,

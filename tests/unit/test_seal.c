@@ -27,6 +27,9 @@ static void parse(struct seal_keyring *kr, const char *text)
     cr_assert(eq(int, rv, 0), "parse: %s", err);
 }
 
+/* A sender's clock: 2026-01-01T00:00:00Z in ms. */
+#define T0 1767225600000u
+
 static const uint8_t nonce[SEAL_NONCE_BYTES] = { 7, 7, 7, 7, 1, 2, 3 };
 static const uint8_t plain[] = "\x93\x01\x01\x80 a gossip datagram";
 
@@ -34,7 +37,7 @@ static ssize_t open_ctx(const struct seal_keyring *kr, int ctx, const uint8_t *i
                         size_t cap, size_t *which)
 {
     static uint8_t out[512];
-    return seal_decrypt(kr, ctx, in, len, out, cap, which);
+    return seal_decrypt(kr, ctx, in, len, out, cap, which, NULL);
 }
 
 Test(seal, round_trip_in_both_contexts)
@@ -43,12 +46,15 @@ Test(seal, round_trip_in_both_contexts)
     parse(&kr, KEY_A "\n");
     for (int ctx = SEAL_DATAGRAM; ctx <= SEAL_STREAM; ctx++) {
         uint8_t sealed[256], opened[256];
-        ssize_t n = seal_encrypt(&kr, ctx, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
+        ssize_t n = seal_encrypt(&kr, ctx, T0, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
         cr_assert(eq(sz, (size_t)n, sizeof(plain) + SEAL_OVERHEAD_BYTES));
         cr_assert(eq(int, seal_is_sealed(sealed, (size_t)n), 1));
         size_t which = 99;
-        ssize_t m = seal_decrypt(&kr, ctx, sealed, (size_t)n, opened, sizeof(opened), &which);
+        uint64_t sent = 0;
+        ssize_t m =
+            seal_decrypt(&kr, ctx, sealed, (size_t)n, opened, sizeof(opened), &which, &sent);
         cr_assert(eq(sz, (size_t)m, sizeof(plain)));
+        cr_assert(eq(u64, sent, T0));
         cr_assert(eq(int, memcmp(opened, plain, sizeof(plain)), 0));
         cr_assert(eq(sz, which, 0));
         /* The other context does not open it. */
@@ -64,8 +70,8 @@ Test(seal, rotation_every_key_opens_only_the_primary_seals)
     parse(&both, "# rotating\n" KEY_B "\n\n" KEY_A "\n");
     parse(&new_ring, KEY_B "\n");
     uint8_t sealed[256];
-    ssize_t n =
-        seal_encrypt(&old_ring, SEAL_DATAGRAM, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
+    ssize_t n = seal_encrypt(&old_ring, SEAL_DATAGRAM, T0, nonce, plain, sizeof(plain), sealed,
+                             sizeof(sealed));
     size_t which = 99;
     cr_assert(eq(sz, (size_t)open_ctx(&both, SEAL_DATAGRAM, sealed, (size_t)n, 256, &which),
                  sizeof(plain)));
@@ -73,7 +79,7 @@ Test(seal, rotation_every_key_opens_only_the_primary_seals)
     cr_assert(
         eq(int, (int)open_ctx(&new_ring, SEAL_DATAGRAM, sealed, (size_t)n, 256, NULL), RING_EAUTH));
     /* A node on the new primary reaches one that still holds both keys. */
-    n = seal_encrypt(&both, SEAL_DATAGRAM, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
+    n = seal_encrypt(&both, SEAL_DATAGRAM, T0, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
     cr_assert(eq(sz, (size_t)open_ctx(&new_ring, SEAL_DATAGRAM, sealed, (size_t)n, 256, NULL),
                  sizeof(plain)));
     seal_keyring_clear(&both);
@@ -85,11 +91,13 @@ Test(seal, any_changed_byte_fails_with_its_error)
     struct seal_keyring kr;
     parse(&kr, KEY_A);
     uint8_t sealed[256];
-    ssize_t n = seal_encrypt(&kr, SEAL_STREAM, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
+    ssize_t n =
+        seal_encrypt(&kr, SEAL_STREAM, T0, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
     for (ssize_t i = 0; i < n; i++) {
         uint8_t copy[256];
         memcpy(copy, sealed, (size_t)n);
         copy[i] ^= 0x20;
+        /* Byte 1 is the version; the time (6..13) is authenticated like the rest. */
         int want = i == 0 ? RING_EPROTO : i == 1 ? RING_EVERSION : RING_EAUTH;
         cr_assert(eq(int, (int)open_ctx(&kr, SEAL_STREAM, copy, (size_t)n, 256, NULL), want),
                   "byte %zd", i);
@@ -107,13 +115,13 @@ Test(seal, buffers_too_small_and_empty_keyring)
     parse(&kr, KEY_A);
     uint8_t sealed[256];
     cr_assert(eq(int,
-                 (int)seal_encrypt(&kr, SEAL_DATAGRAM, nonce, plain, sizeof(plain), sealed,
+                 (int)seal_encrypt(&kr, SEAL_DATAGRAM, T0, nonce, plain, sizeof(plain), sealed,
                                    sizeof(plain) + SEAL_OVERHEAD_BYTES - 1),
                  RING_ENOBUFS));
-    cr_assert(eq(int, (int)seal_encrypt(&empty, SEAL_DATAGRAM, nonce, plain, 4, sealed, 256),
+    cr_assert(eq(int, (int)seal_encrypt(&empty, SEAL_DATAGRAM, T0, nonce, plain, 4, sealed, 256),
                  RING_EINVAL));
-    cr_assert(eq(int, (int)seal_encrypt(&kr, 7, nonce, plain, 4, sealed, 256), RING_EINVAL));
-    ssize_t n = seal_encrypt(&kr, SEAL_DATAGRAM, nonce, plain, sizeof(plain), sealed, 256);
+    cr_assert(eq(int, (int)seal_encrypt(&kr, 7, T0, nonce, plain, 4, sealed, 256), RING_EINVAL));
+    ssize_t n = seal_encrypt(&kr, SEAL_DATAGRAM, T0, nonce, plain, sizeof(plain), sealed, 256);
     cr_assert(eq(int, (int)open_ctx(&kr, SEAL_DATAGRAM, sealed, (size_t)n, sizeof(plain) - 1, NULL),
                  RING_ENOBUFS));
 }
@@ -124,7 +132,8 @@ Test(seal, envelope_matches_the_spec)
     struct seal_keyring kr;
     parse(&kr, KEY_A);
     uint8_t sealed[256], opened[256];
-    ssize_t n = seal_encrypt(&kr, SEAL_STREAM, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
+    ssize_t n =
+        seal_encrypt(&kr, SEAL_STREAM, T0, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
     uint8_t key[32];
     for (int i = 0; i < 32; i++) {
         key[i] = (uint8_t)(i + 1);
@@ -132,15 +141,18 @@ Test(seal, envelope_matches_the_spec)
     uint8_t fp[8];
     crypto_generichash(fp, 8, key, 32, NULL, 0);
     cr_assert(eq(u8, sealed[0], 0xc1));
-    cr_assert(eq(u8, sealed[1], 1));
+    cr_assert(eq(u8, sealed[1], 2));
     cr_assert(eq(int, memcmp(sealed + 2, fp, 4), 0));
-    cr_assert(eq(int, memcmp(sealed + 6, nonce, 24), 0));
-    uint8_t ad[7];
-    memcpy(ad, sealed, 6);
-    ad[6] = SEAL_STREAM;
+    /* T0 = 0x0000019b76daa800, big-endian */
+    static const uint8_t t0[8] = { 0x00, 0x00, 0x01, 0x9b, 0x76, 0xda, 0xa8, 0x00 };
+    cr_assert(eq(int, memcmp(sealed + 6, t0, 8), 0));
+    cr_assert(eq(int, memcmp(sealed + 14, nonce, 24), 0));
+    uint8_t ad[15];
+    memcpy(ad, sealed, 14);
+    ad[14] = SEAL_STREAM;
     unsigned long long len = 0;
     int rv = crypto_aead_xchacha20poly1305_ietf_decrypt(
-        opened, &len, NULL, sealed + 30, (unsigned long long)n - 30, ad, 7, sealed + 6, key);
+        opened, &len, NULL, sealed + 38, (unsigned long long)n - 38, ad, 15, sealed + 14, key);
     cr_assert(eq(int, rv, 0));
     cr_assert(eq(u64, (uint64_t)len, sizeof(plain)));
     char hex[SEAL_FINGERPRINT_LEN], want[SEAL_FINGERPRINT_LEN];
