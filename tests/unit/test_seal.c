@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ring/error.h"
@@ -193,4 +194,34 @@ Test(seal, key_files_that_are_refused)
     struct seal_keyring kr;
     parse(&kr, "  " KEY_A "  \r\n\t# comment\n" KEY_B);
     cr_assert(eq(sz, kr.count, 2));
+}
+
+/* The known-answer vector of proto/vectors/seal_v2.txt: the same inputs seal to its bytes,
+ * and its bytes open to the same plaintext and time. */
+Test(seal, known_answer_vector)
+{
+    FILE *f = fopen(RING_SOURCE_DIR "/proto/vectors/seal_v2.txt", "r");
+    cr_assert(ne(ptr, f, NULL));
+    char line[1024], want_hex[1024] = "";
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "sealed ", 7) == 0) {
+            snprintf(want_hex, sizeof(want_hex), "%s", line + 7);
+            want_hex[strcspn(want_hex, "\n")] = '\0';
+        }
+    }
+    fclose(f);
+    struct seal_keyring kr;
+    parse(&kr, KEY_A);
+    uint8_t sealed[256], opened[256];
+    ssize_t n =
+        seal_encrypt(&kr, SEAL_DATAGRAM, T0, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
+    char got_hex[600];
+    sodium_bin2hex(got_hex, sizeof(got_hex), sealed, (size_t)n);
+    ASSERT_STR_EQ(got_hex, want_hex);
+    uint64_t sent = 0;
+    cr_assert(eq(sz,
+                 (size_t)seal_decrypt(&kr, SEAL_DATAGRAM, sealed, (size_t)n, opened, sizeof(opened),
+                                      NULL, &sent),
+                 sizeof(plain)));
+    cr_assert(eq(u64, sent, T0));
 }
