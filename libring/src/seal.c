@@ -123,6 +123,77 @@ int seal_keyring_parse(struct seal_keyring *kr, const char *text, size_t len, ch
     return 0;
 }
 
+int seal_keyring_find(const struct seal_keyring *kr, const void *key, size_t len)
+{
+    for (size_t i = 0; i < kr->count; i++) {
+        char fp[SEAL_FINGERPRINT_LEN];
+        seal_fingerprint(kr, i, fp);
+        if ((len == SEAL_KEY_BYTES && sodium_memcmp(kr->keys[i], key, SEAL_KEY_BYTES) == 0) ||
+            (len == SEAL_FINGERPRINT_LEN - 1 && memcmp(fp, key, len) == 0)) {
+            return (int)i;
+        }
+    }
+    return RING_ENOENT;
+}
+
+int seal_keyring_install(struct seal_keyring *kr, const uint8_t key[SEAL_KEY_BYTES])
+{
+    if (seal_keyring_find(kr, key, SEAL_KEY_BYTES) >= 0) {
+        return RING_EEXIST;
+    }
+    if (kr->count == SEAL_KEYS_MAX) {
+        return RING_E2BIG;
+    }
+    uint8_t fp[8];
+    fingerprint_bytes(key, fp);
+    memcpy(kr->keys[kr->count], key, SEAL_KEY_BYTES);
+    memcpy(kr->ids[kr->count], fp, 4);
+    kr->count++;
+    return 0;
+}
+
+/* Swaps keys |i| and |j| with their ids. */
+static void swap_keys(struct seal_keyring *kr, size_t i, size_t j)
+{
+    uint8_t key[SEAL_KEY_BYTES], id[4];
+    memcpy(key, kr->keys[i], SEAL_KEY_BYTES);
+    memcpy(id, kr->ids[i], 4);
+    memcpy(kr->keys[i], kr->keys[j], SEAL_KEY_BYTES);
+    memcpy(kr->ids[i], kr->ids[j], 4);
+    memcpy(kr->keys[j], key, SEAL_KEY_BYTES);
+    memcpy(kr->ids[j], id, 4);
+    sodium_memzero(key, sizeof(key));
+}
+
+int seal_keyring_use(struct seal_keyring *kr, size_t i)
+{
+    if (i >= kr->count) {
+        return RING_ENOENT;
+    }
+    /* Rotate 0..i right by one: key i first, the old primary second, the rest in order. */
+    for (size_t k = i; k > 0; k--) {
+        swap_keys(kr, k, k - 1);
+    }
+    return 0;
+}
+
+int seal_keyring_remove(struct seal_keyring *kr, size_t i)
+{
+    if (i >= kr->count) {
+        return RING_ENOENT;
+    }
+    if (i == 0) {
+        return RING_EINVAL;
+    }
+    for (size_t k = i; k + 1 < kr->count; k++) {
+        swap_keys(kr, k, k + 1);
+    }
+    kr->count--;
+    sodium_memzero(kr->keys[kr->count], SEAL_KEY_BYTES);
+    sodium_memzero(kr->ids[kr->count], 4);
+    return 0;
+}
+
 int seal_is_sealed(const uint8_t *buf, size_t len)
 {
     return len > 0 && buf[0] == SEAL_MARKER;

@@ -61,10 +61,14 @@ static const struct command commands[] = {
       CTL_ARGS_MAX, 1 },
     { "leave", "", "leave the cluster gracefully (ringd then exits)", "", "", ctl_leave, 0, 0, 1 },
     { "stats", "", "counters and state of the local ringd", "", "", ctl_stats, 0, 0, 1 },
-    { "keys", "", "gossip key fingerprints and refused packets",
-      "The fingerprints of the gossip keys (primary first) and the packets encryption\n"
-      "refused.",
-      "", ctl_keys, 0, 0, 1 },
+    { "keys", "[list | install KEY | use KEY | remove KEY]",
+      "the cluster's keyring: list, or change it on every node",
+      "The runtime keyring, on every alive member (as Serf's): list shows each key's\n"
+      "fingerprint and how many nodes hold it; install adds KEY (base64, from ringctl keygen)\n"
+      "as a secondary; use makes KEY (or its fingerprint) the primary; remove drops it (never\n"
+      "the primary). Prints \"N/M nodes ok\" and each failure; exit 1 if any node failed.\n"
+      "The runtime keyring is in memory: write the key file too (a reload replaces it).",
+      "", ctl_keys, 0, 2, 1 },
     { "keygen", "[-o FILE] [--force]", "write a fresh cluster key (ringd --keyfile)",
       "A new random cluster key (32 bytes from libsodium, base64) for ringd --keyfile:\n"
       "printed, or written to FILE with mode 0600. Keep it secret; give every node the same.",

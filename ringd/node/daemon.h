@@ -102,6 +102,38 @@ typedef void (*ringd_stream_accept_cb)(void *ctx, uv_tcp_t *tcp, void *owner, uv
                                        size_t len);
 #define RINGD_ACCEPTORS_MAX 4
 
+/* A runtime keyring operation (keyring.c) and its tally: members that answered, failed or
+ * are still pending, the failures by name, and each fingerprint seen with how many nodes
+ * hold it (and as primary). */
+enum ringd_keyring_op {
+    RINGD_KEYRING_LIST = 0,
+    RINGD_KEYRING_INSTALL = 1,
+    RINGD_KEYRING_USE = 2,
+    RINGD_KEYRING_REMOVE = 3,
+};
+#define RINGD_KEYOP_PEERS_MAX    1024
+#define RINGD_KEYOP_FAILURES_MAX 16
+#define RINGD_KEYOP_FPS_MAX      32
+struct keyring_peer;
+struct ringd_keyop {
+    struct ringd *d;
+    int op;
+    uint32_t seq;
+    size_t ok, failed, pending;
+    struct {
+        char id[64];
+        char why[96];
+    } failures[RINGD_KEYOP_FAILURES_MAX];
+    size_t failures_shown;
+    struct {
+        char fp[SEAL_FINGERPRINT_LEN];
+        uint32_t nodes, primary;
+    } fps[RINGD_KEYOP_FPS_MAX];
+    size_t fp_count;
+    struct keyring_peer *peers[RINGD_KEYOP_PEERS_MAX]; /* those still running */
+    size_t peer_count;
+};
+
 struct ringd_api;
 struct ringd_admin;
 struct ringd_seeds;
@@ -139,6 +171,8 @@ struct ringd {
         skew_logged_ms;
     uv_timer_t insecure_timer; /* --insecure: the warning repeated */
     uv_fs_poll_t keyfile_poll; /* with keys: the key file watched for changes */
+    struct ringd_keyop *keyop; /* the last runtime keyring operation (keyring.c), or NULL */
+    uint32_t keyop_seq;
 
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t leave_timer;
@@ -230,6 +264,21 @@ void ringd_seeds_reload(struct ringd *d);
 /* Adds numeric seeds given by the API and joins through them now. */
 int ringd_seeds_add(struct ringd *d, const struct ring_addr *addrs, size_t n);
 void ringd_seeds_close(struct ringd *d);
+
+/* keyring.c: the runtime keyring (ringctl keys). */
+/* enum ringd_keyring_op of |name|, or RING_EINVAL. */
+int ringd_keyring_op_parse(const char *name, size_t len);
+/* Applies |op| (with |key|: base64, or a fingerprint for use/remove; ignored for list) here,
+ * then starts asking every other alive member to. Returns the operation's seq (> 0), or a
+ * RING_E* with a reason in |*why| (RING_EAGAIN while another is running). */
+int ringd_keyring_start(struct ringd *d, int op, const char *key, size_t key_len, const char **why);
+/* The current operation's tally (keys_status()). */
+void ringd_keyring_pack_status(const struct ringd *d, msgpack_packer *pk);
+/* Answers a peer's "keyring" query (stream.c): the result or an error response. */
+struct rpc_msg;
+void ringd_keyring_serve(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk);
+void ringd_keyring_stop(struct ringd *d);
+void ringd_keyring_free(struct ringd *d);
 
 /* envelope.c */
 /* (Re)reads --keyfile into d->keys; without --keyfile does nothing. On error logs it and keeps

@@ -423,6 +423,7 @@ void ringd_stop(struct ringd *d)
         ringd_close_handle(own[i]);
     }
     ringd_envelope_stop(d);
+    ringd_keyring_stop(d);
     ringd_stream_close_all(d);
     ringd_seeds_close(d);
     for (size_t i = 0; i < d->sub_count; i++) {
@@ -442,6 +443,7 @@ void ringd_free(struct ringd *d)
     free(d->dgram_wire);
     d->dgram_wire = NULL;
     ringd_envelope_free(d);
+    ringd_keyring_free(d);
     free(d->seeds);
     d->seeds = NULL;
     ringd_groups_free(d);

@@ -325,11 +325,13 @@ static void serve_peer_query(struct ringd_stream *st)
         msgpack_pack_uint64(&pk, swim_ring_checksum(d->swim));
         msgpack_pack_str_with_body(&pk, "members", 7);
         msgpack_pack_uint64(&pk, members_ring_count(swim_members(d->swim)));
+    } else if (action == RPC_ACTION_CALL && rpc_method_is(&m, "keyring")) {
+        ringd_keyring_serve(d, &m, &pk);
     } else if (action == RPC_ACTION_CALL && rpc_method_is(&m, "members")) {
         rpc_pack_result_begin(&pk, m.msgid);
         ringd_view_pack_members(d, &pk);
     } else if (action == RPC_ACTION_CALL || action == RPC_ACTION_REJECT) {
-        const char *why = rv != 0 ? m.detail : "the peer port answers only checksums and members";
+        const char *why = rv != 0 ? m.detail : "the peer port answers only checksums, members and keyring";
         rpc_pack_error(&pk, m.msgid, rv != 0 ? rv : RING_ENOENT, why, strlen(why));
     }
     if (b.len > 0 && b.error == 0) {

@@ -225,3 +225,57 @@ Test(seal, known_answer_vector)
                  sizeof(plain)));
     cr_assert(eq(u64, sent, T0));
 }
+
+static void key_bytes(uint8_t key[SEAL_KEY_BYTES], uint8_t first)
+{
+    for (int i = 0; i < SEAL_KEY_BYTES; i++) {
+        key[i] = (uint8_t)(first + i);
+    }
+}
+
+/* The runtime keyring: install, use, remove, find by key or fingerprint, never the primary. */
+Test(seal, runtime_keyring_install_use_remove)
+{
+    struct seal_keyring kr;
+    parse(&kr, KEY_A);
+    uint8_t a[SEAL_KEY_BYTES], b[SEAL_KEY_BYTES];
+    key_bytes(a, 1); /* KEY_A */
+    key_bytes(b, 0x20);
+    cr_assert(eq(int, seal_keyring_install(&kr, a), RING_EEXIST));
+    cr_assert(eq(int, seal_keyring_install(&kr, b), 0));
+    cr_assert(eq(sz, kr.count, 2));
+    char fp_b[SEAL_FINGERPRINT_LEN];
+    seal_fingerprint(&kr, 1, fp_b);
+    cr_assert(eq(int, seal_keyring_find(&kr, b, sizeof(b)), 1));
+    cr_assert(eq(int, seal_keyring_find(&kr, fp_b, 16), 1));
+    cr_assert(eq(int, seal_keyring_find(&kr, "0000000000000000", 16), RING_ENOENT));
+    cr_assert(eq(int, seal_keyring_remove(&kr, 0), RING_EINVAL), "the primary stays");
+    /* A sealed message under A still opens after B becomes primary; new ones are under B. */
+    uint8_t sealed[256], opened[256];
+    ssize_t n =
+        seal_encrypt(&kr, SEAL_DATAGRAM, T0, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
+    cr_assert(eq(int, seal_keyring_use(&kr, 1), 0));
+    cr_assert(eq(int, seal_keyring_find(&kr, b, sizeof(b)), 0));
+    cr_assert(eq(int, seal_keyring_find(&kr, a, sizeof(a)), 1));
+    size_t which = 9;
+    cr_assert(eq(sz,
+                 (size_t)seal_decrypt(&kr, SEAL_DATAGRAM, sealed, (size_t)n, opened,
+                                      sizeof(opened), &which, NULL),
+                 sizeof(plain)));
+    cr_assert(eq(sz, which, 1));
+    cr_assert(eq(int, seal_keyring_remove(&kr, 1), 0));
+    cr_assert(eq(sz, kr.count, 1));
+    cr_assert(eq(int,
+                 (int)seal_decrypt(&kr, SEAL_DATAGRAM, sealed, (size_t)n, opened, sizeof(opened),
+                                   NULL, NULL),
+                 RING_EAUTH),
+              "the removed key no longer opens");
+    cr_assert(eq(int, seal_keyring_use(&kr, 3), RING_ENOENT));
+    cr_assert(eq(int, seal_keyring_remove(&kr, 3), RING_ENOENT));
+    for (uint8_t k = 0; kr.count < SEAL_KEYS_MAX; k++) {
+        key_bytes(b, (uint8_t)(0x40 + k));
+        cr_assert(eq(int, seal_keyring_install(&kr, b), 0));
+    }
+    key_bytes(b, 0xf0);
+    cr_assert(eq(int, seal_keyring_install(&kr, b), RING_E2BIG));
+}

@@ -74,6 +74,24 @@ RING_EXTERN void seal_keyring_clear(struct seal_keyring *kr);
 RING_EXTERN void seal_fingerprint(const struct seal_keyring *kr, size_t i,
                                   char out[SEAL_FINGERPRINT_LEN]);
 
+/*
+ * The runtime keyring (`ringctl keys`, as Serf's): keys installed, made primary and removed
+ * while ringd runs. Each is pure and keeps the ring's invariants: no key twice, at most
+ * SEAL_KEYS_MAX, the primary never removed.
+ *
+ * seal_keyring_find() returns the index of the key whose 32 bytes are |key| (|len| 32) or
+ * whose fingerprint is |key| (|len| 16, hex), or RING_ENOENT.
+ * seal_keyring_install() appends |key| as a secondary: 0, RING_EEXIST, RING_E2BIG.
+ * seal_keyring_use() makes key |i| the primary (the old one becomes the first secondary):
+ * 0 or RING_ENOENT.
+ * seal_keyring_remove() drops key |i|, wiping it: 0, RING_ENOENT, or RING_EINVAL for the
+ * primary (make another key primary first).
+ */
+RING_EXTERN int seal_keyring_find(const struct seal_keyring *kr, const void *key, size_t len);
+RING_EXTERN int seal_keyring_install(struct seal_keyring *kr, const uint8_t key[SEAL_KEY_BYTES]);
+RING_EXTERN int seal_keyring_use(struct seal_keyring *kr, size_t i);
+RING_EXTERN int seal_keyring_remove(struct seal_keyring *kr, size_t i);
+
 /* 1 if |buf| starts like a sealed message (its first byte is SEAL_MARKER), else 0. */
 RING_EXTERN int seal_is_sealed(const uint8_t *buf, size_t len);
 
