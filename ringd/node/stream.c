@@ -331,7 +331,8 @@ static void serve_peer_query(struct ringd_stream *st)
         rpc_pack_result_begin(&pk, m.msgid);
         ringd_view_pack_members(d, &pk);
     } else if (action == RPC_ACTION_CALL || action == RPC_ACTION_REJECT) {
-        const char *why = rv != 0 ? m.detail : "the peer port answers only checksums, members and keyring";
+        const char *why =
+            rv != 0 ? m.detail : "the peer port answers only checksums, members and keyring";
         rpc_pack_error(&pk, m.msgid, rv != 0 ? rv : RING_ENOENT, why, strlen(why));
     }
     if (b.len > 0 && b.error == 0) {

@@ -259,8 +259,8 @@ Test(seal, runtime_keyring_install_use_remove)
     cr_assert(eq(int, seal_keyring_find(&kr, a, sizeof(a)), 1));
     size_t which = 9;
     cr_assert(eq(sz,
-                 (size_t)seal_decrypt(&kr, SEAL_DATAGRAM, sealed, (size_t)n, opened,
-                                      sizeof(opened), &which, NULL),
+                 (size_t)seal_decrypt(&kr, SEAL_DATAGRAM, sealed, (size_t)n, opened, sizeof(opened),
+                                      &which, NULL),
                  sizeof(plain)));
     cr_assert(eq(sz, which, 1));
     cr_assert(eq(int, seal_keyring_remove(&kr, 1), 0));
