@@ -41,6 +41,8 @@ trap stop INT TERM EXIT
 
 # ringd gossips only with a cluster key: one fresh key for this local cluster.
 "$ringctl" keygen -o "$dir/cluster.key"
+# ringctl seals its peer queries (checksums) with it too.
+export RINGD_KEYFILE="$dir/cluster.key"
 
 echo "== starting $nodes ringd on 127.0.0.1 (gossip ports $base.., admin $((base + 100)).., proxy $((base + 200)).., apps $((base + 300)).., sockets and logs in $dir)"
 for i in $(seq 0 $((nodes - 1))); do

@@ -13,9 +13,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "client.h"
 #include "ring/codec.h"
 #include "ring/error.h"
+#include "ring/seal.h"
 
 struct ringc {
     int fd;
@@ -441,6 +444,66 @@ static int read_exact(int fd, void *buf, size_t len, int64_t deadline)
     return 0;
 }
 
+/* The keys of ringc_peer_keys(), or none (count 0). */
+static struct seal_keyring peer_keys;
+
+void ringc_peer_keys(const struct seal_keyring *kr)
+{
+    seal_keyring_clear(&peer_keys);
+    if (kr != NULL) {
+        peer_keys = *kr;
+    }
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* With peer keys: |*body| (|*len| bytes) opened in place of itself. Returns 0 or -EPROTO. */
+static int open_reply(char **body, uint32_t *len)
+{
+    if (peer_keys.count == 0) {
+        return 0;
+    }
+    char *plain = malloc(*len > 0 ? *len : 1);
+    ssize_t n = plain != NULL ? seal_decrypt(&peer_keys, SEAL_STREAM, (const uint8_t *)*body, *len,
+                                             (uint8_t *)plain, *len, NULL, NULL)
+                              : RING_ENOMEM;
+    if (n < 0) {
+        free(plain);
+        return -EPROTO;
+    }
+    free(*body);
+    *body = plain;
+    *len = (uint32_t)n;
+    return 0;
+}
+
+/* The request frame |b| (header room, then the message) sealed in place with the peer keys. */
+static int seal_request(struct rpc_buf *b)
+{
+    if (peer_keys.count == 0) {
+        return 0;
+    }
+    size_t len = b->len - CODEC_FRAME_HEADER_BYTES;
+    uint8_t *sealed = malloc(len + SEAL_OVERHEAD_BYTES);
+    uint8_t nonce[SEAL_NONCE_BYTES];
+    randombytes_buf(nonce, sizeof(nonce));
+    ssize_t n = sealed != NULL ? seal_encrypt(&peer_keys, SEAL_STREAM, wall_ms(), nonce,
+                                              (const uint8_t *)b->data + CODEC_FRAME_HEADER_BYTES,
+                                              len, sealed, len + SEAL_OVERHEAD_BYTES)
+                               : RING_ENOMEM;
+    if (n >= 0) {
+        rpc_buf_truncate(b, CODEC_FRAME_HEADER_BYTES);
+        rpc_buf_write(b, (const char *)sealed, (size_t)n);
+    }
+    free(sealed);
+    return n >= 0 && b->error == 0 ? 0 : -ENOMEM;
+}
+
 /* The peer's reply frame, parsed into |out|. */
 static int peer_reply(int fd, int64_t deadline, struct ringc_peer_result *out,
                       const msgpack_object **result)
@@ -457,6 +520,9 @@ static int peer_reply(int fd, int64_t deadline, struct ringc_peer_result *out,
     }
     if (rv == 0) {
         rv = read_exact(fd, out->body, len, deadline);
+    }
+    if (rv == 0) {
+        rv = open_reply(&out->body, &len);
     }
     struct rpc_msg msg;
     if (rv == 0 && rpc_parse(out->body, len, &msg, NULL) != 0) {
@@ -490,6 +556,9 @@ int ringc_peer_call(const struct ring_addr *peer, int timeout_ms, const char *me
     uint8_t hdr[CODEC_FRAME_HEADER_BYTES] = { 0 };
     rpc_buf_write(&b, (const char *)hdr, sizeof(hdr));
     int rv = rpc_pack_request_begin(&pk, 1, method, strlen(method), 0) == 0 ? 0 : -ENOMEM;
+    if (rv == 0) {
+        rv = seal_request(&b);
+    }
     if (rv == 0) {
         codec_frame_header((uint8_t *)b.data, (uint32_t)(b.len - sizeof(hdr)));
         rv = write_all(fd, b.data, b.len);

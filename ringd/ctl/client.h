@@ -93,6 +93,12 @@ struct ringc_checksums {
 /* Returns 0, RINGC_ERESPONSE or a negative errno. */
 int ringc_peer_checksums(const struct ring_addr *peer, int timeout_ms, struct ringc_checksums *out);
 
+/* Keys for peer queries: with a cluster keyring set (ringctl --keyfile), every peer query is
+ * sealed and its answer opened with it, as a node's own streams are; NULL: plaintext, which
+ * only --insecure nodes answer. |kr| is copied; ringc_peer_keys(NULL) wipes the copy. */
+struct seal_keyring;
+void ringc_peer_keys(const struct seal_keyring *kr);
+
 /* Any peer query (no params): "checksums", or "members" (the same answer as the local API's
  * members(), for `ringctl members --group` of another group). On 0, |*result| is valid until
  * ringc_peer_result_free(out), which is needed after any return. */

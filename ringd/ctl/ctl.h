@@ -22,6 +22,8 @@
 
 struct ctl {
     const char *socket;
+    const char *keyfile; /* --keyfile, else $RINGD_KEYFILE: seals peer queries */
+    int keyfile_explicit;
     int json;
     int timeout_ms; /* 1 ms .. 24 h, as ringd's durations */
     struct ringc *c;
@@ -78,6 +80,9 @@ int ctl_stats(struct ctl *ctl, const struct ctl_args *a);
 int ctl_keys(struct ctl *ctl, const struct ctl_args *a);
 /* ctl_keygen.c: a fresh cluster key, to stdout or a new 0600 file. */
 int ctl_keygen(struct ctl *ctl, const struct ctl_args *a);
+/* Loads |path| (may be NULL: nothing) as the keys of peer queries. An unreadable file is an
+ * error (CTL_EXIT_FAIL) when |explicit| (--keyfile), else a warning. Returns 0 or that. */
+int ctl_load_peer_keys(const char *path, int explicit);
 int ctl_groups(struct ctl *ctl, const struct ctl_args *a);
 int ctl_shards(struct ctl *ctl, const struct ctl_args *a);
 /* Prints ringctl's version, then asks ringd for its own (stats()). */

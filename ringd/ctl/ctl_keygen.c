@@ -1,5 +1,7 @@
 /*
- * ctl_keygen: `ringctl keygen [-o FILE] [--force]`, a fresh cluster key for ringd --keyfile.
+ * ctl_keygen: `ringctl keygen [-o FILE] [--force]`, a fresh cluster key for ringd --keyfile;
+ * and ringctl's own --keyfile, the keys its peer queries (checksums, members --group) are
+ * sealed with, since a keyed node answers nothing else.
  *
  * 32 bytes from libsodium's randombytes, base64 on one line: the key file format
  * (proto/PROTOCOL.md, section 10). A file is created mode 0600 and an existing one is never
@@ -78,4 +80,42 @@ int ctl_keygen(struct ctl *ctl, const struct ctl_args *a)
     }
     sodium_memzero(line, sizeof(line));
     return rv == 0 ? 0 : CTL_EXIT_FAIL;
+}
+
+/* A key file is a few lines (ringd's envelope.c has the same bound). */
+#define CTL_KEYFILE_BYTES_MAX 4096
+
+int ctl_load_peer_keys(const char *path, int explicit)
+{
+    if (path == NULL || path[0] == '\0') {
+        return 0;
+    }
+    if (sodium_init() < 0) {
+        fprintf(stderr, "ringctl: libsodium failed to start\n");
+        return CTL_EXIT_FAIL;
+    }
+    char text[CTL_KEYFILE_BYTES_MAX + 1], err[160] = "";
+    size_t len = 0;
+    FILE *f = fopen(path, "rb");
+    if (f != NULL) {
+        len = fread(text, 1, sizeof(text), f);
+        fclose(f);
+    }
+    struct seal_keyring kr;
+    int rv = f == NULL                     ? -1
+             : len > CTL_KEYFILE_BYTES_MAX ? -1
+                                           : seal_keyring_parse(&kr, text, len, err, sizeof(err));
+    sodium_memzero(text, sizeof(text));
+    if (rv != 0) {
+        /* $RINGD_KEYFILE may name ringd's file, unreadable here: peer queries go plaintext. */
+        fprintf(stderr, "ringctl: %s%s: %s\n", explicit ? "--keyfile " : "$RINGD_KEYFILE ",
+                ctl_shown(path),
+                f == NULL        ? strerror(errno)
+                : err[0] != '\0' ? err
+                                 : "too large");
+        return explicit ? CTL_EXIT_FAIL : 0;
+    }
+    ringc_peer_keys(&kr);
+    seal_keyring_clear(&kr);
+    return 0;
 }

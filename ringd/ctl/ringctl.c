@@ -86,6 +86,8 @@ static const struct command commands[] = {
 static const char global_options[] =
     "  --socket PATH        ringd's local API socket\n"
     "                       [$RINGD_SOCKET, else " DEFAULT_SOCKET "]\n"
+    "  --keyfile PATH       the cluster key file, to seal checksums and members --group\n"
+    "                       queries to peers [$RINGD_KEYFILE]\n"
     "  --json, -o json      print JSON: one object (watch: one per line)\n"
     "  -o text              print tables for a person (the default)\n"
     "  --timeout DURATION   wait this long for an answer, e.g. 500ms, 2s, 1m [5s]\n"
@@ -189,6 +191,11 @@ static int global_option(struct parser *p, struct ctl *ctl)
     if (is_opt(p, "--socket", &v)) {
         ctl->socket = take_value(p, "--socket", v);
         return ctl->socket != NULL ? PARSE_OK : CTL_EXIT_USAGE;
+    }
+    if (is_opt(p, "--keyfile", &v)) {
+        ctl->keyfile = take_value(p, "--keyfile", v);
+        ctl->keyfile_explicit = 1;
+        return ctl->keyfile != NULL ? PARSE_OK : CTL_EXIT_USAGE;
     }
     if (is_opt(p, "-o", &v) || is_opt(p, "--output", &v)) {
         const char *fmt = take_value(p, "-o", v);
@@ -381,6 +388,13 @@ int main(int argc, char **argv)
     p.i++;
     rv = parse(&p, &ctl, c, &args);
     if (rv != PARSE_OK) {
+        return rv;
+    }
+    if (ctl.keyfile == NULL) {
+        ctl.keyfile = getenv("RINGD_KEYFILE");
+    }
+    rv = c->fn != ctl_keygen ? ctl_load_peer_keys(ctl.keyfile, ctl.keyfile_explicit) : 0;
+    if (rv != 0) {
         return rv;
     }
     if (c->connects) {

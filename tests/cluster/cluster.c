@@ -54,6 +54,9 @@ static void write_cluster_key(void)
     for (int i = 0; i < CLUSTER_NODES_MAX; i++) {
         snprintf(cl.keyfile[i], sizeof(cl.keyfile[i]), "%s", cl.key_path);
     }
+    /* ringctl, run by the tests through the shell, seals its peer queries with it, and a ringd
+     * a test starts by hand uses it as well. */
+    setenv("RINGD_KEYFILE", cl.key_path, 1);
 }
 
 uint64_t cluster_wall_ms(void)

@@ -35,8 +35,7 @@ static int run_second(const char *path, char *out, size_t cap)
 {
     char cmd[512];
     snprintf(cmd, sizeof(cmd),
-             "timeout 10 %s --insecure --id other --bind 127.0.0.1:%d --admin 127.0.0.1:%d "
-             "--socket '%s' "
+             "timeout 10 %s --id other --bind 127.0.0.1:%d --admin 127.0.0.1:%d --socket '%s' "
              "2>&1",
              RINGD_BIN, cluster_gossip_port(7), cluster_admin_port(7), path);
     return cluster_sh(cmd, out, cap);
@@ -99,7 +98,7 @@ Test(socket_path, a_stale_socket_is_replaced_and_removed_at_exit)
     make_stale_socket(path);
     /* Start on the stale socket, ask it once through ringctl, then SIGTERM it. */
     snprintf(cmd, sizeof(cmd),
-             "%s --insecure --id other --bind 127.0.0.1:%d --admin 127.0.0.1:%d --socket '%s' "
+             "%s --id other --bind 127.0.0.1:%d --admin 127.0.0.1:%d --socket '%s' "
              ">/dev/null 2>&1 & pid=$!; "
              "for i in $(seq 100); do %s --socket '%s' lookup k >/dev/null 2>&1 && break; "
              "sleep 0.05; done; %s --socket '%s' lookup k; kill -TERM $pid; wait $pid",
@@ -119,8 +118,7 @@ Test(socket_path, exit_leaves_what_replaced_the_socket_alone)
     char path[100], cmd[1200], out[4096];
     snprintf(path, sizeof(path), "%s/own.sock", cl.dir);
     snprintf(cmd, sizeof(cmd),
-             "%s --insecure --id a --bind 127.0.0.1:%d --admin 127.0.0.1:%d --socket '%s' "
-             ">/dev/null 2>&1 & "
+             "%s --id a --bind 127.0.0.1:%d --admin 127.0.0.1:%d --socket '%s' >/dev/null 2>&1 & "
              "pid=$!; for i in $(seq 100); do %s --socket '%s' lookup k >/dev/null 2>&1 && "
              "break; sleep 0.05; done; rm '%s'; echo precious > '%s'; kill -TERM $pid; "
              "wait $pid; cat '%s'",
@@ -133,8 +131,7 @@ Test(socket_path, exit_leaves_what_replaced_the_socket_alone)
     /* node 0 takes over the path of a ringd that is still running, then that one exits */
     unlink(path);
     snprintf(cmd, sizeof(cmd),
-             "%s --insecure --id a --bind 127.0.0.1:%d --admin 127.0.0.1:%d --socket '%s' "
-             ">/dev/null 2>&1 & "
+             "%s --id a --bind 127.0.0.1:%d --admin 127.0.0.1:%d --socket '%s' >/dev/null 2>&1 & "
              "echo $!",
              RINGD_BIN, cluster_gossip_port(6), cluster_admin_port(6), path);
     cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 0));
