@@ -101,6 +101,8 @@ cat <<EOF2
   $ringctl --socket $dir/node1.sock lookup user:42 --json
   $ringctl --socket $dir/node0.sock watch            # live ring changes
   $ringctl --socket $dir/node0.sock stats
+  $ringctl --socket $dir/node0.sock --keyfile $dir/cluster.key checksums   # sealed peer queries
+  $ringctl --socket $dir/node0.sock keys list                    # key fingerprints per node
   curl -s 127.0.0.1:$((base + 100))/metrics | grep ^ringd_members
   curl -s '127.0.0.1:$((base + 100))/v1/lookup?key=user:42'
   curl -si -H 'X-Ring-Key: user:42' 127.0.0.1:$((base + 200))/hello   # via node0's proxy
