@@ -30,6 +30,10 @@ int main(int argc, char **argv)
         printf("ringd %s (commit %s)\n", ringd_version(), ringd_commit());
         return 0;
     }
+    if (ringd_config_require_key(&d.cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 2;
+    }
     d.log.level = d.cfg.log_level;
     d.log.format = d.cfg.log_format;
     ringd_log_crash_handler_install(&d.log);

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds ring and runs the main job: a local cluster of ringd on loopback (5 nodes unless
 # given another count, 1..8), each with its own gossip port, admin port and local API socket
-# under a temp dir, and a forwarding proxy in front of its own small HTTP app (ring_testapp). It waits until every node agrees, prints the members and a few lookups,
-# tells you how to poke at it with ringctl, and stays in the foreground. Ctrl-C makes every
-# node leave gracefully (SIGTERM), waits for them, and removes the temp dir.
+# under a temp dir, one cluster key (ringctl keygen), and a forwarding proxy in front of its
+# own small HTTP app (ring_testapp). It waits until every node agrees, prints the members and
+# a few lookups, tells you how to poke at it with ringctl, and stays in the foreground. Ctrl-C
+# makes every node leave gracefully (SIGTERM), waits for them, and removes the temp dir.
 #
 # Usage: scripts/run.sh [NODES]    env: RING_PORT_BASE (default 17946), RING_RUN_SECONDS (exit
 #        after that many seconds instead of waiting for Ctrl-C; for scripts and CI)
@@ -38,12 +39,18 @@ stop() {
 }
 trap stop INT TERM EXIT
 
+# ringd gossips only with a cluster key: one fresh key for this local cluster.
+"$ringctl" keygen -o "$dir/cluster.key"
+# ringctl seals its peer queries (checksums) with it too.
+export RINGD_KEYFILE="$dir/cluster.key"
+
 echo "== starting $nodes ringd on 127.0.0.1 (gossip ports $base.., admin $((base + 100)).., proxy $((base + 200)).., apps $((base + 300)).., sockets and logs in $dir)"
 for i in $(seq 0 $((nodes - 1))); do
     "$app" --listen "127.0.0.1:$((base + 300 + i))" --id "app$i" >"$dir/app$i.log" 2>&1 &
     pids+=($!)
     args=(--id "node$i" --bind "127.0.0.1:$((base + i))" --admin "127.0.0.1:$((base + 100 + i))"
-          --socket "$dir/node$i.sock" --probe-interval 500ms --probe-timeout 250ms
+          --socket "$dir/node$i.sock" --keyfile "$dir/cluster.key"
+          --probe-interval 500ms --probe-timeout 250ms
           --label "zone=zone-$((i % 3))"
           --proxy "127.0.0.1:$((base + 200 + i))" --app "127.0.0.1:$((base + 300 + i))")
     [ "$i" -gt 0 ] && args+=(--join "127.0.0.1:$base")
@@ -94,6 +101,8 @@ cat <<EOF2
   $ringctl --socket $dir/node1.sock lookup user:42 --json
   $ringctl --socket $dir/node0.sock watch            # live ring changes
   $ringctl --socket $dir/node0.sock stats
+  $ringctl --socket $dir/node0.sock --keyfile $dir/cluster.key checksums   # sealed peer queries
+  $ringctl --socket $dir/node0.sock keys list                    # key fingerprints per node
   curl -s 127.0.0.1:$((base + 100))/metrics | grep ^ringd_members
   curl -s '127.0.0.1:$((base + 100))/v1/lookup?key=user:42'
   curl -si -H 'X-Ring-Key: user:42' 127.0.0.1:$((base + 200))/hello   # via node0's proxy

@@ -12,11 +12,13 @@
 #include "ring/seal.h"
 
 #define KEY_ID_OFFSET 2
-#define NONCE_OFFSET  6
+#define NONCE_OFFSET  SEAL_NONCE_OFFSET
 /* A base64 line of a 32-byte key is 44 characters; leave room for stray whitespace. */
 #define KEY_LINE_MAX 128
 
 _Static_assert(SEAL_HEADER_BYTES == NONCE_OFFSET + SEAL_NONCE_BYTES, "header layout");
+_Static_assert(SEAL_SENT_OFFSET == KEY_ID_OFFSET + 4 && NONCE_OFFSET == SEAL_SENT_OFFSET + 8,
+               "header layout");
 _Static_assert(SEAL_TAG_BYTES == crypto_aead_xchacha20poly1305_ietf_ABYTES, "tag size");
 _Static_assert(SEAL_NONCE_BYTES == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, "nonce size");
 _Static_assert(SEAL_KEY_BYTES == crypto_aead_xchacha20poly1305_ietf_KEYBYTES, "key size");
@@ -121,19 +123,108 @@ int seal_keyring_parse(struct seal_keyring *kr, const char *text, size_t len, ch
     return 0;
 }
 
+int seal_keyring_find(const struct seal_keyring *kr, const void *key, size_t len)
+{
+    for (size_t i = 0; i < kr->count; i++) {
+        char fp[SEAL_FINGERPRINT_LEN];
+        seal_fingerprint(kr, i, fp);
+        if ((len == SEAL_KEY_BYTES && sodium_memcmp(kr->keys[i], key, SEAL_KEY_BYTES) == 0) ||
+            (len == SEAL_FINGERPRINT_LEN - 1 && memcmp(fp, key, len) == 0)) {
+            return (int)i;
+        }
+    }
+    return RING_ENOENT;
+}
+
+int seal_keyring_install(struct seal_keyring *kr, const uint8_t key[SEAL_KEY_BYTES])
+{
+    if (seal_keyring_find(kr, key, SEAL_KEY_BYTES) >= 0) {
+        return RING_EEXIST;
+    }
+    if (kr->count == SEAL_KEYS_MAX) {
+        return RING_E2BIG;
+    }
+    uint8_t fp[8];
+    fingerprint_bytes(key, fp);
+    memcpy(kr->keys[kr->count], key, SEAL_KEY_BYTES);
+    memcpy(kr->ids[kr->count], fp, 4);
+    kr->count++;
+    return 0;
+}
+
+/* Swaps keys |i| and |j| with their ids. */
+static void swap_keys(struct seal_keyring *kr, size_t i, size_t j)
+{
+    uint8_t key[SEAL_KEY_BYTES], id[4];
+    memcpy(key, kr->keys[i], SEAL_KEY_BYTES);
+    memcpy(id, kr->ids[i], 4);
+    memcpy(kr->keys[i], kr->keys[j], SEAL_KEY_BYTES);
+    memcpy(kr->ids[i], kr->ids[j], 4);
+    memcpy(kr->keys[j], key, SEAL_KEY_BYTES);
+    memcpy(kr->ids[j], id, 4);
+    sodium_memzero(key, sizeof(key));
+}
+
+int seal_keyring_use(struct seal_keyring *kr, size_t i)
+{
+    if (i >= kr->count) {
+        return RING_ENOENT;
+    }
+    /* Rotate 0..i right by one: key i first, the old primary second, the rest in order. */
+    for (size_t k = i; k > 0; k--) {
+        swap_keys(kr, k, k - 1);
+    }
+    return 0;
+}
+
+int seal_keyring_remove(struct seal_keyring *kr, size_t i)
+{
+    if (i >= kr->count) {
+        return RING_ENOENT;
+    }
+    if (i == 0) {
+        return RING_EINVAL;
+    }
+    for (size_t k = i; k + 1 < kr->count; k++) {
+        swap_keys(kr, k, k + 1);
+    }
+    kr->count--;
+    sodium_memzero(kr->keys[kr->count], SEAL_KEY_BYTES);
+    sodium_memzero(kr->ids[kr->count], 4);
+    return 0;
+}
+
 int seal_is_sealed(const uint8_t *buf, size_t len)
 {
     return len > 0 && buf[0] == SEAL_MARKER;
 }
 
-/* Additional data: the header up to the nonce, and the context. */
+/* Additional data: the header up to the nonce (marker, version, key id, time), and the
+ * context. */
 static void make_ad(const uint8_t *header, int context, uint8_t ad[NONCE_OFFSET + 1])
 {
     memcpy(ad, header, NONCE_OFFSET);
     ad[NONCE_OFFSET] = (uint8_t)context;
 }
 
-ssize_t seal_encrypt(const struct seal_keyring *kr, int context,
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) {
+        v = v << 8 | p[i];
+    }
+    return v;
+}
+
+ssize_t seal_encrypt(const struct seal_keyring *kr, int context, uint64_t sent_ms,
                      const uint8_t nonce[SEAL_NONCE_BYTES], const uint8_t *in, size_t len,
                      uint8_t *out, size_t cap)
 {
@@ -146,6 +237,7 @@ ssize_t seal_encrypt(const struct seal_keyring *kr, int context,
     out[0] = SEAL_MARKER;
     out[1] = SEAL_VERSION;
     memcpy(out + KEY_ID_OFFSET, kr->ids[0], 4);
+    put_be64(out + SEAL_SENT_OFFSET, sent_ms);
     memcpy(out + NONCE_OFFSET, nonce, SEAL_NONCE_BYTES);
     uint8_t ad[NONCE_OFFSET + 1];
     make_ad(out, context, ad);
@@ -169,7 +261,7 @@ static ssize_t open_with(const uint8_t key[SEAL_KEY_BYTES], int context, const u
 }
 
 ssize_t seal_decrypt(const struct seal_keyring *kr, int context, const uint8_t *in, size_t len,
-                     uint8_t *out, size_t cap, size_t *key_index)
+                     uint8_t *out, size_t cap, size_t *key_index, uint64_t *sent_ms)
 {
     if (len < SEAL_OVERHEAD_BYTES || in[0] != SEAL_MARKER) {
         return RING_EPROTO;
@@ -188,6 +280,9 @@ ssize_t seal_decrypt(const struct seal_keyring *kr, int context, const uint8_t *
         if (n >= 0) {
             if (key_index != NULL) {
                 *key_index = i;
+            }
+            if (sent_ms != NULL) {
+                *sent_ms = get_be64(in + SEAL_SENT_OFFSET);
             }
             return n;
         }

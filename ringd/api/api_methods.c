@@ -283,7 +283,7 @@ static int m_keys(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
         return rv;
     }
     rpc_pack_result_begin(pk, m->msgid);
-    msgpack_pack_map(pk, 5);
+    msgpack_pack_map(pk, 7);
     api_pack_str(pk, "encrypted");
     ringd_encrypting(d) ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
     api_pack_str(pk, "fingerprints");
@@ -296,6 +296,8 @@ static int m_keys(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     view_pack_key_u64(pk, "auth_failures", d->m.auth_failures);
     view_pack_key_u64(pk, "plaintext_refused", d->m.plaintext_refused);
     view_pack_key_u64(pk, "sealed_refused", d->m.sealed_refused);
+    view_pack_key_u64(pk, "replays_refused", d->m.replays_refused);
+    view_pack_key_u64(pk, "clock_skew_refused", d->m.skew_refused);
     return 0;
 }
 
@@ -391,6 +393,43 @@ static int m_owned_shards(struct ringd *d, const struct rpc_msg *m, msgpack_pack
 typedef int (*method_fn)(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
                          struct api_call *call);
 
+/* keys_op(op, [key]): the runtime keyring, applied here and sent to every alive member
+ * (node/keyring.c); answers {seq} at once, and keys_status() the tally as it grows. The key
+ * is never echoed. */
+static int m_keys_op(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                     struct api_call *call)
+{
+    struct rpc_bytes op_name, key = { NULL, 0 };
+    int op = rpc_param_bytes(m, 0, &op_name) == 0 ? ringd_keyring_op_parse(op_name.ptr, op_name.len)
+                                                  : RING_EINVAL;
+    if (op < 0 || m->param_count != (op == RINGD_KEYRING_LIST ? 1u : 2u) ||
+        (op != RINGD_KEYRING_LIST && rpc_param_bytes(m, 1, &key) != 0)) {
+        return fail(call, RING_EINVAL,
+                    "keys_op takes [\"list\"] or [\"install\"|\"use\"|\"remove\", key]%s", "");
+    }
+    const char *why = NULL;
+    int rv = ringd_keyring_start(d, op, key.ptr, key.len, &why);
+    if (rv < 0) {
+        return fail(call, rv, "%s", why != NULL ? why : ring_strerror(rv));
+    }
+    rpc_pack_result_begin(pk, m->msgid);
+    msgpack_pack_map(pk, 1);
+    view_pack_key_u64(pk, "seq", (uint64_t)rv);
+    return 0;
+}
+
+static int m_keys_status(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                         struct api_call *call)
+{
+    int rv = no_params(m, call);
+    if (rv != 0) {
+        return rv;
+    }
+    rpc_pack_result_begin(pk, m->msgid);
+    ringd_keyring_pack_status(d, pk);
+    return 0;
+}
+
 static const struct {
     const char *name;
     method_fn fn;
@@ -404,6 +443,8 @@ static const struct {
     { "join", m_join },
     { "leave", m_leave },
     { "keys", m_keys },
+    { "keys_op", m_keys_op },
+    { "keys_status", m_keys_status },
     { "groups", m_groups },
     { "owned_shards", m_owned_shards },
 };
@@ -414,7 +455,8 @@ int ringd_api_call(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     for (size_t i = 0; i < RING_ARRAY_LEN(methods); i++) {
         if (rpc_method_is(m, methods[i].name)) {
             if (d->ring.ring == NULL && methods[i].fn != m_join && methods[i].fn != m_leave &&
-                methods[i].fn != m_stats && methods[i].fn != m_members && methods[i].fn != m_keys) {
+                methods[i].fn != m_stats && methods[i].fn != m_members && methods[i].fn != m_keys &&
+                methods[i].fn != m_keys_op && methods[i].fn != m_keys_status) {
                 return fail(call, RING_EAGAIN, "the ring is not built yet%s", "");
             }
             return methods[i].fn(d, m, pk, call);

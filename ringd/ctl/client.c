@@ -13,9 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client.h"
 #include <sodium.h>
 
+#include "client.h"
 #include "ring/codec.h"
 #include "ring/error.h"
 #include "ring/session.h"

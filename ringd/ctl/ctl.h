@@ -22,7 +22,8 @@
 
 struct ctl {
     const char *socket;
-    const char *keyfile;             /* --keyfile / $RING_KEYFILE; NULL: none */
+    const char *keyfile;             /* --keyfile, else $RINGD_KEYFILE; NULL: none */
+    int keyfile_explicit;            /* given as --keyfile: unreadable is an error */
     const struct seal_keyring *keys; /* read from it, for peers' gossip ports; NULL: none */
     int json;
     int timeout_ms; /* 1 ms .. 24 h, as ringd's durations */
@@ -39,6 +40,8 @@ struct ctl_args {
     int status_count;
     const char *label[CTL_VALUES_MAX];
     int label_count;
+    const char *out_path; /* keygen -o FILE; NULL: stdout */
+    int force;            /* keygen --force */
 };
 
 /* ---- ctl_out.c -------------------------------------------------------------------------- */
@@ -76,6 +79,11 @@ int ctl_join(struct ctl *ctl, const struct ctl_args *a);
 int ctl_leave(struct ctl *ctl, const struct ctl_args *a);
 int ctl_stats(struct ctl *ctl, const struct ctl_args *a);
 int ctl_keys(struct ctl *ctl, const struct ctl_args *a);
+/* ctl_keygen.c: a fresh cluster key, to stdout or a new 0600 file. */
+int ctl_keygen(struct ctl *ctl, const struct ctl_args *a);
+/* Loads |path| (may be NULL: nothing) as the keys of peer queries. An unreadable file is an
+ * error (CTL_EXIT_FAIL) when |explicit| (--keyfile), else a warning. Returns 0 or that. */
+int ctl_load_peer_keys(const char *path, int explicit, struct seal_keyring *kr);
 int ctl_groups(struct ctl *ctl, const struct ctl_args *a);
 int ctl_shards(struct ctl *ctl, const struct ctl_args *a);
 /* Prints ringctl's version, then asks ringd for its own (stats()). */

@@ -599,35 +599,98 @@ int ctl_stats(struct ctl *ctl, const struct ctl_args *a)
     return 0;
 }
 
-/* keys: the gossip keys in use (fingerprints, primary first) and what encryption refused. */
+/* The local node's refusal counters (keys()). */
+static void print_refused(struct ctl *ctl)
+{
+    const msgpack_object *res;
+    if (ringc_call(ctl->c, &res, ctl->timeout_ms, "keys", "") != 0) {
+        return;
+    }
+    printf("refused here: %llu failed authentication, %llu plaintext, %llu sealed without a key, "
+           "%llu replays, %llu clock skew\n",
+           (unsigned long long)ringc_get_u64(res, "auth_failures", 0),
+           (unsigned long long)ringc_get_u64(res, "plaintext_refused", 0),
+           (unsigned long long)ringc_get_u64(res, "sealed_refused", 0),
+           (unsigned long long)ringc_get_u64(res, "replays_refused", 0),
+           (unsigned long long)ringc_get_u64(res, "clock_skew_refused", 0));
+}
+
+static void print_keyop(const msgpack_object *res, int list)
+{
+    uint64_t ok = ringc_get_u64(res, "ok", 0), failed = ringc_get_u64(res, "failed", 0);
+    uint64_t total = ok + failed;
+    printf("%llu/%llu nodes ok\n", (unsigned long long)ok, (unsigned long long)total);
+    const msgpack_object *fails = ringc_get(res, "failures");
+    for (uint32_t i = 0;
+         fails != NULL && fails->type == MSGPACK_OBJECT_ARRAY && i < fails->via.array.size; i++) {
+        char id[130], why[100];
+        ringc_get_str(&fails->via.array.ptr[i], "id", id, sizeof(id));
+        ringc_get_str(&fails->via.array.ptr[i], "error", why, sizeof(why));
+        printf("failed: %s: %s\n", ctl_shown(id), ctl_shown(why));
+    }
+    const msgpack_object *keys = ringc_get(res, "keys");
+    for (uint32_t i = 0;
+         list && keys != NULL && keys->type == MSGPACK_OBJECT_ARRAY && i < keys->via.array.size;
+         i++) {
+        const msgpack_object *k = &keys->via.array.ptr[i];
+        char fp[20];
+        ringc_get_str(k, "fingerprint", fp, sizeof(fp));
+        uint64_t nodes = ringc_get_u64(k, "nodes", 0), primary = ringc_get_u64(k, "primary", 0);
+        printf("%-16s  %llu/%llu nodes  (primary on %llu)\n", ctl_shown(fp),
+               (unsigned long long)nodes, (unsigned long long)ok, (unsigned long long)primary);
+    }
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+    nanosleep(&ts, NULL);
+}
+
+/* keys [list | install KEY | use KEY | remove KEY]: the runtime keyring across the cluster.
+ * The operation runs in ringd (keys_op); this polls keys_status until every member answered.
+ * KEY is the base64 key (install) or the key or its fingerprint (use, remove). */
 int ctl_keys(struct ctl *ctl, const struct ctl_args *a)
 {
-    (void)a;
+    const char *op = a->pos_count > 0 ? a->pos[0] : "list";
+    int list = strcmp(op, "list") == 0;
+    if (list != (a->pos_count <= 1) || (!list && strcmp(op, "install") != 0 &&
+                                        strcmp(op, "use") != 0 && strcmp(op, "remove") != 0)) {
+        fprintf(stderr, "ringctl keys: expected list, install KEY, use KEY or remove KEY\n");
+        return CTL_EXIT_USAGE;
+    }
     const msgpack_object *res;
-    int rv = ringc_call(ctl->c, &res, ctl->timeout_ms, "keys", "");
+    int rv = list ? ringc_call(ctl->c, &res, ctl->timeout_ms, "keys_op", "s", op)
+                  : ringc_call(ctl->c, &res, ctl->timeout_ms, "keys_op", "ss", op, a->pos[1]);
     if (rv != 0) {
         return ctl_report(ctl, "keys", rv);
     }
+    uint64_t seq = ringc_get_u64(res, "seq", 0);
+    /* Members answer within ringd's 5 s peer timeout; poll a little past it. */
+    for (int waited = 0;; waited += 50) {
+        rv = ringc_call(ctl->c, &res, ctl->timeout_ms, "keys_status", "");
+        if (rv != 0) {
+            return ctl_report(ctl, "keys", rv);
+        }
+        if (ringc_get_u64(res, "seq", 0) != seq) {
+            fprintf(stderr, "ringctl keys: another keys operation replaced this one\n");
+            return CTL_EXIT_FAIL;
+        }
+        if (ringc_get_u64(res, "pending", 0) == 0 || waited > 7000) {
+            break;
+        }
+        sleep_ms(50);
+    }
+    uint64_t failed = ringc_get_u64(res, "failed", 0) + ringc_get_u64(res, "pending", 0);
     if (ctl->json) {
         ctl_print_json(res);
-        return 0;
+    } else {
+        print_keyop(res, list);
+        if (list) {
+            print_refused(ctl);
+        }
     }
-    const msgpack_object *fps = ringc_get(res, "fingerprints");
-    uint32_t n = fps != NULL && fps->type == MSGPACK_OBJECT_ARRAY ? fps->via.array.size : 0;
-    if (n == 0) {
-        printf("encryption off: gossip is plaintext (no --keyfile)\n");
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        const msgpack_object *fp = &fps->via.array.ptr[i];
-        printf("%-10s %s\n", i == 0 ? "primary" : "secondary",
-               fp->type == MSGPACK_OBJECT_STR ? ctl_shown_n(fp->via.str.ptr, fp->via.str.size)
-                                              : "");
-    }
-    printf("refused: %llu failed authentication, %llu plaintext, %llu sealed without a key\n",
-           (unsigned long long)ringc_get_u64(res, "auth_failures", 0),
-           (unsigned long long)ringc_get_u64(res, "plaintext_refused", 0),
-           (unsigned long long)ringc_get_u64(res, "sealed_refused", 0));
-    return 0;
+    return failed == 0 ? 0 : CTL_EXIT_FAIL;
 }
 
 int ctl_join(struct ctl *ctl, const struct ctl_args *a)

@@ -26,8 +26,6 @@
 
 #define DEFAULT_SOCKET     "/run/ringd/ringd.sock"
 #define DEFAULT_TIMEOUT_MS 5000
-/* A key file is a few lines (ringd reads at most as much). */
-#define KEYFILE_BYTES_MAX 4096
 
 /* A command: its name, what it takes (for its usage line), what it does, the options of its
  * own it accepts, and how many positional arguments. */
@@ -67,10 +65,20 @@ static const struct command commands[] = {
       CTL_ARGS_MAX, 1 },
     { "leave", "", "leave the cluster gracefully (ringd then exits)", "", "", ctl_leave, 0, 0, 1 },
     { "stats", "", "counters and state of the local ringd", "", "", ctl_stats, 0, 0, 1 },
-    { "keys", "", "gossip key fingerprints and refused packets",
-      "The fingerprints of the gossip keys (primary first) and the packets encryption\n"
-      "refused.",
-      "", ctl_keys, 0, 0, 1 },
+    { "keys", "[list | install KEY | use KEY | remove KEY]",
+      "the cluster's keyring: list, or change it on every node",
+      "The runtime keyring, on every alive member (as Serf's): list shows each key's\n"
+      "fingerprint and how many nodes hold it; install adds KEY (base64, from ringctl keygen)\n"
+      "as a secondary; use makes KEY (or its fingerprint) the primary; remove drops it (never\n"
+      "the primary). Prints \"N/M nodes ok\" and each failure; exit 1 if any node failed.\n"
+      "The runtime keyring is in memory: write the key file too (a reload replaces it).",
+      "", ctl_keys, 0, 2, 1 },
+    { "keygen", "[-o FILE] [--force]", "write a fresh cluster key (ringd --keyfile)",
+      "A new random cluster key (32 bytes from libsodium, base64) for ringd --keyfile:\n"
+      "printed, or written to FILE with mode 0600. Keep it secret; give every node the same.",
+      "  -o, --output FILE    write the key to FILE (created 0600)\n"
+      "  --force              replace FILE if it exists (its old key is lost)\n",
+      ctl_keygen, 0, 0, 0 },
     { "groups", "", "sub-sharding: the groups known, sizes, contacts",
       "Every group known (ringd --group), its size, ring checksum and contacts.", "", ctl_groups, 0,
       0, 1 },
@@ -82,12 +90,11 @@ static const struct command commands[] = {
 static const char global_options[] =
     "  --socket PATH        ringd's local API socket\n"
     "                       [$RINGD_SOCKET, else " DEFAULT_SOCKET "]\n"
+    "  --keyfile PATH       the cluster key file, for the queries to peers' gossip\n"
+    "                       ports (checksums, members --group) [$RINGD_KEYFILE]\n"
     "  --json, -o json      print JSON: one object (watch: one per line)\n"
     "  -o text              print tables for a person (the default)\n"
     "  --timeout DURATION   wait this long for an answer, e.g. 500ms, 2s, 1m [5s]\n"
-    "  --keyfile PATH       the cluster's gossip key file, for the commands that ask\n"
-    "                       peers' gossip ports (checksums, members --group) of an\n"
-    "                       encrypted cluster [$RING_KEYFILE]\n"
     "  -h, --help           this help (after a command: that command's)\n"
     "  --version            print ringctl's version and exit\n";
 
@@ -191,6 +198,7 @@ static int global_option(struct parser *p, struct ctl *ctl)
     }
     if (is_opt(p, "--keyfile", &v)) {
         ctl->keyfile = take_value(p, "--keyfile", v);
+        ctl->keyfile_explicit = 1;
         return ctl->keyfile != NULL ? PARSE_OK : CTL_EXIT_USAGE;
     }
     if (is_opt(p, "-o", &v) || is_opt(p, "--output", &v)) {
@@ -262,6 +270,14 @@ static int command_option(struct parser *p, const struct command *c, struct ctl_
 {
     const char *v;
     int members = c->fn == ctl_members;
+    if (c->fn == ctl_keygen && (is_opt(p, "-o", &v) || is_opt(p, "--output", &v))) {
+        a->out_path = take_value(p, "-o", v);
+        return a->out_path != NULL ? PARSE_OK : CTL_EXIT_USAGE;
+    }
+    if (c->fn == ctl_keygen && strcmp(p->argv[p->i], "--force") == 0) {
+        a->force = 1;
+        return PARSE_OK;
+    }
     if (members && is_opt(p, "--group", &v)) {
         a->group = take_value(p, "--group", v);
         return a->group != NULL ? PARSE_OK : CTL_EXIT_USAGE;
@@ -326,9 +342,12 @@ static int parse(struct parser *p, struct ctl *ctl, const struct command *c, str
             printf("ringctl %s (commit %s)\n", ringd_version(), ringd_commit());
             return 0;
         }
-        rv = global_option(p, ctl);
-        if (rv == 0 && c != NULL) {
+        /* A command's own options first: keygen's -o is a file, not an output format. */
+        if (c != NULL) {
             rv = command_option(p, c, a);
+        }
+        if (rv == 0) {
+            rv = global_option(p, ctl);
         }
         if (rv == 0) {
             return usage_error(
@@ -345,34 +364,9 @@ static int parse(struct parser *p, struct ctl *ctl, const struct command *c, str
     return PARSE_OK;
 }
 
-/* Reads --keyfile into |kr| (ringd's key file format). Returns 0 or CTL_EXIT_FAIL (said on
- * stderr). */
-static int load_keys(const char *path, struct seal_keyring *kr)
-{
-    char text[KEYFILE_BYTES_MAX + 1], err[160] = "";
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "ringctl: --keyfile %s: %s\n", ctl_shown(path), strerror(errno));
-        return CTL_EXIT_FAIL;
-    }
-    size_t len = fread(text, 1, sizeof(text), f);
-    int bad = ferror(f) || !feof(f);
-    fclose(f);
-    int rv = bad ? -1 : seal_keyring_parse(kr, text, len, err, sizeof(err));
-    sodium_memzero(text, sizeof(text));
-    if (rv != 0) {
-        fprintf(stderr, "ringctl: --keyfile %s: %s\n", ctl_shown(path),
-                bad ? "unreadable or not a key file" : err);
-        return CTL_EXIT_FAIL;
-    }
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
-    struct ctl ctl = { .socket = getenv("RINGD_SOCKET"),
-                       .keyfile = getenv("RING_KEYFILE"),
-                       .timeout_ms = DEFAULT_TIMEOUT_MS };
+    struct ctl ctl = { .socket = getenv("RINGD_SOCKET"), .timeout_ms = DEFAULT_TIMEOUT_MS };
     if (ctl.socket == NULL || ctl.socket[0] == '\0') {
         ctl.socket = DEFAULT_SOCKET;
     }
@@ -401,10 +395,14 @@ int main(int argc, char **argv)
         return rv;
     }
     static struct seal_keyring keys;
-    if (ctl.keyfile != NULL && ctl.keyfile[0] != '\0') {
-        if (sodium_init() < 0 || load_keys(ctl.keyfile, &keys) != 0) {
-            return CTL_EXIT_FAIL;
-        }
+    if (ctl.keyfile == NULL) {
+        ctl.keyfile = getenv("RINGD_KEYFILE");
+    }
+    rv = c->fn != ctl_keygen ? ctl_load_peer_keys(ctl.keyfile, ctl.keyfile_explicit, &keys) : 0;
+    if (rv != 0) {
+        return rv;
+    }
+    if (keys.count > 0) {
         ctl.keys = &keys;
     }
     if (c->connects) {

@@ -661,6 +661,36 @@ static int set_enum(const char *v, const char *const *names, size_t n, uint8_t *
     return bad(e, "invalid value \"%s\" (expected %s)", v, expected);
 }
 
+/* A switch: given alone it means "true"; its variable (or --flag=VALUE) says true/false. */
+static int set_switch(const char *v, uint8_t *out, struct errbuf *e)
+{
+    static const char *const names[] = { "false", "true", "0", "1", "no", "yes" };
+    uint8_t k = 0;
+    int rv = set_enum(v, names, 6, &k, "true or false", e);
+    *out = (uint8_t)(k % 2);
+    return rv;
+}
+
+static int set_insecure(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_switch(v, &c->insecure, e);
+}
+
+static int set_accept_plaintext(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_switch(v, &c->gossip_accept_plaintext, e);
+}
+
+static int set_send_plaintext(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_switch(v, &c->gossip_send_plaintext, e);
+}
+
+static int set_replay_window(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_duration(v, &c->replay_window_ms, e);
+}
+
 static int set_log_level(const char *v, struct ringd_config *c, struct errbuf *e)
 {
     static const char *const names[] = { "debug", "info", "warn", "error" };
@@ -693,6 +723,7 @@ static const char *const section_titles[SEC_COUNT] = {
 
 struct opt {
     const char *name;
+    /* NULL for a switch (--insecure): alone it means "true", --name=false turns it off. */
     const char *metavar;
     /* The default as --help shows it; NULL for none. */
     const char *def;
@@ -711,7 +742,16 @@ static const struct opt opts[] = {
       set_advertise },
     { "join", "SEEDS", NULL, "host:port,... or dns:NAME:PORT", SEC_CLUSTER, 1, set_join },
     { "join-file", "PATH", NULL, "file of seeds, one per line", SEC_CLUSTER, 0, set_join_file },
-    { "keyfile", "PATH", NULL, "gossip encryption keys", SEC_CLUSTER, 0, set_keyfile },
+    { "keyfile", "PATH", NULL, "cluster key file (ringctl keygen); required", SEC_CLUSTER, 0,
+      set_keyfile },
+    { "insecure", NULL, NULL, "gossip in plaintext without --keyfile", SEC_CLUSTER, 0,
+      set_insecure },
+    { "gossip-accept-plaintext", NULL, NULL, "with keys, accept plaintext (rollout)", SEC_CLUSTER,
+      0, set_accept_plaintext },
+    { "gossip-send-plaintext", NULL, NULL, "with keys, send plaintext (rollout)", SEC_CLUSTER, 0,
+      set_send_plaintext },
+    { "replay-window", "DURATION", "30s", "sealed datagram age/clock skew accepted", SEC_CLUSTER, 0,
+      set_replay_window },
     { "group", "NAME", NULL, "sub-sharding group of this node", SEC_CLUSTER, 0, set_group },
     { "label", "KEY=VALUE", NULL, "member label, at most 8", SEC_CLUSTER, 1, set_label },
     { "socket", "PATH", DEFAULT_SOCKET, "local API socket", SEC_LOCAL, 0, set_socket },
@@ -818,6 +858,10 @@ static int next_flag(int argc, char **argv, int *i, const struct opt **o, const 
         return bad(e, "unknown flag %.*s (see ringd --help)", (int)(len + 2), a);
     }
     e->source = a;
+    if ((*o)->metavar == NULL) {
+        *value = eq != NULL ? eq + 1 : "true";
+        return 0;
+    }
     if (eq == NULL && *i >= argc) {
         return bad(e, "missing value");
     }
@@ -903,6 +947,7 @@ static void set_defaults(struct ringd_config *c)
     c->indirect_probes = 3;
     c->suspect_mult = 2;
     c->sync_interval_ms = 30000;
+    c->replay_window_ms = 30000;
     c->proxy_connect_timeout_ms = 1000;
     c->proxy_timeout_ms = 30000;
     c->proxy_idle_timeout_ms = 60000;
@@ -973,6 +1018,15 @@ static int check_together(const struct ringd_config *c, struct errbuf *e)
         e->source = c->proxy.host[0] == '\0' ? "--app" : "--proxy";
         return bad(e, "--proxy and --app go together: the proxy passes owned requests to the app");
     }
+    if (c->insecure && c->keyfile[0] != '\0') {
+        e->source = "--insecure";
+        return bad(e, "contradicts --keyfile: give one or the other");
+    }
+    if ((c->gossip_accept_plaintext || c->gossip_send_plaintext) && c->keyfile[0] == '\0') {
+        e->source =
+            c->gossip_send_plaintext ? "--gossip-send-plaintext" : "--gossip-accept-plaintext";
+        return bad(e, "needs --keyfile: it eases a plaintext cluster onto keys");
+    }
     return 0;
 }
 
@@ -999,6 +1053,17 @@ static int parse(struct ringd_config *c, int argc, char **argv, char **envp, str
     return rv == 0 ? check_together(c, e) : rv;
 }
 
+int ringd_config_require_key(const struct ringd_config *c, char *err, size_t errlen)
+{
+    if (c->keyfile[0] != '\0' || c->insecure) {
+        return 0;
+    }
+    snprintf(err, errlen,
+             "ringd: no cluster key: gossip is authenticated by default. Give --keyfile PATH "
+             "(make one with `ringctl keygen -o PATH`), or --insecure to gossip in plaintext");
+    return RING_EINVAL;
+}
+
 int ringd_config_parse(struct ringd_config *out, int argc, char **argv, char **envp, char *err,
                        size_t errlen)
 {
@@ -1023,7 +1088,7 @@ static void usage_option(FILE *f, const struct opt *o)
 {
     char flag[64];
     char env[ENV_NAME_BYTES_MAX];
-    snprintf(flag, sizeof(flag), "--%s %s", o->name, o->metavar);
+    snprintf(flag, sizeof(flag), "--%s %s", o->name, o->metavar != NULL ? o->metavar : "");
     env_name(o, env, sizeof(env));
     fprintf(f, "  %-*s %-*s %s", USAGE_FLAG_COLUMNS, flag, USAGE_ENV_COLUMNS, env, o->help);
     if (o->repeats) {

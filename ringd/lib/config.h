@@ -144,8 +144,17 @@ struct ringd_config {
     size_t label_count;
     char group[MEMBER_GROUP_BYTES_MAX + 1];
     size_t group_len;
-    /* --keyfile: gossip encryption keys ("" for none). */
+    /* --keyfile: the cluster key file ("" for none, which needs --insecure). */
     char keyfile[RINGD_PATH_BYTES_MAX + 1];
+    /* --insecure: gossip in plaintext without a key (warned about at start and every 10 min). */
+    uint8_t insecure;
+    /* --gossip-accept-plaintext, --gossip-send-plaintext: with keys, still accept plaintext
+     * packets / send plaintext ones (a plaintext cluster's rollout to keys, docs/operations.md). */
+    uint8_t gossip_accept_plaintext;
+    uint8_t gossip_send_plaintext;
+    /* --replay-window: a sealed datagram stamped further than this from our wall clock is
+     * dropped (clocks must agree loosely). */
+    uint32_t replay_window_ms;
     /* SWIM timings. */
     uint32_t probe_interval_ms;
     uint32_t probe_timeout_ms;
@@ -171,6 +180,10 @@ struct ringd_config {
  */
 int ringd_config_parse(struct ringd_config *out, int argc, char **argv, char **envp, char *err,
                        size_t errlen);
+
+/* Secure by default: 0 when |c| has a --keyfile or says --insecure, else RING_EINVAL with one
+ * line for a person in |err| (ringd exits 2 with it). */
+int ringd_config_require_key(const struct ringd_config *c, char *err, size_t errlen);
 
 /* Parses one seed, "host:port" or "dns:NAME:PORT" (as in --join), into |*out|. Returns 0, or
  * RING_EINVAL with one line in |err|. Used for the join file and the join() API call. */

@@ -47,6 +47,8 @@ struct ringd_node_counters {
      * connections evicted to make room for new ones (by address, or the total). */
     uint64_t stream_handshake_failures, stream_replays, stream_handshake_timeouts;
     uint64_t stream_auth_failures, stream_evicted_addr, stream_evicted_total;
+    uint64_t replays_refused; /* sealed datagrams already seen (or below the filter's floor) */
+    uint64_t skew_refused;    /* sealed datagrams stamped outside --replay-window */
 };
 
 struct sbuf;
@@ -109,11 +111,44 @@ typedef void (*ringd_stream_accept_cb)(void *ctx, uv_tcp_t *tcp, void *owner, uv
                                        const uint8_t *frame, size_t len);
 #define RINGD_ACCEPTORS_MAX 4
 
+/* A runtime keyring operation (keyring.c) and its tally: members that answered, failed or
+ * are still pending, the failures by name, and each fingerprint seen with how many nodes
+ * hold it (and as primary). */
+enum ringd_keyring_op {
+    RINGD_KEYRING_LIST = 0,
+    RINGD_KEYRING_INSTALL = 1,
+    RINGD_KEYRING_USE = 2,
+    RINGD_KEYRING_REMOVE = 3,
+};
+#define RINGD_KEYOP_PEERS_MAX    1024
+#define RINGD_KEYOP_FAILURES_MAX 16
+#define RINGD_KEYOP_FPS_MAX      32
+struct keyring_peer;
+struct ringd_keyop {
+    struct ringd *d;
+    int op;
+    uint32_t seq;
+    size_t ok, failed, pending;
+    struct {
+        char id[64];
+        char why[96];
+    } failures[RINGD_KEYOP_FAILURES_MAX];
+    size_t failures_shown;
+    struct {
+        char fp[SEAL_FINGERPRINT_LEN];
+        uint32_t nodes, primary;
+    } fps[RINGD_KEYOP_FPS_MAX];
+    size_t fp_count;
+    struct keyring_peer *peers[RINGD_KEYOP_PEERS_MAX]; /* those still running */
+    size_t peer_count;
+};
+
 struct ringd_api;
 struct ringd_admin;
 struct ringd_seeds;
 struct ringd_stream;
 struct ringd_mux;
+struct replay;
 struct ringd_proxy;
 struct groups;
 struct groupmap;
@@ -143,8 +178,14 @@ struct ringd {
     uint8_t *dgram;      /* CODEC_DATAGRAM_BYTES_MAX: receive and send scratch */
     uint8_t *dgram_wire; /* as large: a datagram sealed, or opened */
 
-    struct seal_keyring keys; /* --keyfile; empty: no encryption */
-    uint64_t auth_logged_ms, plaintext_logged_ms, sealed_logged_ms;
+    struct seal_keyring keys; /* --keyfile; empty: no encryption (--insecure) */
+    struct replay *replay;    /* with keys: the sealed datagrams accepted recently */
+    uint64_t auth_logged_ms, plaintext_logged_ms, sealed_logged_ms, replay_logged_ms,
+        skew_logged_ms;
+    uv_timer_t insecure_timer; /* --insecure: the warning repeated */
+    uv_fs_poll_t keyfile_poll; /* with keys: the key file watched for changes */
+    struct ringd_keyop *keyop; /* the last runtime keyring operation (keyring.c), or NULL */
+    uint32_t keyop_seq;
 
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t leave_timer;
@@ -227,6 +268,16 @@ const char *ringd_addr_str(const struct ring_addr *a, char *buf);
 /* stream.c */
 int ringd_stream_listen(struct ringd *d);
 void ringd_stream_start(struct ringd *d, const struct swim_stream_req *req);
+/* A one-frame request to a peer's gossip port, under a session when the node sends sealed
+ * (the keyring's peer queries). |done| is called exactly once, unless
+ * ringd_stream_call_cancel() comes first: with |why| NULL and the answer's plaintext (valid
+ * only during the call), or with why it failed. An answer longer than |answer_max| fails.
+ * Returns the call, or NULL when it could not start (|done| is not called). */
+typedef void (*ringd_stream_done_cb)(void *ctx, const char *why, const uint8_t *answer, size_t len);
+struct ringd_stream *ringd_stream_call(struct ringd *d, const struct ring_addr *to,
+                                       const uint8_t *req, size_t len, uint64_t timeout_ms,
+                                       size_t answer_max, ringd_stream_done_cb done, void *ctx);
+void ringd_stream_call_cancel(struct ringd_stream *st);
 void ringd_stream_close_all(struct ringd *d);
 
 /* seeds.c */
@@ -237,11 +288,38 @@ void ringd_seeds_reload(struct ringd *d);
 int ringd_seeds_add(struct ringd *d, const struct ring_addr *addrs, size_t n);
 void ringd_seeds_close(struct ringd *d);
 
+/* keyring.c: the runtime keyring (ringctl keys). */
+/* enum ringd_keyring_op of |name|, or RING_EINVAL. */
+int ringd_keyring_op_parse(const char *name, size_t len);
+/* Applies |op| (with |key|: base64, or a fingerprint for use/remove; ignored for list) here,
+ * then starts asking every other alive member to. Returns the operation's seq (> 0), or a
+ * RING_E* with a reason in |*why| (RING_EAGAIN while another is running). */
+int ringd_keyring_start(struct ringd *d, int op, const char *key, size_t key_len, const char **why);
+/* The current operation's tally (keys_status()). */
+void ringd_keyring_pack_status(const struct ringd *d, msgpack_packer *pk);
+/* Answers a peer's "keyring" query (stream.c): the result or an error response. */
+struct rpc_msg;
+void ringd_keyring_serve(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk);
+void ringd_keyring_stop(struct ringd *d);
+void ringd_keyring_free(struct ringd *d);
+
 /* envelope.c */
 /* (Re)reads --keyfile into d->keys; without --keyfile does nothing. On error logs it and keeps
  * the keys it had. Returns 0 or -1. */
 int ringd_keys_load(struct ringd *d);
 int ringd_encrypting(const struct ringd *d);
+/* The node opens its gossip-port connections with the session handshake: it has keys and
+ * does not send plaintext (--gossip-send-plaintext). */
+int ringd_streams_secure_out(const struct ringd *d);
+/* After the keys are loaded: the replay filter and the key file's watch, or (--insecure) the
+ * repeated warning. Returns 0 or a uv error. */
+int ringd_envelope_start(struct ringd *d);
+/* Closes the handles of ringd_envelope_start(); ringd_envelope_free() wipes the keys and frees
+ * the filter. */
+void ringd_envelope_stop(struct ringd *d);
+void ringd_envelope_free(struct ringd *d);
+/* The wall clock in Unix ms: sealed datagrams are stamped with it. */
+uint64_t ringd_wall_ms(void);
 /* Seals |len| bytes of |in| for |context| (SEAL_DATAGRAM or SEAL_STREAM) into |out| (|cap|
  * bytes), or copies them when the node does not encrypt. Returns the length or a RING_E*. */
 ssize_t ringd_seal(struct ringd *d, int context, const uint8_t *in, size_t len, uint8_t *out,

@@ -347,7 +347,11 @@ int ringd_start(struct ringd *d)
     if (ringd_keys_load(d) != 0) {
         return UV_EINVAL;
     }
-    int rv = swim_start(d);
+    int rv = ringd_envelope_start(d);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = swim_start(d);
     if (rv != 0) {
         ringd_log(&d->log, RINGD_LOG_ERROR, "swim_new", "error", ring_strerror(rv), NULL);
         return UV_EINVAL;
@@ -421,6 +425,8 @@ void ringd_stop(struct ringd *d)
     for (size_t i = 0; i < RING_ARRAY_LEN(own); i++) {
         ringd_close_handle(own[i]);
     }
+    ringd_envelope_stop(d);
+    ringd_keyring_stop(d);
     ringd_stream_close_all(d);
     ringd_seeds_close(d);
     for (size_t i = 0; i < d->sub_count; i++) {
@@ -439,7 +445,8 @@ void ringd_free(struct ringd *d)
     d->dgram = NULL;
     free(d->dgram_wire);
     d->dgram_wire = NULL;
-    seal_keyring_clear(&d->keys);
+    ringd_envelope_free(d);
+    ringd_keyring_free(d);
     free(d->seeds);
     d->seeds = NULL;
     ringd_groups_free(d);

@@ -95,6 +95,12 @@ void ringd_node_prometheus(struct ringd *d, struct sbuf *b)
              d->m.plaintext_refused);
     prom_one(b, "ringd_sealed_refused_total", "counter",
              "Sealed packets dropped because this node has no --keyfile.", d->m.sealed_refused);
+    prom_one(b, "ringd_replays_refused_total", "counter",
+             "Sealed datagrams dropped as replays (already seen, or below the filter's floor).",
+             d->m.replays_refused);
+    prom_one(b, "ringd_clock_skew_refused_total", "counter",
+             "Sealed datagrams dropped for a time outside --replay-window of this node's clock.",
+             d->m.skew_refused);
     prom_in_out(b, "ringd_streams_total", "TCP streams opened.", d->m.streams_in, d->m.streams_out);
     prom_one(b, "ringd_stream_frames_refused_total", "counter",
              "Stream frames longer than swim accepts, refused by their header.",

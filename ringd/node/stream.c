@@ -4,6 +4,8 @@
  *
  *   outgoing: connect, send the request frame, read one frame, hand it to
  *             swim_stream_response(); any failure or the timeout -> swim_stream_failed().
+ *             A call (ringd_stream_call(): the keyring's peer queries) does the same for a
+ *             callback instead of swim.
  *   incoming: read one frame, answer with swim_stream_serve()'s response frame. A frame that
  *             holds a msgpack-RPC request (its first byte is 0x94, a 4-array, where every
  *             codec message starts with 0x93) is a peer query from ringctl: "checksums".
@@ -19,6 +21,11 @@
  * exactly a confirm (refused by their headers otherwise), both read into the stream's own
  * bytes, under a deadline set at accept that no byte extends. A recorded connection played
  * again fails at its confirm (counted as a replay).
+ *
+ * During a plaintext-to-keys rollout (--gossip-send-plaintext, --gossip-accept-plaintext)
+ * a node that sends plaintext opens its connections without a handshake, and a node that
+ * accepts plaintext serves a connection whose first frame is not a hello as a node without
+ * keys would. Without those flags a keyed node takes handshakes only.
  *
  * Connections waiting for their frame are capped per remote address and in total; a new one
  * over a cap evicts the oldest waiting one (strangers first) instead of being refused, so
@@ -79,8 +86,9 @@ struct ringd_stream {
     uv_write_t write;
     uv_write_t hs_write; /* the hello or confirm, never in flight with |write| */
     int outgoing;
-    int secure; /* the node has keys: the stream runs a session */
-    int authed; /* incoming: the confirm opened (or no keys and the frame is here) */
+    int secure;   /* the stream runs a session (outgoing: the node sends sealed) */
+    int flexible; /* incoming, secure: a first frame that is no hello is served as plaintext */
+    int authed;   /* incoming: the confirm opened (or no keys and the frame is here) */
     int reading;
     int phase;
     uint32_t token;
@@ -99,7 +107,12 @@ struct ringd_stream {
     int payload; /* the header is checked and the payload has its buffer */
     int closing;
     int handles_open;
-    int done; /* outgoing: swim was told the outcome */
+    int done; /* outgoing: swim (or the call's callback) was told the outcome */
+    /* A call: its callback instead of swim, its answer's bound, and why it failed so far. */
+    ringd_stream_done_cb done_cb;
+    void *done_ctx;
+    size_t answer_max;
+    const char *why;
 };
 
 static void on_closed(uv_handle_t *h)
@@ -120,7 +133,11 @@ static void stream_close(struct ringd_stream *st)
     }
     st->closing = 1;
     struct ringd *d = st->d;
-    if (st->outgoing && !st->done) {
+    if (st->outgoing && !st->done && st->done_cb != NULL) {
+        st->done = 1;
+        st->done_cb(st->done_ctx, st->why != NULL ? st->why : "connection closed without an answer",
+                    NULL, 0);
+    } else if (st->outgoing && !st->done) {
         st->done = 1;
         d->m.streams_out_failed++;
         swim_stream_failed(d->swim, st->token, uv_now(d->loop));
@@ -170,6 +187,7 @@ static void refuse(struct ringd_stream *st, uint64_t *counter, const char *why)
 static void on_timeout(uv_timer_t *t)
 {
     struct ringd_stream *st = t->data;
+    st->why = "timed out";
     if (!st->outgoing && st->secure && !st->authed) {
         refuse(st, &st->d->m.stream_handshake_timeouts, "no handshake within its deadline");
     } else {
@@ -185,7 +203,9 @@ static struct ringd_stream *stream_new(struct ringd *d, int outgoing, uint64_t t
     }
     st->d = d;
     st->outgoing = outgoing;
-    st->secure = ringd_encrypting(d);
+    st->secure = outgoing ? ringd_streams_secure_out(d) : ringd_encrypting(d);
+    st->flexible =
+        !outgoing && st->secure && (d->cfg.gossip_accept_plaintext || d->cfg.gossip_send_plaintext);
     session_init(&st->sess, outgoing ? SESSION_CLIENT : SESSION_SERVER);
     st->phase = st->secure ? PHASE_HELLO : PHASE_FRAME;
     uv_tcp_init(d->loop, &st->tcp);
@@ -203,17 +223,21 @@ static struct ringd_stream *stream_new(struct ringd *d, int outgoing, uint64_t t
 }
 
 /* Makes |payload| (|len| bytes; may be st->out) the frame to send: under the session, or
- * plaintext (ringd_seal copies it when the node has no keys). Returns 0 or -1. */
+ * plaintext (a stream without a session: no keys, or a plaintext rollout). Returns 0 or -1. */
 static int set_frame(struct ringd_stream *st, const void *payload, size_t len)
 {
-    size_t cap = len + (st->secure ? SESSION_OVERHEAD_BYTES : SEAL_OVERHEAD_BYTES);
-    uint8_t *frame = malloc(CODEC_FRAME_HEADER_BYTES + cap);
+    size_t cap = len + (st->secure ? SESSION_OVERHEAD_BYTES : 0);
+    uint8_t *frame = malloc(CODEC_FRAME_HEADER_BYTES + (cap > 0 ? cap : 1));
     if (frame == NULL) {
         return -1;
     }
     uint8_t *body = frame + CODEC_FRAME_HEADER_BYTES;
-    ssize_t n = st->secure ? session_seal(&st->sess, payload, len, body, cap)
-                           : ringd_seal(st->d, SEAL_STREAM, payload, len, body, cap);
+    ssize_t n = (ssize_t)len;
+    if (st->secure) {
+        n = session_seal(&st->sess, payload, len, body, cap);
+    } else {
+        memmove(body, payload, len);
+    }
     if (n < 0 || (size_t)n > CODEC_FRAME_BYTES_MAX) {
         free(frame);
         return -1;
@@ -226,7 +250,7 @@ static int set_frame(struct ringd_stream *st, const void *payload, size_t len)
 }
 
 /* Replaces the frame read with its plaintext (opened under the session, or checked to be
- * plaintext when the node has no keys). Returns 0, or -1 when it must be dropped (counted). */
+ * plaintext on a stream without one). Returns 0, or -1 when it must be dropped (counted). */
 static int open_frame(struct ringd_stream *st)
 {
     struct ringd *d = st->d;
@@ -242,9 +266,13 @@ static int open_frame(struct ringd_stream *st)
             return -1; /* an empty message is no request */
         }
         len = (size_t)n;
-    } else if (ringd_open(d, SEAL_STREAM, &st->peer, st->in, st->in_len, NULL, 0, &len) == NULL ||
-               len == 0) {
+    } else if (seal_is_sealed(st->in, st->in_len)) {
+        /* a sealed frame without a session: streams are sealed only under sessions */
+        d->m.sealed_refused++;
+        log_refusal(d, &st->peer, "a sealed frame outside a session");
         return -1;
+    } else {
+        len = st->in_len;
     }
     st->in_len = (uint32_t)len;
     return 0;
@@ -269,6 +297,16 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void frame_done(struct ringd_stream *st);
 static void handshake_step(struct ringd_stream *st);
 
+/* An incoming connection of a plaintext rollout whose first frame is no hello: served from
+ * here on as a node without keys serves it. */
+static int start_plaintext(struct ringd_stream *st)
+{
+    st->secure = 0;
+    st->flexible = 0;
+    st->phase = PHASE_FRAME;
+    return uv_timer_start(&st->timer, on_timeout, STREAM_IN_TIMEOUT_MS, 0) == 0 ? 0 : -1;
+}
+
 /* Called after the header arrived: checks it and gives the payload a buffer. Returns 0 or -1
  * (counted). */
 static int start_payload(struct ringd_stream *st)
@@ -279,6 +317,9 @@ static int start_payload(struct ringd_stream *st)
         /* a stranger's first frames are a hello and a confirm of known sizes: anything else
          * is refused by its header, before a byte of it is read */
         uint32_t want = st->phase == PHASE_HELLO ? SESSION_HELLO_BYTES : SESSION_CONFIRM_BYTES;
+        if (!bad && st->flexible && st->phase == PHASE_HELLO && st->in_len != want) {
+            return start_plaintext(st) == 0 ? start_payload(st) : -1;
+        }
         if (bad || st->in_len != want) {
             /* what a node without keys sends first: counted as the envelope counts a
              * plaintext datagram too, so the keys view shows the misconfigured peer */
@@ -295,7 +336,8 @@ static int start_payload(struct ringd_stream *st)
     }
     /* refused by its header, before a byte of it is buffered: swim bounds what it accepts
      * by its table's size (a frame under a session or an envelope carries a tag too) */
-    size_t max = swim_stream_bytes_max(d->swim, st->outgoing ? st->token : 0);
+    size_t max = st->done_cb != NULL ? st->answer_max
+                                     : swim_stream_bytes_max(d->swim, st->outgoing ? st->token : 0);
     if (st->in_len > max + SEAL_OVERHEAD_BYTES) {
         d->m.streams_refused++;
         return -1;
@@ -378,6 +420,7 @@ static void client_finish(struct ringd_stream *st)
                                       SESSION_CONFIRM_BYTES);
     if (n < 0) {
         d->m.auth_failures += n == RING_EAUTH;
+        st->why = "the peer's handshake failed (another cluster key?)";
         refuse(st, &d->m.stream_handshake_failures, ring_strerror((int)n));
         return;
     }
@@ -402,6 +445,19 @@ static void handshake_step(struct ringd_stream *st)
     struct ringd *d = st->d;
     if (st->outgoing) {
         client_finish(st);
+        return;
+    }
+    if (st->phase == PHASE_HELLO && st->flexible && st->small[0] != SESSION_MARKER) {
+        /* a plaintext frame of a hello's length */
+        if (start_plaintext(st) != 0 || (st->in = malloc(SESSION_HELLO_BYTES)) == NULL) {
+            stream_close(st);
+            return;
+        }
+        memcpy(st->in, st->small, SESSION_HELLO_BYTES);
+        st->in_len = SESSION_HELLO_BYTES;
+        uv_read_stop((uv_stream_t *)&st->tcp);
+        st->reading = 0;
+        frame_done(st);
         return;
     }
     if (st->phase == PHASE_HELLO) {
@@ -445,6 +501,7 @@ static void on_connected(uv_connect_t *c, int status)
 {
     struct ringd_stream *st = c->data;
     if (status != 0 || st->closing) {
+        st->why = status != 0 ? uv_strerror(status) : st->why;
         stream_close(st);
         return;
     }
@@ -488,6 +545,35 @@ static int set_request(struct ringd_stream *st, const uint8_t *data, size_t len)
     memcpy(st->out, data, len);
     st->out_len = len;
     return 0;
+}
+
+struct ringd_stream *ringd_stream_call(struct ringd *d, const struct ring_addr *to,
+                                       const uint8_t *req, size_t len, uint64_t timeout_ms,
+                                       size_t answer_max, ringd_stream_done_cb done, void *ctx)
+{
+    struct ringd_stream *st = stream_new(d, 1, timeout_ms);
+    if (st == NULL) {
+        return NULL;
+    }
+    st->peer = *to;
+    st->answer_max = answer_max;
+    struct sockaddr_storage ss;
+    ringd_addr_to_sockaddr(to, to->family == RING_ADDR_V6, &ss);
+    if (set_request(st, req, len) != 0 ||
+        uv_tcp_connect(&st->connect, &st->tcp, (const struct sockaddr *)&ss, on_connected) != 0) {
+        st->done = 1; /* the caller learns it from NULL */
+        stream_close(st);
+        return NULL;
+    }
+    st->done_cb = done;
+    st->done_ctx = ctx;
+    return st;
+}
+
+void ringd_stream_call_cancel(struct ringd_stream *st)
+{
+    st->done = 1;
+    stream_close(st);
 }
 
 void ringd_stream_start(struct ringd *d, const struct swim_stream_req *req)
@@ -560,11 +646,14 @@ static void serve_peer_query(struct ringd_stream *st)
         msgpack_pack_uint64(&pk, swim_ring_checksum(d->swim));
         msgpack_pack_str_with_body(&pk, "members", 7);
         msgpack_pack_uint64(&pk, members_ring_count(swim_members(d->swim)));
+    } else if (action == RPC_ACTION_CALL && rpc_method_is(&m, "keyring")) {
+        ringd_keyring_serve(d, &m, &pk);
     } else if (action == RPC_ACTION_CALL && rpc_method_is(&m, "members")) {
         rpc_pack_result_begin(&pk, m.msgid);
         ringd_view_pack_members(d, &pk);
     } else if (action == RPC_ACTION_CALL || action == RPC_ACTION_REJECT) {
-        const char *why = rv != 0 ? m.detail : "the peer port answers only checksums and members";
+        const char *why =
+            rv != 0 ? m.detail : "the peer port answers only checksums, members and keyring";
         rpc_pack_error(&pk, m.msgid, rv != 0 ? rv : RING_ENOENT, why, strlen(why));
     }
     if (b.len > 0 && b.error == 0) {
@@ -642,7 +731,14 @@ static void frame_done(struct ringd_stream *st)
 {
     struct ringd *d = st->d;
     if (open_frame(st) != 0) {
+        st->why = "the answer did not open";
         stream_close(st); /* an outgoing one is reported to swim as failed there */
+        return;
+    }
+    if (st->outgoing && st->done_cb != NULL) {
+        st->done = 1;
+        st->done_cb(st->done_ctx, NULL, st->in, st->in_len);
+        stream_close(st);
         return;
     }
     if (st->outgoing) {

@@ -653,7 +653,7 @@ static struct mux_conn *conn_to(struct ringd *d, const struct ring_addr *peer)
     d->proxy->m.proxy_peer_conns_out++;
     struct sockaddr_storage ss;
     ringd_addr_to_sockaddr(peer, peer->family == RING_ADDR_V6, &ss);
-    if (ringd_encrypting(d) && send_client_hello(c) != 0) {
+    if (ringd_streams_secure_out(d) && send_client_hello(c) != 0) {
         conn_fail(c);
         return NULL;
     }

@@ -22,8 +22,15 @@ struct cluster {
     pid_t pids[CLUSTER_NODES_MAX];
     char dir[64];
     int base_port;
-    /* The --keyfile of node i ("" for none), set before starting it. */
+    /* The --keyfile of node i, set before starting it. cluster_init() writes one fresh key
+     * for the test's cluster (cl.key_path) and gives it to every node; a test may point a node
+     * at another file, or start it with --insecure instead (cl.insecure). */
     char keyfile[CLUSTER_NODES_MAX][160];
+    /* Start node i with --insecure and no key file (plaintext gossip). */
+    int insecure[CLUSTER_NODES_MAX];
+    /* The cluster's key file and its key (base64, as the file holds it). */
+    char key_path[160];
+    char key_b64[64];
     /* Start nodes with ringd's default timings instead of the fast 100ms/50ms probes the
      * functional tests use (the timing tests measure the defaults). */
     int default_timing;
@@ -39,7 +46,7 @@ struct cluster {
 
 extern struct cluster cl;
 
-/* Makes a temp dir and picks ports for this test process. */
+/* Makes a temp dir, picks ports for this test process and writes the cluster's key file. */
 void cluster_init(void);
 /* Starts node |i| (id "n<i>"), joining node |seed| (-1: no --join). */
 void cluster_start_node(int i, int seed);
@@ -79,6 +86,21 @@ int cluster_converged(void *want);
 int cluster_http(int i, const char *request, char *body, size_t cap);
 
 void cluster_sleep_ms(int ms);
+
+/* Seals |len| bytes of |in| as a peer holding the cluster key would (ring/seal.h: |context|
+ * SEAL_DATAGRAM or SEAL_STREAM), stamped |sent_ms| (Unix ms; cluster_wall_ms() for now), into
+ * |out| (|cap| bytes). Returns the sealed length (asserts). */
+size_t cluster_seal(int context, uint64_t sent_ms, const void *in, size_t len, uint8_t *out,
+                    size_t cap);
+
+/* A peer of the cluster on node |node|'s gossip port: connects and runs the session handshake
+ * (PROTOCOL.md 10.1) with the cluster's key, |sess| holding the session. Returns the fd. */
+struct session;
+int cluster_stream_open(int node, struct session *sess);
+/* Sends |len| bytes as one frame under |sess|; returns 0, or -1 when ringd closed first (a
+ * refusal mid-frame). */
+int cluster_stream_send(int fd, struct session *sess, const void *p, size_t len);
+uint64_t cluster_wall_ms(void);
 
 /* Runs a shell command; returns its exit status and up to |cap| bytes of stdout in |out|. */
 int cluster_sh(const char *cmd, char *out, size_t cap);

@@ -15,6 +15,9 @@
 #include <unistd.h>
 
 #include "cluster.h"
+#include "ring/codec.h"
+#include "ring/seal.h"
+#include "ring/session.h"
 
 /* Strict: the bytes must be UTF-8 (Python's default stdin decoding would let them pass). */
 #define PY_JSON_STDIN                                                                              \
@@ -114,33 +117,33 @@ static void forge(msgpack_sbuffer *sb, int sync, const char *id, const char *gro
     pack_member(&pk, id, group, zone);
 }
 
+/* Sealed with the cluster's key: the forger is a peer that holds it (ringd's default). */
 static void send_datagram(int node, const msgpack_sbuffer *sb)
 {
+    static uint8_t wire[CODEC_DATAGRAM_BYTES_MAX];
+    size_t n =
+        cluster_seal(SEAL_DATAGRAM, cluster_wall_ms(), sb->data, sb->size, wire, sizeof(wire));
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     struct sockaddr_in sa = { .sin_family = AF_INET,
                               .sin_port = htons((uint16_t)cluster_gossip_port(node)) };
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    cr_assert(eq(i64,
-                 (int64_t)sendto(fd, sb->data, sb->size, 0, (struct sockaddr *)&sa, sizeof(sa)),
-                 (int64_t)sb->size));
+    cr_assert(
+        eq(i64, (int64_t)sendto(fd, wire, n, 0, (struct sockaddr *)&sa, sizeof(sa)), (int64_t)n));
     close(fd);
 }
 
-/* A sync as one stream frame (length, then the message) on the gossip port. */
+/* A sync as one stream frame on the gossip port, under a session with the cluster's key: the
+ * forger is a peer that holds it (ringd's default). */
 static void send_stream(int node, const msgpack_sbuffer *sb)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET,
-                              .sin_port = htons((uint16_t)cluster_gossip_port(node)) };
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    cr_assert(eq(int, connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0));
-    uint32_t len = htonl((uint32_t)sb->size);
-    cr_assert(eq(i64, (int64_t)write(fd, &len, 4), 4));
-    cr_assert(eq(i64, (int64_t)write(fd, sb->data, sb->size), (int64_t)sb->size));
+    struct session sess;
+    int fd = cluster_stream_open(node, &sess);
+    (void)cluster_stream_send(fd, &sess, sb->data, sb->size);
     char c;
     struct timeval tv = { .tv_sec = 3 };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     (void)read(fd, &c, 1); /* ringd closes the stream once it refused the frame */
+    session_clear(&sess);
     close(fd);
 }
 

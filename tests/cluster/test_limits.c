@@ -1,7 +1,8 @@
 /*
  * Limits between peers against real ringd (proto/SWIM.md, "Limits between peers"): the
- * forged datagrams and syncs an outside tester sent on loopback without --keyfile, each
- * asserted to fail. Memory is measured as the node's resident set (VmRSS) before and after.
+ * forged datagrams and syncs a peer holding the cluster key sent on loopback (sealed, as ringd
+ * gossips by default), each asserted to fail. Memory is measured as the node's resident set (VmRSS)
+ * before and after.
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -16,6 +17,8 @@
 
 #include "cluster.h"
 #include "ring/codec.h"
+#include "ring/seal.h"
+#include "ring/session.h"
 
 static void setup(void)
 {
@@ -96,41 +99,34 @@ static void forge(msgpack_sbuffer *sb, int sync, const struct forged *fs, size_t
     }
 }
 
+/* Sealed with the cluster's key: the forger is a peer that holds it (ringd's default). */
 static void send_datagram(int node, const msgpack_sbuffer *sb)
 {
+    static uint8_t wire[CODEC_DATAGRAM_BYTES_MAX];
+    size_t n =
+        cluster_seal(SEAL_DATAGRAM, cluster_wall_ms(), sb->data, sb->size, wire, sizeof(wire));
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     struct sockaddr_in sa = { .sin_family = AF_INET,
                               .sin_port = htons((uint16_t)cluster_gossip_port(node)) };
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    cr_assert(eq(i64,
-                 (int64_t)sendto(fd, sb->data, sb->size, 0, (struct sockaddr *)&sa, sizeof(sa)),
-                 (int64_t)sb->size));
+    cr_assert(
+        eq(i64, (int64_t)sendto(fd, wire, n, 0, (struct sockaddr *)&sa, sizeof(sa)), (int64_t)n));
     close(fd);
 }
 
-/* A sync as one stream frame on the gossip port; waits for the answer or the close. */
+/* A sync as one stream frame on the gossip port, under a session with the cluster's key;
+ * waits for the answer or the close. */
 static void send_stream(int node, const msgpack_sbuffer *sb)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET,
-                              .sin_port = htons((uint16_t)cluster_gossip_port(node)) };
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    cr_assert(eq(int, connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0));
-    uint32_t len = htonl((uint32_t)sb->size);
-    cr_assert(eq(i64, (int64_t)write(fd, &len, 4), 4));
-    size_t off = 0;
-    while (off < sb->size) {
-        ssize_t w = write(fd, sb->data + off, sb->size - off);
-        if (w <= 0) {
-            break; /* refused mid-frame: ringd closed the stream */
-        }
-        off += (size_t)w;
-    }
+    struct session sess;
+    int fd = cluster_stream_open(node, &sess);
+    (void)cluster_stream_send(fd, &sess, sb->data, sb->size); /* -1: refused mid-frame */
     char c[4096];
     struct timeval tv = { .tv_sec = 10 };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     while (read(fd, c, sizeof(c)) > 0) {
     }
+    session_clear(&sess);
     close(fd);
 }
 

@@ -22,14 +22,17 @@ static void open_packet(const uint8_t *data, size_t size)
     }
     static uint8_t plain[70000], again[70000], sealed[70100];
     for (int ctx = SEAL_DATAGRAM; ctx <= SEAL_STREAM; ctx++) {
-        ssize_t n = seal_decrypt(&kr, ctx, data, size, plain, sizeof(plain), NULL);
+        uint64_t sent = 0, sent_again = 0;
+        ssize_t n = seal_decrypt(&kr, ctx, data, size, plain, sizeof(plain), NULL, &sent);
         if (n < 0) {
             continue;
         }
         uint8_t nonce[SEAL_NONCE_BYTES] = { 0 };
-        ssize_t s = seal_encrypt(&kr, ctx, nonce, plain, (size_t)n, sealed, sizeof(sealed));
-        if (s < 0 || seal_decrypt(&kr, ctx, sealed, (size_t)s, again, sizeof(again), NULL) != n ||
-            memcmp(plain, again, (size_t)n) != 0) {
+        ssize_t s = seal_encrypt(&kr, ctx, sent, nonce, plain, (size_t)n, sealed, sizeof(sealed));
+        if (s < 0 ||
+            seal_decrypt(&kr, ctx, sealed, (size_t)s, again, sizeof(again), NULL, &sent_again) !=
+                n ||
+            sent_again != sent || memcmp(plain, again, (size_t)n) != 0) {
             abort();
         }
     }

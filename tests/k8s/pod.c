@@ -39,8 +39,6 @@ struct pods pods;
 /* The app container's port and ringd's proxy port in a pod (pods.with_app). */
 #define POD_APP_PORT   8080
 #define POD_PROXY_PORT 7070
-/* A test gossip key (the Secret's content): 32 bytes, base64. */
-#define POD_TEST_KEY "cmluZy1rOHMtcG9kLXRlc3Qta2V5LTMyLWJ5dGVzISE=\n"
 
 static void sleep_ms(int ms)
 {
@@ -182,6 +180,22 @@ void pod_publish(int slot, int on)
     sleep_ms(50);
 }
 
+/* The Secret's key, made as k8s/README.md says (`ringctl keygen`), once per test process:
+ * every pod of the test's cluster mounts the same one. */
+static const char *pod_cluster_key(void)
+{
+    static char key[128];
+    if (key[0] == '\0') {
+        FILE *p = popen(RINGCTL_BIN " keygen", "r");
+        cr_assert(ne(ptr, p, NULL));
+        size_t n = fread(key, 1, sizeof(key) - 1, p);
+        key[n] = '\0';
+        cr_assert(eq(int, pclose(p), 0), "ringctl keygen failed");
+        cr_assert(gt(sz, n, 40), "ringctl keygen wrote %zu bytes", n);
+    }
+    return key;
+}
+
 /* ---- a pod's root and environment ---------------------------------------------------------- */
 
 static void make_root(struct pod *p, int slot)
@@ -224,7 +238,7 @@ static void make_root(struct pod *p, int slot)
     snprintf(path, sizeof(path), "%s/etc/hosts", p->root);
     write_file(path, text, 0644);
     snprintf(path, sizeof(path), "%s/etc/ringd/keyfile", p->root);
-    write_file(path, POD_TEST_KEY, 0440);
+    write_file(path, pod_cluster_key(), 0440);
     cr_assert(eq(int, chown(path, 0, POD_UID), 0));
     snprintf(path, sizeof(path), "%s/run/ringd", p->root);
     make_dir(path, 02770);

@@ -495,6 +495,10 @@ Test(ringd_config, help_mentions_every_flag_its_variable_and_default)
         "label",
         "group",
         "keyfile",
+        "insecure",
+        "gossip-accept-plaintext",
+        "gossip-send-plaintext",
+        "replay-window",
         "probe-interval",
         "probe-timeout",
         "indirect-probes",
@@ -544,4 +548,30 @@ Test(ringd_config, help_mentions_every_flag_its_variable_and_default)
     }
     cr_assert(gt(sz, column, 0));
     free(text);
+}
+
+/* Secure by default: a key file or an explicit --insecure; switches take no value. */
+Test(ringd_config, a_key_or_insecure_is_required_and_switches_take_no_value)
+{
+    parse_ok(NO_ENV, ARGS("--bind", "127.0.0.1:7946"));
+    cr_assert(eq(int, ringd_config_require_key(&cfg, err, sizeof(err)), RING_EINVAL));
+    cr_assert(ne(ptr, strstr(err, "no cluster key"), NULL), "%s", err);
+    parse_ok(NO_ENV, ARGS("--bind", "127.0.0.1:7946", "--insecure"));
+    cr_assert(eq(u8, cfg.insecure, 1));
+    cr_assert(eq(int, ringd_config_require_key(&cfg, err, sizeof(err)), 0));
+    parse_ok(ENV("RINGD_INSECURE=true"), ARGS("--bind", "127.0.0.1:7946"));
+    cr_assert(eq(u8, cfg.insecure, 1));
+    parse_ok(NO_ENV, ARGS("--bind", "127.0.0.1:7946", "--keyfile", "/k", "--gossip-send-plaintext",
+                          "--gossip-accept-plaintext=yes", "--replay-window", "5s"));
+    cr_assert(eq(u8, cfg.gossip_send_plaintext, 1));
+    cr_assert(eq(u8, cfg.gossip_accept_plaintext, 1));
+    cr_assert(eq(u32, cfg.replay_window_ms, 5000));
+    cr_assert(eq(int, ringd_config_require_key(&cfg, err, sizeof(err)), 0));
+    parse_fails(NO_ENV, ARGS("--bind", "127.0.0.1:7946", "--insecure", "--keyfile", "/k"),
+                "ringd: --insecure: contradicts --keyfile: give one or the other");
+    parse_fails(NO_ENV, ARGS("--bind", "127.0.0.1:7946", "--gossip-accept-plaintext"),
+                "ringd: --gossip-accept-plaintext: needs --keyfile: it eases a plaintext cluster "
+                "onto keys");
+    parse_fails(NO_ENV, ARGS("--bind", "127.0.0.1:7946", "--insecure=maybe"),
+                "ringd: --insecure: invalid value \"maybe\" (expected true or false)");
 }

@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ring/error.h"
@@ -27,6 +28,9 @@ static void parse(struct seal_keyring *kr, const char *text)
     cr_assert(eq(int, rv, 0), "parse: %s", err);
 }
 
+/* A sender's clock: 2026-01-01T00:00:00Z in ms. */
+#define T0 1767225600000u
+
 static const uint8_t nonce[SEAL_NONCE_BYTES] = { 7, 7, 7, 7, 1, 2, 3 };
 static const uint8_t plain[] = "\x93\x01\x01\x80 a gossip datagram";
 
@@ -34,7 +38,7 @@ static ssize_t open_ctx(const struct seal_keyring *kr, int ctx, const uint8_t *i
                         size_t cap, size_t *which)
 {
     static uint8_t out[512];
-    return seal_decrypt(kr, ctx, in, len, out, cap, which);
+    return seal_decrypt(kr, ctx, in, len, out, cap, which, NULL);
 }
 
 Test(seal, round_trip_in_both_contexts)
@@ -43,12 +47,15 @@ Test(seal, round_trip_in_both_contexts)
     parse(&kr, KEY_A "\n");
     for (int ctx = SEAL_DATAGRAM; ctx <= SEAL_STREAM; ctx++) {
         uint8_t sealed[256], opened[256];
-        ssize_t n = seal_encrypt(&kr, ctx, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
+        ssize_t n = seal_encrypt(&kr, ctx, T0, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
         cr_assert(eq(sz, (size_t)n, sizeof(plain) + SEAL_OVERHEAD_BYTES));
         cr_assert(eq(int, seal_is_sealed(sealed, (size_t)n), 1));
         size_t which = 99;
-        ssize_t m = seal_decrypt(&kr, ctx, sealed, (size_t)n, opened, sizeof(opened), &which);
+        uint64_t sent = 0;
+        ssize_t m =
+            seal_decrypt(&kr, ctx, sealed, (size_t)n, opened, sizeof(opened), &which, &sent);
         cr_assert(eq(sz, (size_t)m, sizeof(plain)));
+        cr_assert(eq(u64, sent, T0));
         cr_assert(eq(int, memcmp(opened, plain, sizeof(plain)), 0));
         cr_assert(eq(sz, which, 0));
         /* The other context does not open it. */
@@ -64,8 +71,8 @@ Test(seal, rotation_every_key_opens_only_the_primary_seals)
     parse(&both, "# rotating\n" KEY_B "\n\n" KEY_A "\n");
     parse(&new_ring, KEY_B "\n");
     uint8_t sealed[256];
-    ssize_t n =
-        seal_encrypt(&old_ring, SEAL_DATAGRAM, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
+    ssize_t n = seal_encrypt(&old_ring, SEAL_DATAGRAM, T0, nonce, plain, sizeof(plain), sealed,
+                             sizeof(sealed));
     size_t which = 99;
     cr_assert(eq(sz, (size_t)open_ctx(&both, SEAL_DATAGRAM, sealed, (size_t)n, 256, &which),
                  sizeof(plain)));
@@ -73,7 +80,7 @@ Test(seal, rotation_every_key_opens_only_the_primary_seals)
     cr_assert(
         eq(int, (int)open_ctx(&new_ring, SEAL_DATAGRAM, sealed, (size_t)n, 256, NULL), RING_EAUTH));
     /* A node on the new primary reaches one that still holds both keys. */
-    n = seal_encrypt(&both, SEAL_DATAGRAM, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
+    n = seal_encrypt(&both, SEAL_DATAGRAM, T0, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
     cr_assert(eq(sz, (size_t)open_ctx(&new_ring, SEAL_DATAGRAM, sealed, (size_t)n, 256, NULL),
                  sizeof(plain)));
     seal_keyring_clear(&both);
@@ -85,11 +92,13 @@ Test(seal, any_changed_byte_fails_with_its_error)
     struct seal_keyring kr;
     parse(&kr, KEY_A);
     uint8_t sealed[256];
-    ssize_t n = seal_encrypt(&kr, SEAL_STREAM, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
+    ssize_t n =
+        seal_encrypt(&kr, SEAL_STREAM, T0, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
     for (ssize_t i = 0; i < n; i++) {
         uint8_t copy[256];
         memcpy(copy, sealed, (size_t)n);
         copy[i] ^= 0x20;
+        /* Byte 1 is the version; the time (6..13) is authenticated like the rest. */
         int want = i == 0 ? RING_EPROTO : i == 1 ? RING_EVERSION : RING_EAUTH;
         cr_assert(eq(int, (int)open_ctx(&kr, SEAL_STREAM, copy, (size_t)n, 256, NULL), want),
                   "byte %zd", i);
@@ -107,13 +116,13 @@ Test(seal, buffers_too_small_and_empty_keyring)
     parse(&kr, KEY_A);
     uint8_t sealed[256];
     cr_assert(eq(int,
-                 (int)seal_encrypt(&kr, SEAL_DATAGRAM, nonce, plain, sizeof(plain), sealed,
+                 (int)seal_encrypt(&kr, SEAL_DATAGRAM, T0, nonce, plain, sizeof(plain), sealed,
                                    sizeof(plain) + SEAL_OVERHEAD_BYTES - 1),
                  RING_ENOBUFS));
-    cr_assert(eq(int, (int)seal_encrypt(&empty, SEAL_DATAGRAM, nonce, plain, 4, sealed, 256),
+    cr_assert(eq(int, (int)seal_encrypt(&empty, SEAL_DATAGRAM, T0, nonce, plain, 4, sealed, 256),
                  RING_EINVAL));
-    cr_assert(eq(int, (int)seal_encrypt(&kr, 7, nonce, plain, 4, sealed, 256), RING_EINVAL));
-    ssize_t n = seal_encrypt(&kr, SEAL_DATAGRAM, nonce, plain, sizeof(plain), sealed, 256);
+    cr_assert(eq(int, (int)seal_encrypt(&kr, 7, T0, nonce, plain, 4, sealed, 256), RING_EINVAL));
+    ssize_t n = seal_encrypt(&kr, SEAL_DATAGRAM, T0, nonce, plain, sizeof(plain), sealed, 256);
     cr_assert(eq(int, (int)open_ctx(&kr, SEAL_DATAGRAM, sealed, (size_t)n, sizeof(plain) - 1, NULL),
                  RING_ENOBUFS));
 }
@@ -124,7 +133,8 @@ Test(seal, envelope_matches_the_spec)
     struct seal_keyring kr;
     parse(&kr, KEY_A);
     uint8_t sealed[256], opened[256];
-    ssize_t n = seal_encrypt(&kr, SEAL_STREAM, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
+    ssize_t n =
+        seal_encrypt(&kr, SEAL_STREAM, T0, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
     uint8_t key[32];
     for (int i = 0; i < 32; i++) {
         key[i] = (uint8_t)(i + 1);
@@ -132,15 +142,18 @@ Test(seal, envelope_matches_the_spec)
     uint8_t fp[8];
     crypto_generichash(fp, 8, key, 32, NULL, 0);
     cr_assert(eq(u8, sealed[0], 0xc1));
-    cr_assert(eq(u8, sealed[1], 1));
+    cr_assert(eq(u8, sealed[1], 2));
     cr_assert(eq(int, memcmp(sealed + 2, fp, 4), 0));
-    cr_assert(eq(int, memcmp(sealed + 6, nonce, 24), 0));
-    uint8_t ad[7];
-    memcpy(ad, sealed, 6);
-    ad[6] = SEAL_STREAM;
+    /* T0 = 0x0000019b76daa800, big-endian */
+    static const uint8_t t0[8] = { 0x00, 0x00, 0x01, 0x9b, 0x76, 0xda, 0xa8, 0x00 };
+    cr_assert(eq(int, memcmp(sealed + 6, t0, 8), 0));
+    cr_assert(eq(int, memcmp(sealed + 14, nonce, 24), 0));
+    uint8_t ad[15];
+    memcpy(ad, sealed, 14);
+    ad[14] = SEAL_STREAM;
     unsigned long long len = 0;
     int rv = crypto_aead_xchacha20poly1305_ietf_decrypt(
-        opened, &len, NULL, sealed + 30, (unsigned long long)n - 30, ad, 7, sealed + 6, key);
+        opened, &len, NULL, sealed + 38, (unsigned long long)n - 38, ad, 15, sealed + 14, key);
     cr_assert(eq(int, rv, 0));
     cr_assert(eq(u64, (uint64_t)len, sizeof(plain)));
     char hex[SEAL_FINGERPRINT_LEN], want[SEAL_FINGERPRINT_LEN];
@@ -181,4 +194,88 @@ Test(seal, key_files_that_are_refused)
     struct seal_keyring kr;
     parse(&kr, "  " KEY_A "  \r\n\t# comment\n" KEY_B);
     cr_assert(eq(sz, kr.count, 2));
+}
+
+/* The known-answer vector of proto/vectors/seal_v2.txt: the same inputs seal to its bytes,
+ * and its bytes open to the same plaintext and time. */
+Test(seal, known_answer_vector)
+{
+    FILE *f = fopen(RING_SOURCE_DIR "/proto/vectors/seal_v2.txt", "r");
+    cr_assert(ne(ptr, f, NULL));
+    char line[1024], want_hex[1024] = "";
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "sealed ", 7) == 0) {
+            snprintf(want_hex, sizeof(want_hex), "%s", line + 7);
+            want_hex[strcspn(want_hex, "\n")] = '\0';
+        }
+    }
+    fclose(f);
+    struct seal_keyring kr;
+    parse(&kr, KEY_A);
+    uint8_t sealed[256], opened[256];
+    ssize_t n =
+        seal_encrypt(&kr, SEAL_DATAGRAM, T0, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
+    char got_hex[600];
+    sodium_bin2hex(got_hex, sizeof(got_hex), sealed, (size_t)n);
+    ASSERT_STR_EQ(got_hex, want_hex);
+    uint64_t sent = 0;
+    cr_assert(eq(sz,
+                 (size_t)seal_decrypt(&kr, SEAL_DATAGRAM, sealed, (size_t)n, opened, sizeof(opened),
+                                      NULL, &sent),
+                 sizeof(plain)));
+    cr_assert(eq(u64, sent, T0));
+}
+
+static void key_bytes(uint8_t key[SEAL_KEY_BYTES], uint8_t first)
+{
+    for (int i = 0; i < SEAL_KEY_BYTES; i++) {
+        key[i] = (uint8_t)(first + i);
+    }
+}
+
+/* The runtime keyring: install, use, remove, find by key or fingerprint, never the primary. */
+Test(seal, runtime_keyring_install_use_remove)
+{
+    struct seal_keyring kr;
+    parse(&kr, KEY_A);
+    uint8_t a[SEAL_KEY_BYTES], b[SEAL_KEY_BYTES];
+    key_bytes(a, 1); /* KEY_A */
+    key_bytes(b, 0x20);
+    cr_assert(eq(int, seal_keyring_install(&kr, a), RING_EEXIST));
+    cr_assert(eq(int, seal_keyring_install(&kr, b), 0));
+    cr_assert(eq(sz, kr.count, 2));
+    char fp_b[SEAL_FINGERPRINT_LEN];
+    seal_fingerprint(&kr, 1, fp_b);
+    cr_assert(eq(int, seal_keyring_find(&kr, b, sizeof(b)), 1));
+    cr_assert(eq(int, seal_keyring_find(&kr, fp_b, 16), 1));
+    cr_assert(eq(int, seal_keyring_find(&kr, "0000000000000000", 16), RING_ENOENT));
+    cr_assert(eq(int, seal_keyring_remove(&kr, 0), RING_EINVAL), "the primary stays");
+    /* A sealed message under A still opens after B becomes primary; new ones are under B. */
+    uint8_t sealed[256], opened[256];
+    ssize_t n =
+        seal_encrypt(&kr, SEAL_DATAGRAM, T0, nonce, plain, sizeof(plain), sealed, sizeof(sealed));
+    cr_assert(eq(int, seal_keyring_use(&kr, 1), 0));
+    cr_assert(eq(int, seal_keyring_find(&kr, b, sizeof(b)), 0));
+    cr_assert(eq(int, seal_keyring_find(&kr, a, sizeof(a)), 1));
+    size_t which = 9;
+    cr_assert(eq(sz,
+                 (size_t)seal_decrypt(&kr, SEAL_DATAGRAM, sealed, (size_t)n, opened, sizeof(opened),
+                                      &which, NULL),
+                 sizeof(plain)));
+    cr_assert(eq(sz, which, 1));
+    cr_assert(eq(int, seal_keyring_remove(&kr, 1), 0));
+    cr_assert(eq(sz, kr.count, 1));
+    cr_assert(eq(int,
+                 (int)seal_decrypt(&kr, SEAL_DATAGRAM, sealed, (size_t)n, opened, sizeof(opened),
+                                   NULL, NULL),
+                 RING_EAUTH),
+              "the removed key no longer opens");
+    cr_assert(eq(int, seal_keyring_use(&kr, 3), RING_ENOENT));
+    cr_assert(eq(int, seal_keyring_remove(&kr, 3), RING_ENOENT));
+    for (uint8_t k = 0; kr.count < SEAL_KEYS_MAX; k++) {
+        key_bytes(b, (uint8_t)(0x40 + k));
+        cr_assert(eq(int, seal_keyring_install(&kr, b), 0));
+    }
+    key_bytes(b, 0xf0);
+    cr_assert(eq(int, seal_keyring_install(&kr, b), RING_E2BIG));
 }

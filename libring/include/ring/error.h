@@ -27,7 +27,9 @@
     XX(AUTH, "authentication failed")                                                              \
     XX(TRUNC, "message truncated")                                                                 \
     XX(TYPE, "wrong type in message")                                                              \
-    XX(CLOSED, "connection closed")
+    XX(CLOSED, "connection closed")                                                                \
+    XX(SKEW, "timestamp outside the accepted window")                                              \
+    XX(REPLAY, "message already seen")
 
 enum ring__err_index {
     RING__EINDEX_NONE = 0,
