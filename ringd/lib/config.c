@@ -602,6 +602,41 @@ static int set_enum(const char *v, const char *const *names, size_t n, uint8_t *
     return bad(e, "invalid value \"%s\" (expected %s)", v, expected);
 }
 
+/* A switch: given alone it means "true"; its variable (or --flag=VALUE) says true/false. */
+static int set_switch(const char *v, uint8_t *out, struct errbuf *e)
+{
+    static const char *const names[] = { "false", "true", "0", "1", "no", "yes" };
+    uint8_t k = 0;
+    int rv = set_enum(v, names, 6, &k, "true or false", e);
+    *out = (uint8_t)(k % 2);
+    return rv;
+}
+
+static int set_exclusive(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_switch(v, &c->exclusive, e);
+}
+
+static int set_lease(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_duration(v, &c->lease_ms, e);
+}
+
+static int set_lease_drift(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_uint(v, 1, RINGD_LEASE_DRIFT_PPM_MAX, &c->lease_drift_ppm, e);
+}
+
+static int set_release_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_duration(v, &c->lease_release_timeout_ms, e);
+}
+
+static int set_handoff_wait(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_duration(v, &c->proxy_lease_wait_ms, e);
+}
+
 static int set_log_level(const char *v, struct ringd_config *c, struct errbuf *e)
 {
     static const char *const names[] = { "debug", "info", "warn", "error" };
@@ -634,6 +669,7 @@ static const char *const section_titles[SEC_COUNT] = {
 
 struct opt {
     const char *name;
+    /* NULL for a switch (--exclusive): alone it means "true", --name=false turns it off. */
     const char *metavar;
     /* The default as --help shows it; NULL for none. */
     const char *def;
@@ -677,6 +713,16 @@ static const struct opt opts[] = {
     { "weight-max", "N", "10", "largest weight a member may claim", SEC_RING, 0, set_weight_max },
     { "shards", "S", "0", "logical shards: key -> shard -> owner; 0: off", SEC_RING, 0,
       set_shards },
+    { "exclusive", NULL, NULL, "with --shards: serve a shard only while holding its lease",
+      SEC_RING, 0, set_exclusive },
+    { "lease", "DURATION", "3s", "--exclusive: how long a granted lease lasts", SEC_RING, 0,
+      set_lease },
+    { "lease-drift-ppm", "N", "10000", "--exclusive: bound on clock-rate error (ppm)", SEC_RING, 0,
+      set_lease_drift },
+    { "release-timeout", "DURATION", "10s", "--exclusive: app's time to release a shard", SEC_RING,
+      0, set_release_timeout },
+    { "handoff-wait", "DURATION", "5s", "--exclusive: proxy waits this long for a lease", SEC_LOCAL,
+      0, set_handoff_wait },
     { "probe-interval", "DURATION", "300ms", "time between probes", SEC_SWIM, 0,
       set_probe_interval },
     { "probe-timeout", "DURATION", "150ms", "ack wait before indirect probes", SEC_SWIM, 0,
@@ -751,6 +797,10 @@ static int next_flag(int argc, char **argv, int *i, const struct opt **o, const 
         return bad(e, "unknown flag %.*s (see ringd --help)", (int)(len + 2), a);
     }
     e->source = a;
+    if ((*o)->metavar == NULL) {
+        *value = eq != NULL ? eq + 1 : "true";
+        return 0;
+    }
     if (eq == NULL && *i >= argc) {
         return bad(e, "missing value");
     }
@@ -840,6 +890,10 @@ static void set_defaults(struct ringd_config *c)
     c->proxy_timeout_ms = 30000;
     c->proxy_idle_timeout_ms = 60000;
     c->proxy_retries = 5;
+    c->lease_ms = 3000;
+    c->lease_drift_ppm = 10000;
+    c->lease_release_timeout_ms = 10000;
+    c->proxy_lease_wait_ms = 5000;
     c->log_level = RINGD_LOG_INFO;
     c->log_format = RINGD_LOG_TEXT;
 }
@@ -902,6 +956,19 @@ static int check_together(const struct ringd_config *c, struct errbuf *e)
         e->source = c->proxy.host[0] == '\0' ? "--app" : "--proxy";
         return bad(e, "--proxy and --app go together: the proxy passes owned requests to the app");
     }
+    if (c->exclusive && c->shards == 0) {
+        e->source = "--exclusive";
+        return bad(e, "needs --shards S: leases are held per logical shard");
+    }
+    if (c->exclusive && c->group_len > 0) {
+        e->source = "--exclusive";
+        return bad(e, "does not work with --group yet: leases are voted on by one membership");
+    }
+    if (c->exclusive && c->lease_ms < RINGD_LEASE_MS_MIN) {
+        e->source = "--lease";
+        return bad(e, "%ums is too short (at least 100ms: a lease must outlast a round trip)",
+                   c->lease_ms);
+    }
     return 0;
 }
 
@@ -952,7 +1019,7 @@ static void usage_option(FILE *f, const struct opt *o)
 {
     char flag[64];
     char env[ENV_NAME_BYTES_MAX];
-    snprintf(flag, sizeof(flag), "--%s %s", o->name, o->metavar);
+    snprintf(flag, sizeof(flag), "--%s %s", o->name, o->metavar != NULL ? o->metavar : "");
     env_name(o, env, sizeof(env));
     fprintf(f, "  %-*s %-*s %s", USAGE_FLAG_COLUMNS, flag, USAGE_ENV_COLUMNS, env, o->help);
     if (o->repeats) {

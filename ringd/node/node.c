@@ -14,6 +14,7 @@
 
 #include "daemon.h"
 #include "hugemem.h"
+#include "lease_glue.h"
 #include "shardset.h"
 #include "subshard.h"
 #include "view_pack.h"
@@ -79,7 +80,9 @@ static void drain_events(struct ringd *d)
 static void on_swim_timer(uv_timer_t *t)
 {
     struct ringd *d = t->data;
-    swim_tick(d->swim, uv_now(d->loop));
+    uint64_t now = uv_now(d->loop);
+    swim_tick(d->swim, now);
+    ringd_leases_tick(d, now);
     ringd_pump(d);
 }
 
@@ -100,7 +103,9 @@ void ringd_pump(struct ringd *d)
         return;
     }
     ringd_groups_pump(d, now);
+    ringd_leases_pump(d, now);
     uint64_t deadline = groups_deadline_with(d->groups, swim_next_deadline(d->swim));
+    deadline = ringd_leases_deadline(d, deadline);
     if (deadline == UINT64_MAX) {
         uv_timer_stop(&d->swim_timer);
     } else {
@@ -206,6 +211,9 @@ static void rebuild_ring(struct ringd *d)
     }
     ring_free(&old);
     ringd_shards_refresh(d);
+    if (d->leases != NULL) {
+        ringd_pump(d); /* the leases learn the new ring now, not at the next datagram */
+    }
 }
 
 int ringd_node_export(struct ringd *d, const struct ringd_export *e)
@@ -350,6 +358,9 @@ int ringd_start(struct ringd *d)
         return UV_EINVAL;
     }
     rv = ringd_groups_start(d);
+    if (rv == 0) {
+        rv = ringd_leases_start(d);
+    }
     if (rv != 0) {
         return rv;
     }
@@ -390,6 +401,19 @@ static void on_leave_timer(uv_timer_t *t)
     }
 }
 
+/* The second half of a leave, once the leases are handed off: swim announces it. */
+static void leave_swim(struct ringd *d)
+{
+    if (d->stopping) {
+        return;
+    }
+    uint64_t now = uv_now(d->loop);
+    d->leave_deadline_ms = now + LEAVE_MS_MAX;
+    swim_leave(d->swim, now);
+    ringd_pump(d);
+    uv_timer_start(&d->leave_timer, on_leave_timer, LEAVE_POLL_MS, LEAVE_POLL_MS);
+}
+
 void ringd_leave(struct ringd *d, const char *why)
 {
     if (d->leaving || d->stopping) {
@@ -397,11 +421,7 @@ void ringd_leave(struct ringd *d, const char *why)
     }
     d->leaving = 1;
     ringd_log(&d->log, RINGD_LOG_INFO, "leaving", "why", why, NULL);
-    uint64_t now = uv_now(d->loop);
-    d->leave_deadline_ms = now + LEAVE_MS_MAX;
-    swim_leave(d->swim, now);
-    ringd_pump(d);
-    uv_timer_start(&d->leave_timer, on_leave_timer, LEAVE_POLL_MS, LEAVE_POLL_MS);
+    ringd_leases_handoff(d, leave_swim);
 }
 
 void ringd_stop(struct ringd *d)
@@ -420,6 +440,7 @@ void ringd_stop(struct ringd *d)
     }
     ringd_stream_close_all(d);
     ringd_seeds_close(d);
+    ringd_leases_close(d);
     for (size_t i = 0; i < d->sub_count; i++) {
         if (d->subs[i].cbs.stopping != NULL) {
             d->subs[i].cbs.stopping(d->subs[i].ctx);
@@ -441,4 +462,5 @@ void ringd_free(struct ringd *d)
     d->seeds = NULL;
     ringd_groups_free(d);
     ringd_shards_free(d);
+    ringd_leases_free(d);
 }
