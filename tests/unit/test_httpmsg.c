@@ -119,7 +119,9 @@ Test(httpmsg, keeps_transfer_codings_before_chunked)
     ASSERT_STR_EQ(out.data, "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
     /* Split over two lines, odd case and spacing: one list, in order. */
     sbuf_reset(&out);
-    parse("POST / HTTP/1.1\r\nTransfer-Encoding: deflate ,GZIP\r\nTransfer-Encoding:  Chunked\r\n\r\n", 5);
+    parse("POST / HTTP/1.1\r\nTransfer-Encoding: deflate ,GZIP\r\nTransfer-Encoding:  "
+          "Chunked\r\n\r\n",
+          5);
     httpmsg_write_request(&out, "POST", &msg, NULL, NULL, &chunked);
     ASSERT_STR_EQ(out.data, "POST / HTTP/1.1\r\nTransfer-Encoding: deflate, GZIP, chunked\r\n\r\n");
     /* A close-delimited gzip response the proxy chunks for its client. */
@@ -312,7 +314,7 @@ Test(httpmsg, connection_naming_the_key_header_does_not_drop_it)
 Test(httpmsg, ringd_headers_are_never_written_onward)
 {
     parse("GET / HTTP/1.1\r\nX-Ring-Owner: evil\r\nX-Ring-Key: k\r\nx-ring-error: no_owner\r\n"
-          "X-RING-OWNER: evil\r\nX-Ring-Idempotent: 1\r\n\r\n",
+          "X-RING-OWNER: evil\r\nX-Ring-Idempotent: 1\r\nx-ring-epoch: 99\r\n\r\n",
           1000);
     struct sbuf out;
     sbuf_init(&out, 1 << 16);
