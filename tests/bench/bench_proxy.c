@@ -207,30 +207,20 @@ static pid_t start_ringd(const struct options *o, const char *id, int first, int
     snprintf(sock, sizeof(sock), "%s/%s.sock", bench_procs.tmpdir, id);
     snprintf(join, sizeof(join), "127.0.0.1:%d", join_port);
     snprintf(log, sizeof(log), "%s.log", id);
-    char *argv[] = { (char *)o->ringd,
-                     "--id",
-                     (char *)id,
-                     "--bind",
-                     bind,
-                     "--admin",
-                     admin,
-                     "--socket",
-                     sock,
-                     "--proxy",
-                     proxy,
-                     "--app",
-                     app,
-                     "--log-level",
-                     "warn",
-                     exclusive ? "--shards" : NULL,
-                     "64",
-                     "--exclusive",
-                     NULL,
-                     NULL,
-                     NULL };
+    char *argv[] = {
+        (char *)o->ringd, "--id", (char *)id, "--bind", bind,    "--admin", admin,
+        "--socket",       sock,   "--proxy",  proxy,    "--app", app,       "--log-level",
+        "warn",           NULL,   NULL,       NULL,     NULL,    NULL,      NULL
+    };
+    int n = 15;
     if (join_port != 0) {
-        argv[exclusive ? 18 : 15] = "--join";
-        argv[exclusive ? 19 : 16] = join;
+        argv[n++] = "--join";
+        argv[n++] = join;
+    }
+    if (exclusive) {
+        argv[n++] = "--shards";
+        argv[n++] = "64";
+        argv[n++] = "--exclusive";
     }
     return spawn(o, argv, log);
 }
