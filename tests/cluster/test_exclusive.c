@@ -6,6 +6,7 @@
  * answers 503 no_quorum; a joining node gets its shards by hand-off once the old holders'
  * app releases them (a watcher acting on lease_changed notifications, as an app would).
  */
+#define _GNU_SOURCE /* strcasestr */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <signal.h>
@@ -57,6 +58,8 @@ static int64_t mono_ms(void)
 static int holder[SHARDS];
 static uint64_t epoch[SHARDS];
 static int64_t ends_ms[SHARDS];
+/* ... and when it surely held it: from its answer to the earliest end of its lease. */
+static int64_t lo_ms[SHARDS];
 /* Per node: the shards its ring gives it. */
 static int owns[NODES][SHARDS];
 
@@ -67,6 +70,7 @@ static int poll_node(int i)
     const msgpack_object *res;
     int64_t before = mono_ms();
     int ok = ringc_call(c, &res, 2000, "shards", "") == 0;
+    int64_t after = mono_ms();
     const msgpack_object *leases = ok ? ringc_get(res, "leases") : NULL;
     const msgpack_object *owned = ok ? ringc_get(res, "owned") : NULL;
     memset(owns[i], 0, sizeof(owns[i]));
@@ -83,9 +87,19 @@ static int poll_node(int i)
         if (s >= SHARDS || (st != LEASE_HELD && st != LEASE_RELEASING)) {
             continue;
         }
+        int64_t end = before + (int64_t)ringc_get_u64(l, "expires_in_ms", 0);
+        if (holder[s] >= 0) {
+            /* two answers, at two instants, may both say held across a hand-off; two nodes
+             * surely acting at one instant is the bug */
+            cr_assert(not(lo_ms[s] <= end && after <= ends_ms[s]),
+                      "shard %llu: n%d and n%d both hold it", (unsigned long long)s, holder[s], i);
+            holder[s] = -2;
+            continue;
+        }
         holder[s] = holder[s] == -1 ? i : -2;
         epoch[s] = ringc_get_u64(l, "epoch", 0);
-        ends_ms[s] = before + (int64_t)ringc_get_u64(l, "expires_in_ms", 0);
+        ends_ms[s] = end;
+        lo_ms[s] = after;
     }
     ringc_close(c);
     return ok ? 0 : -1;
@@ -104,9 +118,8 @@ static int all_held(void *arg)
         }
     }
     for (int s = 0; s < SHARDS; s++) {
-        cr_assert(ne(int, holder[s], -2), "shard %d has two holders", s);
         if (holder[s] < 0) {
-            return 0;
+            return 0; /* none, or moving */
         }
     }
     return 1;
@@ -128,7 +141,7 @@ static void node_flags(int i, int proxy, const char *release_timeout)
     a[n++] = "--release-timeout";
     a[n++] = release_timeout;
     if (proxy) {
-        char id[8];
+        char id[16];
         snprintf(id, sizeof(id), "app%d", i);
         cr_assert(eq(int, testapp_start(&apps[i], testapp_port(i), id, NULL), 0));
         snprintf(proxy_addr[i], sizeof(proxy_addr[i]), "127.0.0.1:%d", cluster_proxy_port(i));
@@ -332,8 +345,9 @@ Test(exclusive, a_node_without_a_majority_answers_503_no_quorum)
 
 /* Reads lease_changed notifications on |w| for |ms|; releases each shard that becomes
  * RELEASING through |c| (the same node; a call on |w| would skip notifications), as an app
- * that finished its work would. Returns the releases made. */
-static int release_on_notice(struct ringc *w, struct ringc *c, int ms)
+ * that finished its work would, except the first one when |*keep| is -1: that one is kept
+ * in |*keep|, not released. Returns the releases made. */
+static int release_on_notice(struct ringc *w, struct ringc *c, int ms, int *keep)
 {
     int released = 0;
     int64_t end = mono_ms() + ms;
@@ -350,6 +364,10 @@ static int release_on_notice(struct ringc *w, struct ringc *c, int ms)
         cr_assert(eq(u32, p->via.array.size, 5));
         uint64_t shard = p->via.array.ptr[0].via.u64;
         if (p->via.array.ptr[1].via.u64 != LEASE_RELEASING) {
+            continue;
+        }
+        if (*keep == -1) {
+            *keep = (int)shard;
             continue;
         }
         const msgpack_object *res;
@@ -375,7 +393,7 @@ Test(exclusive, a_joining_node_gets_its_shards_by_hand_off)
 {
     /* the old holders' leases would lapse after 30 s: only a release hands off in time */
     for (int i = 0; i < NODES; i++) {
-        node_flags(i, 0, "30s");
+        node_flags(i, 1, "30s");
     }
     cluster_start(2);
     cr_assert(ge(int, cluster_wait(cluster_converged, (void *)(intptr_t)2, 20000), 0));
@@ -390,14 +408,24 @@ Test(exclusive, a_joining_node_gets_its_shards_by_hand_off)
         cr_assert(eq(int, ringc_call(w[i], &res, 2000, "watch", ""), 0));
     }
     cluster_start_node(2, 0);
-    int released = 0;
+    /* every shard moving to n2 is released as its holder's app hears of it, but one: kept
+     * (its app is still busy) until a request for it waits at n2 */
+    int released = 0, kept[2] = { -1, -1 }, kept_by = -1;
     int64_t start = mono_ms();
     for (;;) {
-        released += release_on_notice(w[0], c[0], 100) + release_on_notice(w[1], c[1], 100);
-        if (all_held(NULL)) {
+        released += release_on_notice(w[0], c[0], 100, &kept[0]);
+        if (kept[0] >= 0 && kept[1] == -1) {
+            kept[1] = -2; /* one kept shard: n1 releases everything */
+        }
+        released += release_on_notice(w[1], c[1], 100, &kept[1]);
+        if (kept[1] >= 0 && kept[0] == -1) {
+            kept[0] = -2;
+        }
+        kept_by = kept[0] >= 0 ? 0 : 1;
+        if (all_held(NULL) && kept[kept_by] >= 0) {
             int done = 1;
             for (int s = 0; s < SHARDS; s++) {
-                done &= !owns[2][s] || holder[s] == 2;
+                done &= !owns[2][s] || holder[s] == 2 || s == kept[kept_by];
             }
             if (done && released > 0) {
                 break;
@@ -418,6 +446,31 @@ Test(exclusive, a_joining_node_gets_its_shards_by_hand_off)
             cr_assert(gt(u64, epoch[s], before[s]), "shard %d: epoch did not grow", s);
         }
     }
+    /* A request for the kept shard at n2 waits for its lease (--handoff-wait 1s) and is
+     * served by n2's app at the new epoch as soon as the old holder's app releases it. */
+    uint32_t s = (uint32_t)kept[kept_by];
+    cr_assert(eq(int, holder[s], kept_by), "the kept shard %u moved without a release", s);
+    char key[32], req[256];
+    key_of(s, key, sizeof(key));
+    snprintf(req, sizeof(req), "GET /headers HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n", key);
+    struct httpc *h = httpc_connect(cluster_proxy_port(2));
+    cr_assert(ne(ptr, h, NULL));
+    int64_t sent = mono_ms();
+    cr_assert(eq(int, httpc_send_str(h, req), 0));
+    cluster_sleep_ms(300);
+    const msgpack_object *res;
+    cr_assert(eq(int, ringc_call(c[kept_by], &res, 2000, "release", "u", (uint64_t)s), 0));
+    cr_assert(eq(int, httpc_read(h, &resp, 5000), 0));
+    int64_t waited = mono_ms() - sent;
+    httpc_close(h);
+    cr_assert(eq(int, resp.status, 200), "%d %s", resp.status, resp.body);
+    cr_assert(eq(str, (char *)httpc_header(&resp, "X-App-Id"), "app2"));
+    cr_assert(ge(i64, waited, 300), "answered before the release");
+    cr_assert(lt(i64, waited, 1000), "waited %lld ms: the hand-off took --handoff-wait", waited);
+    char *ep = strcasestr(resp.body, "x-ring-epoch: ");
+    cr_assert(ne(ptr, ep, NULL), "%s", resp.body);
+    cr_assert(gt(u64, strtoull(ep + 14, NULL, 10), before[s]));
+
     cr_assert(gt(u64, metric(2, "ringd_lease_handoffs_total "), 0));
     cr_assert(eq(
         u64, metric(0, "ringd_lease_lapsed_total ") + metric(1, "ringd_lease_lapsed_total "), 0));
