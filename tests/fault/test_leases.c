@@ -5,8 +5,13 @@
  * answer into the interval in which that node surely may act: from the moment the answer
  * left (held) to the earliest end of its lease (the instant asked plus expires_in_ms). The
  * nodes share the machine's monotonic clock, so intervals of different nodes compare
- * exactly. The bar, in every scenario: no two nodes' intervals for one shard overlap, and an
- * epoch is held by one node only.
+ * exactly. Each node also runs ring_testapp behind its proxy, and the checker sends a request
+ * for one shard after another through the nodes' proxies (GET /headers: the app echoes the
+ * X-Ring-Epoch its ringd added) and logs, per answer, the shard, the app that served it, the
+ * epoch, and when it was sent and answered. The bar, in every scenario: no two nodes' lease
+ * intervals for one shard overlap; an epoch is held by one node only; and no app serves a
+ * shard at an epoch after another app has served it at a higher one (a request sent after a
+ * higher epoch's answer came back, answered at a lower epoch).
  *
  *   partition  a 5|3 split: the three stop holding anything once their leases end, the five
  *              hold every shard; then the heal
@@ -14,15 +19,22 @@
  *   pause      SIGSTOP of a holder for three leases, then SIGCONT: it does not act again
  *   restart    a rolling restart (SIGTERM, restart; three nodes short, eight full)
  */
+#define _GNU_SOURCE /* strcasestr */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "fault.h"
+#include "httpc.h"
 #include "ring/lease.h"
+#include "ring/shards.h"
 
 #define SHARDS   32
 #define LEASE_MS 1000
@@ -30,7 +42,151 @@
 #define HOLDS_MAX 64
 #define POLL_MS   20
 
-TestSuite(fault_leases, .init = fault_setup, .fini = fault_teardown, .timeout = 180);
+#define APP_PORT   8080
+#define PROXY_PORT 8081
+/* Answers logged per scenario. */
+#define SERVED_MAX 8192
+
+static pid_t apps[FAULT_NODES];
+static char app_arg[FAULT_NODES][48], proxy_arg[FAULT_NODES][48];
+static struct httpc *conns[FAULT_NODES];
+
+/* One request the checker sent and an app answered. */
+struct served {
+    uint32_t shard;
+    int app;
+    uint64_t epoch;
+    int64_t sent, answered;
+};
+static struct served served[SERVED_MAX];
+static int served_count, refused_count, next_shard, next_node;
+/* The nodes whose proxy answered 503 no_quorum. */
+static fault_set no_quorum_from;
+
+static void teardown(void)
+{
+    for (int i = 0; i < FAULT_NODES; i++) {
+        httpc_close(conns[i]);
+        conns[i] = NULL;
+        if (apps[i] > 0) {
+            kill(apps[i], SIGKILL);
+            waitpid(apps[i], NULL, 0);
+            apps[i] = 0;
+        }
+    }
+    fault_teardown();
+}
+
+TestSuite(fault_leases, .init = fault_setup, .fini = teardown, .timeout = 180);
+
+static struct httpc *connect_to(int i, int port)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    char ip[NETNS_IP_STRLEN];
+    inet_pton(AF_INET, netns_ip(&fault_net, i, ip, sizeof(ip)), &sa.sin_addr);
+    int fd = netns_socket(&fault_net, i, AF_INET, SOCK_STREAM);
+    if (fd < 0) {
+        return NULL;
+    }
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        return NULL;
+    }
+    return httpc_wrap(fd);
+}
+
+static void start_app(int i)
+{
+    char ip[NETNS_IP_STRLEN], id[16], logf[160];
+    netns_ip(&fault_net, i, ip, sizeof(ip));
+    snprintf(app_arg[i], sizeof(app_arg[i]), "%s:%d", ip, APP_PORT);
+    snprintf(proxy_arg[i], sizeof(proxy_arg[i]), "%s:%d", ip, PROXY_PORT);
+    snprintf(id, sizeof(id), "app%d", i);
+    snprintf(logf, sizeof(logf), "%s/app%d.log", cl.dir, i);
+    char *argv[] = { RING_TESTAPP_BIN, "--listen", app_arg[i], "--id", id, NULL };
+    char *envp[] = { NULL };
+    apps[i] = netns_spawn(&fault_net, i, argv, envp, logf);
+    cr_assert(gt(int, apps[i], 0));
+    for (int t = 0; t < 500; t++) {
+        struct httpc *h = connect_to(i, APP_PORT);
+        if (h != NULL) {
+            httpc_close(h);
+            return;
+        }
+        cluster_sleep_ms(10);
+    }
+    cr_assert(0, "app %d did not start listening", i);
+}
+
+/* Sends one request, for the next shard, through the next running node's proxy, and logs
+ * who served it at which epoch. */
+static void send_one(void)
+{
+    static struct httpc_resp resp;
+    int i = -1;
+    for (int k = 0; k < FAULT_NODES && i < 0; k++) {
+        int j = (next_node + k) % FAULT_NODES;
+        i = cl.pids[j] > 0 && !((fault_unasked >> j) & 1u) ? j : -1;
+    }
+    if (i < 0) {
+        return;
+    }
+    next_node = (i + 1) % FAULT_NODES;
+    uint32_t s = (uint32_t)(next_shard++ % SHARDS);
+    char key[32], req[256];
+    for (int k = 0;; k++) {
+        snprintf(key, sizeof(key), "k%d", k);
+        if (shards_of(key, strlen(key), SHARDS) == s) {
+            break;
+        }
+    }
+    snprintf(req, sizeof(req), "GET /headers HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n", key);
+    if (conns[i] == NULL && (conns[i] = connect_to(i, PROXY_PORT)) == NULL) {
+        return;
+    }
+    int64_t sent = fault_now_ms();
+    if (httpc_send_str(conns[i], req) != 0 || httpc_read(conns[i], &resp, 4000) != 0) {
+        httpc_close(conns[i]);
+        conns[i] = NULL;
+        return;
+    }
+    int64_t answered = fault_now_ms();
+    const char *app = httpc_header(&resp, "X-App-Id");
+    const char *ep = strcasestr(resp.body, "x-ring-epoch: ");
+    if (resp.status != 200 || app == NULL || ep == NULL || served_count == SERVED_MAX) {
+        const char *cause = httpc_header(&resp, "X-Ring-Error");
+        refused_count += resp.status == 503;
+        if (resp.status == 503 && cause != NULL && strcmp(cause, "no_quorum") == 0) {
+            no_quorum_from |= 1u << i;
+        }
+        return;
+    }
+    served[served_count++] =
+        (struct served){ s, atoi(app + 3), strtoull(ep + 14, NULL, 10), sent, answered };
+}
+
+/* The apps' bar: per shard, an epoch is served by one app only, and nothing is served at a
+ * lower epoch once a higher one was answered. Returns the answers checked. */
+static int check_served(void)
+{
+    for (int a = 0; a < served_count; a++) {
+        for (int b = 0; b < served_count; b++) {
+            const struct served *x = &served[a], *y = &served[b];
+            if (x->shard != y->shard) {
+                continue;
+            }
+            cr_assert(not(x->epoch == y->epoch && x->app != y->app),
+                      "shard %u: epoch %llu served by app%d and app%d", x->shard,
+                      (unsigned long long)x->epoch, x->app, y->app);
+            cr_assert(not(x->epoch < y->epoch && x->sent > y->answered),
+                      "shard %u: app%d served epoch %llu at %lld ms, after app%d served epoch "
+                      "%llu by %lld ms",
+                      x->shard, x->app, (unsigned long long)x->epoch, (long long)x->sent, y->app,
+                      (unsigned long long)y->epoch, (long long)y->answered);
+        }
+    }
+    return served_count;
+}
 
 struct hold {
     int node;
@@ -96,6 +252,7 @@ static void poll_all(void)
     for (int i = 0; i < FAULT_NODES; i++) {
         poll_node(i);
     }
+    send_one();
 }
 
 /* Shards held by a node of |set| at the last poll, and shards held by two nodes. */
@@ -173,9 +330,20 @@ static void start(const char *release_timeout)
         a[n++] = "1s";
         a[n++] = "--release-timeout";
         a[n++] = release_timeout;
+        a[n++] = "--handoff-wait";
+        a[n++] = "300ms";
+        a[n++] = "--request-timeout";
+        a[n++] = "2s";
+        a[n++] = "--proxy";
+        start_app(i);
+        a[n++] = proxy_arg[i];
+        a[n++] = "--app";
+        a[n++] = app_arg[i];
         a[n] = NULL;
     }
     memset(hold_count, 0, sizeof(hold_count));
+    served_count = refused_count = 0;
+    no_quorum_from = 0;
     fault_start_all();
     cr_assert(ge(int, poll_until_held(FAULT_ALL, fault_now_ms(), 15000), 0),
               "not every shard held after the start");
@@ -219,16 +387,21 @@ Test(fault_leases, partition_5_3_minority_stops_majority_takes_over)
         cluster_sleep_ms(POLL_MS);
     }
     cr_assert(eq(int, minority_held, 0), "the minority still held shards after its leases");
+    cr_assert(ne(u32, no_quorum_from & minor, 0), "no minority proxy answered 503 no_quorum");
+    cr_assert(eq(u32, no_quorum_from & major, 0), "a majority proxy answered 503 no_quorum");
     for (int i = 0; i < FAULT_NODES; i++) {
         cr_assert(eq(int, netns_iptables_flush(&fault_net, i), 0));
     }
     int healed_ms = poll_until_held(FAULT_ALL, fault_now_ms(), 20000);
     poll_for(1000);
     int intervals = check_no_overlap();
+    int answers = check_served();
     fault_report("leases_partition",
                  "\"nodes\": %d, \"shards\": %d, \"lease_ms\": %d, \"majority_took_ms\": %d, "
-                 "\"after_heal_all_held_ms\": %d, \"intervals\": %d, \"overlaps\": 0",
-                 FAULT_NODES, SHARDS, LEASE_MS, taken_ms, healed_ms, intervals);
+                 "\"after_heal_all_held_ms\": %d, \"intervals\": %d, \"overlaps\": 0, \"answers\": "
+                 "%d, \"refused_503\": %d",
+                 FAULT_NODES, SHARDS, LEASE_MS, taken_ms, healed_ms, intervals, answers,
+                 refused_count);
     cr_assert(ge(int, healed_ms, 0), "not every shard held after the heal");
 }
 
@@ -244,8 +417,11 @@ Test(fault_leases, kill_9_shards_held_again_only_after_the_leases)
     int ms = poll_until_held(FAULT_ALL & ~(1u << victim), t0, 20000);
     poll_for(500);
     int intervals = check_no_overlap();
-    fault_report("leases_kill", "\"victim\": %d, \"all_held_again_ms\": %d, \"intervals\": %d",
-                 victim, ms, intervals);
+    int answers = check_served();
+    fault_report("leases_kill",
+                 "\"victim\": %d, \"all_held_again_ms\": %d, \"intervals\": %d, \"answers\": %d, "
+                 "\"refused_503\": %d",
+                 victim, ms, intervals, answers, refused_count);
     cr_assert(ge(int, ms, 0), "the killed node's shards were not taken");
 }
 
@@ -267,11 +443,12 @@ Test(fault_leases, sigstop_past_the_lease_then_sigcont_does_not_act_again)
     /* right after it wakes, and while it rejoins */
     poll_for(3000);
     int intervals = check_no_overlap();
+    int answers = check_served();
     int again = poll_until_held(FAULT_ALL, t1, 20000);
     fault_report("leases_pause",
                  "\"victim\": %d, \"taken_ms\": %d, \"stopped_ms\": %lld, \"intervals\": %d, "
-                 "\"all_held_after_ms\": %d",
-                 victim, ms, (long long)(t1 - t0), intervals, again);
+                 "\"all_held_after_ms\": %d, \"answers\": %d, \"refused_503\": %d",
+                 victim, ms, (long long)(t1 - t0), intervals, again, answers, refused_count);
     cr_assert(ge(int, ms, 0), "the paused node's shards were not taken");
     cr_assert(ge(int, again, 0), "not every shard held after SIGCONT");
     check_no_overlap();
@@ -296,6 +473,9 @@ Test(fault_leases, rolling_restart_hands_shards_off)
                   "not every shard held after n%d restarted", i);
     }
     int intervals = check_no_overlap();
-    fault_report("leases_restart", "\"restarted\": %d, \"ms\": %lld, \"intervals\": %d", nodes,
-                 (long long)(fault_now_ms() - t0), intervals);
+    int answers = check_served();
+    fault_report(
+        "leases_restart",
+        "\"restarted\": %d, \"ms\": %lld, \"intervals\": %d, \"answers\": %d, \"refused_503\": %d",
+        nodes, (long long)(fault_now_ms() - t0), intervals, answers, refused_count);
 }
