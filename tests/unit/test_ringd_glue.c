@@ -301,3 +301,86 @@ Test(ringd_glue, a_lease_not_yet_held_is_not_served)
     d.leases = NULL;
     lease_del(ls.l);
 }
+
+/* Calls |method| with params packed by |pack| (NULL: none); returns ringd_api_call's code. */
+static int call_with(const char *method, void (*pack)(msgpack_packer *), uint32_t params)
+{
+    struct rpc_buf req, out;
+    msgpack_packer pk;
+    rpc_buf_init(&req, NULL, 0);
+    msgpack_packer_init(&pk, &req, rpc_buf_write);
+    cr_assert(eq(int, rpc_pack_request_begin(&pk, 9, method, strlen(method), params), 0));
+    if (pack != NULL) {
+        pack(&pk);
+    }
+    struct rpc_msg m;
+    cr_assert(eq(int, rpc_parse(req.data, req.len, &m, NULL), 0));
+    rpc_buf_init(&out, NULL, 0);
+    msgpack_packer_init(&pk, &out, rpc_buf_write);
+    struct api_call c;
+    memset(&c, 0, sizeof(c));
+    int rv = ringd_api_call(&d, &m, &pk, &c);
+    rpc_buf_free(&req);
+    rpc_buf_free(&out);
+    return rv;
+}
+
+static void pack_5(msgpack_packer *pk)
+{
+    msgpack_pack_uint64(pk, 5);
+}
+
+static void pack_16(msgpack_packer *pk)
+{
+    msgpack_pack_uint64(pk, 16);
+}
+
+static void pack_huge(msgpack_packer *pk)
+{
+    msgpack_pack_uint64(pk, 1ull << 40);
+}
+
+static void pack_negative(msgpack_packer *pk)
+{
+    msgpack_pack_int64(pk, -1);
+}
+
+static void pack_str(msgpack_packer *pk)
+{
+    msgpack_pack_str_with_body(pk, "5", 1);
+}
+
+static void pack_two(msgpack_packer *pk)
+{
+    msgpack_pack_uint64(pk, 5);
+    msgpack_pack_uint64(pk, 6);
+}
+
+Test(ringd_glue, shards_and_release_refuse_bad_params_and_shards_not_held)
+{
+    uv_loop_t loop;
+    cr_assert(eq(int, uv_loop_init(&loop), 0));
+    view(3, 0, 1);
+    d.loop = &loop;
+    cr_assert(eq(int, call_with("shards", NULL, 0), RING_ENOENT), "no --shards");
+    cr_assert(eq(int, call_with("release", pack_5, 1), RING_ENOENT), "no --exclusive");
+    d.cfg.shards = 16;
+    cr_assert(eq(int, call_with("shards", NULL, 0), 0));
+    cr_assert(eq(int, call_with("shards", pack_5, 1), RING_EINVAL), "shards takes no params");
+    struct ringd_leases ls;
+    memset(&ls, 0, sizeof(ls));
+    struct lease_config lc = { .id = "n0", .id_len = 2, .shards = 16 };
+    cr_assert(eq(int, lease_new(&ls.l, &lc, NULL, 0), 0));
+    d.leases = &ls;
+    cr_assert(eq(int, call_with("shards", NULL, 0), 0));
+    cr_assert(eq(int, call_with("release", NULL, 0), RING_EINVAL), "no shard");
+    cr_assert(eq(int, call_with("release", pack_str, 1), RING_EINVAL), "a string");
+    cr_assert(eq(int, call_with("release", pack_negative, 1), RING_EINVAL), "negative");
+    cr_assert(eq(int, call_with("release", pack_huge, 1), RING_EINVAL), "over 32 bits");
+    cr_assert(eq(int, call_with("release", pack_16, 1), RING_EINVAL), "shard >= S");
+    cr_assert(eq(int, call_with("release", pack_two, 2), RING_EINVAL), "two params");
+    cr_assert(eq(int, call_with("release", pack_5, 1), RING_ENOENT), "not held here");
+    d.leases = NULL;
+    lease_del(ls.l);
+    cr_assert(eq(int, uv_loop_close(&loop), 0));
+}
