@@ -4,7 +4,9 @@
  * 0, stream requests, and events; then re-arms the one timer at swim_next_deadline(). Ring
  * changes only mark the ring dirty: the check phase of the same loop iteration rebuilds it
  * once (however many changes arrived), and the old ring serves lookups until the new one is
- * built.
+ * built. With --exclusive the leases (lease_glue.c) are pumped beside swim, after its events,
+ * and the one timer is armed at the earlier of the two deadlines; a leave hands the leases
+ * off before swim announces it.
  */
 #include <signal.h>
 #include <stdlib.h>
