@@ -4,7 +4,9 @@
  * epoch; a killed holder's shards are taken only after its leases end; a holder paused past
  * its leases passes nothing to its app when it wakes; a node cut off from the majority
  * answers 503 no_quorum; a joining node gets its shards by hand-off once the old holders'
- * app releases them (a watcher acting on lease_changed notifications, as an app would).
+ * app releases them (a watcher acting on lease_changed notifications, as an app would), and
+ * a request for a shard in hand-off waits for the new holder; a SIGTERM hands every held
+ * shard off (the app releasing) before the node leaves.
  */
 #define _GNU_SOURCE /* strcasestr */
 #include <criterion/criterion.h>
@@ -220,6 +222,14 @@ Test(exclusive, every_shard_has_one_holder_and_its_app_gets_the_epoch)
     cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 0), "%s", out);
     cr_assert(ne(ptr, strstr(out, "held"), NULL), "%s", out);
     cr_assert(ne(ptr, strstr(out, "EPOCH"), NULL), "%s", out);
+    snprintf(cmd, sizeof(cmd), "%s --socket %s --json shards 2>&1", RINGCTL_BIN,
+             cluster_socket(holder[0], sock, sizeof(sock)));
+    cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 0), "%s", out);
+    char want[64];
+    snprintf(want, sizeof(want), "{\"shard\":0,\"state\":2,\"epoch\":%llu,",
+             (unsigned long long)epoch[0]);
+    cr_assert(ne(ptr, strstr(out, "\"exclusive\":true"), NULL), "%s", out);
+    cr_assert(ne(ptr, strstr(out, want), NULL), "want %s in %s", want, out);
 }
 
 Test(exclusive, a_killed_holder_s_shards_are_taken_only_after_its_leases_end)
@@ -478,4 +488,43 @@ Test(exclusive, a_joining_node_gets_its_shards_by_hand_off)
         ringc_close(w[i]);
         ringc_close(c[i]);
     }
+}
+
+Test(exclusive, sigterm_hands_the_shards_off_before_leaving)
+{
+    /* leases lapse after 30 s: a leave that did not wait for the releases would take that long
+     * to hand off, one that did not wait at all would leave the shards unheld for a lease */
+    for (int i = 0; i < NODES; i++) {
+        node_flags(i, 0, "30s");
+    }
+    cluster_start(NODES);
+    cr_assert(ge(int, cluster_wait(cluster_converged, (void *)(intptr_t)NODES, 20000), 0));
+    cr_assert(ge(int, cluster_wait(all_held, NULL, 15000), 0), "not every shard held");
+    int had = 0;
+    for (int s = 0; s < SHARDS; s++) {
+        had += holder[s] == 2;
+    }
+    cr_assert(gt(int, had, 0), "n2 held nothing");
+    const msgpack_object *res;
+    struct ringc *w = cluster_connect(2), *c = cluster_connect(2);
+    cr_assert(eq(int, ringc_call(w, &res, 2000, "watch", ""), 0));
+    int64_t t0 = mono_ms();
+    cluster_signal(2, SIGTERM);
+    int keep = -2, released = 0;
+    while (released < had && mono_ms() - t0 < 5000) {
+        released += release_on_notice(w, c, 50, &keep);
+    }
+    cr_assert(eq(int, released, had), "n2's app was told to release %d of its %d shards", released,
+              had);
+    ringc_close(w);
+    ringc_close(c);
+    cr_assert(ne(int, cluster_wait_exit(2, 10000), -1), "n2 did not exit");
+    int64_t exited = mono_ms() - t0;
+    cl.pids[2] = 0;
+    cr_assert(lt(i64, exited, 10000), "the leave took %lld ms", (long long)exited);
+    cr_assert(ge(int, cluster_wait(all_held, NULL, 5000), 0), "n2's shards not held after it left");
+    cr_assert(
+        eq(u64, metric(0, "ringd_lease_handoffs_total ") + metric(1, "ringd_lease_handoffs_total "),
+           (uint64_t)had),
+        "every shard of n2 went by hand-off");
 }
