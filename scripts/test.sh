@@ -19,10 +19,10 @@ tests/install/check.sh build
 step "cluster tests (real ringd processes on 127.0.0.1)"
 ./build/tests/ring_cluster_tests --jobs "$jobs"
 
-# The short fault scenarios (1, 3, 4, 7 of tests/fault; tests/fault/run has all, at full length)
-# need root for their network namespaces; the valgrind leak check of ringd does not.
-# Together about a minute.
-fault_short='@(fault_partition|fault_kill|fault_pause|fault_wrongkey|leaks)/*'
+# The short fault scenarios (1, 3, 4, 7, 8 of tests/fault; tests/fault/run has all, at full
+# length) need root for their network namespaces; the valgrind leak check of ringd does not.
+# Together under two minutes.
+fault_short='@(fault_partition|fault_kill|fault_pause|fault_wrongkey|fault_leases|leaks)/*'
 if [ "$(id -u)" -eq 0 ]; then
     step "fault scenarios, short (ringd in network namespaces) + valgrind leak check"
     trap tests/fault/sweep.sh EXIT

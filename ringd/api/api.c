@@ -574,6 +574,17 @@ static void on_shards_changed(void *ctx, const uint32_t *old, size_t old_n)
     notify_watchers(d, "shards_changed", &b);
 }
 
+static void on_lease_changed(void *ctx, const struct lease_event *ev)
+{
+    struct ringd *d = ctx;
+    struct rpc_buf b;
+    msgpack_packer pk;
+    rpc_buf_init(&b, NULL, 0);
+    msgpack_packer_init(&pk, &b, rpc_buf_write);
+    ringd_api_pack_lease_changed(d, ev, &pk);
+    notify_watchers(d, "lease_changed", &b);
+}
+
 static void on_ring_rebuilt(void *ctx, const struct ringd_ring *old, int changed)
 {
     if (changed) {
@@ -621,6 +632,7 @@ int ringd_api_start(struct ringd *d)
     const struct ringd_node_cbs cbs = {
         .ring_rebuilt = on_ring_rebuilt,
         .shards_changed = on_shards_changed,
+        .lease_changed = on_lease_changed,
         .stopping = on_stopping,
     };
     const struct ringd_export ex = { .prometheus = prometheus, .ctx = d };

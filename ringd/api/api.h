@@ -81,5 +81,9 @@ int ringd_api_pack_ring_changed(struct ringd *d, const struct ringd_ring *old, m
  * omitted] (proto/RPC.md). */
 void ringd_api_pack_shards_changed(struct ringd *d, const uint32_t *old, size_t old_n,
                                    msgpack_packer *pk);
+/* The params of a lease_changed notification (--exclusive): [shard, state, prev, epoch,
+ * expires_in_ms], all uints (proto/RPC.md). */
+void ringd_api_pack_lease_changed(struct ringd *d, const struct lease_event *ev,
+                                  msgpack_packer *pk);
 
 #endif

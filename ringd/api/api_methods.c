@@ -1,6 +1,6 @@
 /*
  * api_methods: lookup, lookup_n, members, ring, stats, watch, join, leave, keys, groups,
- * owned_shards (api_groups.c answers for sub-sharded nodes). Each validates its
+ * owned_shards, shards, release (api_groups.c answers for sub-sharded nodes). Each validates its
  * params first, then packs its result; maps use string keys so any msgpack client reads them.
  * Answers come from the current ring (rebuilt once per loop iteration, see node.c) and
  * swim's member table.
@@ -11,6 +11,7 @@
 
 #include "api.h"
 #include "escape.h"
+#include "lease_glue.h"
 #include "ring/error.h"
 #include "route.h"
 #include "view_pack.h"
@@ -390,6 +391,86 @@ static int m_owned_shards(struct ringd *d, const struct rpc_msg *m, msgpack_pack
     return 0;
 }
 
+/* One shard's lease as shards() lists it. */
+static void pack_lease(msgpack_packer *pk, uint32_t shard, const struct lease_shard_info *in,
+                       uint64_t now)
+{
+    msgpack_pack_map(pk, 4);
+    view_pack_key_u64(pk, "shard", shard);
+    view_pack_key_u64(pk, "state", in->state);
+    view_pack_key_u64(pk, "epoch", in->epoch);
+    int live = in->state == LEASE_HELD || in->state == LEASE_RELEASING;
+    view_pack_key_u64(pk, "expires_in_ms", live && in->expires_ms > now ? in->expires_ms - now : 0);
+}
+
+/* shards(): the owned set as owned_shards() gives it and, with --exclusive, every shard whose
+ * lease is not NONE here, with its state and epoch. */
+static int m_shards(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                    struct api_call *call)
+{
+    if (m->param_count != 0) {
+        return fail(call, RING_EINVAL, "shards takes no params%s", "");
+    }
+    if (d->cfg.shards == 0) {
+        return fail(call, RING_ENOENT, "logical shards are off (start ringd with --shards S)%s",
+                    "");
+    }
+    uint64_t now = uv_now(d->loop);
+    rpc_pack_result_begin(pk, m->msgid);
+    msgpack_pack_map(pk, 5);
+    view_pack_key_u64(pk, "shards", d->cfg.shards);
+    view_pack_key_u64(pk, "ring_checksum", d->ring.checksum);
+    api_pack_str(pk, "exclusive");
+    d->leases != NULL ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    api_pack_str(pk, "owned");
+    msgpack_pack_array(pk, d->shards_owned_count);
+    for (size_t i = 0; i < d->shards_owned_count; i++) {
+        msgpack_pack_uint32(pk, d->shards_owned[i]);
+    }
+    api_pack_str(pk, "leases");
+    struct lease_shard_info info;
+    uint32_t listed = 0;
+    for (uint32_t s = 0; s < d->cfg.shards; s++) {
+        listed += ringd_lease_get(d, s, now, &info) == 0 && info.state != LEASE_NONE;
+    }
+    msgpack_pack_array(pk, listed);
+    for (uint32_t s = 0; s < d->cfg.shards && listed > 0; s++) {
+        if (ringd_lease_get(d, s, now, &info) == 0 && info.state != LEASE_NONE) {
+            pack_lease(pk, s, &info, now);
+        }
+    }
+    return 0;
+}
+
+/* release(shard): the app is done with a shard it held (normally after a RELEASING
+ * notification); it moves to its next owner at once. */
+static int m_release(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                     struct api_call *call)
+{
+    uint64_t shard = 0;
+    if (m->param_count != 1 || rpc_param_uint(m, 0, UINT32_MAX, &shard) != 0) {
+        return fail(call, RING_EINVAL, "release takes one param, the shard number%s", "");
+    }
+    if (d->leases == NULL) {
+        return fail(call, RING_ENOENT, "leases are off (start ringd with --shards S --exclusive)%s",
+                    "");
+    }
+    if (shard >= d->cfg.shards) {
+        return fail(call, RING_EINVAL, "release: no such shard%s", "");
+    }
+    uint64_t epoch = 0;
+    int held = ringd_lease_serving(d, (uint32_t)shard, uv_now(d->loop), &epoch);
+    int rv = ringd_lease_release(d, (uint32_t)shard);
+    if (rv != 0) {
+        return fail(call, rv, "release: this node does not hold that shard%s", "");
+    }
+    rpc_pack_result_begin(pk, m->msgid);
+    msgpack_pack_map(pk, 2);
+    view_pack_key_u64(pk, "shard", shard);
+    view_pack_key_u64(pk, "epoch", held ? epoch : 0);
+    return 0;
+}
+
 typedef int (*method_fn)(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
                          struct api_call *call);
 
@@ -447,6 +528,8 @@ static const struct {
     { "keys_status", m_keys_status },
     { "groups", m_groups },
     { "owned_shards", m_owned_shards },
+    { "shards", m_shards },
+    { "release", m_release },
 };
 
 int ringd_api_call(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
@@ -539,6 +622,17 @@ static void pack_shards_missing(msgpack_packer *pk, const uint32_t *a, size_t na
             packed--;
         }
     }
+}
+
+void ringd_api_pack_lease_changed(struct ringd *d, const struct lease_event *ev, msgpack_packer *pk)
+{
+    uint64_t now = uv_now(d->loop);
+    msgpack_pack_uint32(pk, ev->shard);
+    msgpack_pack_uint8(pk, ev->state);
+    msgpack_pack_uint8(pk, ev->prev);
+    msgpack_pack_uint64(pk, ev->epoch);
+    int live = ev->state == LEASE_HELD || ev->state == LEASE_RELEASING;
+    msgpack_pack_uint64(pk, live && ev->expires_ms > now ? ev->expires_ms - now : 0);
 }
 
 void ringd_api_pack_shards_changed(struct ringd *d, const uint32_t *old, size_t old_n,

@@ -76,6 +76,7 @@ int ctl_ring(struct ctl *ctl, const struct ctl_args *a);
 int ctl_watch(struct ctl *ctl, const struct ctl_args *a);
 int ctl_checksums(struct ctl *ctl, const struct ctl_args *a);
 int ctl_join(struct ctl *ctl, const struct ctl_args *a);
+int ctl_release(struct ctl *ctl, const struct ctl_args *a);
 int ctl_leave(struct ctl *ctl, const struct ctl_args *a);
 int ctl_stats(struct ctl *ctl, const struct ctl_args *a);
 int ctl_keys(struct ctl *ctl, const struct ctl_args *a);

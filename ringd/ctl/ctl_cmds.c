@@ -503,6 +503,43 @@ static void print_shards_change(struct ctl *ctl, const msgpack_object *o)
     sbuf_free(&b);
 }
 
+/* The names of lease.h's states, by number (the API sends numbers). */
+static const char *lease_state_text(uint64_t st)
+{
+    static const char *const names[] = { "none", "acquiring", "held", "releasing", "lost" };
+    return st < RING_ARRAY_LEN(names) ? names[st] : "unknown";
+}
+
+/* A lease_changed notification's params ([shard, state, prev, epoch, expires_in_ms]). */
+static void print_lease_change(struct ctl *ctl, const msgpack_object *o)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 5) {
+        return;
+    }
+    const msgpack_object *p = o->via.array.ptr;
+    struct sbuf b;
+    sbuf_init(&b, 1 << 12);
+    if (ctl->json) {
+        char ts[40];
+        ctl_timestamp(ts, sizeof(ts));
+        sbuf_printf(&b,
+                    "{\"type\":\"lease_changed\",\"ts\":\"%s\",\"shard\":%llu,\"state\":%llu,"
+                    "\"prev\":%llu,\"epoch\":%llu,\"expires_in_ms\":%llu}",
+                    ts, (unsigned long long)u64_of(&p[0]), (unsigned long long)u64_of(&p[1]),
+                    (unsigned long long)u64_of(&p[2]), (unsigned long long)u64_of(&p[3]),
+                    (unsigned long long)u64_of(&p[4]));
+    } else {
+        char when[32];
+        time_t t = time(NULL);
+        strftime(when, sizeof(when), "%H:%M:%S", localtime(&t));
+        sbuf_printf(&b, "%s lease: shard %llu %s -> %s, epoch %llu", when,
+                    (unsigned long long)u64_of(&p[0]), lease_state_text(u64_of(&p[2])),
+                    lease_state_text(u64_of(&p[1])), (unsigned long long)u64_of(&p[3]));
+    }
+    print_line(&b);
+    sbuf_free(&b);
+}
+
 int ctl_watch(struct ctl *ctl, const struct ctl_args *a)
 {
     (void)a;
@@ -525,6 +562,9 @@ int ctl_watch(struct ctl *ctl, const struct ctl_args *a)
         } else if (msg.kind == RPC_NOTIFICATION && rpc_method_is(&msg, "shards_changed") &&
                    ringc_unpack(ctl->c, &msg, &params) == 0) {
             print_shards_change(ctl, params);
+        } else if (msg.kind == RPC_NOTIFICATION && rpc_method_is(&msg, "lease_changed") &&
+                   ringc_unpack(ctl->c, &msg, &params) == 0) {
+            print_lease_change(ctl, params);
         }
     }
 }
@@ -535,7 +575,7 @@ int ctl_shards(struct ctl *ctl, const struct ctl_args *a)
 {
     (void)a;
     const msgpack_object *res;
-    int rv = ringc_call(ctl->c, &res, ctl->timeout_ms, "owned_shards", "");
+    int rv = ringc_call(ctl->c, &res, ctl->timeout_ms, "shards", "");
     if (rv != 0) {
         return ctl_report(ctl, "shards", rv);
     }
@@ -552,6 +592,20 @@ int ctl_shards(struct ctl *ctl, const struct ctl_args *a)
         printf(" %llu", (unsigned long long)u64_of(&owned->via.array.ptr[i]));
     }
     printf("\n");
+    const msgpack_object *leases = ringc_get(res, "leases");
+    const msgpack_object *excl = ringc_get(res, "exclusive");
+    if (excl == NULL || excl->type != MSGPACK_OBJECT_BOOLEAN || !excl->via.boolean ||
+        leases == NULL || leases->type != MSGPACK_OBJECT_ARRAY) {
+        return 0;
+    }
+    printf("%-7s %-10s %-12s %s\n", "SHARD", "STATE", "EPOCH", "EXPIRES_IN");
+    for (uint32_t i = 0; i < leases->via.array.size; i++) {
+        const msgpack_object *l = &leases->via.array.ptr[i];
+        printf("%-7llu %-10s %-12llu %llums\n", (unsigned long long)ringc_get_u64(l, "shard", 0),
+               lease_state_text(ringc_get_u64(l, "state", 0)),
+               (unsigned long long)ringc_get_u64(l, "epoch", 0),
+               (unsigned long long)ringc_get_u64(l, "expires_in_ms", 0));
+    }
     return 0;
 }
 
@@ -705,6 +759,29 @@ int ctl_join(struct ctl *ctl, const struct ctl_args *a)
         ctl_print_json(res);
     } else {
         printf("joining through %d seed%s\n", a->pos_count, a->pos_count == 1 ? "" : "s");
+    }
+    return 0;
+}
+
+int ctl_release(struct ctl *ctl, const struct ctl_args *a)
+{
+    const char *arg = a->pos[0];
+    char *end = NULL;
+    unsigned long long shard = strtoull(arg, &end, 10);
+    if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || shard > UINT32_MAX) {
+        fprintf(stderr, "ringctl: release: \"%s\" is not a shard number\n", ctl_shown(arg));
+        return 2;
+    }
+    const msgpack_object *res;
+    int rv = ringc_call(ctl->c, &res, ctl->timeout_ms, "release", "u", (uint64_t)shard);
+    if (rv != 0) {
+        return ctl_report(ctl, "release", rv);
+    }
+    if (ctl->json) {
+        ctl_print_json(res);
+    } else {
+        printf("released shard %llu (epoch %llu)\n", shard,
+               (unsigned long long)ringc_get_u64(res, "epoch", 0));
     }
     return 0;
 }

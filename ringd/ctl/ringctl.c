@@ -82,8 +82,14 @@ static const struct command commands[] = {
     { "groups", "", "sub-sharding: the groups known, sizes, contacts",
       "Every group known (ringd --group), its size, ring checksum and contacts.", "", ctl_groups, 0,
       0, 1 },
-    { "shards", "", "the logical shards this node owns (ringd --shards)", "", "", ctl_shards, 0, 0,
-      1 },
+    { "shards", "", "the logical shards this node owns (ringd --shards)",
+      "The logical shards this node owns and, with ringd --exclusive, each lease's state\n"
+      "(acquiring, held, releasing, lost) and epoch.",
+      "", ctl_shards, 0, 0, 1 },
+    { "release", "SHARD", "hand a held shard on (ringd --exclusive)",
+      "Tells ringd the app is done with SHARD (after a releasing notice): it moves to its\n"
+      "next owner at once instead of after --release-timeout.",
+      "", ctl_release, 1, 1, 1 },
     { "version", "", "ringctl's version and commit, then ringd's", "", "", ctl_version, 0, 0, 0 },
 };
 

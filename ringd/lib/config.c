@@ -691,6 +691,31 @@ static int set_replay_window(const char *v, struct ringd_config *c, struct errbu
     return set_duration(v, &c->replay_window_ms, e);
 }
 
+static int set_exclusive(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_switch(v, &c->exclusive, e);
+}
+
+static int set_lease(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_duration(v, &c->lease_ms, e);
+}
+
+static int set_lease_drift(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_uint(v, 1, RINGD_LEASE_DRIFT_PPM_MAX, &c->lease_drift_ppm, e);
+}
+
+static int set_release_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_duration(v, &c->lease_release_timeout_ms, e);
+}
+
+static int set_handoff_wait(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_duration(v, &c->proxy_lease_wait_ms, e);
+}
+
 static int set_log_level(const char *v, struct ringd_config *c, struct errbuf *e)
 {
     static const char *const names[] = { "debug", "info", "warn", "error" };
@@ -723,7 +748,8 @@ static const char *const section_titles[SEC_COUNT] = {
 
 struct opt {
     const char *name;
-    /* NULL for a switch (--insecure): alone it means "true", --name=false turns it off. */
+    /* NULL for a switch (--insecure, --exclusive): alone it means "true", --name=false turns it
+     * off. */
     const char *metavar;
     /* The default as --help shows it; NULL for none. */
     const char *def;
@@ -784,6 +810,16 @@ static const struct opt opts[] = {
     { "weight-max", "N", "10", "largest weight a member may claim", SEC_RING, 0, set_weight_max },
     { "shards", "S", "0", "logical shards: key -> shard -> owner; 0: off", SEC_RING, 0,
       set_shards },
+    { "exclusive", NULL, NULL, "with --shards: serve a shard only under its lease", SEC_RING, 0,
+      set_exclusive },
+    { "lease", "DURATION", "3s", "--exclusive: how long a granted lease lasts", SEC_RING, 0,
+      set_lease },
+    { "lease-drift-ppm", "N", "10000", "--exclusive: clock-rate error bound", SEC_RING, 0,
+      set_lease_drift },
+    { "release-timeout", "DURATION", "10s", "--exclusive: app's time to release", SEC_RING, 0,
+      set_release_timeout },
+    { "handoff-wait", "DURATION", "5s", "--exclusive: proxy's wait for a lease", SEC_LOCAL, 0,
+      set_handoff_wait },
     { "probe-interval", "DURATION", "300ms", "time between probes", SEC_SWIM, 0,
       set_probe_interval },
     { "probe-timeout", "DURATION", "150ms", "ack wait before indirect probes", SEC_SWIM, 0,
@@ -956,6 +992,10 @@ static void set_defaults(struct ringd_config *c)
     c->send_timeout_ms = 30000;
     c->api_idle_timeout_ms = 300000;
     c->api_output_max_bytes = 256u << 10;
+    c->lease_ms = 3000;
+    c->lease_drift_ppm = 10000;
+    c->lease_release_timeout_ms = 10000;
+    c->proxy_lease_wait_ms = 5000;
     c->log_level = RINGD_LOG_INFO;
     c->log_format = RINGD_LOG_TEXT;
 }
@@ -1026,6 +1066,19 @@ static int check_together(const struct ringd_config *c, struct errbuf *e)
         e->source =
             c->gossip_send_plaintext ? "--gossip-send-plaintext" : "--gossip-accept-plaintext";
         return bad(e, "needs --keyfile: it eases a plaintext cluster onto keys");
+    }
+    if (c->exclusive && c->shards == 0) {
+        e->source = "--exclusive";
+        return bad(e, "needs --shards S: leases are held per logical shard");
+    }
+    if (c->exclusive && c->group_len > 0) {
+        e->source = "--exclusive";
+        return bad(e, "does not work with --group yet: leases are voted on by one membership");
+    }
+    if (c->exclusive && c->lease_ms < RINGD_LEASE_MS_MIN) {
+        e->source = "--lease";
+        return bad(e, "%ums is too short (at least 100ms: a lease must outlast a round trip)",
+                   c->lease_ms);
     }
     return 0;
 }

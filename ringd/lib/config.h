@@ -58,6 +58,10 @@
 #define RINGD_SUSPECT_MULT_MAX 64
 /* Proxy re-routes after a failed owner: the backoff doubles from 100 ms, so 10 is ~100 s. */
 #define RINGD_PROXY_RETRIES_MAX 10
+/* --lease-drift-ppm: lease_config accepts below 100000 (10%). */
+#define RINGD_LEASE_DRIFT_PPM_MAX 99999
+/* --lease: below this, a lease ends before its grants can come back. */
+#define RINGD_LEASE_MS_MIN 100
 /* Longest argument or variable value looked at (a --join list of 64 seeds fits). */
 #define RINGD_VALUE_BYTES_MAX 16384
 
@@ -139,6 +143,15 @@ struct ringd_config {
     uint32_t weight_max;
     /* --shards: logical shards between keys and owners (ring/shards.h); 0: off. */
     uint32_t shards;
+    /* --exclusive (with --shards): a shard is served only while this node holds its lease
+     * (ring/lease.h); --lease, --lease-drift-ppm and --release-timeout are lease_config's
+     * lease_ms, drift_ppm and release_timeout_ms; --handoff-wait bounds how long the proxy
+     * holds a request for a shard whose lease is on its way. */
+    uint8_t exclusive;
+    uint32_t lease_ms;
+    uint32_t lease_drift_ppm;
+    uint32_t lease_release_timeout_ms;
+    uint32_t proxy_lease_wait_ms;
     /* --label k=v (repeatable) and --group. */
     struct member_label labels[MEMBER_LABELS_MAX];
     size_t label_count;

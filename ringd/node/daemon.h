@@ -13,6 +13,7 @@
  *   seeds.c       --join / --join-file / dns: seeds, resolved with uv_getaddrinfo
  *   envelope.c    gossip encryption: seal what goes out, open what comes in (--keyfile)
  *   subshard.c    sub-sharding (--group); shardset.c the owned shards (--shards)
+ *   lease_glue.c  exclusive shards (--exclusive): the lease state machine beside swim
  *   route.c       the one answer to "who serves this key"
  *   view_pack.c   the view's msgpack forms; node_metrics.c the node's Prometheus families
  */
@@ -27,6 +28,7 @@
 #include "log.h"
 #include "ring/codec.h"
 #include "ring/hashring.h"
+#include "ring/lease.h"
 #include "ring/seal.h"
 #include "ring/swim.h"
 
@@ -94,6 +96,10 @@ struct ringd_node_cbs {
     /* The shards this node owns changed (--shards); |old| (|old_n| shards, NULL at the first
      * computation) is the set before. */
     void (*shards_changed)(void *ctx, const uint32_t *old, size_t old_n);
+    /* A shard's lease changed state at this node (--exclusive; |ev| is lease.h's event, read
+     * during the call only). Not renewals (state == prev, same epoch); a bump (state == prev,
+     * a new epoch) is told. */
+    void (*lease_changed)(void *ctx, const struct lease_event *ev);
     /* The node is stopping: close listeners and connections so the loop can end. */
     void (*stopping)(void *ctx);
 };
@@ -143,6 +149,7 @@ struct ringd_keyop {
     size_t peer_count;
 };
 
+struct ringd_leases;
 struct ringd_api;
 struct ringd_admin;
 struct ringd_seeds;
@@ -224,6 +231,9 @@ struct ringd {
      * until first computed. */
     uint32_t *shards_owned;
     size_t shards_owned_count;
+
+    /* Exclusive shards (--exclusive; lease_glue.c). NULL without. */
+    struct ringd_leases *leases;
 };
 
 /* node.c */
@@ -246,6 +256,9 @@ void ringd_node_prometheus(struct ringd *d, struct sbuf *b);
 int ringd_node_accept_streams(struct ringd *d, uint8_t first_byte, ringd_stream_accept_cb cb,
                               void *ctx);
 void ringd_pump(struct ringd *d);
+/* The graceful leave (SIGTERM, SIGINT, the API's leave()): with --exclusive the leases are
+ * handed off first (ringd_leases_handoff), then swim announces the leave, then the node
+ * stops. */
 void ringd_leave(struct ringd *d, const char *why);
 void ringd_stop(struct ringd *d);
 void ringd_free(struct ringd *d);

@@ -4,7 +4,9 @@
  * 0, stream requests, and events; then re-arms the one timer at swim_next_deadline(). Ring
  * changes only mark the ring dirty: the check phase of the same loop iteration rebuilds it
  * once (however many changes arrived), and the old ring serves lookups until the new one is
- * built.
+ * built. With --exclusive the leases (lease_glue.c) are pumped beside swim, after its events,
+ * and the one timer is armed at the earlier of the two deadlines; a leave hands the leases
+ * off before swim announces it.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 
 #include "daemon.h"
 #include "hugemem.h"
+#include "lease_glue.h"
 #include "shardset.h"
 #include "subshard.h"
 #include "view_pack.h"
@@ -79,7 +82,9 @@ static void drain_events(struct ringd *d)
 static void on_swim_timer(uv_timer_t *t)
 {
     struct ringd *d = t->data;
-    swim_tick(d->swim, uv_now(d->loop));
+    uint64_t now = uv_now(d->loop);
+    swim_tick(d->swim, now);
+    ringd_leases_tick(d, now);
     ringd_pump(d);
 }
 
@@ -100,7 +105,9 @@ void ringd_pump(struct ringd *d)
         return;
     }
     ringd_groups_pump(d, now);
+    ringd_leases_pump(d, now);
     uint64_t deadline = groups_deadline_with(d->groups, swim_next_deadline(d->swim));
+    deadline = ringd_leases_deadline(d, deadline);
     if (deadline == UINT64_MAX) {
         uv_timer_stop(&d->swim_timer);
     } else {
@@ -208,6 +215,9 @@ static void rebuild_ring(struct ringd *d)
     }
     ring_free(&old);
     ringd_shards_refresh(d);
+    if (d->leases != NULL) {
+        ringd_pump(d); /* the leases learn the new ring now, not at the next datagram */
+    }
 }
 
 int ringd_node_export(struct ringd *d, const struct ringd_export *e)
@@ -357,6 +367,9 @@ int ringd_start(struct ringd *d)
         return UV_EINVAL;
     }
     rv = ringd_groups_start(d);
+    if (rv == 0) {
+        rv = ringd_leases_start(d);
+    }
     if (rv != 0) {
         return rv;
     }
@@ -397,6 +410,19 @@ static void on_leave_timer(uv_timer_t *t)
     }
 }
 
+/* The second half of a leave, once the leases are handed off: swim announces it. */
+static void leave_swim(struct ringd *d)
+{
+    if (d->stopping) {
+        return;
+    }
+    uint64_t now = uv_now(d->loop);
+    d->leave_deadline_ms = now + LEAVE_MS_MAX;
+    swim_leave(d->swim, now);
+    ringd_pump(d);
+    uv_timer_start(&d->leave_timer, on_leave_timer, LEAVE_POLL_MS, LEAVE_POLL_MS);
+}
+
 void ringd_leave(struct ringd *d, const char *why)
 {
     if (d->leaving || d->stopping) {
@@ -404,11 +430,7 @@ void ringd_leave(struct ringd *d, const char *why)
     }
     d->leaving = 1;
     ringd_log(&d->log, RINGD_LOG_INFO, "leaving", "why", why, NULL);
-    uint64_t now = uv_now(d->loop);
-    d->leave_deadline_ms = now + LEAVE_MS_MAX;
-    swim_leave(d->swim, now);
-    ringd_pump(d);
-    uv_timer_start(&d->leave_timer, on_leave_timer, LEAVE_POLL_MS, LEAVE_POLL_MS);
+    ringd_leases_handoff(d, leave_swim);
 }
 
 void ringd_stop(struct ringd *d)
@@ -429,6 +451,7 @@ void ringd_stop(struct ringd *d)
     ringd_keyring_stop(d);
     ringd_stream_close_all(d);
     ringd_seeds_close(d);
+    ringd_leases_close(d);
     for (size_t i = 0; i < d->sub_count; i++) {
         if (d->subs[i].cbs.stopping != NULL) {
             d->subs[i].cbs.stopping(d->subs[i].ctx);
@@ -451,4 +474,5 @@ void ringd_free(struct ringd *d)
     d->seeds = NULL;
     ringd_groups_free(d);
     ringd_shards_free(d);
+    ringd_leases_free(d);
 }

@@ -3,6 +3,7 @@
  * shards, swim's counters, the gossip transport and encryption.
  */
 #include "daemon.h"
+#include "lease_glue.h"
 #include "prom.h"
 
 static void swim_metrics(struct sbuf *b, const struct swim_stats *st)
@@ -78,6 +79,7 @@ void ringd_node_prometheus(struct ringd *d, struct sbuf *b)
         prom_one(b, "ringd_shards_changes_total", "counter", "Times the owned shards changed.",
                  d->m.shard_changes);
     }
+    ringd_leases_prometheus(d, b);
     prom_one(b, "ringd_incarnation", "gauge", "This node's incarnation.",
              swim_incarnation(d->swim));
     prom_one(b, "ringd_health_score", "gauge", "Lifeguard local health score (0 is healthy).",

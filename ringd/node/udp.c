@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "lease_glue.h"
 #include "subshard.h"
 
 static int bind_is_v6(const struct ringd *d)
@@ -54,8 +55,9 @@ static void on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struc
         return;
     }
     /* Decode errors are counted by swim (decode_errors) and shown in /metrics. */
-    if (!ringd_groups_recv(d, &addr, plain, len)) {
-        (void)swim_recv(d->swim, &addr, plain, len, uv_now(d->loop));
+    uint64_t now = uv_now(d->loop);
+    if (!ringd_groups_recv(d, &addr, plain, len) && !ringd_leases_recv(d, &addr, plain, len, now)) {
+        (void)swim_recv(d->swim, &addr, plain, len, now);
     }
     ringd_pump(d);
 }

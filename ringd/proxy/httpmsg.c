@@ -302,6 +302,7 @@ int httpmsg_dropped(const struct httpmsg *m, uint32_t i, const char *key)
     }
     return name_is(m, i, HTTPMSG_OWNER_HEADER, sizeof(HTTPMSG_OWNER_HEADER) - 1) ||
            name_is(m, i, HTTPMSG_ERROR_HEADER, sizeof(HTTPMSG_ERROR_HEADER) - 1) ||
+           name_is(m, i, HTTPMSG_EPOCH_HEADER, sizeof(HTTPMSG_EPOCH_HEADER) - 1) ||
            named_in_connection(m, i);
 }
 

@@ -7,8 +7,8 @@
  * 7.6.1: Connection and the headers it names, Keep-Alive, Proxy-Connection, TE, Trailer,
  * Transfer-Encoding, Upgrade) and Content-Length, then adds its own Content-Length or
  * Transfer-Encoding for the body it sends. It also drops every copy of the headers only ringd
- * sets (X-Ring-Owner, X-Ring-Error), from requests and responses alike, so a client's or an
- * app's copy never passes as ringd's; the proxy adds its own. The key header is never dropped
+ * sets (X-Ring-Owner, X-Ring-Error, X-Ring-Epoch), from requests and responses alike, so a client's
+ * or an app's copy never passes as ringd's; the proxy adds its own. The key header is never dropped
  * as hop-by-hop, even when Connection names it: every hop routes on it, and the app gets the
  * key it was routed by. End-to-end headers pass in order, untouched.
  *
@@ -50,6 +50,9 @@
  * why ringd answered it itself. Every copy from a client or an app is dropped. */
 #define HTTPMSG_OWNER_HEADER "X-Ring-Owner"
 #define HTTPMSG_ERROR_HEADER "X-Ring-Error"
+/* With --exclusive, the request the owner's app gets carries the epoch of the shard's lease
+ * (a fencing token, docs/sharding.md); a client's copy is dropped like the two above. */
+#define HTTPMSG_EPOCH_HEADER "X-Ring-Epoch"
 /* The longest X-Ring-Error cause a peer's answer may carry (ours are 17 bytes at most). */
 #define HTTPMSG_CAUSE_BYTES_MAX 32
 

@@ -683,6 +683,16 @@ static void on_ring_rebuilt(void *ctx, const struct ringd_ring *old, int changed
     outq_batch_flush(&d->proxy->batch_peer);
 }
 
+static void on_lease_changed(void *ctx, const struct lease_event *ev)
+{
+    struct ringd *d = ctx;
+    if (d->proxy == NULL || d->proxy->closing || ev->state != LEASE_HELD) {
+        return;
+    }
+    px_ex_lease_changed(d);
+    outq_batch_flush(&d->proxy->batch);
+}
+
 static void on_stopping(void *ctx)
 {
     ringd_proxy_close(ctx);
@@ -735,7 +745,11 @@ int ringd_proxy_start(struct ringd *d)
     list_init(&p->clients);
     list_init(&p->apps);
     list_init(&p->dead);
-    const struct ringd_node_cbs cbs = { .ring_rebuilt = on_ring_rebuilt, .stopping = on_stopping };
+    const struct ringd_node_cbs cbs = {
+        .ring_rebuilt = on_ring_rebuilt,
+        .lease_changed = on_lease_changed,
+        .stopping = on_stopping,
+    };
     const struct ringd_export ex = {
         .name = "proxy", .prometheus = px_prometheus, .stats = px_stats, .ctx = d
     };

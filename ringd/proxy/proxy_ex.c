@@ -17,6 +17,7 @@
 #include "ring/error.h"
 #include "ring/fwd.h"
 #include "ring/groups.h"
+#include "lease_glue.h"
 #include "route.h"
 
 static int up_lost(struct px_ex *ex, int delivered);
@@ -249,6 +250,7 @@ static int pick(struct px_ex *ex, uint32_t *idx, struct ring_addr *to)
         px_ex_answer(ex, 503, PROXY_ERR_NO_OWNER, "no owner: the ring is empty", 0);
         return -1;
     }
+    ex->shard = r.placed.shard;
     if (r.local) {
         *idx = r.owner;
         return 1;
@@ -258,6 +260,64 @@ static int pick(struct px_ex *ex, uint32_t *idx, struct ring_addr *to)
     snprintf(ex->contact_id, sizeof(ex->contact_id), "%.*s", (int)r.id_len, r.id);
     *to = r.addr;
     return 0;
+}
+
+/* Puts |ex| on the proxy's wait list until |at_ms| (or a ring or lease change). */
+static void wait_until(struct px_ex *ex, uint64_t at_ms)
+{
+    ex->waiting_retry = 1;
+    ex->retry_at_ms = at_ms;
+    ex->wait_next = ex->d->proxy->waiting;
+    ex->d->proxy->waiting = ex;
+    px_client_pause(ex->cl);
+}
+
+/* --exclusive: the ring makes this node the key's owner; its app gets the request only while
+ * this node holds the shard's lease (lease_check, at this instant: a process paused past its
+ * lease finds it ended here before it passes anything on). Returns 0 to serve (ex->epoch
+ * set), -2 when it waits for the lease, -1 when it was answered. */
+static int lease_gate(struct px_ex *ex)
+{
+    struct ringd *d = ex->d;
+    uint64_t now = uv_now(d->loop);
+    uint64_t until = ex->start_ms + d->cfg.proxy_lease_wait_ms;
+    until = until < ex->deadline_ms ? until : ex->deadline_ms;
+    switch (ringd_lease_gate(d, ex->shard, now, until, &ex->epoch)) {
+    case LEASE_GATE_SERVE:
+        return 0;
+    case LEASE_GATE_WAIT:
+        ex->lease_wait = 1;
+        wait_until(ex, now + PROXY_LEASE_POLL_MS < until ? now + PROXY_LEASE_POLL_MS : until);
+        return -2;
+    case LEASE_GATE_NO_QUORUM:
+        px_ex_answer(ex, 503, PROXY_ERR_NO_QUORUM,
+                     "no quorum: this node cannot reach a majority of its cluster, so it holds "
+                     "no shard",
+                     0);
+        return -1;
+    default:
+        px_ex_answer(ex, 503, PROXY_ERR_NO_LEASE,
+                     "no lease: the shard's lease did not reach its owner within --handoff-wait",
+                     0);
+        return -1;
+    }
+}
+
+/* Sends what the exchange has of the request to its new upstream; the local app's copy of
+ * the head carries the lease's epoch (--exclusive) before its blank line. */
+static void send_replay(struct px_ex *ex)
+{
+    if (ex->up != UP_APP || ex->d->leases == NULL || ex->head_len < 2 ||
+        ex->replay.len < ex->head_len) {
+        write_up(ex, ex->replay.data, ex->replay.len);
+        return;
+    }
+    char line[64];
+    int n = snprintf(line, sizeof(line), "%s: %llu\r\n", HTTPMSG_EPOCH_HEADER,
+                     (unsigned long long)ex->epoch);
+    write_up(ex, ex->replay.data, ex->head_len - 2);
+    write_up(ex, line, (size_t)n);
+    write_up(ex, ex->replay.data + ex->head_len - 2, ex->replay.len - (ex->head_len - 2));
 }
 
 /* Connects the exchange to the key's owner (or a contact of its group) now and sends what
@@ -276,6 +336,10 @@ static int route(struct px_ex *ex)
     response_reset(ex); /* a retry reads the new owner's answer from its first byte */
     if (mine && is_self(d, hashring_member(r->ring, idx))) {
         ex->path = cl->is_peer ? PROXY_PATH_PEER : PROXY_PATH_LOCAL;
+        int gate = d->leases != NULL ? lease_gate(ex) : 0;
+        if (gate != 0) {
+            return gate == -2 ? 0 : -1;
+        }
         ex->app = px_app_get(d, ex);
         if (ex->app == NULL) {
             return up_lost(ex, 0);
@@ -311,7 +375,7 @@ static int route(struct px_ex *ex)
         }
         ex->up = UP_PEER;
     }
-    write_up(ex, ex->replay.data, ex->replay.len);
+    send_replay(ex);
     if (ex->req_done && ex->up == UP_PEER) {
         mux_fin(ex->ms);
     }
@@ -378,6 +442,7 @@ int px_ex_head(struct px_ex *ex)
         return -1;
     }
     sbuf_add(&ex->replay, ex->head.data, ex->head.len);
+    ex->head_len = ex->head.len;
     return route(ex);
 }
 
@@ -457,11 +522,7 @@ static int up_lost(struct px_ex *ex, int delivered)
         }
         return -1;
     }
-    ex->waiting_retry = 1;
-    ex->retry_at_ms = now + backoff_ms(ex->attempts);
-    ex->wait_next = d->proxy->waiting;
-    d->proxy->waiting = ex;
-    px_client_pause(ex->cl);
+    wait_until(ex, now + backoff_ms(ex->attempts));
     return 0;
 }
 
@@ -473,10 +534,38 @@ void px_ex_retry(struct px_ex *ex)
                      "the owner failed and the request is too large to send again", 0);
         return;
     }
-    ex->attempts++;
-    ex->d->proxy->m.proxy_retries++;
+    if (ex->lease_wait) {
+        ex->lease_wait = 0; /* a look at the lease again, not a retry */
+    } else {
+        ex->attempts++;
+        ex->d->proxy->m.proxy_retries++;
+    }
     if (route(ex) == 0 && ex->up != UP_NONE && up_queued(ex) <= PROXY_QUEUE_HIGH_BYTES) {
         px_client_resume(ex->cl);
+    }
+}
+
+void px_ex_lease_changed(struct ringd *d)
+{
+    struct ringd_proxy *p = d->proxy;
+    struct px_ex **link = &p->waiting;
+    struct px_ex *looking = NULL;
+    while (*link != NULL) {
+        struct px_ex *ex = *link;
+        if (ex->lease_wait) {
+            *link = ex->wait_next;
+            ex->wait_next = looking;
+            looking = ex;
+        } else {
+            link = &ex->wait_next;
+        }
+    }
+    while (looking != NULL) {
+        struct px_ex *ex = looking;
+        looking = ex->wait_next;
+        ex->wait_next = NULL;
+        ex->waiting_retry = 0;
+        px_ex_retry(ex);
     }
 }
 

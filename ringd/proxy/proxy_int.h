@@ -47,6 +47,9 @@
 #define PROXY_HELD_BYTES_MAX (64u << 10)
 /* One read from a socket. */
 #define PROXY_READ_BYTES (64u << 10)
+/* --exclusive: a request for a shard whose lease is on its way here looks again this often
+ * (and at every lease change), until --handoff-wait. */
+#define PROXY_LEASE_POLL_MS 50
 /* A request carrying this header (any value) may be retried like an idempotent one. */
 #define PROXY_IDEMPOTENT_HEADER "X-Ring-Idempotent"
 
@@ -128,6 +131,10 @@ struct px_ex {
     const char *scan_why; /* ... its head's raw bytes were malformed (httpmsg_scan) */
     size_t up_owed;       /* UP_PEER: bytes to acknowledge once the client drains */
     int waiting_retry;
+    int lease_wait;  /* ... for the shard's lease, not after a failure (--exclusive) */
+    uint32_t shard;  /* the key's logical shard (--shards) */
+    uint64_t epoch;  /* the lease's epoch when it went to our app (--exclusive) */
+    size_t head_len; /* the request head's bytes at the start of |replay| */
     uint32_t attempts;
     uint64_t body_bytes;
     uint64_t start_ms, deadline_ms, retry_at_ms;
@@ -162,6 +169,8 @@ enum ringd_proxy_path {
     X(OWNER_UNREACHABLE, "owner_unreachable") /* 502: may have reached it, not retried */          \
     X(NO_OWNER, "no_owner")                   /* 503: empty ring, or retries exhausted */          \
     X(HOP_LIMIT, "hop_limit")                 /* 503: the rings disagree past the hop limit */     \
+    X(NO_QUORUM, "no_quorum")                 /* 503: --exclusive, on a minority side */           \
+    X(NO_LEASE, "no_lease")                   /* 503: --exclusive, the lease is still moving */    \
     X(TIMEOUT, "timeout")                     /* 504, or 408 for a slow client */                  \
     X(ABORTED, "aborted")                     /* the response was cut short */
 
@@ -249,6 +258,8 @@ void px_client_abort(struct px_client *cl);
 
 /* proxy_ex.c */
 struct px_ex *px_ex_new(struct px_client *cl);
+/* A lease changed (--exclusive): the requests waiting for one look again. */
+void px_ex_lease_changed(struct ringd *d);
 /* Finishes with |ex|: kept for reuse (up to PROXY_FREE_EXCHANGES_MAX) or freed. */
 void px_ex_free(struct px_ex *ex);
 /* Frees the exchanges kept for reuse. */

@@ -1,13 +1,15 @@
 /*
  * bench_proxy: ringd's forwarding proxy against nginx, with wrk, in the same run.
  *
- * Four cases, each `GET /` with an `X-Ring-Key` header (the same request bytes everywhere:
+ * Five cases, each `GET /` with an `X-Ring-Key` header (the same request bytes everywhere:
  * one wrk Lua script cycling over 64 keys), keep-alive, closed loop:
  *
  *   direct        wrk -> ring_testapp app0                      what the app alone does
  *   ringd_local   wrk -> ringd S (single-node ring) -> app0      the proxy, key owned here
  *   ringd_hop     wrk -> ringd A -> ringd B -> app1              2-node ring, keys B owns
  *   nginx         wrk -> nginx -> app0                           the same single hop
+ *   ringd_excl    wrk -> ringd X (--shards 64 --exclusive,      ringd_local, with every
+ *                        single-node ring, holds every lease)   request under its lease
  *
  * nginx runs in the foreground as one process (master_process off: one event loop like ringd,
  * and a PID we own) from a config in the temp dir: upstream keepalive 32, proxy_http_version
@@ -29,10 +31,10 @@
  * other processes affects much less than throughput.
  *
  * Targets: ringd_local >= 1.0x nginx's req/s with p99 <= nginx's; ringd_hop >= 0.5x
- * ringd_local. Before measuring, one request per case checks the route (X-App-Id, and
- * X-Ring-Owner through ringd); a case that cannot answer is reported unavailable, with why,
- * and its targets fail. Every process started is killed by its PID at the end, also on error
- * or Ctrl-C, and the temp dir removed.
+ * ringd_local; ringd_excl >= 0.95x ringd_local (the lease check costs at most 5%). Before
+ * measuring, one request per case checks the route (X-App-Id, and X-Ring-Owner through ringd); a
+ * case that cannot answer is reported unavailable, with why, and its targets fail. Every process
+ * started is killed by its PID at the end, also on error or Ctrl-C, and the temp dir removed.
  *
  *   bench_proxy [--duration S] [--rounds R] [--quick] [--threads T] [--connections C]
  *               [--pin] [--json] [--ringd PATH] [--wrk PATH] [--nginx PATH]
@@ -60,7 +62,7 @@
 #define START_MS      15000
 #define RESULT_PREFIX "WRKJSON "
 
-enum { CASE_DIRECT, CASE_LOCAL, CASE_HOP, CASE_NGINX, CASES };
+enum { CASE_DIRECT, CASE_LOCAL, CASE_HOP, CASE_NGINX, CASE_EXCL, CASES };
 
 /* Ports, as offsets from a base picked by PID. */
 enum {
@@ -76,6 +78,9 @@ enum {
     P_B_GOSSIP,
     P_B_ADMIN,
     P_B_PROXY,
+    P_X_GOSSIP,
+    P_X_ADMIN,
+    P_X_PROXY,
     P_COUNT
 };
 
@@ -189,9 +194,10 @@ static pid_t start_app(const struct options *o, int which, const char *id)
     return track(o, t.pid);
 }
 
-/* Starts ringd |id| with its proxy in front of |app_port|; joins |join_port| unless 0. */
+/* Starts ringd |id| with its proxy in front of |app_port|; joins |join_port| unless 0; with
+ * |exclusive|, --shards 64 --exclusive. */
 static pid_t start_ringd(const struct options *o, const char *id, int first, int app_port,
-                         int join_port)
+                         int join_port, int exclusive)
 {
     char bind[32], admin[32], proxy[32], app[32], sock[96], join[32], log[32];
     snprintf(bind, sizeof(bind), "127.0.0.1:%d", port(first));
@@ -201,11 +207,20 @@ static pid_t start_ringd(const struct options *o, const char *id, int first, int
     snprintf(sock, sizeof(sock), "%s/%s.sock", bench_procs.tmpdir, id);
     snprintf(join, sizeof(join), "127.0.0.1:%d", join_port);
     snprintf(log, sizeof(log), "%s.log", id);
-    char *argv[] = { (char *)o->ringd,
+    char *argv[] = { (char *)o->ringd, "--id", (char *)id, "--bind", bind, "--admin", admin,
+                     "--socket", sock, "--proxy", proxy, "--app", app, "--log-level", "warn",
                      /* plaintext, as the figures in BENCHMARKS.md were taken */
-                     "--insecure", "--id", (char *)id, "--bind", bind, "--admin", admin, "--socket",
-                     sock, "--proxy", proxy, "--app", app, "--log-level", "warn",
-                     join_port ? "--join" : NULL, join, NULL };
+                     "--insecure", NULL, NULL, NULL, NULL, NULL, NULL };
+    int n = 16;
+    if (join_port != 0) {
+        argv[n++] = "--join";
+        argv[n++] = join;
+    }
+    if (exclusive) {
+        argv[n++] = "--shards";
+        argv[n++] = "64";
+        argv[n++] = "--exclusive";
+    }
     return spawn(o, argv, log);
 }
 
@@ -268,6 +283,35 @@ static int alive_members(const char *id)
     }
     ringc_close(c);
     return alive;
+}
+
+/* Shards ringd |id| holds the lease of (--exclusive), or -1. */
+static int leases_held(const char *id)
+{
+    struct ringc *c = api(id);
+    const msgpack_object *res;
+    int held = -1;
+    if (c != NULL && ringc_call(c, &res, 1000, "shards", "") == 0) {
+        const msgpack_object *l = ringc_get(res, "leases");
+        held = 0;
+        for (uint32_t i = 0; l != NULL && i < l->via.array.size; i++) {
+            held += ringc_get_u64(&l->via.array.ptr[i], "state", 0) == 2;
+        }
+    }
+    ringc_close(c);
+    return held;
+}
+
+static void wait_leases(const char *id, int want)
+{
+    for (int t = 0; t < START_MS; t += 50, sleep_ms(50)) {
+        if (leases_held(id) == want) {
+            return;
+        }
+    }
+    char msg[128];
+    snprintf(msg, sizeof(msg), "ringd %s did not hold %d leases in %d ms", id, want, START_MS);
+    die(msg);
 }
 
 static void wait_ring(const char *id, int want)
@@ -579,12 +623,14 @@ static void print_json(const struct options *o, const struct bench_case *cases,
     printf("  },\n  ");
     json_verdict("ratio_vs_nginx", v[0], ", ");
     json_verdict("p99_vs_nginx", v[1], ", ");
-    json_verdict("hop_ratio", v[2], ",\n  ");
+    json_verdict("hop_ratio", v[2], ", ");
+    json_verdict("exclusive_ratio", v[3], ",\n  ");
     printf("\"targets\": {\"ratio_vs_nginx_min\": 1.0, \"p99_vs_nginx_max\": 1.0, "
-           "\"hop_ratio_min\": 0.5},\n  \"pass\": {\"ratio_vs_nginx\": %s, \"p99_vs_nginx\": %s, "
-           "\"hop_ratio\": %s}}\n",
+           "\"hop_ratio_min\": 0.5, \"exclusive_ratio_min\": 0.95},\n  \"pass\": "
+           "{\"ratio_vs_nginx\": %s, \"p99_vs_nginx\": %s, \"hop_ratio\": %s, "
+           "\"exclusive_ratio\": %s}}\n",
            v[0].known && v[0].pass ? "true" : "false", v[1].known && v[1].pass ? "true" : "false",
-           v[2].known && v[2].pass ? "true" : "false");
+           v[2].known && v[2].pass ? "true" : "false", v[3].known && v[3].pass ? "true" : "false");
 }
 
 static void text_verdict(const char *what, struct verdict v, const char *target)
@@ -623,6 +669,7 @@ static void print_text(const struct options *o, const struct bench_case *cases,
     text_verdict("ringd_local / nginx req/s", v[0], ">= 1.0");
     text_verdict("ringd_local / nginx p99", v[1], "<= 1.0");
     text_verdict("ringd_hop / ringd_local req/s", v[2], ">= 0.5");
+    text_verdict("ringd_excl / ringd_local req/s", v[3], ">= 0.95");
 }
 
 /* ---- main ---- */
@@ -701,6 +748,13 @@ static void setup_cases(struct bench_case *c, const pid_t *ringd, pid_t nginx)
                                          .want_app = "app0",
                                          .log = "nginx-error.log",
                                          .proxy_pids = { nginx } };
+    c[CASE_EXCL] = (struct bench_case){ .name = "ringd_excl",
+                                        .what = "wrk -> ringd X (--exclusive) -> app0",
+                                        .port = port(P_X_PROXY),
+                                        .want_app = "app0",
+                                        .want_owner = "X",
+                                        .log = "X.log",
+                                        .proxy_pids = { ringd[3] } };
 }
 
 int main(int argc, char **argv)
@@ -727,14 +781,17 @@ int main(int argc, char **argv)
 
     start_app(&o, P_APP0, "app0");
     start_app(&o, P_APP1, "app1");
-    pid_t ringd[3];
-    ringd[0] = start_ringd(&o, "S", P_S_GOSSIP, port(P_APP0), 0);
-    ringd[1] = start_ringd(&o, "A", P_A_GOSSIP, port(P_APP0), 0);
-    ringd[2] = start_ringd(&o, "B", P_B_GOSSIP, port(P_APP1), port(P_A_GOSSIP));
+    pid_t ringd[4];
+    ringd[0] = start_ringd(&o, "S", P_S_GOSSIP, port(P_APP0), 0, 0);
+    ringd[1] = start_ringd(&o, "A", P_A_GOSSIP, port(P_APP0), 0, 0);
+    ringd[2] = start_ringd(&o, "B", P_B_GOSSIP, port(P_APP1), port(P_A_GOSSIP), 0);
+    ringd[3] = start_ringd(&o, "X", P_X_GOSSIP, port(P_APP0), 0, 1);
     pid_t nginx = start_nginx(&o);
     wait_ring("S", 1);
     wait_ring("A", 2);
     wait_ring("B", 2);
+    wait_ring("X", 1);
+    wait_leases("X", 64); /* a lease after it starts, it claims (LEASES.md) */
 
     char keys[KEYS][32];
     keys_owned_by("A", "B", keys);
@@ -759,10 +816,11 @@ int main(int argc, char **argv)
     }
     bench_cleanup("bench_proxy");
 
-    struct verdict v[3] = {
+    struct verdict v[4] = {
         ratio(&cases[CASE_LOCAL], &cases[CASE_NGINX], 0, 1.0, 1),
         ratio(&cases[CASE_LOCAL], &cases[CASE_NGINX], 1, 1.0, 0),
         ratio(&cases[CASE_HOP], &cases[CASE_LOCAL], 0, 0.5, 1),
+        ratio(&cases[CASE_EXCL], &cases[CASE_LOCAL], 0, 0.95, 1),
     };
     if (o.json) {
         print_json(&o, cases, v);

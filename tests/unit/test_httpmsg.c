@@ -314,7 +314,7 @@ Test(httpmsg, connection_naming_the_key_header_does_not_drop_it)
 Test(httpmsg, ringd_headers_are_never_written_onward)
 {
     parse("GET / HTTP/1.1\r\nX-Ring-Owner: evil\r\nX-Ring-Key: k\r\nx-ring-error: no_owner\r\n"
-          "X-RING-OWNER: evil\r\nX-Ring-Idempotent: 1\r\n\r\n",
+          "X-RING-OWNER: evil\r\nX-Ring-Idempotent: 1\r\nx-ring-epoch: 99\r\n\r\n",
           1000);
     struct sbuf out;
     sbuf_init(&out, 1 << 16);

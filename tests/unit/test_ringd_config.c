@@ -8,6 +8,7 @@
 #include "config.h"
 #include "ring/error.h"
 #include "ring/hashring.h"
+#include "ring/lease.h"
 #include "ring/swim.h"
 #include "testmem.h"
 
@@ -506,6 +507,11 @@ Test(ringd_config, help_mentions_every_flag_its_variable_and_default)
         "sync-interval",
         "log-level",
         "log-format",
+        "exclusive",
+        "lease",
+        "lease-drift-ppm",
+        "release-timeout",
+        "handoff-wait",
     };
     char *text = NULL;
     size_t len = 0;
@@ -574,4 +580,50 @@ Test(ringd_config, a_key_or_insecure_is_required_and_switches_take_no_value)
                 "onto keys");
     parse_fails(NO_ENV, ARGS("--bind", "127.0.0.1:7946", "--insecure=maybe"),
                 "ringd: --insecure: invalid value \"maybe\" (expected true or false)");
+}
+
+Test(ringd_config, exclusive_is_a_switch_with_its_lease_flags)
+{
+    parse_ok(NO_ENV, ARGS("--advertise", "10.0.0.1", "--shards", "64"));
+    cr_assert(eq(u8, cfg.exclusive, 0), "off by default");
+    cr_assert(eq(u32, cfg.lease_ms, 3000));
+    cr_assert(eq(u32, cfg.lease_drift_ppm, 10000));
+    cr_assert(eq(u32, cfg.lease_release_timeout_ms, 10000));
+    cr_assert(eq(u32, cfg.proxy_lease_wait_ms, 5000));
+    /* lease.h's defaults are ringd's */
+    struct lease_config lib = { .id = "a", .id_len = 1, .shards = 1 };
+    lease_config_defaults(&lib);
+    cr_assert(eq(u32, cfg.lease_ms, lib.lease_ms));
+    cr_assert(eq(u32, cfg.lease_drift_ppm, lib.drift_ppm));
+    cr_assert(eq(u32, cfg.lease_release_timeout_ms, lib.release_timeout_ms));
+    parse_ok(NO_ENV, ARGS("--advertise", "10.0.0.1", "--shards", "64", "--exclusive", "--lease",
+                          "2s", "--lease-drift-ppm", "500", "--release-timeout", "30s",
+                          "--handoff-wait", "250ms"));
+    cr_assert(eq(u8, cfg.exclusive, 1), "alone, the switch is on");
+    cr_assert(eq(u32, cfg.lease_ms, 2000));
+    cr_assert(eq(u32, cfg.lease_drift_ppm, 500));
+    cr_assert(eq(u32, cfg.lease_release_timeout_ms, 30000));
+    cr_assert(eq(u32, cfg.proxy_lease_wait_ms, 250));
+    parse_ok(NO_ENV, ARGS("--advertise", "10.0.0.1", "--shards", "8", "--exclusive=false"));
+    cr_assert(eq(u8, cfg.exclusive, 0));
+    parse_ok(ENV("RINGD_EXCLUSIVE=yes", "RINGD_SHARDS=8"), ARGS("--advertise", "10.0.0.1"));
+    cr_assert(eq(u8, cfg.exclusive, 1));
+}
+
+Test(ringd_config, exclusive_needs_shards_no_group_and_a_usable_lease)
+{
+    parse_fails(NO_ENV, ARGS("--advertise", "10.0.0.1", "--exclusive"),
+                "ringd: --exclusive: needs --shards S: leases are held per logical shard");
+    parse_fails(NO_ENV,
+                ARGS("--advertise", "10.0.0.1", "--shards", "8", "--exclusive", "--group", "g1"),
+                "ringd: --exclusive: does not work with --group yet: leases are voted on by one "
+                "membership");
+    parse_fails(NO_ENV,
+                ARGS("--advertise", "10.0.0.1", "--shards", "8", "--exclusive", "--lease", "50ms"),
+                "ringd: --lease: 50ms is too short (at least 100ms: a lease must outlast a round "
+                "trip)");
+    parse_fails(NO_ENV, ARGS("--advertise", "10.0.0.1", "--exclusive=maybe"),
+                "ringd: --exclusive: invalid value \"maybe\" (expected true or false)");
+    parse_fails(NO_ENV, ARGS("--advertise", "10.0.0.1", "--lease-drift-ppm", "100000"),
+                "ringd: --lease-drift-ppm: 100000 is out of range (expected 1 to 99999)");
 }

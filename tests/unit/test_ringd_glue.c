@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "lease_glue.h"
 #include "ring/error.h"
 #include "ring/rpc.h"
 #include "ring/shards.h"
@@ -243,4 +244,143 @@ Test(ringd_glue, subscriptions_and_acceptors_are_bounded)
         cr_assert(eq(int, ringd_node_export(&d, &ex), 0));
     }
     cr_assert(eq(int, ringd_node_export(&d, &ex), UV_ENOBUFS));
+}
+
+Test(ringd_glue, lease_gate_serves_only_a_held_lease_and_waits_a_bounded_time)
+{
+    static const struct {
+        int serving, minority;
+        uint64_t now, until;
+        enum ringd_lease_gate want;
+    } cases[] = {
+        { 1, 0, 100, 50, LEASE_GATE_SERVE },      /* held: served, however long it took */
+        { 1, 1, 100, 200, LEASE_GATE_SERVE },     /* held (it cannot be on a minority for long) */
+        { 0, 1, 100, 200, LEASE_GATE_NO_QUORUM }, /* a minority never waits */
+        { 0, 0, 100, 200, LEASE_GATE_WAIT },      /* on its way: wait */
+        { 0, 0, 200, 200, LEASE_GATE_NO_LEASE },  /* the wait is over */
+        { 0, 0, 300, 200, LEASE_GATE_NO_LEASE },
+    };
+    for (size_t i = 0; i < RING_ARRAY_LEN(cases); i++) {
+        cr_assert(eq(int,
+                     ringd_lease_gate_decide(cases[i].serving, cases[i].minority, cases[i].now,
+                                             cases[i].until),
+                     cases[i].want),
+                  "case %zu", i);
+    }
+}
+
+Test(ringd_glue, without_exclusive_every_shard_is_served_with_epoch_0)
+{
+    view(3, 16, 1);
+    uint64_t epoch = 7;
+    cr_assert(eq(int, ringd_lease_serving(&d, 5, 1000, &epoch), 1));
+    cr_assert(eq(u64, epoch, 0));
+    cr_assert(eq(int, ringd_lease_gate(&d, 5, 1000, 0, &epoch), LEASE_GATE_SERVE));
+    struct lease_shard_info info;
+    cr_assert(eq(int, ringd_lease_get(&d, 5, 1000, &info), RING_EINVAL));
+    cr_assert(eq(int, ringd_lease_release(&d, 5), RING_EINVAL));
+}
+
+Test(ringd_glue, a_lease_not_yet_held_is_not_served)
+{
+    view(3, 16, 1);
+    struct ringd_leases ls;
+    memset(&ls, 0, sizeof(ls));
+    struct lease_config lc = { .id = "n0", .id_len = 2, .shards = 16 };
+    cr_assert(eq(int, lease_new(&ls.l, &lc, NULL, 0), 0));
+    d.leases = &ls;
+    uint64_t epoch = 7;
+    for (uint32_t s = 0; s < 16; s++) {
+        cr_assert(eq(int, ringd_lease_serving(&d, s, 10, &epoch), 0), "shard %u", s);
+        struct lease_shard_info info;
+        cr_assert(eq(int, ringd_lease_get(&d, s, 10, &info), 0));
+        cr_assert(eq(u8, info.state, LEASE_NONE));
+    }
+    struct lease_shard_info info;
+    cr_assert(eq(int, ringd_lease_get(&d, 16, 10, &info), RING_EINVAL), "no such shard");
+    d.leases = NULL;
+    lease_del(ls.l);
+}
+
+/* Calls |method| with params packed by |pack| (NULL: none); returns ringd_api_call's code. */
+static int call_with(const char *method, void (*pack)(msgpack_packer *), uint32_t params)
+{
+    struct rpc_buf req, out;
+    msgpack_packer pk;
+    rpc_buf_init(&req, NULL, 0);
+    msgpack_packer_init(&pk, &req, rpc_buf_write);
+    cr_assert(eq(int, rpc_pack_request_begin(&pk, 9, method, strlen(method), params), 0));
+    if (pack != NULL) {
+        pack(&pk);
+    }
+    struct rpc_msg m;
+    cr_assert(eq(int, rpc_parse(req.data, req.len, &m, NULL), 0));
+    rpc_buf_init(&out, NULL, 0);
+    msgpack_packer_init(&pk, &out, rpc_buf_write);
+    struct api_call c;
+    memset(&c, 0, sizeof(c));
+    int rv = ringd_api_call(&d, &m, &pk, &c);
+    rpc_buf_free(&req);
+    rpc_buf_free(&out);
+    return rv;
+}
+
+static void pack_5(msgpack_packer *pk)
+{
+    msgpack_pack_uint64(pk, 5);
+}
+
+static void pack_16(msgpack_packer *pk)
+{
+    msgpack_pack_uint64(pk, 16);
+}
+
+static void pack_huge(msgpack_packer *pk)
+{
+    msgpack_pack_uint64(pk, 1ull << 40);
+}
+
+static void pack_negative(msgpack_packer *pk)
+{
+    msgpack_pack_int64(pk, -1);
+}
+
+static void pack_str(msgpack_packer *pk)
+{
+    msgpack_pack_str_with_body(pk, "5", 1);
+}
+
+static void pack_two(msgpack_packer *pk)
+{
+    msgpack_pack_uint64(pk, 5);
+    msgpack_pack_uint64(pk, 6);
+}
+
+Test(ringd_glue, shards_and_release_refuse_bad_params_and_shards_not_held)
+{
+    uv_loop_t loop;
+    cr_assert(eq(int, uv_loop_init(&loop), 0));
+    view(3, 0, 1);
+    d.loop = &loop;
+    cr_assert(eq(int, call_with("shards", NULL, 0), RING_ENOENT), "no --shards");
+    cr_assert(eq(int, call_with("release", pack_5, 1), RING_ENOENT), "no --exclusive");
+    d.cfg.shards = 16;
+    cr_assert(eq(int, call_with("shards", NULL, 0), 0));
+    cr_assert(eq(int, call_with("shards", pack_5, 1), RING_EINVAL), "shards takes no params");
+    struct ringd_leases ls;
+    memset(&ls, 0, sizeof(ls));
+    struct lease_config lc = { .id = "n0", .id_len = 2, .shards = 16 };
+    cr_assert(eq(int, lease_new(&ls.l, &lc, NULL, 0), 0));
+    d.leases = &ls;
+    cr_assert(eq(int, call_with("shards", NULL, 0), 0));
+    cr_assert(eq(int, call_with("release", NULL, 0), RING_EINVAL), "no shard");
+    cr_assert(eq(int, call_with("release", pack_str, 1), RING_EINVAL), "a string");
+    cr_assert(eq(int, call_with("release", pack_negative, 1), RING_EINVAL), "negative");
+    cr_assert(eq(int, call_with("release", pack_huge, 1), RING_EINVAL), "over 32 bits");
+    cr_assert(eq(int, call_with("release", pack_16, 1), RING_EINVAL), "shard >= S");
+    cr_assert(eq(int, call_with("release", pack_two, 2), RING_EINVAL), "two params");
+    cr_assert(eq(int, call_with("release", pack_5, 1), RING_ENOENT), "not held here");
+    d.leases = NULL;
+    lease_del(ls.l);
+    cr_assert(eq(int, uv_loop_close(&loop), 0));
 }
