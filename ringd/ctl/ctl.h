@@ -24,6 +24,7 @@ struct ctl {
     const char *socket;
     int json;
     int timeout_ms; /* 1 ms .. 24 h, as ringd's durations */
+    int timeout_given; /* --timeout was on the command line (drain, wait-ready: their own default) */
     struct ringc *c;
 };
 
@@ -37,6 +38,8 @@ struct ctl_args {
     int status_count;
     const char *label[CTL_VALUES_MAX];
     int label_count;
+    int cancel;  /* drain --cancel */
+    int serving; /* wait-ready --serving */
 };
 
 /* ---- ctl_out.c -------------------------------------------------------------------------- */
@@ -76,6 +79,9 @@ int ctl_stats(struct ctl *ctl, const struct ctl_args *a);
 int ctl_keys(struct ctl *ctl, const struct ctl_args *a);
 int ctl_groups(struct ctl *ctl, const struct ctl_args *a);
 int ctl_shards(struct ctl *ctl, const struct ctl_args *a);
+/* ctl_life.c */
+int ctl_drain(struct ctl *ctl, const struct ctl_args *a);
+int ctl_wait_ready(struct ctl *ctl, const struct ctl_args *a);
 /* Prints ringctl's version, then asks ringd for its own (stats()). */
 int ctl_version(struct ctl *ctl, const struct ctl_args *a);
 

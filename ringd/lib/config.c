@@ -487,6 +487,60 @@ static int set_proxy_idle_timeout(const char *v, struct ringd_config *c, struct 
     return set_duration(v, &c->proxy_idle_timeout_ms, e);
 }
 
+static int set_drain_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    if (strcmp(v, "0") == 0) {
+        c->drain_timeout_ms = 0; /* leave at once, as before draining existed */
+        return 0;
+    }
+    return set_duration(v, &c->drain_timeout_ms, e);
+}
+
+static int set_app_health(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    size_t len = strlen(v);
+    if (len == 0) {
+        c->app_health_path[0] = '\0';
+        return 0;
+    }
+    if (v[0] != '/' || len > RINGD_APP_HEALTH_PATH_BYTES_MAX) {
+        return bad(e, "invalid path \"%.64s\" (starts with /, at most %d bytes)", v,
+                   RINGD_APP_HEALTH_PATH_BYTES_MAX);
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] < 0x21 || v[i] > 0x7e) {
+            return bad(e, "byte %zu of the path is not printable ASCII (no space, no control)",
+                       i);
+        }
+    }
+    memcpy(c->app_health_path, v, len + 1);
+    return 0;
+}
+
+static int set_app_health_interval(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_duration(v, &c->app_health_interval_ms, e);
+}
+
+static int set_app_health_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_duration(v, &c->app_health_timeout_ms, e);
+}
+
+static int set_app_health_threshold(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_uint(v, 1, RINGD_APP_HEALTH_THRESHOLD_MAX, &c->app_health_threshold, e);
+}
+
+static int set_app_health_holddown(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    if (strcmp(v, "0") == 0) {
+        c->app_health_holddown_ms = 0;
+        return 0;
+    }
+    return set_duration(v, &c->app_health_holddown_ms, e);
+}
+
 static int set_proxy_retries(const char *v, struct ringd_config *c, struct errbuf *e)
 {
     return set_uint(v, 0, RINGD_PROXY_RETRIES_MAX, &c->proxy_retries, e);
@@ -622,6 +676,7 @@ enum section {
     SEC_NODE,
     SEC_CLUSTER,
     SEC_LOCAL,
+    SEC_LIFE,
     SEC_RING,
     SEC_SWIM,
     SEC_LOG,
@@ -629,7 +684,8 @@ enum section {
 };
 
 static const char *const section_titles[SEC_COUNT] = {
-    "Node", "Cluster", "Local API and proxy", "Ring", "Failure detection (SWIM)", "Logging",
+    "Node", "Cluster", "Local API and proxy", "Drain and app health", "Ring",
+    "Failure detection (SWIM)", "Logging",
 };
 
 struct opt {
@@ -672,6 +728,18 @@ static const struct opt opts[] = {
       set_proxy_retries },
     { "max-body", "SIZE", "0", "proxy: largest request body (413); 0: none", SEC_LOCAL, 0,
       set_proxy_max_body },
+    { "drain-timeout", "DURATION", "20s", "SIGTERM: drain this long at most, then leave; 0: leave",
+      SEC_LIFE, 0, set_drain_timeout },
+    { "app-health", "PATH", NULL, "GET PATH on --app; failing: drain (off if unset)", SEC_LIFE,
+      0, set_app_health },
+    { "app-health-interval", "DURATION", "2s", "time between app health checks", SEC_LIFE, 0,
+      set_app_health_interval },
+    { "app-health-timeout", "DURATION", "1s", "a check without an answer fails", SEC_LIFE, 0,
+      set_app_health_timeout },
+    { "app-health-threshold", "N", "3", "failures in a row before draining", SEC_LIFE, 0,
+      set_app_health_threshold },
+    { "app-health-holddown", "DURATION", "30s", "least time drained before keys come back",
+      SEC_LIFE, 0, set_app_health_holddown },
     { "vnodes", "N", "1024", "ring points per unit of weight", SEC_RING, 0, set_vnodes },
     { "weight", "N", "1", "this node's ring weight (1..1000)", SEC_RING, 0, set_weight },
     { "weight-max", "N", "10", "largest weight a member may claim", SEC_RING, 0, set_weight_max },
@@ -840,6 +908,11 @@ static void set_defaults(struct ringd_config *c)
     c->proxy_timeout_ms = 30000;
     c->proxy_idle_timeout_ms = 60000;
     c->proxy_retries = 5;
+    c->drain_timeout_ms = 20000;
+    c->app_health_interval_ms = 2000;
+    c->app_health_timeout_ms = 1000;
+    c->app_health_threshold = 3;
+    c->app_health_holddown_ms = 30000;
     c->log_level = RINGD_LOG_INFO;
     c->log_format = RINGD_LOG_TEXT;
 }
@@ -901,6 +974,15 @@ static int check_together(const struct ringd_config *c, struct errbuf *e)
     if ((c->proxy.host[0] == '\0') != (c->app.host[0] == '\0')) {
         e->source = c->proxy.host[0] == '\0' ? "--app" : "--proxy";
         return bad(e, "--proxy and --app go together: the proxy passes owned requests to the app");
+    }
+    if (c->app_health_path[0] != '\0' && c->app.host[0] == '\0') {
+        e->source = "--app-health";
+        return bad(e, "needs --app: the health check is a GET on the app");
+    }
+    if (c->app_health_path[0] != '\0' && c->app_health_timeout_ms > c->app_health_interval_ms) {
+        e->source = "--app-health-timeout";
+        return bad(e, "%ums is longer than --app-health-interval (%ums)", c->app_health_timeout_ms,
+                   c->app_health_interval_ms);
     }
     return 0;
 }

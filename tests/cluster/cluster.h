@@ -13,7 +13,7 @@
 
 #define CLUSTER_NODES_MAX 8
 /* Extra ringd flags per node (cluster.extra_args). */
-#define CLUSTER_EXTRA_ARGS_MAX 8
+#define CLUSTER_EXTRA_ARGS_MAX 16
 
 struct netns;
 
