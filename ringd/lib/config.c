@@ -734,7 +734,8 @@ static const struct opt opts[] = {
       0, set_app_health },
     { "app-health-interval", "DURATION", "2s", "time between app health checks", SEC_LIFE, 0,
       set_app_health_interval },
-    { "app-health-timeout", "DURATION", "1s", "a check without an answer fails", SEC_LIFE, 0,
+    { "app-health-timeout", "DURATION", "1s", "no status line this soon: fail (<= interval)",
+      SEC_LIFE, 0,
       set_app_health_timeout },
     { "app-health-threshold", "N", "3", "failures in a row before draining", SEC_LIFE, 0,
       set_app_health_threshold },
@@ -979,11 +980,6 @@ static int check_together(const struct ringd_config *c, struct errbuf *e)
         e->source = "--app-health";
         return bad(e, "needs --app: the health check is a GET on the app");
     }
-    if (c->app_health_path[0] != '\0' && c->app_health_timeout_ms > c->app_health_interval_ms) {
-        e->source = "--app-health-timeout";
-        return bad(e, "%ums is longer than --app-health-interval (%ums)", c->app_health_timeout_ms,
-                   c->app_health_interval_ms);
-    }
     return 0;
 }
 
@@ -1006,6 +1002,10 @@ static int parse(struct ringd_config *c, int argc, char **argv, char **envp, str
     }
     if (rv == 0) {
         rv = derive_id(c, explicit_id, envp, e);
+    }
+    /* One check at a time: a check gets at most the interval. */
+    if (c->app_health_timeout_ms > c->app_health_interval_ms) {
+        c->app_health_timeout_ms = c->app_health_interval_ms;
     }
     return rv == 0 ? check_together(c, e) : rv;
 }

@@ -179,7 +179,9 @@ static void rebuild_ring(struct ringd *d)
     d->ring_dirty = 0;
     struct ringd_ring old = d->ring;
     d->ring = fresh;
-    if (hashring_member_count(fresh.ring) > 1) {
+    /* Other live members seen, whether or not they (or we) own keys: a node that joins
+     * drained (its app not healthy yet) has joined all the same. */
+    if (members_ring_count(swim_members(d->swim)) > 1) {
         d->joined = 1;
     }
     /* A member at a new address is a change to whoever routes by this ring (watchers cache
