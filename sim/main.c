@@ -258,8 +258,8 @@ static void parse(int argc, char **argv, struct cli *c)
     if (c->o.scenario == SIM_LOSS && !c->loss_set) {
         c->o.loss = 0.1;
     }
-    if (c->o.kill >= c->o.nodes && (c->o.scenario == SIM_KILL || c->o.scenario == SIM_LEAVE ||
-                                   c->o.scenario == SIM_DRAIN)) {
+    if (c->o.kill >= c->o.nodes &&
+        (c->o.scenario == SIM_KILL || c->o.scenario == SIM_LEAVE || c->o.scenario == SIM_DRAIN)) {
         die("%s", "--kill must be below --nodes");
     }
     if (c->o.exclusive && c->o.groups > 1) {

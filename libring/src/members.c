@@ -155,8 +155,7 @@ static void account(struct members *t, const struct record *r, int sign)
     const char *id = blob_of(r);
     int in_ring = member_in_ring(r->status, r->flags);
     uint32_t draining = !in_ring && (r->status == MEMBER_ALIVE || r->status == MEMBER_SUSPECT);
-    uint64_t digest =
-        members__digest(id, r->id_len, &r->addr, r->status, r->flags, r->incarnation);
+    uint64_t digest = members__digest(id, r->id_len, &r->addr, r->status, r->flags, r->incarnation);
     uint64_t ring = in_ring ? hashring_member_digest(id, r->id_len, r->weight) : 0;
     uint64_t route = in_ring ? members__route_digest(id, r->id_len, &r->addr) : 0;
     uint64_t weight = in_ring ? r->weight : 0;

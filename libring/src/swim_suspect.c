@@ -229,9 +229,9 @@ static int store(struct swim *s, const struct member *m, const char *source, siz
         const char *id = members_id(s->table, (size_t)idx, &id_len);
         old.status = (uint8_t)members_status(s->table, (size_t)idx);
         old.incarnation = members_incarnation(s->table, (size_t)idx);
-        old.digest = members__digest(id, id_len, members_addr(s->table, (size_t)idx), old.status,
-                                     (uint8_t)members_flags(s->table, (size_t)idx),
-                                     old.incarnation);
+        old.digest =
+            members__digest(id, id_len, members_addr(s->table, (size_t)idx), old.status,
+                            (uint8_t)members_flags(s->table, (size_t)idx), old.incarnation);
     }
     int rv = swim__nodes_fit(s);
     if (rv == 0) {

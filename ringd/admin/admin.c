@@ -26,7 +26,7 @@
 /* The largest response (a members list of a large cluster). */
 #define ADMIN_RESPONSE_BYTES_MAX (32u << 20)
 /* The methods every path answers (405 lists them in Allow); /v1/drain also takes POST. */
-#define ADMIN_ALLOW "GET, HEAD"
+#define ADMIN_ALLOW       "GET, HEAD"
 #define ADMIN_ALLOW_DRAIN "GET, HEAD, POST"
 /* How often a waiting drain request checks the node. */
 #define ADMIN_DRAIN_POLL_MS 20
@@ -433,9 +433,8 @@ static void respond(struct admin_conn *c, int status, const char *type, const st
     sbuf_printf(&c->out,
                 "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                 "%s%s%sConnection: %s\r\n\r\n",
-                status, http_reason(status), date, type, len,
-                status == 405 ? "Allow: " : "", status == 405 ? c->allow : "",
-                status == 405 ? "\r\n" : "",
+                status, http_reason(status), date, type, len, status == 405 ? "Allow: " : "",
+                status == 405 ? c->allow : "", status == 405 ? "\r\n" : "",
                 c->keep_alive ? "keep-alive" : "close");
     if (!head) {
         sbuf_add(&c->out, data, len);

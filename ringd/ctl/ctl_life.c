@@ -13,7 +13,7 @@
 #define POLL_MS 50
 /* Their --timeout when none is given: ringd's default --drain-timeout, and a pod's start-up
  * (image pull aside, ringd joins within seconds; a minute is slack, not the expected time). */
-#define DRAIN_TIMEOUT_MS_DEFAULT 20000
+#define DRAIN_TIMEOUT_MS_DEFAULT      20000
 #define WAIT_READY_TIMEOUT_MS_DEFAULT 60000
 
 static int64_t now_ms(void)
@@ -52,8 +52,9 @@ int ctl_drain(struct ctl *ctl, const struct ctl_args *a)
             if (ctl->json) {
                 ctl_print_json(res);
             } else if (a->cancel) {
-                printf("drain cancelled%s\n",
-                       get_bool(res, "draining") ? " (still draining: app health or shutdown)" : "");
+                printf("drain cancelled%s\n", get_bool(res, "draining")
+                                                  ? " (still draining: app health or shutdown)"
+                                                  : "");
             } else {
                 printf(done ? "drained: this node owns no keys\n"
                             : "not drained after --timeout (%llu requests in flight)\n",

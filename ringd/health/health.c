@@ -23,8 +23,8 @@ struct ringd_health {
     uv_tcp_t tcp;
     uv_connect_t connect;
     uv_write_t wreq;
-    int busy;      /* a check's connection is open or closing */
-    int stopping;  /* the node stops: no new check */
+    int busy;     /* a check's connection is open or closing */
+    int stopping; /* the node stops: no new check */
     char req[RINGD_APP_HEALTH_PATH_BYTES_MAX + RINGD_HOST_BYTES_MAX + 128];
     size_t req_len;
     char line[HEALTH_LINE_BYTES_MAX];
@@ -63,8 +63,7 @@ static void judge(struct ringd_health *hc, int ok)
         hc->checks_failed++;
         hc->fails_in_row++;
         hc->last_fail_ms = now;
-        if (d->app_health == RINGD_APP_HEALTHY &&
-            hc->fails_in_row >= d->cfg.app_health_threshold) {
+        if (d->app_health == RINGD_APP_HEALTHY && hc->fails_in_row >= d->cfg.app_health_threshold) {
             set_state(hc, RINGD_APP_UNHEALTHY, "app_unhealthy", 1);
         }
         return;

@@ -509,8 +509,7 @@ static int set_app_health(const char *v, struct ringd_config *c, struct errbuf *
     }
     for (size_t i = 0; i < len; i++) {
         if (v[i] < 0x21 || v[i] > 0x7e) {
-            return bad(e, "byte %zu of the path is not printable ASCII (no space, no control)",
-                       i);
+            return bad(e, "byte %zu of the path is not printable ASCII (no space, no control)", i);
         }
     }
     memcpy(c->app_health_path, v, len + 1);
@@ -684,8 +683,13 @@ enum section {
 };
 
 static const char *const section_titles[SEC_COUNT] = {
-    "Node", "Cluster", "Local API and proxy", "Drain and app health", "Ring",
-    "Failure detection (SWIM)", "Logging",
+    "Node",
+    "Cluster",
+    "Local API and proxy",
+    "Drain and app health",
+    "Ring",
+    "Failure detection (SWIM)",
+    "Logging",
 };
 
 struct opt {
@@ -730,13 +734,12 @@ static const struct opt opts[] = {
       set_proxy_max_body },
     { "drain-timeout", "DURATION", "20s", "SIGTERM: drain this long at most, then leave; 0: leave",
       SEC_LIFE, 0, set_drain_timeout },
-    { "app-health", "PATH", NULL, "GET PATH on --app; failing: drain (off if unset)", SEC_LIFE,
-      0, set_app_health },
+    { "app-health", "PATH", NULL, "GET PATH on --app; failing: drain (off if unset)", SEC_LIFE, 0,
+      set_app_health },
     { "app-health-interval", "DURATION", "2s", "time between app health checks", SEC_LIFE, 0,
       set_app_health_interval },
     { "app-health-timeout", "DURATION", "1s", "no status line this soon: fail (<= interval)",
-      SEC_LIFE, 0,
-      set_app_health_timeout },
+      SEC_LIFE, 0, set_app_health_timeout },
     { "app-health-threshold", "N", "3", "failures in a row before draining", SEC_LIFE, 0,
       set_app_health_threshold },
     { "app-health-holddown", "DURATION", "30s", "least time drained before keys come back",

@@ -414,9 +414,15 @@ void ringd_stop(struct ringd *d)
     }
     d->stopping = 1;
     uv_handle_t *own[] = {
-        (uv_handle_t *)&d->swim_timer, (uv_handle_t *)&d->leave_timer, (uv_handle_t *)&d->check,
-        (uv_handle_t *)&d->sig_term,   (uv_handle_t *)&d->sig_int,     (uv_handle_t *)&d->sig_hup,
-        (uv_handle_t *)&d->udp,        (uv_handle_t *)&d->peer,      (uv_handle_t *)&d->shutdown_timer,
+        (uv_handle_t *)&d->swim_timer,
+        (uv_handle_t *)&d->leave_timer,
+        (uv_handle_t *)&d->check,
+        (uv_handle_t *)&d->sig_term,
+        (uv_handle_t *)&d->sig_int,
+        (uv_handle_t *)&d->sig_hup,
+        (uv_handle_t *)&d->udp,
+        (uv_handle_t *)&d->peer,
+        (uv_handle_t *)&d->shutdown_timer,
     };
     for (size_t i = 0; i < RING_ARRAY_LEN(own); i++) {
         ringd_close_handle(own[i]);

@@ -694,9 +694,9 @@ int ringd_proxy_start(struct ringd *d)
     list_init(&p->clients);
     list_init(&p->apps);
     list_init(&p->dead);
-    const struct ringd_node_cbs cbs = {
-        .ring_rebuilt = on_ring_rebuilt, .stopping = on_stopping, .in_flight = on_in_flight
-    };
+    const struct ringd_node_cbs cbs = { .ring_rebuilt = on_ring_rebuilt,
+                                        .stopping = on_stopping,
+                                        .in_flight = on_in_flight };
     const struct ringd_export ex = {
         .name = "proxy", .prometheus = px_prometheus, .stats = px_stats, .ctx = d
     };

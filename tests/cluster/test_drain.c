@@ -122,7 +122,8 @@ static void *watch_ready(void *arg)
     char body[256];
     while (!atomic_load(&w->stop)) {
         for (int i = 0; i < 2; i++) {
-            w->unready += admin_call(i, "GET /readyz HTTP/1.0\r\n\r\n", body, sizeof(body), 3) != 200;
+            w->unready +=
+                admin_call(i, "GET /readyz HTTP/1.0\r\n\r\n", body, sizeof(body), 3) != 200;
             w->asked++;
         }
         cluster_sleep_ms(10);
@@ -262,8 +263,8 @@ Test(drain, moves_every_key_at_once_keeps_forwarding_and_others_stay_ready)
     cr_assert(ge(int, cluster_wait(cluster_converged, (void *)(intptr_t)NODES, 5000), 0),
               "n2 is a live member: one membership, one ring");
     /* Draining, n2 is not ready, still forwards, and its app gets nothing new. */
-    cr_assert(eq(int, admin_call(2, "GET /readyz?verbose HTTP/1.0\r\n\r\n", body, sizeof(body), 3),
-                 503));
+    cr_assert(
+        eq(int, admin_call(2, "GET /readyz?verbose HTTP/1.0\r\n\r\n", body, sizeof(body), 3), 503));
     cr_assert(ne(ptr, strstr(body, "[-]not_draining"), NULL), "%s", body);
     for (int k = 0; k < KEYS; k++) {
         char key[16];
@@ -276,8 +277,8 @@ Test(drain, moves_every_key_at_once_keeps_forwarding_and_others_stay_ready)
         }
     }
     /* Cancelled, n2 takes its keys back: the same ones. */
-    cr_assert(eq(int, admin_call(2, "POST /v1/drain?cancel=1 HTTP/1.0\r\n\r\n", body,
-                                 sizeof(body), 3),
+    cr_assert(eq(int,
+                 admin_call(2, "POST /v1/drain?cancel=1 HTTP/1.0\r\n\r\n", body, sizeof(body), 3),
                  200));
     cr_assert(ge(int, cluster_wait(n2_owns_keys_at_n0, NULL, 5000), 0));
     cr_assert(ge(int, cluster_wait(cluster_converged, (void *)(intptr_t)NODES, 5000), 0));
@@ -304,8 +305,8 @@ static void *slow_request(void *arg)
     static struct httpc_resp r;
     struct httpc *h = httpc_connect(cluster_proxy_port(0));
     char req[256];
-    snprintf(req, sizeof(req),
-             "GET /sleep?ms=1500 HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n", s->key);
+    snprintf(req, sizeof(req), "GET /sleep?ms=1500 HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n",
+             s->key);
     s->status = -1;
     if (h != NULL && httpc_send_str(h, req) == 0 && httpc_read(h, &r, IO_MS) == 0) {
         s->status = r.status;
@@ -360,9 +361,17 @@ static int n2_draining_at_n0(void *arg)
 Test(drain, a_failing_app_drains_its_node_and_takes_keys_back_after_the_holddown)
 {
     static const char *const health[] = {
-        "--app-health", "/healthz", "--app-health-interval", "200ms",
-        "--app-health-timeout", "100ms", "--app-health-threshold", "3",
-        "--app-health-holddown", "2s", NULL,
+        "--app-health",
+        "/healthz",
+        "--app-health-interval",
+        "200ms",
+        "--app-health-timeout",
+        "100ms",
+        "--app-health-threshold",
+        "3",
+        "--app-health-holddown",
+        "2s",
+        NULL,
     };
     start_three(health);
     testapp_stop(&apps[2]);
@@ -370,8 +379,8 @@ Test(drain, a_failing_app_drains_its_node_and_takes_keys_back_after_the_holddown
     int yes = 1, no = 0;
     cr_assert(ge(int, cluster_wait(n2_draining_at_n0, &yes, 5000), 0));
     char body[512];
-    cr_assert(eq(int, admin_call(2, "GET /readyz?verbose HTTP/1.0\r\n\r\n", body, sizeof(body), 3),
-                 503));
+    cr_assert(
+        eq(int, admin_call(2, "GET /readyz?verbose HTTP/1.0\r\n\r\n", body, sizeof(body), 3), 503));
     cr_assert(ne(ptr, strstr(body, "[-]app_healthy"), NULL), "%s", body);
     char out[256];
     char sock[128], cmd[512];
@@ -411,8 +420,9 @@ Test(drain, a_failing_app_drains_its_node_and_takes_keys_back_after_the_holddown
 Test(drain, a_health_check_that_times_out_is_a_failure)
 {
     static const char *const slow_health[] = {
-        "--app-health", "/sleep?ms=1000", "--app-health-interval", "200ms",
-        "--app-health-timeout", "100ms", NULL,
+        "--app-health", "/sleep?ms=1000",       "--app-health-interval",
+        "200ms",        "--app-health-timeout", "100ms",
+        NULL,
     };
     start_three(slow_health);
     cluster_sleep_ms(1500);
@@ -432,17 +442,17 @@ Test(drain, admin_drain_refuses_what_it_does_not_serve_and_get_changes_nothing)
                  admin_call(2, "POST /v1/drain HTTP/1.0\r\nContent-Length: 4\r\n\r\nnow!", body,
                             sizeof(body), 3),
                  400));
-    cr_assert(eq(int,
-                 admin_call(2, "POST /v1/drain?wait=1&timeout=soon HTTP/1.0\r\n\r\n", body,
-                            sizeof(body), 3),
-                 400));
+    cr_assert(eq(
+        int,
+        admin_call(2, "POST /v1/drain?wait=1&timeout=soon HTTP/1.0\r\n\r\n", body, sizeof(body), 3),
+        400));
     cr_assert(eq(int, admin_call(2, "GET /v1/drain HTTP/1.0\r\n\r\n", body, sizeof(body), 3), 200));
     cr_assert(ne(ptr, strstr(body, "\"draining\":false"), NULL), "%s", body);
-    cr_assert(eq(int, admin_call(2, "HEAD /v1/drain?wait=1 HTTP/1.0\r\n\r\n", body, sizeof(body), 3),
-                 200));
+    cr_assert(eq(
+        int, admin_call(2, "HEAD /v1/drain?wait=1 HTTP/1.0\r\n\r\n", body, sizeof(body), 3), 200));
     cr_assert(eq(int, sees_draining(2, "n2"), 0), "a GET without wait or a HEAD drained");
     /* The preStop hook's GET drains and waits. */
-    cr_assert(eq(int, admin_call(2, "GET /v1/drain?wait=1 HTTP/1.0\r\n\r\n", body, sizeof(body), 10),
-                 200));
+    cr_assert(eq(
+        int, admin_call(2, "GET /v1/drain?wait=1 HTTP/1.0\r\n\r\n", body, sizeof(body), 10), 200));
     cr_assert(ne(ptr, strstr(body, "\"drained\":true"), NULL), "%s", body);
 }

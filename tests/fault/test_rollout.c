@@ -257,9 +257,15 @@ Test(fault_rollout, proxy_answers_through_a_rolling_restart, .fini = teardown)
         snprintf(proxy_arg[i], sizeof(proxy_arg[i]), "%s:%d", ip, PROXY_PORT);
         snprintf(app_arg[i], sizeof(app_arg[i]), "%s:%d", ip, APP_PORT);
         /* The app's health check: a new ringd joins owning no keys until its app answers. */
-        const char *extra[] = { "--proxy",          proxy_arg[i], "--app",
-                                app_arg[i],         "--app-health", "/healthz",
-                                "--app-health-interval", "200ms", NULL };
+        const char *extra[] = { "--proxy",
+                                proxy_arg[i],
+                                "--app",
+                                app_arg[i],
+                                "--app-health",
+                                "/healthz",
+                                "--app-health-interval",
+                                "200ms",
+                                NULL };
         memcpy(cl.extra_args[i], extra, sizeof(extra));
         start_app(i);
     }

@@ -282,8 +282,7 @@ static int pod_env(const struct pod *p, char env[][POD_ENV_BYTES_MAX])
     }
     if (pods.with_app && pods.sidecar) {
         snprintf(env[n++], POD_ENV_BYTES_MAX, "RINGD_APP_HEALTH=" POD_APP_HEALTH_PATH);
-        snprintf(env[n++], POD_ENV_BYTES_MAX,
-                 "RINGD_APP_HEALTH_INTERVAL=" POD_APP_HEALTH_INTERVAL);
+        snprintf(env[n++], POD_ENV_BYTES_MAX, "RINGD_APP_HEALTH_INTERVAL=" POD_APP_HEALTH_INTERVAL);
     }
     return n;
 }
