@@ -24,8 +24,7 @@ struct ctl {
     const char *socket;
     int json;
     int timeout_ms;    /* 1 ms .. 24 h, as ringd's durations */
-    int timeout_given; /* --timeout was on the command line (drain, wait-ready: their own default)
-                        */
+    int timeout_given; /* --timeout given: drain and wait-ready have their own default */
     struct ringc *c;
 };
 
