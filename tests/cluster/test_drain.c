@@ -456,3 +456,37 @@ Test(drain, admin_drain_refuses_what_it_does_not_serve_and_get_changes_nothing)
         int, admin_call(2, "GET /v1/drain?wait=1 HTTP/1.0\r\n\r\n", body, sizeof(body), 10), 200));
     cr_assert(ne(ptr, strstr(body, "\"drained\":true"), NULL), "%s", body);
 }
+
+/* Runs `ringctl --socket <node i's> ARGS 2>&1`; returns its exit status. */
+static int ctl(int i, const char *args, char *out, size_t cap)
+{
+    char sock[128], cmd[512];
+    snprintf(cmd, sizeof(cmd), "%s --socket %s %s 2>&1", RINGCTL_BIN,
+             cluster_socket(i, sock, sizeof(sock)), args);
+    return cluster_sh(cmd, out, cap);
+}
+
+Test(drain, ringctl_drain_members_cancel_and_wait_ready)
+{
+    start_three(NULL);
+    static char out[8192];
+    cr_assert(eq(int, ctl(2, "drain --timeout 10s", out, sizeof(out)), 0), "%s", out);
+    cr_assert(ne(ptr, strstr(out, "drained"), NULL), "%s", out);
+    cr_assert(eq(int, ctl(0, "members --status draining", out, sizeof(out)), 0), "%s", out);
+    cr_assert(ne(ptr, strstr(out, "n2"), NULL), "%s", out);
+    cr_assert(eq(ptr, strstr(out, "n1"), NULL), "%s", out);
+    cr_assert(eq(int, ctl(2, "wait-ready --serving --timeout 300ms", out, sizeof(out)), 1),
+              "draining is not serving: %s", out);
+    cr_assert(eq(int, ctl(2, "wait-ready --timeout 2s", out, sizeof(out)), 0), "%s", out);
+    cr_assert(eq(int, ctl(2, "drain --cancel", out, sizeof(out)), 0), "%s", out);
+    cr_assert(ge(int, cluster_wait(n2_owns_keys_at_n0, NULL, 5000), 0));
+    cr_assert(eq(int, ctl(2, "wait-ready --serving --timeout 5s", out, sizeof(out)), 0), "%s", out);
+    cr_assert(eq(int, ctl(2, "drain extra", out, sizeof(out)), 2), "%s", out);
+    cr_assert(eq(int, ctl(2, "members --status drained", out, sizeof(out)), 2), "%s", out);
+    /* No ringd behind the socket: wait-ready retries, then gives up. */
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "%s --socket %s/none.sock wait-ready --timeout 300ms 2>&1",
+             RINGCTL_BIN, cl.dir);
+    cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 1), "%s", out);
+    cr_assert(ne(ptr, strstr(out, "did not answer"), NULL), "%s", out);
+}
