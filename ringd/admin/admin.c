@@ -531,7 +531,12 @@ static void handle(struct admin_conn *c)
     int status = 404;
     const char *type = "text/plain; charset=utf-8";
     int head = 0;
+    c->allow = ADMIN_ALLOW;
     if (rv < 0) {
+        /* RING_EINVAL (a method not served) comes after the target was read. */
+        if (rv == RING_EINVAL && strcmp(req.path, "/v1/drain") == 0) {
+            c->allow = ADMIN_ALLOW_DRAIN;
+        }
         c->keep_alive = 0;
         status = request_error(&body, rv);
         type = "application/json";
