@@ -269,56 +269,89 @@ static int h_healthz(struct ringd *d, const struct http_request *req, struct sbu
     return 200;
 }
 
-/* /readyz?verbose: one line per check, as Kubernetes' own /readyz?verbose writes them
- * ("[+]name ok" or "[-]name failed: why"); ringd_ready() is their conjunction. */
-static void readyz_checks(struct ringd *d, struct sbuf *b)
+/* /readyz's checks, in /readyz?verbose's order; ringd_ready() is their conjunction. */
+struct ready_check {
+    const char *name;
+    int ok;
+    const char *why;   /* ?verbose's line */
+    const char *brief; /* "not ready: ..." */
+};
+
+#define READY_CHECKS 6
+
+static size_t ready_checks(struct ringd *d, struct ready_check *c)
 {
     struct ringd_readiness r;
     ringd_readiness(d, &r);
-    struct {
-        const char *name;
-        int ok;
-        const char *why;
-    } checks[] = {
-        { "joined", r.joined, "no seed has answered yet" },
-        { "not_leaving", !r.leaving, "this node is leaving" },
-        { "ring_built", d->ring.ring != NULL, "the ring is not built yet" },
+    const char *app_why = d->app_health == RINGD_APP_STARTING
+                              ? "the app has not passed its health check yet"
+                              : "the app fails its health check";
+    const struct ready_check all[] = {
+        { "joined", r.joined, "no seed has answered yet", "not joined yet" },
+        { "not_leaving", !r.leaving, "this node is leaving", "leaving" },
+        { "ring_built", d->ring.ring != NULL, "the ring is not built yet",
+          "the ring is not built yet" },
         { "groups_known", d->groups == NULL || groups_ready(d->groups),
-          "the groups its peers know are not all known yet" },
-        { "not_draining", !r.draining, "this node is draining: it owns no keys" },
-        { "app_healthy", !r.app_checked || r.app_healthy,
-          d->app_health == RINGD_APP_STARTING ? "the app has not passed its health check yet"
-                                              : "the app fails its health check" },
+          "the groups its peers know are not all known yet", "the ring is not built yet" },
+        { "not_draining", !r.draining, "this node is draining: it owns no keys", "draining" },
+        { "app_healthy", !r.app_checked || r.app_healthy, app_why, "the app is not healthy" },
     };
-    for (size_t i = 0; i < RING_ARRAY_LEN(checks); i++) {
-        if (checks[i].ok) {
-            sbuf_printf(b, "[+]%s ok\n", checks[i].name);
-        } else {
-            sbuf_printf(b, "[-]%s failed: %s\n", checks[i].name, checks[i].why);
+    _Static_assert(sizeof(all) / sizeof(all[0]) == READY_CHECKS, "READY_CHECKS");
+    memcpy(c, all, sizeof(all));
+    return RING_ARRAY_LEN(all);
+}
+/* 1 when the query names |check| in an exclude= parameter (Kubernetes' own /readyz takes
+ * ?exclude=NAME, repeatable): a startup probe that must not wait for the app excludes
+ * app_healthy and not_draining. */
+static int excluded(const char *query, const char *check)
+{
+    size_t len = strlen(check);
+    for (const char *p = query; *p != '\0';) {
+        size_t n = strcspn(p, "&");
+        if (n == 8 + len && memcmp(p, "exclude=", 8) == 0 && memcmp(p + 8, check, len) == 0) {
+            return 1;
         }
+        p += n + (p[n] == '&');
     }
+    return 0;
 }
 
+/* /readyz[?verbose][&exclude=NAME...]: the checks' conjunction, less the excluded ones; with
+ * verbose, one line per check as Kubernetes' own /readyz?verbose writes them ("[+]name ok",
+ * "[-]name failed: why", "[+]name excluded: ok"). */
 static int h_readyz(struct ringd *d, const struct http_request *req, struct sbuf *b)
 {
     char v[8];
     int verbose = http_query_param(req->query, "verbose", v, sizeof(v)) >= 0;
-    int ready = ringd_ready(d);
-    if (verbose) {
-        readyz_checks(d, b);
+    struct ready_check c[READY_CHECKS];
+    size_t n = ready_checks(d, c);
+    const char *first_failed = NULL;
+    /* The brief reason names the most telling failure: leaving before everything else. */
+    static const int order[READY_CHECKS] = { 1, 0, 2, 3, 4, 5 };
+    for (size_t k = 0; k < n; k++) {
+        const struct ready_check *ck = &c[order[k]];
+        if (!ck->ok && !excluded(req->query, ck->name) && first_failed == NULL) {
+            first_failed = ck->brief;
+        }
     }
-    if (ready) {
+    for (size_t i = 0; i < n && verbose; i++) {
+        if (excluded(req->query, c[i].name)) {
+            sbuf_printf(b, "[+]%s excluded: ok\n", c[i].name);
+        } else if (c[i].ok) {
+            sbuf_printf(b, "[+]%s ok\n", c[i].name);
+        } else {
+            sbuf_printf(b, "[-]%s failed: %s\n", c[i].name, c[i].why);
+        }
+    }
+    if (first_failed == NULL) {
         sbuf_adds(b, verbose ? "readyz check passed\n" : "ready\n");
         return 200;
     }
-    struct ringd_readiness r;
-    ringd_readiness(d, &r);
-    sbuf_adds(b, verbose      ? "readyz check failed\n"
-                 : r.leaving  ? "not ready: leaving\n"
-                 : !r.joined  ? "not ready: not joined yet\n"
-                 : !r.ring    ? "not ready: the ring is not built yet\n"
-                 : r.draining ? "not ready: draining\n"
-                              : "not ready: the app is not healthy\n");
+    if (verbose) {
+        sbuf_adds(b, "readyz check failed\n");
+    } else {
+        sbuf_printf(b, "not ready: %s\n", first_failed);
+    }
     return 503;
 }
 

@@ -382,6 +382,20 @@ Test(drain, a_failing_app_drains_its_node_and_takes_keys_back_after_the_holddown
     cr_assert(
         eq(int, admin_call(2, "GET /readyz?verbose HTTP/1.0\r\n\r\n", body, sizeof(body), 3), 503));
     cr_assert(ne(ptr, strstr(body, "[-]app_healthy"), NULL), "%s", body);
+    /* The startup probe's form: ringd's own part, as Kubernetes' ?exclude= spells it. */
+    cr_assert(eq(int,
+                 admin_call(2,
+                            "GET /readyz?exclude=app_healthy&exclude=not_draining&verbose "
+                            "HTTP/1.0\r\n\r\n",
+                            body, sizeof(body), 3),
+                 200),
+              "%s", body);
+    cr_assert(ne(ptr, strstr(body, "[+]app_healthy excluded: ok"), NULL), "%s", body);
+    cr_assert(
+        eq(int,
+           admin_call(2, "GET /readyz?exclude=app_healthy HTTP/1.0\r\n\r\n", body, sizeof(body), 3),
+           503),
+        "still draining: %s", body);
     char out[256];
     char sock[128], cmd[512];
     snprintf(cmd, sizeof(cmd), "%s --socket %s wait-ready --timeout 5s", RINGCTL_BIN,
