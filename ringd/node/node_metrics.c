@@ -63,7 +63,6 @@ void ringd_node_prometheus(struct ringd *d, struct sbuf *b)
     prom_one(b, "ringd_draining", "gauge", "1 while this node drains (owns no keys).",
              (uint64_t)ringd_draining(d));
     prom_one(b, "ringd_drains_total", "counter", "Times this node began to drain.", d->drains);
-    prom_one(b, "ringd_ready", "gauge", "1 while /readyz answers 200.", (uint64_t)ringd_ready(d));
     prom_one(b, "ringd_ring_members", "gauge", "Members that own points on the ring.",
              d->ring.ring != NULL ? hashring_member_count(d->ring.ring) : 0);
     prom_one(b, "ringd_ring_checksum_changes_total", "counter", "Times the ring changed.",
