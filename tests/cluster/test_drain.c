@@ -504,3 +504,26 @@ Test(drain, ringctl_drain_members_cancel_and_wait_ready)
     cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 1), "%s", out);
     cr_assert(ne(ptr, strstr(out, "did not answer"), NULL), "%s", out);
 }
+
+/* An app that answers its health check 503 (ring_testapp's /forge) never passes: its node
+ * never gets keys, and stats() counts the failed checks. */
+Test(drain, a_5xx_health_answer_is_a_failure)
+{
+    static const char *const forged[] = {
+        "--app-health", "/forge", "--app-health-interval", "200ms", NULL,
+    };
+    start_three(forged);
+    cluster_sleep_ms(1000);
+    cr_assert(eq(int, sees_draining(0, "n2"), 1), "an app answering 503 got keys");
+    struct ringc *c = cluster_connect(2);
+    const msgpack_object *res;
+    cr_assert(eq(int, ringc_call(c, &res, 2000, "stats", ""), 0));
+    const msgpack_object *h = ringc_get(res, "app_health");
+    cr_assert(ne(ptr, (void *)h, NULL));
+    char state[16];
+    ringc_get_str(h, "state", state, sizeof(state));
+    cr_assert(eq(str, state, "starting"));
+    cr_assert(ge(u64, ringc_get_u64(h, "checks_failed", 0), 3));
+    cr_assert(eq(u64, ringc_get_u64(h, "checks_passed", 0), 0));
+    ringc_close(c);
+}
