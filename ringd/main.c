@@ -9,6 +9,7 @@
 #include "admin.h"
 #include "api.h"
 #include "daemon.h"
+#include "health.h"
 #include "proxy.h"
 #include "version.h"
 
@@ -50,6 +51,9 @@ int main(int argc, char **argv)
         rv = ringd_proxy_start(&d);
     }
     if (rv == 0) {
+        rv = ringd_health_start(&d);
+    }
+    if (rv == 0) {
         rv = ringd_join(&d);
     }
     if (rv == 0) {
@@ -61,6 +65,7 @@ int main(int argc, char **argv)
         ringd_stop(&d);
     }
     uv_run(d.loop, UV_RUN_DEFAULT);
+    ringd_health_free(&d);
     ringd_proxy_free(&d);
     ringd_admin_free(&d);
     ringd_api_free(&d);

@@ -405,8 +405,7 @@ static struct hashring *ring_of(const struct sim *w, uint32_t i)
     struct hashring_member *hm = malloc((n + 1) * sizeof(*hm));
     size_t k = 0;
     for (size_t j = 0; hm != NULL && j < n; j++) {
-        int st = members_status(t, j);
-        if (st == MEMBER_ALIVE || st == MEMBER_SUSPECT) {
+        if (members_in_ring(t, j)) {
             hm[k].id = members_id(t, j, &hm[k].id_len);
             hm[k++].weight = members_weight(t, j);
         }

@@ -25,7 +25,8 @@ static const char usage[] =
     "Runs N real swim nodes over a virtual network and clock, reproducibly from one seed.\n"
     "\n"
     "  --nodes N             nodes (1..65535; up to 1000000 with --groups)\n"
-    "  --scenario S          join | kill | pause | partition | loss | churn | flap | leave\n"
+    "  --scenario S          join | kill | pause | partition | loss | churn | flap | leave |\n"
+    "                        drain\n"
     "  --seed X              seed of every random choice [1]\n"
     "  --duration T          virtual time: 60s, 2m, 500ms, or seconds [60s]\n"
     "  --loss P              datagram and stream-segment loss, 0..1 or 10% [0; loss: 0.1]\n"
@@ -33,7 +34,7 @@ static const char usage[] =
     "  --groups G            sub-sharding: G groups, node i in group i mod G [1: flat]\n"
     "  --exchange-interval-ms MS  cross-group exchange interval [libring's default]\n"
     "  --joiners K           join: K nodes join a converged cluster of N-K [N: cold start]\n"
-    "  --kill K              kill, leave: nodes killed (leaving) at once [1]\n"
+    "  --kill K              kill, leave, drain: nodes killed (leaving) at once [1]\n"
     "  --churn R             churn: fraction of nodes restarted per minute [0.1]\n"
     "  --oneway              partition: cut one direction only\n"
     "  --probe-interval-ms, --probe-timeout-ms, --suspicion-mult, --suspicion-max-mult,\n"
@@ -52,7 +53,8 @@ static const char usage[] =
     "die at 5 s; pause: a node stops for 10 s at 5 s; partition: two halves apart from 5 s to\n"
     "25 s; loss: steady loss; churn: restarts until 30 s before the end; flap: a node is\n"
     "unreachable 3 s of every 6 until 30 s before the end; leave: K nodes leave gracefully at\n"
-    "5 s and exit 2 s later.\n";
+    "5 s and exit 2 s later; drain: K nodes drain at 5 s (out of the ring, still members),\n"
+    "then leave 3 s later and exit 2 s after that, as ringd does on SIGTERM.\n";
 
 static void die(const char *fmt, const char *arg)
 {
@@ -256,7 +258,8 @@ static void parse(int argc, char **argv, struct cli *c)
     if (c->o.scenario == SIM_LOSS && !c->loss_set) {
         c->o.loss = 0.1;
     }
-    if (c->o.kill >= c->o.nodes && (c->o.scenario == SIM_KILL || c->o.scenario == SIM_LEAVE)) {
+    if (c->o.kill >= c->o.nodes &&
+        (c->o.scenario == SIM_KILL || c->o.scenario == SIM_LEAVE || c->o.scenario == SIM_DRAIN)) {
         die("%s", "--kill must be below --nodes");
     }
     if (c->o.exclusive && c->o.groups > 1) {

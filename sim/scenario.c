@@ -27,11 +27,14 @@
 #define QUIET_TAIL_US 30000000
 /* leave: the process exits this long after it started leaving (ringd's leave deadline). */
 #define LEAVE_STOP_US 2000000
+/* drain: the node leaves this long after it started draining (a SIGTERM drain that waited
+ * for its draining record to spread and its requests to finish). */
+#define DRAIN_LEAVE_US 3000000
 
 static const char *const names[] = {
     [SIM_JOIN] = "join",           [SIM_KILL] = "kill",   [SIM_PAUSE] = "pause",
     [SIM_PARTITION] = "partition", [SIM_LOSS] = "loss",   [SIM_CHURN] = "churn",
-    [SIM_FLAP] = "flap",           [SIM_LEAVE] = "leave",
+    [SIM_FLAP] = "flap",           [SIM_LEAVE] = "leave", [SIM_DRAIN] = "drain",
 };
 
 int scenario_parse(const char *name)
@@ -46,7 +49,7 @@ int scenario_parse(const char *name)
 
 const char *scenario_name(int scenario)
 {
-    return scenario >= SIM_JOIN && scenario <= SIM_LEAVE ? names[scenario] : "?";
+    return scenario >= SIM_JOIN && scenario <= SIM_DRAIN ? names[scenario] : "?";
 }
 
 static int push_action(struct sim *w, uint64_t at_us, uint8_t type, uint32_t node, uint64_t arg)
@@ -165,9 +168,11 @@ static int setup_kill(struct sim *w)
     return rv;
 }
 
-/* K nodes (--kill) leave gracefully at 5 s and exit LEAVE_STOP_US later. */
-static int setup_leave(struct sim *w)
+/* K nodes (--kill) leave gracefully at 5 s and exit LEAVE_STOP_US later; with |drain|, they
+ * drain at 5 s and leave DRAIN_LEAVE_US later, as ringd does on SIGTERM. */
+static int setup_leave(struct sim *w, int drain)
 {
+    uint64_t leave_at = DISTURB_AT_US + (drain ? DRAIN_LEAVE_US : 0);
     uint32_t k = w->opts.kill == 0 ? 1 : w->opts.kill;
     if (k >= w->n || start_warm(w, w->n) != 0) {
         return -1;
@@ -183,13 +188,16 @@ static int setup_leave(struct sim *w)
             i = k + w->seed_count < w->n ? random_victim(w) : random_node(w, 0);
         } while (picked[i]);
         picked[i] = 1;
-        rv = push_action(w, DISTURB_AT_US, SIM_ACT_LEAVE, i, 0);
+        rv = drain ? push_action(w, DISTURB_AT_US, SIM_ACT_DRAIN, i, 0) : 0;
         if (rv == 0) {
-            rv = push_action(w, DISTURB_AT_US + LEAVE_STOP_US, SIM_ACT_STOP, i, 0);
+            rv = push_action(w, leave_at, SIM_ACT_LEAVE, i, 0);
+        }
+        if (rv == 0) {
+            rv = push_action(w, leave_at + LEAVE_STOP_US, SIM_ACT_STOP, i, 0);
         }
     }
     free(picked);
-    w->m.disturb_us = DISTURB_AT_US + LEAVE_STOP_US;
+    w->m.disturb_us = leave_at + LEAVE_STOP_US;
     return rv;
 }
 
@@ -284,7 +292,8 @@ int scenario_setup(struct sim *w, char *err, size_t cap)
         rv = setup_churn(w);
         break;
     case SIM_LEAVE:
-        rv = setup_leave(w);
+    case SIM_DRAIN:
+        rv = setup_leave(w, w->opts.scenario == SIM_DRAIN);
         break;
     default:
         rv = setup_flap(w);
@@ -360,6 +369,13 @@ void scenario_apply(struct sim *w, uint32_t idx)
             nd->disturbed_until_us = UINT64_MAX;
             simlease_node_leave(w, a->node);
             (void)swim_leave(nd->s, sim_node_ms(w, a->node));
+            sim_node_drain(w, a->node);
+        }
+        break;
+    case SIM_ACT_DRAIN:
+        if (nd->up) {
+            nd->disturbed_until_us = UINT64_MAX;
+            (void)swim_drain(nd->s, 1, sim_node_ms(w, a->node));
             sim_node_drain(w, a->node);
         }
         break;

@@ -21,6 +21,7 @@ enum sim_action_type {
     SIM_ACT_UNCUT,          /* |node| becomes reachable again */
     SIM_ACT_LEAVE,          /* |node| leaves gracefully (lease_leave, swim_leave) */
     SIM_ACT_STOP,           /* |node|'s process exits after its leave */
+    SIM_ACT_DRAIN,          /* |node| drains (swim_drain): live, but out of the ring */
 };
 
 struct sim_action {

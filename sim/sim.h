@@ -31,6 +31,7 @@ enum sim_scenario {
     SIM_CHURN,
     SIM_FLAP,
     SIM_LEAVE,
+    SIM_DRAIN,
 };
 
 /* What a run does; main.c fills it from the command line, tests by hand. */

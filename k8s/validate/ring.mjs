@@ -87,8 +87,13 @@ function checkJoin(check, objs, w, ringd, conf) {
     }
 }
 
+// The startup probe gates the app's start, so it must not wait for what only a running app
+// gives: its health (app_healthy), and the drain that ringd holds until the app first passes
+// it (not_draining). Plain /readyz there never passes with RINGD_APP_HEALTH set.
+const STARTUP_PATH = "/readyz?exclude=app_healthy&exclude=not_draining";
+
 function checkProbes(check, ringd, adminPort) {
-    for (const [probe, want] of [["startupProbe", ["/readyz"]], ["readinessProbe", ["/readyz"]],
+    for (const [probe, want] of [["startupProbe", [STARTUP_PATH]], ["readinessProbe", ["/readyz"]],
                                  ["livenessProbe", ["/livez", "/healthz"]]]) {
         const g = ringd[probe]?.httpGet;
         check(`${probe} GETs ${want.join(" or ")} on the admin port`,

@@ -48,6 +48,8 @@ const broken = [
      (o) => { pod(o).spec.volumes.find((v) => v.secret).secret.secretName = "keys"; }],
     ["the app starts before ringd has joined", "startupProbe GETs /readyz",
      (o) => { ringd(o).startupProbe.httpGet.path = "/livez"; }],
+    ["a startup probe that waits for the app it holds back", "startupProbe GETs /readyz",
+     (o) => { ringd(o).startupProbe.httpGet.path = "/readyz"; }],
     ["ringd as a plain init container", "native sidecar", (o) => delete ringd(o).restartPolicy],
     ["not-ready pods out of DNS", "not-ready addresses",
      (o) => { gossipSvc(o).spec.publishNotReadyAddresses = false; }],

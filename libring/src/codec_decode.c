@@ -220,6 +220,11 @@ static int read_member_field(struct mpread__cur *r, uint64_t key, struct member 
         return codec__read_text(r, MEMBER_TEXT_GROUP, m->group, &m->group_len);
     case MKEY_LABELS:
         return read_labels(r, m);
+    case MKEY_FLAGS:
+        /* Unknown bits fail member_validate(): a flag we cannot honour is not stored. */
+        rv = mpread__uint_max(r, UINT8_MAX, &v);
+        m->flags = (uint8_t)v;
+        return rv;
     default:
         return codec__read_text(r, MEMBER_TEXT_ID, source->source, &source->source_len);
     }
@@ -233,7 +238,7 @@ static int read_member_field(struct mpread__cur *r, uint64_t key, struct member 
 static int read_member(struct mpread__cur *r, struct member *m, struct codec_update *u)
 {
     uint32_t known = MEMBER_REQUIRED | KEY_BIT(MKEY_GROUP) | KEY_BIT(MKEY_LABELS) |
-                     (u != NULL ? KEY_BIT(MKEY_SOURCE) : 0);
+                     KEY_BIT(MKEY_FLAGS) | (u != NULL ? KEY_BIT(MKEY_SOURCE) : 0);
     uint32_t seen = 0;
     size_t n;
     memset(m, 0, sizeof(*m));

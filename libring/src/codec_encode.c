@@ -72,7 +72,7 @@ size_t codec__popcount(uint32_t x)
 /* The member map's keys: the five fixed ones, then group, labels and source if present. */
 static size_t member_key_count(const struct member *m, size_t source_len)
 {
-    return 5 + (m->group_len > 0) + (m->label_count > 0) + (source_len > 0);
+    return 5 + (m->group_len > 0) + (m->label_count > 0) + (source_len > 0) + (m->flags != 0);
 }
 
 static size_t labels_size(const struct member *m)
@@ -94,6 +94,7 @@ static size_t member_size(const struct member *m, size_t source_len)
     n += m->group_len > 0 ? codec__str_size(m->group_len) : 0;
     n += m->label_count > 0 ? labels_size(m) : 0;
     n += source_len > 0 ? codec__str_size(source_len) : 0;
+    n += m->flags != 0 ? codec__uint_size(m->flags) : 0;
     return n;
 }
 
@@ -174,6 +175,10 @@ static void pack_member(msgpack_packer *pk, const struct member *m, const char *
     if (source_len > 0) {
         msgpack_pack_uint8(pk, MKEY_SOURCE);
         codec__pack_str(pk, source, source_len);
+    }
+    if (m->flags != 0) {
+        msgpack_pack_uint8(pk, MKEY_FLAGS);
+        msgpack_pack_uint8(pk, m->flags);
     }
 }
 

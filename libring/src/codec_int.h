@@ -54,6 +54,7 @@ enum {
     MKEY_GROUP = 5,
     MKEY_LABELS = 6,
     MKEY_SOURCE = 7,
+    MKEY_FLAGS = 8,
 };
 
 #define KEY_BIT(k) (1u << (k))

@@ -165,7 +165,8 @@ int member_validate(const struct member *m)
     if (!str_ok(MEMBER_TEXT_ID, m->id, m->id_len)) {
         return RING_EPROTO;
     }
-    if (m->status > MEMBER_LEFT || m->weight == 0 || m->weight > HASHRING_WEIGHT_MAX) {
+    if (m->status > MEMBER_LEFT || (m->flags & ~MEMBER_FLAGS_KNOWN) != 0 || m->weight == 0 ||
+        m->weight > HASHRING_WEIGHT_MAX) {
         return RING_EPROTO;
     }
     if (!addr_ok(&m->addr) || !str_ok(MEMBER_TEXT_GROUP, m->group, m->group_len)) {
@@ -174,17 +175,27 @@ int member_validate(const struct member *m)
     return labels_ok(m) ? 0 : RING_EPROTO;
 }
 
-int members__overrides(uint64_t cur_incarnation, uint8_t cur_status, const struct member *upd)
+int members__overrides(uint64_t cur_incarnation, uint8_t cur_status, uint8_t cur_flags,
+                       const struct member *upd)
 {
     if (upd->incarnation != cur_incarnation) {
         return upd->incarnation > cur_incarnation;
     }
-    return upd->status > cur_status;
+    if (upd->status != cur_status) {
+        return upd->status > cur_status;
+    }
+    return upd->flags > cur_flags;
 }
 
 int members_update_overrides(const struct member *cur, const struct member *upd)
 {
-    return members__overrides(cur->incarnation, cur->status, upd);
+    return members__overrides(cur->incarnation, cur->status, cur->flags, upd);
+}
+
+int member_in_ring(int status, unsigned flags)
+{
+    return (status == MEMBER_ALIVE || status == MEMBER_SUSPECT) &&
+           (flags & MEMBER_FLAG_DRAINING) == 0;
 }
 
 static void le16_put(uint8_t *p, uint16_t v)
@@ -206,11 +217,12 @@ static void le64_put(uint8_t *p, uint64_t v)
 }
 
 /* The layout of proto/PROTOCOL.md "Checksums": le32(id_len) || id || u8(family) || ip[16]
- * || le16(port) || u8(status) || le64(incarnation). */
+ * || le16(port) || u8(status | flags << 4) || le64(incarnation). A member without flags
+ * hashes as it did before flags existed, so the known-answer vectors stand. */
 #define DIGEST_FIXED_BYTES (4 + 1 + 16 + 2 + 1 + 8)
 
 uint64_t members__digest(const char *id, size_t id_len, const struct ring_addr *addr,
-                         uint8_t status, uint64_t incarnation)
+                         uint8_t status, uint8_t flags, uint64_t incarnation)
 {
     uint8_t buf[DIGEST_FIXED_BYTES + MEMBER_ID_BYTES_MAX];
     RING_ASSERT(id_len <= MEMBER_ID_BYTES_MAX);
@@ -221,7 +233,7 @@ uint64_t members__digest(const char *id, size_t id_len, const struct ring_addr *
     p[0] = addr->family;
     memcpy(p + 1, addr->ip, 16);
     le16_put(p + 17, addr->port);
-    p[19] = status;
+    p[19] = (uint8_t)(status | flags << 4);
     le64_put(p + 20, incarnation);
     return XXH3_64bits(buf, DIGEST_FIXED_BYTES + id_len);
 }
@@ -231,10 +243,10 @@ uint64_t members__digest(const char *id, size_t id_len, const struct ring_addr *
 
 uint64_t members__route_digest(const char *id, size_t id_len, const struct ring_addr *addr)
 {
-    return members__digest(id, id_len, addr, ROUTE_DIGEST_TAG, 0);
+    return members__digest(id, id_len, addr, ROUTE_DIGEST_TAG, 0, 0);
 }
 
 uint64_t member_digest(const struct member *m)
 {
-    return members__digest(m->id, m->id_len, &m->addr, m->status, m->incarnation);
+    return members__digest(m->id, m->id_len, &m->addr, m->status, m->flags, m->incarnation);
 }

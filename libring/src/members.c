@@ -53,6 +53,7 @@ struct record {
     struct ring_addr addr;
     uint16_t weight;
     uint8_t status;
+    uint8_t flags;
     uint8_t id_len;
     uint8_t group_len;
     uint8_t label_count;
@@ -71,12 +72,14 @@ struct members {
     uint32_t *slots;
     uint32_t slot_mask;
     uint32_t status_count[MEMBER_LEFT + 1];
+    /* Alive and suspect records that are draining (in status_count, not in the ring). */
+    uint32_t draining_live;
     uint64_t checksum;
-    /* Sum of hashring_member_digest() over alive and suspect records. */
+    /* Sum of hashring_member_digest() over the records in the ring (member_in_ring()). */
     uint64_t ring_sum;
-    /* Sum of route digests (id, address) over alive and suspect records. */
+    /* Sum of route digests (id, address) over the records in the ring. */
     uint64_t routes_sum;
-    /* Sum of the weights of alive and suspect records. */
+    /* Sum of the weights of the records in the ring. */
     uint64_t ring_weight;
     size_t heap_bytes;
 };
@@ -139,25 +142,24 @@ static int record_make(struct members *t, const struct member *m, struct record 
     r->addr = m->addr;
     r->weight = m->weight;
     r->status = m->status;
+    r->flags = m->flags;
     r->id_len = m->id_len;
     r->group_len = m->group_len;
     r->label_count = m->label_count;
     return 0;
 }
 
-static int ring_status(uint8_t status)
-{
-    return status == MEMBER_ALIVE || status == MEMBER_SUSPECT;
-}
-
 /* Adds (sign 1) or removes (sign -1) |r|'s terms in the table's sums and counts. */
 static void account(struct members *t, const struct record *r, int sign)
 {
     const char *id = blob_of(r);
-    uint64_t digest = members__digest(id, r->id_len, &r->addr, r->status, r->incarnation);
-    uint64_t ring = ring_status(r->status) ? hashring_member_digest(id, r->id_len, r->weight) : 0;
-    uint64_t route = ring_status(r->status) ? members__route_digest(id, r->id_len, &r->addr) : 0;
-    uint64_t weight = ring_status(r->status) ? r->weight : 0;
+    int in_ring = member_in_ring(r->status, r->flags);
+    uint32_t draining = !in_ring && (r->status == MEMBER_ALIVE || r->status == MEMBER_SUSPECT);
+    uint64_t digest = members__digest(id, r->id_len, &r->addr, r->status, r->flags, r->incarnation);
+    uint64_t ring = in_ring ? hashring_member_digest(id, r->id_len, r->weight) : 0;
+    uint64_t route = in_ring ? members__route_digest(id, r->id_len, &r->addr) : 0;
+    uint64_t weight = in_ring ? r->weight : 0;
+    t->draining_live += sign > 0 ? draining : -draining;
     if (sign > 0) {
         t->ring_weight += weight;
         t->checksum += digest;
@@ -389,7 +391,7 @@ int members_apply(struct members *t, const struct member *upd, int *applied)
     int idx = members_index(t, upd->id, upd->id_len);
     if (idx >= 0) {
         const struct record *r = &t->records[idx];
-        if (!members__overrides(r->incarnation, r->status, upd)) {
+        if (!members__overrides(r->incarnation, r->status, r->flags, upd)) {
             return 0;
         }
     }
@@ -467,6 +469,7 @@ void members__get_fields(const struct members *t, size_t idx, struct member *out
     out->group_len = r->group_len;
     labels_get(blob + r->id_len + r->group_len, r->label_count, out);
     out->status = r->status;
+    out->flags = r->flags;
     out->weight = r->weight;
     out->incarnation = r->incarnation;
     out->addr = r->addr;
@@ -534,6 +537,22 @@ uint64_t members_ring_weight(const struct members *t)
 size_t members_ring_count(const struct members *t)
 {
     return t->status_count[MEMBER_ALIVE] + t->status_count[MEMBER_SUSPECT];
+}
+
+size_t members_owner_count(const struct members *t)
+{
+    return members_ring_count(t) - t->draining_live;
+}
+
+unsigned members_flags(const struct members *t, size_t idx)
+{
+    return record_at(t, idx)->flags;
+}
+
+int members_in_ring(const struct members *t, size_t idx)
+{
+    const struct record *r = record_at(t, idx);
+    return member_in_ring(r->status, r->flags);
 }
 
 size_t members_memory_bytes(const struct members *t)

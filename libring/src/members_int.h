@@ -8,10 +8,11 @@
 /* The route digest of a member that owns keys: its id and address (members_routes_checksum). */
 uint64_t members__route_digest(const char *id, size_t id_len, const struct ring_addr *addr);
 uint64_t members__digest(const char *id, size_t id_len, const struct ring_addr *addr,
-                         uint8_t status, uint64_t incarnation);
+                         uint8_t status, uint8_t flags, uint64_t incarnation);
 
-/* members_update_overrides() against a record's incarnation and status. */
-int members__overrides(uint64_t cur_incarnation, uint8_t cur_status, const struct member *upd);
+/* members_update_overrides() against a record's incarnation, status and flags. */
+int members__overrides(uint64_t cur_incarnation, uint8_t cur_status, uint8_t cur_flags,
+                       const struct member *upd);
 
 /* Size of one stored record in the dense array (not counting a spilled blob). */
 size_t members__record_bytes(void);

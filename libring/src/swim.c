@@ -420,6 +420,40 @@ int swim_leave_done(const struct swim *s)
     return s->leave_spread || members_ring_count(s->table) == 0;
 }
 
+/* ---- drain ---- */
+
+int swim_drain(struct swim *s, int on, uint64_t now_ms)
+{
+    s->now_ms = now_ms;
+    unsigned want = on ? MEMBER_FLAG_DRAINING : 0;
+    if (s->leaving) {
+        return RING_EINVAL;
+    }
+    if ((s->self.flags & MEMBER_FLAG_DRAINING) == want) {
+        return 0;
+    }
+    struct member self = s->self;
+    self.flags = (uint8_t)((self.flags & ~MEMBER_FLAG_DRAINING) | want);
+    self.incarnation += self.incarnation < UINT64_MAX; /* unreachable: incarnation_min bound */
+    s->drain_spread = 0;
+    /* As for a leave: every node should move the keys at once, so push it now. */
+    s->gossip_next_ms = now_ms;
+    return swim__commit(s, &self, NULL, 0);
+}
+
+int swim_draining(const struct swim *s)
+{
+    return (s->self.flags & MEMBER_FLAG_DRAINING) != 0;
+}
+
+int swim_drain_done(const struct swim *s)
+{
+    if (!swim_draining(s)) {
+        return 0;
+    }
+    return s->drain_spread || members_ring_count(s->table) <= 1;
+}
+
 /* ---- datagrams in ---- */
 
 static int is_datagram_type(uint8_t type)

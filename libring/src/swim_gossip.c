@@ -161,8 +161,9 @@ static void bcast_done(struct swim *s, const struct swim_bcast *b)
 {
     size_t id_len;
     const char *id = members_id(s->table, b->node, &id_len);
-    if (s->leaving && swim__is_self(s, id, id_len)) {
-        s->leave_spread = 1;
+    if (swim__is_self(s, id, id_len)) {
+        s->leave_spread |= s->leaving;
+        s->drain_spread |= (s->self.flags & MEMBER_FLAG_DRAINING) != 0;
     }
 }
 

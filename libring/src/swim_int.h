@@ -255,6 +255,8 @@ struct swim {
     uint8_t joined;
     uint8_t leaving;
     uint8_t leave_spread;
+    /* Our draining record (swim_drain()) has been sent its full count of retransmits. */
+    uint8_t drain_spread;
     uint32_t join_inflight;
     uint64_t join_next_ms;
     uint64_t join_backoff_ms;

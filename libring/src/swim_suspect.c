@@ -229,8 +229,9 @@ static int store(struct swim *s, const struct member *m, const char *source, siz
         const char *id = members_id(s->table, (size_t)idx, &id_len);
         old.status = (uint8_t)members_status(s->table, (size_t)idx);
         old.incarnation = members_incarnation(s->table, (size_t)idx);
-        old.digest = members__digest(id, id_len, members_addr(s->table, (size_t)idx), old.status,
-                                     old.incarnation);
+        old.digest =
+            members__digest(id, id_len, members_addr(s->table, (size_t)idx), old.status,
+                            (uint8_t)members_flags(s->table, (size_t)idx), old.incarnation);
     }
     int rv = swim__nodes_fit(s);
     if (rv == 0) {
@@ -331,7 +332,8 @@ static int hear_self(struct swim *s, const struct member *m)
     if (m->incarnation < self.incarnation) {
         return 0;
     }
-    if (m->incarnation == self.incarnation && m->status <= self.status) {
+    if (m->incarnation == self.incarnation &&
+        !members__overrides(self.incarnation, self.status, self.flags, m)) {
         return 0; /* our own record, or one ours beats by precedence */
     }
     /* Beyond the ceiling every node refuses it too (swim_limits.c): refuting it would only
@@ -388,7 +390,8 @@ int swim__apply_update(struct swim *s, const struct member *m, const char *sourc
         return 0;
     }
     if (!members__overrides(members_incarnation(s->table, (size_t)idx),
-                            (uint8_t)members_status(s->table, (size_t)idx), m)) {
+                            (uint8_t)members_status(s->table, (size_t)idx),
+                            (uint8_t)members_flags(s->table, (size_t)idx), m)) {
         return 0;
     }
     return swim__commit(s, m, source, source_len);

@@ -35,8 +35,13 @@
 #define ADMIN_CONNS_MAX 64
 /* The largest response (a members list of a large cluster). */
 #define ADMIN_RESPONSE_BYTES_MAX (32u << 20)
-/* The methods every path answers (405 lists them in Allow). */
-#define ADMIN_ALLOW "GET, HEAD"
+/* The methods every path answers (405 lists them in Allow); /v1/drain also takes POST. */
+#define ADMIN_ALLOW       "GET, HEAD"
+#define ADMIN_ALLOW_DRAIN "GET, HEAD, POST"
+/* How often a waiting drain request checks the node. */
+#define ADMIN_DRAIN_POLL_MS 20
+/* A drain wait's bound when neither ?timeout= nor --drain-timeout gives one. */
+#define ADMIN_DRAIN_WAIT_MS_DEFAULT 20000
 
 struct admin_conn {
     struct ringd *d;
@@ -53,6 +58,11 @@ struct admin_conn {
     int writing;
     int closing;
     int handles_open;
+    /* GET /v1/drain?wait=1: the answer waits until the node is drained (the idle timer polls
+     * meanwhile) or |wait_deadline_ms|. */
+    int waiting, wait_head;
+    const char *allow; /* the Allow header of a 405 */
+    uint64_t wait_deadline_ms;
 };
 
 /* A connection's phases, each with its own deadline; also the label of the timeouts. */
@@ -118,8 +128,12 @@ static void json_member(struct ringd *d, struct sbuf *b, const struct member *m)
     sbuf_adds(b, ",\"address\":");
     ringd_addr_str(&m->addr, addr);
     escape_json(b, addr, strlen(addr));
-    sbuf_printf(b, ",\"status\":\"%s\",\"incarnation\":%llu,\"weight\":%u,\"group\":",
-                member_status_name(m->status), (unsigned long long)m->incarnation, m->weight);
+    sbuf_printf(b,
+                ",\"status\":\"%s\",\"draining\":%s,\"incarnation\":%llu,\"weight\":%u,"
+                "\"group\":",
+                member_status_name(m->status),
+                (m->flags & MEMBER_FLAG_DRAINING) != 0 ? "true" : "false",
+                (unsigned long long)m->incarnation, m->weight);
     escape_json(b, m->group, m->group_len);
     sbuf_adds(b, ",\"labels\":{");
     for (size_t i = 0; i < m->label_count; i++) {
@@ -273,48 +287,152 @@ static int h_healthz(struct ringd *d, const struct http_request *req, struct sbu
     return 200;
 }
 
-/* /readyz?verbose: one line per check, as Kubernetes' own /readyz?verbose writes them
- * ("[+]name ok" or "[-]name failed: why"); ringd_ready() is their conjunction. */
-static void readyz_checks(struct ringd *d, struct sbuf *b)
+/* /readyz's checks, in /readyz?verbose's order; ringd_ready() is their conjunction. */
+struct ready_check {
+    const char *name;
+    int ok;
+    const char *why;   /* ?verbose's line */
+    const char *brief; /* "not ready: ..." */
+};
+
+#define READY_CHECKS 6
+
+static size_t ready_checks(struct ringd *d, struct ready_check *c)
 {
-    int built = d->ring.ring != NULL;
-    struct {
-        const char *name;
-        int ok;
-        const char *why;
-    } checks[] = {
-        { "joined", d->joined, "no seed has answered yet" },
-        { "not_leaving", !d->leaving, "this node is leaving" },
-        { "ring_built", built, "the ring is not built yet" },
+    struct ringd_readiness r;
+    ringd_readiness(d, &r);
+    const char *app_why = d->app_health == RINGD_APP_STARTING
+                              ? "the app has not passed its health check yet"
+                              : "the app fails its health check";
+    const struct ready_check all[] = {
+        { "joined", r.joined, "no seed has answered yet", "not joined yet" },
+        { "not_leaving", !r.leaving, "this node is leaving", "leaving" },
+        { "ring_built", d->ring.ring != NULL, "the ring is not built yet",
+          "the ring is not built yet" },
         { "groups_known", d->groups == NULL || groups_ready(d->groups),
-          "the groups its peers know are not all known yet" },
+          "the groups its peers know are not all known yet", "the ring is not built yet" },
+        { "not_draining", !r.draining, "this node is draining: it owns no keys", "draining" },
+        { "app_healthy", !r.app_checked || r.app_healthy, app_why, "the app is not healthy" },
     };
-    for (size_t i = 0; i < RING_ARRAY_LEN(checks); i++) {
-        if (checks[i].ok) {
-            sbuf_printf(b, "[+]%s ok\n", checks[i].name);
-        } else {
-            sbuf_printf(b, "[-]%s failed: %s\n", checks[i].name, checks[i].why);
+    _Static_assert(sizeof(all) / sizeof(all[0]) == READY_CHECKS, "READY_CHECKS");
+    memcpy(c, all, sizeof(all));
+    return RING_ARRAY_LEN(all);
+}
+/* 1 when the query names |check| in an exclude= parameter (Kubernetes' own /readyz takes
+ * ?exclude=NAME, repeatable): a startup probe that must not wait for the app excludes
+ * app_healthy and not_draining. */
+static int excluded(const char *query, const char *check)
+{
+    size_t len = strlen(check);
+    for (const char *p = query; *p != '\0';) {
+        size_t n = strcspn(p, "&");
+        if (n == 8 + len && memcmp(p, "exclude=", 8) == 0 && memcmp(p + 8, check, len) == 0) {
+            return 1;
         }
+        p += n + (p[n] == '&');
     }
+    return 0;
 }
 
+/* /readyz[?verbose][&exclude=NAME...]: the checks' conjunction, less the excluded ones; with
+ * verbose, one line per check as Kubernetes' own /readyz?verbose writes them ("[+]name ok",
+ * "[-]name failed: why", "[+]name excluded: ok"). */
 static int h_readyz(struct ringd *d, const struct http_request *req, struct sbuf *b)
 {
     char v[8];
     int verbose = http_query_param(req->query, "verbose", v, sizeof(v)) >= 0;
-    int ready = ringd_ready(d);
-    if (verbose) {
-        readyz_checks(d, b);
+    struct ready_check c[READY_CHECKS];
+    size_t n = ready_checks(d, c);
+    const char *first_failed = NULL;
+    /* The brief reason names the most telling failure: leaving before everything else. */
+    static const int order[READY_CHECKS] = { 1, 0, 2, 3, 4, 5 };
+    for (size_t k = 0; k < n; k++) {
+        const struct ready_check *ck = &c[order[k]];
+        if (!ck->ok && !excluded(req->query, ck->name) && first_failed == NULL) {
+            first_failed = ck->brief;
+        }
     }
-    if (ready) {
+    for (size_t i = 0; i < n && verbose; i++) {
+        if (excluded(req->query, c[i].name)) {
+            sbuf_printf(b, "[+]%s excluded: ok\n", c[i].name);
+        } else if (c[i].ok) {
+            sbuf_printf(b, "[+]%s ok\n", c[i].name);
+        } else {
+            sbuf_printf(b, "[-]%s failed: %s\n", c[i].name, c[i].why);
+        }
+    }
+    if (first_failed == NULL) {
         sbuf_adds(b, verbose ? "readyz check passed\n" : "ready\n");
         return 200;
     }
-    sbuf_adds(b, verbose      ? "readyz check failed\n"
-                 : d->leaving ? "not ready: leaving\n"
-                 : !d->joined ? "not ready: not joined yet\n"
-                              : "not ready: the ring is not built yet\n");
+    if (verbose) {
+        sbuf_adds(b, "readyz check failed\n");
+    } else {
+        sbuf_printf(b, "not ready: %s\n", first_failed);
+    }
     return 503;
+}
+
+/* ---- /v1/drain ------------------------------------------------------------------------ */
+
+/* The node's drain state as JSON. */
+static void drain_state(struct ringd *d, struct sbuf *b)
+{
+    sbuf_printf(b, "{\"draining\":%s,\"drained\":%s,\"in_flight\":%zu,\"leaving\":%s}\n",
+                ringd_draining(d) ? "true" : "false", ringd_drained(d) ? "true" : "false",
+                ringd_in_flight(d), d->leaving || d->shutting_down ? "true" : "false");
+}
+
+/* 1 when |name| is in the query with a value other than "0" or "false" (or none). */
+static int query_flag(const struct http_request *req, const char *name)
+{
+    char v[8];
+    int n = http_query_param(req->query, name, v, sizeof(v));
+    return n == 0 || (n > 0 && strcmp(v, "0") != 0 && strcmp(v, "false") != 0);
+}
+
+/* ?timeout=D, else --drain-timeout, else the default. Returns 0 or RING_EINVAL. */
+static int drain_wait_ms(struct ringd *d, const struct http_request *req, uint32_t *out)
+{
+    char v[32];
+    int n = http_query_param(req->query, "timeout", v, sizeof(v));
+    if (n == RING_ENOENT) {
+        *out = d->cfg.drain_timeout_ms != 0 ? d->cfg.drain_timeout_ms : ADMIN_DRAIN_WAIT_MS_DEFAULT;
+        return 0;
+    }
+    return n >= 0 && ringd_duration_parse(v, out) == 0 ? 0 : RING_EINVAL;
+}
+
+/*
+ * GET without wait: the drain state, changing nothing. GET ?wait=1 (the preStop hook, since
+ * a kubelet httpGet hook can only GET) and POST: drain; with wait, answer once drained (200)
+ * or at the timeout (503). POST ?cancel=1 ends an operator's drain. HEAD: the state only.
+ * Returns the status, or 0 when the answer waits (|*wait_ms| set).
+ */
+static int h_drain(struct ringd *d, const struct http_request *req, struct sbuf *b,
+                   uint32_t *wait_ms)
+{
+    int post = strcmp(req->method, "POST") == 0;
+    int get = strcmp(req->method, "GET") == 0;
+    int wait = query_flag(req, "wait");
+    if (drain_wait_ms(d, req, wait_ms) != 0) {
+        return json_error(b, 400, RING_EINVAL, "timeout: expected a duration, e.g. 10s");
+    }
+    if (post && query_flag(req, "cancel")) {
+        (void)ringd_drain_set(d, RINGD_DRAIN_OPERATOR, 0);
+        drain_state(d, b);
+        return 200;
+    }
+    if (post || (get && wait)) {
+        if (ringd_drain_set(d, RINGD_DRAIN_OPERATOR, 1) != 0) {
+            return json_error(b, 409, RING_EINVAL, "this node is leaving");
+        }
+        if (wait && !ringd_drained(d)) {
+            return 0;
+        }
+    }
+    drain_state(d, b);
+    return 200;
 }
 
 typedef int (*handler_fn)(struct ringd *d, const struct http_request *req, struct sbuf *b);
@@ -365,9 +483,9 @@ static void respond(struct admin_conn *c, int status, const char *type, const st
     http_date(date, sizeof(date));
     sbuf_printf(&c->out,
                 "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                "%sConnection: %s\r\n\r\n",
-                status, http_reason(status), date, type, len,
-                status == 405 ? "Allow: " ADMIN_ALLOW "\r\n" : "",
+                "%s%s%sConnection: %s\r\n\r\n",
+                status, http_reason(status), date, type, len, status == 405 ? "Allow: " : "",
+                status == 405 ? c->allow : "", status == 405 ? "\r\n" : "",
                 c->keep_alive ? "keep-alive" : "close");
     if (!head) {
         sbuf_add(&c->out, data, len);
@@ -377,6 +495,34 @@ static void respond(struct admin_conn *c, int status, const char *type, const st
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void handle(struct admin_conn *c);
+static void send_out(struct admin_conn *c);
+
+/* A waiting drain request: answer once drained, cancelled, or out of time. */
+static void on_drain_poll(uv_timer_t *t)
+{
+    struct admin_conn *c = t->data;
+    struct ringd *d = c->d;
+    int drained = ringd_drained(d);
+    if (!drained && ringd_draining(d) && uv_now(d->loop) < c->wait_deadline_ms) {
+        return;
+    }
+    c->waiting = 0; /* send_out() arms the send deadline */
+    struct sbuf body;
+    sbuf_init(&body, ADMIN_RESPONSE_BYTES_MAX);
+    drain_state(d, &body);
+    respond(c, drained ? 200 : 503, "application/json", &body, c->wait_head);
+    sbuf_free(&body);
+    send_out(c);
+}
+
+static void wait_drained(struct admin_conn *c, uint32_t wait_ms, int head)
+{
+    c->waiting = 1;
+    c->wait_head = head;
+    c->wait_deadline_ms = uv_now(c->d->loop) + wait_ms;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_timer_start(&c->timer, on_drain_poll, ADMIN_DRAIN_POLL_MS, ADMIN_DRAIN_POLL_MS);
+}
 
 static void on_deadline(uv_timer_t *t);
 
@@ -414,7 +560,7 @@ static void on_written(uv_write_t *w, int status)
      * has had its chance */
     set_phase(c, c->in_len > 0 ? PHASE_HEAD : PHASE_IDLE);
     handle(c); /* a pipelined request may already be buffered */
-    if (!c->closing && !c->writing &&
+    if (!c->closing && !c->writing && !c->waiting &&
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
         conn_close(c);
     }
@@ -436,7 +582,7 @@ static void send_out(struct admin_conn *c)
 static int request_error(struct sbuf *b, int rv)
 {
     if (rv == RING_EINVAL) {
-        return json_error(b, 405, rv, "only GET and HEAD are served here");
+        return json_error(b, 405, rv, "only GET and HEAD are served here (and POST on /v1/drain)");
     }
     if (rv == RING_EMSGSIZE) {
         return json_error(b, 431, rv, "request head too large");
@@ -458,7 +604,12 @@ static void handle(struct admin_conn *c)
     int status = 404;
     const char *type = "text/plain; charset=utf-8";
     int head = 0;
+    c->allow = ADMIN_ALLOW;
     if (rv < 0) {
+        /* RING_EINVAL (a method not served) comes after the target was read. */
+        if (rv == RING_EINVAL && strcmp(req.path, "/v1/drain") == 0) {
+            c->allow = ADMIN_ALLOW_DRAIN;
+        }
         c->keep_alive = 0;
         status = request_error(&body, rv);
         type = "application/json";
@@ -467,7 +618,21 @@ static void handle(struct admin_conn *c)
         c->keep_alive = req.keep_alive;
         memmove(c->in, c->in + rv, c->in_len - (size_t)rv);
         c->in_len -= (size_t)rv;
-        for (size_t i = 0; i < RING_ARRAY_LEN(routes); i++) {
+        int drain = strcmp(req.path, "/v1/drain") == 0;
+        c->allow = drain ? ADMIN_ALLOW_DRAIN : ADMIN_ALLOW;
+        if (strcmp(req.method, "POST") == 0 && !drain) {
+            status = json_error(&body, 405, RING_EINVAL, "only GET and HEAD are served here");
+        } else if (drain) {
+            uint32_t wait_ms = 0;
+            type = "application/json";
+            status = h_drain(d, &req, &body, &wait_ms);
+            if (status == 0) {
+                sbuf_free(&body);
+                wait_drained(c, wait_ms, head);
+                return;
+            }
+        }
+        for (size_t i = 0; i < RING_ARRAY_LEN(routes) && status == 404 && body.len == 0; i++) {
             if (strcmp(req.path, routes[i].path) == 0) {
                 type = routes[i].type;
                 status = routes[i].fn(d, &req, &body);
@@ -476,7 +641,7 @@ static void handle(struct admin_conn *c)
         if (status == 404 && body.len == 0) {
             json_error(&body, 404, RING_ENOENT,
                        "not found; try /metrics /healthz /livez /readyz /v1/members /v1/ring "
-                       "/v1/lookup?key=K");
+                       "/v1/lookup?key=K /v1/drain");
         }
         if (status >= 400 && body.len > 0 && body.data[0] == '{') {
             type = "application/json"; /* every error is JSON, whatever the path */
@@ -518,8 +683,11 @@ static struct admin_conn *eviction_victim(struct ringd_admin *a)
     struct admin_conn *victim = NULL;
     for (struct list *it = a->conns.next; it != &a->conns; it = it->next) {
         struct admin_conn *c = list_entry(it, struct admin_conn, link);
-        if (victim == NULL || c->writing < victim->writing ||
-            (c->writing == victim->writing && c->phase_ms < victim->phase_ms)) {
+        /* a preStop hook waiting for the drain is as busy as an answer being written */
+        int busy = c->writing || c->waiting,
+            victim_busy = victim != NULL && (victim->writing || victim->waiting);
+        if (victim == NULL || busy < victim_busy ||
+            (busy == victim_busy && c->phase_ms < victim->phase_ms)) {
             victim = c;
         }
     }
@@ -547,6 +715,7 @@ static void on_connection(uv_stream_t *server, int status)
         a->evictions++;
         conn_close(victim);
     }
+    c->allow = ADMIN_ALLOW;
     list_push(&a->conns, &c->link);
     a->conn_count++;
     set_phase(c, PHASE_HEAD);

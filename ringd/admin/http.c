@@ -63,13 +63,14 @@ static int parse_request_line(const char *line, size_t len, struct http_request 
     if (rv != 0) {
         return rv;
     }
-    int get = method_len == 3 && memcmp(line, "GET", 3) == 0;
-    int head = method_len == 4 && memcmp(line, "HEAD", 4) == 0;
-    if (!get && !head) {
-        return RING_EINVAL;
+    static const char *const methods[] = { "GET", "HEAD", "POST" };
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        if (strlen(methods[i]) == method_len && memcmp(line, methods[i], method_len) == 0) {
+            memcpy(req->method, methods[i], method_len + 1);
+            return 0;
+        }
     }
-    memcpy(req->method, get ? "GET" : "HEAD", get ? 4 : 5);
-    return 0;
+    return RING_EINVAL;
 }
 
 static int is_token_char(unsigned char ch)
@@ -222,6 +223,8 @@ const char *http_reason(int status)
         return "Not Found";
     case 405:
         return "Method Not Allowed";
+    case 409:
+        return "Conflict";
     case 431:
         return "Request Header Fields Too Large";
     case 503:

@@ -16,7 +16,8 @@
 #define HTTP_HEADERS_MAX 64
 
 struct http_request {
-    /* "GET" or "HEAD" (anything else fails with RING_EINVAL, answered 405). */
+    /* "GET", "HEAD" or "POST" (anything else fails with RING_EINVAL, answered 405). A POST
+     * has no body either (only /v1/drain takes it: its query says everything). */
     char method[8];
     /* The path and the raw query (without '?'), NUL-terminated. */
     char path[HTTP_TARGET_BYTES_MAX + 1];
@@ -30,7 +31,7 @@ struct http_request {
  * Returns the head's length (> 0) when it is complete, 0 when more bytes are needed, or:
  *   RING_EMSGSIZE  the head is longer than HTTP_HEAD_BYTES_MAX (431), or the target too long
  *   RING_EPROTO    malformed request line or header, a body, an HTTP version other than 1.x (400)
- *   RING_EINVAL    a method other than GET or HEAD (405, with Allow: GET, HEAD)
+ *   RING_EINVAL    a method other than GET, HEAD or POST (405, with Allow)
  */
 int http_parse_request(const char *buf, size_t len, struct http_request *req);
 

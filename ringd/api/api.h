@@ -74,6 +74,13 @@ int ringd_api_groups(struct ringd *d, const struct rpc_msg *m, msgpack_packer *p
 /* The groups module's counters, as a map (stats()). */
 void ringd_api_pack_groups_stats(struct ringd *d, msgpack_packer *pk);
 
+/* api_life.c: drain() (|on| 1) and undrain() (0), an operator's drain; ready(), the
+ * readiness checks. Return 0 or a RING_E* with call->message. */
+int ringd_api_drain(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                    struct api_call *call, int on);
+int ringd_api_ready(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                    struct api_call *call);
+
 /* Packs the 5 params of a ring_changed notification (after rpc_pack_notification_begin):
  * checksum, members, added, removed, omitted. */
 int ringd_api_pack_ring_changed(struct ringd *d, const struct ringd_ring *old, msgpack_packer *pk);

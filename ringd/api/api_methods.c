@@ -1,6 +1,8 @@
 /*
  * api_methods: lookup, lookup_n, members, ring, stats, watch, join, leave, keys, groups,
- * owned_shards, shards, release (api_groups.c answers for sub-sharded nodes). Each validates its
+ * api_methods: lookup, lookup_n, members, ring, stats, watch, join, leave, keys, groups,
+ * owned_shards, shards, release; drain, undrain, ready (api_life.c); api_groups.c answers for
+ * sub-sharded nodes. Each validates its
  * params first, then packs its result; maps use string keys so any msgpack client reads them.
  * Answers come from the current ring (rebuilt once per loop iteration, see node.c) and
  * swim's member table.
@@ -471,6 +473,18 @@ static int m_release(struct ringd *d, const struct rpc_msg *m, msgpack_packer *p
     return 0;
 }
 
+static int m_drain(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                   struct api_call *call)
+{
+    return ringd_api_drain(d, m, pk, call, 1);
+}
+
+static int m_undrain(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                     struct api_call *call)
+{
+    return ringd_api_drain(d, m, pk, call, 0);
+}
+
 typedef int (*method_fn)(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
                          struct api_call *call);
 
@@ -530,6 +544,9 @@ static const struct {
     { "owned_shards", m_owned_shards },
     { "shards", m_shards },
     { "release", m_release },
+    { "drain", m_drain },
+    { "undrain", m_undrain },
+    { "ready", ringd_api_ready },
 };
 
 int ringd_api_call(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
@@ -537,9 +554,11 @@ int ringd_api_call(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
 {
     for (size_t i = 0; i < RING_ARRAY_LEN(methods); i++) {
         if (rpc_method_is(m, methods[i].name)) {
-            if (d->ring.ring == NULL && methods[i].fn != m_join && methods[i].fn != m_leave &&
-                methods[i].fn != m_stats && methods[i].fn != m_members && methods[i].fn != m_keys &&
-                methods[i].fn != m_keys_op && methods[i].fn != m_keys_status) {
+            method_fn fn = methods[i].fn;
+            int any_time = fn == m_join || fn == m_leave || fn == m_stats || fn == m_members ||
+                           fn == m_keys || fn == m_keys_op || fn == m_keys_status ||
+                           fn == m_drain || fn == m_undrain || fn == ringd_api_ready;
+            if (d->ring.ring == NULL && !any_time) {
                 return fail(call, RING_EAGAIN, "the ring is not built yet%s", "");
             }
             return methods[i].fn(d, m, pk, call);

@@ -26,7 +26,8 @@ struct ctl {
     int keyfile_explicit;            /* given as --keyfile: unreadable is an error */
     const struct seal_keyring *keys; /* read from it, for peers' gossip ports; NULL: none */
     int json;
-    int timeout_ms; /* 1 ms .. 24 h, as ringd's durations */
+    int timeout_ms;    /* 1 ms .. 24 h, as ringd's durations */
+    int timeout_given; /* --timeout given: drain and wait-ready have their own default */
     struct ringc *c;
 };
 
@@ -42,6 +43,8 @@ struct ctl_args {
     int label_count;
     const char *out_path; /* keygen -o FILE; NULL: stdout */
     int force;            /* keygen --force */
+    int cancel;           /* drain --cancel */
+    int serving;          /* wait-ready --serving */
 };
 
 /* ---- ctl_out.c -------------------------------------------------------------------------- */
@@ -87,6 +90,9 @@ int ctl_keygen(struct ctl *ctl, const struct ctl_args *a);
 int ctl_load_peer_keys(const char *path, int explicit, struct seal_keyring *kr);
 int ctl_groups(struct ctl *ctl, const struct ctl_args *a);
 int ctl_shards(struct ctl *ctl, const struct ctl_args *a);
+/* ctl_life.c */
+int ctl_drain(struct ctl *ctl, const struct ctl_args *a);
+int ctl_wait_ready(struct ctl *ctl, const struct ctl_args *a);
 /* Prints ringctl's version, then asks ringd for its own (stats()). */
 int ctl_version(struct ctl *ctl, const struct ctl_args *a);
 

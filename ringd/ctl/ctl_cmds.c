@@ -44,17 +44,33 @@ static int str_is(const msgpack_object *o, const char *s, size_t len)
            o->via.str.size == len && memcmp(o->via.str.ptr, s, len) == 0;
 }
 
-/* --status S (a comma-separated list, repeatable): the member's status is one of them. */
+static int get_bool(const msgpack_object *o, const char *key)
+{
+    const msgpack_object *v = ringc_get(o, key);
+    return v != NULL && v->type == MSGPACK_OBJECT_BOOLEAN && v->via.boolean;
+}
+
+/* The status a person sees: "draining" for an alive member that drains (it is live but owns
+ * no keys), else the member's status. */
+static const char *shown_status(const msgpack_object *m, char *buf, size_t cap)
+{
+    ringc_get_str(m, "status", buf, cap);
+    return strcmp(buf, "alive") == 0 && get_bool(m, "draining") ? "draining" : buf;
+}
+
+/* --status S (a comma-separated list, repeatable): the member's shown status is one of
+ * them. */
 static int status_matches(const msgpack_object *m, const struct ctl_args *a)
 {
     if (a->status_count == 0) {
         return 1;
     }
-    const msgpack_object *st = ringc_get(m, "status");
+    char buf[16];
+    const char *st = shown_status(m, buf, sizeof(buf));
     for (int i = 0; i < a->status_count; i++) {
         for (const char *p = a->status[i]; *p != '\0';) {
             size_t len = strcspn(p, ",");
-            if (str_is(st, p, len)) {
+            if (strlen(st) == len && memcmp(st, p, len) == 0) {
                 return 1;
             }
             p += len + (p[len] == ',');
@@ -100,10 +116,10 @@ static void print_member_row(const msgpack_object *m)
     char id[130], addr[64], status[16], labels[256];
     ringc_get_str(m, "id", id, sizeof(id));
     ringc_get_str(m, "address", addr, sizeof(addr));
-    ringc_get_str(m, "status", status, sizeof(status));
+    const char *st = shown_status(m, status, sizeof(status));
     format_labels(ringc_get(m, "labels"), labels, sizeof(labels));
     printf("%-24s %-24s %-8s %-12llu %-20s %6.2f%%\n", ctl_shown(id), ctl_shown(addr),
-           ctl_shown(status), (unsigned long long)ringc_get_u64(m, "incarnation", 0), labels,
+           ctl_shown(st), (unsigned long long)ringc_get_u64(m, "incarnation", 0), labels,
            100.0 * ringc_get_f64(m, "share", 0));
 }
 

@@ -43,8 +43,9 @@ struct command {
 static const struct command commands[] = {
     { "members", "[--status S] [--label K=V] [--group G]", "the member table, sorted by id",
       "Each member's id, address, status, incarnation, labels and ring share.",
-      "  --status S           only members of status S: alive, suspect, faulty, left (a\n"
-      "                       comma-separated list, or repeat the option)\n"
+      "  --status S           only members of status S: alive, draining (alive, owning no\n"
+      "                       keys), suspect, faulty, left (a comma-separated list, or\n"
+      "                       repeat the option)\n"
       "  --label K=V          only members with label K=V (K alone: with label K);\n"
       "                       repeat to require several\n"
       "  --group G            the members of group G, asked of a contact there\n",
@@ -64,6 +65,20 @@ static const struct command commands[] = {
     { "join", "[--] ADDR...", "join the cluster through ip:port seeds", "", "", ctl_join, 1,
       CTL_ARGS_MAX, 1 },
     { "leave", "", "leave the cluster gracefully (ringd then exits)", "", "", ctl_leave, 0, 0, 1 },
+    { "drain", "[--cancel]", "give this node's keys away, wait until drained",
+      "Drains this node: it stays a member and keeps forwarding, but owns no keys; every\n"
+      "node moves its keys at once. Waits until every node has heard and what it was\n"
+      "serving is done (exit 0), or --timeout (exit 1; default 20s here). Kubernetes: the\n"
+      "app's preStop hook. --cancel takes the keys back (an app health check or a SIGTERM\n"
+      "drain keeps them away until it ends).",
+      "  --cancel             end this operator drain\n", ctl_drain, 0, 0, 1 },
+    { "wait-ready", "[--serving]", "wait until ringd has joined (exit 0) or --timeout",
+      "Waits until the local ringd has joined and built its ring and is not leaving,\n"
+      "retrying while its socket is not there yet: an app's start runs it first, so it\n"
+      "starts once ringd can route (default --timeout here: 60s). With --serving, waits\n"
+      "for /readyz's whole answer instead (also not draining, app healthy): not for the\n"
+      "app itself, whose health check that includes.",
+      "  --serving            wait for full readiness (/readyz)\n", ctl_wait_ready, 0, 0, 0 },
     { "stats", "", "counters and state of the local ringd", "", "", ctl_stats, 0, 0, 1 },
     { "keys", "[list | install KEY | use KEY | remove KEY]",
       "the cluster's keyring: list, or change it on every node",
@@ -233,6 +248,7 @@ static int global_option(struct parser *p, struct ctl *ctl)
                                t);
         }
         ctl->timeout_ms = (int)ms;
+        ctl->timeout_given = 1;
         return PARSE_OK;
     }
     return 0;
@@ -253,7 +269,7 @@ static int add_value(struct parser *p, const char **list, int *count, const char
 
 static int check_status(struct parser *p, const char *v)
 {
-    static const char *const names[] = { "alive", "suspect", "faulty", "left" };
+    static const char *const names[] = { "alive", "draining", "suspect", "faulty", "left" };
     for (const char *s = v; *s != '\0';) {
         size_t len = strcspn(s, ",");
         int known = 0;
@@ -262,8 +278,8 @@ static int check_status(struct parser *p, const char *v)
         }
         if (!known) {
             return usage_error(p,
-                               "--status: unknown status in \"%s\" (expected alive, suspect, "
-                               "faulty or left)",
+                               "--status: unknown status in \"%s\" (expected alive, draining, "
+                               "suspect, faulty or left)",
                                v);
         }
         s += len + (s[len] == ',');
@@ -299,6 +315,14 @@ static int command_option(struct parser *p, const struct command *c, struct ctl_
             return usage_error(p, "--label: \"%s\" names no key (expected K=V or K)", v);
         }
         return add_value(p, a->label, &a->label_count, "--label", v);
+    }
+    if (c->fn == ctl_drain && strcmp(p->argv[p->i], "--cancel") == 0) {
+        a->cancel = 1;
+        return PARSE_OK;
+    }
+    if (c->fn == ctl_wait_ready && strcmp(p->argv[p->i], "--serving") == 0) {
+        a->serving = 1;
+        return PARSE_OK;
     }
     if (c->fn == ctl_lookup && is_opt(p, "-n", &v)) {
         v = take_value(p, "-n", v);

@@ -546,6 +546,59 @@ static int set_api_output_max(const char *v, struct ringd_config *c, struct errb
     return rv;
 }
 
+static int set_drain_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    if (strcmp(v, "0") == 0) {
+        c->drain_timeout_ms = 0; /* leave at once, as before draining existed */
+        return 0;
+    }
+    return set_duration(v, &c->drain_timeout_ms, e);
+}
+
+static int set_app_health(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    size_t len = strlen(v);
+    if (len == 0) {
+        c->app_health_path[0] = '\0';
+        return 0;
+    }
+    if (v[0] != '/' || len > RINGD_APP_HEALTH_PATH_BYTES_MAX) {
+        return bad(e, "invalid path \"%.64s\" (starts with /, at most %d bytes)", v,
+                   RINGD_APP_HEALTH_PATH_BYTES_MAX);
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] < 0x21 || v[i] > 0x7e) {
+            return bad(e, "byte %zu of the path is not printable ASCII (no space, no control)", i);
+        }
+    }
+    memcpy(c->app_health_path, v, len + 1);
+    return 0;
+}
+
+static int set_app_health_interval(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_duration(v, &c->app_health_interval_ms, e);
+}
+
+static int set_app_health_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_duration(v, &c->app_health_timeout_ms, e);
+}
+
+static int set_app_health_threshold(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return set_uint(v, 1, RINGD_APP_HEALTH_THRESHOLD_MAX, &c->app_health_threshold, e);
+}
+
+static int set_app_health_holddown(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    if (strcmp(v, "0") == 0) {
+        c->app_health_holddown_ms = 0;
+        return 0;
+    }
+    return set_duration(v, &c->app_health_holddown_ms, e);
+}
+
 static int set_proxy_retries(const char *v, struct ringd_config *c, struct errbuf *e)
 {
     return set_uint(v, 0, RINGD_PROXY_RETRIES_MAX, &c->proxy_retries, e);
@@ -736,6 +789,7 @@ enum section {
     SEC_NODE,
     SEC_CLUSTER,
     SEC_LOCAL,
+    SEC_LIFE,
     SEC_RING,
     SEC_SWIM,
     SEC_LOG,
@@ -743,7 +797,13 @@ enum section {
 };
 
 static const char *const section_titles[SEC_COUNT] = {
-    "Node", "Cluster", "Local API and proxy", "Ring", "Failure detection (SWIM)", "Logging",
+    "Node",
+    "Cluster",
+    "Local API and proxy",
+    "Drain and app health",
+    "Ring",
+    "Failure detection (SWIM)",
+    "Logging",
 };
 
 struct opt {
@@ -805,6 +865,18 @@ static const struct opt opts[] = {
       set_proxy_retries },
     { "max-body", "SIZE", "0", "proxy: largest request body (413); 0: none", SEC_LOCAL, 0,
       set_proxy_max_body },
+    { "drain-timeout", "DURATION", "20s", "SIGTERM: drain this long, then leave", SEC_LIFE, 0,
+      set_drain_timeout },
+    { "app-health", "PATH", NULL, "GET PATH on --app; failing: drain (off if unset)", SEC_LIFE, 0,
+      set_app_health },
+    { "app-health-interval", "TIME", "2s", "time between app health checks", SEC_LIFE, 0,
+      set_app_health_interval },
+    { "app-health-timeout", "TIME", "1s", "no answer this soon: fail", SEC_LIFE, 0,
+      set_app_health_timeout },
+    { "app-health-threshold", "N", "3", "failures in a row before draining", SEC_LIFE, 0,
+      set_app_health_threshold },
+    { "app-health-holddown", "TIME", "30s", "passing this long: keys back", SEC_LIFE, 0,
+      set_app_health_holddown },
     { "vnodes", "N", "1024", "ring points per unit of weight", SEC_RING, 0, set_vnodes },
     { "weight", "N", "1", "this node's ring weight (1..1000)", SEC_RING, 0, set_weight },
     { "weight-max", "N", "10", "largest weight a member may claim", SEC_RING, 0, set_weight_max },
@@ -996,6 +1068,11 @@ static void set_defaults(struct ringd_config *c)
     c->lease_drift_ppm = 10000;
     c->lease_release_timeout_ms = 10000;
     c->proxy_lease_wait_ms = 5000;
+    c->drain_timeout_ms = 20000;
+    c->app_health_interval_ms = 2000;
+    c->app_health_timeout_ms = 1000;
+    c->app_health_threshold = 3;
+    c->app_health_holddown_ms = 30000;
     c->log_level = RINGD_LOG_INFO;
     c->log_format = RINGD_LOG_TEXT;
 }
@@ -1080,6 +1157,10 @@ static int check_together(const struct ringd_config *c, struct errbuf *e)
         return bad(e, "%ums is too short (at least 100ms: a lease must outlast a round trip)",
                    c->lease_ms);
     }
+    if (c->app_health_path[0] != '\0' && c->app.host[0] == '\0') {
+        e->source = "--app-health";
+        return bad(e, "needs --app: the health check is a GET on the app");
+    }
     return 0;
 }
 
@@ -1102,6 +1183,10 @@ static int parse(struct ringd_config *c, int argc, char **argv, char **envp, str
     }
     if (rv == 0) {
         rv = derive_id(c, explicit_id, envp, e);
+    }
+    /* One check at a time: a check gets at most the interval. */
+    if (c->app_health_timeout_ms > c->app_health_interval_ms) {
+        c->app_health_timeout_ms = c->app_health_interval_ms;
     }
     return rv == 0 ? check_together(c, e) : rv;
 }

@@ -50,6 +50,11 @@
 #define RINGD_SEEDS_MAX 64
 /* The forwarding key header name: an HTTP token. */
 #define RINGD_HEADER_BYTES_MAX 64
+/* --app-health: an origin-form request target, "/" and printable ASCII, as a kubelet
+ * httpGet probe's path is; longer ones are not health checks. */
+#define RINGD_APP_HEALTH_PATH_BYTES_MAX 255
+/* --app-health-threshold: failures in a row before the node drains itself. */
+#define RINGD_APP_HEALTH_THRESHOLD_MAX 100
 /* Durations: at most a day, so a typo such as 1000h is caught. */
 #define RINGD_DURATION_MS_MAX (24u * 60 * 60 * 1000)
 /* Indirect probes: memberlist uses 3; more than 16 only adds traffic. */
@@ -136,6 +141,18 @@ struct ringd_config {
     uint32_t send_timeout_ms;
     uint32_t api_idle_timeout_ms;
     uint32_t api_output_max_bytes;
+    /* --drain-timeout: how long SIGTERM drains (the node gives its keys away and finishes
+     * what it serves) before it leaves; 0: leave at once. */
+    uint32_t drain_timeout_ms;
+    /* --app-health: the path of the app's health check on --app ("" for none), checked every
+     * --app-health-interval with --app-health-timeout; --app-health-threshold failures in a
+     * row drain the node, and it takes its keys back once the app passes again and
+     * --app-health-holddown has passed since it drained. */
+    char app_health_path[RINGD_APP_HEALTH_PATH_BYTES_MAX + 1];
+    uint32_t app_health_interval_ms;
+    uint32_t app_health_timeout_ms;
+    uint32_t app_health_threshold;
+    uint32_t app_health_holddown_ms;
     /* --vnodes, --weight: ring points per unit of weight, and this node's weight.
      * --weight-max: the largest weight a peer may claim (swim_config.weight_max). */
     uint32_t vnodes;

@@ -14,6 +14,7 @@
  *   envelope.c    gossip encryption: seal what goes out, open what comes in (--keyfile)
  *   subshard.c    sub-sharding (--group); shardset.c the owned shards (--shards)
  *   lease_glue.c  exclusive shards (--exclusive): the lease state machine beside swim
+ *   drain.c       draining (operator, app health, SIGTERM) and the readiness checks
  *   route.c       the one answer to "who serves this key"
  *   view_pack.c   the view's msgpack forms; node_metrics.c the node's Prometheus families
  */
@@ -102,6 +103,10 @@ struct ringd_node_cbs {
     void (*lease_changed)(void *ctx, const struct lease_event *ev);
     /* The node is stopping: close listeners and connections so the loop can end. */
     void (*stopping)(void *ctx);
+    /* How many requests for keys this node owned are being served (drain.c waits for 0 before
+     * it calls the node drained): the proxy counts those on the local app and those peers
+     * forwarded here, not the local app's own requests going out. */
+    size_t (*in_flight)(void *ctx);
 };
 #define RINGD_SUBSCRIBERS_MAX 8
 
@@ -150,6 +155,33 @@ struct ringd_keyop {
 };
 
 struct ringd_leases;
+/* A graceful leave never takes longer than this: the leave spreads by gossip in a few
+ * gossip intervals (200 ms each); swim_leave_done() usually ends it far sooner. */
+#define RINGD_LEAVE_MS_MAX 3000
+
+/* Who wants the node drained (drain.c); it drains while any is set. */
+enum ringd_drain_why {
+    RINGD_DRAIN_OPERATOR = 1u, /* drain() from the API, /v1/drain */
+    RINGD_DRAIN_APP = 2u,      /* the app fails its health check, or has not passed it yet */
+    RINGD_DRAIN_SHUTDOWN = 4u, /* SIGTERM */
+};
+
+/* The app's health as health/ last saw it. */
+enum ringd_app_health {
+    RINGD_APP_UNCHECKED = 0, /* no --app-health */
+    RINGD_APP_STARTING,      /* not passed yet */
+    RINGD_APP_HEALTHY,
+    RINGD_APP_UNHEALTHY, /* failed --app-health-threshold checks in a row */
+};
+
+/* The checks behind /readyz (drain.c): |ready| is "this pod can serve", |member| is ringd's
+ * own part (joined, a ring, not leaving), what an app waits for before it starts. */
+struct ringd_readiness {
+    int joined, ring, leaving, draining;
+    int app_checked, app_healthy;
+    int member, ready;
+};
+
 struct ringd_api;
 struct ringd_admin;
 struct ringd_seeds;
@@ -157,6 +189,7 @@ struct ringd_stream;
 struct ringd_mux;
 struct replay;
 struct ringd_proxy;
+struct ringd_health;
 struct groups;
 struct groupmap;
 
@@ -201,11 +234,22 @@ struct ringd {
     uint64_t leave_deadline_ms;
     int stopping;
 
+    /* drain.c */
+    unsigned drain_why; /* enum ringd_drain_why bits */
+    uint64_t drain_since_ms;
+    uint64_t drains; /* times the node began draining */
+    uv_timer_t shutdown_timer;
+    int shutting_down; /* SIGTERM: draining, then leaving */
+    int shutdown_signal;
+    uint64_t shutdown_deadline_ms;
+    int app_health; /* enum ringd_app_health, set by health/ */
+
     struct ringd_seeds *seeds;
     struct ringd_api *api;
     struct ringd_admin *admin;
     struct ringd_proxy *proxy;
     struct ringd_mux *mux;
+    struct ringd_health *health;
 
     struct {
         struct ringd_node_cbs cbs;
@@ -265,6 +309,20 @@ void ringd_free(struct ringd *d);
 int ringd_ready(const struct ringd *d);
 /* Closes |h| unless it is already closing (for handles owned by |d|). */
 void ringd_close_handle(uv_handle_t *h);
+
+/* drain.c */
+/* Sets (|on| 1) or clears |why| (enum ringd_drain_why); the node drains while any is set.
+ * Returns 0, or UV_EINVAL once the node is leaving. */
+int ringd_drain_set(struct ringd *d, unsigned why, int on);
+int ringd_draining(const struct ringd *d);
+/* 1 when draining, every node has heard, and nothing it owned is still being served. */
+int ringd_drained(const struct ringd *d);
+/* The subscribers' in_flight counts, summed. */
+size_t ringd_in_flight(const struct ringd *d);
+/* SIGTERM/SIGINT: drain until drained or --drain-timeout (less RINGD_LEAVE_MS_MAX), then
+ * ringd_leave(). With --drain-timeout 0, or no room for a drain, it leaves at once. */
+void ringd_shutdown(struct ringd *d, int signum);
+void ringd_readiness(const struct ringd *d, struct ringd_readiness *out);
 
 /* udp.c: UDP gossip; addr.c: address conversions */
 int ringd_udp_start(struct ringd *d);

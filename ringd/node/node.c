@@ -22,9 +22,6 @@
 #include "view_pack.h"
 #include "ring/error.h"
 
-/* A graceful leave never takes longer than this: the leave spreads by gossip in a few
- * gossip intervals (200 ms each); swim_leave_done() usually ends it far sooner. */
-#define LEAVE_MS_MAX 3000
 /* How often the leave's progress is checked. */
 #define LEAVE_POLL_MS 20
 
@@ -137,8 +134,7 @@ static int ring_build(struct ringd *d, struct ringd_ring *out)
     }
     size_t n = 0;
     for (size_t i = 0; i < count; i++) {
-        int st = members_status(t, i);
-        if (st == MEMBER_ALIVE || st == MEMBER_SUSPECT) {
+        if (members_in_ring(t, i)) {
             hm[n].id = members_id(t, i, &hm[n].id_len);
             hm[n].weight = members_weight(t, i);
             n++;
@@ -192,7 +188,9 @@ static void rebuild_ring(struct ringd *d)
     d->ring_dirty = 0;
     struct ringd_ring old = d->ring;
     d->ring = fresh;
-    if (hashring_member_count(fresh.ring) > 1) {
+    /* Other live members seen, whether or not they (or we) own keys: a node that joins
+     * drained (its app not healthy yet) has joined all the same. */
+    if (members_ring_count(swim_members(d->swim)) > 1) {
         d->joined = 1;
     }
     /* A member at a new address is a change to whoever routes by this ring (watchers cache
@@ -250,11 +248,13 @@ static void on_check(uv_check_t *c)
 
 int ringd_ready(const struct ringd *d)
 {
-    /* This node can serve: it has joined, is not leaving, and has a ring (with sub-sharding,
-     * it also knows the groups its peers know). Not "the ring is quiet": a change elsewhere
-     * must not make every pod unready at once. */
-    return d->joined && !d->leaving && d->ring.ring != NULL &&
-           (d->groups == NULL || groups_ready(d->groups));
+    /* This node can serve: it has joined, is not leaving or draining, has a ring (with
+     * sub-sharding, it also knows the groups its peers know), and its app passes its health
+     * check when there is one. Not "the ring is quiet": a change elsewhere must not make
+     * every pod unready at once. */
+    struct ringd_readiness r;
+    ringd_readiness(d, &r);
+    return r.ready;
 }
 
 /* ---- start, leave, stop --------------------------------------------------------------- */
@@ -312,10 +312,10 @@ static void on_signal(uv_signal_t *s, int signum)
         }
         return;
     }
-    if (d->leaving) {
+    if (d->leaving || d->shutting_down) {
         /* The same signal twice (Ctrl-C, Ctrl-C) means "now". A different one is ignored:
          * Ctrl-C in a shell sends SIGINT to the whole process group while a supervising
-         * script may send SIGTERM too, and that must not cut the leave short. */
+         * script may send SIGTERM too, and that must not cut the drain or leave short. */
         if (signum == d->leave_signal) {
             ringd_log(&d->log, RINGD_LOG_WARN, "stop", "why", "second signal", NULL);
             ringd_stop(d);
@@ -323,7 +323,7 @@ static void on_signal(uv_signal_t *s, int signum)
         return;
     }
     d->leave_signal = signum;
-    ringd_leave(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    ringd_shutdown(d, signum);
 }
 
 static int signals_start(struct ringd *d)
@@ -377,6 +377,8 @@ int ringd_start(struct ringd *d)
     d->swim_timer.data = d;
     uv_timer_init(d->loop, &d->leave_timer);
     d->leave_timer.data = d;
+    uv_timer_init(d->loop, &d->shutdown_timer);
+    d->shutdown_timer.data = d;
     uv_check_init(d->loop, &d->check);
     d->check.data = d;
     uv_check_start(&d->check, on_check);
@@ -417,7 +419,7 @@ static void leave_swim(struct ringd *d)
         return;
     }
     uint64_t now = uv_now(d->loop);
-    d->leave_deadline_ms = now + LEAVE_MS_MAX;
+    d->leave_deadline_ms = now + RINGD_LEAVE_MS_MAX;
     swim_leave(d->swim, now);
     ringd_pump(d);
     uv_timer_start(&d->leave_timer, on_leave_timer, LEAVE_POLL_MS, LEAVE_POLL_MS);
@@ -429,6 +431,7 @@ void ringd_leave(struct ringd *d, const char *why)
         return;
     }
     d->leaving = 1;
+    uv_timer_stop(&d->shutdown_timer);
     ringd_log(&d->log, RINGD_LOG_INFO, "leaving", "why", why, NULL);
     ringd_leases_handoff(d, leave_swim);
 }
@@ -440,9 +443,15 @@ void ringd_stop(struct ringd *d)
     }
     d->stopping = 1;
     uv_handle_t *own[] = {
-        (uv_handle_t *)&d->swim_timer, (uv_handle_t *)&d->leave_timer, (uv_handle_t *)&d->check,
-        (uv_handle_t *)&d->sig_term,   (uv_handle_t *)&d->sig_int,     (uv_handle_t *)&d->sig_hup,
-        (uv_handle_t *)&d->udp,        (uv_handle_t *)&d->peer,
+        (uv_handle_t *)&d->swim_timer,
+        (uv_handle_t *)&d->leave_timer,
+        (uv_handle_t *)&d->check,
+        (uv_handle_t *)&d->sig_term,
+        (uv_handle_t *)&d->sig_int,
+        (uv_handle_t *)&d->sig_hup,
+        (uv_handle_t *)&d->udp,
+        (uv_handle_t *)&d->peer,
+        (uv_handle_t *)&d->shutdown_timer,
     };
     for (size_t i = 0; i < RING_ARRAY_LEN(own); i++) {
         ringd_close_handle(own[i]);

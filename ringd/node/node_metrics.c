@@ -60,6 +60,12 @@ void ringd_node_prometheus(struct ringd *d, struct sbuf *b)
                     prom_label(status, sizeof(status), member_status_name(st)),
                     members_count_status(t, st));
     }
+    prom_one(b, "ringd_members_draining", "gauge",
+             "Live members that are draining (in the table, not in the ring).",
+             members_ring_count(t) - members_owner_count(t));
+    prom_one(b, "ringd_draining", "gauge", "1 while this node drains (owns no keys).",
+             (uint64_t)ringd_draining(d));
+    prom_one(b, "ringd_drains_total", "counter", "Times this node began to drain.", d->drains);
     prom_one(b, "ringd_ring_members", "gauge", "Members that own points on the ring.",
              d->ring.ring != NULL ? hashring_member_count(d->ring.ring) : 0);
     prom_one(b, "ringd_ring_checksum_changes_total", "counter", "Times the ring changed.",

@@ -698,6 +698,24 @@ static void on_stopping(void *ctx)
     ringd_proxy_close(ctx);
 }
 
+/* What a drain waits for (node/drain.c): requests on the local app, and requests a peer
+ * forwarded here (it routed by a ring in which we owned the key). The local app's own
+ * requests going out do not count: the app keeps running while the node drains. */
+static size_t on_in_flight(void *ctx)
+{
+    struct ringd *d = ctx;
+    struct ringd_proxy *p = d->proxy;
+    size_t n = 0;
+    if (p == NULL) {
+        return 0;
+    }
+    for (struct list *l = p->clients.next; l != &p->clients; l = l->next) {
+        const struct px_client *cl = list_entry(l, struct px_client, link);
+        n += cl->ex != NULL && (cl->is_peer || cl->ex->up == UP_APP);
+    }
+    return n;
+}
+
 /* The batches' flushes: after the poll phase and before the loop blocks (what timers and
  * close callbacks wrote). */
 static void on_flush_check(uv_check_t *c)
@@ -749,6 +767,7 @@ int ringd_proxy_start(struct ringd *d)
         .ring_rebuilt = on_ring_rebuilt,
         .lease_changed = on_lease_changed,
         .stopping = on_stopping,
+        .in_flight = on_in_flight,
     };
     const struct ringd_export ex = {
         .name = "proxy", .prometheus = px_prometheus, .stats = px_stats, .ctx = d

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ringd's subsystems depend one way (docs/design.md, "ringd"): lib <- node <- {api, admin,
-# proxy} <- main.c, and ctl (ringctl, the C client) <- lib. A file may include headers of its
+# proxy, health} <- main.c, and ctl (ringctl, the C client) <- lib. A file may include headers of its
 # own folder and of the folders below it, never a sibling's (api, admin and proxy do not know
 # each other) and never an upper one's. Headers are named bare ("route.h"); each name lives
 # in exactly one folder, which this script also checks.
@@ -13,8 +13,9 @@ declare -A allowed=(
     [api]="node lib"
     [admin]="node lib"
     [proxy]="node lib"
+    [health]="node lib"
     [ctl]="lib"
-    [main]="api admin proxy node lib"
+    [main]="api admin proxy health node lib"
 )
 status=0
 declare -A home=()

@@ -346,7 +346,7 @@ Test(exclusive, a_node_without_a_majority_answers_503_no_quorum)
         cr_assert(eq(str, (char *)httpc_header(&resp, "X-Ring-Error"), "no_quorum"));
         cr_assert(ne(ptr, strstr(resp.body, "no quorum"), NULL), "%s", resp.body);
     }
-    char body[16384];
+    static char body[1 << 20]; /* /metrics, whole */
     cr_assert(eq(int, cluster_http(2, "GET /metrics HTTP/1.0\r\n\r\n", body, sizeof(body)), 200));
     cr_assert(ne(ptr, strstr(body, "ringd_proxy_errors_total{cause=\"no_quorum\"} 16"), NULL),
               "no_quorum not counted");
@@ -390,7 +390,7 @@ static int release_on_notice(struct ringc *w, struct ringc *c, int ms, int *keep
 
 static uint64_t metric(int i, const char *name)
 {
-    static char body[65536];
+    static char body[1 << 20];
     cr_assert(eq(int, cluster_http(i, "GET /metrics HTTP/1.0\r\n\r\n", body, sizeof(body)), 200));
     const char *p = strstr(body, name);
     while (p != NULL && (p == body || p[-1] != '\n')) {

@@ -6,12 +6,13 @@
  * rotation, on one keep-alive connection per node, and waits for each answer (closed loop, so
  * "every 10 ms" holds while answers take under 10 ms; the count sent is reported).
  *
- * One step of the rollout, per node: take it out of rotation (a Service drops a terminating
- * pod's endpoint), SIGTERM its ringd (it leaves, the others move its keys) and wait for the
- * exit, stop its app, start a new app and a new ringd (joining the next node), wait until all
- * eight agree on the membership (readiness), and put it back in rotation. Stopping ringd
- * before the app is the preStop ordering a sidecar needs: requests already forwarded to the
- * old owner still find its app while the leave spreads.
+ * One step of the rollout, per node, in the order Kubernetes imposes on a pod whose ringd is a
+ * native sidecar (k8s/statefulset.yaml): take it out of rotation (a Service drops a
+ * terminating pod's endpoint); the app container's preStop hook, GET /v1/drain?wait=1 on
+ * ringd's admin port (the node gives its keys away and finishes what it serves); SIGTERM to
+ * the app and its exit; only then SIGTERM to ringd (already drained: it leaves) and its exit.
+ * Then the new pod: ringd first (with --app-health, so it joins owning no keys), then the app,
+ * wait until all eight agree on the membership, and put it back in rotation.
  *
  * Bars: >= 99.9% of requests answered 200, and every request answered (none lost to a
  * timeout or a dropped connection). Full: a 5 s pause between steps; short: 1 s (not in
@@ -95,6 +96,23 @@ static void stop_app(int i)
         waitpid(apps[i], NULL, 0);
         apps[i] = 0;
     }
+}
+
+/* The app container's own end: SIGTERM, and its exit (SIGKILL after the grace period). */
+static void term_app(int i)
+{
+    if (apps[i] <= 0) {
+        return;
+    }
+    kill(apps[i], SIGTERM);
+    for (int t = 0; t < EXIT_MS_MAX / 10; t++) {
+        if (waitpid(apps[i], NULL, WNOHANG) == apps[i]) {
+            apps[i] = 0;
+            return;
+        }
+        cluster_sleep_ms(10);
+    }
+    stop_app(i);
 }
 
 static void teardown(void)
@@ -215,12 +233,16 @@ static void drain(int i)
 static void restart(int i)
 {
     drain(i);
+    char body[512];
+    int prestop = cluster_http(i, "GET /v1/drain?wait=1 HTTP/1.0\r\n\r\n", body, sizeof(body));
+    cr_assert(eq(int, prestop, 200), "node %d: the preStop drain answered %d: %s", i, prestop,
+              body);
+    term_app(i);
     cluster_signal(i, SIGTERM);
     int status = cluster_wait_exit(i, EXIT_MS_MAX);
     cr_assert(ne(int, status, -1), "ringd %d did not exit after SIGTERM", i);
-    stop_app(i);
-    start_app(i);
     cluster_start_node(i, (i + 1) % FAULT_NODES);
+    start_app(i);
     int ms = fault_wait_agree(FAULT_ALL, FAULT_ALL, fault_now_ms(), READY_MS_MAX);
     cr_assert(ge(int, ms, 0), "node %d did not rejoin", i);
     atomic_fetch_or(&client.rotation, 1u << i);
@@ -234,7 +256,16 @@ Test(fault_rollout, proxy_answers_through_a_rolling_restart, .fini = teardown)
         netns_ip(&fault_net, i, ip, sizeof(ip));
         snprintf(proxy_arg[i], sizeof(proxy_arg[i]), "%s:%d", ip, PROXY_PORT);
         snprintf(app_arg[i], sizeof(app_arg[i]), "%s:%d", ip, APP_PORT);
-        const char *extra[] = { "--proxy", proxy_arg[i], "--app", app_arg[i], NULL };
+        /* The app's health check: a new ringd joins owning no keys until its app answers. */
+        const char *extra[] = { "--proxy",
+                                proxy_arg[i],
+                                "--app",
+                                app_arg[i],
+                                "--app-health",
+                                "/healthz",
+                                "--app-health-interval",
+                                "200ms",
+                                NULL };
         memcpy(cl.extra_args[i], extra, sizeof(extra));
         start_app(i);
     }

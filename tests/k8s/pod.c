@@ -30,7 +30,8 @@ struct pods pods;
 #define DNS_HOST 0
 /* The admin port of k8s/ringd.env (RINGD_ADMIN), where the kubelet's probes go. */
 #define ADMIN_PORT 7947
-/* The manifest's terminationGracePeriodSeconds is 30; ringd's leave takes at most 3 s, so a
+/* The manifest's terminationGracePeriodSeconds is 40; without an app, ringd's SIGTERM drain
+ * ends once every node has heard it (about a second) and its leave takes at most 3 s, so a
  * pod still running after this has a bug rather than a slow leave. */
 #define DELETE_GRACE_MS 10000
 /* Environment entries of a pod: ringd.env's plus the pod's own. */
@@ -294,6 +295,10 @@ static int pod_env(const struct pod *p, char env[][POD_ENV_BYTES_MAX])
         snprintf(env[n++], POD_ENV_BYTES_MAX, "RINGD_PROXY=127.0.0.1:%d", POD_PROXY_PORT);
         snprintf(env[n++], POD_ENV_BYTES_MAX, "RINGD_APP=127.0.0.1:%d", POD_APP_PORT);
     }
+    if (pods.with_app && pods.sidecar) {
+        snprintf(env[n++], POD_ENV_BYTES_MAX, "RINGD_APP_HEALTH=" POD_APP_HEALTH_PATH);
+        snprintf(env[n++], POD_ENV_BYTES_MAX, "RINGD_APP_HEALTH_INTERVAL=" POD_APP_HEALTH_INTERVAL);
+    }
     return n;
 }
 
@@ -349,6 +354,28 @@ void pod_start(int slot, const char *name)
     }
     envp[n] = NULL;
     char log[192];
+    if (pods.with_app && pods.sidecar) {
+        /* Native sidecars: ringd first; the app's start waits on `ringctl wait-ready`. */
+        snprintf(log, sizeof(log), "%s/%s-s%d.log", pods.dir, name, slot);
+        int lfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        cr_assert(ge(int, lfd, 0));
+        char *argv[] = { "/usr/local/bin/ringd", NULL };
+        p->pid = spawn(slot, argv, envp, lfd);
+        close(lfd);
+        pod_publish(slot, 1); /* the Service publishes not-ready addresses (service.yaml) */
+        char out[256];
+        char *wait[] = { "/usr/local/bin/ringctl", "wait-ready", "--timeout", "20s", NULL };
+        int rv = pod_exec(slot, wait, out, sizeof(out));
+        cr_assert(eq(int, rv, 0), "%s: `ringctl wait-ready`: exit %d: %s", name, rv, out);
+        char listen[32], app_log[192];
+        snprintf(listen, sizeof(listen), "127.0.0.1:%d", POD_APP_PORT);
+        snprintf(app_log, sizeof(app_log), "%s/%s-s%d-app.log", pods.dir, name, slot);
+        char *app_argv[] = { RING_TESTAPP_BIN, "--listen", listen, "--id", p->name, NULL };
+        char *app_envp[] = { NULL };
+        p->app_pid = netns_spawn(&pods.net, slot, app_argv, app_envp, app_log);
+        cr_assert(gt(int, p->app_pid, 0), "the app container of %s did not start", name);
+        return;
+    }
     if (pods.with_app) {
         /* The app container: same network namespace, its own image (not chrooted here). */
         char listen[32], app_log[192];
@@ -411,13 +438,7 @@ static int wait_exit(struct pod *p, int ms)
 
 int pod_delete_all(const int *slots, int n)
 {
-    char out[256];
-    for (int i = 0; i < n; i++) {
-        char *leave[] = { "/usr/local/bin/ringctl", "leave", NULL };
-        int rv = pod_exec(slots[i], leave, out, sizeof(out));
-        cr_assert(eq(int, rv, 0), "preStop `ringctl leave` in %s: exit %d: %s",
-                  pods.slot[slots[i]].name, rv, out);
-    }
+    /* ringd has no preStop: its SIGTERM drains, leaves and exits */
     for (int i = 0; i < n; i++) {
         kill(pods.slot[slots[i]].pid, SIGTERM);
     }
@@ -440,6 +461,44 @@ int pod_delete(int slot)
     return pod_delete_all(&slot, 1) == 1 ? 0 : -1;
 }
 
+/* Waits up to |ms| for |*pid| to exit (reaped, *pid = 0); returns its status or -2. */
+static int wait_pid(pid_t *pid, int ms)
+{
+    for (int waited = 0;; waited += 10) {
+        int status;
+        if (waitpid(*pid, &status, WNOHANG) == *pid) {
+            *pid = 0;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        }
+        if (waited >= ms) {
+            return -2;
+        }
+        sleep_ms(10);
+    }
+}
+
+int pod_stop_native(int slot, int *prestop)
+{
+    struct pod *p = &pods.slot[slot];
+    /* The app container's preStop: the kubelet's httpGet, bounded by the grace period. */
+    int code = pod_probe_ms(slot, "/v1/drain?wait=1", DELETE_GRACE_MS);
+    if (prestop != NULL) {
+        *prestop = code;
+    }
+    kill(p->app_pid, SIGTERM);
+    if (wait_pid(&p->app_pid, DELETE_GRACE_MS) == -2) {
+        kill_and_reap(&p->app_pid);
+    }
+    /* Then the sidecar. */
+    kill(p->pid, SIGTERM);
+    int rv = wait_exit(p, DELETE_GRACE_MS);
+    if (rv == -2) {
+        kill_and_reap(&p->pid);
+    }
+    p->name[0] = '\0';
+    return rv == -2 ? -1 : rv;
+}
+
 void pod_kill(int slot)
 {
     kill_and_reap(&pods.slot[slot].pid);
@@ -449,11 +508,16 @@ void pod_kill(int slot)
 
 int pod_probe(int slot, const char *path)
 {
+    return pod_probe_ms(slot, path, 1000);
+}
+
+int pod_probe_ms(int slot, const char *path, int timeout_ms)
+{
     int fd = netns_socket(&pods.net, slot, AF_INET, SOCK_STREAM);
     if (fd < 0) {
         return -1;
     }
-    struct timeval tv = { 1, 0 };
+    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(ADMIN_PORT) };

@@ -55,7 +55,18 @@ struct pods {
      * 127.0.0.1:8080, answering with X-App-Id: the pod's name) and ringd's forwarding proxy in
      * front of it on 127.0.0.1:7070, as k8s/app.env's RINGD_PROXY and RINGD_APP describe. */
     int with_app;
+    /* Set before pod_start() (with with_app): the pod as a manifest with native sidecars runs
+     * it. ringd (the sidecar) starts first with --app-health on the app (RINGD_APP_HEALTH,
+     * checked every POD_APP_HEALTH_INTERVAL), and the app container's start waits on
+     * `ringctl wait-ready`; pod_stop_native() stops it in the order native sidecars impose. */
+    int sidecar;
 };
+
+/* The app health check a sidecar pod runs (any path: ring_testapp answers 200 on every
+ * path but its special ones), and its interval: shorter than ringd's 2 s default so the
+ * test stays short; the order of events is the same. */
+#define POD_APP_HEALTH_PATH     "/healthz"
+#define POD_APP_HEALTH_INTERVAL "300ms"
 
 extern struct pods pods;
 
@@ -66,12 +77,19 @@ void pods_teardown(void);
 
 /* Starts pod |name| in |slot| (asserts). Its DNS record is not published. */
 void pod_start(int slot, const char *name);
-/* Deletes the pod as the kubelet does: the preStop hook (`ringctl leave` in the pod), then
- * SIGTERM, then SIGKILL after the grace period. Returns ringd's exit status (-1: killed). */
+/* Deletes the pod as the kubelet does: SIGTERM (ringd has no preStop: it drains, leaves
+ * and exits), then SIGKILL after the grace period. Returns ringd's exit status (-1: killed). */
 int pod_delete(int slot);
-/* Starts pod_delete() for several slots at once: preStop everywhere, then SIGTERM, then
- * the waits. Returns the number of ringd that exited 0. */
+/* Starts pod_delete() for several slots at once: SIGTERM everywhere, then the waits.
+ * Returns the number of ringd that exited 0. */
 int pod_delete_all(const int *slots, int n);
+/* Deletes a sidecar pod as the kubelet does with native sidecars: the app container's
+ * preStop hook (httpGet /v1/drain?wait=1 on the admin port, from the node), then SIGTERM to
+ * the app and the wait for its exit, then SIGTERM to ringd (it drains, if not already, then
+ * leaves) and the wait for its exit, SIGKILL after the grace period. Returns ringd's exit
+ * status (-1: killed); the preStop hook's HTTP status into |*prestop| (may be NULL). */
+int pod_stop_native(int slot, int *prestop);
+
 /* kill -9 (a crashed node). */
 void pod_kill(int slot);
 
@@ -84,8 +102,10 @@ void pod_publish(int slot, int on);
 int pod_exec(int slot, char *const argv[], char *out, size_t cap);
 
 /* The kubelet's httpGet probe: GET |path| on POD_IP:7947 from inside the slot's network.
- * Returns the HTTP status, or -1. */
+ * Returns the HTTP status, or -1. Thread-safe. */
 int pod_probe(int slot, const char *path);
+/* The same with a timeout of |timeout_ms| (a preStop hook waits). */
+int pod_probe_ms(int slot, const char *path, int timeout_ms);
 
 /* An app's request through slot |slot|'s forwarding proxy (GET / with X-Ring-Key: |key|),
  * from inside the pod's network: returns the HTTP status (-1: no answer) and the answering

@@ -247,7 +247,7 @@ Test(k8s, statefulset_scales_3_5_2_and_a_replaced_pod_keeps_its_place)
     ready(five, 5);
 
     /* Scale to 2: the StatefulSet deletes the highest ordinals; their records go and each
-     * runs its preStop (ringctl leave), then gets SIGTERM. */
+     * gets SIGTERM (it drains, then leaves). */
     int gone[] = { 5, 4, 3 };
     for (int i = 0; i < 3; i++) {
         pod_publish(gone[i], 0);

@@ -406,6 +406,9 @@ static const struct bad_case bad_cases[] = {
     { "update status 4", NACK1 " 85 00 a1 62 01 c4 06 0a 00 00 01 1f 0a 02 04 03 01 04 01",
       RING_EPROTO },
     { "update weight 0", NACK1 " 85 " UPD_HEAD " 04 00", RING_EPROTO },
+    { "update flags with an unknown bit", NACK1 " 86 " UPD_HEAD " 04 01 08 02", RING_EPROTO },
+    { "update flags 256", NACK1 " 86 " UPD_HEAD " 04 01 08 cd 01 00", RING_EPROTO },
+    { "update flags not a uint", NACK1 " 86 " UPD_HEAD " 04 01 08 a1 61", RING_ETYPE },
     { "update weight 1001", NACK1 " 85 " UPD_HEAD " 04 cd 03 e9", RING_EPROTO },
     { "update incarnation negative",
       NACK1 " 85 00 a1 62 01 c4 06 0a 00 00 01 1f 0a 02 00 03 ff 04 01", RING_EPROTO },
@@ -489,6 +492,7 @@ static const struct {
     { "a ping field on a nack is skipped", "93 01 03 83 00 05 01 a1 61 02 a1 62" },
     { "unknown member key", NACK1 " 86 " UPD_HEAD " 04 01 1f 91 91 91 c0" },
     { "source on an update", NACK1 " 86 " UPD_HEAD " 04 01 07 a1 61" },
+    { "draining flag on an update", NACK1 " 86 " UPD_HEAD " 04 01 08 01" },
     { "empty updates", NACK3 " 05 90" },
 };
 
@@ -656,4 +660,19 @@ Test(codec, header_size_depends_on_update_count_as_documented)
         msg_a.update_count = counts[i];
         cr_assert(eq(sz, codec_header_size(&msg_a) - base, want[i]), "count %u", counts[i]);
     }
+}
+
+Test(codec, a_draining_member_round_trips_and_costs_two_bytes)
+{
+    vec_msg(vec_msg_names[0], &msg_a);
+    vec_updates(&msg_a);
+    size_t plain = encode_ok(&msg_a);
+    msg_a.updates[0].m.flags = MEMBER_FLAG_DRAINING;
+    size_t n = encode_ok(&msg_a);
+    cr_assert(eq(sz, n, plain + 2), "key 8 and a fixint");
+    cr_assert(eq(int, codec_decode(buf, n, &msg_b), 0));
+    assert_msg_eq(&msg_a, &msg_b);
+    cr_assert(eq(u8, msg_b.updates[0].m.flags, MEMBER_FLAG_DRAINING));
+    msg_a.updates[0].m.flags = 0x80;
+    cr_assert(eq(long, (long)codec_encode(buf, sizeof(buf), &msg_a), (long)RING_EINVAL));
 }

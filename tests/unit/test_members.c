@@ -266,6 +266,53 @@ Test(members, update_precedence)
     }
 }
 
+Test(members, draining_breaks_a_tie_and_leaves_the_ring_but_not_the_live_count)
+{
+    struct member cur = mk("n", 1);
+    struct member upd = cur;
+    upd.flags = MEMBER_FLAG_DRAINING;
+    cr_assert(eq(int, members_update_overrides(&cur, &upd), 1), "same incarnation: flags win");
+    cr_assert(eq(int, members_update_overrides(&upd, &cur), 0));
+    cur.incarnation++;
+    cr_assert(eq(int, members_update_overrides(&upd, &cur), 1), "undrain with a new incarnation");
+    upd.status = MEMBER_SUSPECT;
+    upd.incarnation = cur.incarnation;
+    cr_assert(eq(int, members_update_overrides(&cur, &upd), 1), "status before flags");
+    upd.flags = 0x02;
+    cr_assert(eq(int, member_validate(&upd), RING_EPROTO), "unknown flag bit");
+
+    struct members *t = table(4);
+    struct member a = mk("a", 1), b = mk("b", 2);
+    put(t, &a);
+    put(t, &b);
+    uint64_t ring_ab = members_ring_checksum(t, 0), sum_ab = members_checksum(t);
+    uint64_t weight_ab = members_ring_weight(t), routes_ab = members_routes_checksum(t);
+    b.flags = MEMBER_FLAG_DRAINING;
+    b.incarnation++;
+    put(t, &b);
+    cr_assert(eq(sz, members_ring_count(t), 2));
+    cr_assert(eq(sz, members_owner_count(t), 1));
+    cr_assert(not(members_in_ring(t, (size_t)members_index(t, "b", 1))));
+    cr_assert(eq(u64, members_ring_weight(t), weight_ab - b.weight));
+    cr_assert(ne(u64, members_routes_checksum(t), routes_ab));
+    cr_assert(eq(u64, members_checksum(t), slow_checksum(t)));
+    struct members *only_a = table(4);
+    put(only_a, &a);
+    cr_assert(eq(u64, members_ring_checksum(t, 0), members_ring_checksum(only_a, 0)));
+    b.flags = 0;
+    b.incarnation++;
+    put(t, &b);
+    cr_assert(eq(u64, members_ring_checksum(t, 0), ring_ab));
+    cr_assert(ne(u64, members_checksum(t), sum_ab), "a newer incarnation");
+    cr_assert(eq(sz, members_owner_count(t), 2));
+    b.status = MEMBER_FAULTY;
+    b.flags = MEMBER_FLAG_DRAINING;
+    put(t, &b);
+    cr_assert(eq(sz, members_owner_count(t), 1), "a faulty draining member is counted once");
+    members_del(only_a);
+    members_del(t);
+}
+
 Test(members, digest_follows_the_specified_byte_layout)
 {
     struct member m = mk("node-1", 0x0102);
@@ -281,6 +328,11 @@ Test(members, digest_follows_the_specified_byte_layout)
         buf[p++] = (uint8_t)(m.incarnation >> (8 * i));
     }
     cr_assert(eq(u64, member_digest(&m), XXH3_64bits(buf, p)));
+    /* Flags share the status byte, above bit 4. */
+    struct member d = m;
+    d.flags = MEMBER_FLAG_DRAINING;
+    buf[4 + 6 + 1 + 16 + 2] = MEMBER_SUSPECT | MEMBER_FLAG_DRAINING << 4;
+    cr_assert(eq(u64, member_digest(&d), XXH3_64bits(buf, p)));
     /* Weight, group and labels are not part of it. */
     struct member n = m;
     n.weight = 7;

@@ -397,6 +397,20 @@ Test(ringd_config, bad_values_each_with_its_message)
         { "--frobnicate=1", "ringd: unknown flag --frobnicate (see ringd --help)" },
         { "positional", "ringd: unexpected argument \"positional\" (see ringd --help)" },
         { "--weight", "ringd: --weight: missing value" },
+        { "--app-health=/healthz", "ringd: --app-health: needs --app: the health check is a GET "
+                                   "on the app" },
+        { "--app-health=healthz", "ringd: --app-health: invalid path \"healthz\" (starts with /, "
+                                  "at most 255 bytes)" },
+        { "--app-health=/a b", "ringd: --app-health: byte 2 of the path is not printable ASCII "
+                               "(no space, no control)" },
+        { "--app-health=/\x1b[2J", "ringd: --app-health: byte 1 of the path is not printable "
+                                   "ASCII (no space, no control)" },
+        { "--app-health-threshold=0",
+          "ringd: --app-health-threshold: 0 is out of range (expected 1 to 100)" },
+        { "--app-health-interval=0",
+          "ringd: --app-health-interval: invalid duration \"0\" (expected e.g. 500ms, 2s, 1m)" },
+        { "--drain-timeout=soon",
+          "ringd: --drain-timeout: invalid duration \"soon\" (expected e.g. 500ms, 2s, 1m)" },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         parse_fails(ENV("POD_IP=10.1.2.3"), ARGS((char *)cases[i].arg), cases[i].want);
@@ -426,6 +440,36 @@ Test(ringd_config, local_listener_limits_default_parse_and_bound)
                 "at most 16777216)");
     parse_fails(ENV("POD_IP=10.1.2.3"), ARGS("--header-timeout=0"),
                 "ringd: --header-timeout: invalid duration \"0\" (expected e.g. 500ms, 2s, 1m)");
+}
+
+Test(ringd_config, drain_and_app_health_flags)
+{
+    struct ringd_config c;
+    char *argv[] = { "ringd",
+                     "--advertise=10.0.0.1",
+                     "--proxy=127.0.0.1:7070",
+                     "--app=127.0.0.1:8080",
+                     "--app-health=/healthz?full=1",
+                     "--app-health-interval=500ms",
+                     "--app-health-timeout=2s",
+                     "--app-health-threshold=5",
+                     "--app-health-holddown=0",
+                     "--drain-timeout=0",
+                     NULL };
+    cr_assert(eq(int, ringd_config_parse(&c, 10, argv, NULL, err, sizeof(err)), 0), "%s", err);
+    cr_assert(eq(str, c.app_health_path, "/healthz?full=1"));
+    cr_assert(eq(u32, c.app_health_interval_ms, 500));
+    cr_assert(eq(u32, c.app_health_timeout_ms, 500), "the timeout is capped by the interval");
+    cr_assert(eq(u32, c.app_health_threshold, 5));
+    cr_assert(eq(u32, c.app_health_holddown_ms, 0));
+    cr_assert(eq(u32, c.drain_timeout_ms, 0), "0: leave at once");
+    char *plain[] = { "ringd", "--advertise=10.0.0.1", NULL };
+    cr_assert(eq(int, ringd_config_parse(&c, 2, plain, NULL, err, sizeof(err)), 0), "%s", err);
+    cr_assert(eq(u32, c.drain_timeout_ms, 20000));
+    cr_assert(eq(str, c.app_health_path, ""));
+    cr_assert(eq(u32, c.app_health_interval_ms, 2000));
+    cr_assert(eq(u32, c.app_health_threshold, 3));
+    cr_assert(eq(u32, c.app_health_holddown_ms, 30000));
 }
 
 Test(ringd_config, environment_errors_name_the_variable)
@@ -512,6 +556,12 @@ Test(ringd_config, help_mentions_every_flag_its_variable_and_default)
         "lease-drift-ppm",
         "release-timeout",
         "handoff-wait",
+        "drain-timeout",
+        "app-health",
+        "app-health-interval",
+        "app-health-timeout",
+        "app-health-threshold",
+        "app-health-holddown",
     };
     char *text = NULL;
     size_t len = 0;

@@ -62,7 +62,10 @@ Test(ringd_http, malformed_requests_get_their_error)
         const char *text;
         int want;
     } cases[] = {
-        { "POST /metrics HTTP/1.1\r\n\r\n", RING_EINVAL },
+        { "PUT /metrics HTTP/1.1\r\n\r\n", RING_EINVAL },
+        { "DELETE /v1/drain HTTP/1.1\r\n\r\n", RING_EINVAL },
+        { "POSTX /v1/drain HTTP/1.1\r\n\r\n", RING_EINVAL },
+        { "POST /v1/drain HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi", RING_EPROTO },
         { "get / HTTP/1.1\r\n\r\n", RING_EPROTO },
         { "GET / HTTP/2.0\r\n\r\n", RING_EPROTO },
         { "GET noslash HTTP/1.1\r\n\r\n", RING_EPROTO },
@@ -77,6 +80,14 @@ Test(ringd_http, malformed_requests_get_their_error)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         cr_assert(eq(int, parse(cases[i].text), cases[i].want), "case %zu: %s", i, cases[i].text);
     }
+}
+
+Test(ringd_http, a_post_without_a_body_is_read)
+{
+    cr_assert(gt(int, parse("POST /v1/drain?wait=1 HTTP/1.1\r\nContent-Length: 0\r\n\r\n"), 0));
+    cr_assert(eq(str, req.method, "POST"));
+    cr_assert(eq(str, req.path, "/v1/drain"));
+    cr_assert(eq(str, req.query, "wait=1"));
 }
 
 Test(ringd_http, a_head_over_the_limit_is_refused)

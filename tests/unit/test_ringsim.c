@@ -207,3 +207,27 @@ Test(ringsim, churn_and_flap_converge_after_quiet)
     cr_assert(eq(int, run(&o), 0));
     sim_free(&w);
 }
+
+/* Drain (ringd's SIGTERM): K nodes drain at 5 s, leave at 8 s, exit at 10 s. Midway every node
+ * has them live but out of the ring; at the end the cluster has converged without them and
+ * nobody was declared faulty. */
+Test(ringsim, drained_nodes_leave_the_ring_at_once_then_leave_cleanly)
+{
+    struct sim_opts o;
+    opts_for(&o, SIM_DRAIN, 40, 31);
+    o.kill = 3;
+    o.duration_ms = 7500;
+    char err[256];
+    cr_assert(eq(int, sim_init(&w, &o, err, sizeof(err)), 0), "%s", err);
+    sim_run(&w);
+    for (uint32_t i = 0; i < w.n; i++) {
+        const struct members *t = swim_members(w.nodes[i].s);
+        cr_assert(w.nodes[i].up);
+        cr_assert(eq(sz, members_ring_count(t), 40), "node %u", i);
+        cr_assert(eq(sz, members_owner_count(t), 37), "node %u: drainers still own keys", i);
+    }
+    sim_free(&w);
+    o.duration_ms = 30000;
+    cr_assert(eq(int, run(&o), 0));
+    sim_free(&w);
+}

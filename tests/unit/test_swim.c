@@ -707,3 +707,64 @@ Test(swim, adopted_table_starts_a_converged_cluster_that_detects_a_kill)
         }
     }
 }
+
+/* Node |observer|'s record of node |subject| has the draining flag. */
+static int seen_draining(int observer, int subject)
+{
+    const struct members *t = swim_members(net.nodes[observer].s);
+    int idx = members_index(t, net.nodes[subject].id, strlen(net.nodes[subject].id));
+    return idx >= 0 && (members_flags(t, (size_t)idx) & MEMBER_FLAG_DRAINING) != 0;
+}
+
+Test(swim, a_drain_leaves_the_ring_everywhere_and_survives_a_suspicion)
+{
+    int n = 6;
+    converge(n, 21, NULL);
+    uint64_t ring_before = swim_ring_checksum(net.nodes[0].s);
+    uint64_t inc = swim_incarnation(net.nodes[4].s);
+    cr_assert(eq(int, swim_drain(net.nodes[4].s, 1, net.now_ms), 0));
+    cr_assert(swim_draining(net.nodes[4].s));
+    cr_assert(not(swim_drain_done(net.nodes[4].s)));
+    uint64_t deadline = net.now_ms + 20000;
+    while (!swim_drain_done(net.nodes[4].s) && net.now_ms < deadline) {
+        net_run(&net, net.now_ms + 50);
+    }
+    cr_assert(swim_drain_done(net.nodes[4].s));
+    printf("drain spread in %llu ms\n", (unsigned long long)(net.now_ms + 20000 - deadline));
+    cr_assert(net_run_until_converged(&net, net.now_ms + 5000),
+              "draining is a live member: one membership, one ring");
+    for (int i = 0; i < n; i++) {
+        const struct members *t = swim_members(net.nodes[i].s);
+        cr_assert(eq(int, net_status(&net, i, 4), MEMBER_ALIVE), "node %d", i);
+        cr_assert(seen_draining(i, 4), "node %d", i);
+        cr_assert(eq(sz, members_owner_count(t), (size_t)n - 1), "node %d", i);
+        cr_assert(eq(sz, members_ring_count(t), (size_t)n), "node %d", i);
+        cr_assert(ne(u64, swim_ring_checksum(net.nodes[i].s), ring_before));
+    }
+    /* A forged suspicion at its current incarnation: the refutation keeps the flag. */
+    struct member m;
+    member_of(1, 4, &m);
+    cr_assert(m.flags & MEMBER_FLAG_DRAINING);
+    m.status = MEMBER_SUSPECT;
+    m.flags = 0;
+    uint8_t buf[1400];
+    size_t len = craft_ping(buf, sizeof(buf), 2, &m, net.nodes[2].id);
+    cr_assert(eq(int, swim_recv(net.nodes[1].s, &net.nodes[2].addr, buf, len, net.now_ms), 0));
+    cr_assert(net_run_until_converged(&net, net.now_ms + 30000));
+    cr_assert(ge(u64, swim_stats(net.nodes[4].s)->refutations, 1));
+    for (int i = 0; i < n; i++) {
+        cr_assert(seen_draining(i, 4), "node %d lost the flag to a refutation", i);
+        cr_assert(eq(int, net_status(&net, i, 4), MEMBER_ALIVE));
+    }
+    /* Ending the drain gives the keys back with a newer incarnation. */
+    cr_assert(eq(int, swim_drain(net.nodes[4].s, 0, net.now_ms), 0));
+    cr_assert(net_run_until_converged(&net, net.now_ms + 30000));
+    for (int i = 0; i < n; i++) {
+        cr_assert(not(seen_draining(i, 4)), "node %d", i);
+        cr_assert(eq(u64, swim_ring_checksum(net.nodes[i].s), ring_before));
+        cr_assert(gt(u64, net_incarnation(&net, i, 4), inc + 1));
+    }
+    /* After a leave, a drain is refused. */
+    cr_assert(eq(int, swim_leave(net.nodes[4].s, net.now_ms), 0));
+    cr_assert(eq(int, swim_drain(net.nodes[4].s, 1, net.now_ms), RING_EINVAL));
+}

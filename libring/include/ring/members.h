@@ -36,6 +36,19 @@ enum member_status {
     MEMBER_LEFT = 3,
 };
 
+/*
+ * Flags a member's own node sets about itself, orthogonal to the status and carried with it
+ * (a suspect or faulty record about a draining member stays draining). Only the member
+ * changes them, each time with a new incarnation, so they spread and survive refutation
+ * like its status does (proto/PROTOCOL.md section 6).
+ *
+ * MEMBER_FLAG_DRAINING: the member is alive and keeps serving what reaches it, but owns no
+ * keys: every node leaves it out of the ring at once, so its keys move in one step before it
+ * leaves (a Kubernetes preStop drain) or while its app is unhealthy.
+ */
+#define MEMBER_FLAG_DRAINING 0x01u
+#define MEMBER_FLAGS_KNOWN   MEMBER_FLAG_DRAINING
+
 struct member_label {
     uint8_t key_len;
     uint8_t value_len;
@@ -48,6 +61,7 @@ struct member {
     char id[MEMBER_ID_BYTES_MAX + 1];
     uint8_t id_len;
     uint8_t status;  /* enum member_status */
+    uint8_t flags;   /* MEMBER_FLAG_* */
     uint16_t weight; /* ring weight, 1..HASHRING_WEIGHT_MAX */
     uint64_t incarnation;
     struct ring_addr addr;
@@ -61,6 +75,10 @@ struct members;
 
 /* Returns the status name: "alive", "suspect", "faulty", "left" (or "unknown"). */
 RING_EXTERN const char *member_status_name(int status);
+
+/* 1 if a member with this status and these flags holds points on the ring (alive or
+ * suspect, and not draining), else 0. Every ring built from a table uses this rule. */
+RING_EXTERN int member_in_ring(int status, unsigned flags);
 
 /*
  * The text fields of a member (its id, group, label keys and values, and every id a message
@@ -106,12 +124,14 @@ RING_EXTERN int member_validate(const struct member *m);
 /*
  * Returns 1 if update |upd| about a member should replace what we know, |cur|, else 0:
  * a higher incarnation wins; at equal incarnation a higher status wins
- * (left > faulty > suspect > alive). Both must be about the same id.
+ * (left > faulty > suspect > alive), and at equal status more flags win (a member changes
+ * its flags only with a new incarnation, so this tie only breaks a forged or corrupt pair
+ * the same way on every node). Both must be about the same id.
  */
 RING_EXTERN int members_update_overrides(const struct member *cur, const struct member *upd);
 
-/* This member's term of the membership checksum: xxHash3-64 over its id, address, status and
- * incarnation (proto/PROTOCOL.md gives the bytes). */
+/* This member's term of the membership checksum: xxHash3-64 over its id, address, status,
+ * flags and incarnation (proto/PROTOCOL.md gives the bytes). */
 RING_EXTERN uint64_t member_digest(const struct member *m);
 
 /*
@@ -164,6 +184,9 @@ RING_EXTERN int members_status(const struct members *t, size_t idx);
 RING_EXTERN uint64_t members_incarnation(const struct members *t, size_t idx);
 RING_EXTERN const struct ring_addr *members_addr(const struct members *t, size_t idx);
 RING_EXTERN uint16_t members_weight(const struct members *t, size_t idx);
+RING_EXTERN unsigned members_flags(const struct members *t, size_t idx);
+/* member_in_ring() of record |idx|. */
+RING_EXTERN int members_in_ring(const struct members *t, size_t idx);
 
 /* Number of records with status |status|. */
 RING_EXTERN size_t members_count_status(const struct members *t, int status);
@@ -171,23 +194,27 @@ RING_EXTERN size_t members_count_status(const struct members *t, int status);
 /* The membership checksum: the sum mod 2^64 of member_digest() over every record. */
 RING_EXTERN uint64_t members_checksum(const struct members *t);
 
-/* The ring checksum of the table's alive and suspect members (they hold points), exactly
+/* The ring checksum of the table's members that hold points (member_in_ring()), exactly
  * hashring_checksum() of a ring built from them with |vnodes| (0 means HASHRING_VNODES_DEFAULT,
  * as in struct hashring_config). O(1). */
 RING_EXTERN uint64_t members_ring_checksum(const struct members *t, uint32_t vnodes);
 
-/* A hash over the ids and addresses of the alive and suspect members: it changes when the
+/* A hash over the ids and addresses of the members in the ring: it changes when the
  * ring does, and when a member that owns keys moves to a new address (a pod rescheduled
  * with the same id), which the ring checksum does not see. Everything that maps a key to an
  * address follows this one. O(1). */
 RING_EXTERN uint64_t members_routes_checksum(const struct members *t);
 
-/* The sum of the weights of the alive and suspect members: the ring has this many x vnodes
+/* The sum of the weights of the members in the ring: the ring has this many x vnodes
  * points. O(1). */
 RING_EXTERN uint64_t members_ring_weight(const struct members *t);
 
-/* Number of alive and suspect members (the ring's member count). */
+/* Number of alive and suspect members, draining or not: the live members SWIM probes and
+ * scales its timeouts by. */
 RING_EXTERN size_t members_ring_count(const struct members *t);
+
+/* Number of members in the ring (member_in_ring()): members_ring_count() less the draining. */
+RING_EXTERN size_t members_owner_count(const struct members *t);
 
 /* Bytes of memory the table holds. */
 RING_EXTERN size_t members_memory_bytes(const struct members *t);

@@ -196,6 +196,23 @@ RING_EXTERN int swim_leave(struct swim *s, uint64_t now_ms);
 /* 1 once the leave has been sent to every member's fair share of retransmits, else 0. */
 RING_EXTERN int swim_leave_done(const struct swim *s);
 
+/*
+ * Starts (|on| 1) or ends (0) draining: this node stays a live member, probing and answering
+ * as before, but sets MEMBER_FLAG_DRAINING on its record with a new incarnation and gossips
+ * it at once, so every node leaves it out of the ring in one step (members.h). Ending it
+ * gives the keys back the same way. A refutation keeps the flag: it is part of our record.
+ * Returns 0, or RING_EINVAL after swim_leave(). Idempotent.
+ */
+RING_EXTERN int swim_drain(struct swim *s, int on, uint64_t now_ms);
+
+/* 1 while this node is draining, else 0. */
+RING_EXTERN int swim_draining(const struct swim *s);
+
+/* 1 once the draining record has been sent to every member's fair share of retransmits (or
+ * no other live member is left to tell), else 0: from then on every reachable node has
+ * heard it, as swim_leave_done() says of a leave. */
+RING_EXTERN int swim_drain_done(const struct swim *s);
+
 /* Feeds one datagram from |from|. Returns 0 or a codec error (counted in decode_errors). */
 RING_EXTERN int swim_recv(struct swim *s, const struct ring_addr *from, const uint8_t *buf,
                           size_t len, uint64_t now_ms);
