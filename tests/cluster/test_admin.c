@@ -8,6 +8,7 @@
 #include <criterion/new/assert.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -110,9 +111,15 @@ Test(admin, head_on_every_get_path_405_with_allow_and_a_date)
         int status = raw_http(0, req, get, sizeof(get));
         snprintf(req, sizeof(req), "HEAD %s HTTP/1.0\r\n\r\n", paths[i]);
         cr_assert(eq(int, raw_http(0, req, head, sizeof(head)), status), "%s: %s", paths[i], head);
-        cr_assert(eq(str, header(head, "Content-Length", a, sizeof(a)),
-                     header(get, "Content-Length", b, sizeof(b))),
-                  "%s", paths[i]);
+        header(head, "Content-Length", a, sizeof(a));
+        header(get, "Content-Length", b, sizeof(b));
+        if (strcmp(paths[i], "/metrics") == 0) {
+            /* its counters (and CPU seconds) move between the two requests: only the length's
+             * presence is comparable */
+            cr_assert(gt(long, strtol(a, NULL, 10), 0), "/metrics HEAD: Content-Length \"%s\"", a);
+        } else {
+            cr_assert(eq(str, a, b), "%s", paths[i]);
+        }
         cr_assert(eq(str, body_of(head), ""), "HEAD %s has a body", paths[i]);
         header(get, "Date", date, sizeof(date));
         cr_assert(eq(int, (int)strlen(date), 29), "%s: Date \"%s\"", paths[i], date);
