@@ -110,10 +110,11 @@ static int read_method(struct mpread__cur *c, struct rpc_msg *m)
     return 0;
 }
 
-/* An array param: a list of strings, stored in m->items. */
+/* An array param: a list of strings, stored in m->items, or of non-negative integers, stored
+ * in m->uints (the first item decides; the list may not mix them). */
 static int read_list(struct mpread__cur *c, struct rpc_msg *m, uint64_t count, struct rpc_val *v)
 {
-    if (count > RPC_PARAM_ITEMS_MAX - m->item_count) {
+    if (count > RPC_PARAM_ITEMS_MAX - m->item_count - m->uint_count) {
         return fail(m, RING_E2BIG, "too many list items in params");
     }
     v->type = RPC_VAL_LIST;
@@ -125,8 +126,19 @@ static int read_list(struct mpread__cur *c, struct rpc_msg *m, uint64_t count, s
         if (rv != 0) {
             return fail(m, rv, "truncated list item");
         }
+        if (k == 0 && h.kind == MPREAD__UINT) {
+            v->type = RPC_VAL_UINTS;
+            v->v.list.first = m->uint_count;
+        }
+        if (v->type == RPC_VAL_UINTS) {
+            if (h.kind != MPREAD__UINT) {
+                return fail(m, RING_ETYPE, "a list holds only strings or only integers >= 0");
+            }
+            m->uints[m->uint_count++] = h.n;
+            continue;
+        }
         if (h.kind != MPREAD__STR && h.kind != MPREAD__BIN) {
-            return fail(m, RING_ETYPE, "list params may hold only strings");
+            return fail(m, RING_ETYPE, "a list holds only strings or only integers >= 0");
         }
         if (h.n > RPC_STR_BYTES_MAX) {
             return fail(m, RING_E2BIG, "string param too long");
@@ -308,6 +320,7 @@ static void msg_clear(struct rpc_msg *m, const uint8_t *p, size_t len)
     m->method = (struct rpc_bytes){ NULL, 0 };
     m->param_count = 0;
     m->item_count = 0;
+    m->uint_count = 0;
     m->is_error = 0;
     m->error = 0;
     m->error_code = (struct rpc_bytes){ NULL, 0 };
@@ -408,6 +421,26 @@ int rpc_param_list(const struct rpc_msg *m, uint32_t i, const struct rpc_bytes *
         return RING_ETYPE;
     }
     *items = &m->items[v->v.list.first];
+    *count = v->v.list.count;
+    return 0;
+}
+
+int rpc_param_uints(const struct rpc_msg *m, uint32_t i, const uint64_t **vals, uint32_t *count)
+{
+    const struct rpc_val *v;
+    int rv = param_at(m, i, &v);
+    if (rv != 0) {
+        return rv;
+    }
+    if (v->type == RPC_VAL_LIST && v->v.list.count == 0) {
+        *vals = m->uints;
+        *count = 0;
+        return 0;
+    }
+    if (v->type != RPC_VAL_UINTS) {
+        return RING_ETYPE;
+    }
+    *vals = &m->uints[v->v.list.first];
     *count = v->v.list.count;
     return 0;
 }

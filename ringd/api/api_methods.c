@@ -635,9 +635,7 @@ static void pack_shards_missing(msgpack_packer *pk, const uint32_t *a, size_t na
     j = 0;
     for (size_t i = 0; i < na && packed > 0; i++) {
         if (absent(a[i], b, nb, &j)) {
-            char key[SHARDS_KEY_BYTES_MAX + 1];
-            size_t len = shards_key(a[i], key);
-            msgpack_pack_str_with_body(pk, key, len);
+            msgpack_pack_uint32(pk, a[i]);
             packed--;
         }
     }

@@ -406,24 +406,20 @@ static void text_list(struct sbuf *b, const msgpack_object *l, const char *sign)
         const msgpack_object *id = &l->via.array.ptr[i];
         if (id->type == MSGPACK_OBJECT_STR) {
             sbuf_printf(b, " %s%s", sign, ctl_shown_n(id->via.str.ptr, id->via.str.size));
+        } else if (id->type == MSGPACK_OBJECT_POSITIVE_INTEGER) { /* a shard number */
+            sbuf_printf(b, " %s%llu", sign, (unsigned long long)id->via.u64);
         }
     }
 }
 
-/* The shard numbers in list |l| (decimal strings on the wire: notification params take only
- * lists of strings) as a JSON array of integers, as owned_shards() sends them. */
+/* The shard numbers in list |l| as a JSON array of integers. */
 static void json_shards(struct sbuf *b, const msgpack_object *l)
 {
     sbuf_adds(b, "[");
     for (uint32_t i = 0, n = 0; l->type == MSGPACK_OBJECT_ARRAY && i < l->via.array.size; i++) {
         const msgpack_object *s = &l->via.array.ptr[i];
-        char num[16];
-        if (s->type == MSGPACK_OBJECT_STR && s->via.str.size > 0 && s->via.str.size < sizeof(num)) {
-            memcpy(num, s->via.str.ptr, s->via.str.size);
-            num[s->via.str.size] = '\0';
-            if (strspn(num, "0123456789") == s->via.str.size) {
-                sbuf_printf(b, "%s%s", n++ > 0 ? "," : "", num);
-            }
+        if (s->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+            sbuf_printf(b, "%s%llu", n++ > 0 ? "," : "", (unsigned long long)s->via.u64);
         }
     }
     sbuf_adds(b, "]");

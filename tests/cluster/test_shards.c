@@ -184,10 +184,10 @@ Test(shards, a_dead_owner_s_shards_move_and_watchers_hear_of_it)
         const msgpack_object *p = params->via.array.ptr;
         cr_assert(eq(u32, p[3].via.array.size, 0), "node 0 released nothing");
         for (uint32_t k = 0; k < p[2].via.array.size; k++) {
-            char num[8];
-            snprintf(num, sizeof(num), "%.*s", (int)p[2].via.array.ptr[k].via.str.size,
-                     p[2].via.array.ptr[k].via.str.ptr);
-            int s = atoi(num);
+            /* shard numbers are integers, as in owned_shards() */
+            cr_assert(eq(int, p[2].via.array.ptr[k].type, MSGPACK_OBJECT_POSITIVE_INTEGER));
+            cr_assert(lt(u64, p[2].via.array.ptr[k].via.u64, SHARDS));
+            int s = (int)p[2].via.array.ptr[k].via.u64;
             cr_assert(eq(int, had[s], 2), "shard %d came from n%d, not n2", s, had[s]);
             acquired++;
         }

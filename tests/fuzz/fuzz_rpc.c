@@ -77,6 +77,10 @@ static int pack_param(msgpack_packer *pk, const struct rpc_msg *m, const struct 
     }
     int rv = msgpack_pack_array(pk, v->v.list.count);
     for (uint32_t k = 0; rv == 0 && k < v->v.list.count; k++) {
+        if (v->type == RPC_VAL_UINTS) {
+            rv = msgpack_pack_uint64(pk, m->uints[v->v.list.first + k]);
+            continue;
+        }
         const struct rpc_bytes *item = &m->items[v->v.list.first + k];
         rv = msgpack_pack_str_with_body(pk, item->ptr, item->len);
     }
@@ -137,7 +141,9 @@ static int same_val(const struct rpc_msg *a, const struct rpc_val *va, const str
         return 0;
     }
     for (uint32_t k = 0; k < va->v.list.count; k++) {
-        if (!same_bytes(a->items[va->v.list.first + k], b->items[vb->v.list.first + k])) {
+        if (va->type == RPC_VAL_UINTS
+                ? a->uints[va->v.list.first + k] != b->uints[vb->v.list.first + k]
+                : !same_bytes(a->items[va->v.list.first + k], b->items[vb->v.list.first + k])) {
             return 0;
         }
     }

@@ -231,7 +231,13 @@ static const struct bad_case bad_cases[] = {
     { "params nil", BYTES("\x94\x00\x07\xa1m\xc0"), RING_ETYPE, 7 },
     { "param a map", BYTES("\x94\x00\x07\xa1m\x91\x80"), RING_ETYPE, 7 },
     { "param an ext", BYTES("\x94\x00\x07\xa1m\x91\xd4\x01\x00"), RING_ETYPE, 7 },
-    { "list of ints", BYTES("\x94\x00\x07\xa1m\x91\x92\xa1x\x01"), RING_ETYPE, 7 },
+    { "a list of a string, then an int", BYTES("\x94\x00\x07\xa1m\x91\x92\xa1x\x01"), RING_ETYPE,
+      7 },
+    { "a list of an int, then a string", BYTES("\x94\x00\x07\xa1m\x91\x92\x01\xa1x"), RING_ETYPE,
+      7 },
+    { "a list of an int, then a negative", BYTES("\x94\x00\x07\xa1m\x91\x92\x01\xff"), RING_ETYPE,
+      7 },
+    { "a list of a negative int", BYTES("\x94\x00\x07\xa1m\x91\x91\xff"), RING_ETYPE, 7 },
     { "list of lists", BYTES("\x94\x00\x07\xa1m\x91\x91\x90"), RING_ETYPE, 7 },
     { "error a string", BYTES("\x94\x01\x07\xa4oops\xc0"), RING_ETYPE, 7 },
     { "error map without code", BYTES("\x94\x01\x07\x81\xa7message\xa1x\xc0"), RING_ETYPE, 7 },
@@ -697,6 +703,48 @@ Test(rpc, error_response_round_trips)
     cr_assert(eq(int, m.error, RING_EEMPTY));
     assert_bytes(m.error_message, "ring has no members");
     rpc_buf_free(&o.b);
+}
+
+/* A list of integers (shard numbers in a notification) reads as one, a list of strings as
+ * the other, each through its own accessor; the two kinds share the item bound. */
+Test(rpc, lists_of_integers_and_of_strings)
+{
+    struct rpc_msg m;
+    /* [2, "n", [[1, 2, 18446744073709551615], ["a"], []]] */
+    static const char bytes[] = "\x93\x02\xa1n\x93\x93\x01\x02\xcf\xff\xff\xff\xff\xff\xff"
+                                "\xff\xff\x91\xa1"
+                                "a\x90";
+    cr_assert(eq(int, rpc_parse(BYTES(bytes), &m, NULL), 0), "%s", m.detail);
+    const uint64_t *vals;
+    const struct rpc_bytes *items;
+    uint32_t count = 9;
+    cr_assert(eq(int, rpc_param_uints(&m, 0, &vals, &count), 0));
+    cr_assert(eq(u32, count, 3));
+    cr_assert(eq(u64, vals[0], 1));
+    cr_assert(eq(u64, vals[1], 2));
+    cr_assert(eq(u64, vals[2], UINT64_MAX));
+    cr_assert(eq(int, rpc_param_list(&m, 0, &items, &count), RING_ETYPE));
+    cr_assert(eq(int, rpc_param_uints(&m, 1, &vals, &count), RING_ETYPE));
+    cr_assert(eq(int, rpc_param_list(&m, 1, &items, &count), 0));
+    cr_assert(eq(u32, count, 1));
+    assert_bytes(items[0], "a");
+    cr_assert(eq(int, rpc_param_uints(&m, 2, &vals, &count), 0), "[] is an empty list of either");
+    cr_assert(eq(u32, count, 0));
+    cr_assert(eq(int, rpc_param_list(&m, 2, &items, &count), 0));
+    cr_assert(eq(u32, count, 0));
+    /* 40 integers and 40 strings: over the 64 items the two kinds share */
+    struct out o;
+    out_init(&o);
+    pack_req(&o, 7, "m", 2);
+    msgpack_pack_array(&o.pk, 40);
+    for (int i = 0; i < 40; i++) {
+        msgpack_pack_uint32(&o.pk, (uint32_t)i);
+    }
+    msgpack_pack_array(&o.pk, 40);
+    for (int i = 0; i < 40; i++) {
+        msgpack_pack_str_with_body(&o.pk, "s", 1);
+    }
+    check_built("40 integers and 40 strings", &o, RING_E2BIG, 7);
 }
 
 Test(rpc, error_map_skips_unknown_keys_and_names)

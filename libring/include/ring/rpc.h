@@ -97,6 +97,7 @@ enum rpc_val_type {
     RPC_VAL_STR,   /* |s| */
     RPC_VAL_BIN,   /* |s| */
     RPC_VAL_LIST,  /* an array of str or bin: |list| indexes rpc_msg.items */
+    RPC_VAL_UINTS, /* an array of non-negative integers: |list| indexes rpc_msg.uints */
 };
 
 /* Bytes inside the reader's buffer (or the parsed buffer): not NUL-terminated. */
@@ -136,6 +137,9 @@ struct rpc_msg {
     struct rpc_val params[RPC_PARAMS_MAX];
     struct rpc_bytes items[RPC_PARAM_ITEMS_MAX];
     uint32_t item_count;
+    /* The items of integer lists; items and uints share the RPC_PARAM_ITEMS_MAX bound. */
+    uint64_t uints[RPC_PARAM_ITEMS_MAX];
+    uint32_t uint_count;
     /* Responses: |is_error| 0 means success and |result| holds the result's msgpack bytes,
      * to decode with msgpack_unpack() or any decoder (its depth is within RPC_DEPTH_MAX).
      * Otherwise |error| is the RING_E* code named by |error_code| (RING_EPROTO for a name
@@ -209,7 +213,7 @@ RING_EXTERN void rpc_reader_commit(struct rpc_reader *r, size_t n);
  *   per message (the message is consumed; rpc_server_action() says what to send):
  *     RING_ETYPE   wrong envelope: unknown type, wrong arity, msgid/method/params/error of
  *                  the wrong msgpack type, a param of an unsupported type (map, ext, nested
- *                  array, or a non-string list item)
+ *                  array, or a list mixing strings and integers, or of anything else)
  *     RING_E2BIG   nesting deeper than RPC_DEPTH_MAX, a method, string, error code or list
  *                  over its limit, more than RPC_PARAMS_MAX params, RPC_PARAM_ITEMS_MAX
  *                  items or RPC_ERROR_KEYS_MAX error keys
@@ -294,6 +298,10 @@ RING_EXTERN int rpc_param_uint(const struct rpc_msg *m, uint32_t i, uint64_t max
 /* A list param: |*items| points at |*count| entries of m->items (an empty array is a list). */
 RING_EXTERN int rpc_param_list(const struct rpc_msg *m, uint32_t i, const struct rpc_bytes **items,
                                uint32_t *count);
+/* An integer list param: |*vals| points at |*count| entries of m->uints (an empty array is
+ * a string list: take it for an empty integer list too). */
+RING_EXTERN int rpc_param_uints(const struct rpc_msg *m, uint32_t i, const uint64_t **vals,
+                                uint32_t *count);
 
 /* Returns 1 if |m|'s method is |name| (NUL-terminated), else 0. */
 RING_EXTERN int rpc_method_is(const struct rpc_msg *m, const char *name);
