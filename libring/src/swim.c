@@ -454,6 +454,35 @@ int swim_drain_done(const struct swim *s)
     return s->drain_spread || members_ring_count(s->table) <= 1;
 }
 
+/* ---- force-leave ---- */
+
+int swim_force_leave(struct swim *s, const char *id, size_t id_len, uint64_t now_ms)
+{
+    s->now_ms = now_ms;
+    if (swim__is_self(s, id, id_len)) {
+        return RING_EINVAL; /* swim_leave() is ours */
+    }
+    int idx = members_index(s->table, id, id_len);
+    if (idx < 0) {
+        return RING_ENOENT;
+    }
+    int st = members_status(s->table, (size_t)idx);
+    if (st == MEMBER_ALIVE) {
+        return RING_EAGAIN; /* only the member itself says it is leaving while it lives */
+    }
+    if (st == MEMBER_LEFT) {
+        return 0;
+    }
+    /* Left at the incarnation we hold: every node takes it as it takes a leave relayed by
+     * gossip (a higher status at the same incarnation), and a member that is in fact alive
+     * hears it and refutes one incarnation higher, as it refutes a suspicion. */
+    struct member m;
+    members_get(s->table, (size_t)idx, &m);
+    m.status = MEMBER_LEFT;
+    s->gossip_next_ms = now_ms;
+    return swim__commit(s, &m, NULL, 0);
+}
+
 /* ---- datagrams in ---- */
 
 static int is_datagram_type(uint8_t type)

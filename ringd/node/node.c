@@ -402,6 +402,19 @@ int ringd_join(struct ringd *d)
     return rv;
 }
 
+int ringd_force_leave(struct ringd *d, const char *id, size_t id_len)
+{
+    int rv = swim_force_leave(d->swim, id, id_len, uv_now(d->loop));
+    if (rv == 0) {
+        char shown[MEMBER_ID_BYTES_MAX + 1];
+        memcpy(shown, id, id_len);
+        shown[id_len] = '\0';
+        ringd_log(&d->log, RINGD_LOG_INFO, "force_leave", "id", shown, NULL);
+        ringd_pump(d); /* the left record goes out now, and the ring is rebuilt this iteration */
+    }
+    return rv;
+}
+
 static void on_leave_timer(uv_timer_t *t)
 {
     struct ringd *d = t->data;

@@ -213,6 +213,17 @@ RING_EXTERN int swim_draining(const struct swim *s);
  * heard it, as swim_leave_done() says of a leave. */
 RING_EXTERN int swim_drain_done(const struct swim *s);
 
+/*
+ * Forces member |id| (|id_len| bytes) out, as Serf's force-leave: a suspect or faulty member
+ * that will never come back becomes left at the incarnation we hold, stops being probed,
+ * leaves the ring, and its record spreads by gossip like a leave (the gossip round is pulled
+ * forward) until it is reaped. A member that is in fact alive refutes it with a higher
+ * incarnation, as it refutes a suspicion. Returns 0 (also when it is already left),
+ * RING_ENOENT (not in the table), RING_EAGAIN (alive: only a member that is not alive may be
+ * forced) or RING_EINVAL (our own id: use swim_leave()).
+ */
+RING_EXTERN int swim_force_leave(struct swim *s, const char *id, size_t id_len, uint64_t now_ms);
+
 /* Feeds one datagram from |from|. Returns 0 or a codec error (counted in decode_errors). */
 RING_EXTERN int swim_recv(struct swim *s, const struct ring_addr *from, const uint8_t *buf,
                           size_t len, uint64_t now_ms);
