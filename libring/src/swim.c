@@ -676,7 +676,8 @@ uint64_t swim_next_deadline(const struct swim *s)
 
 /* ---- events ---- */
 
-void swim__event(struct swim *s, uint8_t type, uint8_t old_status, const struct member *m)
+struct swim_event *swim__event(struct swim *s, uint8_t type, uint8_t old_status,
+                               const struct member *m)
 {
     if (s->ev_count == s->ev_cap) {
         size_t cap = s->ev_cap;
@@ -684,7 +685,7 @@ void swim__event(struct swim *s, uint8_t type, uint8_t old_status, const struct 
             swim__grow(s, s->events, &cap, s->ev_count + 1, sizeof(*ev), SWIM_EVENTS_MAX);
         if (ev == NULL) {
             s->stats.events_dropped++;
-            return;
+            return NULL;
         }
         /* Unwrap the ring into the larger array: the wrapped head part moves up. */
         size_t tail =
@@ -699,6 +700,7 @@ void swim__event(struct swim *s, uint8_t type, uint8_t old_status, const struct 
     e->type = type;
     e->old_status = old_status;
     e->member = *m;
+    return e;
 }
 
 int swim_next_event(struct swim *s, struct swim_event *ev)
