@@ -1,7 +1,8 @@
 /*
  * `ringctl force-leave ID` against real ringd processes: a killed node forced out is left
  * at every node and out of the ring; an alive node, the node itself and an unknown id are
- * refused (exit 1 with the reason) and change nothing.
+ * refused (exit 1 with the reason) and change nothing; what a local client may send as the
+ * id (no id, the wrong type, empty, too long, bytes that are no id) is an error answer.
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
@@ -89,4 +90,38 @@ Test(force_leave, a_killed_node_is_forced_out_everywhere_and_an_alive_one_is_ref
     converge(2);
     cr_assert(eq(int, ctl(1, "members --status left", out, sizeof(out)), 0), "%s", out);
     cr_assert(not(eq(ptr, strstr(out, "n2 "), NULL)), "%s", out);
+}
+
+/* A force_leave call answered |rv| on |c|: an error |code|, its message free of raw bytes. */
+static void assert_refused(struct ringc *c, int rv, const char *code, const char *what)
+{
+    cr_assert(eq(int, rv, RINGC_ERESPONSE), "force_leave(%s) answered %d", what, rv);
+    cr_assert(eq(str, (char *)ringc_error_code(c), (char *)code), "force_leave(%s)", what);
+    for (const char *p = ringc_error_message(c); *p != '\0'; p++) {
+        cr_assert(ge(int, (unsigned char)*p, 0x20), "a raw byte in %s", ringc_error_message(c));
+    }
+}
+
+Test(force_leave, hostile_ids_are_error_answers)
+{
+    cluster_start(2);
+    converge(2);
+    struct ringc *c = cluster_connect(0);
+    const msgpack_object *res;
+    static char huge[4001];
+    memset(huge, 'x', sizeof(huge) - 1);
+    assert_refused(c, ringc_call(c, &res, 2000, "force_leave", ""), "EINVAL", "");
+    assert_refused(c, ringc_call(c, &res, 2000, "force_leave", "u", (uint64_t)7), "EINVAL", "7");
+    assert_refused(c, ringc_call(c, &res, 2000, "force_leave", "s", ""), "EINVAL", "\"\"");
+    assert_refused(c, ringc_call(c, &res, 2000, "force_leave", "ss", "n1", "n1"), "EINVAL",
+                   "n1, n1");
+    assert_refused(c, ringc_call(c, &res, 2000, "force_leave", "s", huge), "ENOENT", "4000 B");
+    assert_refused(c, ringc_call(c, &res, 2000, "force_leave", "b", "n1\0\x1b[2J", (size_t)7),
+                   "ENOENT", "bin");
+    assert_refused(c, ringc_call(c, &res, 2000, "force_leave", "s", "\x1b]0;owned\x07"), "ENOENT",
+                   "escapes");
+    ringc_close(c);
+    /* n1 untouched, n0 still answering */
+    cr_assert(status_is(0, "n1", "alive"));
+    converge(2);
 }
