@@ -454,6 +454,35 @@ int swim_drain_done(const struct swim *s)
     return s->drain_spread || members_ring_count(s->table) <= 1;
 }
 
+/* ---- force-leave ---- */
+
+int swim_force_leave(struct swim *s, const char *id, size_t id_len, uint64_t now_ms)
+{
+    s->now_ms = now_ms;
+    if (swim__is_self(s, id, id_len)) {
+        return RING_EINVAL; /* swim_leave() is ours */
+    }
+    int idx = members_index(s->table, id, id_len);
+    if (idx < 0) {
+        return RING_ENOENT;
+    }
+    int st = members_status(s->table, (size_t)idx);
+    if (st == MEMBER_ALIVE) {
+        return RING_EAGAIN; /* only the member itself says it is leaving while it lives */
+    }
+    if (st == MEMBER_LEFT) {
+        return 0;
+    }
+    /* Left at the incarnation we hold: every node takes it as it takes a leave relayed by
+     * gossip (a higher status at the same incarnation), and a member that is in fact alive
+     * hears it and refutes one incarnation higher, as it refutes a suspicion. */
+    struct member m;
+    members_get(s->table, (size_t)idx, &m);
+    m.status = MEMBER_LEFT;
+    s->gossip_next_ms = now_ms;
+    return swim__commit(s, &m, NULL, 0);
+}
+
 /* ---- datagrams in ---- */
 
 static int is_datagram_type(uint8_t type)
@@ -647,7 +676,8 @@ uint64_t swim_next_deadline(const struct swim *s)
 
 /* ---- events ---- */
 
-void swim__event(struct swim *s, uint8_t type, uint8_t old_status, const struct member *m)
+struct swim_event *swim__event(struct swim *s, uint8_t type, uint8_t old_status,
+                               const struct member *m)
 {
     if (s->ev_count == s->ev_cap) {
         size_t cap = s->ev_cap;
@@ -655,7 +685,7 @@ void swim__event(struct swim *s, uint8_t type, uint8_t old_status, const struct 
             swim__grow(s, s->events, &cap, s->ev_count + 1, sizeof(*ev), SWIM_EVENTS_MAX);
         if (ev == NULL) {
             s->stats.events_dropped++;
-            return;
+            return NULL;
         }
         /* Unwrap the ring into the larger array: the wrapped head part moves up. */
         size_t tail =
@@ -670,6 +700,7 @@ void swim__event(struct swim *s, uint8_t type, uint8_t old_status, const struct 
     e->type = type;
     e->old_status = old_status;
     e->member = *m;
+    return e;
 }
 
 int swim_next_event(struct swim *s, struct swim_event *ev)

@@ -327,7 +327,9 @@ uint64_t swim__id_hash(const char *id, size_t id_len);
 /* The protocol period and probe timeout stretched by the local health score. */
 uint64_t swim__scaled(const struct swim *s, uint64_t ms);
 struct swim_out *swim__out_push(struct swim *s, uint8_t type, const struct ring_addr *to);
-void swim__event(struct swim *s, uint8_t type, uint8_t old_status, const struct member *m);
+/* Queues an event; returns it (to fill in more), or NULL when the queue is full (counted). */
+struct swim_event *swim__event(struct swim *s, uint8_t type, uint8_t old_status,
+                               const struct member *m);
 /* Adds |delta| to the local health score, within 0..awareness_max. */
 void swim__health(struct swim *s, int delta);
 

@@ -223,6 +223,14 @@ static void probe_failed(struct swim *s)
      * only make the new process refute. */
     if (idx >= 0 && members_incarnation(s->table, (size_t)idx) == p->incarnation &&
         ring_addr_equal(members_addr(s->table, (size_t)idx), &p->addr)) {
+        if (s->cfg.debug_events) {
+            struct member m;
+            members_get(s->table, (size_t)idx, &m);
+            struct swim_event *e = swim__event(s, SWIM_EVENT_PROBE_FAILED, m.status, &m);
+            if (e != NULL) {
+                e->count = p->nacks;
+            }
+        }
         swim__suspect(s, idx);
     }
 }

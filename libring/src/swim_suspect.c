@@ -343,6 +343,9 @@ static int hear_self(struct swim *s, const struct member *m)
         return 0;
     }
     self.incarnation = m->incarnation + (m->incarnation < UINT64_MAX);
+    if (s->cfg.debug_events) {
+        (void)swim__event(s, SWIM_EVENT_REFUTED, self.status, m);
+    }
     if (m->status == MEMBER_SUSPECT || m->status == MEMBER_FAULTY) {
         s->stats.refutations++;
         swim__health(s, 1);

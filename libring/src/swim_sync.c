@@ -311,6 +311,27 @@ static int merge_sync(struct swim *s, const struct ring_addr *from, size_t len_m
     return 0;
 }
 
+/* The debug event of a merged sync with |peer| (swim_config.debug_events): the members that
+ * are new to us since the table held |before|, as merging never reaps. */
+static void synced(struct swim *s, const struct codec_sync *hdr, const struct ring_addr *peer,
+                   int served, size_t before)
+{
+    if (!s->cfg.debug_events) {
+        return;
+    }
+    struct member m;
+    memset(&m, 0, sizeof(m));
+    memcpy(m.id, hdr->from, hdr->from_len);
+    m.id_len = hdr->from_len;
+    m.addr = *peer;
+    struct swim_event *e = swim__event(s, SWIM_EVENT_SYNCED, 0, &m);
+    if (e != NULL) {
+        size_t after = members_count(s->table);
+        e->served = (uint8_t)served;
+        e->count = after > before ? (uint32_t)(after - before) : 0;
+    }
+}
+
 int swim_stream_response(struct swim *s, uint32_t token, const uint8_t *buf, size_t len,
                          uint64_t now_ms)
 {
@@ -343,6 +364,9 @@ int swim_stream_response(struct swim *s, uint32_t token, const uint8_t *buf, siz
     s->join_admitted = 0;
     size_t before = members_count(s->table);
     int rv = merge_sync(s, NULL, len_max, mode, buf, len, CODEC_SYNC_REPLY, &hdr);
+    if (rv == 0) {
+        synced(s, &hdr, &done.to, 0, before);
+    }
     if (join) {
         join_answered(s, rv == 0);
     } else if (done.kind == SWIM_STREAM_CATCHUP) {
@@ -416,11 +440,13 @@ ssize_t swim_stream_serve(struct swim *s, const struct ring_addr *from, const ui
         n = serve_ping(s, req, len, resp, cap);
     } else if (type == CODEC_SYNC) {
         struct codec_sync hdr;
+        size_t before = members_count(s->table);
         int rv = merge_sync(s, from, swim_stream_bytes_max(s, 0),
                             swim__admit_mode_of(s, from, NULL, 0, 1), req, len, CODEC_SYNC, &hdr);
         if (rv != 0) {
             n = rv;
         } else {
+            synced(s, &hdr, from, 1, before);
             n = encode_reply(s, hdr.checksum, resp, cap);
             n = n == RING_EMSGSIZE ? RING_ENOBUFS : n;
         }

@@ -1,11 +1,9 @@
 /*
- * api_methods: lookup, lookup_n, members, ring, stats, watch, join, leave, keys, groups,
- * api_methods: lookup, lookup_n, members, ring, stats, watch, join, leave, keys, groups,
- * owned_shards, shards, release; drain, undrain, ready (api_life.c); api_groups.c answers for
- * sub-sharded nodes. Each validates its
- * params first, then packs its result; maps use string keys so any msgpack client reads them.
- * Answers come from the current ring (rebuilt once per loop iteration, see node.c) and
- * swim's member table.
+ * api_methods: lookup, lookup_n, members, ring, stats, watch, join, leave, force_leave, keys,
+ * groups, owned_shards, shards, release; drain, undrain, ready (api_life.c); api_groups.c
+ * answers for sub-sharded nodes. Each validates its params first, then packs its result;
+ * maps use string keys so any msgpack client reads them. Answers come from the current ring
+ * (rebuilt once per loop iteration, see node.c) and swim's member table.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -371,6 +369,38 @@ static int m_leave(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     return 0;
 }
 
+/* force_leave(id): a failed member that will never come back leaves every node's table and
+ * ring now (swim_force_leave(), Serf's force-leave). An alive member is refused: it would
+ * refute the leave anyway. */
+static int m_force_leave(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
+                         struct api_call *call)
+{
+    struct rpc_bytes id;
+    if (m->param_count != 1 || rpc_param_bytes(m, 0, &id) != 0 || id.len == 0) {
+        return fail(call, RING_EINVAL, "force_leave takes one param, the member's id%s", "");
+    }
+    char shown[80]; /* the echo is escaped: a client may print it */
+    escape_text_buf(shown, sizeof(shown), id.ptr, id.len > 64 ? 64 : id.len);
+    int rv = id.len <= MEMBER_ID_BYTES_MAX ? ringd_force_leave(d, id.ptr, id.len) : RING_ENOENT;
+    if (rv == RING_ENOENT) {
+        return fail(call, rv, "no member \"%s\"", shown);
+    }
+    if (rv == RING_EAGAIN) {
+        return fail(call, RING_EINVAL, "%s is alive: force-leave takes a failed member", shown);
+    }
+    if (rv == RING_EINVAL) {
+        return fail(call, rv, "%s is this node: it leaves with leave()", shown);
+    }
+    if (rv != 0) {
+        return fail(call, rv, "force_leave: %s", ring_strerror(rv));
+    }
+    rpc_pack_result_begin(pk, m->msgid);
+    msgpack_pack_map(pk, 2);
+    view_pack_key_str(pk, "id", id.ptr, id.len);
+    view_pack_key_str(pk, "status", "left", 4);
+    return 0;
+}
+
 static int m_owned_shards(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
                           struct api_call *call)
 {
@@ -537,6 +567,7 @@ static const struct {
     { "watch", m_watch },
     { "join", m_join },
     { "leave", m_leave },
+    { "force_leave", m_force_leave },
     { "keys", m_keys },
     { "keys_op", m_keys_op },
     { "keys_status", m_keys_status },

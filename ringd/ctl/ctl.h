@@ -81,6 +81,8 @@ int ctl_checksums(struct ctl *ctl, const struct ctl_args *a);
 int ctl_join(struct ctl *ctl, const struct ctl_args *a);
 int ctl_release(struct ctl *ctl, const struct ctl_args *a);
 int ctl_leave(struct ctl *ctl, const struct ctl_args *a);
+/* Marks a failed member left (force_leave()). */
+int ctl_force_leave(struct ctl *ctl, const struct ctl_args *a);
 int ctl_stats(struct ctl *ctl, const struct ctl_args *a);
 int ctl_keys(struct ctl *ctl, const struct ctl_args *a);
 /* ctl_keygen.c: a fresh cluster key, to stdout or a new 0600 file. */

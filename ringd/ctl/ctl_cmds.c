@@ -814,6 +814,22 @@ int ctl_leave(struct ctl *ctl, const struct ctl_args *a)
     return 0;
 }
 
+int ctl_force_leave(struct ctl *ctl, const struct ctl_args *a)
+{
+    const msgpack_object *res;
+    int rv = ringc_call(ctl->c, &res, ctl->timeout_ms, "force_leave", "s", a->pos[0]);
+    if (rv != 0) {
+        return ctl_report(ctl, "force-leave", rv);
+    }
+    if (ctl->json) {
+        ctl_print_json(res);
+    } else {
+        printf("%s is left: it leaves every node's table and ring as the news spreads\n",
+               ctl_shown(a->pos[0]));
+    }
+    return 0;
+}
+
 /* ---- checksums -------------------------------------------------------------------------- */
 
 struct group {

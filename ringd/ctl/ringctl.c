@@ -65,6 +65,11 @@ static const struct command commands[] = {
     { "join", "[--] ADDR...", "join the cluster through ip:port seeds", "", "", ctl_join, 1,
       CTL_ARGS_MAX, 1 },
     { "leave", "", "leave the cluster gracefully (ringd then exits)", "", "", ctl_leave, 0, 0, 1 },
+    { "force-leave", "[--] ID", "mark failed member ID as left everywhere",
+      "Marks member ID, suspect or faulty and never coming back, as left: it is no longer\n"
+      "probed and leaves every node's member table and ring as the news spreads by gossip\n"
+      "(as Serf's force-leave). An alive member is refused (exit 1): it would refute it.",
+      "", ctl_force_leave, 1, 1, 1 },
     { "drain", "[--cancel]", "give this node's keys away, wait until drained",
       "Drains this node: it stays a member and keeps forwarding, but owns no keys; every\n"
       "node moves its keys at once. Waits until every node has heard and what it was\n"

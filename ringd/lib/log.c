@@ -31,7 +31,8 @@ static const struct {
     { "members", FIELD_NUMBER }, { "incarnation", FIELD_NUMBER }, { "port", FIELD_NUMBER },
     { "seeds", FIELD_NUMBER },   { "groups", FIELD_NUMBER },      { "owned", FIELD_NUMBER },
     { "shards", FIELD_NUMBER },  { "keys", FIELD_NUMBER },        { "waited_s", FIELD_NUMBER },
-    { "complete", FIELD_BOOL },  { "truncated", FIELD_BOOL },
+    { "nacks", FIELD_NUMBER },   { "new_members", FIELD_NUMBER }, { "complete", FIELD_BOOL },
+    { "truncated", FIELD_BOOL },
 };
 
 static int field_type(const char *key)

@@ -305,6 +305,9 @@ void ringd_pump(struct ringd *d);
  * stops. */
 void ringd_leave(struct ringd *d, const char *why);
 void ringd_stop(struct ringd *d);
+/* Forces failed member |id| out (swim_force_leave()) and sends the news at once. Returns 0,
+ * RING_ENOENT (unknown), RING_EAGAIN (alive) or RING_EINVAL (this node's own id). */
+int ringd_force_leave(struct ringd *d, const char *id, size_t id_len);
 void ringd_free(struct ringd *d);
 int ringd_ready(const struct ringd *d);
 /* Closes |h| unless it is already closing (for handles owned by |d|). */

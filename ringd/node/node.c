@@ -39,6 +39,32 @@ static int member_change_level(uint8_t status)
     return status == MEMBER_ALIVE || status == MEMBER_LEFT ? RINGD_LOG_INFO : RINGD_LOG_WARN;
 }
 
+/* The protocol's own observations, which swim queues only under --log-level debug
+ * (swim_config.debug_events). */
+static void log_protocol_event(struct ringd *d, const struct swim_event *ev, const char *addr,
+                               const char *inc)
+{
+    const struct member *m = &ev->member;
+    char count[12];
+    snprintf(count, sizeof(count), "%u", (unsigned)ev->count);
+    switch (ev->type) {
+    case SWIM_EVENT_PROBE_FAILED:
+        ringd_log(&d->log, RINGD_LOG_DEBUG, "probe_failed", "id", m->id, "address", addr,
+                  "incarnation", inc, "nacks", count, NULL);
+        break;
+    case SWIM_EVENT_REFUTED:
+        ringd_log(&d->log, RINGD_LOG_DEBUG, "refuted", "heard", member_status_name(m->status),
+                  "incarnation", inc, NULL);
+        break;
+    case SWIM_EVENT_SYNCED:
+        ringd_log(&d->log, RINGD_LOG_DEBUG, ev->served ? "sync_served" : "sync_done", "peer", m->id,
+                  "address", addr, "new_members", count, NULL);
+        break;
+    default:
+        break;
+    }
+}
+
 static void log_member_event(struct ringd *d, const struct swim_event *ev)
 {
     char addr[RING_ADDR_STRLEN];
@@ -60,6 +86,7 @@ static void log_member_event(struct ringd *d, const struct swim_event *ev)
         ringd_log(&d->log, RINGD_LOG_DEBUG, "member_reaped", "id", m->id, "address", addr, NULL);
         break;
     default:
+        log_protocol_event(d, ev, addr, inc);
         break;
     }
 }
@@ -293,6 +320,7 @@ static int swim_start(struct ringd *d)
         .indirect_probes = c->indirect_probes,
         .suspicion_mult = c->suspect_mult,
         .sync_interval_ms = c->sync_interval_ms,
+        .debug_events = c->log_level == RINGD_LOG_DEBUG,
         /* Sealed datagrams must still fit the 1,400 bytes that are never fragmented. */
         .datagram_bytes_max = ringd_encrypting(d) ? 1400 - SEAL_OVERHEAD_BYTES : 0,
     };
@@ -398,6 +426,19 @@ int ringd_join(struct ringd *d)
     int rv = ringd_seeds_start(d);
     if (rv == 0) {
         ringd_pump(d);
+    }
+    return rv;
+}
+
+int ringd_force_leave(struct ringd *d, const char *id, size_t id_len)
+{
+    int rv = swim_force_leave(d->swim, id, id_len, uv_now(d->loop));
+    if (rv == 0) {
+        char shown[MEMBER_ID_BYTES_MAX + 1];
+        memcpy(shown, id, id_len);
+        shown[id_len] = '\0';
+        ringd_log(&d->log, RINGD_LOG_INFO, "force_leave", "id", shown, NULL);
+        ringd_pump(d); /* the left record goes out now, and the ring is rebuilt this iteration */
     }
     return rv;
 }

@@ -140,6 +140,12 @@ static void stream_close(struct ringd_stream *st)
     } else if (st->outgoing && !st->done) {
         st->done = 1;
         d->m.streams_out_failed++;
+        if (d->log.level <= RINGD_LOG_DEBUG) {
+            char addr[RING_ADDR_STRLEN];
+            ringd_log(&d->log, RINGD_LOG_DEBUG, "stream_failed", "to",
+                      ringd_addr_str(&st->peer, addr), "why",
+                      st->why != NULL ? st->why : "connection closed without an answer", NULL);
+        }
         swim_stream_failed(d->swim, st->token, uv_now(d->loop));
         if (!d->stopping) {
             ringd_pump(d);

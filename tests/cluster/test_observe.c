@@ -120,6 +120,83 @@ Test(logs, a_crash_is_logged_in_the_log_format)
     cr_assert(eq(int, py_log(0, script, out, sizeof(out)), 0), "n0.log: %s", out);
 }
 
+/* Node |i|'s log holds a line with every string of the NULL-terminated |want|. */
+static int log_has(int i, const char *const *want)
+{
+    char path[128], line[4096];
+    snprintf(path, sizeof(path), "%s/n%d.log", cl.dir, i);
+    FILE *f = fopen(path, "r");
+    int found = 0;
+    while (f != NULL && !found && fgets(line, sizeof(line), f) != NULL) {
+        found = 1;
+        for (size_t k = 0; want[k] != NULL && found; k++) {
+            found = strstr(line, want[k]) != NULL;
+        }
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return found;
+}
+
+static int n0_logged_a_failed_probe_of_n2(void *arg)
+{
+    (void)arg;
+    const char *const want[] = { "\"msg\":\"probe_failed\"", "\"id\":\"n2\"", NULL };
+    return log_has(0, want);
+}
+
+static int n1_sees_n2_faulty(void *arg)
+{
+    (void)arg;
+    const char *const want[] = { "\"msg\":\"member_changed\"", "\"id\":\"n2\"",
+                                 "\"status\":\"faulty\"", NULL };
+    return log_has(1, want);
+}
+
+Test(logs, debug_level_adds_the_protocols_events_and_info_level_none)
+{
+    /* n0 logs at debug (the harness's level), n1 at info; a slow suspicion timeout gives n0
+     * time to probe n2 itself before n1's verdict reaches it. */
+    const char *args[2][6] = {
+        { "--log-format", "json", "--suspect-timeout", "10", NULL },
+        { "--log-format", "json", "--suspect-timeout", "10", "--log-level", "info" },
+    };
+    for (int i = 0; i < 2; i++) {
+        for (int k = 0; k < 6 && args[i][k] != NULL; k++) {
+            cl.extra_args[i][k] = args[i][k];
+        }
+    }
+    cluster_start(3);
+    converge(3);
+    cluster_signal(2, SIGKILL);
+    cr_assert(ne(int, cluster_wait_exit(2, 2000), -1));
+    cl.pids[2] = 0;
+    cr_assert(ge(int, cluster_wait(n0_logged_a_failed_probe_of_n2, NULL, 10000), 0),
+              "n0 logged no failed probe of n2");
+    cr_assert(ge(int, cluster_wait(n1_sees_n2_faulty, NULL, 10000), 0), "n1 never saw n2 faulty");
+    char out[8192];
+    const char *debug_script =
+        "import json,sys\n"
+        "ls=[json.loads(l) for l in open(sys.argv[1],encoding=\"utf-8\")]\n"
+        "p=[d for d in ls if d[\"msg\"]==\"probe_failed\" and d[\"id\"]==\"n2\"]\n"
+        "assert p and all(d[\"level\"]==\"debug\" and type(d[\"nacks\"]) is int and "
+        "type(d[\"incarnation\"]) is int for d in p), p\n"
+        "s=[d for d in ls if d[\"msg\"] in (\"sync_done\",\"sync_served\")]\n"
+        "assert s and all(type(d[\"new_members\"]) is int for d in s), s\n"
+        "assert any(d[\"msg\"]==\"sync_served\" and d[\"new_members\"]>=1 for d in s), s\n"
+        "print(len(p), len(s))";
+    cr_assert(eq(int, py_log(0, debug_script, out, sizeof(out)), 0), "n0.log: %s", out);
+    const char *info_script =
+        "import json,sys\n"
+        "ls=[json.loads(l) for l in open(sys.argv[1],encoding=\"utf-8\")]\n"
+        "assert [d for d in ls if d[\"msg\"]==\"member_changed\" and d.get(\"id\")==\"n2\"]\n"
+        "dbg=[d for d in ls if d[\"level\"]==\"debug\"]\n"
+        "assert not dbg, dbg\n"
+        "print(len(ls))";
+    cr_assert(eq(int, py_log(1, info_script, out, sizeof(out)), 0), "n1.log: %s", out);
+}
+
 /* The value of the sample |name| (with its labels, e.g. "x{a=\"b\"}") in |body|, or -1. */
 static double sample(const char *body, const char *name)
 {

@@ -125,8 +125,30 @@ static void trace_mix(struct net *net, const void *p, size_t len)
     net->trace = XXH3_64bits_withSeed(p, len, net->trace);
 }
 
+/* Counts a debug event (swim_config.debug_events); returns 0 for any other. */
+static int record_debug_event(struct net *net, int i, const struct swim_event *ev)
+{
+    if (ev->type == SWIM_EVENT_PROBE_FAILED) {
+        int subj = addr_node(net, &ev->member.addr);
+        if (subj >= 0) {
+            net->probe_failed[i][subj]++;
+        }
+    } else if (ev->type == SWIM_EVENT_REFUTED) {
+        net->refuted[i]++;
+    } else if (ev->type == SWIM_EVENT_SYNCED) {
+        net->synced[i]++;
+        net->synced_new[i] += ev->count;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 static void record_event(struct net *net, int i, const struct swim_event *ev)
 {
+    if (record_debug_event(net, i, ev)) {
+        return;
+    }
     uint64_t words[4] = { net->now_ms, (uint64_t)i, ev->type, ev->ring_checksum };
     trace_mix(net, words, sizeof(words));
     if (ev->type == SWIM_EVENT_RING_CHANGED) {

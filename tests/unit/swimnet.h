@@ -50,6 +50,11 @@ struct net {
     uint64_t faulty_at_ms[NET_NODES_MAX][NET_NODES_MAX];
     uint64_t reaped_at_ms[NET_NODES_MAX][NET_NODES_MAX];
     uint64_t ring_events[NET_NODES_MAX];
+    /* swim_config.debug_events, counted apart (they stay out of |trace|). */
+    uint32_t probe_failed[NET_NODES_MAX][NET_NODES_MAX]; /* [observer][subject] */
+    uint32_t refuted[NET_NODES_MAX];
+    uint32_t synced[NET_NODES_MAX];
+    uint32_t synced_new[NET_NODES_MAX]; /* members new to the node from its syncs */
 };
 
 /* The config every node starts from: id and address of node |i|, seed from |seed| and i. */

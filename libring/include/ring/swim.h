@@ -101,6 +101,10 @@ struct swim_config {
     /* Scratch shared with other swims of this thread [NULL: the swim allocates its own].
      * It must outlive the swim. */
     struct swim_scratch *scratch;
+    /* 1: also queue the protocol's own observations as events (SWIM_EVENT_PROBE_FAILED,
+     * _REFUTED, _SYNCED), for a debug log [0]. They share the bounded event queue; with 0
+     * nothing of them is queued or computed. */
+    uint8_t debug_events;
 };
 
 enum swim_event_type {
@@ -109,11 +113,21 @@ enum swim_event_type {
     SWIM_EVENT_MEMBER_LEFT = 3,    /* reaped: no longer in the table */
     SWIM_EVENT_RING_CHANGED = 4,   /* the alive+suspect set (the ring), or the address of one
                                     * of its members, changed */
+    /* Only with swim_config.debug_events: */
+    SWIM_EVENT_PROBE_FAILED = 5, /* our probe of |member| got no ack in its period (a suspicion
+                                  * or a confirmation follows); |count|: nacks heard */
+    SWIM_EVENT_REFUTED = 6,      /* |member| is what was said of us (its status, incarnation);
+                                  * we answered one incarnation higher */
+    SWIM_EVENT_SYNCED = 7,       /* a full sync was merged: |member| holds only the peer's id
+                                  * and address, |count| the members new to us from it,
+                                  * |served| 1 when it was the peer's request */
 };
 
 struct swim_event {
     uint8_t type;           /* enum swim_event_type */
     uint8_t old_status;     /* MEMBER_CHANGED: the status before */
+    uint8_t served;         /* SYNCED: we served the peer's sync (else ours was answered) */
+    uint32_t count;         /* PROBE_FAILED, SYNCED: see the type */
     struct member member;   /* MEMBER_*: the record after (before, for LEFT) */
     uint64_t ring_checksum; /* RING_CHANGED: the new ring checksum */
 };
@@ -212,6 +226,17 @@ RING_EXTERN int swim_draining(const struct swim *s);
  * no other live member is left to tell), else 0: from then on every reachable node has
  * heard it, as swim_leave_done() says of a leave. */
 RING_EXTERN int swim_drain_done(const struct swim *s);
+
+/*
+ * Forces member |id| (|id_len| bytes) out, as Serf's force-leave: a suspect or faulty member
+ * that will never come back becomes left at the incarnation we hold, stops being probed,
+ * leaves the ring, and its record spreads by gossip like a leave (the gossip round is pulled
+ * forward) until it is reaped. A member that is in fact alive refutes it with a higher
+ * incarnation, as it refutes a suspicion. Returns 0 (also when it is already left),
+ * RING_ENOENT (not in the table), RING_EAGAIN (alive: only a member that is not alive may be
+ * forced) or RING_EINVAL (our own id: use swim_leave()).
+ */
+RING_EXTERN int swim_force_leave(struct swim *s, const char *id, size_t id_len, uint64_t now_ms);
 
 /* Feeds one datagram from |from|. Returns 0 or a codec error (counted in decode_errors). */
 RING_EXTERN int swim_recv(struct swim *s, const struct ring_addr *from, const uint8_t *buf,
