@@ -17,6 +17,8 @@ step "unit tests"
 step "install: cmake --install into a temp prefix, a pkg-config client built against it"
 tests/install/check.sh build
 step "cluster tests (real ringd processes on 127.0.0.1)"
+# The JavaScript msgpack client the local API test drives (pinned by its package-lock.json).
+tests/tools/node_client/install.sh
 ./build/tests/ring_cluster_tests --jobs "$jobs"
 
 # The short fault scenarios (1, 3, 4, 7, 8 of tests/fault; tests/fault/run has all, at full

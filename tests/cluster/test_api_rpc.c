@@ -281,3 +281,32 @@ Test(api_rpc, python_msgpack_client_notifies_then_calls)
     assert_lookup_works(c);
     ringc_close(c);
 }
+
+/* A JavaScript client library (@msgpack/msgpack under Node.js), decoding as proto/RPC.md
+ * tells JavaScript clients to: a notification and pipelined requests, an error answer, and the
+ * ring checksum as a BigInt, which must print as the hex string ringctl --json shows
+ * (tests/tools/node_client/client.mjs says what it checks). */
+Test(api_rpc, node_msgpack_client_gets_exact_checksums)
+{
+    char modules[512];
+    snprintf(modules, sizeof(modules), "%s/tests/tools/node_client/node_modules/@msgpack/msgpack",
+             RING_SOURCE_DIR);
+    if (system("command -v node >/dev/null 2>&1") != 0 || access(modules, R_OK) != 0) {
+        cr_skip_test("node or @msgpack/msgpack missing (tests/tools/node_client/install.sh)");
+    }
+    start_one();
+    char sock[128], cmd[768], out[4096], ring[1 << 16];
+    snprintf(cmd, sizeof(cmd), "node %s/tests/tools/node_client/client.mjs '%s' 2>&1",
+             RING_SOURCE_DIR, cluster_socket(0, sock, sizeof(sock)));
+    cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 0), "client.mjs failed:\n%s", out);
+    cr_assert(eq(int, strncmp(out, "ok ", 3), 0), "%s", out);
+    char want[64];
+    snprintf(cmd, sizeof(cmd), "%s --socket '%s' --json ring", RINGCTL_BIN, sock);
+    cr_assert(eq(int, cluster_sh(cmd, ring, sizeof(ring)), 0), "%s", ring);
+    const char *at = strstr(ring, "\"ring_checksum\":\"");
+    cr_assert(ne(ptr, (void *)at, NULL), "%s", ring);
+    snprintf(want, sizeof(want), "%.16s", at + strlen("\"ring_checksum\":\""));
+    cr_assert(eq(int, strncmp(out + 3, want, 16), 0), "node read %.16s, ringctl shows %s", out + 3,
+              want);
+    assert_alive();
+}
