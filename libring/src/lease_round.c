@@ -2,8 +2,8 @@
  * lease_round: request rounds, the claimant's and holder's half of the protocol.
  *
  * A round asks every voter, in one request per datagram part, for every shard this node
- * holds (renewals: its epoch) or wants (claims: the highest epoch it knows of + 1, with the
- * previous holder's release when it has one). It starts at t0 on this node's clock; each
+ * holds (renewals: its epoch) or wants (claims: the highest epoch it knows of or held + 1,
+ * with the previous holder's release when it has one). It starts at t0 on this node's clock; each
  * entry that gathers grants from a majority of the round's voters (more than half, or
  * exactly half including the lowest id) is held until t0 + lease_ms less the drift bound.
  * Counting from t0, before any acceptor's promise started, is what makes the holder's end
@@ -73,6 +73,16 @@ static int claimable(const struct lease_slot *sl)
     return sl->state == LEASE_ACQUIRING || sl->state == LEASE_LOST;
 }
 
+/* The epoch a claim asks for: above every epoch this node knows of, its own included. An
+ * epoch it held and released must never be asked for again: an acceptor that has not heard
+ * of the release still promises it to this node and would grant it as a renewal, while the
+ * node the release went to claims the next one with the release as its certificate. */
+static uint64_t claim_epoch(const struct lease_slot *sl)
+{
+    uint64_t top = sl->known_max > sl->epoch ? sl->known_max : sl->epoch;
+    return top + 1;
+}
+
 static int by_shard(const void *a, const void *b)
 {
     uint32_t x = ((const struct lease_rentry *)a)->shard;
@@ -102,7 +112,7 @@ static uint32_t collect(struct lease *l, struct lease_rentry *e, uint64_t now_ms
         uint32_t s = l->active[i];
         const struct lease_slot *sl = &l->slots[s];
         if (renewable(l, sl, now_ms) && sl->bump && !l->leaving) {
-            e[n++] = (struct lease_rentry){ .shard = s, .epoch = sl->known_max + 1, .claim = 1 };
+            e[n++] = (struct lease_rentry){ .shard = s, .epoch = claim_epoch(sl), .claim = 1 };
         } else if (renewable(l, sl, now_ms)) {
             e[n++] = (struct lease_rentry){ .shard = s, .epoch = sl->epoch };
         } else if (claimable(sl) && !l->leaving) {
@@ -114,10 +124,10 @@ static uint32_t collect(struct lease *l, struct lease_rentry *e, uint64_t now_ms
                 *held_back = 1;
                 continue;
             }
-            e[n++] = (struct lease_rentry){
-                .shard = s, .epoch = sl->known_max + 1, .cert = sl->cert, .claim = 1
-            };
-            l->slots[s].claimed = sl->known_max + 1;
+            uint64_t epoch = claim_epoch(sl);
+            e[n++] =
+                (struct lease_rentry){ .shard = s, .epoch = epoch, .cert = sl->cert, .claim = 1 };
+            l->slots[s].claimed = epoch;
             *claims = 1;
         }
     }
@@ -252,6 +262,7 @@ static void apply(struct lease *l, const struct lease_round *r, const struct lea
     if (held_state(sl) && re->epoch > sl->epoch) {
         /* A bump: the same holder, a new epoch that every acceptor of the majority has. */
         sl->epoch = re->epoch;
+        sl->known_max = re->epoch > sl->known_max ? re->epoch : sl->known_max;
         sl->expires_ms = end > sl->expires_ms ? end : sl->expires_ms;
         lease__wake(l, sl->expires_ms);
         sl->bump = 0;

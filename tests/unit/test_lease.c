@@ -755,6 +755,44 @@ Test(lease, a_join_hands_off_with_the_next_epoch_and_a_short_gap)
     net_free();
 }
 
+/* An app releases shards its node still owns by the ring, again and again (ringd's
+ * release(), any time): the shard goes to the next node and comes back, and no two nodes
+ * may ever hold it at once, nor an epoch be held twice. */
+Test(lease, releases_of_ring_owned_shards_never_overlap)
+{
+    net_init(3);
+    view_all("aaa");
+    run_ms(3200);
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int round = 0; round < 400; round++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        uint32_t s = (uint32_t)(x % SHARDS);
+        int h = holder_of(s);
+        if (h >= 0) {
+            (void)lease_release(net.n[h].l, s, local_ms(h));
+        }
+        /* now and then a node misses a few datagrams, so claims fail and epochs move on */
+        int cut = (x >> 20) % 8 == 0 ? (int)((x >> 24) % 3) : -1;
+        if (cut >= 0) {
+            cut_off(cut, 1);
+        }
+        run_ms(20 + (x >> 40) % 200);
+        if (cut >= 0) {
+            cut_off(cut, 0);
+        }
+    }
+    run_ms(5000);
+    cr_assert(eq(u64, net.overlaps, 0), "two holders at once, first at %llu ms",
+              (unsigned long long)net.first_overlap_ms);
+    cr_assert(eq(u32, net.epochs_not_increasing, 0), "an epoch was held twice");
+    for (uint32_t s = 0; s < SHARDS; s++) {
+        cr_assert(eq(int, holder_of(s), ring_owner("aaa", s)), "shard %u", s);
+    }
+    net_free();
+}
+
 Test(lease, a_leaving_node_hands_everything_to_the_next_owner)
 {
     net_init(4);
