@@ -849,16 +849,22 @@ int ctl_checksums(struct ctl *ctl, const struct ctl_args *args)
     const msgpack_object *list = ringc_get_array(res, "members");
     size_t n = list != NULL ? list->via.array.size : 0;
     struct group *groups = calloc(n + 1, sizeof(*groups));
-    struct sbuf unreachable;
+    /* Members this node holds alive or suspect that do not answer are "unreachable" (a
+     * split, or a node in trouble: exit 3); faulty ones are asked too, since on the other side
+     * of a partition they are alive and answer with their own checksums (a split), while a
+     * faulty one that does not answer is down, as this node believes ("down": no exit 3). */
+    struct sbuf unreachable, down;
     sbuf_init(&unreachable, 1 << 20);
-    size_t group_count = 0, asked = 0, failed = 0;
+    sbuf_init(&down, 1 << 20);
+    size_t group_count = 0, asked = 0, failed = 0, downs = 0;
     for (size_t i = 0; i < n && groups != NULL; i++) {
         const msgpack_object *m = &list->via.array.ptr[i];
         char id[130], addr[64], status[16];
         ringc_get_str(m, "id", id, sizeof(id));
         ringc_get_str(m, "address", addr, sizeof(addr));
         ringc_get_str(m, "status", status, sizeof(status));
-        if (strcmp(status, "alive") != 0 && strcmp(status, "suspect") != 0) {
+        int faulty = strcmp(status, "faulty") == 0;
+        if (strcmp(status, "alive") != 0 && strcmp(status, "suspect") != 0 && !faulty) {
             continue;
         }
         asked++;
@@ -868,18 +874,20 @@ int ctl_checksums(struct ctl *ctl, const struct ctl_args *args)
         rv = rv == 0 ? ringc_peer_checksums(&a, ctl->keys, ctl->timeout_ms, &cs) : rv;
         if (rv != 0) {
             const char *err = rv == RINGC_ERESPONSE ? "error answer" : strerror(-rv);
+            struct sbuf *to = faulty ? &down : &unreachable;
+            size_t *count = faulty ? &downs : &failed;
             if (ctl->json) {
-                sbuf_adds(&unreachable, failed > 0 ? ",{\"id\":" : "{\"id\":");
-                escape_json(&unreachable, id, strlen(id));
-                sbuf_adds(&unreachable, ",\"address\":");
-                escape_json(&unreachable, addr, strlen(addr));
-                sbuf_adds(&unreachable, ",\"error\":");
-                escape_json(&unreachable, err, strlen(err));
-                sbuf_adds(&unreachable, "}");
+                sbuf_adds(to, *count > 0 ? ",{\"id\":" : "{\"id\":");
+                escape_json(to, id, strlen(id));
+                sbuf_adds(to, ",\"address\":");
+                escape_json(to, addr, strlen(addr));
+                sbuf_adds(to, ",\"error\":");
+                escape_json(to, err, strlen(err));
+                sbuf_adds(to, "}");
             } else {
-                sbuf_printf(&unreachable, "  %s (%s): %s\n", ctl_shown(id), ctl_shown(addr), err);
+                sbuf_printf(to, "  %s (%s): %s\n", ctl_shown(id), ctl_shown(addr), err);
             }
-            failed++;
+            (*count)++;
             continue;
         }
         size_t g = 0;
@@ -910,7 +918,9 @@ int ctl_checksums(struct ctl *ctl, const struct ctl_args *args)
                    (unsigned long long)groups[g].ring_checksum,
                    groups[g].ids.data != NULL ? groups[g].ids.data : "");
         }
-        printf("],\"unreachable\":[%s]}\n", unreachable.data != NULL ? unreachable.data : "");
+        printf("],\"unreachable\":[%s],\"down\":[%s]}\n",
+               unreachable.data != NULL ? unreachable.data : "",
+               down.data != NULL ? down.data : "");
     } else {
         printf("%s: %zu members asked, %zu group%s\n", agree ? "agree" : "SPLIT or unreachable",
                asked, group_count, group_count == 1 ? "" : "s");
@@ -923,12 +933,16 @@ int ctl_checksums(struct ctl *ctl, const struct ctl_args *args)
         if (failed > 0) {
             printf("unreachable:\n%s", unreachable.data);
         }
+        if (downs > 0) {
+            printf("down (faulty here, not answering):\n%s", down.data);
+        }
     }
     for (size_t g = 0; g < group_count; g++) {
         sbuf_free(&groups[g].ids);
     }
     free(groups);
     sbuf_free(&unreachable);
+    sbuf_free(&down);
     return agree ? 0 : CTL_EXIT_SPLIT;
 }
 

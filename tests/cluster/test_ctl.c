@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +192,35 @@ Test(ringctl, json_checksums_are_the_hex_strings_text_shows_and_lookup_has_one_s
                  0));
     cr_assert(eq(str, one, two));
     cr_assert(eq(str, one, "['address', 'id', 'key', 'owners']\n"));
+}
+
+/* n2 frozen until node 0 holds it faulty. */
+static int n2_faulty_at_0(void *arg)
+{
+    (void)arg;
+    char status[16] = "";
+    uint64_t inc = 0;
+    return cluster_member(0, "n2", status, sizeof(status), &inc) == 0 &&
+           strcmp(status, "faulty") == 0;
+}
+
+/* checksums asks the members held faulty too (across a partition they answer with their own
+ * checksums: a split); a faulty one that does not answer is listed as down, exit 0, and an
+ * alive one that does not answer is unreachable, exit 3. */
+Test(ringctl, checksums_asks_faulty_members_and_lists_them_down)
+{
+    cluster_start(3);
+    converge(3);
+    static char out[1 << 16];
+    cluster_signal(2, SIGSTOP);
+    cr_assert(ge(int, cluster_wait(n2_faulty_at_0, NULL, 15000), 0), "n2 never faulty at n0");
+    int rv = ctl(0, "--timeout 500ms checksums --json", out, sizeof(out));
+    cluster_signal(2, SIGCONT);
+    cr_assert(eq(int, rv, 0), "%s", out);
+    cr_assert(ne(ptr, strstr(out, "\"asked\":3"), NULL), "the faulty member was not asked: %s",
+              out);
+    cr_assert(ne(ptr, strstr(out, "\"down\":[{\"id\":\"n2\""), NULL), "%s", out);
+    cr_assert(ne(ptr, strstr(out, "\"unreachable\":[]"), NULL), "%s", out);
 }
 
 Test(ringctl, watch_json_lines_have_a_type_and_a_timestamp)
