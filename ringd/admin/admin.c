@@ -54,6 +54,7 @@ struct admin_conn {
     struct sbuf out;
     int phase;         /* enum admin_phase: what its timer waits for */
     uint64_t phase_ms; /* when that phase began (uv_now) */
+    uint64_t heard_ms; /* when the client last sent a byte (or connected) */
     int keep_alive;
     int writing;
     int closing;
@@ -670,24 +671,33 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread > 0 && c->phase == PHASE_IDLE) {
         set_phase(c, PHASE_HEAD); /* the first byte of the next request: its deadline starts */
     }
+    if (nread > 0) {
+        c->heard_ms = uv_now(c->d->loop);
+    }
     c->in_len += (size_t)nread;
     handle(c);
 }
 
-/* The connection to close for a new one when every slot is taken: the one whose phase (idle
- * wait or head) began longest ago; when every one is being answered, the one whose answer
- * has waited longest for the client to take it (so clients that ask and never read cannot
- * hold every slot either). */
+/* How long |c| has kept its slot without the client doing its part: a head since it began
+ * (trickled bytes do not count), else since the client last sent a byte, so an idle
+ * keep-alive and a client that pipelined requests and takes no answer age alike, while a
+ * client whose request just arrived is young whatever its answer's phase. */
+static uint64_t conn_since(const struct admin_conn *c)
+{
+    return c->phase == PHASE_HEAD ? c->phase_ms : c->heard_ms;
+}
+
+/* The connection to close for a new one when every slot is taken: the one that has kept its
+ * slot longest without doing its part (conn_since()), so a probe that just arrived is never
+ * the one while older connections hold slots, and clients that ask and never read cannot
+ * hold every slot. A preStop hook waiting for the drain goes last. */
 static struct admin_conn *eviction_victim(struct ringd_admin *a)
 {
     struct admin_conn *victim = NULL;
     for (struct list *it = a->conns.next; it != &a->conns; it = it->next) {
         struct admin_conn *c = list_entry(it, struct admin_conn, link);
-        /* a preStop hook waiting for the drain is as busy as an answer being written */
-        int busy = c->writing || c->waiting,
-            victim_busy = victim != NULL && (victim->writing || victim->waiting);
-        if (victim == NULL || busy < victim_busy ||
-            (busy == victim_busy && c->phase_ms < victim->phase_ms)) {
+        if (victim == NULL || c->waiting < victim->waiting ||
+            (c->waiting == victim->waiting && conn_since(c) < conn_since(victim))) {
             victim = c;
         }
     }
@@ -719,6 +729,7 @@ static void on_connection(uv_stream_t *server, int status)
     list_push(&a->conns, &c->link);
     a->conn_count++;
     set_phase(c, PHASE_HEAD);
+    c->heard_ms = c->phase_ms;
     if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || a->conn_count > ADMIN_CONNS_MAX ||
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
         conn_close(c);

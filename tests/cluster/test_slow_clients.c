@@ -137,6 +137,18 @@ Test(slow_clients, slow_loris_on_admin_never_delays_readyz)
               "the flood filled admin's slots, so some must have been evicted");
 }
 
+/* Clients that ask and never read hold admin's slots with answers unsent while idle
+ * connections keep arriving: the stalled and the idle are evicted, never a fresh probe. */
+Test(slow_clients, readers_that_never_read_and_an_idle_flood_never_cut_a_probe)
+{
+    need_python_msgpack();
+    start(NULL);
+    char port[16];
+    snprintf(port, sizeof(port), "%d", cluster_admin_port(0));
+    attack("admin-noread", port);
+    cr_assert(gt(i64, metric("ringd_admin_evictions_total"), 0));
+}
+
 Test(slow_clients, idle_api_flood_never_locks_a_client_out)
 {
     need_python_msgpack();

@@ -5,6 +5,9 @@ that must still be served while the attack runs. Run by tests/cluster/test_slow_
   slow_clients.py admin-loris PORT PID   80 connections trickle a request head at 1 byte/s
                                           (reconnecting when closed) while /readyz is asked
                                           every 100 ms: every probe must answer 200 within 1 s
+  slow_clients.py admin-noread PORT PID  100 connections pipeline /metrics and never read,
+                                          ~100 idle connections/s arrive: every /readyz probe
+                                          must answer 200 within 1 s
   slow_clients.py api-idle SOCKET PID    2,000 idle local API connections, then a real client
                                           (python3-msgpack): answered within 1 s
   slow_clients.py api-greedy SOCKET PID  40 clients pipeline lookups and never read: each must
@@ -162,6 +165,54 @@ def admin_loris(port):
     return failures[0] if failures else None
 
 
+def admin_noread(port):
+    """100 connections that pipeline requests for /metrics and never read the answers (each
+    stalls with an answer unsent), and new connections arriving at ~100/s that send nothing,
+    while /readyz is probed: the stalled readers and the idle ones are evicted, never a
+    probe."""
+    stalled = []
+    for _ in range(100):
+        try:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect(("127.0.0.1", port))
+            s.setblocking(False)
+            try:
+                s.send(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 200)
+            except BlockingIOError:
+                pass
+            stalled.append(s)
+        except OSError:
+            pass
+    stop = threading.Event()
+    opened = [0]
+
+    def flood():
+        idle = []
+        while not stop.is_set():
+            try:
+                idle.append(socket.create_connection(("127.0.0.1", port), timeout=1))
+                opened[0] += 1
+            except OSError:
+                pass
+            if len(idle) > 300:
+                idle.pop(0).close()
+            time.sleep(0.01)
+        for s in idle:
+            s.close()
+
+    t = threading.Thread(target=flood)
+    t.start()
+    probes, worst, failures = run_probes(port, "/readyz", "", [])
+    stop.set()
+    t.join()
+    for s in stalled:
+        s.close()
+    print("admin-noread: 100 stalled readers, %d idle connections opened; %d probes, slowest %.3f s"
+          % (opened[0], probes, worst))
+    return failures[0] if failures else None
+
+
 def unix_connect(path, timeout=5):
     """A connection to |path|, retried while the listen backlog is full (EAGAIN)."""
     end = time.monotonic() + timeout
@@ -300,6 +351,8 @@ def main():
     sampler.start()
     if attack == "admin-loris":
         why = admin_loris(int(target))
+    elif attack == "admin-noread":
+        why = admin_noread(int(target))
     elif attack == "api-idle":
         why = api_idle(target)
     elif attack == "api-greedy":
