@@ -335,6 +335,43 @@ static int excluded(const char *query, const char *check)
     return 0;
 }
 
+/* Kubernetes' own warning for exclude= names that match no check ("warn: some health checks
+ * cannot be excluded: no matches for ..."), so a typo in a probe's path shows. Names are
+ * shown only when they are plain (lowercase letters, digits, '_'). */
+static void warn_unknown_excludes(const char *query, const struct ready_check *c, size_t n,
+                                  struct sbuf *b)
+{
+    int any = 0;
+    for (const char *p = query; *p != '\0';) {
+        size_t len = strcspn(p, "&");
+        if (len >= 8 && memcmp(p, "exclude=", 8) == 0) {
+            const char *name = p + 8;
+            size_t name_len = len - 8, k = 0;
+            while (k < n &&
+                   !(strlen(c[k].name) == name_len && memcmp(c[k].name, name, name_len) == 0)) {
+                k++;
+            }
+            int plain = name_len > 0 && name_len <= 32 &&
+                        strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") >= name_len;
+            if (k == n) {
+                sbuf_adds(b, any ? ", "
+                                 : "warn: some health checks cannot be excluded: no "
+                                   "matches for ");
+                if (plain) {
+                    sbuf_printf(b, "\"%.*s\"", (int)name_len, name);
+                } else {
+                    sbuf_adds(b, "(a name that is not a check)");
+                }
+                any = 1;
+            }
+        }
+        p += len + (p[len] == '&');
+    }
+    if (any) {
+        sbuf_adds(b, "\n");
+    }
+}
+
 /* /readyz[?verbose][&exclude=NAME...]: the checks' conjunction, less the excluded ones; with
  * verbose, one line per check as Kubernetes' own /readyz?verbose writes them ("[+]name ok",
  * "[-]name failed: why", "[+]name excluded: ok"). */
@@ -361,6 +398,9 @@ static int h_readyz(struct ringd *d, const struct http_request *req, struct sbuf
         } else {
             sbuf_printf(b, "[-]%s failed: %s\n", c[i].name, c[i].why);
         }
+    }
+    if (verbose) {
+        warn_unknown_excludes(req->query, c, n, b);
     }
     if (first_failed == NULL) {
         sbuf_adds(b, verbose ? "readyz check passed\n" : "ready\n");

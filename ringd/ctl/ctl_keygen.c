@@ -69,7 +69,9 @@ int ctl_keygen(struct ctl *ctl, const struct ctl_args *a)
     sodium_memzero(key, sizeof(key));
     size_t len = strlen(line);
     line[len++] = '\n';
-    int fd = a->out_path != NULL ? open_key_file(a->out_path, a->force) : STDOUT_FILENO;
+    /* "-o -" is standard output, as for most tools that take an output file */
+    int to_stdout = a->out_path == NULL || strcmp(a->out_path, "-") == 0;
+    int fd = to_stdout ? STDOUT_FILENO : open_key_file(a->out_path, a->force);
     int rv = fd >= 0 ? write_all(fd, line, len) : -1;
     if (rv != 0 && fd >= 0) {
         fprintf(stderr, "ringctl keygen: write: %s\n", strerror(errno));

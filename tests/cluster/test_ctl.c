@@ -194,6 +194,34 @@ Test(ringctl, json_checksums_are_the_hex_strings_text_shows_and_lookup_has_one_s
     cr_assert(eq(str, one, "['address', 'id', 'key', 'owners']\n"));
 }
 
+/* keygen: a base64 32-byte key on stdout, or a new 0600 file that is never overwritten
+ * without --force; "-o -" is stdout. Needs no ringd. */
+Test(ringctl, keygen_writes_a_fresh_key_and_never_overwrites_without_force)
+{
+    char out[512], cmd[1024], path[200], first[128], second[128];
+    snprintf(cmd, sizeof(cmd), "%s keygen", RINGCTL_BIN);
+    cr_assert(eq(int, cluster_sh(cmd, first, sizeof(first)), 0), "%s", first);
+    cr_assert(eq(sz, strlen(first), 45), "%s", first); /* 44 base64 chars and a newline */
+    cr_assert(eq(int, cluster_sh(cmd, second, sizeof(second)), 0));
+    cr_assert(ne(str, first, second), "two keys alike");
+    snprintf(path, sizeof(path), "%s/k", cl.dir);
+    snprintf(cmd, sizeof(cmd), "cd %s && %s keygen -o - && test ! -e ./-", cl.dir, RINGCTL_BIN);
+    cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 0), "-o -: %s", out);
+    cr_assert(eq(sz, strlen(out), 45), "%s", out);
+    snprintf(cmd, sizeof(cmd), "umask 000; %s keygen -o %s && stat -c %%a %s", RINGCTL_BIN, path,
+             path);
+    cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 0), "%s", out);
+    cr_assert(eq(str, out, "600\n"));
+    snprintf(cmd, sizeof(cmd), "%s keygen -o %s 2>&1", RINGCTL_BIN, path);
+    cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 1), "overwrote: %s", out);
+    cr_assert(ne(ptr, strstr(out, path), NULL), "the message names the file: %s", out);
+    snprintf(cmd, sizeof(cmd), "cat %s", path);
+    cr_assert(eq(int, cluster_sh(cmd, first, sizeof(first)), 0));
+    snprintf(cmd, sizeof(cmd), "%s keygen --force -o %s && cat %s", RINGCTL_BIN, path, path);
+    cr_assert(eq(int, cluster_sh(cmd, second, sizeof(second)), 0), "%s", second);
+    cr_assert(ne(str, first, second), "--force did not replace the key");
+}
+
 /* n2 frozen until node 0 holds it faulty. */
 static int n2_faulty_at_0(void *arg)
 {

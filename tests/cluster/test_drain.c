@@ -391,6 +391,19 @@ Test(drain, a_failing_app_drains_its_node_and_takes_keys_back_after_the_holddown
                  200),
               "%s", body);
     cr_assert(ne(ptr, strstr(body, "[+]app_healthy excluded: ok"), NULL), "%s", body);
+    cr_assert(eq(ptr, strstr(body, "warn:"), NULL), "%s", body);
+    /* a typo excludes nothing, and says so as Kubernetes' /readyz does */
+    cr_assert(
+        eq(int,
+           admin_call(2, "GET /readyz?exclude=app_health&exclude=%1b&verbose HTTP/1.0\r\n\r\n",
+                      body, sizeof(body), 3),
+           503),
+        "%s", body);
+    cr_assert(ne(ptr,
+                 strstr(body, "warn: some health checks cannot be excluded: no matches for "
+                              "\"app_health\", (a name that is not a check)\n"),
+                 NULL),
+              "%s", body);
     cr_assert(
         eq(int,
            admin_call(2, "GET /readyz?exclude=app_healthy HTTP/1.0\r\n\r\n", body, sizeof(body), 3),
