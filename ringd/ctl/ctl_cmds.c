@@ -11,6 +11,7 @@
 
 #include "ctl.h"
 #include "escape.h"
+#include "ring/error.h"
 #include "version.h"
 
 /* Widest bar in `ringctl ring`. */
@@ -681,6 +682,38 @@ static void print_refused(struct ctl *ctl)
            (unsigned long long)ringc_get_u64(res, "clock_skew_refused", 0));
 }
 
+/* `ringctl keys` on a node without the runtime keyring: its own fingerprints and
+ * refusals (the keys() API), and why the cluster is not asked. */
+static int keys_here(struct ctl *ctl)
+{
+    char why[200];
+    snprintf(why, sizeof(why), "%s", ringc_error_message(ctl->c));
+    const msgpack_object *res;
+    int rv = ringc_call(ctl->c, &res, ctl->timeout_ms, "keys", "");
+    if (rv != 0) {
+        return ctl_report(ctl, "keys", rv);
+    }
+    if (ctl->json) {
+        ctl_print_json(res);
+        return 0;
+    }
+    const msgpack_object *fps = ringc_get(res, "fingerprints");
+    uint32_t n = fps != NULL && fps->type == MSGPACK_OBJECT_ARRAY ? fps->via.array.size : 0;
+    printf("this node only (%s)\n", ctl_shown(why));
+    for (uint32_t i = 0; i < n; i++) {
+        const msgpack_object *f = &fps->via.array.ptr[i];
+        if (f->type == MSGPACK_OBJECT_STR) {
+            printf("%s%s\n", ctl_shown_n(f->via.str.ptr, f->via.str.size),
+                   i == 0 ? "  (primary)" : "");
+        }
+    }
+    if (n == 0) {
+        printf("no keys: gossip is plaintext (--insecure)\n");
+    }
+    print_refused(ctl);
+    return 0;
+}
+
 static void print_keyop(const msgpack_object *res, int list)
 {
     uint64_t ok = ringc_get_u64(res, "ok", 0), failed = ringc_get_u64(res, "failed", 0);
@@ -728,6 +761,10 @@ int ctl_keys(struct ctl *ctl, const struct ctl_args *a)
     const msgpack_object *res;
     int rv = list ? ringc_call(ctl->c, &res, ctl->timeout_ms, "keys_op", "s", op)
                   : ringc_call(ctl->c, &res, ctl->timeout_ms, "keys_op", "ss", op, a->pos[1]);
+    if (rv == RINGC_ERESPONSE && list && ringc_error(ctl->c) == RING_EINVAL) {
+        /* no cluster-wide keyring here (no keys, or a plaintext rollout): this node's own */
+        return keys_here(ctl);
+    }
     if (rv != 0) {
         return ctl_report(ctl, "keys", rv);
     }

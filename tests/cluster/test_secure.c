@@ -115,6 +115,12 @@ Test(secure, insecure_starts_and_warns)
     char cmd[256], out[4096];
     snprintf(cmd, sizeof(cmd), "grep -c 'insecure' '%s/n0.log'", cl.dir);
     cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 0), "no warning in the log");
+    /* ringctl keys shows this node's (lack of) keys rather than failing */
+    char sock[128];
+    snprintf(cmd, sizeof(cmd), "%s --socket %s keys 2>&1", RINGCTL_BIN,
+             cluster_socket(0, sock, sizeof(sock)));
+    cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 0), "%s", out);
+    cr_assert(ne(ptr, strstr(out, "no keys: gossip is plaintext"), NULL), "%s", out);
 }
 
 /* A forged plaintext ping to a node started the default way: dropped, counted, unanswered. */
