@@ -103,6 +103,9 @@ struct hashring {
     uint32_t frag_shift;
     uint32_t key_shift;
     uint32_t group_count;
+    /* One allocation holding |groups|, |parity| and |entry_block|, in that order
+     * (hashring__alloc_table). */
+    uint8_t *table;
     struct hashring_group *groups;
     /* 1 + 3 (boundary_count + 1 + HASHRING__ENTRY_PAD) bytes; entries points past the
      * leading pad byte. */
