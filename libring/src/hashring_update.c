@@ -385,8 +385,7 @@ struct runs {
     uint32_t hi[2];
 };
 
-static struct runs between(const uint64_t *a, uint32_t n, uint64_t u0, uint64_t u1,
-                           uint32_t *hint)
+static struct runs between(const uint64_t *a, uint32_t n, uint64_t u0, uint64_t u1, uint32_t *hint)
 {
     struct runs r = { { 0, 0 }, { 0, 0 } };
     if (u1 - u0 < 2) {
