@@ -159,6 +159,10 @@ void hashring__geometry(uint32_t members, uint64_t points, uint32_t *frag_bits,
  * room), so that escaped groups and buckets past HASHRING__SCAN_MAX are common. */
 extern uint32_t hashring__test_crowding;
 
+/* For tests only, 0 otherwise: copies renumbered entries without AVX2 where the CPU has it,
+ * so that both ways are checked against a full build. */
+extern uint32_t hashring__test_no_avx2;
+
 /* Sets frag_bits, owner_bits, the masks and group_count of |r| for its geometry. */
 void hashring__set_geometry(struct hashring *r, uint32_t frag_bits, uint32_t owner_bits);
 
