@@ -106,10 +106,17 @@ static int validate_members(const struct hashring_member *members, size_t n, uin
     return 0;
 }
 
+static int same_id(const struct hashring_member *a, const struct hashring_member *b)
+{
+    return a->id_len == b->id_len && memcmp(a->id, b->id, a->id_len) == 0;
+}
+
 /* Sorts |n| members from |in| into |out| by id, using |old|'s sorted members: each one found
  * there takes its old place, the others are sorted among themselves and merged in. Linear
  * but for the binary searches, where a sort of all of them calls a comparison through a
- * pointer n log n times (a third of a small update). Fails on duplicate ids. */
+ * pointer n log n times (a third of a small update); and members given in id order, as a
+ * caller that keeps its table sorted gives them, skip the search: each is first looked for
+ * just after the one before. Fails on duplicate ids. */
 static int sort_by_old(const struct hashring *old, const struct hashring_member *in, size_t n,
                        struct hashring_member *out, const struct ring_mem *mem)
 {
@@ -120,14 +127,17 @@ static int sort_by_old(const struct hashring *old, const struct hashring_member 
     for (uint32_t i = 0; rv == 0 && i < old->member_count; i++) {
         at_old[i] = UINT32_MAX;
     }
+    uint32_t next = 0; /* the old member after the last one found */
     for (size_t i = 0; rv == 0 && i < n; i++) {
-        uint32_t idx;
-        if (hashring_find(old, in[i].id, in[i].id_len, &idx) != 0) {
+        uint32_t idx = next;
+        if (!(next < old->member_count && same_id(&old->members[next], &in[i])) &&
+            hashring_find(old, in[i].id, in[i].id_len, &idx) != 0) {
             fresh[nf++] = in[i];
         } else if (at_old[idx] != UINT32_MAX) {
             rv = RING_EEXIST;
         } else {
             at_old[idx] = (uint32_t)i;
+            next = idx + 1;
         }
     }
     if (rv == 0) {
@@ -282,13 +292,12 @@ void hashring__finish(struct hashring *r)
 
 void hashring__reset(struct hashring *r, size_t member_bytes)
 {
-    ring__free(&r->mem, r->groups);
-    ring__free(&r->mem, r->entry_block);
-    ring__free(&r->mem, r->parity);
+    ring__free(&r->mem, r->table);
     ring__free(&r->mem, r->escapes);
     ring__free(&r->mem, r->shadow);
     ring__free(&r->mem, r->arcs);
     r->arcs = NULL;
+    r->table = NULL;
     r->groups = NULL;
     r->entry_block = NULL;
     r->entries = NULL;
@@ -333,9 +342,7 @@ void hashring_del(struct hashring *r)
     struct ring_mem mem = r->mem;
     ring__free(&mem, r->members);
     ring__free(&mem, r->id_pool);
-    ring__free(&mem, r->groups);
-    ring__free(&mem, r->entry_block);
-    ring__free(&mem, r->parity);
+    ring__free(&mem, r->table);
     ring__free(&mem, r->escapes);
     ring__free(&mem, r->shadow);
     ring__free(&mem, r->arcs);

@@ -103,6 +103,9 @@ struct hashring {
     uint32_t frag_shift;
     uint32_t key_shift;
     uint32_t group_count;
+    /* One allocation holding |groups|, |parity| and |entry_block|, in that order
+     * (hashring__alloc_table). */
+    uint8_t *table;
     struct hashring_group *groups;
     /* 1 + 3 (boundary_count + 1 + HASHRING__ENTRY_PAD) bytes; entries points past the
      * leading pad byte. */
@@ -155,6 +158,10 @@ void hashring__geometry(uint32_t members, uint64_t points, uint32_t *frag_bits,
 /* For tests only, 0 otherwise: makes buckets 2^crowding times fuller (where the entry has
  * room), so that escaped groups and buckets past HASHRING__SCAN_MAX are common. */
 extern uint32_t hashring__test_crowding;
+
+/* For tests only, 0 otherwise: copies renumbered entries without AVX2 where the CPU has it,
+ * so that both ways are checked against a full build. */
+extern uint32_t hashring__test_no_avx2;
 
 /* Sets frag_bits, owner_bits, the masks and group_count of |r| for its geometry. */
 void hashring__set_geometry(struct hashring *r, uint32_t frag_bits, uint32_t owner_bits);

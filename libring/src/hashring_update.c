@@ -352,10 +352,20 @@ static uint64_t unwrap(uint64_t u0, uint32_t p)
     return u0 + (uint32_t)(p - (uint32_t)u0);
 }
 
-/* Index of the first of the sorted (position << 16 | x) values |a| with position >= |p|. */
-static uint32_t lower_bound(const uint64_t *a, uint32_t n, uint32_t p)
+/* Index of the first of the sorted (position << 16 | x) values |a| with position >= |p|,
+ * looked for from |hint| on when every value before it is below |p| (from 0 otherwise):
+ * by steps that double, then halving. Spans come in position order, each a few points
+ * past the last, so the search from where the last one ended takes a step or two where a
+ * binary search over all of |a| takes a dozen unpredictable branches. */
+static uint32_t lower_bound(const uint64_t *a, uint32_t n, uint32_t p, uint32_t hint)
 {
-    uint32_t lo = 0, hi = n;
+    uint32_t lo = hint <= n && (hint == 0 || (uint32_t)(a[hint - 1] >> 16) < p) ? hint : 0;
+    uint32_t step = 1;
+    while (step <= n - lo && (uint32_t)(a[lo + step - 1] >> 16) < p) {
+        lo += step;
+        step *= 2;
+    }
+    uint32_t hi = step <= n - lo ? lo + step - 1 : n;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
         if ((uint32_t)(a[mid] >> 16) < p) {
@@ -368,13 +378,14 @@ static uint32_t lower_bound(const uint64_t *a, uint32_t n, uint32_t p)
 }
 
 /* The indexes of the values of |a| strictly between unwrapped positions u0 and u1 (less than
- * a turn apart), in clockwise order: one or two runs [lo, hi). */
+ * a turn apart), in clockwise order: one or two runs [lo, hi). |*hint| is where the last
+ * run that did not wrap past the top ended, and becomes where this one ends. */
 struct runs {
     uint32_t lo[2];
     uint32_t hi[2];
 };
 
-static struct runs between(const uint64_t *a, uint32_t n, uint64_t u0, uint64_t u1)
+static struct runs between(const uint64_t *a, uint32_t n, uint64_t u0, uint64_t u1, uint32_t *hint)
 {
     struct runs r = { { 0, 0 }, { 0, 0 } };
     if (u1 - u0 < 2) {
@@ -382,13 +393,14 @@ static struct runs between(const uint64_t *a, uint32_t n, uint64_t u0, uint64_t 
     }
     uint32_t first = (uint32_t)(u0 + 1), last = (uint32_t)(u1 - 1);
     if (first <= last) {
-        r.lo[0] = lower_bound(a, n, first);
-        r.hi[0] = last == UINT32_MAX ? n : lower_bound(a, n, last + 1);
+        r.lo[0] = lower_bound(a, n, first, *hint);
+        r.hi[0] = last == UINT32_MAX ? n : lower_bound(a, n, last + 1, r.lo[0]);
+        *hint = r.hi[0];
     } else {
-        r.lo[0] = lower_bound(a, n, first);
+        r.lo[0] = lower_bound(a, n, first, 0);
         r.hi[0] = n;
         r.lo[1] = 0;
-        r.hi[1] = lower_bound(a, n, last + 1);
+        r.hi[1] = lower_bound(a, n, last + 1, 0);
     }
     return r;
 }
@@ -435,6 +447,10 @@ struct span_ctx {
     struct item *extra;
     uint32_t extra_cap;
     uint32_t span;
+    /* Where the last span's shadow points, removals and additions ended (between()). */
+    uint32_t shadow_hint;
+    uint32_t removed_hint;
+    uint32_t added_hint;
 };
 
 /* The old points of boundaries [ka, kb) (unwrapped indexes) and the one after, into w->items;
@@ -480,7 +496,7 @@ static int decode_points(struct span_ctx *x, uint32_t first_bucket, uint32_t ka,
 static int take_shadow(struct span_ctx *x, uint64_t u0, uint64_t u1)
 {
     const struct hashring *old = x->old;
-    struct runs runs = between(old->shadow, old->shadow_count, u0, u1);
+    struct runs runs = between(old->shadow, old->shadow_count, u0, u1, &x->shadow_hint);
     uint32_t n = 0;
     for (int r = 0; r < 2; r++) {
         n += runs.hi[r] - runs.lo[r];
@@ -508,7 +524,7 @@ static int take_shadow(struct span_ctx *x, uint64_t u0, uint64_t u1)
 /* Drops the points the span's removals name, then moves members to new indexes. */
 static void apply_removals(struct span_ctx *x, uint64_t u0, uint64_t u1)
 {
-    struct runs runs = between(x->c->removed, x->c->removed_count, u0, u1);
+    struct runs runs = between(x->c->removed, x->c->removed_count, u0, u1, &x->removed_hint);
     uint32_t at = 0;
     for (int r = 0; r < 2; r++) {
         for (uint32_t i = runs.lo[r]; i < runs.hi[r]; i++) {
@@ -541,7 +557,7 @@ static void apply_removals(struct span_ctx *x, uint64_t u0, uint64_t u1)
 
 static int apply_additions(struct span_ctx *x, uint64_t u0, uint64_t u1)
 {
-    struct runs runs = between(x->c->added, x->c->added_count, u0, u1);
+    struct runs runs = between(x->c->added, x->c->added_count, u0, u1, &x->added_hint);
     uint32_t n = runs.hi[0] - runs.lo[0] + runs.hi[1] - runs.lo[1];
     if (n == 0) {
         return 0;

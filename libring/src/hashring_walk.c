@@ -266,6 +266,7 @@ static void side_init(struct diff_side *s, const struct hashring *r)
 {
     s->r = r;
     s->done = r->point_count == 0;
+    s->c = (struct hashring_cursor){ 0, 0, 0 }; /* unread when done; set for the compiler */
     if (!s->done) {
         s->c = hashring__first(r);
     }

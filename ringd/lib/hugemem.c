@@ -12,9 +12,9 @@
 #include "hugemem.h"
 
 #define HUGE_PAGE_BYTES ((size_t)2 << 20)
-/* Huge blocks alive at once: a ring has one or two (its entry block, and its group table at
- * tens of thousands of members), a full build two more for a while (its points and their
- * sort buffer), and ringd holds two rings during a rebuild. Past the table a huge block
+/* Huge blocks alive at once: a ring has one (its table: groups, parity bits and entries), a
+ * full build two more for a while (its points and their sort buffer), and ringd holds two
+ * rings during a rebuild. Past the table a huge block
  * comes from aligned_alloc() and goes back to free(). */
 #define HUGE_LIVE_MAX 32
 

@@ -1,6 +1,6 @@
 /*
  * hugemem: the ring_mem ringd builds its rings with. Blocks of 2 MiB and more (a ring's
- * entry table: 3.8 MB for 1,000 members) are 2 MiB-aligned and advised MADV_HUGEPAGE, so
+ * table: 3.8 MB for 1,000 members) are 2 MiB-aligned and advised MADV_HUGEPAGE, so
  * the random reads of lookups hit a few huge-page TLB entries instead of missing among
  * thousands of 4 KiB pages (about 14% faster lookups at 1,000 members on the development
  * machine). Smaller blocks are plain malloc. Where the kernel ignores the advice, these are

@@ -1005,6 +1005,7 @@ struct churn {
     uint32_t weight[CHURN_POOL + 2]; /* 0: absent */
     size_t pool;
     uint64_t seed;
+    int in_id_order; /* members given sorted by id (as a sorted member table gives them) */
 };
 
 static void churn_init(struct churn *c, size_t pool, size_t present, uint32_t weight_max,
@@ -1025,7 +1026,15 @@ static void churn_init(struct churn *c, size_t pool, size_t present, uint32_t we
     }
 }
 
-/* The present members, shuffled. */
+static int member_id_cmp(const void *a, const void *b)
+{
+    const struct hashring_member *x = a, *y = b;
+    size_t n = x->id_len < y->id_len ? x->id_len : y->id_len;
+    int cmp = memcmp(x->id, y->id, n);
+    return cmp != 0 ? cmp : (x->id_len > y->id_len) - (x->id_len < y->id_len);
+}
+
+/* The present members, shuffled, or sorted by id. */
 static size_t churn_members(struct churn *c, struct hashring_member *m)
 {
     size_t n = 0;
@@ -1039,6 +1048,9 @@ static size_t churn_members(struct churn *c, struct hashring_member *m)
         struct hashring_member t = m[i - 1];
         m[i - 1] = m[j];
         m[j] = t;
+    }
+    if (c->in_id_order) {
+        qsort(m, n, sizeof(*m), member_id_cmp);
     }
     return n;
 }
@@ -1064,12 +1076,13 @@ static void churn_step(struct churn *c, size_t max_ops, uint32_t weight_max)
     }
 }
 
-static void check_churn(size_t pool, size_t present, uint32_t vnodes, uint32_t weight_max,
-                        size_t steps, size_t max_ops, uint64_t seed)
+static void check_churn_order(size_t pool, size_t present, uint32_t vnodes, uint32_t weight_max,
+                              size_t steps, size_t max_ops, uint64_t seed, int in_id_order)
 {
     static struct churn c;
     static struct hashring_member m[CHURN_POOL + 2];
     churn_init(&c, pool, present, weight_max, seed);
+    c.in_id_order = in_id_order;
     size_t n = churn_members(&c, m);
     struct hashring *r = build(m, n, vnodes);
     struct hashring_config cfg = { .vnodes = vnodes };
@@ -1092,6 +1105,40 @@ static void check_churn(size_t pool, size_t present, uint32_t vnodes, uint32_t w
     /* Most steps change a small part of the ring and must take the incremental path. */
     cr_assert(ge(sz, incremental, steps / 2), "%zu of %zu steps were incremental", incremental,
               steps);
+}
+
+static void check_churn(size_t pool, size_t present, uint32_t vnodes, uint32_t weight_max,
+                        size_t steps, size_t max_ops, uint64_t seed)
+{
+    check_churn_order(pool, present, vnodes, weight_max, steps, max_ops, seed, 0);
+}
+
+/* Members in id order take the path that finds each one just after the one before; joins
+ * and leaves break the run, and a duplicate id within it must still fail. */
+Test(hashring, new_from_equals_a_full_build_with_members_in_id_order)
+{
+    check_churn_order(400, 150, 64, 3, 150, 3, 4, 1);
+    struct hashring_member *m = make_members(300, "order");
+    struct hashring *old = build(m, 300, 16), *r = NULL;
+    struct hashring_config cfg = { .vnodes = 16 };
+    m[150] = m[149];
+    cr_assert(eq(int, hashring_new_from(&r, old, m, 300, &cfg, &tm.mem), RING_EEXIST));
+    cr_assert(eq(ptr, r, NULL));
+    hashring_del(old);
+    free(m);
+}
+
+/* Copied entries are renumbered with AVX2 where the CPU has it, with SSE2 or word by word
+ * otherwise: the other ways must give the same bytes. */
+static void no_avx2(void)
+{
+    setup();
+    hashring__test_no_avx2 = 1;
+}
+
+Test(hashring, new_from_without_avx2_equals_a_full_build, .init = no_avx2)
+{
+    check_churn(400, 150, 64, 3, 100, 3, 5);
 }
 
 Test(hashring, new_from_equals_a_full_build_over_random_changes)

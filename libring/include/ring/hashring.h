@@ -86,9 +86,9 @@ RING_EXTERN int hashring_new(struct hashring **out, const struct hashring_member
  * earlier (which may be NULL, and is not changed): the result is byte for byte the ring
  * hashring_new() builds from the same arguments, in time that grows with the points that
  * change rather than with the ring. The untouched part of the table is copied, the rest
- * rebuilt: a join, a leave or a weight change of one member costs about a millisecond at
- * 1,000 members of 1,024 points and 8 at 10,000, where a full build costs tens and hundreds
- * (bench_ring's build_ms and update_ms). It builds from scratch when |old| is NULL, small
+ * rebuilt: a join, a leave or a weight change of one member costs under a millisecond at
+ * 1,000 members of 1,024 points and 3 to 5 at 10,000, where a full build costs tens and
+ * hundreds (bench_ring's build_ms and update_ms). It builds from scratch when |old| is NULL, small
  * (under 1,024 boundaries) or of other vnodes, when more than an eighth of the points
  * change, or when the member or point count crosses a threshold of the table's shape
  * (proto/RING.md, "Layout"). |old| must stay valid during the call only.
