@@ -422,13 +422,11 @@ int swim_leave_done(const struct swim *s)
 
 /* ---- drain ---- */
 
-int swim_drain(struct swim *s, int on, uint64_t now_ms)
+/* Sets our record's draining flag to |on| with a new incarnation, and pushes it. */
+static int drain_apply(struct swim *s, int on)
 {
-    s->now_ms = now_ms;
     unsigned want = on ? MEMBER_FLAG_DRAINING : 0;
-    if (s->leaving) {
-        return RING_EINVAL;
-    }
+    s->drain_pending = 0;
     if ((s->self.flags & MEMBER_FLAG_DRAINING) == want) {
         return 0;
     }
@@ -436,19 +434,51 @@ int swim_drain(struct swim *s, int on, uint64_t now_ms)
     self.flags = (uint8_t)((self.flags & ~MEMBER_FLAG_DRAINING) | want);
     self.incarnation += self.incarnation < UINT64_MAX; /* unreachable: incarnation_min bound */
     s->drain_spread = 0;
+    s->drain_changed_ms = s->now_ms;
     /* As for a leave: every node should move the keys at once, so push it now. */
-    s->gossip_next_ms = now_ms;
+    s->gossip_next_ms = s->now_ms;
     return swim__commit(s, &self, NULL, 0);
+}
+
+int swim_drain(struct swim *s, int on, uint64_t now_ms)
+{
+    s->now_ms = now_ms;
+    if (s->leaving) {
+        return RING_EINVAL;
+    }
+    unsigned want = on ? MEMBER_FLAG_DRAINING : 0;
+    if ((s->self.flags & MEMBER_FLAG_DRAINING) == want) {
+        s->drain_pending = 0; /* back to what the record says: nothing to send */
+        return 0;
+    }
+    if (s->drain_changed_ms != 0 && now_ms - s->drain_changed_ms < SWIM_DRAIN_CHANGE_MIN_MS) {
+        s->drain_pending = 1;
+        s->drain_want = (uint8_t)(on != 0);
+        return 0;
+    }
+    return drain_apply(s, on);
+}
+
+/* A drain change that waited for SWIM_DRAIN_CHANGE_MIN_MS, applied once it has passed. */
+static void drain_tick(struct swim *s)
+{
+    if (s->drain_pending && !s->leaving &&
+        s->now_ms - s->drain_changed_ms >= SWIM_DRAIN_CHANGE_MIN_MS) {
+        (void)drain_apply(s, s->drain_want);
+    }
 }
 
 int swim_draining(const struct swim *s)
 {
+    if (s->drain_pending) {
+        return s->drain_want;
+    }
     return (s->self.flags & MEMBER_FLAG_DRAINING) != 0;
 }
 
 int swim_drain_done(const struct swim *s)
 {
-    if (!swim_draining(s)) {
+    if (!swim_draining(s) || s->drain_pending) {
         return 0;
     }
     return s->drain_spread || members_ring_count(s->table) <= 1;
@@ -653,6 +683,7 @@ ssize_t swim_send_next(struct swim *s, struct ring_addr *to, uint8_t *buf, size_
 int swim_tick(struct swim *s, uint64_t now_ms)
 {
     s->now_ms = now_ms;
+    drain_tick(s);
     swim__timers_tick(s);
     swim__probe_tick(s);
     swim__gossip_tick(s);
@@ -671,6 +702,9 @@ uint64_t swim_next_deadline(const struct swim *s)
     t = min_u64(t, swim__probe_deadline(s));
     t = min_u64(t, swim__gossip_deadline(s));
     t = min_u64(t, swim__sync_deadline(s));
+    if (s->drain_pending) {
+        t = min_u64(t, s->drain_changed_ms + SWIM_DRAIN_CHANGE_MIN_MS);
+    }
     return t;
 }
 

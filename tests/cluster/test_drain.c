@@ -358,6 +358,15 @@ static int n2_draining_at_n0(void *arg)
     return sees_draining(0, "n2") == *(int *)arg;
 }
 
+/* n2's own /readyz says its app fails its check. */
+static int n2_app_failing(void *arg)
+{
+    (void)arg;
+    char body[512];
+    return admin_call(2, "GET /readyz?verbose HTTP/1.0\r\n\r\n", body, sizeof(body), 3) == 503 &&
+           strstr(body, "[-]app_healthy") != NULL;
+}
+
 Test(drain, a_failing_app_drains_its_node_and_takes_keys_back_after_the_holddown)
 {
     static const char *const health[] = {
@@ -375,8 +384,10 @@ Test(drain, a_failing_app_drains_its_node_and_takes_keys_back_after_the_holddown
     };
     start_three(health);
     testapp_stop(&apps[2]);
-    /* The app is not up: n2 joined drained, ready to ringd's part only. */
+    /* The app is not up: n2 drains (it may have passed one check before the stop), ready to
+     * ringd's part only. */
     int yes = 1, no = 0;
+    cr_assert(ge(int, cluster_wait(n2_app_failing, NULL, 5000), 0), "n2's app never failed");
     cr_assert(ge(int, cluster_wait(n2_draining_at_n0, &yes, 5000), 0));
     char body[512];
     cr_assert(
@@ -538,5 +549,35 @@ Test(drain, a_5xx_health_answer_is_a_failure)
     cr_assert(eq(str, state, "starting"));
     cr_assert(ge(u64, ringc_get_u64(h, "checks_failed", 0), 3));
     cr_assert(eq(u64, ringc_get_u64(h, "checks_passed", 0), 0));
+    ringc_close(c);
+}
+
+/* A client toggling the drain as fast as it can (drain, undrain, ... over one connection)
+ * costs the node at most one incarnation a second, so it is never locked out after a restart
+ * by an incarnation ahead of the clock; the last state asked for is the one every node ends
+ * with. */
+Test(drain, toggling_as_fast_as_a_client_can_spends_one_incarnation_a_second)
+{
+    start_three(NULL);
+    struct ringc *c = cluster_connect(2);
+    const msgpack_object *res;
+    cr_assert(eq(int, ringc_call(c, &res, 2000, "stats", ""), 0));
+    uint64_t inc = ringc_get_u64(res, "incarnation", 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int k = 0; k < 4000; k++) {
+        cr_assert(eq(int, ringc_call(c, &res, 2000, k % 2 == 0 ? "drain" : "undrain", ""), 0));
+    }
+    cr_assert(eq(int, ringc_call(c, &res, 2000, "drain", ""), 0)); /* the last: drained */
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    cr_assert(eq(int, ringc_call(c, &res, 2000, "stats", ""), 0));
+    uint64_t spent = ringc_get_u64(res, "incarnation", 0) - inc;
+    uint64_t secs = (uint64_t)(t1.tv_sec - t0.tv_sec) + 1;
+    fprintf(stderr, "drain toggles: 4001 in %llu s, %llu incarnations\n", (unsigned long long)secs,
+            (unsigned long long)spent);
+    cr_assert(le(u64, spent, secs + 1), "%llu incarnations in about %llu s",
+              (unsigned long long)spent, (unsigned long long)secs);
+    int yes = 1;
+    cr_assert(ge(int, cluster_wait(n2_draining_at_n0, &yes, 5000), 0), "the last state lost");
     ringc_close(c);
 }

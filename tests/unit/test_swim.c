@@ -716,6 +716,35 @@ static int seen_draining(int observer, int subject)
     return idx >= 0 && (members_flags(t, (size_t)idx) & MEMBER_FLAG_DRAINING) != 0;
 }
 
+/* Toggling the drain as fast as a client can ask (thousands of times a second) spends at most
+ * one incarnation per SWIM_DRAIN_CHANGE_MIN_MS, and every node ends with the last state
+ * asked for. */
+Test(swim, drain_toggles_spend_one_incarnation_per_second_at_most)
+{
+    int n = 4;
+    converge(n, 23, NULL);
+    uint64_t inc = swim_incarnation(net.nodes[3].s);
+    uint64_t start = net.now_ms;
+    for (int k = 0; k < 10000; k++) {
+        cr_assert(eq(int, swim_drain(net.nodes[3].s, k % 2 == 0, net.now_ms), 0));
+        if (k % 10 == 9) {
+            net_run(&net, net.now_ms + 1); /* 10 toggles a millisecond for 1 s */
+        }
+    }
+    cr_assert(eq(int, swim_drain(net.nodes[3].s, 1, net.now_ms), 0)); /* the last: on */
+    cr_assert(swim_draining(net.nodes[3].s));
+    uint64_t spent = swim_incarnation(net.nodes[3].s) - inc;
+    uint64_t allowed = (net.now_ms - start) / SWIM_DRAIN_CHANGE_MIN_MS + 1;
+    cr_assert(le(u64, spent, allowed), "%llu incarnations in %llu ms", (unsigned long long)spent,
+              (unsigned long long)(net.now_ms - start));
+    net_run(&net, net.now_ms + SWIM_DRAIN_CHANGE_MIN_MS); /* the last change waits its turn */
+    cr_assert(net_run_until_converged(&net, net.now_ms + 10000));
+    for (int i = 0; i < n; i++) {
+        cr_assert(seen_draining(i, 3), "node %d missed the last state", i);
+    }
+    cr_assert(le(u64, swim_incarnation(net.nodes[3].s) - inc, allowed + 1));
+}
+
 Test(swim, a_drain_leaves_the_ring_everywhere_and_survives_a_suspicion)
 {
     int n = 6;
@@ -756,8 +785,10 @@ Test(swim, a_drain_leaves_the_ring_everywhere_and_survives_a_suspicion)
         cr_assert(seen_draining(i, 4), "node %d lost the flag to a refutation", i);
         cr_assert(eq(int, net_status(&net, i, 4), MEMBER_ALIVE));
     }
-    /* Ending the drain gives the keys back with a newer incarnation. */
+    /* Ending the drain gives the keys back with a newer incarnation (once a second has
+     * passed since the drain: SWIM_DRAIN_CHANGE_MIN_MS). */
     cr_assert(eq(int, swim_drain(net.nodes[4].s, 0, net.now_ms), 0));
+    net_run(&net, net.now_ms + SWIM_DRAIN_CHANGE_MIN_MS);
     cr_assert(net_run_until_converged(&net, net.now_ms + 30000));
     for (int i = 0; i < n; i++) {
         cr_assert(not(seen_draining(i, 4)), "node %d", i);

@@ -215,11 +215,16 @@ RING_EXTERN int swim_leave_done(const struct swim *s);
  * as before, but sets MEMBER_FLAG_DRAINING on its record with a new incarnation and gossips
  * it at once, so every node leaves it out of the ring in one step (members.h). Ending it
  * gives the keys back the same way. A refutation keeps the flag: it is part of our record.
+ * Changes are applied at most once per SWIM_DRAIN_CHANGE_MIN_MS: one asked for sooner takes
+ * effect at swim_tick() once that has passed (the last one asked for wins), so toggling never
+ * runs the incarnation ahead of the clock (the plausibility bound every node checks).
  * Returns 0, or RING_EINVAL after swim_leave(). Idempotent.
  */
+#define SWIM_DRAIN_CHANGE_MIN_MS 1000
 RING_EXTERN int swim_drain(struct swim *s, int on, uint64_t now_ms);
 
-/* 1 while this node is draining, else 0. */
+/* 1 while this node is draining (or has asked to and waits for SWIM_DRAIN_CHANGE_MIN_MS to
+ * pass), else 0. */
 RING_EXTERN int swim_draining(const struct swim *s);
 
 /* 1 once the draining record has been sent to every member's fair share of retransmits (or
