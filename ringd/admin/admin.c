@@ -429,7 +429,15 @@ static int query_flag(const struct http_request *req, const char *name)
 {
     char v[8];
     int n = http_query_param(req->query, name, v, sizeof(v));
-    return n == 0 || (n > 0 && strcmp(v, "0") != 0 && strcmp(v, "false") != 0);
+    if (n == RING_ENOENT) {
+        return 0;
+    }
+    /* compared with the decoded length: a %00 inside is not the end of the value */
+    size_t len = n > 0 ? (size_t)n : 0;
+    if (n == 0 || (len == 1 && v[0] == '1') || (len == 4 && memcmp(v, "true", 4) == 0)) {
+        return 1; /* ?wait alone, as Kubernetes' ?verbose */
+    }
+    return (len == 1 && v[0] == '0') || (len == 5 && memcmp(v, "false", 5) == 0) ? 0 : -1;
 }
 
 /* ?timeout=D, else --drain-timeout, else the default. Returns 0 or RING_EINVAL. */
@@ -455,11 +463,16 @@ static int h_drain(struct ringd *d, const struct http_request *req, struct sbuf 
 {
     int post = strcmp(req->method, "POST") == 0;
     int get = strcmp(req->method, "GET") == 0;
-    int wait = query_flag(req, "wait");
+    int wait = query_flag(req, "wait"), cancel = query_flag(req, "cancel");
     if (drain_wait_ms(d, req, wait_ms) != 0) {
         return json_error(b, 400, RING_EINVAL, "timeout: expected a duration, e.g. 10s");
     }
-    if (post && query_flag(req, "cancel")) {
+    if (wait < 0 || cancel < 0) {
+        return json_error(b, 400, RING_EINVAL,
+                          wait < 0 ? "wait: expected 1 or 0 (true or false)"
+                                   : "cancel: expected 1 or 0 (true or false)");
+    }
+    if (post && cancel) {
         (void)ringd_drain_set(d, RINGD_DRAIN_OPERATOR, 0);
         drain_state(d, b);
         return 200;

@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "escape.h"
+#include "ring/codec.h"
 #include "ring/error.h"
 #include "ring/hashring.h"
 #include "ring/shards.h"
@@ -1155,6 +1156,11 @@ static int check_together(const struct ringd_config *c, struct errbuf *e)
     if (c->exclusive && c->lease_ms < RINGD_LEASE_MS_MIN) {
         e->source = "--lease";
         return bad(e, "%ums is too short (at least 100ms: a lease must outlast a round trip)",
+                   c->lease_ms);
+    }
+    if (c->exclusive && c->lease_ms > CODEC_LEASE_MS_MAX) {
+        e->source = "--lease";
+        return bad(e, "%ums is too long (at most 10m: the lease's wire field bounds it)",
                    c->lease_ms);
     }
     if (c->app_health_path[0] != '\0' && c->app.host[0] == '\0') {

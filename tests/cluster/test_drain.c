@@ -484,6 +484,16 @@ Test(drain, admin_drain_refuses_what_it_does_not_serve_and_get_changes_nothing)
         int,
         admin_call(2, "POST /v1/drain?wait=1&timeout=soon HTTP/1.0\r\n\r\n", body, sizeof(body), 3),
         400));
+    /* wait= and cancel= are 1/true or 0/false; anything else drains nothing */
+    const char *odd[] = { "GET /v1/drain?wait=yes", "GET /v1/drain?wait=1%00",
+                          "GET /v1/drain?wait=2", "POST /v1/drain?cancel=maybe" };
+    for (size_t k = 0; k < sizeof(odd) / sizeof(odd[0]); k++) {
+        char req[128];
+        snprintf(req, sizeof(req), "%s HTTP/1.0\r\n\r\n", odd[k]);
+        cr_assert(eq(int, admin_call(2, req, body, sizeof(body), 3), 400), "%s: %s", odd[k], body);
+    }
+    cr_assert(eq(int, admin_call(2, "GET /v1/drain?wait=0 HTTP/1.0\r\n\r\n", body, sizeof(body), 3),
+                 200));
     cr_assert(eq(int, admin_call(2, "GET /v1/drain HTTP/1.0\r\n\r\n", body, sizeof(body), 3), 200));
     cr_assert(ne(ptr, strstr(body, "\"draining\":false"), NULL), "%s", body);
     cr_assert(eq(

@@ -672,6 +672,10 @@ Test(ringd_config, exclusive_needs_shards_no_group_and_a_usable_lease)
                 ARGS("--advertise", "10.0.0.1", "--shards", "8", "--exclusive", "--lease", "50ms"),
                 "ringd: --lease: 50ms is too short (at least 100ms: a lease must outlast a round "
                 "trip)");
+    parse_fails(NO_ENV,
+                ARGS("--advertise", "10.0.0.1", "--shards", "8", "--exclusive", "--lease", "20m"),
+                "ringd: --lease: 1200000ms is too long (at most 10m: the lease's wire field "
+                "bounds it)");
     parse_fails(NO_ENV, ARGS("--advertise", "10.0.0.1", "--exclusive=maybe"),
                 "ringd: --exclusive: invalid value \"maybe\" (expected true or false)");
     parse_fails(NO_ENV, ARGS("--advertise", "10.0.0.1", "--lease-drift-ppm", "100000"),
