@@ -875,10 +875,29 @@ struct group {
     size_t count;
 };
 
+/* 1 when the local ringd has joined (a seed answered), else 0; an older ringd without
+ * ready() counts as joined. */
+static int joined_here(struct ctl *ctl)
+{
+    const msgpack_object *res;
+    if (ringc_call(ctl->c, &res, ctl->timeout_ms, "ready", "") != 0) {
+        return 1;
+    }
+    const msgpack_object *checks = ringc_get(res, "checks");
+    const msgpack_object *j = checks != NULL ? ringc_get(checks, "joined") : NULL;
+    return j == NULL || j->type != MSGPACK_OBJECT_BOOLEAN || j->via.boolean;
+}
+
 int ctl_checksums(struct ctl *ctl, const struct ctl_args *args)
 {
     const msgpack_object *res;
     (void)args;
+    if (!joined_here(ctl)) {
+        /* its one-member view agrees with itself, which says nothing of the cluster */
+        fprintf(stderr, "ringctl checksums: this node has not joined yet (no seed has "
+                        "answered): nothing to compare\n");
+        return CTL_EXIT_SPLIT;
+    }
     int rv = ringc_call(ctl->c, &res, ctl->timeout_ms, "members", "");
     if (rv != 0) {
         return ctl_report(ctl, "checksums", rv);

@@ -222,6 +222,17 @@ Test(ringctl, keygen_writes_a_fresh_key_and_never_overwrites_without_force)
     cr_assert(ne(str, first, second), "--force did not replace the key");
 }
 
+/* A node whose seed never answers has not joined: its checksums compare nothing, and say
+ * so (exit 3) rather than "agree". */
+Test(ringctl, checksums_on_a_node_that_never_joined_exits_3)
+{
+    cluster_start_node(0, 1); /* node 1, its seed, is never started */
+    static char out[4096];
+    int rv = ctl(0, "checksums", out, sizeof(out));
+    cr_assert(eq(int, rv, 3), "%s", out);
+    cr_assert(ne(ptr, strstr(out, "has not joined yet"), NULL), "%s", out);
+}
+
 /* n2 frozen until node 0 holds it faulty. */
 static int n2_faulty_at_0(void *arg)
 {
