@@ -57,8 +57,11 @@ step "build with ASan + UBSan"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRING_SANITIZE=ON -DRING_WERROR=ON >/dev/null
 cmake --build build-asan -j"$jobs" >/dev/null
 step "unit tests under ASan + UBSan"
+# One test at a time: with two at once Criterion's runner itself sometimes keeps a 48-byte
+# allocation to exit (seen with the long ringsim suites side by side), which LeakSanitizer
+# reports; the unit suite gets no suppression (tests/lsan.supp says why).
 asan_env \
-    ./build-asan/tests/ring_tests --jobs "$jobs"
+    ./build-asan/tests/ring_tests --jobs 1
 step "cluster tests under ASan + UBSan"
 asan_cluster_env \
     ./build-asan/tests/ring_cluster_tests --jobs "$jobs"
