@@ -213,6 +213,26 @@ def admin_noread(port):
     return failures[0] if failures else None
 
 
+def close_counting(socks):
+    """Closes |socks|; returns how many ringd had already closed (they read EOF or an error
+    within a second)."""
+    closed = 0
+    sel = selectors.DefaultSelector()
+    for s in socks:
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+    for key, _ in sel.select(timeout=1.0):
+        try:
+            if key.fileobj.recv(1) == b"":
+                closed += 1
+        except OSError:
+            closed += 1
+    sel.close()
+    for s in socks:
+        s.close()
+    return closed
+
+
 def unix_connect(path, timeout=5):
     """A connection to |path|, retried while the listen backlog is full (EAGAIN)."""
     end = time.monotonic() + timeout
@@ -256,20 +276,7 @@ def api_idle(path):
         flood.append(unix_connect(path))
     ok, took, detail = api_lookup(path)
     # the flood's connections ringd closed to make room read EOF
-    closed = 0
-    sel = selectors.DefaultSelector()
-    for s in flood:
-        s.setblocking(False)
-        sel.register(s, selectors.EVENT_READ)
-    for key, _ in sel.select(timeout=1.0):
-        try:
-            if key.fileobj.recv(1) == b"":
-                closed += 1
-        except OSError:
-            closed += 1
-    sel.close()
-    for s in flood:
-        s.close()
+    closed = close_counting(flood)
     print("api-idle: 2000 idle connections, %d closed by ringd; real client %s in %.3f s" %
           (closed, "answered" if ok else "FAILED", took))
     if not ok or took > ANSWER_WITHIN_S:
@@ -326,20 +333,7 @@ def proxy_flood(port):
     head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Ring-Key: k\r\nX-Slow: " + b"a" * 4000
     tricklers = [Trickler(port, head) for _ in range(100)]
     probes, worst, failures = run_probes(port, "/", "X-Ring-Key: user:42\r\n", tricklers)
-    closed = 0
-    sel = selectors.DefaultSelector()
-    for s in idle:
-        s.setblocking(False)
-        sel.register(s, selectors.EVENT_READ)
-    for key, _ in sel.select(timeout=1.0):
-        try:
-            if key.fileobj.recv(1) == b"":
-                closed += 1
-        except OSError:
-            closed += 1
-    sel.close()
-    for s in idle:
-        s.close()
+    closed = close_counting(idle)
     print("proxy-flood: 4200 idle + 100 trickling; %d idle closed by ringd; %d requests, slowest "
           "%.3f s" % (closed, probes, worst))
     return failures[0] if failures else None
