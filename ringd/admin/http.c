@@ -110,10 +110,10 @@ static int parse_header(const char *line, size_t len, struct http_request *req)
         }
     }
     if (header_is(line, name_len, "transfer-encoding")) {
-        return RING_EPROTO;
+        return RING_E2BIG;
     }
     if (header_is(line, name_len, "content-length") && !(vlen == 1 && v[0] == '0')) {
-        return RING_EPROTO;
+        return RING_E2BIG;
     }
     if (header_is(line, name_len, "connection")) {
         if (vlen == 5 && strncasecmp(v, "close", 5) == 0) {

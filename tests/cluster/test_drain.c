@@ -480,6 +480,7 @@ Test(drain, admin_drain_refuses_what_it_does_not_serve_and_get_changes_nothing)
                  admin_call(2, "POST /v1/drain HTTP/1.0\r\nContent-Length: 4\r\n\r\nnow!", body,
                             sizeof(body), 3),
                  400));
+    cr_assert(ne(ptr, strstr(body, "no request body"), NULL), "%s", body);
     cr_assert(eq(
         int,
         admin_call(2, "POST /v1/drain?wait=1&timeout=soon HTTP/1.0\r\n\r\n", body, sizeof(body), 3),
