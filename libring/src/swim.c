@@ -420,68 +420,97 @@ int swim_leave_done(const struct swim *s)
     return s->leave_spread || members_ring_count(s->table) == 0;
 }
 
-/* ---- drain ---- */
+/* ---- our own flags: drain and restart ---- */
 
-/* Sets our record's draining flag to |on| with a new incarnation, and pushes it. */
-static int drain_apply(struct swim *s, int on)
+/* Sets our record's flags to |want| with a new incarnation, and pushes it. */
+static int flags_apply(struct swim *s, unsigned want)
 {
-    unsigned want = on ? MEMBER_FLAG_DRAINING : 0;
-    s->drain_pending = 0;
-    if ((s->self.flags & MEMBER_FLAG_DRAINING) == want) {
+    s->flags_pending = 0;
+    if (s->self.flags == want) {
         return 0;
     }
     struct member self = s->self;
-    self.flags = (uint8_t)((self.flags & ~MEMBER_FLAG_DRAINING) | want);
+    self.flags = (uint8_t)want;
     self.incarnation += self.incarnation < UINT64_MAX; /* unreachable: incarnation_min bound */
-    s->drain_spread = 0;
-    s->drain_changed_ms = s->now_ms;
-    /* As for a leave: every node should move the keys at once, so push it now. */
+    s->flags_spread = 0;
+    s->flags_changed_ms = s->now_ms;
+    /* As for a leave: every node should act on it at once, so push it now. */
     s->gossip_next_ms = s->now_ms;
     return swim__commit(s, &self, NULL, 0);
 }
 
-int swim_drain(struct swim *s, int on, uint64_t now_ms)
+/* The flags we have asked for: pending ones, else our record's. */
+static unsigned flags_wanted(const struct swim *s)
+{
+    return s->flags_pending ? s->flags_want : s->self.flags;
+}
+
+static int flag_set(struct swim *s, unsigned flag, int on, uint64_t now_ms)
 {
     s->now_ms = now_ms;
     if (s->leaving) {
         return RING_EINVAL;
     }
-    unsigned want = on ? MEMBER_FLAG_DRAINING : 0;
-    if ((s->self.flags & MEMBER_FLAG_DRAINING) == want) {
-        s->drain_pending = 0; /* back to what the record says: nothing to send */
+    unsigned want = on ? flags_wanted(s) | flag : flags_wanted(s) & ~flag;
+    if (want == s->self.flags) {
+        s->flags_pending = 0; /* back to what the record says: nothing to send */
         return 0;
     }
-    if (s->drain_changed_ms != 0 && now_ms - s->drain_changed_ms < SWIM_DRAIN_CHANGE_MIN_MS) {
-        s->drain_pending = 1;
-        s->drain_want = (uint8_t)(on != 0);
+    if (s->flags_changed_ms != 0 && now_ms - s->flags_changed_ms < SWIM_DRAIN_CHANGE_MIN_MS) {
+        s->flags_pending = 1;
+        s->flags_want = (uint8_t)want;
         return 0;
     }
-    return drain_apply(s, on);
+    return flags_apply(s, want);
 }
 
-/* A drain change that waited for SWIM_DRAIN_CHANGE_MIN_MS, applied once it has passed. */
-static void drain_tick(struct swim *s)
+/* A flag change that waited for SWIM_DRAIN_CHANGE_MIN_MS, applied once it has passed. */
+static void flags_tick(struct swim *s)
 {
-    if (s->drain_pending && !s->leaving &&
-        s->now_ms - s->drain_changed_ms >= SWIM_DRAIN_CHANGE_MIN_MS) {
-        (void)drain_apply(s, s->drain_want);
+    if (s->flags_pending && !s->leaving &&
+        s->now_ms - s->flags_changed_ms >= SWIM_DRAIN_CHANGE_MIN_MS) {
+        (void)flags_apply(s, s->flags_want);
     }
+}
+
+/* 1 once our record with |flag| set has gone out its full count of retransmits (or no other
+ * live member is left to tell). */
+static int flag_spread(const struct swim *s, unsigned flag)
+{
+    if ((flags_wanted(s) & flag) == 0 || s->flags_pending) {
+        return 0;
+    }
+    return s->flags_spread || members_ring_count(s->table) <= 1;
+}
+
+int swim_drain(struct swim *s, int on, uint64_t now_ms)
+{
+    return flag_set(s, MEMBER_FLAG_DRAINING, on, now_ms);
 }
 
 int swim_draining(const struct swim *s)
 {
-    if (s->drain_pending) {
-        return s->drain_want;
-    }
-    return (s->self.flags & MEMBER_FLAG_DRAINING) != 0;
+    return (flags_wanted(s) & MEMBER_FLAG_DRAINING) != 0;
 }
 
 int swim_drain_done(const struct swim *s)
 {
-    if (!swim_draining(s) || s->drain_pending) {
-        return 0;
-    }
-    return s->drain_spread || members_ring_count(s->table) <= 1;
+    return flag_spread(s, MEMBER_FLAG_DRAINING);
+}
+
+int swim_restarting_set(struct swim *s, int on, uint64_t now_ms)
+{
+    return flag_set(s, MEMBER_FLAG_RESTARTING, on, now_ms);
+}
+
+int swim_restarting(const struct swim *s)
+{
+    return (flags_wanted(s) & MEMBER_FLAG_RESTARTING) != 0;
+}
+
+int swim_restarting_done(const struct swim *s)
+{
+    return flag_spread(s, MEMBER_FLAG_RESTARTING);
 }
 
 /* ---- force-leave ---- */
@@ -683,7 +712,7 @@ ssize_t swim_send_next(struct swim *s, struct ring_addr *to, uint8_t *buf, size_
 int swim_tick(struct swim *s, uint64_t now_ms)
 {
     s->now_ms = now_ms;
-    drain_tick(s);
+    flags_tick(s);
     swim__timers_tick(s);
     swim__probe_tick(s);
     swim__gossip_tick(s);
@@ -702,8 +731,8 @@ uint64_t swim_next_deadline(const struct swim *s)
     t = min_u64(t, swim__probe_deadline(s));
     t = min_u64(t, swim__gossip_deadline(s));
     t = min_u64(t, swim__sync_deadline(s));
-    if (s->drain_pending) {
-        t = min_u64(t, s->drain_changed_ms + SWIM_DRAIN_CHANGE_MIN_MS);
+    if (s->flags_pending) {
+        t = min_u64(t, s->flags_changed_ms + SWIM_DRAIN_CHANGE_MIN_MS);
     }
     return t;
 }

@@ -163,7 +163,7 @@ static void bcast_done(struct swim *s, const struct swim_bcast *b)
     const char *id = members_id(s->table, b->node, &id_len);
     if (swim__is_self(s, id, id_len)) {
         s->leave_spread |= s->leaving;
-        s->drain_spread |= (s->self.flags & MEMBER_FLAG_DRAINING) != 0;
+        s->flags_spread = 1;
     }
 }
 

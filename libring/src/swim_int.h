@@ -255,15 +255,16 @@ struct swim {
     uint8_t joined;
     uint8_t leaving;
     uint8_t leave_spread;
-    /* Our draining record (swim_drain()) has been sent its full count of retransmits. */
-    uint8_t drain_spread;
-    /* Drain changes are applied (each a new incarnation) at most once per
-     * SWIM_DRAIN_CHANGE_MIN_MS: one asked for sooner waits in |drain_pending| (the state
-     * wanted) until |drain_changed_ms| + that, so toggling cannot run our incarnation ahead
+    /* Our record with its current flags (swim_drain(), swim_restarting_set()) has been sent
+     * its full count of retransmits. */
+    uint8_t flags_spread;
+    /* Changes to our own flags are applied (each a new incarnation) at most once per
+     * SWIM_DRAIN_CHANGE_MIN_MS: one asked for sooner waits in |flags_pending| (the flags
+     * wanted) until |flags_changed_ms| + that, so toggling cannot run our incarnation ahead
      * of the clock every node checks it against. */
-    uint8_t drain_pending;
-    uint8_t drain_want;
-    uint64_t drain_changed_ms;
+    uint8_t flags_pending;
+    uint8_t flags_want;
+    uint64_t flags_changed_ms;
     uint32_t join_inflight;
     uint64_t join_next_ms;
     uint64_t join_backoff_ms;

@@ -18,6 +18,8 @@
  * and falls toward min as distinct sources confirm it:
  *     timeout(c) = max - (max - min) x log(c + 1) / log(k + 1),   k = suspicion_confirmations
  * (k = 0, i.e. the timeout is min, when N - 2 < k: too few members to expect confirmations).
+ * A suspect whose record is restarting (MEMBER_FLAG_RESTARTING) gets restart_hold_ms
+ * instead, at least min, unshortened by confirmations: delayed rebalance.
  *
  * Dead members. A faulty or left record stays dead_ms (still gossiped, and a healing target
  * when faulty), then tombstone_ms as a tombstone that only rejects stale updates, then is
@@ -149,6 +151,14 @@ static void susp_start(struct swim *s, size_t idx, const char *source, size_t so
     e->max_ms = e->min_ms * s->cfg.suspicion_max_mult;
     uint32_t k = s->cfg.suspicion_confirmations;
     e->k = n - 2 < (double)k ? 0 : k;
+    if ((members_flags(s->table, idx) & MEMBER_FLAG_RESTARTING) != 0 &&
+        s->cfg.restart_hold_ms > 0) {
+        /* A restarting member is expected to go quiet: hold its place, and no confirmation
+         * shortens that. */
+        e->min_ms = e->min_ms > s->cfg.restart_hold_ms ? e->min_ms : s->cfg.restart_hold_ms;
+        e->max_ms = e->min_ms;
+        e->k = 0;
+    }
     if (source_len > 0) {
         e->sources[e->source_count++] = swim__id_hash(source, source_len);
     }

@@ -406,7 +406,7 @@ static const struct bad_case bad_cases[] = {
     { "update status 4", NACK1 " 85 00 a1 62 01 c4 06 0a 00 00 01 1f 0a 02 04 03 01 04 01",
       RING_EPROTO },
     { "update weight 0", NACK1 " 85 " UPD_HEAD " 04 00", RING_EPROTO },
-    { "update flags with an unknown bit", NACK1 " 86 " UPD_HEAD " 04 01 08 02", RING_EPROTO },
+    { "update flags with an unknown bit", NACK1 " 86 " UPD_HEAD " 04 01 08 04", RING_EPROTO },
     { "update flags 256", NACK1 " 86 " UPD_HEAD " 04 01 08 cd 01 00", RING_EPROTO },
     { "update flags not a uint", NACK1 " 86 " UPD_HEAD " 04 01 08 a1 61", RING_ETYPE },
     { "update weight 1001", NACK1 " 85 " UPD_HEAD " 04 cd 03 e9", RING_EPROTO },

@@ -278,7 +278,7 @@ Test(members, draining_breaks_a_tie_and_leaves_the_ring_but_not_the_live_count)
     upd.status = MEMBER_SUSPECT;
     upd.incarnation = cur.incarnation;
     cr_assert(eq(int, members_update_overrides(&cur, &upd), 1), "status before flags");
-    upd.flags = 0x02;
+    upd.flags = 0x04;
     cr_assert(eq(int, member_validate(&upd), RING_EPROTO), "unknown flag bit");
 
     struct members *t = table(4);

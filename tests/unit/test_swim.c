@@ -799,3 +799,113 @@ Test(swim, a_drain_leaves_the_ring_everywhere_and_survives_a_suspicion)
     cr_assert(eq(int, swim_leave(net.nodes[4].s, net.now_ms), 0));
     cr_assert(eq(int, swim_drain(net.nodes[4].s, 1, net.now_ms), RING_EINVAL));
 }
+
+/* Delayed rebalance: every node holds a restarting member's place 20 s. */
+#define TEST_RESTART_HOLD_MS 20000
+static void restart_hold(struct swim_config *cfg, int i)
+{
+    (void)i;
+    cfg->restart_hold_ms = TEST_RESTART_HOLD_MS;
+}
+
+static int seen_restarting(int observer, int subject)
+{
+    const struct members *t = swim_members(net.nodes[observer].s);
+    int idx = members_index(t, net.nodes[subject].id, strlen(net.nodes[subject].id));
+    return idx >= 0 && (members_flags(t, (size_t)idx) & MEMBER_FLAG_RESTARTING) != 0;
+}
+
+/* A member that announces a restart and goes quiet keeps its place on every ring while it is
+ * away (suspect, not faulty, well past Lifeguard's timeout); the process that comes back under
+ * its id finds the ring as it was: its keys moved 0 times. */
+Test(swim, a_restarting_member_keeps_its_place_until_it_is_back)
+{
+    int n = 6;
+    converge(n, 31, restart_hold);
+    uint64_t ring = swim_ring_checksum(net.nodes[0].s);
+    cr_assert(eq(int, swim_restarting_set(net.nodes[4].s, 1, net.now_ms), 0));
+    cr_assert(swim_restarting(net.nodes[4].s));
+    cr_assert(not(swim_draining(net.nodes[4].s)));
+    uint64_t deadline = net.now_ms + 20000;
+    while (!swim_restarting_done(net.nodes[4].s) && net.now_ms < deadline) {
+        net_run(&net, net.now_ms + 50);
+    }
+    cr_assert(swim_restarting_done(net.nodes[4].s));
+    for (int i = 0; i < n; i++) {
+        cr_assert(seen_restarting(i, 4), "node %d", i);
+        cr_assert(eq(u64, swim_ring_checksum(net.nodes[i].s), ring), "node %d", i);
+    }
+    /* It stops without a leave. Lifeguard would call it faulty within 6 s here. */
+    net_kill(&net, 4);
+    net_run(&net, net.now_ms + TEST_RESTART_HOLD_MS - 4000);
+    for (int i = 0; i < n; i++) {
+        if (i != 4) {
+            cr_assert(eq(int, net_status(&net, i, 4), MEMBER_SUSPECT), "node %d", i);
+            cr_assert(eq(u64, swim_ring_checksum(net.nodes[i].s), ring), "node %d", i);
+        }
+    }
+    /* Back under the same id, from a clock that starts lower than its last record. */
+    struct swim_config cfg;
+    net_config(&cfg, &net, 4, 77);
+    restart_hold(&cfg, 4);
+    cfg.incarnation_min = 1;
+    net_start(&net, 4, &cfg, 77);
+    net_join(&net, 4, 0);
+    cr_assert(net_run_until_converged(&net, net.now_ms + 30000));
+    for (int i = 0; i < n; i++) {
+        cr_assert(eq(int, net_status(&net, i, 4), MEMBER_ALIVE), "node %d", i);
+        cr_assert(eq(u64, swim_ring_checksum(net.nodes[i].s), ring), "node %d", i);
+        cr_assert(not(seen_restarting(i, 4)), "node %d", i);
+        cr_assert(eq(u64, net.ever_faulty[i][4], 0), "node %d", i);
+    }
+}
+
+/* A restarting member that does not come back is declared faulty once the hold has passed,
+ * not before, and its keys move then, once. A member without the flag is suspected as
+ * before. */
+Test(swim, a_restarting_member_that_stays_away_leaves_the_ring_after_the_hold)
+{
+    int n = 6;
+    converge(n, 32, restart_hold);
+    uint64_t ring = swim_ring_checksum(net.nodes[0].s);
+    cr_assert(eq(int, swim_restarting_set(net.nodes[4].s, 1, net.now_ms), 0));
+    net_run(&net, net.now_ms + 3000);
+    cr_assert(swim_restarting_done(net.nodes[4].s));
+    uint64_t killed = net.now_ms;
+    net_kill(&net, 4);
+    net_kill(&net, 5); /* no flag: Lifeguard's timeout */
+    net_run(&net, killed + 12000);
+    for (int i = 0; i < 4; i++) {
+        cr_assert(eq(int, net_status(&net, i, 5), MEMBER_FAULTY), "node %d", i);
+        cr_assert(eq(int, net_status(&net, i, 4), MEMBER_SUSPECT), "node %d", i);
+    }
+    net_run(&net, killed + TEST_RESTART_HOLD_MS + 8000);
+    for (int i = 0; i < 4; i++) {
+        cr_assert(eq(int, net_status(&net, i, 4), MEMBER_FAULTY), "node %d", i);
+        cr_assert(ne(u64, swim_ring_checksum(net.nodes[i].s), ring));
+    }
+}
+
+/* Ending the restart before stopping (the stop was called off) is a plain flag change, and
+ * shares the drain's rate limit; after a leave both are refused. */
+Test(swim, restart_flag_changes_share_the_drain_rate_limit)
+{
+    int n = 3;
+    converge(n, 33, restart_hold);
+    uint64_t inc = swim_incarnation(net.nodes[2].s);
+    for (int k = 0; k < 1000; k++) {
+        cr_assert(eq(int, swim_restarting_set(net.nodes[2].s, k % 2 == 0, net.now_ms), 0));
+        cr_assert(eq(int, swim_drain(net.nodes[2].s, k % 3 == 0, net.now_ms), 0));
+    }
+    cr_assert(eq(int, swim_restarting_set(net.nodes[2].s, 0, net.now_ms), 0));
+    cr_assert(eq(int, swim_drain(net.nodes[2].s, 0, net.now_ms), 0));
+    cr_assert(le(u64, swim_incarnation(net.nodes[2].s) - inc, 1));
+    net_run(&net, net.now_ms + SWIM_DRAIN_CHANGE_MIN_MS);
+    cr_assert(net_run_until_converged(&net, net.now_ms + 10000));
+    for (int i = 0; i < n; i++) {
+        cr_assert(not(seen_restarting(i, 2)));
+        cr_assert(not(seen_draining(i, 2)));
+    }
+    cr_assert(eq(int, swim_leave(net.nodes[2].s, net.now_ms), 0));
+    cr_assert(eq(int, swim_restarting_set(net.nodes[2].s, 1, net.now_ms), RING_EINVAL));
+}

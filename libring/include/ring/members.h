@@ -47,7 +47,16 @@ enum member_status {
  * leaves (a Kubernetes preStop drain) or while its app is unhealthy.
  */
 #define MEMBER_FLAG_DRAINING 0x01u
-#define MEMBER_FLAGS_KNOWN   MEMBER_FLAG_DRAINING
+/*
+ * MEMBER_FLAG_RESTARTING: the member is about to stop and come back under the same id (a
+ * rolling restart), or has just come back and its app is not serving yet. It keeps its place
+ * on the ring (its keys do not move) but serves nothing: nodes hold requests for its keys until
+ * it clears the flag. When it stops answering, its suspicion lasts the swim's restart_hold_ms
+ * instead of Lifeguard's timeout, so its keys move only if it is not back by then (delayed
+ * rebalance, as Helix's delayed rebalancer: a restart moves keys 0 times instead of 2).
+ */
+#define MEMBER_FLAG_RESTARTING 0x02u
+#define MEMBER_FLAGS_KNOWN     (MEMBER_FLAG_DRAINING | MEMBER_FLAG_RESTARTING)
 
 struct member_label {
     uint8_t key_len;

@@ -84,6 +84,11 @@ struct swim_config {
      * [30000]; a tombstone is kept this long to reject stale updates, then reaped [60000]. */
     uint32_t dead_ms;
     uint32_t tombstone_ms;
+    /* Delayed rebalance: a suspect whose record is restarting (MEMBER_FLAG_RESTARTING) is
+     * declared faulty after this long instead of Lifeguard's timeout, so its keys stay put
+     * while it restarts [0: no hold, a restarting member is suspected like any other]. Every
+     * node of a cluster should use the same value: the first to time out gossips the verdict. */
+    uint32_t restart_hold_ms;
     /* Partition healing: a probe of a random faulty member or seed this often [10000]. */
     uint32_t heal_interval_ms;
     /* Datagram send budget, never exceeded [1400]. */
@@ -231,6 +236,25 @@ RING_EXTERN int swim_draining(const struct swim *s);
  * no other live member is left to tell), else 0: from then on every reachable node has
  * heard it, as swim_leave_done() says of a leave. */
 RING_EXTERN int swim_drain_done(const struct swim *s);
+
+/*
+ * Starts (|on| 1) or ends (0) a restart hold (delayed rebalance): this node sets
+ * MEMBER_FLAG_RESTARTING on its record with a new incarnation and gossips it at once. It keeps
+ * its place on the ring, and every node holds requests for its keys instead of passing them
+ * on; when it then stops (without swim_leave(): a leave would move its keys), its peers
+ * suspect it for restart_hold_ms before they declare it faulty, so a restarted process under
+ * the same id that rejoins in time finds its keys where it left them. Shares swim_drain()'s
+ * rate limit (one change of our flags per SWIM_DRAIN_CHANGE_MIN_MS). Returns 0, or RING_EINVAL
+ * after swim_leave(). Idempotent.
+ */
+RING_EXTERN int swim_restarting_set(struct swim *s, int on, uint64_t now_ms);
+
+/* 1 while this node's record is (or is about to be) restarting, else 0. */
+RING_EXTERN int swim_restarting(const struct swim *s);
+
+/* 1 once the restarting record has gone out its full count of retransmits (or no other live
+ * member is left to tell), else 0, as swim_drain_done(). */
+RING_EXTERN int swim_restarting_done(const struct swim *s);
 
 /*
  * Forces member |id| (|id_len| bytes) out, as Serf's force-leave: a suspect or faulty member
