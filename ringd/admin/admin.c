@@ -130,10 +130,11 @@ static void json_member(struct ringd *d, struct sbuf *b, const struct member *m)
     ringd_addr_str(&m->addr, addr);
     escape_json(b, addr, strlen(addr));
     sbuf_printf(b,
-                ",\"status\":\"%s\",\"draining\":%s,\"incarnation\":%llu,\"weight\":%u,"
-                "\"group\":",
+                ",\"status\":\"%s\",\"draining\":%s,\"restarting\":%s,\"incarnation\":%llu,"
+                "\"weight\":%u,\"group\":",
                 member_status_name(m->status),
                 (m->flags & MEMBER_FLAG_DRAINING) != 0 ? "true" : "false",
+                (m->flags & MEMBER_FLAG_RESTARTING) != 0 ? "true" : "false",
                 (unsigned long long)m->incarnation, m->weight);
     escape_json(b, m->group, m->group_len);
     sbuf_adds(b, ",\"labels\":{");
@@ -312,7 +313,10 @@ static size_t ready_checks(struct ringd *d, struct ready_check *c)
           "the ring is not built yet" },
         { "groups_known", d->groups == NULL || groups_ready(d->groups),
           "the groups its peers know are not all known yet", "the ring is not built yet" },
-        { "not_draining", !r.draining, "this node is draining: it owns no keys", "draining" },
+        { "not_draining", !r.draining,
+          r.restarting ? "this node holds its keys for a restart: requests for them wait"
+                       : "this node is draining: it owns no keys",
+          r.restarting ? "restarting" : "draining" },
         { "app_healthy", !r.app_checked || r.app_healthy, app_why, "the app is not healthy" },
     };
     _Static_assert(sizeof(all) / sizeof(all[0]) == READY_CHECKS, "READY_CHECKS");
@@ -419,9 +423,12 @@ static int h_readyz(struct ringd *d, const struct http_request *req, struct sbuf
 /* The node's drain state as JSON. */
 static void drain_state(struct ringd *d, struct sbuf *b)
 {
-    sbuf_printf(b, "{\"draining\":%s,\"drained\":%s,\"in_flight\":%zu,\"leaving\":%s}\n",
-                ringd_draining(d) ? "true" : "false", ringd_drained(d) ? "true" : "false",
-                ringd_in_flight(d), d->leaving || d->shutting_down ? "true" : "false");
+    sbuf_printf(b,
+                "{\"draining\":%s,\"restarting\":%s,\"drained\":%s,\"in_flight\":%zu,"
+                "\"leaving\":%s}\n",
+                ringd_draining(d) ? "true" : "false", ringd_restarting(d) ? "true" : "false",
+                ringd_drained(d) ? "true" : "false", ringd_in_flight(d),
+                d->leaving || d->shutting_down ? "true" : "false");
 }
 
 /* 1 when |name| is in the query with a value other than "0" or "false" (or none). */
@@ -455,7 +462,9 @@ static int drain_wait_ms(struct ringd *d, const struct http_request *req, uint32
 /*
  * GET without wait: the drain state, changing nothing. GET ?wait=1 (the preStop hook, since
  * a kubelet httpGet hook can only GET) and POST: drain; with wait, answer once drained (200)
- * or at the timeout (503). POST ?cancel=1 ends an operator's drain. HEAD: the state only.
+ * or at the timeout (503). POST ?cancel=1 ends an operator's drain (or restart). With
+ * ?restart=1 (--delayed-rebalance) the node announces a restart instead: it keeps its keys,
+ * others hold requests for them, and "drained" means it may stop. HEAD: the state only.
  * Returns the status, or 0 when the answer waits (|*wait_ms| set).
  */
 static int h_drain(struct ringd *d, const struct http_request *req, struct sbuf *b,
@@ -464,21 +473,31 @@ static int h_drain(struct ringd *d, const struct http_request *req, struct sbuf 
     int post = strcmp(req->method, "POST") == 0;
     int get = strcmp(req->method, "GET") == 0;
     int wait = query_flag(req, "wait"), cancel = query_flag(req, "cancel");
+    int restart = query_flag(req, "restart");
     if (drain_wait_ms(d, req, wait_ms) != 0) {
         return json_error(b, 400, RING_EINVAL, "timeout: expected a duration, e.g. 10s");
     }
-    if (wait < 0 || cancel < 0) {
+    if (wait < 0 || cancel < 0 || restart < 0) {
         return json_error(b, 400, RING_EINVAL,
-                          wait < 0 ? "wait: expected 1 or 0 (true or false)"
-                                   : "cancel: expected 1 or 0 (true or false)");
+                          wait < 0     ? "wait: expected 1 or 0 (true or false)"
+                          : cancel < 0 ? "cancel: expected 1 or 0 (true or false)"
+                                       : "restart: expected 1 or 0 (true or false)");
     }
     if (post && cancel) {
         (void)ringd_drain_set(d, RINGD_DRAIN_OPERATOR, 0);
+        (void)ringd_restart_set(d, RINGD_RESTART_OPERATOR, 0);
         drain_state(d, b);
         return 200;
     }
     if (post || (get && wait)) {
-        if (ringd_drain_set(d, RINGD_DRAIN_OPERATOR, 1) != 0) {
+        int rv = restart ? ringd_restart_set(d, RINGD_RESTART_OPERATOR, 1)
+                         : ringd_drain_set(d, RINGD_DRAIN_OPERATOR, 1);
+        if (rv == UV_ENOTSUP) {
+            return json_error(b, 409, RING_EINVAL,
+                              "restart: this node runs without --delayed-rebalance, so its keys "
+                              "would not be held");
+        }
+        if (rv != 0) {
             return json_error(b, 409, RING_EINVAL, "this node is leaving");
         }
         if (wait && !ringd_drained(d)) {
@@ -557,7 +576,8 @@ static void on_drain_poll(uv_timer_t *t)
     struct admin_conn *c = t->data;
     struct ringd *d = c->d;
     int drained = ringd_drained(d);
-    if (!drained && ringd_draining(d) && uv_now(d->loop) < c->wait_deadline_ms) {
+    if (!drained && (ringd_draining(d) || ringd_restarting(d)) &&
+        uv_now(d->loop) < c->wait_deadline_ms) {
         return;
     }
     c->waiting = 0; /* send_out() arms the send deadline */

@@ -4,6 +4,8 @@
  * answer at once: a caller that waits for "drained" or "ready" polls, so no call holds a
  * connection's answers in order behind it.
  */
+#include <string.h>
+
 #include "api.h"
 #include "ring/error.h"
 
@@ -20,8 +22,9 @@ static void pack_bool(msgpack_packer *pk, const char *key, int v)
 static void pack_drain_state(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk)
 {
     rpc_pack_result_begin(pk, m->msgid);
-    msgpack_pack_map(pk, 4);
+    msgpack_pack_map(pk, 5);
     pack_bool(pk, "draining", ringd_draining(d));
+    pack_bool(pk, "restarting", ringd_restarting(d));
     pack_bool(pk, "drained", ringd_drained(d));
     api_pack_str(pk, "in_flight");
     msgpack_pack_uint64(pk, ringd_in_flight(d));
@@ -31,11 +34,36 @@ static void pack_drain_state(struct ringd *d, const struct rpc_msg *m, msgpack_p
 int ringd_api_drain(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
                     struct api_call *call, int on)
 {
-    if (m->param_count != 0) {
-        call->message = "this method takes no params";
+    /* drain() gives the keys away; drain("restart") holds them for a restart
+     * (--delayed-rebalance); undrain() ends either. */
+    int restart = 0;
+    if (on && m->param_count == 1) {
+        struct rpc_bytes mode;
+        if (rpc_param_bytes(m, 0, &mode) != 0 || mode.len != 7 ||
+            memcmp(mode.ptr, "restart", 7) != 0) {
+            call->message = "the one param, if any, must be \"restart\"";
+            return RING_EINVAL;
+        }
+        restart = 1;
+    } else if (m->param_count != 0) {
+        call->message =
+            on ? "this method takes no params or \"restart\"" : "this method takes no params";
         return RING_EINVAL;
     }
-    if (ringd_drain_set(d, RINGD_DRAIN_OPERATOR, on) != 0) {
+    int rv = 0;
+    if (restart) {
+        rv = ringd_restart_set(d, RINGD_RESTART_OPERATOR, 1);
+    } else {
+        rv = ringd_drain_set(d, RINGD_DRAIN_OPERATOR, on);
+        if (rv == 0 && !on) {
+            rv = ringd_restart_set(d, RINGD_RESTART_OPERATOR, 0);
+        }
+    }
+    if (rv == UV_ENOTSUP) {
+        call->message = "this node runs without --delayed-rebalance, so its keys would not be held";
+        return RING_EINVAL;
+    }
+    if (rv != 0) {
         call->message = "this node is leaving";
         return RING_EINVAL;
     }

@@ -44,6 +44,7 @@ struct ctl_args {
     const char *out_path; /* keygen -o FILE; NULL: stdout */
     int force;            /* keygen --force */
     int cancel;           /* drain --cancel */
+    int restart;          /* drain --restart */
     int serving;          /* wait-ready --serving */
 };
 

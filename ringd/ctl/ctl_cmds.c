@@ -52,11 +52,16 @@ static int get_bool(const msgpack_object *o, const char *key)
 }
 
 /* The status a person sees: "draining" for an alive member that drains (it is live but owns
- * no keys), else the member's status. */
+ * no keys), "restarting" for an alive or suspect one that holds its keys over a restart, else
+ * the member's status. */
 static const char *shown_status(const msgpack_object *m, char *buf, size_t cap)
 {
     ringc_get_str(m, "status", buf, cap);
-    return strcmp(buf, "alive") == 0 && get_bool(m, "draining") ? "draining" : buf;
+    int live = strcmp(buf, "alive") == 0 || strcmp(buf, "suspect") == 0;
+    if (strcmp(buf, "alive") == 0 && get_bool(m, "draining")) {
+        return "draining";
+    }
+    return live && get_bool(m, "restarting") ? "restarting" : buf;
 }
 
 /* --status S (a comma-separated list, repeatable): the member's shown status is one of

@@ -43,7 +43,9 @@ int ctl_drain(struct ctl *ctl, const struct ctl_args *a)
     const msgpack_object *res;
     for (;;) {
         int call_ms = (int)(deadline - now_ms());
-        int rv = ringc_call(ctl->c, &res, call_ms > 0 ? call_ms : 1, method, "");
+        int rv = a->restart
+                     ? ringc_call(ctl->c, &res, call_ms > 0 ? call_ms : 1, method, "s", "restart")
+                     : ringc_call(ctl->c, &res, call_ms > 0 ? call_ms : 1, method, "");
         if (rv != 0) {
             return ctl_report(ctl, method, rv);
         }
@@ -52,12 +54,15 @@ int ctl_drain(struct ctl *ctl, const struct ctl_args *a)
             if (ctl->json) {
                 ctl_print_json(res);
             } else if (a->cancel) {
-                printf("drain cancelled%s\n", get_bool(res, "draining")
-                                                  ? " (still draining: app health or shutdown)"
-                                                  : "");
+                printf("drain cancelled%s\n",
+                       get_bool(res, "draining") || get_bool(res, "restarting")
+                           ? " (still draining: app health or shutdown)"
+                           : "");
             } else {
-                printf(done ? "drained: this node owns no keys\n"
-                            : "not drained after --timeout (%llu requests in flight)\n",
+                printf(done && a->restart ? "ready to restart: every node holds this node's "
+                                            "keys for it\n"
+                       : done             ? "drained: this node owns no keys\n"
+                              : "not drained after --timeout (%llu requests in flight)\n",
                        (unsigned long long)ringc_get_u64(res, "in_flight", 0));
             }
             return done ? 0 : CTL_EXIT_FAIL;

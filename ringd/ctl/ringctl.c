@@ -70,13 +70,17 @@ static const struct command commands[] = {
       "probed and leaves every node's member table and ring as the news spreads by gossip\n"
       "(as Serf's force-leave). An alive member is refused (exit 1): it would refute it.",
       "", ctl_force_leave, 1, 1, 1 },
-    { "drain", "[--cancel]", "give this node's keys away, wait until drained",
+    { "drain", "[--cancel | --restart]", "give this node's keys away, wait until drained",
       "Drains this node: it stays a member and keeps forwarding, but owns no keys; every\n"
       "node moves its keys at once. Waits until every node has heard and what it was\n"
       "serving is done (exit 0), or --timeout (exit 1; default 20s here). Kubernetes: the\n"
       "app's preStop hook. --cancel takes the keys back (an app health check or a SIGTERM\n"
-      "drain keeps them away until it ends).",
-      "  --cancel             end this operator drain\n", ctl_drain, 0, 0, 1 },
+      "drain keeps them away until it ends). --restart (ringd --delayed-rebalance) keeps the\n"
+      "keys instead: every node holds requests for them until this node is back from the\n"
+      "restart that follows, so they move 0 times, not 2.",
+      "  --cancel             end this operator drain or restart\n"
+      "  --restart            hold the keys for a restart instead of giving them away\n",
+      ctl_drain, 0, 0, 1 },
     { "wait-ready", "[--serving]", "wait until ringd has joined (exit 0) or --timeout",
       "Waits until the local ringd has joined and built its ring and is not leaving,\n"
       "retrying while its socket is not there yet: an app's start runs it first, so it\n"
@@ -274,7 +278,8 @@ static int add_value(struct parser *p, const char **list, int *count, const char
 
 static int check_status(struct parser *p, const char *v)
 {
-    static const char *const names[] = { "alive", "draining", "suspect", "faulty", "left" };
+    static const char *const names[] = { "alive",   "draining", "restarting",
+                                         "suspect", "faulty",   "left" };
     for (const char *s = v; *s != '\0';) {
         size_t len = strcspn(s, ",");
         int known = 0;
@@ -284,7 +289,7 @@ static int check_status(struct parser *p, const char *v)
         if (!known) {
             return usage_error(p,
                                "--status: unknown status in \"%s\" (expected alive, draining, "
-                               "suspect, faulty or left)",
+                               "restarting, suspect, faulty or left)",
                                v);
         }
         s += len + (s[len] == ',');
@@ -322,7 +327,17 @@ static int command_option(struct parser *p, const struct command *c, struct ctl_
         return add_value(p, a->label, &a->label_count, "--label", v);
     }
     if (c->fn == ctl_drain && strcmp(p->argv[p->i], "--cancel") == 0) {
+        if (a->restart) {
+            return usage_error(p, "%s: --cancel and --restart exclude each other", "drain");
+        }
         a->cancel = 1;
+        return PARSE_OK;
+    }
+    if (c->fn == ctl_drain && strcmp(p->argv[p->i], "--restart") == 0) {
+        if (a->cancel) {
+            return usage_error(p, "%s: --cancel and --restart exclude each other", "drain");
+        }
+        a->restart = 1;
         return PARSE_OK;
     }
     if (c->fn == ctl_wait_ready && strcmp(p->argv[p->i], "--serving") == 0) {

@@ -52,6 +52,9 @@ static void set_state(struct ringd_health *hc, int state, const char *event, uns
               "path", d->cfg.app_health_path, "status", status, "failures", fails, NULL);
     hc->drains += drain && !ringd_draining(d);
     (void)ringd_drain_set(d, RINGD_DRAIN_APP, (int)drain);
+    if (state == RINGD_APP_HEALTHY) {
+        (void)ringd_restart_set(d, RINGD_RESTART_STARTING, 0); /* its keys are served now */
+    }
 }
 
 /* What a pass or a failure changes: the state machine of health.h. */
@@ -278,9 +281,12 @@ int ringd_health_start(struct ringd *d)
     hc->timeout.data = hc;
     hc->connect.data = hc;
     hc->wreq.data = hc;
-    /* Until the app first passes, the node owns no keys: it joins drained. */
+    /* Until the app first passes, the node owns no keys: it joins drained. With
+     * --delayed-rebalance it joins holding its keys instead (a restarted node's keys never
+     * left it; a new node's wait for its app), at most that long (node/restart.c). */
     d->app_health = RINGD_APP_STARTING;
-    rv = ringd_drain_set(d, RINGD_DRAIN_APP, 1);
+    rv = d->cfg.restart_hold_ms > 0 ? ringd_restart_set(d, RINGD_RESTART_STARTING, 1)
+                                    : ringd_drain_set(d, RINGD_DRAIN_APP, 1);
     if (rv == 0) {
         rv = uv_timer_start(&hc->interval, on_interval, 0, d->cfg.app_health_interval_ms);
     }

@@ -556,6 +556,22 @@ static int set_drain_timeout(const char *v, struct ringd_config *c, struct errbu
     return set_duration(v, &c->drain_timeout_ms, e);
 }
 
+static int set_delayed_rebalance(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    if (strcmp(v, "0") == 0) {
+        c->restart_hold_ms = 0; /* off: a stop drains and a start waits drained */
+        return 0;
+    }
+    int rv = set_duration(v, &c->restart_hold_ms, e);
+    if (rv == 0 && c->restart_hold_ms > RINGD_RESTART_HOLD_MS_MAX) {
+        return bad(e,
+                   "duration \"%s\" is too long (at most 10m: keys wait this long for a node "
+                   "that may not come back)",
+                   v);
+    }
+    return rv;
+}
+
 static int set_app_health(const char *v, struct ringd_config *c, struct errbuf *e)
 {
     size_t len = strlen(v);
@@ -868,6 +884,8 @@ static const struct opt opts[] = {
       set_proxy_max_body },
     { "drain-timeout", "DURATION", "20s", "SIGTERM: drain this long, then leave", SEC_LIFE, 0,
       set_drain_timeout },
+    { "delayed-rebalance", "TIME", "0", "stop: hold keys to restart; 0: off", SEC_LIFE, 0,
+      set_delayed_rebalance },
     { "app-health", "PATH", NULL, "GET PATH on --app; failing: drain (off if unset)", SEC_LIFE, 0,
       set_app_health },
     { "app-health-interval", "TIME", "2s", "time between app health checks", SEC_LIFE, 0,

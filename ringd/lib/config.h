@@ -101,6 +101,9 @@ struct ringd_seed {
 #define RINGD_API_OUTPUT_BYTES_MIN (4u << 10)
 #define RINGD_API_OUTPUT_BYTES_MAX (16u << 20)
 
+/* --delayed-rebalance's bound. */
+#define RINGD_RESTART_HOLD_MS_MAX (10u * 60u * 1000u)
+
 struct ringd_config {
     /* --id: this member's id (1..MEMBER_ID_BYTES_MAX bytes). */
     char id[MEMBER_ID_BYTES_MAX + 1];
@@ -144,6 +147,11 @@ struct ringd_config {
     /* --drain-timeout: how long SIGTERM drains (the node gives its keys away and finishes
      * what it serves) before it leaves; 0: leave at once. */
     uint32_t drain_timeout_ms;
+    /* --delayed-rebalance: a stopping node announces a restart instead of draining (its keys
+     * stay with it, requests for them wait) and every node holds a restarting member's place
+     * this long; a starting node holds its keys until its app first passes --app-health, at
+     * most this long. 0: off. */
+    uint32_t restart_hold_ms;
     /* --app-health: the path of the app's health check on --app ("" for none), checked every
      * --app-health-interval with --app-health-timeout; --app-health-threshold failures in a
      * row drain the node, and it takes its keys back once the app passes again and

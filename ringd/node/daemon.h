@@ -15,6 +15,7 @@
  *   subshard.c    sub-sharding (--group); shardset.c the owned shards (--shards)
  *   lease_glue.c  exclusive shards (--exclusive): the lease state machine beside swim
  *   drain.c       draining (operator, app health, SIGTERM) and the readiness checks
+ *   restart.c     delayed rebalance: holding the keys over a restart (--delayed-rebalance)
  *   route.c       the one answer to "who serves this key"
  *   view_pack.c   the view's msgpack forms; node_metrics.c the node's Prometheus families
  */
@@ -80,6 +81,10 @@ struct ringd_ring {
     size_t *owner_offs; /* member i's map is owners[owner_offs[i] .. owner_offs[i + 1]) */
     uint64_t checksum;
     uint64_t routes; /* members_routes_checksum(): the ring and its members' addresses */
+    /* By ring member index: 1 when the member is restarting (MEMBER_FLAG_RESTARTING):
+     * requests for its keys wait for it (--delayed-rebalance). */
+    uint8_t *restarting;
+    uint32_t restarting_count;
 };
 
 /*
@@ -166,6 +171,14 @@ enum ringd_drain_why {
     RINGD_DRAIN_SHUTDOWN = 4u, /* SIGTERM */
 };
 
+/* Who wants the node to hold its keys for a restart (restart.c, --delayed-rebalance); it
+ * holds while any is set. */
+enum ringd_restart_why {
+    RINGD_RESTART_OPERATOR = 1u, /* drain("restart"), /v1/drain?restart=1: a planned restart */
+    RINGD_RESTART_STARTING = 2u, /* started: its app has not passed its health check yet */
+    RINGD_RESTART_SHUTDOWN = 4u, /* SIGTERM with --delayed-rebalance */
+};
+
 /* The app's health as health/ last saw it. */
 enum ringd_app_health {
     RINGD_APP_UNCHECKED = 0, /* no --app-health */
@@ -178,6 +191,7 @@ enum ringd_app_health {
  * own part (joined, a ring, not leaving), what an app waits for before it starts. */
 struct ringd_readiness {
     int joined, ring, leaving, draining;
+    int restarting; /* holding its keys for a restart: counts as draining for readiness */
     int app_checked, app_healthy;
     int member, ready;
 };
@@ -243,6 +257,12 @@ struct ringd {
     int shutdown_signal;
     uint64_t shutdown_deadline_ms;
     int app_health; /* enum ringd_app_health, set by health/ */
+
+    /* restart.c */
+    unsigned restart_why; /* enum ringd_restart_why bits */
+    uint64_t restart_since_ms;
+    uint64_t restarts; /* times the node announced a restart */
+    uv_timer_t restart_timer;
 
     struct ringd_seeds *seeds;
     struct ringd_api *api;
@@ -326,6 +346,19 @@ size_t ringd_in_flight(const struct ringd *d);
  * ringd_leave(). With --drain-timeout 0, or no room for a drain, it leaves at once. */
 void ringd_shutdown(struct ringd *d, int signum);
 void ringd_readiness(const struct ringd *d, struct ringd_readiness *out);
+
+/* restart.c */
+void ringd_restart_init(struct ringd *d);
+/* Sets (|on| 1) or clears |why| (enum ringd_restart_why); the node holds its keys for a
+ * restart while any is set (swim_restarting_set()), at most --delayed-rebalance. Returns 0,
+ * UV_ENOTSUP without --delayed-rebalance, or UV_EINVAL once the node is leaving. */
+int ringd_restart_set(struct ringd *d, unsigned why, int on);
+int ringd_restarting(const struct ringd *d);
+/* 1 when an operator's or a shutdown's restart is announced, every node has heard, and
+ * nothing it owned is still being served: the node may stop (without leaving). */
+int ringd_restart_ready(const struct ringd *d);
+/* 1 while a starting node holds its keys for its app: requests for them wait here too. */
+int ringd_holding_own_keys(const struct ringd *d);
 
 /* udp.c: UDP gossip; addr.c: address conversions */
 int ringd_udp_start(struct ringd *d);

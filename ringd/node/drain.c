@@ -63,7 +63,10 @@ size_t ringd_in_flight(const struct ringd *d)
 
 int ringd_drained(const struct ringd *d)
 {
-    return ringd_draining(d) && swim_drain_done(d->swim) && ringd_in_flight(d) == 0 &&
+    if (!ringd_draining(d)) {
+        return ringd_restart_ready(d); /* a restart's "drained": it may stop, keys held */
+    }
+    return swim_drain_done(d->swim) && ringd_in_flight(d) == 0 &&
            (d->leases == NULL || lease_held_count(d->leases->l) == 0);
 }
 
@@ -109,6 +112,33 @@ static void on_shutdown_timer(uv_timer_t *t)
     ringd_leave(d, d->shutdown_signal == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
+/* A shutdown for a restart: once every node has heard and nothing is in flight (or at
+ * --drain-timeout), the node stops without a leave, which would give its keys away. */
+static void on_restart_shutdown_timer(uv_timer_t *t)
+{
+    struct ringd *d = t->data;
+    int ready = ringd_restart_ready(d);
+    if (!ready && uv_now(d->loop) < d->shutdown_deadline_ms) {
+        return;
+    }
+    uv_timer_stop(t);
+    char in_flight[24];
+    snprintf(in_flight, sizeof(in_flight), "%zu", ringd_in_flight(d));
+    ringd_log(&d->log, ready ? RINGD_LOG_INFO : RINGD_LOG_WARN, "stopped_for_restart", "complete",
+              ready ? "true" : "false", "in_flight", in_flight, NULL);
+    ringd_stop(d);
+}
+
+/* SIGTERM stops for a restart when one was announced, or with --delayed-rebalance unless an
+ * operator drained the node (its keys are elsewhere already: it leaves). */
+static int stops_for_restart(const struct ringd *d)
+{
+    if (d->restart_why != 0) {
+        return 1;
+    }
+    return d->cfg.restart_hold_ms > 0 && !ringd_draining(d);
+}
+
 void ringd_shutdown(struct ringd *d, int signum)
 {
     if (d->shutting_down || d->leaving || d->stopping) {
@@ -116,6 +146,13 @@ void ringd_shutdown(struct ringd *d, int signum)
     }
     d->shutting_down = 1;
     d->shutdown_signal = signum;
+    if (stops_for_restart(d) && ringd_restart_set(d, RINGD_RESTART_SHUTDOWN, 1) == 0) {
+        ringd_log(&d->log, RINGD_LOG_INFO, "stopping_for_restart", "signal",
+                  signum == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+        d->shutdown_deadline_ms = uv_now(d->loop) + d->cfg.drain_timeout_ms;
+        uv_timer_start(&d->shutdown_timer, on_restart_shutdown_timer, 0, DRAIN_POLL_MS);
+        return;
+    }
     uint32_t leave_ms = RINGD_LEAVE_MS_MAX;
     uint32_t drain_ms = d->cfg.drain_timeout_ms > leave_ms ? d->cfg.drain_timeout_ms - leave_ms : 0;
     if (drain_ms == 0 || ringd_drain_set(d, RINGD_DRAIN_SHUTDOWN, 1) != 0) {
@@ -131,7 +168,8 @@ void ringd_readiness(const struct ringd *d, struct ringd_readiness *out)
     out->joined = d->joined;
     out->ring = d->ring.ring != NULL && (d->groups == NULL || groups_ready(d->groups));
     out->leaving = d->leaving || d->shutting_down;
-    out->draining = ringd_draining(d);
+    out->restarting = ringd_restarting(d);
+    out->draining = ringd_draining(d) || out->restarting;
     out->app_checked = d->app_health != RINGD_APP_UNCHECKED;
     out->app_healthy = d->app_health == RINGD_APP_HEALTHY;
     out->member = out->joined && out->ring && !out->leaving;

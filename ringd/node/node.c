@@ -97,9 +97,16 @@ static void drain_events(struct ringd *d)
     while (swim_next_event(d->swim, &ev) == 1) {
         if (ev.type == SWIM_EVENT_RING_CHANGED) {
             d->ring_dirty = 1;
-        } else {
-            log_member_event(d, &ev);
+            continue;
         }
+        int member = ev.type == SWIM_EVENT_MEMBER_CHANGED || ev.type == SWIM_EVENT_MEMBER_JOINED;
+        if (member &&
+            ((ev.member.flags & MEMBER_FLAG_RESTARTING) != 0 || d->ring.restarting_count > 0)) {
+            /* the ring is the same, but the view says who is restarting: requests for their
+             * keys wait there, and look again when it changes */
+            d->ring_dirty = 1;
+        }
+        log_member_event(d, &ev);
     }
 }
 
@@ -148,6 +155,7 @@ static void ring_free(struct ringd_ring *r)
     free(r->shares);
     free(r->owners);
     free(r->owner_offs);
+    free(r->restarting);
     memset(r, 0, sizeof(*r));
 }
 
@@ -178,7 +186,8 @@ static int ring_build(struct ringd *d, struct ringd_ring *out)
     }
     out->addrs = calloc(n + 1, sizeof(*out->addrs));
     out->shares = calloc(n + 1, sizeof(*out->shares));
-    if (out->addrs == NULL || out->shares == NULL) {
+    out->restarting = calloc(n + 1, sizeof(*out->restarting));
+    if (out->addrs == NULL || out->shares == NULL || out->restarting == NULL) {
         ring_free(out);
         return RING_ENOMEM;
     }
@@ -187,6 +196,8 @@ static int ring_build(struct ringd *d, struct ringd_ring *out)
         int idx = members_index(t, m->id, m->id_len);
         if (idx >= 0) {
             out->addrs[i] = *members_addr(t, (size_t)idx);
+            out->restarting[i] = (members_flags(t, (size_t)idx) & MEMBER_FLAG_RESTARTING) != 0;
+            out->restarting_count += out->restarting[i];
         }
     }
     hashring_shares(out->ring, out->shares);
@@ -320,6 +331,7 @@ static int swim_start(struct ringd *d)
         .indirect_probes = c->indirect_probes,
         .suspicion_mult = c->suspect_mult,
         .sync_interval_ms = c->sync_interval_ms,
+        .restart_hold_ms = c->restart_hold_ms,
         .debug_events = c->log_level == RINGD_LOG_DEBUG,
         /* Sealed datagrams must still fit the 1,400 bytes that are never fragmented. */
         .datagram_bytes_max = ringd_encrypting(d) ? 1400 - SEAL_OVERHEAD_BYTES : 0,
@@ -407,6 +419,7 @@ int ringd_start(struct ringd *d)
     d->leave_timer.data = d;
     uv_timer_init(d->loop, &d->shutdown_timer);
     d->shutdown_timer.data = d;
+    ringd_restart_init(d);
     uv_check_init(d->loop, &d->check);
     d->check.data = d;
     uv_check_start(&d->check, on_check);
@@ -493,6 +506,7 @@ void ringd_stop(struct ringd *d)
         (uv_handle_t *)&d->udp,
         (uv_handle_t *)&d->peer,
         (uv_handle_t *)&d->shutdown_timer,
+        (uv_handle_t *)&d->restart_timer,
     };
     for (size_t i = 0; i < RING_ARRAY_LEN(own); i++) {
         ringd_close_handle(own[i]);

@@ -66,6 +66,14 @@ void ringd_node_prometheus(struct ringd *d, struct sbuf *b)
     prom_one(b, "ringd_draining", "gauge", "1 while this node drains (owns no keys).",
              (uint64_t)ringd_draining(d));
     prom_one(b, "ringd_drains_total", "counter", "Times this node began to drain.", d->drains);
+    prom_one(b, "ringd_restarting", "gauge",
+             "1 while this node holds its keys for a restart (--delayed-rebalance).",
+             (uint64_t)ringd_restarting(d));
+    prom_one(b, "ringd_restarts_total", "counter",
+             "Times this node began to hold its keys for a restart.", d->restarts);
+    prom_one(b, "ringd_ring_members_restarting", "gauge",
+             "Ring members whose keys wait for them to be back from a restart.",
+             (uint64_t)d->ring.restarting_count);
     prom_one(b, "ringd_ring_members", "gauge", "Members that own points on the ring.",
              d->ring.ring != NULL ? hashring_member_count(d->ring.ring) : 0);
     prom_one(b, "ringd_ring_checksum_changes_total", "counter", "Times the ring changed.",

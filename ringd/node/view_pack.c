@@ -66,13 +66,19 @@ static void pack_member(struct ringd *d, msgpack_packer *pk, const struct member
 {
     char addr[RING_ADDR_STRLEN];
     ringd_addr_str(&mb->addr, addr);
-    msgpack_pack_map(pk, 9);
+    msgpack_pack_map(pk, 10);
     view_pack_key_str(pk, "id", mb->id, mb->id_len);
     view_pack_key_str(pk, "address", addr, strlen(addr));
     view_pack_str(pk, "status");
     view_pack_str(pk, member_status_name(mb->status));
     view_pack_str(pk, "draining");
     if (mb->flags & MEMBER_FLAG_DRAINING) {
+        msgpack_pack_true(pk);
+    } else {
+        msgpack_pack_false(pk);
+    }
+    view_pack_str(pk, "restarting");
+    if (mb->flags & MEMBER_FLAG_RESTARTING) {
         msgpack_pack_true(pk);
     } else {
         msgpack_pack_false(pk);

@@ -231,6 +231,30 @@ static int is_self(const struct ringd *d, const struct hashring_member *m)
     return m->id_len == d->cfg.id_len && memcmp(m->id, d->cfg.id, m->id_len) == 0;
 }
 
+static void wait_until(struct px_ex *ex, uint64_t at_ms);
+
+/* The key's owner is restarting (--delayed-rebalance): its keys stay with it, so the request
+ * waits for it to be back (or for the ring to give its keys away when it is not back in
+ * time), looking again at every change of the view. Returns -2 (waits) or -1 (answered). */
+static int restart_gate(struct px_ex *ex)
+{
+    struct ringd *d = ex->d;
+    uint64_t now = uv_now(d->loop);
+    if (now >= ex->deadline_ms) {
+        px_ex_answer(ex, 503, PROXY_ERR_OWNER_RESTARTING,
+                     "the key's owner is restarting and was not back within --request-timeout", 0);
+        return -1;
+    }
+    if (!ex->restart_waited) {
+        ex->restart_waited = 1;
+        d->proxy->m.proxy_restart_waits++;
+    }
+    ex->restart_wait = 1;
+    uint64_t at = now + PROXY_RESTART_POLL_MS;
+    wait_until(ex, at < ex->deadline_ms ? at : ex->deadline_ms);
+    return -2;
+}
+
 /* Where the key goes (route.h): 1 and |*idx| for an owner in this node's ring, 0 and |*to|
  * for a contact of the key's group elsewhere (sub-sharding); -1 when the exchange was
  * answered (and freed), -2 when it waits for a retry. */
@@ -251,6 +275,11 @@ static int pick(struct px_ex *ex, uint32_t *idx, struct ring_addr *to)
         return -1;
     }
     ex->shard = r.placed.shard;
+    if (r.local && d->ring.restarting != NULL && d->ring.restarting[r.owner] &&
+        (!is_self(d, hashring_member(d->ring.ring, r.owner)) || ringd_holding_own_keys(d))) {
+        ex->path = PROXY_PATH_FORWARD;
+        return restart_gate(ex);
+    }
     if (r.local) {
         *idx = r.owner;
         return 1;
@@ -534,8 +563,9 @@ void px_ex_retry(struct px_ex *ex)
                      "the owner failed and the request is too large to send again", 0);
         return;
     }
-    if (ex->lease_wait) {
-        ex->lease_wait = 0; /* a look at the lease again, not a retry */
+    if (ex->lease_wait || ex->restart_wait) {
+        ex->lease_wait = 0; /* a look at the lease or the owner again, not a retry */
+        ex->restart_wait = 0;
     } else {
         ex->attempts++;
         ex->d->proxy->m.proxy_retries++;
@@ -571,7 +601,9 @@ void px_ex_lease_changed(struct ringd *d)
 
 void px_ex_sweep(struct px_ex *ex, uint64_t now_ms)
 {
-    if (now_ms >= ex->deadline_ms && !ex->req_done) {
+    if (ex->restart_wait && ex->waiting_retry && now_ms >= ex->retry_at_ms) {
+        px_ex_retry(ex); /* answers owner_restarting at the deadline */
+    } else if (now_ms >= ex->deadline_ms && !ex->req_done) {
         px_ex_answer(ex, 408, PROXY_ERR_TIMEOUT,
                      "the request did not arrive within --request-timeout", 1);
     } else if (now_ms >= ex->deadline_ms) {

@@ -50,6 +50,9 @@
 /* --exclusive: a request for a shard whose lease is on its way here looks again this often
  * (and at every lease change), until --handoff-wait. */
 #define PROXY_LEASE_POLL_MS 50
+/* A request for a key whose owner is restarting (--delayed-rebalance) looks again this often
+ * (and at every change of the view), until --request-timeout. */
+#define PROXY_RESTART_POLL_MS 100
 /* A request carrying this header (any value) may be retried like an idempotent one. */
 #define PROXY_IDEMPOTENT_HEADER "X-Ring-Idempotent"
 
@@ -131,10 +134,12 @@ struct px_ex {
     const char *scan_why; /* ... its head's raw bytes were malformed (httpmsg_scan) */
     size_t up_owed;       /* UP_PEER: bytes to acknowledge once the client drains */
     int waiting_retry;
-    int lease_wait;  /* ... for the shard's lease, not after a failure (--exclusive) */
-    uint32_t shard;  /* the key's logical shard (--shards) */
-    uint64_t epoch;  /* the lease's epoch when it went to our app (--exclusive) */
-    size_t head_len; /* the request head's bytes at the start of |replay| */
+    int lease_wait;     /* ... for the shard's lease, not after a failure (--exclusive) */
+    int restart_wait;   /* ... for the key's owner to be back from a restart */
+    int restart_waited; /* it has waited for a restarting owner (counted once) */
+    uint32_t shard;     /* the key's logical shard (--shards) */
+    uint64_t epoch;     /* the lease's epoch when it went to our app (--exclusive) */
+    size_t head_len;    /* the request head's bytes at the start of |replay| */
     uint32_t attempts;
     uint64_t body_bytes;
     uint64_t start_ms, deadline_ms, retry_at_ms;
@@ -171,6 +176,7 @@ enum ringd_proxy_path {
     X(HOP_LIMIT, "hop_limit")                 /* 503: the rings disagree past the hop limit */     \
     X(NO_QUORUM, "no_quorum")                 /* 503: --exclusive, on a minority side */           \
     X(NO_LEASE, "no_lease")                   /* 503: --exclusive, the lease is still moving */    \
+    X(OWNER_RESTARTING, "owner_restarting")   /* 503: its owner was not back in time */            \
     X(TIMEOUT, "timeout")                     /* 504, or 408 for a slow client */                  \
     X(ABORTED, "aborted")                     /* the response was cut short */
 
@@ -194,6 +200,7 @@ struct ringd_proxy_counters {
     uint64_t proxy_latency_sum_us[PROXY_PATHS];
     uint64_t proxy_errors[PROXY_ERRORS];
     uint64_t proxy_retries;            /* re-attempts after an owner failed */
+    uint64_t proxy_restart_waits;      /* requests that waited for a restarting owner */
     uint64_t proxy_reroutes;           /* re-attempts that went to a different owner */
     uint64_t proxy_reforwards;         /* requests from a peer passed on: the key was not ours */
     uint64_t proxy_clients;            /* client connections accepted */

@@ -45,6 +45,9 @@ void px_prometheus(void *ctx, struct sbuf *b)
     }
     prom_one(b, "ringd_proxy_retries_total", "counter", "Re-attempts after an owner failed.",
              m->proxy_retries);
+    prom_one(b, "ringd_proxy_restart_waits_total", "counter",
+             "Requests that waited for their key's owner to be back from a restart.",
+             m->proxy_restart_waits);
     prom_one(b, "ringd_proxy_reroutes_total", "counter", "Re-attempts sent to a different owner.",
              m->proxy_reroutes);
     prom_one(b, "ringd_proxy_reforwards_total", "counter",
@@ -98,7 +101,7 @@ void px_prometheus(void *ctx, struct sbuf *b)
 void px_stats(void *ctx, msgpack_packer *pk)
 {
     const struct ringd_proxy_counters *m = &((struct ringd *)ctx)->proxy->m;
-    msgpack_pack_map(pk, 8);
+    msgpack_pack_map(pk, 9);
     view_pack_str(pk, "requests");
     msgpack_pack_map(pk, PROXY_PATHS);
     for (size_t p = 0; p < PROXY_PATHS; p++) {
@@ -117,6 +120,7 @@ void px_stats(void *ctx, msgpack_packer *pk)
         view_pack_key_u64(pk, ringd_proxy_error_names[e], m->proxy_errors[e]);
     }
     view_pack_key_u64(pk, "retries", m->proxy_retries);
+    view_pack_key_u64(pk, "restart_waits", m->proxy_restart_waits);
     view_pack_key_u64(pk, "reroutes", m->proxy_reroutes);
     view_pack_key_u64(pk, "reforwards", m->proxy_reforwards);
     view_pack_key_u64(pk, "client_connections", m->proxy_clients);

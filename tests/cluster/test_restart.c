@@ -1,0 +1,314 @@
+/*
+ * Delayed rebalance (--delayed-rebalance): a node that announces a restart keeps its keys
+ * while it is away. Every node holds requests for them (the proxy waits) until the process
+ * that comes back under the same id has joined and its app passes its health check; the ring
+ * never changes, so its keys move 0 times instead of 2. A node not back within the hold gives
+ * its keys away once, and the requests that waited go to the new owner.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "httpc.h"
+#include "testapp.h"
+
+#define NODES 3
+#define KEYS  300
+#define IO_MS 20000
+
+static struct testapp apps[NODES];
+static char proxy_addr[NODES][32], app_addr[NODES][32];
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Node |i| runs a proxy in front of app |i| with --delayed-rebalance |hold| and an app health
+ * check (so a restarted node holds its keys until its app passes). */
+static void node_flags(int i, const char *hold)
+{
+    snprintf(proxy_addr[i], sizeof(proxy_addr[i]), "127.0.0.1:%d", cluster_proxy_port(i));
+    snprintf(app_addr[i], sizeof(app_addr[i]), "127.0.0.1:%d", testapp_port(i));
+    const char **a = cl.extra_args[i];
+    size_t n = 0;
+    a[n++] = "--proxy";
+    a[n++] = proxy_addr[i];
+    a[n++] = "--app";
+    a[n++] = app_addr[i];
+    a[n++] = "--drain-timeout";
+    a[n++] = "8s";
+    a[n++] = "--app-health";
+    a[n++] = "/healthz";
+    a[n++] = "--app-health-interval";
+    a[n++] = "200ms";
+    if (hold != NULL) {
+        a[n++] = "--delayed-rebalance";
+        a[n++] = hold;
+    }
+    a[n] = NULL;
+}
+
+static void start_app(int i)
+{
+    char id[8];
+    snprintf(id, sizeof(id), "app%d", i);
+    cr_assert(eq(int, testapp_start(&apps[i], testapp_port(i), id, NULL), 0), "app %d", i);
+}
+
+static void setup(void)
+{
+    cluster_init();
+}
+
+static void teardown(void)
+{
+    cluster_stop();
+    for (int i = 0; i < NODES; i++) {
+        testapp_stop(&apps[i]);
+    }
+}
+
+TestSuite(restart, .init = setup, .fini = teardown, .timeout = 90);
+
+static int admin_call(int i, const char *request, char *body, size_t cap)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(cluster_admin_port(i)) };
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    struct timeval tv = { .tv_sec = 10 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char buf[4096];
+    size_t len = 0;
+    ssize_t n = write(fd, request, strlen(request));
+    while (n > 0 && len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0) {
+        len += (size_t)n;
+    }
+    close(fd);
+    buf[len] = '\0';
+    int status = -1;
+    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1) {
+        return -1;
+    }
+    const char *b = strstr(buf, "\r\n\r\n");
+    snprintf(body, cap, "%s", b != NULL ? b + 4 : "");
+    return status;
+}
+
+static void owners(int i, char (*out)[8])
+{
+    struct ringc *c = cluster_connect(i);
+    for (int k = 0; k < KEYS; k++) {
+        char key[16];
+        snprintf(key, sizeof(key), "key-%d", k);
+        const msgpack_object *res;
+        cr_assert(eq(int, ringc_call(c, &res, 2000, "lookup", "s", key), 0));
+        ringc_get_str(res, "id", out[k], sizeof(out[k]));
+    }
+    ringc_close(c);
+}
+
+static int moved(char (*a)[8], char (*b)[8])
+{
+    int n = 0;
+    for (int k = 0; k < KEYS; k++) {
+        n += strcmp(a[k], b[k]) != 0;
+    }
+    return n;
+}
+
+/* The first test key node 0 places on n2. */
+static int key_of_n2(char *key, size_t cap)
+{
+    static char own[KEYS][8];
+    owners(0, own);
+    for (int k = 0; k < KEYS; k++) {
+        if (strcmp(own[k], "n2") == 0) {
+            snprintf(key, cap, "key-%d", k);
+            return k;
+        }
+    }
+    return -1;
+}
+
+static uint64_t ring_at(int i)
+{
+    uint64_t alive = 0, ring = 0, sum = 0;
+    return cluster_stats(i, &alive, &ring, &sum) == 0 ? ring : 0;
+}
+
+/* A request for n2's key through node 0's proxy, in a thread: it waits while n2 restarts. */
+struct held {
+    pthread_t t;
+    const char *key;
+    int status;
+    char owner[16];
+    int64_t took_ms;
+    atomic_int done;
+};
+
+static void *held_request(void *arg)
+{
+    struct held *r = arg;
+    static struct httpc_resp resp;
+    int64_t t0 = now_ms();
+    struct httpc *h = httpc_connect(cluster_proxy_port(0));
+    char req[256];
+    snprintf(req, sizeof(req),
+             "POST /orders HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n"
+             "Content-Length: 5\r\n\r\norder",
+             r->key);
+    r->status = -1;
+    if (h != NULL && httpc_send_str(h, req) == 0 && httpc_read(h, &resp, IO_MS) == 0) {
+        r->status = resp.status;
+        const char *by = httpc_header(&resp, "X-Ring-Owner");
+        snprintf(r->owner, sizeof(r->owner), "%s", by != NULL ? by : "");
+    }
+    if (h != NULL) {
+        httpc_close(h);
+    }
+    r->took_ms = now_ms() - t0;
+    atomic_store(&r->done, 1);
+    return NULL;
+}
+
+static void start_three(const char *hold)
+{
+    for (int i = 0; i < NODES; i++) {
+        start_app(i);
+        node_flags(i, hold);
+    }
+    cluster_start(NODES);
+    cr_assert(ge(int, cluster_wait(cluster_converged, (void *)(intptr_t)NODES, 10000), 0));
+}
+
+/* n2 announces a restart, its preStop's way, and stops. */
+static void announce_and_stop_n2(void)
+{
+    char body[512];
+    cr_assert(
+        eq(int,
+           admin_call(2, "GET /v1/drain?wait=1&restart=1 HTTP/1.0\r\n\r\n", body, sizeof(body)),
+           200),
+        "%s", body);
+    cr_assert(ne(ptr, strstr(body, "\"restarting\":true"), NULL), "%s", body);
+    cr_assert(ne(ptr, strstr(body, "\"drained\":true"), NULL), "%s", body);
+    cr_assert(ne(ptr, strstr(body, "\"draining\":false"), NULL), "%s", body);
+    cr_assert(eq(int, admin_call(2, "GET /readyz HTTP/1.0\r\n\r\n", body, sizeof(body)), 503));
+    cluster_signal(2, SIGTERM);
+    int ws = cluster_wait_exit(2, 5000);
+    cr_assert(ws >= 0 && WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "ringd exit %d", ws);
+}
+
+static int n2_owns_keys_at_n0(void *arg)
+{
+    (void)arg;
+    char key[16];
+    return key_of_n2(key, sizeof(key)) >= 0;
+}
+
+Test(restart, a_restarted_node_keeps_its_keys_and_requests_for_them_wait)
+{
+    start_three("20s");
+    static char before[KEYS][8], after[KEYS][8];
+    owners(0, before);
+    uint64_t ring = ring_at(0);
+    char key[16];
+    cr_assert(ge(int, key_of_n2(key, sizeof(key)), 0));
+    announce_and_stop_n2();
+    struct held r = { .key = key };
+    cr_assert(eq(int, pthread_create(&r.t, NULL, held_request, &r), 0));
+    /* Lifeguard would call n2 faulty within about a second here; the hold keeps its place. */
+    cluster_sleep_ms(2500);
+    cr_assert(eq(u64, ring_at(0), ring), "n0's ring changed while n2 was away");
+    cr_assert(eq(u64, ring_at(1), ring), "n1's ring changed while n2 was away");
+    cr_assert(eq(int, atomic_load(&r.done), 0), "answered before n2 was back");
+    int64_t back = now_ms();
+    cluster_start_node(2, 0);
+    pthread_join(r.t, NULL);
+    printf("restart: the held POST was answered %lld ms after it was sent, %lld ms after n2 "
+           "started again\n",
+           (long long)r.took_ms, (long long)(now_ms() - back));
+    cr_assert(eq(int, r.status, 200), "the held request got %d", r.status);
+    cr_assert(eq(str, r.owner, "n2"), "served by %s", r.owner);
+    cr_assert(ge(int, cluster_wait(cluster_converged, (void *)(intptr_t)NODES, 10000), 0));
+    owners(0, after);
+    cr_assert(eq(int, moved(before, after), 0));
+    cr_assert(eq(u64, ring_at(0), ring));
+    cr_assert(eq(u64, ring_at(2), ring));
+    static char metrics[1 << 18];
+    cr_assert(
+        eq(int, cluster_http(0, "GET /metrics HTTP/1.0\r\n\r\n", metrics, sizeof(metrics)), 200));
+    char *waits = strstr(metrics, "\nringd_proxy_restart_waits_total ");
+    cr_assert(ne(ptr, waits, NULL));
+    cr_assert(ge(int, atoi(waits + strlen("\nringd_proxy_restart_waits_total ")), 1));
+}
+
+Test(restart, a_node_not_back_within_the_hold_gives_its_keys_away_once)
+{
+    start_three("3s");
+    uint64_t ring = ring_at(0);
+    char key[16];
+    cr_assert(ge(int, key_of_n2(key, sizeof(key)), 0));
+    announce_and_stop_n2();
+    struct held r = { .key = key };
+    cr_assert(eq(int, pthread_create(&r.t, NULL, held_request, &r), 0));
+    pthread_join(r.t, NULL);
+    printf("restart: n2 not back, the held POST was answered by %s after %lld ms (hold 3 s)\n",
+           r.owner, (long long)r.took_ms);
+    cr_assert(eq(int, r.status, 200));
+    cr_assert(ne(str, r.owner, "n2"));
+    cr_assert(ge(int, (int)r.took_ms, 2000), "the hold was not kept");
+    cr_assert(ne(u64, ring_at(0), ring));
+    cr_assert(lt(int, cluster_wait(n2_owns_keys_at_n0, NULL, 200), 0));
+}
+
+Test(restart, restart_is_refused_without_the_flag_and_malformed_asks_get_400)
+{
+    start_app(0);
+    node_flags(0, NULL);
+    cluster_start(1);
+    char body[512];
+    cr_assert(eq(
+        int, admin_call(0, "POST /v1/drain?restart=1 HTTP/1.0\r\n\r\n", body, sizeof(body)), 409));
+    cr_assert(ne(ptr, strstr(body, "--delayed-rebalance"), NULL), "%s", body);
+    cr_assert(eq(
+        int, admin_call(0, "POST /v1/drain?restart=2 HTTP/1.0\r\n\r\n", body, sizeof(body)), 400));
+    cr_assert(ne(ptr, strstr(body, "restart: expected 1 or 0"), NULL), "%s", body);
+    char sock[128], cmd[512], out[512];
+    cluster_socket(0, sock, sizeof(sock));
+    snprintf(cmd, sizeof(cmd), "%s --socket %s drain --restart 2>&1", RINGCTL_BIN, sock);
+    cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 1), "%s", out);
+    cr_assert(ne(ptr, strstr(out, "--delayed-rebalance"), NULL), "%s", out);
+    snprintf(cmd, sizeof(cmd), "%s --socket %s drain --restart --cancel 2>&1", RINGCTL_BIN, sock);
+    cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 2), "%s", out);
+    /* the one param of drain() is "restart" or nothing */
+    struct ringc *c = cluster_connect(0);
+    const msgpack_object *res;
+    cr_assert(ne(int, ringc_call(c, &res, 2000, "drain", "s", "later"), 0));
+    cr_assert(ne(int, ringc_call(c, &res, 2000, "drain", "i", 1), 0));
+    ringc_close(c);
+    snprintf(cmd, sizeof(cmd), "%s --delayed-rebalance 11m --insecure 2>&1", RINGD_BIN);
+    cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 2), "%s", out);
+    cr_assert(ne(ptr, strstr(out, "at most 10m"), NULL), "%s", out);
+}
