@@ -700,7 +700,9 @@ static void on_stopping(void *ctx)
 
 /* What a drain waits for (node/drain.c): requests on the local app, and requests a peer
  * forwarded here (it routed by a ring in which we owned the key). The local app's own
- * requests going out do not count: the app keeps running while the node drains. */
+ * requests going out do not count: the app keeps running while the node drains. Once the
+ * node shuts down (SIGTERM: the app has stopped, or is stopping) every request still being
+ * answered counts, so none is cut when the node exits (within --drain-timeout). */
 static size_t on_in_flight(void *ctx)
 {
     struct ringd *d = ctx;
@@ -711,7 +713,7 @@ static size_t on_in_flight(void *ctx)
     }
     for (struct list *l = p->clients.next; l != &p->clients; l = l->next) {
         const struct px_client *cl = list_entry(l, struct px_client, link);
-        n += cl->ex != NULL && (cl->is_peer || cl->ex->up == UP_APP);
+        n += cl->ex != NULL && (cl->is_peer || cl->ex->up == UP_APP || d->shutting_down);
     }
     return n;
 }

@@ -280,7 +280,7 @@ static int pod_env(const struct pod *p, char env[][POD_ENV_BYTES_MAX])
     while (fgets(line, sizeof(line), f) != NULL) {
         line[strcspn(line, "\r\n")] = '\0';
         if (line[0] != '#' && strchr(line, '=') != NULL) {
-            cr_assert(lt(int, n, POD_ENV_MAX - 7));
+            cr_assert(lt(int, n, POD_ENV_MAX - 10));
             snprintf(env[n++], POD_ENV_BYTES_MAX, "%s", line);
         }
     }
@@ -298,6 +298,10 @@ static int pod_env(const struct pod *p, char env[][POD_ENV_BYTES_MAX])
     if (pods.with_app && pods.sidecar) {
         snprintf(env[n++], POD_ENV_BYTES_MAX, "RINGD_APP_HEALTH=" POD_APP_HEALTH_PATH);
         snprintf(env[n++], POD_ENV_BYTES_MAX, "RINGD_APP_HEALTH_INTERVAL=" POD_APP_HEALTH_INTERVAL);
+        if (pods.delayed_rebalance != NULL) {
+            snprintf(env[n++], POD_ENV_BYTES_MAX, "RINGD_DELAYED_REBALANCE=%s",
+                     pods.delayed_rebalance);
+        }
     }
     return n;
 }
@@ -481,7 +485,9 @@ int pod_stop_native(int slot, int *prestop)
 {
     struct pod *p = &pods.slot[slot];
     /* The app container's preStop: the kubelet's httpGet, bounded by the grace period. */
-    int code = pod_probe_ms(slot, "/v1/drain?wait=1", DELETE_GRACE_MS);
+    const char *hook =
+        pods.delayed_rebalance != NULL ? "/v1/drain?wait=1&restart=1" : "/v1/drain?wait=1";
+    int code = pod_probe_ms(slot, hook, DELETE_GRACE_MS);
     if (prestop != NULL) {
         *prestop = code;
     }

@@ -60,6 +60,10 @@ struct pods {
      * checked every POD_APP_HEALTH_INTERVAL), and the app container's start waits on
      * `ringctl wait-ready`; pod_stop_native() stops it in the order native sidecars impose. */
     int sidecar;
+    /* Set before pod_start() (with sidecar), or NULL: ringd's --delayed-rebalance (as
+     * RINGD_DELAYED_REBALANCE), and the app's preStop announces a restart
+     * (/v1/drain?wait=1&restart=1) instead of draining: k8s/components/ringd-delayed-rebalance. */
+    const char *delayed_rebalance;
 };
 
 /* The app health check a sidecar pod runs (any path: ring_testapp answers 200 on every
