@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -179,4 +180,38 @@ Test(ringd_config_kinds, string_and_text)
     refused("id", "a\tb",
             "id \"a\\x09b\": byte 0x09 at offset 1 is not allowed (printable ASCII without spaces "
             "only)");
+}
+
+/* Every default --help shows in [brackets] is the one ringd takes: given as a flag, it
+ * leaves the configuration exactly as no flag does (--id and --advertise show where their
+ * defaults come from, not a value). */
+Test(ringd_config_kinds, every_default_help_shows_is_the_default)
+{
+    char *env[] = { "POD_IP=10.1.2.3", NULL };
+    char *bare[] = { "ringd", NULL };
+    static struct ringd_config want;
+    cr_assert(eq(int, ringd_config_parse(&want, 1, bare, env, err, sizeof(err)), 0), "%s", err);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ringd_config_usage(f);
+    fclose(f);
+    int checked = 0;
+    for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        char flag[64];
+        char *open = strrchr(line, '[');
+        if (sscanf(line, "  --%63s", flag) != 1 || open == NULL || line[strlen(line) - 1] != ']' ||
+            open[1] == '$') {
+            continue;
+        }
+        char arg[128];
+        snprintf(arg, sizeof(arg), "--%s=%.*s", flag, (int)(strlen(open) - 2), open + 1);
+        char *argv[] = { "ringd", arg, NULL };
+        cr_assert(eq(int, ringd_config_parse(&cfg, 2, argv, env, err, sizeof(err)), 0), "%s: %s",
+                  arg, err);
+        cr_assert(eq(int, memcmp(&cfg, &want, sizeof(cfg)), 0), "%s is not the default", arg);
+        checked++;
+    }
+    free(text);
+    cr_assert(ge(int, checked, 30), "only %d defaults found in --help", checked);
 }
