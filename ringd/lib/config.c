@@ -845,9 +845,11 @@ static int set_value(const struct opt *o, const char *v, struct ringd_config *c,
         return kind_string(o, v, c, e);
     case KIND_TEXT:
         return kind_text(o, v, c, e);
-    default:
-        return o->set(v, c, e);
+    case KIND_CUSTOM:
+        break;
     }
+    RING_ASSERT(o->kind == KIND_CUSTOM && o->set != NULL);
+    return o->set(v, c, e);
 }
 
 static void env_name(const struct opt *o, char *buf, size_t len)
