@@ -261,12 +261,7 @@ void simgroups_node_drain(struct sim *w, uint32_t i)
     struct groups *g = gs->obj[i];
     struct swim *s = w->nodes[i].s;
     uint64_t now_ms = w->now_us / 1000;
-    struct ring_addr seeds[CODEC_CONTACTS_MAX];
-    size_t own = groups_own_seeds(g, swim_members(s), now_ms, seeds);
-    if (own > 0) {
-        (void)swim_join(s, seeds, own, now_ms);
-    }
-    (void)groups_tick(g, swim_members(s), swim_ring_checksum(s), now_ms);
+    (void)groups_drive(g, s, now_ms);
     struct ring_addr to;
     ssize_t n;
     while ((n = groups_send_next(g, &to, buf, sizeof(buf), now_ms)) > 0) {

@@ -898,6 +898,21 @@ int groups_route(const struct groups *g, const struct groupmap *map, const struc
 
 /* ---- the set and accessors ---- */
 
+int groups_map_refresh(const struct groups *g, struct groupmap **map, const struct ring_mem *mem)
+{
+    if (*map != NULL && groupmap_checksum(*map) == groups_set_checksum(g)) {
+        return 0;
+    }
+    struct groupmap *m = NULL;
+    int rv = groups_map_new(g, &m, mem);
+    if (rv != 0) {
+        return rv;
+    }
+    groupmap_del(*map);
+    *map = m;
+    return 1;
+}
+
 uint64_t groups_set_checksum(const struct groups *g)
 {
     /* Our own group is always in the set, summary or not (insert() leaves it out of the

@@ -2,25 +2,32 @@
  * config: ringd's flags and environment (see config.h for the rules and the decisions).
  *
  * One table lists every flag: its name, value placeholder, default as shown by --help,
- * help text, section and setter. Everything else is derived from it: the environment
- * variable (RINGD_ + the name in upper case, '-' as '_'), the --help layout, the lookup of
- * a flag. Parsing runs in three steps: a first pass over argv checks the flags' syntax and
- * catches --help/--version; then each option takes its value from its flags, or else from
- * its variable; last, the derived defaults (--advertise, --id) are filled in and the values
- * checked against each other.
+ * help text, section, and its value: a kind (duration, count, size, switch, enum, address,
+ * string, wire text) with its bounds and the offset of its field in struct ringd_config.
+ * Everything else is derived from it: the environment variable (RINGD_ + the name in upper
+ * case, '-' as '_'), the --help layout, the lookup of a flag, and the parsing: one parser
+ * per kind (set_value()), so two flags of one kind accept and refuse exactly the same
+ * values with the same messages. The few values with a rule of their own (the --join and
+ * --label lists, --key-header's token, --app-health's path, --suspect-timeout's hint) keep
+ * a custom setter that says why. Parsing runs in three steps: a first pass over argv checks
+ * the flags' syntax and catches --help/--version; then each option takes its value from its
+ * flags, or else from its variable; last, the derived defaults (--advertise, --id) are
+ * filled in and the values checked against each other.
  *
- * Setters write one field, check it against its named limit and, on a bad value, write the
- * one-line error through bad(), which prefixes "ringd: <flag or variable>: ".
+ * A parser writes one field, checks it against its row's bounds and, on a bad value, writes
+ * the one-line error through bad(), which prefixes "ringd: <flag or variable>: ".
  */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "escape.h"
 #include "ring/codec.h"
+#include "ring/base.h"
 #include "ring/error.h"
 #include "ring/hashring.h"
 #include "ring/shards.h"
@@ -84,21 +91,6 @@ static int parse_uint(const char *s, size_t len, uint64_t max, uint64_t *out)
     return 0;
 }
 
-static int set_uint(const char *v, uint64_t min, uint64_t max, uint32_t *out, struct errbuf *e)
-{
-    uint64_t n;
-    if (parse_uint(v, strlen(v), UINT32_MAX, &n) != 0) {
-        return bad(e, "invalid number \"%s\" (expected an integer from %llu to %llu)", v,
-                   (unsigned long long)min, (unsigned long long)max);
-    }
-    if (n < min || n > max) {
-        return bad(e, "%llu is out of range (expected %llu to %llu)", (unsigned long long)n,
-                   (unsigned long long)min, (unsigned long long)max);
-    }
-    *out = (uint32_t)n;
-    return 0;
-}
-
 static int unit_ms(const char *unit, uint64_t *ms)
 {
     static const struct {
@@ -137,31 +129,6 @@ int ringd_duration_parse(const char *v, uint32_t *out_ms)
         return RING_ERANGE;
     }
     *out_ms = (uint32_t)ms;
-    return 0;
-}
-
-static int set_duration(const char *v, uint32_t *out, struct errbuf *e)
-{
-    int rv = ringd_duration_parse(v, out);
-    if (rv == RING_EINVAL) {
-        return bad(e, "invalid duration \"%s\" (expected e.g. 500ms, 2s, 1m)", v);
-    }
-    if (rv != 0) {
-        return bad(e, "duration \"%s\" is out of range (expected 1ms to 24h)", v);
-    }
-    return 0;
-}
-
-static int set_string(const char *v, size_t min, size_t max, char *out, struct errbuf *e)
-{
-    size_t len = strlen(v);
-    if (len < min) {
-        return bad(e, "must not be empty");
-    }
-    if (len > max) {
-        return bad(e, "too long (%zu bytes, at most %zu)", len, max);
-    }
-    memcpy(out, v, len + 1);
     return 0;
 }
 
@@ -337,7 +304,7 @@ static const char *text_rule(int kind)
 }
 
 /* |v| against the wire's rule for |kind| (member_text_check(): the flags accept exactly what
- * gossip carries); its length was checked by set_string(). |what| names it in the message. */
+ * gossip carries); its length was checked by kind_string(). |what| names it in the message. */
 static int check_text(int kind, const char *v, const char *what, struct errbuf *e)
 {
     size_t at;
@@ -401,403 +368,6 @@ static int add_label(const char *item, struct ringd_config *c, struct errbuf *e)
     return 0;
 }
 
-/* ---- setters, one per flag ------------------------------------------------------------- */
-
-static int set_id(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    int rv = set_string(v, 1, MEMBER_ID_BYTES_MAX, c->id, e);
-    if (rv == 0) {
-        rv = check_text(MEMBER_TEXT_ID, v, "id", e);
-    }
-    c->id_len = rv == 0 ? strlen(v) : 0;
-    return rv;
-}
-
-static int set_bind(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_hostport(v, 1, 0, &c->bind, e);
-}
-
-static int set_advertise(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    int rv = set_hostport(v, 1, 1, &c->advertise, e);
-    if (rv == 0 && is_unspecified(&c->advertise)) {
-        rv = bad(e, "\"%s\" is not an address peers can reach", v);
-    }
-    return rv;
-}
-
-static int set_join(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return each_item(v, c, e, add_seed);
-}
-
-static int set_join_file(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_string(v, 0, RINGD_PATH_BYTES_MAX, c->join_file, e);
-}
-
-static int set_socket(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_string(v, 1, RINGD_SOCKET_PATH_BYTES_MAX, c->socket_path, e);
-}
-
-static int set_admin(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_hostport(v, 1, 0, &c->admin, e);
-}
-
-static int set_proxy(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    memset(&c->proxy, 0, sizeof(c->proxy));
-    return v[0] == '\0' ? 0 : set_hostport(v, 1, 0, &c->proxy, e);
-}
-
-static int set_app(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    memset(&c->app, 0, sizeof(c->app));
-    return v[0] == '\0' ? 0 : set_hostport(v, 0, 0, &c->app, e);
-}
-
-static int set_key_header(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    /* An HTTP token (RFC 9110 section 5.6.2). */
-    size_t len = strlen(v);
-    if (len == 0 || len > RINGD_HEADER_BYTES_MAX ||
-        strspn(v, "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
-                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != len) {
-        return bad(e, "invalid header name \"%s\" (letters, digits and -, at most %d bytes)", v,
-                   RINGD_HEADER_BYTES_MAX);
-    }
-    memcpy(c->key_header, v, len + 1);
-    return 0;
-}
-
-static int set_proxy_connect_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_duration(v, &c->proxy_connect_timeout_ms, e);
-}
-
-static int set_proxy_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_duration(v, &c->proxy_timeout_ms, e);
-}
-
-static int set_proxy_idle_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_duration(v, &c->proxy_idle_timeout_ms, e);
-}
-
-static int set_header_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_duration(v, &c->header_timeout_ms, e);
-}
-
-static int set_send_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_duration(v, &c->send_timeout_ms, e);
-}
-
-/* 0 turns it off: an app may keep one connection for its whole life. */
-static int set_api_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    if (strcmp(v, "0") == 0) {
-        c->api_idle_timeout_ms = 0;
-        return 0;
-    }
-    return set_duration(v, &c->api_idle_timeout_ms, e);
-}
-
-/* A size: bytes, or a number with K, M or G; into |*out| (at most |max|). */
-static int set_size(const char *v, uint64_t max, uint64_t *out, struct errbuf *e)
-{
-    static const struct {
-        char suffix;
-        uint64_t mult;
-    } units[] = { { 'K', 1ull << 10 }, { 'M', 1ull << 20 }, { 'G', 1ull << 30 } };
-    size_t digits = strspn(v, "0123456789");
-    uint64_t n = 0, mult = 1;
-    int ok = digits > 0 && parse_uint(v, digits, UINT32_MAX, &n) == 0;
-    if (ok && v[digits] != '\0') {
-        ok = 0;
-        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-            if (v[digits] == units[i].suffix && v[digits + 1] == '\0') {
-                mult = units[i].mult;
-                ok = 1;
-            }
-        }
-    }
-    if (!ok || n * mult > max) {
-        return bad(e, "invalid size \"%s\" (expected bytes, or e.g. 64K, 1M; at most %llu)", v,
-                   (unsigned long long)max);
-    }
-    *out = n * mult;
-    return 0;
-}
-
-static int set_api_output_max(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    uint64_t n = 0;
-    int rv = set_size(v, RINGD_API_OUTPUT_BYTES_MAX, &n, e);
-    if (rv == 0 && n < RINGD_API_OUTPUT_BYTES_MIN) {
-        return bad(e, "size \"%s\" is too small (at least %uK)", v,
-                   RINGD_API_OUTPUT_BYTES_MIN >> 10);
-    }
-    c->api_output_max_bytes = (uint32_t)n;
-    return rv;
-}
-
-static int set_drain_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    if (strcmp(v, "0") == 0) {
-        c->drain_timeout_ms = 0; /* leave at once, as before draining existed */
-        return 0;
-    }
-    return set_duration(v, &c->drain_timeout_ms, e);
-}
-
-static int set_delayed_rebalance(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    if (strcmp(v, "0") == 0) {
-        c->restart_hold_ms = 0; /* off: a stop drains and a start waits drained */
-        return 0;
-    }
-    int rv = set_duration(v, &c->restart_hold_ms, e);
-    if (rv == 0 && c->restart_hold_ms > RINGD_RESTART_HOLD_MS_MAX) {
-        return bad(e,
-                   "duration \"%s\" is too long (at most 10m: keys wait this long for a node "
-                   "that may not come back)",
-                   v);
-    }
-    return rv;
-}
-
-static int set_app_health(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    size_t len = strlen(v);
-    if (len == 0) {
-        c->app_health_path[0] = '\0';
-        return 0;
-    }
-    if (v[0] != '/' || len > RINGD_APP_HEALTH_PATH_BYTES_MAX) {
-        return bad(e, "invalid path \"%.64s\" (starts with /, at most %d bytes)", v,
-                   RINGD_APP_HEALTH_PATH_BYTES_MAX);
-    }
-    for (size_t i = 0; i < len; i++) {
-        if (v[i] < 0x21 || v[i] > 0x7e) {
-            return bad(e, "byte %zu of the path is not printable ASCII (no space, no control)", i);
-        }
-    }
-    memcpy(c->app_health_path, v, len + 1);
-    return 0;
-}
-
-static int set_app_health_interval(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_duration(v, &c->app_health_interval_ms, e);
-}
-
-static int set_app_health_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_duration(v, &c->app_health_timeout_ms, e);
-}
-
-static int set_app_health_threshold(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_uint(v, 1, RINGD_APP_HEALTH_THRESHOLD_MAX, &c->app_health_threshold, e);
-}
-
-static int set_app_health_holddown(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    if (strcmp(v, "0") == 0) {
-        c->app_health_holddown_ms = 0;
-        return 0;
-    }
-    return set_duration(v, &c->app_health_holddown_ms, e);
-}
-
-static int set_proxy_retries(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_uint(v, 0, RINGD_PROXY_RETRIES_MAX, &c->proxy_retries, e);
-}
-
-static int set_proxy_max_body(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    static const struct {
-        char suffix;
-        uint64_t mult;
-    } units[] = { { 'K', 1ull << 10 }, { 'M', 1ull << 20 }, { 'G', 1ull << 30 } };
-    size_t digits = strspn(v, "0123456789");
-    uint64_t n, mult = 1;
-    int ok = digits > 0 && parse_uint(v, digits, UINT32_MAX, &n) == 0;
-    if (ok && v[digits] != '\0') {
-        ok = 0;
-        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-            if (v[digits] == units[i].suffix && v[digits + 1] == '\0') {
-                mult = units[i].mult;
-                ok = 1;
-            }
-        }
-    }
-    if (!ok) {
-        return bad(e, "invalid size \"%s\" (expected bytes, or e.g. 512K, 100M, 2G; 0: no limit)",
-                   v);
-    }
-    c->proxy_max_body_bytes = n * mult;
-    return 0;
-}
-
-static int set_vnodes(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_uint(v, 1, HASHRING_VNODES_MAX, &c->vnodes, e);
-}
-
-static int set_shards(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_uint(v, 0, SHARDS_MAX, &c->shards, e);
-}
-
-static int set_weight(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_uint(v, 1, HASHRING_WEIGHT_MAX, &c->weight, e);
-}
-
-static int set_weight_max(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_uint(v, 1, HASHRING_WEIGHT_MAX, &c->weight_max, e);
-}
-
-static int set_label(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return each_item(v, c, e, add_label);
-}
-
-static int set_group(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    int rv = set_string(v, 0, MEMBER_GROUP_BYTES_MAX, c->group, e);
-    if (rv == 0) {
-        rv = check_text(MEMBER_TEXT_GROUP, v, "group", e);
-    }
-    c->group_len = rv == 0 ? strlen(v) : 0;
-    return rv;
-}
-
-static int set_keyfile(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_string(v, 0, RINGD_PATH_BYTES_MAX, c->keyfile, e);
-}
-
-static int set_probe_interval(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_duration(v, &c->probe_interval_ms, e);
-}
-
-static int set_probe_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_duration(v, &c->probe_timeout_ms, e);
-}
-
-static int set_indirect_probes(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_uint(v, 0, RINGD_INDIRECT_PROBES_MAX, &c->indirect_probes, e);
-}
-
-static int set_suspect_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    uint64_t ms;
-    if (parse_duration(v, &ms) == 0) {
-        return bad(e,
-                   "\"%s\" is a duration, but this is a multiplier of the probe interval "
-                   "(e.g. 4; the timeout also scales with log10 of the cluster size)",
-                   v);
-    }
-    return set_uint(v, 1, RINGD_SUSPECT_MULT_MAX, &c->suspect_mult, e);
-}
-
-static int set_sync_interval(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_duration(v, &c->sync_interval_ms, e);
-}
-
-static int set_enum(const char *v, const char *const *names, size_t n, uint8_t *out,
-                    const char *expected, struct errbuf *e)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(v, names[i]) == 0) {
-            *out = (uint8_t)i;
-            return 0;
-        }
-    }
-    return bad(e, "invalid value \"%s\" (expected %s)", v, expected);
-}
-
-/* A switch: given alone it means "true"; its variable (or --flag=VALUE) says true/false. */
-static int set_switch(const char *v, uint8_t *out, struct errbuf *e)
-{
-    static const char *const names[] = { "false", "true", "0", "1", "no", "yes" };
-    uint8_t k = 0;
-    int rv = set_enum(v, names, 6, &k, "true or false", e);
-    *out = (uint8_t)(k % 2);
-    return rv;
-}
-
-static int set_insecure(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_switch(v, &c->insecure, e);
-}
-
-static int set_accept_plaintext(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_switch(v, &c->gossip_accept_plaintext, e);
-}
-
-static int set_send_plaintext(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_switch(v, &c->gossip_send_plaintext, e);
-}
-
-static int set_replay_window(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_duration(v, &c->replay_window_ms, e);
-}
-
-static int set_exclusive(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_switch(v, &c->exclusive, e);
-}
-
-static int set_lease(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_duration(v, &c->lease_ms, e);
-}
-
-static int set_lease_drift(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_uint(v, 1, RINGD_LEASE_DRIFT_PPM_MAX, &c->lease_drift_ppm, e);
-}
-
-static int set_release_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_duration(v, &c->lease_release_timeout_ms, e);
-}
-
-static int set_handoff_wait(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    return set_duration(v, &c->proxy_lease_wait_ms, e);
-}
-
-static int set_log_level(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    static const char *const names[] = { "debug", "info", "warn", "error" };
-    return set_enum(v, names, 4, &c->log_level, "debug, info, warn or error", e);
-}
-
-static int set_log_format(const char *v, struct ringd_config *c, struct errbuf *e)
-{
-    static const char *const names[] = { "text", "json" };
-    return set_enum(v, names, 2, &c->log_format, "text or json", e);
-}
-
 /* ---- the table ------------------------------------------------------------------------- */
 
 typedef int (*set_cb)(const char *value, struct ringd_config *c, struct errbuf *e);
@@ -823,6 +393,27 @@ static const char *const section_titles[SEC_COUNT] = {
     "Logging",
 };
 
+/* What a value is; each kind has one parser (set_value()), with the row's bounds. */
+enum kind {
+    KIND_DURATION, /* "500ms", "2s", "1m", "1h": 1ms to 24h (ringd_duration_parse()) */
+    KIND_COUNT,    /* a decimal integer from min to max */
+    KIND_SIZE,     /* bytes, or an integer with K, M or G: min to max */
+    KIND_SWITCH,   /* true/false, 1/0, yes/no; a flag given alone means true */
+    KIND_ENUM,     /* one of |names|, stored as its index */
+    KIND_ADDR,     /* host:port, in the forms its ADDR_* flags allow */
+    KIND_STRING,   /* min to sizeof(field) - 1 bytes */
+    KIND_TEXT,     /* a string under the wire's rule for |text| (member_text_check()) */
+    KIND_CUSTOM,   /* its own setter, |set| */
+};
+
+/* Row flags. */
+#define ZERO_OFF       0x01 /* duration: a bare "0" turns it off (stored as 0) */
+#define SIZE_ZERO_NONE 0x02 /* size: 0 means no limit (and the message says so) */
+#define ADDR_NUMERIC   0x04 /* a numeric IP, not a name (listen and advertise addresses) */
+#define ADDR_PORT_OPT  0x08 /* the port may be left out (stored as 0) */
+#define ADDR_EMPTY_OFF 0x10 /* "" clears it: the feature is off */
+#define ADDR_REACHABLE 0x20 /* not 0.0.0.0 or :: (peers must be able to reach it) */
+
 struct opt {
     const char *name;
     /* NULL for a switch (--insecure, --exclusive): alone it means "true", --name=false turns it
@@ -834,98 +425,435 @@ struct opt {
     uint8_t section;
     /* 1 for a flag that may repeat, each occurrence adding to a list. */
     uint8_t repeats;
+    /* The value (the macros below fill these in): its kind and flags, then its field's
+     * offsetof and sizeof in struct ringd_config (integers are stored at that width). */
+    uint8_t kind;
+    uint8_t flags;
+    size_t off;
+    size_t bytes;
+    /* KIND_COUNT, KIND_SIZE: the bounds; KIND_STRING, KIND_TEXT: the least length (the
+     * most is the field's size less the NUL). */
+    uint64_t min;
+    uint64_t max;
+    /* KIND_TEXT: member_text_check()'s kind, and the offset of the size_t length field. */
+    int text;
+    size_t len_off;
+    /* KIND_ENUM: the names, NULL-terminated, in the order of the enum's values. */
+    const char *const *names;
+    /* KIND_CUSTOM. */
     set_cb set;
 };
 
+#define FIELD(f) offsetof(struct ringd_config, f), sizeof(((struct ringd_config *)0)->f)
+
+#define DURATION(f)         KIND_DURATION, 0, FIELD(f), 0, 0, 0, 0, NULL, NULL
+#define DURATION_OR_ZERO(f) KIND_DURATION, ZERO_OFF, FIELD(f), 0, 0, 0, 0, NULL, NULL
+#define COUNT(f, lo, hi)    KIND_COUNT, 0, FIELD(f), lo, hi, 0, 0, NULL, NULL
+#define SIZE(f, lo, hi, fl) KIND_SIZE, fl, FIELD(f), lo, hi, 0, 0, NULL, NULL
+#define SWITCH(f)           KIND_SWITCH, 0, FIELD(f), 0, 0, 0, 0, NULL, NULL
+#define ENUM(f, names)      KIND_ENUM, 0, FIELD(f), 0, 0, 0, 0, names, NULL
+#define ADDR(f, fl)         KIND_ADDR, fl, FIELD(f), 0, 0, 0, 0, NULL, NULL
+#define STRING(f, lo)       KIND_STRING, 0, FIELD(f), lo, 0, 0, 0, NULL, NULL
+#define TEXT(f, lo, kind, len_f)                                                                   \
+    KIND_TEXT, 0, FIELD(f), lo, 0, kind, offsetof(struct ringd_config, len_f), NULL, NULL
+#define CUSTOM(fn) KIND_CUSTOM, 0, 0, 0, 0, 0, 0, 0, NULL, fn
+
+/* ---- custom setters: only where a value has a rule no kind expresses ------------------- */
+
+/* Lists: each comma-separated item is a seed or a label, and every occurrence adds to them. */
+static int set_join(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return each_item(v, c, e, add_seed);
+}
+
+static int set_label(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    return each_item(v, c, e, add_label);
+}
+
+/* An HTTP token (RFC 9110 section 5.6.2): its own alphabet and message. */
+static int set_key_header(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    size_t len = strlen(v);
+    if (len == 0 || len > RINGD_HEADER_BYTES_MAX ||
+        strspn(v, "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
+                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != len) {
+        return bad(e, "invalid header name \"%s\" (letters, digits and -, at most %d bytes)", v,
+                   RINGD_HEADER_BYTES_MAX);
+    }
+    memcpy(c->key_header, v, len + 1);
+    return 0;
+}
+
+/* An origin-form request target: "/" then printable ASCII; "" turns the check off. */
+static int set_app_health(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    size_t len = strlen(v);
+    if (len == 0) {
+        c->app_health_path[0] = '\0';
+        return 0;
+    }
+    if (v[0] != '/' || len > RINGD_APP_HEALTH_PATH_BYTES_MAX) {
+        return bad(e, "invalid path \"%.64s\" (starts with /, at most %d bytes)", v,
+                   RINGD_APP_HEALTH_PATH_BYTES_MAX);
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] < 0x21 || v[i] > 0x7e) {
+            return bad(e, "byte %zu of the path is not printable ASCII (no space, no control)", i);
+        }
+    }
+    memcpy(c->app_health_path, v, len + 1);
+    return 0;
+}
+
+static int set_count(const char *v, uint64_t min, uint64_t max, uint32_t *out, struct errbuf *e);
+
+/* A count, but a duration given by mistake gets a message that explains the multiplier. */
+static int set_suspect_timeout(const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    uint64_t ms;
+    if (parse_duration(v, &ms) == 0) {
+        return bad(e,
+                   "\"%s\" is a duration, but this is a multiplier of the probe interval "
+                   "(e.g. 4; the timeout also scales with log10 of the cluster size)",
+                   v);
+    }
+    return set_count(v, 1, RINGD_SUSPECT_MULT_MAX, &c->suspect_mult, e);
+}
+
+static const char *const log_levels[] = { "debug", "info", "warn", "error", NULL };
+static const char *const log_formats[] = { "text", "json", NULL };
+
 static const struct opt opts[] = {
-    { "id", "ID", "$POD_NAME, else advertise addr", "member id", SEC_NODE, 0, set_id },
+    { "id", "ID", "$POD_NAME, else advertise addr", "member id", SEC_NODE, 0,
+      TEXT(id, 1, MEMBER_TEXT_ID, id_len) },
     { "bind", "IP:PORT", DEFAULT_BIND, "gossip listen address, UDP and TCP", SEC_NODE, 0,
-      set_bind },
+      ADDR(bind, ADDR_NUMERIC) },
     { "advertise", "IP[:PORT]", "$POD_IP:bind port", "address peers reach us at", SEC_NODE, 0,
-      set_advertise },
-    { "join", "SEEDS", NULL, "host:port,... or dns:NAME:PORT", SEC_CLUSTER, 1, set_join },
-    { "join-file", "PATH", NULL, "file of seeds, one per line", SEC_CLUSTER, 0, set_join_file },
+      ADDR(advertise, ADDR_NUMERIC | ADDR_PORT_OPT | ADDR_REACHABLE) },
+    { "join", "SEEDS", NULL, "host:port,... or dns:NAME:PORT", SEC_CLUSTER, 1, CUSTOM(set_join) },
+    { "join-file", "PATH", NULL, "file of seeds, one per line", SEC_CLUSTER, 0,
+      STRING(join_file, 0) },
     { "keyfile", "PATH", NULL, "cluster key file (ringctl keygen); required", SEC_CLUSTER, 0,
-      set_keyfile },
+      STRING(keyfile, 0) },
     { "insecure", NULL, NULL, "gossip in plaintext without --keyfile", SEC_CLUSTER, 0,
-      set_insecure },
+      SWITCH(insecure) },
     { "gossip-accept-plaintext", NULL, NULL, "with keys, accept plaintext (rollout)", SEC_CLUSTER,
-      0, set_accept_plaintext },
+      0, SWITCH(gossip_accept_plaintext) },
     { "gossip-send-plaintext", NULL, NULL, "with keys, send plaintext (rollout)", SEC_CLUSTER, 0,
-      set_send_plaintext },
+      SWITCH(gossip_send_plaintext) },
     { "replay-window", "DURATION", "30s", "sealed datagram age/clock skew accepted", SEC_CLUSTER, 0,
-      set_replay_window },
-    { "group", "NAME", NULL, "sub-sharding group of this node", SEC_CLUSTER, 0, set_group },
-    { "label", "KEY=VALUE", NULL, "member label, at most 8", SEC_CLUSTER, 1, set_label },
-    { "socket", "PATH", DEFAULT_SOCKET, "local API socket", SEC_LOCAL, 0, set_socket },
-    { "admin", "IP:PORT", DEFAULT_ADMIN, "admin HTTP address", SEC_LOCAL, 0, set_admin },
+      DURATION(replay_window_ms) },
+    { "group", "NAME", NULL, "sub-sharding group of this node", SEC_CLUSTER, 0,
+      TEXT(group, 0, MEMBER_TEXT_GROUP, group_len) },
+    { "label", "KEY=VALUE", NULL, "member label, at most 8", SEC_CLUSTER, 1, CUSTOM(set_label) },
+    { "socket", "PATH", DEFAULT_SOCKET, "local API socket", SEC_LOCAL, 0, STRING(socket_path, 1) },
+    { "admin", "IP:PORT", DEFAULT_ADMIN, "admin HTTP address", SEC_LOCAL, 0,
+      ADDR(admin, ADDR_NUMERIC) },
     { "proxy", "IP:PORT", NULL, "forwarding proxy address (off if unset)", SEC_LOCAL, 0,
-      set_proxy },
-    { "app", "HOST:PORT", NULL, "app that serves owned requests", SEC_LOCAL, 0, set_app },
+      ADDR(proxy, ADDR_NUMERIC | ADDR_EMPTY_OFF) },
+    { "app", "HOST:PORT", NULL, "app that serves owned requests", SEC_LOCAL, 0,
+      ADDR(app, ADDR_EMPTY_OFF) },
     { "key-header", "NAME", DEFAULT_KEY_HEADER, "header holding the key", SEC_LOCAL, 0,
-      set_key_header },
+      CUSTOM(set_key_header) },
     { "connect-timeout", "DURATION", "1s", "proxy: connect to the app or a peer", SEC_LOCAL, 0,
-      set_proxy_connect_timeout },
+      DURATION(proxy_connect_timeout_ms) },
     { "request-timeout", "DURATION", "30s", "proxy: whole request (504)", SEC_LOCAL, 0,
-      set_proxy_timeout },
+      DURATION(proxy_timeout_ms) },
     { "idle-timeout", "DURATION", "60s", "admin, proxy: idle keep-alive connection", SEC_LOCAL, 0,
-      set_proxy_idle_timeout },
+      DURATION(proxy_idle_timeout_ms) },
     { "header-timeout", "DURATION", "10s", "admin, API, proxy: a request head to arrive", SEC_LOCAL,
-      0, set_header_timeout },
+      0, DURATION(header_timeout_ms) },
     { "send-timeout", "DURATION", "30s", "admin, API: a client that reads no answer", SEC_LOCAL, 0,
-      set_send_timeout },
+      DURATION(send_timeout_ms) },
+    /* 0 turns it off: an app may keep one connection for its whole life. */
     { "api-timeout", "DURATION", "5m", "API: idle connection (not watchers); 0: none", SEC_LOCAL, 0,
-      set_api_timeout },
+      DURATION_OR_ZERO(api_idle_timeout_ms) },
     { "api-output-max", "SIZE", "256K", "API: unread output that closes a client", SEC_LOCAL, 0,
-      set_api_output_max },
+      SIZE(api_output_max_bytes, RINGD_API_OUTPUT_BYTES_MIN, RINGD_API_OUTPUT_BYTES_MAX, 0) },
     { "proxy-retries", "N", "5", "proxy: re-routes when an owner fails", SEC_LOCAL, 0,
-      set_proxy_retries },
+      COUNT(proxy_retries, 0, RINGD_PROXY_RETRIES_MAX) },
     { "max-body", "SIZE", "0", "proxy: largest request body (413); 0: none", SEC_LOCAL, 0,
-      set_proxy_max_body },
+      SIZE(proxy_max_body_bytes, 0, UINT64_MAX, SIZE_ZERO_NONE) },
+    /* 0: leave at once, as before draining existed. */
     { "drain-timeout", "DURATION", "20s", "SIGTERM: drain this long, then leave", SEC_LIFE, 0,
-      set_drain_timeout },
+      DURATION_OR_ZERO(drain_timeout_ms) },
+    /* 0: off; at most RINGD_RESTART_HOLD_MS_MAX (checked with the other flags). */
     { "delayed-rebalance", "TIME", "0", "stop: hold keys to restart; 0: off", SEC_LIFE, 0,
-      set_delayed_rebalance },
+      DURATION_OR_ZERO(restart_hold_ms) },
     { "app-health", "PATH", NULL, "GET PATH on --app; failing: drain (off if unset)", SEC_LIFE, 0,
-      set_app_health },
+      CUSTOM(set_app_health) },
     { "app-health-interval", "TIME", "2s", "time between app health checks", SEC_LIFE, 0,
-      set_app_health_interval },
+      DURATION(app_health_interval_ms) },
     { "app-health-timeout", "TIME", "1s", "no answer this soon: fail", SEC_LIFE, 0,
-      set_app_health_timeout },
+      DURATION(app_health_timeout_ms) },
     { "app-health-threshold", "N", "3", "failures in a row before draining", SEC_LIFE, 0,
-      set_app_health_threshold },
+      COUNT(app_health_threshold, 1, RINGD_APP_HEALTH_THRESHOLD_MAX) },
     { "app-health-holddown", "TIME", "30s", "passing this long: keys back", SEC_LIFE, 0,
-      set_app_health_holddown },
-    { "vnodes", "N", "1024", "ring points per unit of weight", SEC_RING, 0, set_vnodes },
-    { "weight", "N", "1", "this node's ring weight (1..1000)", SEC_RING, 0, set_weight },
-    { "weight-max", "N", "10", "largest weight a member may claim", SEC_RING, 0, set_weight_max },
+      DURATION_OR_ZERO(app_health_holddown_ms) },
+    { "vnodes", "N", "1024", "ring points per unit of weight", SEC_RING, 0,
+      COUNT(vnodes, 1, HASHRING_VNODES_MAX) },
+    { "weight", "N", "1", "this node's ring weight (1..1000)", SEC_RING, 0,
+      COUNT(weight, 1, HASHRING_WEIGHT_MAX) },
+    { "weight-max", "N", "10", "largest weight a member may claim", SEC_RING, 0,
+      COUNT(weight_max, 1, HASHRING_WEIGHT_MAX) },
     { "shards", "S", "0", "logical shards: key -> shard -> owner; 0: off", SEC_RING, 0,
-      set_shards },
+      COUNT(shards, 0, SHARDS_MAX) },
     { "exclusive", NULL, NULL, "with --shards: serve a shard only under its lease", SEC_RING, 0,
-      set_exclusive },
+      SWITCH(exclusive) },
     { "lease", "DURATION", "3s", "--exclusive: how long a granted lease lasts", SEC_RING, 0,
-      set_lease },
+      DURATION(lease_ms) },
     { "lease-drift-ppm", "N", "10000", "--exclusive: clock-rate error bound", SEC_RING, 0,
-      set_lease_drift },
+      COUNT(lease_drift_ppm, 1, RINGD_LEASE_DRIFT_PPM_MAX) },
     { "release-timeout", "DURATION", "10s", "--exclusive: app's time to release", SEC_RING, 0,
-      set_release_timeout },
+      DURATION(lease_release_timeout_ms) },
     { "handoff-wait", "DURATION", "5s", "--exclusive: proxy's wait for a lease", SEC_LOCAL, 0,
-      set_handoff_wait },
+      DURATION(proxy_lease_wait_ms) },
     { "probe-interval", "DURATION", "300ms", "time between probes", SEC_SWIM, 0,
-      set_probe_interval },
+      DURATION(probe_interval_ms) },
     { "probe-timeout", "DURATION", "150ms", "ack wait before indirect probes", SEC_SWIM, 0,
-      set_probe_timeout },
+      DURATION(probe_timeout_ms) },
     { "indirect-probes", "N", "3", "members asked to probe a silent one", SEC_SWIM, 0,
-      set_indirect_probes },
+      COUNT(indirect_probes, 0, RINGD_INDIRECT_PROBES_MAX) },
     { "suspect-timeout", "MULT", "2", "multiplier: x interval x log10(members)", SEC_SWIM, 0,
-      set_suspect_timeout },
+      CUSTOM(set_suspect_timeout) },
     { "sync-interval", "DURATION", "30s", "full sync with a random member", SEC_SWIM, 0,
-      set_sync_interval },
-    { "log-level", "LEVEL", "info", "debug, info, warn or error", SEC_LOG, 0, set_log_level },
-    { "log-format", "FORMAT", "text", "text or json", SEC_LOG, 0, set_log_format },
+      DURATION(sync_interval_ms) },
+    { "log-level", "LEVEL", "info", "debug, info, warn or error", SEC_LOG, 0,
+      ENUM(log_level, log_levels) },
+    { "log-format", "FORMAT", "text", "text or json", SEC_LOG, 0, ENUM(log_format, log_formats) },
 };
 
 #define OPT_COUNT (sizeof(opts) / sizeof(opts[0]))
+
+/* ---- the kinds' parsers ---------------------------------------------------------------- */
+
+/* Stores |v| in the integer field of |o|, at its width (checked against the bounds first). */
+static void store_uint(const struct opt *o, struct ringd_config *c, uint64_t v)
+{
+    unsigned char *p = (unsigned char *)c + o->off;
+    uint8_t u8 = (uint8_t)v;
+    uint32_t u32 = (uint32_t)v;
+    if (o->bytes == sizeof(u8)) {
+        memcpy(p, &u8, sizeof(u8));
+    } else if (o->bytes == sizeof(u32)) {
+        memcpy(p, &u32, sizeof(u32));
+    } else {
+        RING_ASSERT(o->bytes == sizeof(v));
+        memcpy(p, &v, sizeof(v));
+    }
+}
+
+static int set_count(const char *v, uint64_t min, uint64_t max, uint32_t *out, struct errbuf *e)
+{
+    uint64_t n;
+    if (parse_uint(v, strlen(v), UINT32_MAX, &n) != 0) {
+        return bad(e, "invalid number \"%s\" (expected an integer from %llu to %llu)", v,
+                   (unsigned long long)min, (unsigned long long)max);
+    }
+    if (n < min || n > max) {
+        return bad(e, "%llu is out of range (expected %llu to %llu)", (unsigned long long)n,
+                   (unsigned long long)min, (unsigned long long)max);
+    }
+    *out = (uint32_t)n;
+    return 0;
+}
+
+static int kind_count(const struct opt *o, const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    uint32_t n = 0;
+    int rv = set_count(v, o->min, o->max, &n, e);
+    if (rv == 0) {
+        store_uint(o, c, n);
+    }
+    return rv;
+}
+
+static int kind_duration(const struct opt *o, const char *v, struct ringd_config *c,
+                         struct errbuf *e)
+{
+    uint32_t ms = 0;
+    if ((o->flags & ZERO_OFF) != 0 && strcmp(v, "0") == 0) {
+        store_uint(o, c, 0);
+        return 0;
+    }
+    int rv = ringd_duration_parse(v, &ms);
+    if (rv == RING_EINVAL) {
+        return bad(e, "invalid duration \"%s\" (expected e.g. 500ms, 2s, 1m)", v);
+    }
+    if (rv != 0) {
+        return bad(e, "duration \"%s\" is out of range (expected 1ms to 24h)", v);
+    }
+    store_uint(o, c, ms);
+    return 0;
+}
+
+/* Bytes, or digits (at most UINT32_MAX) and one of K, M, G. Returns 0 or -1. */
+static int parse_size(const char *v, uint64_t *out)
+{
+    static const struct {
+        char suffix;
+        uint64_t mult;
+    } units[] = { { 'K', 1ull << 10 }, { 'M', 1ull << 20 }, { 'G', 1ull << 30 } };
+    size_t digits = strspn(v, "0123456789");
+    uint64_t n = 0, mult = 1;
+    int ok = digits > 0 && parse_uint(v, digits, UINT32_MAX, &n) == 0;
+    if (ok && v[digits] != '\0') {
+        ok = 0;
+        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+            if (v[digits] == units[i].suffix && v[digits + 1] == '\0') {
+                mult = units[i].mult;
+                ok = 1;
+            }
+        }
+    }
+    *out = n * mult;
+    return ok ? 0 : -1;
+}
+
+static int kind_size(const struct opt *o, const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    uint64_t n = 0;
+    int ok = parse_size(v, &n) == 0;
+    if (!ok && (o->flags & SIZE_ZERO_NONE) != 0) {
+        return bad(e, "invalid size \"%s\" (expected bytes, or e.g. 512K, 100M, 2G; 0: no limit)",
+                   v);
+    }
+    if (!ok || n > o->max) {
+        return bad(e, "invalid size \"%s\" (expected bytes, or e.g. 64K, 1M; at most %llu)", v,
+                   (unsigned long long)o->max);
+    }
+    if (n < o->min) {
+        return bad(e, "size \"%s\" is too small (at least %lluK)", v,
+                   (unsigned long long)(o->min >> 10));
+    }
+    store_uint(o, c, n);
+    return 0;
+}
+
+/* One of |names| (NULL-terminated): its index in |*out|; |expected| for the message. */
+static int pick_name(const char *v, const char *const *names, const char *expected, uint8_t *out,
+                     struct errbuf *e)
+{
+    for (uint8_t i = 0; names[i] != NULL; i++) {
+        if (strcmp(v, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    }
+    return bad(e, "invalid value \"%s\" (expected %s)", v, expected);
+}
+
+/* A switch: given alone it means "true"; its variable (or --flag=VALUE) says true/false. */
+static int kind_switch(const struct opt *o, const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    static const char *const names[] = { "false", "true", "0", "1", "no", "yes", NULL };
+    uint8_t k = 0;
+    int rv = pick_name(v, names, "true or false", &k, e);
+    if (rv == 0) {
+        store_uint(o, c, k % 2);
+    }
+    return rv;
+}
+
+/* The names as a person reads them: "a, b or c". */
+static void names_text(const char *const *names, char *buf, size_t len)
+{
+    size_t n = 0;
+    while (names[n] != NULL) {
+        n++;
+    }
+    size_t at = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && at < len; i++) {
+        const char *sep = i == 0 ? "" : i + 1 == n ? " or " : ", ";
+        int w = snprintf(buf + at, len - at, "%s%s", sep, names[i]);
+        at += w > 0 ? (size_t)w : 0;
+    }
+}
+
+static int kind_enum(const struct opt *o, const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    char expected[128];
+    names_text(o->names, expected, sizeof(expected));
+    uint8_t k = 0;
+    int rv = pick_name(v, o->names, expected, &k, e);
+    if (rv == 0) {
+        store_uint(o, c, k);
+    }
+    return rv;
+}
+
+static int kind_addr(const struct opt *o, const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    struct ringd_hostport *hp = (struct ringd_hostport *)((unsigned char *)c + o->off);
+    if ((o->flags & ADDR_EMPTY_OFF) != 0) {
+        memset(hp, 0, sizeof(*hp));
+        if (v[0] == '\0') {
+            return 0;
+        }
+    }
+    int rv =
+        set_hostport(v, (o->flags & ADDR_NUMERIC) != 0, (o->flags & ADDR_PORT_OPT) != 0, hp, e);
+    if (rv == 0 && (o->flags & ADDR_REACHABLE) != 0 && is_unspecified(hp)) {
+        rv = bad(e, "\"%s\" is not an address peers can reach", v);
+    }
+    return rv;
+}
+
+static int kind_string(const struct opt *o, const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    size_t len = strlen(v);
+    size_t max = o->bytes - 1;
+    if (len < o->min) {
+        return bad(e, "must not be empty");
+    }
+    if (len > max) {
+        return bad(e, "too long (%zu bytes, at most %zu)", len, max);
+    }
+    memcpy((unsigned char *)c + o->off, v, len + 1);
+    return 0;
+}
+
+/* A string, then the wire's rule (the flags accept exactly what gossip carries); its length
+ * goes in the size_t at |len_off| (0 when refused). */
+static int kind_text(const struct opt *o, const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    int rv = kind_string(o, v, c, e);
+    if (rv == 0) {
+        rv = check_text(o->text, v, o->name, e);
+    }
+    size_t len = rv == 0 ? strlen(v) : 0;
+    memcpy((unsigned char *)c + o->len_off, &len, sizeof(len));
+    return rv;
+}
+
+/* Parses |v| as |o|'s kind into its field. */
+static int set_value(const struct opt *o, const char *v, struct ringd_config *c, struct errbuf *e)
+{
+    switch (o->kind) {
+    case KIND_DURATION:
+        return kind_duration(o, v, c, e);
+    case KIND_COUNT:
+        return kind_count(o, v, c, e);
+    case KIND_SIZE:
+        return kind_size(o, v, c, e);
+    case KIND_SWITCH:
+        return kind_switch(o, v, c, e);
+    case KIND_ENUM:
+        return kind_enum(o, v, c, e);
+    case KIND_ADDR:
+        return kind_addr(o, v, c, e);
+    case KIND_STRING:
+        return kind_string(o, v, c, e);
+    case KIND_TEXT:
+        return kind_text(o, v, c, e);
+    case KIND_CUSTOM:
+        break;
+    }
+    RING_ASSERT(o->kind == KIND_CUSTOM && o->set != NULL);
+    return o->set(v, c, e);
+}
 
 static void env_name(const struct opt *o, char *buf, size_t len)
 {
@@ -956,6 +884,14 @@ static const struct opt *find_opt(const char *name, size_t len)
         }
     }
     return NULL;
+}
+
+/* The row of a flag this file names itself (defaults, derived values): it exists. */
+static const struct opt *opt_named(const char *name)
+{
+    const struct opt *o = find_opt(name, strlen(name));
+    RING_ASSERT(o != NULL);
+    return o;
 }
 
 /* ---- argv ------------------------------------------------------------------------------ */
@@ -1029,7 +965,7 @@ static int apply_flags(const struct opt *o, int argc, char **argv, struct ringd_
             continue;
         }
         e->source = source;
-        int rv = o->set(value, c, e);
+        int rv = set_value(o, value, c, e);
         if (rv != 0) {
             return rv;
         }
@@ -1053,7 +989,7 @@ static int apply_option(const struct opt *o, int argc, char **argv, char **envp,
         return 0;
     }
     e->source = name;
-    return o->set(value, c, e);
+    return set_value(o, value, c, e);
 }
 
 /* ---- defaults and derived values ------------------------------------------------------- */
@@ -1062,10 +998,10 @@ static void set_defaults(struct ringd_config *c)
 {
     struct errbuf none = { NULL, 0, "" };
     memset(c, 0, sizeof(*c));
-    set_bind(DEFAULT_BIND, c, &none);
-    set_admin(DEFAULT_ADMIN, c, &none);
-    set_socket(DEFAULT_SOCKET, c, &none);
-    set_key_header(DEFAULT_KEY_HEADER, c, &none);
+    set_value(opt_named("bind"), DEFAULT_BIND, c, &none);
+    set_value(opt_named("admin"), DEFAULT_ADMIN, c, &none);
+    set_value(opt_named("socket"), DEFAULT_SOCKET, c, &none);
+    set_value(opt_named("key-header"), DEFAULT_KEY_HEADER, c, &none);
     c->vnodes = HASHRING_VNODES_DEFAULT;
     c->weight = 1;
     c->weight_max = SWIM_WEIGHT_MAX_DEFAULT;
@@ -1105,7 +1041,7 @@ static int derive_advertise(struct ringd_config *c, int explicit, char **envp, s
     const char *pod_ip = env_get(envp, "POD_IP");
     if (pod_ip != NULL) {
         e->source = "$POD_IP";
-        int rv = set_advertise(pod_ip, c, e);
+        int rv = set_value(opt_named("advertise"), pod_ip, c, e);
         if (rv == 0 && c->advertise.port != 0) {
             return bad(e, "\"%s\" must be an address without a port", pod_ip);
         }
@@ -1131,12 +1067,12 @@ static int derive_id(struct ringd_config *c, int explicit, char **envp, struct e
     const char *pod_name = env_get(envp, "POD_NAME");
     if (pod_name != NULL) {
         e->source = "$POD_NAME";
-        return set_id(pod_name, c, e);
+        return set_value(opt_named("id"), pod_name, c, e);
     }
     char text[RINGD_HOST_BYTES_MAX + 10];
     format_hostport(&c->advertise, text, sizeof(text));
     e->source = "--id";
-    return set_id(text, c, e);
+    return set_value(opt_named("id"), text, c, e);
 }
 
 static int check_together(const struct ringd_config *c, struct errbuf *e)
@@ -1181,6 +1117,13 @@ static int check_together(const struct ringd_config *c, struct errbuf *e)
         return bad(e, "%ums is too long (at most 10m: the lease's wire field bounds it)",
                    c->lease_ms);
     }
+    if (c->restart_hold_ms > RINGD_RESTART_HOLD_MS_MAX) {
+        e->source = "--delayed-rebalance";
+        return bad(e,
+                   "%ums is too long (at most 10m: keys wait this long for a node that may "
+                   "not come back)",
+                   c->restart_hold_ms);
+    }
     if (c->app_health_path[0] != '\0' && c->app.host[0] == '\0') {
         e->source = "--app-health";
         return bad(e, "needs --app: the health check is a GET on the app");
@@ -1199,8 +1142,8 @@ static int parse(struct ringd_config *c, int argc, char **argv, char **envp, str
     for (size_t k = 0; k < OPT_COUNT && rv == 0; k++) {
         int explicit = 0;
         rv = apply_option(&opts[k], argc, argv, envp, c, e, &explicit);
-        explicit_id |= opts[k].set == set_id && explicit;
-        explicit_advertise |= opts[k].set == set_advertise && explicit;
+        explicit_id |= &opts[k] == opt_named("id") && explicit;
+        explicit_advertise |= &opts[k] == opt_named("advertise") && explicit;
     }
     if (rv == 0) {
         rv = derive_advertise(c, explicit_advertise, envp, e);

@@ -289,7 +289,6 @@ struct ringd {
      * map built from them. NULL without --group. */
     struct groups *groups;
     struct groupmap *gmap;
-    uint64_t gmap_checksum;
 
     /* Logical shards (--shards; shardset.c): the shards this node owns, ascending. NULL
      * until first computed. */

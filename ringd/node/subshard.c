@@ -55,17 +55,9 @@ int ringd_groups_recv(struct ringd *d, const struct ring_addr *from, const uint8
 /* The set of known groups changed: a new map (the old one serves until it is built). */
 static void rebuild_map(struct ringd *d)
 {
-    uint64_t sum = groups_set_checksum(d->groups);
-    if (d->gmap != NULL && sum == d->gmap_checksum) {
-        return;
+    if (groups_map_refresh(d->groups, &d->gmap, NULL) != 1) {
+        return; /* current, or out of memory: the next pump tries again */
     }
-    struct groupmap *m;
-    if (groups_map_new(d->groups, &m, NULL) != 0) {
-        return; /* out of memory: the next pump tries again */
-    }
-    groupmap_del(d->gmap);
-    d->gmap = m;
-    d->gmap_checksum = sum;
     ringd_shards_refresh(d); /* shards move between groups with the map */
     char n[12];
     snprintf(n, sizeof(n), "%zu", groups_count(d->groups));
@@ -77,12 +69,7 @@ void ringd_groups_pump(struct ringd *d, uint64_t now_ms)
     if (d->groups == NULL) {
         return;
     }
-    struct ring_addr seeds[CODEC_CONTACTS_MAX];
-    size_t own = groups_own_seeds(d->groups, swim_members(d->swim), now_ms, seeds);
-    if (own > 0) {
-        (void)swim_join(d->swim, seeds, own, now_ms);
-    }
-    (void)groups_tick(d->groups, swim_members(d->swim), swim_ring_checksum(d->swim), now_ms);
+    (void)groups_drive(d->groups, d->swim, now_ms); /* out of memory: the next pump retries */
     struct ring_addr to;
     ssize_t n;
     while ((n = groups_send_next(d->groups, &to, d->dgram, CODEC_DATAGRAM_BYTES_MAX, now_ms)) > 0) {
@@ -106,10 +93,7 @@ int ringd_groups_route(struct ringd *d, const void *key, size_t key_len, struct 
     if (d->groups == NULL || d->gmap == NULL) {
         return RING_EEMPTY;
     }
-    int rv = groups_route(d->groups, d->gmap, d->ring.ring, key, key_len, out);
-    if (rv == RING_ENOENT) {
-        rebuild_map(d); /* the map named a group no longer summarized: catch up, once */
-        rv = groups_route(d->groups, d->gmap, d->ring.ring, key, key_len, out);
-    }
-    return rv;
+    /* d->gmap is built from d->groups' own set (groups_map_refresh()), so it names no group
+     * the node lacks: no retry on RING_ENOENT is needed (groups_route()). */
+    return groups_route(d->groups, d->gmap, d->ring.ring, key, key_len, out);
 }

@@ -308,7 +308,9 @@ Test(restart, restart_is_refused_without_the_flag_and_malformed_asks_get_400)
     cr_assert(ne(int, ringc_call(c, &res, 2000, "drain", "s", "later"), 0));
     cr_assert(ne(int, ringc_call(c, &res, 2000, "drain", "i", 1), 0));
     ringc_close(c);
-    snprintf(cmd, sizeof(cmd), "%s --delayed-rebalance 11m --insecure 2>&1", RINGD_BIN);
+    snprintf(cmd, sizeof(cmd),
+             "env -u RINGD_KEYFILE %s --delayed-rebalance 11m --insecure --bind 127.0.0.1:1 2>&1",
+             RINGD_BIN);
     cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 2), "%s", out);
     cr_assert(ne(ptr, strstr(out, "at most 10m"), NULL), "%s", out);
 }

@@ -804,6 +804,90 @@ Test(groups, a_lone_node_joins_its_group_through_its_contacts)
     net_free();
 }
 
+/* groups_drive(), as ringd and ringsim call it: a node alone in its swim joins its group
+ * through the contacts its summary names (join syncs go to them, never to itself or another
+ * group), then ticks. */
+Test(groups, drive_joins_a_lone_swim_to_its_group_then_ticks)
+{
+    net_init(3);
+    run_until(10000);
+    assert_converged();
+    struct swim_config cfg = { 0 };
+    cfg.id = nodes[4].id;
+    cfg.id_len = strlen(nodes[4].id);
+    cfg.addr = nodes[4].addr;
+    cfg.group = nodes[4].group;
+    cfg.group_len = strlen(nodes[4].group);
+    cfg.seed = 4;
+    struct swim *s = NULL;
+    cr_assert(eq(int, swim_new(&s, &cfg, &tm.mem, now), 0));
+    uint64_t exchanges = groups_stats(nodes[4].g)->exchanges;
+    now = groups_next_deadline(nodes[4].g); /* an exchange is due: the tick must start it */
+    cr_assert(eq(int, groups_drive(nodes[4].g, s, now), 0));
+    cr_assert(gt(u64, groups_stats(nodes[4].g)->exchanges, exchanges), "it did not tick");
+    struct codec_summary sum;
+    summary_at(4, 4 % GROUPS, &sum);
+    size_t want = 0;
+    for (int k = 0; k < sum.contact_count; k++) {
+        want += !ring_addr_equal(&sum.contacts[k].addr, &nodes[4].addr);
+    }
+    cr_assert(gt(sz, want, 0));
+    /* swim sends a join sync to one seed at a time, the next when it fails. */
+    int seen[NODES] = { 0 };
+    size_t syncs = 0;
+    for (int round = 0; round < 8; round++) {
+        cr_assert(eq(int, swim_tick(s, now), 0));
+        struct swim_stream_req req;
+        while (swim_stream_next(s, &req) == 1) {
+            int j = node_of(&req.to);
+            cr_assert(ge(int, j, 0), "a sync to an address no node has");
+            cr_assert(eq(int, j % GROUPS, 4 % GROUPS), "a join sync outside the group");
+            cr_assert(ne(int, j, 4), "a join sync to itself");
+            syncs += !seen[j];
+            seen[j] = 1;
+            cr_assert(eq(int, swim_stream_failed(s, req.token, now), 0));
+        }
+    }
+    cr_assert(eq(sz, syncs, want), "a join sync to each other contact");
+    swim_del(s);
+    net_free();
+}
+
+/* groups_map_refresh() rebuilds a map only when the set changed; a map built from the node's
+ * own set, however old, routes every key (groups are only added), so only a map of another
+ * node's set can name a group this node lacks (RING_ENOENT). */
+Test(groups, a_map_of_the_nodes_own_set_never_names_a_group_it_lacks)
+{
+    net_init(2);
+    struct groups *g = nodes[1].g;
+    struct groupmap *map = NULL, *old = NULL;
+    cr_assert(eq(int, groups_map_refresh(g, &map, &tm.mem), 1), "built from nothing");
+    cr_assert(eq(int, groups_map_refresh(g, &map, &tm.mem), 0), "the set did not change");
+    cr_assert(eq(int, groups_map_new(g, &old, &tm.mem), 0));
+    run_until(10000);
+    assert_converged();
+    cr_assert(eq(int, groups_map_refresh(g, &map, &tm.mem), 1), "the set grew");
+    cr_assert(eq(u64, groupmap_checksum(map), groups_set_checksum(g)));
+    cr_assert(ne(u64, groupmap_checksum(old), groupmap_checksum(map)));
+    struct groupmap_name other[] = { { "g0", 2 }, { "g1", 2 }, { "g2", 2 }, { "g9", 2 } };
+    struct groupmap *foreign = NULL;
+    cr_assert(eq(int, groupmap_new(&foreign, other, 4, 0, &tm.mem), 0));
+    int enoent = 0;
+    for (int k = 0; k < 1000; k++) {
+        char key[32];
+        snprintf(key, sizeof(key), "key-%d", k);
+        struct groups_route r;
+        cr_assert(eq(int, groups_route(g, old, NULL, key, strlen(key), &r), 0), "%s", key);
+        cr_assert(eq(int, groups_route(g, map, NULL, key, strlen(key), &r), 0), "%s", key);
+        enoent += groups_route(g, foreign, NULL, key, strlen(key), &r) == RING_ENOENT;
+    }
+    cr_assert(gt(int, enoent, 0), "no key of the foreign map went to g9");
+    groupmap_del(foreign);
+    groupmap_del(old);
+    groupmap_del(map);
+    net_free();
+}
+
 /* ---- limits between peers (proto/SWIM.md, "Limits between peers") ---- */
 
 static struct codec_groups forged;

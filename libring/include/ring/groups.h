@@ -11,8 +11,11 @@
  *
  * The caller drives it exactly like swim and usually right beside it: it feeds the group
  * datagrams (codec_is_groups_type(codec_peek_type(...)) says which datagrams are ours) to
- * groups_recv(), calls groups_tick() with swim's current member table and ring checksum
- * (after every swim drain, and at groups_next_deadline()), and drains groups_send_next().
+ * groups_recv(), calls groups_drive() beside its swim (after every swim drain, and at
+ * groups_deadline_with(), the earlier of swim's deadline and ours), which joins the node's
+ * own group when it is alone in it and calls groups_tick() with swim's current member table
+ * and ring checksum, and drains groups_send_next(). A caller without a swim (a test's table)
+ * calls groups_tick() itself.
  * Randomness comes from a PRNG seeded by groups_config.seed; no clock, no socket.
  *
  * Authoring. The summary of a group is what its members say; several may speak at once, so
@@ -184,13 +187,23 @@ RING_EXTERN uint64_t groups_deadline_with(const struct groups *g, uint64_t swim_
  * swim_join(). Call it before groups_tick(): a lone node would otherwise author its own
  * summary over the one that names the rest of its group. */
 #define GROUPS_OWN_JOIN_RETRY_MS 2000
+RING_EXTERN size_t groups_own_seeds(struct groups *g, const struct members *local, uint64_t now_ms,
+                                    struct ring_addr *seeds);
+
+/*
+ * What a node does with |g| beside its swim |s| after every swim drain and at
+ * groups_deadline_with(): joins its group through its contacts when it is alone in it
+ * (groups_own_seeds() then swim_join()), then groups_tick() with swim's member table and ring
+ * checksum. ringd and ringsim both call this rather than the steps, so they run the same
+ * protocol. Returns groups_tick()'s result.
+ */
+struct swim;
+RING_EXTERN int groups_drive(struct groups *g, struct swim *s, uint64_t now_ms);
 
 /* 1 when this node has met the cluster (groups_ready()) and no summary names another member
  * of its group: it is its group's only member, so its ring of one is its group's ring (a node
  * whose join seeds are all of other groups learns it here, never from its own membership). */
 RING_EXTERN int groups_alone_in_group(const struct groups *g);
-RING_EXTERN size_t groups_own_seeds(struct groups *g, const struct members *local, uint64_t now_ms,
-                                    struct ring_addr *seeds);
 
 /* Writes the next datagram into |buf| (|cap| >= the datagram budget) and its destination
  * into |*to|. Returns its length, 0 when nothing is queued, or RING_ENOBUFS. */
@@ -198,13 +211,14 @@ RING_EXTERN ssize_t groups_send_next(struct groups *g, struct ring_addr *to, uin
                                      size_t cap, uint64_t now_ms);
 
 /*
- * Looks |key| up: its group by |map| (built from this node's set by groups_map_new()), then
+ * Looks |key| up: its group by |map| (built from this node's set by groups_map_refresh()), then
  * the owner in |ring| (the local group's ring; may be NULL when the caller only wants the
  * group) when the group is this node's, else a contact of that group not known to have
  * failed, chosen by the key's hash so one key always goes the same way.
  * Returns 0, RING_EEMPTY (no groups, or an empty local ring), RING_ENOENT (|map| names a
- * group this node has no summary of: rebuild the map) or RING_EAGAIN (every contact of the
- * key's group failed here; a newer summary will bring new ones).
+ * group this node has no summary of: it was built from another node's set; groups are only
+ * added, so a map built from |g|'s own set, however old, never gives it) or RING_EAGAIN
+ * (every contact of the key's group failed here; a newer summary will bring new ones).
  */
 RING_EXTERN int groups_route(const struct groups *g, const struct groupmap *map,
                              const struct hashring *ring, const void *key, size_t key_len,
@@ -221,6 +235,13 @@ RING_EXTERN int groups_contact_failed(struct groups *g, const char *name, size_t
 RING_EXTERN uint64_t groups_set_checksum(const struct groups *g);
 RING_EXTERN int groups_map_new(const struct groups *g, struct groupmap **out,
                                const struct ring_mem *mem);
+
+/* Keeps |*map| (NULL at first) the map of |g|'s set: when the set changed since it was built,
+ * builds a new one and frees the old (a map in use elsewhere must be another copy). Returns
+ * 1 when it replaced |*map|, 0 when it was current, or groups_map_new()'s error (|*map| is
+ * left as it was, and still routes every key: see groups_route()). */
+RING_EXTERN int groups_map_refresh(const struct groups *g, struct groupmap **map,
+                                   const struct ring_mem *mem);
 
 /* Groups known (this node's own included), and summary |idx| (0..count-1, in no particular
  * order; indexes change when a group is added) into |*out|. groups_find() returns the index
