@@ -103,12 +103,18 @@ function checkProbes(check, ringd, adminPort) {
 }
 
 // Kubernetes stops the app containers first, so the drain is the app's preStop; then the
-// grace period has to hold the drain, the app's stop and ringd's leave.
+// grace period has to hold the drain, the app's stop and ringd's leave. With delayed
+// rebalance (RINGD_DELAYED_REBALANCE, components/ringd-delayed-rebalance) the preStop
+// announces a restart instead: a plain drain there would move the keys at every stop anyway,
+// and a restart announced without the setting is refused.
 function checkStop(check, spec, app, adminPort, conf) {
+    const delayed = (conf.RINGD_DELAYED_REBALANCE ?? "0") !== "0";
+    const hook = delayed ? "/v1/drain?wait=1&restart=1" : "/v1/drain?wait=1";
     for (const c of app) {
         const g = c.lifecycle?.preStop?.httpGet;
-        check(`${c.name}: preStop GETs /v1/drain?wait=1 on ringd's admin port`,
-              g?.path === "/v1/drain?wait=1" && g.port === adminPort && g.host === undefined,
+        check(`${c.name}: preStop GETs ${hook} on ringd's admin port` +
+              (delayed ? " (RINGD_DELAYED_REBALANCE is set)" : ""),
+              g?.path === hook && g.port === adminPort && g.host === undefined,
               JSON.stringify(c.lifecycle?.preStop));
     }
     const drain = seconds(conf.RINGD_DRAIN_TIMEOUT ?? "20s");
