@@ -1,8 +1,9 @@
 /* outq: see outq.h. */
-#include "outq.h"
-
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "outq.h"
 
 struct outq_block {
     struct outq_block *next;
@@ -11,6 +12,38 @@ struct outq_block {
     size_t cap;
     char data[];
 };
+
+/* Changes the memory the queue holds in the shared sum (queued bytes and the spare). */
+static void total_add(struct outq *q, ptrdiff_t delta)
+{
+    if (q->total != NULL) {
+        *q->total = (size_t)((ptrdiff_t)*q->total + delta);
+    }
+}
+
+/* Changes the queued bytes, and the shared sum they are part of. */
+static void account(struct outq *q, ptrdiff_t delta)
+{
+    q->bytes = (size_t)((ptrdiff_t)q->bytes + delta);
+    total_add(q, delta);
+}
+
+static void spare_set(struct outq *q, struct outq_block *b)
+{
+    if (q->spare != NULL) {
+        total_add(q, -(ptrdiff_t)q->spare->cap);
+        free(q->spare);
+    }
+    q->spare = b;
+    if (b != NULL) {
+        total_add(q, (ptrdiff_t)b->cap);
+    }
+}
+
+size_t outq_held(const struct outq *q)
+{
+    return q->bytes + (q->spare != NULL ? q->spare->cap : 0);
+}
 
 void outq_init(struct outq *q, outq_cb on_done, struct outq_batch *batch)
 {
@@ -24,8 +57,7 @@ void outq_init(struct outq *q, outq_cb on_done, struct outq_batch *batch)
 static void release_block(struct outq *q, struct outq_block *b)
 {
     if (b->cap <= OUTQ_SPARE_BYTES_MAX && (q->spare == NULL || q->spare->cap < b->cap)) {
-        free(q->spare);
-        q->spare = b;
+        spare_set(q, b);
     } else {
         free(b);
     }
@@ -35,6 +67,7 @@ static struct outq_block *new_block(struct outq *q, size_t len)
 {
     if (q->spare != NULL && q->spare->cap >= len) {
         struct outq_block *b = q->spare;
+        total_add(q, -(ptrdiff_t)b->cap);
         q->spare = NULL;
         return b;
     }
@@ -92,7 +125,7 @@ static void on_written(uv_write_t *req, int status)
         return;
     }
     struct outq_block *b = q->head;
-    q->bytes -= b->len - b->off;
+    account(q, -(ptrdiff_t)(b->len - b->off));
     q->head = b->next;
     if (q->head == NULL) {
         q->tail = NULL;
@@ -134,7 +167,7 @@ static int try_queued(struct outq *q)
         return rv == UV_EAGAIN ? 0 : rv;
     }
     size_t done = (size_t)rv;
-    q->bytes -= done;
+    account(q, -(ptrdiff_t)done);
     while (done > 0) {
         struct outq_block *b = q->head;
         size_t left = b->len - b->off;
@@ -188,7 +221,7 @@ static int append(struct outq *q, const char *p, size_t len)
     if (t != NULL && t->cap - t->len >= len && !(q->writing && t == q->head)) {
         memcpy(t->data + t->len, p, len);
         t->len += len;
-        q->bytes += len;
+        account(q, (ptrdiff_t)len);
         return 0;
     }
     struct outq_block *b = new_block(q, len);
@@ -205,7 +238,7 @@ static int append(struct outq *q, const char *p, size_t len)
         q->head = b;
     }
     q->tail = b;
-    q->bytes += len;
+    account(q, (ptrdiff_t)len);
     return 0;
 }
 
@@ -254,7 +287,6 @@ void outq_free(struct outq *q)
         free(b);
     }
     q->tail = NULL;
-    q->bytes = 0;
-    free(q->spare);
-    q->spare = NULL;
+    account(q, -(ptrdiff_t)q->bytes);
+    spare_set(q, NULL);
 }

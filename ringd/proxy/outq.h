@@ -42,6 +42,9 @@ struct outq {
     int in_batch;
     struct outq_block *head, *tail;
     size_t bytes; /* queued, not yet taken by the kernel */
+    /* NULL, or a sum over several queues of the memory each holds: its queued bytes and its
+     * spare block (set after outq_init). */
+    size_t *total;
     uv_write_t req;
     int writing;
     int failed; /* a uv error: later writes are dropped */
@@ -63,6 +66,8 @@ static inline size_t outq_bytes(const struct outq *q)
 {
     return q->bytes;
 }
+/* The memory the queue holds: its queued bytes and its spare block (what outq.total sums). */
+size_t outq_held(const struct outq *q);
 void outq_free(struct outq *q);
 
 #endif

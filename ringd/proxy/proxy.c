@@ -478,6 +478,7 @@ static struct px_client *client_new(struct ringd *d, int is_peer)
     http_parser_init(&cl->parser, HTTP_REQUEST);
     cl->parser.data = cl;
     outq_init(&cl->out, on_client_out_done, &d->proxy->batch);
+    cl->out.total = &d->proxy->unread_total;
     list_push(&p->clients, &cl->link);
     p->client_count++;
     return cl;
@@ -638,6 +639,33 @@ static void free_dead(struct ringd_proxy *p)
     }
 }
 
+/* Closes the clients with the most unread answer until what waits for all of them together
+ * is within PROXY_UNREAD_TOTAL_MAX. */
+static void bound_unread(struct ringd_proxy *p)
+{
+    while (p->unread_total > PROXY_UNREAD_TOTAL_MAX) {
+        struct px_client *most = NULL;
+        size_t most_bytes = 0;
+        for (struct list *it = p->clients.next; it != &p->clients; it = it->next) {
+            struct px_client *cl = list_entry(it, struct px_client, link);
+            size_t q = cl->is_peer ? 0 : px_client_queued(cl);
+            if (q > most_bytes) {
+                most = cl;
+                most_bytes = q;
+            }
+        }
+        if (most == NULL) {
+            return; /* only spare blocks: each at most OUTQ_SPARE_BYTES_MAX, freed as used */
+        }
+        p->m.proxy_client_overflows++;
+        client_close(most);
+        /* its memory leaves the sum when its handle has closed (outq_free): count it now */
+        size_t held = outq_held(&most->out);
+        most->out.total = NULL;
+        p->unread_total -= held;
+    }
+}
+
 static void on_sweep(uv_timer_t *t)
 {
     struct ringd *d = t->data;
@@ -725,6 +753,9 @@ static void on_flush_check(uv_check_t *c)
     struct ringd_proxy *p = c->data;
     outq_batch_flush(&p->batch);
     outq_batch_flush(&p->batch_peer);
+    if (p->unread_total > PROXY_UNREAD_TOTAL_MAX) {
+        bound_unread(p);
+    }
 }
 
 static void on_flush_prepare(uv_prepare_t *h)

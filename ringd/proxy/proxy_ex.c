@@ -624,7 +624,11 @@ void px_ex_client_gone(struct px_ex *ex)
 static void write_client(struct px_ex *ex, const char *data, size_t len)
 {
     (void)px_client_write(ex->cl, data, len);
-    if (px_client_queued(ex->cl) > PROXY_QUEUE_HIGH_BYTES && !ex->up_paused) {
+    /* Its own queue is full, or the stalled readers together hold PROXY_UNREAD_TOTAL_MAX: a
+     * reading client drains and resumes at once, a stalled one is closed at the check. */
+    int full = px_client_queued(ex->cl) > PROXY_QUEUE_HIGH_BYTES ||
+               (!ex->cl->is_peer && ex->d->proxy->unread_total > PROXY_UNREAD_TOTAL_MAX);
+    if (full && !ex->up_paused) {
         ex->up_paused = 1;
         if (ex->up == UP_APP) {
             px_app_pause(ex->app);

@@ -30,6 +30,11 @@
 /* Client connections open at once; a new one past it closes the TCP client idle or in its
  * request head the longest (proxy.c), or is closed itself when every one is busy. */
 #define PROXY_CLIENTS_MAX 4096
+/* Answers waiting in the proxy for clients that read them slowly or not at all, all TCP
+ * clients together: past this, the client with the most waiting is closed (and counted), so
+ * stalled readers cost at most this much however many they are (each holds up to about
+ * PROXY_QUEUE_HIGH_BYTES before its upstream stops). Checked every loop iteration. */
+#define PROXY_UNREAD_TOTAL_MAX (24u << 20)
 /* Connections to the local app, busy and idle. */
 #define PROXY_APP_CONNS_MAX 1024
 /* An idle keep-alive connection to the app is closed after this long (below the usual 60+ s
@@ -205,6 +210,7 @@ struct ringd_proxy_counters {
     uint64_t proxy_reforwards;         /* requests from a peer passed on: the key was not ours */
     uint64_t proxy_clients;            /* client connections accepted */
     uint64_t proxy_client_evictions;   /* TCP clients closed for a new one: every slot taken */
+    uint64_t proxy_client_overflows;   /* TCP clients closed: PROXY_UNREAD_TOTAL_MAX passed */
     uint64_t proxy_client_timeouts[2]; /* TCP clients closed: head (--header-timeout), idle */
     uint64_t proxy_app_connects;
     uint64_t proxy_app_unsolicited; /* app connections closed: bytes came, no request out */
@@ -239,6 +245,7 @@ struct ringd_proxy {
     struct sockaddr_storage app_addr;
     struct list clients;
     size_t client_count;
+    size_t unread_total; /* the TCP clients' queued answer bytes (outq.total) */
     struct list apps;
     struct px_app *idle_apps;
     size_t app_count;

@@ -196,6 +196,23 @@ Test(slow_clients, idle_and_slow_floods_on_the_proxy_never_lock_a_client_out)
               "the flood filled the proxy's slots, so some must have been evicted");
 }
 
+/* Clients that ask for large answers and never read hold what the proxy read for them: all
+ * together at most PROXY_UNREAD_TOTAL_MAX (24 MiB), the largest closed first. */
+Test(slow_clients, proxy_clients_that_never_read_cost_bounded_memory)
+{
+    need_python_msgpack();
+    cr_assert(eq(int, testapp_start(&app, testapp_port(0), "app0", NULL), 0));
+    snprintf(proxy_addr, sizeof(proxy_addr), "127.0.0.1:%d", cluster_proxy_port(0));
+    snprintf(app_addr, sizeof(app_addr), "127.0.0.1:%d", testapp_port(0));
+    const char *const flags[] = { "--proxy", proxy_addr, "--app", app_addr, NULL };
+    start(flags);
+    char port[16];
+    snprintf(port, sizeof(port), "%d", cluster_proxy_port(0));
+    attack("proxy-noread", port);
+    cr_assert(gt(i64, metric("ringd_proxy_client_overflows_total"), 0),
+              "300 stalled readers of 256 KiB each pass 24 MiB: some must have been closed");
+}
+
 /* ---- deadlines: trickled bytes do not extend them ------------------------------------------ */
 
 static int64_t mono_ms(void)

@@ -16,6 +16,9 @@ that must still be served while the attack runs. Run by tests/cluster/test_slow_
   slow_clients.py proxy-flood PORT PID   4,200 idle and 100 trickling connections on the proxy
                                           port while a real request is sent every 100 ms: each
                                           must answer 200 within 1 s
+  slow_clients.py proxy-noread PORT PID  300 clients ask for 4 MiB each and never read, while a
+                                          real request is sent every 100 ms: each must answer
+                                          200 within 1 s (and ringd's memory stay bounded)
 
 The last line says "ok" or "FAIL: why", then peak_rss_kib=N: the highest VmRSS of ringd
 (/proc/PID/status) sampled every 20 ms while the attack ran. Exits 0 on ok, 1 on FAIL.
@@ -339,6 +342,27 @@ def proxy_flood(port):
     return failures[0] if failures else None
 
 
+def proxy_noread(port):
+    raise_fd_limit(4096)
+    stalled = []
+    for i in range(300):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the kernel holds little
+        s.settimeout(2)
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"GET /gen?bytes=4194304 HTTP/1.1\r\nHost: x\r\nX-Ring-Key: k%d\r\n\r\n" % i)
+        stalled.append(s)
+    # The one app behind this ringd (a single-threaded test app) is busy for about a second
+    # writing 300 answers at once; the probes start once it has done that.
+    time.sleep(1.5)
+    probes, worst, failures = run_probes(port, "/", "X-Ring-Key: user:42\r\n", [])
+    for s in stalled:
+        s.close()
+    print("proxy-noread: 300 clients asked for 4 MiB each and read nothing; %d requests, slowest "
+          "%.3f s" % (probes, worst))
+    return failures[0] if failures else None
+
+
 def main():
     attack, target, pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
     sampler = RssSampler(pid)
@@ -353,6 +377,8 @@ def main():
         why = api_greedy(target)
     elif attack == "proxy-flood":
         why = proxy_flood(int(target))
+    elif attack == "proxy-noread":
+        why = proxy_noread(int(target))
     else:
         raise SystemExit("unknown attack %r" % attack)
     peak = sampler.stop()
