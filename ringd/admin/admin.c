@@ -661,6 +661,9 @@ static int request_error(struct sbuf *b, int rv)
     if (rv == RING_EMSGSIZE) {
         return json_error(b, 431, rv, "request head too large");
     }
+    if (rv == RING_ERANGE) {
+        return json_error(b, 414, RING_EMSGSIZE, "request target longer than 2048 bytes");
+    }
     if (rv == RING_E2BIG) {
         return json_error(b, 400, RING_EPROTO,
                           "admin reads no request body: send none (or Content-Length: 0)");

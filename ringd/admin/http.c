@@ -23,7 +23,7 @@ static int parse_target(const char *t, size_t len, struct http_request *req)
         return RING_EPROTO;
     }
     if (len > HTTP_TARGET_BYTES_MAX) {
-        return RING_EMSGSIZE;
+        return RING_ERANGE; /* 414, not the head's 431: the head may be within its limit */
     }
     const char *q = memchr(t, '?', len);
     size_t path_len = q != NULL ? (size_t)(q - t) : len;
@@ -225,6 +225,8 @@ const char *http_reason(int status)
         return "Method Not Allowed";
     case 409:
         return "Conflict";
+    case 414:
+        return "URI Too Long";
     case 431:
         return "Request Header Fields Too Large";
     case 503:

@@ -29,7 +29,8 @@ struct http_request {
 /*
  * Reads one request head from the |len| bytes at |buf|.
  * Returns the head's length (> 0) when it is complete, 0 when more bytes are needed, or:
- *   RING_EMSGSIZE  the head is longer than HTTP_HEAD_BYTES_MAX (431), or the target too long
+ *   RING_EMSGSIZE  the head is longer than HTTP_HEAD_BYTES_MAX (431)
+ *   RING_ERANGE    the request target is longer than HTTP_TARGET_BYTES_MAX (414)
  *   RING_EPROTO    malformed request line or header, an HTTP version other than 1.x (400)
  *   RING_E2BIG     a body (Content-Length above 0, or Transfer-Encoding): admin reads none (400)
  *   RING_EINVAL    a method other than GET, HEAD or POST (405, with Allow)

@@ -14,6 +14,7 @@
  * refusal is logged, at most once per ENVELOPE_LOG_INTERVAL_MS, so a misconfigured peer shows
  * up in the logs without flooding them.
  */
+#include <sys/stat.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,11 +79,22 @@ int ringd_keys_load(struct ringd *d)
     seal_keyring_clear(&d->keys);
     d->keys = kr;
     seal_keyring_clear(&kr);
-    char fp[SEAL_FINGERPRINT_LEN], count[16];
+    char fp[SEAL_FINGERPRINT_LEN], count[16], mode[8];
     seal_fingerprint(&d->keys, 0, fp);
     snprintf(count, sizeof(count), "%zu", d->keys.count);
+    struct stat st;
+    unsigned perm = stat(d->cfg.keyfile, &st) == 0 ? (unsigned)(st.st_mode & 07777) : 0;
+    snprintf(mode, sizeof(mode), "%04o", perm);
     ringd_log(&d->log, RINGD_LOG_INFO, "keys", "file", d->cfg.keyfile, "keys", count, "primary", fp,
-              NULL);
+              "mode", mode, NULL);
+    if ((perm & 022) != 0) {
+        /* Readable by others is how Kubernetes mounts a Secret (only ringd's container has
+         * it); writable by others means anyone there can put their key in. */
+        ringd_log(&d->log, RINGD_LOG_WARN, "keys", "file", d->cfg.keyfile, "mode", mode, "why",
+                  "the key file is writable by its group or others: anyone who can write it "
+                  "can join the cluster at the next reload (chmod 600)",
+                  NULL);
+    }
     return 0;
 }
 
@@ -126,6 +138,11 @@ static void on_keyfile_changed(uv_fs_poll_t *p, int status, const uv_stat_t *pre
         ringd_log(&d->log, RINGD_LOG_INFO, "reload", "what", "keys", "why", "key file changed",
                   NULL);
         (void)ringd_keys_load(d);
+    } else {
+        /* Gone or unreadable (told once, when that starts): the keys in memory stay. */
+        ringd_log(&d->log, RINGD_LOG_WARN, "keys", "file", d->cfg.keyfile, "error",
+                  uv_strerror(status), "why", "the key file cannot be read; the keys loaded stay",
+                  NULL);
     }
 }
 

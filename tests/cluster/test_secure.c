@@ -123,6 +123,32 @@ Test(secure, insecure_starts_and_warns)
     cr_assert(ne(ptr, strstr(out, "no keys: gossip is plaintext"), NULL), "%s", out);
 }
 
+static int log_has(void *arg)
+{
+    char cmd[512], out[256];
+    snprintf(cmd, sizeof(cmd), "grep -c -- '%s' '%s/n0.log'", (const char *)arg, cl.dir);
+    return cluster_sh(cmd, out, sizeof(out)) == 0;
+}
+
+/* A key file others may write is named in a warning; one deleted while the node runs is
+ * reported (within the 5 s watch), and the node keeps the keys it loaded. */
+Test(secure, a_writable_key_file_and_a_deleted_one_are_logged)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "%s/writable.key", cl.dir);
+    char cmd[512], out[4096];
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && chmod 0666 '%s'", cl.key_path, path, path);
+    cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 0), "%s", out);
+    snprintf(cl.keyfile[0], sizeof(cl.keyfile[0]), "%s", path);
+    cluster_start_node(0, -1);
+    cr_assert(ge(int, cluster_wait(log_has, "mode=0666", 5000), 0), "no mode logged");
+    cr_assert(log_has("writable by its group or others"), "no warning for a 0666 key file");
+    unlink(path);
+    cr_assert(ge(int, cluster_wait(log_has, "the key file cannot be read", 12000), 0),
+              "a deleted key file went unreported");
+    cr_assert(eq(int, cluster_wait_exit(0, 100), -1), "ringd must keep running on its keys");
+}
+
 /* A forged plaintext ping to a node started the default way: dropped, counted, unanswered. */
 Test(secure, forged_plaintext_to_a_default_node_is_dropped_and_counted)
 {

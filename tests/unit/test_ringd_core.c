@@ -98,6 +98,20 @@ Test(ringd_http, a_head_over_the_limit_is_refused)
     cr_assert(eq(int, parse(big), RING_EMSGSIZE));
 }
 
+Test(ringd_http, a_target_over_its_limit_is_told_apart_from_a_large_head)
+{
+    static char line[HTTP_TARGET_BYTES_MAX + 64];
+    const char *start = "GET /v1/lookup?key=";
+    size_t at = strlen(start);
+    memcpy(line, start, at);
+    size_t target = HTTP_TARGET_BYTES_MAX + 1; /* one over, from the '/' */
+    memset(line + at, 'k', 4 + target - at);
+    strcpy(line + 4 + target, " HTTP/1.1\r\n\r\n");
+    cr_assert(eq(int, parse(line), RING_ERANGE), "a target of 2049 bytes, a head of 2 KiB");
+    strcpy(line + 4 + target - 1, " HTTP/1.1\r\n\r\n");
+    cr_assert(gt(int, parse(line), 0), "a target of 2048 bytes is read");
+}
+
 Test(ringd_http, query_params)
 {
     char v[8];
