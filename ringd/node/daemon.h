@@ -42,9 +42,11 @@ struct ringd_node_counters {
     uint64_t streams_out, streams_out_failed, streams_in;
     uint64_t streams_refused; /* frames longer than swim accepts, refused by their header */
     uint64_t udp_send_errors;
-    uint64_t auth_failures;     /* sealed packets no key of ours opens */
-    uint64_t plaintext_refused; /* plaintext packets while we require encryption */
-    uint64_t sealed_refused;    /* sealed packets while we have no keys */
+    uint64_t auth_failures;        /* sealed packets no key of ours opens */
+    uint64_t plaintext_refused;    /* plaintext packets while we require encryption */
+    uint64_t sealed_refused;       /* sealed packets while we have no keys */
+    uint64_t seal_version_refused; /* sealed packets of another seal version */
+    uint64_t dgrams_malformed;     /* empty or truncated datagrams, or from an unusable address */
     /* Gossip-port streams (stream.c): handshakes that failed (wrong key, tampered, not a
      * hello, a first frame of the wrong size), confirms that failed (a recorded hello played
      * again), handshakes past their deadline, frames failing to open after the handshake, and

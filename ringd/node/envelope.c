@@ -263,6 +263,13 @@ const uint8_t *ringd_open(struct ringd *d, int context, const struct ring_addr *
     }
     uint64_t sent_ms = 0;
     ssize_t n = seal_decrypt(&d->keys, context, in, len, out, cap, NULL, &sent_ms);
+    if (n == RING_EVERSION) {
+        /* a node of another release (seal version 1 carried no time): not an attack on the
+         * key, so not counted as one */
+        d->m.seal_version_refused++;
+        log_refusal(d, &d->auth_logged_ms, from, "sealed packet of another seal version");
+        return NULL;
+    }
     if (n < 0) {
         d->m.auth_failures++;
         log_refusal(d, &d->auth_logged_ms, from, ring_strerror((int)n));

@@ -111,6 +111,13 @@ void ringd_node_prometheus(struct ringd *d, struct sbuf *b)
              d->m.plaintext_refused);
     prom_one(b, "ringd_sealed_refused_total", "counter",
              "Sealed packets dropped because this node has no --keyfile.", d->m.sealed_refused);
+    prom_one(b, "ringd_seal_version_refused_total", "counter",
+             "Sealed packets of another seal version (a node of another release): dropped.",
+             d->m.seal_version_refused);
+    prom_one(b, "ringd_datagrams_malformed_total", "counter",
+             "Datagrams dropped before opening: empty, longer than the receive buffer, or from "
+             "an address that is neither IPv4 nor IPv6.",
+             d->m.dgrams_malformed);
     prom_one(b, "ringd_replays_refused_total", "counter",
              "Sealed datagrams dropped as replays (already seen, or below the filter's floor).",
              d->m.replays_refused);

@@ -44,8 +44,11 @@ static void on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struc
 {
     struct ringd *d = u->data;
     struct ring_addr addr;
-    if (nread <= 0 || from == NULL || (flags & UV_UDP_PARTIAL) ||
-        ringd_addr_from_sockaddr(from, &addr) != 0) {
+    if (nread < 0 || from == NULL) {
+        return; /* nothing read (libuv's EAGAIN), or an error the next read sees again */
+    }
+    if (nread == 0 || (flags & UV_UDP_PARTIAL) || ringd_addr_from_sockaddr(from, &addr) != 0) {
+        d->m.dgrams_malformed++; /* empty, cut to our buffer, or from no IPv4/IPv6 address */
         return;
     }
     size_t len = 0;
