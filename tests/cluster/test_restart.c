@@ -5,7 +5,6 @@
  * never changes, so its keys move 0 times instead of 2. A node not back within the hold gives
  * its keys away once, and the requests that waited go to the new owner.
  */
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <pthread.h>
@@ -14,8 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -84,36 +81,6 @@ static void teardown(void)
 }
 
 TestSuite(restart, .init = setup, .fini = teardown, .timeout = 90);
-
-static int admin_call(int i, const char *request, char *body, size_t cap)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(cluster_admin_port(i)) };
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        if (fd >= 0) {
-            close(fd);
-        }
-        return -1;
-    }
-    struct timeval tv = { .tv_sec = 10 };
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    char buf[4096];
-    size_t len = 0;
-    ssize_t n = write(fd, request, strlen(request));
-    while (n > 0 && len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0) {
-        len += (size_t)n;
-    }
-    close(fd);
-    buf[len] = '\0';
-    int status = -1;
-    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1) {
-        return -1;
-    }
-    const char *b = strstr(buf, "\r\n\r\n");
-    snprintf(body, cap, "%s", b != NULL ? b + 4 : "");
-    return status;
-}
 
 static void owners(int i, char (*out)[8])
 {
@@ -208,13 +175,13 @@ static void announce_and_stop_n2(void)
     char body[512];
     cr_assert(
         eq(int,
-           admin_call(2, "GET /v1/drain?wait=1&restart=1 HTTP/1.0\r\n\r\n", body, sizeof(body)),
+           cluster_http(2, "GET /v1/drain?wait=1&restart=1 HTTP/1.0\r\n\r\n", body, sizeof(body)),
            200),
         "%s", body);
     cr_assert(ne(ptr, strstr(body, "\"restarting\":true"), NULL), "%s", body);
     cr_assert(ne(ptr, strstr(body, "\"drained\":true"), NULL), "%s", body);
     cr_assert(ne(ptr, strstr(body, "\"draining\":false"), NULL), "%s", body);
-    cr_assert(eq(int, admin_call(2, "GET /readyz HTTP/1.0\r\n\r\n", body, sizeof(body)), 503));
+    cr_assert(eq(int, cluster_http(2, "GET /readyz HTTP/1.0\r\n\r\n", body, sizeof(body)), 503));
     cluster_signal(2, SIGTERM);
     int ws = cluster_wait_exit(2, 5000);
     cr_assert(ws >= 0 && WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "ringd exit %d", ws);
@@ -289,11 +256,13 @@ Test(restart, restart_is_refused_without_the_flag_and_malformed_asks_get_400)
     node_flags(0, NULL);
     cluster_start(1);
     char body[512];
-    cr_assert(eq(
-        int, admin_call(0, "POST /v1/drain?restart=1 HTTP/1.0\r\n\r\n", body, sizeof(body)), 409));
+    cr_assert(eq(int,
+                 cluster_http(0, "POST /v1/drain?restart=1 HTTP/1.0\r\n\r\n", body, sizeof(body)),
+                 409));
     cr_assert(ne(ptr, strstr(body, "--delayed-rebalance"), NULL), "%s", body);
-    cr_assert(eq(
-        int, admin_call(0, "POST /v1/drain?restart=2 HTTP/1.0\r\n\r\n", body, sizeof(body)), 400));
+    cr_assert(eq(int,
+                 cluster_http(0, "POST /v1/drain?restart=2 HTTP/1.0\r\n\r\n", body, sizeof(body)),
+                 400));
     cr_assert(ne(ptr, strstr(body, "restart: expected 1 or 0"), NULL), "%s", body);
     char sock[128], cmd[512], out[512];
     cluster_socket(0, sock, sizeof(sock));
