@@ -280,7 +280,7 @@ static int pod_env(const struct pod *p, char env[][POD_ENV_BYTES_MAX])
     while (fgets(line, sizeof(line), f) != NULL) {
         line[strcspn(line, "\r\n")] = '\0';
         if (line[0] != '#' && strchr(line, '=') != NULL) {
-            cr_assert(lt(int, n, POD_ENV_MAX - 10));
+            cr_assert(lt(int, n, POD_ENV_MAX - 11));
             snprintf(env[n++], POD_ENV_BYTES_MAX, "%s", line);
         }
     }
@@ -298,6 +298,10 @@ static int pod_env(const struct pod *p, char env[][POD_ENV_BYTES_MAX])
     if (pods.with_app && pods.sidecar) {
         snprintf(env[n++], POD_ENV_BYTES_MAX, "RINGD_APP_HEALTH=" POD_APP_HEALTH_PATH);
         snprintf(env[n++], POD_ENV_BYTES_MAX, "RINGD_APP_HEALTH_INTERVAL=" POD_APP_HEALTH_INTERVAL);
+        if (pods.app_health_holddown != NULL) {
+            snprintf(env[n++], POD_ENV_BYTES_MAX, "RINGD_APP_HEALTH_HOLDDOWN=%s",
+                     pods.app_health_holddown);
+        }
         if (pods.delayed_rebalance != NULL) {
             snprintf(env[n++], POD_ENV_BYTES_MAX, "RINGD_DELAYED_REBALANCE=%s",
                      pods.delayed_rebalance);
@@ -342,6 +346,25 @@ static pid_t spawn(int slot, char *const argv[], char *const envp[], int out_fd)
     return pid;
 }
 
+void pod_app_start(int slot)
+{
+    /* The app container: same network namespace, its own image (not chrooted here). */
+    struct pod *p = &pods.slot[slot];
+    cr_assert(eq(int, p->app_pid, 0), "the app of slot %d runs", slot);
+    char listen[32], app_log[192];
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", POD_APP_PORT);
+    snprintf(app_log, sizeof(app_log), "%s/%s-s%d-app.log", pods.dir, p->name, slot);
+    char *app_argv[] = { RING_TESTAPP_BIN, "--listen", listen, "--id", p->name, NULL };
+    char *app_envp[] = { NULL };
+    p->app_pid = netns_spawn(&pods.net, slot, app_argv, app_envp, app_log);
+    cr_assert(gt(int, p->app_pid, 0), "the app container of %s did not start", p->name);
+}
+
+void pod_app_kill(int slot)
+{
+    kill_and_reap(&pods.slot[slot].app_pid);
+}
+
 void pod_start(int slot, const char *name)
 {
     struct pod *p = &pods.slot[slot];
@@ -371,24 +394,11 @@ void pod_start(int slot, const char *name)
         char *wait[] = { "/usr/local/bin/ringctl", "wait-ready", "--timeout", "20s", NULL };
         int rv = pod_exec(slot, wait, out, sizeof(out));
         cr_assert(eq(int, rv, 0), "%s: `ringctl wait-ready`: exit %d: %s", name, rv, out);
-        char listen[32], app_log[192];
-        snprintf(listen, sizeof(listen), "127.0.0.1:%d", POD_APP_PORT);
-        snprintf(app_log, sizeof(app_log), "%s/%s-s%d-app.log", pods.dir, name, slot);
-        char *app_argv[] = { RING_TESTAPP_BIN, "--listen", listen, "--id", p->name, NULL };
-        char *app_envp[] = { NULL };
-        p->app_pid = netns_spawn(&pods.net, slot, app_argv, app_envp, app_log);
-        cr_assert(gt(int, p->app_pid, 0), "the app container of %s did not start", name);
+        pod_app_start(slot);
         return;
     }
     if (pods.with_app) {
-        /* The app container: same network namespace, its own image (not chrooted here). */
-        char listen[32], app_log[192];
-        snprintf(listen, sizeof(listen), "127.0.0.1:%d", POD_APP_PORT);
-        snprintf(app_log, sizeof(app_log), "%s/%s-s%d-app.log", pods.dir, name, slot);
-        char *app_argv[] = { RING_TESTAPP_BIN, "--listen", listen, "--id", p->name, NULL };
-        char *app_envp[] = { NULL };
-        p->app_pid = netns_spawn(&pods.net, slot, app_argv, app_envp, app_log);
-        cr_assert(gt(int, p->app_pid, 0), "the app container of %s did not start", name);
+        pod_app_start(slot);
     }
     snprintf(log, sizeof(log), "%s/%s-s%d.log", pods.dir, name, slot);
     int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

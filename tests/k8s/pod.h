@@ -64,6 +64,9 @@ struct pods {
      * RINGD_DELAYED_REBALANCE), and the app's preStop announces a restart
      * (/v1/drain?wait=1&restart=1) instead of draining: k8s/components/ringd-delayed-rebalance. */
     const char *delayed_rebalance;
+    /* Set before pod_start() (with sidecar), or NULL for ringd's default: the app health
+     * check's hold-down (RINGD_APP_HEALTH_HOLDDOWN). */
+    const char *app_health_holddown;
 };
 
 /* The app health check a sidecar pod runs (any path: ring_testapp answers 200 on every
@@ -81,6 +84,10 @@ void pods_teardown(void);
 
 /* Starts pod |name| in |slot| (asserts). Its DNS record is not published. */
 void pod_start(int slot, const char *name);
+/* Starts the app container of the pod in |slot| again (pods.with_app; after it stopped). */
+void pod_app_start(int slot);
+/* Kills the app container of the pod in |slot| (SIGKILL): a crashed app, ringd still up. */
+void pod_app_kill(int slot);
 /* Deletes the pod as the kubelet does: SIGTERM (ringd has no preStop: it drains, leaves
  * and exits), then SIGKILL after the grace period. Returns ringd's exit status (-1: killed). */
 int pod_delete(int slot);

@@ -395,3 +395,76 @@ Test(k8s_rollout, rolling_restart_with_delayed_rebalance_moves_no_key)
     /* Requests for a restarting pod's keys wait for it: fewer get through in the same time. */
     cr_assert(gt(long, roll.requests, 40));
 }
+
+static int owned_by(char (*own)[32], const char *id)
+{
+    int n = 0;
+    for (int k = 0; k < KEYS; k++) {
+        n += strcmp(own[k], id) == 0;
+    }
+    return n;
+}
+
+/* An app that starts failing its health check under load (killed: ringd stays up): its pod
+ * leaves the Service's endpoints as its readiness fails, and its keys move to the other pods
+ * within the check's threshold (3 failures, a check every POD_APP_HEALTH_INTERVAL) and the
+ * drain's spread; when the app is back they return once it has passed for the hold-down. The
+ * requests its keys got between the crash and the move fail (the app is gone): reported. */
+Test(k8s_rollout, a_failing_app_loses_its_keys_then_takes_them_back)
+{
+    pods.app_health_holddown = "2s";
+    int three[] = { 1, 2, 3 };
+    start_pods(three, 3);
+    static char before[KEYS][32], now[KEYS][32];
+    const char *sick = pods.slot[3].name;
+    /* A started pod is ready once its app passes, and its keys follow within a second (its
+     * undrain waits out the drain change its start made): wait until every pod owns keys. */
+    int had = 0, all = 0;
+    for (int64_t t = now_ms(); !all && now_ms() - t < SETTLE_MS_MAX; sleep_ms(50)) {
+        owners(1, before);
+        had = owned_by(before, sick);
+        all = had > 0 && owned_by(before, pods.slot[1].name) > 0 &&
+              owned_by(before, pods.slot[2].name) > 0;
+    }
+    cr_assert(all, "not every pod got keys");
+    struct row row = { .scenario = "app fails, then recovers" };
+    load_start(mask_of(three, 2)); /* the sick pod leaves the endpoints as it turns unready */
+    int64_t t0 = now_ms();
+    pod_app_kill(3);
+    int64_t off_ms = -1;
+    while (now_ms() - t0 < SETTLE_MS_MAX) {
+        owners(1, now);
+        if (owned_by(now, sick) == 0) {
+            off_ms = now_ms() - t0;
+            break;
+        }
+        sleep_ms(50);
+    }
+    cr_assert(ge(long, (long)off_ms, 0L), "%s kept its keys with its app dead", sick);
+    row.keys_moved += moved(before, now);
+    int64_t t1 = now_ms();
+    pod_app_start(3);
+    int64_t back_ms = -1;
+    while (now_ms() - t1 < SETTLE_MS_MAX) {
+        owners(1, now);
+        if (moved(before, now) == 0) {
+            back_ms = now_ms() - t1;
+            break;
+        }
+        sleep_ms(50);
+    }
+    cr_assert(ge(long, (long)back_ms, 0L), "%s never took its keys back", sick);
+    row.keys_moved += had;
+    row_end(&row);
+    header_print();
+    row_print(&row);
+    fprintf(stderr,
+            "k8s rollout: app health: %s's %d keys moved %lld ms after its app died (3 checks "
+            "every %s), back %lld ms after it recovered (hold-down 2 s)\n",
+            sick, had, (long long)off_ms, POD_APP_HEALTH_INTERVAL, (long long)back_ms);
+    /* 3 failed checks (every 300 ms, each failing at once: the port is closed), a drain
+     * change at most a second after the last one, then gossip: ~2 s; 4 s is slack. */
+    cr_assert(le(long, (long)off_ms, 4000L));
+    cr_assert(ge(long, (long)back_ms, 2000L - 300L), "keys back before the hold-down");
+    cr_assert(eq(long, row.unready, 0), "a pod other than the sick one was unready");
+}

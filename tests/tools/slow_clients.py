@@ -352,9 +352,13 @@ def proxy_noread(port):
         s.connect(("127.0.0.1", port))
         s.sendall(b"GET /gen?bytes=4194304 HTTP/1.1\r\nHost: x\r\nX-Ring-Key: k%d\r\n\r\n" % i)
         stalled.append(s)
-    # The one app behind this ringd (a single-threaded test app) is busy for about a second
-    # writing 300 answers at once; the probes start once it has done that.
-    time.sleep(1.5)
+    # The one app behind this ringd (a single-threaded test app) is busy for a second or more
+    # writing 300 answers at once (longer on a loaded machine); the probes start once a
+    # request gets through, so they measure ringd with the stalled readers in place.
+    settle_end = time.monotonic() + 15.0
+    while http_get(port, "/", "X-Ring-Key: user:42\r\n")[0] != 200:
+        if time.monotonic() > settle_end:
+            return "no request got through in 15 s after the stalled readers connected"
     probes, worst, failures = run_probes(port, "/", "X-Ring-Key: user:42\r\n", [])
     for s in stalled:
         s.close()
