@@ -510,6 +510,13 @@ size_t members_count_status(const struct members *t, int status)
     return t->status_count[status];
 }
 
+uint64_t members__record_digest(const struct members *t, size_t idx)
+{
+    RING_ASSERT(idx < t->count);
+    const struct record *r = &t->records[idx];
+    return members__digest(blob_of(r), r->id_len, &r->addr, r->status, r->flags, r->incarnation);
+}
+
 uint64_t members_checksum(const struct members *t)
 {
     return t->checksum;

@@ -180,6 +180,7 @@ enum swim_stream_kind {
     SWIM_STREAM_JOIN = 2,
     SWIM_STREAM_PING = 3,
     SWIM_STREAM_CATCHUP = 4, /* a join sync again, once joined: the table grew past our budget */
+    SWIM_STREAM_PULL = 5,    /* a checksum mismatch: our record and our have, for what we lack */
 };
 
 struct swim_stream {
@@ -290,6 +291,7 @@ struct swim {
     uint64_t heal_base_ms; /* when the pending heal was scheduled, and its random head start */
     uint64_t heal_phase_ms;
     uint64_t mismatch_sync_next_ms;
+    uint64_t pull_back_next_ms; /* swim_sync.c: pull_back() at most once per probe interval */
 
     /* Events, a ring buffer that grows up to SWIM_EVENTS_MAX. */
     struct swim_event *events;
@@ -388,7 +390,7 @@ uint64_t swim__gossip_deadline(const struct swim *s);
 void swim__bcast_drop_all(struct swim *s);
 
 /* swim_sync.c */
-/* Queues a sync of kind SWIM_STREAM_SYNC or SWIM_STREAM_JOIN to |to|. */
+/* Queues a sync of |kind| (enum swim_stream_kind, not PING) to |to|. */
 int swim__sync_start(struct swim *s, const struct ring_addr *to, uint8_t kind);
 int swim__stream_ping_start(struct swim *s, const struct ring_addr *to, const char *target,
                             size_t target_len, uint32_t seq);
