@@ -331,6 +331,11 @@ uint64_t swim__rand(struct swim *s);
 /* A uniform number in [0, n); n > 0. */
 uint32_t swim__rand_below(struct swim *s, uint32_t n);
 void *swim__grow(struct swim *s, void *ptr, size_t *cap, size_t want, size_t size, size_t max);
+/* swim__grow() by a quarter at a time, not twice, for the arrays of one entry per member
+ * (ringsim holds one per node: doubling left 10,000-member arrays 16,384 long). Not for a
+ * ring buffer, whose unwrapping needs the new part to be as large as the old. */
+void *swim__grow_tight(struct swim *s, void *ptr, size_t *cap, size_t want, size_t size,
+                       size_t max);
 int swim__is_self(const struct swim *s, const char *id, size_t id_len);
 uint64_t swim__id_hash(const char *id, size_t id_len);
 /* The protocol period and probe timeout stretched by the local health score. */
