@@ -254,3 +254,28 @@ Test(swim_sync, a_checksum_mismatch_moves_the_difference_not_tables)
     cr_assert(lt(u64, bytes, syncs * table_bytes / 2), "%llu bytes in %llu syncs, a table is %zu",
               (unsigned long long)bytes, (unsigned long long)syncs, table_bytes);
 }
+
+/* Compatibility: a node that does not know the have skips it and answers a pull with its
+ * whole table (and its reply holds no have). The puller merges that as any reply. */
+Test(swim_sync, a_pull_answered_with_a_whole_table_is_merged)
+{
+    converged(3);
+    struct swim *s0 = net.nodes[0].s;
+    uint8_t have[4 * 9];
+    struct got g;
+    struct swim_stream_req out;
+    serve(0, 1, pull_request(0, 0x00000001, have), &g);
+    cr_assert(eq(int, swim_stream_next(s0, &out), 1));
+    /* Node 1 holds a newer record of node 2 that node 0 has not heard of. */
+    struct member m;
+    record_of(1, 2, &m);
+    m.incarnation += 3;
+    cr_assert(eq(int, swim__test_put(net.nodes[1].s, &m), 0));
+    struct codec_sync hdr;
+    header_of(1, &hdr, 0);
+    hdr.type = CODEC_SYNC_REPLY;
+    ssize_t len = codec_encode_sync(resp, sizeof(resp), &hdr, swim_members(net.nodes[1].s));
+    cr_assert(gt(i64, (int64_t)len, 0));
+    cr_assert(eq(int, swim_stream_response(s0, out.token, resp, (size_t)len, net.now_ms), 0));
+    cr_assert(eq(u64, net_incarnation(&net, 0, 2), m.incarnation));
+}
