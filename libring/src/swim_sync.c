@@ -29,7 +29,6 @@
  * grows to the table's size, never past CODEC_FRAME_BYTES_MAX. A pull's have is 4 bytes a
  * record.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "ring/codec.h"
@@ -150,19 +149,41 @@ static ssize_t encode_sync_buf(struct swim *s, uint8_t join, const struct member
     return encode_sync_hdr_buf(s, &hdr, t);
 }
 
-static int u32_cmp(const void *a, const void *b)
+/* Sorts |n| terms: four byte-wide counting passes through |tmp| (n entries) rather than
+ * qsort(), which took a sixteenth of ringsim's time in a 3,000-node cold start. */
+static void terms_sort(uint32_t *terms, uint32_t *tmp, size_t n)
 {
-    uint32_t x = *(const uint32_t *)a;
-    uint32_t y = *(const uint32_t *)b;
-    return (x > y) - (x < y);
+    uint32_t *from = terms;
+    uint32_t *to = tmp;
+    for (unsigned shift = 0; shift < 32; shift += 8) {
+        size_t count[257] = { 0 };
+        for (size_t i = 0; i < n; i++) {
+            count[((from[i] >> shift) & 0xff) + 1]++;
+        }
+        for (size_t b = 1; b < 257; b++) {
+            count[b] += count[b - 1];
+        }
+        for (size_t i = 0; i < n; i++) {
+            to[count[(from[i] >> shift) & 0xff]++] = from[i];
+        }
+        uint32_t *t = from;
+        from = to;
+        to = t;
+    }
+    /* Four passes: the sorted terms are back in |terms|. */
 }
 
 /* Sorts |n| terms and writes them as a have's bytes, in place (each term is read before its
- * bytes are written). */
-static uint8_t *have_encode(uint32_t *terms, size_t n)
+ * bytes are written). RING_ENOMEM when the sort's scratch cannot be had. */
+static int have_encode(struct swim *s, uint32_t *terms, size_t n)
 {
     if (n > 1) {
-        qsort(terms, n, sizeof(*terms), u32_cmp);
+        uint32_t *tmp = ring__mallocarray(&s->mem, n, sizeof(*tmp));
+        if (tmp == NULL) {
+            return RING_ENOMEM;
+        }
+        terms_sort(terms, tmp, n);
+        ring__free(&s->mem, tmp);
     }
     uint8_t *b = (uint8_t *)terms;
     for (size_t i = 0; i < n; i++) {
@@ -172,7 +193,7 @@ static uint8_t *have_encode(uint32_t *terms, size_t n)
         b[4 * i + 2] = (uint8_t)(v >> 8);
         b[4 * i + 3] = (uint8_t)v;
     }
-    return b;
+    return 0;
 }
 
 /* The have of our table (proto/PROTOCOL.md, "Catch-up with have"): each record's term,
@@ -187,7 +208,12 @@ static int have_of_table(struct swim *s, uint8_t **out, uint32_t *count)
     for (size_t i = 0; i < n; i++) {
         terms[i] = codec_have_term(members__record_digest(s->table, i));
     }
-    *out = have_encode(terms, n);
+    int rv = have_encode(s, terms, n);
+    if (rv != 0) {
+        ring__free(&s->mem, terms);
+        return rv;
+    }
+    *out = (uint8_t *)terms;
     *count = (uint32_t)n;
     return 0;
 }
@@ -566,10 +592,11 @@ static ssize_t encode_reply(struct swim *s, const struct codec_sync *req, struct
 {
     int same = req->checksum == swim__checksum_now(s);
     struct codec_sync want = *req;
-    if (!req->has_have && !req->join && !pushed->failed) {
+    if (!req->has_have && !req->join && !pushed->failed &&
+        have_encode(s, pushed->v, pushed->n) == 0) {
         want.has_have = 1;
         want.have_count = (uint32_t)pushed->n;
-        want.have = have_encode(pushed->v, pushed->n);
+        want.have = (const uint8_t *)pushed->v;
     }
     if (!same && !want.has_have) {
         return encode_sync(s, CODEC_SYNC_REPLY, 0, resp, cap);
