@@ -196,7 +196,7 @@ static int have_encode(struct swim *s, uint32_t *terms, size_t n)
     return 0;
 }
 
-/* The have of our table (proto/PROTOCOL.md, "Catch-up with have"): each record's term,
+/* The have of our table (proto/PROTOCOL.md, section 3, "have"): each record's term,
  * ascending, big-endian, in |*out| (allocated from s->mem; the caller frees it). */
 static int have_of_table(struct swim *s, uint8_t **out, uint32_t *count)
 {
@@ -223,7 +223,7 @@ static int have_of_table(struct swim *s, uint8_t **out, uint32_t *count)
  * from both ends, and the peer pulls what it lacks from us in turn), and lists what we hold
  * (the have, 4 bytes a record), so that the peer answers with only the records we lack or
  * hold in another version. ringsim's cold start of 3,000 nodes: a whole table is ~80 KB,
- * the have ~12 KB, and three syncs in four carried whole tables both ways before. */
+ * the have ~12 KB, and three sync bytes in five went to push-pulls of whole tables before. */
 static ssize_t encode_have_buf(struct swim *s, uint8_t join)
 {
     struct members *self_only;

@@ -95,7 +95,7 @@ struct codec_sync {
     uint64_t checksum;
     uint32_t member_count;
     /* A sync (not a reply) may say which records its sender already holds, so that the reply
-     * carries only the others (proto/PROTOCOL.md, "Catch-up with have"): |have_count| record
+     * carries only the others (proto/PROTOCOL.md, section 3, "have"): |have_count| record
      * terms (codec_have_term()), ascending, as 4-byte big-endian values. |has_have| 0: the
      * key is absent. On decode |have| points into the message. */
     uint8_t has_have;
