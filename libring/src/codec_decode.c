@@ -367,12 +367,63 @@ static int read_sync_members(struct mpread__cur *r, struct codec_sync *hdr, code
     return rv;
 }
 
+/* Reads a have: whole 4-byte terms, ascending (equal terms may repeat: two records of the
+ * sender's table can share their high 32 bits), so that the receiver can search it as it
+ * is. */
+static int read_have(struct mpread__cur *r, struct codec_sync *hdr)
+{
+    const uint8_t *p;
+    size_t len;
+    int rv = mpread__bin(r, CODEC_HAVE_BYTES_MAX, &p, &len);
+    if (rv != 0) {
+        return rv;
+    }
+    if (len % 4 != 0) {
+        return RING_EPROTO;
+    }
+    for (size_t i = 4; i < len; i += 4) {
+        if (memcmp(p + i - 4, p + i, 4) > 0) {
+            return RING_EPROTO;
+        }
+    }
+    hdr->has_have = 1;
+    hdr->have_count = (uint32_t)(len / 4);
+    hdr->have = p;
+    return 0;
+}
+
+static uint32_t be32_at(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+int codec_sync_have_has(const struct codec_sync *hdr, uint32_t term)
+{
+    size_t lo = 0;
+    size_t hi = hdr->has_have ? hdr->have_count : 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint32_t v = be32_at(hdr->have + 4 * mid);
+        if (v == term) {
+            return 1;
+        }
+        if (v < term) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return 0;
+}
+
 static int read_sync_field(struct mpread__cur *r, uint64_t key, struct codec_sync *hdr,
                            codec_member_cb cb, void *arg)
 {
     int join = 0;
     int rv;
     switch (key) {
+    case KEY_HAVE:
+        return read_have(r, hdr);
     case KEY_FROM:
         return codec__read_text(r, MEMBER_TEXT_ID, hdr->from, &hdr->from_len);
     case KEY_CHECKSUM:
@@ -402,7 +453,9 @@ static int read_sync(const uint8_t *buf, size_t len, struct codec_sync *hdr, cod
         return RING_EPROTO;
     }
     hdr->type = (uint8_t)type;
-    uint32_t known = codec__type_keys(type);
+    uint32_t required = codec__type_keys(type);
+    /* have is optional, and only a request carries it (in a reply it is an unknown key). */
+    uint32_t known = required | (type == CODEC_SYNC ? KEY_BIT(KEY_HAVE) : 0);
     uint32_t seen = 0;
     size_t n;
     rv = mpread__map(&r, CODEC_MAP_KEYS_MAX, &n);
@@ -414,7 +467,8 @@ static int read_sync(const uint8_t *buf, size_t len, struct codec_sync *hdr, cod
                                              : codec__skip_unknown(&r, DEPTH_BODY + 1);
         }
     }
-    if (rv == 0 && (seen != known || hdr->from_len == 0 || mpread__remaining(&r) != 0)) {
+    if (rv == 0 &&
+        ((seen & required) != required || hdr->from_len == 0 || mpread__remaining(&r) != 0)) {
         rv = RING_EPROTO;
     }
     return rv;

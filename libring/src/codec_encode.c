@@ -273,7 +273,7 @@ ssize_t codec_encode(uint8_t *buf, size_t cap, const struct codec_msg *msg)
 
 static void pack_sync(msgpack_packer *pk, const struct codec_sync *hdr, const struct members *t)
 {
-    codec__pack_envelope(pk, hdr->type, 4);
+    codec__pack_envelope(pk, hdr->type, 4 + (hdr->has_have != 0));
     msgpack_pack_uint8(pk, KEY_FROM);
     codec__pack_str(pk, hdr->from, hdr->from_len);
     msgpack_pack_uint8(pk, KEY_CHECKSUM);
@@ -292,6 +292,31 @@ static void pack_sync(msgpack_packer *pk, const struct codec_sync *hdr, const st
         members__get_fields(t, i, &m);
         pack_member(pk, &m, NULL, 0);
     }
+    if (hdr->has_have) {
+        msgpack_pack_uint8(pk, KEY_HAVE);
+        msgpack_pack_bin(pk, 4 * (size_t)hdr->have_count);
+        if (hdr->have_count > 0) {
+            msgpack_pack_bin_body(pk, hdr->have, 4 * (size_t)hdr->have_count);
+        }
+    }
+}
+
+/* A have the decoder would take: within its limit, and ascending. */
+static int have_ok(const struct codec_sync *hdr)
+{
+    if (!hdr->has_have) {
+        return 1;
+    }
+    if (hdr->type != CODEC_SYNC || hdr->have_count > CODEC_HAVE_BYTES_MAX / 4 ||
+        (hdr->have == NULL && hdr->have_count > 0)) {
+        return 0;
+    }
+    for (size_t i = 1; i < hdr->have_count; i++) {
+        if (memcmp(hdr->have + 4 * (i - 1), hdr->have + 4 * i, 4) > 0) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 size_t codec_sync_size(const struct codec_sync *hdr, const struct members *t)
@@ -300,6 +325,7 @@ size_t codec_sync_size(const struct codec_sync *hdr, const struct members *t)
     size_t n = 1 + codec__uint_size(CODEC_VERSION) + codec__uint_size(hdr->type) + 1 + 4 + 1;
     n += codec__str_size(hdr->from_len) + codec__uint_size(hdr->checksum);
     n += codec__container_size(members_count(t));
+    n += hdr->has_have ? 1 + codec__bin_size(4 * (size_t)hdr->have_count) : 0;
     struct member m;
     for (size_t i = 0; i < members_count(t); i++) {
         members__get_fields(t, i, &m);
@@ -314,7 +340,7 @@ ssize_t codec_encode_sync(uint8_t *buf, size_t cap, const struct codec_sync *hdr
                           const struct members *t)
 {
     if (!codec__is_sync_type(hdr->type) || !codec__id_ok(hdr->from, hdr->from_len, 0) ||
-        hdr->join > 1) {
+        hdr->join > 1 || !have_ok(hdr)) {
         return RING_EINVAL;
     }
     struct sink s = { buf, cap, 0, 0 };

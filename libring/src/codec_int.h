@@ -27,6 +27,8 @@ enum {
     /* Shard leases. */
     KEY_LEASE_MS = 13,
     KEY_ENTRIES = 14,
+    /* Push-pull: the records a catch-up's sender holds. */
+    KEY_HAVE = 15,
 };
 
 /* Summary keys. */

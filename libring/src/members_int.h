@@ -14,6 +14,9 @@ uint64_t members__digest(const char *id, size_t id_len, const struct ring_addr *
 int members__overrides(uint64_t cur_incarnation, uint8_t cur_status, uint8_t cur_flags,
                        const struct member *upd);
 
+/* member_digest() of the record at |idx| (a sync's have terms, swim_sync.c). */
+uint64_t members__record_digest(const struct members *t, size_t idx);
+
 /* Size of one stored record in the dense array (not counting a spilled blob). */
 size_t members__record_bytes(void);
 

@@ -64,7 +64,9 @@ uint32_t swim__rand_below(struct swim *s, uint32_t n)
     return (uint32_t)(swim__rand(s) % n);
 }
 
-void *swim__grow(struct swim *s, void *ptr, size_t *cap, size_t want, size_t size, size_t max)
+/* Grows |ptr| from |*cap| elements by |step(n)| until it holds |want|. */
+static void *grow_by(struct swim *s, void *ptr, size_t *cap, size_t want, size_t size, size_t max,
+                     int quarter)
 {
     if (want <= *cap) {
         return ptr;
@@ -74,7 +76,7 @@ void *swim__grow(struct swim *s, void *ptr, size_t *cap, size_t want, size_t siz
     }
     size_t n = *cap ? *cap : 8;
     while (n < want) {
-        n *= 2;
+        n += quarter ? (n / 4 > 8 ? n / 4 : 8) : n;
     }
     if (n > max) {
         n = max;
@@ -87,6 +89,16 @@ void *swim__grow(struct swim *s, void *ptr, size_t *cap, size_t want, size_t siz
         *cap = n;
     }
     return p;
+}
+
+void *swim__grow(struct swim *s, void *ptr, size_t *cap, size_t want, size_t size, size_t max)
+{
+    return grow_by(s, ptr, cap, want, size, max, 0);
+}
+
+void *swim__grow_tight(struct swim *s, void *ptr, size_t *cap, size_t want, size_t size, size_t max)
+{
+    return grow_by(s, ptr, cap, want, size, max, 1);
 }
 
 int swim__random_member(struct swim *s, int (*want)(const struct swim *, size_t))

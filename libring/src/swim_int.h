@@ -180,6 +180,7 @@ enum swim_stream_kind {
     SWIM_STREAM_JOIN = 2,
     SWIM_STREAM_PING = 3,
     SWIM_STREAM_CATCHUP = 4, /* a join sync again, once joined: the table grew past our budget */
+    SWIM_STREAM_PULL = 5,    /* a checksum mismatch: our record and our have, for what we lack */
 };
 
 struct swim_stream {
@@ -291,6 +292,7 @@ struct swim {
     uint64_t heal_base_ms; /* when the pending heal was scheduled, and its random head start */
     uint64_t heal_phase_ms;
     uint64_t mismatch_sync_next_ms;
+    uint64_t pull_back_next_ms; /* swim_sync.c: pull_back() at most once per probe interval */
 
     /* Events, a ring buffer that grows up to SWIM_EVENTS_MAX. */
     struct swim_event *events;
@@ -330,6 +332,11 @@ uint64_t swim__rand(struct swim *s);
 /* A uniform number in [0, n); n > 0. */
 uint32_t swim__rand_below(struct swim *s, uint32_t n);
 void *swim__grow(struct swim *s, void *ptr, size_t *cap, size_t want, size_t size, size_t max);
+/* swim__grow() by a quarter at a time, not twice, for the arrays of one entry per member
+ * (ringsim holds one per node: doubling left 10,000-member arrays 16,384 long). Not for a
+ * ring buffer, whose unwrapping needs the new part to be as large as the old. */
+void *swim__grow_tight(struct swim *s, void *ptr, size_t *cap, size_t want, size_t size,
+                       size_t max);
 int swim__is_self(const struct swim *s, const char *id, size_t id_len);
 uint64_t swim__id_hash(const char *id, size_t id_len);
 /* The protocol period and probe timeout stretched by the local health score. */
@@ -389,7 +396,7 @@ uint64_t swim__gossip_deadline(const struct swim *s);
 void swim__bcast_drop_all(struct swim *s);
 
 /* swim_sync.c */
-/* Queues a sync of kind SWIM_STREAM_SYNC or SWIM_STREAM_JOIN to |to|. */
+/* Queues a sync of |kind| (enum swim_stream_kind, not PING) to |to|. */
 int swim__sync_start(struct swim *s, const struct ring_addr *to, uint8_t kind);
 int swim__stream_ping_start(struct swim *s, const struct ring_addr *to, const char *target,
                             size_t target_len, uint32_t seq);

@@ -38,7 +38,7 @@
 
 static int order_fit(struct swim *s, size_t want)
 {
-    uint32_t *o = swim__grow(s, s->order, &s->order_cap, want, sizeof(*o), MEMBERS_MAX + 1);
+    uint32_t *o = swim__grow_tight(s, s->order, &s->order_cap, want, sizeof(*o), MEMBERS_MAX + 1);
     if (o == NULL) {
         return -1;
     }

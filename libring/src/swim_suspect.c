@@ -58,8 +58,8 @@ uint64_t swim__checksum_now(const struct swim *s)
 int swim__nodes_fit(struct swim *s)
 {
     size_t want = members_count(s->table) + 1;
-    struct swim_node *n =
-        swim__grow(s, s->nodes, &s->nodes_cap, want, sizeof(*n), (size_t)s->cfg.members_max + 1);
+    struct swim_node *n = swim__grow_tight(s, s->nodes, &s->nodes_cap, want, sizeof(*n),
+                                           (size_t)s->cfg.members_max + 1);
     if (n == NULL) {
         return RING_ENOMEM;
     }

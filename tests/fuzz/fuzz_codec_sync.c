@@ -4,7 +4,8 @@
  * Checks: the callback is never called when the decode fails; every accepted input is valid
  * msgpack to msgpack-c; its members all go into a table (they passed member_validate(), so
  * members_put() must take them), and the table re-encodes (at exactly codec_sync_size())
- * and decodes into a table with the same membership checksum.
+ * and decodes into a table with the same membership checksum and the same have; every term
+ * of an accepted have is found by codec_sync_have_has().
  */
 #include <msgpack.h>
 #include <stdlib.h>
@@ -45,7 +46,20 @@ static void check_reencode(const struct codec_sync *hdr, const struct members *t
     CHECK(strcmp(hdr2.from, hdr->from) == 0 && hdr2.member_count == members_count(t));
     CHECK(members_checksum(again.t) == members_checksum(t));
     CHECK(members_count(again.t) == members_count(t));
+    CHECK(hdr2.has_have == hdr->has_have && hdr2.have_count == hdr->have_count);
+    CHECK(hdr->have_count == 0 || memcmp(hdr2.have, hdr->have, 4 * (size_t)hdr->have_count) == 0);
     members_del(again.t);
+}
+
+/* An accepted have is a request's, ascending, and finds each of its terms. */
+static void check_have(const struct codec_sync *hdr)
+{
+    CHECK(!hdr->has_have || hdr->type == CODEC_SYNC);
+    for (uint32_t i = 0; i < hdr->have_count; i++) {
+        const uint8_t *p = hdr->have + 4 * i;
+        uint32_t term = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+        CHECK(codec_sync_have_has(hdr, term));
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -64,6 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         CHECK(s.calls == hdr.member_count);
         check_msgpack_c_accepts(data, size);
+        check_have(&hdr);
         check_reencode(&hdr, s.t);
     }
     members_del(s.t);

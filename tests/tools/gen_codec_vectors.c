@@ -103,18 +103,32 @@ static void dump_sync(const char *dir, const char *name, const struct codec_sync
         snprintf(prefix, sizeof(prefix), "member[%zu]", i);
         dump_member(f, prefix, &m);
     }
+    if (hdr->has_have) {
+        fprintf(f, "have %u terms (the high 32 bits of each record's member_digest, ascending):",
+                hdr->have_count);
+        for (uint32_t i = 0; i < hdr->have_count; i++) {
+            const uint8_t *p = hdr->have + 4 * i;
+            fprintf(f, " 0x%02x%02x%02x%02x", p[0], p[1], p[2], p[3]);
+        }
+        fprintf(f, "\n");
+    }
     fclose(f);
 }
 
 static void gen_sync(const char *dir, const char *name, int type)
 {
     static uint8_t buf[4096];
+    uint8_t have[12];
     struct members *t = NULL;
     struct codec_sync hdr;
     if (members_new(&t, 0, NULL) != 0) {
         exit(1);
     }
-    vec_sync(&hdr, t, type);
+    if (type == CODEC_SYNC && strcmp(name, "sync_have") == 0) {
+        vec_sync_have(&hdr, t, have);
+    } else {
+        vec_sync(&hdr, t, type);
+    }
     ssize_t n = codec_encode_sync(buf, sizeof(buf), &hdr, t);
     if (n < 0) {
         fprintf(stderr, "%s: encode failed (%zd)\n", name, n);
@@ -232,5 +246,6 @@ int main(int argc, char **argv)
     }
     gen_sync(argv[1], "sync", CODEC_SYNC);
     gen_sync(argv[1], "sync_reply", CODEC_SYNC_REPLY);
+    gen_sync(argv[1], "sync_have", CODEC_SYNC);
     return gen_groups(argv[1]) || gen_lease(argv[1]);
 }

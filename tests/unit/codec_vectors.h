@@ -201,4 +201,43 @@ static inline void vec_sync(struct codec_sync *hdr, struct members *t, int type)
     hdr->checksum = members_checksum(t);
 }
 
+/* The sync_have vector: a catch-up from node-c, whose table holds node-a and node-b as in
+ * the sync vector and itself; it carries only its own record, and a have of all three
+ * (4-byte terms, ascending, in |have|, which holds 12 bytes). */
+static inline void vec_sync_have(struct codec_sync *hdr, struct members *t, uint8_t have[12])
+{
+    struct member m[3];
+    uint32_t terms[3];
+    memset(hdr, 0, sizeof(*hdr));
+    hdr->type = CODEC_SYNC;
+    hdr->join = 1;
+    vec_text(hdr->from, &hdr->from_len, "node-c");
+    vec_member(&m[0], "node-a", 1, 7946);
+    vec_member(&m[1], "node-b", 2, 7946);
+    m[1].status = MEMBER_FAULTY;
+    m[1].incarnation = 3;
+    vec_member(&m[2], "node-c", 3, 7946);
+    members_put(t, &m[2]);
+    for (int i = 0; i < 3; i++) {
+        terms[i] = codec_have_term(member_digest(&m[i]));
+    }
+    for (int i = 1; i < 3; i++) { /* insertion sort: ascending */
+        for (int j = i; j > 0 && terms[j - 1] > terms[j]; j--) {
+            uint32_t x = terms[j];
+            terms[j] = terms[j - 1];
+            terms[j - 1] = x;
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        have[4 * i] = (uint8_t)(terms[i] >> 24);
+        have[4 * i + 1] = (uint8_t)(terms[i] >> 16);
+        have[4 * i + 2] = (uint8_t)(terms[i] >> 8);
+        have[4 * i + 3] = (uint8_t)terms[i];
+    }
+    hdr->has_have = 1;
+    hdr->have_count = 3;
+    hdr->have = have;
+    hdr->checksum = members_checksum(t);
+}
+
 #endif

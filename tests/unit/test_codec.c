@@ -531,7 +531,77 @@ static const struct bad_case bad_sync_cases[] = {
       RING_EPROTO },
     { "ping to the sync decoder", "93 01 01 80", RING_EPROTO },
     { "version 9", "93 09 10 80", RING_EVERSION },
+    /* have (key 15): whole 4-byte terms, ascending, within its limit, once. */
+    { "have not whole terms", "93 01 10 85 01 a1 61 04 00 06 c3 07 90 0f c4 03 00 00 01",
+      RING_EPROTO },
+    { "have descending", "93 01 10 85 01 a1 61 04 00 06 c3 07 90 0f c4 08 00 00 00 02 00 00 00 01",
+      RING_EPROTO },
+    { "have is a str", "93 01 10 85 01 a1 61 04 00 06 c3 07 90 0f a0", RING_ETYPE },
+    { "have is an array", "93 01 10 85 01 a1 61 04 00 06 c3 07 90 0f 90", RING_ETYPE },
+    { "have over 4 x 65,535 bytes", "93 01 10 85 01 a1 61 04 00 06 c3 07 90 0f c6 00 04 00 00",
+      RING_EMSGSIZE },
+    { "have past end", "93 01 10 85 01 a1 61 04 00 06 c3 07 90 0f c4 08 00 00 00 01", RING_ETRUNC },
+    { "have twice", "93 01 10 86 01 a1 61 04 00 06 c3 07 90 0f c4 00 0f c4 00", RING_EPROTO },
+    { "a bad member after a have", "93 01 10 85 01 a1 61 04 00 06 c3 0f c4 00 07 91 80",
+      RING_EPROTO },
 };
+
+Test(codec, sync_have_is_optional_and_only_a_request_reads_it)
+{
+    static uint8_t in[256];
+    static struct collected got;
+    struct codec_sync hdr;
+    /* Equal terms may repeat (two records may share their high 32 bits). */
+    size_t n = unhex("93 01 10 85 01 a1 61 04 00 06 c3 07 90 0f c4 0c 00 00 00 01 00 00 00 07 "
+                     "00 00 00 07",
+                     in);
+    cr_assert(eq(int, codec_decode_sync(in, n, &hdr, collect, &got), 0));
+    cr_assert(eq(u8, hdr.has_have, 1));
+    cr_assert(eq(u32, hdr.have_count, 3));
+    cr_assert(eq(int, codec_sync_have_has(&hdr, 1), 1));
+    cr_assert(eq(int, codec_sync_have_has(&hdr, 7), 1));
+    cr_assert(eq(int, codec_sync_have_has(&hdr, 0), 0));
+    cr_assert(eq(int, codec_sync_have_has(&hdr, 2), 0));
+    cr_assert(eq(int, codec_sync_have_has(&hdr, UINT32_MAX), 0));
+    /* An empty have is a have: the sender holds nothing. */
+    n = unhex("93 01 10 85 01 a1 61 04 00 06 c3 07 90 0f c4 00", in);
+    cr_assert(eq(int, codec_decode_sync(in, n, &hdr, collect, &got), 0));
+    cr_assert(eq(u8, hdr.has_have, 1));
+    cr_assert(eq(u32, hdr.have_count, 0));
+    cr_assert(eq(int, codec_sync_have_has(&hdr, 0), 0));
+    /* In a reply key 15 is unknown: skipped whatever it holds. */
+    n = unhex("93 01 11 85 01 a1 61 04 00 06 c2 07 90 0f c4 03 01 02 03", in);
+    cr_assert(eq(int, codec_decode_sync(in, n, &hdr, collect, &got), 0));
+    cr_assert(eq(u8, hdr.has_have, 0));
+    cr_assert(eq(int, codec_sync_have_has(&hdr, 0x01020300), 0));
+}
+
+Test(codec, sync_have_round_trips_and_the_encoder_refuses_a_bad_one)
+{
+    static struct collected got;
+    const uint8_t have[8] = { 0, 0, 0, 5, 0xff, 0, 0, 0 };
+    const uint8_t unsorted[8] = { 0xff, 0, 0, 0, 0, 0, 0, 5 };
+    struct members *t = NULL;
+    cr_assert(eq(int, members_new(&t, 0, &tm.mem), 0));
+    struct codec_sync hdr = { .type = CODEC_SYNC, .join = 1, .has_have = 1, .have_count = 2 };
+    hdr.have = have;
+    vec_text(hdr.from, &hdr.from_len, "node-a");
+    ssize_t len = codec_encode_sync(buf, sizeof(buf), &hdr, t);
+    cr_assert(gt(long, (long)len, 0));
+    cr_assert(eq(sz, codec_sync_size(&hdr, t), (size_t)len));
+    struct codec_sync out;
+    got.n = 0;
+    cr_assert(eq(int, codec_decode_sync(buf, (size_t)len, &out, collect, &got), 0));
+    cr_assert(eq(u32, out.have_count, 2));
+    cr_assert(eq(int, memcmp(out.have, have, sizeof(have)), 0));
+    cr_assert(eq(int, codec_sync_have_has(&out, 0xff000000u), 1));
+    hdr.have = unsorted;
+    cr_assert(eq(long, (long)codec_encode_sync(buf, sizeof(buf), &hdr, t), RING_EINVAL));
+    hdr.have = have;
+    hdr.type = CODEC_SYNC_REPLY; /* a reply carries no have */
+    cr_assert(eq(long, (long)codec_encode_sync(buf, sizeof(buf), &hdr, t), RING_EINVAL));
+    members_del(t);
+}
 
 Test(codec, malformed_syncs_give_their_specific_error)
 {
@@ -647,6 +717,31 @@ Test(codec, known_answer_sync_vectors)
         members_del(back);
         members_del(t);
     }
+}
+
+Test(codec, known_answer_sync_have_vector)
+{
+    static uint8_t want[1 << 12];
+    static struct collected got;
+    uint8_t have[12];
+    struct members *t = NULL;
+    struct codec_sync hdr;
+    struct codec_sync out;
+    cr_assert(eq(int, members_new(&t, 0, &tm.mem), 0));
+    vec_sync_have(&hdr, t, have);
+    size_t n = read_vector("sync_have", want);
+    got.n = 0;
+    cr_assert(eq(int, codec_decode_sync(want, n, &out, collect, &got), 0));
+    cr_assert(eq(u8, out.join, 1));
+    ASSERT_STR_EQ(out.from, "node-c");
+    cr_assert(eq(sz, got.n, 1));
+    cr_assert(eq(u8, out.has_have, 1));
+    cr_assert(eq(u32, out.have_count, 3));
+    cr_assert(eq(int, memcmp(out.have, have, sizeof(have)), 0));
+    ssize_t len = codec_encode_sync(buf, sizeof(buf), &out, t);
+    cr_assert(eq(long, (long)len, (long)n));
+    cr_assert(eq(int, memcmp(buf, want, n), 0));
+    members_del(t);
 }
 
 /* What codec.h promises swim about the header's dependence on the update count. */

@@ -249,7 +249,7 @@ static void no_periodic_sync(struct swim_config *cfg, int i)
     cfg->heal_interval_ms = 3600000;
 }
 
-Test(swim, checksum_mismatch_triggers_a_full_sync)
+Test(swim, checksum_mismatch_triggers_a_sync)
 {
     int n = 4;
     converge(n, 7, no_periodic_sync);

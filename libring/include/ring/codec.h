@@ -94,7 +94,23 @@ struct codec_sync {
     uint8_t from_len;
     uint64_t checksum;
     uint32_t member_count;
+    /* A sync (not a reply) may say which records its sender already holds, so that the reply
+     * carries only the others (proto/PROTOCOL.md, section 3, "have"): |have_count| record
+     * terms (codec_have_term()), ascending, as 4-byte big-endian values. |has_have| 0: the
+     * key is absent. On decode |have| points into the message. */
+    uint8_t has_have;
+    uint32_t have_count;
+    const uint8_t *have;
 };
+
+/* A have holds at most one term per member: 4 bytes each. */
+#define CODEC_HAVE_BYTES_MAX (4u * MEMBERS_MAX)
+
+/* The term of a record in a sync's have: the high 32 bits of its member_digest(). */
+#define codec_have_term(member_digest) ((uint32_t)((member_digest) >> 32))
+
+/* Whether |hdr|'s have lists |term| (binary search; 0 when it has no have). */
+RING_EXTERN int codec_sync_have_has(const struct codec_sync *hdr, uint32_t term);
 
 /* ---- the cross-group exchange (proto/PROTOCOL.md, section 12) ---- */
 
