@@ -492,6 +492,10 @@ static int h_drain(struct ringd *d, const struct http_request *req, struct sbuf 
     if (post || (get && wait)) {
         int rv = restart ? ringd_restart_set(d, RINGD_RESTART_OPERATOR, 1)
                          : ringd_drain_set(d, RINGD_DRAIN_OPERATOR, 1);
+        if (rv == UV_EALREADY) {
+            /* a drained node has no keys to hold: the preStop hook waits for its drain */
+            rv = ringd_drain_set(d, RINGD_DRAIN_OPERATOR, 1);
+        }
         if (rv == UV_ENOTSUP) {
             return json_error(b, 409, RING_EINVAL,
                               "restart: this node runs without --delayed-rebalance, so its keys "

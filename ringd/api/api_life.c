@@ -53,6 +53,9 @@ int ringd_api_drain(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk
     int rv = 0;
     if (restart) {
         rv = ringd_restart_set(d, RINGD_RESTART_OPERATOR, 1);
+        if (rv == UV_EALREADY) {
+            rv = ringd_drain_set(d, RINGD_DRAIN_OPERATOR, 1); /* no keys to hold: drained */
+        }
     } else {
         rv = ringd_drain_set(d, RINGD_DRAIN_OPERATOR, on);
         if (rv == 0 && !on) {

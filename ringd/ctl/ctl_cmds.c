@@ -124,7 +124,7 @@ static void print_member_row(const msgpack_object *m)
     ringc_get_str(m, "address", addr, sizeof(addr));
     const char *st = shown_status(m, status, sizeof(status));
     format_labels(ringc_get(m, "labels"), labels, sizeof(labels));
-    printf("%-24s %-24s %-8s %-12llu %-20s %6.2f%%\n", ctl_shown(id), ctl_shown(addr),
+    printf("%-24s %-24s %-10s %-12llu %-20s %6.2f%%\n", ctl_shown(id), ctl_shown(addr),
            ctl_shown(st), (unsigned long long)ringc_get_u64(m, "incarnation", 0), labels,
            100.0 * ringc_get_f64(m, "share", 0));
 }
@@ -159,7 +159,7 @@ static int print_members(struct ctl *ctl, const msgpack_object *res, const struc
         printf("%s\n", b.failed ? "null" : b.data);
         sbuf_free(&b);
     } else {
-        printf("%-24s %-24s %-8s %-12s %-20s %7s\n", "ID", "ADDRESS", "STATUS", "INCARNATION",
+        printf("%-24s %-24s %-10s %-12s %-20s %7s\n", "ID", "ADDRESS", "STATUS", "INCARNATION",
                "LABELS", "SHARE");
         for (size_t i = 0; i < count; i++) {
             print_member_row(rows[i]);

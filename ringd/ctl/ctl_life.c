@@ -59,10 +59,11 @@ int ctl_drain(struct ctl *ctl, const struct ctl_args *a)
                            ? " (still draining: app health or shutdown)"
                            : "");
             } else {
-                printf(done && a->restart ? "ready to restart: every node holds this node's "
-                                            "keys for it\n"
-                       : done             ? "drained: this node owns no keys\n"
-                              : "not drained after --timeout (%llu requests in flight)\n",
+                int held = a->restart && get_bool(res, "restarting") && !get_bool(res, "draining");
+                printf(done && held ? "ready to restart: every node holds this node's "
+                                      "keys for it\n"
+                       : done       ? "drained: this node owns no keys\n"
+                                    : "not drained after --timeout (%llu requests in flight)\n",
                        (unsigned long long)ringc_get_u64(res, "in_flight", 0));
             }
             return done ? 0 : CTL_EXIT_FAIL;

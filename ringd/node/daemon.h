@@ -352,7 +352,8 @@ void ringd_readiness(const struct ringd *d, struct ringd_readiness *out);
 void ringd_restart_init(struct ringd *d);
 /* Sets (|on| 1) or clears |why| (enum ringd_restart_why); the node holds its keys for a
  * restart while any is set (swim_restarting_set()), at most --delayed-rebalance. Returns 0,
- * UV_ENOTSUP without --delayed-rebalance, or UV_EINVAL once the node is leaving. */
+ * UV_ENOTSUP without --delayed-rebalance, UV_EALREADY while the node drains (its keys are
+ * elsewhere: callers drain instead), or UV_EINVAL once the node is leaving. */
 int ringd_restart_set(struct ringd *d, unsigned why, int on);
 int ringd_restarting(const struct ringd *d);
 /* 1 when an operator's or a shutdown's restart is announced, every node has heard, and

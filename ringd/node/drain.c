@@ -117,6 +117,13 @@ static void on_shutdown_timer(uv_timer_t *t)
 static void on_restart_shutdown_timer(uv_timer_t *t)
 {
     struct ringd *d = t->data;
+    if (ringd_draining(d)) {
+        /* its app failed meanwhile: its keys went elsewhere, so it leaves as a drain does */
+        uv_timer_stop(t);
+        (void)ringd_restart_set(d, d->restart_why, 0);
+        ringd_leave(d, d->shutdown_signal == SIGINT ? "SIGINT" : "SIGTERM");
+        return;
+    }
     int ready = ringd_restart_ready(d);
     if (!ready && uv_now(d->loop) < d->shutdown_deadline_ms) {
         return;
@@ -133,10 +140,10 @@ static void on_restart_shutdown_timer(uv_timer_t *t)
  * operator drained the node (its keys are elsewhere already: it leaves). */
 static int stops_for_restart(const struct ringd *d)
 {
-    if (d->restart_why != 0) {
-        return 1;
+    if (ringd_draining(d)) {
+        return 0; /* its keys are elsewhere: it leaves */
     }
-    return d->cfg.restart_hold_ms > 0 && !ringd_draining(d);
+    return d->restart_why != 0 || d->cfg.restart_hold_ms > 0;
 }
 
 void ringd_shutdown(struct ringd *d, int signum)

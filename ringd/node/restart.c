@@ -73,6 +73,10 @@ int ringd_restart_set(struct ringd *d, unsigned why, int on)
     if (on && d->cfg.restart_hold_ms == 0) {
         return UV_ENOTSUP;
     }
+    if (on && why != RINGD_RESTART_STARTING && ringd_draining(d)) {
+        /* its keys are elsewhere already: there is nothing to hold, it drains and leaves */
+        return UV_EALREADY;
+    }
     unsigned before = d->restart_why;
     d->restart_why = on ? before | why : before & ~why;
     if ((before != 0) == (d->restart_why != 0)) {
@@ -84,7 +88,7 @@ int ringd_restart_set(struct ringd *d, unsigned why, int on)
         return UV_EINVAL;
     }
     if (d->restart_why != 0) {
-        d->restarts++;
+        d->restarts += why != RINGD_RESTART_STARTING; /* a start is not a restart */
         d->restart_since_ms = now;
         uv_timer_start(&d->restart_timer, on_restart_timer, d->cfg.restart_hold_ms, 0);
     } else {

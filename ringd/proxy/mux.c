@@ -39,8 +39,12 @@
 #define MUX_CONNS_IN_MAX 256
 /* How often the sweep looks at every stream for idling. */
 #define MUX_STREAM_SWEEP_MS 1000
-/* An outgoing connection's frames kept while its handshake runs (sealed when it ends). */
-#define MUX_EARLY_BYTES_MAX (16u << 20)
+/* An outgoing connection's frames kept while its handshake runs (sealed when it ends): each
+ * stream's first write (a request's replayable start, up to PROXY_REPLAY_BYTES_MAX) fits,
+ * for every stream a connection may hold; later writes wait (mux_queued() counts these). */
+#define MUX_EARLY_BYTES_MAX (24u << 20)
+_Static_assert(MUX_EARLY_BYTES_MAX > MUX_STREAMS_MAX * (PROXY_REPLAY_BYTES_MAX + 4096u),
+               "the first write of every stream fits while the handshake runs");
 /* Read buffer: several frames per read; always holds one whole sealed frame. */
 #define MUX_RBUF_BYTES (64u << 10)
 /* An outgoing connection with no stream closes after this long; incoming ones after more,
@@ -786,7 +790,10 @@ int mux_write(struct mux_stream *s, const void *data, size_t len)
 size_t mux_queued(const struct mux_stream *s)
 {
     size_t q = s->pending.len - s->pending_off;
-    return s->c != NULL ? q + outq_bytes(&s->c->out) : q;
+    /* The frames kept while the connection's handshake runs count too: many streams opened
+     * on a new connection at once (requests held for a restarting owner, released together)
+     * then pause their clients rather than overflow MUX_EARLY_BYTES_MAX. */
+    return s->c != NULL ? q + outq_bytes(&s->c->out) + s->c->early.len : q;
 }
 
 void mux_want_writable(struct mux_stream *s)

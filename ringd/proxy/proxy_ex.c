@@ -73,8 +73,18 @@ struct px_ex *px_ex_new(struct px_client *cl)
     return ex;
 }
 
+/* The exchange no longer waits for a restarting owner (it goes on, or ends). */
+static void restart_wait_end(struct px_ex *ex)
+{
+    if (ex->restart_wait) {
+        ex->restart_wait = 0;
+        ex->d->proxy->restart_waiting--;
+    }
+}
+
 static void unwait(struct px_ex *ex)
 {
+    restart_wait_end(ex);
     if (!ex->waiting_retry) {
         return;
     }
@@ -245,11 +255,22 @@ static int restart_gate(struct px_ex *ex)
                      "the key's owner is restarting and was not back within --request-timeout", 0);
         return -1;
     }
+    if (!ex->restart_wait) {
+        if (d->proxy->restart_waiting >= PROXY_RESTART_WAITING_MAX) {
+            /* the rest of the proxy's clients are for other keys: keep room for them */
+            px_ex_answer(ex, 503, PROXY_ERR_OWNER_RESTARTING,
+                         "the key's owner is restarting, and too many requests wait for "
+                         "restarting owners already",
+                         0);
+            return -1;
+        }
+        d->proxy->restart_waiting++;
+        ex->restart_wait = 1;
+    }
     if (!ex->restart_waited) {
         ex->restart_waited = 1;
         d->proxy->m.proxy_restart_waits++;
     }
-    ex->restart_wait = 1;
     uint64_t at = now + PROXY_RESTART_POLL_MS;
     wait_until(ex, at < ex->deadline_ms ? at : ex->deadline_ms);
     return -2;
@@ -557,21 +578,27 @@ static int up_lost(struct px_ex *ex, int delivered)
 
 void px_ex_retry(struct px_ex *ex)
 {
+    int look_again = ex->lease_wait || ex->restart_wait;
     unwait(ex);
     if (!ex->replayable) {
         px_ex_answer(ex, 502, PROXY_ERR_OWNER_UNREACHABLE,
                      "the owner failed and the request is too large to send again", 0);
         return;
     }
-    if (ex->lease_wait || ex->restart_wait) {
+    if (look_again) {
         ex->lease_wait = 0; /* a look at the lease or the owner again, not a retry */
-        ex->restart_wait = 0;
     } else {
         ex->attempts++;
         ex->d->proxy->m.proxy_retries++;
     }
-    if (route(ex) == 0 && ex->up != UP_NONE && up_queued(ex) <= PROXY_QUEUE_HIGH_BYTES) {
+    if (route(ex) != 0 || ex->up == UP_NONE) {
+        return;
+    }
+    if (up_queued(ex) <= PROXY_QUEUE_HIGH_BYTES) {
         px_client_resume(ex->cl);
+    } else {
+        check_up_pressure(ex); /* resumed when the upstream drains (a new peer connection's
+                                  handshake holds what many streams wrote at once) */
     }
 }
 

@@ -58,6 +58,9 @@
 /* A request for a key whose owner is restarting (--delayed-rebalance) looks again this often
  * (and at every change of the view), until --request-timeout. */
 #define PROXY_RESTART_POLL_MS 100
+/* Requests waiting for restarting owners at once; past it, 503 owner_restarting at once, so
+ * a busy restarting owner's traffic never fills the client slots other keys need. */
+#define PROXY_RESTART_WAITING_MAX (PROXY_CLIENTS_MAX / 2)
 /* A request carrying this header (any value) may be retried like an idempotent one. */
 #define PROXY_IDEMPOTENT_HEADER "X-Ring-Idempotent"
 
@@ -245,7 +248,8 @@ struct ringd_proxy {
     struct sockaddr_storage app_addr;
     struct list clients;
     size_t client_count;
-    size_t unread_total; /* the TCP clients' queued answer bytes (outq.total) */
+    size_t unread_total;    /* the TCP clients' queued answer bytes (outq.total) */
+    size_t restart_waiting; /* exchanges waiting for a restarting owner (restart_wait) */
     struct list apps;
     struct px_app *idle_apps;
     size_t app_count;

@@ -283,3 +283,52 @@ Test(restart, restart_is_refused_without_the_flag_and_malformed_asks_get_400)
     cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 2), "%s", out);
     cr_assert(ne(ptr, strstr(out, "at most 10m"), NULL), "%s", out);
 }
+
+/* 256 POSTs of 100 KB each wait for the restarting owner and go to it together once it is
+ * back, over one new forwarding connection: more than its handshake's early buffer holds, so
+ * the streams wait their turn instead of failing the connection. */
+Test(restart, many_large_held_posts_all_reach_the_owner_when_it_is_back)
+{
+    start_three("20s");
+    char key[16];
+    cr_assert(ge(int, key_of_n2(key, sizeof(key)), 0));
+    announce_and_stop_n2();
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd),
+             "/usr/bin/python3 %s/tests/tools/held_posts.py %d %s 256 100000 2>&1", RING_SOURCE_DIR,
+             cluster_proxy_port(0), key);
+    FILE *p = popen(cmd, "r");
+    cr_assert(ne(ptr, p, NULL));
+    cluster_sleep_ms(1500); /* every POST is held by now */
+    cluster_start_node(2, 0);
+    static char out[1024];
+    size_t len = fread(out, 1, sizeof(out) - 1, p);
+    out[len] = '\0';
+    pclose(p);
+    printf("restart: 256 held POSTs of 100 KB: %s", out);
+    cr_assert(ne(ptr, strstr(out, "200 256\n"), NULL), "%s", out);
+}
+
+/* A drained node asked to restart has no keys to hold: it stays drained, and SIGTERM makes it
+ * leave at once (left everywhere), not wait out --drain-timeout for a restart. */
+Test(restart, a_drained_node_asked_to_restart_drains_and_leaves)
+{
+    start_three("20s");
+    char body[512];
+    cr_assert(eq(int, cluster_http(2, "POST /v1/drain HTTP/1.0\r\n\r\n", body, sizeof(body)), 200));
+    cr_assert(
+        eq(int,
+           cluster_http(2, "GET /v1/drain?wait=1&restart=1 HTTP/1.0\r\n\r\n", body, sizeof(body)),
+           200),
+        "%s", body);
+    cr_assert(ne(ptr, strstr(body, "\"restarting\":false"), NULL), "%s", body);
+    cr_assert(ne(ptr, strstr(body, "\"draining\":true"), NULL), "%s", body);
+    int64_t t0 = now_ms();
+    cluster_signal(2, SIGTERM);
+    int ws = cluster_wait_exit(2, 8000);
+    int64_t took = now_ms() - t0;
+    cr_assert(ws >= 0 && WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "ringd exit %d", ws);
+    cr_assert(lt(long, (long)took, 5000L), "SIGTERM took %lld ms", (long long)took);
+    cr_assert(ge(int, cluster_wait(cluster_converged, (void *)(intptr_t)2, 5000), 0),
+              "n2 did not leave");
+}
