@@ -136,8 +136,9 @@ static void on_restart_shutdown_timer(uv_timer_t *t)
     ringd_stop(d);
 }
 
-/* SIGTERM stops for a restart when one was announced, or with --delayed-rebalance unless an
- * operator drained the node (its keys are elsewhere already: it leaves). */
+/* SIGTERM stops for a restart when one was announced, or with --delayed-rebalance; never
+ * while the node drains (an operator's drain, its app failing: its keys are elsewhere
+ * already, so it leaves). */
 static int stops_for_restart(const struct ringd *d)
 {
     if (ringd_draining(d)) {
