@@ -303,9 +303,11 @@ static size_t ready_checks(struct ringd *d, struct ready_check *c)
 {
     struct ringd_readiness r;
     ringd_readiness(d, &r);
-    const char *app_why = d->app_health == RINGD_APP_STARTING
-                              ? "the app has not passed its health check yet"
-                              : "the app fails its health check";
+    const char *app_why =
+        d->app_health == RINGD_APP_STARTING ? "the app has not passed its health check yet"
+        : d->app_passing ? "the app passes again; its keys come back once it has passed for "
+                           "--app-health-holddown"
+                         : "the app fails its health check";
     const struct ready_check all[] = {
         { "joined", r.joined, "no seed has answered yet", "not joined yet" },
         { "not_leaving", !r.leaving, "this node is leaving", "leaving" },

@@ -62,6 +62,7 @@ static void judge(struct ringd_health *hc, int ok)
 {
     struct ringd *d = hc->d;
     uint64_t now = uv_now(d->loop);
+    d->app_passing = ok;
     if (!ok) {
         hc->checks_failed++;
         hc->fails_in_row++;

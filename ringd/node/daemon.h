@@ -258,7 +258,8 @@ struct ringd {
     int shutting_down; /* SIGTERM: draining, then leaving */
     int shutdown_signal;
     uint64_t shutdown_deadline_ms;
-    int app_health; /* enum ringd_app_health, set by health/ */
+    int app_health;  /* enum ringd_app_health, set by health/ */
+    int app_passing; /* the app's last health check passed (set by health/) */
 
     /* restart.c */
     unsigned restart_why; /* enum ringd_restart_why bits */

@@ -367,6 +367,15 @@ static int n2_app_failing(void *arg)
            strstr(body, "[-]app_healthy") != NULL;
 }
 
+/* n2's /readyz says its app passes again and waits out the hold-down. */
+static int n2_passes_again(void *arg)
+{
+    (void)arg;
+    char body[512];
+    return admin_call(2, "GET /readyz?verbose HTTP/1.0\r\n\r\n", body, sizeof(body), 3) == 503 &&
+           strstr(body, "the app passes again") != NULL;
+}
+
 Test(drain, a_failing_app_drains_its_node_and_takes_keys_back_after_the_holddown)
 {
     static const char *const health[] = {
@@ -438,9 +447,11 @@ Test(drain, a_failing_app_drains_its_node_and_takes_keys_back_after_the_holddown
     cr_assert(ge(int, moved, 0));
     int64_t drained_ms = now_ms() - t0;
     cr_assert(n2_owns_nothing_everywhere(NULL));
-    /* It recovers: the keys come back once the app has passed for the hold-down (2 s). */
+    /* It recovers: the keys come back once the app has passed for the hold-down (2 s), and
+     * /readyz says so meanwhile. */
     t0 = now_ms();
     start_app(2);
+    cr_assert(ge(int, cluster_wait(n2_passes_again, NULL, 1500), 0), "no word of the hold-down");
     cr_assert(ge(int, cluster_wait(n2_owns_keys_at_n0, NULL, 8000), 0));
     int64_t back_ms = now_ms() - t0;
     watch_stop(&w);
