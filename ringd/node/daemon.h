@@ -261,6 +261,14 @@ struct ringd {
     int app_health;  /* enum ringd_app_health, set by health/ */
     int app_passing; /* the app's last health check passed (set by health/) */
 
+    /* Drain and restart changes are logged at most once a second (a client toggling them as
+     * fast as it can must not flood the log); the last one held back is logged when the
+     * second is up, with how many were not (drain.c). */
+    uv_timer_t change_log_timer;
+    uint64_t change_logged_ms;
+    uint32_t changes_unlogged;
+    const char *change_event, *change_why;
+
     /* restart.c */
     unsigned restart_why; /* enum ringd_restart_why bits */
     uint64_t restart_since_ms;
@@ -348,6 +356,9 @@ size_t ringd_in_flight(const struct ringd *d);
  * ringd_leave(). With --drain-timeout 0, or no room for a drain, it leaves at once. */
 void ringd_shutdown(struct ringd *d, int signum);
 void ringd_readiness(const struct ringd *d, struct ringd_readiness *out);
+/* Logs a drain or restart change |event| (with |why|; both static strings), at most once a
+ * second: see change_log_timer. */
+void ringd_log_change(struct ringd *d, const char *event, const char *why);
 
 /* restart.c */
 void ringd_restart_init(struct ringd *d);

@@ -90,8 +90,7 @@ int ringd_drain_set(struct ringd *d, unsigned why, int on)
         d->drains++;
         d->drain_since_ms = now;
     }
-    ringd_log(&d->log, RINGD_LOG_INFO, d->drain_why != 0 ? "draining" : "undrained", "why",
-              why_name(why), NULL);
+    ringd_log_change(d, d->drain_why != 0 ? "draining" : "undrained", why_name(why));
     d->ring_dirty = 1;
     ringd_pump(d);
     return 0;
@@ -169,6 +168,43 @@ void ringd_shutdown(struct ringd *d, int signum)
     }
     d->shutdown_deadline_ms = uv_now(d->loop) + drain_ms;
     uv_timer_start(&d->shutdown_timer, on_shutdown_timer, 0, DRAIN_POLL_MS);
+}
+
+#define CHANGE_LOG_MS 1000
+
+static void log_change_now(struct ringd *d)
+{
+    char unlogged[16];
+    snprintf(unlogged, sizeof(unlogged), "%u", d->changes_unlogged);
+    ringd_log(&d->log, RINGD_LOG_INFO, d->change_event, "why", d->change_why,
+              d->changes_unlogged > 0 ? "changes_unlogged" : NULL, unlogged, NULL);
+    d->change_logged_ms = uv_now(d->loop);
+    d->changes_unlogged = 0;
+}
+
+static void on_change_log_timer(uv_timer_t *t)
+{
+    struct ringd *d = t->data;
+    if (d->changes_unlogged > 0) {
+        d->changes_unlogged--; /* the one logged now is the last of them */
+        log_change_now(d);
+    }
+}
+
+void ringd_log_change(struct ringd *d, const char *event, const char *why)
+{
+    d->change_event = event;
+    d->change_why = why;
+    uint64_t now = uv_now(d->loop);
+    if (d->change_logged_ms == 0 || now - d->change_logged_ms >= CHANGE_LOG_MS) {
+        log_change_now(d);
+        return;
+    }
+    d->changes_unlogged++;
+    if (!uv_is_active((uv_handle_t *)&d->change_log_timer)) {
+        uv_timer_start(&d->change_log_timer, on_change_log_timer,
+                       d->change_logged_ms + CHANGE_LOG_MS - now, 0);
+    }
 }
 
 void ringd_readiness(const struct ringd *d, struct ringd_readiness *out)

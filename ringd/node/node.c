@@ -419,6 +419,8 @@ int ringd_start(struct ringd *d)
     d->leave_timer.data = d;
     uv_timer_init(d->loop, &d->shutdown_timer);
     d->shutdown_timer.data = d;
+    uv_timer_init(d->loop, &d->change_log_timer);
+    d->change_log_timer.data = d;
     ringd_restart_init(d);
     uv_check_init(d->loop, &d->check);
     d->check.data = d;
@@ -507,6 +509,7 @@ void ringd_stop(struct ringd *d)
         (uv_handle_t *)&d->peer,
         (uv_handle_t *)&d->shutdown_timer,
         (uv_handle_t *)&d->restart_timer,
+        (uv_handle_t *)&d->change_log_timer,
     };
     for (size_t i = 0; i < RING_ARRAY_LEN(own); i++) {
         ringd_close_handle(own[i]);

@@ -94,8 +94,7 @@ int ringd_restart_set(struct ringd *d, unsigned why, int on)
     } else {
         uv_timer_stop(&d->restart_timer);
     }
-    ringd_log(&d->log, RINGD_LOG_INFO, d->restart_why != 0 ? "restarting" : "restart_ended", "why",
-              why_name(why), NULL);
+    ringd_log_change(d, d->restart_why != 0 ? "restarting" : "restart_ended", why_name(why));
     d->ring_dirty = 1; /* the view says who is restarting */
     ringd_pump(d);
     return 0;

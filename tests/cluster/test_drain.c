@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -602,4 +603,15 @@ Test(drain, toggling_as_fast_as_a_client_can_spends_one_incarnation_a_second)
     int yes = 1;
     cr_assert(ge(int, cluster_wait(n2_draining_at_n0, &yes, 5000), 0), "the last state lost");
     ringc_close(c);
+    /* and the log has about one line a second of them, the last state among them */
+    cluster_sleep_ms(1100);
+    char cmd[256], out[64];
+    snprintf(cmd, sizeof(cmd), "grep -cE 'msg=(draining|undrained) ' '%s/n2.log'", cl.dir);
+    cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 0));
+    long lines = strtol(out, NULL, 10);
+    fprintf(stderr, "drain toggles: %ld log lines\n", lines);
+    cr_assert(le(long, lines, (long)secs + 3), "%ld log lines for 4001 toggles", lines);
+    snprintf(cmd, sizeof(cmd), "grep -E 'msg=(draining|undrained) ' '%s/n2.log' | tail -1", cl.dir);
+    cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 0));
+    cr_assert(ne(ptr, strstr(out, "msg=draining"), NULL), "the last line logged: %s", out);
 }
