@@ -461,6 +461,30 @@ static int drain_wait_ms(struct ringd *d, const struct http_request *req, uint32
     return n >= 0 && ringd_duration_parse(v, out) == 0 ? 0 : RING_EINVAL;
 }
 
+/* 0 when every parameter of |query| is one of /v1/drain's, each given once; a typo
+ * (Restart=1) would otherwise drain where a restart was meant. */
+static int drain_params_known(const char *query)
+{
+    static const char *const names[] = { "wait", "cancel", "restart", "timeout" };
+    unsigned seen = 0;
+    for (const char *p = query; *p != '\0';) {
+        size_t len = strcspn(p, "&");
+        size_t name_len = strcspn(p, "=&");
+        unsigned bit = 0;
+        for (size_t i = 0; i < RING_ARRAY_LEN(names); i++) {
+            if (strlen(names[i]) == name_len && memcmp(p, names[i], name_len) == 0) {
+                bit = 1u << i;
+            }
+        }
+        if (bit == 0 || (seen & bit) != 0) {
+            return RING_EINVAL;
+        }
+        seen |= bit;
+        p += len + (p[len] == '&');
+    }
+    return 0;
+}
+
 /*
  * GET without wait: the drain state, changing nothing. GET ?wait=1 (the preStop hook, since
  * a kubelet httpGet hook can only GET) and POST: drain; with wait, answer once drained (200)
@@ -476,6 +500,10 @@ static int h_drain(struct ringd *d, const struct http_request *req, struct sbuf 
     int get = strcmp(req->method, "GET") == 0;
     int wait = query_flag(req, "wait"), cancel = query_flag(req, "cancel");
     int restart = query_flag(req, "restart");
+    if (drain_params_known(req->query) != 0) {
+        return json_error(b, 400, RING_EINVAL,
+                          "parameters: only wait, cancel, restart and timeout, each at most once");
+    }
     if (drain_wait_ms(d, req, wait_ms) != 0) {
         return json_error(b, 400, RING_EINVAL, "timeout: expected a duration, e.g. 10s");
     }

@@ -264,6 +264,19 @@ Test(restart, restart_is_refused_without_the_flag_and_malformed_asks_get_400)
                  cluster_http(0, "POST /v1/drain?restart=2 HTTP/1.0\r\n\r\n", body, sizeof(body)),
                  400));
     cr_assert(ne(ptr, strstr(body, "restart: expected 1 or 0"), NULL), "%s", body);
+    /* a typo or a second value is refused, not taken for a plain drain */
+    static const char *const refused[] = {
+        "POST /v1/drain?Restart=1 HTTP/1.0\r\n\r\n",
+        "POST /v1/drain?restart=1&restart=0 HTTP/1.0\r\n\r\n",
+        "GET /v1/drain?wait=1&wiat=1 HTTP/1.0\r\n\r\n",
+        "POST /v1/drain?& HTTP/1.0\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        cr_assert(eq(int, cluster_http(0, refused[i], body, sizeof(body)), 400), "%s: %s",
+                  refused[i], body);
+    }
+    cr_assert(eq(int, cluster_http(0, "GET /v1/drain HTTP/1.0\r\n\r\n", body, sizeof(body)), 200));
+    cr_assert(ne(ptr, strstr(body, "\"draining\":false"), NULL), "%s", body);
     char sock[128], cmd[512], out[512];
     cluster_socket(0, sock, sizeof(sock));
     snprintf(cmd, sizeof(cmd), "%s --socket %s drain --restart 2>&1", RINGCTL_BIN, sock);
