@@ -418,13 +418,15 @@ Test(k8s_rollout, a_failing_app_loses_its_keys_then_takes_them_back)
     static char before[KEYS][32], now[KEYS][32];
     const char *sick = pods.slot[3].name;
     /* A started pod is ready once its app passes, and its keys follow within a second (its
-     * undrain waits out the drain change its start made): wait until every pod owns keys. */
+     * undrain waits out the drain change its start made): wait until every pod owns keys, in
+     * two scans in a row that agree (a scan of 1,000 lookups may straddle a ring change). */
     int had = 0, all = 0;
     for (int64_t t = now_ms(); !all && now_ms() - t < SETTLE_MS_MAX; sleep_ms(50)) {
         owners(1, before);
+        owners(1, now);
         had = owned_by(before, sick);
         all = had > 0 && owned_by(before, pods.slot[1].name) > 0 &&
-              owned_by(before, pods.slot[2].name) > 0;
+              owned_by(before, pods.slot[2].name) > 0 && moved(before, now) == 0;
     }
     cr_assert(all, "not every pod got keys");
     struct row row = { .scenario = "app fails, then recovers" };
@@ -453,7 +455,11 @@ Test(k8s_rollout, a_failing_app_loses_its_keys_then_takes_them_back)
         }
         sleep_ms(50);
     }
-    cr_assert(ge(long, (long)back_ms, 0L), "%s never took its keys back", sick);
+    cr_assert(ge(long, (long)back_ms, 0L),
+              "%s never took its keys back: before %d/%d/%d keys, now %d/%d/%d (%d moved)", sick,
+              owned_by(before, pods.slot[1].name), owned_by(before, pods.slot[2].name),
+              owned_by(before, sick), owned_by(now, pods.slot[1].name),
+              owned_by(now, pods.slot[2].name), owned_by(now, sick), moved(before, now));
     row.keys_moved += had;
     row_end(&row);
     header_print();
