@@ -183,19 +183,25 @@ Test(slow_clients, greedy_api_clients_are_disconnected_within_bounded_memory)
               sent, over);
 }
 
+/* Node 0 with its proxy in front of a test app; the proxy's port, as text, into |port|. */
+static void start_with_proxy(char *port, size_t cap)
+{
+    cr_assert(eq(int, testapp_start(&app, testapp_port(0), "app0", NULL), 0));
+    snprintf(proxy_addr, sizeof(proxy_addr), "127.0.0.1:%d", cluster_proxy_port(0));
+    snprintf(app_addr, sizeof(app_addr), "127.0.0.1:%d", testapp_port(0));
+    const char *const flags[] = { "--proxy", proxy_addr, "--app", app_addr, NULL };
+    start(flags);
+    snprintf(port, cap, "%d", cluster_proxy_port(0));
+}
+
 Test(slow_clients, idle_and_slow_floods_on_the_proxy_never_lock_a_client_out)
 {
     need_python_msgpack();
     if (raise_fds(FDS_WANT) != 0) {
         cr_skip_test("RLIMIT_NOFILE's hard limit is under %d", FDS_WANT);
     }
-    cr_assert(eq(int, testapp_start(&app, testapp_port(0), "app0", NULL), 0));
-    snprintf(proxy_addr, sizeof(proxy_addr), "127.0.0.1:%d", cluster_proxy_port(0));
-    snprintf(app_addr, sizeof(app_addr), "127.0.0.1:%d", testapp_port(0));
-    const char *const flags[] = { "--proxy", proxy_addr, "--app", app_addr, NULL };
-    start(flags);
     char port[16];
-    snprintf(port, sizeof(port), "%d", cluster_proxy_port(0));
+    start_with_proxy(port, sizeof(port));
     attack("proxy-flood", port);
     cr_assert(gt(i64, metric("ringd_proxy_client_evictions_total"), 0),
               "the flood filled the proxy's slots, so some must have been evicted");
@@ -206,13 +212,8 @@ Test(slow_clients, idle_and_slow_floods_on_the_proxy_never_lock_a_client_out)
 Test(slow_clients, proxy_clients_that_never_read_cost_bounded_memory)
 {
     need_python_msgpack();
-    cr_assert(eq(int, testapp_start(&app, testapp_port(0), "app0", NULL), 0));
-    snprintf(proxy_addr, sizeof(proxy_addr), "127.0.0.1:%d", cluster_proxy_port(0));
-    snprintf(app_addr, sizeof(app_addr), "127.0.0.1:%d", testapp_port(0));
-    const char *const flags[] = { "--proxy", proxy_addr, "--app", app_addr, NULL };
-    start(flags);
     char port[16];
-    snprintf(port, sizeof(port), "%d", cluster_proxy_port(0));
+    start_with_proxy(port, sizeof(port));
     attack("proxy-noread", port);
     cr_assert(gt(i64, metric("ringd_proxy_client_overflows_total"), 0),
               "300 stalled readers of 256 KiB each pass 24 MiB: some must have been closed");
