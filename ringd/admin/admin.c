@@ -21,6 +21,7 @@
 
 #include "escape.h"
 #include "admin.h"
+#include "err.h"
 #include "http.h"
 #include "list.h"
 #include "metrics.h"
@@ -257,7 +258,7 @@ static int h_lookup(struct ringd *d, const struct http_request *req, struct sbuf
     struct ringd_route r, one;
     int count = ringd_route_n(d, key, (size_t)len, n, owners, &r);
     if (count < 0) {
-        return json_error(b, 503, count, ringd_route_strerror(count));
+        return json_error(b, 503, ringd_err_to_ring(count), ringd_route_strerror(count));
     }
     sbuf_adds(b, "{\"key\":");
     escape_json(b, key, (size_t)len);
@@ -449,7 +450,7 @@ static int query_flag(const struct http_request *req, const char *name)
     return (len == 1 && v[0] == '0') || (len == 5 && memcmp(v, "false", 5) == 0) ? 0 : -1;
 }
 
-/* ?timeout=D, else --drain-timeout, else the default. Returns 0 or RING_EINVAL. */
+/* ?timeout=D, else --drain-timeout, else the default. Returns 0 or UV_EINVAL. */
 static int drain_wait_ms(struct ringd *d, const struct http_request *req, uint32_t *out)
 {
     char v[32];
@@ -458,7 +459,7 @@ static int drain_wait_ms(struct ringd *d, const struct http_request *req, uint32
         *out = d->cfg.drain_timeout_ms != 0 ? d->cfg.drain_timeout_ms : ADMIN_DRAIN_WAIT_MS_DEFAULT;
         return 0;
     }
-    return n >= 0 && ringd_duration_parse(v, out) == 0 ? 0 : RING_EINVAL;
+    return n >= 0 && ringd_duration_parse(v, out) == 0 ? 0 : UV_EINVAL;
 }
 
 /* 0 when every parameter of |query| is one of /v1/drain's, each given once; a typo

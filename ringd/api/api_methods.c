@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "err.h"
 #include "escape.h"
 #include "lease_glue.h"
 #include "ring/error.h"
@@ -75,7 +76,7 @@ static void pack_route(struct ringd *d, msgpack_packer *pk, const struct ringd_r
 
 static int route_failed(struct api_call *call, int rv)
 {
-    return fail(call, rv, "%s", ringd_route_strerror(rv));
+    return fail(call, ringd_err_to_ring(rv), "%s", ringd_route_strerror(rv));
 }
 
 static int m_lookup(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,

@@ -251,7 +251,7 @@ static int global_option(struct parser *p, struct ctl *ctl)
         int rv = ringd_duration_parse(t, &ms);
         if (rv != 0) {
             return usage_error(p,
-                               rv == RING_EINVAL
+                               rv == -EINVAL
                                    ? "--timeout: invalid duration \"%s\" (expected e.g. 500ms, 2s)"
                                    : "--timeout: duration \"%s\" is out of range (1ms to 24h)",
                                t);

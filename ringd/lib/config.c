@@ -19,6 +19,7 @@
  */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -54,7 +55,7 @@ static int bad(struct errbuf *e, const char *fmt, ...) __attribute__((format(pri
 static int bad(struct errbuf *e, const char *fmt, ...)
 {
     if (e->len == 0) {
-        return RING_EINVAL;
+        return -EINVAL;
     }
     char msg[1024];
     int top = strcmp(e->source, "ringd") == 0;
@@ -66,25 +67,25 @@ static int bad(struct errbuf *e, const char *fmt, ...)
         va_end(ap);
     }
     escape_text_buf(e->buf, e->len, msg, strlen(msg));
-    return RING_EINVAL;
+    return -EINVAL;
 }
 
 /* ---- values ---------------------------------------------------------------------------- */
 
-/* A decimal integer of digits only, at most |max|. Returns 0 or -1. */
+/* A decimal integer of digits only, at most |max|. Returns 0 or -EINVAL. */
 static int parse_uint(const char *s, size_t len, uint64_t max, uint64_t *out)
 {
     uint64_t v = 0;
     if (len == 0) {
-        return -1;
+        return -EINVAL;
     }
     for (size_t i = 0; i < len; i++) {
         if (!isdigit((unsigned char)s[i])) {
-            return -1;
+            return -EINVAL;
         }
         v = v * 10 + (uint64_t)(s[i] - '0');
         if (v > max) {
-            return -1;
+            return -EINVAL;
         }
     }
     *out = v;
@@ -103,17 +104,17 @@ static int unit_ms(const char *unit, uint64_t *ms)
             return 0;
         }
     }
-    return -1;
+    return -EINVAL;
 }
 
-/* "500ms", "2s", "1m", "1h". Returns 0 or -1. */
+/* "500ms", "2s", "1m", "1h". Returns 0 or -EINVAL. */
 static int parse_duration(const char *v, uint64_t *out_ms)
 {
     size_t digits = strspn(v, "0123456789");
     uint64_t n;
     uint64_t ms;
     if (parse_uint(v, digits, RINGD_DURATION_MS_MAX, &n) != 0 || unit_ms(v + digits, &ms) != 0) {
-        return -1;
+        return -EINVAL;
     }
     *out_ms = n * ms;
     return 0;
@@ -123,10 +124,10 @@ int ringd_duration_parse(const char *v, uint32_t *out_ms)
 {
     uint64_t ms;
     if (parse_duration(v, &ms) != 0) {
-        return RING_EINVAL;
+        return -EINVAL;
     }
     if (ms == 0 || ms > RINGD_DURATION_MS_MAX) {
-        return RING_ERANGE;
+        return -ERANGE;
     }
     *out_ms = (uint32_t)ms;
     return 0;
@@ -162,7 +163,7 @@ static uint8_t ip_family(const char *host)
 }
 
 /* Splits "host:port" or "[v6]:port" (or, with |port_optional|, a bare host or "[v6]") into
- * |hp|; the port is 0 when absent. Returns 0 or -1 with |*why| set. */
+ * |hp|; the port is 0 when absent. Returns 0 or -EINVAL with |*why| set. */
 static int split_hostport(const char *v, int port_optional, struct ringd_hostport *hp,
                           const char **why)
 {
@@ -176,7 +177,7 @@ static int split_hostport(const char *v, int port_optional, struct ringd_hostpor
         const char *close = strchr(v, ']');
         if (close == NULL || (close[1] != '\0' && close[1] != ':')) {
             *why = "unbalanced [ ] around an IPv6 address";
-            return -1;
+            return -EINVAL;
         }
         host = v + 1;
         host_len = (size_t)(close - host);
@@ -185,25 +186,25 @@ static int split_hostport(const char *v, int port_optional, struct ringd_hostpor
         const char *colon = strrchr(v, ':');
         if (colon != NULL && strchr(v, ':') != colon) {
             *why = "put an IPv6 address in brackets, e.g. [::1]:7946";
-            return -1;
+            return -EINVAL;
         }
         host_len = colon != NULL ? (size_t)(colon - v) : strlen(v);
         port = colon != NULL ? colon + 1 : NULL;
     }
     if (host_len == 0 || host_len > RINGD_HOST_BYTES_MAX) {
         *why = host_len == 0 ? "missing host" : "host too long";
-        return -1;
+        return -EINVAL;
     }
     memcpy(hp->host, host, host_len);
     hp->host[host_len] = '\0';
     uint64_t n = 0;
     if (port == NULL && !port_optional) {
         *why = "missing port";
-        return -1;
+        return -EINVAL;
     }
     if (port != NULL && (parse_uint(port, strlen(port), 65535, &n) != 0 || n == 0)) {
         *why = "port must be 1 to 65535";
-        return -1;
+        return -EINVAL;
     }
     hp->port = (uint16_t)n;
     hp->family = ip_family(hp->host);
@@ -337,7 +338,7 @@ static int find_label(const struct ringd_config *c, const char *key, size_t key_
             return (int)i;
         }
     }
-    return -1;
+    return -EINVAL;
 }
 
 static int add_label(const char *item, struct ringd_config *c, struct errbuf *e)
@@ -678,7 +679,7 @@ static int kind_duration(const struct opt *o, const char *v, struct ringd_config
         return 0;
     }
     int rv = ringd_duration_parse(v, &ms);
-    if (rv == RING_EINVAL) {
+    if (rv == -EINVAL) {
         return bad(e, "invalid duration \"%s\" (expected e.g. 500ms, 2s, 1m)", v);
     }
     if (rv != 0) {
@@ -688,7 +689,7 @@ static int kind_duration(const struct opt *o, const char *v, struct ringd_config
     return 0;
 }
 
-/* Bytes, or digits (at most UINT32_MAX) and one of K, M, G. Returns 0 or -1. */
+/* Bytes, or digits (at most UINT32_MAX) and one of K, M, G. Returns 0 or -EINVAL. */
 static int parse_size(const char *v, uint64_t *out)
 {
     static const struct {
@@ -708,7 +709,7 @@ static int parse_size(const char *v, uint64_t *out)
         }
     }
     *out = n * mult;
-    return ok ? 0 : -1;
+    return ok ? 0 : -EINVAL;
 }
 
 static int kind_size(const struct opt *o, const char *v, struct ringd_config *c, struct errbuf *e)
@@ -897,7 +898,7 @@ static const struct opt *opt_named(const char *name)
 /* ---- argv ------------------------------------------------------------------------------ */
 
 /* The flag at argv[*i]: its option and value; advances *i past it. Returns 0, 1 for --help
- * or --version (|c|'s show_* set), or RING_EINVAL. */
+ * or --version (|c|'s show_* set), or -EINVAL. */
 static int next_flag(int argc, char **argv, int *i, const struct opt **o, const char **value,
                      struct ringd_config *c, struct errbuf *e)
 {
@@ -950,7 +951,7 @@ static int scan_flags(int argc, char **argv, struct ringd_config *c, struct errb
 }
 
 /* Applies every occurrence of |o| in argv, in order: a later value replaces an earlier one,
- * or adds to the list of a repeatable flag. Returns how many, or RING_EINVAL. */
+ * or adds to the list of a repeatable flag. Returns how many, or -EINVAL. */
 static int apply_flags(const struct opt *o, int argc, char **argv, struct ringd_config *c,
                        struct errbuf *e)
 {
@@ -1166,7 +1167,7 @@ int ringd_config_require_key(const struct ringd_config *c, char *err, size_t err
     snprintf(err, errlen,
              "ringd: no cluster key: gossip is authenticated by default. Give --keyfile PATH "
              "(make one with `ringctl keygen -o PATH`), or --insecure to gossip in plaintext");
-    return RING_EINVAL;
+    return -EINVAL;
 }
 
 int ringd_config_parse(struct ringd_config *out, int argc, char **argv, char **envp, char *err,

@@ -211,7 +211,7 @@ struct ringd_config {
  * Parses |argv| (|argc| entries, argv[0] the program name) and the environment |envp| (a
  * NULL-terminated "NAME=value" array, may be NULL) into |*out|, starting from the defaults.
  *
- * Returns 0, or RING_EINVAL with one line (no newline) in |err| (|errlen| bytes, may be 0)
+ * Returns 0, or -EINVAL with one line (no newline) in |err| (|errlen| bytes, may be 0)
  * naming the flag or variable and the problem, e.g.
  *   ringd: --probe-interval: invalid duration "5x" (expected e.g. 500ms, 2s)
  * ringd's main prints it and exits with status 2.
@@ -219,17 +219,17 @@ struct ringd_config {
 int ringd_config_parse(struct ringd_config *out, int argc, char **argv, char **envp, char *err,
                        size_t errlen);
 
-/* Secure by default: 0 when |c| has a --keyfile or says --insecure, else RING_EINVAL with one
+/* Secure by default: 0 when |c| has a --keyfile or says --insecure, else -EINVAL with one
  * line for a person in |err| (ringd exits 2 with it). */
 int ringd_config_require_key(const struct ringd_config *c, char *err, size_t errlen);
 
 /* Parses one seed, "host:port" or "dns:NAME:PORT" (as in --join), into |*out|. Returns 0, or
- * RING_EINVAL with one line in |err|. Used for the join file and the join() API call. */
+ * -EINVAL with one line in |err|. Used for the join file and the join() API call. */
 int ringd_seed_parse(const char *item, struct ringd_seed *out, char *err, size_t errlen);
 
 /* Parses a duration as every duration flag does ("500ms", "2s", "1m", "1h": an integer and
  * a unit, no bare number) into |*out_ms|. Shared with ringctl's --timeout. Returns 0,
- * RING_EINVAL (not a duration) or RING_ERANGE (0, or over RINGD_DURATION_MS_MAX). */
+ * -EINVAL (not a duration) or -ERANGE (0, or over RINGD_DURATION_MS_MAX). */
 int ringd_duration_parse(const char *v, uint32_t *out_ms);
 
 /* Prints `ringd --help` to |f|: usage, then every flag grouped, with its variable and

@@ -1,10 +1,10 @@
 /* joinfile: see joinfile.h. The JSON accepted is the subset a seed list needs: one array of
  * strings without escapes; anything else is an error that names the offset. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "joinfile.h"
-#include "ring/error.h"
 
 #define SEED_TEXT_BYTES_MAX (RINGD_HOST_BYTES_MAX + 16)
 
@@ -24,7 +24,7 @@ static void skip_space(struct cursor *c)
 static int syntax(const struct cursor *c, const char *what, char *err, size_t errlen)
 {
     snprintf(err, errlen, "join file: %s at byte %zu", what, (size_t)(c->p - c->start));
-    return RING_EINVAL;
+    return -EINVAL;
 }
 
 static int add_seed(const char *s, size_t len, struct ringd_seed *seeds, size_t max, size_t *n,
@@ -33,11 +33,11 @@ static int add_seed(const char *s, size_t len, struct ringd_seed *seeds, size_t 
     char item[SEED_TEXT_BYTES_MAX + 1];
     if (len == 0 || len > SEED_TEXT_BYTES_MAX) {
         snprintf(err, errlen, "join file: seed of %zu bytes", len);
-        return RING_EINVAL;
+        return -EINVAL;
     }
     if (*n == max) {
         snprintf(err, errlen, "join file: more than %zu seeds", max);
-        return RING_E2BIG;
+        return -E2BIG;
     }
     memcpy(item, s, len);
     item[len] = '\0';
@@ -131,7 +131,7 @@ int ringd_join_file_parse(const char *text, size_t len, struct ringd_seed *seeds
     *n = 0;
     if (len > RINGD_JOIN_FILE_BYTES_MAX) {
         snprintf(err, errlen, "join file: larger than %u bytes", RINGD_JOIN_FILE_BYTES_MAX);
-        return RING_E2BIG;
+        return -E2BIG;
     }
     skip_space(&c);
     if (c.p < c.end && *c.p == '[') {

@@ -16,7 +16,7 @@
 
 /*
  * Parses |len| bytes of |text| into |seeds| (room for |max|), storing the count in |*n|.
- * Returns 0, or RING_EINVAL (syntax, a bad seed; one line in |err|), RING_E2BIG (more than
+ * Returns 0, or -EINVAL (syntax, a bad seed; one line in |err|), -E2BIG (more than
  * |max| seeds).
  */
 int ringd_join_file_parse(const char *text, size_t len, struct ringd_seed *seeds, size_t max,

@@ -1,5 +1,6 @@
 /* prom: see prom.h. */
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,7 +141,7 @@ static long count_fds(void)
 {
     DIR *dir = opendir("/proc/self/fd");
     if (dir == NULL) {
-        return -1;
+        return -errno;
     }
     long n = 0;
     for (struct dirent *e = readdir(dir); e != NULL; e = readdir(dir)) {

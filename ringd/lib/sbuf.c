@@ -1,4 +1,5 @@
 /* sbuf: see sbuf.h. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,15 +28,15 @@ void sbuf_reset(struct sbuf *b)
     }
 }
 
-/* Makes room for |extra| more bytes and a NUL. Returns 0 or -1 (and marks the failure). */
+/* Makes room for |extra| more bytes and a NUL. Returns 0 or -ENOBUFS (and marks the failure). */
 static int reserve(struct sbuf *b, size_t extra)
 {
     if (b->failed) {
-        return -1;
+        return -ENOBUFS;
     }
     if (extra > b->bytes_max || b->len + extra > b->bytes_max) {
         b->failed = 1;
-        return -1;
+        return -ENOBUFS;
     }
     size_t need = b->len + extra + 1;
     if (need <= b->cap) {
@@ -48,7 +49,7 @@ static int reserve(struct sbuf *b, size_t extra)
     char *p = realloc(b->data, cap);
     if (p == NULL) {
         b->failed = 1;
-        return -1;
+        return -ENOBUFS;
     }
     b->data = p;
     b->cap = cap;

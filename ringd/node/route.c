@@ -2,21 +2,23 @@
  * route: see route.h. The order of the checks is the order a key travels: not joined yet
  * (nothing else can be right), shard, group, owner.
  */
+#include <errno.h>
 #include <string.h>
 
-#include "route.h"
+#include "err.h"
 #include "ring/error.h"
+#include "route.h"
 #include "subshard.h"
 
 const char *ringd_route_strerror(int rv)
 {
     switch (rv) {
-    case RING_EAGAIN:
+    case UV_EAGAIN:
         return "not joined yet: no seed has answered, or no contact of the key's group is known";
-    case RING_EEMPTY:
+    case -ENODATA:
         return "the ring is empty";
     default:
-        return ring_strerror(rv);
+        return uv_strerror(rv);
     }
 }
 
@@ -37,8 +39,8 @@ static int route_group(struct ringd *d, struct ringd_route *out, uint32_t *idx)
     struct groups_route gr;
     int rv = ringd_groups_route(d, out->placed.key, out->placed.len, &gr);
     if (rv != 0) {
-        /* no group map yet (RING_EEMPTY there) or every contact failed: not routable yet */
-        return rv == RING_EEMPTY ? RING_EAGAIN : rv;
+        /* no group map yet (-ENODATA there) or every contact failed: not routable yet */
+        return rv == -ENODATA ? UV_EAGAIN : rv;
     }
     out->group = gr.group;
     out->group_len = gr.group_len;
@@ -61,10 +63,10 @@ static int route_begin(struct ringd *d, const void *key, size_t key_len, struct 
     memset(out, 0, sizeof(*out));
     *idx_known = 0;
     if (!d->joined) {
-        return RING_EAGAIN;
+        return UV_EAGAIN;
     }
     if (d->ring.ring == NULL) {
-        return RING_EEMPTY;
+        return -ENODATA;
     }
     ringd_place(d, key, key_len, &out->placed);
     if (!ringd_groups_on(d)) {
@@ -86,7 +88,7 @@ int ringd_route(struct ringd *d, const void *key, size_t key_len, struct ringd_r
     if (!known) {
         rv = hashring_lookup(d->ring.ring, out->placed.key, out->placed.len, &idx);
         if (rv != 0) {
-            return rv;
+            return ringd_err_from_ring(rv);
         }
     }
     set_owner(d, idx, out);
@@ -104,7 +106,7 @@ int ringd_route_n(struct ringd *d, const void *key, size_t key_len, size_t n, ui
     }
     int count = hashring_lookup_n(d->ring.ring, out->placed.key, out->placed.len, n, idx);
     if (count < 0) {
-        return count;
+        return ringd_err_from_ring(count);
     }
     set_owner(d, idx[0], out);
     return count;

@@ -27,9 +27,9 @@ struct ringd_route {
 /* Why ringd_route() found no one, for error messages and X-Ring-Error. */
 const char *ringd_route_strerror(int rv);
 
-/* Routes |key|. Returns 0, or: RING_EAGAIN before this node has joined its cluster (its
+/* Routes |key|. Returns 0, or: UV_EAGAIN before this node has joined its cluster (its
  * seeds have not answered: a ring of one would answer every key with itself) or while no
- * contact of the key's group is known or usable; RING_EEMPTY when the ring is empty. The
+ * contact of the key's group is known or usable; -ENODATA when the ring is empty. The
  * pointers in |*out| stay valid until the next ring or group-map rebuild. */
 int ringd_route(struct ringd *d, const void *key, size_t key_len, struct ringd_route *out);
 

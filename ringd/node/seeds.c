@@ -216,7 +216,7 @@ static void read_list(struct ringd_seeds *s)
     int rv = f != NULL && text != NULL && !ferror(f)
                  ? ringd_join_file_parse(text, len, s->list + s->count, RINGD_SEEDS_MAX, &n, err,
                                          sizeof(err))
-                 : RING_EINVAL;
+                 : UV_EINVAL;
     if (rv != 0) {
         ringd_log(&d->log, RINGD_LOG_WARN, "join_file", "path", d->cfg.join_file, "error", err,
                   NULL);

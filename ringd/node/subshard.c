@@ -1,11 +1,13 @@
 /* subshard: see subshard.h. */
 #include "subshard.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "err.h"
 #include "ring/error.h"
 #include "shardset.h"
 
@@ -91,9 +93,9 @@ void ringd_groups_join(struct ringd *d, const struct ring_addr *seeds, size_t n)
 int ringd_groups_route(struct ringd *d, const void *key, size_t key_len, struct groups_route *out)
 {
     if (d->groups == NULL || d->gmap == NULL) {
-        return RING_EEMPTY;
+        return -ENODATA;
     }
     /* d->gmap is built from d->groups' own set (groups_map_refresh()), so it names no group
      * the node lacks: no retry on RING_ENOENT is needed (groups_route()). */
-    return groups_route(d->groups, d->gmap, d->ring.ring, key, key_len, out);
+    return ringd_err_from_ring(groups_route(d->groups, d->gmap, d->ring.ring, key, key_len, out));
 }

@@ -27,7 +27,8 @@ int ringd_groups_recv(struct ringd *d, const struct ring_addr *from, const uint8
 void ringd_groups_pump(struct ringd *d, uint64_t now_ms);
 /* The join seeds (any group's nodes) for meeting the other groups. */
 void ringd_groups_join(struct ringd *d, const struct ring_addr *seeds, size_t n);
-/* Routes |key|: see groups_route(). Returns 0 or its errors. */
+/* Routes |key|: see groups_route(). Returns 0, -ENODATA before the group map exists, or
+ * groups_route()'s errors as errno (ringd_err_from_ring()). */
 int ringd_groups_route(struct ringd *d, const void *key, size_t key_len, struct groups_route *out);
 
 #endif

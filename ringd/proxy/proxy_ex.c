@@ -285,7 +285,7 @@ static int pick(struct px_ex *ex, uint32_t *idx, struct ring_addr *to)
     ex->via_contact = 0;
     struct ringd_route r;
     int rv = ringd_route(d, ex->key, ex->key_len, &r);
-    if (rv == RING_EAGAIN) {
+    if (rv == UV_EAGAIN) {
         /* not joined yet, or every contact of the key's group failed here: wait for a ring
          * or group change (bounded by the retry budget) */
         ex->path = PROXY_PATH_FORWARD;

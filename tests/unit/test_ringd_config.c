@@ -1,5 +1,6 @@
 /* Unit tests for ringd's configuration: defaults, flags, environment and --help. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <criterion/new/assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +45,7 @@ static void parse_ok(char **env, char **args)
 static void parse_fails(char **env, char **args, const char *want)
 {
     int rv = parse_with(env, args);
-    cr_assert(eq(int, rv, RING_EINVAL));
+    cr_assert(eq(int, rv, -EINVAL));
     ASSERT_STR_EQ(err, want);
     cr_assert(eq(ptr, strchr(err, '\n'), NULL));
 }
@@ -257,7 +258,7 @@ Test(ringd_config, every_duration_form)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char arg[64];
         snprintf(arg, sizeof(arg), "--sync-interval=%s", bad[i]);
-        cr_assert(eq(int, parse_with(ENV("POD_IP=10.1.2.3"), ARGS(arg)), RING_EINVAL), "%s",
+        cr_assert(eq(int, parse_with(ENV("POD_IP=10.1.2.3"), ARGS(arg)), -EINVAL), "%s",
                   bad[i]);
         cr_assert(eq(int, strncmp(err, "ringd: --sync-interval: ", 24), 0), "%s", err);
     }
@@ -337,7 +338,7 @@ Test(ringd_config, text_values_follow_the_wire_rule_and_errors_are_escaped)
         char *argv[] = { "ringd", (char *)cases[i].arg, NULL };
         int rv =
             ringd_config_parse(&cfg, cases[i].arg != NULL ? 2 : 1, argv, env, err, sizeof(err));
-        cr_assert(eq(int, rv, RING_EINVAL), "%s", cases[i].want);
+        cr_assert(eq(int, rv, -EINVAL), "%s", cases[i].want);
         ASSERT_STR_EQ(err, cases[i].want);
         for (const char *p = err; *p != '\0'; p++) {
             cr_assert(eq(int, *p == 0x1b, 0), "a raw ESC in: %s", err);
@@ -610,7 +611,7 @@ Test(ringd_config, help_mentions_every_flag_its_variable_and_default)
 Test(ringd_config, a_key_or_insecure_is_required_and_switches_take_no_value)
 {
     parse_ok(NO_ENV, ARGS("--bind", "127.0.0.1:7946"));
-    cr_assert(eq(int, ringd_config_require_key(&cfg, err, sizeof(err)), RING_EINVAL));
+    cr_assert(eq(int, ringd_config_require_key(&cfg, err, sizeof(err)), -EINVAL));
     cr_assert(ne(ptr, strstr(err, "no cluster key"), NULL), "%s", err);
     parse_ok(NO_ENV, ARGS("--bind", "127.0.0.1:7946", "--insecure"));
     cr_assert(eq(u8, cfg.insecure, 1));

@@ -2,6 +2,7 @@
  * parser, so one flag of each kind stands for the others: 0, the most it takes, one more,
  * 2^64 - 1 and garbage, each accepted with its value or refused with its message. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <criterion/new/assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,7 @@ static void refused(const char *flag, const char *value, const char *want)
 {
     char full[512];
     snprintf(full, sizeof(full), "ringd: --%s: %s", flag, want);
-    cr_assert(eq(int, parse_one(flag, value), RING_EINVAL), "--%s=%s", flag, value);
+    cr_assert(eq(int, parse_one(flag, value), -EINVAL), "--%s=%s", flag, value);
     ASSERT_STR_EQ(err, full);
 }
 

@@ -1,6 +1,7 @@
 /* Unit tests for ringd's pure parts: the admin HTTP request reader, the join file, log lines,
  * text buffers, the huge-page allocator rings are built with. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <criterion/new/assert.h>
 #include <string.h>
 
@@ -155,12 +156,12 @@ Test(ringd_joinfile, one_seed_per_line_with_comments)
 
 Test(ringd_joinfile, bad_files_say_why)
 {
-    cr_assert(eq(int, parse_join("[\"10.0.0.1:7946\""), RING_EINVAL));
-    cr_assert(eq(int, parse_join("[\"10.0.0.1:7946\"] x"), RING_EINVAL));
-    cr_assert(eq(int, parse_join("[10]"), RING_EINVAL));
-    cr_assert(eq(int, parse_join("[\"a\\\"b:1\"]"), RING_EINVAL));
-    cr_assert(eq(int, parse_join("[\"nohostport\"]"), RING_EINVAL));
-    cr_assert(eq(int, parse_join("a:1\nb:2\nc:3\nd:4\ne:5\n"), RING_E2BIG));
+    cr_assert(eq(int, parse_join("[\"10.0.0.1:7946\""), -EINVAL));
+    cr_assert(eq(int, parse_join("[\"10.0.0.1:7946\"] x"), -EINVAL));
+    cr_assert(eq(int, parse_join("[10]"), -EINVAL));
+    cr_assert(eq(int, parse_join("[\"a\\\"b:1\"]"), -EINVAL));
+    cr_assert(eq(int, parse_join("[\"nohostport\"]"), -EINVAL));
+    cr_assert(eq(int, parse_join("a:1\nb:2\nc:3\nd:4\ne:5\n"), -E2BIG));
     cr_assert(strstr(err, "more than 4 seeds") != NULL, "%s", err);
 }
 
