@@ -258,8 +258,7 @@ Test(ringd_config, every_duration_form)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char arg[64];
         snprintf(arg, sizeof(arg), "--sync-interval=%s", bad[i]);
-        cr_assert(eq(int, parse_with(ENV("POD_IP=10.1.2.3"), ARGS(arg)), -EINVAL), "%s",
-                  bad[i]);
+        cr_assert(eq(int, parse_with(ENV("POD_IP=10.1.2.3"), ARGS(arg)), -EINVAL), "%s", bad[i]);
         cr_assert(eq(int, strncmp(err, "ringd: --sync-interval: ", 24), 0), "%s", err);
     }
 }
