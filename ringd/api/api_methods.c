@@ -382,18 +382,18 @@ static int m_force_leave(struct ringd *d, const struct rpc_msg *m, msgpack_packe
     }
     char shown[80]; /* the echo is escaped: a client may print it */
     escape_text_buf(shown, sizeof(shown), id.ptr, id.len > 64 ? 64 : id.len);
-    int rv = id.len <= MEMBER_ID_BYTES_MAX ? ringd_force_leave(d, id.ptr, id.len) : RING_ENOENT;
-    if (rv == RING_ENOENT) {
-        return fail(call, rv, "no member \"%s\"", shown);
+    int rv = id.len <= MEMBER_ID_BYTES_MAX ? ringd_force_leave(d, id.ptr, id.len) : UV_ENOENT;
+    if (rv == UV_ENOENT) {
+        return fail(call, RING_ENOENT, "no member \"%s\"", shown);
     }
-    if (rv == RING_EAGAIN) {
+    if (rv == UV_EAGAIN) {
         return fail(call, RING_EINVAL, "%s is alive: force-leave takes a failed member", shown);
     }
-    if (rv == RING_EINVAL) {
-        return fail(call, rv, "%s is this node: it leaves with leave()", shown);
+    if (rv == UV_EINVAL) {
+        return fail(call, RING_EINVAL, "%s is this node: it leaves with leave()", shown);
     }
     if (rv != 0) {
-        return fail(call, rv, "force_leave: %s", ring_strerror(rv));
+        return fail(call, ringd_err_to_ring(rv), "force_leave: %s", uv_strerror(rv));
     }
     rpc_pack_result_begin(pk, m->msgid);
     msgpack_pack_map(pk, 2);
@@ -495,7 +495,8 @@ static int m_release(struct ringd *d, const struct rpc_msg *m, msgpack_packer *p
     int held = ringd_lease_serving(d, (uint32_t)shard, uv_now(d->loop), &epoch);
     int rv = ringd_lease_release(d, (uint32_t)shard);
     if (rv != 0) {
-        return fail(call, rv, "release: this node does not hold that shard%s", "");
+        return fail(call, ringd_err_to_ring(rv), "release: this node does not hold that shard%s",
+                    "");
     }
     rpc_pack_result_begin(pk, m->msgid);
     msgpack_pack_map(pk, 2);
@@ -536,7 +537,7 @@ static int m_keys_op(struct ringd *d, const struct rpc_msg *m, msgpack_packer *p
     const char *why = NULL;
     int rv = ringd_keyring_start(d, op, key.ptr, key.len, &why);
     if (rv < 0) {
-        return fail(call, rv, "%s", why != NULL ? why : ring_strerror(rv));
+        return fail(call, ringd_err_to_ring(rv), "%s", why != NULL ? why : uv_strerror(rv));
     }
     rpc_pack_result_begin(pk, m->msgid);
     msgpack_pack_map(pk, 1);

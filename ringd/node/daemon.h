@@ -336,7 +336,7 @@ void ringd_pump(struct ringd *d);
 void ringd_leave(struct ringd *d, const char *why);
 void ringd_stop(struct ringd *d);
 /* Forces failed member |id| out (swim_force_leave()) and sends the news at once. Returns 0,
- * RING_ENOENT (unknown), RING_EAGAIN (alive) or RING_EINVAL (this node's own id). */
+ * UV_ENOENT (unknown), UV_EAGAIN (alive) or UV_EINVAL (this node's own id). */
 int ringd_force_leave(struct ringd *d, const char *id, size_t id_len);
 void ringd_free(struct ringd *d);
 int ringd_ready(const struct ringd *d);
@@ -410,11 +410,11 @@ int ringd_seeds_add(struct ringd *d, const struct ring_addr *addrs, size_t n);
 void ringd_seeds_close(struct ringd *d);
 
 /* keyring.c: the runtime keyring (ringctl keys). */
-/* enum ringd_keyring_op of |name|, or RING_EINVAL. */
+/* enum ringd_keyring_op of |name|, or UV_EINVAL. */
 int ringd_keyring_op_parse(const char *name, size_t len);
 /* Applies |op| (with |key|: base64, or a fingerprint for use/remove; ignored for list) here,
  * then starts asking every other alive member to. Returns the operation's seq (> 0), or a
- * RING_E* with a reason in |*why| (RING_EAGAIN while another is running). */
+ * negative errno with a reason in |*why| (UV_EAGAIN while another is running). */
 int ringd_keyring_start(struct ringd *d, int op, const char *key, size_t key_len, const char **why);
 /* The current operation's tally (keys_status()). */
 void ringd_keyring_pack_status(const struct ringd *d, msgpack_packer *pk);

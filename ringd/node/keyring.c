@@ -24,6 +24,7 @@
 #include <sodium.h>
 
 #include "daemon.h"
+#include "err.h"
 #include "ring/error.h"
 #include "ring/rpc.h"
 
@@ -47,17 +48,17 @@ int ringd_keyring_op_parse(const char *name, size_t len)
             return (int)i;
         }
     }
-    return RING_EINVAL;
+    return UV_EINVAL;
 }
 
 /* A key as given: its base64 (44 characters) into |key| (*len 32), or a fingerprint (16 hex
- * digits, copied, *len 16). Returns 0 or RING_EINVAL. */
+ * digits, copied, *len 16). Returns 0 or UV_EINVAL. */
 static int key_parse(const char *text, size_t len, uint8_t key[SEAL_KEY_BYTES], size_t *key_len)
 {
     if (len == SEAL_FINGERPRINT_LEN - 1) {
         for (size_t i = 0; i < len; i++) {
             if (strchr("0123456789abcdef", text[i]) == NULL || text[i] == '\0') {
-                return RING_EINVAL;
+                return UV_EINVAL;
             }
         }
         memcpy(key, text, len);
@@ -71,7 +72,7 @@ static int key_parse(const char *text, size_t len, uint8_t key[SEAL_KEY_BYTES], 
                                sodium_base64_VARIANT_ORIGINAL);
     if (rv != 0 || end != text + len || n != SEAL_KEY_BYTES) {
         sodium_memzero(buf, sizeof(buf));
-        return RING_EINVAL;
+        return UV_EINVAL;
     }
     memcpy(key, buf, SEAL_KEY_BYTES);
     sodium_memzero(buf, sizeof(buf));
@@ -80,7 +81,7 @@ static int key_parse(const char *text, size_t len, uint8_t key[SEAL_KEY_BYTES], 
 }
 
 /* Applies |op| with |text| (the key or fingerprint as given) to this node's keyring. Returns
- * 0 or a RING_E* with a reason in |why|. */
+ * 0 or a negative errno with a reason in |why|. */
 static int apply_local(struct ringd *d, int op, const char *text, size_t len, const char **why)
 {
     uint8_t key[SEAL_KEY_BYTES];
@@ -93,7 +94,7 @@ static int apply_local(struct ringd *d, int op, const char *text, size_t len, co
         (op == RINGD_KEYRING_INSTALL && key_len != SEAL_KEY_BYTES)) {
         *why = op == RINGD_KEYRING_INSTALL ? "not a base64 32-byte key"
                                            : "not a base64 32-byte key or a fingerprint";
-        return RING_EINVAL;
+        return UV_EINVAL;
     }
     int rv = 0;
     if (op == RINGD_KEYRING_INSTALL) {
@@ -110,7 +111,7 @@ static int apply_local(struct ringd *d, int op, const char *text, size_t len, co
                                    : NULL;
     }
     sodium_memzero(key, sizeof(key));
-    return rv;
+    return ringd_err_from_ring(rv);
 }
 
 /* The strict mode keyring queries need: keys, and no plaintext in either direction. */
@@ -144,14 +145,14 @@ static void log_op(struct ringd *d, int op, const char *from, int rv, const char
               "from", from, "primary", fp, "error",
               rv == 0       ? ""
               : why != NULL ? why
-                            : ring_strerror(rv),
+                            : uv_strerror(rv),
               NULL);
 }
 
 void ringd_keyring_serve(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk)
 {
     struct rpc_bytes op_name, key = { NULL, 0 };
-    int op = RING_EINVAL;
+    int op = UV_EINVAL;
     if (rpc_param_bytes(m, 0, &op_name) == 0) {
         op = ringd_keyring_op_parse(op_name.ptr, op_name.len);
     }
@@ -171,8 +172,9 @@ void ringd_keyring_serve(struct ringd *d, const struct rpc_msg *m, msgpack_packe
         log_op(d, op, "peer", rv, why);
     }
     if (rv != 0) {
-        why = why != NULL ? why : ring_strerror(rv);
-        rpc_pack_error(pk, m->msgid, rv, why, strlen(why));
+        /* The peer's answer carries the wire's RING_E* name (err.h). */
+        why = why != NULL ? why : uv_strerror(rv);
+        rpc_pack_error(pk, m->msgid, ringd_err_to_ring(rv), why, strlen(why));
         return;
     }
     rpc_pack_result_begin(pk, m->msgid);
@@ -342,11 +344,11 @@ int ringd_keyring_start(struct ringd *d, int op, const char *key, size_t key_len
     *why = NULL;
     if (!strict(d)) {
         *why = "the runtime keyring needs --keyfile and no --insecure or --gossip-*-plaintext";
-        return RING_EINVAL;
+        return UV_EINVAL;
     }
     if (d->keyop != NULL && d->keyop->pending > 0) {
         *why = "another keys operation is still running";
-        return RING_EAGAIN;
+        return UV_EAGAIN;
     }
     int rv = apply_local(d, op, key, key_len, why);
     if (op != RINGD_KEYRING_LIST) {
@@ -358,7 +360,7 @@ int ringd_keyring_start(struct ringd *d, int op, const char *key, size_t key_len
     ringd_keyring_free(d);
     struct ringd_keyop *o = calloc(1, sizeof(*o));
     if (o == NULL) {
-        return RING_ENOMEM;
+        return UV_ENOMEM;
     }
     o->d = d;
     o->op = op;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "lease_glue.h"
+#include "err.h"
 #include "prom.h"
 #include "ring/codec.h"
 #include "ring/error.h"
@@ -256,9 +257,9 @@ int ringd_lease_get(const struct ringd *d, uint32_t shard, uint64_t now,
                     struct lease_shard_info *out)
 {
     if (d->leases == NULL) {
-        return RING_EINVAL;
+        return UV_EINVAL;
     }
-    return lease_get(d->leases->l, shard, now, out);
+    return ringd_err_from_ring(lease_get(d->leases->l, shard, now, out));
 }
 
 static int id_less(const char *a, size_t alen, const char *b, size_t blen)
@@ -295,14 +296,14 @@ int ringd_lease_minority(const struct ringd *d)
 int ringd_lease_release(struct ringd *d, uint32_t shard)
 {
     if (d->leases == NULL) {
-        return RING_EINVAL;
+        return UV_EINVAL;
     }
     int rv = lease_release(d->leases->l, shard, uv_now(d->loop));
     if (rv == 0) {
         d->leases->m.releases_by_app++;
         ringd_pump(d);
     }
-    return rv;
+    return ringd_err_from_ring(rv);
 }
 
 enum ringd_lease_gate ringd_lease_gate_decide(int serving, int minority, uint64_t now,

@@ -77,14 +77,15 @@ void ringd_leases_handoff(struct ringd *d, ringd_lease_done_cb done);
 /* 1 when this node may act on |shard| at |now| (always, without --exclusive), with its
  * epoch in |*epoch| (0 without --exclusive; may be NULL). */
 int ringd_lease_serving(const struct ringd *d, uint32_t shard, uint64_t now, uint64_t *epoch);
-/* |shard|'s state at |now|. Returns 0, or RING_EINVAL (no such shard, or no --exclusive). */
+/* |shard|'s state at |now|. Returns 0, or UV_EINVAL (no such shard, or no --exclusive). */
 int ringd_lease_get(const struct ringd *d, uint32_t shard, uint64_t now,
                     struct lease_shard_info *out);
 /* 1 when this node cannot hear from a majority of the members it knows (alive, suspect and
  * faulty ones vote; only alive ones answer; a tie goes to the half with the lowest id): it
  * can neither acquire nor renew a lease. */
 int ringd_lease_minority(const struct ringd *d);
-/* The app is done with |shard|. Returns lease_release()'s codes. */
+/* The app is done with |shard|. Returns 0, UV_EINVAL without --exclusive, or lease_release()'s
+ * codes as errno (ringd_err_from_ring()). */
 int ringd_lease_release(struct ringd *d, uint32_t shard);
 
 /* What the proxy does with a request for a shard (pure, for tests): */

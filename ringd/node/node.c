@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "err.h"
 #include "hugemem.h"
 #include "lease_glue.h"
 #include "shardset.h"
@@ -455,7 +456,7 @@ int ringd_force_leave(struct ringd *d, const char *id, size_t id_len)
         ringd_log(&d->log, RINGD_LOG_INFO, "force_leave", "id", shown, NULL);
         ringd_pump(d); /* the left record goes out now, and the ring is rebuilt this iteration */
     }
-    return rv;
+    return ringd_err_from_ring(rv);
 }
 
 static void on_leave_timer(uv_timer_t *t)

@@ -278,8 +278,8 @@ Test(ringd_glue, without_exclusive_every_shard_is_served_with_epoch_0)
     cr_assert(eq(u64, epoch, 0));
     cr_assert(eq(int, ringd_lease_gate(&d, 5, 1000, 0, &epoch), LEASE_GATE_SERVE));
     struct lease_shard_info info;
-    cr_assert(eq(int, ringd_lease_get(&d, 5, 1000, &info), RING_EINVAL));
-    cr_assert(eq(int, ringd_lease_release(&d, 5), RING_EINVAL));
+    cr_assert(eq(int, ringd_lease_get(&d, 5, 1000, &info), UV_EINVAL));
+    cr_assert(eq(int, ringd_lease_release(&d, 5), UV_EINVAL));
 }
 
 Test(ringd_glue, a_lease_not_yet_held_is_not_served)
@@ -298,7 +298,7 @@ Test(ringd_glue, a_lease_not_yet_held_is_not_served)
         cr_assert(eq(u8, info.state, LEASE_NONE));
     }
     struct lease_shard_info info;
-    cr_assert(eq(int, ringd_lease_get(&d, 16, 10, &info), RING_EINVAL), "no such shard");
+    cr_assert(eq(int, ringd_lease_get(&d, 16, 10, &info), UV_EINVAL), "no such shard");
     d.leases = NULL;
     lease_del(ls.l);
 }
