@@ -346,7 +346,7 @@ static int m_join(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     }
     rv = ringd_seeds_add(d, addrs, count);
     if (rv != 0) {
-        return fail(call, rv, "join: too many seeds%s", "");
+        return fail(call, ringd_err_to_ring(rv), "join: too many seeds%s", "");
     }
     rpc_pack_result_begin(pk, m->msgid);
     msgpack_pack_map(pk, 1);

@@ -29,7 +29,7 @@ int ringd_addr_from_sockaddr(const struct sockaddr *sa, struct ring_addr *out)
         }
         return 0;
     }
-    return -1;
+    return UV_EAFNOSUPPORT;
 }
 
 void ringd_addr_to_sockaddr(const struct ring_addr *a, int v6_socket, struct sockaddr_storage *ss)

@@ -377,7 +377,7 @@ int ringd_holding_own_keys(const struct ringd *d);
 /* udp.c: UDP gossip; addr.c: address conversions */
 int ringd_udp_start(struct ringd *d);
 void ringd_udp_send(struct ringd *d, const struct ring_addr *to, const uint8_t *buf, size_t len);
-/* sockaddr <-> ring_addr (IPv4-mapped IPv6 becomes IPv4). Return 0 or -1. */
+/* sockaddr <-> ring_addr (IPv4-mapped IPv6 becomes IPv4). Returns 0 or UV_EAFNOSUPPORT. */
 int ringd_addr_from_sockaddr(const struct sockaddr *sa, struct ring_addr *out);
 void ringd_addr_to_sockaddr(const struct ring_addr *a, int v6_socket, struct sockaddr_storage *ss);
 /* The sockaddr of a numeric host:port from the config. Returns 0 or a uv error. */
@@ -405,7 +405,8 @@ void ringd_stream_close_all(struct ringd *d);
 int ringd_seeds_start(struct ringd *d);
 /* Re-reads the join file and re-resolves every seed now (SIGHUP). */
 void ringd_seeds_reload(struct ringd *d);
-/* Adds numeric seeds given by the API and joins through them now. */
+/* Adds numeric seeds given by the API and joins through them now. Returns 0, or UV_E2BIG past
+ * SWIM_SEEDS_MAX seeds given this way. */
 int ringd_seeds_add(struct ringd *d, const struct ring_addr *addrs, size_t n);
 void ringd_seeds_close(struct ringd *d);
 
@@ -426,7 +427,7 @@ void ringd_keyring_free(struct ringd *d);
 
 /* envelope.c */
 /* (Re)reads --keyfile into d->keys; without --keyfile does nothing. On error logs it and keeps
- * the keys it had. Returns 0 or -1. */
+ * the keys it had. Returns 0 or a negative errno. */
 int ringd_keys_load(struct ringd *d);
 int ringd_encrypting(const struct ringd *d);
 /* The node opens its gossip-port connections with the session handshake: it has keys and
@@ -442,7 +443,8 @@ void ringd_envelope_free(struct ringd *d);
 /* The wall clock in Unix ms: sealed datagrams are stamped with it. */
 uint64_t ringd_wall_ms(void);
 /* Seals |len| bytes of |in| for |context| (SEAL_DATAGRAM or SEAL_STREAM) into |out| (|cap|
- * bytes), or copies them when the node does not encrypt. Returns the length or a RING_E*. */
+ * bytes), or copies them when the node does not encrypt. Returns the length or a negative
+ * errno (UV_ENOBUFS when |cap| is too small). */
 ssize_t ringd_seal(struct ringd *d, int context, const uint8_t *in, size_t len, uint8_t *out,
                    size_t cap);
 /* Opens what |from| sent: the plaintext (|in| itself when the node does not encrypt, else

@@ -24,6 +24,7 @@
 #include <sodium.h>
 
 #include "daemon.h"
+#include "err.h"
 #include "ring/error.h"
 #include "ring/replay.h"
 
@@ -41,15 +42,16 @@ static int read_small_file(const char *path, char *buf, size_t cap, size_t *len,
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        snprintf(err, errlen, "%s", strerror(errno));
-        return -1;
+        int rv = -errno;
+        snprintf(err, errlen, "%s", strerror(-rv));
+        return rv;
     }
     *len = fread(buf, 1, cap, f);
     int bad = ferror(f) || !feof(f);
     fclose(f);
     if (bad) {
         snprintf(err, errlen, "unreadable or larger than %d bytes", KEYFILE_BYTES_MAX);
-        return -1;
+        return UV_EFBIG;
     }
     return 0;
 }
@@ -61,20 +63,20 @@ int ringd_keys_load(struct ringd *d)
     }
     if (sodium_init() < 0) {
         ringd_log(&d->log, RINGD_LOG_ERROR, "keys", "error", "libsodium failed to start", NULL);
-        return -1;
+        return UV_EIO;
     }
     char text[KEYFILE_BYTES_MAX + 1], err[160];
     size_t len = 0;
     struct seal_keyring kr;
     int rv = read_small_file(d->cfg.keyfile, text, sizeof(text), &len, err, sizeof(err));
     if (rv == 0 && seal_keyring_parse(&kr, text, len, err, sizeof(err)) != 0) {
-        rv = -1;
+        rv = UV_EINVAL;
     }
     sodium_memzero(text, sizeof(text));
     if (rv != 0) {
         /* On a reload the old keys stay: better the old ring than none. */
         ringd_log(&d->log, RINGD_LOG_ERROR, "keys", "file", d->cfg.keyfile, "error", err, NULL);
-        return -1;
+        return rv;
     }
     seal_keyring_clear(&d->keys);
     d->keys = kr;
@@ -182,14 +184,15 @@ ssize_t ringd_seal(struct ringd *d, int context, const uint8_t *in, size_t len, 
 {
     if (!ringd_encrypting(d) || d->cfg.gossip_send_plaintext) {
         if (cap < len) {
-            return RING_ENOBUFS;
+            return UV_ENOBUFS;
         }
         memmove(out, in, len);
         return (ssize_t)len;
     }
     uint8_t nonce[SEAL_NONCE_BYTES];
     randombytes_buf(nonce, sizeof(nonce));
-    return seal_encrypt(&d->keys, context, ringd_wall_ms(), nonce, in, len, out, cap);
+    ssize_t n = seal_encrypt(&d->keys, context, ringd_wall_ms(), nonce, in, len, out, cap);
+    return n < 0 ? ringd_err_from_ring((int)n) : n;
 }
 
 static void log_refusal(struct ringd *d, uint64_t *last_ms, const struct ring_addr *from,
@@ -227,7 +230,8 @@ static const uint8_t *open_plaintext(struct ringd *d, const struct ring_addr *fr
     return out;
 }
 
-/* The replay filter's verdict on an authenticated datagram: 0, or -1 (counted, logged). */
+/* The replay filter's verdict on an authenticated datagram: 0, or its refusal as errno
+ * (counted, logged). */
 static int admit(struct ringd *d, const struct ring_addr *from, uint64_t sent_ms,
                  const uint8_t *nonce)
 {
@@ -241,7 +245,7 @@ static int admit(struct ringd *d, const struct ring_addr *from, uint64_t sent_ms
         d->m.replays_refused++;
         log_refusal(d, &d->replay_logged_ms, from, "replayed sealed datagram");
     }
-    return rv == 0 ? 0 : -1;
+    return ringd_err_from_ring(rv);
 }
 
 const uint8_t *ringd_open(struct ringd *d, int context, const struct ring_addr *from,

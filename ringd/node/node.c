@@ -166,7 +166,7 @@ static int ring_build(struct ringd *d, struct ringd_ring *out)
     size_t count = members_count(t);
     struct hashring_member *hm = calloc(count + 1, sizeof(*hm));
     if (hm == NULL) {
-        return RING_ENOMEM;
+        return UV_ENOMEM;
     }
     size_t n = 0;
     for (size_t i = 0; i < count; i++) {
@@ -183,14 +183,14 @@ static int ring_build(struct ringd *d, struct ringd_ring *out)
     int rv = hashring_new_from(&out->ring, d->ring.ring, hm, n, &hc, ringd_hugemem());
     free(hm);
     if (rv != 0) {
-        return rv;
+        return ringd_err_from_ring(rv);
     }
     out->addrs = calloc(n + 1, sizeof(*out->addrs));
     out->shares = calloc(n + 1, sizeof(*out->shares));
     out->restarting = calloc(n + 1, sizeof(*out->restarting));
     if (out->addrs == NULL || out->shares == NULL || out->restarting == NULL) {
         ring_free(out);
-        return RING_ENOMEM;
+        return UV_ENOMEM;
     }
     for (uint32_t i = 0; i < n; i++) {
         const struct hashring_member *m = hashring_member(out->ring, i);
@@ -206,7 +206,7 @@ static int ring_build(struct ringd *d, struct ringd_ring *out)
     out->routes = members_routes_checksum(t);
     if (ringd_view_pack_owners(out) != 0) {
         ring_free(out);
-        return RING_ENOMEM;
+        return UV_ENOMEM;
     }
     return 0;
 }
@@ -219,7 +219,7 @@ static void rebuild_ring(struct ringd *d)
     if (rv != 0) {
         /* The old ring keeps serving; the next loop iteration tries again. */
         if (d->m.ring_builds_failed++ == 0) {
-            ringd_log(&d->log, RINGD_LOG_ERROR, "ring_build_failed", "error", ring_strerror(rv),
+            ringd_log(&d->log, RINGD_LOG_ERROR, "ring_build_failed", "error", uv_strerror(rv),
                       NULL);
         }
         return;
@@ -395,10 +395,11 @@ int ringd_start(struct ringd *d)
     if (d->dgram == NULL || d->dgram_wire == NULL) {
         return UV_ENOMEM;
     }
-    if (ringd_keys_load(d) != 0) {
-        return UV_EINVAL;
+    int rv = ringd_keys_load(d);
+    if (rv != 0) {
+        return rv;
     }
-    int rv = ringd_envelope_start(d);
+    rv = ringd_envelope_start(d);
     if (rv != 0) {
         return rv;
     }

@@ -322,7 +322,7 @@ int ringd_seeds_add(struct ringd *d, const struct ring_addr *addrs, size_t n)
             continue;
         }
         if (s->api_count == SWIM_SEEDS_MAX) {
-            return RING_E2BIG;
+            return UV_E2BIG;
         }
         s->api[s->api_count++] = addrs[i];
     }

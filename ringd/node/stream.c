@@ -33,12 +33,14 @@
  *
  * Reads never take more than the frame: the header first, then exactly its length.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
 
 #include "daemon.h"
+#include "err.h"
 #include "view_pack.h"
 #include "ring/error.h"
 #include "ring/fwd.h"
@@ -229,13 +231,14 @@ static struct ringd_stream *stream_new(struct ringd *d, int outgoing, uint64_t t
 }
 
 /* Makes |payload| (|len| bytes; may be st->out) the frame to send: under the session, or
- * plaintext (a stream without a session: no keys, or a plaintext rollout). Returns 0 or -1. */
+ * plaintext (a stream without a session: no keys, or a plaintext rollout). Returns 0, UV_ENOMEM,
+ * or UV_EMSGSIZE when it does not fit a frame. */
 static int set_frame(struct ringd_stream *st, const void *payload, size_t len)
 {
     size_t cap = len + (st->secure ? SESSION_OVERHEAD_BYTES : 0);
     uint8_t *frame = malloc(CODEC_FRAME_HEADER_BYTES + (cap > 0 ? cap : 1));
     if (frame == NULL) {
-        return -1;
+        return UV_ENOMEM;
     }
     uint8_t *body = frame + CODEC_FRAME_HEADER_BYTES;
     ssize_t n = (ssize_t)len;
@@ -246,7 +249,7 @@ static int set_frame(struct ringd_stream *st, const void *payload, size_t len)
     }
     if (n < 0 || (size_t)n > CODEC_FRAME_BYTES_MAX) {
         free(frame);
-        return -1;
+        return UV_EMSGSIZE;
     }
     codec_frame_header(frame, (uint32_t)n);
     free(st->out);
@@ -256,7 +259,9 @@ static int set_frame(struct ringd_stream *st, const void *payload, size_t len)
 }
 
 /* Replaces the frame read with its plaintext (opened under the session, or checked to be
- * plaintext on a stream without one). Returns 0, or -1 when it must be dropped (counted). */
+ * plaintext on a stream without one). Returns 0, or why it must be dropped (counted): the
+ * session's refusal (as errno), -ENODATA for an empty message, UV_EPROTO for a sealed frame
+ * outside a session. */
 static int open_frame(struct ringd_stream *st)
 {
     struct ringd *d = st->d;
@@ -266,17 +271,17 @@ static int open_frame(struct ringd_stream *st)
         if (n < 0) {
             d->m.stream_auth_failures++;
             log_refusal(d, &st->peer, "a frame does not open under the session");
-            return -1;
+            return ringd_err_from_ring((int)n);
         }
         if (n == 0) {
-            return -1; /* an empty message is no request */
+            return -ENODATA; /* an empty message is no request */
         }
         len = (size_t)n;
     } else if (seal_is_sealed(st->in, st->in_len)) {
         /* a sealed frame without a session: streams are sealed only under sessions */
         d->m.sealed_refused++;
         log_refusal(d, &st->peer, "a sealed frame outside a session");
-        return -1;
+        return UV_EPROTO;
     } else {
         len = st->in_len;
     }
@@ -310,11 +315,12 @@ static int start_plaintext(struct ringd_stream *st)
     st->secure = 0;
     st->flexible = 0;
     st->phase = PHASE_FRAME;
-    return uv_timer_start(&st->timer, on_timeout, STREAM_IN_TIMEOUT_MS, 0) == 0 ? 0 : -1;
+    return uv_timer_start(&st->timer, on_timeout, STREAM_IN_TIMEOUT_MS, 0);
 }
 
-/* Called after the header arrived: checks it and gives the payload a buffer. Returns 0 or -1
- * (counted). */
+/* Called after the header arrived: checks it and gives the payload a buffer. Returns 0, or
+ * (counted) UV_EPROTO for a header that is not what this phase takes, UV_EMSGSIZE for a frame
+ * over the bound, UV_ENOMEM. */
 static int start_payload(struct ringd_stream *st)
 {
     struct ringd *d = st->d;
@@ -324,7 +330,8 @@ static int start_payload(struct ringd_stream *st)
          * is refused by its header, before a byte of it is read */
         uint32_t want = st->phase == PHASE_HELLO ? SESSION_HELLO_BYTES : SESSION_CONFIRM_BYTES;
         if (!bad && st->flexible && st->phase == PHASE_HELLO && st->in_len != want) {
-            return start_plaintext(st) == 0 ? start_payload(st) : -1;
+            int rv = start_plaintext(st);
+            return rv == 0 ? start_payload(st) : rv;
         }
         if (bad || st->in_len != want) {
             /* what a node without keys sends first: counted as the envelope counts a
@@ -332,13 +339,13 @@ static int start_payload(struct ringd_stream *st)
             d->m.stream_handshake_failures++;
             d->m.plaintext_refused += st->phase == PHASE_HELLO;
             log_refusal(d, &st->peer, "first frames are not a handshake (a node without keys?)");
-            return -1;
+            return UV_EPROTO;
         }
         st->payload = 1;
         return 0;
     }
     if (bad) {
-        return -1;
+        return UV_EPROTO;
     }
     /* refused by its header, before a byte of it is buffered: swim bounds what it accepts
      * by its table's size (a frame under a session or an envelope carries a tag too) */
@@ -346,11 +353,11 @@ static int start_payload(struct ringd_stream *st)
                                      : swim_stream_bytes_max(d->swim, st->outgoing ? st->token : 0);
     if (st->in_len > max + SEAL_OVERHEAD_BYTES) {
         d->m.streams_refused++;
-        return -1;
+        return UV_EMSGSIZE;
     }
     st->in = malloc(st->in_len);
     st->payload = st->in != NULL;
-    return st->payload ? 0 : -1;
+    return st->payload ? 0 : UV_ENOMEM;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -538,7 +545,7 @@ static uint64_t out_timeout_ms(const struct ringd *d)
 }
 
 /* The request to send: a frame now without keys; with keys, its plaintext kept until the
- * handshake gives the session it goes under. Returns 0 or -1. */
+ * handshake gives the session it goes under. Returns 0 or UV_ENOMEM (or set_frame()'s). */
 static int set_request(struct ringd_stream *st, const uint8_t *data, size_t len)
 {
     if (!st->secure) {
@@ -546,7 +553,7 @@ static int set_request(struct ringd_stream *st, const uint8_t *data, size_t len)
     }
     st->out = malloc(len > 0 ? len : 1);
     if (st->out == NULL) {
-        return -1;
+        return UV_ENOMEM;
     }
     memcpy(st->out, data, len);
     st->out_len = len;

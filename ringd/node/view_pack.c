@@ -46,7 +46,7 @@ int ringd_view_pack_owners(struct ringd_ring *r)
     }
     if (r->owner_offs == NULL || b.error != 0) {
         rpc_buf_free(&b);
-        return RING_ENOMEM;
+        return UV_ENOMEM;
     }
     r->owner_offs[n] = b.len;
     r->owners = b.data; /* NULL for an empty ring: nothing to look up */

@@ -13,7 +13,7 @@ void view_pack_key_str(msgpack_packer *pk, const char *k, const char *v, size_t 
 void view_pack_key_u64(msgpack_packer *pk, const char *k, uint64_t v);
 
 /* Packs every ring member's lookup answer, the map {"id", "address"}, into r->owners (with
- * r->owner_offs). Returns 0 or RING_ENOMEM. */
+ * r->owner_offs). Returns 0 or UV_ENOMEM. */
 int ringd_view_pack_owners(struct ringd_ring *r);
 
 /* members()'s answer, {"members": [{id, address, status, incarnation, weight, group, labels,
