@@ -408,7 +408,7 @@ enum kind {
 };
 
 /* Row flags. */
-#define ZERO_OFF       0x01 /* duration: a bare "0" turns it off (stored as 0) */
+#define ZERO_OFF       0x01 /* duration: 0 ("0", "0s", ...) turns it off (stored as 0) */
 #define SIZE_ZERO_NONE 0x02 /* size: 0 means no limit (and the message says so) */
 #define ADDR_NUMERIC   0x04 /* a numeric IP, not a name (listen and advertise addresses) */
 #define ADDR_PORT_OPT  0x08 /* the port may be left out (stored as 0) */
@@ -674,7 +674,10 @@ static int kind_duration(const struct opt *o, const char *v, struct ringd_config
                          struct errbuf *e)
 {
     uint32_t ms = 0;
-    if ((o->flags & ZERO_OFF) != 0 && strcmp(v, "0") == 0) {
+    uint64_t zero = 1;
+    /* "0", and a zero with a unit ("0s") as Go's and systemd's durations accept it. */
+    if ((o->flags & ZERO_OFF) != 0 &&
+        (strcmp(v, "0") == 0 || (parse_duration(v, &zero) == 0 && zero == 0))) {
         store_uint(o, c, 0);
         return 0;
     }

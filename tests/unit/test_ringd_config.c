@@ -433,6 +433,15 @@ Test(ringd_config, local_listener_limits_default_parse_and_bound)
     parse_ok(ENV("POD_IP=10.1.2.3"), ARGS("--api-output-max", "4096", "--api-timeout", "1m"));
     cr_assert(eq(u32, cfg.api_output_max_bytes, 4096));
     cr_assert(eq(u32, cfg.api_idle_timeout_ms, 60000));
+    /* A duration that 0 turns off takes a zero with a unit too; one that 0 does not stays
+     * refused, "0s" as "0". */
+    parse_ok(ENV("POD_IP=10.1.2.3"),
+             ARGS("--api-timeout", "0s", "--drain-timeout", "0ms", "--delayed-rebalance", "0m"));
+    cr_assert(eq(u32, cfg.api_idle_timeout_ms, 0));
+    cr_assert(eq(u32, cfg.drain_timeout_ms, 0));
+    cr_assert(eq(u32, cfg.restart_hold_ms, 0));
+    parse_fails(ENV("POD_IP=10.1.2.3"), ARGS("--header-timeout=0s"),
+                "ringd: --header-timeout: duration \"0s\" is out of range (expected 1ms to 24h)");
     parse_fails(ENV("POD_IP=10.1.2.3"), ARGS("--api-output-max=1K"),
                 "ringd: --api-output-max: size \"1K\" is too small (at least 4K)");
     parse_fails(ENV("POD_IP=10.1.2.3"), ARGS("--api-output-max=17M"),
