@@ -18,6 +18,7 @@ extern char **environ;
 int main(int argc, char **argv)
 {
     static struct ringd d;
+    struct ringd_admin *admin = NULL;
     char err[512];
     if (ringd_config_parse(&d.cfg, argc, argv, environ, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s\n", err);
@@ -45,7 +46,7 @@ int main(int argc, char **argv)
         rv = ringd_api_start(&d);
     }
     if (rv == 0) {
-        rv = ringd_admin_start(&d);
+        rv = ringd_admin_start(&d, &admin);
     }
     if (rv == 0) {
         rv = ringd_proxy_start(&d);
@@ -67,7 +68,7 @@ int main(int argc, char **argv)
     uv_run(d.loop, UV_RUN_DEFAULT);
     ringd_health_free(&d);
     ringd_proxy_free(&d);
-    ringd_admin_free(&d);
+    ringd_admin_free(admin);
     ringd_api_free(&d);
     ringd_free(&d);
     uv_loop_close(d.loop);

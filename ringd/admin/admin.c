@@ -45,7 +45,7 @@
 #define ADMIN_DRAIN_WAIT_MS_DEFAULT 20000
 
 struct admin_conn {
-    struct ringd *d;
+    struct ringd_admin *a;
     struct list link; /* in ringd_admin.conns */
     uv_tcp_t tcp;
     uv_timer_t timer;
@@ -71,7 +71,9 @@ struct admin_conn {
 enum admin_phase { PHASE_HEAD, PHASE_IDLE, PHASE_SEND, PHASES };
 static const char *const phase_names[PHASES] = { "header", "idle", "send" };
 
+/* Admin's state, owned by main.c (ringd_admin_start()); the node's view is read through |d|. */
 struct ringd_admin {
+    struct ringd *d;
     uv_tcp_t listen;
     struct list conns;
     size_t conn_count;
@@ -95,7 +97,7 @@ static void conn_close(struct admin_conn *c)
         return;
     }
     c->closing = 1;
-    struct ringd_admin *a = c->d->admin;
+    struct ringd_admin *a = c->a;
     list_remove(&c->link);
     a->conn_count--;
     uv_close((uv_handle_t *)&c->tcp, on_closed);
@@ -104,13 +106,16 @@ static void conn_close(struct admin_conn *c)
 
 /* ---- handlers: each writes a body into |b| and returns the status --------------------- */
 
-/* An error body, the shape of the local API's errors: {"code": RING_E* name, "message"}.
- * Returns |status|. */
+/* An error body, the shape of the local API's errors: {"code": RING_E* name, "message"}, the
+ * name converted from |err| (a negative errno) here, the one place admin packs an error, as the
+ * API does (err.h): -ENODATA answers "EEMPTY". Returns |status|. */
 static int json_error(struct sbuf *b, int status, int err, const char *message)
 {
+    /* the wire's name for err */
+    const char *code = ring_err_name(ringd_err_to_ring(err));
     sbuf_reset(b);
     sbuf_adds(b, "{\"code\":");
-    escape_json(b, ring_err_name(err), strlen(ring_err_name(err)));
+    escape_json(b, code, strlen(code));
     sbuf_adds(b, ",\"message\":");
     escape_json(b, message, strlen(message));
     sbuf_adds(b, "}\n");
@@ -148,9 +153,10 @@ static void json_member(struct ringd *d, struct sbuf *b, const struct member *m)
     sbuf_printf(b, "},\"share\":%.6f}", share);
 }
 
-static int h_members(struct ringd *d, const struct http_request *req, struct sbuf *b)
+static int h_members(struct ringd_admin *a, const struct http_request *req, struct sbuf *b)
 {
     (void)req;
+    struct ringd *d = a->d;
     const struct members *t = swim_members(d->swim);
     sbuf_adds(b, "{\"members\":[");
     for (size_t i = 0; i < members_count(t); i++) {
@@ -163,12 +169,13 @@ static int h_members(struct ringd *d, const struct http_request *req, struct sbu
     return 200;
 }
 
-static int h_ring(struct ringd *d, const struct http_request *req, struct sbuf *b)
+static int h_ring(struct ringd_admin *a, const struct http_request *req, struct sbuf *b)
 {
     (void)req;
+    struct ringd *d = a->d;
     const struct hashring *r = d->ring.ring;
     if (r == NULL) {
-        return json_error(b, 503, RING_EAGAIN, "the ring is not built yet");
+        return json_error(b, 503, UV_EAGAIN, "the ring is not built yet");
     }
     /* checksums in JSON are 16 hex digits in a string, as ringctl shows them: a JSON number
      * above 2^53 loses digits in JavaScript and jq */
@@ -233,7 +240,7 @@ static size_t lookup_n(const struct http_request *req)
 {
     char v[8];
     int len = http_query_param(req->query, "n", v, sizeof(v));
-    if (len == RING_ENOENT) {
+    if (len == UV_ENOENT) {
         return 1;
     }
     char *end = v;
@@ -243,22 +250,23 @@ static size_t lookup_n(const struct http_request *req)
 
 /* /v1/lookup?key=K[&n=N]: {"key", the primary's fields, "owners": [N answers in ring order]},
  * the shape of `ringctl lookup --json` with or without -n. */
-static int h_lookup(struct ringd *d, const struct http_request *req, struct sbuf *b)
+static int h_lookup(struct ringd_admin *a, const struct http_request *req, struct sbuf *b)
 {
+    struct ringd *d = a->d;
     char key[HTTP_TARGET_BYTES_MAX + 1];
     int len = http_query_param(req->query, "key", key, sizeof(key));
     if (len < 0) {
-        return json_error(b, 400, RING_EINVAL, "missing or malformed ?key=");
+        return json_error(b, 400, UV_EINVAL, "missing or malformed ?key=");
     }
     size_t n = lookup_n(req);
     if (n == 0) {
-        return json_error(b, 400, RING_ERANGE, "n must be an integer from 1 to 64");
+        return json_error(b, 400, UV_ERANGE, "n must be an integer from 1 to 64");
     }
     uint32_t owners[HASHRING_REPLICAS_MAX];
     struct ringd_route r, one;
     int count = ringd_route_n(d, key, (size_t)len, n, owners, &r);
     if (count < 0) {
-        return json_error(b, 503, ringd_err_to_ring(count), ringd_route_strerror(count));
+        return json_error(b, 503, count, ringd_route_strerror(count));
     }
     sbuf_adds(b, "{\"key\":");
     escape_json(b, key, (size_t)len);
@@ -275,17 +283,17 @@ static int h_lookup(struct ringd *d, const struct http_request *req, struct sbuf
     return 200;
 }
 
-static int h_metrics(struct ringd *d, const struct http_request *req, struct sbuf *b)
+static int h_metrics(struct ringd_admin *a, const struct http_request *req, struct sbuf *b)
 {
     (void)req;
-    ringd_metrics_text(d, b, d->admin->http_requests);
+    ringd_metrics_text(a->d, b, a->http_requests);
     return 200;
 }
 
-static int h_healthz(struct ringd *d, const struct http_request *req, struct sbuf *b)
+static int h_healthz(struct ringd_admin *a, const struct http_request *req, struct sbuf *b)
 {
     (void)req;
-    (void)d;
+    (void)a;
     sbuf_adds(b, "ok\n");
     return 200;
 }
@@ -382,8 +390,9 @@ static void warn_unknown_excludes(const char *query, const struct ready_check *c
 /* /readyz[?verbose][&exclude=NAME...]: the checks' conjunction, less the excluded ones; with
  * verbose, one line per check as Kubernetes' own /readyz?verbose writes them ("[+]name ok",
  * "[-]name failed: why", "[+]name excluded: ok"). */
-static int h_readyz(struct ringd *d, const struct http_request *req, struct sbuf *b)
+static int h_readyz(struct ringd_admin *a, const struct http_request *req, struct sbuf *b)
 {
+    struct ringd *d = a->d;
     char v[8];
     int verbose = http_query_param(req->query, "verbose", v, sizeof(v)) >= 0;
     struct ready_check c[READY_CHECKS];
@@ -439,7 +448,7 @@ static int query_flag(const struct http_request *req, const char *name)
 {
     char v[8];
     int n = http_query_param(req->query, name, v, sizeof(v));
-    if (n == RING_ENOENT) {
+    if (n == UV_ENOENT) {
         return 0;
     }
     /* compared with the decoded length: a %00 inside is not the end of the value */
@@ -455,15 +464,15 @@ static int drain_wait_ms(struct ringd *d, const struct http_request *req, uint32
 {
     char v[32];
     int n = http_query_param(req->query, "timeout", v, sizeof(v));
-    if (n == RING_ENOENT) {
+    if (n == UV_ENOENT) {
         *out = d->cfg.drain_timeout_ms != 0 ? d->cfg.drain_timeout_ms : ADMIN_DRAIN_WAIT_MS_DEFAULT;
         return 0;
     }
     return n >= 0 && ringd_duration_parse(v, out) == 0 ? 0 : UV_EINVAL;
 }
 
-/* 0 when every parameter of |query| is one of /v1/drain's, each given once; a typo
- * (Restart=1) would otherwise drain where a restart was meant. */
+/* 0 when every parameter of |query| is one of /v1/drain's, each given once, else UV_EINVAL: a
+ * typo (Restart=1) would otherwise drain where a restart was meant. */
 static int drain_params_known(const char *query)
 {
     static const char *const names[] = { "wait", "cancel", "restart", "timeout" };
@@ -478,7 +487,7 @@ static int drain_params_known(const char *query)
             }
         }
         if (bit == 0 || (seen & bit) != 0) {
-            return RING_EINVAL;
+            return UV_EINVAL;
         }
         seen |= bit;
         p += len + (p[len] == '&');
@@ -502,14 +511,14 @@ static int h_drain(struct ringd *d, const struct http_request *req, struct sbuf 
     int wait = query_flag(req, "wait"), cancel = query_flag(req, "cancel");
     int restart = query_flag(req, "restart");
     if (drain_params_known(req->query) != 0) {
-        return json_error(b, 400, RING_EINVAL,
+        return json_error(b, 400, UV_EINVAL,
                           "parameters: only wait, cancel, restart and timeout, each at most once");
     }
     if (drain_wait_ms(d, req, wait_ms) != 0) {
-        return json_error(b, 400, RING_EINVAL, "timeout: expected a duration, e.g. 10s");
+        return json_error(b, 400, UV_EINVAL, "timeout: expected a duration, e.g. 10s");
     }
     if (wait < 0 || cancel < 0 || restart < 0) {
-        return json_error(b, 400, RING_EINVAL,
+        return json_error(b, 400, UV_EINVAL,
                           wait < 0     ? "wait: expected 1 or 0 (true or false)"
                           : cancel < 0 ? "cancel: expected 1 or 0 (true or false)"
                                        : "restart: expected 1 or 0 (true or false)");
@@ -528,12 +537,12 @@ static int h_drain(struct ringd *d, const struct http_request *req, struct sbuf 
             rv = ringd_drain_set(d, RINGD_DRAIN_OPERATOR, 1);
         }
         if (rv == UV_ENOTSUP) {
-            return json_error(b, 409, RING_EINVAL,
+            return json_error(b, 409, UV_EINVAL,
                               "restart: this node runs without --delayed-rebalance, so its keys "
                               "would not be held");
         }
         if (rv != 0) {
-            return json_error(b, 409, RING_EINVAL, "this node is leaving");
+            return json_error(b, 409, UV_EINVAL, "this node is leaving");
         }
         if (wait && !ringd_drained(d)) {
             return 0;
@@ -543,7 +552,7 @@ static int h_drain(struct ringd *d, const struct http_request *req, struct sbuf 
     return 200;
 }
 
-typedef int (*handler_fn)(struct ringd *d, const struct http_request *req, struct sbuf *b);
+typedef int (*handler_fn)(struct ringd_admin *a, const struct http_request *req, struct sbuf *b);
 
 static const struct {
     const char *path;
@@ -609,7 +618,7 @@ static void send_out(struct admin_conn *c);
 static void on_drain_poll(uv_timer_t *t)
 {
     struct admin_conn *c = t->data;
-    struct ringd *d = c->d;
+    struct ringd *d = c->a->d;
     int drained = ringd_drained(d);
     if (!drained && (ringd_draining(d) || ringd_restarting(d)) &&
         uv_now(d->loop) < c->wait_deadline_ms) {
@@ -628,7 +637,7 @@ static void wait_drained(struct admin_conn *c, uint32_t wait_ms, int head)
 {
     c->waiting = 1;
     c->wait_head = head;
-    c->wait_deadline_ms = uv_now(c->d->loop) + wait_ms;
+    c->wait_deadline_ms = uv_now(c->a->d->loop) + wait_ms;
     uv_read_stop((uv_stream_t *)&c->tcp);
     uv_timer_start(&c->timer, on_drain_poll, ADMIN_DRAIN_POLL_MS, ADMIN_DRAIN_POLL_MS);
 }
@@ -638,19 +647,19 @@ static void on_deadline(uv_timer_t *t);
 /* Enters |phase| and arms its deadline. */
 static void set_phase(struct admin_conn *c, enum admin_phase phase)
 {
-    const struct ringd_config *cfg = &c->d->cfg;
+    const struct ringd_config *cfg = &c->a->d->cfg;
     uint64_t ms = phase == PHASE_HEAD   ? cfg->header_timeout_ms
                   : phase == PHASE_IDLE ? cfg->proxy_idle_timeout_ms
                                         : cfg->send_timeout_ms;
     c->phase = phase;
-    c->phase_ms = uv_now(c->d->loop);
+    c->phase_ms = uv_now(c->a->d->loop);
     uv_timer_start(&c->timer, on_deadline, ms, 0);
 }
 
 static void on_deadline(uv_timer_t *t)
 {
     struct admin_conn *c = t->data;
-    c->d->admin->timeouts[c->phase]++;
+    c->a->timeouts[c->phase]++;
     conn_close(c);
 }
 
@@ -687,23 +696,23 @@ static void send_out(struct admin_conn *c)
     }
 }
 
-/* A request http.c refused, as an error body; returns its status. */
+/* A request http.c refused (|rv|, http.h's codes), as an error body; returns its status. */
 static int request_error(struct sbuf *b, int rv)
 {
-    if (rv == RING_EINVAL) {
+    if (rv == UV_EINVAL) {
         return json_error(b, 405, rv, "only GET and HEAD are served here (and POST on /v1/drain)");
     }
-    if (rv == RING_EMSGSIZE) {
+    if (rv == UV_EMSGSIZE) {
         return json_error(b, 431, rv, "request head too large");
     }
-    if (rv == RING_ERANGE) {
-        return json_error(b, 414, RING_EMSGSIZE, "request target longer than 2048 bytes");
+    if (rv == UV_ERANGE) {
+        return json_error(b, 414, UV_EMSGSIZE, "request target longer than 2048 bytes");
     }
-    if (rv == RING_E2BIG) {
-        return json_error(b, 400, RING_EPROTO,
+    if (rv == UV_E2BIG) {
+        return json_error(b, 400, UV_EPROTO,
                           "admin reads no request body: send none (or Content-Length: 0)");
     }
-    return json_error(b, 400, RING_EPROTO, "malformed HTTP request");
+    return json_error(b, 400, UV_EPROTO, "malformed HTTP request");
 }
 
 static void handle(struct admin_conn *c)
@@ -713,8 +722,9 @@ static void handle(struct admin_conn *c)
     if (rv == 0) {
         return;
     }
-    struct ringd *d = c->d;
-    d->admin->http_requests++;
+    struct ringd_admin *a = c->a;
+    struct ringd *d = a->d;
+    a->http_requests++;
     struct sbuf body;
     sbuf_init(&body, ADMIN_RESPONSE_BYTES_MAX);
     int status = 404;
@@ -722,8 +732,8 @@ static void handle(struct admin_conn *c)
     int head = 0;
     c->allow = ADMIN_ALLOW;
     if (rv < 0) {
-        /* RING_EINVAL (a method not served) comes after the target was read. */
-        if (rv == RING_EINVAL && strcmp(req.path, "/v1/drain") == 0) {
+        /* UV_EINVAL (a method not served) comes after the target was read. */
+        if (rv == UV_EINVAL && strcmp(req.path, "/v1/drain") == 0) {
             c->allow = ADMIN_ALLOW_DRAIN;
         }
         c->keep_alive = 0;
@@ -737,7 +747,7 @@ static void handle(struct admin_conn *c)
         int drain = strcmp(req.path, "/v1/drain") == 0;
         c->allow = drain ? ADMIN_ALLOW_DRAIN : ADMIN_ALLOW;
         if (strcmp(req.method, "POST") == 0 && !drain) {
-            status = json_error(&body, 405, RING_EINVAL, "only GET and HEAD are served here");
+            status = json_error(&body, 405, UV_EINVAL, "only GET and HEAD are served here");
         } else if (drain) {
             uint32_t wait_ms = 0;
             type = "application/json";
@@ -751,11 +761,11 @@ static void handle(struct admin_conn *c)
         for (size_t i = 0; i < RING_ARRAY_LEN(routes) && status == 404 && body.len == 0; i++) {
             if (strcmp(req.path, routes[i].path) == 0) {
                 type = routes[i].type;
-                status = routes[i].fn(d, &req, &body);
+                status = routes[i].fn(a, &req, &body);
             }
         }
         if (status == 404 && body.len == 0) {
-            json_error(&body, 404, RING_ENOENT,
+            json_error(&body, 404, UV_ENOENT,
                        "not found; try /metrics /healthz /livez /readyz /v1/members /v1/ring "
                        "/v1/lookup?key=K /v1/drain");
         }
@@ -787,7 +797,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         set_phase(c, PHASE_HEAD); /* the first byte of the next request: its deadline starts */
     }
     if (nread > 0) {
-        c->heard_ms = uv_now(c->d->loop);
+        c->heard_ms = uv_now(c->a->d->loop);
     }
     c->in_len += (size_t)nread;
     handle(c);
@@ -821,13 +831,13 @@ static struct admin_conn *eviction_victim(struct ringd_admin *a)
 
 static void on_connection(uv_stream_t *server, int status)
 {
-    struct ringd *d = server->data;
-    struct ringd_admin *a = d->admin;
+    struct ringd_admin *a = server->data;
+    struct ringd *d = a->d;
     struct admin_conn *c = status == 0 ? calloc(1, sizeof(*c)) : NULL;
     if (c == NULL) {
         return;
     }
-    c->d = d;
+    c->a = a;
     sbuf_init(&c->out, ADMIN_RESPONSE_BYTES_MAX + 1024);
     uv_tcp_init(d->loop, &c->tcp);
     uv_timer_init(d->loop, &c->timer);
@@ -851,15 +861,20 @@ static void on_connection(uv_stream_t *server, int status)
     }
 }
 
+/* The node stops: the listener and every connection close, so the loop can end. */
 static void on_stopping(void *ctx)
 {
-    ringd_admin_close(ctx);
+    struct ringd_admin *a = ctx;
+    while (!list_empty(&a->conns)) {
+        conn_close(list_entry(a->conns.next, struct admin_conn, link));
+    }
+    ringd_close_handle((uv_handle_t *)&a->listen);
 }
 
 /* Admin's listener families (a node export). */
 static void prometheus(void *ctx, struct sbuf *b)
 {
-    struct ringd_admin *a = ((struct ringd *)ctx)->admin;
+    struct ringd_admin *a = ctx;
     prom_one(b, "ringd_admin_connections", "gauge", "Open admin HTTP connections.", a->conn_count);
     prom_one(b, "ringd_admin_evictions_total", "counter",
              "Admin HTTP connections closed to make room for a new one (every slot taken).",
@@ -874,17 +889,18 @@ static void prometheus(void *ctx, struct sbuf *b)
     }
 }
 
-int ringd_admin_start(struct ringd *d)
+int ringd_admin_start(struct ringd *d, struct ringd_admin **out)
 {
     struct ringd_admin *a = calloc(1, sizeof(*a));
+    *out = a;
     if (a == NULL) {
         return UV_ENOMEM;
     }
-    d->admin = a;
+    a->d = d;
     list_init(&a->conns);
     const struct ringd_node_cbs cbs = { .stopping = on_stopping };
-    const struct ringd_export ex = { .prometheus = prometheus, .ctx = d };
-    int rv = ringd_node_subscribe(d, &cbs, d);
+    const struct ringd_export ex = { .prometheus = prometheus, .ctx = a };
+    int rv = ringd_node_subscribe(d, &cbs, a);
     if (rv == 0) {
         rv = ringd_node_export(d, &ex);
     }
@@ -894,7 +910,7 @@ int ringd_admin_start(struct ringd *d)
     struct sockaddr_storage ss;
     rv = ringd_bind_sockaddr(d, &d->cfg.admin, &ss);
     uv_tcp_init(d->loop, &a->listen);
-    a->listen.data = d;
+    a->listen.data = a;
     if (rv == 0) {
         rv = uv_tcp_bind(&a->listen, (const struct sockaddr *)&ss, 0);
     }
@@ -913,20 +929,7 @@ int ringd_admin_start(struct ringd *d)
     return 0;
 }
 
-void ringd_admin_close(struct ringd *d)
+void ringd_admin_free(struct ringd_admin *a)
 {
-    struct ringd_admin *a = d->admin;
-    if (a == NULL) {
-        return;
-    }
-    while (!list_empty(&a->conns)) {
-        conn_close(list_entry(a->conns.next, struct admin_conn, link));
-    }
-    ringd_close_handle((uv_handle_t *)&a->listen);
-}
-
-void ringd_admin_free(struct ringd *d)
-{
-    free(d->admin);
-    d->admin = NULL;
+    free(a);
 }

@@ -7,9 +7,14 @@
 
 #include "daemon.h"
 
-/* Listens on --admin and subscribes to the node. Returns 0 or a uv error. */
-int ringd_admin_start(struct ringd *d);
-void ringd_admin_close(struct ringd *d);
-void ringd_admin_free(struct ringd *d);
+struct ringd_admin;
+
+/* Listens on --admin and subscribes to node |d|; the handle goes to |*out|, which main.c
+ * owns. Returns 0 or a negative errno (a uv error; UV_ENOMEM). |*out| is set even when a
+ * later step fails (NULL only without memory): its listener closes when the node stops, and
+ * ringd_admin_free() frees it after the loop in either case. */
+int ringd_admin_start(struct ringd *d, struct ringd_admin **out);
+/* After the loop has ended (every handle closed). NULL is ignored. */
+void ringd_admin_free(struct ringd_admin *a);
 
 #endif

@@ -1,10 +1,10 @@
 /* http: see http.h. The head is read line by line; every line must end in CRLF. */
 #include <ctype.h>
+#include <errno.h>
 #include <string.h>
 #include <strings.h>
 
 #include "http.h"
-#include "ring/error.h"
 
 /* The end of the head ("\r\n\r\n") within the first |len| bytes, or NULL. */
 static const char *head_end(const char *buf, size_t len)
@@ -20,10 +20,10 @@ static const char *head_end(const char *buf, size_t len)
 static int parse_target(const char *t, size_t len, struct http_request *req)
 {
     if (len == 0 || t[0] != '/') {
-        return RING_EPROTO;
+        return -EPROTO;
     }
     if (len > HTTP_TARGET_BYTES_MAX) {
-        return RING_ERANGE; /* 414, not the head's 431: the head may be within its limit */
+        return -ERANGE; /* 414, not the head's 431: the head may be within its limit */
     }
     const char *q = memchr(t, '?', len);
     size_t path_len = q != NULL ? (size_t)(q - t) : len;
@@ -39,24 +39,24 @@ static int parse_request_line(const char *line, size_t len, struct http_request 
 {
     const char *sp1 = memchr(line, ' ', len);
     if (sp1 == NULL || sp1 == line) {
-        return RING_EPROTO;
+        return -EPROTO;
     }
     const char *rest = sp1 + 1;
     const char *sp2 = memchr(rest, ' ', len - (size_t)(rest - line));
     if (sp2 == NULL) {
-        return RING_EPROTO;
+        return -EPROTO;
     }
     const char *version = sp2 + 1;
     size_t version_len = len - (size_t)(version - line);
     if (version_len != 8 || memcmp(version, "HTTP/1.", 7) != 0 ||
         (version[7] != '0' && version[7] != '1')) {
-        return RING_EPROTO;
+        return -EPROTO;
     }
     req->keep_alive = version[7] == '1';
     size_t method_len = (size_t)(sp1 - line);
     for (size_t i = 0; i < method_len; i++) {
         if (!isupper((unsigned char)line[i])) {
-            return RING_EPROTO;
+            return -EPROTO;
         }
     }
     int rv = parse_target(rest, (size_t)(sp2 - rest), req);
@@ -70,7 +70,7 @@ static int parse_request_line(const char *line, size_t len, struct http_request 
             return 0;
         }
     }
-    return RING_EINVAL;
+    return -EINVAL;
 }
 
 static int is_token_char(unsigned char ch)
@@ -87,12 +87,12 @@ static int parse_header(const char *line, size_t len, struct http_request *req)
 {
     const char *colon = memchr(line, ':', len);
     if (colon == NULL || colon == line) {
-        return RING_EPROTO;
+        return -EPROTO;
     }
     size_t name_len = (size_t)(colon - line);
     for (size_t i = 0; i < name_len; i++) {
         if (!is_token_char((unsigned char)line[i])) {
-            return RING_EPROTO;
+            return -EPROTO;
         }
     }
     const char *v = colon + 1;
@@ -106,14 +106,14 @@ static int parse_header(const char *line, size_t len, struct http_request *req)
     size_t vlen = (size_t)(end - v);
     for (size_t i = 0; i < vlen; i++) {
         if ((unsigned char)v[i] < 0x20 && v[i] != '\t') {
-            return RING_EPROTO;
+            return -EPROTO;
         }
     }
     if (header_is(line, name_len, "transfer-encoding")) {
-        return RING_E2BIG;
+        return -E2BIG;
     }
     if (header_is(line, name_len, "content-length") && !(vlen == 1 && v[0] == '0')) {
-        return RING_E2BIG;
+        return -E2BIG;
     }
     if (header_is(line, name_len, "connection")) {
         if (vlen == 5 && strncasecmp(v, "close", 5) == 0) {
@@ -130,7 +130,7 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req)
     size_t scan = len < HTTP_HEAD_BYTES_MAX ? len : HTTP_HEAD_BYTES_MAX;
     const char *end = head_end(buf, scan);
     if (end == NULL) {
-        return len >= HTTP_HEAD_BYTES_MAX ? RING_EMSGSIZE : 0;
+        return len >= HTTP_HEAD_BYTES_MAX ? -EMSGSIZE : 0;
     }
     memset(req, 0, sizeof(*req));
     const char *line = buf;
@@ -138,11 +138,11 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req)
     while (line < end - 2) {
         const char *cr = memchr(line, '\r', (size_t)(end - line));
         if (cr == NULL || cr[1] != '\n') {
-            return RING_EPROTO;
+            return -EPROTO;
         }
         size_t line_len = (size_t)(cr - line);
         if (memchr(line, '\n', line_len) != NULL) {
-            return RING_EPROTO;
+            return -EPROTO;
         }
         int rv = headers < 0 ? parse_request_line(line, line_len, req)
                              : parse_header(line, line_len, req);
@@ -150,11 +150,11 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req)
             return rv;
         }
         if (++headers > HTTP_HEADERS_MAX) {
-            return RING_EMSGSIZE;
+            return -EMSGSIZE;
         }
         line = cr + 2;
     }
-    return headers < 0 ? RING_EPROTO : (int)(end - buf);
+    return headers < 0 ? -EPROTO : (int)(end - buf);
 }
 
 static int hex_value(char ch)
@@ -175,18 +175,18 @@ static int decode_value(const char *v, size_t len, char *out, size_t cap)
             ch = ' ';
         } else if (ch == '%') {
             if (i + 2 >= len) {
-                return RING_EPROTO;
+                return -EPROTO;
             }
             int hi = hex_value(v[i + 1]);
             int lo = hex_value(v[i + 2]);
             if (hi < 0 || lo < 0) {
-                return RING_EPROTO;
+                return -EPROTO;
             }
             ch = (char)(hi * 16 + lo);
             i += 2;
         }
         if (n + 1 >= cap) {
-            return RING_ENOBUFS;
+            return -ENOBUFS;
         }
         out[n++] = ch;
     }
@@ -209,7 +209,7 @@ int http_query_param(const char *query, const char *name, char *out, size_t cap)
         }
         p += len + (amp != NULL);
     }
-    return RING_ENOENT;
+    return -ENOENT;
 }
 
 const char *http_reason(int status)

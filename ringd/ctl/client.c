@@ -16,8 +16,8 @@
 #include <sodium.h>
 
 #include "client.h"
+#include "err.h"
 #include "ring/codec.h"
-#include "ring/error.h"
 #include "ring/session.h"
 
 struct ringc {
@@ -26,7 +26,7 @@ struct ringc {
     struct rpc_reader *reader;
     struct rpc_buf out;
     msgpack_unpacked unpacked;
-    int error;
+    int error; /* the last error answer's code as a negative errno (ringd_err_from_ring()) */
     char error_code[RPC_ERROR_CODE_BYTES_MAX + 1];
     char error_message[RPC_STR_BYTES_MAX + 1];
 };
@@ -122,7 +122,7 @@ static int pack_params(msgpack_packer *pk, const char *fmt, va_list ap)
                 msgpack_pack_str_with_body(pk, list[i], strlen(list[i]));
             }
         } else {
-            return RING_EINVAL;
+            return -EINVAL;
         }
     }
     return 0;
@@ -134,16 +134,17 @@ static int send_v(struct ringc *c, uint32_t *msgid, const char *method, const ch
     msgpack_packer_init(&pk, &c->out, rpc_buf_write);
     size_t mark = c->out.len;
     uint32_t id = c->next_msgid++;
-    int rv = rpc_pack_request_begin(&pk, id, method, strlen(method), (uint32_t)strlen(fmt));
+    int rv = ringd_err_from_ring(
+        rpc_pack_request_begin(&pk, id, method, strlen(method), (uint32_t)strlen(fmt)));
     if (rv == 0) {
         rv = pack_params(&pk, fmt, ap);
     }
     if (rv == 0 && c->out.error != 0) {
-        rv = c->out.error;
+        rv = ringd_err_from_ring(c->out.error);
     }
     if (rv != 0) {
         rpc_buf_truncate(&c->out, mark);
-        return rv == RING_ENOMEM ? -ENOMEM : -EINVAL;
+        return rv == -ENOMEM ? -ENOMEM : -EINVAL;
     }
     if (msgid != NULL) {
         *msgid = id;
@@ -303,7 +304,7 @@ int ringc_call(struct ringc *c, const msgpack_object **result, int timeout_ms, c
             continue;
         }
         if (msg.is_error) {
-            c->error = msg.error;
+            c->error = ringd_err_from_ring(msg.error);
             copy_bytes(c->error_code, sizeof(c->error_code), &msg.error_code);
             copy_bytes(c->error_message, sizeof(c->error_message), &msg.error_message);
             return RINGC_ERESPONSE;
@@ -354,7 +355,7 @@ int ringc_get_str(const msgpack_object *o, const char *key, char *buf, size_t ca
 {
     const msgpack_object *v = ringc_get(o, key);
     if (v == NULL || (v->type != MSGPACK_OBJECT_STR && v->type != MSGPACK_OBJECT_BIN) || cap == 0) {
-        return -1;
+        return -ENOENT;
     }
     size_t n = v->via.str.size < cap - 1 ? v->via.str.size : cap - 1;
     memcpy(buf, v->via.str.ptr, n);

@@ -17,14 +17,18 @@
  *   u  uint64_t               an unsigned integer
  *   l  const char *const *, size_t   an array of NUL-terminated strs
  *
- * Calls return 0; RINGC_ERESPONSE when ringd answered with an error (ringc_error() is its
- * RING_E* code, ringc_error_code() its name, ringc_error_message() why); or a negative errno
- * for the transport: -ECONNREFUSED, -ENOENT, -ETIMEDOUT, -ECONNRESET (ringd closed the
- * connection), -EPROTO (bytes that are not msgpack-RPC).
+ * Calls return 0 or a negative errno (ringd's error family, err.h). RINGC_ERESPONSE
+ * (-EREMOTEIO) says ringd answered with an error: ringc_error_code() is the answer's name as
+ * the wire spells it ("EINVAL", "EEMPTY": docs/api.md), ringc_error_message() why, and
+ * ringc_error() the same code in the errno family. Any other errno is the transport's or this
+ * side's: -ECONNREFUSED, -ENOENT, -ETIMEDOUT, -ECONNRESET (ringd closed the connection),
+ * -EPROTO (bytes that are not msgpack-RPC), -EINVAL (a bad format string), -ENOMEM. A socket
+ * never fails with EREMOTEIO, so the two cannot be confused.
  */
 #ifndef RINGD_CLIENT_H
 #define RINGD_CLIENT_H
 
+#include <errno.h>
 #include <msgpack.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,9 +38,11 @@
 
 struct ringc;
 
-#define RINGC_ERESPONSE 1
+/* ringd answered the call with an error (see above). */
+#define RINGC_ERESPONSE (-EREMOTEIO)
 
-/* Connects to ringd's socket at |path|. On failure |err| gets a line for people, e.g.
+/* Connects to ringd's socket at |path|. Returns 0 or a negative errno (-ENOENT, -ECONNREFUSED,
+ * -EACCES, -ENAMETOOLONG, -ENOMEM); on failure |err| gets a line for people, e.g.
  * "cannot reach ringd at /run/ringd/ringd.sock: no such file; is ringd running? see --socket" */
 int ringc_connect(struct ringc **out, const char *path, char *err, size_t errlen);
 void ringc_close(struct ringc *c);
@@ -61,11 +67,13 @@ int ringc_read(struct ringc *c, struct rpc_msg *msg, int timeout_ms);
 int ringc_unpack(struct ringc *c, const struct rpc_msg *msg, const msgpack_object **out);
 
 /* Sends one request, waits for its response (skipping notifications) and unpacks the result
- * into |*result|. Returns 0, RINGC_ERESPONSE or a negative errno. */
+ * into |*result|. Returns 0 or a negative errno (RINGC_ERESPONSE: ringd answered an error). */
 int ringc_call(struct ringc *c, const msgpack_object **result, int timeout_ms, const char *method,
                const char *fmt, ...);
 
-/* The last error response's RING_E* code (0 when none), code name and message. */
+/* The last error answer of ringc_call(): its code as a negative errno (ringd_err_from_ring()
+ * of the wire's code: "EEMPTY" is -ENODATA, a name this build does not know -EPROTO; 0 when
+ * the last call had none), its name as the wire spells it, and its message. */
 int ringc_error(const struct ringc *c);
 const char *ringc_error_code(const struct ringc *c);
 const char *ringc_error_message(const struct ringc *c);
@@ -75,7 +83,8 @@ const msgpack_object *ringc_get(const msgpack_object *o, const char *key);
 /* The value of |key| in map |o| if it is an array, else NULL (so a caller may walk
  * via.array whatever the bytes said). */
 const msgpack_object *ringc_get_array(const msgpack_object *o, const char *key);
-/* Copies a str/bin value of |key| with a NUL into |buf|; returns its length or -1. */
+/* Copies a str/bin value of |key| with a NUL into |buf|; returns its length, or -ENOENT when
+ * |o| has no str or bin under |key| (or |cap| is 0). */
 int ringc_get_str(const msgpack_object *o, const char *key, char *buf, size_t cap);
 /* An unsigned integer value of |key|, or |def|. */
 uint64_t ringc_get_u64(const msgpack_object *o, const char *key, uint64_t def);
@@ -93,13 +102,15 @@ struct ringc_checksums {
     uint64_t ring_checksum;
     uint64_t members;
 };
-/* Returns 0, RINGC_ERESPONSE or a negative errno. */
+/* Returns 0 or a negative errno: RINGC_ERESPONSE when the peer answered an error, -EACCES
+ * when its hello does not open under |keys|, -EPROTO for a reply that is not one. */
 int ringc_peer_checksums(const struct ring_addr *peer, const struct seal_keyring *keys,
                          int timeout_ms, struct ringc_checksums *out);
 
 /* Any peer query (no params): "checksums", or "members" (the same answer as the local API's
  * members(), for `ringctl members --group` of another group). On 0, |*result| is valid until
- * ringc_peer_result_free(out), which is needed after any return. */
+ * ringc_peer_result_free(out), which is needed after any return. Returns as
+ * ringc_peer_checksums(). */
 struct ringc_peer_result {
     msgpack_unpacked u;
     char *body;

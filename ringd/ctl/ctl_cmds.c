@@ -11,7 +11,6 @@
 
 #include "ctl.h"
 #include "escape.h"
-#include "ring/error.h"
 #include "version.h"
 
 /* Widest bar in `ringctl ring`. */
@@ -766,7 +765,7 @@ int ctl_keys(struct ctl *ctl, const struct ctl_args *a)
     const msgpack_object *res;
     int rv = list ? ringc_call(ctl->c, &res, ctl->timeout_ms, "keys_op", "s", op)
                   : ringc_call(ctl->c, &res, ctl->timeout_ms, "keys_op", "ss", op, a->pos[1]);
-    if (rv == RINGC_ERESPONSE && list && ringc_error(ctl->c) == RING_EINVAL) {
+    if (rv == RINGC_ERESPONSE && list && ringc_error(ctl->c) == -EINVAL) {
         /* no cluster-wide keyring here (no keys, or a plaintext rollout): this node's own */
         return keys_here(ctl);
     }

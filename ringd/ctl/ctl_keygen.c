@@ -18,9 +18,10 @@
 #include <sodium.h>
 
 #include "ctl.h"
+#include "err.h"
 #include "ring/seal.h"
 
-/* Writes all of |len| bytes of |buf| to |fd|. Returns 0 or -1 (errno set). */
+/* Writes all of |len| bytes of |buf| to |fd|. Returns 0 or a negative errno. */
 static int write_all(int fd, const char *buf, size_t len)
 {
     while (len > 0) {
@@ -28,8 +29,11 @@ static int write_all(int fd, const char *buf, size_t len)
         if (n < 0 && errno == EINTR) {
             continue;
         }
-        if (n <= 0) {
-            return -1;
+        if (n < 0) {
+            return -errno;
+        }
+        if (n == 0) {
+            return -EIO;
         }
         buf += n;
         len -= (size_t)n;
@@ -37,20 +41,23 @@ static int write_all(int fd, const char *buf, size_t len)
     return 0;
 }
 
+/* Opens |path| for the key, saying why not on stderr. Returns the fd or a negative errno. */
 static int open_key_file(const char *path, int force)
 {
     int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (force ? O_TRUNC : O_EXCL);
     int fd = open(path, flags, 0600);
     if (fd < 0) {
-        fprintf(stderr, "ringctl keygen: %s: %s%s\n", ctl_shown(path), strerror(errno),
-                errno == EEXIST ? " (--force replaces it; the old key is then gone)" : "");
-        return -1;
+        int e = errno;
+        fprintf(stderr, "ringctl keygen: %s: %s%s\n", ctl_shown(path), strerror(e),
+                e == EEXIST ? " (--force replaces it; the old key is then gone)" : "");
+        return -e;
     }
     /* A replaced file keeps its old mode: make it 0600 like a new one. */
     if (fchmod(fd, 0600) != 0) {
-        fprintf(stderr, "ringctl keygen: %s: %s\n", ctl_shown(path), strerror(errno));
+        int e = errno;
+        fprintf(stderr, "ringctl keygen: %s: %s\n", ctl_shown(path), strerror(e));
         close(fd);
-        return -1;
+        return -e;
     }
     return fd;
 }
@@ -72,13 +79,13 @@ int ctl_keygen(struct ctl *ctl, const struct ctl_args *a)
     /* "-o -" is standard output, as for most tools that take an output file */
     int to_stdout = a->out_path == NULL || strcmp(a->out_path, "-") == 0;
     int fd = to_stdout ? STDOUT_FILENO : open_key_file(a->out_path, a->force);
-    int rv = fd >= 0 ? write_all(fd, line, len) : -1;
+    int rv = fd >= 0 ? write_all(fd, line, len) : fd;
     if (rv != 0 && fd >= 0) {
-        fprintf(stderr, "ringctl keygen: write: %s\n", strerror(errno));
+        fprintf(stderr, "ringctl keygen: write: %s\n", strerror(-rv));
     }
     if (fd >= 0 && fd != STDOUT_FILENO && close(fd) != 0 && rv == 0) {
-        fprintf(stderr, "ringctl keygen: close: %s\n", strerror(errno));
-        rv = -1;
+        rv = -errno;
+        fprintf(stderr, "ringctl keygen: close: %s\n", strerror(-rv));
     }
     sodium_memzero(line, sizeof(line));
     return rv == 0 ? 0 : CTL_EXIT_FAIL;
@@ -103,15 +110,16 @@ int ctl_load_peer_keys(const char *path, int explicit, struct seal_keyring *kr)
         len = fread(text, 1, sizeof(text), f);
         fclose(f);
     }
-    int rv = f == NULL                     ? -1
-             : len > CTL_KEYFILE_BYTES_MAX ? -1
-                                           : seal_keyring_parse(kr, text, len, err, sizeof(err));
+    int rv = f == NULL ? -errno
+             : len > CTL_KEYFILE_BYTES_MAX
+                 ? -EFBIG
+                 : ringd_err_from_ring(seal_keyring_parse(kr, text, len, err, sizeof(err)));
     sodium_memzero(text, sizeof(text));
     if (rv != 0) {
         /* $RINGD_KEYFILE may name ringd's file, unreadable here: peer queries go plaintext. */
         fprintf(stderr, "ringctl: %s%s: %s\n", explicit ? "--keyfile " : "$RINGD_KEYFILE ",
                 ctl_shown(path),
-                f == NULL        ? strerror(errno)
+                f == NULL        ? strerror(-rv)
                 : err[0] != '\0' ? err
                                  : "too large");
         return explicit ? CTL_EXIT_FAIL : 0;

@@ -72,18 +72,21 @@ int ctl_drain(struct ctl *ctl, const struct ctl_args *a)
     }
 }
 
-/* One look: 1 ready, 0 not yet, -1 no ringd to ask (yet). */
+/* One look: 1 ready, 0 not yet, or the negative errno of why ringd could not be asked (not
+ * running yet, restarting, not answering). */
 static int ready_once(struct ctl *ctl, const struct ctl_args *a, int call_ms)
 {
     char err[512];
-    if (ctl->c == NULL && ringc_connect(&ctl->c, ctl->socket, err, sizeof(err)) != 0) {
-        return -1;
+    int rv = ctl->c == NULL ? ringc_connect(&ctl->c, ctl->socket, err, sizeof(err)) : 0;
+    if (rv != 0) {
+        return rv;
     }
     const msgpack_object *res;
-    if (ringc_call(ctl->c, &res, call_ms, "ready", "") != 0) {
+    rv = ringc_call(ctl->c, &res, call_ms, "ready", "");
+    if (rv != 0) {
         ringc_close(ctl->c); /* ringd restarting: a new connection next time */
         ctl->c = NULL;
-        return -1;
+        return rv;
     }
     return get_bool(res, a->serving ? "ready" : "member_ready");
 }

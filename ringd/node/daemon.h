@@ -199,7 +199,6 @@ struct ringd_readiness {
 };
 
 struct ringd_api;
-struct ringd_admin;
 struct ringd_seeds;
 struct ringd_stream;
 struct ringd_mux;
@@ -277,7 +276,6 @@ struct ringd {
 
     struct ringd_seeds *seeds;
     struct ringd_api *api;
-    struct ringd_admin *admin;
     struct ringd_proxy *proxy;
     struct ringd_mux *mux;
     struct ringd_health *health;

@@ -10,7 +10,6 @@
 #include "joinfile.h"
 #include "log.h"
 #include "prom.h"
-#include "ring/error.h"
 #include "sbuf.h"
 
 static struct http_request req;
@@ -39,8 +38,8 @@ Test(ringd_http, reads_a_head_request)
     cr_assert(gt(int, parse("HEAD /metrics HTTP/1.1\r\n\r\n"), 0));
     cr_assert(eq(str, req.method, "HEAD"));
     cr_assert(eq(str, req.path, "/metrics"));
-    cr_assert(eq(int, parse("PUT /metrics HTTP/1.1\r\n\r\n"), RING_EINVAL));
-    cr_assert(eq(int, parse("HEADX /metrics HTTP/1.1\r\n\r\n"), RING_EINVAL));
+    cr_assert(eq(int, parse("PUT /metrics HTTP/1.1\r\n\r\n"), -EINVAL));
+    cr_assert(eq(int, parse("HEADX /metrics HTTP/1.1\r\n\r\n"), -EINVAL));
 }
 
 Test(ringd_http, needs_more_bytes_until_the_blank_line)
@@ -63,20 +62,20 @@ Test(ringd_http, malformed_requests_get_their_error)
         const char *text;
         int want;
     } cases[] = {
-        { "PUT /metrics HTTP/1.1\r\n\r\n", RING_EINVAL },
-        { "DELETE /v1/drain HTTP/1.1\r\n\r\n", RING_EINVAL },
-        { "POSTX /v1/drain HTTP/1.1\r\n\r\n", RING_EINVAL },
-        { "POST /v1/drain HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi", RING_E2BIG },
-        { "get / HTTP/1.1\r\n\r\n", RING_EPROTO },
-        { "GET / HTTP/2.0\r\n\r\n", RING_EPROTO },
-        { "GET noslash HTTP/1.1\r\n\r\n", RING_EPROTO },
-        { "GET /\r\n\r\n", RING_EPROTO },
-        { "GET / HTTP/1.1\r\nNo colon\r\n\r\n", RING_EPROTO },
-        { "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", RING_EPROTO },
-        { "GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n", RING_E2BIG },
-        { "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", RING_E2BIG },
-        { "GET / HTTP/1.1\nHost: x\r\n\r\n", RING_EPROTO },
-        { "garbage\r\n\r\n", RING_EPROTO },
+        { "PUT /metrics HTTP/1.1\r\n\r\n", -EINVAL },
+        { "DELETE /v1/drain HTTP/1.1\r\n\r\n", -EINVAL },
+        { "POSTX /v1/drain HTTP/1.1\r\n\r\n", -EINVAL },
+        { "POST /v1/drain HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi", -E2BIG },
+        { "get / HTTP/1.1\r\n\r\n", -EPROTO },
+        { "GET / HTTP/2.0\r\n\r\n", -EPROTO },
+        { "GET noslash HTTP/1.1\r\n\r\n", -EPROTO },
+        { "GET /\r\n\r\n", -EPROTO },
+        { "GET / HTTP/1.1\r\nNo colon\r\n\r\n", -EPROTO },
+        { "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", -EPROTO },
+        { "GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n", -E2BIG },
+        { "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", -E2BIG },
+        { "GET / HTTP/1.1\nHost: x\r\n\r\n", -EPROTO },
+        { "garbage\r\n\r\n", -EPROTO },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         cr_assert(eq(int, parse(cases[i].text), cases[i].want), "case %zu: %s", i, cases[i].text);
@@ -96,7 +95,7 @@ Test(ringd_http, a_head_over_the_limit_is_refused)
     static char big[HTTP_HEAD_BYTES_MAX + 100];
     memset(big, 'a', sizeof(big) - 1);
     memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
-    cr_assert(eq(int, parse(big), RING_EMSGSIZE));
+    cr_assert(eq(int, parse(big), -EMSGSIZE));
 }
 
 Test(ringd_http, a_target_over_its_limit_is_told_apart_from_a_large_head)
@@ -108,7 +107,7 @@ Test(ringd_http, a_target_over_its_limit_is_told_apart_from_a_large_head)
     size_t target = HTTP_TARGET_BYTES_MAX + 1; /* one over, from the '/' */
     memset(line + at, 'k', 4 + target - at);
     strcpy(line + 4 + target, " HTTP/1.1\r\n\r\n");
-    cr_assert(eq(int, parse(line), RING_ERANGE), "a target of 2049 bytes, a head of 2 KiB");
+    cr_assert(eq(int, parse(line), -ERANGE), "a target of 2049 bytes, a head of 2 KiB");
     strcpy(line + 4 + target - 1, " HTTP/1.1\r\n\r\n");
     cr_assert(gt(int, parse(line), 0), "a target of 2048 bytes is read");
 }
@@ -118,10 +117,10 @@ Test(ringd_http, query_params)
     char v[8];
     cr_assert(eq(int, http_query_param("a=1&key=x+y", "key", v, sizeof(v)), 3));
     cr_assert(eq(str, v, "x y"));
-    cr_assert(eq(int, http_query_param("a=1", "key", v, sizeof(v)), RING_ENOENT));
-    cr_assert(eq(int, http_query_param("key=%zz", "key", v, sizeof(v)), RING_EPROTO));
-    cr_assert(eq(int, http_query_param("key=%4", "key", v, sizeof(v)), RING_EPROTO));
-    cr_assert(eq(int, http_query_param("key=0123456789", "key", v, sizeof(v)), RING_ENOBUFS));
+    cr_assert(eq(int, http_query_param("a=1", "key", v, sizeof(v)), -ENOENT));
+    cr_assert(eq(int, http_query_param("key=%zz", "key", v, sizeof(v)), -EPROTO));
+    cr_assert(eq(int, http_query_param("key=%4", "key", v, sizeof(v)), -EPROTO));
+    cr_assert(eq(int, http_query_param("key=0123456789", "key", v, sizeof(v)), -ENOBUFS));
     cr_assert(eq(int, http_query_param("key", "key", v, sizeof(v)), 0));
 }
 
