@@ -443,7 +443,8 @@ static void drain_state(struct ringd *d, struct sbuf *b)
                 d->leaving || d->shutting_down ? "true" : "false");
 }
 
-/* 1 when |name| is in the query with a value other than "0" or "false" (or none). */
+/* 1 when |name| is in the query as "1", "true" or alone; 0 when absent, "0" or "false";
+ * UV_EINVAL for any other value. */
 static int query_flag(const struct http_request *req, const char *name)
 {
     char v[8];
@@ -456,7 +457,7 @@ static int query_flag(const struct http_request *req, const char *name)
     if (n == 0 || (len == 1 && v[0] == '1') || (len == 4 && memcmp(v, "true", 4) == 0)) {
         return 1; /* ?wait alone, as Kubernetes' ?verbose */
     }
-    return (len == 1 && v[0] == '0') || (len == 5 && memcmp(v, "false", 5) == 0) ? 0 : -1;
+    return (len == 1 && v[0] == '0') || (len == 5 && memcmp(v, "false", 5) == 0) ? 0 : UV_EINVAL;
 }
 
 /* ?timeout=D, else --drain-timeout, else the default. Returns 0 or UV_EINVAL. */
