@@ -19,6 +19,8 @@ int main(int argc, char **argv)
 {
     static struct ringd d;
     struct ringd_admin *admin = NULL;
+    struct ringd_api *api = NULL;
+    struct ringd_health *health = NULL;
     char err[512];
     if (ringd_config_parse(&d.cfg, argc, argv, environ, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s\n", err);
@@ -43,7 +45,7 @@ int main(int argc, char **argv)
     /* The node first, then the subsystems that subscribe to it, then the join. */
     int rv = ringd_start(&d);
     if (rv == 0) {
-        rv = ringd_api_start(&d);
+        rv = ringd_api_start(&d, &api);
     }
     if (rv == 0) {
         rv = ringd_admin_start(&d, &admin);
@@ -52,7 +54,7 @@ int main(int argc, char **argv)
         rv = ringd_proxy_start(&d);
     }
     if (rv == 0) {
-        rv = ringd_health_start(&d);
+        rv = ringd_health_start(&d, &health);
     }
     if (rv == 0) {
         rv = ringd_join(&d);
@@ -66,10 +68,10 @@ int main(int argc, char **argv)
         ringd_stop(&d);
     }
     uv_run(d.loop, UV_RUN_DEFAULT);
-    ringd_health_free(&d);
+    ringd_health_free(health);
     ringd_proxy_free(&d);
     ringd_admin_free(admin);
-    ringd_api_free(&d);
+    ringd_api_free(api);
     ringd_free(&d);
     uv_loop_close(d.loop);
     return rv == 0 ? 0 : 1;

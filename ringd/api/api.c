@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "err.h"
 #include "list.h"
 #include "ring/error.h"
 #include "prom.h"
@@ -48,7 +49,7 @@
 #define API_SWEEP_MS 200
 
 struct api_conn {
-    struct ringd *d;
+    struct ringd_api *api;
     struct list link; /* in ringd_api.conns */
     uv_pipe_t pipe;
     uv_write_t wreq;
@@ -67,6 +68,7 @@ struct api_conn {
 };
 
 struct ringd_api {
+    struct ringd *d; /* the node: its view and config */
     uv_pipe_t listen;
     uv_timer_t sweep;
     struct sockpath_claim claim; /* the socket file, removed on close only if still ours */
@@ -75,16 +77,17 @@ struct ringd_api {
     struct ringd_api_counters m;
 };
 
-const struct ringd_api_counters *ringd_api_counters(const struct ringd *d)
+const struct ringd_api_counters *ringd_api_counters(const struct ringd_api *api)
 {
-    return &d->api->m;
+    static const struct ringd_api_counters none;
+    return api != NULL ? &api->m : &none;
 }
 
 /* The API's Prometheus families (a node export). */
 static void prometheus(void *ctx, struct sbuf *b)
 {
-    struct ringd *d = ctx;
-    const struct ringd_api_counters *m = &d->api->m;
+    const struct ringd_api *api = ctx;
+    const struct ringd_api_counters *m = &api->m;
     prom_one(b, "ringd_api_requests_total", "counter", "Local API requests answered.", m->requests);
     prom_one(b, "ringd_api_errors_total", "counter", "Local API requests answered with an error.",
              m->errors);
@@ -104,8 +107,7 @@ static void prometheus(void *ctx, struct sbuf *b)
     prom_one(b, "ringd_api_watchers_dropped_total", "counter",
              "Watchers closed because their unread notifications passed the backlog bound.",
              m->watchers_dropped);
-    prom_one(b, "ringd_api_connections", "gauge", "Open local API connections.",
-             d->api->conn_count);
+    prom_one(b, "ringd_api_connections", "gauge", "Open local API connections.", api->conn_count);
     prom_one(b, "ringd_api_evictions_total", "counter",
              "Local API connections closed to make room for a new one (every slot taken).",
              m->evictions);
@@ -132,22 +134,22 @@ const double ringd_latency_bounds_us[RINGD_LATENCY_BUCKETS - 1] = {
     5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10000, 100000,
 };
 
-void ringd_api_observe(struct ringd *d, uint64_t latency_ns, int failed)
+void ringd_api_observe(struct ringd_api *api, uint64_t latency_ns, int failed)
 {
-    d->api->m.requests++;
-    d->api->m.errors += failed != 0;
-    d->api->m.latency_sum_ns += latency_ns;
+    api->m.requests++;
+    api->m.errors += failed != 0;
+    api->m.latency_sum_ns += latency_ns;
     size_t b = 0;
     while (b < RINGD_LATENCY_BUCKETS - 1 &&
            (double)latency_ns / 1000.0 > ringd_latency_bounds_us[b]) {
         b++;
     }
-    d->api->m.latency[b]++;
+    api->m.latency[b]++;
 }
 
-size_t ringd_api_connections(const struct ringd *d)
+size_t ringd_api_connections(const struct ringd_api *api)
 {
-    return d->api != NULL ? d->api->conn_count : 0;
+    return api != NULL ? api->conn_count : 0;
 }
 
 static void on_conn_closed(uv_handle_t *h)
@@ -165,7 +167,7 @@ static void conn_close(struct api_conn *c)
         return;
     }
     c->closing = 1;
-    struct ringd_api *api = c->d->api;
+    struct ringd_api *api = c->api;
     list_remove(&c->link);
     api->conn_count--;
     uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
@@ -180,7 +182,7 @@ static size_t queued(const struct api_conn *c)
 /* Reading stops at this much queued output: a quarter of --api-output-max. */
 static size_t out_low(const struct api_conn *c)
 {
-    return c->d->cfg.api_output_max_bytes / 4;
+    return c->api->d->cfg.api_output_max_bytes / 4;
 }
 
 static void flush(struct api_conn *c);
@@ -202,7 +204,7 @@ static void on_written(uv_write_t *w, int status)
     }
     if (c->leave_after_write) {
         c->leave_after_write = 0;
-        ringd_leave(c->d, "leave() from the local API");
+        ringd_leave(c->api->d, "leave() from the local API");
     }
     flush(c);
     if (!c->writing && c->close_after_write) {
@@ -229,43 +231,49 @@ static void flush(struct api_conn *c)
     c->out = t;
     uv_buf_t b = uv_buf_init(c->wbuf.data, (unsigned)c->wbuf.len);
     c->writing = 1;
-    c->write_ms = uv_now(c->d->loop);
+    c->write_ms = uv_now(c->api->d->loop);
     if (uv_write(&c->wreq, (uv_stream_t *)&c->pipe, &b, 1, on_written) != 0) {
         c->writing = 0;
         conn_close(c);
     }
 }
 
-/* Answers request |m| (RPC_ACTION_CALL, or RPC_ACTION_REJECT with its |decode_err|).
- * |*t_ns| is when the previous answer of this batch was done (or the batch started): one
- * clock read per request times both, decoding included. */
+void ringd_api_pack_error(msgpack_packer *pk, uint32_t msgid, int err, const char *message)
+{
+    int code = ringd_err_to_ring(err); /* the wire's name for |err| */
+    const char *msg = message != NULL ? message : ring_strerror(code);
+    rpc_pack_error(pk, msgid, code, msg, strlen(msg));
+}
+
+/* Answers request |m| (RPC_ACTION_CALL, or RPC_ACTION_REJECT with its |decode_err|, a
+ * negative errno). |*t_ns| is when the previous answer of this batch was done (or the batch
+ * started): one clock read per request times both, decoding included. */
 static void answer(struct api_conn *c, const struct rpc_msg *m, int decode_err, uint64_t *t_ns)
 {
-    struct ringd *d = c->d;
     msgpack_packer pk;
     msgpack_packer_init(&pk, &c->out, rpc_buf_write);
     size_t mark = c->out.len;
     struct api_call call;
+    call.api = c->api;
     call.watch = 0;
     call.leave = 0;
     call.message = decode_err != 0 ? m->detail : NULL;
     int rv = decode_err;
     if (rv == 0) {
-        rv = ringd_api_call(d, m, &pk, &call);
+        rv = ringd_api_call(c->api->d, m, &pk, &call);
         if (rv == 0 && c->out.error != 0) {
-            rv = c->out.error;
+            rv = ringd_err_from_ring(c->out.error);
             call.message = "the result does not fit the connection's output buffer";
         }
     }
     if (rv != 0) {
         rpc_buf_truncate(&c->out, mark);
-        const char *msg = call.message != NULL ? call.message : ring_strerror(rv);
-        rpc_pack_error(&pk, m->msgid, rv, msg, strlen(msg));
+        ringd_api_pack_error(&pk, m->msgid, rv, call.message);
     }
     c->watching |= call.watch;
     c->leave_after_write |= call.leave;
     uint64_t t1 = uv_hrtime();
-    ringd_api_observe(d, t1 - *t_ns, rv != 0);
+    ringd_api_observe(c->api, t1 - *t_ns, rv != 0);
     *t_ns = t1;
 }
 
@@ -283,37 +291,40 @@ static int discard(void *data, const char *buf, size_t len)
  * connection; leave() leaves at once, there being no response to wait for. */
 static void notified(struct api_conn *c, const struct rpc_msg *m)
 {
-    struct ringd *d = c->d;
+    struct ringd_api *api = c->api;
     msgpack_packer pk;
     msgpack_packer_init(&pk, NULL, discard);
     struct api_call call;
+    call.api = api;
     call.watch = 0;
     call.leave = 0;
     call.message = NULL;
-    d->api->m.notifications++;
-    if (ringd_api_call(d, m, &pk, &call) != 0) {
-        d->api->m.notifications_failed++;
+    api->m.notifications++;
+    if (ringd_api_call(api->d, m, &pk, &call) != 0) {
+        api->m.notifications_failed++;
         return;
     }
     c->watching |= call.watch;
     if (call.leave) {
-        ringd_leave(d, "leave() notification from the local API");
+        ringd_leave(api->d, "leave() notification from the local API");
     }
 }
 
-/* Queues an error notification, for what cannot be answered by a msgid. */
+/* Queues an error notification for |err| (a negative errno), for what cannot be answered by
+ * a msgid. */
 static void notify_error(struct api_conn *c, int err, const char *detail)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, &c->out, rpc_buf_write);
-    rpc_pack_error_notification(&pk, err, detail, strlen(detail));
+    /* the wire's name for |err|, as in ringd_api_pack_error() */
+    rpc_pack_error_notification(&pk, ringd_err_to_ring(err), detail, strlen(detail));
 }
 
-/* Framing broke: say why in an error notification (nothing after it can be framed, so there
- * is no msgid to answer), then close once it is written. */
+/* Framing broke (|err|, a negative errno): say why in an error notification (nothing after it
+ * can be framed, so there is no msgid to answer), then close once it is written. */
 static void fail_connection(struct api_conn *c, int err, const char *detail)
 {
-    c->d->api->m.protocol_errors++;
+    c->api->m.protocol_errors++;
     notify_error(c, err, detail);
     c->close_after_write = 1;
     uv_read_stop((uv_stream_t *)&c->pipe);
@@ -323,16 +334,16 @@ static void fail_connection(struct api_conn *c, int err, const char *detail)
     }
 }
 
-/* Does what proto/RPC.md "Message kinds" says with message |m| (|rv| from rpc_reader_next())
- * for every action but WAIT and CLOSE. Exactly the requests the reader counted in flight are
- * answered and reported answered. */
-static void serve(struct api_conn *c, int action, int rv, const struct rpc_msg *m, uint64_t *t_ns)
+/* Does what proto/RPC.md "Message kinds" says with message |m| (|err|: what
+ * rpc_reader_next() said of it, as a negative errno) for every action but WAIT and CLOSE.
+ * Exactly the requests the reader counted in flight are answered and reported answered. */
+static void serve(struct api_conn *c, int action, int err, const struct rpc_msg *m, uint64_t *t_ns)
 {
-    struct ringd *d = c->d;
+    struct ringd_api *api = c->api;
     switch (action) {
     case RPC_ACTION_CALL:
     case RPC_ACTION_REJECT:
-        answer(c, m, action == RPC_ACTION_CALL ? 0 : rv, t_ns);
+        answer(c, m, action == RPC_ACTION_CALL ? 0 : err, t_ns);
         rpc_reader_answered(c->reader);
         break;
     case RPC_ACTION_NOTIFY:
@@ -340,15 +351,15 @@ static void serve(struct api_conn *c, int action, int rv, const struct rpc_msg *
         break;
     case RPC_ACTION_DROP:
         if (m->kind == RPC_RESPONSE) {
-            d->api->m.responses_ignored++;
+            api->m.responses_ignored++;
         } else {
-            d->api->m.notifications++;
-            d->api->m.notifications_failed++;
+            api->m.notifications++;
+            api->m.notifications_failed++;
         }
         break;
     default: /* RPC_ACTION_UNANSWERABLE */
-        d->api->m.unanswerable++;
-        notify_error(c, rv, m->detail);
+        api->m.unanswerable++;
+        notify_error(c, err, m->detail);
         break;
     }
 }
@@ -368,21 +379,21 @@ static void process(struct api_conn *c)
         }
         int rv = rpc_reader_next(c->reader, &m);
         int action = rpc_server_action(rv, &m);
-        /* Every request is answered before the next is read, so RING_EAGAIN (too many in
-         * flight) cannot happen here; it would end the batch as 0 does. */
+        /* Every request is answered before the next is read, so the reader's try-again (too
+         * many in flight) cannot happen here; it would end the batch as 0 does. */
         if (action == RPC_ACTION_WAIT) {
             /* a message begun and not whole: its deadline runs from the first byte seen */
             size_t pending = rpc_reader_pending(c->reader);
-            c->msg_ms = pending == 0 ? 0 : c->msg_ms != 0 ? c->msg_ms : uv_now(c->d->loop);
+            c->msg_ms = pending == 0 ? 0 : c->msg_ms != 0 ? c->msg_ms : uv_now(c->api->d->loop);
             break;
         }
         c->msg_ms = 0;
-        c->active_ms = uv_now(c->d->loop);
+        c->active_ms = uv_now(c->api->d->loop);
         if (action == RPC_ACTION_CLOSE) {
-            fail_connection(c, rv, m.detail);
+            fail_connection(c, ringd_err_from_ring(rv), m.detail);
             return;
         }
-        serve(c, action, rv, &m, &t_ns);
+        serve(c, action, ringd_err_from_ring(rv), &m, &t_ns);
     }
     flush(c);
 }
@@ -409,7 +420,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     (void)buf;
     if (nread > 0 && c->msg_ms == 0) {
-        c->msg_ms = uv_now(c->d->loop); /* a message may begin here: process() decides */
+        c->msg_ms = uv_now(c->api->d->loop); /* a message may begin here: process() decides */
     }
     rpc_reader_commit(c->reader, (size_t)nread);
     process(c);
@@ -453,33 +464,34 @@ static struct api_conn *eviction_victim(struct ringd_api *api)
     return victim;
 }
 
-/* The deadline |c| has passed at |now| (a RINGD_API_PHASE_*), or -1. */
+/* The deadline |c| has passed at |now| (a RINGD_API_PHASE_*), or RINGD_API_PHASES for
+ * none. */
 static int deadline_passed(const struct api_conn *c, uint64_t now)
 {
-    const struct ringd_config *cfg = &c->d->cfg;
+    const struct ringd_config *cfg = &c->api->d->cfg;
     if (c->writing) {
-        return now - c->write_ms >= cfg->send_timeout_ms ? RINGD_API_PHASE_SEND : -1;
+        return now - c->write_ms >= cfg->send_timeout_ms ? RINGD_API_PHASE_SEND : RINGD_API_PHASES;
     }
     if (c->msg_ms != 0) {
-        return now - c->msg_ms >= cfg->header_timeout_ms ? RINGD_API_PHASE_HEADER : -1;
+        return now - c->msg_ms >= cfg->header_timeout_ms ? RINGD_API_PHASE_HEADER
+                                                         : RINGD_API_PHASES;
     }
     if (!c->watching && cfg->api_idle_timeout_ms != 0 && queued(c) == 0 &&
         now - c->active_ms >= cfg->api_idle_timeout_ms) {
         return RINGD_API_PHASE_IDLE;
     }
-    return -1;
+    return RINGD_API_PHASES;
 }
 
 static void on_sweep(uv_timer_t *t)
 {
-    struct ringd *d = t->data;
-    struct ringd_api *api = d->api;
-    uint64_t now = uv_now(d->loop);
+    struct ringd_api *api = t->data;
+    uint64_t now = uv_now(api->d->loop);
     for (struct list *it = api->conns.next, *next; it != &api->conns; it = next) {
         next = it->next;
         struct api_conn *c = list_entry(it, struct api_conn, link);
         int phase = deadline_passed(c, now);
-        if (phase >= 0) {
+        if (phase < RINGD_API_PHASES) {
             api->m.timeouts[phase]++;
             conn_close(c);
         }
@@ -488,7 +500,7 @@ static void on_sweep(uv_timer_t *t)
 
 static void on_connection(uv_stream_t *server, int status)
 {
-    struct ringd *d = server->data;
+    struct ringd_api *api = server->data;
     if (status != 0) {
         return;
     }
@@ -496,14 +508,13 @@ static void on_connection(uv_stream_t *server, int status)
     if (c == NULL) {
         return;
     }
-    c->d = d;
-    uv_pipe_init(d->loop, &c->pipe, 0);
+    c->api = api;
+    uv_pipe_init(api->d->loop, &c->pipe, 0);
     c->pipe.data = c;
     c->wreq.data = c;
     rpc_buf_init(&c->out, NULL, OUT_BYTES_MAX);
     rpc_buf_init(&c->wbuf, NULL, OUT_BYTES_MAX);
-    c->active_ms = uv_now(d->loop);
-    struct ringd_api *api = d->api;
+    c->active_ms = uv_now(api->d->loop);
     struct api_conn *victim = api->conn_count >= API_CONNS_MAX ? eviction_victim(api) : NULL;
     if (victim != NULL) {
         api->m.evictions++;
@@ -511,7 +522,7 @@ static void on_connection(uv_stream_t *server, int status)
     }
     list_push(&api->conns, &c->link);
     api->conn_count++;
-    d->api->m.connections++;
+    api->m.connections++;
     if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0 || api->conn_count > API_CONNS_MAX ||
         rpc_reader_new(&c->reader, NULL, NULL) != 0 ||
         uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) != 0) {
@@ -521,22 +532,18 @@ static void on_connection(uv_stream_t *server, int status)
 
 /* Sends the notification |method| with the 5 params packed in |params| to every watcher.
  * The params are packed once, for all of them. */
-static void notify_watchers(struct ringd *d, const char *method, struct rpc_buf *params)
+static void notify_watchers(struct ringd_api *api, const char *method, struct rpc_buf *params)
 {
-    if (d->api == NULL) {
-        rpc_buf_free(params);
-        return;
-    }
-    struct list *head = &d->api->conns;
+    struct list *head = &api->conns;
     for (struct list *it = head->next, *next; it != head && params->error == 0; it = next) {
         next = it->next;
         struct api_conn *c = list_entry(it, struct api_conn, link);
         if (!c->watching) {
             continue;
         }
-        if (queued(c) > d->cfg.api_output_max_bytes) {
-            c->d->api->m.watchers_dropped++;
-            c->d->api->m.output_overflows++;
+        if (queued(c) > api->d->cfg.api_output_max_bytes) {
+            api->m.watchers_dropped++;
+            api->m.output_overflows++;
             conn_close(c); /* a watcher that does not read */
             continue;
         }
@@ -553,36 +560,36 @@ static void notify_watchers(struct ringd *d, const char *method, struct rpc_buf 
     rpc_buf_free(params);
 }
 
-static void ring_changed(struct ringd *d, const struct ringd_ring *old)
+static void ring_changed(struct ringd_api *api, const struct ringd_ring *old)
 {
     struct rpc_buf b;
     msgpack_packer pk;
     rpc_buf_init(&b, NULL, 0);
     msgpack_packer_init(&pk, &b, rpc_buf_write);
-    ringd_api_pack_ring_changed(d, old, &pk);
-    notify_watchers(d, "ring_changed", &b);
+    ringd_api_pack_ring_changed(api->d, old, &pk);
+    notify_watchers(api, "ring_changed", &b);
 }
 
 static void on_shards_changed(void *ctx, const uint32_t *old, size_t old_n)
 {
-    struct ringd *d = ctx;
+    struct ringd_api *api = ctx;
     struct rpc_buf b;
     msgpack_packer pk;
     rpc_buf_init(&b, NULL, 0);
     msgpack_packer_init(&pk, &b, rpc_buf_write);
-    ringd_api_pack_shards_changed(d, old, old_n, &pk);
-    notify_watchers(d, "shards_changed", &b);
+    ringd_api_pack_shards_changed(api->d, old, old_n, &pk);
+    notify_watchers(api, "shards_changed", &b);
 }
 
 static void on_lease_changed(void *ctx, const struct lease_event *ev)
 {
-    struct ringd *d = ctx;
+    struct ringd_api *api = ctx;
     struct rpc_buf b;
     msgpack_packer pk;
     rpc_buf_init(&b, NULL, 0);
     msgpack_packer_init(&pk, &b, rpc_buf_write);
-    ringd_api_pack_lease_changed(d, ev, &pk);
-    notify_watchers(d, "lease_changed", &b);
+    ringd_api_pack_lease_changed(api->d, ev, &pk);
+    notify_watchers(api, "lease_changed", &b);
 }
 
 static void on_ring_rebuilt(void *ctx, const struct ringd_ring *old, int changed)
@@ -592,14 +599,27 @@ static void on_ring_rebuilt(void *ctx, const struct ringd_ring *old, int changed
     }
 }
 
+/* The node stops: every connection and the listener close, and the socket file goes if it
+ * is still ours. */
 static void on_stopping(void *ctx)
 {
-    ringd_api_close(ctx);
+    struct ringd_api *api = ctx;
+    while (!list_empty(&api->conns)) {
+        conn_close(list_entry(api->conns.next, struct api_conn, link));
+    }
+    if (!uv_is_closing((uv_handle_t *)&api->sweep)) {
+        uv_close((uv_handle_t *)&api->sweep, NULL);
+    }
+    if (!uv_is_closing((uv_handle_t *)&api->listen)) {
+        uv_close((uv_handle_t *)&api->listen, NULL);
+        sockpath_release(&api->claim, api->d->cfg.socket_path);
+    }
 }
 
 /* Makes the socket path free for bind, or says clearly why it is not ours to take. */
-static int claim_path(struct ringd *d, const char *path)
+static int claim_path(struct ringd_api *api, const char *path)
 {
+    struct ringd *d = api->d;
     int stale = 0;
     int rv = sockpath_prepare(path, &stale);
     if (stale) {
@@ -619,24 +639,28 @@ static int claim_path(struct ringd *d, const char *path)
     return rv;
 }
 
-int ringd_api_start(struct ringd *d)
+int ringd_api_start(struct ringd *d, struct ringd_api **out)
 {
     struct ringd_api *api = calloc(1, sizeof(*api));
+    *out = api;
     if (api == NULL) {
         return UV_ENOMEM;
     }
-    d->api = api;
+    api->d = d;
     list_init(&api->conns);
-    uv_timer_init(d->loop, &api->sweep); /* first: ringd_api_close() closes it */
-    api->sweep.data = d;
+    /* first: on_stopping() closes both */
+    uv_timer_init(d->loop, &api->sweep);
+    uv_pipe_init(d->loop, &api->listen, 0);
+    api->sweep.data = api;
+    api->listen.data = api;
     const struct ringd_node_cbs cbs = {
         .ring_rebuilt = on_ring_rebuilt,
         .shards_changed = on_shards_changed,
         .lease_changed = on_lease_changed,
         .stopping = on_stopping,
     };
-    const struct ringd_export ex = { .prometheus = prometheus, .ctx = d };
-    int sub = ringd_node_subscribe(d, &cbs, d);
+    const struct ringd_export ex = { .prometheus = prometheus, .ctx = api };
+    int sub = ringd_node_subscribe(d, &cbs, api);
     if (sub == 0) {
         sub = ringd_node_export(d, &ex);
     }
@@ -645,9 +669,7 @@ int ringd_api_start(struct ringd *d)
     }
     const char *path = d->cfg.socket_path;
     uv_timer_start(&api->sweep, on_sweep, API_SWEEP_MS, API_SWEEP_MS);
-    uv_pipe_init(d->loop, &api->listen, 0);
-    api->listen.data = d;
-    int rv = claim_path(d, path);
+    int rv = claim_path(api, path);
     if (rv != 0) {
         return rv;
     }
@@ -672,26 +694,7 @@ int ringd_api_start(struct ringd *d)
     return 0;
 }
 
-void ringd_api_close(struct ringd *d)
+void ringd_api_free(struct ringd_api *api)
 {
-    struct ringd_api *api = d->api;
-    if (api == NULL) {
-        return;
-    }
-    while (!list_empty(&api->conns)) {
-        conn_close(list_entry(api->conns.next, struct api_conn, link));
-    }
-    if (!uv_is_closing((uv_handle_t *)&api->sweep)) {
-        uv_close((uv_handle_t *)&api->sweep, NULL);
-    }
-    if (!uv_is_closing((uv_handle_t *)&api->listen)) {
-        uv_close((uv_handle_t *)&api->listen, NULL);
-        sockpath_release(&api->claim, d->cfg.socket_path);
-    }
-}
-
-void ringd_api_free(struct ringd *d)
-{
-    free(d->api);
-    d->api = NULL;
+    free(api);
 }

@@ -37,13 +37,23 @@ struct ringd_api_counters {
     uint64_t latency_sum_ns;
 };
 
-/* Starts the local API on --socket and subscribes to the node. Returns 0 or a uv error. */
-int ringd_api_start(struct ringd *d);
-void ringd_api_close(struct ringd *d);
-void ringd_api_free(struct ringd *d);
-size_t ringd_api_connections(const struct ringd *d);
-const struct ringd_api_counters *ringd_api_counters(const struct ringd *d);
-void ringd_api_observe(struct ringd *d, uint64_t latency_ns, int failed);
+/* The local API: its listener, connections and counters (api.c). main.c holds it; the node
+ * does not know it exists. */
+struct ringd_api;
+
+/* Starts the local API on --socket and subscribes to |node|; |*out| is the API, for
+ * ringd_api_free() once the loop has ended, even when this fails (its callbacks may hold it).
+ * Returns 0 or a negative errno (a uv error). */
+int ringd_api_start(struct ringd *node, struct ringd_api **out);
+void ringd_api_free(struct ringd_api *api);
+/* Open connections and the counters; for NULL (no API) 0 and all zero. */
+size_t ringd_api_connections(const struct ringd_api *api);
+const struct ringd_api_counters *ringd_api_counters(const struct ringd_api *api);
+void ringd_api_observe(struct ringd_api *api, uint64_t latency_ns, int failed);
+/* Packs the error response to request |msgid| for |err| (a negative errno from a method or
+ * the reader): the wire's name for it is ringd_err_to_ring()'s, so an internal -ENODATA
+ * answers "EEMPTY"; |message| NULL says ring_strerror() of that name. */
+void ringd_api_pack_error(msgpack_packer *pk, uint32_t msgid, int err, const char *message);
 
 /* A NUL-terminated string as a msgpack str (every result map's keys). */
 static inline void api_pack_str(msgpack_packer *pk, const char *s)
@@ -53,29 +63,30 @@ static inline void api_pack_str(msgpack_packer *pk, const char *s)
 
 /* What a call asks of its connection besides the response. */
 struct api_call {
-    int watch; /* start ring-change notifications */
-    int leave; /* leave the cluster once the response is out */
+    const struct ringd_api *api; /* the API answering, for stats() (NULL: none, counters 0) */
+    int watch;                   /* start ring-change notifications */
+    int leave;                   /* leave the cluster once the response is out */
     /* On error: a message for the error map (NULL for ring_strerror()). */
     const char *message;
     char message_buf[160];
 };
 
 /*
- * Answers request |m|: on success packs the whole response ([1, msgid, nil, result]) through
- * |pk| and returns 0; otherwise returns the RING_E* code to answer with (the caller drops
- * whatever was packed and packs the error with call->message).
+ * Answers request |m| from node |d|'s view: on success packs the whole response ([1, msgid,
+ * nil, result]) through |pk| and returns 0; otherwise returns a negative errno to answer with
+ * (the caller drops whatever was packed and packs the error with call->message through
+ * ringd_api_pack_error()).
  */
 int ringd_api_call(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
                    struct api_call *call);
 
-/* api_groups.c (--group): groups(). Returns 0 or a RING_E* (RING_ENOENT when sub-sharding
- * is off). */
+/* api_groups.c (--group): groups(). Returns 0 or UV_ENOENT (sub-sharding is off). */
 int ringd_api_groups(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk);
 /* The groups module's counters, as a map (stats()). */
 void ringd_api_pack_groups_stats(struct ringd *d, msgpack_packer *pk);
 
 /* api_life.c: drain() (|on| 1) and undrain() (0), an operator's drain; ready(), the
- * readiness checks. Return 0 or a RING_E* with call->message. */
+ * readiness checks. Return 0 or UV_EINVAL with call->message. */
 int ringd_api_drain(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
                     struct api_call *call, int on);
 int ringd_api_ready(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,

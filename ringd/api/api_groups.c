@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "api.h"
-#include "ring/error.h"
 #include "subshard.h"
 
 static void pack_addr(msgpack_packer *pk, const struct ring_addr *a)
@@ -51,7 +50,7 @@ static void pack_summary(struct ringd *d, msgpack_packer *pk, size_t idx)
 int ringd_api_groups(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk)
 {
     if (!ringd_groups_on(d)) {
-        return RING_ENOENT;
+        return UV_ENOENT;
     }
     size_t n = groups_count(d->groups);
     rpc_pack_result_begin(pk, m->msgid);

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "api.h"
-#include "ring/error.h"
 
 static void pack_bool(msgpack_packer *pk, const char *key, int v)
 {
@@ -42,13 +41,13 @@ int ringd_api_drain(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk
         if (rpc_param_bytes(m, 0, &mode) != 0 || mode.len != 7 ||
             memcmp(mode.ptr, "restart", 7) != 0) {
             call->message = "the one param, if any, must be \"restart\"";
-            return RING_EINVAL;
+            return UV_EINVAL;
         }
         restart = 1;
     } else if (m->param_count != 0) {
         call->message =
             on ? "this method takes no params or \"restart\"" : "this method takes no params";
-        return RING_EINVAL;
+        return UV_EINVAL;
     }
     int rv = 0;
     if (restart) {
@@ -64,11 +63,11 @@ int ringd_api_drain(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk
     }
     if (rv == UV_ENOTSUP) {
         call->message = "this node runs without --delayed-rebalance, so its keys would not be held";
-        return RING_EINVAL;
+        return UV_EINVAL;
     }
     if (rv != 0) {
         call->message = "this node is leaving";
-        return RING_EINVAL;
+        return UV_EINVAL;
     }
     pack_drain_state(d, m, pk);
     return 0;
@@ -79,7 +78,7 @@ int ringd_api_ready(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk
 {
     if (m->param_count != 0) {
         call->message = "this method takes no params";
-        return RING_EINVAL;
+        return UV_EINVAL;
     }
     struct ringd_readiness r;
     ringd_readiness(d, &r);

@@ -13,7 +13,6 @@
 #include "err.h"
 #include "escape.h"
 #include "lease_glue.h"
-#include "ring/error.h"
 #include "route.h"
 #include "view_pack.h"
 #include "shardset.h"
@@ -25,6 +24,8 @@ static void pack_owner(struct ringd *d, msgpack_packer *pk, uint32_t idx)
     pk->callback(pk->data, d->ring.owners + off[idx], off[idx + 1] - off[idx]);
 }
 
+/* Records the message of a failed call and returns |err|, a negative errno: its wire name is
+ * chosen where the answer is packed (ringd_api_pack_error()). */
 static int fail(struct api_call *call, int err, const char *fmt, const char *arg)
 {
     snprintf(call->message_buf, sizeof(call->message_buf), fmt, arg);
@@ -34,10 +35,10 @@ static int fail(struct api_call *call, int err, const char *fmt, const char *arg
 
 static int get_key(const struct rpc_msg *m, struct rpc_bytes *key, struct api_call *call)
 {
-    int rv = rpc_param_bytes(m, 0, key);
+    int rv = ringd_err_from_ring(rpc_param_bytes(m, 0, key));
     if (rv != 0) {
         return fail(call, rv, "%s: the first param must be the key (str or bin)",
-                    rv == RING_EINVAL ? "missing key" : "wrong type");
+                    rv == UV_EINVAL ? "missing key" : "wrong type");
     }
     return 0;
 }
@@ -76,7 +77,7 @@ static void pack_route(struct ringd *d, msgpack_packer *pk, const struct ringd_r
 
 static int route_failed(struct api_call *call, int rv)
 {
-    return fail(call, ringd_err_to_ring(rv), "%s", ringd_route_strerror(rv));
+    return fail(call, rv, "%s", ringd_route_strerror(rv));
 }
 
 static int m_lookup(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
@@ -85,7 +86,7 @@ static int m_lookup(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk
     struct rpc_bytes key;
     int rv = get_key(m, &key, call);
     if (rv == 0 && m->param_count != 1) {
-        rv = fail(call, RING_EINVAL, "lookup takes one param, the key%s", "");
+        rv = fail(call, UV_EINVAL, "lookup takes one param, the key%s", "");
     }
     if (rv != 0) {
         return rv;
@@ -108,13 +109,14 @@ static int m_lookup_n(struct ringd *d, const struct rpc_msg *m, msgpack_packer *
     uint32_t owners[HASHRING_REPLICAS_MAX];
     int rv = get_key(m, &key, call);
     if (rv == 0 && m->param_count != 2) {
-        rv = fail(call, RING_EINVAL, "lookup_n takes two params, the key and n%s", "");
+        rv = fail(call, UV_EINVAL, "lookup_n takes two params, the key and n%s", "");
     }
-    if (rv == 0 && (rv = rpc_param_uint(m, 1, HASHRING_REPLICAS_MAX, &n)) != 0) {
+    if (rv == 0 &&
+        (rv = ringd_err_from_ring(rpc_param_uint(m, 1, HASHRING_REPLICAS_MAX, &n))) != 0) {
         return fail(call, rv, "n must be an integer from 1 to 64%s", "");
     }
     if (rv == 0 && n == 0) {
-        return fail(call, RING_ERANGE, "n must be an integer from 1 to 64%s", "");
+        return fail(call, UV_ERANGE, "n must be an integer from 1 to 64%s", "");
     }
     if (rv != 0) {
         return rv;
@@ -141,7 +143,7 @@ static int m_lookup_n(struct ringd *d, const struct rpc_msg *m, msgpack_packer *
 static int no_params(const struct rpc_msg *m, struct api_call *call)
 {
     if (m->param_count != 0) {
-        return fail(call, RING_EINVAL, "this method takes no params%s", "");
+        return fail(call, UV_EINVAL, "this method takes no params%s", "");
     }
     return 0;
 }
@@ -163,7 +165,7 @@ static int m_groups(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk
 {
     int rv = no_params(m, call);
     if (rv == 0 && d->groups == NULL) {
-        return fail(call, RING_ENOENT, "sub-sharding is off: this node has no --group%s", "");
+        return fail(call, UV_ENOENT, "sub-sharding is off: this node has no --group%s", "");
     }
     return rv == 0 ? ringd_api_groups(d, m, pk) : rv;
 }
@@ -258,8 +260,8 @@ static int m_stats(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     view_pack_key_u64(pk, "ring_members",
                       d->ring.ring != NULL ? hashring_member_count(d->ring.ring) : 0);
     view_pack_key_u64(pk, "ring_changes", d->m.ring_changes);
-    view_pack_key_u64(pk, "api_requests", ringd_api_counters(d)->requests);
-    view_pack_key_u64(pk, "api_connections", ringd_api_connections(d));
+    view_pack_key_u64(pk, "api_requests", ringd_api_counters(call->api)->requests);
+    view_pack_key_u64(pk, "api_connections", ringd_api_connections(call->api));
     api_pack_str(pk, "swim");
     pack_swim_stats(pk, swim_stats(d->swim));
     for (size_t i = 0; i < d->export_count; i++) {
@@ -328,25 +330,25 @@ static int m_join(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
     const struct rpc_bytes *items;
     uint32_t count;
     struct ring_addr addrs[RPC_PARAM_ITEMS_MAX];
-    int rv = rpc_param_list(m, 0, &items, &count);
+    int rv = ringd_err_from_ring(rpc_param_list(m, 0, &items, &count));
     if (rv != 0 || m->param_count != 1) {
-        return fail(call, rv != 0 ? rv : RING_EINVAL,
+        return fail(call, rv != 0 ? rv : UV_EINVAL,
                     "join takes one param, a list of \"ip:port\" strings%s", "");
     }
     if (count == 0) {
-        return fail(call, RING_EINVAL, "join: no addresses%s", "");
+        return fail(call, UV_EINVAL, "join: no addresses%s", "");
     }
     for (uint32_t i = 0; i < count; i++) {
         if (ring_addr_parse(items[i].ptr, items[i].len, &addrs[i]) != 0) {
             char text[80]; /* the echo is escaped: a client may print it */
             escape_text_buf(text, sizeof(text), items[i].ptr,
                             items[i].len > 64 ? 64 : items[i].len);
-            return fail(call, RING_EINVAL, "join: \"%s\" is not a numeric ip:port", text);
+            return fail(call, UV_EINVAL, "join: \"%s\" is not a numeric ip:port", text);
         }
     }
     rv = ringd_seeds_add(d, addrs, count);
     if (rv != 0) {
-        return fail(call, ringd_err_to_ring(rv), "join: too many seeds%s", "");
+        return fail(call, rv, "join: too many seeds%s", "");
     }
     rpc_pack_result_begin(pk, m->msgid);
     msgpack_pack_map(pk, 1);
@@ -378,22 +380,22 @@ static int m_force_leave(struct ringd *d, const struct rpc_msg *m, msgpack_packe
 {
     struct rpc_bytes id;
     if (m->param_count != 1 || rpc_param_bytes(m, 0, &id) != 0 || id.len == 0) {
-        return fail(call, RING_EINVAL, "force_leave takes one param, the member's id%s", "");
+        return fail(call, UV_EINVAL, "force_leave takes one param, the member's id%s", "");
     }
     char shown[80]; /* the echo is escaped: a client may print it */
     escape_text_buf(shown, sizeof(shown), id.ptr, id.len > 64 ? 64 : id.len);
     int rv = id.len <= MEMBER_ID_BYTES_MAX ? ringd_force_leave(d, id.ptr, id.len) : UV_ENOENT;
     if (rv == UV_ENOENT) {
-        return fail(call, RING_ENOENT, "no member \"%s\"", shown);
+        return fail(call, UV_ENOENT, "no member \"%s\"", shown);
     }
     if (rv == UV_EAGAIN) {
-        return fail(call, RING_EINVAL, "%s is alive: force-leave takes a failed member", shown);
+        return fail(call, UV_EINVAL, "%s is alive: force-leave takes a failed member", shown);
     }
     if (rv == UV_EINVAL) {
-        return fail(call, RING_EINVAL, "%s is this node: it leaves with leave()", shown);
+        return fail(call, UV_EINVAL, "%s is this node: it leaves with leave()", shown);
     }
     if (rv != 0) {
-        return fail(call, ringd_err_to_ring(rv), "force_leave: %s", uv_strerror(rv));
+        return fail(call, rv, "force_leave: %s", uv_strerror(rv));
     }
     rpc_pack_result_begin(pk, m->msgid);
     msgpack_pack_map(pk, 2);
@@ -406,11 +408,10 @@ static int m_owned_shards(struct ringd *d, const struct rpc_msg *m, msgpack_pack
                           struct api_call *call)
 {
     if (m->param_count != 0) {
-        return fail(call, RING_EINVAL, "owned_shards takes no params%s", "");
+        return fail(call, UV_EINVAL, "owned_shards takes no params%s", "");
     }
     if (d->cfg.shards == 0) {
-        return fail(call, RING_ENOENT, "logical shards are off (start ringd with --shards S)%s",
-                    "");
+        return fail(call, UV_ENOENT, "logical shards are off (start ringd with --shards S)%s", "");
     }
     rpc_pack_result_begin(pk, m->msgid);
     msgpack_pack_map(pk, 3);
@@ -442,11 +443,10 @@ static int m_shards(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk
                     struct api_call *call)
 {
     if (m->param_count != 0) {
-        return fail(call, RING_EINVAL, "shards takes no params%s", "");
+        return fail(call, UV_EINVAL, "shards takes no params%s", "");
     }
     if (d->cfg.shards == 0) {
-        return fail(call, RING_ENOENT, "logical shards are off (start ringd with --shards S)%s",
-                    "");
+        return fail(call, UV_ENOENT, "logical shards are off (start ringd with --shards S)%s", "");
     }
     uint64_t now = uv_now(d->loop);
     rpc_pack_result_begin(pk, m->msgid);
@@ -482,21 +482,20 @@ static int m_release(struct ringd *d, const struct rpc_msg *m, msgpack_packer *p
 {
     uint64_t shard = 0;
     if (m->param_count != 1 || rpc_param_uint(m, 0, UINT32_MAX, &shard) != 0) {
-        return fail(call, RING_EINVAL, "release takes one param, the shard number%s", "");
+        return fail(call, UV_EINVAL, "release takes one param, the shard number%s", "");
     }
     if (d->leases == NULL) {
-        return fail(call, RING_ENOENT, "leases are off (start ringd with --shards S --exclusive)%s",
+        return fail(call, UV_ENOENT, "leases are off (start ringd with --shards S --exclusive)%s",
                     "");
     }
     if (shard >= d->cfg.shards) {
-        return fail(call, RING_EINVAL, "release: no such shard%s", "");
+        return fail(call, UV_EINVAL, "release: no such shard%s", "");
     }
     uint64_t epoch = 0;
     int held = ringd_lease_serving(d, (uint32_t)shard, uv_now(d->loop), &epoch);
     int rv = ringd_lease_release(d, (uint32_t)shard);
     if (rv != 0) {
-        return fail(call, ringd_err_to_ring(rv), "release: this node does not hold that shard%s",
-                    "");
+        return fail(call, rv, "release: this node does not hold that shard%s", "");
     }
     rpc_pack_result_begin(pk, m->msgid);
     msgpack_pack_map(pk, 2);
@@ -528,16 +527,16 @@ static int m_keys_op(struct ringd *d, const struct rpc_msg *m, msgpack_packer *p
 {
     struct rpc_bytes op_name, key = { NULL, 0 };
     int op = rpc_param_bytes(m, 0, &op_name) == 0 ? ringd_keyring_op_parse(op_name.ptr, op_name.len)
-                                                  : RING_EINVAL;
+                                                  : UV_EINVAL;
     if (op < 0 || m->param_count != (op == RINGD_KEYRING_LIST ? 1u : 2u) ||
         (op != RINGD_KEYRING_LIST && rpc_param_bytes(m, 1, &key) != 0)) {
-        return fail(call, RING_EINVAL,
+        return fail(call, UV_EINVAL,
                     "keys_op takes [\"list\"] or [\"install\"|\"use\"|\"remove\", key]%s", "");
     }
     const char *why = NULL;
     int rv = ringd_keyring_start(d, op, key.ptr, key.len, &why);
     if (rv < 0) {
-        return fail(call, ringd_err_to_ring(rv), "%s", why != NULL ? why : uv_strerror(rv));
+        return fail(call, rv, "%s", why != NULL ? why : uv_strerror(rv));
     }
     rpc_pack_result_begin(pk, m->msgid);
     msgpack_pack_map(pk, 1);
@@ -592,14 +591,14 @@ int ringd_api_call(struct ringd *d, const struct rpc_msg *m, msgpack_packer *pk,
                            fn == m_keys || fn == m_keys_op || fn == m_keys_status ||
                            fn == m_drain || fn == m_undrain || fn == ringd_api_ready;
             if (d->ring.ring == NULL && !any_time) {
-                return fail(call, RING_EAGAIN, "the ring is not built yet%s", "");
+                return fail(call, UV_EAGAIN, "the ring is not built yet%s", "");
             }
             return methods[i].fn(d, m, pk, call);
         }
     }
     char name[120]; /* escaped (a client may print it) and cut to fit call->message_buf whole */
     escape_text_buf(name, sizeof(name), m->method.ptr, m->method.len);
-    return fail(call, RING_ENOENT, "unknown method \"%s\"", name);
+    return fail(call, UV_ENOENT, "unknown method \"%s\"", name);
 }
 
 /* The ids in |a| that are not in |b| (all of |a| when |b| is NULL), as an array of at most

@@ -188,7 +188,7 @@ static void on_interval(uv_timer_t *t)
 
 static void on_stopping(void *ctx)
 {
-    struct ringd_health *hc = ((struct ringd *)ctx)->health;
+    struct ringd_health *hc = ctx;
     hc->stopping = 1;
     ringd_close_handle((uv_handle_t *)&hc->interval);
     ringd_close_handle((uv_handle_t *)&hc->timeout);
@@ -199,8 +199,8 @@ static void on_stopping(void *ctx)
 
 static void health_prometheus(void *ctx, struct sbuf *b)
 {
-    struct ringd *d = ctx;
-    struct ringd_health *hc = d->health;
+    struct ringd_health *hc = ctx;
+    const struct ringd *d = hc->d;
     prom_one(b, "ringd_app_healthy", "gauge", "1 while the app passes its health check.",
              d->app_health == RINGD_APP_HEALTHY);
     prom_family(b, "ringd_app_health_checks_total", "counter", "App health checks by result.");
@@ -214,8 +214,8 @@ static void health_prometheus(void *ctx, struct sbuf *b)
 
 static void health_stats(void *ctx, msgpack_packer *pk)
 {
-    struct ringd *d = ctx;
-    struct ringd_health *hc = d->health;
+    struct ringd_health *hc = ctx;
+    const struct ringd *d = hc->d;
     static const char *const names[] = { "unchecked", "starting", "healthy", "unhealthy" };
     const char *state = names[d->app_health];
     msgpack_pack_map(pk, 4);
@@ -245,8 +245,9 @@ static int resolve_app(struct ringd_health *hc)
     return 0;
 }
 
-int ringd_health_start(struct ringd *d)
+int ringd_health_start(struct ringd *d, struct ringd_health **out)
 {
+    *out = NULL;
     if (d->cfg.app_health_path[0] == '\0') {
         return 0;
     }
@@ -254,13 +255,13 @@ int ringd_health_start(struct ringd *d)
     if (hc == NULL) {
         return UV_ENOMEM;
     }
-    d->health = hc;
+    *out = hc; /* from here its callbacks may hold it: freed only after the loop */
     hc->d = d;
     const struct ringd_node_cbs cbs = { .stopping = on_stopping };
     const struct ringd_export ex = {
-        .name = "app_health", .prometheus = health_prometheus, .stats = health_stats, .ctx = d
+        .name = "app_health", .prometheus = health_prometheus, .stats = health_stats, .ctx = hc
     };
-    int rv = ringd_node_subscribe(d, &cbs, d);
+    int rv = ringd_node_subscribe(d, &cbs, hc);
     if (rv == 0) {
         rv = ringd_node_export(d, &ex);
     }
@@ -294,8 +295,7 @@ int ringd_health_start(struct ringd *d)
     return rv;
 }
 
-void ringd_health_free(struct ringd *d)
+void ringd_health_free(struct ringd_health *hc)
 {
-    free(d->health);
-    d->health = NULL;
+    free(hc);
 }

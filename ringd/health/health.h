@@ -9,16 +9,19 @@
  * --app-health-threshold failures in a row drain it; it takes its keys back once the app has
  * passed every check for --app-health-holddown, so a flapping app moves its keys at most
  * once per hold-down. It tells the node through ringd_drain_set() and d->app_health, which
- * /readyz reads; the node never calls it.
+ * /readyz reads; the node never calls it, and main.c holds its handle.
  */
 #ifndef RINGD_HEALTH_H
 #define RINGD_HEALTH_H
 
 #include "daemon.h"
 
-/* Starts the checks when --app-health is set (before the join, so the node joins drained).
- * Returns 0 or a uv error. */
-int ringd_health_start(struct ringd *d);
-void ringd_health_free(struct ringd *d);
+struct ringd_health;
+
+/* Starts the checks on |node| when --app-health is set (before the join, so the node joins
+ * drained); |*out| is the checker (NULL without --app-health), for ringd_health_free() once
+ * the loop has ended, even when this fails. Returns 0 or a negative errno (a uv error). */
+int ringd_health_start(struct ringd *node, struct ringd_health **out);
+void ringd_health_free(struct ringd_health *hc);
 
 #endif

@@ -198,13 +198,11 @@ struct ringd_readiness {
     int member, ready;
 };
 
-struct ringd_api;
 struct ringd_seeds;
 struct ringd_stream;
 struct ringd_mux;
 struct replay;
 struct ringd_proxy;
-struct ringd_health;
 struct groups;
 struct groupmap;
 
@@ -275,10 +273,8 @@ struct ringd {
     uv_timer_t restart_timer;
 
     struct ringd_seeds *seeds;
-    struct ringd_api *api;
     struct ringd_proxy *proxy;
     struct ringd_mux *mux;
-    struct ringd_health *health;
 
     struct {
         struct ringd_node_cbs cbs;

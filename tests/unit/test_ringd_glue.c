@@ -112,7 +112,8 @@ Test(ringd_glue, route_with_shards_places_the_key_by_its_shard)
 }
 
 /* Calls the API method of a request packed from |method| and params (a str key, then an
- * optional uint); returns the RING_E* code and the response bytes in |*out|. */
+ * optional uint); returns ringd_api_call's code (a negative errno) and the response bytes in
+ * |*out|. */
 static int call(const char *method, const char *key, int with_n, uint64_t n, struct rpc_buf *out)
 {
     struct rpc_buf req;
@@ -182,13 +183,54 @@ Test(ringd_glue, api_lookup_and_lookup_n_answer_what_route_says)
         rpc_buf_free(&out);
     }
     struct rpc_buf out;
-    cr_assert(eq(int, call("lookup_n", "k", 1, 0, &out), RING_ERANGE));
+    cr_assert(eq(int, call("lookup_n", "k", 1, 0, &out), UV_ERANGE));
     rpc_buf_free(&out);
-    cr_assert(eq(int, call("lookup_n", "k", 1, 65, &out), RING_ERANGE));
+    cr_assert(eq(int, call("lookup_n", "k", 1, 65, &out), UV_ERANGE));
     rpc_buf_free(&out);
     d.joined = 0;
-    cr_assert(eq(int, call("lookup", "k", 0, 0, &out), RING_EAGAIN));
+    cr_assert(eq(int, call("lookup", "k", 0, 0, &out), UV_EAGAIN));
     rpc_buf_free(&out);
+}
+
+/* The error answer ringd_api_pack_error() packs for |err| and |message|: its code's name in
+ * |name| and its message in |msg|. */
+static void error_answer(int err, const char *message, char *name, char *msg, size_t cap)
+{
+    struct rpc_buf b;
+    msgpack_packer pk;
+    rpc_buf_init(&b, NULL, 0);
+    msgpack_packer_init(&pk, &b, rpc_buf_write);
+    ringd_api_pack_error(&pk, 7, err, message);
+    struct rpc_msg m;
+    cr_assert(eq(int, rpc_parse(b.data, b.len, &m, NULL), 0));
+    cr_assert(eq(int, m.is_error, 1));
+    cr_assert(eq(u32, m.msgid, 7));
+    snprintf(name, cap, "%.*s", (int)m.error_code.len, (const char *)m.error_code.ptr);
+    snprintf(msg, cap, "%.*s", (int)m.error_message.len, (const char *)m.error_message.ptr);
+    rpc_buf_free(&b);
+}
+
+Test(ringd_glue, api_failures_are_errno_and_answer_with_the_wires_names)
+{
+    view(0, 0, 1); /* joined, and the ring is empty */
+    char name[200], msg[200];
+    struct rpc_buf out;
+    int rv = call("lookup", "k", 0, 0, &out);
+    rpc_buf_free(&out);
+    cr_assert(eq(int, rv, -ENODATA), "an empty ring is no data inside ringd");
+    error_answer(rv, NULL, name, msg, sizeof(name));
+    cr_assert(eq(str, name, "EEMPTY"), "and EEMPTY on the wire");
+    cr_assert(eq(str, msg, "ring has no members"), "the message of the wire's name");
+    rv = call("no_such", "k", 0, 0, &out);
+    rpc_buf_free(&out);
+    cr_assert(eq(int, rv, UV_ENOENT));
+    error_answer(rv, "unknown method", name, msg, sizeof(name));
+    cr_assert(eq(str, name, "ENOENT"));
+    cr_assert(eq(str, msg, "unknown method"));
+    error_answer(UV_ERANGE, NULL, name, msg, sizeof(name));
+    cr_assert(eq(str, name, "ERANGE"));
+    error_answer(UV_EIO, NULL, name, msg, sizeof(name));
+    cr_assert(eq(str, name, "EAGAIN"), "an errno without a wire name: try again");
 }
 
 static int shard_events;
@@ -363,24 +405,24 @@ Test(ringd_glue, shards_and_release_refuse_bad_params_and_shards_not_held)
     cr_assert(eq(int, uv_loop_init(&loop), 0));
     view(3, 0, 1);
     d.loop = &loop;
-    cr_assert(eq(int, call_with("shards", NULL, 0), RING_ENOENT), "no --shards");
-    cr_assert(eq(int, call_with("release", pack_5, 1), RING_ENOENT), "no --exclusive");
+    cr_assert(eq(int, call_with("shards", NULL, 0), UV_ENOENT), "no --shards");
+    cr_assert(eq(int, call_with("release", pack_5, 1), UV_ENOENT), "no --exclusive");
     d.cfg.shards = 16;
     cr_assert(eq(int, call_with("shards", NULL, 0), 0));
-    cr_assert(eq(int, call_with("shards", pack_5, 1), RING_EINVAL), "shards takes no params");
+    cr_assert(eq(int, call_with("shards", pack_5, 1), UV_EINVAL), "shards takes no params");
     struct ringd_leases ls;
     memset(&ls, 0, sizeof(ls));
     struct lease_config lc = { .id = "n0", .id_len = 2, .shards = 16 };
     cr_assert(eq(int, lease_new(&ls.l, &lc, NULL, 0), 0));
     d.leases = &ls;
     cr_assert(eq(int, call_with("shards", NULL, 0), 0));
-    cr_assert(eq(int, call_with("release", NULL, 0), RING_EINVAL), "no shard");
-    cr_assert(eq(int, call_with("release", pack_str, 1), RING_EINVAL), "a string");
-    cr_assert(eq(int, call_with("release", pack_negative, 1), RING_EINVAL), "negative");
-    cr_assert(eq(int, call_with("release", pack_huge, 1), RING_EINVAL), "over 32 bits");
-    cr_assert(eq(int, call_with("release", pack_16, 1), RING_EINVAL), "shard >= S");
-    cr_assert(eq(int, call_with("release", pack_two, 2), RING_EINVAL), "two params");
-    cr_assert(eq(int, call_with("release", pack_5, 1), RING_ENOENT), "not held here");
+    cr_assert(eq(int, call_with("release", NULL, 0), UV_EINVAL), "no shard");
+    cr_assert(eq(int, call_with("release", pack_str, 1), UV_EINVAL), "a string");
+    cr_assert(eq(int, call_with("release", pack_negative, 1), UV_EINVAL), "negative");
+    cr_assert(eq(int, call_with("release", pack_huge, 1), UV_EINVAL), "over 32 bits");
+    cr_assert(eq(int, call_with("release", pack_16, 1), UV_EINVAL), "shard >= S");
+    cr_assert(eq(int, call_with("release", pack_two, 2), UV_EINVAL), "two params");
+    cr_assert(eq(int, call_with("release", pack_5, 1), UV_ENOENT), "not held here");
     d.leases = NULL;
     lease_del(ls.l);
     cr_assert(eq(int, uv_loop_close(&loop), 0));
