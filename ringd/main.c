@@ -18,6 +18,7 @@ extern char **environ;
 int main(int argc, char **argv)
 {
     static struct ringd d;
+    struct ringd_proxy *proxy = NULL;
     char err[512];
     if (ringd_config_parse(&d.cfg, argc, argv, environ, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s\n", err);
@@ -48,7 +49,7 @@ int main(int argc, char **argv)
         rv = ringd_admin_start(&d);
     }
     if (rv == 0) {
-        rv = ringd_proxy_start(&d);
+        rv = ringd_proxy_start(&d, &proxy);
     }
     if (rv == 0) {
         rv = ringd_health_start(&d);
@@ -66,7 +67,7 @@ int main(int argc, char **argv)
     }
     uv_run(d.loop, UV_RUN_DEFAULT);
     ringd_health_free(&d);
-    ringd_proxy_free(&d);
+    ringd_proxy_free(proxy);
     ringd_admin_free(&d);
     ringd_api_free(&d);
     ringd_free(&d);

@@ -202,9 +202,7 @@ struct ringd_api;
 struct ringd_admin;
 struct ringd_seeds;
 struct ringd_stream;
-struct ringd_mux;
 struct replay;
-struct ringd_proxy;
 struct ringd_health;
 struct groups;
 struct groupmap;
@@ -278,8 +276,6 @@ struct ringd {
     struct ringd_seeds *seeds;
     struct ringd_api *api;
     struct ringd_admin *admin;
-    struct ringd_proxy *proxy;
-    struct ringd_mux *mux;
     struct ringd_health *health;
 
     struct {
