@@ -21,6 +21,7 @@ int main(int argc, char **argv)
     struct ringd_admin *admin = NULL;
     struct ringd_api *api = NULL;
     struct ringd_health *health = NULL;
+    struct ringd_proxy *proxy = NULL;
     char err[512];
     if (ringd_config_parse(&d.cfg, argc, argv, environ, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s\n", err);
@@ -51,7 +52,7 @@ int main(int argc, char **argv)
         rv = ringd_admin_start(&d, &admin);
     }
     if (rv == 0) {
-        rv = ringd_proxy_start(&d);
+        rv = ringd_proxy_start(&d, &proxy);
     }
     if (rv == 0) {
         rv = ringd_health_start(&d, &health);
@@ -69,7 +70,7 @@ int main(int argc, char **argv)
     }
     uv_run(d.loop, UV_RUN_DEFAULT);
     ringd_health_free(health);
-    ringd_proxy_free(&d);
+    ringd_proxy_free(proxy);
     ringd_admin_free(admin);
     ringd_api_free(api);
     ringd_free(&d);

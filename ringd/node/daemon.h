@@ -200,9 +200,7 @@ struct ringd_readiness {
 
 struct ringd_seeds;
 struct ringd_stream;
-struct ringd_mux;
 struct replay;
-struct ringd_proxy;
 struct groups;
 struct groupmap;
 
@@ -273,8 +271,6 @@ struct ringd {
     uv_timer_t restart_timer;
 
     struct ringd_seeds *seeds;
-    struct ringd_proxy *proxy;
-    struct ringd_mux *mux;
 
     struct {
         struct ringd_node_cbs cbs;

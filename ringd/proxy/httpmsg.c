@@ -1,11 +1,11 @@
 /* httpmsg: see httpmsg.h. */
 #include "httpmsg.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#include "ring/error.h"
 #include "ring/members.h"
 
 void httpmsg_reset(struct httpmsg *m)
@@ -45,7 +45,7 @@ static int scan_failed(struct httpmsg_scan *s, const char *why)
 {
     s->state = SCAN_FAILED;
     s->why = why;
-    return RING_EPROTO;
+    return -EPROTO;
 }
 
 /* The state after byte |c| in state |state|, or SCAN_FAILED with |*why| set. */
@@ -83,7 +83,7 @@ int httpmsg_scan(struct httpmsg_scan *s, const char *data, size_t len, size_t *u
 {
     *used = 0;
     if (s->state == SCAN_FAILED) {
-        return RING_EPROTO;
+        return -EPROTO;
     }
     size_t i = 0;
     while (i < len && s->state != SCAN_DONE) {
@@ -106,8 +106,8 @@ int httpmsg_scan(struct httpmsg_scan *s, const char *data, size_t len, size_t *u
 static int append(struct httpmsg *m, const char *at, size_t len)
 {
     if (m->error != 0 || len > sizeof(m->buf) - m->len) {
-        m->error = RING_EMSGSIZE;
-        return RING_EMSGSIZE;
+        m->error = -EMSGSIZE;
+        return -EMSGSIZE;
     }
     memcpy(m->buf + m->len, at, len);
     m->len += (uint32_t)len;
@@ -130,8 +130,8 @@ int httpmsg_on_field(struct httpmsg *m, const char *at, size_t len)
 {
     if (m->count == 0 || m->in_value) {
         if (m->count == HTTPMSG_HEADERS_MAX + HTTPMSG_SLACK_HEADERS) {
-            m->error = RING_EMSGSIZE;
-            return RING_EMSGSIZE;
+            m->error = -EMSGSIZE;
+            return -EMSGSIZE;
         }
         struct httpmsg_header *h = &m->h[m->count++];
         h->name_off = m->len;
@@ -148,7 +148,7 @@ int httpmsg_on_field(struct httpmsg *m, const char *at, size_t len)
 int httpmsg_on_value(struct httpmsg *m, const char *at, size_t len)
 {
     if (m->count == 0) {
-        return RING_EPROTO; /* http_parser never sends a value before its name */
+        return -EPROTO; /* http_parser never sends a value before its name */
     }
     struct httpmsg_header *h = &m->h[m->count - 1];
     if (!m->in_value) {
@@ -194,22 +194,22 @@ int httpmsg_check(const struct httpmsg *m, const char *key)
         }
     }
     if (count > HTTPMSG_HEADERS_MAX || bytes > HTTPMSG_HEAD_BYTES_MAX) {
-        return RING_EMSGSIZE;
+        return -EMSGSIZE;
     }
     for (uint32_t i = 0; i < m->count; i++) {
         const struct httpmsg_header *h = &m->h[i];
         if (h->name_len == 0 || framing_lookalike(m->buf + h->name_off, h->name_len)) {
-            return RING_EPROTO;
+            return -EPROTO;
         }
         for (uint32_t k = 0; k < h->name_len; k++) {
             if (!is_tchar((unsigned char)m->buf[h->name_off + k])) {
-                return RING_EPROTO;
+                return -EPROTO;
             }
         }
         for (uint32_t k = 0; k < h->value_len; k++) {
             unsigned char c = (unsigned char)m->buf[h->value_off + k];
             if ((c < 0x20 && c != '\t') || c == 0x7f) {
-                return RING_EPROTO;
+                return -EPROTO;
             }
         }
     }
@@ -307,7 +307,7 @@ int httpmsg_dropped(const struct httpmsg *m, uint32_t i, const char *key)
 }
 
 /* The value of the only header named |name| in |*v| (NULL when there is none). Returns 0, or
- * RING_EPROTO when there are two. */
+ * -EPROTO when there are two. */
 static int only_one(const struct httpmsg *m, const char *name, const char **v, size_t *len)
 {
     size_t n = strlen(name);
@@ -318,7 +318,7 @@ static int only_one(const struct httpmsg *m, const char *name, const char **v, s
             continue;
         }
         if (*v != NULL) {
-            return RING_EPROTO;
+            return -EPROTO;
         }
         *v = m->buf + m->h[i].value_off;
         *len = m->h[i].value_len;
@@ -331,22 +331,22 @@ int httpmsg_served(const struct httpmsg *m, struct httpmsg_served *s)
     if (only_one(m, HTTPMSG_OWNER_HEADER, &s->owner, &s->owner_len) != 0 ||
         only_one(m, HTTPMSG_ERROR_HEADER, &s->cause, &s->cause_len) != 0 ||
         (s->owner == NULL && s->cause == NULL)) {
-        return RING_EPROTO;
+        return -EPROTO;
     }
     if (s->owner != NULL && (s->owner_len == 0 || s->owner_len > MEMBER_ID_BYTES_MAX)) {
-        return RING_EPROTO;
+        return -EPROTO;
     }
     for (size_t k = 0; k < s->owner_len; k++) {
         if (s->owner[k] <= ' ' || s->owner[k] > '~') {
-            return RING_EPROTO;
+            return -EPROTO;
         }
     }
     if (s->cause != NULL && (s->cause_len == 0 || s->cause_len > HTTPMSG_CAUSE_BYTES_MAX)) {
-        return RING_EPROTO;
+        return -EPROTO;
     }
     for (size_t k = 0; k < s->cause_len; k++) {
         if ((s->cause[k] < 'a' || s->cause[k] > 'z') && s->cause[k] != '_') {
-            return RING_EPROTO;
+            return -EPROTO;
         }
     }
     return 0;

@@ -17,6 +17,9 @@
  * before. A front end that reads lines as RFC 9112 says would see one header where ringd saw
  * two, so the raw bytes of every head are scanned first (httpmsg_scan) and such a head is
  * refused (400 for a request, 502 for a response).
+ *
+ * Errors are negative errno values from <errno.h> (it has no event loop): -EMSGSIZE for a
+ * head over a limit, -EPROTO for a malformed one.
  */
 #ifndef RINGD_HTTPMSG_H
 #define RINGD_HTTPMSG_H
@@ -69,7 +72,7 @@ struct httpmsg {
     uint32_t count;
     struct httpmsg_header h[HTTPMSG_HEADERS_MAX + HTTPMSG_SLACK_HEADERS];
     int in_value; /* the last callback was a header value */
-    int error;    /* RING_EMSGSIZE once over a limit */
+    int error;    /* -EMSGSIZE once over a limit */
 };
 
 void httpmsg_reset(struct httpmsg *m);
@@ -81,14 +84,14 @@ void httpmsg_reset(struct httpmsg *m);
  * scan at the start of a head. */
 struct httpmsg_scan {
     int state;
-    const char *why; /* once RING_EPROTO is returned: what was wrong, for the 400's body */
+    const char *why; /* once -EPROTO is returned: what was wrong, for the 400's body */
 };
 
 void httpmsg_scan_reset(struct httpmsg_scan *s);
 
 /* Scans the next |len| bytes of a head. Returns 1 when the head ends within them, with
  * |*used| its bytes among them (through the blank line's LF); 0 when every byte belongs to the
- * head and more are needed (|*used| = |len|); RING_EPROTO for a malformed head (|s->why| says
+ * head and more are needed (|*used| = |len|); -EPROTO for a malformed head (|s->why| says
  * why; it stays so). A scan whose head is complete must be reset before the next head. */
 int httpmsg_scan(struct httpmsg_scan *s, const char *data, size_t len, size_t *used);
 
@@ -96,19 +99,19 @@ int httpmsg_scan(struct httpmsg_scan *s, const char *data, size_t len, size_t *u
 int httpmsg_scan_done(const struct httpmsg_scan *s);
 
 /* http_parser callbacks' data, in the order the parser delivers it (a callback may come in
- * pieces). Each returns 0, or RING_EMSGSIZE when the head goes over a limit. */
+ * pieces). Each returns 0, or -EMSGSIZE when the head goes over a limit. */
 int httpmsg_on_text(struct httpmsg *m, const char *at, size_t len);
 int httpmsg_on_field(struct httpmsg *m, const char *at, size_t len);
 int httpmsg_on_value(struct httpmsg *m, const char *at, size_t len);
 
 /* Checks the limits (HTTPMSG_HEAD_BYTES_MAX, HTTPMSG_HEADERS_MAX, counting what is written
- * onward with |key| as the key header, may be NULL: RING_EMSGSIZE, 431) and
+ * onward with |key| as the key header, may be NULL: -EMSGSIZE, 431) and
  * what http_parser lets through but the next hop must never see (RFC 9110 section
  * 5.1, RFC 9112 section 5.1): a header name that is not a token (whitespace before the colon
  * is the classic request-smuggling trick), a name that only starts like Transfer-Encoding or
  * Content-Length (http_parser takes those for framing), or a value with control bytes other
  * than tab.
- * Returns 0, RING_EMSGSIZE, or RING_EPROTO (the proxy answers 400). */
+ * Returns 0, -EMSGSIZE, or -EPROTO (the proxy answers 400). */
 int httpmsg_check(const struct httpmsg *m, const char *key);
 
 /* The value of the first header named |name| (case-insensitive), without surrounding
@@ -135,7 +138,7 @@ struct httpmsg_served {
 /* Reads |s| from |m|. A ringd's answer names the member whose app answered (X-Ring-Owner), or
  * says why no app did (X-Ring-Error), or both: at least one, neither twice. An owner is 1 to
  * MEMBER_ID_BYTES_MAX visible ASCII bytes (a member id), a cause 1 to HTTPMSG_CAUSE_BYTES_MAX
- * of lowercase letters and '_'. Returns 0, or RING_EPROTO. */
+ * of lowercase letters and '_'. Returns 0, or -EPROTO. */
 int httpmsg_served(const struct httpmsg *m, struct httpmsg_served *s);
 
 /* How the body of the message written onward is framed. */

@@ -20,7 +20,7 @@
 
 #include "outq.h"
 #include "proxy_int.h"
-#include "ring/error.h"
+#include "err.h"
 #include "ring/fwd.h"
 #include "ring/session.h"
 #include "sbuf.h"
@@ -60,7 +60,7 @@ _Static_assert(MUX_RBUF_BYTES >= CODEC_FRAME_HEADER_BYTES + MUX_WIRE_BYTES_MAX,
                "the read buffer holds a whole frame");
 
 struct mux_conn {
-    struct ringd *d;
+    struct ringd_mux *m;
     struct list link; /* in ringd_mux.conns */
     uv_tcp_t own_tcp; /* outgoing connections' handle */
     uv_tcp_t *tcp;
@@ -101,6 +101,8 @@ struct mux_stream {
 };
 
 struct ringd_mux {
+    struct ringd_proxy *p; /* the proxy that owns it: its streams' users, its counters */
+    struct ringd *d;       /* the node: loop, config, keys */
     struct list conns;
     size_t count;
     size_t conns_in, streams_in;
@@ -109,15 +111,27 @@ struct ringd_mux {
     uint8_t sealed[MUX_WIRE_BYTES_MAX];
 };
 
-static struct ringd_mux *state(struct ringd *d)
+struct ringd_mux *ringd_mux_new(struct ringd_proxy *p)
 {
-    if (d->mux == NULL) {
-        d->mux = calloc(1, sizeof(*d->mux));
-        if (d->mux != NULL) {
-            list_init(&d->mux->conns);
-        }
+    struct ringd_mux *m = calloc(1, sizeof(*m));
+    if (m == NULL) {
+        return NULL;
     }
-    return d->mux;
+    m->p = p;
+    m->d = p->d;
+    list_init(&m->conns);
+    return m;
+}
+
+void ringd_mux_free(struct ringd_mux *m)
+{
+    free(m);
+}
+
+/* The proxy's counters, which count the peers' connections too. */
+static struct ringd_proxy_counters *counters(const struct ringd_mux *m)
+{
+    return &m->p->m;
 }
 
 /* ---- connections ----------------------------------------------------------------------- */
@@ -158,10 +172,10 @@ static void unlink_stream(struct mux_stream *s)
     }
     s->c = NULL;
     if (!c->outgoing) {
-        c->d->mux->streams_in--;
+        c->m->streams_in--;
     }
     if (--c->streams == 0) {
-        c->since_ms = uv_now(c->d->loop);
+        c->since_ms = uv_now(c->m->d->loop);
     }
 }
 
@@ -173,7 +187,7 @@ static void conn_fail(struct mux_conn *c)
         return;
     }
     c->closing = 1;
-    struct ringd_mux *m = c->d->mux;
+    struct ringd_mux *m = c->m;
     list_remove(&c->link);
     m->count--;
     m->conns_in -= !c->outgoing;
@@ -226,14 +240,15 @@ static void on_out_done(struct outq *q, int status)
     }
 }
 
-/* Writes |len| plaintext bytes at |plain| as one frame under the session. */
+/* Writes |len| plaintext bytes at |plain| as one frame under the session. Returns 0 or a
+ * negative errno (the session's failure converted, or outq's uv error). */
 static int write_sealed(struct mux_conn *c, const uint8_t *plain, size_t len)
 {
-    struct ringd_mux *m = c->d->mux;
+    struct ringd_mux *m = c->m;
     uint8_t hdr[CODEC_FRAME_HEADER_BYTES];
     ssize_t sealed = session_seal(&c->sess, plain, len, m->sealed, sizeof(m->sealed));
     if (sealed < 0) {
-        return (int)sealed;
+        return ringd_err_from_ring((int)sealed);
     }
     codec_frame_header(hdr, (uint32_t)sealed);
     uv_buf_t bufs[2] = {
@@ -243,12 +258,13 @@ static int write_sealed(struct mux_conn *c, const uint8_t *plain, size_t len)
     return outq_write(&c->out, bufs, 2);
 }
 
-/* Sends one frame: |head| (type, stream, fixed body) then |data| (may be empty). */
+/* Sends one frame: |head| (type, stream, fixed body) then |data| (may be empty). Returns 0,
+ * or UV_ECONNRESET when the connection is closing or the write failed (it is closed then). */
 static int send_frame(struct mux_conn *c, const uint8_t *head, size_t head_len, const void *data,
                       size_t len)
 {
     if (c->closing) {
-        return RING_ECLOSED;
+        return UV_ECONNRESET;
     }
     uint8_t hdr[CODEC_FRAME_HEADER_BYTES];
     codec_frame_header(hdr, (uint32_t)(head_len + len));
@@ -260,9 +276,9 @@ static int send_frame(struct mux_conn *c, const uint8_t *head, size_t head_len, 
         if (len > 0) {
             sbuf_add(&c->early, data, len);
         }
-        rv = c->early.failed ? RING_ENOMEM : 0;
+        rv = c->early.failed ? UV_ENOMEM : 0;
     } else if (c->secure) {
-        struct ringd_mux *m = c->d->mux;
+        struct ringd_mux *m = c->m;
         memcpy(m->plain, head, head_len);
         if (len > 0) {
             memcpy(m->plain + head_len, data, len);
@@ -280,7 +296,7 @@ static int send_frame(struct mux_conn *c, const uint8_t *head, size_t head_len, 
     }
     if (rv != 0) {
         conn_fail(c);
-        return RING_ECLOSED;
+        return UV_ECONNRESET;
     }
     return 0;
 }
@@ -319,19 +335,19 @@ static struct mux_stream *stream_new(struct mux_conn *c, uint32_t id)
     s->hnext = *bucket(c, id);
     *bucket(c, id) = s;
     c->streams++;
-    s->last_ms = uv_now(c->d->loop);
+    s->last_ms = uv_now(c->m->d->loop);
     if (!c->outgoing) {
-        c->d->mux->streams_in++;
+        c->m->streams_in++;
     }
     return s;
 }
 
 static void incoming_open(struct mux_conn *c, const struct fwd_frame *f)
 {
+    struct ringd_mux *m = c->m;
     uint8_t frame[16];
-    if (c->streams >= MUX_STREAMS_MAX || c->d->mux->streams_in >= MUX_STREAMS_IN_MAX ||
-        c->d->stopping) {
-        c->d->proxy->m.proxy_peer_streams_refused += !c->d->stopping;
+    if (c->streams >= MUX_STREAMS_MAX || m->streams_in >= MUX_STREAMS_IN_MAX || m->d->stopping) {
+        counters(m)->proxy_peer_streams_refused += !m->d->stopping;
         send_frame(c, frame, fwd_reset(frame, f->stream, FWD_RESET_REFUSED), NULL, 0);
         return;
     }
@@ -340,7 +356,7 @@ static void incoming_open(struct mux_conn *c, const struct fwd_frame *f)
         send_frame(c, frame, fwd_reset(frame, f->stream, FWD_RESET_REFUSED), NULL, 0);
         return;
     }
-    ringd_proxy_incoming(c->d, s, f->hops, f->checksum);
+    ringd_proxy_incoming(m->p, s, f->hops, f->checksum);
 }
 
 static void flush_pending(struct mux_stream *s);
@@ -360,15 +376,16 @@ static void reap(struct mux_stream *s)
     }
 }
 
-/* Acts on one frame. Returns 0, or -1 when it broke the protocol (the caller closes). */
+/* Acts on one frame. Returns 0, or UV_EPROTO when it broke the protocol (the caller
+ * closes). */
 static int on_frame(struct mux_conn *c, const struct fwd_frame *f)
 {
     if (f->type == FWD_HELLO) {
-        return -1;
+        return UV_EPROTO;
     }
     if (f->type == FWD_OPEN) {
         if (c->outgoing || find(c, f->stream) != NULL) {
-            return -1;
+            return UV_EPROTO;
         }
         incoming_open(c, f);
         return 0;
@@ -377,7 +394,7 @@ static int on_frame(struct mux_conn *c, const struct fwd_frame *f)
     if (s == NULL) {
         return 0; /* released here already: its late frames are dropped */
     }
-    s->last_ms = uv_now(c->d->loop);
+    s->last_ms = uv_now(c->m->d->loop);
     if (s->released) {
         if (f->type == FWD_WINDOW) {
             s->send_window += f->window;
@@ -391,7 +408,7 @@ static int on_frame(struct mux_conn *c, const struct fwd_frame *f)
     switch (f->type) {
     case FWD_DATA:
         if (f->len > s->recv_left || s->fin_recv) {
-            return -1;
+            return UV_EPROTO;
         }
         s->recv_left -= (uint32_t)f->len;
         s->cbs->on_data(s, f->data, f->len);
@@ -407,7 +424,7 @@ static int on_frame(struct mux_conn *c, const struct fwd_frame *f)
         return 0;
     case FWD_WINDOW:
         if ((uint64_t)s->send_window + f->window > 2ull * FWD_WINDOW_BYTES) {
-            return -1;
+            return UV_EPROTO;
         }
         s->send_window += f->window;
         flush_pending(s);
@@ -416,31 +433,34 @@ static int on_frame(struct mux_conn *c, const struct fwd_frame *f)
         }
         return 0;
     default:
-        return -1;
+        return UV_EPROTO;
     }
 }
 
 /* Outgoing, with keys: the server's |hello| arrived. Sends the confirm, then the frames kept
- * meanwhile, each sealed in order. Returns 0 or -1. */
+ * meanwhile, each sealed in order. Returns 0 or a negative errno: the session's failure
+ * converted (-EKEYREJECTED for a hello not made with our keys), or a write's. */
 static int client_finish(struct mux_conn *c, const uint8_t *hello, size_t len)
 {
     uint8_t confirm[CODEC_FRAME_HEADER_BYTES + SESSION_CONFIRM_BYTES];
-    ssize_t n = session_client_finish(&c->sess, &c->d->keys, hello, len,
+    ssize_t n = session_client_finish(&c->sess, &c->m->d->keys, hello, len,
                                       confirm + CODEC_FRAME_HEADER_BYTES, SESSION_CONFIRM_BYTES);
     if (n < 0) {
-        return -1;
+        return ringd_err_from_ring((int)n);
     }
     codec_frame_header(confirm, (uint32_t)n);
     uv_buf_t b = uv_buf_init((char *)confirm, (unsigned)(CODEC_FRAME_HEADER_BYTES + (size_t)n));
-    if (outq_write(&c->out, &b, 1) != 0) {
-        return -1;
+    int rv = outq_write(&c->out, &b, 1);
+    if (rv != 0) {
+        return rv;
     }
     const uint8_t *early = (const uint8_t *)c->early.data;
     for (size_t pos = 0; pos < c->early.len;) {
         uint32_t flen = 0;
         codec_frame_length(early + pos, &flen);
-        if (write_sealed(c, early + pos + CODEC_FRAME_HEADER_BYTES, flen) != 0) {
-            return -1;
+        rv = write_sealed(c, early + pos + CODEC_FRAME_HEADER_BYTES, flen);
+        if (rv != 0) {
+            return rv;
         }
         pos += CODEC_FRAME_HEADER_BYTES + flen;
     }
@@ -452,7 +472,7 @@ static int client_finish(struct mux_conn *c, const uint8_t *hello, size_t len)
 /* Parses the whole frames at the start of the read buffer. */
 static void read_frames(struct mux_conn *c)
 {
-    struct ringd *d = c->d;
+    struct ringd_mux *m = c->m;
     size_t pos = 0;
     while (!c->closing && c->rlen - pos >= CODEC_FRAME_HEADER_BYTES) {
         uint32_t len;
@@ -467,7 +487,7 @@ static void read_frames(struct mux_conn *c)
         pos += CODEC_FRAME_HEADER_BYTES + len;
         if (c->secure && session_state(&c->sess) == SESSION_HELLO_SENT) {
             if (client_finish(c, wire, len) != 0) {
-                d->proxy->m.proxy_peer_auth_failures++;
+                counters(m)->proxy_peer_auth_failures++;
                 conn_fail(c);
                 return;
             }
@@ -476,21 +496,21 @@ static void read_frames(struct mux_conn *c)
         size_t plain_len = 0;
         const uint8_t *plain = NULL;
         if (c->secure) {
-            ssize_t n = session_open(&c->sess, wire, len, d->mux->plain, sizeof(d->mux->plain));
+            ssize_t n = session_open(&c->sess, wire, len, m->plain, sizeof(m->plain));
             if (n < 0) {
-                d->proxy->m.proxy_peer_auth_failures++;
+                counters(m)->proxy_peer_auth_failures++;
                 conn_fail(c);
                 return;
             }
-            plain = d->mux->plain;
+            plain = m->plain;
             plain_len = (size_t)n;
         } else {
-            plain = ringd_open(d, SEAL_STREAM, &c->peer, wire, len, d->mux->plain,
-                               sizeof(d->mux->plain), &plain_len);
+            plain = ringd_open(m->d, SEAL_STREAM, &c->peer, wire, len, m->plain, sizeof(m->plain),
+                               &plain_len);
         }
         struct fwd_frame f;
         if (plain == NULL || fwd_parse(plain, plain_len, &f) != 0 || on_frame(c, &f) != 0) {
-            d->proxy->m.proxy_peer_protocol_errors++;
+            counters(m)->proxy_peer_protocol_errors++;
             conn_fail(c);
             return;
         }
@@ -511,28 +531,27 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
     }
     c->rlen += (size_t)nread;
     read_frames(c);
-    outq_batch_flush(&c->d->proxy->batch); /* to apps and clients: what these frames caused */
+    outq_batch_flush(&c->m->p->batch); /* to apps and clients: what these frames caused */
 }
 
 /* ---- setting up -------------------------------------------------------------------------- */
 
-static struct mux_conn *conn_new(struct ringd *d, int outgoing)
+static struct mux_conn *conn_new(struct ringd_mux *m, int outgoing)
 {
-    struct ringd_mux *m = state(d);
-    struct mux_conn *c = m != NULL ? calloc(1, sizeof(*c)) : NULL;
+    struct mux_conn *c = calloc(1, sizeof(*c));
     uint8_t *rbuf = c != NULL ? malloc(MUX_RBUF_BYTES) : NULL;
     if (rbuf == NULL) {
         free(c);
         return NULL;
     }
-    c->d = d;
+    c->m = m;
     c->rbuf = rbuf;
     c->outgoing = outgoing;
     c->next_id = 1;
-    c->since_ms = uv_now(d->loop);
+    c->since_ms = uv_now(m->d->loop);
     sbuf_init(&c->early, MUX_EARLY_BYTES_MAX);
     session_init(&c->sess, outgoing ? SESSION_CLIENT : SESSION_SERVER);
-    outq_init(&c->out, on_out_done, &d->proxy->batch_peer);
+    outq_init(&c->out, on_out_done, &m->p->batch_peer);
     list_push(&m->conns, &c->link);
     m->count++;
     m->conns_in += !outgoing;
@@ -541,10 +560,10 @@ static struct mux_conn *conn_new(struct ringd *d, int outgoing)
 
 /* At the cap of incoming connections: closes the one idle longest. Returns 1, or 0 when
  * every one has streams. */
-static int evict_idle_in(struct ringd *d)
+static int evict_idle_in(struct ringd_mux *m)
 {
     struct mux_conn *idle = NULL;
-    for (struct list *it = d->mux->conns.next; it != &d->mux->conns; it = it->next) {
+    for (struct list *it = m->conns.next; it != &m->conns; it = it->next) {
         struct mux_conn *c = list_entry(it, struct mux_conn, link);
         if (!c->outgoing && c->streams == 0 && (idle == NULL || c->since_ms < idle->since_ms)) {
             idle = c;
@@ -553,7 +572,7 @@ static int evict_idle_in(struct ringd *d)
     if (idle == NULL) {
         return 0;
     }
-    d->proxy->m.proxy_peer_conns_evicted++;
+    counters(m)->proxy_peer_conns_evicted++;
     conn_fail(idle);
     return 1;
 }
@@ -562,20 +581,20 @@ void ringd_mux_accept(void *ctx, uv_tcp_t *tcp, void *owner, uv_close_cb close_c
                       const struct ring_addr *peer, const struct session *sess,
                       const uint8_t *frame, size_t len)
 {
-    struct ringd *d = ctx;
+    struct ringd_proxy *p = ctx;
+    struct ringd_mux *m = p->mux;
     struct fwd_frame f;
     if (fwd_parse(frame, len, &f) != 0 || f.type != FWD_HELLO) {
-        d->proxy->m.proxy_peer_protocol_errors++;
+        counters(m)->proxy_peer_protocol_errors++;
         uv_close((uv_handle_t *)tcp, close_cb);
         return;
     }
-    struct ringd_mux *m = state(d);
-    if (m != NULL && m->conns_in >= MUX_CONNS_IN_MAX && !evict_idle_in(d)) {
-        d->proxy->m.proxy_peer_conns_refused++;
+    if (m->conns_in >= MUX_CONNS_IN_MAX && !evict_idle_in(m)) {
+        counters(m)->proxy_peer_conns_refused++;
         uv_close((uv_handle_t *)tcp, close_cb);
         return;
     }
-    struct mux_conn *c = conn_new(d, 0);
+    struct mux_conn *c = conn_new(m, 0);
     if (c == NULL) {
         uv_close((uv_handle_t *)tcp, close_cb);
         return;
@@ -591,7 +610,7 @@ void ringd_mux_accept(void *ctx, uv_tcp_t *tcp, void *owner, uv_close_cb close_c
     c->connected = 1;
     tcp->data = c;
     uv_tcp_nodelay(tcp, 1);
-    d->proxy->m.proxy_peer_conns_in++;
+    counters(m)->proxy_peer_conns_in++;
     if (outq_attach(&c->out, (uv_stream_t *)tcp) != 0 ||
         uv_read_start((uv_stream_t *)tcp, on_alloc, on_read) != 0) {
         conn_fail(c);
@@ -606,7 +625,7 @@ static void on_connected(uv_connect_t *req, int status)
     }
     if (status != 0 || outq_attach(&c->out, (uv_stream_t *)c->tcp) != 0 ||
         uv_read_start((uv_stream_t *)c->tcp, on_alloc, on_read) != 0) {
-        c->d->proxy->m.proxy_peer_connect_failures++;
+        counters(c->m)->proxy_peer_connect_failures++;
         conn_fail(c);
         return;
     }
@@ -614,17 +633,18 @@ static void on_connected(uv_connect_t *req, int status)
     uv_tcp_nodelay(c->tcp, 1);
 }
 
-/* With keys: the session's hello goes first; every frame after it waits for the answer. */
+/* With keys: the session's hello goes first; every frame after it waits for the answer.
+ * Returns 0 or a negative errno (the session's failure converted, or the write's). */
 static int send_client_hello(struct mux_conn *c)
 {
     uint8_t rnd[SESSION_RANDOM_BYTES];
     uint8_t frame[CODEC_FRAME_HEADER_BYTES + SESSION_HELLO_BYTES];
     randombytes_buf(rnd, sizeof(rnd));
-    ssize_t n = session_client_hello(&c->sess, &c->d->keys, rnd, frame + CODEC_FRAME_HEADER_BYTES,
-                                     SESSION_HELLO_BYTES);
+    ssize_t n = session_client_hello(&c->sess, &c->m->d->keys, rnd,
+                                     frame + CODEC_FRAME_HEADER_BYTES, SESSION_HELLO_BYTES);
     sodium_memzero(rnd, sizeof(rnd));
     if (n < 0) {
-        return -1;
+        return ringd_err_from_ring((int)n);
     }
     c->secure = 1;
     codec_frame_header(frame, (uint32_t)n);
@@ -632,12 +652,9 @@ static int send_client_hello(struct mux_conn *c)
     return outq_write(&c->out, &b, 1);
 }
 
-static struct mux_conn *conn_to(struct ringd *d, const struct ring_addr *peer)
+static struct mux_conn *conn_to(struct ringd_mux *m, const struct ring_addr *peer)
 {
-    struct ringd_mux *m = state(d);
-    if (m == NULL) {
-        return NULL;
-    }
+    struct ringd *d = m->d;
     for (struct list *it = m->conns.next; it != &m->conns; it = it->next) {
         struct mux_conn *c = list_entry(it, struct mux_conn, link);
         if (c->outgoing && !c->closing && c->next_id < UINT32_MAX && c->streams < MUX_STREAMS_MAX &&
@@ -645,7 +662,7 @@ static struct mux_conn *conn_to(struct ringd *d, const struct ring_addr *peer)
             return c;
         }
     }
-    struct mux_conn *c = conn_new(d, 1);
+    struct mux_conn *c = conn_new(m, 1);
     if (c == NULL) {
         return NULL;
     }
@@ -654,7 +671,7 @@ static struct mux_conn *conn_to(struct ringd *d, const struct ring_addr *peer)
     uv_tcp_init(d->loop, c->tcp);
     c->tcp->data = c;
     c->connect.data = c;
-    d->proxy->m.proxy_peer_conns_out++;
+    counters(m)->proxy_peer_conns_out++;
     struct sockaddr_storage ss;
     ringd_addr_to_sockaddr(peer, peer->family == RING_ADDR_V6, &ss);
     if (ringd_streams_secure_out(d) && send_client_hello(c) != 0) {
@@ -666,7 +683,7 @@ static struct mux_conn *conn_to(struct ringd *d, const struct ring_addr *peer)
         return NULL; /* send_frame closed it */
     }
     if (uv_tcp_connect(&c->connect, c->tcp, (const struct sockaddr *)&ss, on_connected) != 0) {
-        d->proxy->m.proxy_peer_connect_failures++;
+        counters(m)->proxy_peer_connect_failures++;
         conn_fail(c);
         return NULL;
     }
@@ -675,10 +692,10 @@ static struct mux_conn *conn_to(struct ringd *d, const struct ring_addr *peer)
 
 /* ---- streams ----------------------------------------------------------------------------- */
 
-struct mux_stream *mux_open(struct ringd *d, const struct ring_addr *peer, uint8_t hops,
+struct mux_stream *mux_open(struct ringd_mux *m, const struct ring_addr *peer, uint8_t hops,
                             uint64_t checksum, const struct mux_stream_cbs *cbs, void *user)
 {
-    struct mux_conn *c = conn_to(d, peer);
+    struct mux_conn *c = conn_to(m, peer);
     if (c == NULL) {
         return NULL;
     }
@@ -713,7 +730,7 @@ const struct ring_addr *mux_peer(const struct mux_stream *s)
     return &s->peer;
 }
 
-/* Sends as much as the window allows of |data|; returns the bytes sent or a RING_E*. */
+/* Sends as much as the window allows of |data|; returns the bytes sent or UV_ECONNRESET. */
 static ssize_t send_data(struct mux_stream *s, const uint8_t *data, size_t len)
 {
     size_t sent = 0;
@@ -723,8 +740,9 @@ static ssize_t send_data(struct mux_stream *s, const uint8_t *data, size_t len)
         n = n > s->send_window ? s->send_window : n;
         uint8_t head[FWD_HEADER_BYTES];
         fwd_header(head, FWD_DATA, s->id);
-        if (send_frame(s->c, head, sizeof(head), data + sent, n) != 0) {
-            return RING_ECLOSED;
+        int rv = send_frame(s->c, head, sizeof(head), data + sent, n);
+        if (rv != 0) {
+            return rv;
         }
         s->send_window -= (uint32_t)n;
         sent += n;
@@ -761,7 +779,7 @@ static void flush_pending(struct mux_stream *s)
 int mux_write(struct mux_stream *s, const void *data, size_t len)
 {
     if (s->c == NULL || s->c->closing || s->reset || s->fin_sent) {
-        return RING_ECLOSED;
+        return UV_ECONNRESET;
     }
     size_t sent = 0;
     if (s->pending.len == 0) {
@@ -781,7 +799,7 @@ int mux_write(struct mux_stream *s, const void *data, size_t len)
         }
         sbuf_add(&s->pending, (const char *)data + sent, len - sent);
         if (s->pending.failed) {
-            return RING_ENOMEM;
+            return UV_ENOMEM;
         }
     }
     return 0;
@@ -858,11 +876,11 @@ static int reset_one_idle(struct mux_conn *c, uint64_t now_ms)
     for (size_t b = 0; b < MUX_BUCKETS; b++) {
         for (struct mux_stream *s = c->buckets[b]; s != NULL; s = s->hnext) {
             if (s->released || s->fin_recv ||
-                now_ms - s->last_ms < c->d->cfg.proxy_idle_timeout_ms) {
+                now_ms - s->last_ms < c->m->d->cfg.proxy_idle_timeout_ms) {
                 continue;
             }
             uint8_t r[16];
-            c->d->proxy->m.proxy_peer_streams_idle++;
+            counters(c->m)->proxy_peer_streams_idle++;
             unlink_stream(s);
             s->reset = 1;
             send_frame(c, r, fwd_reset(r, s->id, FWD_RESET_CANCEL), NULL, 0);
@@ -875,9 +893,9 @@ static int reset_one_idle(struct mux_conn *c, uint64_t now_ms)
     return 0;
 }
 
-static void sweep_idle_streams(struct ringd *d, uint64_t now_ms)
+static void sweep_idle_streams(struct ringd_mux *m, uint64_t now_ms)
 {
-    struct list *head = &d->mux->conns;
+    struct list *head = &m->conns;
     for (struct list *it = head->next, *next; it != head; it = next) {
         next = it->next;
         struct mux_conn *c = list_entry(it, struct mux_conn, link);
@@ -886,26 +904,24 @@ static void sweep_idle_streams(struct ringd *d, uint64_t now_ms)
     }
 }
 
-void ringd_mux_sweep(struct ringd *d, uint64_t now_ms)
+void ringd_mux_sweep(struct ringd_mux *m, uint64_t now_ms)
 {
-    if (d->mux == NULL) {
-        return;
+    const struct ringd_config *cfg = &m->d->cfg;
+    if (now_ms - m->stream_sweep_ms >= MUX_STREAM_SWEEP_MS) {
+        m->stream_sweep_ms = now_ms;
+        sweep_idle_streams(m, now_ms);
     }
-    if (now_ms - d->mux->stream_sweep_ms >= MUX_STREAM_SWEEP_MS) {
-        d->mux->stream_sweep_ms = now_ms;
-        sweep_idle_streams(d, now_ms);
-    }
-    struct list *head = &d->mux->conns;
+    struct list *head = &m->conns;
     for (struct list *it = head->next, *next; it != head; it = next) {
         next = it->next;
         struct mux_conn *c = list_entry(it, struct mux_conn, link);
         uint64_t age = now_ms - c->since_ms;
         /* connecting, or connected and still waiting for the handshake's answer */
         int up = c->connected && (!c->secure || session_state(&c->sess) == SESSION_ESTABLISHED);
-        int stuck = c->outgoing && !up && age >= d->cfg.proxy_connect_timeout_ms;
+        int stuck = c->outgoing && !up && age >= cfg->proxy_connect_timeout_ms;
         int idle = c->streams == 0 && age >= (c->outgoing ? MUX_IDLE_OUT_MS : MUX_IDLE_IN_MS);
         if (stuck) {
-            d->proxy->m.proxy_peer_connect_failures++;
+            counters(m)->proxy_peer_connect_failures++;
         }
         if (stuck || idle) {
             conn_fail(c);
@@ -913,14 +929,9 @@ void ringd_mux_sweep(struct ringd *d, uint64_t now_ms)
     }
 }
 
-void ringd_mux_close_all(struct ringd *d)
+void ringd_mux_close_all(struct ringd_mux *m)
 {
-    while (d->mux != NULL && !list_empty(&d->mux->conns)) {
-        conn_fail(list_entry(d->mux->conns.next, struct mux_conn, link));
+    while (!list_empty(&m->conns)) {
+        conn_fail(list_entry(m->conns.next, struct mux_conn, link));
     }
-}
-
-size_t ringd_mux_connections(const struct ringd *d)
-{
-    return d->mux != NULL ? d->mux->count : 0;
 }

@@ -7,6 +7,9 @@
  *
  * A stream's user gets its callbacks until it calls mux_release(); after a connection fails,
  * each of its streams gets on_reset once.
+ *
+ * The mux is the proxy's (struct ringd_mux, owned by struct ringd_proxy): it reads the node's
+ * loop, config and keys through the proxy, and its incoming streams go to the proxy.
  */
 #ifndef RINGD_MUX_H
 #define RINGD_MUX_H
@@ -14,6 +17,14 @@
 #include "daemon.h"
 
 struct mux_stream;
+struct ringd_mux;
+struct ringd_proxy;
+
+/* The mux of proxy |p| (which has its node set), with no connection yet; NULL when out of
+ * memory. Freed by ringd_mux_free() once its connections are closed (ringd_mux_close_all()
+ * and the loop has run their close callbacks). */
+struct ringd_mux *ringd_mux_new(struct ringd_proxy *p);
+void ringd_mux_free(struct ringd_mux *m);
 
 struct mux_stream_cbs {
     /* Body bytes, valid during the call. The user calls mux_consumed() once it has passed
@@ -31,7 +42,7 @@ struct mux_stream_cbs {
 
 /* Opens a stream to the ringd at |peer| (its gossip address), connecting if no connection
  * is up. Returns NULL when out of memory. */
-struct mux_stream *mux_open(struct ringd *d, const struct ring_addr *peer, uint8_t hops,
+struct mux_stream *mux_open(struct ringd_mux *m, const struct ring_addr *peer, uint8_t hops,
                             uint64_t checksum, const struct mux_stream_cbs *cbs, void *user);
 /* Sets the callbacks of an incoming stream (given to ringd_proxy_incoming). */
 void mux_set_cbs(struct mux_stream *s, const struct mux_stream_cbs *cbs, void *user);
@@ -39,7 +50,7 @@ void *mux_user(const struct mux_stream *s);
 const struct ring_addr *mux_peer(const struct mux_stream *s);
 
 /* Sends |len| bytes on |s|: at once within the window, the rest queued until the peer
- * opens it. Returns 0 or a RING_E* (the stream or its connection is dead). */
+ * opens it. Returns 0, UV_ECONNRESET (the stream or its connection is dead) or UV_ENOMEM. */
 int mux_write(struct mux_stream *s, const void *data, size_t len);
 /* Bytes of |s| not yet handed to the kernel (queued for the window or the connection). */
 size_t mux_queued(const struct mux_stream *s);
@@ -51,20 +62,20 @@ void mux_consumed(struct mux_stream *s, size_t len);
 void mux_release(struct mux_stream *s);
 
 /* The node's acceptor for forwarding connections (ringd_node_accept_streams(), |ctx| the
- * ringd): |tcp| (inside |owner|'s memory, reading stopped) sent |frame| first, which must be
- * a HELLO, under |sess| (copied; NULL: plaintext). mux closes it with |close_cb| after
+ * struct ringd_proxy): |tcp| (inside |owner|'s memory, reading stopped) sent |frame| first, which
+ * must be a HELLO, under |sess| (copied; NULL: plaintext). mux closes it with |close_cb| after
  * pointing tcp->data back at |owner|. */
 void ringd_mux_accept(void *ctx, uv_tcp_t *tcp, void *owner, uv_close_cb close_cb,
                       const struct ring_addr *peer, const struct session *sess,
                       const uint8_t *frame, size_t len);
 /* Closes idle and stuck connections (connect timeout) and resets idle incoming streams;
  * called by the proxy's sweep. */
-void ringd_mux_sweep(struct ringd *d, uint64_t now_ms);
+void ringd_mux_sweep(struct ringd_mux *m, uint64_t now_ms);
 /* Closes every connection (shutdown). */
-void ringd_mux_close_all(struct ringd *d);
-size_t ringd_mux_connections(const struct ringd *d);
+void ringd_mux_close_all(struct ringd_mux *m);
 
 /* proxy.c: an incoming stream was opened by |peer|. The proxy sets its callbacks. */
-void ringd_proxy_incoming(struct ringd *d, struct mux_stream *s, uint8_t hops, uint64_t checksum);
+void ringd_proxy_incoming(struct ringd_proxy *p, struct mux_stream *s, uint8_t hops,
+                          uint64_t checksum);
 
 #endif

@@ -21,7 +21,6 @@
 #include <string.h>
 
 #include "proxy_int.h"
-#include "ring/error.h"
 #include "ring/fwd.h"
 
 const char *const ringd_proxy_error_names[PROXY_ERRORS] = {
@@ -64,7 +63,7 @@ static void client_close(struct px_client *cl)
         return;
     }
     cl->closing = 1;
-    struct ringd_proxy *p = cl->d->proxy;
+    struct ringd_proxy *p = cl->p;
     list_remove(&cl->link);
     p->client_count--;
     struct px_ex *ex = cl->ex;
@@ -105,10 +104,10 @@ static void close_when_flushed(struct px_client *cl)
 int px_client_write(struct px_client *cl, const void *data, size_t len)
 {
     if (cl->is_peer) {
-        return mux_write(cl->ms, data, len) == 0 ? 0 : -1;
+        return mux_write(cl->ms, data, len);
     }
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-    return outq_write(&cl->out, &b, 1) == 0 ? 0 : -1;
+    return outq_write(&cl->out, &b, 1);
 }
 
 size_t px_client_queued(const struct px_client *cl)
@@ -183,8 +182,8 @@ void px_client_done(struct px_client *cl, int keep)
     struct px_ex *ex = cl->ex;
     cl->ex = NULL;
     px_ex_free(ex);
-    cl->active_ms = uv_now(cl->d->loop);
-    if (!keep || cl->is_peer || cl->d->proxy->closing) {
+    cl->active_ms = uv_now(cl->p->d->loop);
+    if (!keep || cl->is_peer || cl->p->closing) {
         close_when_flushed(cl);
         return;
     }
@@ -208,8 +207,7 @@ void px_client_done(struct px_client *cl, int keep)
 
 void px_client_abort(struct px_client *cl)
 {
-    struct ringd *d = cl->d;
-    d->proxy->m.proxy_errors[PROXY_ERR_ABORTED]++;
+    cl->p->m.proxy_errors[PROXY_ERR_ABORTED]++;
     if (cl->is_peer && cl->ms != NULL) {
         struct mux_stream *ms = cl->ms;
         cl->ms = NULL;
@@ -224,7 +222,7 @@ static int on_message_begin(http_parser *p)
 {
     struct px_client *cl = p->data;
     cl->ex = px_ex_new(cl);
-    return cl->ex != NULL ? 0 : -1;
+    return cl->ex != NULL ? 0 : PX_PARSER_STOP;
 }
 
 static int head_error(struct px_client *cl, int rv)
@@ -232,7 +230,7 @@ static int head_error(struct px_client *cl, int rv)
     if (rv != 0) {
         px_ex_answer(cl->ex, 431, PROXY_ERR_HEAD_TOO_LARGE, "request head too large", 1);
         cl->failed_parse = 1;
-        return -1;
+        return PX_PARSER_STOP;
     }
     return 0;
 }
@@ -260,9 +258,9 @@ static int on_headers_complete(http_parser *p)
     struct px_client *cl = p->data;
     cl->heads++;
     cl->head_ms = 0;
-    if (px_ex_head(cl->ex) != 0) {
+    if (px_ex_head(cl->ex) == PX_ANSWERED) {
         cl->failed_parse = 1;
-        return -1;
+        return PX_PARSER_STOP;
     }
     return 0;
 }
@@ -270,9 +268,9 @@ static int on_headers_complete(http_parser *p)
 static int on_body(http_parser *p, const char *at, size_t len)
 {
     struct px_client *cl = p->data;
-    if (px_ex_body(cl->ex, at, len) != 0) {
+    if (px_ex_body(cl->ex, at, len) == PX_ANSWERED) {
         cl->failed_parse = 1;
-        return -1;
+        return PX_PARSER_STOP;
     }
     return 0;
 }
@@ -337,23 +335,25 @@ static void head_refused(struct px_client *cl, const char *why)
  * end (|ends|). http_parser must have found the end of the head there too: without
  * HTTP_PARSER_STRICT it does not check the letters of "HTTP/" in the request line, so it can
  * read the blank line as part of it and go on reading a head the scan no longer watches.
- * Returns the bytes parsed, or -1 when the request was refused for that. */
-static ssize_t parse_request(struct px_client *cl, const char *data, size_t len, size_t head,
-                             int ends)
+ * Returns PX_GOES_ON with the bytes parsed in |*parsed|, or PX_ANSWERED when the request was
+ * refused for that. */
+static enum px_step parse_request(struct px_client *cl, const char *data, size_t len, size_t head,
+                                  int ends, size_t *parsed)
 {
     uint32_t heads = cl->heads;
     size_t n = http_parser_execute(&cl->parser, &request_settings, data, head);
+    *parsed = n;
     if (!ends || n < head || cl->closing || HTTP_PARSER_ERRNO(&cl->parser) != HPE_OK) {
-        return (ssize_t)n;
+        return PX_GOES_ON;
     }
     if (cl->heads == heads) {
         head_refused(cl, "malformed request line");
-        return -1;
+        return PX_ANSWERED;
     }
     if (head < len) {
-        n += http_parser_execute(&cl->parser, &request_settings, data + head, len - head);
+        *parsed += http_parser_execute(&cl->parser, &request_settings, data + head, len - head);
     }
-    return (ssize_t)n;
+    return PX_GOES_ON;
 }
 
 /* Parses |len| bytes of requests (|len| 0: the client finished sending). The head's raw bytes
@@ -370,13 +370,13 @@ static void client_feed(struct px_client *cl, const char *data, size_t len)
         }
         ends = rv == 1;
     }
+    size_t n = 0;
     cl->feeding++;
-    ssize_t parsed = parse_request(cl, data, len, head, ends);
+    enum px_step step = parse_request(cl, data, len, head, ends, &n);
     cl->feeding--;
-    if (cl->closing || parsed < 0) {
+    if (cl->closing || step == PX_ANSWERED) {
         return;
     }
-    size_t n = (size_t)parsed;
     enum http_errno err = HTTP_PARSER_ERRNO(&cl->parser);
     if (err == HPE_PAUSED) {
         if (n < len && cl->ex != NULL) {
@@ -403,7 +403,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct px_client *cl = h->data;
     (void)suggested;
-    *buf = uv_buf_init(cl->d->proxy->rbuf, sizeof(cl->d->proxy->rbuf));
+    *buf = uv_buf_init(cl->p->rbuf, sizeof(cl->p->rbuf));
 }
 
 static void client_read(struct px_client *cl, ssize_t nread, const uv_buf_t *buf);
@@ -413,9 +413,9 @@ static void client_read(struct px_client *cl, ssize_t nread, const uv_buf_t *buf
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct px_client *cl = s->data;
-    struct ringd *d = cl->d;
+    struct ringd_proxy *p = cl->p;
     client_read(cl, nread, buf);
-    outq_batch_flush(&d->proxy->batch);
+    outq_batch_flush(&p->batch);
 }
 
 static void client_read(struct px_client *cl, ssize_t nread, const uv_buf_t *buf)
@@ -423,7 +423,7 @@ static void client_read(struct px_client *cl, ssize_t nread, const uv_buf_t *buf
     if (nread == 0) {
         return;
     }
-    cl->active_ms = uv_now(cl->d->loop);
+    cl->active_ms = uv_now(cl->p->d->loop);
     if (nread > 0 && cl->head_ms == 0 && cl->ex == NULL) {
         cl->head_ms = cl->active_ms; /* the first byte of the next request */
     }
@@ -465,20 +465,19 @@ static void on_client_out_done(struct outq *q, int status)
     }
 }
 
-static struct px_client *client_new(struct ringd *d, int is_peer)
+static struct px_client *client_new(struct ringd_proxy *p, int is_peer)
 {
-    struct ringd_proxy *p = d->proxy;
     struct px_client *cl = calloc(1, sizeof(*cl));
     if (cl == NULL) {
         return NULL;
     }
-    cl->d = d;
+    cl->p = p;
     cl->is_peer = is_peer;
-    cl->active_ms = uv_now(d->loop);
+    cl->active_ms = uv_now(p->d->loop);
     http_parser_init(&cl->parser, HTTP_REQUEST);
     cl->parser.data = cl;
-    outq_init(&cl->out, on_client_out_done, &d->proxy->batch);
-    cl->out.total = &d->proxy->unread_total;
+    outq_init(&cl->out, on_client_out_done, &p->batch);
+    cl->out.total = &p->unread_total;
     list_push(&p->clients, &cl->link);
     p->client_count++;
     return cl;
@@ -528,8 +527,8 @@ static struct px_client *eviction_victim(struct ringd_proxy *p)
 
 static void on_connection(uv_stream_t *server, int status)
 {
-    struct ringd *d = server->data;
-    struct ringd_proxy *p = d->proxy;
+    struct ringd_proxy *p = server->data;
+    struct ringd *d = p->d;
     if (status != 0 || p->closing) {
         return;
     }
@@ -538,7 +537,7 @@ static void on_connection(uv_stream_t *server, int status)
         p->m.proxy_client_evictions++;
         client_close(victim);
     }
-    struct px_client *cl = p->client_count < PROXY_CLIENTS_MAX ? client_new(d, 0) : NULL;
+    struct px_client *cl = p->client_count < PROXY_CLIENTS_MAX ? client_new(p, 0) : NULL;
     if (cl == NULL) {
         /* over the limit: accept and close, so the client hears no rather than waits */
         uv_tcp_t *t = malloc(sizeof(*t));
@@ -552,7 +551,7 @@ static void on_connection(uv_stream_t *server, int status)
         }
         return;
     }
-    d->proxy->m.proxy_clients++;
+    p->m.proxy_clients++;
     cl->head_ms = cl->active_ms; /* the first head's deadline runs from the accept */
     uv_tcp_init(d->loop, &cl->tcp);
     cl->tcp.data = cl;
@@ -570,7 +569,7 @@ static void on_connection(uv_stream_t *server, int status)
 static void peer_on_data(struct mux_stream *s, const uint8_t *data, size_t len)
 {
     struct px_client *cl = mux_user(s);
-    cl->active_ms = uv_now(cl->d->loop);
+    cl->active_ms = uv_now(cl->p->d->loop);
     client_feed(cl, (const char *)data, len);
     if (cl->closing) {
         return;
@@ -614,10 +613,11 @@ static const struct mux_stream_cbs peer_cbs = {
     .on_writable = peer_on_writable,
 };
 
-void ringd_proxy_incoming(struct ringd *d, struct mux_stream *s, uint8_t hops, uint64_t checksum)
+void ringd_proxy_incoming(struct ringd_proxy *p, struct mux_stream *s, uint8_t hops,
+                          uint64_t checksum)
 {
     (void)checksum; /* ownership is checked per key, not by comparing whole rings */
-    struct px_client *cl = d->proxy != NULL && !d->proxy->closing ? client_new(d, 1) : NULL;
+    struct px_client *cl = !p->closing ? client_new(p, 1) : NULL;
     if (cl == NULL) {
         mux_set_cbs(s, &peer_cbs, NULL);
         mux_release(s);
@@ -668,8 +668,8 @@ static void bound_unread(struct ringd_proxy *p)
 
 static void on_sweep(uv_timer_t *t)
 {
-    struct ringd *d = t->data;
-    struct ringd_proxy *p = d->proxy;
+    struct ringd_proxy *p = t->data;
+    struct ringd *d = p->d;
     uint64_t now = uv_now(d->loop);
     free_dead(p);
     for (struct list *it = p->clients.next, *next; it != &p->clients; it = next) {
@@ -685,19 +685,15 @@ static void on_sweep(uv_timer_t *t)
             client_close(cl);
         }
     }
-    px_app_sweep(d, now);
-    ringd_mux_sweep(d, now);
+    px_app_sweep(p, now);
+    ringd_mux_sweep(p->mux, now);
 }
 
 static void on_ring_rebuilt(void *ctx, const struct ringd_ring *old, int changed)
 {
     (void)old;
     (void)changed;
-    struct ringd *d = ctx;
-    struct ringd_proxy *p = d->proxy;
-    if (p == NULL) {
-        return;
-    }
+    struct ringd_proxy *p = ctx;
     struct px_ex *ex = p->waiting;
     p->waiting = NULL;
     while (ex != NULL) {
@@ -707,23 +703,25 @@ static void on_ring_rebuilt(void *ctx, const struct ringd_ring *old, int changed
         px_ex_retry(ex);
         ex = next;
     }
-    outq_batch_flush(&d->proxy->batch); /* retries the new ring started */
-    outq_batch_flush(&d->proxy->batch_peer);
+    outq_batch_flush(&p->batch); /* retries the new ring started */
+    outq_batch_flush(&p->batch_peer);
 }
 
 static void on_lease_changed(void *ctx, const struct lease_event *ev)
 {
-    struct ringd *d = ctx;
-    if (d->proxy == NULL || d->proxy->closing || ev->state != LEASE_HELD) {
+    struct ringd_proxy *p = ctx;
+    if (p->closing || ev->state != LEASE_HELD) {
         return;
     }
-    px_ex_lease_changed(d);
-    outq_batch_flush(&d->proxy->batch);
+    px_ex_lease_changed(p);
+    outq_batch_flush(&p->batch);
 }
+
+static void proxy_close(struct ringd_proxy *p);
 
 static void on_stopping(void *ctx)
 {
-    ringd_proxy_close(ctx);
+    proxy_close(ctx);
 }
 
 /* What a drain waits for (node/drain.c): requests on the local app, and requests a peer
@@ -733,12 +731,9 @@ static void on_stopping(void *ctx)
  * answered counts, so none is cut when the node exits (within --drain-timeout). */
 static size_t on_in_flight(void *ctx)
 {
-    struct ringd *d = ctx;
-    struct ringd_proxy *p = d->proxy;
+    struct ringd_proxy *p = ctx;
+    const struct ringd *d = p->d;
     size_t n = 0;
-    if (p == NULL) {
-        return 0;
-    }
     for (struct list *l = p->clients.next; l != &p->clients; l = l->next) {
         const struct px_client *cl = list_entry(l, struct px_client, link);
         n += cl->ex != NULL && (cl->is_peer || cl->ex->up == UP_APP || d->shutting_down);
@@ -765,8 +760,9 @@ static void on_flush_prepare(uv_prepare_t *h)
     outq_batch_flush(&p->batch_peer);
 }
 
-static int resolve_app(struct ringd *d)
+static int resolve_app(struct ringd_proxy *p)
 {
+    struct ringd *d = p->d;
     const struct ringd_hostport *app = &d->cfg.app;
     char port[8];
     snprintf(port, sizeof(port), "%u", app->port);
@@ -778,24 +774,35 @@ static int resolve_app(struct ringd *d)
                   uv_strerror(rv), NULL);
         return rv;
     }
-    memcpy(&d->proxy->app_addr, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
+    memcpy(&p->app_addr, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
     uv_freeaddrinfo(req.addrinfo);
     return 0;
 }
 
-int ringd_proxy_start(struct ringd *d)
+/* Allocates the proxy and its mux. Returns NULL when out of memory. */
+static struct ringd_proxy *proxy_new(struct ringd *d)
 {
-    if (d->cfg.proxy.host[0] == '\0') {
-        return 0;
-    }
     struct ringd_proxy *p = calloc(1, sizeof(*p));
     if (p == NULL) {
-        return UV_ENOMEM;
+        return NULL;
     }
-    d->proxy = p;
+    p->d = d;
+    p->mux = ringd_mux_new(p);
+    if (p->mux == NULL) {
+        free(p);
+        return NULL;
+    }
     list_init(&p->clients);
     list_init(&p->apps);
     list_init(&p->dead);
+    return p;
+}
+
+/* Hands the node the proxy's callbacks, export and stream acceptor, all with |p| as their
+ * context. Returns 0 or UV_ENOBUFS. */
+static int attach(struct ringd_proxy *p)
+{
+    struct ringd *d = p->d;
     const struct ringd_node_cbs cbs = {
         .ring_rebuilt = on_ring_rebuilt,
         .lease_changed = on_lease_changed,
@@ -803,29 +810,46 @@ int ringd_proxy_start(struct ringd *d)
         .in_flight = on_in_flight,
     };
     const struct ringd_export ex = {
-        .name = "proxy", .prometheus = px_prometheus, .stats = px_stats, .ctx = d
+        .name = "proxy", .prometheus = px_prometheus, .stats = px_stats, .ctx = p
     };
-    int sub = ringd_node_subscribe(d, &cbs, d);
-    if (sub == 0) {
-        sub = ringd_node_export(d, &ex);
+    int rv = ringd_node_subscribe(d, &cbs, p);
+    if (rv == 0) {
+        rv = ringd_node_export(d, &ex);
     }
-    if (sub == 0) {
-        sub = ringd_node_accept_streams(d, FWD_HELLO, ringd_mux_accept, d);
+    if (rv == 0) {
+        rv = ringd_node_accept_streams(d, FWD_HELLO, ringd_mux_accept, p);
     }
+    return rv;
+}
+
+int ringd_proxy_start(struct ringd *d, struct ringd_proxy **out)
+{
+    *out = NULL;
+    if (d->cfg.proxy.host[0] == '\0') {
+        return 0;
+    }
+    struct ringd_proxy *p = proxy_new(d);
+    if (p == NULL) {
+        return UV_ENOMEM;
+    }
+    /* From here the node may call |p| back (its stop closes it): the caller frees it after
+     * the loop, whether the start succeeds or not. */
+    *out = p;
+    int sub = attach(p);
     if (sub != 0) {
         return sub;
     }
     snprintf(p->owner_line, sizeof(p->owner_line), "%s: %s\r\n", HTTPMSG_OWNER_HEADER, d->cfg.id);
     http_parser_set_max_header_size(HTTPMSG_WIRE_BYTES_MAX);
-    int rv = resolve_app(d);
+    int rv = resolve_app(p);
     struct sockaddr_storage ss;
     if (rv == 0) {
         rv = ringd_bind_sockaddr(d, &d->cfg.proxy, &ss);
     }
     uv_tcp_init(d->loop, &p->listen);
-    p->listen.data = d;
+    p->listen.data = p;
     uv_timer_init(d->loop, &p->sweep);
-    p->sweep.data = d;
+    p->sweep.data = p;
     uv_check_init(d->loop, &p->flush_check);
     p->flush_check.data = p;
     uv_check_start(&p->flush_check, on_flush_check);
@@ -847,34 +871,30 @@ int ringd_proxy_start(struct ringd *d)
     return 0;
 }
 
-void ringd_proxy_close(struct ringd *d)
+static void proxy_close(struct ringd_proxy *p)
 {
-    struct ringd_proxy *p = d->proxy;
-    if (p != NULL && !p->closing) {
+    if (!p->closing) {
         p->closing = 1;
         while (!list_empty(&p->clients)) {
             client_close(list_entry(p->clients.next, struct px_client, link));
         }
         p->waiting = NULL;
-        px_app_close_all(d);
+        px_app_close_all(p);
         ringd_close_handle((uv_handle_t *)&p->listen);
         ringd_close_handle((uv_handle_t *)&p->sweep);
         ringd_close_handle((uv_handle_t *)&p->flush_check);
         ringd_close_handle((uv_handle_t *)&p->flush_prepare);
     }
-    ringd_mux_close_all(d);
+    ringd_mux_close_all(p->mux);
 }
 
-void ringd_proxy_free(struct ringd *d)
+void ringd_proxy_free(struct ringd_proxy *p)
 {
-    if (d->proxy != NULL) {
-        px_ex_free_all(d->proxy);
+    if (p == NULL) {
+        return;
     }
-    if (d->proxy != NULL) {
-        free_dead(d->proxy);
-    }
-    free(d->proxy);
-    d->proxy = NULL;
-    free(d->mux);
-    d->mux = NULL;
+    px_ex_free_all(p);
+    free_dead(p);
+    ringd_mux_free(p->mux);
+    free(p);
 }

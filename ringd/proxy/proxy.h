@@ -1,16 +1,23 @@
 /*
  * proxy: the forwarding proxy's face to main.c: started after the node, it subscribes to ring
  * rebuilds (waiting requests retry) and to the stop, takes the gossip port's forwarding
- * connections (ringd_node_accept_streams()) and exports its counters.
+ * connections (ringd_node_accept_streams()) and exports its counters. Its state is its own
+ * (struct ringd_proxy, proxy_int.h): the node knows it only as the context of those
+ * callbacks.
  */
 #ifndef RINGD_PROXY_H
 #define RINGD_PROXY_H
 
 #include "daemon.h"
 
-/* Starts the proxy when --proxy is set (else does nothing). Returns 0 or a uv error. */
-int ringd_proxy_start(struct ringd *d);
-void ringd_proxy_close(struct ringd *d);
-void ringd_proxy_free(struct ringd *d);
+struct ringd_proxy;
+
+/* Starts the proxy on |node| when --proxy is set; |*out| is NULL when it is not. Returns 0 or
+ * a uv error. Once the node holds the proxy's callbacks, |*out| is set even when starting
+ * fails: the node's stop closes it, and the caller frees it with ringd_proxy_free() after the
+ * loop ends, as after a run. */
+int ringd_proxy_start(struct ringd *node, struct ringd_proxy **out);
+/* Frees |p| (may be NULL) once the loop has ended. */
+void ringd_proxy_free(struct ringd_proxy *p);
 
 #endif

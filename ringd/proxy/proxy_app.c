@@ -27,7 +27,7 @@ static void on_closed(uv_handle_t *h)
 
 static void unlink_idle(struct px_app *a)
 {
-    struct ringd_proxy *p = a->d->proxy;
+    struct ringd_proxy *p = a->p;
     for (struct px_app **q = &p->idle_apps; *q != NULL; q = &(*q)->idle_next) {
         if (*q == a) {
             *q = a->idle_next;
@@ -44,7 +44,7 @@ static void app_close(struct px_app *a)
         return;
     }
     a->closing = 1;
-    struct ringd_proxy *p = a->d->proxy;
+    struct ringd_proxy *p = a->p;
     if (a->idle) {
         unlink_idle(a);
     }
@@ -81,7 +81,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct px_app *a = h->data;
     (void)suggested;
-    *buf = uv_buf_init(a->d->proxy->rbuf, sizeof(a->d->proxy->rbuf));
+    *buf = uv_buf_init(a->p->rbuf, sizeof(a->p->rbuf));
 }
 
 static void app_read(struct px_app *a, ssize_t nread, const uv_buf_t *buf);
@@ -90,9 +90,9 @@ static void app_read(struct px_app *a, ssize_t nread, const uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct px_app *a = s->data;
-    struct ringd *d = a->d;
+    struct ringd_proxy *p = a->p;
     app_read(a, nread, buf);
-    outq_batch_flush(&d->proxy->batch);
+    outq_batch_flush(&p->batch);
 }
 
 static void app_read(struct px_app *a, ssize_t nread, const uv_buf_t *buf)
@@ -102,7 +102,7 @@ static void app_read(struct px_app *a, ssize_t nread, const uv_buf_t *buf)
     }
     if (a->ex == NULL) {
         if (nread > 0) {
-            a->d->proxy->m.proxy_app_unsolicited++; /* bytes nobody asked for */
+            a->p->m.proxy_app_unsolicited++; /* bytes nobody asked for */
         }
         app_close(a); /* an idle connection: EOF, or bytes nobody asked for */
         return;
@@ -136,9 +136,9 @@ static void on_connected(uv_connect_t *req, int status)
     }
 }
 
-static struct px_app *app_new(struct ringd *d)
+static struct px_app *app_new(struct ringd_proxy *p)
 {
-    struct ringd_proxy *p = d->proxy;
+    struct ringd *d = p->d;
     if (p->app_count >= PROXY_APP_CONNS_MAX) {
         return NULL;
     }
@@ -146,15 +146,15 @@ static struct px_app *app_new(struct ringd *d)
     if (a == NULL) {
         return NULL;
     }
-    a->d = d;
-    outq_init(&a->out, on_out_done, &d->proxy->batch);
+    a->p = p;
+    outq_init(&a->out, on_out_done, &p->batch);
     uv_tcp_init(d->loop, &a->tcp);
     a->tcp.data = a;
     a->connect.data = a;
     a->since_ms = uv_now(d->loop);
     list_push(&p->apps, &a->link);
     p->app_count++;
-    d->proxy->m.proxy_app_connects++;
+    p->m.proxy_app_connects++;
     if (uv_tcp_connect(&a->connect, &a->tcp, (const struct sockaddr *)&p->app_addr, on_connected) !=
         0) {
         app_close(a);
@@ -174,15 +174,14 @@ static int stale(struct px_app *a)
     char c;
     ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n > 0) {
-        a->d->proxy->m.proxy_app_unsolicited++;
+        a->p->m.proxy_app_unsolicited++;
     }
     /* n == 0: the app closed it; an error other than "nothing there": it broke */
     return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
-struct px_app *px_app_get(struct ringd *d, struct px_ex *ex)
+struct px_app *px_app_get(struct ringd_proxy *p, struct px_ex *ex)
 {
-    struct ringd_proxy *p = d->proxy;
     struct px_app *a;
     while ((a = p->idle_apps) != NULL) {
         unlink_idle(a);
@@ -194,7 +193,7 @@ struct px_app *px_app_get(struct ringd *d, struct px_ex *ex)
     if (a != NULL) {
         a->reused = 1;
     } else {
-        a = app_new(d);
+        a = app_new(p);
         if (a == NULL) {
             return NULL;
         }
@@ -207,7 +206,7 @@ struct px_app *px_app_get(struct ringd *d, struct px_ex *ex)
 int px_app_write(struct px_app *a, const void *data, size_t len)
 {
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-    return outq_write(&a->out, &b, 1) == 0 ? 0 : -1;
+    return outq_write(&a->out, &b, 1);
 }
 
 size_t px_app_queued(const struct px_app *a)
@@ -235,8 +234,7 @@ void px_app_resume(struct px_app *a)
 void px_app_release(struct px_app *a, int reusable)
 {
     a->ex = NULL;
-    if (!reusable || !a->connected || a->closing || outq_bytes(&a->out) > 0 ||
-        a->d->proxy->closing) {
+    if (!reusable || !a->connected || a->closing || outq_bytes(&a->out) > 0 || a->p->closing) {
         app_close(a);
         return;
     }
@@ -247,16 +245,17 @@ void px_app_release(struct px_app *a, int reusable)
             return;
         }
     }
-    struct ringd_proxy *p = a->d->proxy;
+    struct ringd_proxy *p = a->p;
     a->idle = 1;
-    a->since_ms = uv_now(a->d->loop);
+    a->since_ms = uv_now(p->d->loop);
     a->idle_next = p->idle_apps;
     p->idle_apps = a;
 }
 
-void px_app_sweep(struct ringd *d, uint64_t now_ms)
+void px_app_sweep(struct ringd_proxy *p, uint64_t now_ms)
 {
-    struct list *head = &d->proxy->apps;
+    const struct ringd *d = p->d;
+    struct list *head = &p->apps;
     for (struct list *it = head->next, *next; it != head; it = next) {
         next = it->next;
         struct px_app *a = list_entry(it, struct px_app, link);
@@ -269,10 +268,10 @@ void px_app_sweep(struct ringd *d, uint64_t now_ms)
     }
 }
 
-void px_app_close_all(struct ringd *d)
+void px_app_close_all(struct ringd_proxy *p)
 {
-    while (!list_empty(&d->proxy->apps)) {
-        struct px_app *a = list_entry(d->proxy->apps.next, struct px_app, link);
+    while (!list_empty(&p->apps)) {
+        struct px_app *a = list_entry(p->apps.next, struct px_app, link);
         a->ex = NULL;
         app_close(a);
     }

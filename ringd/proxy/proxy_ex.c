@@ -10,17 +10,17 @@
  * or may be repeated (an idempotent method, or X-Ring-Idempotent). A response already begun
  * cannot be retried: the client's connection is cut, as any proxy must.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proxy_int.h"
-#include "ring/error.h"
 #include "ring/fwd.h"
 #include "ring/groups.h"
 #include "lease_glue.h"
 #include "route.h"
 
-static int up_lost(struct px_ex *ex, int delivered);
+static enum px_step up_lost(struct px_ex *ex, int delivered);
 static void up_on_data(struct mux_stream *s, const uint8_t *data, size_t len);
 static void up_on_fin(struct mux_stream *s);
 static void up_on_reset(struct mux_stream *s, int delivered);
@@ -40,8 +40,8 @@ static void response_reset(struct px_ex *ex)
 /* Callbacks of the stream to the owner's ringd, when it is the upstream. */
 struct px_ex *px_ex_new(struct px_client *cl)
 {
-    struct ringd *d = cl->d;
-    struct ringd_proxy *p = d->proxy;
+    struct ringd_proxy *p = cl->p;
+    struct ringd *d = p->d;
     struct px_ex *ex = p->free_ex;
     struct sbuf head, replay;
     if (ex != NULL) {
@@ -62,7 +62,7 @@ struct px_ex *px_ex_new(struct px_client *cl)
     memset(ex, 0, offsetof(struct px_ex, req));
     ex->head = head;
     ex->replay = replay;
-    ex->d = d;
+    ex->p = p;
     ex->cl = cl;
     ex->replayable = 1;
     ex->start_ms = uv_now(d->loop);
@@ -78,7 +78,7 @@ static void restart_wait_end(struct px_ex *ex)
 {
     if (ex->restart_wait) {
         ex->restart_wait = 0;
-        ex->d->proxy->restart_waiting--;
+        ex->p->restart_waiting--;
     }
 }
 
@@ -89,9 +89,9 @@ static void unwait(struct px_ex *ex)
         return;
     }
     ex->waiting_retry = 0;
-    for (struct px_ex **p = &ex->d->proxy->waiting; *p != NULL; p = &(*p)->wait_next) {
-        if (*p == ex) {
-            *p = ex->wait_next;
+    for (struct px_ex **link = &ex->p->waiting; *link != NULL; link = &(*link)->wait_next) {
+        if (*link == ex) {
+            *link = ex->wait_next;
             break;
         }
     }
@@ -121,7 +121,7 @@ void px_ex_free(struct px_ex *ex)
     }
     unwait(ex);
     detach_up(ex, 0);
-    struct ringd_proxy *p = ex->d->proxy;
+    struct ringd_proxy *p = ex->p;
     if (p->free_ex_count < PROXY_FREE_EXCHANGES_MAX && !p->closing) {
         ex->wait_next = p->free_ex;
         p->free_ex = ex;
@@ -147,7 +147,7 @@ void px_ex_free_all(struct ringd_proxy *p)
 
 static void observe(struct px_ex *ex)
 {
-    struct ringd_proxy_counters *m = &ex->d->proxy->m;
+    struct ringd_proxy_counters *m = &ex->p->m;
     /* the monotonic high-resolution clock: uv_now() counts whole milliseconds of the loop's
      * cached time, which would leave the 100 to 500 us buckets empty */
     uint64_t us = (uv_hrtime() - ex->start_ns) / 1000;
@@ -166,7 +166,7 @@ void px_ex_answer(struct px_ex *ex, int status, enum ringd_proxy_error why, cons
                   int close)
 {
     struct px_client *cl = ex->cl;
-    ex->d->proxy->m.proxy_errors[why]++;
+    ex->p->m.proxy_errors[why]++;
     unwait(ex);
     detach_up(ex, 0);
     if (ex->resp_started) {
@@ -245,43 +245,44 @@ static void wait_until(struct px_ex *ex, uint64_t at_ms);
 
 /* The key's owner is restarting (--delayed-rebalance): its keys stay with it, so the request
  * waits for it to be back (or for the ring to give its keys away when it is not back in
- * time), looking again at every change of the view. Returns -2 (waits) or -1 (answered). */
-static int restart_gate(struct px_ex *ex)
+ * time), looking again at every change of the view. Returns PX_WAITS or PX_ANSWERED. */
+static enum px_step restart_gate(struct px_ex *ex)
 {
-    struct ringd *d = ex->d;
+    struct ringd *d = ex->p->d;
     uint64_t now = uv_now(d->loop);
     if (now >= ex->deadline_ms) {
         px_ex_answer(ex, 503, PROXY_ERR_OWNER_RESTARTING,
                      "the key's owner is restarting and was not back within --request-timeout", 0);
-        return -1;
+        return PX_ANSWERED;
     }
     if (!ex->restart_wait) {
-        if (d->proxy->restart_waiting >= PROXY_RESTART_WAITING_MAX) {
+        if (ex->p->restart_waiting >= PROXY_RESTART_WAITING_MAX) {
             /* the rest of the proxy's clients are for other keys: keep room for them */
             px_ex_answer(ex, 503, PROXY_ERR_OWNER_RESTARTING,
                          "the key's owner is restarting, and too many requests wait for "
                          "restarting owners already",
                          0);
-            return -1;
+            return PX_ANSWERED;
         }
-        d->proxy->restart_waiting++;
+        ex->p->restart_waiting++;
         ex->restart_wait = 1;
     }
     if (!ex->restart_waited) {
         ex->restart_waited = 1;
-        d->proxy->m.proxy_restart_waits++;
+        ex->p->m.proxy_restart_waits++;
     }
     uint64_t at = now + PROXY_RESTART_POLL_MS;
     wait_until(ex, at < ex->deadline_ms ? at : ex->deadline_ms);
-    return -2;
+    return PX_WAITS;
 }
 
-/* Where the key goes (route.h): 1 and |*idx| for an owner in this node's ring, 0 and |*to|
- * for a contact of the key's group elsewhere (sub-sharding); -1 when the exchange was
- * answered (and freed), -2 when it waits for a retry. */
-static int pick(struct px_ex *ex, uint32_t *idx, struct ring_addr *to)
+/* Where the key goes (route.h). Returns PX_GOES_ON with |*in_ring| 1 and |*idx| for an owner
+ * in this node's ring, or |*in_ring| 0 and |*to| for a contact of the key's group elsewhere
+ * (sub-sharding); PX_ANSWERED when the exchange was answered (and freed), PX_WAITS when it
+ * waits for a retry. */
+static enum px_step pick(struct px_ex *ex, int *in_ring, uint32_t *idx, struct ring_addr *to)
 {
-    struct ringd *d = ex->d;
+    struct ringd *d = ex->p->d;
     ex->via_contact = 0;
     struct ringd_route r;
     int rv = ringd_route(d, ex->key, ex->key_len, &r);
@@ -289,11 +290,11 @@ static int pick(struct px_ex *ex, uint32_t *idx, struct ring_addr *to)
         /* not joined yet, or every contact of the key's group failed here: wait for a ring
          * or group change (bounded by the retry budget) */
         ex->path = PROXY_PATH_FORWARD;
-        return up_lost(ex, 0) == 0 ? -2 : -1;
+        return up_lost(ex, 0);
     }
     if (rv != 0) {
         px_ex_answer(ex, 503, PROXY_ERR_NO_OWNER, "no owner: the ring is empty", 0);
-        return -1;
+        return PX_ANSWERED;
     }
     ex->shard = r.placed.shard;
     if (r.local && d->ring.restarting != NULL && d->ring.restarting[r.owner] &&
@@ -301,15 +302,16 @@ static int pick(struct px_ex *ex, uint32_t *idx, struct ring_addr *to)
         ex->path = PROXY_PATH_FORWARD;
         return restart_gate(ex);
     }
+    *in_ring = r.local;
     if (r.local) {
         *idx = r.owner;
-        return 1;
+        return PX_GOES_ON;
     }
     ex->via_contact = 1;
     snprintf(ex->contact_group, sizeof(ex->contact_group), "%.*s", (int)r.group_len, r.group);
     snprintf(ex->contact_id, sizeof(ex->contact_id), "%.*s", (int)r.id_len, r.id);
     *to = r.addr;
-    return 0;
+    return PX_GOES_ON;
 }
 
 /* Puts |ex| on the proxy's wait list until |at_ms| (or a ring or lease change). */
@@ -317,39 +319,39 @@ static void wait_until(struct px_ex *ex, uint64_t at_ms)
 {
     ex->waiting_retry = 1;
     ex->retry_at_ms = at_ms;
-    ex->wait_next = ex->d->proxy->waiting;
-    ex->d->proxy->waiting = ex;
+    ex->wait_next = ex->p->waiting;
+    ex->p->waiting = ex;
     px_client_pause(ex->cl);
 }
 
 /* --exclusive: the ring makes this node the key's owner; its app gets the request only while
  * this node holds the shard's lease (lease_check, at this instant: a process paused past its
- * lease finds it ended here before it passes anything on). Returns 0 to serve (ex->epoch
- * set), -2 when it waits for the lease, -1 when it was answered. */
-static int lease_gate(struct px_ex *ex)
+ * lease finds it ended here before it passes anything on). Returns PX_GOES_ON to serve
+ * (ex->epoch set), PX_WAITS when it waits for the lease, PX_ANSWERED when it was answered. */
+static enum px_step lease_gate(struct px_ex *ex)
 {
-    struct ringd *d = ex->d;
+    struct ringd *d = ex->p->d;
     uint64_t now = uv_now(d->loop);
     uint64_t until = ex->start_ms + d->cfg.proxy_lease_wait_ms;
     until = until < ex->deadline_ms ? until : ex->deadline_ms;
     switch (ringd_lease_gate(d, ex->shard, now, until, &ex->epoch)) {
     case LEASE_GATE_SERVE:
-        return 0;
+        return PX_GOES_ON;
     case LEASE_GATE_WAIT:
         ex->lease_wait = 1;
         wait_until(ex, now + PROXY_LEASE_POLL_MS < until ? now + PROXY_LEASE_POLL_MS : until);
-        return -2;
+        return PX_WAITS;
     case LEASE_GATE_NO_QUORUM:
         px_ex_answer(ex, 503, PROXY_ERR_NO_QUORUM,
                      "no quorum: this node cannot reach a majority of its cluster, so it holds "
                      "no shard",
                      0);
-        return -1;
+        return PX_ANSWERED;
     default:
         px_ex_answer(ex, 503, PROXY_ERR_NO_LEASE,
                      "no lease: the shard's lease did not reach its owner within --handoff-wait",
                      0);
-        return -1;
+        return PX_ANSWERED;
     }
 }
 
@@ -357,7 +359,7 @@ static int lease_gate(struct px_ex *ex)
  * the head carries the lease's epoch (--exclusive) before its blank line. */
 static void send_replay(struct px_ex *ex)
 {
-    if (ex->up != UP_APP || ex->d->leases == NULL || ex->head_len < 2 ||
+    if (ex->up != UP_APP || ex->p->d->leases == NULL || ex->head_len < 2 ||
         ex->replay.len < ex->head_len) {
         write_up(ex, ex->replay.data, ex->replay.len);
         return;
@@ -371,26 +373,28 @@ static void send_replay(struct px_ex *ex)
 }
 
 /* Connects the exchange to the key's owner (or a contact of its group) now and sends what
- * it has of the request. Returns 0, or -1 when the exchange was answered (and freed). */
-static int route(struct px_ex *ex)
+ * it has of the request. Returns PX_GOES_ON, PX_WAITS (for a retry, a lease or a restarting
+ * owner: ex->up is UP_NONE) or PX_ANSWERED (answered, and freed). */
+static enum px_step route(struct px_ex *ex)
 {
-    struct ringd *d = ex->d;
+    struct ringd *d = ex->p->d;
     struct px_client *cl = ex->cl;
     const struct ringd_ring *r = &d->ring;
     uint32_t idx = 0;
     struct ring_addr to;
-    int mine = pick(ex, &idx, &to);
-    if (mine < 0) {
-        return mine == -2 ? 0 : -1;
+    int mine = 0;
+    enum px_step step = pick(ex, &mine, &idx, &to);
+    if (step != PX_GOES_ON) {
+        return step;
     }
     response_reset(ex); /* a retry reads the new owner's answer from its first byte */
     if (mine && is_self(d, hashring_member(r->ring, idx))) {
         ex->path = cl->is_peer ? PROXY_PATH_PEER : PROXY_PATH_LOCAL;
-        int gate = d->leases != NULL ? lease_gate(ex) : 0;
-        if (gate != 0) {
-            return gate == -2 ? 0 : -1;
+        step = d->leases != NULL ? lease_gate(ex) : PX_GOES_ON;
+        if (step != PX_GOES_ON) {
+            return step;
         }
-        ex->app = px_app_get(d, ex);
+        ex->app = px_app_get(ex->p, ex);
         if (ex->app == NULL) {
             return up_lost(ex, 0);
         }
@@ -399,10 +403,10 @@ static int route(struct px_ex *ex)
         if (cl->is_peer && cl->hops >= FWD_HOPS_MAX) {
             px_ex_answer(ex, 503, PROXY_ERR_HOP_LIMIT,
                          "ring disagreement: the key's owner is elsewhere after the hop limit", 0);
-            return -1;
+            return PX_ANSWERED;
         }
         if (cl->is_peer && ex->attempts == 0) {
-            d->proxy->m.proxy_reforwards++;
+            ex->p->m.proxy_reforwards++;
         }
         ex->path = PROXY_PATH_FORWARD;
         const char *id = ex->contact_id;
@@ -416,10 +420,10 @@ static int route(struct px_ex *ex)
         ex->up_id_len = id_len;
         ex->up_hops = (uint8_t)(cl->is_peer ? cl->hops + 1 : 1);
         if (ex->attempts > 0 && !ring_addr_equal(&ex->owner_addr, &to)) {
-            d->proxy->m.proxy_reroutes++;
+            ex->p->m.proxy_reroutes++;
         }
         ex->owner_addr = to;
-        ex->ms = mux_open(d, &ex->owner_addr, ex->up_hops, r->checksum, &up_cbs, ex);
+        ex->ms = mux_open(ex->p->mux, &ex->owner_addr, ex->up_hops, r->checksum, &up_cbs, ex);
         if (ex->ms == NULL) {
             return up_lost(ex, 0);
         }
@@ -429,12 +433,12 @@ static int route(struct px_ex *ex)
     if (ex->req_done && ex->up == UP_PEER) {
         mux_fin(ex->ms);
     }
-    return 0;
+    return PX_GOES_ON;
 }
 
-int px_ex_head(struct px_ex *ex)
+enum px_step px_ex_head(struct px_ex *ex)
 {
-    struct ringd *d = ex->d;
+    struct ringd *d = ex->p->d;
     const http_parser *p = &ex->cl->parser;
     ex->client_http10 = p->http_major == 1 && p->http_minor == 0;
     ex->client_keep_alive = http_should_keep_alive(p);
@@ -446,35 +450,35 @@ int px_ex_head(struct px_ex *ex)
     if (p->upgrade || p->method == HTTP_CONNECT) {
         px_ex_answer(ex, 501, PROXY_ERR_NOT_IMPLEMENTED,
                      "the proxy does not tunnel (CONNECT, Upgrade)", 1);
-        return -1;
+        return PX_ANSWERED;
     }
     int bad = httpmsg_check(&ex->req, d->cfg.key_header);
-    if (bad == RING_EMSGSIZE) {
+    if (bad == -EMSGSIZE) {
         px_ex_answer(ex, 431, PROXY_ERR_HEAD_TOO_LARGE, "request head too large", 1);
-        return -1;
+        return PX_ANSWERED;
     }
     if (bad != 0) {
         px_ex_answer(ex, 400, PROXY_ERR_BAD_REQUEST, "malformed header", 1);
-        return -1;
+        return PX_ANSWERED;
     }
     if (httpmsg_count(&ex->req, d->cfg.key_header) > 1) {
         char why[RINGD_HEADER_BYTES_MAX + 64];
         snprintf(why, sizeof(why), "more than one %s header: the key is ambiguous",
                  d->cfg.key_header);
         px_ex_answer(ex, 400, PROXY_ERR_BAD_REQUEST, why, 1);
-        return -1;
+        return PX_ANSWERED;
     }
     ex->key = httpmsg_get(&ex->req, d->cfg.key_header, &ex->key_len);
     if (ex->key == NULL || ex->key_len == 0) {
         char why[RINGD_HEADER_BYTES_MAX + 32];
         snprintf(why, sizeof(why), "missing %s header", d->cfg.key_header);
         px_ex_answer(ex, 400, PROXY_ERR_NO_KEY, why, 1);
-        return -1;
+        return PX_ANSWERED;
     }
     uint64_t max = d->cfg.proxy_max_body_bytes;
     if (max > 0 && (p->flags & F_CONTENTLENGTH) && p->content_length > max) {
         px_ex_answer(ex, 413, PROXY_ERR_BODY_TOO_LARGE, "request body over --max-body", 1);
-        return -1;
+        return PX_ANSWERED;
     }
     size_t n;
     ex->retryable = httpmsg_idempotent(ex->method) ||
@@ -489,20 +493,20 @@ int px_ex_head(struct px_ex *ex)
     httpmsg_write_request(&ex->head, ex->method, &ex->req, d->cfg.key_header, NULL, &f);
     if (ex->head.failed) {
         px_ex_answer(ex, 431, PROXY_ERR_HEAD_TOO_LARGE, "request head too large", 1);
-        return -1;
+        return PX_ANSWERED;
     }
     sbuf_add(&ex->replay, ex->head.data, ex->head.len);
     ex->head_len = ex->head.len;
     return route(ex);
 }
 
-int px_ex_body(struct px_ex *ex, const char *at, size_t len)
+enum px_step px_ex_body(struct px_ex *ex, const char *at, size_t len)
 {
-    uint64_t max = ex->d->cfg.proxy_max_body_bytes;
+    uint64_t max = ex->p->d->cfg.proxy_max_body_bytes;
     ex->body_bytes += len;
     if (max > 0 && ex->body_bytes > max) {
         px_ex_answer(ex, 413, PROXY_ERR_BODY_TOO_LARGE, "request body over --max-body", 1);
-        return -1;
+        return PX_ANSWERED;
     }
     if (ex->chunked_up) {
         char line[24];
@@ -514,7 +518,7 @@ int px_ex_body(struct px_ex *ex, const char *at, size_t len)
         send_up(ex, at, len);
     }
     check_up_pressure(ex);
-    return 0;
+    return PX_GOES_ON;
 }
 
 void px_ex_request_done(struct px_ex *ex)
@@ -535,11 +539,11 @@ static uint64_t backoff_ms(uint32_t attempt)
     return (uint64_t)PROXY_RETRY_BACKOFF_MS << (attempt < 16 ? attempt : 16);
 }
 
-/* The upstream failed (already detached). Returns 0 when a retry waits, or -1 when the
- * exchange was answered or cut (and freed). */
-static int up_lost(struct px_ex *ex, int delivered)
+/* The upstream failed (already detached). Returns PX_WAITS when a retry waits, or
+ * PX_ANSWERED when the exchange was answered or cut (and freed). */
+static enum px_step up_lost(struct px_ex *ex, int delivered)
 {
-    struct ringd *d = ex->d;
+    struct ringd *d = ex->p->d;
     int was_app = ex->path != PROXY_PATH_FORWARD;
     if (ex->via_contact && d->groups != NULL) {
         /* the next try takes another contact of that group */
@@ -549,19 +553,19 @@ static int up_lost(struct px_ex *ex, int delivered)
     }
     if (ex->resp_started) {
         px_client_abort(ex->cl);
-        return -1;
+        return PX_ANSWERED;
     }
     int may_repeat = ex->replayable && (ex->retryable || !delivered);
     uint64_t now = uv_now(d->loop);
     if (was_app) {
         px_ex_answer(ex, 502, PROXY_ERR_APP_FAILED,
                      delivered ? "the app failed before answering" : "the app is unreachable", 0);
-        return -1;
+        return PX_ANSWERED;
     }
     if (!may_repeat) {
         px_ex_answer(ex, 502, PROXY_ERR_OWNER_UNREACHABLE,
                      "the owner failed; the request may have reached it, so it was not retried", 0);
-        return -1;
+        return PX_ANSWERED;
     }
     if (ex->attempts >= d->cfg.proxy_retries || now >= ex->deadline_ms) {
         if (ex->hop_limited) {
@@ -570,10 +574,10 @@ static int up_lost(struct px_ex *ex, int delivered)
         } else {
             px_ex_answer(ex, 503, PROXY_ERR_NO_OWNER, "no owner answered: retries exhausted", 0);
         }
-        return -1;
+        return PX_ANSWERED;
     }
     wait_until(ex, now + backoff_ms(ex->attempts));
-    return 0;
+    return PX_WAITS;
 }
 
 void px_ex_retry(struct px_ex *ex)
@@ -589,9 +593,9 @@ void px_ex_retry(struct px_ex *ex)
         ex->lease_wait = 0; /* a look at the lease or the owner again, not a retry */
     } else {
         ex->attempts++;
-        ex->d->proxy->m.proxy_retries++;
+        ex->p->m.proxy_retries++;
     }
-    if (route(ex) != 0 || ex->up == UP_NONE) {
+    if (route(ex) != PX_GOES_ON) {
         return;
     }
     if (up_queued(ex) <= PROXY_QUEUE_HIGH_BYTES) {
@@ -602,9 +606,8 @@ void px_ex_retry(struct px_ex *ex)
     }
 }
 
-void px_ex_lease_changed(struct ringd *d)
+void px_ex_lease_changed(struct ringd_proxy *p)
 {
-    struct ringd_proxy *p = d->proxy;
     struct px_ex **link = &p->waiting;
     struct px_ex *looking = NULL;
     while (*link != NULL) {
@@ -654,7 +657,7 @@ static void write_client(struct px_ex *ex, const char *data, size_t len)
     /* Its own queue is full, or the stalled readers together hold PROXY_UNREAD_TOTAL_MAX: a
      * reading client drains and resumes at once, a stalled one is closed at the check. */
     int full = px_client_queued(ex->cl) > PROXY_QUEUE_HIGH_BYTES ||
-               (!ex->cl->is_peer && ex->d->proxy->unread_total > PROXY_UNREAD_TOTAL_MAX);
+               (!ex->cl->is_peer && ex->p->unread_total > PROXY_UNREAD_TOTAL_MAX);
     if (full && !ex->up_paused) {
         ex->up_paused = 1;
         if (ex->up == UP_APP) {
@@ -664,12 +667,13 @@ static void write_client(struct px_ex *ex, const char *data, size_t len)
     }
 }
 
-/* The response cannot be passed on (|why| may be NULL: malformed). */
+/* The response cannot be passed on (|why| may be NULL: malformed). Returns what makes
+ * http_parser stop. */
 static int bad_response(struct px_ex *ex, const char *why)
 {
     ex->interim = -1; /* marks the failure for px_ex_up_data */
     ex->bad_why = why;
-    return -1;
+    return PX_PARSER_STOP;
 }
 
 static int on_status(http_parser *p, const char *at, size_t len)
@@ -700,13 +704,14 @@ static int cause_is(const struct httpmsg_served *sv, enum ringd_proxy_error e)
 /* Checks who the answer of the owner's ringd says served the request (PROTOCOL.md section 11)
  * and writes the X-Ring-Owner and X-Ring-Error lines it goes on with into |lines| (|cap|
  * bytes): the ones checked here, never a copy passed through unread. |*refused| is 1 for a
- * ringd's answer that no app got the request (hop_limit, no_owner). Returns 0, or -1 for an
- * answer no ringd sends. */
+ * ringd's answer that no app got the request (hop_limit, no_owner). Returns 0, or UV_EPROTO for
+ * an answer no ringd sends. */
 static int check_served(struct px_ex *ex, char *lines, size_t cap, int *refused)
 {
     struct httpmsg_served sv;
-    if (httpmsg_served(&ex->rsp, &sv) != 0) {
-        return -1;
+    int rv = httpmsg_served(&ex->rsp, &sv);
+    if (rv != 0) {
+        return rv; /* -EPROTO */
     }
     int known = sv.cause == NULL;
     for (int e = 0; e < PROXY_ERRORS && !known; e++) {
@@ -717,7 +722,7 @@ static int check_served(struct px_ex *ex, char *lines, size_t cap, int *refused)
     int other = sv.owner != NULL &&
                 (sv.owner_len != ex->up_id_len || memcmp(sv.owner, ex->up_id, sv.owner_len) != 0);
     if (!known || (other && ex->up_hops >= FWD_HOPS_MAX)) {
-        return -1;
+        return UV_EPROTO;
     }
     ex->hop_limited = sv.owner == NULL && cause_is(&sv, PROXY_ERR_HOP_LIMIT);
     *refused = ex->hop_limited || (sv.owner == NULL && cause_is(&sv, PROXY_ERR_NO_OWNER));
@@ -755,7 +760,7 @@ static int on_headers_complete(http_parser *p)
     }
     /* the app's copies of ringd's headers are dropped (httpmsg); ours go in their place */
     char peer_lines[MEMBER_ID_BYTES_MAX + HTTPMSG_CAUSE_BYTES_MAX + 64];
-    const char *lines = ex->d->proxy->owner_line;
+    const char *lines = ex->p->owner_line;
     int refused = 0;
     if (ex->up == UP_PEER) {
         if (check_served(ex, peer_lines, sizeof(peer_lines), &refused) != 0) {
@@ -841,7 +846,7 @@ static void complete(struct px_ex *ex)
     if (ex->up_extra && ex->up == UP_APP) {
         /* Bytes nobody asked for (a second response, a body after a HEAD's): kept, the
          * connection would hand them to the next request as its answer. */
-        ex->d->proxy->m.proxy_app_unsolicited++;
+        ex->p->m.proxy_app_unsolicited++;
     }
     int reusable =
         ex->req_done && !ex->up_eof && !ex->up_extra && http_should_keep_alive(&ex->resp);
@@ -871,7 +876,7 @@ static void response_failed(struct px_ex *ex)
 /* Parses |len| bytes of the response; stops at its end (resp_done), at a peer's refusal or at
  * an error. Each head's raw bytes are scanned before http_parser sees them, as a request's
  * are (a 100 Continue's head, then the final one's), and http_parser must find the head's
- * end where the scan does (proxy.c, parse_request). Returns the bytes parsed, or -1 for a
+ * end where the scan does (proxy.c, parse_request). Returns the bytes parsed, or UV_EPROTO for a
  * malformed head (scan_why says why). */
 static ssize_t parse_response(struct px_ex *ex, const char *data, size_t len)
 {
@@ -883,7 +888,7 @@ static ssize_t parse_response(struct px_ex *ex, const char *data, size_t len)
             int rv = httpmsg_scan(&ex->resp_scan, data + off, n, &n);
             if (rv < 0) {
                 ex->scan_why = ex->resp_scan.why;
-                return -1;
+                return UV_EPROTO;
             }
             ends = rv == 1;
         }
@@ -892,7 +897,7 @@ static ssize_t parse_response(struct px_ex *ex, const char *data, size_t len)
         off += got;
         if (ends && got == n && ex->resp_heads == heads && HTTP_PARSER_ERRNO(&ex->resp) == HPE_OK) {
             ex->scan_why = "malformed status line";
-            return -1;
+            return UV_EPROTO;
         }
     }
     return (ssize_t)off;

@@ -66,9 +66,21 @@
 
 struct px_ex;
 
+/* What became of an exchange after a step that may answer it. Not errors: when the proxy
+ * answers a request with an error, the answer has already gone to the client. */
+enum px_step {
+    PX_GOES_ON = 0, /* it goes on: sent upstream, or its request is still being read */
+    PX_WAITS,       /* it waits on the proxy's list (a retry, a lease, a restarting owner) */
+    PX_ANSWERED,    /* it was answered or cut, and freed: the caller must not touch it */
+};
+
+/* What an http_parser callback returns to make it stop (HPE_CB_*): any value but 0 (and, from
+ * on_headers_complete, 1 or 2) is http_parser's "stop", not an error code of ours. */
+#define PX_PARSER_STOP (-1)
+
 /* A connection to the local app. */
 struct px_app {
-    struct ringd *d;
+    struct ringd_proxy *p;
     struct list link;         /* in ringd_proxy.apps: every app connection */
     struct px_app *idle_next; /* the idle list */
     uv_tcp_t tcp;
@@ -81,7 +93,7 @@ struct px_app {
 
 /* A client: an app's TCP connection to the proxy port, or a stream a peer opened. */
 struct px_client {
-    struct ringd *d;
+    struct ringd_proxy *p;
     struct list link; /* in ringd_proxy.clients, then .dead */
     int is_peer;
     uv_tcp_t tcp;          /* TCP clients */
@@ -109,7 +121,7 @@ struct px_client {
 
 /* One request and its response. The small fields come first: px_ex_new clears only them. */
 struct px_ex {
-    struct ringd *d;
+    struct ringd_proxy *p;
     struct px_client *cl;
     struct px_ex *wait_next; /* the proxy's retry list */
     struct sbuf head;        /* scratch for heads and chunk framing written onward */
@@ -228,11 +240,15 @@ struct ringd_proxy_counters {
     uint64_t proxy_peer_auth_failures;
 };
 
-/* proxy_metrics.c: the proxy's Prometheus families and stats() section (a node export). */
+/* proxy_metrics.c: the proxy's Prometheus families and stats() section (a node export;
+ * |ctx| the proxy). */
 void px_prometheus(void *ctx, struct sbuf *b);
 void px_stats(void *ctx, msgpack_packer *pk);
 
+/* The proxy's state, owned by main.c (ringd_proxy_start). */
 struct ringd_proxy {
+    struct ringd *d;       /* the node: its view, config, loop and log */
+    struct ringd_mux *mux; /* the peer connections (mux.c), owned here */
     struct ringd_proxy_counters m;
     uv_tcp_t listen;
     uv_timer_t sweep;
@@ -263,6 +279,7 @@ struct ringd_proxy {
 };
 
 /* proxy.c: the client side of an exchange. */
+/* Returns 0 or a uv error (the client's connection or stream is dead). */
 int px_client_write(struct px_client *cl, const void *data, size_t len);
 size_t px_client_queued(const struct px_client *cl);
 void px_client_want_drain(struct px_client *cl);
@@ -277,15 +294,17 @@ void px_client_abort(struct px_client *cl);
 /* proxy_ex.c */
 struct px_ex *px_ex_new(struct px_client *cl);
 /* A lease changed (--exclusive): the requests waiting for one look again. */
-void px_ex_lease_changed(struct ringd *d);
+void px_ex_lease_changed(struct ringd_proxy *p);
 /* Finishes with |ex|: kept for reuse (up to PROXY_FREE_EXCHANGES_MAX) or freed. */
 void px_ex_free(struct px_ex *ex);
 /* Frees the exchanges kept for reuse. */
 void px_ex_free_all(struct ringd_proxy *p);
-/* The request head is complete (cl->parser has it). Returns 0, or -1 when the exchange was
- * answered with an error and the client must stop parsing. */
-int px_ex_head(struct px_ex *ex);
-int px_ex_body(struct px_ex *ex, const char *at, size_t len);
+/* The request head is complete (cl->parser has it). Returns PX_GOES_ON, PX_WAITS (for a
+ * retry, a lease or a restarting owner: reading goes on, paused), or PX_ANSWERED when the
+ * exchange was answered with an error and the client must stop parsing. */
+enum px_step px_ex_head(struct px_ex *ex);
+/* Body bytes of the request. Returns PX_GOES_ON, or PX_ANSWERED (over --max-body). */
+enum px_step px_ex_body(struct px_ex *ex, const char *at, size_t len);
 void px_ex_request_done(struct px_ex *ex);
 /* The client's parser failed mid-request (status 400/413/431) or the client went away. */
 void px_ex_fail(struct px_ex *ex, enum ringd_proxy_error why, const char *text);
@@ -303,14 +322,15 @@ void px_ex_answer(struct px_ex *ex, int status, enum ringd_proxy_error why, cons
                   int close);
 
 /* proxy_app.c */
-struct px_app *px_app_get(struct ringd *d, struct px_ex *ex);
+struct px_app *px_app_get(struct ringd_proxy *p, struct px_ex *ex);
+/* Returns 0 or a uv error (the exchange hears of it through px_ex_up_failed). */
 int px_app_write(struct px_app *a, const void *data, size_t len);
 size_t px_app_queued(const struct px_app *a);
 void px_app_pause(struct px_app *a);
 void px_app_resume(struct px_app *a);
 /* The exchange is done with |a|: kept for the next request when |reusable|, else closed. */
 void px_app_release(struct px_app *a, int reusable);
-void px_app_sweep(struct ringd *d, uint64_t now_ms);
-void px_app_close_all(struct ringd *d);
+void px_app_sweep(struct ringd_proxy *p, uint64_t now_ms);
+void px_app_close_all(struct ringd_proxy *p);
 
 #endif

@@ -25,7 +25,7 @@ static void proxy_latency(struct sbuf *b, const struct ringd_proxy_counters *m)
 
 void px_prometheus(void *ctx, struct sbuf *b)
 {
-    const struct ringd_proxy_counters *m = &((struct ringd *)ctx)->proxy->m;
+    const struct ringd_proxy_counters *m = &((const struct ringd_proxy *)ctx)->m;
     prom_family(b, "ringd_proxy_requests_total", "counter",
                 "Proxied requests answered, by path: local (our app, our client), forward (sent to "
                 "the owner's ringd), peer (our app, for a peer).");
@@ -104,7 +104,7 @@ void px_prometheus(void *ctx, struct sbuf *b)
 /* The proxy's counters: requests and mean latency by path, errors by cause, retries. */
 void px_stats(void *ctx, msgpack_packer *pk)
 {
-    const struct ringd_proxy_counters *m = &((struct ringd *)ctx)->proxy->m;
+    const struct ringd_proxy_counters *m = &((const struct ringd_proxy *)ctx)->m;
     msgpack_pack_map(pk, 9);
     view_pack_str(pk, "requests");
     msgpack_pack_map(pk, PROXY_PATHS);
