@@ -47,3 +47,46 @@ Test(ringd, the_layer_check_catches_a_back_edge)
         cr_assert(eq(int, run(cmd), 1), "a back edge %s passed the check", edges[i]);
     }
 }
+
+/* The node holds no subsystem's state: a copy of ringd/ whose struct ringd points at the
+ * proxy's fails the layer check. */
+Test(ringd, the_layer_check_catches_the_node_holding_a_subsystem)
+{
+    cr_assert(eq(int,
+                 run("d=$(mktemp -d) && cp -r " RING_SOURCE_DIR "/ringd \"$d\"/ && "
+                     "echo 'struct ringd_proxy;' >> \"$d/ringd/node/daemon.h\" && " RING_SOURCE_DIR
+                     "/tests/check/layers.sh \"$d/ringd\" >/dev/null; rv=$?; rm -rf \"$d\"; "
+                     "exit $rv"),
+                 1));
+}
+
+Test(ringd, speaks_one_error_family)
+{
+    cr_assert(eq(int, run(RING_SOURCE_DIR "/tests/check/errors.sh " RING_SOURCE_DIR "/ringd"), 0));
+}
+
+/* The error check itself fails on a -1 and on a libring code returned as ringd's own, and
+ * passes a libring call's result compared at the call and a wire code packed. */
+Test(ringd, the_error_check_catches_a_stray_code)
+{
+    static const struct {
+        const char *line;
+        int want;
+    } cases[] = {
+        { "static int f(void) { return -1; }", 1 },
+        { "static int f(int x) { return x > 0 ? 0 : -1; }", 1 },
+        { "static int f(void) { return RING_EINVAL; }", 1 },
+        { "static int f(int rv) { return rv == RING_EAGAIN; }", 0 },
+        { "static int f(int rv) { return ringd_err_to_ring(rv); }", 0 },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char cmd[1024];
+        snprintf(cmd, sizeof(cmd),
+                 "d=$(mktemp -d) && cp -r " RING_SOURCE_DIR "/ringd \"$d\"/ && "
+                 "echo '%s' >> \"$d/ringd/node/route.c\" && " RING_SOURCE_DIR
+                 "/tests/check/errors.sh \"$d/ringd\" >/dev/null; rv=$?; "
+                 "rm -rf \"$d\"; exit $rv",
+                 cases[i].line);
+        cr_assert(eq(int, run(cmd), cases[i].want), "%s", cases[i].line);
+    }
+}

@@ -49,4 +49,12 @@ for f in "$ringd"/main.c "$ringd"/*/*.c "$ringd"/*/*.h; do
         esac
     done < <(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f")
 done
+# The node does not hold the subsystems' state either (main.c keeps their handles): no file
+# of node/ or lib/ names a subsystem's struct, not even as an opaque pointer.
+for f in "$ringd"/node/*.[ch] "$ringd"/lib/*.[ch]; do
+    [ -e "$f" ] || continue
+    grep -nE 'struct ringd_(api|admin|proxy|mux|health)\b' "$f" | while IFS= read -r hit; do
+        echo "layers: ${f#"$ringd"/}:$hit: the node must not know a subsystem's state"
+    done | grep . && status=1
+done
 exit $status
