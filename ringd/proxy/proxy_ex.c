@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "proxy_int.h"
+#include "way.h"
 #include "ring/fwd.h"
 #include "ring/groups.h"
 #include "lease_glue.h"
@@ -276,42 +277,36 @@ static enum px_step restart_gate(struct px_ex *ex)
     return PX_WAITS;
 }
 
-/* Where the key goes (route.h). Returns PX_GOES_ON with |*in_ring| 1 and |*idx| for an owner
- * in this node's ring, or |*in_ring| 0 and |*to| for a contact of the key's group elsewhere
- * (sub-sharding); PX_ANSWERED when the exchange was answered (and freed), PX_WAITS when it
- * waits for a retry. */
-static enum px_step pick(struct px_ex *ex, int *in_ring, uint32_t *idx, struct ring_addr *to)
+/* Routes the key (route.h) and decides where the request goes (way.h): for PX_WAY_APP and
+ * PX_WAY_FORWARD |*idx| is the owner's index in this node's ring, for PX_WAY_CONTACT |*to| is
+ * the address of a contact of the key's group (sub-sharding). */
+static enum px_way pick(struct px_ex *ex, uint32_t *idx, struct ring_addr *to)
 {
     struct ringd *d = ex->p->d;
+    const struct px_client *cl = ex->cl;
     ex->via_contact = 0;
     struct ringd_route r;
     int rv = ringd_route(d, ex->key, ex->key_len, &r);
-    if (rv == UV_EAGAIN) {
-        /* not joined yet, or every contact of the key's group failed here: wait for a ring
-         * or group change (bounded by the retry budget) */
-        ex->path = PROXY_PATH_FORWARD;
-        return up_lost(ex, 0);
-    }
+    struct px_way_facts f = {
+        .route_rv = rv, .from_peer = cl->is_peer, .hops = cl->hops, .hops_max = FWD_HOPS_MAX
+    };
     if (rv != 0) {
-        px_ex_answer(ex, 503, PROXY_ERR_NO_OWNER, "no owner: the ring is empty", 0);
-        return PX_ANSWERED;
+        return px_way_decide(&f);
     }
     ex->shard = r.placed.shard;
-    if (r.local && d->ring.restarting != NULL && d->ring.restarting[r.owner] &&
-        (!is_self(d, hashring_member(d->ring.ring, r.owner)) || ringd_holding_own_keys(d))) {
-        ex->path = PROXY_PATH_FORWARD;
-        return restart_gate(ex);
-    }
-    *in_ring = r.local;
+    f.in_ring = r.local;
     if (r.local) {
+        f.owner_is_self = is_self(d, hashring_member(d->ring.ring, r.owner));
+        f.owner_restarting = d->ring.restarting != NULL && d->ring.restarting[r.owner];
+        f.holding_own_keys = ringd_holding_own_keys(d);
         *idx = r.owner;
-        return PX_GOES_ON;
+    } else {
+        ex->via_contact = 1;
+        snprintf(ex->contact_group, sizeof(ex->contact_group), "%.*s", (int)r.group_len, r.group);
+        snprintf(ex->contact_id, sizeof(ex->contact_id), "%.*s", (int)r.id_len, r.id);
+        *to = r.addr;
     }
-    ex->via_contact = 1;
-    snprintf(ex->contact_group, sizeof(ex->contact_group), "%.*s", (int)r.group_len, r.group);
-    snprintf(ex->contact_id, sizeof(ex->contact_id), "%.*s", (int)r.id_len, r.id);
-    *to = r.addr;
-    return PX_GOES_ON;
+    return px_way_decide(&f);
 }
 
 /* Puts |ex| on the proxy's wait list until |at_ms| (or a ring or lease change). */
@@ -382,15 +377,31 @@ static enum px_step route(struct px_ex *ex)
     const struct ringd_ring *r = &d->ring;
     uint32_t idx = 0;
     struct ring_addr to;
-    int mine = 0;
-    enum px_step step = pick(ex, &mine, &idx, &to);
-    if (step != PX_GOES_ON) {
-        return step;
+    enum px_way way = pick(ex, &idx, &to);
+    switch (way) {
+    case PX_WAY_WAIT_JOIN:
+        /* not joined yet, or every contact of the key's group failed here: wait for a ring
+         * or group change (bounded by the retry budget) */
+        ex->path = PROXY_PATH_FORWARD;
+        return up_lost(ex, 0);
+    case PX_WAY_NO_OWNER:
+        px_ex_answer(ex, 503, PROXY_ERR_NO_OWNER, "no owner: the ring is empty", 0);
+        return PX_ANSWERED;
+    case PX_WAY_WAIT_RESTART:
+        ex->path = PROXY_PATH_FORWARD;
+        return restart_gate(ex);
+    default:
+        break;
     }
     response_reset(ex); /* a retry reads the new owner's answer from its first byte */
-    if (mine && is_self(d, hashring_member(r->ring, idx))) {
+    if (way == PX_WAY_HOP_LIMIT) {
+        px_ex_answer(ex, 503, PROXY_ERR_HOP_LIMIT,
+                     "ring disagreement: the key's owner is elsewhere after the hop limit", 0);
+        return PX_ANSWERED;
+    }
+    if (way == PX_WAY_APP) {
         ex->path = cl->is_peer ? PROXY_PATH_PEER : PROXY_PATH_LOCAL;
-        step = d->leases != NULL ? lease_gate(ex) : PX_GOES_ON;
+        enum px_step step = d->leases != NULL ? lease_gate(ex) : PX_GOES_ON;
         if (step != PX_GOES_ON) {
             return step;
         }
@@ -400,18 +411,13 @@ static enum px_step route(struct px_ex *ex)
         }
         ex->up = UP_APP;
     } else {
-        if (cl->is_peer && cl->hops >= FWD_HOPS_MAX) {
-            px_ex_answer(ex, 503, PROXY_ERR_HOP_LIMIT,
-                         "ring disagreement: the key's owner is elsewhere after the hop limit", 0);
-            return PX_ANSWERED;
-        }
         if (cl->is_peer && ex->attempts == 0) {
             ex->p->m.proxy_reforwards++;
         }
         ex->path = PROXY_PATH_FORWARD;
         const char *id = ex->contact_id;
         size_t id_len = strlen(ex->contact_id);
-        if (mine) {
+        if (way == PX_WAY_FORWARD) {
             to = r->addrs[idx];
             id = hashring_member(r->ring, idx)->id;
             id_len = hashring_member(r->ring, idx)->id_len;
