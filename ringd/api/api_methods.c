@@ -395,7 +395,7 @@ static int m_force_leave(struct ringd *d, const struct rpc_msg *m, msgpack_packe
         return fail(call, UV_EINVAL, "%s is this node: it leaves with leave()", shown);
     }
     if (rv != 0) {
-        return fail(call, rv, "force_leave: %s", uv_strerror(rv));
+        return fail(call, rv, "force_leave: %s", ringd_strerror(rv));
     }
     rpc_pack_result_begin(pk, m->msgid);
     msgpack_pack_map(pk, 2);
@@ -536,7 +536,7 @@ static int m_keys_op(struct ringd *d, const struct rpc_msg *m, msgpack_packer *p
     const char *why = NULL;
     int rv = ringd_keyring_start(d, op, key.ptr, key.len, &why);
     if (rv < 0) {
-        return fail(call, rv, "%s", why != NULL ? why : uv_strerror(rv));
+        return fail(call, rv, "%s", why != NULL ? why : ringd_strerror(rv));
     }
     rpc_pack_result_begin(pk, m->msgid);
     msgpack_pack_map(pk, 1);

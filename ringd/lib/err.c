@@ -4,6 +4,7 @@
  * libring into ringd and back out to the local API's wire keeps its name.
  */
 #include <errno.h>
+#include <string.h>
 
 #include "ring/error.h"
 #include "err.h"
@@ -48,17 +49,31 @@ int ringd_err_from_ring(int ring_err)
     }
 }
 
-int ringd_err_to_ring(int err)
+/* The RING_E* counterpart of |err|, or 0 when it has none. */
+static int counterpart(int err)
 {
     switch (-err) {
-    case 0:
-        return 0;
 #define RINGD__TO(ring, eno)                                                                       \
     case eno:                                                                                      \
         return ring;
         RINGD_ERR_MAP(RINGD__TO)
 #undef RINGD__TO
     default:
-        return RING_EAGAIN;
+        return 0;
     }
+}
+
+int ringd_err_to_ring(int err)
+{
+    if (err == 0) {
+        return 0;
+    }
+    int ring = counterpart(err);
+    return ring != 0 ? ring : RING_EAGAIN;
+}
+
+const char *ringd_strerror(int err)
+{
+    int ring = counterpart(err);
+    return ring != 0 ? ring_strerror(ring) : strerror(-err);
 }

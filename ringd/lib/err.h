@@ -27,4 +27,8 @@ int ringd_err_from_ring(int ring_err);
  * answers RING_EAGAIN: the call may work later. 0 for 0. */
 int ringd_err_to_ring(int err);
 
+/* A message for ringd error |err|: libring's words for a code that has a RING_E* counterpart
+ * ("out of memory", as the API has always said), strerror()'s for any other. Static. */
+const char *ringd_strerror(int err);
+
 #endif

@@ -145,7 +145,7 @@ static void log_op(struct ringd *d, int op, const char *from, int rv, const char
               "from", from, "primary", fp, "error",
               rv == 0       ? ""
               : why != NULL ? why
-                            : uv_strerror(rv),
+                            : ringd_strerror(rv),
               NULL);
 }
 
@@ -173,7 +173,7 @@ void ringd_keyring_serve(struct ringd *d, const struct rpc_msg *m, msgpack_packe
     }
     if (rv != 0) {
         /* The peer's answer carries the wire's RING_E* name (err.h). */
-        why = why != NULL ? why : uv_strerror(rv);
+        why = why != NULL ? why : ringd_strerror(rv);
         rpc_pack_error(pk, m->msgid, ringd_err_to_ring(rv), why, strlen(why));
         return;
     }

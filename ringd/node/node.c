@@ -219,7 +219,7 @@ static void rebuild_ring(struct ringd *d)
     if (rv != 0) {
         /* The old ring keeps serving; the next loop iteration tries again. */
         if (d->m.ring_builds_failed++ == 0) {
-            ringd_log(&d->log, RINGD_LOG_ERROR, "ring_build_failed", "error", uv_strerror(rv),
+            ringd_log(&d->log, RINGD_LOG_ERROR, "ring_build_failed", "error", ringd_strerror(rv),
                       NULL);
         }
         return;

@@ -18,7 +18,7 @@ const char *ringd_route_strerror(int rv)
     case -ENODATA:
         return "the ring is empty";
     default:
-        return uv_strerror(rv);
+        return ringd_strerror(rv);
     }
 }
 

@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <errno.h>
+#include <string.h>
 
 #include "ring/error.h"
 #include "err.h"
@@ -41,4 +42,11 @@ Test(ringd_err, unknown_codes_have_an_answer)
     /* An I/O failure with no libring counterpart: the API says "try again later". */
     cr_assert(eq(int, ringd_err_to_ring(-ECONNREFUSED), RING_EAGAIN));
     cr_assert(eq(int, ringd_err_to_ring(-EIO), RING_EAGAIN));
+}
+
+Test(ringd_err, messages_read_as_libring_words_them_where_it_has_the_code)
+{
+    cr_assert(eq(str, (char *)ringd_strerror(-ENOMEM), (char *)ring_strerror(RING_ENOMEM)));
+    cr_assert(eq(str, (char *)ringd_strerror(-ENODATA), "ring has no members"));
+    cr_assert(eq(str, (char *)ringd_strerror(-ECONNREFUSED), strerror(ECONNREFUSED)));
 }
