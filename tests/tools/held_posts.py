@@ -6,25 +6,19 @@ of each answer. Run by tests/cluster/test_restart.c against a key whose owner is
 
 Prints one line per status, "STATUS COUNT" (STATUS "none": no HTTP answer), then "done".
 """
-import socket
 import sys
 import threading
 from collections import Counter
 
+from httpc import exchange
+
 
 def post(port, key, body, out, i):
     try:
-        s = socket.create_connection(("127.0.0.1", port), timeout=60)
-        s.sendall(b"POST /sink HTTP/1.1\r\nHost: t\r\nX-Ring-Key: " + key.encode() +
-                  b"\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        s.close()
-        out[i] = data.split(b" ", 2)[1].decode() if data.startswith(b"HTTP/1.") else "none"
+        code = exchange(port, b"POST /sink HTTP/1.1\r\nHost: t\r\nX-Ring-Key: " + key.encode() +
+                        b"\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) +
+                        body, 60)
+        out[i] = code.decode() if code is not None else "none"
     except (OSError, IndexError):
         out[i] = "none"
 

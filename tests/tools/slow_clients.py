@@ -34,6 +34,8 @@ import time
 
 import msgpack
 
+from httpc import exchange
+
 ATTACK_S = 4.0
 PROBE_EVERY_S = 0.1
 ANSWER_WITHIN_S = 1.0
@@ -83,17 +85,9 @@ def http_get(port, path, headers=""):
     """One GET on a new connection: (status, seconds) or (None, seconds) on any failure."""
     t0 = time.monotonic()
     try:
-        s = socket.create_connection(("127.0.0.1", port), timeout=2)
-        s.sendall(("GET %s HTTP/1.1\r\nHost: t\r\n%sConnection: close\r\n\r\n" % (path, headers))
-                  .encode())
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        s.close()
-        status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.") else None
+        code = exchange(port, ("GET %s HTTP/1.1\r\nHost: t\r\n%sConnection: close\r\n\r\n" %
+                               (path, headers)).encode(), 2)
+        status = int(code) if code is not None else None
     except (OSError, ValueError, IndexError):
         status = None
     return status, time.monotonic() - t0
