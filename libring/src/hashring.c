@@ -1,5 +1,5 @@
 /*
- * hashring: a consistent-hash ring in 3.6 bytes a point, a lookup in two reads.
+ * hashring: a consistent-hash ring in 3.4 to 3.6 bytes a point, a lookup in two reads.
  *
  * Placement (proto/RING.md). Member m owns vnodes x weight(m) points. Point i of member m
  * sits at position top32(mix64(XXH3_64bits(id(m)) + (i + 1) x gamma)): output i of
@@ -31,19 +31,20 @@
  * (a sentinel after the last holds the first one's owner, for keys past the top). Sixteen
  * buckets make a group: 16 bytes holding where the group's run starts and how many
  * boundaries each bucket holds, in 4 bits. A lookup reads its group, adds up the counts
- * before its bucket (one multiply), reads up to six entries from there (one cache line,
- * rarely two) and counts those below the key without a branch: that many entries on is
- * the owner. Buckets hold at most 2.5 boundaries on average (frag_bits is lowered until
- * they do), so one key in seventy, at the densest, meets a bucket of more than six and takes
- * the exact path, as do keys in groups whose counts do not fit 4 bits (escaped: counts in
- * a side array; at most one group in a million, unless someone picks ids to crowd one).
+ * before its bucket (one multiply), reads up to eight entries from there (one cache line,
+ * sometimes two) and counts those below the key without a branch (with SSSE3, in four
+ * vector instructions: hashring_ssse3.c): that many entries on is the owner. Buckets hold
+ * at most 4 boundaries on average (frag_bits is lowered until they do), so one key in
+ * fifty, at the densest, meets a bucket of more than eight and takes the exact path, as do
+ * keys in groups whose counts do not fit 4 bits (escaped: counts in a side array; about
+ * one group in three thousand at the densest, more if someone picks ids to crowd one).
  *
  * Why this and not one 16-byte bucket per key's read, as before: that kept three
  * boundaries per bucket in fixed slots at 1.25 boundaries per bucket, 13.5 bytes a point,
  * 138 MB at 10,000 members. A boundary carries about 23 bits of information (log2 of e x
  * 2^32 / vnodes for the gap, log2 of the member count for the owner), and fixed slots waste
  * a third or more of any line on Poisson's spread; a dense array wastes nothing but needs
- * the counts, here 1 byte a bucket, 0.4 to 0.8 bytes a point. The price is a dependent
+ * the counts, here 1 byte a bucket, 0.25 to 0.5 bytes a point. The price is a dependent
  * second read: the group (in L2 up to about a thousand members) and then the entries.
  *
  * Updates (hashring_update.c) rebuild the table around changed points only, so the table
@@ -388,11 +389,9 @@ uint32_t hashring__owner_at(const struct hashring *r, uint32_t position)
 }
 
 /* Everything off the hot path: empty rings, escaped groups, buckets of more than
- * HASHRING__SCAN_MAX boundaries. Reached by a tail call, as is the long-key path below:
- * the hot path then calls nothing that returns to it, so it saves and restores no
- * registers. */
-__attribute__((noinline)) static int lookup_exact(const struct hashring *r, uint32_t position,
-                                                  uint32_t *owner)
+ * HASHRING__SCAN_MAX boundaries. noinline: the hot path reaches it by a tail call. */
+__attribute__((noinline)) int hashring__lookup_exact(const struct hashring *r, uint32_t position,
+                                                     uint32_t *owner)
 {
     if (r->boundary_count == 0) {
         return RING_EEMPTY;
@@ -406,7 +405,7 @@ __attribute__((noinline)) static int lookup_exact(const struct hashring *r, uint
  * which sits below the key's zeros, so no mask is needed; the loads and compares are
  * independent of each other. Boundaries past the bucket's count belong to
  * later buckets: their bits are ignored by the caller. */
-static inline uint32_t below_mask(const uint8_t *e, uint32_t key)
+static inline uint32_t hashring__below_mask(const uint8_t *e, uint32_t key)
 {
     uint32_t below = 0;
 #pragma GCC unroll 16
@@ -416,55 +415,39 @@ static inline uint32_t below_mask(const uint8_t *e, uint32_t key)
     return below;
 }
 
-/* One read of the bucket's group (16 bytes), one of its boundaries (at most a dozen bytes,
- * in one cache line or two adjacent ones). The rank of the key among the bucket's
- * boundaries is the number of leading ones of |below| within the bucket's count: a prefix,
- * since the boundaries are sorted. The boundary at that rank, which may be the next
- * bucket's first or the sentinel past the last, owns the key. */
-static inline int lookup_position(const struct hashring *r, uint32_t position, uint32_t *owner)
+#include "hashring_lookup.h"
+
+__attribute__((flatten)) int hashring__lookup_portable(const struct hashring *r, const void *key,
+                                                       size_t key_len, uint32_t *owner)
 {
-    uint32_t b = position >> r->frag_bits;
-    const struct hashring_group *g = &r->groups[b >> HASHRING__GROUP_SHIFT];
-    uint32_t start = g->start;
-    uint64_t counts = g->counts;
-    uint32_t shift = 4 * (b & (HASHRING__GROUP_BUCKETS - 1));
-    uint32_t count = (uint32_t)(counts >> shift) & 0xf;
-    if (__builtin_expect((start & HASHRING__ESCAPED) != 0 || count > HASHRING__SCAN_MAX, 0)) {
-        return lookup_exact(r, position, owner);
+    return hashring__lookup_key(r, key, key_len, owner);
+}
+
+int hashring__lookup_hash_portable(const struct hashring *r, uint64_t key_hash, uint32_t *owner)
+{
+    return hashring__lookup_position(r, (uint32_t)(key_hash >> 32), owner);
+}
+
+/* The CPU check is one test of a word libgcc fills in at start-up, and both builds are
+ * reached by a tail call. */
+int hashring_lookup(const struct hashring *r, const void *key, size_t key_len, uint32_t *owner)
+{
+#if HASHRING__HAVE_SSSE3
+    if (__builtin_expect(__builtin_cpu_supports("ssse3"), 1)) {
+        return hashring__lookup_ssse3(r, key, key_len, owner);
     }
-    start += hashring__nibble_sum(counts & ((UINT64_C(1) << shift) - 1));
-    const uint8_t *e = r->entries + HASHRING__ENTRY_BYTES * start;
-    uint32_t rank =
-        (uint32_t)__builtin_ctz(~below_mask(e, hashring__key(r, position)) | (1u << count));
-    *owner = (hashring__load32(e + HASHRING__ENTRY_BYTES * rank - 1) >> 8) & r->owner_mask;
-    return 0;
+#endif
+    return hashring__lookup_portable(r, key, key_len, owner);
 }
 
 int hashring_lookup_hash(const struct hashring *r, uint64_t key_hash, uint32_t *owner)
 {
-    return lookup_position(r, (uint32_t)(key_hash >> 32), owner);
-}
-
-/* Keys over 16 bytes hash out of line: xxHash3's longer paths need many registers, and
- * inlined they make every lookup save and restore five of them. */
-__attribute__((noinline)) static int lookup_long_key(const struct hashring *r, const void *key,
-                                                     size_t key_len, uint32_t *owner)
-{
-    return lookup_position(r, (uint32_t)(XXH3_64bits(key, key_len) >> 32), owner);
-}
-
-/* The hot path is one small function (short-key hash and table reads inline, the rare
- * full bucket and long keys out of line): a lean body lets the CPU keep several lookups'
- * cache misses in flight at once. flatten inlines xxHash3 too, whose length dispatch then
- * folds to its 0..16-byte path alone (GCC does not inline it unasked: a call and the
- * registers it clobbers cost a fifth of a small ring's lookup). */
-__attribute__((flatten)) int hashring_lookup(const struct hashring *r, const void *key,
-                                             size_t key_len, uint32_t *owner)
-{
-    if (key_len > 16) {
-        return lookup_long_key(r, key, key_len, owner);
+#if HASHRING__HAVE_SSSE3
+    if (__builtin_expect(__builtin_cpu_supports("ssse3"), 1)) {
+        return hashring__lookup_hash_ssse3(r, key_hash, owner);
     }
-    return lookup_position(r, (uint32_t)(XXH3_64bits(key, key_len) >> 32), owner);
+#endif
+    return hashring__lookup_hash_portable(r, key_hash, owner);
 }
 
 size_t hashring_member_count(const struct hashring *r)

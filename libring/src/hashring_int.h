@@ -60,8 +60,9 @@ static inline uint64_t hashring__point_hash(uint64_t id_hash, uint32_t i)
 /* Bit 31 of a group's start marks an escaped group. Starts are below 2^26 (points max). */
 #define HASHRING__ESCAPED (UINT32_C(1) << 31)
 /* Lookups compare up to this many boundaries of a bucket without a loop; fuller buckets
- * (1.4% of keys at the densest table, see hashring__geometry) take the exact path. */
-#define HASHRING__SCAN_MAX 6
+ * (0.14% of keys at the densest table, see hashring__geometry) take the exact path. Eight
+ * is what two 16-byte vector loads hold (hashring_ssse3.c). */
+#define HASHRING__SCAN_MAX 8
 /* Entries after the sentinel: a lookup reads HASHRING__SCAN_MAX entries from any bucket's
  * start, the sentinel's included. */
 #define HASHRING__ENTRY_PAD HASHRING__SCAN_MAX
@@ -151,7 +152,7 @@ int hashring__begin(struct hashring **out, const struct hashring_member *members
 
 /* The table's shape for |members| members and |points| points: owner_bits holds the
  * largest member index; frag_bits = 24 - owner_bits, or fewer so that buckets hold at most
- * 2.5 boundaries on average. */
+ * 4 boundaries on average. */
 void hashring__geometry(uint32_t members, uint64_t points, uint32_t *frag_bits,
                         uint32_t *owner_bits);
 
@@ -162,6 +163,26 @@ extern uint32_t hashring__test_crowding;
 /* For tests only, 0 otherwise: copies renumbered entries without AVX2 where the CPU has it,
  * so that both ways are checked against a full build. */
 extern uint32_t hashring__test_no_avx2;
+
+/* The lookup's hot path is built twice (hashring_lookup.h): portably, and with SSSE3 on
+ * x86 (hashring_ssse3.c), which hashring_lookup() calls where the CPU has it. Both are
+ * callable directly, so tests check each against the exact path. */
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#define HASHRING__HAVE_SSSE3 1
+int hashring__lookup_ssse3(const struct hashring *r, const void *key, size_t key_len,
+                           uint32_t *owner);
+int hashring__lookup_hash_ssse3(const struct hashring *r, uint64_t key_hash, uint32_t *owner);
+#else
+#define HASHRING__HAVE_SSSE3 0
+#endif
+/* Everything off the hot path: empty rings, escaped groups, buckets of more than
+ * HASHRING__SCAN_MAX boundaries (hashring.c). The hot path reaches it by a tail call, as
+ * it does the long-key path: it then calls nothing that returns to it, so it saves and
+ * restores no registers. */
+int hashring__lookup_exact(const struct hashring *r, uint32_t position, uint32_t *owner);
+int hashring__lookup_portable(const struct hashring *r, const void *key, size_t key_len,
+                              uint32_t *owner);
+int hashring__lookup_hash_portable(const struct hashring *r, uint64_t key_hash, uint32_t *owner);
 
 /* Sets frag_bits, owner_bits, the masks and group_count of |r| for its geometry. */
 void hashring__set_geometry(struct hashring *r, uint32_t frag_bits, uint32_t owner_bits);

@@ -26,14 +26,14 @@
 #define RADIX_BITS   8
 #define RADIX_SIZE   (1u << RADIX_BITS)
 #define RADIX_PASSES 4
-/* Buckets hold at most this many boundaries on average, as a ratio (5/2): with six
- * compared without a loop (HASHRING__SCAN_MAX), a Poisson count of mean 2.5 is above six
- * for 1.4% of keys, and of mean 1.25 (the sparsest table) for 0.01%. Fewer, larger buckets
- * cost fewer group bytes (16 per 16 buckets) but more keys on the slow path. Comparing
- * four instead saves six instructions a lookup but sends 11% of keys, at random, down a
- * mispredicted branch to the slow path. */
-#define BOUNDARIES_PER_BUCKET_NUM 5
-#define BOUNDARIES_PER_BUCKET_DEN 2
+/* Buckets hold at most this many boundaries on average, as a ratio (4/1): with eight
+ * compared without a loop (HASHRING__SCAN_MAX), a Poisson count of mean 4 is above eight
+ * for 2.1% of keys, and of mean 2 (the sparsest table) for 0.02%. Fewer, larger buckets
+ * cost fewer group bytes (16 per 16 buckets: a quarter of a byte a point at mean 4) but
+ * send more keys down a mispredicted branch to the slow path; at mean 2.5 the table is
+ * 0.25 bytes a point larger and no faster to look up in (bench_ring). */
+#define BOUNDARIES_PER_BUCKET_NUM 4
+#define BOUNDARIES_PER_BUCKET_DEN 1
 
 uint32_t hashring__test_crowding;
 uint32_t hashring__test_no_avx2;

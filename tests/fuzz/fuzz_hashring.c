@@ -1,7 +1,8 @@
 /*
  * fuzz_hashring: builds rings from arbitrary small member sets and checks them against the
  * definition in proto/RING.md, computed by brute force from xxHash3 and SplitMix64 alone:
- *   - every lookup is the nearest point's member (ties to the smallest id);
+ *   - every lookup is the nearest point's member (ties to the smallest id), by the build of
+ *     the hot path hashring_lookup() picks for this CPU and by the portable one;
  *   - lookup_n's first owner is the lookup's and its owners are distinct;
  *   - dropping a member moves only that member's keys (hashring_diff);
  *   - shares sum to 1;
@@ -27,8 +28,10 @@
 /* Points per unit of weight of the rings updated in place. */
 #define UPDATE_VNODES 256
 
-/* Test hook of libring's table (hashring_int.h): fuller buckets. */
+/* Test hooks of libring's table (hashring_int.h): fuller buckets, and the portable build
+ * of the lookup's hot path. */
 extern uint32_t hashring__test_crowding;
+int hashring__lookup_hash_portable(const struct hashring *r, uint64_t key_hash, uint32_t *owner);
 
 struct point {
     uint32_t pos;
@@ -125,8 +128,9 @@ static void check_lookups(const struct hashring *r, const uint8_t *keys, size_t 
     for (size_t off = 0; off + 8 <= size; off += 8) {
         uint64_t h;
         memcpy(&h, keys + off, 8);
-        uint32_t owner;
-        if (hashring_lookup_hash(r, h, &owner) != 0 || owner != brute_owner(p, np, h >> 32)) {
+        uint32_t owner, portable;
+        if (hashring_lookup_hash(r, h, &owner) != 0 || owner != brute_owner(p, np, h >> 32) ||
+            hashring__lookup_hash_portable(r, h, &portable) != 0 || portable != owner) {
             abort();
         }
     }

@@ -1222,6 +1222,100 @@ Test(hashring, crowded_buckets_look_up_by_the_definition, .init = crowd)
     free(m);
 }
 
+/* Every position a bucket's compare can get wrong: each point, each boundary (the midpoint
+ * of two points) and the positions either side of it, the ends of the circle, and random
+ * ones. The portable and the SSSE3 builds of the hot path, and the exact path, must all
+ * give the owner the definition gives. */
+static void check_lookup_builds(const struct hashring *r, uint64_t seed)
+{
+    struct big_brute bf;
+    big_brute_init(&bf, r);
+    int ssse3 = 0;
+#if HASHRING__HAVE_SSSE3
+    ssse3 = __builtin_cpu_supports("ssse3");
+#endif
+    size_t extra = 20000;
+    size_t total = 4 * bf.n + 3 + extra;
+    for (size_t k = 0; k < total; k++) {
+        uint32_t x;
+        if (k < 4 * bf.n) {
+            size_t j = k / 4;
+            uint32_t p = bf.pos[j], q = bf.pos[(j + 1) % bf.n];
+            uint32_t mid = j + 1 < bf.n ? (uint32_t)(((uint64_t)p + q) / 2)
+                                        : (uint32_t)(((uint64_t)p + q + (UINT64_C(1) << 32)) / 2);
+            uint32_t at[4] = { p, mid, mid + 1, mid - 1 };
+            x = at[k % 4];
+        } else if (k < 4 * bf.n + 3) {
+            uint32_t ends[3] = { 0, 1, UINT32_MAX };
+            x = ends[k - 4 * bf.n];
+        } else {
+            x = (uint32_t)(test_rand(&seed) >> 32);
+        }
+        uint64_t h = (uint64_t)x << 32 | (test_rand(&seed) & UINT32_MAX);
+        uint32_t want = big_brute_owner(&bf, x), got = UINT32_MAX;
+        cr_assert(eq(int, hashring__lookup_hash_portable(r, h, &got), 0));
+        cr_assert(eq(u32, got, want), "portable: position %08x", x);
+        cr_assert(eq(u32, hashring__owner_at(r, x), want), "exact: position %08x", x);
+#if HASHRING__HAVE_SSSE3
+        if (ssse3) {
+            got = UINT32_MAX;
+            cr_assert(eq(int, hashring__lookup_hash_ssse3(r, h, &got), 0));
+            cr_assert(eq(u32, got, want), "ssse3: position %08x", x);
+        }
+#endif
+        cr_assert(eq(int, hashring_lookup_hash(r, h, &got), 0));
+        cr_assert(eq(u32, got, want));
+    }
+    /* Keys of every length the hash treats differently, through both builds. */
+    uint8_t key[48];
+    for (int k = 0; k < 4000; k++) {
+        size_t len = (size_t)k % (sizeof(key) + 1);
+        for (size_t i = 0; i < len; i++) {
+            key[i] = (uint8_t)test_rand(&seed);
+        }
+        uint32_t want = big_brute_owner(&bf, (uint32_t)(XXH3_64bits(key, len) >> 32)), got;
+        cr_assert(eq(int, hashring__lookup_portable(r, key, len, &got), 0));
+        cr_assert(eq(u32, got, want));
+#if HASHRING__HAVE_SSSE3
+        if (ssse3) {
+            cr_assert(eq(int, hashring__lookup_ssse3(r, key, len, &got), 0));
+            cr_assert(eq(u32, got, want));
+        }
+#endif
+        cr_assert(eq(int, hashring_lookup(r, key, len, &got), 0));
+        cr_assert(eq(u32, got, want));
+    }
+    free(bf.pos);
+    free(bf.member);
+}
+
+/* Rings of one point (every key wraps to the sentinel), a few (buckets at the table's end
+ * read the padding), default vnodes and mixed weights. */
+Test(hashring, both_lookup_builds_follow_the_definition)
+{
+    size_t sizes[][2] = { { 1, 1 }, { 2, 1 }, { 3, 4 }, { 50, 0 }, { 300, 64 } };
+    for (size_t t = 0; t < sizeof(sizes) / sizeof(sizes[0]); t++) {
+        struct hashring_member *m = make_members(sizes[t][0], "builds");
+        for (size_t i = 0; i < sizes[t][0]; i++) {
+            m[i].weight = 1 + (uint32_t)(i % 7);
+        }
+        struct hashring *r = build(m, sizes[t][0], (uint32_t)sizes[t][1]);
+        check_lookup_builds(r, 100 + t);
+        hashring_del(r);
+        free(m);
+    }
+}
+
+Test(hashring, both_lookup_builds_follow_the_definition_in_crowded_buckets, .init = crowd)
+{
+    struct hashring_member *m = make_members(20, "crowdb");
+    struct hashring *r = build(m, 20, 256);
+    cr_assert(gt(u32, r->escape_count, 0));
+    check_lookup_builds(r, 7);
+    hashring_del(r);
+    free(m);
+}
+
 Test(hashring, crowded_buckets_update_like_a_full_build, .init = crowd)
 {
     check_churn(40, 24, 0, 10, 20, 2, 3);

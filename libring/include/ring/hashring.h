@@ -19,7 +19,7 @@
 /* Points per unit of weight. The default gives a busiest member within about 1.06x the
  * mean share at 100 members (proto/RING.md, "Balance": the mean over random ids) and about
  * 1.07x at 1,000 (bench_ring); ringpop's 100 points give 1.22x at 32 members. A point costs
- * about 3.6 bytes (proto/RING.md, "Layout"). */
+ * 3.4 to 3.6 bytes (proto/RING.md, "Layout"). */
 #define HASHRING_VNODES_DEFAULT 1024
 #define HASHRING_VNODES_MAX     16384
 /* Weights are small integers; a member with weight w owns w times the points. */
