@@ -284,6 +284,12 @@ struct swim {
     /* Until then the cluster is taken to be forming: a member admitted from gossip also asks
      * for a catch-up (a join, or a catch-up that brought members, moves it on). */
     uint64_t forming_until_ms;
+    /* While joiners arrive here (and 10 probe intervals after the last), this node pulls
+     * from the other seeds in turn, one per probe interval: each seed of a cold start then
+     * holds every joiner, not a third of them, when the catch-ups come (swim_sync.c). */
+    uint64_t seeds_pull_until_ms;
+    uint64_t seeds_pull_next_ms;
+    uint32_t seeds_pull_turn;
     uint64_t sync_next_ms;
     /* The next sync is due at sync_base + the (size-scaled) interval - sync_phase. */
     uint64_t sync_base_ms;
@@ -402,6 +408,9 @@ int swim__stream_ping_start(struct swim *s, const struct ring_addr *to, const ch
                             size_t target_len, uint32_t seq);
 void swim__sync_tick(struct swim *s);
 uint64_t swim__sync_deadline(const struct swim *s);
+/* A joiner's own record was admitted from its join sync: pull from the other seeds for a
+ * while (proto/SWIM.md, "Cold start"). */
+void swim__joiner_admitted(struct swim *s);
 /* A ping or ack from a peer whose checksum differs: maybe sync with it. */
 void swim__checksum_seen(struct swim *s, const struct ring_addr *from, const struct codec_msg *msg);
 

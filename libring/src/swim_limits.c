@@ -157,6 +157,9 @@ int swim__admit(struct swim *s, const struct member *m)
     int ok = room && budget_allows(s, m);
     if (ok) {
         s->admit_in_msg++;
+        if (is_joiner(s, m)) {
+            swim__joiner_admitted(s);
+        }
         /* Soon after our join, a member heard of from a peer joined after the seed answered
          * us: a cold start is under way, and a seed soon has the rest (swim_sync.c). */
         s->catchup_wanted |= s->admit_mode != SWIM_ADMIT_JOIN && s->now_ms < s->forming_until_ms;

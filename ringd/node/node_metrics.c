@@ -48,6 +48,8 @@ static void swim_metrics(struct sbuf *b, const struct swim_stats *st)
              st->syncs_refused);
     prom_one(b, "ringd_catchups_total", "counter",
              "Catch-up syncs with a seed while the cluster was forming.", st->catchups);
+    prom_one(b, "ringd_seed_pulls_total", "counter",
+             "Pulls from the other seeds while joiners arrived here.", st->seed_pulls);
 }
 
 void ringd_node_prometheus(struct ringd *d, struct sbuf *b)

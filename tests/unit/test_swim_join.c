@@ -118,6 +118,78 @@ Test(swim_join, a_cold_start_through_three_seeds_converges_in_seconds)
     }
 }
 
+static uint64_t seed_pulls(int i)
+{
+    return swim_stats(net.nodes[i].s)->seed_pulls;
+}
+
+/* A seed that admits a joiner pulls from the other seeds, one per probe interval, for ten
+ * intervals after the last joiner, then stops; a node that admits none never does. Its pulls
+ * bring it the joiners the other seeds admitted, with no gossip to carry them: here gossip
+ * is cut between the seeds, and the joiners know only their own seed. */
+Test(swim_join, a_seed_that_admits_joiners_pulls_from_the_other_seeds_for_a_while)
+{
+    for (int i = 0; i < SEEDS; i++) {
+        net_start(&net, i, NULL, 25);
+    }
+    for (int i = 0; i < SEEDS; i++) {
+        join_seeds(i);
+    }
+    cr_assert(net_run_until_converged(&net, 10000), "the seeds did not converge");
+    /* The seeds joined each other, so they pulled for a while; then they stop. */
+    uint64_t interval = 300, before[SEEDS];
+    net_run(&net, net.now_ms + 11 * interval);
+    for (int i = 0; i < SEEDS; i++) {
+        before[i] = seed_pulls(i);
+    }
+    net_run(&net, net.now_ms + 20 * interval);
+    for (int i = 0; i < SEEDS; i++) {
+        cr_assert(eq(u64, seed_pulls(i), before[i]), "seed %d pulled without a joiner", i);
+    }
+    for (int a = 0; a < SEEDS; a++) {
+        for (int b = 0; b < SEEDS; b++) {
+            if (a != b) {
+                net_cut(&net, a, b, 1, 0); /* datagrams only: syncs still pass */
+            }
+        }
+    }
+    /* One joiner per seed, each asking its own seed only. */
+    for (int k = 0; k < SEEDS; k++) {
+        net_start(&net, SEEDS + k, NULL, 25);
+        net_cut(&net, SEEDS + k, (k + 1) % SEEDS, 1, 0);
+        net_cut(&net, SEEDS + k, (k + 2) % SEEDS, 1, 0);
+        net_join(&net, SEEDS + k, k);
+    }
+    uint64_t start = net.now_ms;
+    net_run(&net, start + 2 * interval);
+    for (int k = 0; k < SEEDS; k++) {
+        cr_assert(gt(u64, seed_pulls(k), before[k]), "seed %d did not pull", k);
+        cr_assert(eq(u64, seed_pulls(SEEDS + k), 0), "joiner %d pulled", k);
+    }
+    /* Every seed holds every joiner: its own from the join, the others' from its pulls. */
+    for (int k = 0; k < SEEDS; k++) {
+        for (int j = 0; j < SEEDS; j++) {
+            cr_assert(ge(int,
+                         members_index(swim_members(net.nodes[k].s), net.nodes[SEEDS + j].id,
+                                       strlen(net.nodes[SEEDS + j].id)),
+                         0),
+                      "seed %d lacks joiner %d", k, j);
+        }
+    }
+    /* Ten intervals after the joins, no more pulls: at most one per interval until then. */
+    net_run(&net, start + 12 * interval);
+    uint64_t pulls[SEEDS];
+    for (int k = 0; k < SEEDS; k++) {
+        pulls[k] = seed_pulls(k);
+        cr_assert(le(u64, pulls[k] - before[k], 11), "seed %d pulled %llu times", k,
+                  (unsigned long long)(pulls[k] - before[k]));
+    }
+    net_run(&net, start + 40 * interval);
+    for (int k = 0; k < SEEDS; k++) {
+        cr_assert(eq(u64, seed_pulls(k), pulls[k]), "seed %d still pulls", k);
+    }
+}
+
 /* A member heard of long after a node's own join is the ordinary churn of a converged
  * cluster: gossip brings it, and nobody asks a seed for its table. */
 Test(swim_join, a_join_into_a_converged_cluster_costs_no_catch_up)

@@ -166,6 +166,8 @@ struct swim_stats {
     /* Catch-up syncs started: a seed's table asked for again after a new member was refused
      * for budget while the table grows (proto/SWIM.md, "Cold start"). */
     uint64_t catchups;
+    /* Pulls from the other seeds while joiners arrive here (proto/SWIM.md, "Cold start"). */
+    uint64_t seed_pulls;
 };
 
 /* A stream request for the caller to carry: connect to |to|, send one frame with |data|,
