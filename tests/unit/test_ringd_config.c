@@ -543,6 +543,8 @@ Test(ringd_config, help_mentions_every_flag_its_variable_and_default)
         "api-output-max",
         "proxy-retries",
         "max-body",
+        "proxy-max-app-conns",
+        "proxy-max-pending",
         "vnodes",
         "weight",
         "weight-max",
