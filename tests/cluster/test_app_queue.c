@@ -23,8 +23,8 @@
 
 #define IO_MS 10000
 
-static struct testapp app;
-static char proxy_addr[32], app_addr[32];
+static struct testapp apps[2];
+static char proxy_addr[2][32], app_addr[2][32];
 static struct httpc_resp resp; /* large: not on the stack */
 
 static void setup(void)
@@ -35,44 +35,51 @@ static void setup(void)
 static void teardown(void)
 {
     cluster_stop();
-    testapp_stop(&app);
+    testapp_stop(&apps[0]);
+    testapp_stop(&apps[1]);
 }
 
 TestSuite(app_queue, .init = setup, .fini = teardown, .timeout = 60);
 
 static int ready(void *arg)
 {
-    (void)arg;
     char body[256];
-    return cluster_http(0, "GET /readyz HTTP/1.0\r\n\r\n", body, sizeof(body)) == 200;
+    int i = (int)(intptr_t)arg;
+    return cluster_http(i, "GET /readyz HTTP/1.0\r\n\r\n", body, sizeof(body)) == 200;
 }
 
-/* Node 0 alone (it owns every key) with its proxy in front of the app, at most |conns|
+/* Node |i| (joining node 0 when |i| > 0) with its proxy in front of app |i|, at most |conns|
  * connections to it and |pending| requests waiting, and |more| flags (NULL-ended, may be
  * NULL). */
+static void start_node(int i, const char *conns, const char *pending, const char *const *more)
+{
+    char id[8];
+    snprintf(id, sizeof(id), "app%d", i);
+    cr_assert(eq(int, testapp_start(&apps[i], testapp_port(i), id, NULL), 0));
+    snprintf(proxy_addr[i], sizeof(proxy_addr[i]), "127.0.0.1:%d", cluster_proxy_port(i));
+    snprintf(app_addr[i], sizeof(app_addr[i]), "127.0.0.1:%d", testapp_port(i));
+    const char **a = cl.extra_args[i];
+    size_t n = 0;
+    a[n++] = "--proxy";
+    a[n++] = proxy_addr[i];
+    a[n++] = "--app";
+    a[n++] = app_addr[i];
+    a[n++] = "--proxy-max-app-conns";
+    a[n++] = conns;
+    a[n++] = "--proxy-max-pending";
+    a[n++] = pending;
+    for (size_t k = 0; more != NULL && more[k] != NULL; k++) {
+        a[n++] = more[k];
+    }
+    a[n] = NULL;
+    cluster_start_node(i, i > 0 ? 0 : -1);
+    cr_assert(ge(int, cluster_wait(ready, (void *)(intptr_t)i, 10000), 0), "node %d not ready", i);
+}
+
+/* Node 0 alone: it owns every key. */
 static void start(const char *conns, const char *pending, const char *const *more)
 {
-    cr_assert(eq(int, testapp_start(&app, testapp_port(0), "app0", NULL), 0));
-    snprintf(proxy_addr, sizeof(proxy_addr), "127.0.0.1:%d", cluster_proxy_port(0));
-    snprintf(app_addr, sizeof(app_addr), "127.0.0.1:%d", testapp_port(0));
-    const char *const flags[] = { "--proxy",
-                                  proxy_addr,
-                                  "--app",
-                                  app_addr,
-                                  "--proxy-max-app-conns",
-                                  conns,
-                                  "--proxy-max-pending",
-                                  pending };
-    size_t n = 0;
-    for (; n < sizeof(flags) / sizeof(flags[0]); n++) {
-        cl.extra_args[0][n] = flags[n];
-    }
-    for (size_t k = 0; more != NULL && more[k] != NULL; k++) {
-        cl.extra_args[0][n++] = more[k];
-    }
-    cl.extra_args[0][n] = NULL;
-    cluster_start_node(0, -1);
-    cr_assert(ge(int, cluster_wait(ready, NULL, 10000), 0), "ringd did not become ready");
+    start_node(0, conns, pending, more);
 }
 
 /* The value of the sample |name| (labels included) in node 0's /metrics, or -1. */
@@ -106,10 +113,10 @@ static void wait_metric(const char *name, long long value)
               metric(name), value);
 }
 
-static struct httpc *connect_proxy(void)
+static struct httpc *connect_proxy(int i)
 {
-    struct httpc *h = httpc_connect(cluster_proxy_port(0));
-    cr_assert(ne(ptr, h, NULL), "cannot connect to the proxy");
+    struct httpc *h = httpc_connect(cluster_proxy_port(i));
+    cr_assert(ne(ptr, h, NULL), "cannot connect to node %d's proxy", i);
     return h;
 }
 
@@ -118,17 +125,26 @@ static void send_str(struct httpc *h, const char *s)
     cr_assert(eq(int, httpc_send_str(h, s), 0));
 }
 
-/* A POST whose chunked body has begun and not ended: it holds an app connection until
- * release() ends it. Returns once the app has answered its first chunk (the proxy passed its
- * answer's first bytes on), so the connection is taken. */
-static struct httpc *hold(void)
+/* A POST for |key| to node 0 whose chunked body has begun and not ended: it holds an app
+ * connection until release() ends it. Returns once the app has answered its first chunk (the
+ * proxy passed its answer's first bytes on), so the connection is taken. */
+static struct httpc *hold_key(const char *key)
 {
-    struct httpc *h = connect_proxy();
-    send_str(h, "POST /echo HTTP/1.1\r\nHost: t\r\nX-Ring-Key: k\r\n"
-                "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+    struct httpc *h = connect_proxy(0);
+    char req[256];
+    snprintf(req, sizeof(req),
+             "POST /echo HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n"
+             "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+             key);
+    send_str(h, req);
     struct pollfd pfd = { .fd = httpc_fd(h), .events = POLLIN };
     cr_assert(eq(int, poll(&pfd, 1, IO_MS), 1), "the held request did not reach the app");
     return h;
+}
+
+static struct httpc *hold(void)
+{
+    return hold_key("k");
 }
 
 /* Ends the held POST: the app's answer completes, with what it echoed. */
@@ -141,11 +157,19 @@ static void release(struct httpc *h)
     httpc_close(h);
 }
 
+/* A GET for |key| through node |via|'s proxy. */
+static struct httpc *get_via(int via, const char *key)
+{
+    struct httpc *h = connect_proxy(via);
+    char req[256];
+    snprintf(req, sizeof(req), "GET /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n", key);
+    send_str(h, req);
+    return h;
+}
+
 static struct httpc *get(void)
 {
-    struct httpc *h = connect_proxy();
-    send_str(h, "GET /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: k\r\n\r\n");
-    return h;
+    return get_via(0, "k");
 }
 
 static void expect(struct httpc *h, int status, const char *cause)
@@ -245,4 +269,45 @@ Test(app_queue, stop_with_waiting_requests_answers_them_and_exits_cleanly)
     int status = cluster_wait_exit(0, 15000);
     cr_assert(eq(int, WIFEXITED(status) && WEXITSTATUS(status) == 0, 1), "ringd ended with %d",
               status);
+}
+
+/* The id of |key|'s owner as node |i| sees it, via the local API. */
+static void owner_of(int i, const char *key, char *out, size_t cap)
+{
+    struct ringc *c = cluster_connect(i);
+    const msgpack_object *res;
+    cr_assert(eq(int, ringc_call(c, &res, 2000, "lookup", "s", key), 0), "lookup failed");
+    const msgpack_object *id = ringc_get(res, "id");
+    cr_assert(ne(ptr, (void *)id, NULL));
+    cr_assert(eq(int, id->type, MSGPACK_OBJECT_STR));
+    snprintf(out, cap, "%.*s", (int)id->via.str.size, id->via.str.ptr);
+    ringc_close(c);
+}
+
+/* A request another ringd forwarded waits on the owner's side like a local one, and its
+ * answer goes back through the hop. */
+Test(app_queue, a_forwarded_request_waits_for_the_owners_app)
+{
+    start_node(0, "1", "4", NULL);
+    start_node(1, "4", "4", NULL);
+    cr_assert(ge(int, cluster_wait(cluster_converged, (void *)(intptr_t)2, 10000), 0));
+    char key[32], owner[32] = "";
+    for (int k = 0; k < 1000 && strcmp(owner, "n0") != 0; k++) {
+        snprintf(key, sizeof(key), "key-%d", k);
+        owner_of(1, key, owner, sizeof(owner));
+    }
+    cr_assert(eq(str, owner, "n0"), "no key owned by n0");
+    struct httpc *held = hold_key(key);
+    struct httpc *w = get_via(1, key);
+    wait_metric("ringd_proxy_app_pending", 1);
+    release(held);
+    int rv = httpc_read(w, &resp, IO_MS);
+    cr_assert(eq(int, rv, 0), "no answer (%d)", rv);
+    cr_assert(eq(int, resp.status, 200), "status %d, body %s", resp.status, resp.body);
+    const char *by = httpc_header(&resp, "X-Ring-Owner");
+    cr_assert(ne(ptr, (void *)by, NULL), "no X-Ring-Owner");
+    cr_assert(eq(str, (char *)by, "n0"));
+    cr_assert(eq(str, resp.body, "app0\n"));
+    httpc_close(w);
+    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_requests_total{path=\"peer\"}"), 1));
 }
