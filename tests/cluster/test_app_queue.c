@@ -8,6 +8,7 @@
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -187,6 +188,30 @@ static void expect(struct httpc *h, int status, const char *cause)
     }
 }
 
+/* The id of |key|'s owner as node |i| sees it, via the local API. */
+static void owner_of(int i, const char *key, char *out, size_t cap)
+{
+    struct ringc *c = cluster_connect(i);
+    const msgpack_object *res;
+    cr_assert(eq(int, ringc_call(c, &res, 2000, "lookup", "s", key), 0), "lookup failed");
+    const msgpack_object *id = ringc_get(res, "id");
+    cr_assert(ne(ptr, (void *)id, NULL));
+    cr_assert(eq(int, id->type, MSGPACK_OBJECT_STR));
+    snprintf(out, cap, "%.*s", (int)id->via.str.size, id->via.str.ptr);
+    ringc_close(c);
+}
+
+/* A key that node 1 sees owned by node 0, into |key|. */
+static void key_owned_by_n0(char *key, size_t cap)
+{
+    char owner[32] = "";
+    for (int k = 0; k < 1000 && strcmp(owner, "n0") != 0; k++) {
+        snprintf(key, cap, "key-%d", k);
+        owner_of(1, key, owner, sizeof(owner));
+    }
+    cr_assert(eq(str, owner, "n0"), "no key owned by n0");
+}
+
 Test(app_queue, a_busy_app_queues_requests_and_serves_them_in_turn)
 {
     start("4", "2", NULL);
@@ -244,11 +269,44 @@ Test(app_queue, no_queue_answers_503_at_once_and_the_app_still_serves)
     httpc_close(h);
 }
 
-/* SIGTERM while requests wait: the node drains (what waits counts as in flight), the waiters
- * are answered once the app frees a connection, and the node exits cleanly. */
-Test(app_queue, stop_with_waiting_requests_answers_them_and_exits_cleanly)
+/* SIGTERM while requests wait: the node drains (what waits counts as in flight), and the
+ * waiters, routed again when the app frees a connection, go to the key's new owner. */
+Test(app_queue, stop_sends_waiting_requests_to_the_new_owner_and_exits_cleanly)
 {
     const char *const more[] = { "--drain-timeout", "5s", NULL };
+    start_node(0, "1", "4", more);
+    start_node(1, "4", "4", NULL);
+    cr_assert(ge(int, cluster_wait(cluster_converged, (void *)(intptr_t)2, 10000), 0));
+    char key[32];
+    key_owned_by_n0(key, sizeof(key));
+    struct httpc *held = hold_key(key);
+    struct httpc *w[2];
+    for (int i = 0; i < 2; i++) {
+        w[i] = get_via(0, key);
+        wait_metric("ringd_proxy_app_pending", i + 1);
+    }
+    cluster_signal(0, SIGTERM);
+    wait_metric("ringd_draining", 1);
+    release(held);
+    for (int i = 0; i < 2; i++) {
+        int rv = httpc_read(w[i], &resp, IO_MS);
+        cr_assert(eq(int, rv, 0), "waiter %d got no answer (%d)", i, rv);
+        cr_assert(eq(int, resp.status, 200), "waiter %d: status %d, %s", i, resp.status, resp.body);
+        const char *by = httpc_header(&resp, "X-Ring-Owner");
+        cr_assert(ne(ptr, (void *)by, NULL), "no X-Ring-Owner");
+        cr_assert(eq(str, (char *)by, "n1"));
+        httpc_close(w[i]);
+    }
+    int status = cluster_wait_exit(0, 15000);
+    cr_assert(eq(int, WIFEXITED(status) && WEXITSTATUS(status) == 0, 1), "ringd ended with %d",
+              status);
+}
+
+/* SIGTERM while the app holds its one connection past the drain: the node stops at the drain's
+ * deadline and drops the requests still waiting (their connections close), and exits 0. */
+Test(app_queue, stop_past_the_drain_drops_waiting_requests_and_exits_cleanly)
+{
+    const char *const more[] = { "--drain-timeout", "4s", NULL }; /* 1 s of drain, then leave */
     start("1", "4", more);
     struct httpc *held = hold();
     struct httpc *w[2];
@@ -257,31 +315,14 @@ Test(app_queue, stop_with_waiting_requests_answers_them_and_exits_cleanly)
         wait_metric("ringd_proxy_app_pending", i + 1);
     }
     cluster_signal(0, SIGTERM);
-    release(held);
-    for (int i = 0; i < 2; i++) {
-        int rv = httpc_read(w[i], &resp, IO_MS);
-        cr_assert(eq(int, rv, 0), "waiter %d got no answer (%d)", i, rv);
-        /* the app's answer, or the draining node's own (its ring has no owner left) */
-        cr_assert(eq(int, resp.status == 200 || resp.status == 503, 1), "waiter %d: status %d", i,
-                  resp.status);
-        httpc_close(w[i]);
-    }
     int status = cluster_wait_exit(0, 15000);
     cr_assert(eq(int, WIFEXITED(status) && WEXITSTATUS(status) == 0, 1), "ringd ended with %d",
               status);
-}
-
-/* The id of |key|'s owner as node |i| sees it, via the local API. */
-static void owner_of(int i, const char *key, char *out, size_t cap)
-{
-    struct ringc *c = cluster_connect(i);
-    const msgpack_object *res;
-    cr_assert(eq(int, ringc_call(c, &res, 2000, "lookup", "s", key), 0), "lookup failed");
-    const msgpack_object *id = ringc_get(res, "id");
-    cr_assert(ne(ptr, (void *)id, NULL));
-    cr_assert(eq(int, id->type, MSGPACK_OBJECT_STR));
-    snprintf(out, cap, "%.*s", (int)id->via.str.size, id->via.str.ptr);
-    ringc_close(c);
+    for (int i = 0; i < 2; i++) {
+        cr_assert(eq(int, httpc_read(w[i], &resp, IO_MS), -ECONNRESET), "waiter %d", i);
+        httpc_close(w[i]);
+    }
+    httpc_close(held);
 }
 
 /* A request another ringd forwarded waits on the owner's side like a local one, and its
@@ -291,12 +332,8 @@ Test(app_queue, a_forwarded_request_waits_for_the_owners_app)
     start_node(0, "1", "4", NULL);
     start_node(1, "4", "4", NULL);
     cr_assert(ge(int, cluster_wait(cluster_converged, (void *)(intptr_t)2, 10000), 0));
-    char key[32], owner[32] = "";
-    for (int k = 0; k < 1000 && strcmp(owner, "n0") != 0; k++) {
-        snprintf(key, sizeof(key), "key-%d", k);
-        owner_of(1, key, owner, sizeof(owner));
-    }
-    cr_assert(eq(str, owner, "n0"), "no key owned by n0");
+    char key[32];
+    key_owned_by_n0(key, sizeof(key));
     struct httpc *held = hold_key(key);
     struct httpc *w = get_via(1, key);
     wait_metric("ringd_proxy_app_pending", 1);
