@@ -703,6 +703,7 @@ static void on_ring_rebuilt(void *ctx, const struct ringd_ring *old, int changed
         px_ex_retry(ex);
         ex = next;
     }
+    px_ex_app_ring_changed(p);
     outq_batch_flush(&p->batch); /* retries the new ring started */
     outq_batch_flush(&p->batch_peer);
 }

@@ -393,8 +393,8 @@ static enum px_step app_enqueue(struct px_ex *ex, int turn)
 }
 
 /* Gives |ex| a connection to the local app, unless others wait for one already: they go
- * first. Returns PX_GOES_ON (ex->up is UP_APP), PX_WAITS (app_enqueue) or PX_ANSWERED (a new
- * connection failed at once: 502, as a failed one). */
+ * first. Returns PX_GOES_ON (ex->up is UP_APP), PX_WAITS (app_enqueue), or PX_ANSWERED: 503
+ * with the queue full, or 502 when a new connection failed at once (as a failed one). */
 static enum px_step take_app(struct px_ex *ex)
 {
     struct ringd_proxy *p = ex->p;
@@ -727,6 +727,29 @@ void px_ex_lease_changed(struct ringd_proxy *p)
         ex->wait_next = NULL;
         ex->waiting_retry = 0;
         px_ex_retry(ex);
+    }
+}
+
+void px_ex_app_ring_changed(struct ringd_proxy *p)
+{
+    struct px_ex *moving = NULL;
+    for (struct list *it = p->app_queue.next; it != &p->app_queue; it = it->next) {
+        struct px_ex *ex = list_entry(it, struct px_ex, app_link);
+        uint32_t idx = 0;
+        struct ring_addr to;
+        enum px_way way = pick(ex, &idx, &to);
+        if (way == PX_WAY_FORWARD || way == PX_WAY_CONTACT) {
+            ex->wait_next = moving; /* (free while it waits here: not on the retry list) */
+            moving = ex;
+        }
+    }
+    /* oldest first: the list was walked newest first, and |moving| reverses it */
+    while (moving != NULL) {
+        struct px_ex *ex = moving;
+        moving = ex->wait_next;
+        ex->wait_next = NULL;
+        app_unwait(ex);
+        go_on(ex);
     }
 }
 

@@ -123,6 +123,7 @@ struct px_ex {
     struct ringd_proxy *p;
     struct px_client *cl;
     struct px_ex *wait_next; /* the proxy's retry list */
+    struct list app_link;    /* in ringd_proxy.app_queue while app_wait */
     struct sbuf head;        /* scratch for heads and chunk framing written onward */
     struct sbuf replay;      /* the request bytes sent upstream, while they fit */
     char method[HTTPMSG_METHOD_BYTES_MAX + 1];
@@ -153,15 +154,14 @@ struct px_ex {
     const char *scan_why; /* ... its head's raw bytes were malformed (httpmsg_scan) */
     size_t up_owed;       /* UP_PEER: bytes to acknowledge once the client drains */
     int waiting_retry;
-    int lease_wait;       /* ... for the shard's lease, not after a failure (--exclusive) */
-    int restart_wait;     /* ... for the key's owner to be back from a restart */
-    int restart_waited;   /* it has waited for a restarting owner (counted once) */
-    int app_wait;         /* it waits in ringd_proxy.app_queue for an app connection */
-    int app_turn;         /* ... and was taken off it: it goes before the others still there */
-    struct list app_link; /* in ringd_proxy.app_queue while app_wait */
-    uint32_t shard;       /* the key's logical shard (--shards) */
-    uint64_t epoch;       /* the lease's epoch when it went to our app (--exclusive) */
-    size_t head_len;      /* the request head's bytes at the start of |replay| */
+    int lease_wait;     /* ... for the shard's lease, not after a failure (--exclusive) */
+    int restart_wait;   /* ... for the key's owner to be back from a restart */
+    int restart_waited; /* it has waited for a restarting owner (counted once) */
+    int app_wait;       /* it waits in ringd_proxy.app_queue for an app connection */
+    int app_turn;       /* ... and was taken off it: it goes before the others still there */
+    uint32_t shard;     /* the key's logical shard (--shards) */
+    uint64_t epoch;     /* the lease's epoch when it went to our app (--exclusive) */
+    size_t head_len;    /* the request head's bytes at the start of |replay| */
     uint32_t attempts;
     uint64_t body_bytes;
     uint64_t start_ms, deadline_ms, retry_at_ms;
@@ -307,6 +307,9 @@ void px_ex_lease_changed(struct ringd_proxy *p);
 /* Connections to the app may be free (one released, or closed): the requests waiting for one
  * get them, oldest first. Called once per loop iteration while any wait. */
 void px_ex_app_dispatch(struct ringd_proxy *p);
+/* The ring changed: the requests waiting for an app connection whose key has another owner
+ * now go to it at once, rather than wait for this node's app. */
+void px_ex_app_ring_changed(struct ringd_proxy *p);
 /* Finishes with |ex|: kept for reuse (up to PROXY_FREE_EXCHANGES_MAX) or freed. */
 void px_ex_free(struct px_ex *ex);
 /* Frees the exchanges kept for reuse. */
