@@ -725,11 +725,11 @@ static void on_stopping(void *ctx)
     proxy_close(ctx);
 }
 
-/* What a drain waits for (node/drain.c): requests on the local app, and requests a peer
- * forwarded here (it routed by a ring in which we owned the key). The local app's own
- * requests going out do not count: the app keeps running while the node drains. Once the
- * node shuts down (SIGTERM: the app has stopped, or is stopping) every request still being
- * answered counts, so none is cut when the node exits (within --drain-timeout). */
+/* What a drain waits for (node/drain.c): requests on the local app or waiting for a connection
+ * to it, and requests a peer forwarded here (it routed by a ring in which we owned the key).
+ * The local app's own requests going out do not count: the app keeps running while the node
+ * drains. Once the node shuts down (SIGTERM: the app has stopped, or is stopping) every request
+ * still being answered counts, so none is cut when the node exits (within --drain-timeout). */
 static size_t on_in_flight(void *ctx)
 {
     struct ringd_proxy *p = ctx;
