@@ -26,6 +26,11 @@
 #include "lease_glue.h"
 #include "route.h"
 
+/* Every waiting request holds a client slot (or a peer's stream): the queue's bound fits in
+ * them. */
+_Static_assert(RINGD_PROXY_PENDING_MAX <= PROXY_CLIENTS_MAX,
+               "--proxy-max-pending's bound is larger than the client slots");
+
 static enum px_step up_lost(struct px_ex *ex, int delivered);
 static enum px_step take_app(struct px_ex *ex);
 static void up_on_data(struct mux_stream *s, const uint8_t *data, size_t len);
