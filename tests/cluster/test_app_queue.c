@@ -126,10 +126,9 @@ static void send_str(struct httpc *h, const char *s)
     cr_assert(eq(int, httpc_send_str(h, s), 0));
 }
 
-/* A POST for |key| to node 0 whose chunked body has begun and not ended: it holds an app
- * connection until release() ends it. Returns once the app has answered its first chunk (the
- * proxy passed its answer's first bytes on), so the connection is taken. */
-static struct httpc *hold_key(const char *key)
+/* A POST for |key| to node 0 whose chunked body has begun and not ended: once it has an app
+ * connection, it holds it until release() ends it. */
+static struct httpc *send_held(const char *key)
 {
     struct httpc *h = connect_proxy(0);
     char req[256];
@@ -138,8 +137,21 @@ static struct httpc *hold_key(const char *key)
              "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
              key);
     send_str(h, req);
+    return h;
+}
+
+/* Returns once the app has answered the first chunk of held POST |h| (the proxy passed its
+ * answer's first bytes on): it has its app connection. */
+static void wait_held(struct httpc *h)
+{
     struct pollfd pfd = { .fd = httpc_fd(h), .events = POLLIN };
     cr_assert(eq(int, poll(&pfd, 1, IO_MS), 1), "the held request did not reach the app");
+}
+
+static struct httpc *hold_key(const char *key)
+{
+    struct httpc *h = send_held(key);
+    wait_held(h);
     return h;
 }
 
@@ -219,8 +231,9 @@ Test(app_queue, a_busy_app_queues_requests_and_serves_them_in_turn)
     for (int i = 0; i < 4; i++) {
         held[i] = hold();
     }
-    /* Every connection is busy: two wait, the third past --proxy-max-pending gets 503. */
-    struct httpc *first = get();
+    /* Every connection is busy: two wait (the first another held POST), the third past
+     * --proxy-max-pending gets 503. */
+    struct httpc *first = send_held("k");
     wait_metric("ringd_proxy_app_pending", 1);
     struct httpc *second = get();
     wait_metric("ringd_proxy_app_pending", 2);
@@ -236,9 +249,15 @@ Test(app_queue, a_busy_app_queues_requests_and_serves_them_in_turn)
     cr_assert(eq(int, setsockopt(httpc_fd(second), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0));
     httpc_close(second);
     wait_metric("ringd_proxy_app_pending", 1);
-    /* The connection the first held request frees goes to the first waiter: 200, not 502. */
+    struct httpc *fourth = get(); /* behind the first */
+    wait_metric("ringd_proxy_app_pending", 2);
+    /* The connection a held request frees goes to the oldest waiter, which holds it in turn:
+     * the newer one waits on; then it gets the next one, and 200, not 502. */
     release(held[0]);
-    expect(first, 200, NULL);
+    wait_held(first);
+    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_pending"), 1), "the fourth waits on");
+    release(first);
+    expect(fourth, 200, NULL);
     cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_pending"), 0));
     for (int i = 1; i < 4; i++) {
         release(held[i]);
@@ -246,11 +265,11 @@ Test(app_queue, a_busy_app_queues_requests_and_serves_them_in_turn)
     /* With the queue empty, a request goes straight to an idle connection. */
     third = get();
     expect(third, 200, NULL);
-    httpc_close(first);
     httpc_close(third);
-    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_queued_total"), 2));
+    httpc_close(fourth);
+    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_queued_total"), 3));
     cr_assert(eq(i64, (int64_t)metric("ringd_proxy_errors_total{cause=\"app_failed\"}"), 0));
-    /* the waiter took a released connection: the pool never grew past 4 */
+    /* the waiters took released connections: the pool never grew past 4 */
     cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_connects_total"), 4));
 }
 
