@@ -576,6 +576,11 @@ static const struct opt opts[] = {
       COUNT(proxy_retries, 0, RINGD_PROXY_RETRIES_MAX) },
     { "max-body", "SIZE", "0", "proxy: largest request body (413); 0: none", SEC_LOCAL, 0,
       SIZE(proxy_max_body_bytes, 0, UINT64_MAX, SIZE_ZERO_NONE) },
+    { "proxy-max-app-conns", "N", "1024", "proxy: connections to the app at once", SEC_LOCAL, 0,
+      COUNT(proxy_max_app_conns, 1, RINGD_PROXY_APP_CONNS_MAX) },
+    /* 0: no waiting; a request that finds every app connection busy gets 503 at once. */
+    { "proxy-max-pending", "N", "1024", "proxy: requests queued for the app", SEC_LOCAL, 0,
+      COUNT(proxy_max_pending, 0, RINGD_PROXY_PENDING_MAX) },
     /* 0: leave at once, as before draining existed. */
     { "drain-timeout", "DURATION", "20s", "SIGTERM: drain this long, then leave", SEC_LIFE, 0,
       DURATION_OR_ZERO(drain_timeout_ms) },
@@ -1019,6 +1024,8 @@ static void set_defaults(struct ringd_config *c)
     c->proxy_timeout_ms = 30000;
     c->proxy_idle_timeout_ms = 60000;
     c->proxy_retries = 5;
+    c->proxy_max_app_conns = 1024;
+    c->proxy_max_pending = 1024;
     c->header_timeout_ms = 10000;
     c->send_timeout_ms = 30000;
     c->api_idle_timeout_ms = 300000;

@@ -63,6 +63,12 @@
 #define RINGD_SUSPECT_MULT_MAX 64
 /* Proxy re-routes after a failed owner: the backoff doubles from 100 ms, so 10 is ~100 s. */
 #define RINGD_PROXY_RETRIES_MAX 10
+/* --proxy-max-app-conns: connections to the local app, busy and idle; each costs the app a
+ * socket and, in most servers, a worker's slot. Past 65,536 one app runs out of ports. */
+#define RINGD_PROXY_APP_CONNS_MAX 65536
+/* --proxy-max-pending: requests waiting for an app connection; each holds a client slot
+ * (4,096 in all) and up to 64 KiB of its request, so more would starve other clients. */
+#define RINGD_PROXY_PENDING_MAX 4096
 /* --lease-drift-ppm: lease_config accepts below 100000 (10%). */
 #define RINGD_LEASE_DRIFT_PPM_MAX 99999
 /* --lease: below this, a lease ends before its grants can come back. */
@@ -133,6 +139,11 @@ struct ringd_config {
     uint32_t proxy_idle_timeout_ms;
     uint32_t proxy_retries;
     uint64_t proxy_max_body_bytes;
+    /* --proxy-max-app-conns: connections to the local app at once (busy and idle);
+     * --proxy-max-pending: requests that wait in order for one when all are busy, past which
+     * the proxy answers 503 app_overloaded (0: no waiting, 503 at once). */
+    uint32_t proxy_max_app_conns;
+    uint32_t proxy_max_pending;
     /* The local listeners' (admin, local API, proxy) --header-timeout: a request head, or an
      * API message, must arrive whole within it of its first byte (of the accept, for admin
      * and proxy), however slowly its bytes trickle; --send-timeout: admin or an API client

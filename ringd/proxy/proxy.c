@@ -703,6 +703,7 @@ static void on_ring_rebuilt(void *ctx, const struct ringd_ring *old, int changed
         px_ex_retry(ex);
         ex = next;
     }
+    px_ex_app_ring_changed(p);
     outq_batch_flush(&p->batch); /* retries the new ring started */
     outq_batch_flush(&p->batch_peer);
 }
@@ -724,11 +725,11 @@ static void on_stopping(void *ctx)
     proxy_close(ctx);
 }
 
-/* What a drain waits for (node/drain.c): requests on the local app, and requests a peer
- * forwarded here (it routed by a ring in which we owned the key). The local app's own
- * requests going out do not count: the app keeps running while the node drains. Once the
- * node shuts down (SIGTERM: the app has stopped, or is stopping) every request still being
- * answered counts, so none is cut when the node exits (within --drain-timeout). */
+/* What a drain waits for (node/drain.c): requests on the local app or waiting for a connection
+ * to it, and requests a peer forwarded here (it routed by a ring in which we owned the key).
+ * The local app's own requests going out do not count: the app keeps running while the node
+ * drains. Once the node shuts down (SIGTERM: the app has stopped, or is stopping) every request
+ * still being answered counts, so none is cut when the node exits (within --drain-timeout). */
 static size_t on_in_flight(void *ctx)
 {
     struct ringd_proxy *p = ctx;
@@ -736,16 +737,19 @@ static size_t on_in_flight(void *ctx)
     size_t n = 0;
     for (struct list *l = p->clients.next; l != &p->clients; l = l->next) {
         const struct px_client *cl = list_entry(l, struct px_client, link);
-        n += cl->ex != NULL && (cl->is_peer || cl->ex->up == UP_APP || d->shutting_down);
+        n += cl->ex != NULL &&
+             (cl->is_peer || cl->ex->up == UP_APP || cl->ex->app_wait || d->shutting_down);
     }
     return n;
 }
 
 /* The batches' flushes: after the poll phase and before the loop blocks (what timers and
- * close callbacks wrote). */
+ * close callbacks wrote). The requests waiting for an app connection take the ones freed
+ * first: here, not inside the exchange that released one, which is still being finished. */
 static void on_flush_check(uv_check_t *c)
 {
     struct ringd_proxy *p = c->data;
+    px_ex_app_dispatch(p); /* app connections released or closed by this iteration's reads */
     outq_batch_flush(&p->batch);
     outq_batch_flush(&p->batch_peer);
     if (p->unread_total > PROXY_UNREAD_TOTAL_MAX) {
@@ -756,6 +760,7 @@ static void on_flush_check(uv_check_t *c)
 static void on_flush_prepare(uv_prepare_t *h)
 {
     struct ringd_proxy *p = h->data;
+    px_ex_app_dispatch(p); /* ... and by its timers (sweep) and close callbacks */
     outq_batch_flush(&p->batch);
     outq_batch_flush(&p->batch_peer);
 }
@@ -794,6 +799,7 @@ static struct ringd_proxy *proxy_new(struct ringd *d)
     }
     list_init(&p->clients);
     list_init(&p->apps);
+    list_init(&p->app_queue);
     list_init(&p->dead);
     return p;
 }

@@ -10,6 +10,10 @@
  * response in the same read (proxy_ex.c), while the connection is idle, or waiting unread
  * when it is taken again (peeked at, one recv per reuse). Bytes the app sends after the next
  * request went out look like its answer; no HTTP/1.1 proxy can tell them apart.
+ *
+ * At most --proxy-max-app-conns connections are open, busy and idle. A request that finds all
+ * of them busy is not failed (the app is busy, not down): it waits its turn (proxy_ex.c) for
+ * the next one released or closed.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -139,7 +143,7 @@ static void on_connected(uv_connect_t *req, int status)
 static struct px_app *app_new(struct ringd_proxy *p)
 {
     struct ringd *d = p->d;
-    if (p->app_count >= PROXY_APP_CONNS_MAX) {
+    if (p->app_count >= d->cfg.proxy_max_app_conns) {
         return NULL;
     }
     struct px_app *a = calloc(1, sizeof(*a));
@@ -201,6 +205,11 @@ struct px_app *px_app_get(struct ringd_proxy *p, struct px_ex *ex)
     a->ex = ex; /* an idle connection is still reading (px_app_release) */
     a->paused = 0;
     return a;
+}
+
+int px_app_room(const struct ringd_proxy *p)
+{
+    return p->idle_apps != NULL || p->app_count < p->d->cfg.proxy_max_app_conns;
 }
 
 int px_app_write(struct px_app *a, const void *data, size_t len)

@@ -9,6 +9,11 @@
  * times) on whoever owns the key then, but only if the request cannot have reached the app
  * or may be repeated (an idempotent method, or X-Ring-Idempotent). A response already begun
  * cannot be retried: the client's connection is cut, as any proxy must.
+ *
+ * A busy app is not a failed one: when every connection to it is busy (--proxy-max-app-conns)
+ * a request waits in arrival order for the next one, up to --proxy-max-pending of them, past
+ * which the proxy answers 503 app_overloaded at once, as Envoy's max_pending_requests circuit
+ * breaker and nginx's upstream queue do. A waiting request still ends at --request-timeout.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -21,7 +26,13 @@
 #include "lease_glue.h"
 #include "route.h"
 
+/* Every waiting request holds a client slot (or a peer's stream): the queue's bound fits in
+ * them. */
+_Static_assert(RINGD_PROXY_PENDING_MAX <= PROXY_CLIENTS_MAX,
+               "--proxy-max-pending's bound is larger than the client slots");
+
 static enum px_step up_lost(struct px_ex *ex, int delivered);
+static enum px_step take_app(struct px_ex *ex);
 static void up_on_data(struct mux_stream *s, const uint8_t *data, size_t len);
 static void up_on_fin(struct mux_stream *s);
 static void up_on_reset(struct mux_stream *s, int delivered);
@@ -83,9 +94,20 @@ static void restart_wait_end(struct px_ex *ex)
     }
 }
 
+/* The exchange leaves the queue for an app connection (it got one, or ends). */
+static void app_unwait(struct px_ex *ex)
+{
+    if (ex->app_wait) {
+        ex->app_wait = 0;
+        list_remove(&ex->app_link);
+        ex->p->app_pending--;
+    }
+}
+
 static void unwait(struct px_ex *ex)
 {
     restart_wait_end(ex);
+    app_unwait(ex);
     if (!ex->waiting_retry) {
         return;
     }
@@ -350,6 +372,52 @@ static enum px_step lease_gate(struct px_ex *ex)
     }
 }
 
+/* Every connection to the app is busy: |ex| waits for one behind the requests waiting already,
+ * or before them when it was taken off the queue (|turn|) and found none after all. Returns
+ * PX_WAITS, or PX_ANSWERED (503) when --proxy-max-pending wait already. */
+static enum px_step app_enqueue(struct px_ex *ex, int turn)
+{
+    struct ringd_proxy *p = ex->p;
+    if (!turn && p->app_pending >= p->d->cfg.proxy_max_pending) {
+        p->m.proxy_app_overflows++;
+        px_ex_answer(ex, 503, PROXY_ERR_APP_OVERLOADED,
+                     "the app is busy: every connection to it is in use and --proxy-max-pending "
+                     "requests wait for one",
+                     0);
+        return PX_ANSWERED;
+    }
+    if (!turn) {
+        p->m.proxy_app_queued++;
+    }
+    /* the newest at the front, the oldest at the back (where px_ex_app_dispatch takes) */
+    list_push(turn ? p->app_queue.prev : &p->app_queue, &ex->app_link);
+    ex->app_wait = 1;
+    p->app_pending++;
+    px_client_pause(ex->cl);
+    return PX_WAITS;
+}
+
+/* Gives |ex| a connection to the local app, unless others wait for one already: they go
+ * first. Returns PX_GOES_ON (ex->up is UP_APP), PX_WAITS (app_enqueue), or PX_ANSWERED: 503
+ * with the queue full, or 502 when a new connection failed at once (as a failed one). */
+static enum px_step take_app(struct px_ex *ex)
+{
+    struct ringd_proxy *p = ex->p;
+    int turn = ex->app_turn;
+    ex->app_turn = 0;
+    if (turn || p->app_pending == 0) {
+        ex->app = px_app_get(p, ex);
+        if (ex->app != NULL) {
+            ex->up = UP_APP;
+            return PX_GOES_ON;
+        }
+        if (px_app_room(p)) {
+            return up_lost(ex, 0);
+        }
+    }
+    return app_enqueue(ex, turn);
+}
+
 /* Sends what the exchange has of the request to its new upstream; the local app's copy of
  * the head carries the lease's epoch (--exclusive) before its blank line. */
 static void send_replay(struct px_ex *ex)
@@ -405,11 +473,10 @@ static enum px_step route(struct px_ex *ex)
         if (step != PX_GOES_ON) {
             return step;
         }
-        ex->app = px_app_get(ex->p, ex);
-        if (ex->app == NULL) {
-            return up_lost(ex, 0);
+        step = take_app(ex);
+        if (step != PX_GOES_ON) {
+            return step;
         }
-        ex->up = UP_APP;
     } else {
         if (cl->is_peer && ex->attempts == 0) {
             ex->p->m.proxy_reforwards++;
@@ -536,6 +603,11 @@ void px_ex_request_done(struct px_ex *ex)
     if (ex->up == UP_PEER) {
         mux_fin(ex->ms);
     }
+    if (ex->app_wait) {
+        /* Whole, and held in |replay|: its client is read again while it waits, so one that
+         * goes away (a reset) leaves the queue at once; what it pipelines is held. */
+        px_client_resume(ex->cl);
+    }
 }
 
 /* ---- failures and retries ---------------------------------------------------------------- */
@@ -586,6 +658,25 @@ static enum px_step up_lost(struct px_ex *ex, int delivered)
     return PX_WAITS;
 }
 
+/* Routes |ex| again after a wait and lets its client go on. */
+static void go_on(struct px_ex *ex)
+{
+    enum px_step step = route(ex);
+    if (step == PX_ANSWERED) {
+        return;
+    }
+    ex->app_turn = 0; /* it went elsewhere, or waits on another list */
+    if (step != PX_GOES_ON) {
+        return;
+    }
+    if (up_queued(ex) <= PROXY_QUEUE_HIGH_BYTES) {
+        px_client_resume(ex->cl);
+    } else {
+        check_up_pressure(ex); /* resumed when the upstream drains (a new peer connection's
+                                  handshake holds what many streams wrote at once) */
+    }
+}
+
 void px_ex_retry(struct px_ex *ex)
 {
     int look_again = ex->lease_wait || ex->restart_wait;
@@ -601,14 +692,23 @@ void px_ex_retry(struct px_ex *ex)
         ex->attempts++;
         ex->p->m.proxy_retries++;
     }
-    if (route(ex) != PX_GOES_ON) {
-        return;
-    }
-    if (up_queued(ex) <= PROXY_QUEUE_HIGH_BYTES) {
-        px_client_resume(ex->cl);
-    } else {
-        check_up_pressure(ex); /* resumed when the upstream drains (a new peer connection's
-                                  handshake holds what many streams wrote at once) */
+    go_on(ex);
+}
+
+void px_ex_app_dispatch(struct ringd_proxy *p)
+{
+    while (p->app_pending > 0 && !p->closing && px_app_room(p)) {
+        struct px_ex *ex = list_entry(p->app_queue.prev, struct px_ex, app_link);
+        app_unwait(ex);
+        if (!ex->replayable) {
+            /* its body went on arriving while it waited, past what the proxy holds */
+            px_ex_answer(ex, 503, PROXY_ERR_APP_OVERLOADED,
+                         "the app was busy and the request is too large to hold while it waits", 0);
+            continue;
+        }
+        /* routed again: the ring may have given the key to another member meanwhile */
+        ex->app_turn = 1;
+        go_on(ex);
     }
 }
 
@@ -635,11 +735,36 @@ void px_ex_lease_changed(struct ringd_proxy *p)
     }
 }
 
+void px_ex_app_ring_changed(struct ringd_proxy *p)
+{
+    struct px_ex *moving = NULL;
+    for (struct list *it = p->app_queue.next; it != &p->app_queue; it = it->next) {
+        struct px_ex *ex = list_entry(it, struct px_ex, app_link);
+        uint32_t idx = 0;
+        struct ring_addr to;
+        enum px_way way = pick(ex, &idx, &to);
+        if (way == PX_WAY_FORWARD || way == PX_WAY_CONTACT) {
+            ex->wait_next = moving; /* (free while it waits here: not on the retry list) */
+            moving = ex;
+        }
+    }
+    /* oldest first: the list was walked newest first, and |moving| reverses it */
+    while (moving != NULL) {
+        struct px_ex *ex = moving;
+        moving = ex->wait_next;
+        ex->wait_next = NULL;
+        app_unwait(ex);
+        go_on(ex);
+    }
+}
+
+/* A request still arriving at its deadline gets 408, unless it waits for an app connection (it
+ * is not read meanwhile, so it is no slow client): that one gets the 504 of a slow app. */
 void px_ex_sweep(struct px_ex *ex, uint64_t now_ms)
 {
     if (ex->restart_wait && ex->waiting_retry && now_ms >= ex->retry_at_ms) {
         px_ex_retry(ex); /* answers owner_restarting at the deadline */
-    } else if (now_ms >= ex->deadline_ms && !ex->req_done) {
+    } else if (now_ms >= ex->deadline_ms && !ex->req_done && !ex->app_wait) {
         px_ex_answer(ex, 408, PROXY_ERR_TIMEOUT,
                      "the request did not arrive within --request-timeout", 1);
     } else if (now_ms >= ex->deadline_ms) {

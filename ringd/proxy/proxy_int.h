@@ -5,7 +5,8 @@
  *                opened), the request parser, the sweep timer
  *   proxy_ex.c   one exchange: route the request (local app, or the owner's ringd), stream
  *                its body up, the response back, retry on a new owner
- *   proxy_app.c  keep-alive connections to the local app
+ *   proxy_app.c  keep-alive connections to the local app (at most --proxy-max-app-conns; when
+ *                all are busy a request waits its turn, proxy_ex.c)
  *
  * Every byte is streamed: a direction reads its source only while its sink holds under
  * PROXY_QUEUE_HIGH_BYTES, so a request of any size costs a few buffers per hop.
@@ -35,8 +36,6 @@
  * stalled readers cost at most this much however many they are (each holds up to about
  * PROXY_QUEUE_HIGH_BYTES before its upstream stops). Checked every loop iteration. */
 #define PROXY_UNREAD_TOTAL_MAX (24u << 20)
-/* Connections to the local app, busy and idle. */
-#define PROXY_APP_CONNS_MAX 1024
 /* An idle keep-alive connection to the app is closed after this long (below the usual 60+ s
  * of app servers, so the proxy, not the app, closes it: no reuse race). */
 #define PROXY_APP_IDLE_MS 30000
@@ -124,6 +123,7 @@ struct px_ex {
     struct ringd_proxy *p;
     struct px_client *cl;
     struct px_ex *wait_next; /* the proxy's retry list */
+    struct list app_link;    /* in ringd_proxy.app_queue while app_wait */
     struct sbuf head;        /* scratch for heads and chunk framing written onward */
     struct sbuf replay;      /* the request bytes sent upstream, while they fit */
     char method[HTTPMSG_METHOD_BYTES_MAX + 1];
@@ -157,6 +157,8 @@ struct px_ex {
     int lease_wait;     /* ... for the shard's lease, not after a failure (--exclusive) */
     int restart_wait;   /* ... for the key's owner to be back from a restart */
     int restart_waited; /* it has waited for a restarting owner (counted once) */
+    int app_wait;       /* it waits in ringd_proxy.app_queue for an app connection */
+    int app_turn;       /* ... and was taken off it: it goes before the others still there */
     uint32_t shard;     /* the key's logical shard (--shards) */
     uint64_t epoch;     /* the lease's epoch when it went to our app (--exclusive) */
     size_t head_len;    /* the request head's bytes at the start of |replay| */
@@ -197,6 +199,7 @@ enum ringd_proxy_path {
     X(NO_QUORUM, "no_quorum")                 /* 503: --exclusive, on a minority side */           \
     X(NO_LEASE, "no_lease")                   /* 503: --exclusive, the lease is still moving */    \
     X(OWNER_RESTARTING, "owner_restarting")   /* 503: its owner was not back in time */            \
+    X(APP_OVERLOADED, "app_overloaded")       /* 503: every app connection busy, queue full */     \
     X(TIMEOUT, "timeout")                     /* 504, or 408 for a slow client */                  \
     X(ABORTED, "aborted")                     /* the response was cut short */
 
@@ -229,6 +232,8 @@ struct ringd_proxy_counters {
     uint64_t proxy_client_timeouts[2]; /* TCP clients closed: head (--header-timeout), idle */
     uint64_t proxy_app_connects;
     uint64_t proxy_app_unsolicited; /* app connections closed: bytes came, no request out */
+    uint64_t proxy_app_queued;      /* requests that waited for an app connection */
+    uint64_t proxy_app_overflows;   /* ... that found --proxy-max-pending waiting: 503 */
     uint64_t proxy_peer_conns_in, proxy_peer_conns_out;
     uint64_t proxy_peer_connect_failures;
     uint64_t proxy_peer_protocol_errors;
@@ -269,6 +274,10 @@ struct ringd_proxy {
     struct list apps;
     struct px_app *idle_apps;
     size_t app_count;
+    /* Exchanges waiting for an app connection, newest first (list_push): the oldest, at
+     * app_queue.prev, gets the next one (px_ex_app_dispatch). */
+    struct list app_queue;
+    size_t app_pending;
     struct px_ex *waiting;
     struct list dead;      /* peer clients closed, freed by the next sweep */
     struct px_ex *free_ex; /* finished exchanges for reuse (wait_next links them) */
@@ -295,6 +304,12 @@ void px_client_abort(struct px_client *cl);
 struct px_ex *px_ex_new(struct px_client *cl);
 /* A lease changed (--exclusive): the requests waiting for one look again. */
 void px_ex_lease_changed(struct ringd_proxy *p);
+/* Connections to the app may be free (one released, or closed): the requests waiting for one
+ * get them, oldest first. Called once per loop iteration while any wait. */
+void px_ex_app_dispatch(struct ringd_proxy *p);
+/* The ring changed: the requests waiting for an app connection whose key has another owner
+ * now go to it at once, rather than wait for this node's app. */
+void px_ex_app_ring_changed(struct ringd_proxy *p);
 /* Finishes with |ex|: kept for reuse (up to PROXY_FREE_EXCHANGES_MAX) or freed. */
 void px_ex_free(struct px_ex *ex);
 /* Frees the exchanges kept for reuse. */
@@ -322,7 +337,12 @@ void px_ex_answer(struct px_ex *ex, int status, enum ringd_proxy_error why, cons
                   int close);
 
 /* proxy_app.c */
+/* An idle connection to the app for |ex|, or a new one while there are fewer than
+ * --proxy-max-app-conns; NULL when every one is busy (px_app_room() is 0) or a new one failed
+ * at once. */
 struct px_app *px_app_get(struct ringd_proxy *p, struct px_ex *ex);
+/* 1 when px_app_get() would find a connection: one is idle, or the pool has room. */
+int px_app_room(const struct ringd_proxy *p);
 /* Returns 0 or a uv error (the exchange hears of it through px_ex_up_failed). */
 int px_app_write(struct px_app *a, const void *data, size_t len);
 size_t px_app_queued(const struct px_app *a);

@@ -25,7 +25,8 @@ static void proxy_latency(struct sbuf *b, const struct ringd_proxy_counters *m)
 
 void px_prometheus(void *ctx, struct sbuf *b)
 {
-    const struct ringd_proxy_counters *m = &((const struct ringd_proxy *)ctx)->m;
+    const struct ringd_proxy *px = ctx;
+    const struct ringd_proxy_counters *m = &px->m;
     prom_family(b, "ringd_proxy_requests_total", "counter",
                 "Proxied requests answered, by path: local (our app, our client), forward (sent to "
                 "the owner's ringd), peer (our app, for a peer).");
@@ -75,6 +76,15 @@ void px_prometheus(void *ctx, struct sbuf *b)
     prom_one(b, "ringd_proxy_app_unsolicited_total", "counter",
              "App connections closed for bytes sent when no request was outstanding on them.",
              m->proxy_app_unsolicited);
+    prom_one(b, "ringd_proxy_app_pending", "gauge",
+             "Requests waiting for a connection to the local app (every one is busy).",
+             px->app_pending);
+    prom_one(b, "ringd_proxy_app_queued_total", "counter",
+             "Requests that waited for a connection to the local app.", m->proxy_app_queued);
+    prom_one(b, "ringd_proxy_app_overflows_total", "counter",
+             "Requests answered 503 app_overloaded: every app connection busy and "
+             "--proxy-max-pending waiting.",
+             m->proxy_app_overflows);
     prom_in_out(b, "ringd_proxy_peer_connections_total", "Forwarding connections between ringd's.",
                 m->proxy_peer_conns_in, m->proxy_peer_conns_out);
     prom_one(b, "ringd_proxy_peer_connect_failures_total", "counter",
@@ -104,8 +114,9 @@ void px_prometheus(void *ctx, struct sbuf *b)
 /* The proxy's counters: requests and mean latency by path, errors by cause, retries. */
 void px_stats(void *ctx, msgpack_packer *pk)
 {
-    const struct ringd_proxy_counters *m = &((const struct ringd_proxy *)ctx)->m;
-    msgpack_pack_map(pk, 9);
+    const struct ringd_proxy *px = ctx;
+    const struct ringd_proxy_counters *m = &px->m;
+    msgpack_pack_map(pk, 12);
     view_pack_str(pk, "requests");
     msgpack_pack_map(pk, PROXY_PATHS);
     for (size_t p = 0; p < PROXY_PATHS; p++) {
@@ -129,4 +140,7 @@ void px_stats(void *ctx, msgpack_packer *pk)
     view_pack_key_u64(pk, "reforwards", m->proxy_reforwards);
     view_pack_key_u64(pk, "client_connections", m->proxy_clients);
     view_pack_key_u64(pk, "peer_connect_failures", m->proxy_peer_connect_failures);
+    view_pack_key_u64(pk, "app_pending", px->app_pending);
+    view_pack_key_u64(pk, "app_queued", m->proxy_app_queued);
+    view_pack_key_u64(pk, "app_overflows", m->proxy_app_overflows);
 }

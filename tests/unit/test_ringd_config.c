@@ -451,6 +451,21 @@ Test(ringd_config, local_listener_limits_default_parse_and_bound)
                 "ringd: --header-timeout: invalid duration \"0\" (expected e.g. 500ms, 2s, 1m)");
 }
 
+Test(ringd_config, proxy_pool_and_queue_flags_default_parse_and_bound)
+{
+    parse_ok(ENV("POD_IP=10.1.2.3"), NULL);
+    cr_assert(eq(u32, cfg.proxy_max_app_conns, 1024));
+    cr_assert(eq(u32, cfg.proxy_max_pending, 1024));
+    parse_ok(ENV("POD_IP=10.1.2.3", "RINGD_PROXY_MAX_PENDING=0"),
+             ARGS("--proxy-max-app-conns", "4"));
+    cr_assert(eq(u32, cfg.proxy_max_app_conns, 4));
+    cr_assert(eq(u32, cfg.proxy_max_pending, 0)); /* no queue: 503 at once */
+    parse_fails(ENV("POD_IP=10.1.2.3"), ARGS("--proxy-max-app-conns=0"),
+                "ringd: --proxy-max-app-conns: 0 is out of range (expected 1 to 65536)");
+    parse_fails(ENV("POD_IP=10.1.2.3"), ARGS("--proxy-max-pending=4097"),
+                "ringd: --proxy-max-pending: 4097 is out of range (expected 0 to 4096)");
+}
+
 Test(ringd_config, drain_and_app_health_flags)
 {
     struct ringd_config c;
@@ -543,6 +558,8 @@ Test(ringd_config, help_mentions_every_flag_its_variable_and_default)
         "api-output-max",
         "proxy-retries",
         "max-body",
+        "proxy-max-app-conns",
+        "proxy-max-pending",
         "vnodes",
         "weight",
         "weight-max",

@@ -1,0 +1,369 @@
+/*
+ * The proxy's queue for app connections, with a real ringd and ring_testapp: a request that
+ * finds every connection to the app busy (--proxy-max-app-conns) waits its turn instead of
+ * failing, up to --proxy-max-pending of them; past that it gets 503 app_overloaded at once. A
+ * request holds its app connection while its chunked body is unfinished (the app echoes each
+ * chunk as it comes), so the test decides when each connection comes free, and waits on
+ * answers and metrics, never on time.
+ */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "cluster.h"
+#include "httpc.h"
+#include "testapp.h"
+
+#define IO_MS 10000
+
+static struct testapp apps[2];
+static char proxy_addr[2][32], app_addr[2][32];
+static struct httpc_resp resp; /* large: not on the stack */
+
+static void setup(void)
+{
+    cluster_init();
+}
+
+static void teardown(void)
+{
+    cluster_stop();
+    testapp_stop(&apps[0]);
+    testapp_stop(&apps[1]);
+}
+
+TestSuite(app_queue, .init = setup, .fini = teardown, .timeout = 60);
+
+static int ready(void *arg)
+{
+    char body[256];
+    int i = (int)(intptr_t)arg;
+    return cluster_http(i, "GET /readyz HTTP/1.0\r\n\r\n", body, sizeof(body)) == 200;
+}
+
+/* Node |i| (joining node 0 when |i| > 0) with its proxy in front of app |i|, at most |conns|
+ * connections to it and |pending| requests waiting, and |more| flags (NULL-ended, may be
+ * NULL). */
+static void start_node(int i, const char *conns, const char *pending, const char *const *more)
+{
+    char id[8];
+    snprintf(id, sizeof(id), "app%d", i);
+    cr_assert(eq(int, testapp_start(&apps[i], testapp_port(i), id, NULL), 0));
+    snprintf(proxy_addr[i], sizeof(proxy_addr[i]), "127.0.0.1:%d", cluster_proxy_port(i));
+    snprintf(app_addr[i], sizeof(app_addr[i]), "127.0.0.1:%d", testapp_port(i));
+    const char **a = cl.extra_args[i];
+    size_t n = 0;
+    a[n++] = "--proxy";
+    a[n++] = proxy_addr[i];
+    a[n++] = "--app";
+    a[n++] = app_addr[i];
+    a[n++] = "--proxy-max-app-conns";
+    a[n++] = conns;
+    a[n++] = "--proxy-max-pending";
+    a[n++] = pending;
+    for (size_t k = 0; more != NULL && more[k] != NULL; k++) {
+        a[n++] = more[k];
+    }
+    a[n] = NULL;
+    cluster_start_node(i, i > 0 ? 0 : -1);
+    cr_assert(ge(int, cluster_wait(ready, (void *)(intptr_t)i, 10000), 0), "node %d not ready", i);
+}
+
+/* Node 0 alone: it owns every key. */
+static void start(const char *conns, const char *pending, const char *const *more)
+{
+    start_node(0, conns, pending, more);
+}
+
+/* The value of the sample |name| (labels included) in node 0's /metrics, or -1. */
+static long long metric(const char *name)
+{
+    static char body[1 << 18];
+    if (cluster_http(0, "GET /metrics HTTP/1.0\r\n\r\n", body, sizeof(body)) != 200) {
+        return -1;
+    }
+    char want[160];
+    snprintf(want, sizeof(want), "\n%s ", name);
+    const char *at = strstr(body, want);
+    return at != NULL ? strtoll(at + strlen(want), NULL, 10) : -1;
+}
+
+struct want {
+    const char *name;
+    long long value;
+};
+
+static int metric_is(void *arg)
+{
+    const struct want *w = arg;
+    return metric(w->name) == w->value;
+}
+
+static void wait_metric(const char *name, long long value)
+{
+    struct want w = { name, value };
+    cr_assert(ge(int, cluster_wait(metric_is, &w, IO_MS), 0), "%s stayed %lld, want %lld", name,
+              metric(name), value);
+}
+
+static struct httpc *connect_proxy(int i)
+{
+    struct httpc *h = httpc_connect(cluster_proxy_port(i));
+    cr_assert(ne(ptr, h, NULL), "cannot connect to node %d's proxy", i);
+    return h;
+}
+
+static void send_str(struct httpc *h, const char *s)
+{
+    cr_assert(eq(int, httpc_send_str(h, s), 0));
+}
+
+/* A POST for |key| to node 0 whose chunked body has begun and not ended: once it has an app
+ * connection, it holds it until release() ends it. */
+static struct httpc *send_held(const char *key)
+{
+    struct httpc *h = connect_proxy(0);
+    char req[256];
+    snprintf(req, sizeof(req),
+             "POST /echo HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n"
+             "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+             key);
+    send_str(h, req);
+    return h;
+}
+
+/* Returns once the app has answered the first chunk of held POST |h| (the proxy passed its
+ * answer's first bytes on): it has its app connection. */
+static void wait_held(struct httpc *h)
+{
+    struct pollfd pfd = { .fd = httpc_fd(h), .events = POLLIN };
+    cr_assert(eq(int, poll(&pfd, 1, IO_MS), 1), "the held request did not reach the app");
+}
+
+static struct httpc *hold_key(const char *key)
+{
+    struct httpc *h = send_held(key);
+    wait_held(h);
+    return h;
+}
+
+static struct httpc *hold(void)
+{
+    return hold_key("k");
+}
+
+/* Ends the held POST: the app's answer completes, with what it echoed. */
+static void release(struct httpc *h)
+{
+    send_str(h, "0\r\n\r\n");
+    cr_assert(eq(int, httpc_read(h, &resp, IO_MS), 0), "the held request got no answer");
+    cr_assert(eq(int, resp.status, 200));
+    cr_assert(eq(str, resp.body, "hello"));
+    httpc_close(h);
+}
+
+/* A GET for |key| through node |via|'s proxy. */
+static struct httpc *get_via(int via, const char *key)
+{
+    struct httpc *h = connect_proxy(via);
+    char req[256];
+    snprintf(req, sizeof(req), "GET /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n", key);
+    send_str(h, req);
+    return h;
+}
+
+static struct httpc *get(void)
+{
+    return get_via(0, "k");
+}
+
+static void expect(struct httpc *h, int status, const char *cause)
+{
+    int rv = httpc_read(h, &resp, IO_MS);
+    cr_assert(eq(int, rv, 0), "no answer (%d)", rv);
+    cr_assert(eq(int, resp.status, status), "status %d, body %s", resp.status, resp.body);
+    const char *got = httpc_header(&resp, "X-Ring-Error");
+    if (cause == NULL) {
+        cr_assert(eq(ptr, (void *)got, NULL), "X-Ring-Error: %s", got);
+        cr_assert(eq(str, resp.body, "app0\n"));
+    } else {
+        cr_assert(ne(ptr, (void *)got, NULL), "no X-Ring-Error");
+        cr_assert(eq(str, (char *)got, (char *)cause));
+    }
+}
+
+/* The id of |key|'s owner as node |i| sees it, via the local API. */
+static void owner_of(int i, const char *key, char *out, size_t cap)
+{
+    struct ringc *c = cluster_connect(i);
+    const msgpack_object *res;
+    cr_assert(eq(int, ringc_call(c, &res, 2000, "lookup", "s", key), 0), "lookup failed");
+    const msgpack_object *id = ringc_get(res, "id");
+    cr_assert(ne(ptr, (void *)id, NULL));
+    cr_assert(eq(int, id->type, MSGPACK_OBJECT_STR));
+    snprintf(out, cap, "%.*s", (int)id->via.str.size, id->via.str.ptr);
+    ringc_close(c);
+}
+
+/* A key that node 1 sees owned by node 0, into |key|. */
+static void key_owned_by_n0(char *key, size_t cap)
+{
+    char owner[32] = "";
+    for (int k = 0; k < 1000 && strcmp(owner, "n0") != 0; k++) {
+        snprintf(key, cap, "key-%d", k);
+        owner_of(1, key, owner, sizeof(owner));
+    }
+    cr_assert(eq(str, owner, "n0"), "no key owned by n0");
+}
+
+Test(app_queue, a_busy_app_queues_requests_and_serves_them_in_turn)
+{
+    start("4", "2", NULL);
+    struct httpc *held[4];
+    for (int i = 0; i < 4; i++) {
+        held[i] = hold();
+    }
+    /* Every connection is busy: two wait (the first another held POST), the third past
+     * --proxy-max-pending gets 503. */
+    struct httpc *first = send_held("k");
+    wait_metric("ringd_proxy_app_pending", 1);
+    struct httpc *second = get();
+    wait_metric("ringd_proxy_app_pending", 2);
+    struct httpc *third = get();
+    expect(third, 503, "app_overloaded");
+    cr_assert(ne(ptr, strstr(resp.body, "busy"), NULL), "body: %s", resp.body);
+    httpc_close(third);
+    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_overflows_total"), 1));
+    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_errors_total{cause=\"app_overloaded\"}"), 1));
+    /* A waiter whose client goes away (a reset: a half-close still waits for its answer)
+     * leaves the queue. */
+    struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+    cr_assert(eq(int, setsockopt(httpc_fd(second), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0));
+    httpc_close(second);
+    wait_metric("ringd_proxy_app_pending", 1);
+    struct httpc *fourth = get(); /* behind the first */
+    wait_metric("ringd_proxy_app_pending", 2);
+    /* The connection a held request frees goes to the oldest waiter, which holds it in turn:
+     * the newer one waits on; then it gets the next one, and 200, not 502. */
+    release(held[0]);
+    wait_held(first);
+    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_pending"), 1), "the fourth waits on");
+    release(first);
+    expect(fourth, 200, NULL);
+    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_pending"), 0));
+    for (int i = 1; i < 4; i++) {
+        release(held[i]);
+    }
+    /* With the queue empty, a request goes straight to an idle connection. */
+    third = get();
+    expect(third, 200, NULL);
+    httpc_close(third);
+    httpc_close(fourth);
+    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_queued_total"), 3));
+    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_errors_total{cause=\"app_failed\"}"), 0));
+    /* the waiters took released connections: the pool never grew past 4 */
+    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_connects_total"), 4));
+}
+
+Test(app_queue, no_queue_answers_503_at_once_and_the_app_still_serves)
+{
+    start("1", "0", NULL);
+    struct httpc *held = hold();
+    struct httpc *h = get();
+    expect(h, 503, "app_overloaded");
+    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_queued_total"), 0));
+    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_overflows_total"), 1));
+    httpc_close(h);
+    release(held);
+    h = get();
+    expect(h, 200, NULL);
+    httpc_close(h);
+}
+
+/* SIGTERM while requests wait: the node drains, its keys go to the other node, and the
+ * requests waiting for its busy app go there at once; the one the app holds finishes there. */
+Test(app_queue, stop_sends_waiting_requests_to_the_new_owner_and_exits_cleanly)
+{
+    const char *const more[] = { "--drain-timeout", "5s", NULL };
+    start_node(0, "1", "4", more);
+    start_node(1, "4", "4", NULL);
+    cr_assert(ge(int, cluster_wait(cluster_converged, (void *)(intptr_t)2, 10000), 0));
+    char key[32];
+    key_owned_by_n0(key, sizeof(key));
+    struct httpc *held = hold_key(key);
+    struct httpc *w[2];
+    for (int i = 0; i < 2; i++) {
+        w[i] = get_via(0, key);
+        wait_metric("ringd_proxy_app_pending", i + 1);
+    }
+    cluster_signal(0, SIGTERM);
+    for (int i = 0; i < 2; i++) {
+        int rv = httpc_read(w[i], &resp, IO_MS);
+        cr_assert(eq(int, rv, 0), "waiter %d got no answer (%d)", i, rv);
+        cr_assert(eq(int, resp.status, 200), "waiter %d: status %d, %s", i, resp.status, resp.body);
+        const char *by = httpc_header(&resp, "X-Ring-Owner");
+        cr_assert(ne(ptr, (void *)by, NULL), "no X-Ring-Owner");
+        cr_assert(eq(str, (char *)by, "n1"));
+        httpc_close(w[i]);
+    }
+    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_pending"), 0));
+    release(held); /* the node waited for it: it was on its app */
+    int status = cluster_wait_exit(0, 15000);
+    cr_assert(eq(int, WIFEXITED(status) && WEXITSTATUS(status) == 0, 1), "ringd ended with %d",
+              status);
+}
+
+/* SIGTERM while the app holds its one connection past the drain: the node stops at the drain's
+ * deadline and drops the requests still waiting (their connections close), and exits 0. */
+Test(app_queue, stop_past_the_drain_drops_waiting_requests_and_exits_cleanly)
+{
+    const char *const more[] = { "--drain-timeout", "4s", NULL }; /* 1 s of drain, then leave */
+    start("1", "4", more);
+    struct httpc *held = hold();
+    struct httpc *w[2];
+    for (int i = 0; i < 2; i++) {
+        w[i] = get();
+        wait_metric("ringd_proxy_app_pending", i + 1);
+    }
+    cluster_signal(0, SIGTERM);
+    int status = cluster_wait_exit(0, 15000);
+    cr_assert(eq(int, WIFEXITED(status) && WEXITSTATUS(status) == 0, 1), "ringd ended with %d",
+              status);
+    for (int i = 0; i < 2; i++) {
+        cr_assert(eq(int, httpc_read(w[i], &resp, IO_MS), -ECONNRESET), "waiter %d", i);
+        httpc_close(w[i]);
+    }
+    httpc_close(held);
+}
+
+/* A request another ringd forwarded waits on the owner's side like a local one, and its
+ * answer goes back through the hop. */
+Test(app_queue, a_forwarded_request_waits_for_the_owners_app)
+{
+    start_node(0, "1", "4", NULL);
+    start_node(1, "4", "4", NULL);
+    cr_assert(ge(int, cluster_wait(cluster_converged, (void *)(intptr_t)2, 10000), 0));
+    char key[32];
+    key_owned_by_n0(key, sizeof(key));
+    struct httpc *held = hold_key(key);
+    struct httpc *w = get_via(1, key);
+    wait_metric("ringd_proxy_app_pending", 1);
+    release(held);
+    int rv = httpc_read(w, &resp, IO_MS);
+    cr_assert(eq(int, rv, 0), "no answer (%d)", rv);
+    cr_assert(eq(int, resp.status, 200), "status %d, body %s", resp.status, resp.body);
+    const char *by = httpc_header(&resp, "X-Ring-Owner");
+    cr_assert(ne(ptr, (void *)by, NULL), "no X-Ring-Owner");
+    cr_assert(eq(str, (char *)by, "n0"));
+    cr_assert(eq(str, resp.body, "app0\n"));
+    httpc_close(w);
+    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_requests_total{path=\"peer\"}"), 1));
+}
