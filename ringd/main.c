@@ -9,11 +9,32 @@
 #include "admin.h"
 #include "api.h"
 #include "daemon.h"
+#include "fdlimit.h"
 #include "health.h"
 #include "proxy.h"
 #include "version.h"
 
 extern char **environ;
+
+/* Raises the open-file limit (fdlimit.h) and says so when it stays below what ringd may hold
+ * with this config: past it, connections fail with nothing else in the log. */
+static void raise_fd_limit(struct ringd *d)
+{
+    uint64_t soft = 0;
+    int rv = ringd_fdlimit_raise(&soft);
+    uint64_t need = (uint64_t)ringd_node_fds_max() + ringd_api_fds_max() + ringd_admin_fds_max() +
+                    ringd_proxy_fds_max(&d->cfg);
+    if (rv == 0 && soft >= need) {
+        return;
+    }
+    char limit[24], want[24];
+    snprintf(limit, sizeof(limit), "%llu", (unsigned long long)soft);
+    snprintf(want, sizeof(want), "%llu", (unsigned long long)need);
+    ringd_log(
+        &d->log, RINGD_LOG_WARN, "open_files_limit_low", "limit", limit, "may_need", want, "hint",
+        "raise the hard limit (ulimit -Hn, systemd LimitNOFILE=, a container's nofile ulimit)",
+        NULL);
+}
 
 int main(int argc, char **argv)
 {
@@ -42,6 +63,7 @@ int main(int argc, char **argv)
     d.log.level = d.cfg.log_level;
     d.log.format = d.cfg.log_format;
     ringd_log_crash_handler_install(&d.log);
+    raise_fd_limit(&d);
     d.loop = uv_default_loop();
     /* The node first, then the subsystems that subscribe to it, then the join. */
     int rv = ringd_start(&d);

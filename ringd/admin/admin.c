@@ -890,6 +890,11 @@ static void prometheus(void *ctx, struct sbuf *b)
     }
 }
 
+uint32_t ringd_admin_fds_max(void)
+{
+    return ADMIN_CONNS_MAX + 1;
+}
+
 int ringd_admin_start(struct ringd *d, struct ringd_admin **out)
 {
     struct ringd_admin *a = calloc(1, sizeof(*a));

@@ -639,6 +639,11 @@ static int claim_path(struct ringd_api *api, const char *path)
     return rv;
 }
 
+uint32_t ringd_api_fds_max(void)
+{
+    return API_CONNS_MAX + 1;
+}
+
 int ringd_api_start(struct ringd *d, struct ringd_api **out)
 {
     struct ringd_api *api = calloc(1, sizeof(*api));

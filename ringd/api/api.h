@@ -44,6 +44,8 @@ struct ringd_api;
 /* Starts the local API on --socket and subscribes to |node|; |*out| is the API, for
  * ringd_api_free() once the loop has ended, even when this fails (its callbacks may hold it).
  * Returns 0 or a negative errno (a uv error). */
+/* The most file descriptors the local API holds at once (its listener and clients). */
+uint32_t ringd_api_fds_max(void);
 int ringd_api_start(struct ringd *node, struct ringd_api **out);
 void ringd_api_free(struct ringd_api *api);
 /* Open connections and the counters; for NULL (no API) 0 and all zero. */

@@ -305,6 +305,9 @@ struct ringd {
  * start after it (they subscribe), then ringd_join() starts the seeds. Returns 0 or a uv
  * error. */
 int ringd_start(struct ringd *d);
+/* The most file descriptors the node holds at once: its UDP socket, the gossip port's
+ * listener and sessions in and out, the loop's own. */
+uint32_t ringd_node_fds_max(void);
 /* Starts joining through the seeds and runs the first pump. Returns 0 or a uv error. */
 int ringd_join(struct ringd *d);
 /* Adds a subscriber (see struct ringd_node_cbs). Returns 0 or UV_ENOBUFS past

@@ -65,6 +65,8 @@
 #define STREAMS_IN_MAX          256
 #define STREAMS_STRANGERS_MAX   128
 #define STREAMS_PER_ADDRESS_MAX 32
+/* Outgoing sessions at once: libring starts at most 32 streams (SWIM_STREAMS_MAX). */
+#define STREAMS_OUT_MAX 32
 /* Refusals and evictions are logged at most this often. */
 #define STREAM_LOG_INTERVAL_MS 10000
 /* First response buffer for swim_stream_serve: header room plus this much per member. */
@@ -868,4 +870,10 @@ int ringd_stream_listen(struct ringd *d)
                   d->cfg.bind.host, "error", uv_strerror(rv), NULL);
     }
     return rv;
+}
+
+uint32_t ringd_node_fds_max(void)
+{
+    /* The socket, the listener and the loop's own few, then sessions in and out. */
+    return 16 + STREAMS_IN_MAX + STREAMS_OUT_MAX;
 }

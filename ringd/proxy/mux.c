@@ -935,3 +935,8 @@ void ringd_mux_close_all(struct ringd_mux *m)
         conn_fail(list_entry(m->conns.next, struct mux_conn, link));
     }
 }
+
+uint32_t mux_conns_max(void)
+{
+    return 2 * MUX_CONNS_IN_MAX;
+}

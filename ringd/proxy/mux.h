@@ -78,4 +78,8 @@ void ringd_mux_close_all(struct ringd_mux *m);
 void ringd_proxy_incoming(struct ringd_proxy *p, struct mux_stream *s, uint8_t hops,
                           uint64_t checksum);
 
+/* The forwarding connections to budget file descriptors for: MUX_CONNS_IN_MAX incoming, and
+ * as many outgoing (one per peer this node forwards to). */
+uint32_t mux_conns_max(void);
+
 #endif

@@ -828,6 +828,14 @@ static int attach(struct ringd_proxy *p)
     return rv;
 }
 
+uint32_t ringd_proxy_fds_max(const struct ringd_config *cfg)
+{
+    if (cfg->proxy.host[0] == '\0') {
+        return 0;
+    }
+    return 1 + PROXY_CLIENTS_MAX + cfg->proxy_max_app_conns + mux_conns_max();
+}
+
 int ringd_proxy_start(struct ringd *d, struct ringd_proxy **out)
 {
     *out = NULL;

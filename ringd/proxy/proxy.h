@@ -16,6 +16,9 @@ struct ringd_proxy;
  * a uv error. Once the node holds the proxy's callbacks, |*out| is set even when starting
  * fails: the node's stop closes it, and the caller frees it with ringd_proxy_free() after the
  * loop ends, as after a run. */
+/* The most file descriptors the proxy holds at once with |cfg| (0 when --proxy is off):
+ * its listener, clients, app connections and forwarding connections. */
+uint32_t ringd_proxy_fds_max(const struct ringd_config *cfg);
 int ringd_proxy_start(struct ringd *node, struct ringd_proxy **out);
 /* Frees |p| (may be NULL) once the loop has ended. */
 void ringd_proxy_free(struct ringd_proxy *p);

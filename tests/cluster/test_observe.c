@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "cluster.h"
@@ -99,6 +100,49 @@ Test(logs, text_lines_are_logfmt)
         "assert any(\" msg=ring_changed \" in l for l in ls)\n"
         "print(len(ls))";
     cr_assert(eq(int, py_log(0, script, out, sizeof(out)), 0), "n0.log: %s", out);
+}
+
+/* The soft open-file limit ringd runs with: /proc/PID/limits, "Max open files". */
+static long open_files_soft(int i)
+{
+    char cmd[256], out[256];
+    snprintf(cmd, sizeof(cmd), "awk '/^Max open files/ {print $4}' /proc/%d/limits",
+             (int)cl.pids[i]);
+    cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 0), "%s", out);
+    return strtol(out, NULL, 10);
+}
+
+/* Started with a soft limit of 256 (many systems start processes at 1,024), ringd raises it
+ * to the hard limit, and says nothing when that is enough; with a hard limit of 512, below
+ * what it may hold, it raises to 512 and logs a warning that names both figures. */
+Test(logs, ringd_raises_its_open_file_limit_and_warns_when_the_hard_one_is_low)
+{
+    struct rlimit rl;
+    cr_assert(eq(int, getrlimit(RLIMIT_NOFILE, &rl), 0));
+    cr_assert(gt(u64, (uint64_t)rl.rlim_max, 8192), "this test needs a hard limit above 8192");
+    static char enough[64];
+    snprintf(enough, sizeof(enough), "--nofile=256:%llu", (unsigned long long)rl.rlim_max);
+    const char *wrap_enough[] = { "/usr/bin/prlimit", enough, "--", NULL };
+    const char *wrap_low[] = { "/usr/bin/prlimit", "--nofile=256:512", "--", NULL };
+    for (int k = 0; wrap_enough[k] != NULL; k++) {
+        cl.wrapper[0][k] = wrap_enough[k];
+        cl.wrapper[1][k] = wrap_low[k];
+    }
+    cluster_start(2);
+    converge(2);
+    cr_assert(eq(long, open_files_soft(0), (long)rl.rlim_max));
+    cr_assert(eq(long, open_files_soft(1), 512));
+    char out[4096];
+    const char *quiet = "import sys\n"
+                        "ls=open(sys.argv[1]).read().splitlines()\n"
+                        "assert not [l for l in ls if \"open_files_limit_low\" in l], ls";
+    cr_assert(eq(int, py_log(0, quiet, out, sizeof(out)), 0), "n0.log: %s", out);
+    const char *warned = "import re,sys\n"
+                         "ls=[l for l in open(sys.argv[1]) if \"open_files_limit_low\" in l]\n"
+                         "assert len(ls)==1 and \"level=warn\" in ls[0], ls\n"
+                         "m=re.search(r\"limit=(\\d+) may_need=(\\d+)\", ls[0])\n"
+                         "assert m and m[1]==\"512\" and int(m[2])>1000, ls";
+    cr_assert(eq(int, py_log(1, warned, out, sizeof(out)), 0), "n1.log: %s", out);
 }
 
 Test(logs, a_crash_is_logged_in_the_log_format)
