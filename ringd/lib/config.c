@@ -72,10 +72,12 @@ static int bad(struct errbuf *e, const char *fmt, ...)
 
 /* ---- values ---------------------------------------------------------------------------- */
 
-/* A decimal integer of digits only, at most |max|. Returns 0 or -EINVAL. */
+/* A decimal integer of digits only, at most |max|. Returns 0, -EINVAL (not digits only), or
+ * -ERANGE (digits only, above |max|: 2^64 - 1 included, so the error says "out of range"). */
 static int parse_uint(const char *s, size_t len, uint64_t max, uint64_t *out)
 {
     uint64_t v = 0;
+    int over = 0;
     if (len == 0) {
         return -EINVAL;
     }
@@ -83,10 +85,13 @@ static int parse_uint(const char *s, size_t len, uint64_t max, uint64_t *out)
         if (!isdigit((unsigned char)s[i])) {
             return -EINVAL;
         }
-        v = v * 10 + (uint64_t)(s[i] - '0');
-        if (v > max) {
-            return -EINVAL;
+        over |= v > (max - (uint64_t)(s[i] - '0')) / 10;
+        if (!over) {
+            v = v * 10 + (uint64_t)(s[i] - '0');
         }
+    }
+    if (over) {
+        return -ERANGE;
     }
     *out = v;
     return 0;
@@ -653,7 +658,12 @@ static void store_uint(const struct opt *o, struct ringd_config *c, uint64_t v)
 static int set_count(const char *v, uint64_t min, uint64_t max, uint32_t *out, struct errbuf *e)
 {
     uint64_t n;
-    if (parse_uint(v, strlen(v), UINT32_MAX, &n) != 0) {
+    int rv = parse_uint(v, strlen(v), UINT32_MAX, &n);
+    if (rv == -ERANGE) {
+        return bad(e, "%s is out of range (expected %llu to %llu)", v, (unsigned long long)min,
+                   (unsigned long long)max);
+    }
+    if (rv != 0) {
         return bad(e, "invalid number \"%s\" (expected an integer from %llu to %llu)", v,
                    (unsigned long long)min, (unsigned long long)max);
     }
