@@ -122,13 +122,18 @@ static void unwait(struct px_ex *ex)
 }
 
 /* Lets go of the upstream: an app connection is kept for reuse when |reusable|; a peer
- * stream not finished is reset. */
+ * stream not finished is reset, and one whose response has not ended too (the owner drops
+ * the request, even from its queue for the app, rather than serve it to nobody). */
 static void detach_up(struct px_ex *ex, int reusable)
 {
     if (ex->up == UP_APP && ex->app != NULL) {
         px_app_release(ex->app, reusable);
     } else if (ex->up == UP_PEER && ex->ms != NULL) {
-        mux_release(ex->ms);
+        if (ex->resp_done) {
+            mux_release(ex->ms);
+        } else {
+            mux_cancel(ex->ms);
+        }
     }
     ex->app = NULL;
     ex->ms = NULL;

@@ -367,3 +367,52 @@ Test(app_queue, a_forwarded_request_waits_for_the_owners_app)
     httpc_close(w);
     cr_assert(eq(i64, (int64_t)metric("ringd_proxy_requests_total{path=\"peer\"}"), 1));
 }
+
+/* How many requests with `X-Request-Id: |id|` app 0 has seen (asked through node 0). */
+static int app_count(const char *key, const char *id)
+{
+    struct httpc *h = connect_proxy(0);
+    char req[256];
+    snprintf(req, sizeof(req), "GET /count?id=%s HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n",
+             id, key);
+    send_str(h, req);
+    cr_assert(eq(int, httpc_read(h, &resp, IO_MS), 0), "no answer to /count");
+    cr_assert(eq(int, resp.status, 200), "/count: %d %s", resp.status, resp.body);
+    httpc_close(h);
+    return atoi(resp.body);
+}
+
+/* Resets the connection of |h| (RST, not FIN) and frees it. */
+static void reset_close(struct httpc *h)
+{
+    struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+    cr_assert(eq(int, setsockopt(httpc_fd(h), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0));
+    httpc_close(h);
+}
+
+/* A forwarded request waiting in the owner's queue leaves it when its client at the entry
+ * node goes away: the entry node cancels the stream, and the owner's app never sees it. */
+Test(app_queue, a_forwarded_waiter_whose_client_resets_leaves_the_owners_queue)
+{
+    start_node(0, "1", "1", NULL);
+    start_node(1, "4", "4", NULL);
+    cr_assert(ge(int, cluster_wait(cluster_converged, (void *)(intptr_t)2, 10000), 0));
+    char key[32];
+    key_owned_by_n0(key, sizeof(key));
+    struct httpc *held = hold_key(key);
+    struct httpc *w = connect_proxy(1);
+    char req[256];
+    snprintf(req, sizeof(req),
+             "GET /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\nX-Request-Id: gone\r\n\r\n", key);
+    send_str(w, req);
+    wait_metric("ringd_proxy_app_pending", 1);
+    reset_close(w);
+    wait_metric("ringd_proxy_app_pending", 0);
+    /* its place is free: a new request waits, not 503 */
+    struct httpc *next = get_via(0, key);
+    wait_metric("ringd_proxy_app_pending", 1);
+    release(held);
+    expect(next, 200, NULL);
+    httpc_close(next);
+    cr_assert(eq(int, app_count(key, "gone"), 0), "the app got the abandoned request");
+}
