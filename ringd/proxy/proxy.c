@@ -16,9 +16,12 @@
  * taken, a new client closes the one idle or in its head the longest, never one whose
  * request is being answered, so a flood of idle or slow clients never locks an app out.
  */
+#define _GNU_SOURCE /* POLLRDHUP: a client's half-close, seen without reading (px_client_lost) */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "proxy_int.h"
 #include "ring/fwd.h"
@@ -214,6 +217,44 @@ void px_client_abort(struct px_client *cl)
         mux_release(ms); /* no FIN sent yet: the peer sees a reset */
     }
     client_close(cl);
+}
+
+/* The client's socket, looked at without reading it: it is not read while its request waits
+ * for an app connection (proxy_ex.c), so a reset or an early half-close is seen only here. A
+ * reset shows as POLLERR or POLLHUP, a half-close as POLLRDHUP (Linux); after a half-close
+ * the body can still complete only from the bytes already in the socket. */
+int px_client_lost(struct px_client *cl)
+{
+    uv_os_fd_t fd;
+    if (cl->is_peer || cl->closing) {
+        return 0; /* a peer's stream reset reaches peer_on_reset at once */
+    }
+    if (uv_fileno((const uv_handle_t *)&cl->tcp, &fd) != 0) {
+        client_close(cl);
+        return 1;
+    }
+    short ev = POLLIN;
+#ifdef POLLRDHUP
+    ev |= POLLRDHUP;
+#endif
+    struct pollfd pfd = { .fd = fd, .events = ev };
+    if (poll(&pfd, 1, 0) != 1) {
+        return 0; /* nothing happened: the client is there */
+    }
+    int lost = (pfd.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0;
+#ifdef POLLRDHUP
+    const http_parser *hp = &cl->parser;
+    if (!lost && (pfd.revents & POLLRDHUP) && (hp->flags & F_CONTENTLENGTH) &&
+        !(hp->flags & F_CHUNKED)) {
+        /* http_parser counts down the body still to come */
+        int queued = 0;
+        lost = ioctl(fd, FIONREAD, &queued) != 0 || (uint64_t)queued < hp->content_length;
+    }
+#endif
+    if (lost) {
+        client_close(cl);
+    }
+    return lost;
 }
 
 /* ---- the request parser ------------------------------------------------------------------ */

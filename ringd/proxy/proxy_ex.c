@@ -705,6 +705,9 @@ void px_ex_app_dispatch(struct ringd_proxy *p)
     while (p->app_pending > 0 && !p->closing && px_app_room(p)) {
         struct px_ex *ex = list_entry(p->app_queue.prev, struct px_ex, app_link);
         app_unwait(ex);
+        if (!ex->req_done && px_client_lost(ex->cl)) {
+            continue; /* its client went away mid-body: the app never sees a cut request */
+        }
         if (!ex->replayable) {
             /* its body went on arriving while it waited, past what the proxy holds */
             px_ex_answer(ex, 503, PROXY_ERR_APP_OVERLOADED,

@@ -299,6 +299,9 @@ void px_client_resume(struct px_client *cl);
 void px_client_done(struct px_client *cl, int keep);
 /* The response was cut short: the client connection is closed (a peer stream reset). */
 void px_client_abort(struct px_client *cl);
+/* 1 when TCP client |cl|, not read while its request waited, reset its connection or
+ * half-closed before the rest of its body: it is closed then (its exchange freed). */
+int px_client_lost(struct px_client *cl);
 
 /* proxy_ex.c */
 struct px_ex *px_ex_new(struct px_client *cl);

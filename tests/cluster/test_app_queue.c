@@ -416,3 +416,37 @@ Test(app_queue, a_forwarded_waiter_whose_client_resets_leaves_the_owners_queue)
     httpc_close(next);
     cr_assert(eq(int, app_count(key, "gone"), 0), "the app got the abandoned request");
 }
+
+/* A waiter still sending its body is not read while it waits: when its client resets (or
+ * half-closes short of its Content-Length, the FIN inside the proxy's receive window), its
+ * turn finds that out and drops it, so the app never gets the head and a cut body. */
+Test(app_queue, a_waiter_gone_mid_body_never_reaches_the_app)
+{
+    start("1", "4", NULL);
+    struct httpc *held = hold();
+    static char body[100000];
+    memset(body, 'm', sizeof(body));
+    struct httpc *w[2];
+    for (int i = 0; i < 2; i++) {
+        w[i] = connect_proxy(0);
+        char req[256];
+        snprintf(req, sizeof(req),
+                 "POST /sink HTTP/1.1\r\nHost: t\r\nX-Ring-Key: k\r\nX-Request-Id: gone\r\n"
+                 "Content-Length: 1000000\r\n\r\n");
+        send_str(w[i], req);
+        /* the first fills the proxy's socket; the second's FIN must fit in its window */
+        cr_assert(eq(int, httpc_send(w[i], body, i == 0 ? sizeof(body) : 10000), 0));
+        wait_metric("ringd_proxy_app_pending", i + 1);
+    }
+    reset_close(w[0]);
+    cr_assert(eq(int, shutdown(httpc_fd(w[1]), SHUT_WR), 0)); /* 990,000 bytes short */
+    struct httpc *next = get();
+    wait_metric("ringd_proxy_app_pending", 3);
+    release(held);
+    expect(next, 200, NULL);
+    httpc_close(next);
+    httpc_close(w[1]);
+    cr_assert(eq(int, app_count("k", "gone"), 0), "the app got a request whose client left");
+    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_pending"), 0));
+    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_connects_total"), 1));
+}
