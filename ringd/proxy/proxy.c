@@ -41,14 +41,25 @@ static void client_feed(struct px_client *cl, const char *data, size_t len);
 /* Parses the pipelined bytes held back while the previous request was answered. */
 static void feed_held(struct px_client *cl)
 {
-    char *held = cl->held;
-    size_t held_len = cl->held_len;
-    cl->held = NULL;
-    cl->held_len = 0;
-    if (held != NULL) {
-        client_feed(cl, held, held_len);
-        free(held);
+    if (cl->feeding_held) {
+        /* an answer made while held bytes were parsed (px_ex_parsed): the loop below goes
+         * on with the rest, so pipelined requests answered at once never recurse */
+        cl->feed_again = 1;
+        return;
     }
+    cl->feeding_held = 1;
+    do {
+        cl->feed_again = 0;
+        char *held = cl->held;
+        size_t held_len = cl->held_len;
+        cl->held = NULL;
+        cl->held_len = 0;
+        if (held != NULL) {
+            client_feed(cl, held, held_len);
+            free(held);
+        }
+    } while (cl->feed_again && !cl->closing);
+    cl->feeding_held = 0;
 }
 
 /* ---- closing ----------------------------------------------------------------------------- */
@@ -201,7 +212,7 @@ void px_client_done(struct px_client *cl, int keep)
         return;
     }
     feed_held(cl);
-    if (!cl->closing && cl->eof && cl->ex == NULL) {
+    if (!cl->closing && cl->eof && cl->ex == NULL && cl->held_len == 0) {
         close_when_flushed(cl); /* the client half-closed and every request is answered */
     } else if (!cl->closing) {
         update_reading(cl);
@@ -420,11 +431,15 @@ static void client_feed(struct px_client *cl, const char *data, size_t len)
     }
     enum http_errno err = HTTP_PARSER_ERRNO(&cl->parser);
     if (err == HPE_PAUSED) {
-        if (n < len && cl->ex != NULL) {
+        struct px_ex *ex = cl->ex;
+        if (n < len && ex != NULL) {
             hold(cl, data + n, len - n); /* pipelined: parsed after this answer */
-            return;
+        } else {
+            update_reading(cl);
         }
-        update_reading(cl);
+        if (!cl->closing && ex != NULL && cl->waiting) {
+            px_ex_parsed(ex); /* the parser is out of the way: an answer may keep the client */
+        }
         return;
     }
     if (err != HPE_OK) {

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -373,8 +374,8 @@ static int app_count(const char *key, const char *id)
 {
     struct httpc *h = connect_proxy(0);
     char req[256];
-    snprintf(req, sizeof(req), "GET /count?id=%s HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n",
-             id, key);
+    snprintf(req, sizeof(req), "GET /count?id=%s HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n", id,
+             key);
     send_str(h, req);
     cr_assert(eq(int, httpc_read(h, &resp, IO_MS), 0), "no answer to /count");
     cr_assert(eq(int, resp.status, 200), "/count: %d %s", resp.status, resp.body);
@@ -449,4 +450,32 @@ Test(app_queue, a_waiter_gone_mid_body_never_reaches_the_app)
     cr_assert(eq(int, app_count("k", "gone"), 0), "the app got a request whose client left");
     cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_pending"), 0));
     cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_connects_total"), 1));
+}
+
+/* A whole request that finds the queue full gets 503 on a connection that stays open: the
+ * client asks again on it, and gets 200 once the app is free. */
+Test(app_queue, overloaded_keeps_the_connection_of_a_whole_request)
+{
+    start("1", "0", NULL);
+    struct httpc *held = hold();
+    struct httpc *h = get();
+    expect(h, 503, "app_overloaded");
+    const char *conn = httpc_header(&resp, "Connection");
+    cr_assert(eq(int, conn != NULL && strcasecmp(conn, "close") == 0, 0), "Connection: close");
+    /* pipelined, both answered at once and in order, the connection kept */
+    send_str(h, "GET /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: k\r\n\r\n"
+                "GET /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: k\r\n\r\n");
+    expect(h, 503, "app_overloaded");
+    expect(h, 503, "app_overloaded");
+    /* a request whose body the proxy did not read still closes its connection */
+    struct httpc *post = connect_proxy(0);
+    send_str(post, "POST /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: k\r\nContent-Length: 5\r\n\r\n");
+    expect(post, 503, "app_overloaded");
+    conn = httpc_header(&resp, "Connection");
+    cr_assert(eq(int, conn != NULL && strcasecmp(conn, "close") == 0, 1), "no Connection: close");
+    httpc_close(post);
+    release(held);
+    send_str(h, "GET /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: k\r\n\r\n");
+    expect(h, 200, NULL);
+    httpc_close(h);
 }
