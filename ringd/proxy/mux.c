@@ -865,6 +865,22 @@ void mux_release(struct mux_stream *s)
     free(s);
 }
 
+void mux_cancel(struct mux_stream *s)
+{
+    if (s->c != NULL && !s->reset && !s->fin_recv && s->fin_sent != 0) {
+        /* this side's FIN is out (or queued): mux_release would let the peer go on serving
+         * a request nobody waits for */
+        uint8_t r[16];
+        struct mux_conn *c = s->c;
+        unlink_stream(s);
+        send_frame(c, r, fwd_reset(r, s->id, FWD_RESET_CANCEL), NULL, 0);
+        sbuf_free(&s->pending);
+        free(s);
+        return;
+    }
+    mux_release(s);
+}
+
 /* ---- upkeep ------------------------------------------------------------------------------ */
 
 /* Resets the first incoming stream of |c| idle past --idle-timeout before its request ended:

@@ -60,6 +60,9 @@ void mux_fin(struct mux_stream *s);
 void mux_consumed(struct mux_stream *s, size_t len);
 /* The user is done with |s|: a stream not finished both ways is reset. No callback after. */
 void mux_release(struct mux_stream *s);
+/* As mux_release, for a user that gives up before the peer finished: the stream is reset
+ * (cancel) even when this side's FIN is out, so the peer stops serving it. */
+void mux_cancel(struct mux_stream *s);
 
 /* The node's acceptor for forwarding connections (ringd_node_accept_streams(), |ctx| the
  * struct ringd_proxy): |tcp| (inside |owner|'s memory, reading stopped) sent |frame| first, which

@@ -16,9 +16,12 @@
  * taken, a new client closes the one idle or in its head the longest, never one whose
  * request is being answered, so a flood of idle or slow clients never locks an app out.
  */
+#define _GNU_SOURCE /* POLLRDHUP: a client's half-close, seen without reading (px_client_lost) */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "proxy_int.h"
 #include "ring/fwd.h"
@@ -38,14 +41,25 @@ static void client_feed(struct px_client *cl, const char *data, size_t len);
 /* Parses the pipelined bytes held back while the previous request was answered. */
 static void feed_held(struct px_client *cl)
 {
-    char *held = cl->held;
-    size_t held_len = cl->held_len;
-    cl->held = NULL;
-    cl->held_len = 0;
-    if (held != NULL) {
-        client_feed(cl, held, held_len);
-        free(held);
+    if (cl->feeding_held) {
+        /* an answer made while held bytes were parsed (px_ex_parsed): the loop below goes
+         * on with the rest, so pipelined requests answered at once never recurse */
+        cl->feed_again = 1;
+        return;
     }
+    cl->feeding_held = 1;
+    do {
+        cl->feed_again = 0;
+        char *held = cl->held;
+        size_t held_len = cl->held_len;
+        cl->held = NULL;
+        cl->held_len = 0;
+        if (held != NULL) {
+            client_feed(cl, held, held_len);
+            free(held);
+        }
+    } while (cl->feed_again && !cl->closing);
+    cl->feeding_held = 0;
 }
 
 /* ---- closing ----------------------------------------------------------------------------- */
@@ -198,7 +212,7 @@ void px_client_done(struct px_client *cl, int keep)
         return;
     }
     feed_held(cl);
-    if (!cl->closing && cl->eof && cl->ex == NULL) {
+    if (!cl->closing && cl->eof && cl->ex == NULL && cl->held_len == 0) {
         close_when_flushed(cl); /* the client half-closed and every request is answered */
     } else if (!cl->closing) {
         update_reading(cl);
@@ -214,6 +228,44 @@ void px_client_abort(struct px_client *cl)
         mux_release(ms); /* no FIN sent yet: the peer sees a reset */
     }
     client_close(cl);
+}
+
+/* The client's socket, looked at without reading it: it is not read while its request waits
+ * for an app connection (proxy_ex.c), so a reset or an early half-close is seen only here. A
+ * reset shows as POLLERR or POLLHUP, a half-close as POLLRDHUP (Linux); after a half-close
+ * the body can still complete only from the bytes already in the socket. */
+int px_client_lost(struct px_client *cl)
+{
+    uv_os_fd_t fd;
+    if (cl->is_peer || cl->closing) {
+        return 0; /* a peer's stream reset reaches peer_on_reset at once */
+    }
+    if (uv_fileno((const uv_handle_t *)&cl->tcp, &fd) != 0) {
+        client_close(cl);
+        return 1;
+    }
+    short ev = POLLIN;
+#ifdef POLLRDHUP
+    ev |= POLLRDHUP;
+#endif
+    struct pollfd pfd = { .fd = fd, .events = ev };
+    if (poll(&pfd, 1, 0) != 1) {
+        return 0; /* nothing happened: the client is there */
+    }
+    int lost = (pfd.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0;
+#ifdef POLLRDHUP
+    const http_parser *hp = &cl->parser;
+    if (!lost && (pfd.revents & POLLRDHUP) && (hp->flags & F_CONTENTLENGTH) &&
+        !(hp->flags & F_CHUNKED)) {
+        /* http_parser counts down the body still to come */
+        int queued = 0;
+        lost = ioctl(fd, FIONREAD, &queued) != 0 || (uint64_t)queued < hp->content_length;
+    }
+#endif
+    if (lost) {
+        client_close(cl);
+    }
+    return lost;
 }
 
 /* ---- the request parser ------------------------------------------------------------------ */
@@ -379,11 +431,15 @@ static void client_feed(struct px_client *cl, const char *data, size_t len)
     }
     enum http_errno err = HTTP_PARSER_ERRNO(&cl->parser);
     if (err == HPE_PAUSED) {
-        if (n < len && cl->ex != NULL) {
+        struct px_ex *ex = cl->ex;
+        if (n < len && ex != NULL) {
             hold(cl, data + n, len - n); /* pipelined: parsed after this answer */
-            return;
+        } else {
+            update_reading(cl);
         }
-        update_reading(cl);
+        if (!cl->closing && ex != NULL && cl->waiting) {
+            px_ex_parsed(ex); /* the parser is out of the way: an answer may keep the client */
+        }
         return;
     }
     if (err != HPE_OK) {

@@ -122,13 +122,18 @@ static void unwait(struct px_ex *ex)
 }
 
 /* Lets go of the upstream: an app connection is kept for reuse when |reusable|; a peer
- * stream not finished is reset. */
+ * stream not finished is reset, and one whose response has not ended too (the owner drops
+ * the request, even from its queue for the app, rather than serve it to nobody). */
 static void detach_up(struct px_ex *ex, int reusable)
 {
     if (ex->up == UP_APP && ex->app != NULL) {
         px_app_release(ex->app, reusable);
     } else if (ex->up == UP_PEER && ex->ms != NULL) {
-        mux_release(ex->ms);
+        if (ex->resp_done) {
+            mux_release(ex->ms);
+        } else {
+            mux_cancel(ex->ms);
+        }
     }
     ex->app = NULL;
     ex->ms = NULL;
@@ -372,6 +377,22 @@ static enum px_step lease_gate(struct px_ex *ex)
     }
 }
 
+static void overloaded(struct px_ex *ex)
+{
+    px_ex_answer(ex, 503, PROXY_ERR_APP_OVERLOADED,
+                 "the app is busy: every connection to it is in use and --proxy-max-pending "
+                 "requests wait for one",
+                 0);
+}
+
+void px_ex_parsed(struct px_ex *ex)
+{
+    if (ex->app_overloaded) {
+        ex->app_overloaded = 0;
+        overloaded(ex);
+    }
+}
+
 /* Every connection to the app is busy: |ex| waits for one behind the requests waiting already,
  * or before them when it was taken off the queue (|turn|) and found none after all. Returns
  * PX_WAITS, or PX_ANSWERED (503) when --proxy-max-pending wait already. */
@@ -380,10 +401,17 @@ static enum px_step app_enqueue(struct px_ex *ex, int turn)
     struct ringd_proxy *p = ex->p;
     if (!turn && p->app_pending >= p->d->cfg.proxy_max_pending) {
         p->m.proxy_app_overflows++;
-        px_ex_answer(ex, 503, PROXY_ERR_APP_OVERLOADED,
-                     "the app is busy: every connection to it is in use and --proxy-max-pending "
-                     "requests wait for one",
-                     0);
+        const http_parser *hp = &ex->cl->parser;
+        int no_body =
+            !(hp->flags & F_CHUNKED) && (!(hp->flags & F_CONTENTLENGTH) || hp->content_length == 0);
+        if (ex->cl->feeding && !ex->req_done && no_body) {
+            /* Its head is its whole request: answered once the parser is past it
+             * (px_ex_parsed), so the connection stays open for the next one. An answer now
+             * would close it, and a closed connection costs the client a new one per retry. */
+            ex->app_overloaded = 1;
+            return PX_GOES_ON;
+        }
+        overloaded(ex);
         return PX_ANSWERED;
     }
     if (!turn) {
@@ -700,6 +728,9 @@ void px_ex_app_dispatch(struct ringd_proxy *p)
     while (p->app_pending > 0 && !p->closing && px_app_room(p)) {
         struct px_ex *ex = list_entry(p->app_queue.prev, struct px_ex, app_link);
         app_unwait(ex);
+        if (!ex->req_done && px_client_lost(ex->cl)) {
+            continue; /* its client went away mid-body: the app never sees a cut request */
+        }
         if (!ex->replayable) {
             /* its body went on arriving while it waited, past what the proxy holds */
             px_ex_answer(ex, 503, PROXY_ERR_APP_OVERLOADED,

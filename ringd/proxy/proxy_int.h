@@ -111,7 +111,8 @@ struct px_client {
     int reading; /* TCP clients: uv_read_start is in effect */
     int eof;     /* TCP clients: the client sent everything (half-close) */
     int closing, close_when_flushed, failed_parse;
-    int feeding; /* inside client_feed (its parser must not be re-entered) */
+    int feeding;                  /* inside client_feed (its parser must not be re-entered) */
+    int feeding_held, feed_again; /* inside feed_held; an answer asked it for more meanwhile */
     uint64_t active_ms;
     /* TCP clients: when the request head being read began (the accept, or its first byte
      * after a keep-alive wait); 0 outside a head. --header-timeout runs from it. */
@@ -159,6 +160,7 @@ struct px_ex {
     int restart_waited; /* it has waited for a restarting owner (counted once) */
     int app_wait;       /* it waits in ringd_proxy.app_queue for an app connection */
     int app_turn;       /* ... and was taken off it: it goes before the others still there */
+    int app_overloaded; /* the queue was full when its head came: 503 once it is whole */
     uint32_t shard;     /* the key's logical shard (--shards) */
     uint64_t epoch;     /* the lease's epoch when it went to our app (--exclusive) */
     size_t head_len;    /* the request head's bytes at the start of |replay| */
@@ -299,6 +301,9 @@ void px_client_resume(struct px_client *cl);
 void px_client_done(struct px_client *cl, int keep);
 /* The response was cut short: the client connection is closed (a peer stream reset). */
 void px_client_abort(struct px_client *cl);
+/* 1 when TCP client |cl|, not read while its request waited, reset its connection or
+ * half-closed before the rest of its body: it is closed then (its exchange freed). */
+int px_client_lost(struct px_client *cl);
 
 /* proxy_ex.c */
 struct px_ex *px_ex_new(struct px_client *cl);
@@ -321,6 +326,9 @@ enum px_step px_ex_head(struct px_ex *ex);
 /* Body bytes of the request. Returns PX_GOES_ON, or PX_ANSWERED (over --max-body). */
 enum px_step px_ex_body(struct px_ex *ex, const char *at, size_t len);
 void px_ex_request_done(struct px_ex *ex);
+/* The request is whole and the client's parser has stopped after it: an answer the proxy made
+ * up while parsing it (a full queue) goes out now, keeping the connection. */
+void px_ex_parsed(struct px_ex *ex);
 /* The client's parser failed mid-request (status 400/413/431) or the client went away. */
 void px_ex_fail(struct px_ex *ex, enum ringd_proxy_error why, const char *text);
 void px_ex_client_gone(struct px_ex *ex);

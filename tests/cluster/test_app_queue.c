@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -366,4 +367,115 @@ Test(app_queue, a_forwarded_request_waits_for_the_owners_app)
     cr_assert(eq(str, resp.body, "app0\n"));
     httpc_close(w);
     cr_assert(eq(i64, (int64_t)metric("ringd_proxy_requests_total{path=\"peer\"}"), 1));
+}
+
+/* How many requests with `X-Request-Id: |id|` app 0 has seen (asked through node 0). */
+static int app_count(const char *key, const char *id)
+{
+    struct httpc *h = connect_proxy(0);
+    char req[256];
+    snprintf(req, sizeof(req), "GET /count?id=%s HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\n\r\n", id,
+             key);
+    send_str(h, req);
+    cr_assert(eq(int, httpc_read(h, &resp, IO_MS), 0), "no answer to /count");
+    cr_assert(eq(int, resp.status, 200), "/count: %d %s", resp.status, resp.body);
+    httpc_close(h);
+    return atoi(resp.body);
+}
+
+/* Resets the connection of |h| (RST, not FIN) and frees it. */
+static void reset_close(struct httpc *h)
+{
+    struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+    cr_assert(eq(int, setsockopt(httpc_fd(h), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0));
+    httpc_close(h);
+}
+
+/* A forwarded request waiting in the owner's queue leaves it when its client at the entry
+ * node goes away: the entry node cancels the stream, and the owner's app never sees it. */
+Test(app_queue, a_forwarded_waiter_whose_client_resets_leaves_the_owners_queue)
+{
+    start_node(0, "1", "1", NULL);
+    start_node(1, "4", "4", NULL);
+    cr_assert(ge(int, cluster_wait(cluster_converged, (void *)(intptr_t)2, 10000), 0));
+    char key[32];
+    key_owned_by_n0(key, sizeof(key));
+    struct httpc *held = hold_key(key);
+    struct httpc *w = connect_proxy(1);
+    char req[256];
+    snprintf(req, sizeof(req),
+             "GET /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: %s\r\nX-Request-Id: gone\r\n\r\n", key);
+    send_str(w, req);
+    wait_metric("ringd_proxy_app_pending", 1);
+    reset_close(w);
+    wait_metric("ringd_proxy_app_pending", 0);
+    /* its place is free: a new request waits, not 503 */
+    struct httpc *next = get_via(0, key);
+    wait_metric("ringd_proxy_app_pending", 1);
+    release(held);
+    expect(next, 200, NULL);
+    httpc_close(next);
+    cr_assert(eq(int, app_count(key, "gone"), 0), "the app got the abandoned request");
+}
+
+/* A waiter still sending its body is not read while it waits: when its client resets (or
+ * half-closes short of its Content-Length, the FIN inside the proxy's receive window), its
+ * turn finds that out and drops it, so the app never gets the head and a cut body. */
+Test(app_queue, a_waiter_gone_mid_body_never_reaches_the_app)
+{
+    start("1", "4", NULL);
+    struct httpc *held = hold();
+    static char body[100000];
+    memset(body, 'm', sizeof(body));
+    struct httpc *w[2];
+    for (int i = 0; i < 2; i++) {
+        w[i] = connect_proxy(0);
+        char req[256];
+        snprintf(req, sizeof(req),
+                 "POST /sink HTTP/1.1\r\nHost: t\r\nX-Ring-Key: k\r\nX-Request-Id: gone\r\n"
+                 "Content-Length: 1000000\r\n\r\n");
+        send_str(w[i], req);
+        /* the first fills the proxy's socket; the second's FIN must fit in its window */
+        cr_assert(eq(int, httpc_send(w[i], body, i == 0 ? sizeof(body) : 10000), 0));
+        wait_metric("ringd_proxy_app_pending", i + 1);
+    }
+    reset_close(w[0]);
+    cr_assert(eq(int, shutdown(httpc_fd(w[1]), SHUT_WR), 0)); /* 990,000 bytes short */
+    struct httpc *next = get();
+    wait_metric("ringd_proxy_app_pending", 3);
+    release(held);
+    expect(next, 200, NULL);
+    httpc_close(next);
+    httpc_close(w[1]);
+    cr_assert(eq(int, app_count("k", "gone"), 0), "the app got a request whose client left");
+    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_pending"), 0));
+    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_connects_total"), 1));
+}
+
+/* A whole request that finds the queue full gets 503 on a connection that stays open: the
+ * client asks again on it, and gets 200 once the app is free. */
+Test(app_queue, overloaded_keeps_the_connection_of_a_whole_request)
+{
+    start("1", "0", NULL);
+    struct httpc *held = hold();
+    struct httpc *h = get();
+    expect(h, 503, "app_overloaded");
+    const char *conn = httpc_header(&resp, "Connection");
+    cr_assert(eq(int, conn != NULL && strcasecmp(conn, "close") == 0, 0), "Connection: close");
+    /* pipelined, both answered at once and in order, the connection kept */
+    send_str(h, "GET /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: k\r\n\r\n"
+                "GET /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: k\r\n\r\n");
+    expect(h, 503, "app_overloaded");
+    expect(h, 503, "app_overloaded");
+    /* a request whose body the proxy did not read still closes its connection */
+    struct httpc *post = connect_proxy(0);
+    send_str(post, "POST /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: k\r\nContent-Length: 5\r\n\r\n");
+    expect(post, 503, "app_overloaded");
+    conn = httpc_header(&resp, "Connection");
+    cr_assert(eq(int, conn != NULL && strcasecmp(conn, "close") == 0, 1), "no Connection: close");
+    httpc_close(post);
+    release(held);
+    send_str(h, "GET /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: k\r\n\r\n");
+    expect(h, 200, NULL);
+    httpc_close(h);
 }
