@@ -470,3 +470,33 @@ int cluster_sh(const char *cmd, char *out, size_t cap)
     int status = pclose(p);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+long long cluster_metric(int i, const char *name)
+{
+    static char body[1 << 20];
+    if (cluster_http(i, "GET /metrics HTTP/1.0\r\n\r\n", body, sizeof(body)) != 200) {
+        return -1;
+    }
+    char want[256];
+    snprintf(want, sizeof(want), "\n%s ", name);
+    const char *at = strstr(body, want);
+    return at != NULL ? strtoll(at + strlen(want), NULL, 10) : -1;
+}
+
+void cluster_proxy_flags(int i, int app_port, const char *const *extra)
+{
+    static char proxy_addr[CLUSTER_NODES_MAX][32], app_addr[CLUSTER_NODES_MAX][32];
+    snprintf(proxy_addr[i], sizeof(proxy_addr[i]), "127.0.0.1:%d", cluster_proxy_port(i));
+    snprintf(app_addr[i], sizeof(app_addr[i]), "127.0.0.1:%d", app_port);
+    const char **a = cl.extra_args[i];
+    size_t n = 0;
+    a[n++] = "--proxy";
+    a[n++] = proxy_addr[i];
+    a[n++] = "--app";
+    a[n++] = app_addr[i];
+    for (size_t k = 0; extra != NULL && extra[k] != NULL; k++) {
+        cr_assert(lt(sz, n, (size_t)CLUSTER_EXTRA_ARGS_MAX), "too many flags for node %d", i);
+        a[n++] = extra[k];
+    }
+    a[n] = NULL;
+}

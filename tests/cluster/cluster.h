@@ -84,6 +84,12 @@ int cluster_converged(void *want);
 
 /* GET |path| from node |i|'s admin server: returns the status, the body in |body|. */
 int cluster_http(int i, const char *request, char *body, size_t cap);
+/* The value of the sample |name| (labels included, e.g. ringd_api_timeouts_total{phase=
+ * "send"}) in node |i|'s /metrics, or -1. */
+long long cluster_metric(int i, const char *name);
+/* Gives node |i| a proxy on its cluster_proxy_port() in front of the app at
+ * 127.0.0.1:|app_port|, then |extra| flags (NULL-ended, may be NULL). */
+void cluster_proxy_flags(int i, int app_port, const char *const *extra);
 
 void cluster_sleep_ms(int ms);
 

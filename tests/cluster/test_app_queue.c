@@ -26,7 +26,6 @@
 #define IO_MS 10000
 
 static struct testapp apps[2];
-static char proxy_addr[2][32], app_addr[2][32];
 static struct httpc_resp resp; /* large: not on the stack */
 
 static void setup(void)
@@ -58,22 +57,13 @@ static void start_node(int i, const char *conns, const char *pending, const char
     char id[8];
     snprintf(id, sizeof(id), "app%d", i);
     cr_assert(eq(int, testapp_start(&apps[i], testapp_port(i), id, NULL), 0));
-    snprintf(proxy_addr[i], sizeof(proxy_addr[i]), "127.0.0.1:%d", cluster_proxy_port(i));
-    snprintf(app_addr[i], sizeof(app_addr[i]), "127.0.0.1:%d", testapp_port(i));
-    const char **a = cl.extra_args[i];
-    size_t n = 0;
-    a[n++] = "--proxy";
-    a[n++] = proxy_addr[i];
-    a[n++] = "--app";
-    a[n++] = app_addr[i];
-    a[n++] = "--proxy-max-app-conns";
-    a[n++] = conns;
-    a[n++] = "--proxy-max-pending";
-    a[n++] = pending;
+    const char *flags[CLUSTER_EXTRA_ARGS_MAX] = { "--proxy-max-app-conns", conns,
+                                                  "--proxy-max-pending", pending };
     for (size_t k = 0; more != NULL && more[k] != NULL; k++) {
-        a[n++] = more[k];
+        cr_assert(lt(sz, 4 + k, (size_t)CLUSTER_EXTRA_ARGS_MAX - 1));
+        flags[4 + k] = more[k];
     }
-    a[n] = NULL;
+    cluster_proxy_flags(i, testapp_port(i), flags);
     cluster_start_node(i, i > 0 ? 0 : -1);
     cr_assert(ge(int, cluster_wait(ready, (void *)(intptr_t)i, 10000), 0), "node %d not ready", i);
 }
@@ -84,19 +74,6 @@ static void start(const char *conns, const char *pending, const char *const *mor
     start_node(0, conns, pending, more);
 }
 
-/* The value of the sample |name| (labels included) in node 0's /metrics, or -1. */
-static long long metric(const char *name)
-{
-    static char body[1 << 18];
-    if (cluster_http(0, "GET /metrics HTTP/1.0\r\n\r\n", body, sizeof(body)) != 200) {
-        return -1;
-    }
-    char want[160];
-    snprintf(want, sizeof(want), "\n%s ", name);
-    const char *at = strstr(body, want);
-    return at != NULL ? strtoll(at + strlen(want), NULL, 10) : -1;
-}
-
 struct want {
     const char *name;
     long long value;
@@ -105,14 +82,14 @@ struct want {
 static int metric_is(void *arg)
 {
     const struct want *w = arg;
-    return metric(w->name) == w->value;
+    return cluster_metric(0, w->name) == w->value;
 }
 
 static void wait_metric(const char *name, long long value)
 {
     struct want w = { name, value };
     cr_assert(ge(int, cluster_wait(metric_is, &w, IO_MS), 0), "%s stayed %lld, want %lld", name,
-              metric(name), value);
+              cluster_metric(0, name), value);
 }
 
 static struct httpc *connect_proxy(int i)
@@ -242,8 +219,9 @@ Test(app_queue, a_busy_app_queues_requests_and_serves_them_in_turn)
     expect(third, 503, "app_overloaded");
     cr_assert(ne(ptr, strstr(resp.body, "busy"), NULL), "body: %s", resp.body);
     httpc_close(third);
-    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_overflows_total"), 1));
-    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_errors_total{cause=\"app_overloaded\"}"), 1));
+    cr_assert(eq(i64, (int64_t)cluster_metric(0, "ringd_proxy_app_overflows_total"), 1));
+    cr_assert(eq(
+        i64, (int64_t)cluster_metric(0, "ringd_proxy_errors_total{cause=\"app_overloaded\"}"), 1));
     /* A waiter whose client goes away (a reset: a half-close still waits for its answer)
      * leaves the queue. */
     struct linger lg = { .l_onoff = 1, .l_linger = 0 };
@@ -256,10 +234,11 @@ Test(app_queue, a_busy_app_queues_requests_and_serves_them_in_turn)
      * the newer one waits on; then it gets the next one, and 200, not 502. */
     release(held[0]);
     wait_held(first);
-    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_pending"), 1), "the fourth waits on");
+    cr_assert(eq(i64, (int64_t)cluster_metric(0, "ringd_proxy_app_pending"), 1),
+              "the fourth waits on");
     release(first);
     expect(fourth, 200, NULL);
-    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_pending"), 0));
+    cr_assert(eq(i64, (int64_t)cluster_metric(0, "ringd_proxy_app_pending"), 0));
     for (int i = 1; i < 4; i++) {
         release(held[i]);
     }
@@ -268,10 +247,11 @@ Test(app_queue, a_busy_app_queues_requests_and_serves_them_in_turn)
     expect(third, 200, NULL);
     httpc_close(third);
     httpc_close(fourth);
-    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_queued_total"), 3));
-    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_errors_total{cause=\"app_failed\"}"), 0));
+    cr_assert(eq(i64, (int64_t)cluster_metric(0, "ringd_proxy_app_queued_total"), 3));
+    cr_assert(
+        eq(i64, (int64_t)cluster_metric(0, "ringd_proxy_errors_total{cause=\"app_failed\"}"), 0));
     /* the waiters took released connections: the pool never grew past 4 */
-    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_connects_total"), 4));
+    cr_assert(eq(i64, (int64_t)cluster_metric(0, "ringd_proxy_app_connects_total"), 4));
 }
 
 Test(app_queue, no_queue_answers_503_at_once_and_the_app_still_serves)
@@ -280,8 +260,8 @@ Test(app_queue, no_queue_answers_503_at_once_and_the_app_still_serves)
     struct httpc *held = hold();
     struct httpc *h = get();
     expect(h, 503, "app_overloaded");
-    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_queued_total"), 0));
-    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_overflows_total"), 1));
+    cr_assert(eq(i64, (int64_t)cluster_metric(0, "ringd_proxy_app_queued_total"), 0));
+    cr_assert(eq(i64, (int64_t)cluster_metric(0, "ringd_proxy_app_overflows_total"), 1));
     httpc_close(h);
     release(held);
     h = get();
@@ -315,7 +295,7 @@ Test(app_queue, stop_sends_waiting_requests_to_the_new_owner_and_exits_cleanly)
         cr_assert(eq(str, (char *)by, "n1"));
         httpc_close(w[i]);
     }
-    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_pending"), 0));
+    cr_assert(eq(i64, (int64_t)cluster_metric(0, "ringd_proxy_app_pending"), 0));
     release(held); /* the node waited for it: it was on its app */
     int status = cluster_wait_exit(0, 15000);
     cr_assert(eq(int, WIFEXITED(status) && WEXITSTATUS(status) == 0, 1), "ringd ended with %d",
@@ -366,7 +346,7 @@ Test(app_queue, a_forwarded_request_waits_for_the_owners_app)
     cr_assert(eq(str, (char *)by, "n0"));
     cr_assert(eq(str, resp.body, "app0\n"));
     httpc_close(w);
-    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_requests_total{path=\"peer\"}"), 1));
+    cr_assert(eq(i64, (int64_t)cluster_metric(0, "ringd_proxy_requests_total{path=\"peer\"}"), 1));
 }
 
 /* How many requests with `X-Request-Id: |id|` app 0 has seen (asked through node 0). */
@@ -448,8 +428,8 @@ Test(app_queue, a_waiter_gone_mid_body_never_reaches_the_app)
     httpc_close(next);
     httpc_close(w[1]);
     cr_assert(eq(int, app_count("k", "gone"), 0), "the app got a request whose client left");
-    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_pending"), 0));
-    cr_assert(eq(i64, (int64_t)metric("ringd_proxy_app_connects_total"), 1));
+    cr_assert(eq(i64, (int64_t)cluster_metric(0, "ringd_proxy_app_pending"), 0));
+    cr_assert(eq(i64, (int64_t)cluster_metric(0, "ringd_proxy_app_connects_total"), 1));
 }
 
 /* A whole request that finds the queue full gets 503 on a connection that stays open: the

@@ -29,7 +29,6 @@
 #define IO_MS 10000
 
 static struct testapp apps[NODES];
-static char proxy_addr[NODES][32], app_addr[NODES][32];
 static struct httpc_resp resp; /* large: not on the stack */
 
 static int64_t now_ms(void)
@@ -42,18 +41,7 @@ static int64_t now_ms(void)
 /* Node |i| runs a proxy in front of app |i|, with |extra| flags (NULL-ended, may be NULL). */
 static void node_flags(int i, const char *const *extra)
 {
-    snprintf(proxy_addr[i], sizeof(proxy_addr[i]), "127.0.0.1:%d", cluster_proxy_port(i));
-    snprintf(app_addr[i], sizeof(app_addr[i]), "127.0.0.1:%d", testapp_port(i));
-    const char **a = cl.extra_args[i];
-    size_t n = 0;
-    a[n++] = "--proxy";
-    a[n++] = proxy_addr[i];
-    a[n++] = "--app";
-    a[n++] = app_addr[i];
-    for (size_t k = 0; extra != NULL && extra[k] != NULL && n < CLUSTER_EXTRA_ARGS_MAX; k++) {
-        a[n++] = extra[k];
-    }
-    a[n] = NULL;
+    cluster_proxy_flags(i, testapp_port(i), extra);
 }
 
 static void start_app(int i)

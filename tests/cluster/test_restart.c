@@ -26,7 +26,6 @@
 #define IO_MS 20000
 
 static struct testapp apps[NODES];
-static char proxy_addr[NODES][32], app_addr[NODES][32];
 
 static int64_t now_ms(void)
 {
@@ -39,25 +38,16 @@ static int64_t now_ms(void)
  * check (so a restarted node holds its keys until its app passes). */
 static void node_flags(int i, const char *hold)
 {
-    snprintf(proxy_addr[i], sizeof(proxy_addr[i]), "127.0.0.1:%d", cluster_proxy_port(i));
-    snprintf(app_addr[i], sizeof(app_addr[i]), "127.0.0.1:%d", testapp_port(i));
-    const char **a = cl.extra_args[i];
-    size_t n = 0;
-    a[n++] = "--proxy";
-    a[n++] = proxy_addr[i];
-    a[n++] = "--app";
-    a[n++] = app_addr[i];
-    a[n++] = "--drain-timeout";
-    a[n++] = "8s";
-    a[n++] = "--app-health";
-    a[n++] = "/healthz";
-    a[n++] = "--app-health-interval";
-    a[n++] = "200ms";
-    if (hold != NULL) {
-        a[n++] = "--delayed-rebalance";
-        a[n++] = hold;
-    }
-    a[n] = NULL;
+    const char *flags[] = { "--drain-timeout",
+                            "8s",
+                            "--app-health",
+                            "/healthz",
+                            "--app-health-interval",
+                            "200ms",
+                            hold != NULL ? "--delayed-rebalance" : NULL,
+                            hold,
+                            NULL };
+    cluster_proxy_flags(i, testapp_port(i), flags);
 }
 
 static void start_app(int i)

@@ -166,24 +166,11 @@ Test(secure, forged_plaintext_to_a_default_node_is_dropped_and_counted)
     close(fd);
 }
 
-/* The value of |name| in node 0's /metrics, or -1. */
-static long long metric0(const char *name)
-{
-    static char body[1 << 18];
-    if (cluster_http(0, "GET /metrics HTTP/1.0\r\n\r\n", body, sizeof(body)) != 200) {
-        return -1;
-    }
-    char want[128];
-    snprintf(want, sizeof(want), "\n%s ", name);
-    const char *at = strstr(body, want);
-    return at != NULL ? strtoll(at + strlen(want), NULL, 10) : -1;
-}
-
 static int odd_datagrams_counted(void *arg)
 {
     (void)arg;
-    return metric0("ringd_datagrams_malformed_total") >= 1 &&
-           metric0("ringd_seal_version_refused_total") >= 1;
+    return cluster_metric(0, "ringd_datagrams_malformed_total") >= 1 &&
+           cluster_metric(0, "ringd_seal_version_refused_total") >= 1;
 }
 
 /* An empty datagram and one sealed by the first seal version (an older node's) are each
@@ -200,10 +187,11 @@ Test(secure, empty_and_old_version_datagrams_are_counted_apart)
     send_to(fd, 0, v1, sizeof(v1));
     close(fd);
     cr_assert(ge(int, cluster_wait(odd_datagrams_counted, NULL, 3000), 0),
-              "malformed %lld, old version %lld", metric0("ringd_datagrams_malformed_total"),
-              metric0("ringd_seal_version_refused_total"));
-    cr_assert(eq(i64, metric0("ringd_auth_failures_total"), 0));
-    cr_assert(eq(i64, metric0("ringd_plaintext_refused_total"), 0));
+              "malformed %lld, old version %lld",
+              cluster_metric(0, "ringd_datagrams_malformed_total"),
+              cluster_metric(0, "ringd_seal_version_refused_total"));
+    cr_assert(eq(i64, cluster_metric(0, "ringd_auth_failures_total"), 0));
+    cr_assert(eq(i64, cluster_metric(0, "ringd_plaintext_refused_total"), 0));
 }
 
 /* A sealed ping from the tester, answered by node 0 with a sealed ack: a genuine datagram

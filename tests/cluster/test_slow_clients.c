@@ -120,20 +120,6 @@ static unsigned long attack(const char *attack, const char *target)
     return peak;
 }
 
-/* The value of the sample |name| (with its labels, e.g. ringd_api_timeouts_total{phase=
- * "send"}) in node 0's /metrics, or -1. */
-static long long metric(const char *name)
-{
-    static char body[1 << 20];
-    if (cluster_http(0, "GET /metrics HTTP/1.0\r\n\r\n", body, sizeof(body)) != 200) {
-        return -1;
-    }
-    char want[160];
-    snprintf(want, sizeof(want), "\n%s ", name);
-    const char *at = strstr(body, want);
-    return at != NULL ? strtoll(at + strlen(want), NULL, 10) : -1;
-}
-
 Test(slow_clients, slow_loris_on_admin_never_delays_readyz)
 {
     need_python_msgpack();
@@ -141,7 +127,7 @@ Test(slow_clients, slow_loris_on_admin_never_delays_readyz)
     char port[16];
     snprintf(port, sizeof(port), "%d", cluster_admin_port(0));
     attack("admin-loris", port);
-    cr_assert(gt(i64, metric("ringd_admin_evictions_total"), 0),
+    cr_assert(gt(i64, cluster_metric(0, "ringd_admin_evictions_total"), 0),
               "the flood filled admin's slots, so some must have been evicted");
 }
 
@@ -154,7 +140,7 @@ Test(slow_clients, readers_that_never_read_and_an_idle_flood_never_cut_a_probe)
     char port[16];
     snprintf(port, sizeof(port), "%d", cluster_admin_port(0));
     attack("admin-noread", port);
-    cr_assert(gt(i64, metric("ringd_admin_evictions_total"), 0));
+    cr_assert(gt(i64, cluster_metric(0, "ringd_admin_evictions_total"), 0));
 }
 
 Test(slow_clients, idle_api_flood_never_locks_a_client_out)
@@ -166,7 +152,7 @@ Test(slow_clients, idle_api_flood_never_locks_a_client_out)
     start(NULL);
     char sock[128];
     attack("api-idle", cluster_socket(0, sock, sizeof(sock)));
-    cr_assert(ge(i64, metric("ringd_api_evictions_total"), 2000 - 1024),
+    cr_assert(ge(i64, cluster_metric(0, "ringd_api_evictions_total"), 2000 - 1024),
               "every idle connection past the slots must have evicted one");
 }
 
@@ -177,8 +163,8 @@ Test(slow_clients, greedy_api_clients_are_disconnected_within_bounded_memory)
     start(flags);
     char sock[128];
     attack("api-greedy", cluster_socket(0, sock, sizeof(sock)));
-    long long sent = metric("ringd_api_timeouts_total{phase=\"send\"}");
-    long long over = metric("ringd_api_output_overflows_total");
+    long long sent = cluster_metric(0, "ringd_api_timeouts_total{phase=\"send\"}");
+    long long over = cluster_metric(0, "ringd_api_output_overflows_total");
     cr_assert(ge(i64, sent + over, 40), "40 greedy clients, %lld send timeouts, %lld overflows",
               sent, over);
 }
@@ -203,7 +189,7 @@ Test(slow_clients, idle_and_slow_floods_on_the_proxy_never_lock_a_client_out)
     char port[16];
     start_with_proxy(port, sizeof(port));
     attack("proxy-flood", port);
-    cr_assert(gt(i64, metric("ringd_proxy_client_evictions_total"), 0),
+    cr_assert(gt(i64, cluster_metric(0, "ringd_proxy_client_evictions_total"), 0),
               "the flood filled the proxy's slots, so some must have been evicted");
 }
 
@@ -215,7 +201,7 @@ Test(slow_clients, proxy_clients_that_never_read_cost_bounded_memory)
     char port[16];
     start_with_proxy(port, sizeof(port));
     attack("proxy-noread", port);
-    cr_assert(gt(i64, metric("ringd_proxy_client_overflows_total"), 0),
+    cr_assert(gt(i64, cluster_metric(0, "ringd_proxy_client_overflows_total"), 0),
               "300 stalled readers of 256 KiB each pass 24 MiB: some must have been closed");
 }
 
@@ -279,7 +265,7 @@ static void closed_at_deadline(const char *what, int64_t took, int64_t want_ms, 
               (long long)took);
     cr_assert(le(i64, took, want_ms + 700), "%s still open %lld ms after its deadline", what,
               (long long)(took - want_ms));
-    cr_assert(ge(i64, metric(counter), 1), "%s: %s not counted", what, counter);
+    cr_assert(ge(i64, cluster_metric(0, counter), 1), "%s: %s not counted", what, counter);
 }
 
 Test(slow_clients, trickled_bytes_never_extend_a_deadline)
