@@ -30,6 +30,7 @@
 #include "ring/groups.h"
 #include "sbuf.h"
 #include "route.h"
+#include "unread.h"
 
 /* Connections open at once (a full listener evicts, see above): Prometheus, probes and a few
  * people need a handful. */
@@ -56,6 +57,7 @@ struct admin_conn {
     int phase;         /* enum admin_phase: what its timer waits for */
     uint64_t phase_ms; /* when that phase began (uv_now) */
     uint64_t heard_ms; /* when the client last sent a byte (or connected) */
+    int spoke;         /* the client has sent a byte (read, or seen waiting unread) */
     int keep_alive;
     int writing;
     int closing;
@@ -799,6 +801,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread > 0) {
         c->heard_ms = uv_now(c->a->d->loop);
+        c->spoke = 1;
     }
     c->in_len += (size_t)nread;
     handle(c);
@@ -813,21 +816,40 @@ static uint64_t conn_since(const struct admin_conn *c)
     return c->phase == PHASE_HEAD ? c->phase_ms : c->heard_ms;
 }
 
-/* The connection to close for a new one when every slot is taken: the one that has kept its
- * slot longest without doing its part (conn_since()), so a probe that just arrived is never
- * the one while older connections hold slots, and clients that ask and never read cannot
- * hold every slot. A preStop hook waiting for the drain goes last. */
-static struct admin_conn *eviction_victim(struct ringd_admin *a)
+/* The connection to close for a new one when every slot is taken, if its client has never
+ * sent a byte as far as we have read: one whose client never spoke first, then the one that
+ * has kept its slot longest without doing its part (conn_since()), so a probe that just
+ * arrived is never the one while older connections hold slots, and clients that ask and never
+ * read cannot hold every slot. A preStop hook waiting for the drain goes last. */
+static struct admin_conn *pick_victim(struct ringd_admin *a)
 {
     struct admin_conn *victim = NULL;
     for (struct list *it = a->conns.next; it != &a->conns; it = it->next) {
         struct admin_conn *c = list_entry(it, struct admin_conn, link);
         if (victim == NULL || c->waiting < victim->waiting ||
-            (c->waiting == victim->waiting && conn_since(c) < conn_since(victim))) {
+            (c->waiting == victim->waiting &&
+             (!c->spoke > !victim->spoke ||
+              (c->spoke == victim->spoke && conn_since(c) < conn_since(victim))))) {
             victim = c;
         }
     }
     return victim;
+}
+
+/* pick_victim(), but a client whose request waits unread in its socket has spoken (unread.h:
+ * a probe accepted in the same burst as a flood): it is marked so and another is picked. Each
+ * connection is looked at in the kernel once at most. */
+static struct admin_conn *eviction_victim(struct ringd_admin *a)
+{
+    for (;;) {
+        struct admin_conn *victim = pick_victim(a);
+        uv_os_fd_t fd;
+        if (victim == NULL || victim->spoke ||
+            uv_fileno((const uv_handle_t *)&victim->tcp, &fd) != 0 || !ringd_has_unread(fd)) {
+            return victim;
+        }
+        victim->spoke = 1;
+    }
 }
 
 static void on_connection(uv_stream_t *server, int status)

@@ -36,6 +36,7 @@
 #include "ring/error.h"
 #include "prom.h"
 #include "sockpath.h"
+#include "unread.h"
 
 /* The most output one buffer may hold: one ring() or members() result of a large cluster,
  * which may pass --api-output-max when it is all the connection has queued. */
@@ -62,6 +63,7 @@ struct api_conn {
     int watching;
     int leave_after_write;
     int close_after_write; /* framing broke: send the error, then close */
+    int spoke;             /* the client has sent a byte (read, or seen waiting unread) */
     uint64_t active_ms;    /* last request answered, or accepted (uv_now) */
     uint64_t msg_ms;       /* the first byte of the message being read arrived; 0: none */
     uint64_t write_ms;     /* the write on the wire started */
@@ -422,14 +424,16 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread > 0 && c->msg_ms == 0) {
         c->msg_ms = uv_now(c->api->d->loop); /* a message may begin here: process() decides */
     }
+    c->spoke |= nread > 0;
     rpc_reader_commit(c->reader, (size_t)nread);
     process(c);
 }
 
 /* How readily |c| gives its slot to a new connection (higher first), and since when it has
- * been in that state (|*since|, older first): 3 idle or stuck mid-message; 2 waiting for the
- * client to take its answers (a client that asks and never reads); 1 a watcher, which is
- * idle by design and closed last. */
+ * been in that state (|*since|, older first): 4 its client never sent a byte (an idle flood's,
+ * never the connection of an app that asked before); 3 idle or stuck mid-message; 2 waiting
+ * for the client to take its answers (a client that asks and never reads); 1 a watcher, which
+ * is idle by design and closed last. */
 static int eviction_rank(const struct api_conn *c, uint64_t *since)
 {
     if (c->watching) {
@@ -441,12 +445,12 @@ static int eviction_rank(const struct api_conn *c, uint64_t *since)
         return 2;
     }
     *since = c->msg_ms != 0 ? c->msg_ms : c->active_ms;
-    return 3;
+    return c->spoke ? 3 : 4;
 }
 
 /* The connection a new one replaces when every slot is taken: the highest rank, and in it the
  * one in its state the longest. */
-static struct api_conn *eviction_victim(struct ringd_api *api)
+static struct api_conn *pick_victim(struct ringd_api *api)
 {
     struct api_conn *victim = NULL;
     int victim_rank = 0;
@@ -462,6 +466,22 @@ static struct api_conn *eviction_victim(struct ringd_api *api)
         }
     }
     return victim;
+}
+
+/* pick_victim(), but a client whose request waits unread in its socket has spoken (unread.h:
+ * a client accepted in the same burst as a flood): it is marked so and another is picked.
+ * Each connection is looked at in the kernel once at most. */
+static struct api_conn *eviction_victim(struct ringd_api *api)
+{
+    for (;;) {
+        struct api_conn *victim = pick_victim(api);
+        uv_os_fd_t fd;
+        if (victim == NULL || victim->spoke ||
+            uv_fileno((const uv_handle_t *)&victim->pipe, &fd) != 0 || !ringd_has_unread(fd)) {
+            return victim;
+        }
+        victim->spoke = 1;
+    }
 }
 
 /* The deadline |c| has passed at |now| (a RINGD_API_PHASE_*), or RINGD_API_PHASES for

@@ -41,6 +41,7 @@
 
 #include "daemon.h"
 #include "err.h"
+#include "unread.h"
 #include "view_pack.h"
 #include "ring/error.h"
 #include "ring/fwd.h"
@@ -109,6 +110,7 @@ struct ringd_stream {
     uint8_t *in;
     uint32_t in_len;
     int payload; /* the header is checked and the payload has its buffer */
+    int spoke;   /* incoming: the peer has sent a byte (read, or seen waiting unread) */
     int closing;
     int handles_open;
     int done; /* outgoing: swim (or the call's callback) was told the outcome */
@@ -371,6 +373,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     st->got += (size_t)nread;
+    st->spoke |= nread > 0;
     if (!st->payload && st->got == CODEC_FRAME_HEADER_BYTES && start_payload(st) != 0) {
         stream_close(st);
         return;
@@ -791,36 +794,61 @@ static int same_host(const struct ring_addr *a, const struct ring_addr *b)
     return a->family == b->family && memcmp(a->ip, b->ip, sizeof(a->ip)) == 0;
 }
 
-/* Makes room for a connection from |peer|: over a cap, the oldest waiting connection of that
- * cap is evicted (a stranger before an authenticated peer), never the new one refused, so
- * connections somebody holds open cannot keep a sync or a join out. */
-static void make_room(struct ringd *d, const struct ring_addr *peer)
+/* Waiting connection |w| is of the cap being made room in: |kind| 0 any, 1 a stranger, 2 a
+ * stranger from |peer|'s address. */
+static int of_kind(const struct ringd_stream *w, int kind, const struct ring_addr *peer)
 {
-    size_t waiting = 0, strangers = 0, same = 0;
-    struct ringd_stream *oldest = NULL, *oldest_stranger = NULL, *oldest_same = NULL;
+    return kind == 0 || (!w->authed && (kind == 1 || same_host(&w->peer, peer)));
+}
+
+/* The waiting connection of |kind| (of_kind()) to evict: the oldest whose peer never sent a
+ * byte (a flood's idle connection; a peer's hello may wait unread in its socket, unread.h:
+ * that peer has spoken), else the oldest. Each connection is looked at in the kernel once at
+ * most. */
+static struct ringd_stream *eviction_victim(struct ringd *d, int kind, const struct ring_addr *peer)
+{
+    struct ringd_stream *oldest = NULL;
     struct list *head = &d->streams_waiting;
     for (struct list *it = head->prev; it != head; it = it->prev) { /* oldest first */
         struct ringd_stream *w = list_entry(it, struct ringd_stream, wait);
-        waiting++;
-        oldest = oldest != NULL ? oldest : w;
-        if (w->authed) {
+        if (!of_kind(w, kind, peer)) {
             continue;
         }
-        strangers++;
-        oldest_stranger = oldest_stranger != NULL ? oldest_stranger : w;
-        if (same_host(&w->peer, peer)) {
-            same++;
-            oldest_same = oldest_same != NULL ? oldest_same : w;
+        oldest = oldest != NULL ? oldest : w;
+        uv_os_fd_t fd;
+        if (!w->spoke && uv_fileno((const uv_handle_t *)&w->tcp, &fd) == 0 &&
+            ringd_has_unread(fd)) {
+            w->spoke = 1;
+        }
+        if (!w->spoke) {
+            return w;
         }
     }
+    return oldest;
+}
+
+/* Makes room for a connection from |peer|: over a cap, a waiting connection of that cap is
+ * evicted (a stranger before an authenticated peer, one that never spoke before one that did),
+ * never the new one refused, so connections somebody holds open cannot keep a sync or a join
+ * out. */
+static void make_room(struct ringd *d, const struct ring_addr *peer)
+{
+    size_t waiting = 0, strangers = 0, same = 0;
+    struct list *head = &d->streams_waiting;
+    for (struct list *it = head->next; it != head; it = it->next) {
+        struct ringd_stream *w = list_entry(it, struct ringd_stream, wait);
+        waiting++;
+        strangers += !w->authed;
+        same += !w->authed && same_host(&w->peer, peer);
+    }
     if (same >= STREAMS_PER_ADDRESS_MAX) {
-        refuse(oldest_same, &d->m.stream_evicted_addr,
+        refuse(eviction_victim(d, 2, peer), &d->m.stream_evicted_addr,
                "evicted: too many connections waiting from one address");
     } else if (strangers >= STREAMS_STRANGERS_MAX) {
-        refuse(oldest_stranger, &d->m.stream_evicted_total,
+        refuse(eviction_victim(d, 1, peer), &d->m.stream_evicted_total,
                "evicted: too many unauthenticated connections");
     } else if (waiting >= STREAMS_IN_MAX) {
-        refuse(oldest_stranger != NULL ? oldest_stranger : oldest, &d->m.stream_evicted_total,
+        refuse(eviction_victim(d, strangers > 0 ? 1 : 0, peer), &d->m.stream_evicted_total,
                "evicted: too many connections waiting");
     }
 }

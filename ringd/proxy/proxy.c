@@ -25,6 +25,7 @@
 
 #include "proxy_int.h"
 #include "ring/fwd.h"
+#include "unread.h"
 
 const char *const ringd_proxy_error_names[PROXY_ERRORS] = {
 #define RINGD_PROXY_ERROR_NAME(name, text) text,
@@ -480,6 +481,7 @@ static void client_read(struct px_client *cl, ssize_t nread, const uv_buf_t *buf
         return;
     }
     cl->active_ms = uv_now(cl->p->d->loop);
+    cl->spoke |= nread > 0;
     if (nread > 0 && cl->head_ms == 0 && cl->ex == NULL) {
         cl->head_ms = cl->active_ms; /* the first byte of the next request */
     }
@@ -544,8 +546,9 @@ static void free_handle(uv_handle_t *h)
     free(h);
 }
 
-/* How readily TCP client |cl| gives its slot to a new one: 2 idle or reading a request head
- * (since |*since|); 1 still sending a request body, or leaving its answer unread; 0 never
+/* How readily TCP client |cl| gives its slot to a new one: 3 its client never sent a byte (an
+ * idle flood's, never a keep-alive client's that asked before); 2 idle or reading a request
+ * head (since |*since|); 1 still sending a request body, or leaving its answer unread; 0 never
  * (its request is whole and waits on the app or a peer, bounded by --request-timeout, or it
  * is a peer's stream). */
 static int eviction_rank(const struct px_client *cl, uint64_t *since)
@@ -555,7 +558,7 @@ static int eviction_rank(const struct px_client *cl, uint64_t *since)
     }
     if (cl->ex == NULL || cl->head_ms != 0) {
         *since = cl->head_ms != 0 ? cl->head_ms : cl->active_ms;
-        return 2;
+        return cl->spoke ? 2 : 3;
     }
     *since = cl->ex->start_ms;
     return !cl->ex->req_done || outq_bytes(&cl->out) > 0 ? 1 : 0;
@@ -563,7 +566,7 @@ static int eviction_rank(const struct px_client *cl, uint64_t *since)
 
 /* The TCP client a new one replaces when every slot is taken: the highest rank, and in it the
  * one in its phase the longest; NULL if every client is being answered. */
-static struct px_client *eviction_victim(struct ringd_proxy *p)
+static struct px_client *pick_victim(struct ringd_proxy *p)
 {
     struct px_client *victim = NULL;
     int victim_rank = 0;
@@ -579,6 +582,22 @@ static struct px_client *eviction_victim(struct ringd_proxy *p)
         }
     }
     return victim;
+}
+
+/* pick_victim(), but a client whose request waits unread in its socket has spoken (unread.h:
+ * a client accepted in the same burst as a flood): it is marked so and another is picked.
+ * Each client is looked at in the kernel once at most. */
+static struct px_client *eviction_victim(struct ringd_proxy *p)
+{
+    for (;;) {
+        struct px_client *victim = pick_victim(p);
+        uv_os_fd_t fd;
+        if (victim == NULL || victim->spoke ||
+            uv_fileno((const uv_handle_t *)&victim->tcp, &fd) != 0 || !ringd_has_unread(fd)) {
+            return victim;
+        }
+        victim->spoke = 1;
+    }
 }
 
 static void on_connection(uv_stream_t *server, int status)

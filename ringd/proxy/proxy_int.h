@@ -110,6 +110,7 @@ struct px_client {
     int waiting; /* a request is being answered: what arrives meanwhile is held */
     int reading; /* TCP clients: uv_read_start is in effect */
     int eof;     /* TCP clients: the client sent everything (half-close) */
+    int spoke;   /* TCP clients: the client has sent a byte (read, or seen waiting unread) */
     int closing, close_when_flushed, failed_parse;
     int feeding;                  /* inside client_feed (its parser must not be re-entered) */
     int feeding_held, feed_again; /* inside feed_held; an answer asked it for more meanwhile */

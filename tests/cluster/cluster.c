@@ -114,13 +114,18 @@ static int write_all(int fd, const void *buf, size_t n)
     return 0;
 }
 
-int cluster_stream_open(int node, struct session *sess)
+int cluster_stream_connect(int node)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = { .sin_family = AF_INET,
                               .sin_port = htons((uint16_t)cluster_gossip_port(node)) };
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
     cr_assert(eq(int, connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0));
+    return fd;
+}
+
+void cluster_stream_hello(int fd, struct session *sess)
+{
     struct seal_keyring kr;
     parse_key(&kr);
     session_init(sess, SESSION_CLIENT);
@@ -130,15 +135,33 @@ int cluster_stream_open(int node, struct session *sess)
                  (int64_t)session_client_hello(sess, &kr, rnd, f + CODEC_FRAME_HEADER_BYTES,
                                                SESSION_HELLO_BYTES),
                  SESSION_HELLO_BYTES));
+    seal_keyring_clear(&kr);
     codec_frame_header(f, SESSION_HELLO_BYTES);
     cr_assert(eq(int, write_all(fd, f, sizeof(f)), 0));
-    cr_assert(eq(int, read_all(fd, f, sizeof(f)), 0), "no server hello");
+}
+
+int cluster_stream_finish(int fd, struct session *sess)
+{
+    uint8_t f[CODEC_FRAME_HEADER_BYTES + SESSION_HELLO_BYTES];
+    if (read_all(fd, f, sizeof(f)) != 0) {
+        return -1;
+    }
+    struct seal_keyring kr;
+    parse_key(&kr);
     ssize_t n = session_client_finish(sess, &kr, f + CODEC_FRAME_HEADER_BYTES, SESSION_HELLO_BYTES,
                                       f + CODEC_FRAME_HEADER_BYTES, SESSION_HELLO_BYTES);
     seal_keyring_clear(&kr);
     cr_assert(eq(i64, (int64_t)n, SESSION_CONFIRM_BYTES), "the server hello does not open");
     codec_frame_header(f, SESSION_CONFIRM_BYTES);
     cr_assert(eq(int, write_all(fd, f, CODEC_FRAME_HEADER_BYTES + SESSION_CONFIRM_BYTES), 0));
+    return 0;
+}
+
+int cluster_stream_open(int node, struct session *sess)
+{
+    int fd = cluster_stream_connect(node);
+    cluster_stream_hello(fd, sess);
+    cr_assert(eq(int, cluster_stream_finish(fd, sess), 0), "no server hello");
     return fd;
 }
 

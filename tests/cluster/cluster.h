@@ -103,6 +103,11 @@ size_t cluster_seal(int context, uint64_t sent_ms, const void *in, size_t len, u
  * (PROTOCOL.md 10.1) with the cluster's key, |sess| holding the session. Returns the fd. */
 struct session;
 int cluster_stream_open(int node, struct session *sess);
+/* The same in steps: connects (the fd); sends the client hello; reads the server hello and
+ * sends the confirm, returning 0, or -1 when ringd closed the connection first. */
+int cluster_stream_connect(int node);
+void cluster_stream_hello(int fd, struct session *sess);
+int cluster_stream_finish(int fd, struct session *sess);
 /* Sends |len| bytes as one frame under |sess|; returns 0, or -1 when ringd closed first (a
  * refusal mid-frame). */
 int cluster_stream_send(int fd, struct session *sess, const void *p, size_t len);

@@ -1,0 +1,416 @@
+/*
+ * A burst of accepts never closes a client whose request is already in its socket.
+ *
+ * Every listener of ringd's makes room, when its slots are full, by closing a connection that
+ * is not doing its part. A flood of idle connections that fills the backlog while ringd is
+ * busy (descheduled on a loaded host, say) is accepted in one burst, and a real client accepted
+ * a moment before it, whose request is in its socket but not yet read, looked as idle as the
+ * flood: it was closed unanswered. Each test here makes that burst happen: the client connects
+ * and is accepted, ringd is stopped (SIGSTOP), the flood's first connection arrives, then the
+ * client's request, then the rest of the flood, and ringd continues (SIGCONT). The listener
+ * sees the flood before the request, so every connection of the burst must evict one while the
+ * request still waits unread. The client must be answered.
+ */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "httpc.h"
+#include "ring/session.h"
+#include "testapp.h"
+
+static struct testapp app;
+
+static void setup(void)
+{
+    cluster_init();
+}
+
+static void teardown(void)
+{
+    cluster_stop();
+    testapp_stop(&app);
+}
+
+TestSuite(accept_burst, .init = setup, .fini = teardown, .timeout = 60);
+
+static int ready(void *arg)
+{
+    (void)arg;
+    char body[256];
+    return cluster_http(0, "GET /readyz HTTP/1.0\r\n\r\n", body, sizeof(body)) == 200;
+}
+
+static void start(const char *const *flags)
+{
+    size_t n = 0;
+    for (; flags != NULL && flags[n] != NULL; n++) {
+        cl.extra_args[0][n] = flags[n];
+    }
+    cl.extra_args[0][n] = NULL;
+    cluster_start_node(0, -1);
+    cr_assert(ge(int, cluster_wait(ready, NULL, 10000), 0), "ringd did not become ready");
+}
+
+/* A connection to 127.0.0.1:|port|, or to the unix socket |path| when it is not NULL, made
+ * without waiting for the server; -1 when the backlog is full. */
+static int connect_nowait(int port, const char *path)
+{
+    int fd;
+    int rv;
+    if (path != NULL) {
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        rv = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+    } else {
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+        inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+        rv = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+    }
+    if (rv != 0 && errno != EINPROGRESS) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Whether process |pid| is stopped (state T in /proc/PID/stat). */
+static int stopped(void *arg)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)(intptr_t)arg);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return 0;
+    }
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *paren = strrchr(buf, ')');
+    return paren != NULL && paren[1] == ' ' && paren[2] == 'T';
+}
+
+struct flood {
+    int fds[6000];
+    int count;
+};
+
+static void flood_add(struct flood *fl, int port, const char *path, int count)
+{
+    for (int i = 0; i < count && fl->count < (int)(sizeof(fl->fds) / sizeof(fl->fds[0])); i++) {
+        int fd = connect_nowait(port, path);
+        if (fd >= 0) {
+            fl->fds[fl->count++] = fd;
+        }
+    }
+}
+
+/* Adds |count| connections, each connected (in the listener's backlog or accepted) before
+ * the next batch starts, so none is lost to a full backlog. */
+static void flood_add_all(struct flood *fl, int port, const char *path, int count)
+{
+    enum { BATCH = 64 };
+    while (count > 0) {
+        int first = fl->count;
+        int n = count < BATCH ? count : BATCH;
+        flood_add(fl, port, path, n);
+        for (int i = first; i < fl->count; i++) {
+            struct pollfd p = { .fd = fl->fds[i], .events = POLLOUT };
+            cr_assert(eq(int, poll(&p, 1, 10000), 1), "a flood connection did not connect");
+        }
+        count -= n;
+    }
+}
+
+static void flood_close(struct flood *fl)
+{
+    for (int i = 0; i < fl->count; i++) {
+        close(fl->fds[i]);
+    }
+    fl->count = 0;
+}
+
+/* Stops node 0, adds one idle connection, has |send_request| write the client's request, adds
+ * |more| idle connections, and lets the node go on. */
+static void burst(struct flood *fl, int port, const char *path, int more,
+                  void (*send_request)(void *), void *arg)
+{
+    pid_t pid = cl.pids[0];
+    cr_assert(eq(int, kill(pid, SIGSTOP), 0));
+    cr_assert(ge(int, cluster_wait(stopped, (void *)(intptr_t)pid, 5000), 0));
+    flood_add(fl, port, path, 1);
+    send_request(arg);
+    flood_add(fl, port, path, more);
+    /* the flood's accepts come at least a millisecond after the client's */
+    struct timespec ms2 = { .tv_nsec = 2000000 };
+    nanosleep(&ms2, NULL);
+    cr_assert(eq(int, kill(pid, SIGCONT), 0));
+}
+
+/* ---- admin ------------------------------------------------------------------------------ */
+
+/* Admin's slots (ADMIN_CONNS_MAX) and listen backlog. */
+#define ADMIN_SLOTS 64
+
+static void send_readyz(void *arg)
+{
+    cr_assert(eq(int, httpc_send_str(arg, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"), 0));
+}
+
+Test(accept_burst, admin_answers_a_probe_whose_request_waits_behind_a_flood)
+{
+    start(NULL);
+    int port = cluster_admin_port(0);
+    struct flood fl = { .count = 0 };
+    /* every slot held by an idle connection older than the probe */
+    flood_add_all(&fl, port, NULL, ADMIN_SLOTS);
+    cr_assert(ge(i64, cluster_metric(0, "ringd_admin_connections"), ADMIN_SLOTS - 1));
+    struct httpc *probe = httpc_connect(port);
+    cr_assert(ne(ptr, probe, NULL));
+    /* accepted: admin answers a request on a later connection only after accepting it */
+    cr_assert(ge(i64, cluster_metric(0, "ringd_admin_connections"), ADMIN_SLOTS - 1));
+    burst(&fl, port, NULL, ADMIN_SLOTS + 16, send_readyz, probe);
+    struct httpc_resp *r = calloc(1, sizeof(*r));
+    int rv = httpc_read(probe, r, 5000);
+    cr_assert(eq(int, rv, 0), "the probe was closed unanswered (%d)", rv);
+    cr_assert(eq(int, r->status, 200));
+    cr_assert(gt(i64, cluster_metric(0, "ringd_admin_evictions_total"), ADMIN_SLOTS),
+              "the burst must have evicted");
+    free(r);
+    httpc_close(probe);
+    flood_close(&fl);
+}
+
+/* ---- the local API ---------------------------------------------------------------------- */
+
+/* The API's slots (API_CONNS_MAX) and listen backlog (API_BACKLOG). */
+#define API_SLOTS   1024
+#define API_BACKLOG 128
+
+/* lookup("key") as msgid |id|: [0, id, "lookup", ["key"]]. */
+static void send_lookup(int fd, uint8_t id)
+{
+    char msg[] = "\x94\x00\x00\xa6lookup\x91\xa3key";
+    msg[2] = (char)id;
+    cr_assert(eq(sz, (size_t)send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL), sizeof(msg) - 1));
+}
+
+static void send_lookup_1(void *arg)
+{
+    send_lookup(*(int *)arg, 1);
+}
+
+/* Reads the answer to msgid |id| on |fd| within 5 s: [1, id, nil, owner]; asserts it came. */
+static void read_answer(int fd, uint8_t id)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    cr_assert(eq(int, poll(&p, 1, 5000), 1), "no answer within 5 s");
+    uint8_t buf[512];
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    cr_assert(ge(sz, (size_t)(n > 0 ? n : 0), 4), "the connection was closed unanswered");
+    cr_assert(eq(u8, buf[0], 0x94));
+    cr_assert(eq(u8, buf[1], 0x01));
+    cr_assert(eq(u8, buf[2], id));
+    cr_assert(eq(u8, buf[3], 0xc0), "the lookup failed");
+}
+
+static int unix_connect_wait(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    cr_assert(eq(int, connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0));
+    return fd;
+}
+
+/* The test's own descriptors: a flood of the API's slots and a backlog on top. */
+static void need_fds(rlim_t want)
+{
+    struct rlimit rl;
+    cr_assert(eq(int, getrlimit(RLIMIT_NOFILE, &rl), 0));
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
+            cr_skip_test("RLIMIT_NOFILE's hard limit is under %d", (int)want);
+        }
+        rl.rlim_cur = want;
+        cr_assert(eq(int, setrlimit(RLIMIT_NOFILE, &rl), 0));
+    }
+}
+
+Test(accept_burst, api_keeps_an_apps_idle_connection_through_a_silent_flood)
+{
+    need_fds(4096);
+    start(NULL);
+    char sock[128];
+    cluster_socket(0, sock, sizeof(sock));
+    /* the app's connection: it asked once and now waits for its next request */
+    int app_fd = unix_connect_wait(sock);
+    send_lookup(app_fd, 1);
+    read_answer(app_fd, 1);
+    /* more connections than the slots, none of which ever says a word */
+    struct flood fl = { .count = 0 };
+    for (int i = 0; i < API_SLOTS + 100; i++) {
+        int fd = unix_connect_wait(sock);
+        fl.fds[fl.count++] = fd;
+    }
+    cr_assert(ge(i64, cluster_metric(0, "ringd_api_evictions_total"), 100));
+    send_lookup(app_fd, 2);
+    read_answer(app_fd, 2);
+    close(app_fd);
+    flood_close(&fl);
+}
+
+Test(accept_burst, api_answers_a_client_whose_request_waits_behind_a_flood)
+{
+    need_fds(4096);
+    start(NULL);
+    char sock[128];
+    cluster_socket(0, sock, sizeof(sock));
+    struct flood fl = { .count = 0 };
+    for (int i = 0; i < API_SLOTS; i++) {
+        fl.fds[fl.count++] = unix_connect_wait(sock);
+    }
+    int client = unix_connect_wait(sock);
+    /* accepted: the API answers a later connection's request only after accepting it */
+    int sync_fd = unix_connect_wait(sock);
+    send_lookup(sync_fd, 9);
+    read_answer(sync_fd, 9);
+    close(sync_fd);
+    burst(&fl, 0, sock, API_BACKLOG + 16, send_lookup_1, &client);
+    read_answer(client, 1);
+    close(client);
+    flood_close(&fl);
+}
+
+/* ---- the proxy -------------------------------------------------------------------------- */
+
+/* The proxy's client slots (PROXY_CLIENTS_MAX) and listen backlog. */
+#define PROXY_SLOTS   4096
+#define PROXY_BACKLOG 511
+
+static char proxy_addr[32], app_addr[32];
+
+static void start_with_proxy(void)
+{
+    cr_assert(eq(int, testapp_start(&app, testapp_port(0), "app0", NULL), 0));
+    snprintf(proxy_addr, sizeof(proxy_addr), "127.0.0.1:%d", cluster_proxy_port(0));
+    snprintf(app_addr, sizeof(app_addr), "127.0.0.1:%d", testapp_port(0));
+    const char *const flags[] = { "--proxy", proxy_addr, "--app", app_addr, NULL };
+    start(flags);
+}
+
+static void send_proxied(void *arg)
+{
+    cr_assert(
+        eq(int, httpc_send_str(arg, "GET /k HTTP/1.1\r\nHost: x\r\nX-Ring-Key: k\r\n\r\n"), 0));
+}
+
+static void read_200(struct httpc *h)
+{
+    struct httpc_resp *r = calloc(1, sizeof(*r));
+    int rv = httpc_read(h, r, 5000);
+    cr_assert(eq(int, rv, 0), "the client was closed unanswered (%d)", rv);
+    cr_assert(eq(int, r->status, 200));
+    free(r);
+}
+
+/* Fills the proxy's slots with |count| connections that never say a word, waiting until each
+ * is accepted (a request on a later connection is answered only after that). */
+static void flood_proxy(struct flood *fl, int port, int count)
+{
+    flood_add_all(fl, port, NULL, count);
+    struct httpc *sync = httpc_connect(port);
+    cr_assert(ne(ptr, sync, NULL));
+    send_proxied(sync);
+    read_200(sync);
+    httpc_close(sync);
+}
+
+Test(accept_burst, proxy_keeps_a_clients_idle_connection_through_a_silent_flood, .timeout = 120)
+{
+    need_fds(16384);
+    start_with_proxy();
+    int port = cluster_proxy_port(0);
+    struct httpc *client = httpc_connect(port);
+    cr_assert(ne(ptr, client, NULL));
+    send_proxied(client);
+    read_200(client);
+    struct flood fl = { .count = 0 };
+    flood_proxy(&fl, port, PROXY_SLOTS + 200);
+    cr_assert(ge(i64, cluster_metric(0, "ringd_proxy_client_evictions_total"), 200));
+    send_proxied(client);
+    read_200(client);
+    httpc_close(client);
+    flood_close(&fl);
+}
+
+Test(accept_burst, proxy_answers_a_client_whose_request_waits_behind_a_flood, .timeout = 120)
+{
+    need_fds(16384);
+    start_with_proxy();
+    int port = cluster_proxy_port(0);
+    /* the client among the oldest connections, fewer than a backlog's worth older still, the
+     * slots full of newer ones: the burst's evictions reach it */
+    struct flood fl = { .count = 0 };
+    flood_proxy(&fl, port, 200);
+    struct httpc *client = httpc_connect(port);
+    cr_assert(ne(ptr, client, NULL));
+    struct timespec ms2 = { .tv_nsec = 2000000 };
+    nanosleep(&ms2, NULL);
+    flood_proxy(&fl, port, PROXY_SLOTS - 200);
+    burst(&fl, port, NULL, PROXY_BACKLOG + 16, send_proxied, client);
+    read_200(client);
+    httpc_close(client);
+    flood_close(&fl);
+}
+
+/* ---- the gossip port -------------------------------------------------------------------- */
+
+/* Connections waiting for their first frame from one address (STREAMS_PER_ADDRESS_MAX). */
+#define STREAMS_PER_ADDRESS 32
+
+struct peer {
+    int fd;
+    struct session sess;
+};
+
+static void send_hello(void *arg)
+{
+    struct peer *pe = arg;
+    cluster_stream_hello(pe->fd, &pe->sess);
+}
+
+Test(accept_burst, gossip_port_completes_a_handshake_whose_hello_waits_behind_a_flood)
+{
+    start(NULL);
+    int port = cluster_gossip_port(0);
+    struct peer pe;
+    pe.fd = cluster_stream_connect(0);
+    /* accepted: a later connection's handshake is answered only after that */
+    struct session sync_sess;
+    close(cluster_stream_open(0, &sync_sess));
+    struct flood fl = { .count = 0 };
+    burst(&fl, port, NULL, STREAMS_PER_ADDRESS + 8, send_hello, &pe);
+    cr_assert(eq(int, cluster_stream_finish(pe.fd, &pe.sess), 0),
+              "the peer's connection was closed before the server hello");
+    cr_assert(gt(i64, cluster_metric(0, "ringd_stream_evictions_total{cap=\"address\"}"), 0),
+              "the burst must have evicted");
+    close(pe.fd);
+    flood_close(&fl);
+}
