@@ -75,7 +75,9 @@ static int connect_nowait(int port, const char *path)
     if (path != NULL) {
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        size_t n = strlen(path);
+        cr_assert(lt(sz, n, sizeof(sa.sun_path)));
+        memcpy(sa.sun_path, path, n + 1);
         rv = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
     } else {
         fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -234,7 +236,9 @@ static int unix_connect_wait(const char *path)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    size_t n = strlen(path);
+    cr_assert(lt(sz, n, sizeof(sa.sun_path)));
+    memcpy(sa.sun_path, path, n + 1);
     cr_assert(eq(int, connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0));
     return fd;
 }

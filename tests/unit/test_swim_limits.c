@@ -563,6 +563,81 @@ Test(swim_limits, a_join_sync_admits_its_sender_and_only_at_its_own_ip)
     cr_assert(eq(u64, swim_stats(s0)->members_refused, refused + 1));
 }
 
+/* The join sync of joiner |k| (id "joiner-NNNNN", at 10.1.x.y), as the joiner sends it;
+ * its address (the one it connects from) into |*from|. */
+static uint8_t *forge_joiner(int k, struct ring_addr *from, size_t *len)
+{
+    struct members *t;
+    cr_assert(eq(int, members_new(&t, 0, &tm.mem), 0));
+    struct member m;
+    memset(&m, 0, sizeof(m));
+    char id[32];
+    int id_len = snprintf(id, sizeof(id), "joiner-%05d", k);
+    cr_assert(eq(int, member_set_id(&m, id, (size_t)id_len), 0));
+    m.addr.family = RING_ADDR_V4;
+    m.addr.ip[0] = 10;
+    m.addr.ip[1] = 1;
+    m.addr.ip[2] = (uint8_t)(k >> 8);
+    m.addr.ip[3] = (uint8_t)k;
+    m.addr.port = 7946;
+    m.weight = 1;
+    m.incarnation = 1;
+    cr_assert(eq(int, members_put(t, &m), 0));
+    *from = m.addr;
+    struct codec_sync hdr;
+    memset(&hdr, 0, sizeof(hdr));
+    hdr.type = CODEC_SYNC;
+    hdr.join = 1;
+    hdr.from_len = (uint8_t)id_len;
+    memcpy(hdr.from, id, hdr.from_len);
+    size_t cap = codec_sync_size(&hdr, t);
+    uint8_t *buf = tm.mem.realloc(NULL, cap, tm.mem.user_data);
+    ssize_t n = codec_encode_sync(buf, cap, &hdr, t);
+    cr_assert(gt(i64, (int64_t)n, 0));
+    members_del(t);
+    *len = (size_t)n;
+    return buf;
+}
+
+/* Serves joiner |k|'s join sync at node 0 at |now_ms|; returns whether it was admitted. */
+static int join_at(int k, uint64_t now_ms)
+{
+    static uint8_t resp[1 << 20];
+    struct ring_addr from;
+    size_t len;
+    uint8_t *join = forge_joiner(k, &from, &len);
+    struct swim *s0 = net.nodes[0].s;
+    size_t before = members_count(swim_members(s0));
+    cr_assert(
+        gt(i64, (int64_t)swim_stream_serve(s0, &from, join, len, resp, sizeof(resp), now_ms), 0));
+    tm.mem.free(join, tm.mem.user_data);
+    return members_count(swim_members(s0)) > before;
+}
+
+/* 10,000 nodes that start within a second through three seeds bring each seed 3,333 join
+ * syncs in that second. A seed admits them all as they come (with 1,024 at first, ringsim's
+ * seeds held every joiner only 2.5 s into its cold start of 10,000, and each node synced 6
+ * times rather than 4); a flood of joiners past the budget is still refused. */
+Test(swim_limits, a_seed_admits_the_joiners_of_a_cold_start_of_ten_thousand)
+{
+    converge(3, 13);
+    uint64_t t0 = net.now_ms;
+    int admitted = 0;
+    for (int k = 0; k < 3333; k++) {
+        admitted += join_at(k, t0 + (uint64_t)k * 1000 / 3333);
+    }
+    cr_assert(eq(int, admitted, 3333), "%d of 3,333 joiners admitted", admitted);
+    /* Twice the budget at once: at most a full budget (the table holds fewer members than
+     * SWIM_ADMIT_JOINERS_MIN) is admitted, the rest refused and counted. */
+    uint64_t refused = swim_stats(net.nodes[0].s)->members_refused;
+    int flood = 0;
+    for (int k = 3333; k < 3333 + 2 * SWIM_ADMIT_JOINERS_MIN; k++) {
+        flood += join_at(k, t0 + 1000);
+    }
+    cr_assert(le(int, flood, SWIM_ADMIT_JOINERS_MIN), "%d of a flood admitted at once", flood);
+    cr_assert(gt(u64, swim_stats(net.nodes[0].s)->members_refused, refused));
+}
+
 /* A joiner does not re-gossip the table a seed's reply brought: every member in it is
  * known to the seed, which (with the member itself) spreads it. */
 Test(swim_limits, a_join_reply_is_not_gossiped_again)
