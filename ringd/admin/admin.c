@@ -816,11 +816,12 @@ static uint64_t conn_since(const struct admin_conn *c)
     return c->phase == PHASE_HEAD ? c->phase_ms : c->heard_ms;
 }
 
-/* The connection to close for a new one when every slot is taken, if its client has never
- * sent a byte as far as we have read: one whose client never spoke first, then the one that
- * has kept its slot longest without doing its part (conn_since()), so a probe that just
- * arrived is never the one while older connections hold slots, and clients that ask and never
- * read cannot hold every slot. A preStop hook waiting for the drain goes last. */
+/* The connection to close for a new one when every slot is taken, by what has been read from
+ * each: one whose client never spoke first, then the one that has kept its slot longest
+ * without doing its part (conn_since(); of equals the one accepted first, the list running
+ * newest first), so a probe that just arrived is never the one while older connections hold
+ * slots, and clients that ask and never read cannot hold every slot. A preStop hook waiting
+ * for the drain goes last. */
 static struct admin_conn *pick_victim(struct ringd_admin *a)
 {
     struct admin_conn *victim = NULL;
@@ -829,7 +830,7 @@ static struct admin_conn *pick_victim(struct ringd_admin *a)
         if (victim == NULL || c->waiting < victim->waiting ||
             (c->waiting == victim->waiting &&
              (!c->spoke > !victim->spoke ||
-              (c->spoke == victim->spoke && conn_since(c) < conn_since(victim))))) {
+              (c->spoke == victim->spoke && conn_since(c) <= conn_since(victim))))) {
             victim = c;
         }
     }

@@ -449,7 +449,8 @@ static int eviction_rank(const struct api_conn *c, uint64_t *since)
 }
 
 /* The connection a new one replaces when every slot is taken: the highest rank, and in it the
- * one in its state the longest. */
+ * one in its state the longest (of equals the one accepted first: the list runs newest
+ * first). */
 static struct api_conn *pick_victim(struct ringd_api *api)
 {
     struct api_conn *victim = NULL;
@@ -459,7 +460,7 @@ static struct api_conn *pick_victim(struct ringd_api *api)
         struct api_conn *c = list_entry(it, struct api_conn, link);
         uint64_t since = 0;
         int rank = eviction_rank(c, &since);
-        if (rank > victim_rank || (rank == victim_rank && since < victim_since)) {
+        if (rank > victim_rank || (rank == victim_rank && since <= victim_since)) {
             victim = c;
             victim_rank = rank;
             victim_since = since;

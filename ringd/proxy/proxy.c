@@ -565,7 +565,8 @@ static int eviction_rank(const struct px_client *cl, uint64_t *since)
 }
 
 /* The TCP client a new one replaces when every slot is taken: the highest rank, and in it the
- * one in its phase the longest; NULL if every client is being answered. */
+ * one in its phase the longest (of equals the one accepted first: the list runs newest
+ * first); NULL if every client is being answered. */
 static struct px_client *pick_victim(struct ringd_proxy *p)
 {
     struct px_client *victim = NULL;
@@ -575,7 +576,7 @@ static struct px_client *pick_victim(struct ringd_proxy *p)
         struct px_client *cl = list_entry(it, struct px_client, link);
         uint64_t since = 0;
         int rank = eviction_rank(cl, &since);
-        if (rank > victim_rank || (rank == victim_rank && rank > 0 && since < victim_since)) {
+        if (rank > victim_rank || (rank == victim_rank && rank > 0 && since <= victim_since)) {
             victim = cl;
             victim_rank = rank;
             victim_since = since;
