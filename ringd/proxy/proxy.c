@@ -961,10 +961,26 @@ int ringd_proxy_start(struct ringd *d, struct ringd_proxy **out)
     return 0;
 }
 
+/* The requests still waiting for an app connection when the node stops (the drain's deadline
+ * passed with the app busy) are answered 503 app_overloaded, not cut: the app never saw them,
+ * so their clients may send them again. The answers go to the kernel now (uv_try_write), before
+ * every connection closes. */
+static void answer_app_waiters(struct ringd_proxy *p)
+{
+    while (!list_empty(&p->app_queue)) {
+        struct px_ex *ex = list_entry(p->app_queue.next, struct px_ex, app_link);
+        px_ex_answer(ex, 503, PROXY_ERR_APP_OVERLOADED,
+                     "ringd stopped before the app took the request", 1);
+    }
+    outq_batch_flush(&p->batch);
+    outq_batch_flush(&p->batch_peer);
+}
+
 static void proxy_close(struct ringd_proxy *p)
 {
     if (!p->closing) {
         p->closing = 1;
+        answer_app_waiters(p);
         while (!list_empty(&p->clients)) {
             client_close(list_entry(p->clients.next, struct px_client, link));
         }
