@@ -101,6 +101,16 @@ static void client_close(struct px_client *cl)
     }
 }
 
+/* |cl|'s client went away (a reset, a close, its stream cancelled by the entry ringd): a
+ * request it had not had its whole answer for is abandoned, and counted (nginx logs 499). */
+static void client_gone(struct px_client *cl)
+{
+    if (cl->ex != NULL && !cl->closing) {
+        cl->p->m.proxy_abandoned++;
+    }
+    client_close(cl);
+}
+
 static void close_when_flushed(struct px_client *cl)
 {
     if (cl->is_peer) {
@@ -242,7 +252,7 @@ int px_client_lost(struct px_client *cl)
         return 0; /* a peer's stream reset reaches peer_on_reset at once */
     }
     if (uv_fileno((const uv_handle_t *)&cl->tcp, &fd) != 0) {
-        client_close(cl);
+        client_gone(cl);
         return 1;
     }
     short ev = POLLIN;
@@ -264,7 +274,7 @@ int px_client_lost(struct px_client *cl)
     }
 #endif
     if (lost) {
-        client_close(cl);
+        client_gone(cl);
     }
     return lost;
 }
@@ -493,7 +503,7 @@ static void client_read(struct px_client *cl, ssize_t nread, const uv_buf_t *buf
             return;
         }
         if ((cl->ex == NULL && cl->held_len == 0) || nread != UV_EOF) {
-            client_close(cl);
+            client_gone(cl);
         } else {
             /* half-closed after whole requests: answer them, then close */
             cl->eof = 1;
@@ -515,7 +525,7 @@ static void on_client_out_done(struct outq *q, int status)
         return;
     }
     if (status != 0) {
-        client_close(cl);
+        client_gone(cl);
     } else if (cl->close_when_flushed) {
         client_close(cl);
     } else if (cl->ex != NULL) {
@@ -671,7 +681,7 @@ static void peer_on_reset(struct mux_stream *s, int delivered)
     (void)delivered;
     cl->ms = NULL;
     mux_release(s);
-    client_close(cl);
+    client_gone(cl);
 }
 
 static void peer_on_writable(struct mux_stream *s)

@@ -237,6 +237,7 @@ struct ringd_proxy_counters {
     uint64_t proxy_app_unsolicited; /* app connections closed: bytes came, no request out */
     uint64_t proxy_app_queued;      /* requests that waited for an app connection */
     uint64_t proxy_app_overflows;   /* ... that found --proxy-max-pending waiting: 503 */
+    uint64_t proxy_abandoned;       /* requests whose client went away before their answer */
     uint64_t proxy_peer_conns_in, proxy_peer_conns_out;
     uint64_t proxy_peer_connect_failures;
     uint64_t proxy_peer_protocol_errors;

@@ -85,6 +85,10 @@ void px_prometheus(void *ctx, struct sbuf *b)
              "Requests answered 503 app_overloaded: every app connection busy and "
              "--proxy-max-pending waiting.",
              m->proxy_app_overflows);
+    prom_one(b, "ringd_proxy_requests_abandoned_total", "counter",
+             "Requests whose client went away (a reset or close; for a forwarded one, the entry "
+             "ringd cancelled it) before their answer was whole: not in requests_total.",
+             m->proxy_abandoned);
     prom_in_out(b, "ringd_proxy_peer_connections_total", "Forwarding connections between ringd's.",
                 m->proxy_peer_conns_in, m->proxy_peer_conns_out);
     prom_one(b, "ringd_proxy_peer_connect_failures_total", "counter",
@@ -116,7 +120,7 @@ void px_stats(void *ctx, msgpack_packer *pk)
 {
     const struct ringd_proxy *px = ctx;
     const struct ringd_proxy_counters *m = &px->m;
-    msgpack_pack_map(pk, 12);
+    msgpack_pack_map(pk, 13);
     view_pack_str(pk, "requests");
     msgpack_pack_map(pk, PROXY_PATHS);
     for (size_t p = 0; p < PROXY_PATHS; p++) {
@@ -143,4 +147,5 @@ void px_stats(void *ctx, msgpack_packer *pk)
     view_pack_key_u64(pk, "app_pending", px->app_pending);
     view_pack_key_u64(pk, "app_queued", m->proxy_app_queued);
     view_pack_key_u64(pk, "app_overflows", m->proxy_app_overflows);
+    view_pack_key_u64(pk, "abandoned", m->proxy_abandoned);
 }

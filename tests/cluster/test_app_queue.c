@@ -228,6 +228,7 @@ Test(app_queue, a_busy_app_queues_requests_and_serves_them_in_turn)
     cr_assert(eq(int, setsockopt(httpc_fd(second), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0));
     httpc_close(second);
     wait_metric("ringd_proxy_app_pending", 1);
+    cr_assert(eq(i64, (int64_t)cluster_metric(0, "ringd_proxy_requests_abandoned_total"), 1));
     struct httpc *fourth = get(); /* behind the first */
     wait_metric("ringd_proxy_app_pending", 2);
     /* The connection a held request frees goes to the oldest waiter, which holds it in turn:
@@ -398,6 +399,9 @@ Test(app_queue, a_forwarded_waiter_whose_client_resets_leaves_the_owners_queue)
     expect(next, 200, NULL);
     httpc_close(next);
     cr_assert(eq(int, app_count(key, "gone"), 0), "the app got the abandoned request");
+    /* abandoned at both ends: its client left the entry, the entry cancelled it at the owner */
+    cr_assert(eq(i64, (int64_t)cluster_metric(1, "ringd_proxy_requests_abandoned_total"), 1));
+    cr_assert(eq(i64, (int64_t)cluster_metric(0, "ringd_proxy_requests_abandoned_total"), 1));
 }
 
 /* A waiter still sending its body is not read while it waits: when its client resets (or
@@ -430,6 +434,7 @@ Test(app_queue, a_waiter_gone_mid_body_never_reaches_the_app)
     httpc_close(next);
     httpc_close(w[1]);
     cr_assert(eq(int, app_count("k", "gone"), 0), "the app got a request whose client left");
+    cr_assert(eq(i64, (int64_t)cluster_metric(0, "ringd_proxy_requests_abandoned_total"), 2));
     cr_assert(eq(i64, (int64_t)cluster_metric(0, "ringd_proxy_app_pending"), 0));
     cr_assert(eq(i64, (int64_t)cluster_metric(0, "ringd_proxy_app_connects_total"), 1));
 }
