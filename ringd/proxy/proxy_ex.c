@@ -101,6 +101,7 @@ static void app_unwait(struct px_ex *ex)
         ex->app_wait = 0;
         list_remove(&ex->app_link);
         ex->p->app_pending--;
+        ex->p->app_held -= ex->app_held;
     }
 }
 
@@ -380,8 +381,8 @@ static enum px_step lease_gate(struct px_ex *ex)
 static void overloaded(struct px_ex *ex)
 {
     px_ex_answer(ex, 503, PROXY_ERR_APP_OVERLOADED,
-                 "the app is busy: every connection to it is in use and --proxy-max-pending "
-                 "requests wait for one",
+                 "the app is busy: every connection to it is in use and the queue for one is "
+                 "full (--proxy-max-pending requests, or 16 MiB of them)",
                  0);
 }
 
@@ -393,13 +394,30 @@ void px_ex_parsed(struct px_ex *ex)
     }
 }
 
+/* What |ex| may come to hold while it waits for an app connection (PROXY_PENDING_BYTES_MAX):
+ * its request's bytes, up to what a retry keeps (its whole body's when it has a length). */
+static size_t app_held_max(const struct px_ex *ex)
+{
+    const http_parser *hp = &ex->cl->parser;
+    uint64_t bytes = ex->replay.len;
+    if (!ex->req_done) {
+        bytes += ex->chunked_up || !(hp->flags & F_CONTENTLENGTH) ? PROXY_REPLAY_BYTES_MAX
+                                                                  : hp->content_length;
+    }
+    return PROXY_WAITER_BYTES +
+           (size_t)(bytes < PROXY_REPLAY_BYTES_MAX ? bytes : PROXY_REPLAY_BYTES_MAX);
+}
+
 /* Every connection to the app is busy: |ex| waits for one behind the requests waiting already,
  * or before them when it was taken off the queue (|turn|) and found none after all. Returns
- * PX_WAITS, or PX_ANSWERED (503) when --proxy-max-pending wait already. */
+ * PX_WAITS, or PX_ANSWERED (503) when --proxy-max-pending wait already, or the waiters would
+ * hold more than PROXY_PENDING_BYTES_MAX with it. */
 static enum px_step app_enqueue(struct px_ex *ex, int turn)
 {
     struct ringd_proxy *p = ex->p;
-    if (!turn && p->app_pending >= p->d->cfg.proxy_max_pending) {
+    size_t held = app_held_max(ex);
+    if (!turn && (p->app_pending >= p->d->cfg.proxy_max_pending ||
+                  p->app_held + held > PROXY_PENDING_BYTES_MAX)) {
         p->m.proxy_app_overflows++;
         const http_parser *hp = &ex->cl->parser;
         int no_body =
@@ -421,6 +439,8 @@ static enum px_step app_enqueue(struct px_ex *ex, int turn)
     list_push(turn ? p->app_queue.prev : &p->app_queue, &ex->app_link);
     ex->app_wait = 1;
     p->app_pending++;
+    ex->app_held = held;
+    p->app_held += held;
     px_client_pause(ex->cl);
     return PX_WAITS;
 }

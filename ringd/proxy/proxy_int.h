@@ -46,6 +46,13 @@
 /* Finished exchanges kept for reuse, with their buffers: a busy keep-alive proxy then
  * allocates nothing per request. */
 #define PROXY_FREE_EXCHANGES_MAX 64
+/* What the requests waiting for an app connection may hold together, each counted at what it
+ * may come to hold while it waits: its head and body up to PROXY_REPLAY_BYTES_MAX (its
+ * Content-Length's worth; the most when chunked), plus PROXY_WAITER_BYTES for the exchange
+ * and its head as read. A request that would pass it gets 503 app_overloaded, as one past
+ * --proxy-max-pending does: 1,024 waiters of 64 KiB each took ringd past 80 MB. */
+#define PROXY_PENDING_BYTES_MAX (16u << 20)
+#define PROXY_WAITER_BYTES      (4u << 10)
 /* Pipelined bytes held for after the request being answered; at this much the client is
  * not read until the answer is out. */
 #define PROXY_HELD_BYTES_MAX (64u << 10)
@@ -162,6 +169,7 @@ struct px_ex {
     int app_wait;       /* it waits in ringd_proxy.app_queue for an app connection */
     int app_turn;       /* ... and was taken off it: it goes before the others still there */
     int app_overloaded; /* the queue was full when its head came: 503 once it is whole */
+    size_t app_held;    /* while app_wait: what it counts in ringd_proxy.app_held */
     uint32_t shard;     /* the key's logical shard (--shards) */
     uint64_t epoch;     /* the lease's epoch when it went to our app (--exclusive) */
     size_t head_len;    /* the request head's bytes at the start of |replay| */
@@ -282,6 +290,7 @@ struct ringd_proxy {
      * app_queue.prev, gets the next one (px_ex_app_dispatch). */
     struct list app_queue;
     size_t app_pending;
+    size_t app_held; /* what they may hold together (PROXY_PENDING_BYTES_MAX) */
     struct px_ex *waiting;
     struct list dead;      /* peer clients closed, freed by the next sweep */
     struct px_ex *free_ex; /* finished exchanges for reuse (wait_next links them) */

@@ -79,11 +79,14 @@ void px_prometheus(void *ctx, struct sbuf *b)
     prom_one(b, "ringd_proxy_app_pending", "gauge",
              "Requests waiting for a connection to the local app (every one is busy).",
              px->app_pending);
+    prom_one(b, "ringd_proxy_app_pending_bytes", "gauge",
+             "What the requests waiting for the local app may hold together (at most 16 MiB).",
+             px->app_held);
     prom_one(b, "ringd_proxy_app_queued_total", "counter",
              "Requests that waited for a connection to the local app.", m->proxy_app_queued);
     prom_one(b, "ringd_proxy_app_overflows_total", "counter",
-             "Requests answered 503 app_overloaded: every app connection busy and "
-             "--proxy-max-pending waiting.",
+             "Requests answered 503 app_overloaded: every app connection busy and the queue "
+             "full (--proxy-max-pending waiting, or 16 MiB held).",
              m->proxy_app_overflows);
     prom_one(b, "ringd_proxy_requests_abandoned_total", "counter",
              "Requests whose client went away (a reset or close; for a forwarded one, the entry "
