@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "accept_pace.h"
 #include "escape.h"
 #include "admin.h"
 #include "err.h"
@@ -77,6 +78,7 @@ static const char *const phase_names[PHASES] = { "header", "idle", "send" };
 struct ringd_admin {
     struct ringd *d;
     uv_tcp_t listen;
+    struct accept_pace pace;
     struct list conns;
     size_t conn_count;
     uint64_t http_requests;
@@ -857,7 +859,10 @@ static void on_connection(uv_stream_t *server, int status)
 {
     struct ringd_admin *a = server->data;
     struct ringd *d = a->d;
-    struct admin_conn *c = status == 0 ? calloc(1, sizeof(*c)) : NULL;
+    if (status != 0 || accept_pace_wait(&a->pace)) {
+        return;
+    }
+    struct admin_conn *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         return;
     }
@@ -892,6 +897,7 @@ static void on_stopping(void *ctx)
     while (!list_empty(&a->conns)) {
         conn_close(list_entry(a->conns.next, struct admin_conn, link));
     }
+    accept_pace_close(&a->pace);
     ringd_close_handle((uv_handle_t *)&a->listen);
 }
 
@@ -940,6 +946,7 @@ int ringd_admin_start(struct ringd *d, struct ringd_admin **out)
     rv = ringd_bind_sockaddr(d, &d->cfg.admin, &ss);
     uv_tcp_init(d->loop, &a->listen);
     a->listen.data = a;
+    accept_pace_init(d->loop, &a->pace, (uv_stream_t *)&a->listen, on_connection);
     if (rv == 0) {
         rv = uv_tcp_bind(&a->listen, (const struct sockaddr *)&ss, 0);
     }

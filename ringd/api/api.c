@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "accept_pace.h"
 #include "api.h"
 #include "err.h"
 #include "list.h"
@@ -41,8 +42,11 @@
 /* The most output one buffer may hold: one ring() or members() result of a large cluster,
  * which may pass --api-output-max when it is all the connection has queued. */
 #define OUT_BYTES_MAX RINGD_API_OUTPUT_BYTES_MAX
-/* The listen backlog of the socket. */
-#define API_BACKLOG 128
+/* The listen backlog of the socket (the kernel caps it at net.core.somaxconn). A client that
+ * connects to a unix socket whose backlog is full fails at once with EAGAIN (TCP would retry):
+ * with 128, a burst of connections made a third of a real client's non-blocking connects fail,
+ * so the backlog is as deep as the slots. */
+#define API_BACKLOG 1024
 /* Connections open at once (a full listener evicts, see above). With reading stopped at a
  * quarter of --api-output-max, each costs at most about that plus one message. */
 #define API_CONNS_MAX 1024
@@ -76,6 +80,7 @@ struct ringd_api {
     struct sockpath_claim claim; /* the socket file, removed on close only if still ours */
     struct list conns;           /* open connections */
     size_t conn_count;
+    struct accept_pace pace;
     struct ringd_api_counters m;
 };
 
@@ -522,7 +527,7 @@ static void on_sweep(uv_timer_t *t)
 static void on_connection(uv_stream_t *server, int status)
 {
     struct ringd_api *api = server->data;
-    if (status != 0) {
+    if (status != 0 || accept_pace_wait(&api->pace)) {
         return;
     }
     struct api_conn *c = calloc(1, sizeof(*c));
@@ -631,6 +636,7 @@ static void on_stopping(void *ctx)
     if (!uv_is_closing((uv_handle_t *)&api->sweep)) {
         uv_close((uv_handle_t *)&api->sweep, NULL);
     }
+    accept_pace_close(&api->pace);
     if (!uv_is_closing((uv_handle_t *)&api->listen)) {
         uv_close((uv_handle_t *)&api->listen, NULL);
         sockpath_release(&api->claim, api->d->cfg.socket_path);
@@ -677,6 +683,7 @@ int ringd_api_start(struct ringd *d, struct ringd_api **out)
     /* first: on_stopping() closes both */
     uv_timer_init(d->loop, &api->sweep);
     uv_pipe_init(d->loop, &api->listen, 0);
+    accept_pace_init(d->loop, &api->pace, (uv_stream_t *)&api->listen, on_connection);
     api->sweep.data = api;
     api->listen.data = api;
     const struct ringd_node_cbs cbs = {

@@ -25,6 +25,8 @@
 #include <msgpack.h>
 #include <uv.h>
 
+#include "accept_pace.h"
+
 #include "config.h"
 #include "list.h"
 #include "log.h"
@@ -220,6 +222,7 @@ struct ringd {
     uv_check_t check;
     uv_udp_t udp;
     uv_tcp_t peer;
+    struct accept_pace peer_pace; /* the gossip port's accepts (accept_pace.h) */
     uint32_t streams_in_open;
     struct list streams; /* open streams (struct ringd_stream), both directions */
     /* Incoming streams not yet served or handed over, oldest first: the ones evicted when a

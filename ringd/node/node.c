@@ -516,6 +516,7 @@ void ringd_stop(struct ringd *d)
     for (size_t i = 0; i < RING_ARRAY_LEN(own); i++) {
         ringd_close_handle(own[i]);
     }
+    accept_pace_close(&d->peer_pace);
     ringd_envelope_stop(d);
     ringd_keyring_stop(d);
     ringd_stream_close_all(d);

@@ -856,7 +856,7 @@ static void make_room(struct ringd *d, const struct ring_addr *peer)
 static void on_connection(uv_stream_t *server, int status)
 {
     struct ringd *d = server->data;
-    if (status != 0) {
+    if (status != 0 || accept_pace_wait(&d->peer_pace)) {
         return;
     }
     uint64_t deadline_ms = ringd_encrypting(d) ? STREAM_HANDSHAKE_MS : STREAM_IN_TIMEOUT_MS;
@@ -887,6 +887,9 @@ int ringd_stream_listen(struct ringd *d)
         rv = uv_tcp_init(d->loop, &d->peer);
     }
     d->peer.data = d;
+    if (rv == 0) {
+        rv = accept_pace_init(d->loop, &d->peer_pace, (uv_stream_t *)&d->peer, on_connection);
+    }
     if (rv == 0) {
         rv = uv_tcp_bind(&d->peer, (const struct sockaddr *)&ss, 0);
     }

@@ -615,7 +615,7 @@ static void on_connection(uv_stream_t *server, int status)
 {
     struct ringd_proxy *p = server->data;
     struct ringd *d = p->d;
-    if (status != 0 || p->closing) {
+    if (status != 0 || p->closing || accept_pace_wait(&p->pace)) {
         return;
     }
     struct px_client *victim = p->client_count >= PROXY_CLIENTS_MAX ? eviction_victim(p) : NULL;
@@ -948,6 +948,7 @@ int ringd_proxy_start(struct ringd *d, struct ringd_proxy **out)
     }
     uv_tcp_init(d->loop, &p->listen);
     p->listen.data = p;
+    accept_pace_init(d->loop, &p->pace, (uv_stream_t *)&p->listen, on_connection);
     uv_timer_init(d->loop, &p->sweep);
     p->sweep.data = p;
     uv_check_init(d->loop, &p->flush_check);
@@ -996,6 +997,7 @@ static void proxy_close(struct ringd_proxy *p)
         }
         p->waiting = NULL;
         px_app_close_all(p);
+        accept_pace_close(&p->pace);
         ringd_close_handle((uv_handle_t *)&p->listen);
         ringd_close_handle((uv_handle_t *)&p->sweep);
         ringd_close_handle((uv_handle_t *)&p->flush_check);

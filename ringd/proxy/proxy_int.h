@@ -16,6 +16,7 @@
 
 #include <http_parser.h>
 
+#include "accept_pace.h"
 #include "daemon.h"
 #include "httpmsg.h"
 #include "list.h"
@@ -268,6 +269,7 @@ struct ringd_proxy {
     struct ringd_mux *mux; /* the peer connections (mux.c), owned here */
     struct ringd_proxy_counters m;
     uv_tcp_t listen;
+    struct accept_pace pace;
     uv_timer_t sweep;
     /* Socket writes are batched (outq.h). To apps and proxy clients: flushed at the end of
      * the read callback that caused them (a response head and body leave together, without
