@@ -64,15 +64,17 @@ struct httpmsg_header {
     uint32_t value_off, value_len;
 };
 
+/* The small fields first: a reset writes only them, so a head of a few bytes touches one page
+ * of the 19 KB, not three (4,096 proxy clients that sent one byte each held 55 MiB). */
 struct httpmsg {
-    char buf[HTTPMSG_HEAD_BYTES_MAX + HTTPMSG_SLACK_BYTES];
     uint32_t len;
     /* A request's target, or a response's reason phrase, in buf. */
     uint32_t text_off, text_len;
     uint32_t count;
-    struct httpmsg_header h[HTTPMSG_HEADERS_MAX + HTTPMSG_SLACK_HEADERS];
     int in_value; /* the last callback was a header value */
     int error;    /* -EMSGSIZE once over a limit */
+    struct httpmsg_header h[HTTPMSG_HEADERS_MAX + HTTPMSG_SLACK_HEADERS];
+    char buf[HTTPMSG_HEAD_BYTES_MAX + HTTPMSG_SLACK_BYTES];
 };
 
 void httpmsg_reset(struct httpmsg *m);

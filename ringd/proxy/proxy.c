@@ -18,6 +18,9 @@
  */
 #define _GNU_SOURCE /* POLLRDHUP: a client's half-close, seen without reading (px_client_lost) */
 #include <poll.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +84,8 @@ static void client_close(struct px_client *cl)
     struct ringd_proxy *p = cl->p;
     list_remove(&cl->link);
     p->client_count--;
+    p->heads_held -= cl->head_held;
+    cl->head_held = 0;
     struct px_ex *ex = cl->ex;
     cl->ex = NULL;
     if (ex != NULL) {
@@ -202,6 +207,8 @@ void px_client_resume(struct px_client *cl)
     update_reading(cl);
 }
 
+static void account_head(struct px_client *cl);
+
 void px_client_done(struct px_client *cl, int keep)
 {
     struct px_ex *ex = cl->ex;
@@ -223,6 +230,7 @@ void px_client_done(struct px_client *cl, int keep)
         return;
     }
     feed_held(cl);
+    account_head(cl);
     if (!cl->closing && cl->eof && cl->ex == NULL && cl->held_len == 0) {
         close_when_flushed(cl); /* the client half-closed and every request is answered */
     } else if (!cl->closing) {
@@ -485,6 +493,32 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     outq_batch_flush(&p->batch);
 }
 
+/* Counts what TCP client |cl|'s head being read holds now (PROXY_HEADS_HELD_MAX), and past
+ * the bound closes the clients holding the most until within it. */
+static void account_head(struct px_client *cl)
+{
+    struct ringd_proxy *p = cl->p;
+    size_t now = !cl->closing && cl->ex != NULL && cl->head_ms != 0
+                     ? PROXY_HEAD_HELD_BYTES + cl->ex->req.len
+                     : 0;
+    p->heads_held = p->heads_held - cl->head_held + now;
+    cl->head_held = now;
+    while (p->heads_held > PROXY_HEADS_HELD_MAX) {
+        struct px_client *most = NULL;
+        for (struct list *it = p->clients.next; it != &p->clients; it = it->next) {
+            struct px_client *c = list_entry(it, struct px_client, link);
+            if (most == NULL || c->head_held > most->head_held) {
+                most = c;
+            }
+        }
+        if (most == NULL || most->head_held == 0) {
+            return;
+        }
+        p->m.proxy_client_head_overflows++;
+        client_close(most);
+    }
+}
+
 static void client_read(struct px_client *cl, ssize_t nread, const uv_buf_t *buf)
 {
     if (nread == 0) {
@@ -516,6 +550,7 @@ static void client_read(struct px_client *cl, ssize_t nread, const uv_buf_t *buf
         return;
     }
     client_feed(cl, buf->base, (size_t)nread);
+    account_head(cl);
 }
 
 static void on_client_out_done(struct outq *q, int status)
@@ -752,6 +787,24 @@ static void bound_unread(struct ringd_proxy *p)
     }
 }
 
+/* glibc keeps what a burst freed: pages in the middle of its heap stay resident, so 4,096
+ * clients holding request heads, once gone, left ringd at 62-75 MiB over rounds. Once a burst
+ * of PROXY_BURST_CLIENTS or more clients (or requests waiting for the app) has fallen to half,
+ * malloc_trim() returns the free pages (a few milliseconds, once per burst). */
+static void give_back_memory(struct ringd_proxy *p)
+{
+    size_t now = p->client_count + p->app_pending;
+    if (now > p->clients_peak) {
+        p->clients_peak = now;
+    }
+    if (p->clients_peak >= PROXY_BURST_CLIENTS && now < p->clients_peak / 2) {
+        p->clients_peak = now;
+#ifdef __GLIBC__
+        malloc_trim(0);
+#endif
+    }
+}
+
 static void on_sweep(uv_timer_t *t)
 {
     struct ringd_proxy *p = t->data;
@@ -773,6 +826,7 @@ static void on_sweep(uv_timer_t *t)
     }
     px_app_sweep(p, now);
     ringd_mux_sweep(p->mux, now);
+    give_back_memory(p);
 }
 
 static void on_ring_rebuilt(void *ctx, const struct ringd_ring *old, int changed)

@@ -37,6 +37,15 @@
  * stalled readers cost at most this much however many they are (each holds up to about
  * PROXY_QUEUE_HIGH_BYTES before its upstream stops). Checked every loop iteration. */
 #define PROXY_UNREAD_TOTAL_MAX (24u << 20)
+/* What the TCP clients still sending a request head hold together: its bytes so far and
+ * PROXY_HEAD_HELD_BYTES for the exchange begun at its first byte. Past it, the client holding
+ * the most is closed (and counted), so slow heads cost at most this much however many they
+ * are: 4,096 clients each 16 KB into a head held 129 MiB. */
+#define PROXY_HEADS_HELD_MAX  (16u << 20)
+#define PROXY_HEAD_HELD_BYTES (8u << 10)
+/* After a burst of at least this many clients has fallen to half, the memory it freed goes
+ * back to the system (give_back_memory() in proxy.c). */
+#define PROXY_BURST_CLIENTS 256
 /* An idle keep-alive connection to the app is closed after this long (below the usual 60+ s
  * of app servers, so the proxy, not the app, closes it: no reuse race). */
 #define PROXY_APP_IDLE_MS 30000
@@ -113,12 +122,13 @@ struct px_client {
     struct px_ex *ex; /* the request being served: one at a time, so answers stay in order */
     char *held;       /* bytes read past a complete request (pipelined), parsed after it */
     size_t held_len;
-    size_t owed; /* peer clients: bytes to acknowledge once the upstream drains */
-    int paused;  /* reading stopped: the upstream is full */
-    int waiting; /* a request is being answered: what arrives meanwhile is held */
-    int reading; /* TCP clients: uv_read_start is in effect */
-    int eof;     /* TCP clients: the client sent everything (half-close) */
-    int spoke;   /* TCP clients: the client has sent a byte (read, or seen waiting unread) */
+    size_t owed;      /* peer clients: bytes to acknowledge once the upstream drains */
+    int paused;       /* reading stopped: the upstream is full */
+    int waiting;      /* a request is being answered: what arrives meanwhile is held */
+    int reading;      /* TCP clients: uv_read_start is in effect */
+    int eof;          /* TCP clients: the client sent everything (half-close) */
+    int spoke;        /* TCP clients: the client has sent a byte (read, or seen waiting unread) */
+    size_t head_held; /* TCP clients: what its head being read counts in ringd_proxy.heads_held */
     int closing, close_when_flushed, failed_parse;
     int feeding;                  /* inside client_feed (its parser must not be re-entered) */
     int feeding_held, feed_again; /* inside feed_held; an answer asked it for more meanwhile */
@@ -234,14 +244,15 @@ struct ringd_proxy_counters {
     uint64_t proxy_latency[PROXY_PATHS][RINGD_PROXY_LATENCY_BUCKETS];
     uint64_t proxy_latency_sum_us[PROXY_PATHS];
     uint64_t proxy_errors[PROXY_ERRORS];
-    uint64_t proxy_retries;            /* re-attempts after an owner failed */
-    uint64_t proxy_restart_waits;      /* requests that waited for a restarting owner */
-    uint64_t proxy_reroutes;           /* re-attempts that went to a different owner */
-    uint64_t proxy_reforwards;         /* requests from a peer passed on: the key was not ours */
-    uint64_t proxy_clients;            /* client connections accepted */
-    uint64_t proxy_client_evictions;   /* TCP clients closed for a new one: every slot taken */
-    uint64_t proxy_client_overflows;   /* TCP clients closed: PROXY_UNREAD_TOTAL_MAX passed */
-    uint64_t proxy_client_timeouts[2]; /* TCP clients closed: head (--header-timeout), idle */
+    uint64_t proxy_retries;               /* re-attempts after an owner failed */
+    uint64_t proxy_restart_waits;         /* requests that waited for a restarting owner */
+    uint64_t proxy_reroutes;              /* re-attempts that went to a different owner */
+    uint64_t proxy_reforwards;            /* requests from a peer passed on: the key was not ours */
+    uint64_t proxy_clients;               /* client connections accepted */
+    uint64_t proxy_client_evictions;      /* TCP clients closed for a new one: every slot taken */
+    uint64_t proxy_client_overflows;      /* TCP clients closed: PROXY_UNREAD_TOTAL_MAX passed */
+    uint64_t proxy_client_head_overflows; /* ... PROXY_HEADS_HELD_MAX passed */
+    uint64_t proxy_client_timeouts[2];    /* TCP clients closed: head (--header-timeout), idle */
     uint64_t proxy_app_connects;
     uint64_t proxy_app_unsolicited; /* app connections closed: bytes came, no request out */
     uint64_t proxy_app_queued;      /* requests that waited for an app connection */
@@ -284,6 +295,8 @@ struct ringd_proxy {
     struct list clients;
     size_t client_count;
     size_t unread_total;    /* the TCP clients' queued answer bytes (outq.total) */
+    size_t heads_held;      /* what their heads being read hold (PROXY_HEADS_HELD_MAX) */
+    size_t clients_peak;    /* the most clients (and waiters) since memory was last given back */
     size_t restart_waiting; /* exchanges waiting for a restarting owner (restart_wait) */
     struct list apps;
     struct px_app *idle_apps;

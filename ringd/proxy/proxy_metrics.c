@@ -63,6 +63,10 @@ void px_prometheus(void *ctx, struct sbuf *b)
              "TCP clients closed because the answers waiting for slow readers passed 24 MiB "
              "(the one with the most waiting first).",
              m->proxy_client_overflows);
+    prom_one(b, "ringd_proxy_client_head_overflows_total", "counter",
+             "TCP clients closed because the request heads being read passed 16 MiB together "
+             "(the one holding the most first).",
+             m->proxy_client_head_overflows);
     prom_family(b, "ringd_proxy_client_timeouts_total", "counter",
                 "Proxy client connections closed at a deadline, by phase: header (a request head "
                 "not whole within --header-timeout), idle (--idle-timeout).");
