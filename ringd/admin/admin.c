@@ -819,20 +819,25 @@ static uint64_t conn_since(const struct admin_conn *c)
 }
 
 /* The connection to close for a new one when every slot is taken, by what has been read from
- * each: one whose client never spoke first, then the one that has kept its slot longest
- * without doing its part (conn_since(); of equals the one accepted first, the list running
- * newest first), so a probe that just arrived is never the one while older connections hold
- * slots, and clients that ask and never read cannot hold every slot. A preStop hook waiting
- * for the drain goes last. */
+ * each (eviction_rank(), higher first): one whose client never spoke, then one in a request
+ * head (a flood of single bytes goes before idle keep-alive clients), then the others; among
+ * equals the one that has kept its slot longest without doing its part (conn_since(); then
+ * the one accepted first, the list running newest first), so a probe that just arrived is
+ * never the one while older connections hold slots, and clients that ask and never read cannot
+ * hold every slot. A preStop hook waiting for the drain goes last. */
+static int eviction_rank(const struct admin_conn *c)
+{
+    return c->waiting ? 0 : !c->spoke ? 3 : c->phase == PHASE_HEAD ? 2 : 1;
+}
+
 static struct admin_conn *pick_victim(struct ringd_admin *a)
 {
     struct admin_conn *victim = NULL;
     for (struct list *it = a->conns.next; it != &a->conns; it = it->next) {
         struct admin_conn *c = list_entry(it, struct admin_conn, link);
-        if (victim == NULL || c->waiting < victim->waiting ||
-            (c->waiting == victim->waiting &&
-             (!c->spoke > !victim->spoke ||
-              (c->spoke == victim->spoke && conn_since(c) <= conn_since(victim))))) {
+        int rank = eviction_rank(c);
+        if (victim == NULL || rank > eviction_rank(victim) ||
+            (rank == eviction_rank(victim) && conn_since(c) <= conn_since(victim))) {
             victim = c;
         }
     }

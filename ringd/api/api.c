@@ -50,6 +50,11 @@
 /* Connections open at once (a full listener evicts, see above). With reading stopped at a
  * quarter of --api-output-max, each costs at most about that plus one message. */
 #define API_CONNS_MAX 1024
+/* New connections admitted past API_CONNS_MAX while none open has never said a word: a
+ * connection that has spoken is closed only for one that speaks, not for one more idle
+ * stranger (1,023 watchers and the app's connection: a stranger that connected and said
+ * nothing closed the app's). */
+#define API_PROBATION_MAX 64
 /* Deadlines are checked this often. */
 #define API_SWEEP_MS 200
 
@@ -68,6 +73,7 @@ struct api_conn {
     int leave_after_write;
     int close_after_write; /* framing broke: send the error, then close */
     int spoke;             /* the client has sent a byte (read, or seen waiting unread) */
+    int probation;         /* admitted past API_CONNS_MAX, and silent since */
     uint64_t active_ms;    /* last request answered, or accepted (uv_now) */
     uint64_t msg_ms;       /* the first byte of the message being read arrived; 0: none */
     uint64_t write_ms;     /* the write on the wire started */
@@ -80,6 +86,7 @@ struct ringd_api {
     struct sockpath_claim claim; /* the socket file, removed on close only if still ours */
     struct list conns;           /* open connections */
     size_t conn_count;
+    size_t probation_count; /* connections on probation (API_PROBATION_MAX) */
     struct accept_pace pace;
     struct ringd_api_counters m;
 };
@@ -177,6 +184,10 @@ static void conn_close(struct api_conn *c)
     struct ringd_api *api = c->api;
     list_remove(&c->link);
     api->conn_count--;
+    if (c->probation) {
+        c->probation = 0;
+        api->probation_count--;
+    }
     uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
 }
 
@@ -194,6 +205,7 @@ static size_t out_low(const struct api_conn *c)
 
 static void flush(struct api_conn *c);
 static void process(struct api_conn *c);
+static void end_probation(struct api_conn *c);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
@@ -429,16 +441,20 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread > 0 && c->msg_ms == 0) {
         c->msg_ms = uv_now(c->api->d->loop); /* a message may begin here: process() decides */
     }
-    c->spoke |= nread > 0;
+    if (nread > 0 && !c->spoke) {
+        c->spoke = 1;
+        end_probation(c);
+    }
     rpc_reader_commit(c->reader, (size_t)nread);
     process(c);
 }
 
 /* How readily |c| gives its slot to a new connection (higher first), and since when it has
- * been in that state (|*since|, older first): 4 its client never sent a byte (an idle flood's,
- * never the connection of an app that asked before); 3 idle or stuck mid-message; 2 waiting
- * for the client to take its answers (a client that asks and never reads); 1 a watcher, which
- * is idle by design and closed last. */
+ * been in that state (|*since|, older first): 5 its client never sent a byte (an idle flood's,
+ * never the connection of an app that asked before); 4 stuck mid-message (a flood of single
+ * bytes goes before idle connections that were answered); 3 idle; 2 waiting for the client to
+ * take its answers (a client that asks and never reads); 1 a watcher, which is idle by design
+ * and closed last. */
 static int eviction_rank(const struct api_conn *c, uint64_t *since)
 {
     if (c->watching) {
@@ -449,20 +465,27 @@ static int eviction_rank(const struct api_conn *c, uint64_t *since)
         *since = c->write_ms;
         return 2;
     }
+    if (!c->spoke) {
+        *since = c->active_ms;
+        return 5;
+    }
     *since = c->msg_ms != 0 ? c->msg_ms : c->active_ms;
-    return c->spoke ? 3 : 4;
+    return c->msg_ms != 0 ? 4 : 3;
 }
 
 /* The connection a new one replaces when every slot is taken: the highest rank, and in it the
  * one in its state the longest (of equals the one accepted first: the list runs newest
  * first). */
-static struct api_conn *pick_victim(struct ringd_api *api)
+static struct api_conn *pick_victim(struct ringd_api *api, const struct api_conn *spare)
 {
     struct api_conn *victim = NULL;
     int victim_rank = 0;
     uint64_t victim_since = 0;
     for (struct list *it = api->conns.next; it != &api->conns; it = it->next) {
         struct api_conn *c = list_entry(it, struct api_conn, link);
+        if (c == spare) {
+            continue;
+        }
         uint64_t since = 0;
         int rank = eviction_rank(c, &since);
         if (rank > victim_rank || (rank == victim_rank && since <= victim_since)) {
@@ -474,19 +497,47 @@ static struct api_conn *pick_victim(struct ringd_api *api)
     return victim;
 }
 
-/* pick_victim(), but a client whose request waits unread in its socket has spoken (unread.h:
- * a client accepted in the same burst as a flood): it is marked so and another is picked.
- * Each connection is looked at in the kernel once at most. */
-static struct api_conn *eviction_victim(struct ringd_api *api)
+static void leave_probation(struct api_conn *c)
+{
+    if (c->probation) {
+        c->probation = 0;
+        c->api->probation_count--;
+    }
+}
+
+/* pick_victim() of those but |spare|, but a client whose request waits unread in its socket
+ * has spoken (unread.h: a client accepted in the same burst as a flood): it is marked so and
+ * another is picked. Each connection is looked at in the kernel once at most. */
+static struct api_conn *eviction_victim(struct ringd_api *api, const struct api_conn *spare)
 {
     for (;;) {
-        struct api_conn *victim = pick_victim(api);
+        struct api_conn *victim = pick_victim(api, spare);
         uv_os_fd_t fd;
         if (victim == NULL || victim->spoke ||
             uv_fileno((const uv_handle_t *)&victim->pipe, &fd) != 0 || !ringd_has_unread(fd)) {
             return victim;
         }
         victim->spoke = 1;
+        leave_probation(victim); /* its caller closes one: the count is right again then */
+    }
+}
+
+/* |c|'s client has spoken: a connection on probation takes its place among the others, and
+ * when that passes API_CONNS_MAX another goes (one that never spoke first). */
+static void end_probation(struct api_conn *c)
+{
+    struct ringd_api *api = c->api;
+    if (!c->probation) {
+        return;
+    }
+    leave_probation(c);
+    while (api->conn_count > API_CONNS_MAX + api->probation_count) {
+        struct api_conn *victim = eviction_victim(api, c);
+        if (victim == NULL) {
+            return;
+        }
+        api->m.evictions++;
+        conn_close(victim);
     }
 }
 
@@ -524,6 +575,25 @@ static void on_sweep(uv_timer_t *t)
     }
 }
 
+/* Past API_CONNS_MAX with new connection |c| open: one that never spoke is closed; when every
+ * one has spoken, |c| waits on probation if it has not spoken either (end_probation()), else
+ * the one eviction_rank() ranks first goes. Probation holds only connections that never spoke,
+ * so when it is full one of them goes. */
+static void make_room(struct ringd_api *api, struct api_conn *c)
+{
+    while (!c->closing && api->conn_count > API_CONNS_MAX + api->probation_count) {
+        struct api_conn *victim = eviction_victim(api, c);
+        if (victim != NULL && victim->spoke && !c->spoke && !c->probation &&
+            api->probation_count < API_PROBATION_MAX) {
+            c->probation = 1;
+            api->probation_count++;
+            continue;
+        }
+        api->m.evictions++;
+        conn_close(victim != NULL ? victim : c);
+    }
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     struct ringd_api *api = server->data;
@@ -541,16 +611,17 @@ static void on_connection(uv_stream_t *server, int status)
     rpc_buf_init(&c->out, NULL, OUT_BYTES_MAX);
     rpc_buf_init(&c->wbuf, NULL, OUT_BYTES_MAX);
     c->active_ms = uv_now(api->d->loop);
-    struct api_conn *victim = api->conn_count >= API_CONNS_MAX ? eviction_victim(api) : NULL;
-    if (victim != NULL) {
-        api->m.evictions++;
-        conn_close(victim);
-    }
     list_push(&api->conns, &c->link);
     api->conn_count++;
     api->m.connections++;
-    if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0 || api->conn_count > API_CONNS_MAX ||
-        rpc_reader_new(&c->reader, NULL, NULL) != 0 ||
+    uv_os_fd_t fd;
+    if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0) {
+        conn_close(c);
+        return;
+    }
+    c->spoke = uv_fileno((const uv_handle_t *)&c->pipe, &fd) == 0 && ringd_has_unread(fd);
+    make_room(api, c);
+    if (c->closing || rpc_reader_new(&c->reader, NULL, NULL) != 0 ||
         uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) != 0) {
         conn_close(c);
     }
@@ -668,7 +739,7 @@ static int claim_path(struct ringd_api *api, const char *path)
 
 uint32_t ringd_api_fds_max(void)
 {
-    return API_CONNS_MAX + 1;
+    return API_CONNS_MAX + API_PROBATION_MAX + 1;
 }
 
 int ringd_api_start(struct ringd *d, struct ringd_api **out)

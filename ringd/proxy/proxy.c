@@ -591,11 +591,12 @@ static void free_handle(uv_handle_t *h)
     free(h);
 }
 
-/* How readily TCP client |cl| gives its slot to a new one: 3 its client never sent a byte (an
- * idle flood's, never a keep-alive client's that asked before); 2 idle or reading a request
- * head (since |*since|); 1 still sending a request body, or leaving its answer unread; 0 never
- * (its request is whole and waits on the app or a peer, bounded by --request-timeout, or it
- * is a peer's stream). */
+/* How readily TCP client |cl| gives its slot to a new one: 4 its client never sent a byte (an
+ * idle flood's, never a keep-alive client's that asked before); 3 in a request head (a flood
+ * of single bytes goes before the keep-alive clients that were answered); 2 idle between
+ * requests (since |*since|); 1 still sending a request body, or leaving its answer unread; 0
+ * never (its request is whole and waits on the app or a peer, bounded by --request-timeout, or
+ * it is a peer's stream). */
 static int eviction_rank(const struct px_client *cl, uint64_t *since)
 {
     if (cl->is_peer || cl->closing) {
@@ -603,7 +604,7 @@ static int eviction_rank(const struct px_client *cl, uint64_t *since)
     }
     if (cl->ex == NULL || cl->head_ms != 0) {
         *since = cl->head_ms != 0 ? cl->head_ms : cl->active_ms;
-        return cl->spoke ? 2 : 3;
+        return !cl->spoke ? 4 : cl->head_ms != 0 ? 3 : 2;
     }
     *since = cl->ex->start_ms;
     return !cl->ex->req_done || outq_bytes(&cl->out) > 0 ? 1 : 0;

@@ -168,6 +168,17 @@ static void burst(struct flood *fl, int port, const char *path, int more,
     cr_assert(eq(int, kill(pid, SIGCONT), 0));
 }
 
+struct want {
+    const char *name;
+    long long value;
+};
+
+static int metric_at_least(void *arg)
+{
+    const struct want *w = arg;
+    return cluster_metric(0, w->name) >= w->value;
+}
+
 /* ---- admin ------------------------------------------------------------------------------ */
 
 /* Admin's slots (ADMIN_CONNS_MAX) and listen backlog. */
@@ -534,4 +545,99 @@ Test(accept_burst, a_connect_flood_on_the_api_socket_never_holds_the_loop)
     cr_assert(lt(i64, hwm, 64 << 10), "peak RSS %ld KiB", hwm);
     cr_assert(eq(i64, cluster_metric(1, "ringd_suspicions_total"), 0),
               "the other node suspected this one");
+}
+
+/* ---- connections that have spoken outlive those that never do ---------------------------- */
+
+/* watch() as msgid 1: [0, 1, "watch", []]; waits for its answer. */
+static void start_watching(int fd)
+{
+    static const char msg[] = "\x94\x00\x01\xa5watch\x90";
+    cr_assert(eq(sz, (size_t)send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL), sizeof(msg) - 1));
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    cr_assert(eq(int, poll(&p, 1, 5000), 1), "watch() not answered");
+    uint8_t buf[512];
+    cr_assert(gt(i64, (int64_t)recv(fd, buf, sizeof(buf), 0), 0));
+}
+
+/* Every slot but the app's held by watchers (closed last by design): strangers that connect
+ * and say nothing wait on probation, and the app's connection, which has asked before, stays. */
+Test(accept_burst, api_keeps_an_apps_connection_when_watchers_hold_the_other_slots)
+{
+    need_fds(4096);
+    start(NULL);
+    char sock[128];
+    cluster_socket(0, sock, sizeof(sock));
+    int app_fd = unix_connect_wait(sock);
+    send_lookup(app_fd, 1);
+    read_answer(app_fd, 1);
+    struct flood fl = { .count = 0 };
+    for (int i = 0; i < API_SLOTS - 1; i++) {
+        int fd = unix_connect_wait(sock);
+        start_watching(fd);
+        fl.fds[fl.count++] = fd;
+    }
+    /* silent strangers, more than probation holds: each past the first takes the place of the
+     * one before it */
+    for (int i = 0; i < 100; i++) {
+        fl.fds[fl.count++] = unix_connect_wait(sock);
+    }
+    struct want w = { "ringd_api_evictions_total", 99 };
+    cr_assert(ge(int, cluster_wait(metric_at_least, &w, 10000), 0), "%lld evictions",
+              cluster_metric(0, w.name));
+    send_lookup(app_fd, 2);
+    read_answer(app_fd, 2);
+    close(app_fd);
+    flood_close(&fl);
+}
+
+/* A flood of connections that send one byte each and stop is stuck mid-message: those go
+ * before an idle connection that was answered. */
+Test(accept_burst, api_keeps_an_apps_idle_connection_through_a_one_byte_flood)
+{
+    need_fds(4096);
+    start(NULL);
+    char sock[128];
+    cluster_socket(0, sock, sizeof(sock));
+    int app_fd = unix_connect_wait(sock);
+    send_lookup(app_fd, 1);
+    read_answer(app_fd, 1);
+    struct flood fl = { .count = 0 };
+    for (int i = 0; i < API_SLOTS + 200; i++) {
+        int fd = unix_connect_wait(sock);
+        cr_assert(eq(i64, (int64_t)send(fd, "\x94", 1, MSG_NOSIGNAL), 1));
+        fl.fds[fl.count++] = fd;
+    }
+    int sync_fd = unix_connect_wait(sock);
+    send_lookup(sync_fd, 9);
+    read_answer(sync_fd, 9);
+    close(sync_fd);
+    cr_assert(ge(i64, cluster_metric(0, "ringd_api_evictions_total"), 200));
+    send_lookup(app_fd, 2);
+    read_answer(app_fd, 2);
+    close(app_fd);
+    flood_close(&fl);
+}
+
+Test(accept_burst, proxy_keeps_a_clients_idle_connection_through_a_one_byte_flood, .timeout = 120)
+{
+    need_fds(16384);
+    start_with_proxy();
+    int port = cluster_proxy_port(0);
+    struct httpc *client = httpc_connect(port);
+    cr_assert(ne(ptr, client, NULL));
+    send_proxied(client);
+    read_200(client);
+    struct flood fl = { .count = 0 };
+    flood_add_all(&fl, port, NULL, PROXY_SLOTS + 200);
+    for (int i = 0; i < fl.count; i++) {
+        cr_assert(eq(i64, (int64_t)send(fl.fds[i], "G", 1, MSG_NOSIGNAL), 1));
+    }
+    struct want w = { "ringd_proxy_client_evictions_total", 100 };
+    cr_assert(ge(int, cluster_wait(metric_at_least, &w, 20000), 0), "%lld evictions",
+              cluster_metric(0, w.name));
+    send_proxied(client);
+    read_200(client);
+    httpc_close(client);
+    flood_close(&fl);
 }
