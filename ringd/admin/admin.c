@@ -21,6 +21,7 @@
 
 #include "accept_pace.h"
 #include "escape.h"
+#include "evict_log.h"
 #include "admin.h"
 #include "err.h"
 #include "http.h"
@@ -83,6 +84,7 @@ struct ringd_admin {
     size_t conn_count;
     uint64_t http_requests;
     uint64_t evictions;
+    struct evict_log evict_log;
     uint64_t timeouts[PHASES];
 };
 
@@ -882,6 +884,7 @@ static void on_connection(uv_stream_t *server, int status)
     struct admin_conn *victim = a->conn_count >= ADMIN_CONNS_MAX ? eviction_victim(a) : NULL;
     if (victim != NULL) {
         a->evictions++;
+        evict_log_note(d, &a->evict_log, "admin");
         conn_close(victim);
     }
     c->allow = ADMIN_ALLOW;

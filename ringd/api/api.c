@@ -32,6 +32,7 @@
 
 #include "accept_pace.h"
 #include "api.h"
+#include "evict_log.h"
 #include "err.h"
 #include "list.h"
 #include "ring/error.h"
@@ -87,6 +88,7 @@ struct ringd_api {
     struct list conns;           /* open connections */
     size_t conn_count;
     size_t probation_count; /* connections on probation (API_PROBATION_MAX) */
+    struct evict_log evict_log;
     struct accept_pace pace;
     struct ringd_api_counters m;
 };
@@ -537,6 +539,7 @@ static void end_probation(struct api_conn *c)
             return;
         }
         api->m.evictions++;
+        evict_log_note(api->d, &api->evict_log, "api");
         conn_close(victim);
     }
 }
@@ -590,6 +593,7 @@ static void make_room(struct ringd_api *api, struct api_conn *c)
             continue;
         }
         api->m.evictions++;
+        evict_log_note(api->d, &api->evict_log, "api");
         conn_close(victim != NULL ? victim : c);
     }
 }

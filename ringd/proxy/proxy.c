@@ -657,6 +657,7 @@ static void on_connection(uv_stream_t *server, int status)
     struct px_client *victim = p->client_count >= PROXY_CLIENTS_MAX ? eviction_victim(p) : NULL;
     if (victim != NULL) {
         p->m.proxy_client_evictions++;
+        evict_log_note(d, &p->evict_log, "proxy");
         client_close(victim);
     }
     struct px_client *cl = p->client_count < PROXY_CLIENTS_MAX ? client_new(p, 0) : NULL;

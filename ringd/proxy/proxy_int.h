@@ -18,6 +18,7 @@
 
 #include "accept_pace.h"
 #include "daemon.h"
+#include "evict_log.h"
 #include "httpmsg.h"
 #include "list.h"
 #include "mux.h"
@@ -281,6 +282,7 @@ struct ringd_proxy {
     struct ringd_proxy_counters m;
     uv_tcp_t listen;
     struct accept_pace pace;
+    struct evict_log evict_log;
     uv_timer_t sweep;
     /* Socket writes are batched (outq.h). To apps and proxy clients: flushed at the end of
      * the read callback that caused them (a response head and body leave together, without

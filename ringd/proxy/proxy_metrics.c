@@ -59,6 +59,9 @@ void px_prometheus(void *ctx, struct sbuf *b)
     prom_one(b, "ringd_proxy_client_evictions_total", "counter",
              "Proxy client connections closed to make room for a new one (every slot taken).",
              m->proxy_client_evictions);
+    prom_one(b, "ringd_proxy_client_connections", "gauge",
+             "Open proxy client connections (at most 4,096), forwarded streams included.",
+             px->client_count);
     prom_one(b, "ringd_proxy_client_overflows_total", "counter",
              "TCP clients closed because the answers waiting for slow readers passed 24 MiB "
              "(the one with the most waiting first).",

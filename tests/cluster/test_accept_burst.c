@@ -208,6 +208,12 @@ Test(accept_burst, admin_answers_a_probe_whose_request_waits_behind_a_flood)
     cr_assert(eq(int, r->status, 200));
     cr_assert(gt(i64, cluster_metric(0, "ringd_admin_evictions_total"), ADMIN_SLOTS),
               "the burst must have evicted");
+    /* said in the log too, once per 10 s at most */
+    char cmd[512], out[256];
+    snprintf(cmd, sizeof(cmd), "grep -c 'msg=connections_evicted listener=admin' '%s/n0.log'",
+             cl.dir);
+    cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 0), "no eviction logged");
+    cr_assert(eq(int, atoi(out), 1), "%s lines for one burst", out);
     free(r);
     httpc_close(probe);
     flood_close(&fl);

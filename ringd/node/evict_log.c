@@ -1,0 +1,20 @@
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "daemon.h"
+#include "evict_log.h"
+
+void evict_log_note(struct ringd *d, struct evict_log *l, const char *listener)
+{
+    uint64_t now = uv_now(d->loop);
+    l->unlogged++;
+    if (l->logged_ms != 0 && now - l->logged_ms < EVICT_LOG_INTERVAL_MS) {
+        return;
+    }
+    char n[24];
+    snprintf(n, sizeof(n), "%" PRIu64, l->unlogged);
+    ringd_log(&d->log, RINGD_LOG_WARN, "connections_evicted", "listener", listener, "evicted", n,
+              "why", "every slot taken: more clients than slots, or a flood", NULL);
+    l->logged_ms = now;
+    l->unlogged = 0;
+}

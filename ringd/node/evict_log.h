@@ -1,0 +1,25 @@
+/*
+ * evict_log: a full listener's evictions in the log, at most one line per listener every
+ * EVICT_LOG_INTERVAL_MS, with how many connections it closed since the line before. Each is
+ * counted in the listener's ringd_*_evictions_total already; without a line, 130,000 evictions
+ * of a flood left nothing in the log, while the gossip port's refusals are logged.
+ */
+#ifndef RINGD_EVICT_LOG_H
+#define RINGD_EVICT_LOG_H
+
+#include <stdint.h>
+
+#define EVICT_LOG_INTERVAL_MS 10000
+
+struct ringd;
+
+struct evict_log {
+    uint64_t logged_ms; /* the last line (uv_now), 0: none yet */
+    uint64_t unlogged;  /* evictions since */
+};
+
+/* One eviction by |listener| ("admin", "api", "proxy"): logged now, or counted for the next
+ * line. */
+void evict_log_note(struct ringd *d, struct evict_log *l, const char *listener);
+
+#endif
