@@ -18,9 +18,6 @@
  */
 #define _GNU_SOURCE /* POLLRDHUP: a client's half-close, seen without reading (px_client_lost) */
 #include <poll.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -789,24 +786,6 @@ static void bound_unread(struct ringd_proxy *p)
     }
 }
 
-/* glibc keeps what a burst freed: pages in the middle of its heap stay resident, so 4,096
- * clients holding request heads, once gone, left ringd at 62-75 MiB over rounds. Once a burst
- * of PROXY_BURST_CLIENTS or more clients (or requests waiting for the app) has fallen to half,
- * malloc_trim() returns the free pages (a few milliseconds, once per burst). */
-static void give_back_memory(struct ringd_proxy *p)
-{
-    size_t now = p->client_count + p->app_pending;
-    if (now > p->clients_peak) {
-        p->clients_peak = now;
-    }
-    if (p->clients_peak >= PROXY_BURST_CLIENTS && now < p->clients_peak / 2) {
-        p->clients_peak = now;
-#ifdef __GLIBC__
-        malloc_trim(0);
-#endif
-    }
-}
-
 static void on_sweep(uv_timer_t *t)
 {
     struct ringd_proxy *p = t->data;
@@ -828,7 +807,6 @@ static void on_sweep(uv_timer_t *t)
     }
     px_app_sweep(p, now);
     ringd_mux_sweep(p->mux, now);
-    give_back_memory(p);
 }
 
 static void on_ring_rebuilt(void *ctx, const struct ringd_ring *old, int changed)

@@ -44,9 +44,6 @@
  * are: 4,096 clients each 16 KB into a head held 129 MiB. */
 #define PROXY_HEADS_HELD_MAX  (16u << 20)
 #define PROXY_HEAD_HELD_BYTES (8u << 10)
-/* After a burst of at least this many clients has fallen to half, the memory it freed goes
- * back to the system (give_back_memory() in proxy.c). */
-#define PROXY_BURST_CLIENTS 256
 /* An idle keep-alive connection to the app is closed after this long (below the usual 60+ s
  * of app servers, so the proxy, not the app, closes it: no reuse race). */
 #define PROXY_APP_IDLE_MS 30000
@@ -298,7 +295,6 @@ struct ringd_proxy {
     size_t client_count;
     size_t unread_total;    /* the TCP clients' queued answer bytes (outq.total) */
     size_t heads_held;      /* what their heads being read hold (PROXY_HEADS_HELD_MAX) */
-    size_t clients_peak;    /* the most clients (and waiters) since memory was last given back */
     size_t restart_waiting; /* exchanges waiting for a restarting owner (restart_wait) */
     struct list apps;
     struct px_app *idle_apps;
