@@ -399,11 +399,15 @@ void px_ex_parsed(struct px_ex *ex)
 static size_t app_held_max(const struct px_ex *ex)
 {
     const http_parser *hp = &ex->cl->parser;
-    uint64_t bytes = ex->replay.len;
+    uint64_t body = 0;
     if (!ex->req_done) {
-        bytes += ex->chunked_up || !(hp->flags & F_CONTENTLENGTH) ? PROXY_REPLAY_BYTES_MAX
-                                                                  : hp->content_length;
+        /* a Content-Length may be up to 2^64 - 2: capped before it is added */
+        body = ex->chunked_up || !(hp->flags & F_CONTENTLENGTH) ||
+                       hp->content_length > PROXY_REPLAY_BYTES_MAX
+                   ? PROXY_REPLAY_BYTES_MAX
+                   : hp->content_length;
     }
+    uint64_t bytes = ex->replay.len + body;
     return PROXY_WAITER_BYTES +
            (size_t)(bytes < PROXY_REPLAY_BYTES_MAX ? bytes : PROXY_REPLAY_BYTES_MAX);
 }
