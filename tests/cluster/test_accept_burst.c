@@ -657,3 +657,40 @@ Test(accept_burst, proxy_keeps_a_clients_idle_connection_through_a_one_byte_floo
     httpc_close(client);
     flood_close(&fl);
 }
+
+/* Clients 16 KB into request heads that never end hold what the proxy read of them: all
+ * together at most PROXY_HEADS_HELD_MAX (16 MiB), the largest closed first (4,096 of them held
+ * 129 MiB before), while a real request is answered. */
+Test(accept_burst, proxy_clients_in_endless_heads_cost_bounded_memory, .timeout = 120)
+{
+    need_fds(4096);
+    start_with_proxy();
+    int port = cluster_proxy_port(0);
+    static char head[16500];
+    int n = snprintf(head, sizeof(head), "GET / HTTP/1.1\r\nHost: x\r\nX-Ring-Key: k\r\nX-Pad: ");
+    memset(head + n, 'a', 16000);
+    size_t head_len = (size_t)n + 16000;
+    struct flood fl = { .count = 0 };
+    flood_add_all(&fl, port, NULL, 1100);
+    for (int i = 0; i < fl.count; i++) {
+        (void)send(fl.fds[i], head, head_len, MSG_NOSIGNAL);
+    }
+    /* all read: a later connection's request is answered only after they were accepted, and
+     * the heads' bytes are read as they arrive */
+    struct want w = { "ringd_proxy_client_head_overflows_total", 1 };
+    cr_assert(ge(int, cluster_wait(metric_at_least, &w, 20000), 0),
+              "1,100 heads of 16 KB pass 16 MiB: some must have been closed");
+    struct httpc *client = httpc_connect(port);
+    cr_assert(ne(ptr, client, NULL));
+    send_proxied(client);
+    read_200(client);
+    httpc_close(client);
+    long hwm = vm_hwm_kib(cl.pids[0]);
+    fprintf(stderr,
+            "accept_burst: 1,100 endless proxy heads of 16 KB: %lld closed, peak RSS %ld KiB\n",
+            cluster_metric(0, w.name), hwm);
+#if !defined(__SANITIZE_ADDRESS__) /* ASan keeps freed memory in its quarantine */
+    cr_assert(lt(i64, hwm, 32 << 10), "peak RSS %ld KiB", hwm);
+#endif
+    flood_close(&fl);
+}

@@ -193,22 +193,6 @@ Test(slow_clients, idle_and_slow_floods_on_the_proxy_never_lock_a_client_out)
               "the flood filled the proxy's slots, so some must have been evicted");
 }
 
-/* Clients 16 KB into request heads that never end hold what the proxy read of them: all
- * together at most PROXY_HEADS_HELD_MAX (16 MiB), the largest closed first (4,096 of them held
- * 129 MiB before; the 1,100 here about 33). */
-Test(slow_clients, proxy_clients_in_endless_heads_cost_bounded_memory)
-{
-    need_python_msgpack();
-    if (raise_fds(FDS_WANT) != 0) {
-        cr_skip_test("RLIMIT_NOFILE's hard limit is under %d", FDS_WANT);
-    }
-    char port[16];
-    start_with_proxy(port, sizeof(port));
-    attack("proxy-heads", port);
-    cr_assert(gt(i64, cluster_metric(0, "ringd_proxy_client_head_overflows_total"), 0),
-              "1,100 heads of 16 KB pass 16 MiB: some must have been closed");
-}
-
 /* Clients that ask for large answers and never read hold what the proxy read for them: all
  * together at most PROXY_UNREAD_TOTAL_MAX (24 MiB), the largest closed first. */
 Test(slow_clients, proxy_clients_that_never_read_cost_bounded_memory)

@@ -16,9 +16,6 @@ that must still be served while the attack runs. Run by tests/cluster/test_slow_
   slow_clients.py proxy-flood PORT PID   4,200 idle and 100 trickling connections on the proxy
                                           port while a real request is sent every 100 ms: each
                                           must answer 200 within 1 s
-  slow_clients.py proxy-heads PORT PID   1,100 connections 16 KB into a head that never ends,
-                                          while a real request is sent every 100 ms: each must
-                                          answer 200 within 1 s (and ringd's memory stay bounded)
   slow_clients.py proxy-noread PORT PID  300 clients ask for 4 MiB each and never read, while a
                                           real request is sent every 100 ms: each must answer
                                           200 within 1 s (and ringd's memory stay bounded)
@@ -343,28 +340,6 @@ def proxy_flood(port):
     return failures[0] if failures else None
 
 
-def proxy_heads(port):
-    """1,100 connections each 16 KB into a request head that never ends (26 MB together with
-    what each exchange costs), while a real request is sent every 100 ms: the heads together
-    are bounded, the largest closed first."""
-    raise_fd_limit(4096)
-    head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Ring-Key: k\r\nX-Pad: " + b"a" * 16000
-    held = []
-    for _ in range(1100):
-        s = socket.create_connection(("127.0.0.1", port), timeout=2)
-        s.setblocking(False)
-        try:
-            s.send(head)
-        except OSError:
-            pass
-        held.append(s)
-    probes, worst, failures = run_probes(port, "/", "X-Ring-Key: user:42\r\n", [])
-    closed = close_counting(held)
-    print("proxy-heads: 1100 heads of 16 KB; %d closed by ringd; %d requests, slowest %.3f s"
-          % (closed, probes, worst))
-    return failures[0] if failures else None
-
-
 def proxy_noread(port):
     raise_fd_limit(4096)
     stalled = []
@@ -407,8 +382,6 @@ def main():
         why = proxy_flood(int(target))
     elif attack == "proxy-noread":
         why = proxy_noread(int(target))
-    elif attack == "proxy-heads":
-        why = proxy_heads(int(target))
     else:
         raise SystemExit("unknown attack %r" % attack)
     peak = sampler.stop()
