@@ -820,18 +820,37 @@ static uint64_t conn_since(const struct admin_conn *c)
     return c->phase == PHASE_HEAD ? c->phase_ms : c->heard_ms;
 }
 
+/* A connection silent, or in its head, for less than this is no flood's yet: it may be a probe
+ * whose request is on its way or being read, and is ranked among the others by its age. */
+#define ADMIN_GRACE_MS 200
+
+/* Higher goes first: 4 silent past ADMIN_GRACE_MS; 3 stuck in a head past it (a flood of single
+ * bytes); 2 the others (idle keep-alive, unread answers, fresh), by conn_since(); 1 a request
+ * that has arrived and waits to be read (unread.h: a probe accepted with a flood); 0 a drain
+ * waiter. */
+static int eviction_rank(const struct admin_conn *c)
+{
+    uint64_t now = uv_now(c->a->d->loop);
+    if (c->waiting) {
+        return 0;
+    }
+    if (!c->spoke) {
+        return now - c->heard_ms >= ADMIN_GRACE_MS ? 4 : 2;
+    }
+    if (c->phase == PHASE_HEAD && c->in_len == 0) {
+        return 1;
+    }
+    return c->phase == PHASE_HEAD && now - c->phase_ms >= ADMIN_GRACE_MS ? 3 : 2;
+}
+
 /* The connection to close for a new one when every slot is taken, by what has been read from
  * each (eviction_rank(), higher first): one whose client never spoke, then one in a request
- * head (a flood of single bytes goes before idle keep-alive clients), then the others; among
+ * head (a flood of single bytes goes before idle keep-alive clients), each after
+ * ADMIN_GRACE_MS (before, a probe's request may still be on its way), then the others; among
  * equals the one that has kept its slot longest without doing its part (conn_since(); then
  * the one accepted first, the list running newest first), so a probe that just arrived is
  * never the one while older connections hold slots, and clients that ask and never read cannot
  * hold every slot. A preStop hook waiting for the drain goes last. */
-static int eviction_rank(const struct admin_conn *c)
-{
-    return c->waiting ? 0 : !c->spoke ? 3 : c->phase == PHASE_HEAD ? 2 : 1;
-}
-
 static struct admin_conn *pick_victim(struct ringd_admin *a)
 {
     struct admin_conn *victim = NULL;
