@@ -277,16 +277,33 @@ static void need_fds(rlim_t want)
     }
 }
 
-Test(accept_burst, api_keeps_an_apps_idle_connection_through_a_silent_flood)
+/* A later connection's lookup answered: the API has accepted every connection made before it
+ * (accepts are in order). */
+static void api_sync(const char *sock)
+{
+    int fd = unix_connect_wait(sock);
+    send_lookup(fd, 9);
+    read_answer(fd, 9);
+    close(fd);
+}
+
+/* Node 0 alone, its socket's path into |sock|; returns the app's connection, which asked once
+ * and now waits for its next request. */
+static int start_with_app_connection(char *sock, size_t cap)
 {
     need_fds(4096);
     start(NULL);
+    cluster_socket(0, sock, cap);
+    int fd = unix_connect_wait(sock);
+    send_lookup(fd, 1);
+    read_answer(fd, 1);
+    return fd;
+}
+
+Test(accept_burst, api_keeps_an_apps_idle_connection_through_a_silent_flood)
+{
     char sock[128];
-    cluster_socket(0, sock, sizeof(sock));
-    /* the app's connection: it asked once and now waits for its next request */
-    int app_fd = unix_connect_wait(sock);
-    send_lookup(app_fd, 1);
-    read_answer(app_fd, 1);
+    int app_fd = start_with_app_connection(sock, sizeof(sock));
     /* more connections than the slots, none of which ever says a word */
     struct flood fl = { .count = 0 };
     for (int i = 0; i < API_SLOTS + 100; i++) {
@@ -294,10 +311,7 @@ Test(accept_burst, api_keeps_an_apps_idle_connection_through_a_silent_flood)
         fl.fds[fl.count++] = fd;
     }
     /* all accepted: a later connection's request is answered only after that */
-    int sync_fd = unix_connect_wait(sock);
-    send_lookup(sync_fd, 9);
-    read_answer(sync_fd, 9);
-    close(sync_fd);
+    api_sync(sock);
     cr_assert(ge(i64, cluster_metric(0, "ringd_api_evictions_total"), 100));
     send_lookup(app_fd, 2);
     read_answer(app_fd, 2);
@@ -317,10 +331,7 @@ Test(accept_burst, api_answers_a_client_whose_request_waits_behind_a_flood)
     }
     int client = unix_connect_wait(sock);
     /* accepted: the API answers a later connection's request only after accepting it */
-    int sync_fd = unix_connect_wait(sock);
-    send_lookup(sync_fd, 9);
-    read_answer(sync_fd, 9);
-    close(sync_fd);
+    api_sync(sock);
     burst(&fl, 0, sock, API_BACKLOG + 16, send_lookup_1, &client);
     read_answer(client, 1);
     close(client);
@@ -578,13 +589,8 @@ static void start_watching(int fd)
  * and say nothing wait on probation, and the app's connection, which has asked before, stays. */
 Test(accept_burst, api_keeps_an_apps_connection_when_watchers_hold_the_other_slots)
 {
-    need_fds(4096);
-    start(NULL);
     char sock[128];
-    cluster_socket(0, sock, sizeof(sock));
-    int app_fd = unix_connect_wait(sock);
-    send_lookup(app_fd, 1);
-    read_answer(app_fd, 1);
+    int app_fd = start_with_app_connection(sock, sizeof(sock));
     struct flood fl = { .count = 0 };
     for (int i = 0; i < API_SLOTS - 1; i++) {
         int fd = unix_connect_wait(sock);
@@ -609,23 +615,15 @@ Test(accept_burst, api_keeps_an_apps_connection_when_watchers_hold_the_other_slo
  * before an idle connection that was answered. */
 Test(accept_burst, api_keeps_an_apps_idle_connection_through_a_one_byte_flood)
 {
-    need_fds(4096);
-    start(NULL);
     char sock[128];
-    cluster_socket(0, sock, sizeof(sock));
-    int app_fd = unix_connect_wait(sock);
-    send_lookup(app_fd, 1);
-    read_answer(app_fd, 1);
+    int app_fd = start_with_app_connection(sock, sizeof(sock));
     struct flood fl = { .count = 0 };
     for (int i = 0; i < API_SLOTS + 200; i++) {
         int fd = unix_connect_wait(sock);
         cr_assert(eq(i64, (int64_t)send(fd, "\x94", 1, MSG_NOSIGNAL), 1));
         fl.fds[fl.count++] = fd;
     }
-    int sync_fd = unix_connect_wait(sock);
-    send_lookup(sync_fd, 9);
-    read_answer(sync_fd, 9);
-    close(sync_fd);
+    api_sync(sock);
     cr_assert(ge(i64, cluster_metric(0, "ringd_api_evictions_total"), 200));
     send_lookup(app_fd, 2);
     read_answer(app_fd, 2);
