@@ -3,10 +3,30 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "ring/members.h"
+
+/* What buf points to before the first byte: never NULL, so an empty text is a valid
+ * pointer and a length of 0 everywhere. */
+static char no_text[1];
+
+void httpmsg_init(struct httpmsg *m)
+{
+    m->cap = 0;
+    m->buf = no_text;
+    httpmsg_reset(m);
+}
+
+void httpmsg_free(struct httpmsg *m)
+{
+    if (m->cap != 0) {
+        free(m->buf);
+    }
+    httpmsg_init(m);
+}
 
 void httpmsg_reset(struct httpmsg *m)
 {
@@ -103,11 +123,35 @@ int httpmsg_scan(struct httpmsg_scan *s, const char *data, size_t len, size_t *u
 
 /* ---- the parsed head --------------------------------------------------------------------- */
 
+/* Makes room for |need| bytes of text: doubling from 512, at most HTTPMSG_BUF_BYTES. */
+static int grow(struct httpmsg *m, size_t need)
+{
+    size_t cap = m->cap != 0 ? m->cap : 512;
+    while (cap < need) {
+        cap *= 2;
+    }
+    cap = cap < HTTPMSG_BUF_BYTES ? cap : HTTPMSG_BUF_BYTES;
+    char *buf = realloc(m->cap != 0 ? m->buf : NULL, cap);
+    if (buf == NULL) {
+        return -ENOMEM;
+    }
+    m->buf = buf;
+    m->cap = (uint32_t)cap;
+    return 0;
+}
+
 static int append(struct httpmsg *m, const char *at, size_t len)
 {
-    if (m->error != 0 || len > sizeof(m->buf) - m->len) {
+    if (m->error != 0) {
+        return m->error;
+    }
+    if (len > HTTPMSG_BUF_BYTES - m->len) {
         m->error = -EMSGSIZE;
         return -EMSGSIZE;
+    }
+    if (m->len + len > m->cap && grow(m, m->len + len) != 0) {
+        m->error = -ENOMEM;
+        return -ENOMEM;
     }
     memcpy(m->buf + m->len, at, len);
     m->len += (uint32_t)len;

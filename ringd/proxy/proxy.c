@@ -17,6 +17,7 @@
  * request is being answered, so a flood of idle or slow clients never locks an app out.
  */
 #define _GNU_SOURCE /* POLLRDHUP: a client's half-close, seen without reading (px_client_lost) */
+#include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -295,6 +296,12 @@ static int on_message_begin(http_parser *p)
 
 static int head_error(struct px_client *cl, int rv)
 {
+    if (rv == -ENOMEM) {
+        px_ex_answer(cl->ex, 503, PROXY_ERR_APP_OVERLOADED,
+                     "out of memory: ringd could not hold the request head", 1);
+        cl->failed_parse = 1;
+        return PX_PARSER_STOP;
+    }
     if (rv != 0) {
         px_ex_answer(cl->ex, 431, PROXY_ERR_HEAD_TOO_LARGE, "request head too large", 1);
         cl->failed_parse = 1;

@@ -70,6 +70,8 @@ struct px_ex *px_ex_new(struct px_client *cl)
         }
         sbuf_init(&head, HTTPMSG_HEAD_BYTES_MAX + 4096);
         sbuf_init(&replay, PROXY_REPLAY_BYTES_MAX);
+        httpmsg_init(&ex->req);
+        httpmsg_init(&ex->rsp);
     }
     memset(ex, 0, offsetof(struct px_ex, req));
     ex->head = head;
@@ -143,6 +145,15 @@ static void detach_up(struct px_ex *ex, int reusable)
     ex->up_owed = 0;
 }
 
+static void ex_destroy(struct px_ex *ex)
+{
+    sbuf_free(&ex->head);
+    sbuf_free(&ex->replay);
+    httpmsg_free(&ex->req);
+    httpmsg_free(&ex->rsp);
+    free(ex);
+}
+
 void px_ex_free(struct px_ex *ex)
 {
     if (ex == NULL) {
@@ -157,9 +168,7 @@ void px_ex_free(struct px_ex *ex)
         p->free_ex_count++;
         return;
     }
-    sbuf_free(&ex->head);
-    sbuf_free(&ex->replay);
-    free(ex);
+    ex_destroy(ex);
 }
 
 void px_ex_free_all(struct ringd_proxy *p)
@@ -167,9 +176,7 @@ void px_ex_free_all(struct ringd_proxy *p)
     while (p->free_ex != NULL) {
         struct px_ex *ex = p->free_ex;
         p->free_ex = ex->wait_next;
-        sbuf_free(&ex->head);
-        sbuf_free(&ex->replay);
-        free(ex);
+        ex_destroy(ex);
     }
     p->free_ex_count = 0;
 }
@@ -862,22 +869,32 @@ static int bad_response(struct px_ex *ex, const char *why)
     return PX_PARSER_STOP;
 }
 
+/* What a response head callback returns for httpmsg's |rv|. */
+static int rsp_head_error(struct px_ex *ex, int rv)
+{
+    if (rv == 0) {
+        return 0;
+    }
+    return bad_response(ex, rv == -ENOMEM ? "out of memory: ringd could not hold the response head"
+                                          : NULL);
+}
+
 static int on_status(http_parser *p, const char *at, size_t len)
 {
     struct px_ex *ex = p->data;
-    return httpmsg_on_text(&ex->rsp, at, len) == 0 ? 0 : bad_response(ex, NULL);
+    return rsp_head_error(ex, httpmsg_on_text(&ex->rsp, at, len));
 }
 
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     struct px_ex *ex = p->data;
-    return httpmsg_on_field(&ex->rsp, at, len) == 0 ? 0 : bad_response(ex, NULL);
+    return rsp_head_error(ex, httpmsg_on_field(&ex->rsp, at, len));
 }
 
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     struct px_ex *ex = p->data;
-    return httpmsg_on_value(&ex->rsp, at, len) == 0 ? 0 : bad_response(ex, NULL);
+    return rsp_head_error(ex, httpmsg_on_value(&ex->rsp, at, len));
 }
 
 static int cause_is(const struct httpmsg_served *sv, enum ringd_proxy_error e)

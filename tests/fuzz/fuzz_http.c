@@ -162,6 +162,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static int init;
     if (!init) {
         http_parser_set_max_header_size(HTTPMSG_WIRE_BYTES_MAX);
+        httpmsg_init(&in.msg); /* their buffers grow and are kept, as in the proxy */
+        httpmsg_init(&again.msg);
         init = 1;
     }
     /* The scan, in one piece and split where the first byte says: the same answer. */

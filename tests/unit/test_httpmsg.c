@@ -47,7 +47,7 @@ static void parse(const char *text, size_t step)
     };
     http_parser p;
     http_parser_init(&p, HTTP_REQUEST);
-    httpmsg_reset(&msg);
+    httpmsg_free(&msg);
     size_t len = strlen(text);
     for (size_t off = 0; off < len; off += step) {
         size_t n = len - off < step ? len - off : step;
@@ -145,17 +145,17 @@ Test(httpmsg, check_rejects_smuggling_shapes_and_limits)
         cr_assert(eq(int, httpmsg_check(&msg, NULL), -EPROTO), "%s", bad[i]);
     }
     /* a name that is not a token (as http_parser may pass it) and a control byte in a value */
-    httpmsg_reset(&msg);
+    httpmsg_free(&msg);
     httpmsg_on_text(&msg, "/", 1);
     httpmsg_on_field(&msg, "X-A ", 4);
     httpmsg_on_value(&msg, "1", 1);
     cr_assert(eq(int, httpmsg_check(&msg, NULL), -EPROTO));
-    httpmsg_reset(&msg);
+    httpmsg_free(&msg);
     httpmsg_on_field(&msg, "X-A", 3);
     httpmsg_on_value(&msg, "a\x01", 2);
     cr_assert(eq(int, httpmsg_check(&msg, NULL), -EPROTO));
     /* one end-to-end header over the limit; hop-by-hop ones do not count */
-    httpmsg_reset(&msg);
+    httpmsg_free(&msg);
     for (int i = 0; i < HTTPMSG_HEADERS_MAX; i++) {
         cr_assert(eq(int, httpmsg_on_field(&msg, "X-N", 3), 0));
         cr_assert(eq(int, httpmsg_on_value(&msg, "1", 1), 0));
@@ -170,12 +170,38 @@ Test(httpmsg, check_rejects_smuggling_shapes_and_limits)
 
 Test(httpmsg, storage_overflow_is_an_error_not_a_crash)
 {
-    httpmsg_reset(&msg);
+    httpmsg_free(&msg);
     static char big[HTTPMSG_HEAD_BYTES_MAX + HTTPMSG_SLACK_BYTES + 1];
     memset(big, 'a', sizeof(big));
     cr_assert(eq(int, httpmsg_on_field(&msg, "X", 1), 0));
     cr_assert(eq(int, httpmsg_on_value(&msg, big, sizeof(big)), -EMSGSIZE));
     cr_assert(eq(int, httpmsg_on_value(&msg, "x", 1), -EMSGSIZE), "the error sticks");
+}
+
+/* The text buffer grows with the head, up to HTTPMSG_BUF_BYTES exactly, and is kept (not
+ * shrunk, not freed) across heads: a short head needs no big buffer, a reused one no copy. */
+Test(httpmsg, the_text_buffer_grows_to_the_limit_and_is_kept_across_heads)
+{
+    httpmsg_free(&msg);
+    cr_assert(eq(u32, msg.cap, 0));
+    cr_assert(ne(ptr, msg.buf, NULL), "an empty text is a valid pointer");
+    parse("GET /a HTTP/1.1\r\nHost: x\r\n\r\n", 1000);
+    cr_assert(le(u32, msg.cap, 512), "a short head took %u bytes", msg.cap);
+    static char big[HTTPMSG_BUF_BYTES];
+    memset(big, 'v', sizeof(big));
+    httpmsg_reset(&msg);
+    cr_assert(eq(int, httpmsg_on_field(&msg, "X", 1), 0));
+    cr_assert(eq(int, httpmsg_on_value(&msg, big, sizeof(big) - 1), 0), "the last byte fits");
+    cr_assert(eq(u32, msg.cap, HTTPMSG_BUF_BYTES));
+    cr_assert(eq(int, httpmsg_on_value(&msg, "w", 1), -EMSGSIZE), "one byte past it does not");
+    char *kept = msg.buf;
+    httpmsg_reset(&msg);
+    cr_assert(eq(ptr, msg.buf, kept));
+    cr_assert(eq(u32, msg.cap, HTTPMSG_BUF_BYTES));
+    cr_assert(eq(int, httpmsg_on_text(&msg, "/b", 2), 0));
+    cr_assert(eq(int, strncmp(msg.buf + msg.text_off, "/b", msg.text_len), 0));
+    httpmsg_free(&msg);
+    cr_assert(eq(u32, msg.cap, 0));
 }
 
 Test(httpmsg, idempotent_methods_and_chunk_lines)
@@ -344,7 +370,7 @@ static void parse_response(const char *text)
     };
     http_parser p;
     http_parser_init(&p, HTTP_RESPONSE);
-    httpmsg_reset(&msg);
+    httpmsg_free(&msg);
     size_t len = strlen(text);
     cr_assert(eq(sz, http_parser_execute(&p, &s, text, len), len));
 }
