@@ -402,17 +402,19 @@ void px_ex_parsed(struct px_ex *ex)
 }
 
 /* What |ex| may come to hold while it waits for an app connection (PROXY_PENDING_BYTES_MAX):
- * its request's bytes, up to what a retry keeps (its whole body's when it has a length). */
+ * its request's bytes, up to what a retry keeps (its whole body's when it has a length). A
+ * request with neither Content-Length nor chunked framing has no body (RFC 9112 section 6.3;
+ * HTTP/1.0 alike): a GET counts its head only. */
 static size_t app_held_max(const struct px_ex *ex)
 {
     const http_parser *hp = &ex->cl->parser;
     uint64_t body = 0;
-    if (!ex->req_done) {
+    if (!ex->req_done && ex->chunked_up) {
+        body = PROXY_REPLAY_BYTES_MAX;
+    } else if (!ex->req_done && (hp->flags & F_CONTENTLENGTH)) {
         /* a Content-Length may be up to 2^64 - 2: capped before it is added */
-        body = ex->chunked_up || !(hp->flags & F_CONTENTLENGTH) ||
-                       hp->content_length > PROXY_REPLAY_BYTES_MAX
-                   ? PROXY_REPLAY_BYTES_MAX
-                   : hp->content_length;
+        body = hp->content_length > PROXY_REPLAY_BYTES_MAX ? PROXY_REPLAY_BYTES_MAX
+                                                           : hp->content_length;
     }
     uint64_t bytes = ex->replay.len + body;
     return PROXY_WAITER_BYTES +
