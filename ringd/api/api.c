@@ -51,10 +51,10 @@
 /* Connections open at once (a full listener evicts, see above). With reading stopped at a
  * quarter of --api-output-max, each costs at most about that plus one message. */
 #define API_CONNS_MAX 1024
-/* New connections admitted past API_CONNS_MAX while none open has never said a word: a
- * connection that has spoken is closed only for one that speaks, not for one more idle
- * stranger (1,023 watchers and the app's connection: a stranger that connected and said
- * nothing closed the app's). */
+/* New connections admitted past API_CONNS_MAX while every one open that could go has sent a
+ * whole message: such a connection is closed only for one that sends a whole message too, not
+ * for one more idle stranger, nor for a byte (1,023 watchers and the app's connection: a
+ * stranger that connected and said nothing, or sent one byte, closed the app's). */
 #define API_PROBATION_MAX 64
 /* Deadlines are checked this often. */
 #define API_SWEEP_MS 200
@@ -74,7 +74,8 @@ struct api_conn {
     int leave_after_write;
     int close_after_write; /* framing broke: send the error, then close */
     int spoke;             /* the client has sent a byte (read, or seen waiting unread) */
-    int probation;         /* admitted past API_CONNS_MAX, and silent since */
+    int said;              /* ... and a well-formed request or notification */
+    int probation;         /* admitted past API_CONNS_MAX, and no whole message since */
     uint64_t active_ms;    /* last request answered, or accepted (uv_now) */
     uint64_t msg_ms;       /* the first byte of the message being read arrived; 0: none */
     uint64_t write_ms;     /* the write on the wire started */
@@ -414,6 +415,10 @@ static void process(struct api_conn *c)
             fail_connection(c, ringd_err_from_ring(rv), m.detail);
             return;
         }
+        if (!c->said && (action == RPC_ACTION_CALL || action == RPC_ACTION_NOTIFY)) {
+            c->said = 1;
+            end_probation(c);
+        }
         serve(c, action, ringd_err_from_ring(rv), &m, &t_ns);
     }
     flush(c);
@@ -443,22 +448,28 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread > 0 && c->msg_ms == 0) {
         c->msg_ms = uv_now(c->api->d->loop); /* a message may begin here: process() decides */
     }
-    if (nread > 0 && !c->spoke) {
-        c->spoke = 1;
-        end_probation(c);
-    }
+    c->spoke |= nread > 0;
     rpc_reader_commit(c->reader, (size_t)nread);
     process(c);
 }
 
 /* How readily |c| gives its slot to a new connection (higher first), and since when it has
  * been in that state (|*since|, older first): 5 its client never sent a byte (an idle flood's,
- * never the connection of an app that asked before); 4 stuck mid-message (a flood of single
- * bytes goes before idle connections that were answered); 3 idle; 2 waiting for the client to
+ * never the connection of an app that asked before); 4 it sent bytes but no well-formed
+ * message yet (read or still unread: a flood of single bytes), or it is stuck mid-message
+ * (both go before idle connections that were answered); 3 idle; 2 waiting for the client to
  * take its answers (a client that asks and never reads); 1 a watcher, which is idle by design
  * and closed last. */
 static int eviction_rank(const struct api_conn *c, uint64_t *since)
 {
+    if (!c->spoke) {
+        *since = c->active_ms;
+        return 5;
+    }
+    if (!c->said) {
+        *since = c->msg_ms != 0 ? c->msg_ms : c->active_ms;
+        return 4;
+    }
     if (c->watching) {
         *since = c->active_ms;
         return 1;
@@ -466,10 +477,6 @@ static int eviction_rank(const struct api_conn *c, uint64_t *since)
     if (c->writing) {
         *since = c->write_ms;
         return 2;
-    }
-    if (!c->spoke) {
-        *since = c->active_ms;
-        return 5;
     }
     *since = c->msg_ms != 0 ? c->msg_ms : c->active_ms;
     return c->msg_ms != 0 ? 4 : 3;
@@ -520,12 +527,11 @@ static struct api_conn *eviction_victim(struct ringd_api *api, const struct api_
             return victim;
         }
         victim->spoke = 1;
-        leave_probation(victim); /* its caller closes one: the count is right again then */
     }
 }
 
-/* |c|'s client has spoken: a connection on probation takes its place among the others, and
- * when that passes API_CONNS_MAX another goes (one that never spoke first). */
+/* |c|'s client has sent a whole message: a connection on probation takes its place among the
+ * others, and when that passes API_CONNS_MAX another goes (one that never spoke first). */
 static void end_probation(struct api_conn *c)
 {
     struct ringd_api *api = c->api;
@@ -578,15 +584,16 @@ static void on_sweep(uv_timer_t *t)
     }
 }
 
-/* Past API_CONNS_MAX with new connection |c| open: one that never spoke is closed; when every
- * one has spoken, |c| waits on probation if it has not spoken either (end_probation()), else
- * the one eviction_rank() ranks first goes. Probation holds only connections that never spoke,
- * so when it is full one of them goes. */
+/* Past API_CONNS_MAX with new connection |c| open: the one eviction_rank() ranks first goes
+ * (one that never spoke, then one stuck mid-message...), but when that one has sent a whole
+ * message, |c| waits on probation instead until it sends one too (end_probation()). Bytes
+ * waiting in |c|'s socket do not spare it that: one byte is not a request. When probation is
+ * full, the one ranked first goes: probation holds connections that sent no whole message. */
 static void make_room(struct ringd_api *api, struct api_conn *c)
 {
     while (!c->closing && api->conn_count > API_CONNS_MAX + api->probation_count) {
         struct api_conn *victim = eviction_victim(api, c);
-        if (victim != NULL && victim->spoke && !c->spoke && !c->probation &&
+        if (victim != NULL && victim->said && !c->said && !c->probation &&
             api->probation_count < API_PROBATION_MAX) {
             c->probation = 1;
             api->probation_count++;

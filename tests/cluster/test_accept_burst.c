@@ -613,6 +613,43 @@ Test(accept_burst, api_keeps_an_apps_connection_when_watchers_hold_the_other_slo
     flood_close(&fl);
 }
 
+/* Every slot but the app's held by watchers: strangers that send a byte (the start of a
+ * request, or a byte no message starts with) have not asked anything, so they wait on
+ * probation as silent ones do and never close the app's connection (one byte from any local
+ * process did). */
+Test(accept_burst, api_keeps_an_apps_connection_from_strangers_that_send_a_byte)
+{
+    char sock[128];
+    int app_fd = start_with_app_connection(sock, sizeof(sock));
+    struct flood fl = { .count = 0 };
+    for (int i = 0; i < API_SLOTS - 1; i++) {
+        int fd = unix_connect_wait(sock);
+        start_watching(fd);
+        fl.fds[fl.count++] = fd;
+    }
+    /* one that breaks framing at once: closed for that, and no one else for it */
+    int bad = unix_connect_wait(sock);
+    cr_assert(eq(i64, (int64_t)send(bad, "\xc1", 1, MSG_NOSIGNAL), 1));
+    struct pollfd p = { .fd = bad, .events = POLLIN };
+    cr_assert(eq(int, poll(&p, 1, 5000), 1), "a byte no message starts with was not refused");
+    close(bad);
+    /* 200 that begin a request and stop: each waits on probation and takes the place of the
+     * one before it (not a sync by a later client's lookup: a client that asks is owed a
+     * slot, and the app's, idle the longest, would be the one) */
+    for (int i = 0; i < 200; i++) {
+        int fd = unix_connect_wait(sock);
+        cr_assert(eq(i64, (int64_t)send(fd, "\x94", 1, MSG_NOSIGNAL), 1));
+        fl.fds[fl.count++] = fd;
+    }
+    struct want w = { "ringd_api_evictions_total", 199 };
+    cr_assert(ge(int, cluster_wait(metric_at_least, &w, 10000), 0), "%lld evictions",
+              cluster_metric(0, w.name));
+    send_lookup(app_fd, 2);
+    read_answer(app_fd, 2);
+    close(app_fd);
+    flood_close(&fl);
+}
+
 /* A flood of connections that send one byte each and stop is stuck mid-message: those go
  * before an idle connection that was answered. */
 Test(accept_burst, api_keeps_an_apps_idle_connection_through_a_one_byte_flood)
