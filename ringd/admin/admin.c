@@ -37,6 +37,11 @@
 /* Connections open at once (a full listener evicts, see above): Prometheus, probes and a few
  * people need a handful. */
 #define ADMIN_CONNS_MAX 64
+/* The listen backlog (the kernel caps it at net.core.somaxconn). With 64, a connect flood of
+ * 16,000 a second on the pod's IP overflowed it, and a kubelet probe's SYN dropped there was
+ * retried only after a second: probes took 1-2 s though the loop was answering in
+ * milliseconds. */
+#define ADMIN_BACKLOG 1024
 /* The largest response (a members list of a large cluster). */
 #define ADMIN_RESPONSE_BYTES_MAX (32u << 20)
 /* The methods every path answers (405 lists them in Allow); /v1/drain also takes POST. */
@@ -108,6 +113,7 @@ static void conn_close(struct admin_conn *c)
     a->conn_count--;
     uv_close((uv_handle_t *)&c->tcp, on_closed);
     uv_close((uv_handle_t *)&c->timer, on_closed);
+    evict_log_flush(a->d, &a->evict_log, "admin");
 }
 
 /* ---- handlers: each writes a body into |b| and returns the status --------------------- */
@@ -978,7 +984,7 @@ int ringd_admin_start(struct ringd *d, struct ringd_admin **out)
         rv = uv_tcp_bind(&a->listen, (const struct sockaddr *)&ss, 0);
     }
     if (rv == 0) {
-        rv = uv_listen((uv_stream_t *)&a->listen, 64, on_connection);
+        rv = uv_listen((uv_stream_t *)&a->listen, ADMIN_BACKLOG, on_connection);
     }
     char port[8];
     snprintf(port, sizeof(port), "%u", d->cfg.admin.port);

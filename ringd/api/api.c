@@ -573,6 +573,7 @@ static void on_sweep(uv_timer_t *t)
 {
     struct ringd_api *api = t->data;
     uint64_t now = uv_now(api->d->loop);
+    evict_log_flush(api->d, &api->evict_log, "api");
     for (struct list *it = api->conns.next, *next; it != &api->conns; it = next) {
         next = it->next;
         struct api_conn *c = list_entry(it, struct api_conn, link);

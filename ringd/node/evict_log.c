@@ -6,9 +6,14 @@
 
 void evict_log_note(struct ringd *d, struct evict_log *l, const char *listener)
 {
-    uint64_t now = uv_now(d->loop);
     l->unlogged++;
-    if (l->logged_ms != 0 && now - l->logged_ms < EVICT_LOG_INTERVAL_MS) {
+    evict_log_flush(d, l, listener);
+}
+
+void evict_log_flush(struct ringd *d, struct evict_log *l, const char *listener)
+{
+    uint64_t now = uv_now(d->loop);
+    if (l->unlogged == 0 || (l->logged_ms != 0 && now - l->logged_ms < EVICT_LOG_INTERVAL_MS)) {
         return;
     }
     char n[24];

@@ -799,6 +799,7 @@ static void on_sweep(uv_timer_t *t)
     struct ringd *d = p->d;
     uint64_t now = uv_now(d->loop);
     free_dead(p);
+    evict_log_flush(d, &p->evict_log, "proxy");
     for (struct list *it = p->clients.next, *next; it != &p->clients; it = next) {
         next = it->next;
         struct px_client *cl = list_entry(it, struct px_client, link);

@@ -787,3 +787,57 @@ Test(accept_burst, repeated_proxy_bursts_leave_memory_where_the_first_left_it, .
     cr_assert(lt(i64, hwm, 32 << 10), "peak RSS %ld KiB", hwm);
 #endif
 }
+
+/* The evictions of a burst are all in the log once EVICT_LOG_INTERVAL_MS (10 s) has passed,
+ * though no eviction follows: the last burst's count waited for the next eviction. */
+static int api_evictions_all_logged(void *arg)
+{
+    (void)arg;
+    char cmd[512], out[64];
+    snprintf(cmd, sizeof(cmd),
+             "awk '/msg=connections_evicted listener=api/ { for (i = 1; i <= NF; i++) if "
+             "($i ~ /^evicted=/) { sub(/evicted=/, \"\", $i); n += $i } } END { print n + 0 }' "
+             "'%s/n0.log'",
+             cl.dir);
+    return cluster_sh(cmd, out, sizeof(out)) == 0 &&
+           atoll(out) == cluster_metric(0, "ringd_api_evictions_total");
+}
+
+Test(accept_burst, a_bursts_last_evictions_reach_the_log_without_another, .timeout = 60)
+{
+    need_fds(4096);
+    start(NULL);
+    char sock[128];
+    cluster_socket(0, sock, sizeof(sock));
+    struct flood fl = { .count = 0 };
+    flood_add_all(&fl, 0, sock, API_SLOTS + 100);
+    api_sync(sock);
+    cr_assert(ge(i64, cluster_metric(0, "ringd_api_evictions_total"), 100));
+    cr_assert(ge(int, cluster_wait(api_evictions_all_logged, NULL, 15000), 0),
+              "%lld evictions, not all in the log 15 s later",
+              cluster_metric(0, "ringd_api_evictions_total"));
+    flood_close(&fl);
+}
+
+/* Admin's listen backlog holds a burst of connections while its loop is busy (here: stopped):
+ * with 64, the SYNs past it were dropped and retried a second later, so probes took 1-2 s in
+ * a connect flood. */
+Test(accept_burst, admin_backlog_holds_a_burst_of_connections)
+{
+    start(NULL);
+    int port = cluster_admin_port(0);
+    pid_t pid = cl.pids[0];
+    cr_assert(eq(int, kill(pid, SIGSTOP), 0));
+    cr_assert(ge(int, cluster_wait(stopped, (void *)(intptr_t)pid, 5000), 0));
+    struct flood fl = { .count = 0 };
+    flood_add(&fl, port, NULL, 500);
+    int connected = 0;
+    for (int i = 0; i < fl.count; i++) {
+        struct pollfd p = { .fd = fl.fds[i], .events = POLLOUT };
+        connected += poll(&p, 1, i == 0 ? 500 : 0) == 1;
+    }
+    cr_assert(eq(int, kill(pid, SIGCONT), 0));
+    cr_assert(eq(int, connected, 500), "%d of 500 connected while admin's loop was stopped",
+              connected);
+    flood_close(&fl);
+}
