@@ -18,7 +18,8 @@ that must still be served while the attack runs. Run by tests/cluster/test_slow_
                                           must answer 200 within 1 s
   slow_clients.py proxy-noread PORT PID  300 clients ask for 4 MiB each and never read, while a
                                           real request is sent every 100 ms: each must answer
-                                          200 within 1 s (and ringd's memory stay bounded)
+                                          200 within 1 s (and ringd's memory stay bounded);
+                                          RING_NOREAD_CLIENTS=N sets how many
 
 The last line says "ok" or "FAIL: why", then peak_rss_kib=N: the highest VmRSS of ringd
 (/proc/PID/status) sampled every 20 ms while the attack ran. Exits 0 on ok, 1 on FAIL.
@@ -343,7 +344,8 @@ def proxy_flood(port):
 def proxy_noread(port):
     raise_fd_limit(4096)
     stalled = []
-    for i in range(300):
+    count = int(os.environ.get("RING_NOREAD_CLIENTS", "300"))  # more for a measurement
+    for i in range(count):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the kernel holds little
         s.settimeout(2)
@@ -361,8 +363,8 @@ def proxy_noread(port):
     probes, worst, failures = run_probes(port, "/", "X-Ring-Key: user:42\r\n", [])
     for s in stalled:
         s.close()
-    print("proxy-noread: 300 clients asked for 4 MiB each and read nothing; %d requests, slowest "
-          "%.3f s" % (probes, worst))
+    print("proxy-noread: %d clients asked for 4 MiB each and read nothing; %d requests, slowest "
+          "%.3f s" % (count, probes, worst))
     return failures[0] if failures else None
 
 
