@@ -484,15 +484,16 @@ static int eviction_rank(const struct api_conn *c, uint64_t *since)
 
 /* The connection a new one replaces when every slot is taken: the highest rank, and in it the
  * one in its state the longest (of equals the one accepted first: the list runs newest
- * first). */
-static struct api_conn *pick_victim(struct ringd_api *api, const struct api_conn *spare)
+ * first); with |regular|, only among those in the API_CONNS_MAX slots, not on probation. */
+static struct api_conn *pick_victim(struct ringd_api *api, const struct api_conn *spare,
+                                    int regular)
 {
     struct api_conn *victim = NULL;
     int victim_rank = 0;
     uint64_t victim_since = 0;
     for (struct list *it = api->conns.next; it != &api->conns; it = it->next) {
         struct api_conn *c = list_entry(it, struct api_conn, link);
-        if (c == spare) {
+        if (c == spare || (regular && c->probation)) {
             continue;
         }
         uint64_t since = 0;
@@ -517,10 +518,11 @@ static void leave_probation(struct api_conn *c)
 /* pick_victim() of those but |spare|, but a client whose request waits unread in its socket
  * has spoken (unread.h: a client accepted in the same burst as a flood): it is marked so and
  * another is picked. Each connection is looked at in the kernel once at most. */
-static struct api_conn *eviction_victim(struct ringd_api *api, const struct api_conn *spare)
+static struct api_conn *eviction_victim(struct ringd_api *api, const struct api_conn *spare,
+                                        int regular)
 {
     for (;;) {
-        struct api_conn *victim = pick_victim(api, spare);
+        struct api_conn *victim = pick_victim(api, spare, regular);
         uv_os_fd_t fd;
         if (victim == NULL || victim->spoke ||
             uv_fileno((const uv_handle_t *)&victim->pipe, &fd) != 0 || !ringd_has_unread(fd)) {
@@ -531,7 +533,8 @@ static struct api_conn *eviction_victim(struct ringd_api *api, const struct api_
 }
 
 /* |c|'s client has sent a whole message: a connection on probation takes its place among the
- * others, and when that passes API_CONNS_MAX another goes (one that never spoke first). */
+ * others, and when that passes API_CONNS_MAX another in the slots goes (one that never spoke
+ * first), never one still on probation: each of those waits for its own first message. */
 static void end_probation(struct api_conn *c)
 {
     struct ringd_api *api = c->api;
@@ -540,7 +543,7 @@ static void end_probation(struct api_conn *c)
     }
     leave_probation(c);
     while (api->conn_count > API_CONNS_MAX + api->probation_count) {
-        struct api_conn *victim = eviction_victim(api, c);
+        struct api_conn *victim = eviction_victim(api, c, 1);
         if (victim == NULL) {
             return;
         }
@@ -587,14 +590,16 @@ static void on_sweep(uv_timer_t *t)
 
 /* Past API_CONNS_MAX with new connection |c| open: the one eviction_rank() ranks first goes
  * (one that never spoke, then one stuck mid-message...), but when that one has sent a whole
- * message, |c| waits on probation instead until it sends one too (end_probation()). Bytes
- * waiting in |c|'s socket do not spare it that: one byte is not a request. When probation is
- * full, the one ranked first goes: probation holds connections that sent no whole message. */
+ * message, or waits on probation itself, |c| waits on probation too until it sends one
+ * (end_probation()): newcomers do not close each other while probation has room, so a burst
+ * of clients whose requests wait in their sockets is read before any goes. Bytes waiting in
+ * |c|'s socket do not spare it probation: one byte is not a request. When probation is full,
+ * the one ranked first goes: probation holds connections that sent no whole message. */
 static void make_room(struct ringd_api *api, struct api_conn *c)
 {
     while (!c->closing && api->conn_count > API_CONNS_MAX + api->probation_count) {
-        struct api_conn *victim = eviction_victim(api, c);
-        if (victim != NULL && victim->said && !c->said && !c->probation &&
+        struct api_conn *victim = eviction_victim(api, c, 0);
+        if (victim != NULL && (victim->said || victim->probation) && !c->said && !c->probation &&
             api->probation_count < API_PROBATION_MAX) {
             c->probation = 1;
             api->probation_count++;

@@ -224,6 +224,8 @@ Test(accept_burst, admin_answers_a_probe_whose_request_waits_behind_a_flood)
 /* The API's slots (API_CONNS_MAX) and listen backlog (API_BACKLOG). */
 #define API_SLOTS   1024
 #define API_BACKLOG 1024
+/* New connections that wait past the slots (API_PROBATION_MAX). */
+#define API_PROBATION 64
 
 /* lookup("key") as msgid |id|: [0, id, "lookup", ["key"]]. */
 static void send_lookup(int fd, uint8_t id)
@@ -599,14 +601,15 @@ Test(accept_burst, api_keeps_an_apps_connection_when_watchers_hold_the_other_slo
         start_watching(fd);
         fl.fds[fl.count++] = fd;
     }
-    /* silent strangers, more than probation holds: each past the first takes the place of the
-     * one before it */
+    /* silent strangers, more than probation holds: 64 wait, each further one takes the place
+     * of the oldest of those */
     for (int i = 0; i < 100; i++) {
         fl.fds[fl.count++] = unix_connect_wait(sock);
     }
-    struct want w = { "ringd_api_evictions_total", 99 };
+    struct want w = { "ringd_api_evictions_total", 100 - API_PROBATION };
     cr_assert(ge(int, cluster_wait(metric_at_least, &w, 10000), 0), "%lld evictions",
               cluster_metric(0, w.name));
+    cr_assert(eq(i64, cluster_metric(0, "ringd_api_connections"), API_SLOTS + API_PROBATION));
     send_lookup(app_fd, 2);
     read_answer(app_fd, 2);
     close(app_fd);
@@ -633,19 +636,45 @@ Test(accept_burst, api_keeps_an_apps_connection_from_strangers_that_send_a_byte)
     struct pollfd p = { .fd = bad, .events = POLLIN };
     cr_assert(eq(int, poll(&p, 1, 5000), 1), "a byte no message starts with was not refused");
     close(bad);
-    /* 200 that begin a request and stop: each waits on probation and takes the place of the
-     * one before it (not a sync by a later client's lookup: a client that asks is owed a
-     * slot, and the app's, idle the longest, would be the one) */
+    /* 200 that begin a request and stop: 64 wait on probation, each further one takes the
+     * place of the oldest of those (not a sync by a later client's lookup: a client that asks
+     * is owed a slot, and the app's, idle the longest, would be the one) */
     for (int i = 0; i < 200; i++) {
         int fd = unix_connect_wait(sock);
         cr_assert(eq(i64, (int64_t)send(fd, "\x94", 1, MSG_NOSIGNAL), 1));
         fl.fds[fl.count++] = fd;
     }
-    struct want w = { "ringd_api_evictions_total", 199 };
+    struct want w = { "ringd_api_evictions_total", 200 - API_PROBATION };
     cr_assert(ge(int, cluster_wait(metric_at_least, &w, 10000), 0), "%lld evictions",
               cluster_metric(0, w.name));
     send_lookup(app_fd, 2);
     read_answer(app_fd, 2);
+    close(app_fd);
+    flood_close(&fl);
+}
+
+/* Every slot held by clients that asked (the app and watchers): ten new clients connecting
+ * back to back, each with its request sent at once, all wait on probation and all are
+ * answered; one newcomer no longer closes the one before it while its request is unread. */
+Test(accept_burst, api_answers_a_burst_of_new_clients_when_every_slot_holds_one_that_asked)
+{
+    char sock[128];
+    int app_fd = start_with_app_connection(sock, sizeof(sock));
+    struct flood fl = { .count = 0 };
+    for (int i = 0; i < API_SLOTS - 1; i++) {
+        int fd = unix_connect_wait(sock);
+        start_watching(fd);
+        fl.fds[fl.count++] = fd;
+    }
+    int fds[10];
+    for (int i = 0; i < 10; i++) {
+        fds[i] = unix_connect_wait(sock);
+        send_lookup(fds[i], (uint8_t)(10 + i));
+    }
+    for (int i = 0; i < 10; i++) {
+        read_answer(fds[i], (uint8_t)(10 + i));
+        close(fds[i]);
+    }
     close(app_fd);
     flood_close(&fl);
 }
