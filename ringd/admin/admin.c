@@ -738,6 +738,7 @@ static void handle(struct admin_conn *c)
     struct ringd_admin *a = c->a;
     struct ringd *d = a->d;
     a->http_requests++;
+    evict_log_flush(d, &a->evict_log, "admin");
     struct sbuf body;
     sbuf_init(&body, ADMIN_RESPONSE_BYTES_MAX);
     int status = 404;

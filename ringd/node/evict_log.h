@@ -24,8 +24,8 @@ void evict_log_note(struct ringd *d, struct evict_log *l, const char *listener);
 
 /* Logs the evictions counted since the last line once EVICT_LOG_INTERVAL_MS has passed, so
  * the last burst's count is not left waiting for an eviction that may never come. The API
- * and the proxy call it from their sweeps; admin, which has no sweep, whenever a connection
- * closes (probes and scrapes keep doing that). */
+ * and the proxy call it from their sweeps; admin, which has no sweep, at every request and
+ * whenever a connection closes (probes and scrapes keep coming). */
 void evict_log_flush(struct ringd *d, struct evict_log *l, const char *listener);
 
 #endif
