@@ -176,6 +176,8 @@ static void update_reading(struct px_client *cl)
     }
 }
 
+static void account_head(struct px_client *cl);
+
 /* Bytes read while a request is being answered: kept, unparsed, for after it. */
 static void hold(struct px_client *cl, const char *data, size_t len)
 {
@@ -188,6 +190,7 @@ static void hold(struct px_client *cl, const char *data, size_t len)
     cl->held = p;
     cl->held_len += len;
     update_reading(cl);
+    account_head(cl);
 }
 
 void px_client_pause(struct px_client *cl)
@@ -205,8 +208,6 @@ void px_client_resume(struct px_client *cl)
     }
     update_reading(cl);
 }
-
-static void account_head(struct px_client *cl);
 
 void px_client_done(struct px_client *cl, int keep)
 {
@@ -498,14 +499,16 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     outq_batch_flush(&p->batch);
 }
 
-/* Counts what TCP client |cl|'s head being read holds now (PROXY_HEADS_HELD_MAX), and past
- * the bound closes the clients holding the most until within it. */
+/* Counts what TCP client |cl| holds of requests not yet answered now (PROXY_HEADS_HELD_MAX):
+ * the head being read, and the pipelined bytes read ahead of the request being answered;
+ * past the bound closes the clients holding the most until within it. */
 static void account_head(struct px_client *cl)
 {
     struct ringd_proxy *p = cl->p;
     size_t now = !cl->closing && cl->ex != NULL && cl->head_ms != 0
                      ? PROXY_HEAD_HELD_BYTES + cl->ex->req.len
                      : 0;
+    now += cl->closing ? 0 : cl->held_len;
     p->heads_held = p->heads_held - cl->head_held + now;
     cl->head_held = now;
     while (p->heads_held > PROXY_HEADS_HELD_MAX) {

@@ -38,10 +38,12 @@
  * stalled readers cost at most this much however many they are (each holds up to about
  * PROXY_QUEUE_HIGH_BYTES before its upstream stops). Checked every loop iteration. */
 #define PROXY_UNREAD_TOTAL_MAX (24u << 20)
-/* What the TCP clients still sending a request head hold together: its bytes so far and
- * PROXY_HEAD_HELD_BYTES for the exchange begun at its first byte. Past it, the client holding
- * the most is closed (and counted), so slow heads cost at most this much however many they
- * are: 4,096 clients each 16 KB into a head held 129 MiB. */
+/* What the TCP clients hold together of requests not yet answered: a head being read (its
+ * bytes so far and PROXY_HEAD_HELD_BYTES for the exchange begun at its first byte), and the
+ * pipelined bytes read ahead of the request being answered (up to PROXY_HELD_BYTES_MAX and
+ * one read each). Past it, the client holding the most is closed (and counted), so slow heads
+ * and pipelines cost at most this much however many they are: 4,096 clients each 16 KB into
+ * a head held 129 MiB, and 1,896 waiting clients with 130 KB pipelined each 256 MiB. */
 #define PROXY_HEADS_HELD_MAX  (16u << 20)
 #define PROXY_HEAD_HELD_BYTES (8u << 10)
 /* An idle keep-alive connection to the app is closed after this long (below the usual 60+ s

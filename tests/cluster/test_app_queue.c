@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -564,4 +565,42 @@ Test(app_queue, a_get_without_a_body_counts_its_head_only)
     }
     wait_metric("ringd_proxy_app_pending", 0);
     cr_assert(eq(i64, cluster_metric(0, "ringd_proxy_app_pending_bytes"), 0));
+}
+
+static int head_overflowed(void *arg)
+{
+    (void)arg;
+    return cluster_metric(0, "ringd_proxy_client_head_overflows_total") > 0;
+}
+
+/* Pipelined requests read ahead of the one waiting count against the 16 MiB that heads being
+ * read hold together: 300 waiting clients with 130 KB pipelined each (most of it read, up to
+ * 128 KiB a client) pass it, and the clients holding the most are closed. Before, those bytes
+ * were counted nowhere: 1,896 such clients took ringd to 256 MiB. */
+Test(app_queue, pipelined_bytes_of_waiting_clients_count_against_the_heads_bound)
+{
+    start("1", "4096", NULL);
+    struct httpc *held = hold();
+    enum { CLIENTS = 300 };
+    static char req[140000];
+    const char *one = "GET /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: k\r\n\r\n";
+    size_t n = 0, len = strlen(one);
+    while (n + len < 130000) {
+        memcpy(req + n, one, len);
+        n += len;
+    }
+    static struct httpc *w[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++) {
+        w[i] = connect_proxy(0);
+        int fd = httpc_fd(w[i]);
+        (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        (void)send(fd, req, n, MSG_NOSIGNAL); /* what the socket takes */
+    }
+    cr_assert(ge(int, cluster_wait(head_overflowed, NULL, IO_MS), 0),
+              "%d clients with 130 KB pipelined each: none closed", CLIENTS);
+    for (int i = 0; i < CLIENTS; i++) {
+        reset_close(w[i]);
+    }
+    release(held);
+    wait_metric("ringd_proxy_app_pending", 0);
 }
