@@ -51,10 +51,11 @@
 /* Connections open at once (a full listener evicts, see above). With reading stopped at a
  * quarter of --api-output-max, each costs at most about that plus one message. */
 #define API_CONNS_MAX 1024
-/* New connections admitted past API_CONNS_MAX while every one open that could go has sent a
- * whole message: such a connection is closed only for one that sends a whole message too, not
- * for one more idle stranger, nor for a byte (1,023 watchers and the app's connection: a
- * stranger that connected and said nothing, or sent one byte, closed the app's). */
+/* New connections admitted past API_CONNS_MAX while the one that would go has sent a whole
+ * message, or waits on probation itself (make_room()): a connection that sent one is closed
+ * only for one that sends one too, not for one more idle stranger, nor for a byte (1,023
+ * watchers and the app's connection: a stranger that connected and said nothing, or sent one
+ * byte, closed the app's). */
 #define API_PROBATION_MAX 64
 /* Deadlines are checked this often. */
 #define API_SWEEP_MS 200
