@@ -36,7 +36,8 @@
 /* Answers waiting in the proxy for clients that read them slowly or not at all, all TCP
  * clients together: past this, the client with the most waiting is closed (and counted), so
  * stalled readers cost at most this much however many they are (each holds up to about
- * PROXY_QUEUE_HIGH_BYTES before its upstream stops). Checked every loop iteration. */
+ * PROXY_QUEUE_HIGH_BYTES before its upstream stops). Checked after every read from an
+ * upstream and every loop iteration (px_bound_unread()). */
 #define PROXY_UNREAD_TOTAL_MAX (24u << 20)
 /* What the TCP clients hold together of requests not yet answered: a head being read (its
  * bytes so far and PROXY_HEAD_HELD_BYTES for the exchange begun at its first byte), and the
