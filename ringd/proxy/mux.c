@@ -529,11 +529,9 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
         conn_fail(c);
         return;
     }
-    struct ringd_proxy *p = c->m->p;
     c->rlen += (size_t)nread;
     read_frames(c);
-    outq_batch_flush(&p->batch); /* to apps and clients: what these frames caused */
-    px_bound_unread(p);
+    outq_batch_flush(&c->m->p->batch); /* to apps and clients: what these frames caused */
 }
 
 /* ---- setting up -------------------------------------------------------------------------- */

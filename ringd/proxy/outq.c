@@ -276,26 +276,6 @@ int outq_write(struct outq *q, const uv_buf_t *bufs, unsigned n)
     return flush(q);
 }
 
-void outq_drop(struct outq *q)
-{
-    if (q->batch != NULL) {
-        batch_remove(q);
-    }
-    struct outq_block *keep = q->writing ? q->head : NULL;
-    struct outq_block *b = keep != NULL ? keep->next : q->head;
-    while (b != NULL) {
-        struct outq_block *next = b->next;
-        account(q, -(ptrdiff_t)(b->len - b->off));
-        free(b);
-        b = next;
-    }
-    if (keep != NULL) {
-        keep->next = NULL;
-    }
-    q->head = q->tail = keep;
-    spare_set(q, NULL);
-}
-
 void outq_free(struct outq *q)
 {
     if (q->batch != NULL) {

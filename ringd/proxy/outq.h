@@ -68,9 +68,6 @@ static inline size_t outq_bytes(const struct outq *q)
 }
 /* The memory the queue holds: its queued bytes and its spare block (what outq.total sums). */
 size_t outq_held(const struct outq *q);
-/* Frees what is queued but a block a write in flight still points to, and the spare: for a
- * stream being closed, whose handle (and that write) ends a loop iteration later. */
-void outq_drop(struct outq *q);
 void outq_free(struct outq *q);
 
 #endif

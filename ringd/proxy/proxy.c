@@ -82,7 +82,6 @@ static void client_close(struct px_client *cl)
     struct ringd_proxy *p = cl->p;
     list_remove(&cl->link);
     p->client_count--;
-    outq_drop(&cl->out); /* now, not when the handle has closed: the unread bound counts on it */
     p->heads_held -= cl->head_held;
     cl->head_held = 0;
     struct px_ex *ex = cl->ex;
@@ -770,7 +769,9 @@ static void free_dead(struct ringd_proxy *p)
     }
 }
 
-void px_bound_unread(struct ringd_proxy *p)
+/* Closes the clients with the most unread answer until what waits for all of them together
+ * is within PROXY_UNREAD_TOTAL_MAX. */
+static void bound_unread(struct ringd_proxy *p)
 {
     while (p->unread_total > PROXY_UNREAD_TOTAL_MAX) {
         struct px_client *most = NULL;
@@ -788,8 +789,7 @@ void px_bound_unread(struct ringd_proxy *p)
         }
         p->m.proxy_client_overflows++;
         client_close(most);
-        /* the block a write in flight holds leaves the sum when the handle has closed
-         * (outq_free): count it now */
+        /* its memory leaves the sum when its handle has closed (outq_free): count it now */
         size_t held = outq_held(&most->out);
         most->out.total = NULL;
         p->unread_total -= held;
@@ -883,7 +883,9 @@ static void on_flush_check(uv_check_t *c)
     px_ex_app_dispatch(p); /* app connections released or closed by this iteration's reads */
     outq_batch_flush(&p->batch);
     outq_batch_flush(&p->batch_peer);
-    px_bound_unread(p);
+    if (p->unread_total > PROXY_UNREAD_TOTAL_MAX) {
+        bound_unread(p);
+    }
 }
 
 static void on_flush_prepare(uv_prepare_t *h)

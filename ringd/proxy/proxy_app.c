@@ -97,7 +97,6 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     struct ringd_proxy *p = a->p;
     app_read(a, nread, buf);
     outq_batch_flush(&p->batch);
-    px_bound_unread(p);
 }
 
 static void app_read(struct px_app *a, ssize_t nread, const uv_buf_t *buf)

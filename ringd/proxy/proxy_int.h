@@ -36,8 +36,7 @@
 /* Answers waiting in the proxy for clients that read them slowly or not at all, all TCP
  * clients together: past this, the client with the most waiting is closed (and counted), so
  * stalled readers cost at most this much however many they are (each holds up to about
- * PROXY_QUEUE_HIGH_BYTES before its upstream stops). Checked after every read from an
- * upstream and every loop iteration (px_bound_unread()). */
+ * PROXY_QUEUE_HIGH_BYTES before its upstream stops). Checked every loop iteration. */
 #define PROXY_UNREAD_TOTAL_MAX (24u << 20)
 /* What the TCP clients hold together of requests not yet answered: a head being read (its
  * bytes so far and PROXY_HEAD_HELD_BYTES for the exchange begun at its first byte), and the
@@ -320,11 +319,6 @@ struct ringd_proxy {
 /* Returns 0 or a uv error (the client's connection or stream is dead). */
 int px_client_write(struct px_client *cl, const void *data, size_t len);
 size_t px_client_queued(const struct px_client *cl);
-/* Closes the TCP clients with the most unread answer until what waits for all of them
- * together is within PROXY_UNREAD_TOTAL_MAX. Called after every read from an upstream (an app
- * connection, a peer's forwarding connection) as well as once a loop iteration: checked only
- * then, a thousand upstreams could each queue a 64 KiB read past the bound in one iteration. */
-void px_bound_unread(struct ringd_proxy *p);
 void px_client_want_drain(struct px_client *cl);
 void px_client_pause(struct px_client *cl);
 void px_client_resume(struct px_client *cl);
