@@ -589,6 +589,16 @@ static void start_watching(int fd)
     cr_assert(gt(i64, (int64_t)recv(fd, buf, sizeof(buf), 0), 0));
 }
 
+/* Fills every API slot but the app's with watchers (closed last by design), into |fl|. */
+static void watch_every_other_slot(struct flood *fl, const char *sock)
+{
+    for (int i = 0; i < API_SLOTS - 1; i++) {
+        int fd = unix_connect_wait(sock);
+        start_watching(fd);
+        fl->fds[fl->count++] = fd;
+    }
+}
+
 /* Every slot but the app's held by watchers (closed last by design): strangers that connect
  * and say nothing wait on probation, and the app's connection, which has asked before, stays. */
 Test(accept_burst, api_keeps_an_apps_connection_when_watchers_hold_the_other_slots)
@@ -596,11 +606,7 @@ Test(accept_burst, api_keeps_an_apps_connection_when_watchers_hold_the_other_slo
     char sock[128];
     int app_fd = start_with_app_connection(sock, sizeof(sock));
     struct flood fl = { .count = 0 };
-    for (int i = 0; i < API_SLOTS - 1; i++) {
-        int fd = unix_connect_wait(sock);
-        start_watching(fd);
-        fl.fds[fl.count++] = fd;
-    }
+    watch_every_other_slot(&fl, sock);
     /* silent strangers, more than probation holds: 64 wait, each further one takes the place
      * of the oldest of those */
     for (int i = 0; i < 100; i++) {
@@ -625,11 +631,7 @@ Test(accept_burst, api_keeps_an_apps_connection_from_strangers_that_send_a_byte)
     char sock[128];
     int app_fd = start_with_app_connection(sock, sizeof(sock));
     struct flood fl = { .count = 0 };
-    for (int i = 0; i < API_SLOTS - 1; i++) {
-        int fd = unix_connect_wait(sock);
-        start_watching(fd);
-        fl.fds[fl.count++] = fd;
-    }
+    watch_every_other_slot(&fl, sock);
     /* one that breaks framing at once: closed for that, and no one else for it */
     int bad = unix_connect_wait(sock);
     cr_assert(eq(i64, (int64_t)send(bad, "\xc1", 1, MSG_NOSIGNAL), 1));
@@ -661,11 +663,7 @@ Test(accept_burst, api_answers_a_burst_of_new_clients_when_every_slot_holds_one_
     char sock[128];
     int app_fd = start_with_app_connection(sock, sizeof(sock));
     struct flood fl = { .count = 0 };
-    for (int i = 0; i < API_SLOTS - 1; i++) {
-        int fd = unix_connect_wait(sock);
-        start_watching(fd);
-        fl.fds[fl.count++] = fd;
-    }
+    watch_every_other_slot(&fl, sock);
     int fds[10];
     for (int i = 0; i < 10; i++) {
         fds[i] = unix_connect_wait(sock);
@@ -819,17 +817,22 @@ Test(accept_burst, repeated_proxy_bursts_leave_memory_where_the_first_left_it, .
 
 /* The evictions of a burst are all in the log once EVICT_LOG_INTERVAL_MS (10 s) has passed,
  * though no eviction follows: the last burst's count waited for the next eviction. */
+/* The evictions node 0's connections_evicted lines of |listener| add up to, or -1. */
+static long long evictions_logged(const char *listener)
+{
+    char cmd[512], out[64];
+    snprintf(cmd, sizeof(cmd),
+             "awk '/msg=connections_evicted listener=%s / { for (i = 1; i <= NF; i++) if "
+             "($i ~ /^evicted=/) { sub(/evicted=/, \"\", $i); n += $i } } END { print n + 0 }' "
+             "'%s/n0.log'",
+             listener, cl.dir);
+    return cluster_sh(cmd, out, sizeof(out)) == 0 ? atoll(out) : -1;
+}
+
 static int api_evictions_all_logged(void *arg)
 {
     (void)arg;
-    char cmd[512], out[64];
-    snprintf(cmd, sizeof(cmd),
-             "awk '/msg=connections_evicted listener=api/ { for (i = 1; i <= NF; i++) if "
-             "($i ~ /^evicted=/) { sub(/evicted=/, \"\", $i); n += $i } } END { print n + 0 }' "
-             "'%s/n0.log'",
-             cl.dir);
-    return cluster_sh(cmd, out, sizeof(out)) == 0 &&
-           atoll(out) == cluster_metric(0, "ringd_api_evictions_total");
+    return evictions_logged("api") == cluster_metric(0, "ringd_api_evictions_total");
 }
 
 Test(accept_burst, a_bursts_last_evictions_reach_the_log_without_another, .timeout = 60)
@@ -882,18 +885,6 @@ static long long admin_evictions_on(struct httpc *h)
     return atoll(m + strlen("\nringd_admin_evictions_total "));
 }
 
-static long long admin_evictions_logged(void)
-{
-    char cmd[512], out[64];
-    snprintf(cmd, sizeof(cmd),
-             "awk '/msg=connections_evicted listener=admin/ { for (i = 1; i <= NF; i++) if "
-             "($i ~ /^evicted=/) { sub(/evicted=/, \"\", $i); n += $i } } END { print n + 0 }' "
-             "'%s/n0.log'",
-             cl.dir);
-    cr_assert(eq(int, cluster_sh(cmd, out, sizeof(out)), 0));
-    return atoll(out);
-}
-
 /* Admin has no sweep: clients that asked once and stay idle on keep-alive, and a scraper that
  * keeps its connection, close nothing, yet every eviction reaches the log within about 10 s
  * (before, the count waited for a connection to close: 40 s and more). */
@@ -915,13 +906,13 @@ Test(accept_burst, admin_evictions_reach_the_log_while_clients_keep_their_connec
     long long evicted = admin_evictions_on(scraper);
     cr_assert(ge(i64, evicted, 16));
     int64_t end = now_ms() + 15000;
-    while (admin_evictions_logged() != evicted && now_ms() < end) {
+    while (evictions_logged("admin") != evicted && now_ms() < end) {
         struct timespec s = { .tv_nsec = 500000000 };
         nanosleep(&s, NULL);
         evicted = admin_evictions_on(scraper);
     }
-    cr_assert(eq(i64, admin_evictions_logged(), evicted), "%lld evictions, %lld logged", evicted,
-              admin_evictions_logged());
+    cr_assert(eq(i64, evictions_logged("admin"), evicted), "%lld evictions, %lld logged", evicted,
+              evictions_logged("admin"));
     httpc_close(scraper);
     for (int i = 0; i < ADMIN_SLOTS + 16; i++) {
         httpc_close(idle[i]);
