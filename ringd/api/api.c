@@ -27,6 +27,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,12 +52,16 @@
 /* Connections open at once (a full listener evicts, see above). With reading stopped at a
  * quarter of --api-output-max, each costs at most about that plus one message. */
 #define API_CONNS_MAX 1024
-/* New connections admitted past API_CONNS_MAX while the one that would go has sent a whole
- * message, or waits on probation itself (make_room()): a connection that sent one is closed
- * only for one that sends one too, not for one more idle stranger, nor for a byte (1,023
- * watchers and the app's connection: a stranger that connected and said nothing, or sent one
- * byte, closed the app's). */
-#define API_PROBATION_MAX 64
+/* Connections admitted past API_CONNS_MAX while every connection that could make room has
+ * sent a whole message or is younger than API_GRACE_MS (make_room()): a connection that sent
+ * one is closed only for one that sends one too, not for one more idle stranger, nor for a
+ * byte (1,023 watchers and the app's connection: a stranger that connected and said nothing,
+ * or sent one byte, closed the app's), and a client whose request is on its way is not
+ * closed for the next one of its burst (27 of 150 were, with 123 slots free). */
+#define API_EXTRA_MAX 64
+/* A connection this young that has sent no whole message yet may be a client whose request
+ * is still on its way: it is closed only when the extra room is full too (as admin's grace). */
+#define API_GRACE_MS 200
 /* Deadlines are checked this often. */
 #define API_SWEEP_MS 200
 
@@ -76,7 +81,7 @@ struct api_conn {
     int close_after_write; /* framing broke: send the error, then close */
     int spoke;             /* the client has sent a byte (read, or seen waiting unread) */
     int said;              /* ... and a well-formed request or notification */
-    int probation;         /* admitted past API_CONNS_MAX, and no whole message since */
+    uint64_t accepted_ms;  /* uv_now at the accept */
     uint64_t active_ms;    /* last request answered, or accepted (uv_now) */
     uint64_t msg_ms;       /* the first byte of the message being read arrived; 0: none */
     uint64_t write_ms;     /* the write on the wire started */
@@ -89,7 +94,6 @@ struct ringd_api {
     struct sockpath_claim claim; /* the socket file, removed on close only if still ours */
     struct list conns;           /* open connections */
     size_t conn_count;
-    size_t probation_count; /* connections on probation (API_PROBATION_MAX) */
     struct evict_log evict_log;
     struct accept_pace pace;
     struct ringd_api_counters m;
@@ -188,10 +192,6 @@ static void conn_close(struct api_conn *c)
     struct ringd_api *api = c->api;
     list_remove(&c->link);
     api->conn_count--;
-    if (c->probation) {
-        c->probation = 0;
-        api->probation_count--;
-    }
     uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
 }
 
@@ -209,7 +209,6 @@ static size_t out_low(const struct api_conn *c)
 
 static void flush(struct api_conn *c);
 static void process(struct api_conn *c);
-static void end_probation(struct api_conn *c);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
@@ -416,10 +415,7 @@ static void process(struct api_conn *c)
             fail_connection(c, ringd_err_from_ring(rv), m.detail);
             return;
         }
-        if (!c->said && (action == RPC_ACTION_CALL || action == RPC_ACTION_NOTIFY)) {
-            c->said = 1;
-            end_probation(c);
-        }
+        c->said |= action == RPC_ACTION_CALL || action == RPC_ACTION_NOTIFY;
         serve(c, action, ringd_err_from_ring(rv), &m, &t_ns);
     }
     flush(c);
@@ -455,21 +451,23 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 }
 
 /* How readily |c| gives its slot to a new connection (higher first), and since when it has
- * been in that state (|*since|, older first): 5 its client never sent a byte (an idle flood's,
- * never the connection of an app that asked before); 4 it sent bytes but no well-formed
- * message yet (read or still unread: a flood of single bytes), or it is stuck mid-message
- * (both go before idle connections that were answered); 3 idle; 2 waiting for the client to
- * take its answers (a client that asks and never reads); 1 a watcher, which is idle by design
- * and closed last. */
-static int eviction_rank(const struct api_conn *c, uint64_t *since)
+ * been in that state (|*since|, older first). Past API_GRACE_MS: 7 its client never sent a
+ * byte (an idle flood's, never the connection of an app that asked before); 6 it sent bytes
+ * but no well-formed message yet (read or still unread: a flood of single bytes). Younger,
+ * the same are 5 and 4, and so is a connection stuck mid-message after a whole one; 3 idle;
+ * 2 waiting for the client to take its answers (a client that asks and never reads); 1 a
+ * watcher, which is idle by design and closed last. Above 5 a connection is unprotected
+ * (make_room()). */
+static int eviction_rank(const struct api_conn *c, uint64_t now, uint64_t *since)
 {
+    int young = now - c->accepted_ms < API_GRACE_MS;
     if (!c->spoke) {
         *since = c->active_ms;
-        return 5;
+        return young ? 5 : 7;
     }
     if (!c->said) {
         *since = c->msg_ms != 0 ? c->msg_ms : c->active_ms;
-        return 4;
+        return young ? 4 : 6;
     }
     if (c->watching) {
         *since = c->active_ms;
@@ -483,74 +481,49 @@ static int eviction_rank(const struct api_conn *c, uint64_t *since)
     return c->msg_ms != 0 ? 4 : 3;
 }
 
+#define API_RANK_UNPROTECTED 6
+
 /* The connection a new one replaces when every slot is taken: the highest rank, and in it the
  * one in its state the longest (of equals the one accepted first: the list runs newest
- * first); with |regular|, only among those in the API_CONNS_MAX slots, not on probation. */
+ * first). Its rank goes to |*rank|. */
 static struct api_conn *pick_victim(struct ringd_api *api, const struct api_conn *spare,
-                                    int regular)
+                                    int *rank_out)
 {
     struct api_conn *victim = NULL;
     int victim_rank = 0;
     uint64_t victim_since = 0;
+    uint64_t now = uv_now(api->d->loop);
     for (struct list *it = api->conns.next; it != &api->conns; it = it->next) {
         struct api_conn *c = list_entry(it, struct api_conn, link);
-        if (c == spare || (regular && c->probation)) {
+        if (c == spare) {
             continue;
         }
         uint64_t since = 0;
-        int rank = eviction_rank(c, &since);
+        int rank = eviction_rank(c, now, &since);
         if (rank > victim_rank || (rank == victim_rank && since <= victim_since)) {
             victim = c;
             victim_rank = rank;
             victim_since = since;
         }
     }
+    *rank_out = victim_rank;
     return victim;
-}
-
-static void leave_probation(struct api_conn *c)
-{
-    if (c->probation) {
-        c->probation = 0;
-        c->api->probation_count--;
-    }
 }
 
 /* pick_victim() of those but |spare|, but a client whose request waits unread in its socket
  * has spoken (unread.h: a client accepted in the same burst as a flood): it is marked so and
  * another is picked. Each connection is looked at in the kernel once at most. */
 static struct api_conn *eviction_victim(struct ringd_api *api, const struct api_conn *spare,
-                                        int regular)
+                                        int *rank)
 {
     for (;;) {
-        struct api_conn *victim = pick_victim(api, spare, regular);
+        struct api_conn *victim = pick_victim(api, spare, rank);
         uv_os_fd_t fd;
         if (victim == NULL || victim->spoke ||
             uv_fileno((const uv_handle_t *)&victim->pipe, &fd) != 0 || !ringd_has_unread(fd)) {
             return victim;
         }
         victim->spoke = 1;
-    }
-}
-
-/* |c|'s client has sent a whole message: a connection on probation takes its place among the
- * others, and when that passes API_CONNS_MAX another in the slots goes (one that never spoke
- * first), never one still on probation: each of those waits for its own first message. */
-static void end_probation(struct api_conn *c)
-{
-    struct ringd_api *api = c->api;
-    if (!c->probation) {
-        return;
-    }
-    leave_probation(c);
-    while (api->conn_count > API_CONNS_MAX + api->probation_count) {
-        struct api_conn *victim = eviction_victim(api, c, 1);
-        if (victim == NULL) {
-            return;
-        }
-        api->m.evictions++;
-        evict_log_note(api->d, &api->evict_log, "api");
-        conn_close(victim);
     }
 }
 
@@ -589,26 +562,50 @@ static void on_sweep(uv_timer_t *t)
     }
 }
 
-/* Past API_CONNS_MAX with new connection |c| open: the one eviction_rank() ranks first goes
- * (one that never spoke, then one stuck mid-message...), but when that one has sent a whole
- * message, or waits on probation itself, |c| waits on probation too until it sends one
- * (end_probation()): newcomers do not close each other while probation has room, so a burst
- * of clients whose requests wait in their sockets is read before any goes. Bytes waiting in
- * |c|'s socket do not spare it probation: one byte is not a request. When probation is full,
- * the one ranked first goes: probation holds connections that sent no whole message. */
+/* Past API_CONNS_MAX with new connection |c| open: the one eviction_rank() ranks first
+ * goes when it is unprotected (it never spoke, or spoke no whole message, for API_GRACE_MS).
+ * When it is protected (it sent a whole message, or is a newcomer whose request may be on its
+ * way) |c| waits past the slots instead, up to API_EXTRA_MAX: newcomers do not close each
+ * other in a burst, and a stranger never closes a connection that asked. Past that room too,
+ * the one ranked first goes, but not one that sent a whole message for |c| when |c| has
+ * sent none: then |c| goes. |c|'s waiting request has been read (read_waiting()), so a client
+ * that sent one with its connect counts as one that asked. */
 static void make_room(struct ringd_api *api, struct api_conn *c)
 {
-    while (!c->closing && api->conn_count > API_CONNS_MAX + api->probation_count) {
-        struct api_conn *victim = eviction_victim(api, c, 0);
-        if (victim != NULL && (victim->said || victim->probation) && !c->said && !c->probation &&
-            api->probation_count < API_PROBATION_MAX) {
-            c->probation = 1;
-            api->probation_count++;
-            continue;
+    if (api->conn_count <= API_CONNS_MAX) {
+        return;
+    }
+    int rank = 0;
+    struct api_conn *victim = eviction_victim(api, c, &rank);
+    if (victim != NULL && rank < API_RANK_UNPROTECTED) {
+        if (api->conn_count <= API_CONNS_MAX + API_EXTRA_MAX) {
+            return;
         }
-        api->m.evictions++;
-        evict_log_note(api->d, &api->evict_log, "api");
-        conn_close(victim != NULL ? victim : c);
+        if (victim->said && !c->said) {
+            victim = c;
+        }
+    }
+    api->m.evictions++;
+    evict_log_note(api->d, &api->evict_log, "api");
+    conn_close(victim != NULL ? victim : c);
+}
+
+/* Reads what the client sent before it was accepted, and answers it, so that a client whose
+ * request came with its connect has asked before make_room() decides (in a burst, hundreds are
+ * accepted before the loop reads any). What is not there yet is read when it comes. */
+static void read_waiting(struct api_conn *c)
+{
+    uv_os_fd_t fd;
+    void *p;
+    size_t len;
+    if (uv_fileno((const uv_handle_t *)&c->pipe, &fd) != 0 ||
+        rpc_reader_buf(c->reader, &p, &len) != 0) {
+        return;
+    }
+    ssize_t n = recv(fd, p, len > RPC_FEED_BYTES_MAX ? RPC_FEED_BYTES_MAX : len, MSG_DONTWAIT);
+    if (n > 0) {
+        uv_buf_t buf = uv_buf_init(p, (unsigned)n);
+        on_read((uv_stream_t *)&c->pipe, n, &buf);
     }
 }
 
@@ -628,19 +625,21 @@ static void on_connection(uv_stream_t *server, int status)
     c->wreq.data = c;
     rpc_buf_init(&c->out, NULL, OUT_BYTES_MAX);
     rpc_buf_init(&c->wbuf, NULL, OUT_BYTES_MAX);
-    c->active_ms = uv_now(api->d->loop);
+    c->accepted_ms = c->active_ms = uv_now(api->d->loop);
     list_push(&api->conns, &c->link);
     api->conn_count++;
     api->m.connections++;
-    uv_os_fd_t fd;
-    if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0) {
+    if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0 ||
+        rpc_reader_new(&c->reader, NULL, NULL) != 0) {
         conn_close(c);
         return;
     }
-    c->spoke = uv_fileno((const uv_handle_t *)&c->pipe, &fd) == 0 && ringd_has_unread(fd);
-    make_room(api, c);
-    if (c->closing || rpc_reader_new(&c->reader, NULL, NULL) != 0 ||
-        uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) != 0) {
+    read_waiting(c);
+    if (!c->closing) {
+        make_room(api, c);
+    }
+    if (c->closing ||
+        (!c->paused && uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) != 0)) {
         conn_close(c);
     }
 }
@@ -757,7 +756,7 @@ static int claim_path(struct ringd_api *api, const char *path)
 
 uint32_t ringd_api_fds_max(void)
 {
-    return API_CONNS_MAX + API_PROBATION_MAX + 1;
+    return API_CONNS_MAX + API_EXTRA_MAX + 1;
 }
 
 int ringd_api_start(struct ringd *d, struct ringd_api **out)

@@ -670,6 +670,8 @@ static void on_connection(uv_stream_t *server, int status)
     struct px_client *cl = p->client_count < PROXY_CLIENTS_MAX ? client_new(p, 0) : NULL;
     if (cl == NULL) {
         /* over the limit: accept and close, so the client hears no rather than waits */
+        p->m.proxy_client_refusals++;
+        evict_log_refused(d, &p->evict_log, "proxy");
         uv_tcp_t *t = malloc(sizeof(*t));
         if (t != NULL) {
             uv_tcp_init(d->loop, t);

@@ -251,6 +251,7 @@ struct ringd_proxy_counters {
     uint64_t proxy_clients;               /* client connections accepted */
     uint64_t proxy_client_evictions;      /* TCP clients closed for a new one: every slot taken */
     uint64_t proxy_client_overflows;      /* TCP clients closed: PROXY_UNREAD_TOTAL_MAX passed */
+    uint64_t proxy_client_refusals;       /* TCP clients closed at accept: none could be evicted */
     uint64_t proxy_client_head_overflows; /* ... PROXY_HEADS_HELD_MAX passed */
     uint64_t proxy_client_timeouts[2];    /* TCP clients closed: head (--header-timeout), idle */
     uint64_t proxy_app_connects;

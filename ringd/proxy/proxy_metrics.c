@@ -62,6 +62,10 @@ void px_prometheus(void *ctx, struct sbuf *b)
     prom_one(b, "ringd_proxy_client_connections", "gauge",
              "Open proxy client connections (at most 4,096), forwarded streams included.",
              px->client_count);
+    prom_one(b, "ringd_proxy_client_refused_total", "counter",
+             "Proxy client connections closed at their accept because every slot held a "
+             "request waiting for its answer (none could be evicted).",
+             m->proxy_client_refusals);
     prom_one(b, "ringd_proxy_client_overflows_total", "counter",
              "TCP clients closed because the answers waiting for slow readers passed 24 MiB "
              "(the one with the most waiting first).",
