@@ -432,8 +432,9 @@ static enum px_step parse_request(struct px_client *cl, const char *data, size_t
     return PX_GOES_ON;
 }
 
-/* Parses |len| bytes of requests (|len| 0: the client finished sending). The head's raw bytes
- * are scanned first: only a head with clean lines reaches http_parser. */
+/* Parses |len| bytes of requests (|len| 0: a peer ended its stream; a TCP client that stops
+ * mid-request has gone away, client_read()). The head's raw bytes are scanned first: only a
+ * head with clean lines reaches http_parser. */
 static void client_feed(struct px_client *cl, const char *data, size_t len)
 {
     size_t head = len;
@@ -473,7 +474,7 @@ static void client_feed(struct px_client *cl, const char *data, size_t len)
         return;
     }
     if (len == 0 && cl->ex != NULL && !cl->waiting) {
-        px_ex_fail(cl->ex, PROXY_ERR_BAD_REQUEST, "the client closed mid-request");
+        px_ex_fail(cl->ex, PROXY_ERR_BAD_REQUEST, "the peer ended its stream mid-request");
     }
 }
 
@@ -537,13 +538,11 @@ static void client_read(struct px_client *cl, ssize_t nread, const uv_buf_t *buf
         cl->head_ms = cl->active_ms; /* the first byte of the next request */
     }
     if (nread < 0) {
-        if (cl->ex != NULL && nread == UV_EOF && !cl->waiting) {
-            client_feed(cl, NULL, 0); /* may end a request, or answer 400 */
-        }
-        if (cl->closing) {
-            return;
-        }
-        if ((cl->ex == NULL && cl->held_len == 0) || nread != UV_EOF) {
+        /* A request begun and not whole (head or body) can never be now: its client went
+         * away, as one that resets does (nginx's 499), rather than sent a bad request. The
+         * app's connection, if its head went on, closes with it. */
+        if ((cl->ex == NULL && cl->held_len == 0) || nread != UV_EOF ||
+            (cl->ex != NULL && !cl->waiting)) {
             client_gone(cl);
         } else {
             /* half-closed after whole requests: answer them, then close */

@@ -440,6 +440,40 @@ Test(app_queue, a_waiter_gone_mid_body_never_reaches_the_app)
     cr_assert(eq(i64, (int64_t)cluster_metric(0, "ringd_proxy_app_connects_total"), 1));
 }
 
+/* Clients that stop mid-request (a partial head, a body short of its Content-Length), by a
+ * close or a half-close, have gone away: each is abandoned, as a reset one is, and none is
+ * a request served or a bad request (each counted 400 that was never sent). */
+Test(app_queue, a_client_that_stops_mid_request_is_abandoned_not_a_bad_request)
+{
+    start("4", "4", NULL);
+    static const char *const sends[] = {
+        "GET /x HTTP/1.1\r\nHost: t\r\n",
+        "POST /sink HTTP/1.1\r\nHost: t\r\nX-Ring-Key: k\r\nX-Request-Id: cut\r\n"
+        "Content-Length: 1000\r\n\r\n0123456789",
+    };
+    for (int i = 0; i < 4; i++) {
+        struct httpc *h = connect_proxy(0);
+        send_str(h, sends[i % 2]);
+        if (i < 2) {
+            httpc_close(h);
+        } else {
+            cr_assert(eq(int, shutdown(httpc_fd(h), SHUT_WR), 0));
+            char byte;
+            struct pollfd p = { .fd = httpc_fd(h), .events = POLLIN };
+            cr_assert(eq(int, poll(&p, 1, IO_MS), 1));
+            cr_assert(le(i64, (int64_t)recv(httpc_fd(h), &byte, 1, 0), 0), "it was answered");
+            httpc_close(h);
+        }
+        wait_metric("ringd_proxy_requests_abandoned_total", i + 1);
+    }
+    cr_assert(eq(i64, cluster_metric(0, "ringd_proxy_errors_total{cause=\"bad_request\"}"), 0));
+    cr_assert(eq(i64, cluster_metric(0, "ringd_proxy_requests_total{path=\"local\"}"), 0));
+    /* the proxy goes on serving */
+    struct httpc *h = get();
+    expect(h, 200, NULL);
+    httpc_close(h);
+}
+
 /* A whole request that finds the queue full gets 503 on a connection that stays open: the
  * client asks again on it, and gets 200 once the app is free. */
 Test(app_queue, overloaded_keeps_the_connection_of_a_whole_request)
