@@ -985,6 +985,61 @@ Test(accept_burst, admin_backlog_holds_a_burst_of_connections)
     flood_close(&fl);
 }
 
+/* A connection that pipelines |n| requests for /metrics and reads no answer, its receive
+ * buffer small so that its answers stall at once. */
+static int pipeline_metrics(int port, int n)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    cr_assert(eq(int, setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0));
+    struct sockaddr_in sa = { .sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    cr_assert(eq(int, connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0));
+    static const char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (int i = 0; i < n; i++) {
+        cr_assert(eq(i64, (int64_t)send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL),
+                     (int64_t)sizeof(req) - 1));
+    }
+    return fd;
+}
+
+/* A burst of 100 connections that each pipeline requests and read no answer, a probe among
+ * them, all arriving while the loop is busy (here: stopped): every request waits unread, the
+ * probe's as much as the others', and when 36 of them had to go, the oldest went, the probe
+ * with them when it came early (7 of 10 such probes were reset). Each is now read as it is
+ * accepted, so the probe has its answer before any is closed. */
+Test(accept_burst, admin_answers_a_probe_in_a_burst_of_pipelining_connections, .timeout = 60)
+{
+    start(NULL);
+    int port = cluster_admin_port(0);
+    pid_t pid = cl.pids[0];
+    for (int round = 0; round < 3; round++) {
+        cr_assert(eq(int, kill(pid, SIGSTOP), 0));
+        cr_assert(ge(int, cluster_wait(stopped, (void *)(intptr_t)pid, 5000), 0));
+        struct flood fl = { .count = 0 };
+        for (int i = 0; i < 20; i++) {
+            fl.fds[fl.count++] = pipeline_metrics(port, 200);
+        }
+        struct httpc *probe = httpc_connect(port);
+        cr_assert(ne(ptr, probe, NULL));
+        send_readyz(probe);
+        for (int i = 0; i < 80; i++) {
+            fl.fds[fl.count++] = pipeline_metrics(port, 200);
+        }
+        cr_assert(eq(int, kill(pid, SIGCONT), 0));
+        struct httpc_resp *r = calloc(1, sizeof(*r));
+        int rv = httpc_read(probe, r, 5000);
+        cr_assert(eq(int, rv, 0), "round %d: the probe was closed unanswered (%d)", round, rv);
+        cr_assert(eq(int, r->status, 200));
+        free(r);
+        httpc_close(probe);
+        flood_close(&fl);
+    }
+    cr_assert(gt(i64, cluster_metric(0, "ringd_admin_evictions_total"), 0),
+              "the bursts must have evicted");
+}
+
 /* ringd_admin_evictions_total read on keep-alive connection |h| (no connection closes). */
 static long long admin_evictions_on(struct httpc *h)
 {
