@@ -8,8 +8,9 @@
  * message_bytes_max + RPC_FEED_BYTES_MAX: the framer rejects any message that could not fit
  * message_bytes_max, so a waiting partial message plus one full read always fit.
  *
- * The buffer keeps its size once grown: a connection that once sent a large request will
- * likely send another, and the cap bounds what it can hold.
+ * The buffer keeps its size once grown until the owner trims it (rpc_reader_trim()): a
+ * server with a thousand connections that each once sent a large request would otherwise hold
+ * a thousand large buffers.
  */
 #include <string.h>
 
@@ -274,4 +275,18 @@ size_t rpc_reader_pending(const struct rpc_reader *r)
 size_t rpc_reader_capacity(const struct rpc_reader *r)
 {
     return r->cap;
+}
+
+void rpc_reader_trim(struct rpc_reader *r)
+{
+    if (r->cap <= RPC_READER_BYTES_INITIAL || r->end - r->start > RPC_READER_BYTES_INITIAL) {
+        return;
+    }
+    compact(r);
+    uint8_t *buf = r->mem.realloc(r->buf, RPC_READER_BYTES_INITIAL, r->mem.user_data);
+    if (buf != NULL) {
+        r->buf = buf;
+        r->cap = RPC_READER_BYTES_INITIAL;
+    }
+    r->offered = 0;
 }

@@ -62,6 +62,12 @@
 /* A connection this young that has sent no whole message yet may be a client whose request
  * is still on its way: it is closed only when the extra room is full too (as admin's grace). */
 #define API_GRACE_MS 200
+/* The input buffers of all connections together. A message may be 1 MiB and is buffered
+ * until it is whole, and a buffer grown for one kept its size: 1,088 connections each
+ * holding most of a message that never ends took ringd to 1.1 GB. Past this, the connection
+ * holding the most is closed (as the proxy bounds its request heads); a buffer is given back
+ * once its message has been read. */
+#define API_INPUT_BYTES_MAX (32u << 20)
 /* Deadlines are checked this often. */
 #define API_SWEEP_MS 200
 
@@ -81,6 +87,7 @@ struct api_conn {
     int close_after_write; /* framing broke: send the error, then close */
     int spoke;             /* the client has sent a byte (read, or seen waiting unread) */
     int said;              /* ... and a well-formed request or notification */
+    size_t input_bytes;    /* its reader's buffer, as counted in ringd_api.input_bytes */
     uint64_t accepted_ms;  /* uv_now at the accept */
     uint64_t active_ms;    /* last request answered, or accepted (uv_now) */
     uint64_t msg_ms;       /* the first byte of the message being read arrived; 0: none */
@@ -94,6 +101,7 @@ struct ringd_api {
     struct sockpath_claim claim; /* the socket file, removed on close only if still ours */
     struct list conns;           /* open connections */
     size_t conn_count;
+    size_t input_bytes; /* the connections' input buffers (API_INPUT_BYTES_MAX) */
     struct evict_log evict_log;
     struct accept_pace pace;
     struct ringd_api_counters m;
@@ -133,6 +141,10 @@ static void prometheus(void *ctx, struct sbuf *b)
     prom_one(b, "ringd_api_evictions_total", "counter",
              "Local API connections closed to make room for a new one (every slot taken).",
              m->evictions);
+    prom_one(b, "ringd_api_input_overflows_total", "counter",
+             "Local API connections closed because the messages being received passed 32 MiB "
+             "together (the one holding the most first).",
+             m->input_overflows);
     prom_one(b, "ringd_api_output_overflows_total", "counter",
              "Local API connections closed because their unread output passed --api-output-max.",
              m->output_overflows);
@@ -192,6 +204,8 @@ static void conn_close(struct api_conn *c)
     struct ringd_api *api = c->api;
     list_remove(&c->link);
     api->conn_count--;
+    api->input_bytes -= c->input_bytes;
+    c->input_bytes = 0;
     uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
 }
 
@@ -211,6 +225,7 @@ static void flush(struct api_conn *c);
 static void process(struct api_conn *c);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void account_input(struct api_conn *c);
 
 static void on_written(uv_write_t *w, int status)
 {
@@ -236,6 +251,7 @@ static void on_written(uv_write_t *w, int status)
     if (c->paused && queued(c) < out_low(c)) {
         c->paused = 0;
         process(c); /* requests that were buffered while paused */
+        account_input(c);
         if (!c->closing && !c->paused &&
             uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) != 0) {
             conn_close(c);
@@ -434,6 +450,39 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(p, (unsigned)(len > RPC_FEED_BYTES_MAX ? RPC_FEED_BYTES_MAX : len));
 }
 
+/* Gives back what |c|'s reader grew for messages it has read, and counts what it holds now
+ * (API_INPUT_BYTES_MAX); past the bound, closes the connections holding the most until
+ * within it. */
+static void account_input(struct api_conn *c)
+{
+    struct ringd_api *api = c->api;
+    if (c->closing) {
+        return;
+    }
+    rpc_reader_trim(c->reader);
+    size_t now = rpc_reader_capacity(c->reader);
+    api->input_bytes = api->input_bytes - c->input_bytes + now;
+    c->input_bytes = now;
+    while (api->input_bytes > API_INPUT_BYTES_MAX) {
+        struct api_conn *most = NULL;
+        for (struct list *it = api->conns.next; it != &api->conns; it = it->next) {
+            struct api_conn *o = list_entry(it, struct api_conn, link);
+            if (most == NULL || o->input_bytes > most->input_bytes) {
+                most = o;
+            }
+        }
+        if (most == NULL) {
+            return;
+        }
+        api->m.input_overflows++;
+        conn_close(most);
+        /* its buffer goes now, not at the close callback: one loop iteration's reads can
+         * grow and close hundreds of them (and nothing reads a closed connection's) */
+        rpc_reader_del(most->reader);
+        most->reader = NULL;
+    }
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct api_conn *c = s->data;
@@ -448,26 +497,31 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     c->spoke |= nread > 0;
     rpc_reader_commit(c->reader, (size_t)nread);
     process(c);
+    account_input(c);
 }
 
 /* How readily |c| gives its slot to a new connection (higher first), and since when it has
  * been in that state (|*since|, older first). Past API_GRACE_MS: 7 its client never sent a
  * byte (an idle flood's, never the connection of an app that asked before); 6 it sent bytes
  * but no well-formed message yet (read or still unread: a flood of single bytes). Younger,
- * the same are 5 and 4, and so is a connection stuck mid-message after a whole one; 3 idle;
- * 2 waiting for the client to take its answers (a client that asks and never reads); 1 a
- * watcher, which is idle by design and closed last. Above 5 a connection is unprotected
- * (make_room()). */
+ * either is 5, oldest first: a client that connects and then asks is silent for a moment, and
+ * ranked above a flood's byte-senders it went first under a flood of single bytes (half of the
+ * real clients were reset). 4 stuck mid-message after a whole one; 3 idle; 2 waiting for the
+ * client to take its answers (a client that asks and never reads); 1 a watcher, which is idle
+ * by design and closed last. Above 5 a connection is unprotected (make_room()). */
 static int eviction_rank(const struct api_conn *c, uint64_t now, uint64_t *since)
 {
-    int young = now - c->accepted_ms < API_GRACE_MS;
+    if (!c->said && now - c->accepted_ms < API_GRACE_MS) {
+        *since = c->accepted_ms;
+        return 5;
+    }
     if (!c->spoke) {
         *since = c->active_ms;
-        return young ? 5 : 7;
+        return 7;
     }
     if (!c->said) {
         *since = c->msg_ms != 0 ? c->msg_ms : c->active_ms;
-        return young ? 4 : 6;
+        return 6;
     }
     if (c->watching) {
         *since = c->active_ms;

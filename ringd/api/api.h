@@ -32,6 +32,7 @@ struct ringd_api_counters {
     uint64_t watchers_dropped;     /* watchers closed: their notifications piled up unread */
     uint64_t evictions;            /* connections closed for a new one: every slot taken */
     uint64_t output_overflows;     /* connections closed: unread output past the bound */
+    uint64_t input_overflows;      /* connections closed: input buffers past API_INPUT_BYTES_MAX */
     uint64_t timeouts[RINGD_API_PHASES];
     uint64_t latency[RINGD_LATENCY_BUCKETS];
     uint64_t latency_sum_ns;

@@ -9,7 +9,8 @@
  *
  * Input layout: each chunk is one length byte (1..256 bytes follow) whose low bit also picks
  * rpc_reader_feed() or rpc_reader_buf() + rpc_reader_commit(), and whose bit 1 answers every
- * request in flight after the chunk. The whole input is also given to rpc_parse() at once.
+ * request in flight after the chunk; the reader is trimmed after each chunk, as ringd trims it
+ * after each read. The whole input is also given to rpc_parse() at once.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -333,6 +334,10 @@ static void feed_chunks(struct server *s, const uint8_t *data, size_t size)
         if (put(s->r, data + i, n, direct) != 0 || drain(s) != 0) {
             return;
         }
+        /* as ringd does after each read: what is pending survives it byte for byte */
+        size_t pending = rpc_reader_pending(s->r);
+        rpc_reader_trim(s->r);
+        CHECK(rpc_reader_pending(s->r) == pending);
         if (answer_now) {
             answer_all(s);
         }

@@ -640,6 +640,62 @@ Test(rpc, feed_room_is_guaranteed_and_bounded)
     rpc_buf_free(&o.b);
 }
 
+/* A large message grows the buffer; once it is pulled, trim gives the growth back, keeps a
+ * partial message that fits the initial size whole, and leaves a large partial one alone. */
+Test(rpc, trim_gives_back_what_a_large_message_grew)
+{
+    struct rpc_reader *r = reader(100000, 0);
+    struct rpc_msg m;
+    struct out o;
+    out_init(&o);
+    /* eight strings of RPC_STR_BYTES_MAX: 32 KiB */
+    static char big[RPC_STR_BYTES_MAX];
+    memset(big, 'k', sizeof(big));
+    pack_req(&o, 1, "lookup", RPC_PARAMS_MAX);
+    for (int i = 0; i < RPC_PARAMS_MAX; i++) {
+        cr_assert(eq(int, msgpack_pack_str_with_body(&o.pk, big, sizeof(big)), 0));
+    }
+    pack_req(&o, 2, "lookup", 1); /* the start of the next message: its header only */
+    cr_assert(eq(int, rpc_reader_feed(r, o.b.data, o.b.len), 0));
+    cr_assert(gt(sz, rpc_reader_capacity(r), 8 * sizeof(big)));
+    cr_assert(eq(int, rpc_reader_next(r, &m), 1));
+    cr_assert(eq(sz, m.params[0].v.s.len, sizeof(big)));
+    rpc_reader_answered(r);
+    size_t pending = rpc_reader_pending(r);
+    cr_assert(gt(sz, pending, 0));
+    rpc_reader_trim(r);
+    cr_assert(eq(sz, rpc_reader_capacity(r), RPC_READER_BYTES_INITIAL));
+    cr_assert(eq(sz, rpc_reader_pending(r), pending));
+    /* the rest of the second message, and it reads whole */
+    struct out o2;
+    out_init(&o2);
+    pack_cstr(&o2.pk, "user:42");
+    cr_assert(eq(int, rpc_reader_feed(r, o2.b.data, o2.b.len), 0));
+    cr_assert(eq(int, rpc_reader_next(r, &m), 1));
+    cr_assert(eq(u32, m.msgid, 2));
+    rpc_reader_answered(r);
+    /* a large partial message is not trimmed */
+    struct out o3;
+    out_init(&o3);
+    pack_req(&o3, 3, "lookup", RPC_PARAMS_MAX);
+    for (int i = 0; i < RPC_PARAMS_MAX; i++) {
+        cr_assert(eq(int, msgpack_pack_str_with_body(&o3.pk, big, sizeof(big)), 0));
+    }
+    cr_assert(eq(int, rpc_reader_feed(r, o3.b.data, o3.b.len - 10), 0));
+    cr_assert(eq(int, rpc_reader_next(r, &m), 0));
+    size_t cap = rpc_reader_capacity(r);
+    rpc_reader_trim(r);
+    cr_assert(eq(sz, rpc_reader_capacity(r), cap));
+    cr_assert(eq(int, rpc_reader_feed(r, o3.b.data + o3.b.len - 10, 10), 0));
+    cr_assert(eq(int, rpc_reader_next(r, &m), 1));
+    cr_assert(eq(u32, m.msgid, 3));
+    rpc_reader_answered(r);
+    rpc_reader_del(r);
+    rpc_buf_free(&o.b);
+    rpc_buf_free(&o2.b);
+    rpc_buf_free(&o3.b);
+}
+
 Test(rpc, client_reads_large_result_through_buf_and_commit)
 {
     struct rpc_reader_config cfg = { .message_bytes_max = 4u << 20 };

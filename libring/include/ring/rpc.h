@@ -241,6 +241,12 @@ RING_EXTERN size_t rpc_reader_pending(const struct rpc_reader *r);
 /* Bytes of buffer the reader holds now (at most message_bytes_max + RPC_FEED_BYTES_MAX). */
 RING_EXTERN size_t rpc_reader_capacity(const struct rpc_reader *r);
 
+/* Gives back the buffer past RPC_READER_BYTES_INITIAL once what is pending fits in that, as
+ * after a large message has been pulled: a server with many connections then holds large
+ * buffers only for the large messages still arriving. Invalidates views as
+ * rpc_reader_feed() does. A shrink that fails keeps the buffer as it is. */
+RING_EXTERN void rpc_reader_trim(struct rpc_reader *r);
+
 /*
  * Decodes the one message at the start of |data| (|len| bytes, e.g. a reply read whole)
  * into |*msg|, with the default limits (RPC_MESSAGE_BYTES_MAX; a larger message needs a
