@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/ioctl.h>
 
 #include "proxy_int.h"
@@ -527,6 +528,19 @@ static void account_head(struct px_client *cl)
     }
 }
 
+/* libuv reports a reset that arrived with the last bytes it read as an end of stream (it
+ * sees the hangup after a short read), so a client that sent its request and reset at once
+ * looked like one that half-closed and waits for its answer: its request stayed queued,
+ * reached the app and counted as served. The socket's pending error tells them apart. */
+static int client_was_reset(struct px_client *cl)
+{
+    uv_os_fd_t fd;
+    int err = 0;
+    socklen_t len = sizeof(err);
+    return uv_fileno((const uv_handle_t *)&cl->tcp, &fd) == 0 &&
+           getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0;
+}
+
 static void client_read(struct px_client *cl, ssize_t nread, const uv_buf_t *buf)
 {
     if (nread == 0) {
@@ -542,7 +556,7 @@ static void client_read(struct px_client *cl, ssize_t nread, const uv_buf_t *buf
          * away, as one that resets does (nginx's 499), rather than sent a bad request. The
          * app's connection, if its head went on, closes with it. */
         if ((cl->ex == NULL && cl->held_len == 0) || nread != UV_EOF ||
-            (cl->ex != NULL && !cl->waiting)) {
+            (cl->ex != NULL && !cl->waiting) || client_was_reset(cl)) {
             client_gone(cl);
         } else {
             /* half-closed after whole requests: answer them, then close */

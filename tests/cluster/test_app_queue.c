@@ -474,6 +474,28 @@ Test(app_queue, a_client_that_stops_mid_request_is_abandoned_not_a_bad_request)
     httpc_close(h);
 }
 
+/* A waiter that resets its connection right after its request, the reset arriving with the
+ * request's bytes (here: while ringd is stopped), leaves the queue as one that resets later
+ * does; libuv reports such a reset as an end of stream, and the request stayed queued,
+ * reached the app and counted as served. */
+Test(app_queue, a_waiter_that_resets_with_its_request_never_reaches_the_app)
+{
+    start("1", "4", NULL);
+    /* accepted and read before: a keep-alive client that asked once */
+    struct httpc *w = get();
+    expect(w, 200, NULL);
+    struct httpc *held = hold();
+    pid_t pid = cl.pids[0];
+    cr_assert(eq(int, kill(pid, SIGSTOP), 0));
+    send_str(w, "GET /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: k\r\nX-Request-Id: gone\r\n\r\n");
+    reset_close(w);
+    cr_assert(eq(int, kill(pid, SIGCONT), 0));
+    wait_metric("ringd_proxy_requests_abandoned_total", 1);
+    cr_assert(eq(i64, (int64_t)cluster_metric(0, "ringd_proxy_app_pending"), 0));
+    release(held);
+    cr_assert(eq(int, app_count("k", "gone"), 0), "the app got a request whose client reset");
+}
+
 /* A whole request that finds the queue full gets 503 on a connection that stays open: the
  * client asks again on it, and gets 200 once the app is free. */
 Test(app_queue, overloaded_keeps_the_connection_of_a_whole_request)
