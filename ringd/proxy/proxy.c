@@ -233,6 +233,11 @@ void px_client_done(struct px_client *cl, int keep)
     account_head(cl);
     if (!cl->closing && cl->eof && cl->ex == NULL && cl->held_len == 0) {
         close_when_flushed(cl); /* the client half-closed and every request is answered */
+    } else if (!cl->closing && cl->eof && cl->ex != NULL && !cl->waiting) {
+        /* the half-close came after part of a pipelined request, which can never be whole:
+         * gone, as a client that stops mid-request (client_read()), its answers sent */
+        cl->p->m.proxy_abandoned++;
+        close_when_flushed(cl);
     } else if (!cl->closing) {
         update_reading(cl);
     }

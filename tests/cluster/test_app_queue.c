@@ -474,6 +474,25 @@ Test(app_queue, a_client_that_stops_mid_request_is_abandoned_not_a_bad_request)
     httpc_close(h);
 }
 
+/* A whole request, then part of a pipelined one, then a half-close: the first is answered
+ * and the connection closes at once, the cut one abandoned; it was held until the header
+ * deadline (10 s) and counted as a header timeout. */
+Test(app_queue, a_half_close_after_part_of_a_pipelined_request_closes_after_the_answer)
+{
+    start("4", "4", NULL);
+    struct httpc *h = connect_proxy(0);
+    send_str(h, "GET /x HTTP/1.1\r\nHost: t\r\nX-Ring-Key: k\r\n\r\nGET /x HTTP/1.1\r\nHo");
+    cr_assert(eq(int, shutdown(httpc_fd(h), SHUT_WR), 0));
+    expect(h, 200, NULL);
+    char byte;
+    struct pollfd p = { .fd = httpc_fd(h), .events = POLLIN };
+    cr_assert(eq(int, poll(&p, 1, 3000), 1), "the connection stayed open");
+    cr_assert(le(i64, (int64_t)recv(httpc_fd(h), &byte, 1, 0), 0), "a second answer came");
+    httpc_close(h);
+    wait_metric("ringd_proxy_requests_abandoned_total", 1);
+    cr_assert(eq(i64, cluster_metric(0, "ringd_proxy_client_timeouts_total{phase=\"header\"}"), 0));
+}
+
 /* A waiter that resets its connection right after its request, the reset arriving with the
  * request's bytes (here: while ringd is stopped), leaves the queue as one that resets later
  * does; libuv reports such a reset as an end of stream, and the request stayed queued,
