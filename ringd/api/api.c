@@ -139,7 +139,8 @@ static void prometheus(void *ctx, struct sbuf *b)
              m->watchers_dropped);
     prom_one(b, "ringd_api_connections", "gauge", "Open local API connections.", api->conn_count);
     prom_one(b, "ringd_api_evictions_total", "counter",
-             "Local API connections closed to make room for a new one (every slot taken).",
+             "Local API connections closed to make room for a new one, or a new one closed when "
+             "every other had sent a request (every slot taken).",
              m->evictions);
     prom_one(b, "ringd_api_input_overflows_total", "counter",
              "Local API connections closed because the messages being received passed 32 MiB "
