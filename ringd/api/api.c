@@ -62,6 +62,12 @@
 /* A connection this young that has sent no whole message yet may be a client whose request
  * is still on its way: it is closed only when the extra room is full too (as admin's grace). */
 #define API_GRACE_MS 200
+/* New connections that wait on probation when the slots and the room past them all hold
+ * connections that sent a request: a newcomer may not close one of those until it sends one
+ * too (then the one idle the longest goes), and one that has sent none within API_GRACE_MS
+ * is closed. Without it, 1,088 idle clients that had each asked once kept out every client
+ * that connects and then asks (all 40 of 40 were closed at once). */
+#define API_PROBATION_MAX 64
 /* The input buffers of all connections together. A message may be 1 MiB and is buffered
  * until it is whole, and a buffer grown for one kept its size: 1,088 connections each
  * holding most of a message that never ends took ringd to 1.1 GB. Past this, the connection
@@ -88,6 +94,7 @@ struct api_conn {
     int spoke;             /* the client has sent a byte (read, or seen waiting unread) */
     int said;              /* ... and a well-formed request or notification */
     size_t input_bytes;    /* its reader's buffer, as counted in ringd_api.input_bytes */
+    int probation;         /* waits past every slot and room until it says something */
     uint64_t accepted_ms;  /* uv_now at the accept */
     uint64_t active_ms;    /* last request answered, or accepted (uv_now) */
     uint64_t msg_ms;       /* the first byte of the message being read arrived; 0: none */
@@ -101,7 +108,8 @@ struct ringd_api {
     struct sockpath_claim claim; /* the socket file, removed on close only if still ours */
     struct list conns;           /* open connections */
     size_t conn_count;
-    size_t input_bytes; /* the connections' input buffers (API_INPUT_BYTES_MAX) */
+    size_t probation_count; /* connections on probation (API_PROBATION_MAX) */
+    size_t input_bytes;     /* the connections' input buffers (API_INPUT_BYTES_MAX) */
     struct evict_log evict_log;
     struct accept_pace pace;
     struct ringd_api_counters m;
@@ -205,6 +213,8 @@ static void conn_close(struct api_conn *c)
     struct ringd_api *api = c->api;
     list_remove(&c->link);
     api->conn_count--;
+    api->probation_count -= (size_t)c->probation;
+    c->probation = 0;
     api->input_bytes -= c->input_bytes;
     c->input_bytes = 0;
     uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
@@ -227,6 +237,7 @@ static void process(struct api_conn *c);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void account_input(struct api_conn *c);
+static void end_probation(struct api_conn *c);
 
 static void on_written(uv_write_t *w, int status)
 {
@@ -433,6 +444,9 @@ static void process(struct api_conn *c)
             return;
         }
         c->said |= action == RPC_ACTION_CALL || action == RPC_ACTION_NOTIFY;
+        if (c->said && c->probation) {
+            end_probation(c);
+        }
         serve(c, action, ringd_err_from_ring(rv), &m, &t_ns);
     }
     flush(c);
@@ -540,7 +554,7 @@ static int eviction_rank(const struct api_conn *c, uint64_t now, uint64_t *since
 
 /* The connection a new one replaces when every slot is taken: the highest rank, and in it the
  * one in its state the longest (of equals the one accepted first: the list runs newest
- * first). Its rank goes to |*rank|. */
+ * first); never one on probation, which has no slot. Its rank goes to |*rank|. */
 static struct api_conn *pick_victim(struct ringd_api *api, const struct api_conn *spare,
                                     int *rank_out)
 {
@@ -550,7 +564,7 @@ static struct api_conn *pick_victim(struct ringd_api *api, const struct api_conn
     uint64_t now = uv_now(api->d->loop);
     for (struct list *it = api->conns.next; it != &api->conns; it = it->next) {
         struct api_conn *c = list_entry(it, struct api_conn, link);
-        if (c == spare) {
+        if (c == spare || c->probation) {
             continue;
         }
         uint64_t since = 0;
@@ -613,6 +627,10 @@ static void on_sweep(uv_timer_t *t)
         if (phase < RINGD_API_PHASES) {
             api->m.timeouts[phase]++;
             conn_close(c);
+        } else if (c->probation && now - c->accepted_ms >= API_GRACE_MS) {
+            api->m.evictions++; /* it said nothing, and every slot holds one that did */
+            evict_log_note(api->d, &api->evict_log, "api");
+            conn_close(c);
         }
     }
 }
@@ -623,26 +641,54 @@ static void on_sweep(uv_timer_t *t)
  * way) |c| waits past the slots instead, up to API_EXTRA_MAX: newcomers do not close each
  * other in a burst, and a stranger never closes a connection that asked. Past that room too,
  * the one ranked first goes, but not one that sent a whole message for |c| when |c| has
- * sent none: then |c| goes. |c|'s waiting request has been read (read_waiting()), so a client
- * that sent one with its connect counts as one that asked. */
+ * sent none: then |c| waits on probation (API_PROBATION_MAX; end_probation(), and the sweep
+ * closes it after API_GRACE_MS), or goes when probation is full. |c|'s waiting request has
+ * been read (read_waiting()), so a client that sent one with its connect counts as one that
+ * asked. */
 static void make_room(struct ringd_api *api, struct api_conn *c)
 {
-    if (api->conn_count <= API_CONNS_MAX) {
+    size_t held = api->conn_count - api->probation_count;
+    if (held <= API_CONNS_MAX) {
         return;
     }
     int rank = 0;
     struct api_conn *victim = eviction_victim(api, c, &rank);
     if (victim != NULL && rank < API_RANK_UNPROTECTED) {
-        if (api->conn_count <= API_CONNS_MAX + API_EXTRA_MAX) {
+        if (held <= API_CONNS_MAX + API_EXTRA_MAX) {
             return;
         }
         if (victim->said && !c->said) {
+            if (api->probation_count < API_PROBATION_MAX) {
+                c->probation = 1;
+                api->probation_count++;
+                return;
+            }
             victim = c;
         }
     }
     api->m.evictions++;
     evict_log_note(api->d, &api->evict_log, "api");
     conn_close(victim != NULL ? victim : c);
+}
+
+/* |c| on probation has sent a request: it takes a slot, and when every slot and the room past
+ * them are held, the one eviction_rank() ranks first makes room (by then one that sent a
+ * request too, idle the longest, or a newcomer that has not yet). */
+static void end_probation(struct api_conn *c)
+{
+    struct ringd_api *api = c->api;
+    c->probation = 0;
+    api->probation_count--;
+    if (api->conn_count - api->probation_count <= API_CONNS_MAX + API_EXTRA_MAX) {
+        return;
+    }
+    int rank = 0;
+    struct api_conn *victim = eviction_victim(api, c, &rank);
+    if (victim != NULL) {
+        api->m.evictions++;
+        evict_log_note(api->d, &api->evict_log, "api");
+        conn_close(victim);
+    }
 }
 
 /* Reads what the client sent before it was accepted, and answers it, so that a client whose
@@ -811,7 +857,7 @@ static int claim_path(struct ringd_api *api, const char *path)
 
 uint32_t ringd_api_fds_max(void)
 {
-    return API_CONNS_MAX + API_EXTRA_MAX + 1;
+    return API_CONNS_MAX + API_EXTRA_MAX + API_PROBATION_MAX + 1;
 }
 
 int ringd_api_start(struct ringd *d, struct ringd_api **out)

@@ -822,6 +822,44 @@ Test(accept_burst, api_keeps_a_client_that_asks_after_its_connect_through_a_byte
     flood_close(&fl);
 }
 
+/* Every slot and the room past them held by clients that asked (watchers, the app and 64
+ * idle ones): a stranger that says nothing waits on probation and is closed after 200 ms,
+ * closing no one, and a client that connects and asks 20 ms later is answered, taking the
+ * place of the one idle the longest (all such clients were closed at once). */
+Test(accept_burst, api_lets_in_a_client_that_asks_after_its_connect_when_all_have_asked,
+     .timeout = 60)
+{
+    char sock[128];
+    int app_fd = start_with_app_connection(sock, sizeof(sock));
+    struct flood fl = { .count = 0 };
+    watch_every_other_slot(&fl, sock);
+    for (int i = 0; i < API_EXTRA; i++) {
+        int fd = unix_connect_wait(sock);
+        send_lookup(fd, 4);
+        read_answer(fd, 4);
+        fl.fds[fl.count++] = fd;
+    }
+    cr_assert(eq(i64, cluster_metric(0, "ringd_api_connections"), API_SLOTS + API_EXTRA));
+    int stranger = unix_connect_wait(sock);
+    struct pollfd p = { .fd = stranger, .events = POLLIN };
+    cr_assert(eq(int, poll(&p, 1, 5000), 1), "the silent stranger was kept");
+    char byte;
+    cr_assert(le(i64, (int64_t)recv(stranger, &byte, 1, 0), 0));
+    close(stranger);
+    cr_assert(eq(i64, cluster_metric(0, "ringd_api_evictions_total"), 1),
+              "the stranger closed someone");
+    for (int i = 0; i < 5; i++) {
+        int fd = unix_connect_wait(sock);
+        struct timespec ms20 = { .tv_nsec = 20000000 };
+        nanosleep(&ms20, NULL);
+        send_lookup(fd, (uint8_t)(20 + i));
+        read_answer(fd, (uint8_t)(20 + i));
+        fl.fds[fl.count++] = fd;
+    }
+    close(app_fd);
+    flood_close(&fl);
+}
+
 /* 200 connections each send most of a 1 MiB message and never finish it: each is within
  * the message limit, and together they held 200 MiB (1,088 of them, 1.1 GB). The buffers of
  * all connections together are bounded: past 32 MiB the one holding the most is closed, and
