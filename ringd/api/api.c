@@ -640,11 +640,11 @@ static void on_sweep(uv_timer_t *t)
  * When it is protected (it sent a whole message, or is a newcomer whose request may be on its
  * way) |c| waits past the slots instead, up to API_EXTRA_MAX: newcomers do not close each
  * other in a burst, and a stranger never closes a connection that asked. Past that room too,
- * the one ranked first goes, but not one that sent a whole message for |c| when |c| has
- * sent none: then |c| waits on probation (API_PROBATION_MAX; end_probation(), and the sweep
- * closes it after API_GRACE_MS), or goes when probation is full. |c|'s waiting request has
- * been read (read_waiting()), so a client that sent one with its connect counts as one that
- * asked. */
+ * |c|, if it has sent no whole message, waits on probation (API_PROBATION_MAX;
+ * end_probation(), and the sweep closes it after API_GRACE_MS); when probation is full the
+ * one ranked first goes, but not one that sent a whole message for |c|: then |c| goes. |c|'s
+ * waiting request has been read (read_waiting()), so a client that sent one with its connect counts
+ * as one that asked. */
 static void make_room(struct ringd_api *api, struct api_conn *c)
 {
     size_t held = api->conn_count - api->probation_count;
@@ -657,12 +657,14 @@ static void make_room(struct ringd_api *api, struct api_conn *c)
         if (held <= API_CONNS_MAX + API_EXTRA_MAX) {
             return;
         }
+        if (!c->said && api->probation_count < API_PROBATION_MAX) {
+            /* whether the one that would go asked or is as new as |c|: one arriving 20 ms
+             * after another closed it before it could ask */
+            c->probation = 1;
+            api->probation_count++;
+            return;
+        }
         if (victim->said && !c->said) {
-            if (api->probation_count < API_PROBATION_MAX) {
-                c->probation = 1;
-                api->probation_count++;
-                return;
-            }
             victim = c;
         }
     }
