@@ -897,7 +897,8 @@ static struct admin_conn *eviction_victim(struct ringd_admin *a)
 static void read_waiting(struct admin_conn *c)
 {
     uv_os_fd_t fd;
-    if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0) {
+    /* not before the first ring, built at the end of the loop's first turn (api.c) */
+    if (c->a->d->ring.ring == NULL || uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0) {
         return;
     }
     ssize_t n = recv(fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);

@@ -701,7 +701,10 @@ static void read_waiting(struct api_conn *c)
     uv_os_fd_t fd;
     void *p;
     size_t len;
-    if (uv_fileno((const uv_handle_t *)&c->pipe, &fd) != 0 ||
+    /* Not before the first ring: it is built at the end of the loop's first turn, and a
+     * request read at an accept in that turn was told "the ring is not built yet" where one
+     * turn later it gets its answer (or "not joined yet"). */
+    if (c->api->d->ring.ring == NULL || uv_fileno((const uv_handle_t *)&c->pipe, &fd) != 0 ||
         rpc_reader_buf(c->reader, &p, &len) != 0) {
         return;
     }

@@ -658,6 +658,17 @@ static void watch_every_other_slot(struct flood *fl, const char *sock)
     }
 }
 
+/* Adds |n| clients that each ask once, are answered and stay idle, into |fl|. */
+static void ask_and_stay(struct flood *fl, const char *sock, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int fd = unix_connect_wait(sock);
+        send_lookup(fd, 4);
+        read_answer(fd, 4);
+        fl->fds[fl->count++] = fd;
+    }
+}
+
 /* Every slot but the app's held by watchers (closed last by design): strangers that connect
  * and say nothing wait on probation, and the app's connection, which has asked before, stays. */
 Test(accept_burst, api_keeps_an_apps_connection_when_watchers_hold_the_other_slots)
@@ -842,12 +853,7 @@ Test(accept_burst, api_lets_in_a_client_that_asks_after_its_connect_when_all_hav
     int app_fd = start_with_app_connection(sock, sizeof(sock));
     struct flood fl = { .count = 0 };
     watch_every_other_slot(&fl, sock);
-    for (int i = 0; i < API_EXTRA; i++) {
-        int fd = unix_connect_wait(sock);
-        send_lookup(fd, 4);
-        read_answer(fd, 4);
-        fl.fds[fl.count++] = fd;
-    }
+    ask_and_stay(&fl, sock, API_EXTRA);
     cr_assert(eq(i64, cluster_metric(0, "ringd_api_connections"), API_SLOTS + API_EXTRA));
     int stranger = unix_connect_wait(sock);
     struct pollfd p = { .fd = stranger, .events = POLLIN };
@@ -878,12 +884,7 @@ Test(accept_burst, api_keeps_a_newcomer_that_has_not_asked_yet_from_the_next)
     int app_fd = start_with_app_connection(sock, sizeof(sock));
     struct flood fl = { .count = 0 };
     watch_every_other_slot(&fl, sock);
-    for (int i = 0; i < API_EXTRA - 1; i++) {
-        int fd = unix_connect_wait(sock);
-        send_lookup(fd, 4);
-        read_answer(fd, 4);
-        fl.fds[fl.count++] = fd;
-    }
+    ask_and_stay(&fl, sock, API_EXTRA - 1);
     struct timespec ms20 = { .tv_nsec = 20000000 };
     int first = unix_connect_wait(sock);
     nanosleep(&ms20, NULL);
