@@ -263,6 +263,16 @@ static void read_answer(int fd, uint8_t id)
     cr_assert(eq(u8, buf[3], 0xc0), "the lookup failed");
 }
 
+/* Reads each of |n| clients' answer to its lookup, msgid 10 + i % 100 (msgids are positive
+ * fixints: below 128), and closes it. */
+static void read_answers(const int *fds, int n)
+{
+    for (int i = 0; i < n; i++) {
+        read_answer(fds[i], (uint8_t)(10 + i % 100));
+        close(fds[i]);
+    }
+}
+
 static int unix_connect_wait(const char *path)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -739,10 +749,7 @@ Test(accept_burst, api_answers_a_burst_of_new_clients_when_every_slot_holds_one_
         fds[i] = unix_connect_wait(sock);
         send_lookup(fds[i], (uint8_t)(10 + i));
     }
-    for (int i = 0; i < 10; i++) {
-        read_answer(fds[i], (uint8_t)(10 + i));
-        close(fds[i]);
-    }
+    read_answers(fds, 10);
     close(app_fd);
     flood_close(&fl);
 }
@@ -769,10 +776,7 @@ Test(accept_burst, api_answers_a_burst_that_connects_before_it_asks)
     for (int i = 0; i < BURST; i++) { /* msgids are positive fixints: below 128 */
         send_lookup(fds[i], (uint8_t)(10 + i % 100));
     }
-    for (int i = 0; i < BURST; i++) {
-        read_answer(fds[i], (uint8_t)(10 + i % 100));
-        close(fds[i]);
-    }
+    read_answers(fds, BURST);
     cr_assert(eq(i64, cluster_metric(0, "ringd_api_evictions_total"), 0));
     send_lookup(app_fd, 2);
     read_answer(app_fd, 2);
@@ -799,10 +803,7 @@ Test(accept_burst, api_reads_a_bursts_requests_as_it_accepts_them)
         send_lookup(fds[i], (uint8_t)(10 + i));
     }
     cr_assert(eq(int, kill(pid, SIGCONT), 0));
-    for (int i = 0; i < BURST; i++) {
-        read_answer(fds[i], (uint8_t)(10 + i));
-        close(fds[i]);
-    }
+    read_answers(fds, BURST);
     close(app_fd);
     flood_close(&fl);
 }
